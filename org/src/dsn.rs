@@ -1,0 +1,73 @@
+//! Delivery status notifications: the enhanced status codes Exchange 2003 uses
+//! (EXCHANGE2003.md §3.3) and the non-delivery report generated back to the sender.
+
+use serde::Serialize;
+
+/// An enhanced status code (RFC 3463) as Exchange 2003 issues it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum DsnCode {
+    /// 5.1.1: recipient not in the directory.
+    RecipientNotFound,
+    /// 5.2.3: message over a size limit.
+    MessageTooLarge,
+    /// 4.4.6: hop count exceeded; a routing loop.
+    HopCountExceeded,
+    /// 4.4.7: message expired in a queue.
+    Expired,
+}
+
+impl DsnCode {
+    /// The dotted code, e.g. `5.1.1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DsnCode::RecipientNotFound => "5.1.1",
+            DsnCode::MessageTooLarge => "5.2.3",
+            DsnCode::HopCountExceeded => "4.4.6",
+            DsnCode::Expired => "4.4.7",
+        }
+    }
+
+    /// Parses a dotted code.
+    pub fn parse(code: &str) -> Option<DsnCode> {
+        DsnCode::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+
+    /// Every code orgsim issues.
+    pub const ALL: [DsnCode; 4] = [
+        DsnCode::RecipientNotFound,
+        DsnCode::MessageTooLarge,
+        DsnCode::HopCountExceeded,
+        DsnCode::Expired,
+    ];
+
+    /// The diagnostic text of the NDR.
+    pub fn diagnostic(self) -> &'static str {
+        match self {
+            DsnCode::RecipientNotFound => {
+                "The e-mail account does not exist at the organization this message was sent to."
+            }
+            DsnCode::MessageTooLarge => "The message was too large for the system to deliver.",
+            DsnCode::HopCountExceeded => {
+                "A routing loop was detected: the message passed through too many servers."
+            }
+            DsnCode::Expired => "Could not deliver the message in the time limit specified.",
+        }
+    }
+}
+
+/// Size of a generated NDR: the report body plus the original headers it quotes
+/// (orgsim's estimate; Exchange's NDRs are a few KB).
+pub const NDR_SIZE_BYTES: u64 = 3 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for code in DsnCode::ALL {
+            assert_eq!(DsnCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(DsnCode::parse("9.9.9"), None);
+    }
+}

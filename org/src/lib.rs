@@ -1,0 +1,56 @@
+//! The Exchange Server 2003 organization as pure, sans-IO state machines.
+//!
+//! Every server role takes inputs (`handle_*(now, …)`) at a simulated instant and
+//! returns outputs (packets to send, durable writes, trace events); the next wake-up
+//! comes from `poll_timeout()`. Nothing here knows about madsim, files, the wall clock or
+//! where randomness comes from: the `sim` crate drives these machines.
+
+pub mod advanced_queuing;
+pub mod categorizer;
+pub mod dsn;
+pub mod exchange_server;
+pub mod global_catalog;
+pub mod link_state;
+pub mod mailbox_store;
+pub mod message;
+pub mod queue_directory;
+pub mod routing_engine;
+pub mod smtp_protocol;
+pub mod time;
+pub mod topology;
+pub mod trace;
+pub mod version;
+
+/// Index of an Exchange server in [`topology::Topology::servers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct ServerId(pub u16);
+
+/// Index of a routing group in [`topology::Topology::routing_groups`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct RoutingGroupId(pub u16);
+
+/// Index of a routing group connector in [`topology::Topology::connectors`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct ConnectorId(pub u16);
+
+/// Index of a mailbox store in [`topology::Topology::stores`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct StoreId(pub u16);
+
+/// An interned SMTP address. Interning only stores the string once; whether an address
+/// names a recipient is for the global catalog to say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct AddressId(pub u32);
+
+/// A source of random numbers handed to a component (a ChaCha stream in the simulator).
+pub trait Entropy {
+    /// The next 64 random bits.
+    fn next_u64(&mut self) -> u64;
+
+    /// A uniform index in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        assert!(n > 0, "below(0)");
+        // Lemire's multiply-shift; the bias for n << 2^64 is negligible.
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}

@@ -1,0 +1,80 @@
+//! Mailbox stores: local delivery by the store driver, with the store's duplicate
+//! delivery check (a second copy of a Message-ID for the same mailbox is dropped — what
+//! keeps an SMTP resend after a lost ack from showing twice in the Inbox).
+//!
+//! Left out: quotas, size limits, logs and maintenance (later issues).
+
+use crate::message::MessageId;
+use crate::queue_directory::MailboxContents;
+use crate::AddressId;
+use std::collections::BTreeMap;
+
+/// The outcome of one local delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Committed to the mailbox.
+    Delivered,
+    /// The mailbox already holds this Message-ID; nothing written.
+    Duplicate,
+}
+
+/// The mailboxes of one server's stores, as committed.
+#[derive(Clone, Debug, Default)]
+pub struct MailboxStores {
+    mailboxes: BTreeMap<AddressId, MailboxContents>,
+}
+
+impl MailboxStores {
+    /// Stores holding what the disk holds.
+    pub fn from_disk(mailboxes: &BTreeMap<AddressId, MailboxContents>) -> Self {
+        MailboxStores {
+            mailboxes: mailboxes.clone(),
+        }
+    }
+
+    /// Delivers one copy, unless the mailbox has it already.
+    pub fn deliver(
+        &mut self,
+        recipient: AddressId,
+        message: MessageId,
+        size_bytes: u64,
+    ) -> DeliveryOutcome {
+        let mailbox = self.mailboxes.entry(recipient).or_default();
+        if !mailbox.messages.insert(message) {
+            return DeliveryOutcome::Duplicate;
+        }
+        mailbox.size_bytes += size_bytes;
+        DeliveryOutcome::Delivered
+    }
+
+    /// Messages in a mailbox.
+    pub fn message_count(&self, recipient: AddressId) -> usize {
+        self.mailboxes
+            .get(&recipient)
+            .map_or(0, |m| m.messages.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_copy_is_a_duplicate() {
+        let mut stores = MailboxStores::default();
+        let m = MessageId::Client(3);
+        assert_eq!(
+            stores.deliver(AddressId(1), m, 10),
+            DeliveryOutcome::Delivered
+        );
+        assert_eq!(
+            stores.deliver(AddressId(1), m, 10),
+            DeliveryOutcome::Duplicate
+        );
+        assert_eq!(
+            stores.deliver(AddressId(2), m, 10),
+            DeliveryOutcome::Delivered
+        );
+        assert_eq!(stores.message_count(AddressId(1)), 1);
+    }
+}

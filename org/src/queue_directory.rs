@@ -1,0 +1,167 @@
+//! The durable part of a server: the SMTP queue directory (`mailroot\vsi 1\Queue`, one
+//! file per message with its remaining recipients) and the mailbox store's committed
+//! deliveries. The server emits [`DiskOp`] batches; the simulator's disk applies a batch
+//! atomically or, if the node dies first, not at all. A restarted server is rebuilt from
+//! the [`DiskImage`] alone.
+
+use crate::message::{Message, MessageId};
+use crate::time::Instant;
+use crate::{AddressId, StoreId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A message file in the queue directory with the recipients it still has to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredItem {
+    /// Queue item number on this server (unique here, across restarts).
+    pub id: u64,
+    /// The message.
+    pub message: Message,
+    /// Recipients not yet delivered, handed on or NDR'd.
+    pub recipients: Vec<AddressId>,
+    /// When this server accepted it; expiration counts from here.
+    pub arrived_at: Instant,
+    /// Submitted by a client of this server (the sending size limit applies here).
+    pub submitted_here: bool,
+}
+
+/// One durable change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiskOp {
+    /// A new message file.
+    Enqueue(StoredItem),
+    /// These recipients of an item are done (delivered, handed on or NDR'd); the file is
+    /// deleted once none remain.
+    RecipientsDone {
+        /// The queue item.
+        item: u64,
+        /// Recipients finished.
+        recipients: Vec<AddressId>,
+    },
+    /// A message committed to a mailbox.
+    Deliver {
+        /// The mailbox store.
+        store: StoreId,
+        /// The mailbox owner.
+        recipient: AddressId,
+        /// The message.
+        message: MessageId,
+        /// Its size.
+        size_bytes: u64,
+    },
+}
+
+/// What one mailbox holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MailboxContents {
+    /// Internet Message-IDs delivered (the store's duplicate-delivery check reads these).
+    pub messages: BTreeSet<MessageId>,
+    /// Total size.
+    pub size_bytes: u64,
+}
+
+/// Everything a server has made durable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskImage {
+    /// Message files in the queue directory.
+    pub items: BTreeMap<u64, StoredItem>,
+    /// The next queue item number (one past the highest ever made durable).
+    pub next_item: u64,
+    /// Mailboxes by owner.
+    pub mailboxes: BTreeMap<AddressId, MailboxContents>,
+    /// Mailbox store of each mailbox with content.
+    pub mailbox_store: BTreeMap<AddressId, StoreId>,
+}
+
+impl DiskImage {
+    /// Applies one change.
+    pub fn apply(&mut self, op: &DiskOp) {
+        match op {
+            DiskOp::Enqueue(item) => {
+                assert!(
+                    !item.recipients.is_empty(),
+                    "an empty message file is never written"
+                );
+                let previous = self.items.insert(item.id, item.clone());
+                assert!(previous.is_none(), "queue item {} written twice", item.id);
+                self.next_item = self.next_item.max(item.id + 1);
+            }
+            DiskOp::RecipientsDone { item, recipients } => {
+                let stored = self
+                    .items
+                    .get_mut(item)
+                    .expect("recipients done for an item on disk");
+                for r in recipients {
+                    let at = stored.recipients.iter().position(|x| x == r);
+                    let at = at.expect("a finished recipient was pending on disk");
+                    stored.recipients.swap_remove(at);
+                }
+                if stored.recipients.is_empty() {
+                    self.items.remove(item);
+                }
+            }
+            DiskOp::Deliver {
+                store,
+                recipient,
+                message,
+                size_bytes,
+            } => {
+                let mailbox = self.mailboxes.entry(*recipient).or_default();
+                let fresh = mailbox.messages.insert(*message);
+                assert!(
+                    fresh,
+                    "the store committed {message:?} to {recipient:?} twice"
+                );
+                mailbox.size_bytes += size_bytes;
+                self.mailbox_store.insert(*recipient, *store);
+            }
+        }
+    }
+
+    /// Recipients still queued here for `message`.
+    pub fn queued_recipients(&self) -> impl Iterator<Item = (MessageId, AddressId)> + '_ {
+        self.items
+            .values()
+            .flat_map(|i| i.recipients.iter().map(move |r| (i.message.id, *r)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::MessageKind;
+
+    fn item(id: u64, recipients: &[u32]) -> StoredItem {
+        StoredItem {
+            id,
+            message: Message {
+                id: MessageId::Client(id),
+                kind: MessageKind::Normal,
+                sender: Some(AddressId(0)),
+                size_bytes: 100,
+                submitted_at: Instant::ZERO,
+                hop_count: 0,
+            },
+            recipients: recipients.iter().map(|&r| AddressId(r)).collect(),
+            arrived_at: Instant::ZERO,
+            submitted_here: true,
+        }
+    }
+
+    #[test]
+    fn file_removed_when_last_recipient_done() {
+        let mut disk = DiskImage::default();
+        disk.apply(&DiskOp::Enqueue(item(7, &[1, 2])));
+        assert_eq!(disk.next_item, 8);
+        disk.apply(&DiskOp::RecipientsDone {
+            item: 7,
+            recipients: vec![AddressId(2)],
+        });
+        assert_eq!(disk.queued_recipients().count(), 1);
+        disk.apply(&DiskOp::RecipientsDone {
+            item: 7,
+            recipients: vec![AddressId(1)],
+        });
+        assert!(disk.items.is_empty());
+        assert_eq!(disk.next_item, 8, "numbers are never reused");
+    }
+}

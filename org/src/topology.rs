@@ -1,0 +1,198 @@
+//! The organization's configuration as the directory holds it, resolved to ids: servers,
+//! routing groups, routing group connectors, stores and SMTP virtual server settings.
+//! Shared read-only by every server (each keeps its own *state*, e.g. its link state
+//! table, apart).
+
+use crate::global_catalog::GlobalCatalog;
+use crate::time::{MINUTE_MS, SECOND_MS};
+use crate::version::ExchangeVersion;
+use crate::{ConnectorId, RoutingGroupId, ServerId, StoreId};
+
+/// The whole organization's configuration.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    /// Exchange servers, indexed by [`ServerId`].
+    pub servers: Vec<ServerConfig>,
+    /// Routing groups, indexed by [`RoutingGroupId`].
+    pub routing_groups: Vec<RoutingGroupConfig>,
+    /// Routing group connectors, indexed by [`ConnectorId`].
+    pub connectors: Vec<ConnectorConfig>,
+    /// Mailbox stores, indexed by [`StoreId`].
+    pub stores: Vec<StoreConfig>,
+    /// The recipients, as a global catalog serves them.
+    pub directory: GlobalCatalog,
+}
+
+impl Topology {
+    /// The server's configuration.
+    pub fn server(&self, id: ServerId) -> &ServerConfig {
+        &self.servers[usize::from(id.0)]
+    }
+
+    /// The connector's configuration.
+    pub fn connector(&self, id: ConnectorId) -> &ConnectorConfig {
+        &self.connectors[usize::from(id.0)]
+    }
+
+    /// The routing group's configuration.
+    pub fn routing_group(&self, id: RoutingGroupId) -> &RoutingGroupConfig {
+        &self.routing_groups[usize::from(id.0)]
+    }
+
+    /// The store's configuration.
+    pub fn store(&self, id: StoreId) -> &StoreConfig {
+        &self.stores[usize::from(id.0)]
+    }
+}
+
+/// One Exchange server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// NetBIOS name, e.g. `EX01`.
+    pub name: String,
+    /// Fully qualified name, used in SMTP banners and queue names.
+    pub fqdn: String,
+    /// Selects behaviour where versions differ.
+    pub version: ExchangeVersion,
+    /// The routing group the server belongs to.
+    pub routing_group: RoutingGroupId,
+    /// The (one, in v1) SMTP virtual server.
+    pub smtp: SmtpVirtualServerConfig,
+}
+
+/// A routing group.
+#[derive(Clone, Debug)]
+pub struct RoutingGroupConfig {
+    /// Display name, e.g. `Hub RG`.
+    pub name: String,
+    /// Member servers, in directory order.
+    pub members: Vec<ServerId>,
+}
+
+/// A one-way routing group connector (Exchange creates them in pairs, one per direction).
+#[derive(Clone, Debug)]
+pub struct ConnectorConfig {
+    /// Display name; also the name of the link queue that feeds it.
+    pub name: String,
+    /// The routing group mail leaves.
+    pub from: RoutingGroupId,
+    /// The routing group mail reaches.
+    pub to: RoutingGroupId,
+    /// Cost 1–100 (EXCHANGE2003.md §4).
+    pub cost: u32,
+    /// Local bridgeheads in `from`.
+    pub source_bridgeheads: Vec<ServerId>,
+    /// Remote bridgeheads in `to`.
+    pub target_bridgeheads: Vec<ServerId>,
+}
+
+/// A mailbox store (an .edb/.stm pair in a storage group).
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Display name, e.g. `Mailbox Store (EX01)`.
+    pub name: String,
+    /// The storage group it belongs to.
+    pub storage_group: String,
+    /// The server that mounts it.
+    pub server: ServerId,
+}
+
+/// Queue retry schedule of an SMTP virtual server (EXCHANGE2003.md §3.2a).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetrySchedule {
+    /// Glitch retries after a failed connection before the normal schedule (3).
+    pub glitch_retry_count: u32,
+    /// Interval between glitch retries (60 s).
+    pub glitch_retry_interval_ms: u64,
+    /// First, second, third and subsequent retry intervals (10/10/10/15 min).
+    pub intervals_ms: [u64; 4],
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        // EXCHANGE2003.md §3.2a: glitch retry 3 × 60 s, then 10/10/10/15 min.
+        RetrySchedule {
+            glitch_retry_count: 3,
+            glitch_retry_interval_ms: 60 * SECOND_MS,
+            intervals_ms: [
+                10 * MINUTE_MS,
+                10 * MINUTE_MS,
+                10 * MINUTE_MS,
+                15 * MINUTE_MS,
+            ],
+        }
+    }
+}
+
+impl RetrySchedule {
+    /// Delay before the next attempt after `failures` consecutive failed connections
+    /// (`failures >= 1`).
+    pub fn delay_ms(&self, failures: u32) -> u64 {
+        debug_assert!(failures >= 1);
+        if failures <= self.glitch_retry_count {
+            return self.glitch_retry_interval_ms;
+        }
+        let normal = (failures - self.glitch_retry_count - 1) as usize;
+        self.intervals_ms[normal.min(self.intervals_ms.len() - 1)]
+    }
+}
+
+/// Settings of an SMTP virtual server that the transport honours.
+#[derive(Clone, Debug)]
+pub struct SmtpVirtualServerConfig {
+    /// Display name, e.g. `Default SMTP Virtual Server`.
+    pub name: String,
+    /// Maximum message size; `None` means no limit.
+    pub max_message_size_bytes: Option<u64>,
+    /// Queue retry schedule.
+    pub retry: RetrySchedule,
+    /// Expiration timeout for local and outbound mail (2 days).
+    pub expiration_ms: u64,
+    /// Messages sent on one outbound connection before it is closed and a new one opened
+    /// (Exchange's "limit number of messages per connection", 20).
+    pub messages_per_connection: u32,
+    /// How long an outbound TCP connect may take before it fails (Windows: 3 SYNs, 21 s).
+    pub connect_timeout_ms: u64,
+    /// Idle time after which an SMTP connection is dropped (10 min).
+    pub connection_timeout_ms: u64,
+    /// How often mail in "Final destination currently unreachable" is re-routed (15 min).
+    pub unreachable_reroute_interval_ms: u64,
+    /// Group-commit delay of the queue directory: writes become durable, and the acks that
+    /// wait on them go out, this long after the first write of a batch.
+    pub log_flush_ms: u64,
+}
+
+impl Default for SmtpVirtualServerConfig {
+    fn default() -> Self {
+        SmtpVirtualServerConfig {
+            name: "Default SMTP Virtual Server".into(),
+            // EXCHANGE2003.md §3.2a: virtual server message size limit 4,096 KB.
+            max_message_size_bytes: Some(4_096 * 1_024),
+            retry: RetrySchedule::default(),
+            // EXCHANGE2003.md §3.2a: expiration 2 days.
+            expiration_ms: 2 * 24 * 60 * MINUTE_MS,
+            // IIS SMTP "Limit number of messages per connection to" default 20 [P].
+            messages_per_connection: 20,
+            // Windows TCP connect: SYN retransmits at 3 s, 6 s, 12 s → gives up at 21 s [P].
+            connect_timeout_ms: 21 * SECOND_MS,
+            // IIS SMTP outbound connection time-out default 10 minutes [P].
+            connection_timeout_ms: 10 * MINUTE_MS,
+            // EXCHANGE2003.md §3.2a: unreachable mail re-routed every 15 min [U].
+            unreachable_reroute_interval_ms: 15 * MINUTE_MS,
+            // orgsim's choice [U]: a 5 ms write-through of the queue file.
+            log_flush_ms: 5,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedule_exchange2003_3_2a() {
+        let r = RetrySchedule::default();
+        let delays: Vec<u64> = (1..=8).map(|f| r.delay_ms(f) / SECOND_MS).collect();
+        assert_eq!(delays, vec![60, 60, 60, 600, 600, 600, 900, 900]);
+    }
+}

@@ -1,0 +1,96 @@
+//! Trace events a server emits, with ids; the simulator names them when it writes the
+//! trace. Each is emitted at the instant it became true (acceptance and delivery only
+//! once durable).
+
+use crate::advanced_queuing::{LinkQueueState, QueueKey};
+use crate::dsn::DsnCode;
+use crate::message::MessageId;
+use crate::smtp_protocol::ConnId;
+use crate::{AddressId, ServerId, StoreId};
+
+/// Why an outbound SMTP session ended without finishing its queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionFailure {
+    /// No answer within the timeout (host down, link down, packet lost).
+    Timeout,
+    /// The peer reset the connection (it restarted and forgot the session).
+    Reset,
+    /// The peer answered with a transient error.
+    Rejected(u16),
+}
+
+/// An observable event of one server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// A client submission is durable (message tracking 1027).
+    Submitted {
+        message: MessageId,
+        sender: AddressId,
+        recipients: Vec<AddressId>,
+        size_bytes: u64,
+    },
+    /// A message from another server is durable and acknowledged (1019).
+    Received {
+        message: MessageId,
+        from: ServerId,
+        conn: ConnId,
+        recipients: Vec<AddressId>,
+    },
+    /// The categorizer resolved the recipients (1033).
+    Categorized {
+        message: MessageId,
+        resolved: u32,
+        failed: u32,
+    },
+    /// Recipients queued for a next hop (1034/1035/1036).
+    Queued {
+        message: MessageId,
+        queue: QueueKey,
+        recipients: Vec<AddressId>,
+        cost: u32,
+    },
+    /// Recipients handed to the next server, which acknowledged them (1031).
+    Transferred {
+        message: MessageId,
+        to: ServerId,
+        queue: QueueKey,
+        recipients: Vec<AddressId>,
+        size_bytes: u64,
+    },
+    /// Committed to a mailbox (1028).
+    Delivered {
+        message: MessageId,
+        recipient: AddressId,
+        store: StoreId,
+        latency_ms: u64,
+    },
+    /// A copy the mailbox already had was dropped.
+    DuplicateSuppressed {
+        message: MessageId,
+        recipient: AddressId,
+        store: StoreId,
+    },
+    /// An NDR was generated for these recipients (1030).
+    Ndr {
+        message: MessageId,
+        recipients: Vec<AddressId>,
+        code: DsnCode,
+        ndr: MessageId,
+    },
+    /// A DSN could not be delivered and went to Badmail (DSNs are never NDR'd).
+    Badmail {
+        message: MessageId,
+        recipients: Vec<AddressId>,
+        code: DsnCode,
+    },
+    /// A link queue changed state.
+    QueueState {
+        queue: QueueKey,
+        state: LinkQueueState,
+        failures: u32,
+        retry_in_ms: Option<u64>,
+        reason: Option<SessionFailure>,
+    },
+    /// The server rebuilt its queues from disk after a restart.
+    Recovered { items: u32, recipients: u32 },
+}
