@@ -608,6 +608,7 @@ impl ExchangeServer {
                     recipients: recipients.clone(),
                     code,
                     ndr: ndr.message.id,
+                    to: sender,
                 }));
                 self.after_flush.push(AfterFlush::Process(ndr));
             }

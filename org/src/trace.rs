@@ -76,6 +76,7 @@ pub enum ServerEvent {
         recipients: Vec<AddressId>,
         code: DsnCode,
         ndr: MessageId,
+        to: AddressId,
     },
     /// A DSN could not be delivered and went to Badmail (DSNs are never NDR'd).
     Badmail {

@@ -1,1 +1,457 @@
-pub fn x() {}
+//! Reports built from a trace alone: queue depth per queue, delivery latency percentiles
+//! and WAN link throughput over time, as SVG charts (plotters; text is left to the
+//! viewer, so no font packages are needed to render them) and one self-contained HTML
+//! page. Depends on the trace format only, never on the running system.
+
+use plotters::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// Why a report could not be made.
+#[derive(Debug)]
+pub enum ReportError {
+    /// Reading the trace or writing the report failed.
+    Io(PathBuf, std::io::Error),
+    /// A trace line is not what the format says.
+    Trace {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// A chart could not be drawn.
+    Chart(String),
+}
+
+impl fmt::Display for ReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            ReportError::Trace {
+                file,
+                line,
+                message,
+            } => write!(f, "{}:{line}: {message}", file.display()),
+            ReportError::Chart(m) => write!(f, "chart: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ReportError {}
+
+/// What the report needs from a trace.
+#[derive(Debug, Default)]
+pub struct TraceData {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario description.
+    pub description: String,
+    /// Run seed.
+    pub seed: u64,
+    /// Simulated run length in ms (the last record's time).
+    pub end_ms: u64,
+    /// Records read.
+    pub records: u64,
+    /// Per (server, queue): (t_ms, messages).
+    pub queue_depth: BTreeMap<(String, String), Vec<(u64, u32)>>,
+    /// (t_ms, latency_ms) of every delivery.
+    pub deliveries: Vec<(u64, u64)>,
+    /// Per (link, direction): (t_ms, bytes, interval_ms).
+    pub link_bytes: BTreeMap<(String, &'static str), Vec<(u64, u64, u64)>>,
+    /// Final check results: (name, ok, detail).
+    pub checks: Vec<(String, bool, String)>,
+    /// Count of each event kind.
+    pub event_counts: BTreeMap<String, u64>,
+}
+
+fn field<'a>(v: &'a Value, name: &str, file: &Path, line: usize) -> Result<&'a Value, ReportError> {
+    v.get(name).ok_or_else(|| ReportError::Trace {
+        file: file.to_path_buf(),
+        line,
+        message: format!("expected a field {name:?}"),
+    })
+}
+
+fn as_u64(v: &Value, name: &str, file: &Path, line: usize) -> Result<u64, ReportError> {
+    field(v, name, file, line)?
+        .as_u64()
+        .ok_or_else(|| ReportError::Trace {
+            file: file.to_path_buf(),
+            line,
+            message: format!("expected {name:?} to be a non-negative integer"),
+        })
+}
+
+fn as_str<'a>(v: &'a Value, name: &str, file: &Path, line: usize) -> Result<&'a str, ReportError> {
+    field(v, name, file, line)?
+        .as_str()
+        .ok_or_else(|| ReportError::Trace {
+            file: file.to_path_buf(),
+            line,
+            message: format!("expected {name:?} to be a string"),
+        })
+}
+
+/// Reads a trace file (JSON Lines).
+pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
+    let file = std::fs::File::open(path).map_err(|e| ReportError::Io(path.to_path_buf(), e))?;
+    let mut data = TraceData::default();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let n = index + 1;
+        let line = line.map_err(|e| ReportError::Io(path.to_path_buf(), e))?;
+        let v: Value = serde_json::from_str(&line).map_err(|e| ReportError::Trace {
+            file: path.to_path_buf(),
+            line: n,
+            message: format!("not a JSON record: {e}"),
+        })?;
+        let t = as_u64(&v, "t_ms", path, n)?;
+        let event = as_str(&v, "event", path, n)?;
+        if n == 1 && event != "run" {
+            return Err(ReportError::Trace {
+                file: path.to_path_buf(),
+                line: 1,
+                message: "expected the \"run\" header record first".into(),
+            });
+        }
+        data.records += 1;
+        data.end_ms = data.end_ms.max(t);
+        *data.event_counts.entry(event.to_string()).or_default() += 1;
+        match event {
+            "run" => {
+                data.seed = as_u64(&v, "seed", path, n)?;
+                let scenario = field(&v, "scenario", path, n)?;
+                data.scenario = as_str(scenario, "name", path, n)?.to_string();
+                data.description = as_str(scenario, "description", path, n)?.to_string();
+            }
+            "queue_sample" => {
+                let node = as_str(&v, "node", path, n)?.to_string();
+                let queues =
+                    field(&v, "queues", path, n)?
+                        .as_array()
+                        .ok_or_else(|| ReportError::Trace {
+                            file: path.to_path_buf(),
+                            line: n,
+                            message: "expected \"queues\" to be a list".into(),
+                        })?;
+                for q in queues {
+                    let name = as_str(q, "queue", path, n)?.to_string();
+                    let messages = as_u64(q, "messages", path, n)? as u32;
+                    data.queue_depth
+                        .entry((node.clone(), name))
+                        .or_default()
+                        .push((t, messages));
+                }
+            }
+            "delivered" => data
+                .deliveries
+                .push((t, as_u64(&v, "latency_ms", path, n)?)),
+            "link_sample" => {
+                let link = as_str(&v, "link", path, n)?.to_string();
+                let interval = as_u64(&v, "interval_ms", path, n)?;
+                let a = as_u64(&v, "from_a_bytes", path, n)?;
+                let b = as_u64(&v, "from_b_bytes", path, n)?;
+                data.link_bytes
+                    .entry((link.clone(), "a→b"))
+                    .or_default()
+                    .push((t, a, interval));
+                data.link_bytes
+                    .entry((link, "b→a"))
+                    .or_default()
+                    .push((t, b, interval));
+            }
+            "check" => {
+                let ok = field(&v, "ok", path, n)?.as_bool().unwrap_or(false);
+                data.checks.push((
+                    as_str(&v, "check", path, n)?.into(),
+                    ok,
+                    as_str(&v, "detail", path, n)?.into(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if data.records == 0 {
+        return Err(ReportError::Trace {
+            file: path.to_path_buf(),
+            line: 1,
+            message: "the trace is empty".into(),
+        });
+    }
+    Ok(data)
+}
+
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 420;
+
+fn hours(ms: u64) -> f64 {
+    ms as f64 / 3_600_000.0
+}
+
+type Series = (String, Vec<(f64, f64)>);
+
+/// Draws a line chart of named series into an SVG string.
+fn line_chart(
+    title: &str,
+    y_label: &str,
+    x_end_h: f64,
+    series: &[Series],
+) -> Result<String, ReportError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| ReportError::Chart(format!("{title}: {e}"));
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let y_max = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+            .fold(0.0f64, f64::max);
+        let y_max = if y_max <= 0.0 { 1.0 } else { y_max * 1.1 };
+        let x_end = if x_end_h <= 0.0 { 1.0 } else { x_end_h };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_end, 0.0..y_max)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("simulated hours")
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| err(&e))?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+        }
+        if !series.is_empty() {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(|e| err(&e))?;
+        }
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
+}
+
+/// The deepest queues (at most `limit`), each a series of depth over time.
+pub fn queue_depth_series(data: &TraceData, limit: usize) -> Vec<Series> {
+    let mut all: Vec<(u32, Series)> = data
+        .queue_depth
+        .iter()
+        .map(|((node, queue), points)| {
+            let max = points.iter().map(|(_, m)| *m).max().unwrap_or(0);
+            let pts = points
+                .iter()
+                .map(|(t, m)| (hours(*t), f64::from(*m)))
+                .collect();
+            (max, (format!("{node}: {queue}"), pts))
+        })
+        .collect();
+    // Deepest first; ties by name keep the choice stable.
+    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1 .0.cmp(&b.1 .0)));
+    all.into_iter()
+        .filter(|(max, _)| *max > 0)
+        .take(limit)
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// p50, p90 and p99 delivery latency (seconds) per time bucket.
+pub fn latency_series(data: &TraceData) -> Vec<Series> {
+    let bucket_ms = if data.end_ms >= 6 * 3_600_000 {
+        3_600_000
+    } else {
+        (data.end_ms / 24).max(60_000)
+    };
+    let mut buckets: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (t, latency) in &data.deliveries {
+        buckets.entry(t / bucket_ms).or_default().push(*latency);
+    }
+    let mut out: Vec<Series> = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99)]
+        .iter()
+        .map(|(name, _)| (name.to_string(), Vec::new()))
+        .collect();
+    for (bucket, mut latencies) in buckets {
+        latencies.sort_unstable();
+        let x = hours(bucket * bucket_ms + bucket_ms / 2);
+        for (i, q) in [0.50, 0.90, 0.99].iter().enumerate() {
+            let rank = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
+            out[i].1.push((x, latencies[rank] as f64 / 1_000.0));
+        }
+    }
+    out
+}
+
+/// Average throughput (kbit/s) per link direction per sample.
+pub fn link_series(data: &TraceData) -> Vec<Series> {
+    data.link_bytes
+        .iter()
+        .filter(|(_, points)| points.iter().any(|(_, b, _)| *b > 0))
+        .map(|((link, dir), points)| {
+            let pts = points
+                .iter()
+                .map(|(t, bytes, interval)| {
+                    (hours(*t), *bytes as f64 * 8.0 / (*interval).max(1) as f64)
+                })
+                .collect();
+            (format!("{link} {dir}"), pts)
+        })
+        .collect()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Writes `index.html` and the SVG charts into `dir` from the trace at `trace`; returns
+/// the path of `index.html`.
+pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
+    let data = read_trace(trace)?;
+    let end_h = hours(data.end_ms);
+    let charts = [
+        (
+            "queue_depth.svg",
+            "Queue depth (deepest queues)",
+            "messages",
+            queue_depth_series(&data, 12),
+        ),
+        (
+            "latency.svg",
+            "Delivery latency percentiles",
+            "seconds",
+            latency_series(&data),
+        ),
+        (
+            "wan_throughput.svg",
+            "WAN link throughput",
+            "kbit/s",
+            link_series(&data),
+        ),
+    ];
+    std::fs::create_dir_all(dir).map_err(|e| ReportError::Io(dir.to_path_buf(), e))?;
+    let mut sections = String::new();
+    for (file, title, unit, series) in &charts {
+        let svg = line_chart(title, unit, end_h, series)?;
+        let path = dir.join(file);
+        std::fs::write(&path, &svg).map_err(|e| ReportError::Io(path, e))?;
+        let note = if series.is_empty() {
+            "<p class=\"empty\">No data in this run.</p>"
+        } else {
+            ""
+        };
+        sections.push_str(&format!(
+            "<section><h2>{}</h2>{note}\n{svg}\n</section>\n",
+            escape(title)
+        ));
+    }
+    let mut checks = String::new();
+    for (name, ok, detail) in &data.checks {
+        let class = if *ok { "ok" } else { "fail" };
+        checks.push_str(&format!(
+            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            if *ok { "ok" } else { "FAIL" },
+            escape(name),
+            escape(detail)
+        ));
+    }
+    let mut counts = String::new();
+    for (event, n) in &data.event_counts {
+        counts.push_str(&format!(
+            "<tr><td>{}</td><td class=\"n\">{n}</td></tr>\n",
+            escape(event)
+        ));
+    }
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>orgsim: {name} (seed {seed})</title>\n\
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}\
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}tr.fail td{{background:#fdd}}tr.ok td:first-child{{color:#070}}\
+td.n{{text-align:right}}section svg{{max-width:100%;height:auto}}.empty{{color:#888}}</style></head><body>\n\
+<h1>{name} <small>seed {seed}</small></h1>\n<p>{description}</p>\n<p>{records} trace records, {hours:.1} simulated hours. \
+Built from <code>{trace}</code> alone.</p>\n<h2>Checks</h2>\n<table><tr><th></th><th>check</th><th>detail</th></tr>\n{checks}</table>\n\
+{sections}<h2>Events</h2>\n<table><tr><th>event</th><th>count</th></tr>\n{counts}</table>\n</body></html>\n",
+        name = escape(&data.scenario),
+        seed = data.seed,
+        description = escape(&data.description),
+        records = data.records,
+        hours = end_h,
+        trace = escape(&trace.display().to_string()),
+    );
+    let index = dir.join("index.html");
+    std::fs::write(&index, html).map_err(|e| ReportError::Io(index.clone(), e))?;
+    Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace_text() -> String {
+        [
+            r#"{"t_ms":0,"node":"orgsim","event":"run","seed":3,"scenario":{"name":"t","description":"d <b>"}}"#,
+            r#"{"t_ms":120000,"node":"EX01","event":"queue_sample","queues":[{"queue":"RGC A","state":"ready","messages":4}]}"#,
+            r#"{"t_ms":130000,"node":"EX01","event":"delivered","message":"M1","recipient":"a@x.com","store":"S","latency_ms":1500}"#,
+            r#"{"t_ms":240000,"node":"wan","event":"link_sample","link":"L","from_a_bytes":15000,"from_b_bytes":0,"interval_ms":120000}"#,
+            r#"{"t_ms":240000,"node":"checks","event":"check","check":"no_loss","ok":true,"detail":"fine"}"#,
+        ]
+        .join("\n")
+    }
+
+    #[test]
+    fn report_from_a_trace() {
+        let dir = std::env::temp_dir().join(format!("orgsim-report-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let trace = dir.join("trace.jsonl");
+        std::fs::write(&trace, trace_text()).unwrap();
+        let index = write_report(&trace, &dir).unwrap();
+        let html = std::fs::read_to_string(index).unwrap();
+        assert!(html.contains("d &lt;b&gt;"), "text is escaped");
+        assert!(html.contains("<svg"), "charts are inline");
+        assert!(html.contains("no_loss"));
+        for f in ["queue_depth.svg", "latency.svg", "wan_throughput.svg"] {
+            assert!(std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .starts_with("<svg"));
+        }
+        let data = read_trace(&trace).unwrap();
+        assert_eq!(link_series(&data)[0].1, vec![(hours(240_000), 1.0)]);
+        assert_eq!(latency_series(&data)[0].1.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_trace_names_the_line() {
+        let dir = std::env::temp_dir().join(format!("orgsim-report-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let trace = dir.join("trace.jsonl");
+        std::fs::write(
+            &trace,
+            format!("{}\nnot json\n", trace_text().lines().next().unwrap()),
+        )
+        .unwrap();
+        let err = read_trace(&trace).unwrap_err().to_string();
+        assert!(
+            err.ends_with(":2: not a JSON record: expected ident at line 1 column 2"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

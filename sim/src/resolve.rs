@@ -1,0 +1,1165 @@
+//! Loads a scenario file and checks it: syntax and types (serde), then every name,
+//! reference and range. Errors say `FILE:LINE:COL: JSON-PATH: what was expected`; a file
+//! that passes resolves to the id-based organization the world runs.
+
+use crate::json_location::{locate, JsonPath};
+use crate::scenario::{Action, Expectation, Invariant, NdrCode, Role, Scenario, ServerVersion};
+use org::advanced_queuing::QueueKey;
+use org::dsn::DsnCode;
+use org::global_catalog::{GlobalCatalog, MailboxEntry};
+use org::routing_engine::NextHop;
+use org::time::Instant;
+use org::topology::{
+    ConnectorConfig, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig,
+    StoreConfig, Topology,
+};
+use org::version::ExchangeVersion;
+use org::{AddressId, ConnectorId, RoutingGroupId, ServerId, StoreId};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+/// One problem in a scenario file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file as named on the command line.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Where in the document, e.g. `topology.servers[2].routing_group`.
+    pub path: String,
+    /// What was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, self.path, self.message
+        )
+    }
+}
+
+/// All problems found in one file (at least one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioErrors(pub Vec<ScenarioError>);
+
+impl fmt::Display for ScenarioErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioErrors {}
+
+/// A WAN link, resolved.
+#[derive(Clone, Debug)]
+pub struct LinkSpec {
+    /// Name.
+    pub name: String,
+    /// Site index at one end.
+    pub a: usize,
+    /// Site index at the other end.
+    pub b: usize,
+    /// Bits per second each way.
+    pub bits_per_s: u64,
+    /// One-way latency.
+    pub latency_ms: u64,
+}
+
+/// A timeline step the world performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorldAction {
+    /// WAN link down.
+    LinkDown(usize),
+    /// WAN link up.
+    LinkUp(usize),
+    /// Connector administratively down.
+    ConnectorDown(ConnectorId),
+    /// Connector up again.
+    ConnectorUp(ConnectorId),
+    /// Kill a server.
+    Crash(ServerId),
+    /// Restart a killed server.
+    Restart(ServerId),
+}
+
+/// An action at its instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimedAction {
+    /// When.
+    pub at: Instant,
+    /// What.
+    pub action: WorldAction,
+}
+
+/// The client load, resolved.
+#[derive(Clone, Debug)]
+pub struct WorkloadSpec {
+    /// Sends per user per day.
+    pub sends_per_user_per_day: f64,
+    /// Hourly weights normalized to mean 1.
+    pub hourly_factor: [f64; 24],
+    /// Mean recipients per message (≥ 1).
+    pub recipients_per_message: f64,
+    /// (size in bytes, cumulative probability).
+    pub size_cdf: Vec<(u64, f64)>,
+    /// Cumulative shares: same server, same group, anywhere, unknown.
+    pub choice_cdf: [f64; 4],
+    /// First instant clients send.
+    pub from: Instant,
+    /// Clients stop before this instant.
+    pub until: Instant,
+    /// Seconds after midnight at the run's start (for the hourly profile).
+    pub start_second_of_day: u32,
+}
+
+/// An expectation, resolved to ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Everything resolved by this instant.
+    AllResolvedBy(Instant),
+    /// Delivered client recipients ≥ count.
+    DeliveredAtLeast(u64),
+    /// NDR'd recipients ≥ count.
+    NdrAtLeast(u64, Option<DsnCode>),
+    /// NDR'd recipients ≤ count.
+    NdrAtMost(u64, Option<DsnCode>),
+    /// Transfers out of a link queue in a window ≥ count.
+    TransferredVia {
+        queue: QueueKey,
+        name: String,
+        count: u64,
+        from: Instant,
+        until: Instant,
+    },
+    /// Entries queued as unreachable in a window ≥ count.
+    UnreachableAtLeast {
+        count: u64,
+        from: Instant,
+        until: Instant,
+    },
+    /// Restarts that recovered mail ≥ count.
+    RecoveredAtLeast(u64),
+}
+
+/// A checked scenario, ready to run.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The file it came from.
+    pub file: String,
+    /// The scenario with every default filled in.
+    pub scenario: Scenario,
+    /// The organization.
+    pub topology: Arc<Topology>,
+    /// Interned addresses: `AddressId` → text.
+    pub addresses: Vec<String>,
+    /// Site names.
+    pub sites: Vec<String>,
+    /// Site of each server.
+    pub server_site: Vec<usize>,
+    /// WAN links.
+    pub links: Vec<LinkSpec>,
+    /// LAN bits per second.
+    pub lan_bits_per_s: u64,
+    /// LAN one-way latency.
+    pub lan_latency_ms: u64,
+    /// Mailboxes homed on each server.
+    pub mailboxes_by_server: Vec<Vec<AddressId>>,
+    /// Addresses in authoritative domains that no recipient has.
+    pub unknown_addresses: Vec<AddressId>,
+    /// Timeline, in order.
+    pub timeline: Vec<TimedAction>,
+    /// Client load.
+    pub workload: Option<WorkloadSpec>,
+    /// Invariants to run.
+    pub invariants: Vec<Invariant>,
+    /// Expectations.
+    pub expectations: Vec<Expect>,
+    /// Run length.
+    pub duration_ms: u64,
+    /// Sampling interval for queue and link samples.
+    pub sample_interval_ms: u64,
+}
+
+/// Reads and checks a scenario file.
+pub fn load_file(path: &str) -> Result<Resolved, ScenarioErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ScenarioErrors(vec![ScenarioError {
+            file: path.to_string(),
+            line: 0,
+            column: 0,
+            path: "(file)".into(),
+            message: format!("cannot read the scenario file: {e}"),
+        }])
+    })?;
+    load_str(path, &text)
+}
+
+/// Parses and checks scenario text; `file` names it in errors.
+pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
+    let json_error = |path: String, inner: &serde_json::Error| {
+        let mut message = inner.to_string();
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        ScenarioErrors(vec![ScenarioError {
+            file: file.to_string(),
+            line: inner.line(),
+            column: inner.column(),
+            path: if path == "." || path.is_empty() {
+                "(root)".into()
+            } else {
+                path
+            },
+            message,
+        }])
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let scenario: Scenario = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| json_error(e.path().to_string(), e.inner()))?;
+    de.end().map_err(|e| json_error(String::new(), &e))?;
+    let mut checker = Checker {
+        file,
+        text,
+        errors: Vec::new(),
+    };
+    let resolved = checker.resolve(scenario);
+    if checker.errors.is_empty() {
+        Ok(resolved.expect("no errors means resolved"))
+    } else {
+        Err(ScenarioErrors(checker.errors))
+    }
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<ScenarioError>,
+}
+
+/// A name → index table that reports duplicates.
+struct Names {
+    index: BTreeMap<String, usize>,
+}
+
+fn p() -> JsonPath {
+    JsonPath::root()
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: &JsonPath, message: impl Into<String>) {
+        let (line, column) = locate(self.text, path);
+        self.errors.push(ScenarioError {
+            file: self.file.to_string(),
+            line,
+            column,
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Indexes names, reporting empty and duplicate ones.
+    fn names<'n>(
+        &mut self,
+        what: &str,
+        list: JsonPath,
+        names: impl Iterator<Item = &'n str>,
+        field: &str,
+    ) -> Names {
+        let mut index = BTreeMap::new();
+        for (i, name) in names.enumerate() {
+            let at = list.index(i).key(field);
+            if name.trim().is_empty() {
+                self.error(&at, format!("expected a non-empty {what} name"));
+            } else if let Some(first) = index.insert(name.to_string(), i) {
+                index.insert(name.to_string(), first);
+                self.error(
+                    &at,
+                    format!(
+                        "duplicate {what} name {name:?} (first at {})",
+                        list.index(first)
+                    ),
+                );
+            }
+        }
+        Names { index }
+    }
+
+    fn reference(&mut self, names: &Names, what: &str, name: &str, at: &JsonPath) -> Option<usize> {
+        let found = names.index.get(name).copied();
+        if found.is_none() {
+            let known: Vec<&str> = names.index.keys().map(String::as_str).take(8).collect();
+            self.error(
+                at,
+                format!("no {what} named {name:?} (known: {})", known.join(", ")),
+            );
+        }
+        found
+    }
+
+    fn resolve(&mut self, scenario: Scenario) -> Option<Resolved> {
+        let t = &scenario.topology;
+        let tp = p().key("topology");
+        if scenario.duration.ms == 0 {
+            self.error(&p().key("duration"), "expected a run length above 0s");
+        }
+        let domains = self.names(
+            "domain",
+            tp.key("domains"),
+            t.domains.iter().map(|d| d.name.as_str()),
+            "name",
+        );
+        if !domains.index.contains_key(&t.forest) {
+            self.error(
+                &tp.key("forest"),
+                format!(
+                    "the forest root domain {:?} must be listed in topology.domains",
+                    t.forest
+                ),
+            );
+        }
+        let sites = self.names(
+            "site",
+            tp.key("sites"),
+            t.sites.iter().map(|s| s.name.as_str()),
+            "name",
+        );
+        let dcs = tp.key("domain_controllers");
+        self.names(
+            "domain controller",
+            dcs.clone(),
+            t.domain_controllers.iter().map(|d| d.name.as_str()),
+            "name",
+        );
+        for (i, dc) in t.domain_controllers.iter().enumerate() {
+            self.reference(&domains, "domain", &dc.domain, &dcs.index(i).key("domain"));
+            self.reference(&sites, "site", &dc.site, &dcs.index(i).key("site"));
+        }
+        if !t.domain_controllers.iter().any(|d| d.global_catalog) {
+            self.error(&dcs, "expected at least one domain controller with \"global_catalog\": true (the categorizer resolves recipients against a GC)");
+        }
+        for (i, d) in t.domains.iter().enumerate() {
+            if !t.domain_controllers.iter().any(|dc| dc.domain == d.name) {
+                self.error(
+                    &tp.key("domains").index(i).key("name"),
+                    format!("domain {:?} has no domain controller", d.name),
+                );
+            }
+        }
+        let ags = tp.key("administrative_groups");
+        let admin_groups = self.names(
+            "administrative group",
+            ags,
+            t.administrative_groups.iter().map(|a| a.name.as_str()),
+            "name",
+        );
+        let rgp = tp.key("routing_groups");
+        let rgs = self.names(
+            "routing group",
+            rgp.clone(),
+            t.routing_groups.iter().map(|r| r.name.as_str()),
+            "name",
+        );
+        for (i, rg) in t.routing_groups.iter().enumerate() {
+            self.reference(
+                &admin_groups,
+                "administrative group",
+                &rg.administrative_group,
+                &rgp.index(i).key("administrative_group"),
+            );
+        }
+
+        // Servers, storage groups, stores.
+        let sp = tp.key("servers");
+        if t.servers.is_empty() {
+            self.error(&sp, "expected at least one Exchange server");
+        }
+        let servers = self.names(
+            "server",
+            sp.clone(),
+            t.servers.iter().map(|s| s.name.as_str()),
+            "name",
+        );
+        let mut server_site = Vec::new();
+        let mut server_configs = Vec::new();
+        let mut store_configs: Vec<StoreConfig> = Vec::new();
+        let mut store_paths: Vec<JsonPath> = Vec::new();
+        let mut members: Vec<Vec<ServerId>> = vec![Vec::new(); t.routing_groups.len()];
+        for (i, s) in t.servers.iter().enumerate() {
+            let at = sp.index(i);
+            let site = self.reference(&sites, "site", &s.site, &at.key("site"));
+            let rg = self.reference(
+                &rgs,
+                "routing group",
+                &s.routing_group,
+                &at.key("routing_group"),
+            );
+            server_site.push(site.unwrap_or(0));
+            if let Some(rg) = rg {
+                members[rg].push(ServerId(i as u16));
+            }
+            let vs = &s.smtp_virtual_server;
+            let vsp = at.key("smtp_virtual_server");
+            if vs.max_message_size_kb == Some(0) {
+                self.error(
+                    &vsp.key("max_message_size_kb"),
+                    "expected a size above 0 KB, or null for no limit",
+                );
+            }
+            if vs.messages_per_connection == 0 {
+                self.error(
+                    &vsp.key("messages_per_connection"),
+                    "expected at least 1 message per connection",
+                );
+            }
+            for (k, d) in vs.retry_intervals.iter().enumerate() {
+                if d.ms == 0 {
+                    self.error(
+                        &vsp.key("retry_intervals").index(k),
+                        "expected a retry interval above 0s",
+                    );
+                }
+            }
+            if vs.glitch_retry_interval.ms == 0 {
+                self.error(
+                    &vsp.key("glitch_retry_interval"),
+                    "expected an interval above 0s",
+                );
+            }
+            if vs.expiration.ms == 0 {
+                self.error(
+                    &vsp.key("expiration"),
+                    "expected an expiration timeout above 0s",
+                );
+            }
+            let sgp = at.key("storage_groups");
+            // EXCHANGE2003.md §7: up to 4 storage groups (plus an RSG), 5 databases each.
+            if s.storage_groups.len() > 4 {
+                self.error(
+                    &sgp,
+                    format!(
+                        "a server has at most 4 storage groups (EXCHANGE2003.md §7), found {}",
+                        s.storage_groups.len()
+                    ),
+                );
+            }
+            self.names(
+                "storage group",
+                sgp.clone(),
+                s.storage_groups.iter().map(|g| g.name.as_str()),
+                "name",
+            );
+            for (g, sg) in s.storage_groups.iter().enumerate() {
+                if sg.mailbox_stores.len() > 5 {
+                    self.error(
+                        &sgp.index(g).key("mailbox_stores"),
+                        "a storage group holds at most 5 databases (EXCHANGE2003.md §7)",
+                    );
+                }
+                for (k, store) in sg.mailbox_stores.iter().enumerate() {
+                    store_configs.push(StoreConfig {
+                        name: store.name.clone(),
+                        storage_group: sg.name.clone(),
+                        server: ServerId(i as u16),
+                    });
+                    store_paths.push(sgp.index(g).key("mailbox_stores").index(k));
+                }
+                if !sg.mailbox_stores.is_empty() && !s.roles.contains(&Role::Mailbox) {
+                    self.error(
+                        &sgp.index(g),
+                        format!(
+                            "server {:?} holds mailbox stores but lacks the \"mailbox\" role",
+                            s.name
+                        ),
+                    );
+                }
+            }
+            let fqdn = format!("{}.{}", s.name.to_ascii_lowercase(), t.forest);
+            server_configs.push(ServerConfig {
+                name: s.name.clone(),
+                fqdn,
+                version: match s.version {
+                    ServerVersion::Exchange2000Sp3 => ExchangeVersion::Exchange2000Sp3,
+                    ServerVersion::Exchange2003 => ExchangeVersion::Exchange2003,
+                    ServerVersion::Exchange2003Sp1 => ExchangeVersion::Exchange2003Sp1,
+                    ServerVersion::Exchange2003Sp2 => ExchangeVersion::Exchange2003Sp2,
+                },
+                routing_group: RoutingGroupId(rg.unwrap_or(0) as u16),
+                smtp: SmtpVirtualServerConfig {
+                    name: vs.name.clone(),
+                    max_message_size_bytes: vs.max_message_size_kb.map(|kb| kb * 1024),
+                    retry: RetrySchedule {
+                        glitch_retry_count: vs.glitch_retry_count,
+                        glitch_retry_interval_ms: vs.glitch_retry_interval.ms,
+                        intervals_ms: vs.retry_intervals.map(|d| d.ms),
+                    },
+                    expiration_ms: vs.expiration.ms,
+                    messages_per_connection: vs.messages_per_connection,
+                    ..SmtpVirtualServerConfig::default()
+                },
+            });
+        }
+        let mut store_index = BTreeMap::new();
+        for (i, s) in store_configs.iter().enumerate() {
+            if let Some(first) = store_index.insert(s.name.clone(), i) {
+                store_index.insert(s.name.clone(), first);
+                self.error(&store_paths[i].key("name"), format!("duplicate mailbox store name {:?} (first at {}); store names are unique in the organization", s.name, store_paths[first]));
+            }
+        }
+        let stores = Names { index: store_index };
+        for (g, m) in members.iter().enumerate() {
+            if m.is_empty() {
+                self.error(
+                    &rgp.index(g).key("name"),
+                    format!(
+                        "routing group {:?} has no servers",
+                        t.routing_groups[g].name
+                    ),
+                );
+            }
+        }
+
+        // WAN links.
+        let lp = tp.key("wan_links");
+        self.names(
+            "WAN link",
+            lp.clone(),
+            t.wan_links.iter().map(|l| l.name.as_str()),
+            "name",
+        );
+        let mut links = Vec::new();
+        let mut pairs = BTreeMap::new();
+        for (i, l) in t.wan_links.iter().enumerate() {
+            let a = self.reference(
+                &sites,
+                "site",
+                &l.sites[0],
+                &lp.index(i).key("sites").index(0),
+            );
+            let b = self.reference(
+                &sites,
+                "site",
+                &l.sites[1],
+                &lp.index(i).key("sites").index(1),
+            );
+            if let (Some(a), Some(b)) = (a, b) {
+                if a == b {
+                    self.error(
+                        &lp.index(i).key("sites"),
+                        "a WAN link joins two different sites",
+                    );
+                } else if let Some(first) = pairs.insert((a.min(b), a.max(b)), i) {
+                    self.error(
+                        &lp.index(i).key("sites"),
+                        format!(
+                            "sites {:?} and {:?} are already joined by {}",
+                            l.sites[0],
+                            l.sites[1],
+                            lp.index(first)
+                        ),
+                    );
+                }
+            }
+            links.push(LinkSpec {
+                name: l.name.clone(),
+                a: a.unwrap_or(0),
+                b: b.unwrap_or(0),
+                bits_per_s: l.bandwidth.bits_per_s,
+                latency_ms: l.latency.ms,
+            });
+        }
+        let reachable = |from: usize, to: usize| -> bool {
+            let mut seen = BTreeSet::from([from]);
+            let mut queue = VecDeque::from([from]);
+            while let Some(s) = queue.pop_front() {
+                if s == to {
+                    return true;
+                }
+                for l in &links {
+                    for (x, y) in [(l.a, l.b), (l.b, l.a)] {
+                        if x == s && seen.insert(y) {
+                            queue.push_back(y);
+                        }
+                    }
+                }
+            }
+            false
+        };
+        for (g, m) in members.iter().enumerate() {
+            for pair in m.windows(2) {
+                let (x, y) = (usize::from(pair[0].0), usize::from(pair[1].0));
+                if !reachable(server_site[x], server_site[y]) {
+                    self.error(&rgp.index(g), format!("servers {:?} and {:?} of this routing group are in sites no WAN link joins", t.servers[x].name, t.servers[y].name));
+                }
+            }
+        }
+
+        // Routing group connectors.
+        let cp = tp.key("routing_group_connectors");
+        self.names(
+            "connector",
+            cp.clone(),
+            t.routing_group_connectors.iter().map(|c| c.name.as_str()),
+            "name",
+        );
+        let mut connectors = Vec::new();
+        for (i, c) in t.routing_group_connectors.iter().enumerate() {
+            let at = cp.index(i);
+            let from = self.reference(&rgs, "routing group", &c.from, &at.key("from"));
+            let to = self.reference(&rgs, "routing group", &c.to, &at.key("to"));
+            if from.is_some() && from == to {
+                self.error(
+                    &at.key("to"),
+                    "a routing group connector joins two different routing groups",
+                );
+            }
+            // EXCHANGE2003.md §4: costs 1–100.
+            if !(1..=100).contains(&c.cost) {
+                self.error(
+                    &at.key("cost"),
+                    format!("expected a cost from 1 to 100, found {}", c.cost),
+                );
+            }
+            let mut ends = [Vec::new(), Vec::new()];
+            for (side, (list, field, group)) in [
+                (&c.source_bridgeheads, "source_bridgeheads", from),
+                (&c.target_bridgeheads, "target_bridgeheads", to),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if list.is_empty() {
+                    self.error(&at.key(field), "expected at least one bridgehead server");
+                }
+                for (k, name) in list.iter().enumerate() {
+                    let bp = at.key(field).index(k);
+                    let Some(s) = self.reference(&servers, "server", name, &bp) else {
+                        continue;
+                    };
+                    if group.is_some_and(|g| t.servers[s].routing_group != t.routing_groups[g].name)
+                    {
+                        let side_name = if side == 0 { &c.from } else { &c.to };
+                        self.error(
+                            &bp,
+                            format!(
+                                "bridgehead {name:?} is in routing group {:?}, not {side_name:?}",
+                                t.servers[s].routing_group
+                            ),
+                        );
+                    } else if !t.servers[s].roles.contains(&Role::Bridgehead) {
+                        self.error(
+                            &bp,
+                            format!("server {name:?} lacks the \"bridgehead\" role"),
+                        );
+                    }
+                    ends[side].push(ServerId(s as u16));
+                }
+            }
+            let joined = ends[0].iter().any(|s| {
+                ends[1].iter().any(|d| {
+                    reachable(server_site[usize::from(s.0)], server_site[usize::from(d.0)])
+                })
+            });
+            if !ends[0].is_empty() && !ends[1].is_empty() && !joined {
+                self.error(
+                    &at,
+                    "no WAN link path joins the sites of the source and target bridgeheads",
+                );
+            }
+            let [source_bridgeheads, target_bridgeheads] = ends;
+            connectors.push(ConnectorConfig {
+                name: c.name.clone(),
+                from: RoutingGroupId(from.unwrap_or(0) as u16),
+                to: RoutingGroupId(to.unwrap_or(0) as u16),
+                cost: c.cost,
+                source_bridgeheads,
+                target_bridgeheads,
+            });
+        }
+
+        // Recipients.
+        let r = &scenario.recipients;
+        let recp = p().key("recipients");
+        if r.smtp_domains.is_empty() {
+            self.error(
+                &recp.key("smtp_domains"),
+                "expected at least one authoritative SMTP domain",
+            );
+        }
+        for (i, d) in r.smtp_domains.iter().enumerate() {
+            if d.is_empty() || d.contains('@') || d.starts_with('.') || !d.contains('.') {
+                self.error(
+                    &recp.key("smtp_domains").index(i),
+                    format!("expected a DNS domain like \"contoso.com\", found {d:?}"),
+                );
+            }
+        }
+        let primary = r
+            .smtp_domains
+            .first()
+            .cloned()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let mut addresses: Vec<String> = Vec::new();
+        let mut address_index: BTreeMap<String, (usize, JsonPath)> = BTreeMap::new();
+        let mut directory = GlobalCatalog::new();
+        let mut mailboxes_by_server = vec![Vec::new(); t.servers.len()];
+        let mut add_mailbox = |checker: &mut Self, address: String, store: usize, at: JsonPath| {
+            let address = address.to_ascii_lowercase();
+            if let Some((_, first)) = address_index.get(&address) {
+                checker.error(
+                    &at,
+                    format!("duplicate address {address:?} (first at {first})"),
+                );
+                return;
+            }
+            let id = AddressId(addresses.len() as u32);
+            address_index.insert(address.clone(), (addresses.len(), at));
+            addresses.push(address);
+            let server = store_configs[store].server;
+            directory.add_mailbox(
+                id,
+                MailboxEntry {
+                    store: StoreId(store as u16),
+                    home_server: server,
+                },
+            );
+            mailboxes_by_server[usize::from(server.0)].push(id);
+        };
+        for (i, u) in r.users.iter().enumerate() {
+            let at = recp.key("users").index(i);
+            let Some(store) = self.reference(&stores, "mailbox store", &u.store, &at.key("store"))
+            else {
+                continue;
+            };
+            let address = match &u.address {
+                Some(a) => {
+                    let domain_ok = a.split_once('@').is_some_and(|(local, domain)| {
+                        !local.is_empty()
+                            && r.smtp_domains
+                                .iter()
+                                .any(|d| d.eq_ignore_ascii_case(domain))
+                    });
+                    if !domain_ok {
+                        self.error(&at.key("address"), format!("expected an address in one of the authoritative domains {:?}, found {a:?}", r.smtp_domains));
+                        continue;
+                    }
+                    a.clone()
+                }
+                None => format!("{}@{primary}", u.alias),
+            };
+            if u.alias.is_empty() || u.alias.contains(['@', ' ']) {
+                self.error(
+                    &at.key("alias"),
+                    format!(
+                        "expected an alias without spaces or '@', found {:?}",
+                        u.alias
+                    ),
+                );
+                continue;
+            }
+            add_mailbox(self, address, store, at);
+        }
+        let mut next_number: BTreeMap<String, u32> = BTreeMap::new();
+        for (i, g) in r.generated.iter().enumerate() {
+            let at = recp.key("generated").index(i);
+            if g.stores.is_empty() {
+                self.error(&at.key("stores"), "expected at least one mailbox store");
+            }
+            if g.count == 0 {
+                self.error(&at.key("count"), "expected at least 1 user");
+            }
+            let picked: Vec<usize> = g
+                .stores
+                .iter()
+                .enumerate()
+                .filter_map(|(k, s)| {
+                    self.reference(&stores, "mailbox store", s, &at.key("stores").index(k))
+                })
+                .collect();
+            if picked.len() != g.stores.len() {
+                continue;
+            }
+            let first = next_number.entry(g.prefix.clone()).or_insert(1);
+            for n in 0..g.count {
+                let address = format!("{}{}@{primary}", g.prefix, *first + n);
+                add_mailbox(self, address, picked[n as usize % picked.len()], at.clone());
+            }
+            *first += g.count;
+        }
+        if addresses.is_empty() {
+            self.error(&recp, "expected at least one mailbox (users or generated)");
+        }
+        let mut unknown_addresses = Vec::new();
+        for n in 1..=64u32 {
+            let address = format!("nobody{n}@{primary}");
+            if !address_index.contains_key(&address) {
+                unknown_addresses.push(AddressId(addresses.len() as u32));
+                addresses.push(address);
+            }
+        }
+
+        // Workload.
+        let duration_ms = scenario.duration.ms;
+        let workload = scenario.workload.as_ref().map(|w| {
+            let wp = p().key("workload");
+            if !(w.sends_per_user_per_day.is_finite()
+                && w.sends_per_user_per_day >= 0.0
+                && w.sends_per_user_per_day <= 10_000.0)
+            {
+                self.error(
+                    &wp.key("sends_per_user_per_day"),
+                    "expected a rate from 0 to 10000 messages a day",
+                );
+            }
+            let total: f64 = w.hourly_profile.iter().sum();
+            if w.hourly_profile.iter().any(|h| !h.is_finite() || *h < 0.0) || total <= 0.0 {
+                self.error(
+                    &wp.key("hourly_profile"),
+                    "expected 24 non-negative weights, not all zero",
+                );
+            }
+            let mean = (total / 24.0).max(f64::MIN_POSITIVE);
+            if !(w.recipients_per_message.is_finite()
+                && (1.0..=5_000.0).contains(&w.recipients_per_message))
+            {
+                // EXCHANGE2003.md §3.2a: at most 5,000 recipients a message.
+                self.error(
+                    &wp.key("recipients_per_message"),
+                    "expected a mean from 1 to 5000 recipients (EXCHANGE2003.md §3.2a)",
+                );
+            }
+            let weights: f64 = w.size_mix.iter().map(|s| s.weight).sum();
+            if w.size_mix.is_empty() || weights <= 0.0 || !weights.is_finite() {
+                self.error(
+                    &wp.key("size_mix"),
+                    "expected at least one size class with a positive weight",
+                );
+            }
+            let mut size_cdf = Vec::new();
+            let mut acc = 0.0;
+            for (i, s) in w.size_mix.iter().enumerate() {
+                if s.size_kb == 0 || !(s.weight.is_finite() && s.weight >= 0.0) {
+                    self.error(
+                        &wp.key("size_mix").index(i),
+                        "expected size_kb above 0 and a non-negative weight",
+                    );
+                }
+                acc += s.weight / weights.max(f64::MIN_POSITIVE);
+                size_cdf.push((s.size_kb * 1024, acc));
+            }
+            let c = &w.recipient_choice;
+            let shares = [c.same_server, c.same_routing_group, c.anywhere, c.unknown];
+            let sum: f64 = shares.iter().sum();
+            if shares.iter().any(|s| !s.is_finite() || *s < 0.0) || (sum - 1.0).abs() > 1e-6 {
+                self.error(
+                    &wp.key("recipient_choice"),
+                    format!("expected four non-negative shares summing to 1, found a sum of {sum}"),
+                );
+            }
+            let mut choice_cdf = [0.0; 4];
+            let mut acc = 0.0;
+            for (i, s) in shares.iter().enumerate() {
+                acc += s;
+                choice_cdf[i] = acc;
+            }
+            let from = w.from.map_or(0, |d| d.ms);
+            let until = w.until.map_or(duration_ms, |d| d.ms);
+            if until > duration_ms {
+                self.error(
+                    &wp.key("until"),
+                    format!(
+                        "clients cannot send after the run ends ({})",
+                        scenario.duration
+                    ),
+                );
+            }
+            if from >= until {
+                self.error(
+                    &wp.key("from"),
+                    "expected the workload to start before it stops",
+                );
+            }
+            WorkloadSpec {
+                sends_per_user_per_day: w.sends_per_user_per_day,
+                hourly_factor: w.hourly_profile.map(|h| h / mean),
+                recipients_per_message: w.recipients_per_message,
+                size_cdf,
+                choice_cdf,
+                from: Instant(from),
+                until: Instant(until),
+                start_second_of_day: scenario.start.second_of_day,
+            }
+        });
+
+        // Timeline.
+        let links_by_name = Names {
+            index: t
+                .wan_links
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.name.clone(), i))
+                .collect(),
+        };
+        let connectors_by_name = Names {
+            index: t
+                .routing_group_connectors
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.name.clone(), i))
+                .collect(),
+        };
+        let mut timeline: Vec<(u64, usize, WorldAction)> = Vec::new();
+        let tlp = p().key("timeline");
+        for (i, a) in scenario.timeline.iter().enumerate() {
+            let at = tlp.index(i);
+            if a.at().ms > duration_ms {
+                self.error(
+                    &at.key("at"),
+                    format!("{} is after the run ends ({})", a.at(), scenario.duration),
+                );
+            }
+            let mut push = |ms: u64, action| timeline.push((ms, i, action));
+            match a {
+                Action::LinkDown { at: t0, link } | Action::LinkUp { at: t0, link } => {
+                    if let Some(l) =
+                        self.reference(&links_by_name, "WAN link", link, &at.key("link"))
+                    {
+                        let down = matches!(a, Action::LinkDown { .. });
+                        push(
+                            t0.ms,
+                            if down {
+                                WorldAction::LinkDown(l)
+                            } else {
+                                WorldAction::LinkUp(l)
+                            },
+                        );
+                    }
+                }
+                Action::LinkOscillate {
+                    at: t0,
+                    link,
+                    period,
+                    duration,
+                } => {
+                    if period.ms < 2 {
+                        self.error(&at.key("period"), "expected a period of at least 2ms");
+                        continue;
+                    }
+                    if t0.ms + duration.ms > duration_ms {
+                        self.error(
+                            &at.key("duration"),
+                            "the oscillation must end before the run ends",
+                        );
+                    }
+                    if let Some(l) =
+                        self.reference(&links_by_name, "WAN link", link, &at.key("link"))
+                    {
+                        let half = period.ms / 2;
+                        let mut t = t0.ms;
+                        while t < t0.ms + duration.ms {
+                            push(t, WorldAction::LinkDown(l));
+                            push((t + half).min(t0.ms + duration.ms), WorldAction::LinkUp(l));
+                            t += period.ms;
+                        }
+                    }
+                }
+                Action::ConnectorDown { at: t0, connector }
+                | Action::ConnectorUp { at: t0, connector } => {
+                    if let Some(c) = self.reference(
+                        &connectors_by_name,
+                        "connector",
+                        connector,
+                        &at.key("connector"),
+                    ) {
+                        let id = ConnectorId(c as u16);
+                        let down = matches!(a, Action::ConnectorDown { .. });
+                        push(
+                            t0.ms,
+                            if down {
+                                WorldAction::ConnectorDown(id)
+                            } else {
+                                WorldAction::ConnectorUp(id)
+                            },
+                        );
+                    }
+                }
+                Action::ServerCrash { at: t0, server }
+                | Action::ServerRestart { at: t0, server } => {
+                    if let Some(s) = self.reference(&servers, "server", server, &at.key("server")) {
+                        let id = ServerId(s as u16);
+                        let crash = matches!(a, Action::ServerCrash { .. });
+                        push(
+                            t0.ms,
+                            if crash {
+                                WorldAction::Crash(id)
+                            } else {
+                                WorldAction::Restart(id)
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        timeline.sort_by_key(|(ms, i, _)| (*ms, *i));
+        let mut down: BTreeSet<ServerId> = BTreeSet::new();
+        for (ms, i, action) in &timeline {
+            let at = tlp.index(*i);
+            match action {
+                WorldAction::Crash(s) if !down.insert(*s) => {
+                    self.error(
+                        &at,
+                        format!(
+                            "server {:?} is already down at {}",
+                            t.servers[usize::from(s.0)].name,
+                            crate::units::Duration::from_ms(*ms)
+                        ),
+                    );
+                }
+                WorldAction::Restart(s) if !down.remove(s) => {
+                    self.error(
+                        &at,
+                        format!(
+                            "server {:?} is not down at {}; restart follows a server_crash",
+                            t.servers[usize::from(s.0)].name,
+                            crate::units::Duration::from_ms(*ms)
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+
+        // Checks.
+        let ep = p().key("checks").key("expect");
+        let mut expectations = Vec::new();
+        let window = |from: Option<crate::units::Duration>,
+                      until: Option<crate::units::Duration>| {
+            (
+                Instant(from.map_or(0, |d| d.ms)),
+                Instant(until.map_or(duration_ms, |d| d.ms)),
+            )
+        };
+        let code = |c: Option<NdrCode>| {
+            c.map(|c| match c {
+                NdrCode::RecipientNotFound => DsnCode::RecipientNotFound,
+                NdrCode::MessageTooLarge => DsnCode::MessageTooLarge,
+                NdrCode::HopCountExceeded => DsnCode::HopCountExceeded,
+                NdrCode::Expired => DsnCode::Expired,
+            })
+        };
+        for (i, e) in scenario.checks.expect.iter().enumerate() {
+            let at = ep.index(i);
+            expectations.push(match e {
+                Expectation::AllResolvedBy { at: t0 } => {
+                    if t0.ms > duration_ms {
+                        self.error(&at.key("at"), "the deadline is after the run ends");
+                    }
+                    Expect::AllResolvedBy(Instant(t0.ms))
+                }
+                Expectation::DeliveredAtLeast { count } => Expect::DeliveredAtLeast(*count),
+                Expectation::NdrAtLeast { count, code: c } => Expect::NdrAtLeast(*count, code(*c)),
+                Expectation::NdrAtMost { count, code: c } => Expect::NdrAtMost(*count, code(*c)),
+                Expectation::TransferredViaAtLeast {
+                    queue,
+                    count,
+                    from,
+                    until,
+                } => {
+                    let (from, until) = window(*from, *until);
+                    let key = if let Some(c) = connectors_by_name.index.get(queue) {
+                        QueueKey::Link(NextHop::Connector(ConnectorId(*c as u16)))
+                    } else if let Some(s) = servers.index.get(queue) {
+                        QueueKey::Link(NextHop::Server(ServerId(*s as u16)))
+                    } else {
+                        self.error(
+                            &at.key("queue"),
+                            format!("expected a connector or server name, found {queue:?}"),
+                        );
+                        continue;
+                    };
+                    Expect::TransferredVia {
+                        queue: key,
+                        name: queue.clone(),
+                        count: *count,
+                        from,
+                        until,
+                    }
+                }
+                Expectation::UnreachableAtLeast { count, from, until } => {
+                    let (from, until) = window(*from, *until);
+                    Expect::UnreachableAtLeast {
+                        count: *count,
+                        from,
+                        until,
+                    }
+                }
+                Expectation::RecoveredAtLeast { count } => Expect::RecoveredAtLeast(*count),
+            });
+        }
+        let mut invariants = scenario.checks.invariants.clone();
+        invariants.sort();
+        invariants.dedup();
+        if scenario.report.sample_interval.ms < 1_000 {
+            self.error(
+                &p().key("report").key("sample_interval"),
+                "expected a sample interval of at least 1s",
+            );
+        }
+
+        if !self.errors.is_empty() {
+            return None;
+        }
+        let topology = Topology {
+            servers: server_configs,
+            routing_groups: t
+                .routing_groups
+                .iter()
+                .zip(members)
+                .map(|(rg, members)| RoutingGroupConfig {
+                    name: rg.name.clone(),
+                    members,
+                })
+                .collect(),
+            connectors,
+            stores: store_configs,
+            directory,
+        };
+        Some(Resolved {
+            file: self.file.to_string(),
+            topology: Arc::new(topology),
+            addresses,
+            sites: t.sites.iter().map(|s| s.name.clone()).collect(),
+            server_site,
+            links,
+            lan_bits_per_s: t.lan.bandwidth.bits_per_s,
+            lan_latency_ms: t.lan.latency.ms,
+            mailboxes_by_server,
+            unknown_addresses,
+            timeline: timeline
+                .into_iter()
+                .map(|(ms, _, action)| TimedAction {
+                    at: Instant(ms),
+                    action,
+                })
+                .collect(),
+            workload,
+            invariants,
+            expectations,
+            duration_ms,
+            sample_interval_ms: scenario.report.sample_interval.ms,
+            scenario,
+        })
+    }
+}

@@ -1,0 +1,709 @@
+//! Scenario file format v1: the types a scenario file is read into. Every struct denies
+//! unknown fields; lists of things with a `kind` are tagged enums; every default is
+//! written in [`defaults`] with the fact it comes from. Semantic checks (names, ranges,
+//! references) are in `resolve`.
+
+use crate::units::{Bandwidth, Duration, Timestamp};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Defaults, each with the fact it comes from (EXCHANGE2003.md section, or [U] for
+/// orgsim's own choice where Exchange documents none).
+pub mod defaults {
+    use super::*;
+
+    /// ARCHITECTURE.md: a Monday, so times of day and weekdays mean something.
+    pub fn start() -> Timestamp {
+        Timestamp::parse("2004-03-01T00:00:00Z").expect("valid")
+    }
+    /// A server runs Exchange 2003 SP2 unless the scenario says otherwise.
+    pub fn version() -> ServerVersion {
+        ServerVersion::Exchange2003Sp2
+    }
+    /// Both roles unless the scenario narrows them.
+    pub fn roles() -> Vec<Role> {
+        vec![Role::Mailbox, Role::Bridgehead]
+    }
+    /// §3.2a: virtual server message size limit 4,096 KB.
+    pub fn max_message_size_kb() -> Option<u64> {
+        Some(4_096)
+    }
+    /// §3.2a: retry 10/10/10/15 min [U-documented common setting].
+    pub fn retry_intervals() -> [Duration; 4] {
+        [
+            Duration::from_ms(600_000),
+            Duration::from_ms(600_000),
+            Duration::from_ms(600_000),
+            Duration::from_ms(900_000),
+        ]
+    }
+    /// §3.2a: glitch retry 3 times.
+    pub fn glitch_retry_count() -> u32 {
+        3
+    }
+    /// §3.2a: glitch retries 60 s apart.
+    pub fn glitch_retry_interval() -> Duration {
+        Duration::from_ms(60_000)
+    }
+    /// §3.2a: expiration 2 days.
+    pub fn expiration() -> Duration {
+        Duration::from_ms(2 * 86_400_000)
+    }
+    /// IIS SMTP "limit number of messages per connection" 20 [P].
+    pub fn messages_per_connection() -> u32 {
+        20
+    }
+    /// Switched LAN inside a site [U].
+    pub fn lan_bandwidth() -> Bandwidth {
+        Bandwidth {
+            bits_per_s: 100_000_000,
+        }
+    }
+    /// LAN round trip well under a millisecond [U].
+    pub fn lan_latency() -> Duration {
+        Duration::from_ms(1)
+    }
+    /// §11: older MMB user, 14.18 sends a day.
+    pub fn sends_per_user_per_day() -> f64 {
+        14.18
+    }
+    /// §11: older MMB user, 4.7 recipients a message.
+    pub fn recipients_per_message() -> f64 {
+        4.7
+    }
+    /// §11: MMB size mix (mean ≈ 4 KB).
+    pub fn size_mix() -> Vec<SizeShare> {
+        [
+            (1, 60.0),
+            (2, 16.0),
+            (4, 4.0),
+            (10, 6.0),
+            (15, 4.0),
+            (16, 4.0),
+            (43, 2.0),
+        ]
+        .into_iter()
+        .map(|(size_kb, weight)| SizeShare { size_kb, weight })
+        .collect()
+    }
+    /// A business day [U]: quiet nights, a morning peak, a lunch dip, an afternoon peak.
+    pub fn hourly_profile() -> [f64; 24] {
+        [
+            0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.0, 2.5, 3.0, 2.8, 2.4, 1.6, 2.2, 2.8, 2.6, 2.0,
+            1.2, 0.6, 0.4, 0.3, 0.2, 0.1, 0.1,
+        ]
+    }
+    /// Where recipients are chosen [U]: most mail stays close to the sender.
+    pub fn recipient_choice() -> RecipientChoice {
+        RecipientChoice {
+            same_server: 0.4,
+            same_routing_group: 0.3,
+            anywhere: 0.3,
+            unknown: 0.0,
+        }
+    }
+    /// Prefix of generated user aliases.
+    pub fn generated_prefix() -> String {
+        "user".into()
+    }
+    /// EXCHANGE2003.md §3.2: Queue Viewer refreshes every 2 minutes by default.
+    pub fn sample_interval() -> Duration {
+        Duration::from_ms(120_000)
+    }
+    /// Every safety invariant runs unless the scenario lists a subset.
+    pub fn invariants() -> Vec<Invariant> {
+        vec![
+            Invariant::NoLoss,
+            Invariant::NoDuplicateDelivery,
+            Invariant::NoRoutingLoop,
+        ]
+    }
+}
+
+/// A scenario: topology, recipients, workload, timeline, checks and report settings.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used in summaries.
+    pub name: String,
+    /// What the scenario demonstrates, in a sentence or two.
+    pub description: String,
+    /// The simulated calendar's start (UTC).
+    #[serde(default = "defaults::start")]
+    pub start: Timestamp,
+    /// How long the run lasts.
+    pub duration: Duration,
+    /// Forest, sites, groups, servers, connectors and WAN links.
+    pub topology: Topology,
+    /// Mailboxes and authoritative domains.
+    pub recipients: Recipients,
+    /// Client mail load; none means no client mail.
+    #[serde(default)]
+    pub workload: Option<Workload>,
+    /// Faults and administrator actions at simulated times.
+    #[serde(default)]
+    pub timeline: Vec<Action>,
+    /// Invariants and expectations.
+    #[serde(default)]
+    pub checks: Checks,
+    /// Report settings.
+    #[serde(default)]
+    pub report: ReportSettings,
+}
+
+/// The organization's topology.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// The forest, named by its root domain (e.g. `contoso.com`).
+    pub forest: String,
+    /// Active Directory domains of the forest (the root among them).
+    pub domains: Vec<Domain>,
+    /// Active Directory sites.
+    pub sites: Vec<Site>,
+    /// Domain controllers; those with `global_catalog` serve the categorizer.
+    pub domain_controllers: Vec<DomainController>,
+    /// Administrative groups.
+    pub administrative_groups: Vec<AdministrativeGroup>,
+    /// Routing groups.
+    pub routing_groups: Vec<RoutingGroup>,
+    /// Exchange servers.
+    pub servers: Vec<Server>,
+    /// One-way routing group connectors (create one per direction, as ESM does).
+    #[serde(default)]
+    pub routing_group_connectors: Vec<RoutingGroupConnector>,
+    /// WAN links between sites.
+    #[serde(default)]
+    pub wan_links: Vec<WanLink>,
+    /// The network inside each site.
+    #[serde(default)]
+    pub lan: Lan,
+}
+
+/// An Active Directory domain.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// DNS name, e.g. `contoso.com`.
+    pub name: String,
+}
+
+/// An Active Directory site.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// Site name, e.g. `HUB`.
+    pub name: String,
+}
+
+/// A domain controller.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainController {
+    /// Computer name.
+    pub name: String,
+    /// The domain it holds.
+    pub domain: String,
+    /// Its site.
+    pub site: String,
+    /// Whether it is a global catalog server.
+    #[serde(default)]
+    pub global_catalog: bool,
+}
+
+/// An administrative group.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdministrativeGroup {
+    /// Name, e.g. `First Administrative Group`.
+    pub name: String,
+}
+
+/// A routing group.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingGroup {
+    /// Name, e.g. `Hub RG`.
+    pub name: String,
+    /// The administrative group holding it.
+    pub administrative_group: String,
+}
+
+/// Exchange version of a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ServerVersion {
+    /// Exchange 2000 Server SP3.
+    #[serde(rename = "2000sp3")]
+    Exchange2000Sp3,
+    /// Exchange Server 2003.
+    #[serde(rename = "2003")]
+    Exchange2003,
+    /// Exchange Server 2003 SP1.
+    #[serde(rename = "2003sp1")]
+    Exchange2003Sp1,
+    /// Exchange Server 2003 SP2.
+    #[serde(rename = "2003sp2")]
+    Exchange2003Sp2,
+}
+
+/// What a server does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Holds mailbox stores.
+    Mailbox,
+    /// Can be a routing group connector bridgehead.
+    Bridgehead,
+}
+
+/// An Exchange server.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// NetBIOS name, e.g. `EX01`.
+    pub name: String,
+    /// Exchange version.
+    #[serde(default = "defaults::version")]
+    pub version: ServerVersion,
+    /// Its Active Directory site.
+    pub site: String,
+    /// Its routing group.
+    pub routing_group: String,
+    /// Roles; both by default.
+    #[serde(default = "defaults::roles")]
+    pub roles: Vec<Role>,
+    /// The SMTP virtual server (v1 models one per server).
+    #[serde(default)]
+    pub smtp_virtual_server: SmtpVirtualServer,
+    /// Storage groups and their mailbox stores.
+    #[serde(default)]
+    pub storage_groups: Vec<StorageGroup>,
+}
+
+/// SMTP virtual server settings.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpVirtualServer {
+    /// Display name.
+    pub name: String,
+    /// Maximum message size in KB; `null` for no limit.
+    #[serde(default = "defaults::max_message_size_kb")]
+    pub max_message_size_kb: Option<u64>,
+    /// First, second, third and subsequent retry intervals.
+    #[serde(default = "defaults::retry_intervals")]
+    pub retry_intervals: [Duration; 4],
+    /// Glitch retries after a failed connection before the normal schedule.
+    #[serde(default = "defaults::glitch_retry_count")]
+    pub glitch_retry_count: u32,
+    /// Interval between glitch retries.
+    #[serde(default = "defaults::glitch_retry_interval")]
+    pub glitch_retry_interval: Duration,
+    /// Expiration timeout; an expired message is NDR'd 4.4.7.
+    #[serde(default = "defaults::expiration")]
+    pub expiration: Duration,
+    /// Messages sent per outbound connection.
+    #[serde(default = "defaults::messages_per_connection")]
+    pub messages_per_connection: u32,
+}
+
+impl Default for SmtpVirtualServer {
+    fn default() -> Self {
+        SmtpVirtualServer {
+            name: "Default SMTP Virtual Server".into(),
+            max_message_size_kb: defaults::max_message_size_kb(),
+            retry_intervals: defaults::retry_intervals(),
+            glitch_retry_count: defaults::glitch_retry_count(),
+            glitch_retry_interval: defaults::glitch_retry_interval(),
+            expiration: defaults::expiration(),
+            messages_per_connection: defaults::messages_per_connection(),
+        }
+    }
+}
+
+/// A storage group.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorageGroup {
+    /// Name, e.g. `First Storage Group`.
+    pub name: String,
+    /// Its mailbox stores.
+    pub mailbox_stores: Vec<MailboxStore>,
+}
+
+/// A mailbox store.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxStore {
+    /// Name, unique in the organization, e.g. `Mailbox Store (EX01)`.
+    pub name: String,
+}
+
+/// A one-way routing group connector.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingGroupConnector {
+    /// Name; also the name of the link queue that feeds it.
+    pub name: String,
+    /// Routing group mail leaves.
+    pub from: String,
+    /// Routing group mail reaches.
+    pub to: String,
+    /// Cost 1–100 (§4).
+    pub cost: u32,
+    /// Bridgehead servers in `from`.
+    pub source_bridgeheads: Vec<String>,
+    /// Bridgehead servers in `to`.
+    pub target_bridgeheads: Vec<String>,
+}
+
+/// A WAN link between two sites.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WanLink {
+    /// Name, e.g. `HUB-SPOKE1`.
+    pub name: String,
+    /// The two sites it joins.
+    pub sites: [String; 2],
+    /// Bandwidth each way.
+    pub bandwidth: Bandwidth,
+    /// One-way latency.
+    pub latency: Duration,
+}
+
+/// The network inside a site.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lan {
+    /// Bandwidth between two servers of a site.
+    #[serde(default = "defaults::lan_bandwidth")]
+    pub bandwidth: Bandwidth,
+    /// One-way latency.
+    #[serde(default = "defaults::lan_latency")]
+    pub latency: Duration,
+}
+
+impl Default for Lan {
+    fn default() -> Self {
+        Lan {
+            bandwidth: defaults::lan_bandwidth(),
+            latency: defaults::lan_latency(),
+        }
+    }
+}
+
+/// Recipients of the organization.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recipients {
+    /// SMTP domains the organization is authoritative for; the first is used for
+    /// generated addresses.
+    pub smtp_domains: Vec<String>,
+    /// Users listed one by one.
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Users generated in bulk.
+    #[serde(default)]
+    pub generated: Vec<GeneratedUsers>,
+}
+
+/// A mailbox-enabled user.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Alias; the address is `alias@<first SMTP domain>` unless `address` is given.
+    pub alias: String,
+    /// Primary SMTP address.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Mailbox store holding the mailbox.
+    pub store: String,
+}
+
+/// Users generated in bulk, spread round-robin over stores.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratedUsers {
+    /// How many.
+    pub count: u32,
+    /// Alias prefix; aliases are `<prefix><n>`, numbered from 1 across the group.
+    #[serde(default = "defaults::generated_prefix")]
+    pub prefix: String,
+    /// Mailbox stores to spread them over.
+    pub stores: Vec<String>,
+}
+
+/// Client mail load.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Messages each user sends a day (spread over the day by `hourly_profile`).
+    #[serde(default = "defaults::sends_per_user_per_day")]
+    pub sends_per_user_per_day: f64,
+    /// Relative send rate for each hour of the day (UTC of the simulated calendar).
+    #[serde(default = "defaults::hourly_profile")]
+    pub hourly_profile: [f64; 24],
+    /// Mean recipients per message (1 + Poisson).
+    #[serde(default = "defaults::recipients_per_message")]
+    pub recipients_per_message: f64,
+    /// Message size distribution.
+    #[serde(default = "defaults::size_mix")]
+    pub size_mix: Vec<SizeShare>,
+    /// Where recipients are chosen.
+    #[serde(default = "defaults::recipient_choice")]
+    pub recipient_choice: RecipientChoice,
+    /// When clients start sending (from the run's start).
+    #[serde(default)]
+    pub from: Option<Duration>,
+    /// When clients stop sending; the run's end by default.
+    #[serde(default)]
+    pub until: Option<Duration>,
+}
+
+/// One size class of the message size mix.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SizeShare {
+    /// Size in KB.
+    pub size_kb: u64,
+    /// Relative weight (the published MMB mix sums to 96 %, so weights are normalized).
+    pub weight: f64,
+}
+
+/// Shares of recipient choices; they sum to 1.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientChoice {
+    /// A mailbox on the sender's server.
+    pub same_server: f64,
+    /// A mailbox on another server of the sender's routing group.
+    pub same_routing_group: f64,
+    /// Any mailbox in the organization.
+    pub anywhere: f64,
+    /// An address in an authoritative domain that no recipient has (→ NDR 5.1.1).
+    pub unknown: f64,
+}
+
+/// A fault or administrator action at a simulated time.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// A WAN link stops carrying traffic.
+    LinkDown {
+        /// When.
+        at: Duration,
+        /// Which link.
+        link: String,
+    },
+    /// A WAN link carries traffic again.
+    LinkUp {
+        /// When.
+        at: Duration,
+        /// Which link.
+        link: String,
+    },
+    /// A WAN link goes down and up: down for half of each `period`, for `duration`,
+    /// ending up.
+    LinkOscillate {
+        /// When it starts.
+        at: Duration,
+        /// Which link.
+        link: String,
+        /// One down-and-up cycle.
+        period: Duration,
+        /// How long it oscillates.
+        duration: Duration,
+    },
+    /// A routing group connector stops carrying mail (e.g. its bridgehead service is
+    /// stopped); servers mark it down.
+    ConnectorDown {
+        /// When.
+        at: Duration,
+        /// Which connector.
+        connector: String,
+    },
+    /// A connector carries mail again.
+    ConnectorUp {
+        /// When.
+        at: Duration,
+        /// Which connector.
+        connector: String,
+    },
+    /// A server dies: what it had not made durable is lost.
+    ServerCrash {
+        /// When.
+        at: Duration,
+        /// Which server.
+        server: String,
+    },
+    /// A crashed server starts again and recovers its queues from disk.
+    ServerRestart {
+        /// When.
+        at: Duration,
+        /// Which server.
+        server: String,
+    },
+}
+
+impl Action {
+    /// When the action happens.
+    pub fn at(&self) -> Duration {
+        match self {
+            Action::LinkDown { at, .. }
+            | Action::LinkUp { at, .. }
+            | Action::LinkOscillate { at, .. }
+            | Action::ConnectorDown { at, .. }
+            | Action::ConnectorUp { at, .. }
+            | Action::ServerCrash { at, .. }
+            | Action::ServerRestart { at, .. } => *at,
+        }
+    }
+}
+
+/// Safety invariants that run during the whole run.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    /// Every accepted recipient is delivered, NDR'd or still queued durably — never lost.
+    NoLoss,
+    /// No recipient gets the same message twice.
+    NoDuplicateDelivery,
+    /// No copy of a message comes back to a server it left.
+    NoRoutingLoop,
+}
+
+impl Invariant {
+    /// The check's name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::NoLoss => "no_loss",
+            Invariant::NoDuplicateDelivery => "no_duplicate_delivery",
+            Invariant::NoRoutingLoop => "no_routing_loop",
+        }
+    }
+}
+
+/// An enhanced status code in an expectation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum NdrCode {
+    /// Recipient not in the directory.
+    #[serde(rename = "5.1.1")]
+    RecipientNotFound,
+    /// Message over a size limit.
+    #[serde(rename = "5.2.3")]
+    MessageTooLarge,
+    /// Hop count exceeded.
+    #[serde(rename = "4.4.6")]
+    HopCountExceeded,
+    /// Expired in a queue.
+    #[serde(rename = "4.4.7")]
+    Expired,
+}
+
+/// What a run must show.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expectation {
+    /// By `at`, every accepted recipient (client mail and NDRs) is delivered or NDR'd.
+    AllResolvedBy {
+        /// The deadline.
+        at: Duration,
+    },
+    /// At least `count` recipients of client mail delivered by the end.
+    DeliveredAtLeast {
+        /// How many.
+        count: u64,
+    },
+    /// At least `count` recipients NDR'd (with `code`, if given).
+    NdrAtLeast {
+        /// How many.
+        count: u64,
+        /// Only this code.
+        #[serde(default)]
+        code: Option<NdrCode>,
+    },
+    /// At most `count` recipients NDR'd (with `code`, if given).
+    NdrAtMost {
+        /// How many.
+        count: u64,
+        /// Only this code.
+        #[serde(default)]
+        code: Option<NdrCode>,
+    },
+    /// At least `count` transfers out of the named link queue (a connector or a server)
+    /// between `from` and `until`: proof that a path was really used.
+    TransferredViaAtLeast {
+        /// Connector name or server name.
+        queue: String,
+        /// How many transfers.
+        count: u64,
+        /// Window start (run start by default).
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end (run end by default).
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// At least `count` times mail was queued as "Final destination currently
+    /// unreachable" between `from` and `until`.
+    UnreachableAtLeast {
+        /// How many queue entries.
+        count: u64,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// At least `count` servers recovered queued mail from disk after a restart.
+    RecoveredAtLeast {
+        /// How many recoveries with mail.
+        count: u64,
+    },
+}
+
+/// Checks of a run.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// Safety invariants; all by default.
+    #[serde(default = "defaults::invariants")]
+    pub invariants: Vec<Invariant>,
+    /// Expectations.
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            invariants: defaults::invariants(),
+            expect: Vec::new(),
+        }
+    }
+}
+
+/// Report settings.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// How often queues and WAN links are sampled into the trace.
+    #[serde(default = "defaults::sample_interval")]
+    pub sample_interval: Duration,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            sample_interval: defaults::sample_interval(),
+        }
+    }
+}
+
+/// The JSON Schema of scenario files, generated from these types.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Scenario);
+    serde_json::to_value(schema).expect("a schema serializes")
+}

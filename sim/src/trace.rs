@@ -1,0 +1,244 @@
+//! The trace: every observable event as one JSON line with a stable field order
+//! (`t_ms`, `node`, `event`, then the event's fields in declaration order), hashed with
+//! SHA-256 as it is written. The first record holds orgsim's version, the seed and the
+//! fully resolved scenario, so a change of defaults shows in a diff.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+
+/// Version of the trace format; bumped when a record changes shape.
+pub const TRACE_FORMAT: u32 = 1;
+
+/// One queue in a queue sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueSample {
+    /// Queue Viewer name.
+    pub queue: String,
+    /// Link state (`ready`, `active`, `retry`); absent for system queues.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    /// Messages in the queue.
+    pub messages: u32,
+}
+
+/// A trace record's event.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TraceEvent {
+    /// The first record.
+    Run {
+        /// orgsim's version.
+        orgsim_version: &'static str,
+        /// Trace format version.
+        trace_format: u32,
+        /// The run seed.
+        seed: u64,
+        /// Scenario file.
+        file: String,
+        /// The scenario with every default filled in.
+        scenario: serde_json::Value,
+    },
+    /// A client submission is durable.
+    Submitted {
+        message: String,
+        sender: String,
+        recipients: Vec<String>,
+        size_bytes: u64,
+    },
+    /// A message from another server is durable and acknowledged.
+    Received {
+        message: String,
+        from: String,
+        conn: String,
+        recipients: Vec<String>,
+    },
+    /// Categorized.
+    Categorized {
+        message: String,
+        resolved: u32,
+        failed: u32,
+    },
+    /// Queued for a next hop.
+    Queued {
+        message: String,
+        queue: String,
+        recipients: Vec<String>,
+        cost: u32,
+    },
+    /// Handed to the next server.
+    Transferred {
+        message: String,
+        to: String,
+        queue: String,
+        recipients: Vec<String>,
+        size_bytes: u64,
+    },
+    /// Committed to a mailbox.
+    Delivered {
+        message: String,
+        recipient: String,
+        store: String,
+        latency_ms: u64,
+    },
+    /// A duplicate copy dropped by the store.
+    DuplicateSuppressed {
+        message: String,
+        recipient: String,
+        store: String,
+    },
+    /// NDR generated.
+    Ndr {
+        message: String,
+        recipients: Vec<String>,
+        code: &'static str,
+        ndr: String,
+        to: String,
+    },
+    /// An undeliverable DSN went to Badmail.
+    Badmail {
+        message: String,
+        recipients: Vec<String>,
+        code: &'static str,
+    },
+    /// A link queue changed state.
+    QueueState {
+        queue: String,
+        state: &'static str,
+        failures: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_in_ms: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Queues rebuilt from disk.
+    Recovered { items: u32, recipients: u32 },
+    /// Queue depths (every sample interval).
+    QueueSample { queues: Vec<QueueSample> },
+    /// Bytes on a WAN link during the last interval, per direction.
+    LinkSample {
+        link: String,
+        from_a_bytes: u64,
+        from_b_bytes: u64,
+        interval_ms: u64,
+    },
+    /// WAN link up or down.
+    LinkState { link: String, state: &'static str },
+    /// Connector up or down in every server's link state table.
+    ConnectorState {
+        connector: String,
+        state: &'static str,
+    },
+    /// A server died.
+    ServerCrashed {},
+    /// A server started again.
+    ServerRestarted { incarnation: u32 },
+    /// A safety invariant failed for the first time.
+    CheckFailed { check: String, detail: String },
+    /// A check's final result.
+    Check {
+        check: String,
+        ok: bool,
+        detail: String,
+    },
+}
+
+/// Writes trace records and hashes them.
+pub struct TraceSink {
+    hasher: Sha256,
+    writer: Option<Box<dyn Write + Send>>,
+    line: Vec<u8>,
+    events: u64,
+    error: Option<String>,
+}
+
+impl TraceSink {
+    /// A sink writing to `writer` (or only hashing).
+    pub fn new(writer: Option<Box<dyn Write + Send>>) -> Self {
+        TraceSink {
+            hasher: Sha256::new(),
+            writer,
+            line: Vec::with_capacity(512),
+            events: 0,
+            error: None,
+        }
+    }
+
+    /// Appends one record.
+    pub fn record(&mut self, t_ms: u64, node: &str, event: &TraceEvent) {
+        self.line.clear();
+        write!(self.line, "{{\"t_ms\":{t_ms},\"node\":").expect("vec write");
+        serde_json::to_writer(&mut self.line, node).expect("a string serializes");
+        self.line.push(b',');
+        let start = self.line.len();
+        serde_json::to_writer(&mut self.line, event).expect("events serialize");
+        debug_assert_eq!(self.line[start], b'{');
+        self.line.remove(start);
+        self.line.push(b'\n');
+        self.hasher.update(&self.line);
+        self.events += 1;
+        if let Some(w) = self.writer.as_mut() {
+            if let Err(e) = w.write_all(&self.line) {
+                self.error.get_or_insert_with(|| e.to_string());
+                self.writer = None;
+            }
+        }
+    }
+
+    /// Records written so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Flushes and returns (records, SHA-256 hex, first write error).
+    pub fn finish(mut self) -> (u64, String, Option<String>) {
+        if let Some(w) = self.writer.as_mut() {
+            if let Err(e) = w.flush() {
+                self.error.get_or_insert_with(|| e.to_string());
+            }
+        }
+        let digest = self.hasher.finalize();
+        let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+        (self.events, hex, self.error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_field_order() {
+        let mut buf = Vec::new();
+        {
+            struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+            impl Write for Shared {
+                fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                    self.0.lock().unwrap().extend_from_slice(b);
+                    Ok(b.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let mut sink = TraceSink::new(Some(Box::new(Shared(out.clone()))));
+            sink.record(
+                5,
+                "EX01",
+                &TraceEvent::Categorized {
+                    message: "M1".into(),
+                    resolved: 2,
+                    failed: 0,
+                },
+            );
+            let (n, hex, err) = sink.finish();
+            assert_eq!((n, hex.len(), err), (1, 64, None));
+            buf.extend_from_slice(&out.lock().unwrap());
+        }
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"t_ms\":5,\"node\":\"EX01\",\"event\":\"categorized\",\"message\":\"M1\",\"resolved\":2,\"failed\":0}\n"
+        );
+    }
+}

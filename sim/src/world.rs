@@ -1,0 +1,769 @@
+//! The simulated world: one madsim runtime per run, one madsim node per Exchange server.
+//! Each node runs its server's state machine: packets from madsim's network (held until
+//! the WAN model says they arrive), timers, and its clients' submissions go in; packets,
+//! durable writes and events come out. A supervisor task plays the timeline (links,
+//! connectors, crashes, restarts), samples the WAN links, and runs the checks.
+//!
+//! What lives outside the nodes survives a crash: each server's disk, its clients, the
+//! WAN, the trace and the checks. What lives inside (queues in memory, sessions, writes
+//! not yet flushed) dies with the node.
+
+use crate::checks::{CheckResult, Checker, MessageCounts};
+use crate::resolve::{Resolved, WorldAction};
+use crate::rng::Stream;
+use crate::trace::{QueueSample, TraceEvent, TraceSink, TRACE_FORMAT};
+use crate::wan::Wan;
+use crate::workload::{ClientPopulation, RecipientPools};
+use futures::channel::mpsc::{unbounded, UnboundedSender};
+use futures::StreamExt;
+use madsim::net::Endpoint;
+use madsim::runtime::{Handle, NodeHandle};
+use org::advanced_queuing::{LinkQueueState, QueueKey};
+use org::exchange_server::{ExchangeServer, Output};
+use org::link_state::ConnectorState;
+use org::message::MessageId;
+use org::queue_directory::DiskImage;
+use org::smtp_protocol::Packet;
+use org::time::Instant;
+use org::trace::{ServerEvent, SessionFailure};
+use org::{AddressId, ConnectorId, ServerId};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+/// The madsim message tag of SMTP traffic.
+const SMTP_TAG: u64 = 25;
+
+/// What a run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunOutcome {
+    /// Scenario name.
+    pub scenario: String,
+    /// Run seed.
+    pub seed: u64,
+    /// Simulated seconds run.
+    pub sim_seconds: f64,
+    /// Trace records.
+    pub events: u64,
+    /// SHA-256 of the trace.
+    pub trace_sha256: String,
+    /// Recipient counts.
+    pub messages: MessageCounts,
+    /// Every check's result.
+    pub checks: Vec<CheckResult>,
+    /// A trace write error, if the trace could not be written completely.
+    #[serde(skip)]
+    pub trace_error: Option<String>,
+}
+
+impl RunOutcome {
+    /// Whether every check held.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+}
+
+/// A packet on its way, with what the WAN model decided about it.
+struct Wire {
+    from: ServerId,
+    arrive_us: u64,
+    seq: u64,
+    epochs: Vec<(u16, u32)>,
+    packet: Packet,
+}
+
+/// What a server node is told.
+enum Input {
+    Wire(Box<Wire>),
+    Connector(ConnectorId, ConnectorState),
+}
+
+/// Everything outside the nodes.
+struct World {
+    resolved: Arc<Resolved>,
+    seed: u64,
+    start: madsim::time::Instant,
+    trace: TraceSink,
+    checker: Checker,
+    wan: Wan,
+    disks: Vec<DiskImage>,
+    populations: Vec<Option<ClientPopulation>>,
+    inboxes: Vec<Option<UnboundedSender<Input>>>,
+    incarnation: Vec<u32>,
+    connector_admin_down: Vec<bool>,
+    connector_state: Vec<ConnectorState>,
+    next_message: u64,
+    next_wire: u64,
+}
+
+type Shared = Arc<Mutex<World>>;
+
+fn lock(world: &Shared) -> std::sync::MutexGuard<'_, World> {
+    world
+        .lock()
+        .expect("the world lock is never poisoned: a panic ends the run")
+}
+
+fn server_ip(id: ServerId) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        10,
+        1,
+        (id.0 >> 8) as u8,
+        (id.0 & 0xff) as u8 + 1,
+    ))
+}
+
+impl World {
+    fn now_us(&self) -> u64 {
+        madsim::time::Instant::now()
+            .duration_since(self.start)
+            .as_micros() as u64
+    }
+
+    fn message_name(&self, id: MessageId) -> String {
+        match id {
+            MessageId::Client(n) => format!("M{n}"),
+            MessageId::Dsn { server, item } => format!("NDR-{}-{item}", self.server_name(server)),
+        }
+    }
+
+    fn server_name(&self, id: ServerId) -> &str {
+        &self.resolved.topology.server(id).name
+    }
+
+    fn address(&self, id: AddressId) -> String {
+        self.resolved.addresses[id.0 as usize].clone()
+    }
+
+    fn addresses(&self, ids: &[AddressId]) -> Vec<String> {
+        ids.iter().map(|a| self.address(*a)).collect()
+    }
+
+    fn queue(&self, key: QueueKey) -> String {
+        key.display_name(&self.resolved.topology)
+    }
+
+    fn record(&mut self, t_ms: u64, node: &str, event: &TraceEvent) {
+        self.trace.record(t_ms, node, event);
+    }
+
+    /// Checks and traces one server event.
+    fn observe(&mut self, now: Instant, server: ServerId, event: &ServerEvent) {
+        let violations = {
+            let resolved = self.resolved.clone();
+            let names = move |m: MessageId, r: AddressId| {
+                let message = match m {
+                    MessageId::Client(n) => format!("M{n}"),
+                    MessageId::Dsn { server, item } => {
+                        format!("NDR-{}-{item}", resolved.topology.server(server).name)
+                    }
+                };
+                format!("{message} to {}", resolved.addresses[r.0 as usize])
+            };
+            self.checker.observe(now, server, event, &names)
+        };
+        let trace_event = self.convert(event);
+        let node = self.server_name(server).to_string();
+        self.record(now.as_ms(), &node, &trace_event);
+        for v in violations {
+            let event = TraceEvent::CheckFailed {
+                check: v.check.into(),
+                detail: v.detail,
+            };
+            self.record(now.as_ms(), "checks", &event);
+        }
+    }
+
+    fn convert(&self, event: &ServerEvent) -> TraceEvent {
+        let m = |id: &MessageId| self.message_name(*id);
+        match event {
+            ServerEvent::Submitted {
+                message,
+                sender,
+                recipients,
+                size_bytes,
+            } => TraceEvent::Submitted {
+                message: m(message),
+                sender: self.address(*sender),
+                recipients: self.addresses(recipients),
+                size_bytes: *size_bytes,
+            },
+            ServerEvent::Received {
+                message,
+                from,
+                conn,
+                recipients,
+            } => TraceEvent::Received {
+                message: m(message),
+                from: self.server_name(*from).into(),
+                conn: format!("{}#{}", self.server_name(conn.client), conn.seq),
+                recipients: self.addresses(recipients),
+            },
+            ServerEvent::Categorized {
+                message,
+                resolved,
+                failed,
+            } => TraceEvent::Categorized {
+                message: m(message),
+                resolved: *resolved,
+                failed: *failed,
+            },
+            ServerEvent::Queued {
+                message,
+                queue,
+                recipients,
+                cost,
+            } => TraceEvent::Queued {
+                message: m(message),
+                queue: self.queue(*queue),
+                recipients: self.addresses(recipients),
+                cost: *cost,
+            },
+            ServerEvent::Transferred {
+                message,
+                to,
+                queue,
+                recipients,
+                size_bytes,
+            } => TraceEvent::Transferred {
+                message: m(message),
+                to: self.server_name(*to).into(),
+                queue: self.queue(*queue),
+                recipients: self.addresses(recipients),
+                size_bytes: *size_bytes,
+            },
+            ServerEvent::Delivered {
+                message,
+                recipient,
+                store,
+                latency_ms,
+            } => TraceEvent::Delivered {
+                message: m(message),
+                recipient: self.address(*recipient),
+                store: self.resolved.topology.store(*store).name.clone(),
+                latency_ms: *latency_ms,
+            },
+            ServerEvent::DuplicateSuppressed {
+                message,
+                recipient,
+                store,
+            } => TraceEvent::DuplicateSuppressed {
+                message: m(message),
+                recipient: self.address(*recipient),
+                store: self.resolved.topology.store(*store).name.clone(),
+            },
+            ServerEvent::Ndr {
+                message,
+                recipients,
+                code,
+                ndr,
+                to,
+            } => TraceEvent::Ndr {
+                message: m(message),
+                recipients: self.addresses(recipients),
+                code: code.as_str(),
+                ndr: m(ndr),
+                to: self.address(*to),
+            },
+            ServerEvent::Badmail {
+                message,
+                recipients,
+                code,
+            } => TraceEvent::Badmail {
+                message: m(message),
+                recipients: self.addresses(recipients),
+                code: code.as_str(),
+            },
+            ServerEvent::QueueState {
+                queue,
+                state,
+                failures,
+                retry_in_ms,
+                reason,
+            } => TraceEvent::QueueState {
+                queue: self.queue(*queue),
+                state: queue_state_name(*state),
+                failures: *failures,
+                retry_in_ms: *retry_in_ms,
+                reason: reason.map(|r| match r {
+                    SessionFailure::Timeout => "timeout".to_string(),
+                    SessionFailure::Reset => "connection reset".to_string(),
+                    SessionFailure::Rejected(code) => format!("rejected {code}"),
+                }),
+            },
+            ServerEvent::Recovered { items, recipients } => TraceEvent::Recovered {
+                items: *items,
+                recipients: *recipients,
+            },
+        }
+    }
+
+    /// Connectors are up when not administratively down and some pair of their
+    /// bridgeheads can reach each other; changes go to every running server at once (v1).
+    fn recompute_connectors(&mut self, now: Instant) {
+        let topology = self.resolved.topology.clone();
+        for (i, c) in topology.connectors.iter().enumerate() {
+            let reachable = c.source_bridgeheads.iter().any(|s| {
+                c.target_bridgeheads.iter().any(|t| {
+                    let (a, b) = (
+                        self.resolved.server_site[usize::from(s.0)],
+                        self.resolved.server_site[usize::from(t.0)],
+                    );
+                    self.wan.connected(a, b)
+                })
+            });
+            let state = if reachable && !self.connector_admin_down[i] {
+                ConnectorState::Up
+            } else {
+                ConnectorState::Down
+            };
+            if self.connector_state[i] == state {
+                continue;
+            }
+            self.connector_state[i] = state;
+            let event = TraceEvent::ConnectorState {
+                connector: c.name.clone(),
+                state: connector_state_name(state),
+            };
+            self.record(now.as_ms(), "link_state", &event);
+            for inbox in self.inboxes.iter().flatten() {
+                // A node that died since registering is not listening; nothing to do.
+                let _ = inbox.unbounded_send(Input::Connector(ConnectorId(i as u16), state));
+            }
+        }
+    }
+
+    fn link_sample(&mut self, now: Instant, interval_ms: u64) {
+        let bytes = self.wan.take_bytes();
+        for (i, [ab, ba]) in bytes.into_iter().enumerate() {
+            let event = TraceEvent::LinkSample {
+                link: self.resolved.links[i].name.clone(),
+                from_a_bytes: ab,
+                from_b_bytes: ba,
+                interval_ms,
+            };
+            self.record(now.as_ms(), "wan", &event);
+        }
+    }
+}
+
+fn queue_state_name(state: LinkQueueState) -> &'static str {
+    match state {
+        LinkQueueState::Ready => "ready",
+        LinkQueueState::Active => "active",
+        LinkQueueState::Retry => "retry",
+    }
+}
+
+fn connector_state_name(state: ConnectorState) -> &'static str {
+    match state {
+        ConnectorState::Up => "up",
+        ConnectorState::Down => "down",
+    }
+}
+
+/// The madsim configuration of every run: madsim adds only a microsecond of its own
+/// latency; the WAN model decides real delays.
+pub fn madsim_config() -> madsim::Config {
+    let mut config = madsim::Config::default();
+    config.net.packet_loss_rate = 0.0;
+    config.net.send_latency = StdDuration::from_micros(1)..StdDuration::from_micros(2);
+    config
+}
+
+/// Runs a scenario at a seed in a fresh madsim runtime on this thread.
+pub fn run(resolved: Arc<Resolved>, seed: u64, trace: Option<Box<dyn Write + Send>>) -> RunOutcome {
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim_config());
+    runtime.block_on(simulate(resolved, trace))
+}
+
+/// The run itself, inside a madsim runtime (whose seed is the run seed).
+pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Send>>) -> RunOutcome {
+    let handle = Handle::current();
+    let seed = handle.seed();
+    let topology = resolved.topology.clone();
+    let servers = topology.servers.len();
+
+    let mut sink = TraceSink::new(trace);
+    let header = TraceEvent::Run {
+        orgsim_version: env!("CARGO_PKG_VERSION"),
+        trace_format: TRACE_FORMAT,
+        seed,
+        file: resolved.file.clone(),
+        scenario: serde_json::to_value(&resolved.scenario).expect("scenarios serialize"),
+    };
+    sink.record(0, "orgsim", &header);
+
+    let populations = (0..servers)
+        .map(|i| {
+            let spec = resolved.workload.as_ref()?;
+            let id = ServerId(i as u16);
+            if resolved.mailboxes_by_server[i].is_empty() {
+                return None;
+            }
+            let group = topology.server(id).routing_group;
+            let same_group = topology
+                .routing_group(group)
+                .members
+                .iter()
+                .filter(|s| **s != id)
+                .flat_map(|s| {
+                    resolved.mailboxes_by_server[usize::from(s.0)]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            let pools = RecipientPools {
+                all: Arc::new(
+                    resolved
+                        .mailboxes_by_server
+                        .iter()
+                        .flatten()
+                        .copied()
+                        .collect(),
+                ),
+                same_server: resolved.mailboxes_by_server[i].clone(),
+                same_group,
+                unknown: Arc::new(resolved.unknown_addresses.clone()),
+            };
+            Some(ClientPopulation::new(&resolved, spec, id, pools, seed))
+        })
+        .collect();
+
+    let world: Shared = Arc::new(Mutex::new(World {
+        resolved: resolved.clone(),
+        seed,
+        start: madsim::time::Instant::now(),
+        trace: sink,
+        checker: Checker::new(&resolved.invariants, &resolved.expectations),
+        wan: Wan::new(
+            resolved.sites.len(),
+            &resolved.links,
+            resolved.lan_bits_per_s,
+            resolved.lan_latency_ms,
+        ),
+        disks: vec![DiskImage::default(); servers],
+        populations,
+        inboxes: (0..servers).map(|_| None).collect(),
+        incarnation: vec![0; servers],
+        connector_admin_down: vec![false; topology.connectors.len()],
+        connector_state: vec![ConnectorState::Up; topology.connectors.len()],
+        next_message: 1,
+        next_wire: 0,
+    }));
+
+    let nodes: Vec<NodeHandle> = (0..servers)
+        .map(|i| {
+            let id = ServerId(i as u16);
+            let w = world.clone();
+            handle
+                .create_node()
+                .name(topology.server(id).name.clone())
+                .ip(server_ip(id))
+                .init(move || server_node(w.clone(), id))
+                .build()
+        })
+        .collect();
+
+    supervise(&world, &handle, &nodes).await;
+
+    let mut w = lock(&world);
+    let now = Instant(resolved.duration_ms);
+    let resolved_names = resolved.clone();
+    let names = move |m: MessageId, r: AddressId| {
+        let message = match m {
+            MessageId::Client(n) => format!("M{n}"),
+            MessageId::Dsn { server, item } => {
+                format!("NDR-{}-{item}", resolved_names.topology.server(server).name)
+            }
+        };
+        format!("{message} to {}", resolved_names.addresses[r.0 as usize])
+    };
+    let disks = w.disks.clone();
+    let (checks, messages) = w.checker.finish(&disks, &names);
+    for c in &checks {
+        let event = TraceEvent::Check {
+            check: c.name.clone(),
+            ok: c.ok,
+            detail: c.detail.clone(),
+        };
+        w.record(now.as_ms(), "checks", &event);
+    }
+    let sink = std::mem::replace(&mut w.trace, TraceSink::new(None));
+    let (events, trace_sha256, trace_error) = sink.finish();
+    RunOutcome {
+        scenario: resolved.scenario.name.clone(),
+        seed,
+        sim_seconds: resolved.duration_ms as f64 / 1_000.0,
+        events,
+        trace_sha256,
+        messages,
+        checks,
+        trace_error,
+    }
+}
+
+/// Plays the timeline, takes link samples, records deadlines, until the run's end.
+async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle]) {
+    let (resolved, start) = {
+        let w = lock(world);
+        (w.resolved.clone(), w.start)
+    };
+    let end = resolved.duration_ms;
+    let interval = resolved.sample_interval_ms;
+    let mut deadlines = lock(world).checker.deadlines();
+    deadlines.sort_by_key(|(i, at)| (*at, *i));
+    let mut deadlines = deadlines.into_iter().peekable();
+    let mut actions = resolved.timeline.iter().peekable();
+    let mut next_sample = interval;
+    loop {
+        let next_action = actions.peek().map_or(u64::MAX, |a| a.at.as_ms());
+        let next_deadline = deadlines.peek().map_or(u64::MAX, |(_, at)| at.as_ms());
+        let t = next_action.min(next_deadline).min(next_sample).min(end);
+        madsim::time::sleep_until(start + StdDuration::from_millis(t)).await;
+        let now = Instant(t);
+        while let Some(action) = actions.next_if(|a| a.at.as_ms() <= t) {
+            apply(world, handle, nodes, now, action.action);
+        }
+        if next_sample <= t {
+            lock(world).link_sample(now, interval);
+            next_sample += interval;
+        }
+        while let Some((index, _)) = deadlines.next_if(|(_, at)| at.as_ms() <= t) {
+            lock(world).checker.deadline_reached(index);
+        }
+        if t >= end {
+            break;
+        }
+    }
+    let tail = end % interval;
+    if tail != 0 {
+        lock(world).link_sample(Instant(end), tail);
+    }
+}
+
+fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, action: WorldAction) {
+    let mut w = lock(world);
+    match action {
+        WorldAction::LinkDown(l) | WorldAction::LinkUp(l) => {
+            let up = matches!(action, WorldAction::LinkUp(_));
+            if w.wan.set_up(l, up) {
+                let event = TraceEvent::LinkState {
+                    link: w.resolved.links[l].name.clone(),
+                    state: if up { "up" } else { "down" },
+                };
+                w.record(now.as_ms(), "wan", &event);
+                w.recompute_connectors(now);
+            }
+        }
+        WorldAction::ConnectorDown(c) | WorldAction::ConnectorUp(c) => {
+            w.connector_admin_down[usize::from(c.0)] =
+                matches!(action, WorldAction::ConnectorDown(_));
+            w.recompute_connectors(now);
+        }
+        WorldAction::Crash(s) => {
+            w.inboxes[usize::from(s.0)] = None;
+            let node = w.server_name(s).to_string();
+            w.record(now.as_ms(), &node, &TraceEvent::ServerCrashed {});
+            drop(w);
+            handle.kill(nodes[usize::from(s.0)].id());
+        }
+        WorldAction::Restart(s) => {
+            w.incarnation[usize::from(s.0)] += 1;
+            drop(w);
+            handle.restart(nodes[usize::from(s.0)].id());
+        }
+    }
+}
+
+/// One Exchange server's node: starts from its disk, then serves until killed.
+async fn server_node(world: Shared, id: ServerId) {
+    let i = usize::from(id.0);
+    let (tx, mut rx) = unbounded::<Input>();
+    let (mut server, start, interval) = {
+        let mut w = lock(&world);
+        let now_ms = w.now_us() / 1_000;
+        let incarnation = w.incarnation[i];
+        let name = w.server_name(id).to_string();
+        if incarnation > 0 {
+            w.record(now_ms, &name, &TraceEvent::ServerRestarted { incarnation });
+        }
+        let rng = Box::new(Stream::new(
+            w.seed,
+            &format!("server:{name}/smtp#{incarnation}"),
+        ));
+        let link_states: Vec<(ConnectorId, ConnectorState)> = w
+            .connector_state
+            .iter()
+            .enumerate()
+            .map(|(c, s)| (ConnectorId(c as u16), *s))
+            .collect();
+        let server = ExchangeServer::recover(
+            id,
+            w.resolved.topology.clone(),
+            &w.disks[i],
+            &link_states,
+            rng,
+            incarnation,
+            Instant(now_ms),
+        );
+        if let Some(p) = w.populations[i].as_mut() {
+            p.skip_to(Instant(now_ms));
+        }
+        w.inboxes[i] = Some(tx.clone());
+        (server, w.start, w.resolved.sample_interval_ms)
+    };
+    let endpoint = Arc::new(
+        Endpoint::bind(SocketAddr::new(server_ip(id), 25))
+            .await
+            .expect("each server binds its own SMTP port once"),
+    );
+    let receiver = endpoint.clone();
+    madsim::task::spawn(async move {
+        while let Ok((payload, _)) = receiver.recv_from_raw(SMTP_TAG).await {
+            if let Ok(wire) = payload.downcast::<Wire>() {
+                if tx.unbounded_send(Input::Wire(wire)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+
+    let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
+    let first_now = lock(&world).now_us() / 1_000;
+    let mut next_sample_ms = (first_now / interval + 1) * interval;
+    loop {
+        let now_us = lock(&world).now_us();
+        let now = Instant(now_us / 1_000);
+        while let Some(entry) = held.first_entry() {
+            if entry.key().0 > now_us {
+                break;
+            }
+            let wire = entry.remove();
+            if lock(&world).wan.intact(&wire.epochs) {
+                server.handle_packet(now, wire.from, wire.packet);
+            }
+        }
+        if server.poll_timeout().is_some_and(|t| t <= now) {
+            server.handle_timeout(now);
+        }
+        loop {
+            let submission = {
+                let mut w = lock(&world);
+                let w = &mut *w;
+                let next_message = &mut w.next_message;
+                w.populations[i].as_mut().and_then(|p| {
+                    p.submit_due(now, || {
+                        let n = *next_message;
+                        *next_message += 1;
+                        n
+                    })
+                })
+            };
+            match submission {
+                Some((message, recipients)) => server.handle_submit(now, message, recipients),
+                None => break,
+            }
+        }
+        if now.as_ms() >= next_sample_ms {
+            let mut w = lock(&world);
+            let queues = server
+                .queue_snapshot()
+                .into_iter()
+                .map(|q| QueueSample {
+                    queue: w.queue(q.queue),
+                    state: q.state.map(queue_state_name),
+                    messages: q.messages,
+                })
+                .collect();
+            let name = w.server_name(id).to_string();
+            w.record(next_sample_ms, &name, &TraceEvent::QueueSample { queues });
+            next_sample_ms += interval;
+        }
+        apply_outputs(&world, &endpoint, id, now_us, server.drain_outputs()).await;
+
+        let population_next = lock(&world).populations[i]
+            .as_ref()
+            .and_then(|p| p.next_at());
+        let deadline_us = [
+            held.first_key_value().map(|(k, _)| k.0),
+            server.poll_timeout().map(|t| t.as_ms() * 1_000),
+            population_next.map(|t| t.as_ms() * 1_000),
+            Some(next_sample_ms * 1_000),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .expect("the sample timer is always set");
+        if deadline_us <= now_us {
+            continue;
+        }
+        let sleep = madsim::time::sleep_until(start + StdDuration::from_micros(deadline_us));
+        futures::pin_mut!(sleep);
+        match futures::future::select(rx.next(), sleep).await {
+            futures::future::Either::Left((Some(input), _)) => {
+                let now = Instant(lock(&world).now_us() / 1_000);
+                match input {
+                    Input::Wire(wire) => {
+                        held.insert((wire.arrive_us, wire.seq), wire);
+                    }
+                    Input::Connector(c, state) => server.handle_connector_state(now, c, state),
+                }
+            }
+            futures::future::Either::Left((None, _)) => return,
+            futures::future::Either::Right(_) => {}
+        }
+    }
+}
+
+async fn apply_outputs(
+    world: &Shared,
+    endpoint: &Endpoint,
+    me: ServerId,
+    now_us: u64,
+    outputs: Vec<Output>,
+) {
+    let now = Instant(now_us / 1_000);
+    for output in outputs {
+        match output {
+            Output::Send { to, packet } => {
+                let wire = {
+                    let mut w = lock(world);
+                    let bytes = packet.wire_size_bytes();
+                    let (a, b) = (
+                        w.resolved.server_site[usize::from(me.0)],
+                        w.resolved.server_site[usize::from(to.0)],
+                    );
+                    let transit = w.wan.transmit(now_us, a, b, bytes);
+                    let seq = w.next_wire;
+                    w.next_wire += 1;
+                    transit.map(|t| {
+                        Box::new(Wire {
+                            from: me,
+                            arrive_us: t.arrive_us,
+                            seq,
+                            epochs: t.epochs,
+                            packet,
+                        })
+                    })
+                };
+                if let Some(wire) = wire {
+                    let to_addr = SocketAddr::new(server_ip(to), 25);
+                    // A send to a dead node is dropped by madsim, as a real network would.
+                    let _ = endpoint.send_to_raw(to_addr, SMTP_TAG, wire).await;
+                }
+            }
+            Output::Persist(ops) => {
+                let mut w = lock(world);
+                let disk = &mut w.disks[usize::from(me.0)];
+                for op in &ops {
+                    disk.apply(op);
+                }
+            }
+            Output::Event(event) => lock(world).observe(now, me, &event),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `orgsim bench`: a generated organization (a hub routing group and spokes, two servers
+//! each, one site per routing group, T1 links to the hub) runs one simulated business
+//! day; prints simulated events, wall seconds, events per second, the simulated/wall
+//! ratio and peak memory. Figures only, no pass/fail.
+
+use serde_json::json;
+use sim::world::run;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The generated scenario's JSON text.
+pub fn scenario_text(users: u32, routing_groups: u32) -> String {
+    let groups = routing_groups.max(1);
+    let rg = |g: u32| {
+        if g == 0 {
+            "Hub RG".to_string()
+        } else {
+            format!("Spoke{g} RG")
+        }
+    };
+    let site = |g: u32| {
+        if g == 0 {
+            "HUB".to_string()
+        } else {
+            format!("SPOKE{g}")
+        }
+    };
+    let server = |g: u32, k: u32| format!("EX{g:02}{k}");
+    let mut servers = Vec::new();
+    let mut stores = Vec::new();
+    for g in 0..groups {
+        for k in 0..2 {
+            let name = server(g, k);
+            let store = format!("Mailbox Store ({name})");
+            stores.push(store.clone());
+            servers.push(json!({
+                "name": name, "site": site(g), "routing_group": rg(g),
+                "storage_groups": [{"name": "First Storage Group", "mailbox_stores": [{"name": store}]}]
+            }));
+        }
+    }
+    let mut connectors = Vec::new();
+    let mut links = Vec::new();
+    for g in 1..groups {
+        for (from, to) in [(0, g), (g, 0)] {
+            connectors.push(json!({
+                "name": format!("RGC {} to {}", rg(from), rg(to)), "from": rg(from), "to": rg(to), "cost": 10,
+                "source_bridgeheads": [server(from, 0)], "target_bridgeheads": [server(to, 0)]
+            }));
+        }
+        links.push(json!({"name": format!("HUB-SPOKE{g}"), "sites": ["HUB", site(g)], "bandwidth": "1.544Mbps", "latency": "30ms"}));
+    }
+    let scenario = json!({
+        "name": format!("bench-{users}-users-{groups}-rgs"),
+        "description": "Generated benchmark organization: one simulated business day of MMB-profile clients.",
+        "duration": "1d",
+        "topology": {
+            "forest": "contoso.com",
+            "domains": [{"name": "contoso.com"}],
+            "sites": (0..groups).map(|g| json!({"name": site(g)})).collect::<Vec<_>>(),
+            "domain_controllers": (0..groups).map(|g| json!({"name": format!("DC{g:02}"), "domain": "contoso.com", "site": site(g), "global_catalog": true})).collect::<Vec<_>>(),
+            "administrative_groups": [{"name": "First Administrative Group"}],
+            "routing_groups": (0..groups).map(|g| json!({"name": rg(g), "administrative_group": "First Administrative Group"})).collect::<Vec<_>>(),
+            "servers": servers,
+            "routing_group_connectors": connectors,
+            "wan_links": links
+        },
+        "recipients": {"smtp_domains": ["contoso.com"], "generated": [{"count": users, "stores": stores}]},
+        "workload": {},
+        "checks": {"expect": [{"kind": "delivered_at_least", "count": 1}]}
+    });
+    serde_json::to_string_pretty(&scenario).expect("json")
+}
+
+/// Peak resident set size of this process, from /proc (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn bench(users: u32, routing_groups: u32, seed: u64) -> ExitCode {
+    if users == 0 || routing_groups == 0 || routing_groups > 500 {
+        eprintln!("orgsim bench: expected --users above 0 and --routing-groups from 1 to 500");
+        return ExitCode::from(2);
+    }
+    let text = scenario_text(users, routing_groups);
+    let resolved = Arc::new(crate::load_generated("bench", &text));
+    let wall = std::time::Instant::now();
+    let outcome = run(resolved, seed, None);
+    let wall_s = wall.elapsed().as_secs_f64();
+    let m = &outcome.messages;
+    println!(
+        "orgsim bench: {users} users, {routing_groups} routing groups, {} servers, seed {seed}",
+        routing_groups * 2
+    );
+    println!(
+        "  simulated            {:>12.0} s (one day)",
+        outcome.sim_seconds
+    );
+    println!("  messages submitted   {:>12}", m.submitted);
+    println!("  recipients delivered {:>12}", m.delivered);
+    println!("  trace events         {:>12}", outcome.events);
+    println!("  wall                 {wall_s:>12.2} s");
+    println!(
+        "  events per second    {:>12.0}",
+        outcome.events as f64 / wall_s
+    );
+    println!(
+        "  simulated / wall     {:>12.0} x",
+        outcome.sim_seconds / wall_s
+    );
+    match peak_rss_mib() {
+        Some(mib) => println!("  peak memory (RSS)    {mib:>12.1} MiB"),
+        None => println!("  peak memory (RSS)    {:>12}", "n/a"),
+    }
+    println!(
+        "  checks               {}",
+        if outcome.passed() {
+            "all held"
+        } else {
+            "SOME FAILED"
+        }
+    );
+    ExitCode::SUCCESS
+}
