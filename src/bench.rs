@@ -96,33 +96,17 @@ pub fn bench(users: u32, routing_groups: u32, seed: u64) -> ExitCode {
         "orgsim bench: {users} users, {routing_groups} routing groups, {} servers, seed {seed}",
         routing_groups * 2
     );
-    println!(
-        "  simulated            {:>12.0} s (one day)",
-        outcome.sim_seconds
-    );
+    println!("  simulated            {:>12.0} s (one day)", outcome.sim_seconds);
     println!("  messages submitted   {:>12}", m.submitted);
     println!("  recipients delivered {:>12}", m.delivered);
     println!("  trace events         {:>12}", outcome.events);
     println!("  wall                 {wall_s:>12.2} s");
-    println!(
-        "  events per second    {:>12.0}",
-        outcome.events as f64 / wall_s
-    );
-    println!(
-        "  simulated / wall     {:>12.0} x",
-        outcome.sim_seconds / wall_s
-    );
+    println!("  events per second    {:>12.0}", outcome.events as f64 / wall_s);
+    println!("  simulated / wall     {:>12.0} x", outcome.sim_seconds / wall_s);
     match peak_rss_mib() {
         Some(mib) => println!("  peak memory (RSS)    {mib:>12.1} MiB"),
         None => println!("  peak memory (RSS)    {:>12}", "n/a"),
     }
-    println!(
-        "  checks               {}",
-        if outcome.passed() {
-            "all held"
-        } else {
-            "SOME FAILED"
-        }
-    );
+    println!("  checks               {}", if outcome.passed() { "all held" } else { "SOME FAILED" });
     ExitCode::SUCCESS
 }

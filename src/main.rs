@@ -15,11 +15,7 @@ use std::sync::Arc;
 mod bench;
 
 #[derive(Parser)]
-#[command(
-    name = "orgsim",
-    version,
-    about = "Deterministic simulation testbed of an Exchange Server 2003 organization"
-)]
+#[command(name = "orgsim", version, about = "Deterministic simulation testbed of an Exchange Server 2003 organization")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,13 +64,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run {
-            scenario,
-            seed,
-            trace,
-            report,
-            json,
-        } => run_command(&scenario, seed, trace, report, json),
+        Command::Run { scenario, seed, trace, report, json } => run_command(&scenario, seed, trace, report, json),
         Command::Validate { scenario } => match load(&scenario) {
             Ok(resolved) => {
                 println!(
@@ -92,17 +82,10 @@ fn main() -> ExitCode {
         },
         Command::Schema => {
             let schema = sim::scenario::json_schema();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&schema).expect("schemas serialize")
-            );
+            println!("{}", serde_json::to_string_pretty(&schema).expect("schemas serialize"));
             ExitCode::SUCCESS
         }
-        Command::Bench {
-            users,
-            routing_groups,
-            seed,
-        } => bench::bench(users, routing_groups, seed),
+        Command::Bench { users, routing_groups, seed } => bench::bench(users, routing_groups, seed),
     }
 }
 
@@ -132,13 +115,7 @@ impl AtomicFile {
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
         let file = File::create(&tmp)?;
-        Ok((
-            AtomicFile {
-                tmp,
-                path: path.to_path_buf(),
-            },
-            file,
-        ))
+        Ok((AtomicFile { tmp, path: path.to_path_buf() }, file))
     }
 
     fn commit(self) -> std::io::Result<()> {
@@ -150,13 +127,7 @@ impl AtomicFile {
     }
 }
 
-fn run_command(
-    scenario: &Path,
-    seed: u64,
-    trace: Option<PathBuf>,
-    report: Option<PathBuf>,
-    json: bool,
-) -> ExitCode {
+fn run_command(scenario: &Path, seed: u64, trace: Option<PathBuf>, report: Option<PathBuf>, json: bool) -> ExitCode {
     let resolved = match load(scenario) {
         Ok(r) => Arc::new(r),
         Err(code) => return code,
@@ -198,18 +169,9 @@ fn run_command(
         }
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&outcome).expect("outcomes serialize")
-        );
+        println!("{}", serde_json::to_string(&outcome).expect("outcomes serialize"));
     } else {
-        print_summary(
-            scenario,
-            &outcome,
-            wall_s,
-            trace_path.as_deref(),
-            report_index.as_deref(),
-        );
+        print_summary(scenario, &outcome, wall_s, trace_path.as_deref(), report_index.as_deref());
     }
     if outcome.passed() {
         ExitCode::SUCCESS
@@ -218,13 +180,7 @@ fn run_command(
     }
 }
 
-fn print_summary(
-    scenario: &Path,
-    o: &RunOutcome,
-    wall_s: f64,
-    trace: Option<&Path>,
-    report: Option<&Path>,
-) {
+fn print_summary(scenario: &Path, o: &RunOutcome, wall_s: f64, trace: Option<&Path>, report: Option<&Path>) {
     let m = &o.messages;
     println!(
         "{} (seed {}): {} simulated in {wall_s:.2} s, {} trace events",
@@ -246,19 +202,10 @@ fn print_summary(
     }
     println!("  checks:");
     for c in &o.checks {
-        println!(
-            "    {:<4}  {} — {}",
-            if c.ok { "ok" } else { "FAIL" },
-            c.name,
-            c.detail
-        );
+        println!("    {:<4}  {} — {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
     }
     if !o.passed() {
-        println!(
-            "reproduce with: orgsim run {} --seed {}",
-            scenario.display(),
-            o.seed
-        );
+        println!("reproduce with: orgsim run {} --seed {}", scenario.display(), o.seed);
     }
 }
 

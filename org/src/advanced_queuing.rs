@@ -33,9 +33,7 @@ impl QueueKey {
             QueueKey::Link(NextHop::Server(s)) => topology.server(s).fqdn.clone(),
             QueueKey::Link(NextHop::Connector(c)) => topology.connector(c).name.clone(),
             QueueKey::Link(NextHop::Local) => "Local delivery".into(),
-            QueueKey::Link(NextHop::Unreachable) => {
-                "Final destination currently unreachable".into()
-            }
+            QueueKey::Link(NextHop::Unreachable) => "Final destination currently unreachable".into(),
         }
     }
 
@@ -84,12 +82,7 @@ pub struct LinkQueue {
 
 impl Default for LinkQueue {
     fn default() -> Self {
-        LinkQueue {
-            entries: VecDeque::new(),
-            state: LinkQueueState::Ready,
-            failures: 0,
-            retry_at: None,
-        }
+        LinkQueue { entries: VecDeque::new(), state: LinkQueueState::Ready, failures: 0, retry_at: None }
     }
 }
 

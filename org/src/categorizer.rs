@@ -39,25 +39,15 @@ pub fn categorize(
 ) -> Categorized {
     let whole_message_failure = if message.hop_count > limits.max_hop_count {
         Some(DsnCode::HopCountExceeded)
-    } else if at_origin
-        && limits
-            .max_message_size_bytes
-            .is_some_and(|max| message.size_bytes > max)
-    {
+    } else if at_origin && limits.max_message_size_bytes.is_some_and(|max| message.size_bytes > max) {
         Some(DsnCode::MessageTooLarge)
     } else {
         None
     };
     if let Some(code) = whole_message_failure {
-        return Categorized {
-            resolved: Vec::new(),
-            failed: recipients.iter().map(|r| (*r, code)).collect(),
-        };
+        return Categorized { resolved: Vec::new(), failed: recipients.iter().map(|r| (*r, code)).collect() };
     }
-    let mut out = Categorized {
-        resolved: Vec::with_capacity(recipients.len()),
-        failed: Vec::new(),
-    };
+    let mut out = Categorized { resolved: Vec::with_capacity(recipients.len()), failed: Vec::new() };
     for &recipient in recipients {
         match directory.lookup(recipient) {
             Some(entry) => out.resolved.push((recipient, entry.home_server)),
@@ -86,64 +76,28 @@ mod tests {
         }
     }
 
-    const LIMITS: Limits = Limits {
-        max_hop_count: 30,
-        max_message_size_bytes: Some(4_194_304),
-    };
+    const LIMITS: Limits = Limits { max_hop_count: 30, max_message_size_bytes: Some(4_194_304) };
 
     fn directory() -> GlobalCatalog {
         let mut gc = GlobalCatalog::new();
-        gc.add_mailbox(
-            AddressId(1),
-            MailboxEntry {
-                store: StoreId(0),
-                home_server: ServerId(3),
-            },
-        );
+        gc.add_mailbox(AddressId(1), MailboxEntry { store: StoreId(0), home_server: ServerId(3) });
         gc
     }
 
     #[test]
     fn unknown_recipient_is_5_1_1_exchange2003_3_3() {
-        let c = categorize(
-            &directory(),
-            LIMITS,
-            &message(100, 0),
-            &[AddressId(1), AddressId(9)],
-            true,
-        );
+        let c = categorize(&directory(), LIMITS, &message(100, 0), &[AddressId(1), AddressId(9)], true);
         assert_eq!(c.resolved, vec![(AddressId(1), ServerId(3))]);
         assert_eq!(c.failed, vec![(AddressId(9), DsnCode::RecipientNotFound)]);
     }
 
     #[test]
     fn limits_fail_every_recipient() {
-        let c = categorize(
-            &directory(),
-            LIMITS,
-            &message(5_000_000, 0),
-            &[AddressId(1)],
-            true,
-        );
+        let c = categorize(&directory(), LIMITS, &message(5_000_000, 0), &[AddressId(1)], true);
         assert_eq!(c.failed, vec![(AddressId(1), DsnCode::MessageTooLarge)]);
-        let c = categorize(
-            &directory(),
-            LIMITS,
-            &message(5_000_000, 0),
-            &[AddressId(1)],
-            false,
-        );
-        assert!(
-            c.failed.is_empty(),
-            "size is checked where the message enters the org"
-        );
-        let c = categorize(
-            &directory(),
-            LIMITS,
-            &message(100, 31),
-            &[AddressId(1)],
-            false,
-        );
+        let c = categorize(&directory(), LIMITS, &message(5_000_000, 0), &[AddressId(1)], false);
+        assert!(c.failed.is_empty(), "size is checked where the message enters the org");
+        let c = categorize(&directory(), LIMITS, &message(100, 31), &[AddressId(1)], false);
         assert_eq!(c.failed, vec![(AddressId(1), DsnCode::HopCountExceeded)]);
     }
 }

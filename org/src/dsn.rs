@@ -33,12 +33,8 @@ impl DsnCode {
     }
 
     /// Every code orgsim issues.
-    pub const ALL: [DsnCode; 4] = [
-        DsnCode::RecipientNotFound,
-        DsnCode::MessageTooLarge,
-        DsnCode::HopCountExceeded,
-        DsnCode::Expired,
-    ];
+    pub const ALL: [DsnCode; 4] =
+        [DsnCode::RecipientNotFound, DsnCode::MessageTooLarge, DsnCode::HopCountExceeded, DsnCode::Expired];
 
     /// The diagnostic text of the NDR.
     pub fn diagnostic(self) -> &'static str {
@@ -47,9 +43,7 @@ impl DsnCode {
                 "The e-mail account does not exist at the organization this message was sent to."
             }
             DsnCode::MessageTooLarge => "The message was too large for the system to deliver.",
-            DsnCode::HopCountExceeded => {
-                "A routing loop was detected: the message passed through too many servers."
-            }
+            DsnCode::HopCountExceeded => "A routing loop was detected: the message passed through too many servers.",
             DsnCode::Expired => "Could not deliver the message in the time limit specified.",
         }
     }

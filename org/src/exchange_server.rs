@@ -17,9 +17,7 @@ use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::message::{Message, MessageId, MessageKind};
 use crate::queue_directory::{DiskImage, DiskOp, StoredItem};
 use crate::routing_engine::{NextHop, RoutingEngine};
-use crate::smtp_protocol::{
-    ConnId, Frame, InboundSession, InboundStep, Packet, SmtpCommand, SmtpReply,
-};
+use crate::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpCommand, SmtpReply};
 use crate::time::Instant;
 use crate::topology::Topology;
 use crate::trace::{ServerEvent, SessionFailure};
@@ -134,17 +132,8 @@ struct OutboundSession {
 #[derive(Clone, Debug)]
 enum AfterFlush {
     Event(ServerEvent),
-    Delivered {
-        message: MessageId,
-        recipient: AddressId,
-        store: StoreId,
-        submitted_at: Instant,
-    },
-    Reply {
-        to: ServerId,
-        conn: ConnId,
-        replies: Vec<SmtpReply>,
-    },
+    Delivered { message: MessageId, recipient: AddressId, store: StoreId, submitted_at: Instant },
+    Reply { to: ServerId, conn: ConnId, replies: Vec<SmtpReply> },
     Process(StoredItem),
 }
 
@@ -172,15 +161,7 @@ pub struct ExchangeServer {
 impl ExchangeServer {
     /// A server starting with empty queues and stores.
     pub fn new(id: ServerId, topology: Arc<Topology>, rng: Box<dyn Entropy + Send>) -> Self {
-        ExchangeServer::recover(
-            id,
-            topology,
-            &DiskImage::default(),
-            &[],
-            rng,
-            0,
-            Instant::ZERO,
-        )
+        ExchangeServer::recover(id, topology, &DiskImage::default(), &[], rng, 0, Instant::ZERO)
     }
 
     /// A server (re)started on what its disk holds. `link_states` is the link state the
@@ -221,10 +202,7 @@ impl ExchangeServer {
         };
         if !disk.items.is_empty() {
             let recipients = disk.items.values().map(|i| i.recipients.len() as u32).sum();
-            server.emit(ServerEvent::Recovered {
-                items: disk.items.len() as u32,
-                recipients,
-            });
+            server.emit(ServerEvent::Recovered { items: disk.items.len() as u32, recipients });
             for item in disk.items.values() {
                 server.process(now, item.clone());
             }
@@ -249,11 +227,8 @@ impl ExchangeServer {
 
     /// The queues as Queue Viewer would show them now.
     pub fn queue_snapshot(&self) -> Vec<QueueSnapshot> {
-        let mut out = vec![QueueSnapshot {
-            queue: QueueKey::Unreachable,
-            state: None,
-            messages: self.unreachable.len() as u32,
-        }];
+        let mut out =
+            vec![QueueSnapshot { queue: QueueKey::Unreachable, state: None, messages: self.unreachable.len() as u32 }];
         for (hop, queue) in &self.links {
             out.push(QueueSnapshot {
                 queue: QueueKey::Link(*hop),
@@ -268,21 +243,14 @@ impl ExchangeServer {
     pub fn handle_submit(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
         assert!(!recipients.is_empty(), "a submission has recipients");
         assert!(message.sender.is_some(), "clients submit with a sender");
-        let item = StoredItem {
-            id: self.take_item_id(),
-            message,
-            recipients,
-            arrived_at: now,
-            submitted_here: true,
-        };
+        let item = StoredItem { id: self.take_item_id(), message, recipients, arrived_at: now, submitted_here: true };
         self.pending_ops.push(DiskOp::Enqueue(item.clone()));
-        self.after_flush
-            .push(AfterFlush::Event(ServerEvent::Submitted {
-                message: item.message.id,
-                sender: item.message.sender.expect("checked above"),
-                recipients: item.recipients.clone(),
-                size_bytes: item.message.size_bytes,
-            }));
+        self.after_flush.push(AfterFlush::Event(ServerEvent::Submitted {
+            message: item.message.id,
+            sender: item.message.sender.expect("checked above"),
+            recipients: item.recipients.clone(),
+            size_bytes: item.message.size_bytes,
+        }));
         self.after_flush.push(AfterFlush::Process(item));
         self.schedule_flush(now);
     }
@@ -292,22 +260,14 @@ impl ExchangeServer {
         if packet.conn.client == self.id {
             self.handle_reply(now, packet.conn.seq, packet.frame);
         } else {
-            debug_assert_eq!(
-                packet.conn.client, from,
-                "inbound connections come from their client"
-            );
+            debug_assert_eq!(packet.conn.client, from, "inbound connections come from their client");
             self.handle_inbound(now, from, packet.conn, packet.frame);
         }
     }
 
     /// The link state of a connector changed (v1: the simulator tells every server at
     /// once). Mail waiting for connectors or for a route is routed again.
-    pub fn handle_connector_state(
-        &mut self,
-        now: Instant,
-        connector: ConnectorId,
-        state: ConnectorState,
-    ) {
+    pub fn handle_connector_state(&mut self, now: Instant, connector: ConnectorId, state: ConnectorState) {
         if !self.table.set(connector, state) {
             return;
         }
@@ -317,11 +277,7 @@ impl ExchangeServer {
                 waiting.extend(queue.entries.drain(..).map(|e| (QueueKey::Link(*hop), e)));
             }
         }
-        waiting.extend(
-            self.unreachable
-                .drain(..)
-                .map(|e| (QueueKey::Unreachable, e)),
-        );
+        waiting.extend(self.unreachable.drain(..).map(|e| (QueueKey::Unreachable, e)));
         for (from, entry) in waiting {
             self.route_entry(now, entry, Some(from));
         }
@@ -365,23 +321,11 @@ impl ExchangeServer {
         for action in std::mem::take(&mut self.after_flush) {
             match action {
                 AfterFlush::Event(event) => self.emit(event),
-                AfterFlush::Delivered {
-                    message,
-                    recipient,
-                    store,
-                    submitted_at,
-                } => {
+                AfterFlush::Delivered { message, recipient, store, submitted_at } => {
                     let latency_ms = now.since(submitted_at);
-                    self.emit(ServerEvent::Delivered {
-                        message,
-                        recipient,
-                        store,
-                        latency_ms,
-                    });
+                    self.emit(ServerEvent::Delivered { message, recipient, store, latency_ms });
                 }
-                AfterFlush::Reply { to, conn, replies } => {
-                    self.send(to, conn, Frame::Replies(replies))
-                }
+                AfterFlush::Reply { to, conn, replies } => self.send(to, conn, Frame::Replies(replies)),
                 AfterFlush::Process(item) => self.process(now, item),
             }
         }
@@ -392,18 +336,12 @@ impl ExchangeServer {
     }
 
     fn send(&mut self, to: ServerId, conn: ConnId, frame: Frame) {
-        self.outputs.push(Output::Send {
-            to,
-            packet: Packet { conn, frame },
-        });
+        self.outputs.push(Output::Send { to, packet: Packet { conn, frame } });
     }
 
     /// These recipients of an item are finished here.
     fn recipients_done(&mut self, now: Instant, item_id: u64, recipients: &[AddressId]) {
-        let item = self
-            .items
-            .get_mut(&item_id)
-            .expect("finished recipients belong to a held item");
+        let item = self.items.get_mut(&item_id).expect("finished recipients belong to a held item");
         for r in recipients {
             let at = item.remaining.iter().position(|x| x == r);
             let at = at.expect("a recipient is finished once");
@@ -412,10 +350,7 @@ impl ExchangeServer {
         if item.remaining.is_empty() {
             self.items.remove(&item_id);
         }
-        self.pending_ops.push(DiskOp::RecipientsDone {
-            item: item_id,
-            recipients: recipients.to_vec(),
-        });
+        self.pending_ops.push(DiskOp::RecipientsDone { item: item_id, recipients: recipients.to_vec() });
         self.schedule_flush(now);
     }
 
@@ -428,23 +363,12 @@ impl ExchangeServer {
             max_hop_count: config.version.max_hop_count(),
             max_message_size_bytes: config.smtp.max_message_size_bytes,
         };
-        let verdict = categorize(
-            &self.topology.directory,
-            limits,
-            &stored.message,
-            &stored.recipients,
-            stored.submitted_here,
-        );
+        let verdict =
+            categorize(&self.topology.directory, limits, &stored.message, &stored.recipients, stored.submitted_here);
         let id = stored.id;
         let message_id = stored.message.id;
-        self.items.insert(
-            id,
-            Item {
-                message: stored.message,
-                remaining: stored.recipients,
-                arrived_at: stored.arrived_at,
-            },
-        );
+        self.items
+            .insert(id, Item { message: stored.message, remaining: stored.recipients, arrived_at: stored.arrived_at });
         self.emit(ServerEvent::Categorized {
             message: message_id,
             resolved: verdict.resolved.len() as u32,
@@ -457,10 +381,7 @@ impl ExchangeServer {
         for (code, recipients) in failed {
             self.fail_recipients(now, id, recipients, code);
         }
-        let entry = QueueEntry {
-            item: id,
-            recipients: verdict.resolved.into_iter().map(|(r, _)| r).collect(),
-        };
+        let entry = QueueEntry { item: id, recipients: verdict.resolved.into_iter().map(|(r, _)| r).collect() };
         if !entry.recipients.is_empty() {
             self.route_entry(now, entry, None);
         }
@@ -471,48 +392,24 @@ impl ExchangeServer {
     fn route_entry(&mut self, now: Instant, entry: QueueEntry, from: Option<QueueKey>) {
         let mut by_hop: BTreeMap<NextHop, (Vec<AddressId>, u32)> = BTreeMap::new();
         for r in entry.recipients {
-            let home = self
-                .topology
-                .directory
-                .lookup(r)
-                .expect("routed recipients are resolved")
-                .home_server;
-            let decision = self
-                .routing
-                .next_hop(&self.topology, &self.table, self.id, home);
-            by_hop
-                .entry(decision.next_hop)
-                .or_insert_with(|| (Vec::new(), decision.cost))
-                .0
-                .push(r);
+            let home = self.topology.directory.lookup(r).expect("routed recipients are resolved").home_server;
+            let decision = self.routing.next_hop(&self.topology, &self.table, self.id, home);
+            by_hop.entry(decision.next_hop).or_insert_with(|| (Vec::new(), decision.cost)).0.push(r);
         }
         let message = self.items[&entry.item].message.id;
         for (hop, (recipients, cost)) in by_hop {
             let queue = QueueKey::for_next_hop(hop);
             if from != Some(queue) {
-                self.emit(ServerEvent::Queued {
-                    message,
-                    queue,
-                    recipients: recipients.clone(),
-                    cost,
-                });
+                self.emit(ServerEvent::Queued { message, queue, recipients: recipients.clone(), cost });
             }
-            let entry = QueueEntry {
-                item: entry.item,
-                recipients,
-            };
+            let entry = QueueEntry { item: entry.item, recipients };
             match hop {
                 NextHop::Local => self.deliver_local(now, entry),
                 NextHop::Unreachable => {
                     self.unreachable.push_back(entry);
                     if !self.timers.is_set(Timer::UnreachableReroute) {
-                        let every = self
-                            .topology
-                            .server(self.id)
-                            .smtp
-                            .unreachable_reroute_interval_ms;
-                        self.timers
-                            .set(Timer::UnreachableReroute, now.plus_ms(every));
+                        let every = self.topology.server(self.id).smtp.unreachable_reroute_interval_ms;
+                        self.timers.set(Timer::UnreachableReroute, now.plus_ms(every));
                     }
                 }
                 NextHop::Server(_) | NextHop::Connector(_) => {
@@ -527,16 +424,8 @@ impl ExchangeServer {
     fn deliver_local(&mut self, now: Instant, entry: QueueEntry) {
         let message = self.items[&entry.item].message.clone();
         for &recipient in &entry.recipients {
-            let store = self
-                .topology
-                .directory
-                .lookup(recipient)
-                .expect("local recipients are resolved")
-                .store;
-            match self
-                .stores
-                .deliver(recipient, message.id, message.size_bytes)
-            {
+            let store = self.topology.directory.lookup(recipient).expect("local recipients are resolved").store;
+            match self.stores.deliver(recipient, message.id, message.size_bytes) {
                 DeliveryOutcome::Delivered => {
                     self.pending_ops.push(DiskOp::Deliver {
                         store,
@@ -552,11 +441,7 @@ impl ExchangeServer {
                     });
                 }
                 DeliveryOutcome::Duplicate => {
-                    self.emit(ServerEvent::DuplicateSuppressed {
-                        message: message.id,
-                        recipient,
-                        store,
-                    });
+                    self.emit(ServerEvent::DuplicateSuppressed { message: message.id, recipient, store });
                 }
             }
         }
@@ -564,35 +449,19 @@ impl ExchangeServer {
     }
 
     /// Recipients fail permanently: an NDR to the sender, or Badmail for a DSN.
-    fn fail_recipients(
-        &mut self,
-        now: Instant,
-        item_id: u64,
-        recipients: Vec<AddressId>,
-        code: DsnCode,
-    ) {
+    fn fail_recipients(&mut self, now: Instant, item_id: u64, recipients: Vec<AddressId>, code: DsnCode) {
         let original = self.items[&item_id].message.clone();
         match original.sender {
             None => {
-                self.emit(ServerEvent::Badmail {
-                    message: original.id,
-                    recipients: recipients.clone(),
-                    code,
-                });
+                self.emit(ServerEvent::Badmail { message: original.id, recipients: recipients.clone(), code });
             }
             Some(sender) => {
                 let ndr_item = self.take_item_id();
                 let ndr = StoredItem {
                     id: ndr_item,
                     message: Message {
-                        id: MessageId::Dsn {
-                            server: self.id,
-                            item: ndr_item,
-                        },
-                        kind: MessageKind::Ndr {
-                            original: original.id,
-                            code,
-                        },
+                        id: MessageId::Dsn { server: self.id, item: ndr_item },
+                        kind: MessageKind::Ndr { original: original.id, code },
                         sender: None,
                         size_bytes: NDR_SIZE_BYTES,
                         submitted_at: now,
@@ -634,9 +503,7 @@ impl ExchangeServer {
     // ----- link queues and the sending side of SMTP -----
 
     fn in_flight(&self, hop: NextHop) -> bool {
-        self.outbound
-            .values()
-            .any(|s| s.hop == hop && matches!(s.phase, Phase::Envelope(_) | Phase::Content(_)))
+        self.outbound.values().any(|s| s.hop == hop && matches!(s.phase, Phase::Envelope(_) | Phase::Content(_)))
     }
 
     /// Opens a connection for a Ready queue with mail.
@@ -649,23 +516,8 @@ impl ExchangeServer {
         let peer = self.choose_peer(hop);
         let seq = self.next_conn;
         self.next_conn += 1;
-        self.outbound.insert(
-            seq,
-            OutboundSession {
-                hop,
-                peer,
-                phase: Phase::Connecting,
-                sent: 0,
-            },
-        );
-        self.send(
-            peer,
-            ConnId {
-                client: self.id,
-                seq,
-            },
-            Frame::Connect,
-        );
+        self.outbound.insert(seq, OutboundSession { hop, peer, phase: Phase::Connecting, sent: 0 });
+        self.send(peer, ConnId { client: self.id, seq }, Frame::Connect);
         let timeout = self.topology.server(self.id).smtp.connect_timeout_ms;
         self.timers.set(Timer::Outbound(seq), now.plus_ms(timeout));
     }
@@ -682,10 +534,7 @@ impl ExchangeServer {
                 } else {
                     connector.source_bridgeheads.clone()
                 };
-                assert!(
-                    !candidates.is_empty(),
-                    "connectors have bridgeheads (checked at load)"
-                );
+                assert!(!candidates.is_empty(), "connectors have bridgeheads (checked at load)");
                 candidates[self.rng.below(candidates.len())]
             }
             NextHop::Local | NextHop::Unreachable => unreachable!("no link queue for {hop:?}"),
@@ -704,10 +553,7 @@ impl ExchangeServer {
         };
         let session = self.outbound.get_mut(&seq).expect("checked above");
         let phase = std::mem::replace(&mut session.phase, Phase::Quitting);
-        let conn = ConnId {
-            client: self.id,
-            seq,
-        };
+        let conn = ConnId { client: self.id, seq };
         let peer = session.peer;
         match phase {
             Phase::Connecting if replies == [SmtpReply::ServiceReady] => {
@@ -716,31 +562,16 @@ impl ExchangeServer {
             }
             Phase::Ehlo if replies == [SmtpReply::EhloOk] => self.next_message(now, seq),
             Phase::Envelope(entry) => {
-                if replies.len() == entry.recipients.len() + 2
-                    && replies.iter().all(|r| r.is_positive())
-                {
+                if replies.len() == entry.recipients.len() + 2 && replies.iter().all(|r| r.is_positive()) {
                     let message = self.items[&entry.item].message.clone();
                     let session = self.outbound.get_mut(&seq).expect("session exists");
                     session.phase = Phase::Content(entry);
-                    self.send_commands(
-                        now,
-                        peer,
-                        conn,
-                        vec![SmtpCommand::Content(Box::new(message))],
-                    );
+                    self.send_commands(now, peer, conn, vec![SmtpCommand::Content(Box::new(message))]);
                 } else if replies.contains(&SmtpReply::SizeExceeded) {
-                    self.fail_recipients(
-                        now,
-                        entry.item,
-                        entry.recipients,
-                        DsnCode::MessageTooLarge,
-                    );
+                    self.fail_recipients(now, entry.item, entry.recipients, DsnCode::MessageTooLarge);
                     self.next_message(now, seq);
                 } else {
-                    let code = replies
-                        .iter()
-                        .find(|r| !r.is_positive())
-                        .map_or(0, |r| r.code());
+                    let code = replies.iter().find(|r| !r.is_positive()).map_or(0, |r| r.code());
                     self.requeue_front(entry, seq);
                     self.session_failed(now, seq, SessionFailure::Rejected(code));
                 }
@@ -773,26 +604,15 @@ impl ExchangeServer {
         }
     }
 
-    fn send_commands(
-        &mut self,
-        now: Instant,
-        peer: ServerId,
-        conn: ConnId,
-        commands: Vec<SmtpCommand>,
-    ) {
+    fn send_commands(&mut self, now: Instant, peer: ServerId, conn: ConnId, commands: Vec<SmtpCommand>) {
         self.send(peer, conn, Frame::Commands(commands));
         let timeout = self.topology.server(self.id).smtp.connection_timeout_ms;
-        self.timers
-            .set(Timer::Outbound(conn.seq), now.plus_ms(timeout));
+        self.timers.set(Timer::Outbound(conn.seq), now.plus_ms(timeout));
     }
 
     fn requeue_front(&mut self, entry: QueueEntry, seq: u64) {
         let hop = self.outbound[&seq].hop;
-        self.links
-            .get_mut(&hop)
-            .expect("session queues exist")
-            .entries
-            .push_front(entry);
+        self.links.get_mut(&hop).expect("session queues exist").entries.push_front(entry);
     }
 
     /// Sends the next message of the queue on this session, or QUIT.
@@ -802,17 +622,10 @@ impl ExchangeServer {
             let s = &self.outbound[&seq];
             (s.hop, s.peer, s.sent)
         };
-        let conn = ConnId {
-            client: self.id,
-            seq,
-        };
+        let conn = ConnId { client: self.id, seq };
         loop {
             let queue = self.links.get_mut(&hop).expect("session queues exist");
-            let entry = if sent < limit {
-                queue.entries.pop_front()
-            } else {
-                None
-            };
+            let entry = if sent < limit { queue.entries.pop_front() } else { None };
             let Some(entry) = entry else {
                 self.outbound.get_mut(&seq).expect("session exists").phase = Phase::Quitting;
                 return self.send_commands(now, peer, conn, vec![SmtpCommand::Quit]);
@@ -822,15 +635,9 @@ impl ExchangeServer {
                 continue;
             }
             let message = &self.items[&entry.item].message;
-            debug_assert!(entry
-                .recipients
-                .iter()
-                .all(|r| self.items[&entry.item].remaining.contains(r)));
+            debug_assert!(entry.recipients.iter().all(|r| self.items[&entry.item].remaining.contains(r)));
             let mut commands = Vec::with_capacity(entry.recipients.len() + 2);
-            commands.push(SmtpCommand::MailFrom {
-                sender: message.sender,
-                size_bytes: message.size_bytes,
-            });
+            commands.push(SmtpCommand::MailFrom { sender: message.sender, size_bytes: message.size_bytes });
             commands.extend(entry.recipients.iter().map(|r| SmtpCommand::RcptTo(*r)));
             commands.push(SmtpCommand::Data);
             self.outbound.get_mut(&seq).expect("session exists").phase = Phase::Envelope(entry);
@@ -841,10 +648,7 @@ impl ExchangeServer {
     fn close_session(&mut self, now: Instant, seq: u64) {
         let session = self.outbound.remove(&seq).expect("closing an open session");
         self.timers.cancel(Timer::Outbound(seq));
-        let queue = self
-            .links
-            .get_mut(&session.hop)
-            .expect("session queues exist");
+        let queue = self.links.get_mut(&session.hop).expect("session queues exist");
         queue.state = LinkQueueState::Ready;
         if queue.failures > 0 {
             queue.failures = 0;
@@ -870,10 +674,7 @@ impl ExchangeServer {
         let session = self.outbound.remove(&seq).expect("checked above");
         self.timers.cancel(Timer::Outbound(seq));
         let retry = self.topology.server(self.id).smtp.retry.clone();
-        let queue = self
-            .links
-            .get_mut(&session.hop)
-            .expect("session queues exist");
+        let queue = self.links.get_mut(&session.hop).expect("session queues exist");
         if let Phase::Envelope(entry) | Phase::Content(entry) = session.phase {
             // After Content the peer may have the message already; resending is SMTP's
             // known duplicate window (RFC 1047), closed by the store's duplicate check.
@@ -884,8 +685,7 @@ impl ExchangeServer {
         queue.state = LinkQueueState::Retry;
         queue.retry_at = Some(now.plus_ms(delay));
         let failures = queue.failures;
-        self.timers
-            .set(Timer::QueueRetry(session.hop), now.plus_ms(delay));
+        self.timers.set(Timer::QueueRetry(session.hop), now.plus_ms(delay));
         self.emit(ServerEvent::QueueState {
             queue: QueueKey::Link(session.hop),
             state: LinkQueueState::Retry,
@@ -905,11 +705,9 @@ impl ExchangeServer {
             if self.expired(now, entry.item) {
                 self.fail_recipients(now, entry.item, entry.recipients, DsnCode::Expired);
             } else {
-                self.links
-                    .get_mut(&hop)
-                    .expect("exists")
-                    .entries
-                    .push_back(entry);
+                // The route may have changed while the queue waited (a connector marked
+                // down); routing again keeps the order of mail that stays.
+                self.route_entry(now, entry, Some(QueueKey::Link(hop)));
             }
         }
         self.kick(now, hop);
@@ -922,8 +720,7 @@ impl ExchangeServer {
         let commands = match frame {
             Frame::Connect => {
                 self.inbound.insert(conn, InboundSession::new());
-                self.timers
-                    .set(Timer::InboundIdle(conn), now.plus_ms(idle_ms));
+                self.timers.set(Timer::InboundIdle(conn), now.plus_ms(idle_ms));
                 return self.send(from, conn, Frame::Replies(vec![SmtpReply::ServiceReady]));
             }
             Frame::Commands(commands) => commands,
@@ -939,10 +736,7 @@ impl ExchangeServer {
         for command in commands {
             match session.handle(command, max_size) {
                 InboundStep::Reply(reply) => replies.push(reply),
-                InboundStep::Accept {
-                    recipients,
-                    message,
-                } => {
+                InboundStep::Accept { recipients, message } => {
                     replies.push(SmtpReply::Queued);
                     accepted.push((recipients, message));
                 }
@@ -957,8 +751,7 @@ impl ExchangeServer {
             self.inbound.remove(&conn);
             self.timers.cancel(Timer::InboundIdle(conn));
         } else {
-            self.timers
-                .set(Timer::InboundIdle(conn), now.plus_ms(idle_ms));
+            self.timers.set(Timer::InboundIdle(conn), now.plus_ms(idle_ms));
         }
         if accepted.is_empty() {
             return self.send(from, conn, Frame::Replies(replies));
@@ -973,21 +766,17 @@ impl ExchangeServer {
                 submitted_here: false,
             };
             self.pending_ops.push(DiskOp::Enqueue(item.clone()));
-            self.after_flush
-                .push(AfterFlush::Event(ServerEvent::Received {
-                    message: item.message.id,
-                    from,
-                    conn,
-                    recipients: item.recipients.clone(),
-                }));
+            self.after_flush.push(AfterFlush::Event(ServerEvent::Received {
+                message: item.message.id,
+                from,
+                conn,
+                recipients: item.recipients.clone(),
+                hop_count: item.message.hop_count,
+            }));
             self.after_flush.push(AfterFlush::Process(item));
         }
         // 250 Queued only once the message files are durable.
-        self.after_flush.push(AfterFlush::Reply {
-            to: from,
-            conn,
-            replies,
-        });
+        self.after_flush.push(AfterFlush::Reply { to: from, conn, replies });
         self.schedule_flush(now);
     }
 }
@@ -996,19 +785,14 @@ impl ExchangeServer {
 mod tests {
     use super::*;
     use crate::global_catalog::{GlobalCatalog, MailboxEntry};
-    use crate::topology::{
-        ConnectorConfig, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig,
-    };
+    use crate::topology::{ConnectorConfig, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig};
     use crate::version::ExchangeVersion;
     use crate::RoutingGroupId;
 
     struct Counter(u64);
     impl Entropy for Counter {
         fn next_u64(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             self.0
         }
     }
@@ -1031,35 +815,16 @@ mod tests {
             target_bridgeheads: vec![ServerId(to)],
         };
         let mut directory = GlobalCatalog::new();
-        directory.add_mailbox(
-            AddressId(1),
-            MailboxEntry {
-                store: StoreId(0),
-                home_server: ServerId(0),
-            },
-        );
-        directory.add_mailbox(
-            AddressId(2),
-            MailboxEntry {
-                store: StoreId(1),
-                home_server: ServerId(1),
-            },
-        );
+        directory.add_mailbox(AddressId(1), MailboxEntry { store: StoreId(0), home_server: ServerId(0) });
+        directory.add_mailbox(AddressId(2), MailboxEntry { store: StoreId(1), home_server: ServerId(1) });
         Arc::new(Topology {
             servers: vec![server(0), server(1)],
             routing_groups: (0..2)
-                .map(|g| RoutingGroupConfig {
-                    name: format!("RG{g}"),
-                    members: vec![ServerId(g)],
-                })
+                .map(|g| RoutingGroupConfig { name: format!("RG{g}"), members: vec![ServerId(g)] })
                 .collect(),
             connectors: vec![connector(0, 1), connector(1, 0)],
             stores: (0..2)
-                .map(|s| StoreConfig {
-                    name: format!("MS{s}"),
-                    storage_group: "SG".into(),
-                    server: ServerId(s),
-                })
+                .map(|s| StoreConfig { name: format!("MS{s}"), storage_group: "SG".into(), server: ServerId(s) })
                 .collect(),
             directory,
         })
@@ -1077,11 +842,7 @@ mod tests {
     }
 
     /// Runs two servers against each other with zero network delay until quiet or `until`.
-    fn pump(
-        servers: &mut [ExchangeServer; 2],
-        disks: &mut [DiskImage; 2],
-        until: Instant,
-    ) -> Vec<ServerEvent> {
+    fn pump(servers: &mut [ExchangeServer; 2], disks: &mut [DiskImage; 2], until: Instant) -> Vec<ServerEvent> {
         let mut events = Vec::new();
         let mut now = Instant::ZERO;
         loop {
@@ -1121,31 +882,19 @@ mod tests {
             ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
         ];
         let mut disks = [DiskImage::default(), DiskImage::default()];
-        servers[0].handle_submit(
-            Instant::ZERO,
-            message(1),
-            vec![AddressId(1), AddressId(2), AddressId(9)],
-        );
+        servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(1), AddressId(2), AddressId(9)]);
         let events = pump(&mut servers, &mut disks, Instant(60_000));
         let delivered: Vec<(MessageId, AddressId)> = events
             .iter()
             .filter_map(|e| match e {
-                ServerEvent::Delivered {
-                    message, recipient, ..
-                } => Some((*message, *recipient)),
+                ServerEvent::Delivered { message, recipient, .. } => Some((*message, *recipient)),
                 _ => None,
             })
             .collect();
-        let ndr = MessageId::Dsn {
-            server: ServerId(0),
-            item: 1,
-        };
+        let ndr = MessageId::Dsn { server: ServerId(0), item: 1 };
         assert!(delivered.contains(&(MessageId::Client(1), AddressId(1))));
         assert!(delivered.contains(&(MessageId::Client(1), AddressId(2))));
-        assert!(
-            delivered.contains(&(ndr, AddressId(1))),
-            "the NDR reaches the sender: {events:?}"
-        );
+        assert!(delivered.contains(&(ndr, AddressId(1))), "the NDR reaches the sender: {events:?}");
         assert_eq!(delivered.len(), 3);
         assert!(disks.iter().all(|d| d.items.is_empty()), "queues drained");
         assert_eq!(disks[1].mailboxes[&AddressId(2)].messages.len(), 1);
@@ -1160,15 +909,8 @@ mod tests {
         let outputs = server.drain_outputs();
         assert!(outputs.is_empty(), "{outputs:?}");
         // The node dies here: a restart on the empty disk has nothing to recover.
-        let restarted = ExchangeServer::recover(
-            ServerId(0),
-            topo,
-            &DiskImage::default(),
-            &[],
-            Box::new(Counter(1)),
-            1,
-            Instant(1),
-        );
+        let restarted =
+            ExchangeServer::recover(ServerId(0), topo, &DiskImage::default(), &[], Box::new(Counter(1)), 1, Instant(1));
         assert_eq!(restarted.items.len(), 0);
     }
 
@@ -1183,22 +925,10 @@ mod tests {
         servers[0].handle_connector_state(Instant::ZERO, ConnectorId(0), ConnectorState::Down);
         servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
         let events = pump(&mut servers, &mut disks, Instant(1_000));
-        assert!(events.iter().any(|e| matches!(
-            e,
-            ServerEvent::Queued {
-                queue: QueueKey::Unreachable,
-                ..
-            }
-        )));
+        assert!(events.iter().any(|e| matches!(e, ServerEvent::Queued { queue: QueueKey::Unreachable, .. })));
         assert_eq!(disks[0].items.len(), 1, "still queued, durably");
         servers[0].handle_connector_state(Instant(1_000), ConnectorId(0), ConnectorState::Up);
         let events = pump(&mut servers, &mut disks, Instant(60_000));
-        assert!(events.iter().any(|e| matches!(
-            e,
-            ServerEvent::Delivered {
-                recipient: AddressId(2),
-                ..
-            }
-        )));
+        assert!(events.iter().any(|e| matches!(e, ServerEvent::Delivered { recipient: AddressId(2), .. })));
     }
 }

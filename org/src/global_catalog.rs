@@ -58,10 +58,7 @@ mod tests {
     #[test]
     fn lookup_finds_only_added_addresses() {
         let mut gc = GlobalCatalog::new();
-        let e = MailboxEntry {
-            store: StoreId(1),
-            home_server: ServerId(2),
-        };
+        let e = MailboxEntry { store: StoreId(1), home_server: ServerId(2) };
         gc.add_mailbox(AddressId(5), e);
         assert_eq!(gc.lookup(AddressId(5)), Some(e));
         assert_eq!(gc.lookup(AddressId(4)), None);

@@ -49,10 +49,7 @@ pub struct LinkStateTable {
 impl LinkStateTable {
     /// A table with every connector up, as a server builds it from the directory at start.
     pub fn new(connector_count: usize) -> Self {
-        LinkStateTable {
-            states: vec![ConnectorState::Up; connector_count],
-            changes: 0,
-        }
+        LinkStateTable { states: vec![ConnectorState::Up; connector_count], changes: 0 }
     }
 
     /// The connector's state.
@@ -80,12 +77,7 @@ impl LinkStateTable {
     /// `from == to` or no path exists. Dijkstra over routing groups; ties go to the
     /// lexicographically smallest connector path (positive costs keep that order stable
     /// under extension, so Dijkstra stays exact).
-    pub fn route(
-        &self,
-        topology: &Topology,
-        from: RoutingGroupId,
-        to: RoutingGroupId,
-    ) -> Option<Route> {
+    pub fn route(&self, topology: &Topology, from: RoutingGroupId, to: RoutingGroupId) -> Option<Route> {
         if from == to {
             return None;
         }
@@ -138,10 +130,7 @@ pub(crate) mod tests {
         Topology {
             servers: Vec::new(),
             routing_groups: (0..groups)
-                .map(|g| RoutingGroupConfig {
-                    name: format!("RG{g}"),
-                    members: Vec::new(),
-                })
+                .map(|g| RoutingGroupConfig { name: format!("RG{g}"), members: Vec::new() })
                 .collect(),
             connectors: connectors
                 .iter()
@@ -165,31 +154,22 @@ pub(crate) mod tests {
         // 0 → 1 directly at cost 10, or 0 → 2 → 1 at cost 3 + 3.
         let topo = topology(3, &[(0, 1, 10), (0, 2, 3), (2, 1, 3)]);
         let mut table = LinkStateTable::new(3);
-        let route = table
-            .route(&topo, RoutingGroupId(0), RoutingGroupId(1))
-            .unwrap();
+        let route = table.route(&topo, RoutingGroupId(0), RoutingGroupId(1)).unwrap();
         assert_eq!(route.cost, 6);
         assert_eq!(route.path, vec![ConnectorId(1), ConnectorId(2)]);
         assert!(table.set(ConnectorId(2), ConnectorState::Down));
         assert!(!table.set(ConnectorId(2), ConnectorState::Down));
-        let route = table
-            .route(&topo, RoutingGroupId(0), RoutingGroupId(1))
-            .unwrap();
+        let route = table.route(&topo, RoutingGroupId(0), RoutingGroupId(1)).unwrap();
         assert_eq!(route.path, vec![ConnectorId(0)]);
         table.set(ConnectorId(0), ConnectorState::Down);
-        assert_eq!(
-            table.route(&topo, RoutingGroupId(0), RoutingGroupId(1)),
-            None
-        );
+        assert_eq!(table.route(&topo, RoutingGroupId(0), RoutingGroupId(1)), None);
     }
 
     #[test]
     fn equal_costs_break_ties_on_smallest_path() {
         let topo = topology(2, &[(0, 1, 5), (0, 1, 5)]);
         let table = LinkStateTable::new(2);
-        let route = table
-            .route(&topo, RoutingGroupId(0), RoutingGroupId(1))
-            .unwrap();
+        let route = table.route(&topo, RoutingGroupId(0), RoutingGroupId(1)).unwrap();
         assert_eq!(route.path, vec![ConnectorId(0)]);
     }
 

@@ -27,18 +27,11 @@ pub struct MailboxStores {
 impl MailboxStores {
     /// Stores holding what the disk holds.
     pub fn from_disk(mailboxes: &BTreeMap<AddressId, MailboxContents>) -> Self {
-        MailboxStores {
-            mailboxes: mailboxes.clone(),
-        }
+        MailboxStores { mailboxes: mailboxes.clone() }
     }
 
     /// Delivers one copy, unless the mailbox has it already.
-    pub fn deliver(
-        &mut self,
-        recipient: AddressId,
-        message: MessageId,
-        size_bytes: u64,
-    ) -> DeliveryOutcome {
+    pub fn deliver(&mut self, recipient: AddressId, message: MessageId, size_bytes: u64) -> DeliveryOutcome {
         let mailbox = self.mailboxes.entry(recipient).or_default();
         if !mailbox.messages.insert(message) {
             return DeliveryOutcome::Duplicate;
@@ -49,9 +42,7 @@ impl MailboxStores {
 
     /// Messages in a mailbox.
     pub fn message_count(&self, recipient: AddressId) -> usize {
-        self.mailboxes
-            .get(&recipient)
-            .map_or(0, |m| m.messages.len())
+        self.mailboxes.get(&recipient).map_or(0, |m| m.messages.len())
     }
 }
 
@@ -63,18 +54,9 @@ mod tests {
     fn second_copy_is_a_duplicate() {
         let mut stores = MailboxStores::default();
         let m = MessageId::Client(3);
-        assert_eq!(
-            stores.deliver(AddressId(1), m, 10),
-            DeliveryOutcome::Delivered
-        );
-        assert_eq!(
-            stores.deliver(AddressId(1), m, 10),
-            DeliveryOutcome::Duplicate
-        );
-        assert_eq!(
-            stores.deliver(AddressId(2), m, 10),
-            DeliveryOutcome::Delivered
-        );
+        assert_eq!(stores.deliver(AddressId(1), m, 10), DeliveryOutcome::Delivered);
+        assert_eq!(stores.deliver(AddressId(1), m, 10), DeliveryOutcome::Duplicate);
+        assert_eq!(stores.deliver(AddressId(2), m, 10), DeliveryOutcome::Delivered);
         assert_eq!(stores.message_count(AddressId(1)), 1);
     }
 }

@@ -77,19 +77,13 @@ impl DiskImage {
     pub fn apply(&mut self, op: &DiskOp) {
         match op {
             DiskOp::Enqueue(item) => {
-                assert!(
-                    !item.recipients.is_empty(),
-                    "an empty message file is never written"
-                );
+                assert!(!item.recipients.is_empty(), "an empty message file is never written");
                 let previous = self.items.insert(item.id, item.clone());
                 assert!(previous.is_none(), "queue item {} written twice", item.id);
                 self.next_item = self.next_item.max(item.id + 1);
             }
             DiskOp::RecipientsDone { item, recipients } => {
-                let stored = self
-                    .items
-                    .get_mut(item)
-                    .expect("recipients done for an item on disk");
+                let stored = self.items.get_mut(item).expect("recipients done for an item on disk");
                 for r in recipients {
                     let at = stored.recipients.iter().position(|x| x == r);
                     let at = at.expect("a finished recipient was pending on disk");
@@ -99,18 +93,10 @@ impl DiskImage {
                     self.items.remove(item);
                 }
             }
-            DiskOp::Deliver {
-                store,
-                recipient,
-                message,
-                size_bytes,
-            } => {
+            DiskOp::Deliver { store, recipient, message, size_bytes } => {
                 let mailbox = self.mailboxes.entry(*recipient).or_default();
                 let fresh = mailbox.messages.insert(*message);
-                assert!(
-                    fresh,
-                    "the store committed {message:?} to {recipient:?} twice"
-                );
+                assert!(fresh, "the store committed {message:?} to {recipient:?} twice");
                 mailbox.size_bytes += size_bytes;
                 self.mailbox_store.insert(*recipient, *store);
             }
@@ -119,9 +105,7 @@ impl DiskImage {
 
     /// Recipients still queued here for `message`.
     pub fn queued_recipients(&self) -> impl Iterator<Item = (MessageId, AddressId)> + '_ {
-        self.items
-            .values()
-            .flat_map(|i| i.recipients.iter().map(move |r| (i.message.id, *r)))
+        self.items.values().flat_map(|i| i.recipients.iter().map(move |r| (i.message.id, *r)))
     }
 }
 
@@ -152,15 +136,9 @@ mod tests {
         let mut disk = DiskImage::default();
         disk.apply(&DiskOp::Enqueue(item(7, &[1, 2])));
         assert_eq!(disk.next_item, 8);
-        disk.apply(&DiskOp::RecipientsDone {
-            item: 7,
-            recipients: vec![AddressId(2)],
-        });
+        disk.apply(&DiskOp::RecipientsDone { item: 7, recipients: vec![AddressId(2)] });
         assert_eq!(disk.queued_recipients().count(), 1);
-        disk.apply(&DiskOp::RecipientsDone {
-            item: 7,
-            recipients: vec![AddressId(1)],
-        });
+        disk.apply(&DiskOp::RecipientsDone { item: 7, recipients: vec![AddressId(1)] });
         assert!(disk.items.is_empty());
         assert_eq!(disk.next_item, 8, "numbers are never reused");
     }

@@ -52,34 +52,20 @@ impl RoutingEngine {
         destination: ServerId,
     ) -> RoutingDecision {
         if destination == me {
-            return RoutingDecision {
-                next_hop: NextHop::Local,
-                cost: 0,
-            };
+            return RoutingDecision { next_hop: NextHop::Local, cost: 0 };
         }
         let my_group = topology.server(me).routing_group;
         let their_group = topology.server(destination).routing_group;
         if my_group == their_group {
-            return RoutingDecision {
-                next_hop: NextHop::Server(destination),
-                cost: 0,
-            };
+            return RoutingDecision { next_hop: NextHop::Server(destination), cost: 0 };
         }
         if self.cache_changes != table.changes() {
             self.cache.clear();
             self.cache_changes = table.changes();
         }
-        *self.cache.entry(their_group).or_insert_with(|| {
-            match table.route(topology, my_group, their_group) {
-                Some(route) => RoutingDecision {
-                    next_hop: NextHop::Connector(route.first()),
-                    cost: route.cost,
-                },
-                None => RoutingDecision {
-                    next_hop: NextHop::Unreachable,
-                    cost: 0,
-                },
-            }
+        *self.cache.entry(their_group).or_insert_with(|| match table.route(topology, my_group, their_group) {
+            Some(route) => RoutingDecision { next_hop: NextHop::Connector(route.first()), cost: route.cost },
+            None => RoutingDecision { next_hop: NextHop::Unreachable, cost: 0 },
         })
     }
 }
@@ -112,20 +98,12 @@ mod tests {
         let topo = with_servers(topology(2, &[(0, 1, 1)]), &[0, 0, 1]);
         let mut table = LinkStateTable::new(1);
         let mut engine = RoutingEngine::new();
-        let hop = |e: &mut RoutingEngine, t: &LinkStateTable, d| {
-            e.next_hop(&topo, t, ServerId(0), ServerId(d)).next_hop
-        };
+        let hop =
+            |e: &mut RoutingEngine, t: &LinkStateTable, d| e.next_hop(&topo, t, ServerId(0), ServerId(d)).next_hop;
         assert_eq!(hop(&mut engine, &table, 0), NextHop::Local);
         assert_eq!(hop(&mut engine, &table, 1), NextHop::Server(ServerId(1)));
-        assert_eq!(
-            hop(&mut engine, &table, 2),
-            NextHop::Connector(ConnectorId(0))
-        );
+        assert_eq!(hop(&mut engine, &table, 2), NextHop::Connector(ConnectorId(0)));
         table.set(ConnectorId(0), ConnectorState::Down);
-        assert_eq!(
-            hop(&mut engine, &table, 2),
-            NextHop::Unreachable,
-            "cache must follow the table"
-        );
+        assert_eq!(hop(&mut engine, &table, 2), NextHop::Unreachable, "cache must follow the table");
     }
 }

@@ -82,10 +82,7 @@ impl SmtpReply {
     pub fn code(self) -> u16 {
         match self {
             SmtpReply::ServiceReady => 220,
-            SmtpReply::EhloOk
-            | SmtpReply::SenderOk
-            | SmtpReply::RecipientOk
-            | SmtpReply::Queued => 250,
+            SmtpReply::EhloOk | SmtpReply::SenderOk | SmtpReply::RecipientOk | SmtpReply::Queued => 250,
             SmtpReply::StartMailInput => 354,
             SmtpReply::Closing => 221,
             SmtpReply::BadSequence => 503,
@@ -202,10 +199,7 @@ impl Default for InboundSession {
 impl InboundSession {
     /// A session that has just sent its 220 banner.
     pub fn new() -> Self {
-        InboundSession {
-            state: InboundState::Connected,
-            recipients: Vec::new(),
-        }
+        InboundSession { state: InboundState::Connected, recipients: Vec::new() }
     }
 
     /// Whether QUIT has been answered.
@@ -245,10 +239,7 @@ impl InboundSession {
             }
             (S::Data, SmtpCommand::Content(message)) => {
                 self.state = S::Greeted;
-                InboundStep::Accept {
-                    recipients: std::mem::take(&mut self.recipients),
-                    message,
-                }
+                InboundStep::Accept { recipients: std::mem::take(&mut self.recipients), message }
             }
             (_, _) => InboundStep::Reply(SmtpReply::BadSequence),
         }
@@ -275,63 +266,30 @@ mod tests {
     #[test]
     fn a_whole_transaction() {
         let mut s = InboundSession::new();
-        assert_eq!(
-            s.handle(SmtpCommand::Ehlo, None),
-            InboundStep::Reply(SmtpReply::EhloOk)
-        );
-        let mail = SmtpCommand::MailFrom {
-            sender: Some(AddressId(0)),
-            size_bytes: 10,
-        };
-        assert_eq!(
-            s.handle(mail, None),
-            InboundStep::Reply(SmtpReply::SenderOk)
-        );
-        assert_eq!(
-            s.handle(SmtpCommand::RcptTo(AddressId(1)), None),
-            InboundStep::Reply(SmtpReply::RecipientOk)
-        );
-        assert_eq!(
-            s.handle(SmtpCommand::RcptTo(AddressId(2)), None),
-            InboundStep::Reply(SmtpReply::RecipientOk)
-        );
-        assert_eq!(
-            s.handle(SmtpCommand::Data, None),
-            InboundStep::Reply(SmtpReply::StartMailInput)
-        );
+        assert_eq!(s.handle(SmtpCommand::Ehlo, None), InboundStep::Reply(SmtpReply::EhloOk));
+        let mail = SmtpCommand::MailFrom { sender: Some(AddressId(0)), size_bytes: 10 };
+        assert_eq!(s.handle(mail, None), InboundStep::Reply(SmtpReply::SenderOk));
+        assert_eq!(s.handle(SmtpCommand::RcptTo(AddressId(1)), None), InboundStep::Reply(SmtpReply::RecipientOk));
+        assert_eq!(s.handle(SmtpCommand::RcptTo(AddressId(2)), None), InboundStep::Reply(SmtpReply::RecipientOk));
+        assert_eq!(s.handle(SmtpCommand::Data, None), InboundStep::Reply(SmtpReply::StartMailInput));
         match s.handle(SmtpCommand::Content(message(10)), None) {
             InboundStep::Accept { recipients, .. } => {
                 assert_eq!(recipients, vec![AddressId(1), AddressId(2)])
             }
             other => panic!("expected Accept, got {other:?}"),
         }
-        assert_eq!(
-            s.handle(SmtpCommand::Quit, None),
-            InboundStep::Close(SmtpReply::Closing)
-        );
+        assert_eq!(s.handle(SmtpCommand::Quit, None), InboundStep::Close(SmtpReply::Closing));
         assert!(s.is_closed());
     }
 
     #[test]
     fn out_of_sequence_and_oversize() {
         let mut s = InboundSession::new();
-        assert_eq!(
-            s.handle(SmtpCommand::Data, None),
-            InboundStep::Reply(SmtpReply::BadSequence)
-        );
+        assert_eq!(s.handle(SmtpCommand::Data, None), InboundStep::Reply(SmtpReply::BadSequence));
         s.handle(SmtpCommand::Ehlo, None);
-        assert_eq!(
-            s.handle(SmtpCommand::RcptTo(AddressId(1)), None),
-            InboundStep::Reply(SmtpReply::BadSequence)
-        );
-        let big = SmtpCommand::MailFrom {
-            sender: None,
-            size_bytes: 5_000_000,
-        };
-        assert_eq!(
-            s.handle(big, Some(4_194_304)),
-            InboundStep::Reply(SmtpReply::SizeExceeded)
-        );
+        assert_eq!(s.handle(SmtpCommand::RcptTo(AddressId(1)), None), InboundStep::Reply(SmtpReply::BadSequence));
+        let big = SmtpCommand::MailFrom { sender: None, size_bytes: 5_000_000 };
+        assert_eq!(s.handle(big, Some(4_194_304)), InboundStep::Reply(SmtpReply::SizeExceeded));
         assert_eq!(SmtpReply::SizeExceeded.code(), 552);
         assert_eq!(SmtpReply::SenderOk.enhanced_status(), Some("2.1.0"));
     }

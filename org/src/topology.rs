@@ -114,12 +114,7 @@ impl Default for RetrySchedule {
         RetrySchedule {
             glitch_retry_count: 3,
             glitch_retry_interval_ms: 60 * SECOND_MS,
-            intervals_ms: [
-                10 * MINUTE_MS,
-                10 * MINUTE_MS,
-                10 * MINUTE_MS,
-                15 * MINUTE_MS,
-            ],
+            intervals_ms: [10 * MINUTE_MS, 10 * MINUTE_MS, 10 * MINUTE_MS, 15 * MINUTE_MS],
         }
     }
 }

@@ -23,67 +23,23 @@ pub enum SessionFailure {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerEvent {
     /// A client submission is durable (message tracking 1027).
-    Submitted {
-        message: MessageId,
-        sender: AddressId,
-        recipients: Vec<AddressId>,
-        size_bytes: u64,
-    },
+    Submitted { message: MessageId, sender: AddressId, recipients: Vec<AddressId>, size_bytes: u64 },
     /// A message from another server is durable and acknowledged (1019).
-    Received {
-        message: MessageId,
-        from: ServerId,
-        conn: ConnId,
-        recipients: Vec<AddressId>,
-    },
+    Received { message: MessageId, from: ServerId, conn: ConnId, recipients: Vec<AddressId>, hop_count: u8 },
     /// The categorizer resolved the recipients (1033).
-    Categorized {
-        message: MessageId,
-        resolved: u32,
-        failed: u32,
-    },
+    Categorized { message: MessageId, resolved: u32, failed: u32 },
     /// Recipients queued for a next hop (1034/1035/1036).
-    Queued {
-        message: MessageId,
-        queue: QueueKey,
-        recipients: Vec<AddressId>,
-        cost: u32,
-    },
+    Queued { message: MessageId, queue: QueueKey, recipients: Vec<AddressId>, cost: u32 },
     /// Recipients handed to the next server, which acknowledged them (1031).
-    Transferred {
-        message: MessageId,
-        to: ServerId,
-        queue: QueueKey,
-        recipients: Vec<AddressId>,
-        size_bytes: u64,
-    },
+    Transferred { message: MessageId, to: ServerId, queue: QueueKey, recipients: Vec<AddressId>, size_bytes: u64 },
     /// Committed to a mailbox (1028).
-    Delivered {
-        message: MessageId,
-        recipient: AddressId,
-        store: StoreId,
-        latency_ms: u64,
-    },
+    Delivered { message: MessageId, recipient: AddressId, store: StoreId, latency_ms: u64 },
     /// A copy the mailbox already had was dropped.
-    DuplicateSuppressed {
-        message: MessageId,
-        recipient: AddressId,
-        store: StoreId,
-    },
+    DuplicateSuppressed { message: MessageId, recipient: AddressId, store: StoreId },
     /// An NDR was generated for these recipients (1030).
-    Ndr {
-        message: MessageId,
-        recipients: Vec<AddressId>,
-        code: DsnCode,
-        ndr: MessageId,
-        to: AddressId,
-    },
+    Ndr { message: MessageId, recipients: Vec<AddressId>, code: DsnCode, ndr: MessageId, to: AddressId },
     /// A DSN could not be delivered and went to Badmail (DSNs are never NDR'd).
-    Badmail {
-        message: MessageId,
-        recipients: Vec<AddressId>,
-        code: DsnCode,
-    },
+    Badmail { message: MessageId, recipients: Vec<AddressId>, code: DsnCode },
     /// A link queue changed state.
     QueueState {
         queue: QueueKey,

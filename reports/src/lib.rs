@@ -16,11 +16,7 @@ pub enum ReportError {
     /// Reading the trace or writing the report failed.
     Io(PathBuf, std::io::Error),
     /// A trace line is not what the format says.
-    Trace {
-        file: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Trace { file: PathBuf, line: usize, message: String },
     /// A chart could not be drawn.
     Chart(String),
 }
@@ -29,11 +25,7 @@ impl fmt::Display for ReportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReportError::Io(p, e) => write!(f, "{}: {e}", p.display()),
-            ReportError::Trace {
-                file,
-                line,
-                message,
-            } => write!(f, "{}:{line}: {message}", file.display()),
+            ReportError::Trace { file, line, message } => write!(f, "{}:{line}: {message}", file.display()),
             ReportError::Chart(m) => write!(f, "chart: {m}"),
         }
     }
@@ -75,23 +67,19 @@ fn field<'a>(v: &'a Value, name: &str, file: &Path, line: usize) -> Result<&'a V
 }
 
 fn as_u64(v: &Value, name: &str, file: &Path, line: usize) -> Result<u64, ReportError> {
-    field(v, name, file, line)?
-        .as_u64()
-        .ok_or_else(|| ReportError::Trace {
-            file: file.to_path_buf(),
-            line,
-            message: format!("expected {name:?} to be a non-negative integer"),
-        })
+    field(v, name, file, line)?.as_u64().ok_or_else(|| ReportError::Trace {
+        file: file.to_path_buf(),
+        line,
+        message: format!("expected {name:?} to be a non-negative integer"),
+    })
 }
 
 fn as_str<'a>(v: &'a Value, name: &str, file: &Path, line: usize) -> Result<&'a str, ReportError> {
-    field(v, name, file, line)?
-        .as_str()
-        .ok_or_else(|| ReportError::Trace {
-            file: file.to_path_buf(),
-            line,
-            message: format!("expected {name:?} to be a string"),
-        })
+    field(v, name, file, line)?.as_str().ok_or_else(|| ReportError::Trace {
+        file: file.to_path_buf(),
+        line,
+        message: format!("expected {name:?} to be a string"),
+    })
 }
 
 /// Reads a trace file (JSON Lines).
@@ -127,57 +115,35 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
             }
             "queue_sample" => {
                 let node = as_str(&v, "node", path, n)?.to_string();
-                let queues =
-                    field(&v, "queues", path, n)?
-                        .as_array()
-                        .ok_or_else(|| ReportError::Trace {
-                            file: path.to_path_buf(),
-                            line: n,
-                            message: "expected \"queues\" to be a list".into(),
-                        })?;
+                let queues = field(&v, "queues", path, n)?.as_array().ok_or_else(|| ReportError::Trace {
+                    file: path.to_path_buf(),
+                    line: n,
+                    message: "expected \"queues\" to be a list".into(),
+                })?;
                 for q in queues {
                     let name = as_str(q, "queue", path, n)?.to_string();
                     let messages = as_u64(q, "messages", path, n)? as u32;
-                    data.queue_depth
-                        .entry((node.clone(), name))
-                        .or_default()
-                        .push((t, messages));
+                    data.queue_depth.entry((node.clone(), name)).or_default().push((t, messages));
                 }
             }
-            "delivered" => data
-                .deliveries
-                .push((t, as_u64(&v, "latency_ms", path, n)?)),
+            "delivered" => data.deliveries.push((t, as_u64(&v, "latency_ms", path, n)?)),
             "link_sample" => {
                 let link = as_str(&v, "link", path, n)?.to_string();
                 let interval = as_u64(&v, "interval_ms", path, n)?;
                 let a = as_u64(&v, "from_a_bytes", path, n)?;
                 let b = as_u64(&v, "from_b_bytes", path, n)?;
-                data.link_bytes
-                    .entry((link.clone(), "a→b"))
-                    .or_default()
-                    .push((t, a, interval));
-                data.link_bytes
-                    .entry((link, "b→a"))
-                    .or_default()
-                    .push((t, b, interval));
+                data.link_bytes.entry((link.clone(), "a→b")).or_default().push((t, a, interval));
+                data.link_bytes.entry((link, "b→a")).or_default().push((t, b, interval));
             }
             "check" => {
                 let ok = field(&v, "ok", path, n)?.as_bool().unwrap_or(false);
-                data.checks.push((
-                    as_str(&v, "check", path, n)?.into(),
-                    ok,
-                    as_str(&v, "detail", path, n)?.into(),
-                ));
+                data.checks.push((as_str(&v, "check", path, n)?.into(), ok, as_str(&v, "detail", path, n)?.into()));
             }
             _ => {}
         }
     }
     if data.records == 0 {
-        return Err(ReportError::Trace {
-            file: path.to_path_buf(),
-            line: 1,
-            message: "the trace is empty".into(),
-        });
+        return Err(ReportError::Trace { file: path.to_path_buf(), line: 1, message: "the trace is empty".into() });
     }
     Ok(data)
 }
@@ -192,21 +158,13 @@ fn hours(ms: u64) -> f64 {
 type Series = (String, Vec<(f64, f64)>);
 
 /// Draws a line chart of named series into an SVG string.
-fn line_chart(
-    title: &str,
-    y_label: &str,
-    x_end_h: f64,
-    series: &[Series],
-) -> Result<String, ReportError> {
+fn line_chart(title: &str, y_label: &str, x_end_h: f64, series: &[Series]) -> Result<String, ReportError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         let err = |e: &dyn std::fmt::Display| ReportError::Chart(format!("{title}: {e}"));
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let y_max = series
-            .iter()
-            .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
-            .fold(0.0f64, f64::max);
+        let y_max = series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).fold(0.0f64, f64::max);
         let y_max = if y_max <= 0.0 { 1.0 } else { y_max * 1.1 };
         let x_end = if x_end_h <= 0.0 { 1.0 } else { x_end_h };
         let mut chart = ChartBuilder::on(&root)
@@ -216,24 +174,14 @@ fn line_chart(
             .y_label_area_size(64)
             .build_cartesian_2d(0.0..x_end, 0.0..y_max)
             .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("simulated hours")
-            .y_desc(y_label)
-            .draw()
-            .map_err(|e| err(&e))?;
+        chart.configure_mesh().x_desc("simulated hours").y_desc(y_label).draw().map_err(|e| err(&e))?;
         for (i, (name, points)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
                 .map_err(|e| err(&e))?
                 .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                });
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
         }
         if !series.is_empty() {
             chart
@@ -256,37 +204,24 @@ pub fn queue_depth_series(data: &TraceData, limit: usize) -> Vec<Series> {
         .iter()
         .map(|((node, queue), points)| {
             let max = points.iter().map(|(_, m)| *m).max().unwrap_or(0);
-            let pts = points
-                .iter()
-                .map(|(t, m)| (hours(*t), f64::from(*m)))
-                .collect();
+            let pts = points.iter().map(|(t, m)| (hours(*t), f64::from(*m))).collect();
             (max, (format!("{node}: {queue}"), pts))
         })
         .collect();
     // Deepest first; ties by name keep the choice stable.
     all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1 .0.cmp(&b.1 .0)));
-    all.into_iter()
-        .filter(|(max, _)| *max > 0)
-        .take(limit)
-        .map(|(_, s)| s)
-        .collect()
+    all.into_iter().filter(|(max, _)| *max > 0).take(limit).map(|(_, s)| s).collect()
 }
 
 /// p50, p90 and p99 delivery latency (seconds) per time bucket.
 pub fn latency_series(data: &TraceData) -> Vec<Series> {
-    let bucket_ms = if data.end_ms >= 6 * 3_600_000 {
-        3_600_000
-    } else {
-        (data.end_ms / 24).max(60_000)
-    };
+    let bucket_ms = if data.end_ms >= 6 * 3_600_000 { 3_600_000 } else { (data.end_ms / 24).max(60_000) };
     let mut buckets: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (t, latency) in &data.deliveries {
         buckets.entry(t / bucket_ms).or_default().push(*latency);
     }
-    let mut out: Vec<Series> = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99)]
-        .iter()
-        .map(|(name, _)| (name.to_string(), Vec::new()))
-        .collect();
+    let mut out: Vec<Series> =
+        [("p50", 0.50), ("p90", 0.90), ("p99", 0.99)].iter().map(|(name, _)| (name.to_string(), Vec::new())).collect();
     for (bucket, mut latencies) in buckets {
         latencies.sort_unstable();
         let x = hours(bucket * bucket_ms + bucket_ms / 2);
@@ -306,9 +241,7 @@ pub fn link_series(data: &TraceData) -> Vec<Series> {
         .map(|((link, dir), points)| {
             let pts = points
                 .iter()
-                .map(|(t, bytes, interval)| {
-                    (hours(*t), *bytes as f64 * 8.0 / (*interval).max(1) as f64)
-                })
+                .map(|(t, bytes, interval)| (hours(*t), *bytes as f64 * 8.0 / (*interval).max(1) as f64))
                 .collect();
             (format!("{link} {dir}"), pts)
         })
@@ -316,10 +249,7 @@ pub fn link_series(data: &TraceData) -> Vec<Series> {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Writes `index.html` and the SVG charts into `dir` from the trace at `trace`; returns
@@ -328,24 +258,9 @@ pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
     let data = read_trace(trace)?;
     let end_h = hours(data.end_ms);
     let charts = [
-        (
-            "queue_depth.svg",
-            "Queue depth (deepest queues)",
-            "messages",
-            queue_depth_series(&data, 12),
-        ),
-        (
-            "latency.svg",
-            "Delivery latency percentiles",
-            "seconds",
-            latency_series(&data),
-        ),
-        (
-            "wan_throughput.svg",
-            "WAN link throughput",
-            "kbit/s",
-            link_series(&data),
-        ),
+        ("queue_depth.svg", "Queue depth (deepest queues)", "messages", queue_depth_series(&data, 12)),
+        ("latency.svg", "Delivery latency percentiles", "seconds", latency_series(&data)),
+        ("wan_throughput.svg", "WAN link throughput", "kbit/s", link_series(&data)),
     ];
     std::fs::create_dir_all(dir).map_err(|e| ReportError::Io(dir.to_path_buf(), e))?;
     let mut sections = String::new();
@@ -353,15 +268,8 @@ pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
         let svg = line_chart(title, unit, end_h, series)?;
         let path = dir.join(file);
         std::fs::write(&path, &svg).map_err(|e| ReportError::Io(path, e))?;
-        let note = if series.is_empty() {
-            "<p class=\"empty\">No data in this run.</p>"
-        } else {
-            ""
-        };
-        sections.push_str(&format!(
-            "<section><h2>{}</h2>{note}\n{svg}\n</section>\n",
-            escape(title)
-        ));
+        let note = if series.is_empty() { "<p class=\"empty\">No data in this run.</p>" } else { "" };
+        sections.push_str(&format!("<section><h2>{}</h2>{note}\n{svg}\n</section>\n", escape(title)));
     }
     let mut checks = String::new();
     for (name, ok, detail) in &data.checks {
@@ -375,10 +283,7 @@ pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
     }
     let mut counts = String::new();
     for (event, n) in &data.event_counts {
-        counts.push_str(&format!(
-            "<tr><td>{}</td><td class=\"n\">{n}</td></tr>\n",
-            escape(event)
-        ));
+        counts.push_str(&format!("<tr><td>{}</td><td class=\"n\">{n}</td></tr>\n", escape(event)));
     }
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>orgsim: {name} (seed {seed})</title>\n\
@@ -427,9 +332,7 @@ mod tests {
         assert!(html.contains("<svg"), "charts are inline");
         assert!(html.contains("no_loss"));
         for f in ["queue_depth.svg", "latency.svg", "wan_throughput.svg"] {
-            assert!(std::fs::read_to_string(dir.join(f))
-                .unwrap()
-                .starts_with("<svg"));
+            assert!(std::fs::read_to_string(dir.join(f)).unwrap().starts_with("<svg"));
         }
         let data = read_trace(&trace).unwrap();
         assert_eq!(link_series(&data)[0].1, vec![(hours(240_000), 1.0)]);
@@ -442,16 +345,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("orgsim-report-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let trace = dir.join("trace.jsonl");
-        std::fs::write(
-            &trace,
-            format!("{}\nnot json\n", trace_text().lines().next().unwrap()),
-        )
-        .unwrap();
+        std::fs::write(&trace, format!("{}\nnot json\n", trace_text().lines().next().unwrap())).unwrap();
         let err = read_trace(&trace).unwrap_err().to_string();
-        assert!(
-            err.ends_with(":2: not a JSON record: expected ident at line 1 column 2"),
-            "{err}"
-        );
+        assert!(err.ends_with(":2: not a JSON record: expected ident at line 1 column 2"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -64,10 +64,7 @@ pub fn locate(text: &str, path: &JsonPath) -> (usize, usize) {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.chars().count(), |n| before[n + 1..].chars().count())
-        + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |n| before[n + 1..].chars().count()) + 1;
     (line, column)
 }
 
@@ -155,9 +152,7 @@ impl Scanner<'_> {
                     self.pos += 2;
                 }
                 b'"' => {
-                    let s = std::str::from_utf8(&self.bytes[begin..self.pos])
-                        .ok()
-                        .map(str::to_string);
+                    let s = std::str::from_utf8(&self.bytes[begin..self.pos]).ok().map(str::to_string);
                     self.pos += 1;
                     return if plain { s } else { None };
                 }
@@ -216,10 +211,7 @@ mod tests {
         let p = JsonPath::root().key("d").index(1);
         assert_eq!(p.to_string(), "d[1]");
         assert_eq!(locate(text, &p), (5, 5));
-        assert_eq!(
-            locate(text, &JsonPath::root().key("a").key("b").index(2)),
-            (2, 32)
-        );
+        assert_eq!(locate(text, &JsonPath::root().key("a").key("b").index(2)), (2, 32));
         // Missing pieces fall back to the deepest ancestor found.
         assert_eq!(locate(text, &JsonPath::root().key("d").index(7)), (3, 8));
         assert_eq!(locate(text, &JsonPath::root().key("zz")), (1, 1));

@@ -10,12 +10,11 @@ use org::global_catalog::{GlobalCatalog, MailboxEntry};
 use org::routing_engine::NextHop;
 use org::time::Instant;
 use org::topology::{
-    ConnectorConfig, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig,
-    StoreConfig, Topology,
+    ConnectorConfig, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig, Topology,
 };
 use org::version::ExchangeVersion;
 use org::{AddressId, ConnectorId, RoutingGroupId, ServerId, StoreId};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -36,11 +35,7 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file, self.line, self.column, self.path, self.message
-        )
+        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, self.path, self.message)
     }
 }
 
@@ -135,20 +130,17 @@ pub enum Expect {
     NdrAtLeast(u64, Option<DsnCode>),
     /// NDR'd recipients ≤ count.
     NdrAtMost(u64, Option<DsnCode>),
-    /// Transfers out of a link queue in a window ≥ count.
+    /// Transfers out of a link queue in a window, within bounds.
     TransferredVia {
         queue: QueueKey,
         name: String,
-        count: u64,
+        at_least: Option<u64>,
+        at_most: Option<u64>,
         from: Instant,
         until: Instant,
     },
     /// Entries queued as unreachable in a window ≥ count.
-    UnreachableAtLeast {
-        count: u64,
-        from: Instant,
-        until: Instant,
-    },
+    UnreachableAtLeast { count: u64, from: Instant, until: Instant },
     /// Restarts that recovered mail ≥ count.
     RecoveredAtLeast(u64),
 }
@@ -217,23 +209,15 @@ pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
             file: file.to_string(),
             line: inner.line(),
             column: inner.column(),
-            path: if path == "." || path.is_empty() {
-                "(root)".into()
-            } else {
-                path
-            },
+            path: if path == "." || path.is_empty() { "(root)".into() } else { path },
             message,
         }])
     };
     let mut de = serde_json::Deserializer::from_str(text);
-    let scenario: Scenario = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| json_error(e.path().to_string(), e.inner()))?;
+    let scenario: Scenario =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(e.path().to_string(), e.inner()))?;
     de.end().map_err(|e| json_error(String::new(), &e))?;
-    let mut checker = Checker {
-        file,
-        text,
-        errors: Vec::new(),
-    };
+    let mut checker = Checker { file, text, errors: Vec::new() };
     let resolved = checker.resolve(scenario);
     if checker.errors.is_empty() {
         Ok(resolved.expect("no errors means resolved"))
@@ -270,13 +254,7 @@ impl Checker<'_> {
     }
 
     /// Indexes names, reporting empty and duplicate ones.
-    fn names<'n>(
-        &mut self,
-        what: &str,
-        list: JsonPath,
-        names: impl Iterator<Item = &'n str>,
-        field: &str,
-    ) -> Names {
+    fn names<'n>(&mut self, what: &str, list: JsonPath, names: impl Iterator<Item = &'n str>, field: &str) -> Names {
         let mut index = BTreeMap::new();
         for (i, name) in names.enumerate() {
             let at = list.index(i).key(field);
@@ -284,13 +262,7 @@ impl Checker<'_> {
                 self.error(&at, format!("expected a non-empty {what} name"));
             } else if let Some(first) = index.insert(name.to_string(), i) {
                 index.insert(name.to_string(), first);
-                self.error(
-                    &at,
-                    format!(
-                        "duplicate {what} name {name:?} (first at {})",
-                        list.index(first)
-                    ),
-                );
+                self.error(&at, format!("duplicate {what} name {name:?} (first at {})", list.index(first)));
             }
         }
         Names { index }
@@ -300,10 +272,7 @@ impl Checker<'_> {
         let found = names.index.get(name).copied();
         if found.is_none() {
             let known: Vec<&str> = names.index.keys().map(String::as_str).take(8).collect();
-            self.error(
-                at,
-                format!("no {what} named {name:?} (known: {})", known.join(", ")),
-            );
+            self.error(at, format!("no {what} named {name:?} (known: {})", known.join(", ")));
         }
         found
     }
@@ -314,34 +283,16 @@ impl Checker<'_> {
         if scenario.duration.ms == 0 {
             self.error(&p().key("duration"), "expected a run length above 0s");
         }
-        let domains = self.names(
-            "domain",
-            tp.key("domains"),
-            t.domains.iter().map(|d| d.name.as_str()),
-            "name",
-        );
+        let domains = self.names("domain", tp.key("domains"), t.domains.iter().map(|d| d.name.as_str()), "name");
         if !domains.index.contains_key(&t.forest) {
             self.error(
                 &tp.key("forest"),
-                format!(
-                    "the forest root domain {:?} must be listed in topology.domains",
-                    t.forest
-                ),
+                format!("the forest root domain {:?} must be listed in topology.domains", t.forest),
             );
         }
-        let sites = self.names(
-            "site",
-            tp.key("sites"),
-            t.sites.iter().map(|s| s.name.as_str()),
-            "name",
-        );
+        let sites = self.names("site", tp.key("sites"), t.sites.iter().map(|s| s.name.as_str()), "name");
         let dcs = tp.key("domain_controllers");
-        self.names(
-            "domain controller",
-            dcs.clone(),
-            t.domain_controllers.iter().map(|d| d.name.as_str()),
-            "name",
-        );
+        self.names("domain controller", dcs.clone(), t.domain_controllers.iter().map(|d| d.name.as_str()), "name");
         for (i, dc) in t.domain_controllers.iter().enumerate() {
             self.reference(&domains, "domain", &dc.domain, &dcs.index(i).key("domain"));
             self.reference(&sites, "site", &dc.site, &dcs.index(i).key("site"));
@@ -358,19 +309,10 @@ impl Checker<'_> {
             }
         }
         let ags = tp.key("administrative_groups");
-        let admin_groups = self.names(
-            "administrative group",
-            ags,
-            t.administrative_groups.iter().map(|a| a.name.as_str()),
-            "name",
-        );
+        let admin_groups =
+            self.names("administrative group", ags, t.administrative_groups.iter().map(|a| a.name.as_str()), "name");
         let rgp = tp.key("routing_groups");
-        let rgs = self.names(
-            "routing group",
-            rgp.clone(),
-            t.routing_groups.iter().map(|r| r.name.as_str()),
-            "name",
-        );
+        let rgs = self.names("routing group", rgp.clone(), t.routing_groups.iter().map(|r| r.name.as_str()), "name");
         for (i, rg) in t.routing_groups.iter().enumerate() {
             self.reference(
                 &admin_groups,
@@ -385,12 +327,7 @@ impl Checker<'_> {
         if t.servers.is_empty() {
             self.error(&sp, "expected at least one Exchange server");
         }
-        let servers = self.names(
-            "server",
-            sp.clone(),
-            t.servers.iter().map(|s| s.name.as_str()),
-            "name",
-        );
+        let servers = self.names("server", sp.clone(), t.servers.iter().map(|s| s.name.as_str()), "name");
         let mut server_site = Vec::new();
         let mut server_configs = Vec::new();
         let mut store_configs: Vec<StoreConfig> = Vec::new();
@@ -399,12 +336,7 @@ impl Checker<'_> {
         for (i, s) in t.servers.iter().enumerate() {
             let at = sp.index(i);
             let site = self.reference(&sites, "site", &s.site, &at.key("site"));
-            let rg = self.reference(
-                &rgs,
-                "routing group",
-                &s.routing_group,
-                &at.key("routing_group"),
-            );
+            let rg = self.reference(&rgs, "routing group", &s.routing_group, &at.key("routing_group"));
             server_site.push(site.unwrap_or(0));
             if let Some(rg) = rg {
                 members[rg].push(ServerId(i as u16));
@@ -412,36 +344,21 @@ impl Checker<'_> {
             let vs = &s.smtp_virtual_server;
             let vsp = at.key("smtp_virtual_server");
             if vs.max_message_size_kb == Some(0) {
-                self.error(
-                    &vsp.key("max_message_size_kb"),
-                    "expected a size above 0 KB, or null for no limit",
-                );
+                self.error(&vsp.key("max_message_size_kb"), "expected a size above 0 KB, or null for no limit");
             }
             if vs.messages_per_connection == 0 {
-                self.error(
-                    &vsp.key("messages_per_connection"),
-                    "expected at least 1 message per connection",
-                );
+                self.error(&vsp.key("messages_per_connection"), "expected at least 1 message per connection");
             }
             for (k, d) in vs.retry_intervals.iter().enumerate() {
                 if d.ms == 0 {
-                    self.error(
-                        &vsp.key("retry_intervals").index(k),
-                        "expected a retry interval above 0s",
-                    );
+                    self.error(&vsp.key("retry_intervals").index(k), "expected a retry interval above 0s");
                 }
             }
             if vs.glitch_retry_interval.ms == 0 {
-                self.error(
-                    &vsp.key("glitch_retry_interval"),
-                    "expected an interval above 0s",
-                );
+                self.error(&vsp.key("glitch_retry_interval"), "expected an interval above 0s");
             }
             if vs.expiration.ms == 0 {
-                self.error(
-                    &vsp.key("expiration"),
-                    "expected an expiration timeout above 0s",
-                );
+                self.error(&vsp.key("expiration"), "expected an expiration timeout above 0s");
             }
             let sgp = at.key("storage_groups");
             // EXCHANGE2003.md §7: up to 4 storage groups (plus an RSG), 5 databases each.
@@ -454,12 +371,7 @@ impl Checker<'_> {
                     ),
                 );
             }
-            self.names(
-                "storage group",
-                sgp.clone(),
-                s.storage_groups.iter().map(|g| g.name.as_str()),
-                "name",
-            );
+            self.names("storage group", sgp.clone(), s.storage_groups.iter().map(|g| g.name.as_str()), "name");
             for (g, sg) in s.storage_groups.iter().enumerate() {
                 if sg.mailbox_stores.len() > 5 {
                     self.error(
@@ -478,10 +390,7 @@ impl Checker<'_> {
                 if !sg.mailbox_stores.is_empty() && !s.roles.contains(&Role::Mailbox) {
                     self.error(
                         &sgp.index(g),
-                        format!(
-                            "server {:?} holds mailbox stores but lacks the \"mailbox\" role",
-                            s.name
-                        ),
+                        format!("server {:?} holds mailbox stores but lacks the \"mailbox\" role", s.name),
                     );
                 }
             }
@@ -514,7 +423,13 @@ impl Checker<'_> {
         for (i, s) in store_configs.iter().enumerate() {
             if let Some(first) = store_index.insert(s.name.clone(), i) {
                 store_index.insert(s.name.clone(), first);
-                self.error(&store_paths[i].key("name"), format!("duplicate mailbox store name {:?} (first at {}); store names are unique in the organization", s.name, store_paths[first]));
+                self.error(
+                    &store_paths[i].key("name"),
+                    format!(
+                        "duplicate mailbox store name {:?} (first at {}); store names are unique in the organization",
+                        s.name, store_paths[first]
+                    ),
+                );
             }
         }
         let stores = Names { index: store_index };
@@ -522,43 +437,22 @@ impl Checker<'_> {
             if m.is_empty() {
                 self.error(
                     &rgp.index(g).key("name"),
-                    format!(
-                        "routing group {:?} has no servers",
-                        t.routing_groups[g].name
-                    ),
+                    format!("routing group {:?} has no servers", t.routing_groups[g].name),
                 );
             }
         }
 
         // WAN links.
         let lp = tp.key("wan_links");
-        self.names(
-            "WAN link",
-            lp.clone(),
-            t.wan_links.iter().map(|l| l.name.as_str()),
-            "name",
-        );
+        self.names("WAN link", lp.clone(), t.wan_links.iter().map(|l| l.name.as_str()), "name");
         let mut links = Vec::new();
         let mut pairs = BTreeMap::new();
         for (i, l) in t.wan_links.iter().enumerate() {
-            let a = self.reference(
-                &sites,
-                "site",
-                &l.sites[0],
-                &lp.index(i).key("sites").index(0),
-            );
-            let b = self.reference(
-                &sites,
-                "site",
-                &l.sites[1],
-                &lp.index(i).key("sites").index(1),
-            );
+            let a = self.reference(&sites, "site", &l.sites[0], &lp.index(i).key("sites").index(0));
+            let b = self.reference(&sites, "site", &l.sites[1], &lp.index(i).key("sites").index(1));
             if let (Some(a), Some(b)) = (a, b) {
                 if a == b {
-                    self.error(
-                        &lp.index(i).key("sites"),
-                        "a WAN link joins two different sites",
-                    );
+                    self.error(&lp.index(i).key("sites"), "a WAN link joins two different sites");
                 } else if let Some(first) = pairs.insert((a.min(b), a.max(b)), i) {
                     self.error(
                         &lp.index(i).key("sites"),
@@ -579,65 +473,44 @@ impl Checker<'_> {
                 latency_ms: l.latency.ms,
             });
         }
-        let reachable = |from: usize, to: usize| -> bool {
-            let mut seen = BTreeSet::from([from]);
-            let mut queue = VecDeque::from([from]);
-            while let Some(s) = queue.pop_front() {
-                if s == to {
-                    return true;
-                }
-                for l in &links {
-                    for (x, y) in [(l.a, l.b), (l.b, l.a)] {
-                        if x == s && seen.insert(y) {
-                            queue.push_back(y);
-                        }
-                    }
-                }
-            }
-            false
-        };
+        // WAN links are point-to-point circuits (see `wan`): servers that talk must share
+        // a site or a link.
+        let reachable = |from: usize, to: usize| -> bool { from == to || pairs.contains_key(&(from.min(to), from.max(to))) };
         for (g, m) in members.iter().enumerate() {
             for pair in m.windows(2) {
                 let (x, y) = (usize::from(pair[0].0), usize::from(pair[1].0));
                 if !reachable(server_site[x], server_site[y]) {
-                    self.error(&rgp.index(g), format!("servers {:?} and {:?} of this routing group are in sites no WAN link joins", t.servers[x].name, t.servers[y].name));
+                    self.error(
+                        &rgp.index(g),
+                        format!(
+                            "servers {:?} and {:?} of this routing group are in sites no WAN link joins directly (orgsim v1 links are point-to-point circuits)",
+                            t.servers[x].name, t.servers[y].name
+                        ),
+                    );
                 }
             }
         }
 
         // Routing group connectors.
         let cp = tp.key("routing_group_connectors");
-        self.names(
-            "connector",
-            cp.clone(),
-            t.routing_group_connectors.iter().map(|c| c.name.as_str()),
-            "name",
-        );
+        self.names("connector", cp.clone(), t.routing_group_connectors.iter().map(|c| c.name.as_str()), "name");
         let mut connectors = Vec::new();
         for (i, c) in t.routing_group_connectors.iter().enumerate() {
             let at = cp.index(i);
             let from = self.reference(&rgs, "routing group", &c.from, &at.key("from"));
             let to = self.reference(&rgs, "routing group", &c.to, &at.key("to"));
             if from.is_some() && from == to {
-                self.error(
-                    &at.key("to"),
-                    "a routing group connector joins two different routing groups",
-                );
+                self.error(&at.key("to"), "a routing group connector joins two different routing groups");
             }
             // EXCHANGE2003.md §4: costs 1–100.
             if !(1..=100).contains(&c.cost) {
-                self.error(
-                    &at.key("cost"),
-                    format!("expected a cost from 1 to 100, found {}", c.cost),
-                );
+                self.error(&at.key("cost"), format!("expected a cost from 1 to 100, found {}", c.cost));
             }
             let mut ends = [Vec::new(), Vec::new()];
-            for (side, (list, field, group)) in [
-                (&c.source_bridgeheads, "source_bridgeheads", from),
-                (&c.target_bridgeheads, "target_bridgeheads", to),
-            ]
-            .into_iter()
-            .enumerate()
+            for (side, (list, field, group)) in
+                [(&c.source_bridgeheads, "source_bridgeheads", from), (&c.target_bridgeheads, "target_bridgeheads", to)]
+                    .into_iter()
+                    .enumerate()
             {
                 if list.is_empty() {
                     self.error(&at.key(field), "expected at least one bridgehead server");
@@ -647,8 +520,7 @@ impl Checker<'_> {
                     let Some(s) = self.reference(&servers, "server", name, &bp) else {
                         continue;
                     };
-                    if group.is_some_and(|g| t.servers[s].routing_group != t.routing_groups[g].name)
-                    {
+                    if group.is_some_and(|g| t.servers[s].routing_group != t.routing_groups[g].name) {
                         let side_name = if side == 0 { &c.from } else { &c.to };
                         self.error(
                             &bp,
@@ -658,24 +530,16 @@ impl Checker<'_> {
                             ),
                         );
                     } else if !t.servers[s].roles.contains(&Role::Bridgehead) {
-                        self.error(
-                            &bp,
-                            format!("server {name:?} lacks the \"bridgehead\" role"),
-                        );
+                        self.error(&bp, format!("server {name:?} lacks the \"bridgehead\" role"));
                     }
                     ends[side].push(ServerId(s as u16));
                 }
             }
             let joined = ends[0].iter().any(|s| {
-                ends[1].iter().any(|d| {
-                    reachable(server_site[usize::from(s.0)], server_site[usize::from(d.0)])
-                })
+                ends[1].iter().any(|d| reachable(server_site[usize::from(s.0)], server_site[usize::from(d.0)]))
             });
             if !ends[0].is_empty() && !ends[1].is_empty() && !joined {
-                self.error(
-                    &at,
-                    "no WAN link path joins the sites of the source and target bridgeheads",
-                );
+                self.error(&at, "no WAN link joins the site of a source bridgehead to the site of a target bridgehead (links are point-to-point circuits)");
             }
             let [source_bridgeheads, target_bridgeheads] = ends;
             connectors.push(ConnectorConfig {
@@ -692,10 +556,7 @@ impl Checker<'_> {
         let r = &scenario.recipients;
         let recp = p().key("recipients");
         if r.smtp_domains.is_empty() {
-            self.error(
-                &recp.key("smtp_domains"),
-                "expected at least one authoritative SMTP domain",
-            );
+            self.error(&recp.key("smtp_domains"), "expected at least one authoritative SMTP domain");
         }
         for (i, d) in r.smtp_domains.iter().enumerate() {
             if d.is_empty() || d.contains('@') || d.starts_with('.') || !d.contains('.') {
@@ -705,12 +566,7 @@ impl Checker<'_> {
                 );
             }
         }
-        let primary = r
-            .smtp_domains
-            .first()
-            .cloned()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let primary = r.smtp_domains.first().cloned().unwrap_or_default().to_ascii_lowercase();
         let mut addresses: Vec<String> = Vec::new();
         let mut address_index: BTreeMap<String, (usize, JsonPath)> = BTreeMap::new();
         let mut directory = GlobalCatalog::new();
@@ -718,41 +574,34 @@ impl Checker<'_> {
         let mut add_mailbox = |checker: &mut Self, address: String, store: usize, at: JsonPath| {
             let address = address.to_ascii_lowercase();
             if let Some((_, first)) = address_index.get(&address) {
-                checker.error(
-                    &at,
-                    format!("duplicate address {address:?} (first at {first})"),
-                );
+                checker.error(&at, format!("duplicate address {address:?} (first at {first})"));
                 return;
             }
             let id = AddressId(addresses.len() as u32);
             address_index.insert(address.clone(), (addresses.len(), at));
             addresses.push(address);
             let server = store_configs[store].server;
-            directory.add_mailbox(
-                id,
-                MailboxEntry {
-                    store: StoreId(store as u16),
-                    home_server: server,
-                },
-            );
+            directory.add_mailbox(id, MailboxEntry { store: StoreId(store as u16), home_server: server });
             mailboxes_by_server[usize::from(server.0)].push(id);
         };
         for (i, u) in r.users.iter().enumerate() {
             let at = recp.key("users").index(i);
-            let Some(store) = self.reference(&stores, "mailbox store", &u.store, &at.key("store"))
-            else {
+            let Some(store) = self.reference(&stores, "mailbox store", &u.store, &at.key("store")) else {
                 continue;
             };
             let address = match &u.address {
                 Some(a) => {
                     let domain_ok = a.split_once('@').is_some_and(|(local, domain)| {
-                        !local.is_empty()
-                            && r.smtp_domains
-                                .iter()
-                                .any(|d| d.eq_ignore_ascii_case(domain))
+                        !local.is_empty() && r.smtp_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
                     });
                     if !domain_ok {
-                        self.error(&at.key("address"), format!("expected an address in one of the authoritative domains {:?}, found {a:?}", r.smtp_domains));
+                        self.error(
+                            &at.key("address"),
+                            format!(
+                                "expected an address in one of the authoritative domains {:?}, found {a:?}",
+                                r.smtp_domains
+                            ),
+                        );
                         continue;
                     }
                     a.clone()
@@ -760,13 +609,7 @@ impl Checker<'_> {
                 None => format!("{}@{primary}", u.alias),
             };
             if u.alias.is_empty() || u.alias.contains(['@', ' ']) {
-                self.error(
-                    &at.key("alias"),
-                    format!(
-                        "expected an alias without spaces or '@', found {:?}",
-                        u.alias
-                    ),
-                );
+                self.error(&at.key("alias"), format!("expected an alias without spaces or '@', found {:?}", u.alias));
                 continue;
             }
             add_mailbox(self, address, store, at);
@@ -784,9 +627,7 @@ impl Checker<'_> {
                 .stores
                 .iter()
                 .enumerate()
-                .filter_map(|(k, s)| {
-                    self.reference(&stores, "mailbox store", s, &at.key("stores").index(k))
-                })
+                .filter_map(|(k, s)| self.reference(&stores, "mailbox store", s, &at.key("stores").index(k)))
                 .collect();
             if picked.len() != g.stores.len() {
                 continue;
@@ -818,22 +659,14 @@ impl Checker<'_> {
                 && w.sends_per_user_per_day >= 0.0
                 && w.sends_per_user_per_day <= 10_000.0)
             {
-                self.error(
-                    &wp.key("sends_per_user_per_day"),
-                    "expected a rate from 0 to 10000 messages a day",
-                );
+                self.error(&wp.key("sends_per_user_per_day"), "expected a rate from 0 to 10000 messages a day");
             }
             let total: f64 = w.hourly_profile.iter().sum();
             if w.hourly_profile.iter().any(|h| !h.is_finite() || *h < 0.0) || total <= 0.0 {
-                self.error(
-                    &wp.key("hourly_profile"),
-                    "expected 24 non-negative weights, not all zero",
-                );
+                self.error(&wp.key("hourly_profile"), "expected 24 non-negative weights, not all zero");
             }
             let mean = (total / 24.0).max(f64::MIN_POSITIVE);
-            if !(w.recipients_per_message.is_finite()
-                && (1.0..=5_000.0).contains(&w.recipients_per_message))
-            {
+            if !(w.recipients_per_message.is_finite() && (1.0..=5_000.0).contains(&w.recipients_per_message)) {
                 // EXCHANGE2003.md §3.2a: at most 5,000 recipients a message.
                 self.error(
                     &wp.key("recipients_per_message"),
@@ -842,19 +675,13 @@ impl Checker<'_> {
             }
             let weights: f64 = w.size_mix.iter().map(|s| s.weight).sum();
             if w.size_mix.is_empty() || weights <= 0.0 || !weights.is_finite() {
-                self.error(
-                    &wp.key("size_mix"),
-                    "expected at least one size class with a positive weight",
-                );
+                self.error(&wp.key("size_mix"), "expected at least one size class with a positive weight");
             }
             let mut size_cdf = Vec::new();
             let mut acc = 0.0;
             for (i, s) in w.size_mix.iter().enumerate() {
                 if s.size_kb == 0 || !(s.weight.is_finite() && s.weight >= 0.0) {
-                    self.error(
-                        &wp.key("size_mix").index(i),
-                        "expected size_kb above 0 and a non-negative weight",
-                    );
+                    self.error(&wp.key("size_mix").index(i), "expected size_kb above 0 and a non-negative weight");
                 }
                 acc += s.weight / weights.max(f64::MIN_POSITIVE);
                 size_cdf.push((s.size_kb * 1024, acc));
@@ -877,19 +704,10 @@ impl Checker<'_> {
             let from = w.from.map_or(0, |d| d.ms);
             let until = w.until.map_or(duration_ms, |d| d.ms);
             if until > duration_ms {
-                self.error(
-                    &wp.key("until"),
-                    format!(
-                        "clients cannot send after the run ends ({})",
-                        scenario.duration
-                    ),
-                );
+                self.error(&wp.key("until"), format!("clients cannot send after the run ends ({})", scenario.duration));
             }
             if from >= until {
-                self.error(
-                    &wp.key("from"),
-                    "expected the workload to start before it stops",
-                );
+                self.error(&wp.key("from"), "expected the workload to start before it stops");
             }
             WorkloadSpec {
                 sends_per_user_per_day: w.sends_per_user_per_day,
@@ -904,68 +722,33 @@ impl Checker<'_> {
         });
 
         // Timeline.
-        let links_by_name = Names {
-            index: t
-                .wan_links
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (l.name.clone(), i))
-                .collect(),
-        };
-        let connectors_by_name = Names {
-            index: t
-                .routing_group_connectors
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.name.clone(), i))
-                .collect(),
-        };
+        let links_by_name = Names { index: t.wan_links.iter().enumerate().map(|(i, l)| (l.name.clone(), i)).collect() };
+        let connectors_by_name =
+            Names { index: t.routing_group_connectors.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect() };
         let mut timeline: Vec<(u64, usize, WorldAction)> = Vec::new();
         let tlp = p().key("timeline");
         for (i, a) in scenario.timeline.iter().enumerate() {
             let at = tlp.index(i);
             if a.at().ms > duration_ms {
-                self.error(
-                    &at.key("at"),
-                    format!("{} is after the run ends ({})", a.at(), scenario.duration),
-                );
+                self.error(&at.key("at"), format!("{} is after the run ends ({})", a.at(), scenario.duration));
             }
             let mut push = |ms: u64, action| timeline.push((ms, i, action));
             match a {
                 Action::LinkDown { at: t0, link } | Action::LinkUp { at: t0, link } => {
-                    if let Some(l) =
-                        self.reference(&links_by_name, "WAN link", link, &at.key("link"))
-                    {
+                    if let Some(l) = self.reference(&links_by_name, "WAN link", link, &at.key("link")) {
                         let down = matches!(a, Action::LinkDown { .. });
-                        push(
-                            t0.ms,
-                            if down {
-                                WorldAction::LinkDown(l)
-                            } else {
-                                WorldAction::LinkUp(l)
-                            },
-                        );
+                        push(t0.ms, if down { WorldAction::LinkDown(l) } else { WorldAction::LinkUp(l) });
                     }
                 }
-                Action::LinkOscillate {
-                    at: t0,
-                    link,
-                    period,
-                    duration,
-                } => {
+                Action::LinkOscillate { at: t0, link, period, duration } => {
                     if period.ms < 2 {
                         self.error(&at.key("period"), "expected a period of at least 2ms");
                         continue;
                     }
                     if t0.ms + duration.ms > duration_ms {
-                        self.error(
-                            &at.key("duration"),
-                            "the oscillation must end before the run ends",
-                        );
+                        self.error(&at.key("duration"), "the oscillation must end before the run ends");
                     }
-                    if let Some(l) =
-                        self.reference(&links_by_name, "WAN link", link, &at.key("link"))
-                    {
+                    if let Some(l) = self.reference(&links_by_name, "WAN link", link, &at.key("link")) {
                         let half = period.ms / 2;
                         let mut t = t0.ms;
                         while t < t0.ms + duration.ms {
@@ -975,39 +758,18 @@ impl Checker<'_> {
                         }
                     }
                 }
-                Action::ConnectorDown { at: t0, connector }
-                | Action::ConnectorUp { at: t0, connector } => {
-                    if let Some(c) = self.reference(
-                        &connectors_by_name,
-                        "connector",
-                        connector,
-                        &at.key("connector"),
-                    ) {
+                Action::ConnectorDown { at: t0, connector } | Action::ConnectorUp { at: t0, connector } => {
+                    if let Some(c) = self.reference(&connectors_by_name, "connector", connector, &at.key("connector")) {
                         let id = ConnectorId(c as u16);
                         let down = matches!(a, Action::ConnectorDown { .. });
-                        push(
-                            t0.ms,
-                            if down {
-                                WorldAction::ConnectorDown(id)
-                            } else {
-                                WorldAction::ConnectorUp(id)
-                            },
-                        );
+                        push(t0.ms, if down { WorldAction::ConnectorDown(id) } else { WorldAction::ConnectorUp(id) });
                     }
                 }
-                Action::ServerCrash { at: t0, server }
-                | Action::ServerRestart { at: t0, server } => {
+                Action::ServerCrash { at: t0, server } | Action::ServerRestart { at: t0, server } => {
                     if let Some(s) = self.reference(&servers, "server", server, &at.key("server")) {
                         let id = ServerId(s as u16);
                         let crash = matches!(a, Action::ServerCrash { .. });
-                        push(
-                            t0.ms,
-                            if crash {
-                                WorldAction::Crash(id)
-                            } else {
-                                WorldAction::Restart(id)
-                            },
-                        );
+                        push(t0.ms, if crash { WorldAction::Crash(id) } else { WorldAction::Restart(id) });
                     }
                 }
             }
@@ -1044,12 +806,8 @@ impl Checker<'_> {
         // Checks.
         let ep = p().key("checks").key("expect");
         let mut expectations = Vec::new();
-        let window = |from: Option<crate::units::Duration>,
-                      until: Option<crate::units::Duration>| {
-            (
-                Instant(from.map_or(0, |d| d.ms)),
-                Instant(until.map_or(duration_ms, |d| d.ms)),
-            )
+        let window = |from: Option<crate::units::Duration>, until: Option<crate::units::Duration>| {
+            (Instant(from.map_or(0, |d| d.ms)), Instant(until.map_or(duration_ms, |d| d.ms)))
         };
         let code = |c: Option<NdrCode>| {
             c.map(|c| match c {
@@ -1071,39 +829,34 @@ impl Checker<'_> {
                 Expectation::DeliveredAtLeast { count } => Expect::DeliveredAtLeast(*count),
                 Expectation::NdrAtLeast { count, code: c } => Expect::NdrAtLeast(*count, code(*c)),
                 Expectation::NdrAtMost { count, code: c } => Expect::NdrAtMost(*count, code(*c)),
-                Expectation::TransferredViaAtLeast {
-                    queue,
-                    count,
-                    from,
-                    until,
-                } => {
+                Expectation::TransferredVia { queue, at_least, at_most, from, until } => {
                     let (from, until) = window(*from, *until);
+                    if at_least.is_none() && at_most.is_none() {
+                        self.error(&at, "expected \"at_least\", \"at_most\" or both");
+                    }
+                    if from > until {
+                        self.error(&at.key("until"), "the window ends before it starts");
+                    }
                     let key = if let Some(c) = connectors_by_name.index.get(queue) {
                         QueueKey::Link(NextHop::Connector(ConnectorId(*c as u16)))
                     } else if let Some(s) = servers.index.get(queue) {
                         QueueKey::Link(NextHop::Server(ServerId(*s as u16)))
                     } else {
-                        self.error(
-                            &at.key("queue"),
-                            format!("expected a connector or server name, found {queue:?}"),
-                        );
+                        self.error(&at.key("queue"), format!("expected a connector or server name, found {queue:?}"));
                         continue;
                     };
                     Expect::TransferredVia {
                         queue: key,
                         name: queue.clone(),
-                        count: *count,
+                        at_least: *at_least,
+                        at_most: *at_most,
                         from,
                         until,
                     }
                 }
                 Expectation::UnreachableAtLeast { count, from, until } => {
                     let (from, until) = window(*from, *until);
-                    Expect::UnreachableAtLeast {
-                        count: *count,
-                        from,
-                        until,
-                    }
+                    Expect::UnreachableAtLeast { count: *count, from, until }
                 }
                 Expectation::RecoveredAtLeast { count } => Expect::RecoveredAtLeast(*count),
             });
@@ -1112,10 +865,7 @@ impl Checker<'_> {
         invariants.sort();
         invariants.dedup();
         if scenario.report.sample_interval.ms < 1_000 {
-            self.error(
-                &p().key("report").key("sample_interval"),
-                "expected a sample interval of at least 1s",
-            );
+            self.error(&p().key("report").key("sample_interval"), "expected a sample interval of at least 1s");
         }
 
         if !self.errors.is_empty() {
@@ -1127,10 +877,7 @@ impl Checker<'_> {
                 .routing_groups
                 .iter()
                 .zip(members)
-                .map(|(rg, members)| RoutingGroupConfig {
-                    name: rg.name.clone(),
-                    members,
-                })
+                .map(|(rg, members)| RoutingGroupConfig { name: rg.name.clone(), members })
                 .collect(),
             connectors,
             stores: store_configs,
@@ -1147,13 +894,7 @@ impl Checker<'_> {
             lan_latency_ms: t.lan.latency.ms,
             mailboxes_by_server,
             unknown_addresses,
-            timeline: timeline
-                .into_iter()
-                .map(|(ms, _, action)| TimedAction {
-                    at: Instant(ms),
-                    action,
-                })
-                .collect(),
+            timeline: timeline.into_iter().map(|(ms, _, action)| TimedAction { at: Instant(ms), action }).collect(),
             workload,
             invariants,
             expectations,

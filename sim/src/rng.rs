@@ -38,21 +38,10 @@ mod tests {
 
     #[test]
     fn streams_are_stable_and_independent() {
-        let a: Vec<u64> = (0..3)
-            .map(|_| Stream::new(7, "clients:EX01").next_u64())
-            .collect();
-        assert!(
-            a.windows(2).all(|w| w[0] == w[1]),
-            "same seed and path, same draws"
-        );
-        assert_ne!(
-            Stream::new(7, "clients:EX01").next_u64(),
-            Stream::new(7, "clients:EX02").next_u64()
-        );
-        assert_ne!(
-            Stream::new(7, "clients:EX01").next_u64(),
-            Stream::new(8, "clients:EX01").next_u64()
-        );
+        let a: Vec<u64> = (0..3).map(|_| Stream::new(7, "clients:EX01").next_u64()).collect();
+        assert!(a.windows(2).all(|w| w[0] == w[1]), "same seed and path, same draws");
+        assert_ne!(Stream::new(7, "clients:EX01").next_u64(), Stream::new(7, "clients:EX02").next_u64());
+        assert_ne!(Stream::new(7, "clients:EX01").next_u64(), Stream::new(8, "clients:EX01").next_u64());
         let u = Stream::new(1, "x").unit();
         assert!((0.0..1.0).contains(&u));
     }

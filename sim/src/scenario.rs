@@ -30,12 +30,7 @@ pub mod defaults {
     }
     /// §3.2a: retry 10/10/10/15 min [U-documented common setting].
     pub fn retry_intervals() -> [Duration; 4] {
-        [
-            Duration::from_ms(600_000),
-            Duration::from_ms(600_000),
-            Duration::from_ms(600_000),
-            Duration::from_ms(900_000),
-        ]
+        [Duration::from_ms(600_000), Duration::from_ms(600_000), Duration::from_ms(600_000), Duration::from_ms(900_000)]
     }
     /// §3.2a: glitch retry 3 times.
     pub fn glitch_retry_count() -> u32 {
@@ -55,9 +50,7 @@ pub mod defaults {
     }
     /// Switched LAN inside a site [U].
     pub fn lan_bandwidth() -> Bandwidth {
-        Bandwidth {
-            bits_per_s: 100_000_000,
-        }
+        Bandwidth { bits_per_s: 100_000_000 }
     }
     /// LAN round trip well under a millisecond [U].
     pub fn lan_latency() -> Duration {
@@ -73,34 +66,21 @@ pub mod defaults {
     }
     /// §11: MMB size mix (mean ≈ 4 KB).
     pub fn size_mix() -> Vec<SizeShare> {
-        [
-            (1, 60.0),
-            (2, 16.0),
-            (4, 4.0),
-            (10, 6.0),
-            (15, 4.0),
-            (16, 4.0),
-            (43, 2.0),
-        ]
-        .into_iter()
-        .map(|(size_kb, weight)| SizeShare { size_kb, weight })
-        .collect()
+        [(1, 60.0), (2, 16.0), (4, 4.0), (10, 6.0), (15, 4.0), (16, 4.0), (43, 2.0)]
+            .into_iter()
+            .map(|(size_kb, weight)| SizeShare { size_kb, weight })
+            .collect()
     }
     /// A business day [U]: quiet nights, a morning peak, a lunch dip, an afternoon peak.
     pub fn hourly_profile() -> [f64; 24] {
         [
-            0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.0, 2.5, 3.0, 2.8, 2.4, 1.6, 2.2, 2.8, 2.6, 2.0,
-            1.2, 0.6, 0.4, 0.3, 0.2, 0.1, 0.1,
+            0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.0, 2.5, 3.0, 2.8, 2.4, 1.6, 2.2, 2.8, 2.6, 2.0, 1.2, 0.6, 0.4, 0.3,
+            0.2, 0.1, 0.1,
         ]
     }
     /// Where recipients are chosen [U]: most mail stays close to the sender.
     pub fn recipient_choice() -> RecipientChoice {
-        RecipientChoice {
-            same_server: 0.4,
-            same_routing_group: 0.3,
-            anywhere: 0.3,
-            unknown: 0.0,
-        }
+        RecipientChoice { same_server: 0.4, same_routing_group: 0.3, anywhere: 0.3, unknown: 0.0 }
     }
     /// Prefix of generated user aliases.
     pub fn generated_prefix() -> String {
@@ -112,11 +92,7 @@ pub mod defaults {
     }
     /// Every safety invariant runs unless the scenario lists a subset.
     pub fn invariants() -> Vec<Invariant> {
-        vec![
-            Invariant::NoLoss,
-            Invariant::NoDuplicateDelivery,
-            Invariant::NoRoutingLoop,
-        ]
+        vec![Invariant::NoLoss, Invariant::NoDuplicateDelivery, Invariant::NoRoutingLoop]
     }
 }
 
@@ -384,10 +360,7 @@ pub struct Lan {
 
 impl Default for Lan {
     fn default() -> Self {
-        Lan {
-            bandwidth: defaults::lan_bandwidth(),
-            latency: defaults::lan_latency(),
-        }
+        Lan { bandwidth: defaults::lan_bandwidth(), latency: defaults::lan_latency() }
     }
 }
 
@@ -560,9 +533,7 @@ impl Action {
 }
 
 /// Safety invariants that run during the whole run.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Invariant {
     /// Every accepted recipient is delivered, NDR'd or still queued durably — never lost.
@@ -631,13 +602,18 @@ pub enum Expectation {
         #[serde(default)]
         code: Option<NdrCode>,
     },
-    /// At least `count` transfers out of the named link queue (a connector or a server)
-    /// between `from` and `until`: proof that a path was really used.
-    TransferredViaAtLeast {
+    /// Transfers out of the named link queue (a connector or a server) between `from`
+    /// and `until` are at least `at_least` and at most `at_most`: proof that a path was,
+    /// or was not, used.
+    TransferredVia {
         /// Connector name or server name.
         queue: String,
-        /// How many transfers.
-        count: u64,
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
         /// Window start (run start by default).
         #[serde(default)]
         from: Option<Duration>,
@@ -678,10 +654,7 @@ pub struct Checks {
 
 impl Default for Checks {
     fn default() -> Self {
-        Checks {
-            invariants: defaults::invariants(),
-            expect: Vec::new(),
-        }
+        Checks { invariants: defaults::invariants(), expect: Vec::new() }
     }
 }
 
@@ -696,9 +669,7 @@ pub struct ReportSettings {
 
 impl Default for ReportSettings {
     fn default() -> Self {
-        ReportSettings {
-            sample_interval: defaults::sample_interval(),
-        }
+        ReportSettings { sample_interval: defaults::sample_interval() }
     }
 }
 

@@ -40,67 +40,23 @@ pub enum TraceEvent {
         scenario: serde_json::Value,
     },
     /// A client submission is durable.
-    Submitted {
-        message: String,
-        sender: String,
-        recipients: Vec<String>,
-        size_bytes: u64,
-    },
+    Submitted { message: String, sender: String, recipients: Vec<String>, size_bytes: u64 },
     /// A message from another server is durable and acknowledged.
-    Received {
-        message: String,
-        from: String,
-        conn: String,
-        recipients: Vec<String>,
-    },
+    Received { message: String, from: String, conn: String, recipients: Vec<String>, hop_count: u8 },
     /// Categorized.
-    Categorized {
-        message: String,
-        resolved: u32,
-        failed: u32,
-    },
+    Categorized { message: String, resolved: u32, failed: u32 },
     /// Queued for a next hop.
-    Queued {
-        message: String,
-        queue: String,
-        recipients: Vec<String>,
-        cost: u32,
-    },
+    Queued { message: String, queue: String, recipients: Vec<String>, cost: u32 },
     /// Handed to the next server.
-    Transferred {
-        message: String,
-        to: String,
-        queue: String,
-        recipients: Vec<String>,
-        size_bytes: u64,
-    },
+    Transferred { message: String, to: String, queue: String, recipients: Vec<String>, size_bytes: u64 },
     /// Committed to a mailbox.
-    Delivered {
-        message: String,
-        recipient: String,
-        store: String,
-        latency_ms: u64,
-    },
+    Delivered { message: String, recipient: String, store: String, latency_ms: u64 },
     /// A duplicate copy dropped by the store.
-    DuplicateSuppressed {
-        message: String,
-        recipient: String,
-        store: String,
-    },
+    DuplicateSuppressed { message: String, recipient: String, store: String },
     /// NDR generated.
-    Ndr {
-        message: String,
-        recipients: Vec<String>,
-        code: &'static str,
-        ndr: String,
-        to: String,
-    },
+    Ndr { message: String, recipients: Vec<String>, code: &'static str, ndr: String, to: String },
     /// An undeliverable DSN went to Badmail.
-    Badmail {
-        message: String,
-        recipients: Vec<String>,
-        code: &'static str,
-    },
+    Badmail { message: String, recipients: Vec<String>, code: &'static str },
     /// A link queue changed state.
     QueueState {
         queue: String,
@@ -116,19 +72,11 @@ pub enum TraceEvent {
     /// Queue depths (every sample interval).
     QueueSample { queues: Vec<QueueSample> },
     /// Bytes on a WAN link during the last interval, per direction.
-    LinkSample {
-        link: String,
-        from_a_bytes: u64,
-        from_b_bytes: u64,
-        interval_ms: u64,
-    },
+    LinkSample { link: String, from_a_bytes: u64, from_b_bytes: u64, interval_ms: u64 },
     /// WAN link up or down.
     LinkState { link: String, state: &'static str },
     /// Connector up or down in every server's link state table.
-    ConnectorState {
-        connector: String,
-        state: &'static str,
-    },
+    ConnectorState { connector: String, state: &'static str },
     /// A server died.
     ServerCrashed {},
     /// A server started again.
@@ -136,11 +84,7 @@ pub enum TraceEvent {
     /// A safety invariant failed for the first time.
     CheckFailed { check: String, detail: String },
     /// A check's final result.
-    Check {
-        check: String,
-        ok: bool,
-        detail: String,
-    },
+    Check { check: String, ok: bool, detail: String },
 }
 
 /// Writes trace records and hashes them.
@@ -155,13 +99,7 @@ pub struct TraceSink {
 impl TraceSink {
     /// A sink writing to `writer` (or only hashing).
     pub fn new(writer: Option<Box<dyn Write + Send>>) -> Self {
-        TraceSink {
-            hasher: Sha256::new(),
-            writer,
-            line: Vec::with_capacity(512),
-            events: 0,
-            error: None,
-        }
+        TraceSink { hasher: Sha256::new(), writer, line: Vec::with_capacity(512), events: 0, error: None }
     }
 
     /// Appends one record.
@@ -223,15 +161,7 @@ mod tests {
             }
             let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
             let mut sink = TraceSink::new(Some(Box::new(Shared(out.clone()))));
-            sink.record(
-                5,
-                "EX01",
-                &TraceEvent::Categorized {
-                    message: "M1".into(),
-                    resolved: 2,
-                    failed: 0,
-                },
-            );
+            sink.record(5, "EX01", &TraceEvent::Categorized { message: "M1".into(), resolved: 2, failed: 0 });
             let (n, hex, err) = sink.finish();
             assert_eq!((n, hex.len(), err), (1, 64, None));
             buf.extend_from_slice(&out.lock().unwrap());

@@ -21,17 +21,9 @@ impl Duration {
 
     /// Parses the scenario notation.
     pub fn parse(text: &str) -> Result<Self, String> {
-        const UNITS: [(&str, u64); 5] = [
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("ms", 1),
-            ("m", 60_000),
-            ("s", 1_000),
-        ];
+        const UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("ms", 1), ("m", 60_000), ("s", 1_000)];
         const ORDER: [&str; 5] = ["d", "h", "m", "s", "ms"];
-        let expected = || {
-            format!("expected a duration like \"90s\", \"15m\", \"2h\" or \"1d4h\", found {text:?}")
-        };
+        let expected = || format!("expected a duration like \"90s\", \"15m\", \"2h\" or \"1d4h\", found {text:?}");
         if text.is_empty() {
             return Err(expected());
         }
@@ -45,26 +37,14 @@ impl Duration {
             }
             let value: u64 = rest[..digits].parse().map_err(|_| expected())?;
             rest = &rest[digits..];
-            let (unit, factor) = UNITS
-                .iter()
-                .find(|(u, _)| rest.starts_with(u))
-                .ok_or_else(expected)?;
+            let (unit, factor) = UNITS.iter().find(|(u, _)| rest.starts_with(u)).ok_or_else(expected)?;
             rest = &rest[unit.len()..];
-            let rank = ORDER
-                .iter()
-                .position(|u| u == unit)
-                .expect("every unit is ranked");
+            let rank = ORDER.iter().position(|u| u == unit).expect("every unit is ranked");
             if last_rank.is_some_and(|r| rank <= r) {
-                return Err(format!(
-                    "{}: units must go from largest to smallest, once each",
-                    expected()
-                ));
+                return Err(format!("{}: units must go from largest to smallest, once each", expected()));
             }
             last_rank = Some(rank);
-            total = value
-                .checked_mul(*factor)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(expected)?;
+            total = value.checked_mul(*factor).and_then(|v| total.checked_add(v)).ok_or_else(expected)?;
         }
         Ok(Duration { ms: total })
     }
@@ -76,13 +56,7 @@ impl fmt::Display for Duration {
             return write!(f, "0s");
         }
         let mut rest = self.ms;
-        for (unit, factor) in [
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1_000),
-            ("ms", 1),
-        ] {
+        for (unit, factor) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
             if rest >= factor {
                 write!(f, "{}{unit}", rest / factor)?;
                 rest %= factor;
@@ -128,11 +102,7 @@ pub struct Bandwidth {
 impl Bandwidth {
     /// Parses the scenario notation.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let expected = || {
-            format!(
-                "expected a bandwidth like \"64kbps\", \"1.544Mbps\" or \"1Gbps\", found {text:?}"
-            )
-        };
+        let expected = || format!("expected a bandwidth like \"64kbps\", \"1.544Mbps\" or \"1Gbps\", found {text:?}");
         let (number, factor) = [("Gbps", 1e9), ("Mbps", 1e6), ("kbps", 1e3), ("bps", 1.0)]
             .iter()
             .find_map(|(unit, factor)| text.strip_suffix(unit).map(|n| (n, *factor)))
@@ -143,24 +113,16 @@ impl Bandwidth {
         let value: f64 = number.parse().map_err(|_| expected())?;
         let bits = (value * factor).round();
         if !(1.0..=1e12).contains(&bits) {
-            return Err(format!(
-                "bandwidth must be between 1bps and 1000Gbps, found {text:?}"
-            ));
+            return Err(format!("bandwidth must be between 1bps and 1000Gbps, found {text:?}"));
         }
-        Ok(Bandwidth {
-            bits_per_s: bits as u64,
-        })
+        Ok(Bandwidth { bits_per_s: bits as u64 })
     }
 }
 
 impl fmt::Display for Bandwidth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.bits_per_s;
-        for (unit, factor) in [
-            ("Gbps", 1_000_000_000u64),
-            ("Mbps", 1_000_000),
-            ("kbps", 1_000),
-        ] {
+        for (unit, factor) in [("Gbps", 1_000_000_000u64), ("Mbps", 1_000_000), ("kbps", 1_000)] {
             if b >= factor {
                 let whole = b / factor;
                 let frac = b % factor;
@@ -213,8 +175,7 @@ pub struct Timestamp {
 impl Timestamp {
     /// Parses `YYYY-MM-DDTHH:MM:SSZ`, checking each field's range.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let expected =
-            || format!("expected a UTC time like \"2004-03-01T00:00:00Z\", found {text:?}");
+        let expected = || format!("expected a UTC time like \"2004-03-01T00:00:00Z\", found {text:?}");
         let b = text.as_bytes();
         let shape_ok = b.len() == 20
             && b.iter().enumerate().all(|(i, c)| match i {
@@ -241,10 +202,7 @@ impl Timestamp {
         if day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
             return Err(expected());
         }
-        Ok(Timestamp {
-            text: text.to_string(),
-            second_of_day: hour * 3600 + minute * 60 + second,
-        })
+        Ok(Timestamp { text: text.to_string(), second_of_day: hour * 3600 + minute * 60 + second })
     }
 }
 
@@ -298,10 +256,7 @@ mod tests {
         assert_eq!(Bandwidth::parse("1.544Mbps").unwrap().bits_per_s, 1_544_000);
         assert_eq!(Bandwidth::parse("64kbps").unwrap().bits_per_s, 64_000);
         assert_eq!(Bandwidth::parse("1Gbps").unwrap().to_string(), "1Gbps");
-        assert_eq!(
-            Bandwidth::parse("1.544Mbps").unwrap().to_string(),
-            "1.544Mbps"
-        );
+        assert_eq!(Bandwidth::parse("1.544Mbps").unwrap().to_string(), "1.544Mbps");
         for bad in ["", "Mbps", "1 Mbps", "1MBps", "0bps", "-1kbps", "1e3bps"] {
             assert!(Bandwidth::parse(bad).is_err(), "{bad:?} must be rejected");
         }
@@ -309,18 +264,8 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(
-            Timestamp::parse("2004-03-01T08:30:00Z")
-                .unwrap()
-                .second_of_day,
-            30_600
-        );
-        for bad in [
-            "2004-02-30T00:00:00Z",
-            "2004-03-01 00:00:00Z",
-            "2004-03-01T24:00:00Z",
-            "2004-3-1T00:00:00Z",
-        ] {
+        assert_eq!(Timestamp::parse("2004-03-01T08:30:00Z").unwrap().second_of_day, 30_600);
+        for bad in ["2004-02-30T00:00:00Z", "2004-03-01 00:00:00Z", "2004-03-01T24:00:00Z", "2004-3-1T00:00:00Z"] {
             assert!(Timestamp::parse(bad).is_err(), "{bad:?} must be rejected");
         }
         assert!(Timestamp::parse("2004-02-29T00:00:00Z").is_ok());

@@ -1,11 +1,14 @@
 //! The network between sites as capacity planning needs it: WAN links with bandwidth,
-//! latency, up/down state and byte accounting, and a LAN inside each site. A packet
-//! crosses the links of the shortest up path between its sites; each link direction is a
-//! FIFO that serializes bytes at its bandwidth. A packet in flight on a link that goes
-//! down is lost (the link's epoch changes).
+//! latency, up/down state and byte accounting, and a LAN inside each site. A WAN link is
+//! a point-to-point circuit between two sites: v1 does not route IP through a third site,
+//! so servers in different sites talk over the one link joining their sites (as
+//! bridgeheads of a routing group connector do), and a link's bytes are exactly the
+//! traffic between its two sites. Each link direction is a FIFO that serializes bytes at
+//! its bandwidth. A packet in flight on a link that goes down is lost (the link's epoch
+//! changes).
 
 use crate::resolve::LinkSpec;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeMap;
 
 /// A packet's passage: when it arrives and the link epochs it relies on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,10 +34,9 @@ struct Link {
 #[derive(Clone, Debug)]
 pub struct Wan {
     links: Vec<Link>,
-    sites: usize,
+    by_sites: BTreeMap<(usize, usize), usize>,
     lan_bits_per_s: u64,
     lan_latency_us: u64,
-    paths: BTreeMap<(usize, usize), Option<Vec<(usize, usize)>>>,
 }
 
 fn transmit_us(bytes: u64, bits_per_s: u64) -> u64 {
@@ -43,22 +45,15 @@ fn transmit_us(bytes: u64, bits_per_s: u64) -> u64 {
 
 impl Wan {
     /// Links all up.
-    pub fn new(sites: usize, links: &[LinkSpec], lan_bits_per_s: u64, lan_latency_ms: u64) -> Self {
+    pub fn new(links: &[LinkSpec], lan_bits_per_s: u64, lan_latency_ms: u64) -> Self {
         Wan {
             links: links
                 .iter()
-                .map(|spec| Link {
-                    spec: spec.clone(),
-                    up: true,
-                    epoch: 0,
-                    busy_until_us: [0; 2],
-                    bytes: [0; 2],
-                })
+                .map(|spec| Link { spec: spec.clone(), up: true, epoch: 0, busy_until_us: [0; 2], bytes: [0; 2] })
                 .collect(),
-            sites,
+            by_sites: links.iter().enumerate().map(|(i, l)| ((l.a.min(l.b), l.a.max(l.b)), i)).collect(),
             lan_bits_per_s,
             lan_latency_us: lan_latency_ms * 1_000,
-            paths: BTreeMap::new(),
         }
     }
 
@@ -72,7 +67,6 @@ impl Wan {
         if !up {
             l.epoch += 1;
         }
-        self.paths.clear();
         true
     }
 
@@ -81,50 +75,16 @@ impl Wan {
         self.links[link].up
     }
 
-    /// The (link, direction) hops of the fewest-links up path, `None` if cut off.
-    fn path(&mut self, from: usize, to: usize) -> Option<Vec<(usize, usize)>> {
-        if let Some(p) = self.paths.get(&(from, to)) {
-            return p.clone();
-        }
-        let mut previous: Vec<Option<(usize, usize, usize)>> = vec![None; self.sites];
-        let mut seen = BTreeSet::from([from]);
-        let mut queue = VecDeque::from([from]);
-        while let Some(site) = queue.pop_front() {
-            if site == to {
-                break;
-            }
-            for (i, l) in self.links.iter().enumerate() {
-                if !l.up {
-                    continue;
-                }
-                for (x, y, dir) in [(l.spec.a, l.spec.b, 0), (l.spec.b, l.spec.a, 1)] {
-                    if x == site && seen.insert(y) {
-                        previous[y] = Some((site, i, dir));
-                        queue.push_back(y);
-                    }
-                }
-            }
-        }
-        let result = if seen.contains(&to) {
-            let mut hops = Vec::new();
-            let mut at = to;
-            while at != from {
-                let (prev, link, dir) = previous[at].expect("BFS tree");
-                hops.push((link, dir));
-                at = prev;
-            }
-            hops.reverse();
-            Some(hops)
-        } else {
-            None
-        };
-        self.paths.insert((from, to), result.clone());
-        result
+    /// The up link joining two different sites and the direction of travel on it.
+    fn circuit(&self, from: usize, to: usize) -> Option<(usize, usize)> {
+        let link = *self.by_sites.get(&(from.min(to), from.max(to)))?;
+        let l = &self.links[link];
+        l.up.then_some((link, if l.spec.a == from { 0 } else { 1 }))
     }
 
     /// Whether two sites can reach each other now.
-    pub fn connected(&mut self, a: usize, b: usize) -> bool {
-        a == b || self.path(a, b).is_some()
+    pub fn connected(&self, a: usize, b: usize) -> bool {
+        a == b || self.circuit(a, b).is_some()
     }
 
     /// Sends `bytes` from a server in site `from` to one in site `to` at `now_us`;
@@ -132,27 +92,15 @@ impl Wan {
     pub fn transmit(&mut self, now_us: u64, from: usize, to: usize, bytes: u64) -> Option<Transit> {
         if from == to {
             let arrive_us = now_us + self.lan_latency_us + transmit_us(bytes, self.lan_bits_per_s);
-            return Some(Transit {
-                arrive_us,
-                epochs: Vec::new(),
-            });
+            return Some(Transit { arrive_us, epochs: Vec::new() });
         }
-        let hops = self.path(from, to)?;
-        let mut t = now_us;
-        let mut epochs = Vec::with_capacity(hops.len());
-        for (link, dir) in hops {
-            let l = &mut self.links[link];
-            let start = t.max(l.busy_until_us[dir]);
-            let done = start + transmit_us(bytes, l.spec.bits_per_s);
-            l.busy_until_us[dir] = done;
-            l.bytes[dir] += bytes;
-            t = done + l.spec.latency_ms * 1_000;
-            epochs.push((link as u16, l.epoch));
-        }
-        Some(Transit {
-            arrive_us: t,
-            epochs,
-        })
+        let (link, dir) = self.circuit(from, to)?;
+        let l = &mut self.links[link];
+        let start = now_us.max(l.busy_until_us[dir]);
+        let done = start + transmit_us(bytes, l.spec.bits_per_s);
+        l.busy_until_us[dir] = done;
+        l.bytes[dir] += bytes;
+        Some(Transit { arrive_us: done + l.spec.latency_ms * 1_000, epochs: vec![(link as u16, l.epoch)] })
     }
 
     /// Whether every link a packet crossed stayed up since it was sent.
@@ -165,10 +113,7 @@ impl Wan {
 
     /// Bytes per link and direction since the last call, and resets the counters.
     pub fn take_bytes(&mut self) -> Vec<[u64; 2]> {
-        self.links
-            .iter_mut()
-            .map(|l| std::mem::take(&mut l.bytes))
-            .collect()
+        self.links.iter_mut().map(|l| std::mem::take(&mut l.bytes)).collect()
     }
 }
 
@@ -178,14 +123,8 @@ mod tests {
 
     fn line() -> Wan {
         // Sites 0 - 1 - 2 in a line; 8 kbps so 1,000 bytes take 1 s.
-        let spec = |name: &str, a, b| LinkSpec {
-            name: name.into(),
-            a,
-            b,
-            bits_per_s: 8_000,
-            latency_ms: 100,
-        };
-        Wan::new(3, &[spec("A", 0, 1), spec("B", 1, 2)], 100_000_000, 1)
+        let spec = |name: &str, a, b| LinkSpec { name: name.into(), a, b, bits_per_s: 8_000, latency_ms: 100 };
+        Wan::new(&[spec("A", 0, 1), spec("B", 1, 2)], 100_000_000, 1)
     }
 
     #[test]
@@ -196,28 +135,29 @@ mod tests {
         // The second packet waits for the first to leave the wire.
         let second = wan.transmit(0, 0, 1, 1_000).unwrap();
         assert_eq!(second.arrive_us, 2_100_000);
-        // Two links: serialize on each, plus both latencies.
-        let far = wan.transmit(10_000_000, 0, 2, 1_000).unwrap();
-        assert_eq!(far.arrive_us, 10_000_000 + 2 * 1_100_000);
-        assert_eq!(wan.take_bytes(), vec![[3_000, 0], [1_000, 0]]);
+        let back = wan.transmit(0, 2, 1, 1_000).unwrap();
+        assert_eq!(back.arrive_us, 1_100_000, "each link and direction has its own wire");
+        // No transit through site 1: circuits are point to point.
+        assert!(wan.transmit(0, 0, 2, 10).is_none());
+        assert_eq!(wan.take_bytes(), vec![[2_000, 0], [0, 1_000]]);
         assert_eq!(wan.take_bytes(), vec![[0, 0], [0, 0]]);
+        let lan = wan.transmit(0, 1, 1, 12_500).unwrap();
+        assert_eq!(lan.arrive_us, 1_000 + 1_000, "LAN: 1 ms latency + 1 ms at 100 Mbps");
     }
 
     #[test]
     fn down_link_cuts_and_loses_in_flight() {
         let mut wan = line();
-        let t = wan.transmit(0, 0, 2, 10).unwrap();
+        let t = wan.transmit(0, 1, 2, 10).unwrap();
         assert!(wan.intact(&t.epochs));
         assert!(wan.set_up(1, false));
+        assert!(!wan.set_up(1, false));
         assert!(!wan.intact(&t.epochs));
-        assert!(wan.transmit(0, 0, 2, 10).is_none());
-        assert!(!wan.connected(0, 2));
+        assert!(wan.transmit(0, 1, 2, 10).is_none());
+        assert!(!wan.connected(1, 2));
         assert!(wan.connected(0, 1));
         wan.set_up(1, true);
-        assert!(
-            !wan.intact(&t.epochs),
-            "a packet sent before the outage is still lost"
-        );
-        assert!(wan.connected(0, 2));
+        assert!(!wan.intact(&t.epochs), "a packet sent before the outage is still lost");
+        assert!(wan.connected(1, 2));
     }
 }

@@ -37,13 +37,7 @@ pub struct ClientPopulation {
 
 impl ClientPopulation {
     /// The population of `server` in this run.
-    pub fn new(
-        resolved: &Resolved,
-        spec: &WorkloadSpec,
-        server: ServerId,
-        pools: RecipientPools,
-        seed: u64,
-    ) -> Self {
+    pub fn new(resolved: &Resolved, spec: &WorkloadSpec, server: ServerId, pools: RecipientPools, seed: u64) -> Self {
         let name = &resolved.topology.server(server).name;
         let users = pools.same_server.len() as f64;
         let mut population = ClientPopulation {
@@ -73,8 +67,7 @@ impl ClientPopulation {
         while t_ms < until {
             let clock = day_offset_ms + t_ms;
             let hour = ((clock / HOUR_MS as f64).floor() as u64 % 24) as usize;
-            let boundary =
-                ((clock / HOUR_MS as f64).floor() + 1.0) * HOUR_MS as f64 - day_offset_ms;
+            let boundary = ((clock / HOUR_MS as f64).floor() + 1.0) * HOUR_MS as f64 - day_offset_ms;
             let rate = self.base_rate_per_ms * self.spec.hourly_factor[hour];
             if rate > 0.0 {
                 let gap = -(1.0 - self.rng.unit()).ln() / rate;
@@ -98,11 +91,7 @@ impl ClientPopulation {
     }
 
     /// If a submission is due at `now`, draws it with message number `number`.
-    pub fn submit_due(
-        &mut self,
-        now: Instant,
-        number: impl FnOnce() -> u64,
-    ) -> Option<(Message, Vec<AddressId>)> {
+    pub fn submit_due(&mut self, now: Instant, number: impl FnOnce() -> u64) -> Option<(Message, Vec<AddressId>)> {
         let due = self.next_ms?;
         if due > now.as_ms() as f64 {
             return None;
@@ -118,13 +107,8 @@ impl ClientPopulation {
             }
         }
         let u = self.rng.unit();
-        let size_bytes = self
-            .spec
-            .size_cdf
-            .iter()
-            .find(|(_, p)| u < *p)
-            .unwrap_or(self.spec.size_cdf.last().expect("non-empty"))
-            .0;
+        let size_bytes =
+            self.spec.size_cdf.iter().find(|(_, p)| u < *p).unwrap_or(self.spec.size_cdf.last().expect("non-empty")).0;
         let message = Message {
             id: org::message::MessageId::Client(number()),
             kind: MessageKind::Normal,

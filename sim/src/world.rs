@@ -102,25 +102,16 @@ struct World {
 type Shared = Arc<Mutex<World>>;
 
 fn lock(world: &Shared) -> std::sync::MutexGuard<'_, World> {
-    world
-        .lock()
-        .expect("the world lock is never poisoned: a panic ends the run")
+    world.lock().expect("the world lock is never poisoned: a panic ends the run")
 }
 
 fn server_ip(id: ServerId) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(
-        10,
-        1,
-        (id.0 >> 8) as u8,
-        (id.0 & 0xff) as u8 + 1,
-    ))
+    IpAddr::V4(Ipv4Addr::new(10, 1, (id.0 >> 8) as u8, (id.0 & 0xff) as u8 + 1))
 }
 
 impl World {
     fn now_us(&self) -> u64 {
-        madsim::time::Instant::now()
-            .duration_since(self.start)
-            .as_micros() as u64
+        madsim::time::Instant::now().duration_since(self.start).as_micros() as u64
     }
 
     fn message_name(&self, id: MessageId) -> String {
@@ -169,10 +160,7 @@ impl World {
         let node = self.server_name(server).to_string();
         self.record(now.as_ms(), &node, &trace_event);
         for v in violations {
-            let event = TraceEvent::CheckFailed {
-                check: v.check.into(),
-                detail: v.detail,
-            };
+            let event = TraceEvent::CheckFailed { check: v.check.into(), detail: v.detail };
             self.record(now.as_ms(), "checks", &event);
         }
     }
@@ -180,110 +168,57 @@ impl World {
     fn convert(&self, event: &ServerEvent) -> TraceEvent {
         let m = |id: &MessageId| self.message_name(*id);
         match event {
-            ServerEvent::Submitted {
-                message,
-                sender,
-                recipients,
-                size_bytes,
-            } => TraceEvent::Submitted {
+            ServerEvent::Submitted { message, sender, recipients, size_bytes } => TraceEvent::Submitted {
                 message: m(message),
                 sender: self.address(*sender),
                 recipients: self.addresses(recipients),
                 size_bytes: *size_bytes,
             },
-            ServerEvent::Received {
-                message,
-                from,
-                conn,
-                recipients,
-            } => TraceEvent::Received {
+            ServerEvent::Received { message, from, conn, recipients, hop_count } => TraceEvent::Received {
                 message: m(message),
                 from: self.server_name(*from).into(),
                 conn: format!("{}#{}", self.server_name(conn.client), conn.seq),
                 recipients: self.addresses(recipients),
+                hop_count: *hop_count,
             },
-            ServerEvent::Categorized {
-                message,
-                resolved,
-                failed,
-            } => TraceEvent::Categorized {
-                message: m(message),
-                resolved: *resolved,
-                failed: *failed,
-            },
-            ServerEvent::Queued {
-                message,
-                queue,
-                recipients,
-                cost,
-            } => TraceEvent::Queued {
+            ServerEvent::Categorized { message, resolved, failed } => {
+                TraceEvent::Categorized { message: m(message), resolved: *resolved, failed: *failed }
+            }
+            ServerEvent::Queued { message, queue, recipients, cost } => TraceEvent::Queued {
                 message: m(message),
                 queue: self.queue(*queue),
                 recipients: self.addresses(recipients),
                 cost: *cost,
             },
-            ServerEvent::Transferred {
-                message,
-                to,
-                queue,
-                recipients,
-                size_bytes,
-            } => TraceEvent::Transferred {
+            ServerEvent::Transferred { message, to, queue, recipients, size_bytes } => TraceEvent::Transferred {
                 message: m(message),
                 to: self.server_name(*to).into(),
                 queue: self.queue(*queue),
                 recipients: self.addresses(recipients),
                 size_bytes: *size_bytes,
             },
-            ServerEvent::Delivered {
-                message,
-                recipient,
-                store,
-                latency_ms,
-            } => TraceEvent::Delivered {
+            ServerEvent::Delivered { message, recipient, store, latency_ms } => TraceEvent::Delivered {
                 message: m(message),
                 recipient: self.address(*recipient),
                 store: self.resolved.topology.store(*store).name.clone(),
                 latency_ms: *latency_ms,
             },
-            ServerEvent::DuplicateSuppressed {
-                message,
-                recipient,
-                store,
-            } => TraceEvent::DuplicateSuppressed {
+            ServerEvent::DuplicateSuppressed { message, recipient, store } => TraceEvent::DuplicateSuppressed {
                 message: m(message),
                 recipient: self.address(*recipient),
                 store: self.resolved.topology.store(*store).name.clone(),
             },
-            ServerEvent::Ndr {
-                message,
-                recipients,
-                code,
-                ndr,
-                to,
-            } => TraceEvent::Ndr {
+            ServerEvent::Ndr { message, recipients, code, ndr, to } => TraceEvent::Ndr {
                 message: m(message),
                 recipients: self.addresses(recipients),
                 code: code.as_str(),
                 ndr: m(ndr),
                 to: self.address(*to),
             },
-            ServerEvent::Badmail {
-                message,
-                recipients,
-                code,
-            } => TraceEvent::Badmail {
-                message: m(message),
-                recipients: self.addresses(recipients),
-                code: code.as_str(),
-            },
-            ServerEvent::QueueState {
-                queue,
-                state,
-                failures,
-                retry_in_ms,
-                reason,
-            } => TraceEvent::QueueState {
+            ServerEvent::Badmail { message, recipients, code } => {
+                TraceEvent::Badmail { message: m(message), recipients: self.addresses(recipients), code: code.as_str() }
+            }
+            ServerEvent::QueueState { queue, state, failures, retry_in_ms, reason } => TraceEvent::QueueState {
                 queue: self.queue(*queue),
                 state: queue_state_name(*state),
                 failures: *failures,
@@ -294,10 +229,9 @@ impl World {
                     SessionFailure::Rejected(code) => format!("rejected {code}"),
                 }),
             },
-            ServerEvent::Recovered { items, recipients } => TraceEvent::Recovered {
-                items: *items,
-                recipients: *recipients,
-            },
+            ServerEvent::Recovered { items, recipients } => {
+                TraceEvent::Recovered { items: *items, recipients: *recipients }
+            }
         }
     }
 
@@ -308,26 +242,18 @@ impl World {
         for (i, c) in topology.connectors.iter().enumerate() {
             let reachable = c.source_bridgeheads.iter().any(|s| {
                 c.target_bridgeheads.iter().any(|t| {
-                    let (a, b) = (
-                        self.resolved.server_site[usize::from(s.0)],
-                        self.resolved.server_site[usize::from(t.0)],
-                    );
+                    let (a, b) =
+                        (self.resolved.server_site[usize::from(s.0)], self.resolved.server_site[usize::from(t.0)]);
                     self.wan.connected(a, b)
                 })
             });
-            let state = if reachable && !self.connector_admin_down[i] {
-                ConnectorState::Up
-            } else {
-                ConnectorState::Down
-            };
+            let state =
+                if reachable && !self.connector_admin_down[i] { ConnectorState::Up } else { ConnectorState::Down };
             if self.connector_state[i] == state {
                 continue;
             }
             self.connector_state[i] = state;
-            let event = TraceEvent::ConnectorState {
-                connector: c.name.clone(),
-                state: connector_state_name(state),
-            };
+            let event = TraceEvent::ConnectorState { connector: c.name.clone(), state: connector_state_name(state) };
             self.record(now.as_ms(), "link_state", &event);
             for inbox in self.inboxes.iter().flatten() {
                 // A node that died since registering is not listening; nothing to do.
@@ -410,21 +336,10 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
                 .members
                 .iter()
                 .filter(|s| **s != id)
-                .flat_map(|s| {
-                    resolved.mailboxes_by_server[usize::from(s.0)]
-                        .iter()
-                        .copied()
-                })
+                .flat_map(|s| resolved.mailboxes_by_server[usize::from(s.0)].iter().copied())
                 .collect();
             let pools = RecipientPools {
-                all: Arc::new(
-                    resolved
-                        .mailboxes_by_server
-                        .iter()
-                        .flatten()
-                        .copied()
-                        .collect(),
-                ),
+                all: Arc::new(resolved.mailboxes_by_server.iter().flatten().copied().collect()),
                 same_server: resolved.mailboxes_by_server[i].clone(),
                 same_group,
                 unknown: Arc::new(resolved.unknown_addresses.clone()),
@@ -439,12 +354,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         start: madsim::time::Instant::now(),
         trace: sink,
         checker: Checker::new(&resolved.invariants, &resolved.expectations),
-        wan: Wan::new(
-            resolved.sites.len(),
-            &resolved.links,
-            resolved.lan_bits_per_s,
-            resolved.lan_latency_ms,
-        ),
+        wan: Wan::new(&resolved.links, resolved.lan_bits_per_s, resolved.lan_latency_ms),
         disks: vec![DiskImage::default(); servers],
         populations,
         inboxes: (0..servers).map(|_| None).collect(),
@@ -485,11 +395,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
     let disks = w.disks.clone();
     let (checks, messages) = w.checker.finish(&disks, &names);
     for c in &checks {
-        let event = TraceEvent::Check {
-            check: c.name.clone(),
-            ok: c.ok,
-            detail: c.detail.clone(),
-        };
+        let event = TraceEvent::Check { check: c.name.clone(), ok: c.ok, detail: c.detail.clone() };
         w.record(now.as_ms(), "checks", &event);
     }
     let sink = std::mem::replace(&mut w.trace, TraceSink::new(None));
@@ -560,8 +466,7 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
             }
         }
         WorldAction::ConnectorDown(c) | WorldAction::ConnectorUp(c) => {
-            w.connector_admin_down[usize::from(c.0)] =
-                matches!(action, WorldAction::ConnectorDown(_));
+            w.connector_admin_down[usize::from(c.0)] = matches!(action, WorldAction::ConnectorDown(_));
             w.recompute_connectors(now);
         }
         WorldAction::Crash(s) => {
@@ -591,16 +496,9 @@ async fn server_node(world: Shared, id: ServerId) {
         if incarnation > 0 {
             w.record(now_ms, &name, &TraceEvent::ServerRestarted { incarnation });
         }
-        let rng = Box::new(Stream::new(
-            w.seed,
-            &format!("server:{name}/smtp#{incarnation}"),
-        ));
-        let link_states: Vec<(ConnectorId, ConnectorState)> = w
-            .connector_state
-            .iter()
-            .enumerate()
-            .map(|(c, s)| (ConnectorId(c as u16), *s))
-            .collect();
+        let rng = Box::new(Stream::new(w.seed, &format!("server:{name}/smtp#{incarnation}")));
+        let link_states: Vec<(ConnectorId, ConnectorState)> =
+            w.connector_state.iter().enumerate().map(|(c, s)| (ConnectorId(c as u16), *s)).collect();
         let server = ExchangeServer::recover(
             id,
             w.resolved.topology.clone(),
@@ -617,9 +515,7 @@ async fn server_node(world: Shared, id: ServerId) {
         (server, w.start, w.resolved.sample_interval_ms)
     };
     let endpoint = Arc::new(
-        Endpoint::bind(SocketAddr::new(server_ip(id), 25))
-            .await
-            .expect("each server binds its own SMTP port once"),
+        Endpoint::bind(SocketAddr::new(server_ip(id), 25)).await.expect("each server binds its own SMTP port once"),
     );
     let receiver = endpoint.clone();
     madsim::task::spawn(async move {
@@ -685,9 +581,7 @@ async fn server_node(world: Shared, id: ServerId) {
         }
         apply_outputs(&world, &endpoint, id, now_us, server.drain_outputs()).await;
 
-        let population_next = lock(&world).populations[i]
-            .as_ref()
-            .and_then(|p| p.next_at());
+        let population_next = lock(&world).populations[i].as_ref().and_then(|p| p.next_at());
         let deadline_us = [
             held.first_key_value().map(|(k, _)| k.0),
             server.poll_timeout().map(|t| t.as_ms() * 1_000),
@@ -719,13 +613,7 @@ async fn server_node(world: Shared, id: ServerId) {
     }
 }
 
-async fn apply_outputs(
-    world: &Shared,
-    endpoint: &Endpoint,
-    me: ServerId,
-    now_us: u64,
-    outputs: Vec<Output>,
-) {
+async fn apply_outputs(world: &Shared, endpoint: &Endpoint, me: ServerId, now_us: u64, outputs: Vec<Output>) {
     let now = Instant(now_us / 1_000);
     for output in outputs {
         match output {
@@ -733,22 +621,11 @@ async fn apply_outputs(
                 let wire = {
                     let mut w = lock(world);
                     let bytes = packet.wire_size_bytes();
-                    let (a, b) = (
-                        w.resolved.server_site[usize::from(me.0)],
-                        w.resolved.server_site[usize::from(to.0)],
-                    );
+                    let (a, b) = (w.resolved.server_site[usize::from(me.0)], w.resolved.server_site[usize::from(to.0)]);
                     let transit = w.wan.transmit(now_us, a, b, bytes);
                     let seq = w.next_wire;
                     w.next_wire += 1;
-                    transit.map(|t| {
-                        Box::new(Wire {
-                            from: me,
-                            arrive_us: t.arrive_us,
-                            seq,
-                            epochs: t.epochs,
-                            packet,
-                        })
-                    })
+                    transit.map(|t| Box::new(Wire { from: me, arrive_us: t.arrive_us, seq, epochs: t.epochs, packet }))
                 };
                 if let Some(wire) = wire {
                     let to_addr = SocketAddr::new(server_ip(to), 25);
