@@ -351,3 +351,126 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// What happened to one recipient of one message, reconstructed from a trace.
+#[derive(Clone, Debug, Default)]
+struct RecipientFate {
+    /// Servers that accepted this copy, in order.
+    path: Vec<String>,
+    /// `delivered`, `ndr 5.1.1`, `badmail 4.4.7`, or empty while queued.
+    outcome: String,
+    latency_ms: Option<u64>,
+}
+
+/// A per-message outcome summary of a trace: recipients counted by outcome and the path
+/// of servers their copy took, then the first `detail` messages recipient by recipient.
+/// Stable text, meant for snapshot tests and for reading.
+pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportError> {
+    let file = std::fs::File::open(trace).map_err(|e| ReportError::Io(trace.to_path_buf(), e))?;
+    let mut order: Vec<String> = Vec::new();
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    let mut fates: BTreeMap<(String, String), RecipientFate> = BTreeMap::new();
+    let mut recipients_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
+        let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
+            file: trace.to_path_buf(),
+            line: n,
+            message: format!("expected {name:?} to be a list"),
+        })?;
+        Ok(items.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+    };
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let n = index + 1;
+        let line = line.map_err(|e| ReportError::Io(trace.to_path_buf(), e))?;
+        let v: Value = serde_json::from_str(&line).map_err(|e| ReportError::Trace {
+            file: trace.to_path_buf(),
+            line: n,
+            message: format!("not a JSON record: {e}"),
+        })?;
+        let node = as_str(&v, "node", trace, n)?.to_string();
+        let t = as_u64(&v, "t_ms", trace, n)?;
+        match as_str(&v, "event", trace, n)? {
+            "submitted" => {
+                let message = as_str(&v, "message", trace, n)?.to_string();
+                let rcpts = list(&v, "recipients", n)?;
+                let sender = as_str(&v, "sender", trace, n)?;
+                let size = as_u64(&v, "size_bytes", trace, n)?;
+                headers.insert(message.clone(), format!("{message} from {sender} ({size} bytes) at {t} ms on {node}"));
+                for r in &rcpts {
+                    fates.insert(
+                        (message.clone(), r.clone()),
+                        RecipientFate { path: vec![node.clone()], ..Default::default() },
+                    );
+                }
+                recipients_of.insert(message.clone(), rcpts);
+                order.push(message);
+            }
+            "ndr" => {
+                let message = as_str(&v, "message", trace, n)?.to_string();
+                let code = as_str(&v, "code", trace, n)?;
+                for r in list(&v, "recipients", n)? {
+                    fates.entry((message.clone(), r)).or_default().outcome = format!("ndr {code}");
+                }
+                let ndr = as_str(&v, "ndr", trace, n)?.to_string();
+                let to = as_str(&v, "to", trace, n)?.to_string();
+                headers.insert(ndr.clone(), format!("{ndr} for {message} to {to} at {t} ms on {node}"));
+                fates.insert(
+                    (ndr.clone(), to.clone()),
+                    RecipientFate { path: vec![node.clone()], ..Default::default() },
+                );
+                recipients_of.insert(ndr.clone(), vec![to]);
+                order.push(ndr);
+            }
+            "badmail" => {
+                let message = as_str(&v, "message", trace, n)?.to_string();
+                let code = as_str(&v, "code", trace, n)?;
+                for r in list(&v, "recipients", n)? {
+                    fates.entry((message.clone(), r)).or_default().outcome = format!("badmail {code}");
+                }
+            }
+            "received" => {
+                let message = as_str(&v, "message", trace, n)?.to_string();
+                for r in list(&v, "recipients", n)? {
+                    fates.entry((message.clone(), r)).or_default().path.push(node.clone());
+                }
+            }
+            "delivered" => {
+                let message = as_str(&v, "message", trace, n)?.to_string();
+                let r = as_str(&v, "recipient", trace, n)?.to_string();
+                let fate = fates.entry((message, r)).or_default();
+                fate.outcome =
+                    if fate.outcome.is_empty() { "delivered".into() } else { format!("{} + delivered", fate.outcome) };
+                fate.latency_ms = Some(as_u64(&v, "latency_ms", trace, n)?);
+            }
+            _ => {}
+        }
+    }
+    let mut by_outcome: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for fate in fates.values() {
+        let outcome = if fate.outcome.is_empty() { "queued".to_string() } else { fate.outcome.clone() };
+        *by_outcome.entry((outcome, fate.path.join(" > "))).or_default() += 1;
+    }
+    let mut out = String::new();
+    let client = order.iter().filter(|m| !m.starts_with("NDR-")).count();
+    out.push_str(&format!(
+        "{} messages ({client} from clients, {} NDRs), {} recipients\n",
+        order.len(),
+        order.len() - client,
+        fates.len()
+    ));
+    out.push_str("recipients by outcome and path:\n");
+    for ((outcome, path), count) in &by_outcome {
+        out.push_str(&format!("  {outcome:<22} {count:>7}  {path}\n"));
+    }
+    out.push_str(&format!("first {} messages:\n", detail.min(order.len())));
+    for message in order.iter().take(detail) {
+        out.push_str(&format!("  {}\n", headers[message]));
+        for r in &recipients_of[message] {
+            let fate = &fates[&(message.clone(), r.clone())];
+            let outcome = if fate.outcome.is_empty() { "queued" } else { &fate.outcome };
+            let latency = fate.latency_ms.map_or(String::new(), |l| format!(" after {l} ms"));
+            out.push_str(&format!("    {r}: {outcome}{latency} via {}\n", fate.path.join(" > ")));
+        }
+    }
+    Ok(out)
+}

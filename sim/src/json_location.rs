@@ -211,7 +211,7 @@ mod tests {
         let p = JsonPath::root().key("d").index(1);
         assert_eq!(p.to_string(), "d[1]");
         assert_eq!(locate(text, &p), (5, 5));
-        assert_eq!(locate(text, &JsonPath::root().key("a").key("b").index(2)), (2, 32));
+        assert_eq!(locate(text, &JsonPath::root().key("a").key("b").index(2)), (2, 33));
         // Missing pieces fall back to the deepest ancestor found.
         assert_eq!(locate(text, &JsonPath::root().key("d").index(7)), (3, 8));
         assert_eq!(locate(text, &JsonPath::root().key("zz")), (1, 1));

@@ -200,23 +200,40 @@ pub fn load_file(path: &str) -> Result<Resolved, ScenarioErrors> {
 
 /// Parses and checks scenario text; `file` names it in errors.
 pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
-    let json_error = |path: String, inner: &serde_json::Error| {
+    let json_error = |path: Option<&serde_path_to_error::Path>, inner: &serde_json::Error| {
         let mut message = inner.to_string();
         if let Some(at) = message.rfind(" at line ") {
             message.truncate(at);
         }
+        // Known segments only: a syntax error between members has an unknown last one.
+        let mut json_path = JsonPath::root();
+        for segment in path.map(|p| p.iter().collect::<Vec<_>>()).unwrap_or_default() {
+            json_path = match segment {
+                serde_path_to_error::Segment::Seq { index } => json_path.index(*index),
+                serde_path_to_error::Segment::Map { key } => json_path.key(key),
+                serde_path_to_error::Segment::Enum { .. } => continue,
+                serde_path_to_error::Segment::Unknown => break,
+            };
+        }
+        // A value of the wrong kind or range is pointed at where it starts; a syntax
+        // error where the parser stopped.
+        let (line, column) = if inner.classify() == serde_json::error::Category::Data && !json_path.0.is_empty() {
+            locate(text, &json_path)
+        } else {
+            (inner.line(), inner.column())
+        };
         ScenarioErrors(vec![ScenarioError {
             file: file.to_string(),
-            line: inner.line(),
-            column: inner.column(),
-            path: if path == "." || path.is_empty() { "(root)".into() } else { path },
+            line,
+            column,
+            path: json_path.to_string(),
             message,
         }])
     };
     let mut de = serde_json::Deserializer::from_str(text);
     let scenario: Scenario =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(e.path().to_string(), e.inner()))?;
-    de.end().map_err(|e| json_error(String::new(), &e))?;
+        serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(Some(e.path()), e.inner()))?;
+    de.end().map_err(|e| json_error(None, &e))?;
     let mut checker = Checker { file, text, errors: Vec::new() };
     let resolved = checker.resolve(scenario);
     if checker.errors.is_empty() {
@@ -475,7 +492,8 @@ impl Checker<'_> {
         }
         // WAN links are point-to-point circuits (see `wan`): servers that talk must share
         // a site or a link.
-        let reachable = |from: usize, to: usize| -> bool { from == to || pairs.contains_key(&(from.min(to), from.max(to))) };
+        let reachable =
+            |from: usize, to: usize| -> bool { from == to || pairs.contains_key(&(from.min(to), from.max(to))) };
         for (g, m) in members.iter().enumerate() {
             for pair in m.windows(2) {
                 let (x, y) = (usize::from(pair[0].0), usize::from(pair[1].0));

@@ -1,0 +1,103 @@
+//! End-to-end: every scenario through the real CLI, with snapshots of what happened to
+//! each message, the whole trace of `single-server`, the report, and the exit codes.
+
+mod common;
+
+use common::{orgsim, relative, scenarios, temp_dir};
+use serde_json::Value;
+
+#[test]
+fn every_scenario_passes_and_its_outcomes_match_the_snapshot() {
+    let dir = temp_dir("scenarios");
+    for scenario in scenarios() {
+        let name = scenario.file_stem().unwrap().to_string_lossy().to_string();
+        let trace = dir.join(format!("{name}.jsonl"));
+        let out = orgsim(&["run", &relative(&scenario), "--seed", "7", "--json", "--trace", trace.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let summary: Value = serde_json::from_str(&stdout).expect("--json prints one JSON object");
+        for field in ["scenario", "seed", "sim_seconds", "events", "trace_sha256", "messages", "checks"] {
+            assert!(summary.get(field).is_some(), "{name}: --json lacks {field}");
+        }
+        for field in ["submitted", "delivered", "ndr", "queued"] {
+            assert!(summary["messages"].get(field).is_some(), "{name}: messages lacks {field}");
+        }
+        let checks = summary["checks"].as_array().unwrap();
+        assert!(checks.len() >= 4, "{name}: invariants and at least one expectation");
+        assert!(checks.iter().all(|c| c["ok"] == true), "{name}: {checks:?}");
+        let lines = std::fs::read_to_string(&trace).unwrap().lines().count() as u64;
+        assert_eq!(summary["events"].as_u64(), Some(lines), "{name}: every event is a trace line");
+        let outcomes = reports::outcome_summary(&trace, 20).unwrap();
+        insta::assert_snapshot!(format!("outcomes-{name}"), outcomes);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn single_server_full_trace_snapshot() {
+    let dir = temp_dir("single-trace");
+    let trace = dir.join("trace.jsonl");
+    let out = orgsim(&["run", "scenarios/single-server.json", "--seed", "7", "--trace", trace.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    insta::assert_snapshot!("trace-single-server-seed-7", std::fs::read_to_string(&trace).unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn report_is_written_from_the_trace() {
+    let dir = temp_dir("report");
+    let out = orgsim(&["run", "scenarios/link-down-reroute.json", "--seed", "3", "--report", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("link-down-reroute (seed 3)"), "human summary: {stdout}");
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("no_loss"), "self-contained page with charts and checks");
+    assert!(!html.contains("<script") && !html.contains("src=\"http"), "nothing loaded from elsewhere");
+    for chart in ["queue_depth.svg", "latency.svg", "wan_throughput.svg"] {
+        let svg = std::fs::read_to_string(dir.join(chart)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "{chart} has data lines");
+    }
+    assert!(dir.join("trace.jsonl").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failing_check_exits_1_and_prints_the_reproduction() {
+    let dir = temp_dir("failing");
+    let text = std::fs::read_to_string(common::root().join("scenarios/no-path-queue.json")).unwrap();
+    let mut scenario: Value = serde_json::from_str(&text).unwrap();
+    // Demand the impossible: delivery before the link comes back.
+    scenario["checks"]["expect"] = serde_json::json!([{"kind": "all_resolved_by", "at": "3h"}]);
+    let file = dir.join("impossible.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&scenario).unwrap()).unwrap();
+    let out = orgsim(&["run", file.to_str().unwrap(), "--seed", "5"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL  all_resolved_by 3h"), "{stdout}");
+    assert!(stdout.contains(&format!("reproduce with: orgsim run {} --seed 5", file.display())), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn validate_and_schema() {
+    for scenario in scenarios() {
+        let out = orgsim(&["validate", &relative(&scenario)]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(": ok ("));
+    }
+    let out = orgsim(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: Value = serde_json::from_slice(&out.stdout).expect("the schema is JSON");
+    assert_eq!(schema["title"], "Scenario");
+    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for field in ["name", "description", "duration", "topology", "recipients"] {
+        assert!(required.contains(&field), "{field} is required");
+    }
+    assert_eq!(schema["additionalProperties"], false, "unknown fields are denied");
+    let docs = std::fs::read_to_string(common::root().join("docs/scenario.schema.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&docs).unwrap(),
+        schema,
+        "docs/scenario.schema.json is stale: regenerate it with `orgsim schema > docs/scenario.schema.json`"
+    );
+}

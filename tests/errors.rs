@@ -1,0 +1,94 @@
+//! Bad scenario files and arguments: a clear `FILE:LINE:COL: PATH: message`, exit 2,
+//! and nothing written.
+
+mod common;
+
+use common::{orgsim, root, temp_dir};
+
+/// Runs `orgsim run` on a broken copy of `hub-and-spoke.json`; returns stderr.
+fn broken(name: &str, edit: impl FnOnce(&str) -> String) -> String {
+    let original = std::fs::read_to_string(root().join("scenarios/hub-and-spoke.json")).unwrap();
+    let text = edit(&original);
+    assert_ne!(text, original, "{name}: the edit must change the file");
+    let dir = temp_dir(&format!("err-{name}"));
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, text).unwrap();
+    let report = dir.join("out");
+    let out = orgsim(&["run", file.to_str().unwrap(), "--report", report.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{name}: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(out.stdout.is_empty(), "{name}: nothing on stdout");
+    assert!(!report.exists(), "{name}: nothing written on bad input");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Paths differ between machines; keep the file name.
+    stderr.replace(&format!("{}/", dir.display()), "")
+}
+
+#[test]
+fn unknown_server_in_a_connector() {
+    let err = broken("unknown-bridgehead", |t| {
+        t.replacen(
+            "\"target_bridgeheads\": [\n          \"EX-S1\"",
+            "\"target_bridgeheads\": [\n          \"EX-S9\"",
+            1,
+        )
+    });
+    insta::assert_snapshot!(err, @r#"unknown-bridgehead.json:175:11: topology.routing_group_connectors[0].target_bridgeheads[0]: no server named "EX-S9" (known: EX-HUB, EX-S1, EX-S2, EX-S3, EX-S4)"#);
+}
+
+#[test]
+fn cost_zero() {
+    let err = broken("cost-zero", |t| t.replacen("\"cost\": 10", "\"cost\": 0", 1));
+    insta::assert_snapshot!(err, @"cost-zero.json:170:17: topology.routing_group_connectors[0].cost: expected a cost from 1 to 100, found 0");
+}
+
+#[test]
+fn duplicate_names() {
+    let err = broken("duplicate", |t| t.replacen("\"name\": \"EX-S2\"", "\"name\": \"EX-S1\"", 1));
+    assert!(
+        err.starts_with("duplicate.json:")
+            && err
+                .contains(": topology.servers[2].name: duplicate server name \"EX-S1\" (first at topology.servers[1])"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_json() {
+    let err = broken("bad-json", |t| t.replacen("\"duration\": \"1d\",", "\"duration\": \"1d\"", 1));
+    insta::assert_snapshot!(err, @"bad-json.json:5:3: (root): expected `,` or `}`");
+}
+
+#[test]
+fn unknown_field_and_bad_units() {
+    let err =
+        broken("unknown-field", |t| t.replacen("\"duration\": \"1d\",", "\"duration\": \"1d\", \"colour\": 3,", 1));
+    assert!(err.starts_with("unknown-field.json:4:"), "{err}");
+    assert!(err.contains(": unknown field `colour`, expected one of"), "{err}");
+    let err = broken("bad-duration", |t| t.replacen("\"duration\": \"1d\"", "\"duration\": \"1 day\"", 1));
+    insta::assert_snapshot!(err, @r#"bad-duration.json:4:15: duration: expected a duration like "90s", "15m", "2h" or "1d4h", found "1 day""#);
+}
+
+#[test]
+fn timeline_names_and_order_are_checked() {
+    let err = broken("timeline", |t| {
+        t.replacen("\"workload\": {", "\"timeline\": [{\"kind\": \"server_restart\", \"at\": \"2h\", \"server\": \"EX-S1\"}, {\"kind\": \"link_down\", \"at\": \"3h\", \"link\": \"NOPE\"}],\n  \"workload\": {", 1)
+    });
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "every problem is reported: {err}");
+    assert!(lines[0].contains("timeline[1].link: no WAN link named \"NOPE\""), "{err}");
+    assert!(
+        lines[1].contains("timeline[0]: server \"EX-S1\" is not down at 2h; restart follows a server_crash"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_and_bad_arguments() {
+    let out = orgsim(&["run", "scenarios/does-not-exist.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("scenarios/does-not-exist.json:0:0: (file): cannot read the scenario file"));
+    let out = orgsim(&["run", "scenarios/single-server.json", "--seed", "minus-one"]);
+    assert_eq!(out.status.code(), Some(2), "clap rejects bad arguments with exit 2");
+}
