@@ -33,6 +33,9 @@ impl fmt::Display for ReportError {
 
 impl std::error::Error for ReportError {}
 
+/// Bytes one link direction carried in one sample interval: (t_ms, bytes, interval_ms).
+pub type LinkSample = (u64, u64, u64);
+
 /// What the report needs from a trace.
 #[derive(Debug, Default)]
 pub struct TraceData {
@@ -50,8 +53,8 @@ pub struct TraceData {
     pub queue_depth: BTreeMap<(String, String), Vec<(u64, u32)>>,
     /// (t_ms, latency_ms) of every delivery.
     pub deliveries: Vec<(u64, u64)>,
-    /// Per (link, direction): (t_ms, bytes, interval_ms).
-    pub link_bytes: BTreeMap<(String, &'static str), Vec<(u64, u64, u64)>>,
+    /// Per (link, direction): samples.
+    pub link_bytes: BTreeMap<(String, &'static str), Vec<LinkSample>>,
     /// Final check results: (name, ok, detail).
     pub checks: Vec<(String, bool, String)>,
     /// Count of each event kind.
