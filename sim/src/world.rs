@@ -1,7 +1,14 @@
 //! The simulated world: one madsim runtime per run, one madsim node per Exchange server.
-//! Each node runs its server's state machine: packets from madsim's network (held until
-//! the WAN model says they arrive), timers, and its clients' submissions go in; packets,
-//! durable writes and events come out. A supervisor task plays the timeline (links,
+//! Each node runs its server's state machine: packets (held until the WAN model says they
+//! arrive), timers, and its clients' submissions go in; packets, durable writes and events
+//! come out.
+//!
+//! madsim gives the seeded scheduler, simulated time and node kill/restart. Packets do
+//! not go through madsim's own network: orgsim's WAN model already decides when (and
+//! whether) each one arrives, and madsim's network adds three timers and two random
+//! micro-delays per packet (measured: most of the run's cost). A packet goes straight into
+//! the destination node's inbox; a dead node has no inbox, so a packet sent to it is lost,
+//! and a packet held by a node that dies dies with it. A supervisor task plays the timeline (links,
 //! connectors, crashes, restarts), samples the WAN links, and runs the checks.
 //!
 //! What lives outside the nodes survives a crash: each server's disk, its clients, the
@@ -16,7 +23,6 @@ use crate::wan::Wan;
 use crate::workload::{ClientPopulation, RecipientPools};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
-use madsim::net::Endpoint;
 use madsim::runtime::{Handle, NodeHandle};
 use org::advanced_queuing::{LinkQueueState, QueueKey};
 use org::exchange_server::{ExchangeServer, Output};
@@ -29,13 +35,12 @@ use org::trace::{ServerEvent, SessionFailure};
 use org::{AddressId, ConnectorId, ServerId};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration as StdDuration;
-
-/// The madsim message tag of SMTP traffic.
-const SMTP_TAG: u64 = 25;
 
 /// What a run produced.
 #[derive(Clone, Debug, Serialize)]
@@ -511,24 +516,11 @@ async fn server_node(world: Shared, id: ServerId) {
         if let Some(p) = w.populations[i].as_mut() {
             p.skip_to(Instant(now_ms));
         }
-        w.inboxes[i] = Some(tx.clone());
+        w.inboxes[i] = Some(tx);
         (server, w.start, w.resolved.sample_interval_ms)
     };
-    let endpoint = Arc::new(
-        Endpoint::bind(SocketAddr::new(server_ip(id), 25)).await.expect("each server binds its own SMTP port once"),
-    );
-    let receiver = endpoint.clone();
-    madsim::task::spawn(async move {
-        while let Ok((payload, _)) = receiver.recv_from_raw(SMTP_TAG).await {
-            if let Ok(wire) = payload.downcast::<Wire>() {
-                if tx.unbounded_send(Input::Wire(wire)).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-
     let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
+    let mut registered: Option<madsim::time::Instant> = None;
     let first_now = lock(&world).now_us() / 1_000;
     let mut next_sample_ms = (first_now / interval + 1) * interval;
     loop {
@@ -579,7 +571,7 @@ async fn server_node(world: Shared, id: ServerId) {
             w.record(next_sample_ms, &name, &TraceEvent::QueueSample { queues });
             next_sample_ms += interval;
         }
-        apply_outputs(&world, &endpoint, id, now_us, server.drain_outputs()).await;
+        apply_outputs(&world, id, now_us, server.drain_outputs());
 
         let population_next = lock(&world).populations[i].as_ref().and_then(|p| p.next_at());
         let deadline_us = [
@@ -595,52 +587,64 @@ async fn server_node(world: Shared, id: ServerId) {
         if deadline_us <= now_us {
             continue;
         }
-        let sleep = madsim::time::sleep_until(start + StdDuration::from_micros(deadline_us));
-        futures::pin_mut!(sleep);
-        match futures::future::select(rx.next(), sleep).await {
-            futures::future::Either::Left((Some(input), _)) => {
-                let now = Instant(lock(&world).now_us() / 1_000);
-                match input {
-                    Input::Wire(wire) => {
-                        held.insert((wire.arrive_us, wire.seq), wire);
-                    }
-                    Input::Connector(c, state) => server.handle_connector_state(now, c, state),
-                }
+        // Wait for an input or the deadline. A madsim `Sleep` registers a new timer each
+        // time it is polled, so a timer is registered only when the deadline changes;
+        // an earlier one that fires after its deadline moved is a spurious wake-up.
+        let deadline = start + StdDuration::from_micros(deadline_us);
+        let input = futures::future::poll_fn(|cx| {
+            if let Poll::Ready(input) = rx.poll_next_unpin(cx) {
+                return Poll::Ready(Some(input));
             }
-            futures::future::Either::Left((None, _)) => return,
-            futures::future::Either::Right(_) => {}
+            if madsim::time::Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            if registered != Some(deadline) {
+                let mut sleep = Box::pin(madsim::time::sleep_until(deadline));
+                let _ = sleep.as_mut().poll(cx);
+                registered = Some(deadline);
+            }
+            Poll::Pending
+        })
+        .await;
+        match input {
+            Some(Some(Input::Wire(wire))) => {
+                held.insert((wire.arrive_us, wire.seq), wire);
+            }
+            Some(Some(Input::Connector(c, state))) => {
+                let now = Instant(lock(&world).now_us() / 1_000);
+                server.handle_connector_state(now, c, state);
+            }
+            Some(None) => return, // the world dropped this node's inbox: it was killed
+            None => {}
         }
     }
 }
 
-async fn apply_outputs(world: &Shared, endpoint: &Endpoint, me: ServerId, now_us: u64, outputs: Vec<Output>) {
+fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>) {
     let now = Instant(now_us / 1_000);
+    let mut w = lock(world);
     for output in outputs {
         match output {
             Output::Send { to, packet } => {
-                let wire = {
-                    let mut w = lock(world);
-                    let bytes = packet.wire_size_bytes();
-                    let (a, b) = (w.resolved.server_site[usize::from(me.0)], w.resolved.server_site[usize::from(to.0)]);
-                    let transit = w.wan.transmit(now_us, a, b, bytes);
-                    let seq = w.next_wire;
-                    w.next_wire += 1;
-                    transit.map(|t| Box::new(Wire { from: me, arrive_us: t.arrive_us, seq, epochs: t.epochs, packet }))
-                };
-                if let Some(wire) = wire {
-                    let to_addr = SocketAddr::new(server_ip(to), 25);
-                    // A send to a dead node is dropped by madsim, as a real network would.
-                    let _ = endpoint.send_to_raw(to_addr, SMTP_TAG, wire).await;
+                let bytes = packet.wire_size_bytes();
+                let (a, b) = (w.resolved.server_site[usize::from(me.0)], w.resolved.server_site[usize::from(to.0)]);
+                let Some(transit) = w.wan.transmit(now_us, a, b, bytes) else { continue };
+                let seq = w.next_wire;
+                w.next_wire += 1;
+                let wire =
+                    Box::new(Wire { from: me, arrive_us: transit.arrive_us, seq, epochs: transit.epochs, packet });
+                if let Some(inbox) = &w.inboxes[usize::from(to.0)] {
+                    // Fails only if the node died since; the packet is lost with it.
+                    let _ = inbox.unbounded_send(Input::Wire(wire));
                 }
             }
             Output::Persist(ops) => {
-                let mut w = lock(world);
                 let disk = &mut w.disks[usize::from(me.0)];
                 for op in &ops {
                     disk.apply(op);
                 }
             }
-            Output::Event(event) => lock(world).observe(now, me, &event),
+            Output::Event(event) => w.observe(now, me, &event),
         }
     }
 }
