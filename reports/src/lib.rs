@@ -85,10 +85,12 @@ fn as_str<'a>(v: &'a Value, name: &str, file: &Path, line: usize) -> Result<&'a 
     })
 }
 
-/// Reads a trace file (JSON Lines).
-pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
+/// Calls `each(line_number, record)` for every record of a trace file (JSON Lines).
+fn for_each_record(
+    path: &Path,
+    mut each: impl FnMut(usize, &Value) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
     let file = std::fs::File::open(path).map_err(|e| ReportError::Io(path.to_path_buf(), e))?;
-    let mut data = TraceData::default();
     for (index, line) in BufReader::new(file).lines().enumerate() {
         let n = index + 1;
         let line = line.map_err(|e| ReportError::Io(path.to_path_buf(), e))?;
@@ -97,8 +99,17 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
             line: n,
             message: format!("not a JSON record: {e}"),
         })?;
-        let t = as_u64(&v, "t_ms", path, n)?;
-        let event = as_str(&v, "event", path, n)?;
+        each(n, &v)?;
+    }
+    Ok(())
+}
+
+/// Reads a trace file (JSON Lines).
+pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
+    let mut data = TraceData::default();
+    for_each_record(path, |n, v| {
+        let t = as_u64(v, "t_ms", path, n)?;
+        let event = as_str(v, "event", path, n)?;
         if n == 1 && event != "run" {
             return Err(ReportError::Trace {
                 file: path.to_path_buf(),
@@ -111,14 +122,14 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
         *data.event_counts.entry(event.to_string()).or_default() += 1;
         match event {
             "run" => {
-                data.seed = as_u64(&v, "seed", path, n)?;
-                let scenario = field(&v, "scenario", path, n)?;
+                data.seed = as_u64(v, "seed", path, n)?;
+                let scenario = field(v, "scenario", path, n)?;
                 data.scenario = as_str(scenario, "name", path, n)?.to_string();
                 data.description = as_str(scenario, "description", path, n)?.to_string();
             }
             "queue_sample" => {
-                let node = as_str(&v, "node", path, n)?.to_string();
-                let queues = field(&v, "queues", path, n)?.as_array().ok_or_else(|| ReportError::Trace {
+                let node = as_str(v, "node", path, n)?.to_string();
+                let queues = field(v, "queues", path, n)?.as_array().ok_or_else(|| ReportError::Trace {
                     file: path.to_path_buf(),
                     line: n,
                     message: "expected \"queues\" to be a list".into(),
@@ -129,22 +140,23 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
                     data.queue_depth.entry((node.clone(), name)).or_default().push((t, messages));
                 }
             }
-            "delivered" => data.deliveries.push((t, as_u64(&v, "latency_ms", path, n)?)),
+            "delivered" => data.deliveries.push((t, as_u64(v, "latency_ms", path, n)?)),
             "link_sample" => {
-                let link = as_str(&v, "link", path, n)?.to_string();
-                let interval = as_u64(&v, "interval_ms", path, n)?;
-                let a = as_u64(&v, "from_a_bytes", path, n)?;
-                let b = as_u64(&v, "from_b_bytes", path, n)?;
+                let link = as_str(v, "link", path, n)?.to_string();
+                let interval = as_u64(v, "interval_ms", path, n)?;
+                let a = as_u64(v, "from_a_bytes", path, n)?;
+                let b = as_u64(v, "from_b_bytes", path, n)?;
                 data.link_bytes.entry((link.clone(), "a→b")).or_default().push((t, a, interval));
                 data.link_bytes.entry((link, "b→a")).or_default().push((t, b, interval));
             }
             "check" => {
-                let ok = field(&v, "ok", path, n)?.as_bool().unwrap_or(false);
-                data.checks.push((as_str(&v, "check", path, n)?.into(), ok, as_str(&v, "detail", path, n)?.into()));
+                let ok = field(v, "ok", path, n)?.as_bool().unwrap_or(false);
+                data.checks.push((as_str(v, "check", path, n)?.into(), ok, as_str(v, "detail", path, n)?.into()));
             }
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     if data.records == 0 {
         return Err(ReportError::Trace { file: path.to_path_buf(), line: 1, message: "the trace is empty".into() });
     }
@@ -369,7 +381,6 @@ struct RecipientFate {
 /// of servers their copy took, then the first `detail` messages recipient by recipient.
 /// Stable text, meant for snapshot tests and for reading.
 pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportError> {
-    let file = std::fs::File::open(trace).map_err(|e| ReportError::Io(trace.to_path_buf(), e))?;
     let mut order: Vec<String> = Vec::new();
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut fates: BTreeMap<(String, String), RecipientFate> = BTreeMap::new();
@@ -382,22 +393,15 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
         })?;
         Ok(items.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
     };
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let n = index + 1;
-        let line = line.map_err(|e| ReportError::Io(trace.to_path_buf(), e))?;
-        let v: Value = serde_json::from_str(&line).map_err(|e| ReportError::Trace {
-            file: trace.to_path_buf(),
-            line: n,
-            message: format!("not a JSON record: {e}"),
-        })?;
-        let node = as_str(&v, "node", trace, n)?.to_string();
-        let t = as_u64(&v, "t_ms", trace, n)?;
-        match as_str(&v, "event", trace, n)? {
+    for_each_record(trace, |n, v| {
+        let node = as_str(v, "node", trace, n)?.to_string();
+        let t = as_u64(v, "t_ms", trace, n)?;
+        match as_str(v, "event", trace, n)? {
             "submitted" => {
-                let message = as_str(&v, "message", trace, n)?.to_string();
-                let rcpts = list(&v, "recipients", n)?;
-                let sender = as_str(&v, "sender", trace, n)?;
-                let size = as_u64(&v, "size_bytes", trace, n)?;
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let rcpts = list(v, "recipients", n)?;
+                let sender = as_str(v, "sender", trace, n)?;
+                let size = as_u64(v, "size_bytes", trace, n)?;
                 headers.insert(message.clone(), format!("{message} from {sender} ({size} bytes) at {t} ms on {node}"));
                 for r in &rcpts {
                     fates.insert(
@@ -409,13 +413,13 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 order.push(message);
             }
             "ndr" => {
-                let message = as_str(&v, "message", trace, n)?.to_string();
-                let code = as_str(&v, "code", trace, n)?;
-                for r in list(&v, "recipients", n)? {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let code = as_str(v, "code", trace, n)?;
+                for r in list(v, "recipients", n)? {
                     fates.entry((message.clone(), r)).or_default().outcome = format!("ndr {code}");
                 }
-                let ndr = as_str(&v, "ndr", trace, n)?.to_string();
-                let to = as_str(&v, "to", trace, n)?.to_string();
+                let ndr = as_str(v, "ndr", trace, n)?.to_string();
+                let to = as_str(v, "to", trace, n)?.to_string();
                 headers.insert(ndr.clone(), format!("{ndr} for {message} to {to} at {t} ms on {node}"));
                 fates.insert(
                     (ndr.clone(), to.clone()),
@@ -425,29 +429,30 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 order.push(ndr);
             }
             "badmail" => {
-                let message = as_str(&v, "message", trace, n)?.to_string();
-                let code = as_str(&v, "code", trace, n)?;
-                for r in list(&v, "recipients", n)? {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let code = as_str(v, "code", trace, n)?;
+                for r in list(v, "recipients", n)? {
                     fates.entry((message.clone(), r)).or_default().outcome = format!("badmail {code}");
                 }
             }
             "received" => {
-                let message = as_str(&v, "message", trace, n)?.to_string();
-                for r in list(&v, "recipients", n)? {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                for r in list(v, "recipients", n)? {
                     fates.entry((message.clone(), r)).or_default().path.push(node.clone());
                 }
             }
             "delivered" => {
-                let message = as_str(&v, "message", trace, n)?.to_string();
-                let r = as_str(&v, "recipient", trace, n)?.to_string();
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let r = as_str(v, "recipient", trace, n)?.to_string();
                 let fate = fates.entry((message, r)).or_default();
                 fate.outcome =
                     if fate.outcome.is_empty() { "delivered".into() } else { format!("{} + delivered", fate.outcome) };
-                fate.latency_ms = Some(as_u64(&v, "latency_ms", trace, n)?);
+                fate.latency_ms = Some(as_u64(v, "latency_ms", trace, n)?);
             }
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     let mut by_outcome: BTreeMap<(String, String), u64> = BTreeMap::new();
     for fate in fates.values() {
         let outcome = if fate.outcome.is_empty() { "queued".to_string() } else { fate.outcome.clone() };

@@ -110,6 +110,20 @@ fn lock(world: &Shared) -> std::sync::MutexGuard<'_, World> {
     world.lock().expect("the world lock is never poisoned: a panic ends the run")
 }
 
+/// A message's name in traces and check details: `M<n>` for client mail,
+/// `NDR-<server>-<item>` for a DSN.
+fn message_name(resolved: &Resolved, id: MessageId) -> String {
+    match id {
+        MessageId::Client(n) => format!("M{n}"),
+        MessageId::Dsn { server, item } => format!("NDR-{}-{item}", resolved.topology.server(server).name),
+    }
+}
+
+/// One recipient of one message, for check details.
+fn pair_name(resolved: &Resolved, message: MessageId, recipient: AddressId) -> String {
+    format!("{} to {}", message_name(resolved, message), resolved.addresses[recipient.0 as usize])
+}
+
 fn server_ip(id: ServerId) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 1, (id.0 >> 8) as u8, (id.0 & 0xff) as u8 + 1))
 }
@@ -120,10 +134,7 @@ impl World {
     }
 
     fn message_name(&self, id: MessageId) -> String {
-        match id {
-            MessageId::Client(n) => format!("M{n}"),
-            MessageId::Dsn { server, item } => format!("NDR-{}-{item}", self.server_name(server)),
-        }
+        message_name(&self.resolved, id)
     }
 
     fn server_name(&self, id: ServerId) -> &str {
@@ -148,19 +159,8 @@ impl World {
 
     /// Checks and traces one server event.
     fn observe(&mut self, now: Instant, server: ServerId, event: &ServerEvent) {
-        let violations = {
-            let resolved = self.resolved.clone();
-            let names = move |m: MessageId, r: AddressId| {
-                let message = match m {
-                    MessageId::Client(n) => format!("M{n}"),
-                    MessageId::Dsn { server, item } => {
-                        format!("NDR-{}-{item}", resolved.topology.server(server).name)
-                    }
-                };
-                format!("{message} to {}", resolved.addresses[r.0 as usize])
-            };
-            self.checker.observe(now, server, event, &names)
-        };
+        let resolved = self.resolved.clone();
+        let violations = self.checker.observe(now, server, event, &|m, r| pair_name(&resolved, m, r));
         let trace_event = self.convert(event);
         let node = self.server_name(server).to_string();
         self.record(now.as_ms(), &node, &trace_event);
@@ -387,18 +387,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
 
     let mut w = lock(&world);
     let now = Instant(resolved.duration_ms);
-    let resolved_names = resolved.clone();
-    let names = move |m: MessageId, r: AddressId| {
-        let message = match m {
-            MessageId::Client(n) => format!("M{n}"),
-            MessageId::Dsn { server, item } => {
-                format!("NDR-{}-{item}", resolved_names.topology.server(server).name)
-            }
-        };
-        format!("{message} to {}", resolved_names.addresses[r.0 as usize])
-    };
     let disks = w.disks.clone();
-    let (checks, messages) = w.checker.finish(&disks, &names);
+    let (checks, messages) = w.checker.finish(&disks, &|m, r| pair_name(&resolved, m, r));
     for c in &checks {
         let event = TraceEvent::Check { check: c.name.clone(), ok: c.ok, detail: c.detail.clone() };
         w.record(now.as_ms(), "checks", &event);
