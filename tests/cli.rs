@@ -67,13 +67,13 @@ fn a_failing_check_exits_1_and_prints_the_reproduction() {
     let text = std::fs::read_to_string(common::root().join("scenarios/no-path-queue.json")).unwrap();
     let mut scenario: Value = serde_json::from_str(&text).unwrap();
     // Demand the impossible: delivery before the link comes back.
-    scenario["checks"]["expect"] = serde_json::json!([{"kind": "all_resolved_by", "at": "3h"}]);
+    scenario["checks"]["expect"] = serde_json::json!([{"kind": "all_resolved_by", "at": "11h"}]);
     let file = dir.join("impossible.json");
     std::fs::write(&file, serde_json::to_string_pretty(&scenario).unwrap()).unwrap();
     let out = orgsim(&["run", file.to_str().unwrap(), "--seed", "5"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAIL  all_resolved_by 3h"), "{stdout}");
+    assert!(stdout.contains("FAIL  all_resolved_by 11h"), "{stdout}");
     assert!(stdout.contains(&format!("reproduce with: orgsim run {} --seed 5", file.display())), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -100,4 +100,51 @@ fn validate_and_schema() {
         schema,
         "docs/scenario.schema.json is stale: regenerate it with `orgsim schema > docs/scenario.schema.json`"
     );
+}
+
+/// Runs an edited copy of a scenario; returns (exit code, parsed --json, trace text).
+fn run_edited(scenario: &str, name: &str, edit: impl FnOnce(&mut Value)) -> (Option<i32>, Value, String) {
+    let dir = temp_dir(name);
+    let text = std::fs::read_to_string(common::root().join("scenarios").join(scenario)).unwrap();
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    edit(&mut value);
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    let trace = dir.join("trace.jsonl");
+    let out = orgsim(&["run", file.to_str().unwrap(), "--seed", "2", "--json", "--trace", trace.to_str().unwrap()]);
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let trace = std::fs::read_to_string(&trace).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (out.status.code(), summary, trace)
+}
+
+#[test]
+fn connector_down_reroutes_like_a_link_down() {
+    let (code, summary, trace) = run_edited("link-down-reroute.json", "connector-down", |s| {
+        s["timeline"] = serde_json::json!([
+            {"kind": "connector_down", "at": "10h", "connector": "RGC RG A to RG B"},
+            {"kind": "connector_up", "at": "13h", "connector": "RGC RG A to RG B"}
+        ]);
+    });
+    assert_eq!(code, Some(0), "{summary}");
+    let changes: Vec<&str> = trace.lines().filter(|l| l.contains("\"event\":\"connector_state\"")).collect();
+    assert_eq!(changes.len(), 2, "down then up, once each: {changes:?}");
+    assert!(changes[0].contains("\"state\":\"down\"") && changes[1].contains("\"state\":\"up\""));
+}
+
+#[test]
+fn an_oscillating_link_loses_nothing() {
+    let (code, summary, trace) = run_edited("no-path-queue.json", "oscillate", |s| {
+        s["timeline"] = serde_json::json!([
+            {"kind": "link_oscillate", "at": "10h", "link": "SITE-A-SITE-B", "period": "20m", "duration": "3h"}
+        ]);
+        s["checks"]["expect"] = serde_json::json!([
+            {"kind": "all_resolved_by", "at": "17h"},
+            {"kind": "unreachable_at_least", "count": 1, "from": "10h", "until": "13h"}
+        ]);
+    });
+    assert_eq!(code, Some(0), "{summary}");
+    let flips = trace.lines().filter(|l| l.contains("\"event\":\"link_state\"")).count();
+    assert_eq!(flips, 18, "nine down/up cycles of 20 minutes in 3 hours");
+    assert_eq!(summary["messages"]["queued"], 0);
 }

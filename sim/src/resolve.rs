@@ -922,3 +922,87 @@ impl Checker<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_sites(timeline: &str) -> String {
+        format!(
+            r#"{{
+  "name": "t", "description": "d", "duration": "10h",
+  "topology": {{
+    "forest": "contoso.com", "domains": [{{"name": "contoso.com"}}],
+    "sites": [{{"name": "A"}}, {{"name": "B"}}],
+    "domain_controllers": [{{"name": "DC1", "domain": "contoso.com", "site": "A", "global_catalog": true}}],
+    "administrative_groups": [{{"name": "AG"}}],
+    "routing_groups": [{{"name": "RA", "administrative_group": "AG"}}, {{"name": "RB", "administrative_group": "AG"}}],
+    "servers": [
+      {{"name": "EX1", "site": "A", "routing_group": "RA", "storage_groups": [{{"name": "SG", "mailbox_stores": [{{"name": "S1"}}]}}]}},
+      {{"name": "EX2", "site": "B", "routing_group": "RB", "storage_groups": [{{"name": "SG", "mailbox_stores": [{{"name": "S2"}}]}}]}}
+    ],
+    "routing_group_connectors": [
+      {{"name": "AB", "from": "RA", "to": "RB", "cost": 1, "source_bridgeheads": ["EX1"], "target_bridgeheads": ["EX2"]}}
+    ],
+    "wan_links": [{{"name": "L", "sites": ["A", "B"], "bandwidth": "64kbps", "latency": "50ms"}}]
+  }},
+  "recipients": {{"smtp_domains": ["contoso.com"], "generated": [{{"count": 4, "stores": ["S1", "S2"]}}]}},
+  "timeline": {timeline}
+}}"#
+        )
+    }
+
+    #[test]
+    fn oscillation_expands_to_down_up_pairs_ending_up() {
+        let text =
+            two_sites(r#"[{"kind": "link_oscillate", "at": "1h", "link": "L", "period": "20m", "duration": "50m"}]"#);
+        let r = load_str("t.json", &text).unwrap();
+        let steps: Vec<(u64, WorldAction)> = r.timeline.iter().map(|a| (a.at.as_ms() / 60_000, a.action)).collect();
+        use WorldAction::{LinkDown, LinkUp};
+        assert_eq!(
+            steps,
+            vec![
+                (60, LinkDown(0)),
+                (70, LinkUp(0)),
+                (80, LinkDown(0)),
+                (90, LinkUp(0)),
+                (100, LinkDown(0)),
+                (110, LinkUp(0))
+            ]
+        );
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_with_places() {
+        let text = two_sites(r#"[{"kind": "server_crash", "at": "11h", "server": "EX1"}, {"kind": "connector_up", "at": "1h", "connector": "BA"}]"#)
+            .replace(r#""cost": 1"#, r#""cost": 101"#)
+            .replace(r#""sites": ["A", "B"]"#, r#""sites": ["A", "A"]"#);
+        let errors = load_str("t.json", &text).unwrap_err();
+        let paths: Vec<&str> = errors.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "topology.wan_links[0].sites",
+                "topology.routing_group_connectors[0].cost",
+                "topology.routing_group_connectors[0]",
+                "timeline[0].at",
+                "timeline[1].connector",
+            ],
+            "{errors}"
+        );
+        assert!(errors.0.iter().all(|e| e.file == "t.json" && e.line > 0 && e.column > 0));
+    }
+
+    #[test]
+    fn resolves_ids_and_addresses() {
+        let r = load_str("t.json", &two_sites("[]")).unwrap();
+        assert_eq!(
+            r.addresses[..4],
+            ["user1@contoso.com", "user2@contoso.com", "user3@contoso.com", "user4@contoso.com"]
+        );
+        assert_eq!(r.mailboxes_by_server, vec![vec![AddressId(0), AddressId(2)], vec![AddressId(1), AddressId(3)]]);
+        assert_eq!(r.topology.server(ServerId(1)).fqdn, "ex2.contoso.com");
+        assert_eq!(r.links[0].bits_per_s, 64_000);
+        assert!(r.unknown_addresses.iter().all(|a| r.topology.directory.lookup(*a).is_none()));
+    }
+}
