@@ -55,6 +55,8 @@ pub struct TraceData {
     pub deliveries: Vec<(u64, u64)>,
     /// Per (link, direction): samples.
     pub link_bytes: BTreeMap<(String, &'static str), Vec<LinkSample>>,
+    /// Capacity of each link, bits per second.
+    pub link_capacity: BTreeMap<String, u64>,
     /// Final check results: (name, ok, detail).
     pub checks: Vec<(String, bool, String)>,
     /// Count of each event kind.
@@ -146,6 +148,7 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
                 let interval = as_u64(v, "interval_ms", path, n)?;
                 let a = as_u64(v, "from_a_bytes", path, n)?;
                 let b = as_u64(v, "from_b_bytes", path, n)?;
+                data.link_capacity.insert(link.clone(), as_u64(v, "bits_per_s", path, n)?);
                 data.link_bytes.entry((link.clone(), "a→b")).or_default().push((t, a, interval));
                 data.link_bytes.entry((link, "b→a")).or_default().push((t, b, interval));
             }
@@ -267,6 +270,50 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// The capacity-planning tables: WAN links (bytes, peak throughput and utilization per
+/// direction), queues (deepest sample), delivery latency (percentiles over the run).
+pub fn summary_tables(data: &TraceData) -> String {
+    let mut out = String::from("<h2>WAN links</h2>\n<table><tr><th>link</th><th>direction</th><th>capacity</th><th>bytes</th><th>peak kbit/s</th><th>peak utilization</th></tr>\n");
+    for ((link, dir), samples) in &data.link_bytes {
+        let capacity = data.link_capacity.get(link).copied().unwrap_or(0);
+        let bytes: u64 = samples.iter().map(|(_, b, _)| b).sum();
+        let peak_bits_per_s = samples.iter().map(|(_, b, i)| b * 8 * 1_000 / (*i).max(1)).max().unwrap_or(0);
+        let utilization = if capacity > 0 { peak_bits_per_s as f64 * 100.0 / capacity as f64 } else { 0.0 };
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{dir}</td><td class=\"n\">{:.1} kbit/s</td><td class=\"n\">{bytes}</td><td class=\"n\">{:.1}</td><td class=\"n\">{utilization:.1} %</td></tr>\n",
+            escape(link),
+            capacity as f64 / 1_000.0,
+            peak_bits_per_s as f64 / 1_000.0
+        ));
+    }
+    out.push_str("</table>\n<h2>Queues</h2>\n<table><tr><th>server</th><th>queue</th><th>deepest sample</th></tr>\n");
+    for ((node, queue), samples) in &data.queue_depth {
+        let max = samples.iter().map(|(_, m)| *m).max().unwrap_or(0);
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{max}</td></tr>\n",
+            escape(node),
+            escape(queue)
+        ));
+    }
+    out.push_str("</table>\n<h2>Delivery latency</h2>\n");
+    let mut latencies: Vec<u64> = data.deliveries.iter().map(|(_, l)| *l).collect();
+    latencies.sort_unstable();
+    if latencies.is_empty() {
+        out.push_str("<p class=\"empty\">No deliveries.</p>\n");
+    } else {
+        let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+        out.push_str(&format!(
+            "<table><tr><th>deliveries</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>\n<tr><td class=\"n\">{}</td><td class=\"n\">{:.3} s</td><td class=\"n\">{:.3} s</td><td class=\"n\">{:.3} s</td><td class=\"n\">{:.3} s</td></tr></table>\n",
+            latencies.len(),
+            at(0.5) as f64 / 1_000.0,
+            at(0.9) as f64 / 1_000.0,
+            at(0.99) as f64 / 1_000.0,
+            *latencies.last().expect("non-empty") as f64 / 1_000.0
+        ));
+    }
+    out
+}
+
 /// Writes `index.html` and the SVG charts into `dir` from the trace at `trace`; returns
 /// the path of `index.html`.
 pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
@@ -296,6 +343,7 @@ pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
             escape(detail)
         ));
     }
+    let tables = summary_tables(&data);
     let mut counts = String::new();
     for (event, n) in &data.event_counts {
         counts.push_str(&format!("<tr><td>{}</td><td class=\"n\">{n}</td></tr>\n", escape(event)));
@@ -307,7 +355,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}tr.fail td{{backgr
 td.n{{text-align:right}}section svg{{max-width:100%;height:auto}}.empty{{color:#888}}</style></head><body>\n\
 <h1>{name} <small>seed {seed}</small></h1>\n<p>{description}</p>\n<p>{records} trace records, {hours:.1} simulated hours. \
 Built from <code>{trace}</code> alone.</p>\n<h2>Checks</h2>\n<table><tr><th></th><th>check</th><th>detail</th></tr>\n{checks}</table>\n\
-{sections}<h2>Events</h2>\n<table><tr><th>event</th><th>count</th></tr>\n{counts}</table>\n</body></html>\n",
+{tables}{sections}<h2>Events</h2>\n<table><tr><th>event</th><th>count</th></tr>\n{counts}</table>\n</body></html>\n",
         name = escape(&data.scenario),
         seed = data.seed,
         description = escape(&data.description),
@@ -329,7 +377,7 @@ mod tests {
             r#"{"t_ms":0,"node":"orgsim","event":"run","seed":3,"scenario":{"name":"t","description":"d <b>"}}"#,
             r#"{"t_ms":120000,"node":"EX01","event":"queue_sample","queues":[{"queue":"RGC A","state":"ready","messages":4}]}"#,
             r#"{"t_ms":130000,"node":"EX01","event":"delivered","message":"M1","recipient":"a@x.com","store":"S","latency_ms":1500}"#,
-            r#"{"t_ms":240000,"node":"wan","event":"link_sample","link":"L","from_a_bytes":15000,"from_b_bytes":0,"interval_ms":120000}"#,
+            r#"{"t_ms":240000,"node":"wan","event":"link_sample","link":"L","from_a_bytes":15000,"from_b_bytes":0,"interval_ms":120000,"bits_per_s":64000}"#,
             r#"{"t_ms":240000,"node":"checks","event":"check","check":"no_loss","ok":true,"detail":"fine"}"#,
         ]
         .join("\n")
@@ -346,6 +394,7 @@ mod tests {
         assert!(html.contains("d &lt;b&gt;"), "text is escaped");
         assert!(html.contains("<svg"), "charts are inline");
         assert!(html.contains("no_loss"));
+        assert!(html.contains("<td>L</td><td>a→b</td><td class=\"n\">64.0 kbit/s</td><td class=\"n\">15000</td><td class=\"n\">1.0</td><td class=\"n\">1.6 %</td>"), "{html}");
         for f in ["queue_depth.svg", "latency.svg", "wan_throughput.svg"] {
             assert!(std::fs::read_to_string(dir.join(f)).unwrap().starts_with("<svg"));
         }

@@ -72,7 +72,7 @@ pub enum TraceEvent {
     /// Queue depths (every sample interval).
     QueueSample { queues: Vec<QueueSample> },
     /// Bytes on a WAN link during the last interval, per direction.
-    LinkSample { link: String, from_a_bytes: u64, from_b_bytes: u64, interval_ms: u64 },
+    LinkSample { link: String, from_a_bytes: u64, from_b_bytes: u64, interval_ms: u64, bits_per_s: u64 },
     /// WAN link up or down.
     LinkState { link: String, state: &'static str },
     /// Connector up or down in every server's link state table.

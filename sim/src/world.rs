@@ -275,6 +275,7 @@ impl World {
                 from_a_bytes: ab,
                 from_b_bytes: ba,
                 interval_ms,
+                bits_per_s: self.resolved.links[i].bits_per_s,
             };
             self.record(now.as_ms(), "wan", &event);
         }
