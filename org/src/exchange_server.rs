@@ -126,6 +126,17 @@ struct OutboundSession {
     peer: ServerId,
     phase: Phase,
     sent: u32,
+    /// The reply must come by then. The `Outbound` timer is not re-keyed on every
+    /// command: when it fires early it re-arms itself for this deadline.
+    deadline: Instant,
+}
+
+/// The receiving side of one session and when it is dropped for idleness.
+#[derive(Clone, Debug)]
+struct Inbound {
+    session: InboundSession,
+    /// Last command plus the connection timeout (the `InboundIdle` timer re-arms to it).
+    idle_deadline: Instant,
 }
 
 /// Work that waits for the current write batch to be durable.
@@ -150,7 +161,7 @@ pub struct ExchangeServer {
     unreachable: VecDeque<QueueEntry>,
     links: BTreeMap<NextHop, LinkQueue>,
     outbound: BTreeMap<u64, OutboundSession>,
-    inbound: BTreeMap<ConnId, InboundSession>,
+    inbound: BTreeMap<ConnId, Inbound>,
     next_conn: u64,
     pending_ops: Vec<DiskOp>,
     after_flush: Vec<AfterFlush>,
@@ -289,10 +300,18 @@ impl ExchangeServer {
             match timer {
                 Timer::LogFlush => self.flush(now),
                 Timer::QueueRetry(hop) => self.retry_queue(now, hop),
-                Timer::Outbound(seq) => self.session_failed(now, seq, SessionFailure::Timeout),
-                Timer::InboundIdle(conn) => {
-                    self.inbound.remove(&conn);
-                }
+                Timer::Outbound(seq) => match self.outbound.get(&seq).map(|s| s.deadline) {
+                    Some(deadline) if deadline > now => self.timers.set(Timer::Outbound(seq), deadline),
+                    Some(_) => self.session_failed(now, seq, SessionFailure::Timeout),
+                    None => {}
+                },
+                Timer::InboundIdle(conn) => match self.inbound.get(&conn).map(|i| i.idle_deadline) {
+                    Some(deadline) if deadline > now => self.timers.set(Timer::InboundIdle(conn), deadline),
+                    Some(_) => {
+                        self.inbound.remove(&conn);
+                    }
+                    None => {}
+                },
                 Timer::UnreachableReroute => self.reroute_unreachable(now),
             }
         }
@@ -516,10 +535,10 @@ impl ExchangeServer {
         let peer = self.choose_peer(hop);
         let seq = self.next_conn;
         self.next_conn += 1;
-        self.outbound.insert(seq, OutboundSession { hop, peer, phase: Phase::Connecting, sent: 0 });
+        let deadline = now.plus_ms(self.topology.server(self.id).smtp.connect_timeout_ms);
+        self.outbound.insert(seq, OutboundSession { hop, peer, phase: Phase::Connecting, sent: 0, deadline });
         self.send(peer, ConnId { client: self.id, seq }, Frame::Connect);
-        let timeout = self.topology.server(self.id).smtp.connect_timeout_ms;
-        self.timers.set(Timer::Outbound(seq), now.plus_ms(timeout));
+        self.timers.set(Timer::Outbound(seq), deadline);
     }
 
     /// The server a session for `hop` connects to. Over a connector, a bridgehead is
@@ -545,7 +564,6 @@ impl ExchangeServer {
         if !self.outbound.contains_key(&seq) {
             return; // a reply for a session that already timed out
         }
-        self.timers.cancel(Timer::Outbound(seq));
         let replies = match frame {
             Frame::Replies(replies) => replies,
             Frame::Reset => return self.session_failed(now, seq, SessionFailure::Reset),
@@ -606,8 +624,13 @@ impl ExchangeServer {
 
     fn send_commands(&mut self, now: Instant, peer: ServerId, conn: ConnId, commands: Vec<SmtpCommand>) {
         self.send(peer, conn, Frame::Commands(commands));
-        let timeout = self.topology.server(self.id).smtp.connection_timeout_ms;
-        self.timers.set(Timer::Outbound(conn.seq), now.plus_ms(timeout));
+        let deadline = now.plus_ms(self.topology.server(self.id).smtp.connection_timeout_ms);
+        let session = self.outbound.get_mut(&conn.seq).expect("commands go on open sessions");
+        debug_assert!(deadline >= session.deadline, "deadlines only move later");
+        session.deadline = deadline;
+        if !self.timers.is_set(Timer::Outbound(conn.seq)) {
+            self.timers.set(Timer::Outbound(conn.seq), deadline);
+        }
     }
 
     fn requeue_front(&mut self, entry: QueueEntry, seq: u64) {
@@ -719,17 +742,20 @@ impl ExchangeServer {
         let idle_ms = self.topology.server(self.id).smtp.connection_timeout_ms;
         let commands = match frame {
             Frame::Connect => {
-                self.inbound.insert(conn, InboundSession::new());
-                self.timers.set(Timer::InboundIdle(conn), now.plus_ms(idle_ms));
+                let idle_deadline = now.plus_ms(idle_ms);
+                self.inbound.insert(conn, Inbound { session: InboundSession::new(), idle_deadline });
+                self.timers.set(Timer::InboundIdle(conn), idle_deadline);
                 return self.send(from, conn, Frame::Replies(vec![SmtpReply::ServiceReady]));
             }
             Frame::Commands(commands) => commands,
             Frame::Replies(_) | Frame::Reset => return,
         };
         let max_size = self.topology.server(self.id).smtp.max_message_size_bytes;
-        let Some(session) = self.inbound.get_mut(&conn) else {
+        let Some(inbound) = self.inbound.get_mut(&conn) else {
             return self.send(from, conn, Frame::Reset);
         };
+        inbound.idle_deadline = now.plus_ms(idle_ms);
+        let session = &mut inbound.session;
         let mut replies = Vec::with_capacity(commands.len());
         let mut accepted = Vec::new();
         let mut closed = false;
@@ -750,8 +776,6 @@ impl ExchangeServer {
         if closed {
             self.inbound.remove(&conn);
             self.timers.cancel(Timer::InboundIdle(conn));
-        } else {
-            self.timers.set(Timer::InboundIdle(conn), now.plus_ms(idle_ms));
         }
         if accepted.is_empty() {
             return self.send(from, conn, Frame::Replies(replies));

@@ -15,7 +15,13 @@ use org::time::Instant;
 use org::trace::ServerEvent;
 use org::{AddressId, ServerId};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
+
+/// Per-recipient state, looked up once per event. A hash map with fixed keys: its order
+/// never reaches a result (what is listed from it is sorted first).
+type Pairs = HashMap<(MessageId, AddressId), Pair, BuildHasherDefault<DefaultHasher>>;
 
 /// One check's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -77,7 +83,7 @@ pub struct Violation {
 pub struct Checker {
     invariants: BTreeSet<Invariant>,
     expectations: Vec<Expect>,
-    pairs: BTreeMap<(MessageId, AddressId), Pair>,
+    pairs: Pairs,
     unresolved: u64,
     counts: MessageCounts,
     ndr_by_code: BTreeMap<DsnCode, u64>,
@@ -94,7 +100,7 @@ impl Checker {
         Checker {
             invariants: invariants.iter().copied().collect(),
             expectations: expectations.to_vec(),
-            pairs: BTreeMap::new(),
+            pairs: Pairs::default(),
             unresolved: 0,
             counts: MessageCounts::default(),
             ndr_by_code: BTreeMap::new(),
@@ -292,6 +298,7 @@ impl Checker {
                 lost.push(*key);
             }
         }
+        lost.sort_unstable();
         if let Some(first) = lost.first() {
             let n = lost.len();
             let detail = format!(
