@@ -92,3 +92,10 @@ fn missing_file_and_bad_arguments() {
     let out = orgsim(&["run", "scenarios/single-server.json", "--seed", "minus-one"]);
     assert_eq!(out.status.code(), Some(2), "clap rejects bad arguments with exit 2");
 }
+
+#[test]
+fn an_organization_too_large_for_memory_is_refused() {
+    let err = broken("huge", |t| t.replacen("\"count\": 1000,", "\"count\": 4000000000,", 1));
+    assert!(err.contains(": recipients.generated[0].count: expected from 1 to 1000000 users"), "{err}");
+    assert_eq!(err.lines().count(), 1, "no follow-on errors: {err}");
+}

@@ -18,6 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
+/// The most mailboxes a scenario may have: a bound on memory (a generated day of
+/// 100,000 mailboxes takes about 1.6 GiB today).
+pub const MAX_MAILBOXES: u32 = 1_000_000;
+
 /// One problem in a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
@@ -633,13 +637,20 @@ impl Checker<'_> {
             add_mailbox(self, address, store, at);
         }
         let mut next_number: BTreeMap<String, u32> = BTreeMap::new();
+        let mut planned = r.users.len() as u64;
         for (i, g) in r.generated.iter().enumerate() {
             let at = recp.key("generated").index(i);
             if g.stores.is_empty() {
                 self.error(&at.key("stores"), "expected at least one mailbox store");
             }
-            if g.count == 0 {
-                self.error(&at.key("count"), "expected at least 1 user");
+            if g.count == 0 || g.count > MAX_MAILBOXES {
+                self.error(&at.key("count"), format!("expected from 1 to {MAX_MAILBOXES} users"));
+                continue;
+            }
+            planned += u64::from(g.count);
+            if planned > u64::from(MAX_MAILBOXES) {
+                self.error(&at.key("count"), format!("the organization would exceed {MAX_MAILBOXES} mailboxes"));
+                continue;
             }
             let picked: Vec<usize> = g
                 .stores
@@ -657,7 +668,7 @@ impl Checker<'_> {
             }
             *first += g.count;
         }
-        if addresses.is_empty() {
+        if r.users.is_empty() && r.generated.is_empty() {
             self.error(&recp, "expected at least one mailbox (users or generated)");
         }
         let mut unknown_addresses = Vec::new();
