@@ -47,6 +47,24 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Rebuild the HTML report and charts from a saved trace alone.
+    Report {
+        /// Trace file (JSON Lines) written by `orgsim run`.
+        trace: PathBuf,
+        /// Directory for index.html and the charts.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also export the trace in the Chrome/Perfetto trace-event format to this file.
+        #[arg(long)]
+        perfetto: Option<PathBuf>,
+    },
+    /// Show where two traces diverge (exit 0 identical, 1 different).
+    Diff {
+        /// First trace.
+        a: PathBuf,
+        /// Second trace.
+        b: PathBuf,
+    },
     /// Run a generated 10,000-user organization for one simulated day and print speed figures.
     Bench {
         /// Users in the generated organization.
@@ -86,6 +104,21 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Bench { users, routing_groups, seed } => bench::bench(users, routing_groups, seed),
+        Command::Report { trace, out, perfetto } => report_command(&trace, out.as_deref(), perfetto.as_deref()),
+        Command::Diff { a, b } => match reports::diff::diff_traces(&a, &b) {
+            Ok(d) => {
+                print!("{}", d.text);
+                if d.first.is_none() && d.header.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("orgsim diff: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 
@@ -207,6 +240,37 @@ fn print_summary(scenario: &Path, o: &RunOutcome, wall_s: f64, trace: Option<&Pa
     if !o.passed() {
         println!("reproduce with: orgsim run {} --seed {}", scenario.display(), o.seed);
     }
+}
+
+fn report_command(trace: &Path, out: Option<&Path>, perfetto: Option<&Path>) -> ExitCode {
+    if out.is_none() && perfetto.is_none() {
+        eprintln!("orgsim report: say what to write: --out DIR, --perfetto FILE, or both");
+        return ExitCode::from(2);
+    }
+    // Read the trace fully first, so a bad trace writes nothing.
+    if let Err(e) = reports::read_trace(trace) {
+        eprintln!("orgsim report: {e}");
+        return ExitCode::from(2);
+    }
+    if let Some(dir) = out {
+        match reports::write_report(trace, dir) {
+            Ok(index) => println!("report: {}", index.display()),
+            Err(e) => {
+                eprintln!("orgsim report: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(file) = perfetto {
+        match reports::perfetto::write_perfetto(trace, file) {
+            Ok(()) => println!("perfetto trace: {} (open it at ui.perfetto.dev)", file.display()),
+            Err(e) => {
+                eprintln!("orgsim report: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// Loads generated scenario text (bench), which must be valid.

@@ -3,6 +3,9 @@
 //! viewer, so no font packages are needed to render them) and one self-contained HTML
 //! page. Depends on the trace format only, never on the running system.
 
+pub mod diff;
+pub mod perfetto;
+
 use plotters::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -85,6 +88,16 @@ fn as_str<'a>(v: &'a Value, name: &str, file: &Path, line: usize) -> Result<&'a 
         line,
         message: format!("expected {name:?} to be a string"),
     })
+}
+
+/// Writes a file whole: to `PATH.tmp`, then renamed into place, so a reader never sees a
+/// half-written report.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).map_err(|e| ReportError::Io(tmp.clone(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ReportError::Io(path.to_path_buf(), e))
 }
 
 /// Calls `each(line_number, record)` for every record of a trace file (JSON Lines).
@@ -328,8 +341,7 @@ pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
     let mut sections = String::new();
     for (file, title, unit, series) in &charts {
         let svg = line_chart(title, unit, end_h, series)?;
-        let path = dir.join(file);
-        std::fs::write(&path, &svg).map_err(|e| ReportError::Io(path, e))?;
+        write_atomically(&dir.join(file), svg.as_bytes())?;
         let note = if series.is_empty() { "<p class=\"empty\">No data in this run.</p>" } else { "" };
         sections.push_str(&format!("<section><h2>{}</h2>{note}\n{svg}\n</section>\n", escape(title)));
     }
@@ -364,7 +376,7 @@ Built from <code>{trace}</code> alone.</p>\n<h2>Checks</h2>\n<table><tr><th></th
         trace = escape(&trace.display().to_string()),
     );
     let index = dir.join("index.html");
-    std::fs::write(&index, html).map_err(|e| ReportError::Io(index.clone(), e))?;
+    write_atomically(&index, html.as_bytes())?;
     Ok(index)
 }
 
