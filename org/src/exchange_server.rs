@@ -15,6 +15,7 @@ use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
 use crate::link_state::{ConnectorState, LinkStateTable};
 use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::message::{Message, MessageId, MessageKind};
+use crate::planted_bugs::PlantedBug;
 use crate::queue_directory::{DiskImage, DiskOp, StoredItem};
 use crate::routing_engine::{NextHop, RoutingEngine};
 use crate::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpCommand, SmtpReply};
@@ -114,7 +115,7 @@ enum Phase {
     /// MAIL, RCPTs and DATA pipelined for this entry.
     Envelope(QueueEntry),
     /// Content sent, waiting for 250 Queued.
-    Content(QueueEntry),
+    Content { entry: QueueEntry, message: MessageId, size_bytes: u64 },
     /// QUIT sent.
     Quitting,
 }
@@ -215,6 +216,11 @@ impl ExchangeServer {
             let recipients = disk.items.values().map(|i| i.recipients.len() as u32).sum();
             server.emit(ServerEvent::Recovered { items: disk.items.len() as u32, recipients });
             for item in disk.items.values() {
+                if server.topology.bug(PlantedBug::RecoverySkipsQueues) {
+                    let (message, remaining) = (item.message.clone(), item.recipients.clone());
+                    server.items.insert(item.id, Item { message, remaining, arrived_at: item.arrived_at });
+                    continue;
+                }
                 server.process(now, item.clone());
             }
         }
@@ -288,7 +294,9 @@ impl ExchangeServer {
                 waiting.extend(queue.entries.drain(..).map(|e| (QueueKey::Link(*hop), e)));
             }
         }
-        waiting.extend(self.unreachable.drain(..).map(|e| (QueueKey::Unreachable, e)));
+        if !self.topology.bug(PlantedBug::UnreachableNeverRerouted) {
+            waiting.extend(self.unreachable.drain(..).map(|e| (QueueKey::Unreachable, e)));
+        }
         for (from, entry) in waiting {
             self.route_entry(now, entry, Some(from));
         }
@@ -300,6 +308,7 @@ impl ExchangeServer {
             match timer {
                 Timer::LogFlush => self.flush(now),
                 Timer::QueueRetry(hop) => self.retry_queue(now, hop),
+                Timer::Outbound(_) if self.topology.bug(PlantedBug::LostSessionTimeout) => {}
                 Timer::Outbound(seq) => match self.outbound.get(&seq).map(|s| s.deadline) {
                     Some(deadline) if deadline > now => self.timers.set(Timer::Outbound(seq), deadline),
                     Some(_) => self.session_failed(now, seq, SessionFailure::Timeout),
@@ -398,6 +407,10 @@ impl ExchangeServer {
             failed.entry(code).or_default().push(r);
         }
         for (code, recipients) in failed {
+            if code == DsnCode::RecipientNotFound && self.topology.bug(PlantedBug::UnknownRecipientDropped) {
+                self.recipients_done(now, id, &recipients);
+                continue;
+            }
             self.fail_recipients(now, id, recipients, code);
         }
         let entry = QueueEntry { item: id, recipients: verdict.resolved.into_iter().map(|(r, _)| r).collect() };
@@ -416,6 +429,27 @@ impl ExchangeServer {
             by_hop.entry(decision.next_hop).or_insert_with(|| (Vec::new(), decision.cost)).0.push(r);
         }
         let message = self.items[&entry.item].message.id;
+        if self.topology.bug(PlantedBug::BifurcationCopiesAll)
+            && by_hop.contains_key(&NextHop::Local)
+            && by_hop.len() > 1
+        {
+            let m = self.items[&entry.item].message.clone();
+            for (hop, (recipients, _)) in &by_hop {
+                for &recipient in recipients.iter().filter(|_| *hop != NextHop::Local) {
+                    let store = self.topology.directory.lookup(recipient).expect("resolved").store;
+                    if self.stores.deliver(recipient, m.id, m.size_bytes) == DeliveryOutcome::Delivered {
+                        self.pending_ops.push(DiskOp::Deliver {
+                            store,
+                            recipient,
+                            message: m.id,
+                            size_bytes: m.size_bytes,
+                        });
+                        let submitted_at = m.submitted_at;
+                        self.after_flush.push(AfterFlush::Delivered { message: m.id, recipient, store, submitted_at });
+                    }
+                }
+            }
+        }
         for (hop, (recipients, cost)) in by_hop {
             let queue = QueueKey::for_next_hop(hop);
             if from != Some(queue) {
@@ -505,6 +539,9 @@ impl ExchangeServer {
     }
 
     fn expired(&self, now: Instant, item_id: u64) -> bool {
+        if self.topology.bug(PlantedBug::NoExpiration) {
+            return false;
+        }
         let expiration_ms = self.topology.server(self.id).smtp.expiration_ms;
         now.since(self.items[&item_id].arrived_at) >= expiration_ms
     }
@@ -513,16 +550,22 @@ impl ExchangeServer {
         for entry in std::mem::take(&mut self.unreachable) {
             if self.expired(now, entry.item) {
                 self.fail_recipients(now, entry.item, entry.recipients, DsnCode::Expired);
+            } else if self.topology.bug(PlantedBug::UnreachableNeverRerouted) {
+                self.unreachable.push_back(entry);
             } else {
                 self.route_entry(now, entry, Some(QueueKey::Unreachable));
             }
+        }
+        if !self.unreachable.is_empty() && !self.timers.is_set(Timer::UnreachableReroute) {
+            let every = self.topology.server(self.id).smtp.unreachable_reroute_interval_ms;
+            self.timers.set(Timer::UnreachableReroute, now.plus_ms(every));
         }
     }
 
     // ----- link queues and the sending side of SMTP -----
 
     fn in_flight(&self, hop: NextHop) -> bool {
-        self.outbound.values().any(|s| s.hop == hop && matches!(s.phase, Phase::Envelope(_) | Phase::Content(_)))
+        self.outbound.values().any(|s| s.hop == hop && matches!(s.phase, Phase::Envelope(_) | Phase::Content { .. }))
     }
 
     /// Opens a connection for a Ready queue with mail.
@@ -582,8 +625,11 @@ impl ExchangeServer {
             Phase::Envelope(entry) => {
                 if replies.len() == entry.recipients.len() + 2 && replies.iter().all(|r| r.is_positive()) {
                     let message = self.items[&entry.item].message.clone();
+                    if self.topology.bug(PlantedBug::DoneOnSend) {
+                        self.recipients_done(now, entry.item, &entry.recipients);
+                    }
                     let session = self.outbound.get_mut(&seq).expect("session exists");
-                    session.phase = Phase::Content(entry);
+                    session.phase = Phase::Content { entry, message: message.id, size_bytes: message.size_bytes };
                     self.send_commands(now, peer, conn, vec![SmtpCommand::Content(Box::new(message))]);
                 } else if replies.contains(&SmtpReply::SizeExceeded) {
                     self.fail_recipients(now, entry.item, entry.recipients, DsnCode::MessageTooLarge);
@@ -594,23 +640,26 @@ impl ExchangeServer {
                     self.session_failed(now, seq, SessionFailure::Rejected(code));
                 }
             }
-            Phase::Content(entry) => {
+            Phase::Content { entry, message, size_bytes } => {
                 if replies == [SmtpReply::Queued] {
-                    let message = &self.items[&entry.item].message;
                     let event = ServerEvent::Transferred {
-                        message: message.id,
+                        message,
                         to: peer,
                         queue: QueueKey::Link(self.outbound[&seq].hop),
                         recipients: entry.recipients.clone(),
-                        size_bytes: message.size_bytes,
+                        size_bytes,
                     };
                     self.emit(event);
-                    self.recipients_done(now, entry.item, &entry.recipients);
+                    if !self.topology.bug(PlantedBug::DoneOnSend) {
+                        self.recipients_done(now, entry.item, &entry.recipients);
+                    }
                     self.outbound.get_mut(&seq).expect("session exists").sent += 1;
                     self.next_message(now, seq);
                 } else {
                     let code = replies.first().map_or(0, |r| r.code());
-                    self.requeue_front(entry, seq);
+                    if !self.topology.bug(PlantedBug::DoneOnSend) {
+                        self.requeue_front(entry, seq);
+                    }
                     self.session_failed(now, seq, SessionFailure::Rejected(code));
                 }
             }
@@ -698,10 +747,14 @@ impl ExchangeServer {
         self.timers.cancel(Timer::Outbound(seq));
         let retry = self.topology.server(self.id).smtp.retry.clone();
         let queue = self.links.get_mut(&session.hop).expect("session queues exist");
-        if let Phase::Envelope(entry) | Phase::Content(entry) = session.phase {
+        match session.phase {
+            Phase::Envelope(entry) => queue.entries.push_front(entry),
             // After Content the peer may have the message already; resending is SMTP's
             // known duplicate window (RFC 1047), closed by the store's duplicate check.
-            queue.entries.push_front(entry);
+            Phase::Content { entry, .. } if !self.topology.bug(PlantedBug::DoneOnSend) => {
+                queue.entries.push_front(entry)
+            }
+            _ => {}
         }
         queue.failures += 1;
         let delay = retry.delay_ms(queue.failures);
@@ -799,8 +852,12 @@ impl ExchangeServer {
             }));
             self.after_flush.push(AfterFlush::Process(item));
         }
-        // 250 Queued only once the message files are durable.
-        self.after_flush.push(AfterFlush::Reply { to: from, conn, replies });
+        if self.topology.bug(PlantedBug::AckBeforeDurable) {
+            self.send(from, conn, Frame::Replies(replies));
+        } else {
+            // 250 Queued only once the message files are durable.
+            self.after_flush.push(AfterFlush::Reply { to: from, conn, replies });
+        }
         self.schedule_flush(now);
     }
 }
@@ -851,6 +908,7 @@ mod tests {
                 .map(|s| StoreConfig { name: format!("MS{s}"), storage_group: "SG".into(), server: ServerId(s) })
                 .collect(),
             directory,
+            plants: crate::planted_bugs::Plants::NONE,
         })
     }
 

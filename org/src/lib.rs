@@ -13,6 +13,7 @@ pub mod global_catalog;
 pub mod link_state;
 pub mod mailbox_store;
 pub mod message;
+pub mod planted_bugs;
 pub mod queue_directory;
 pub mod routing_engine;
 pub mod smtp_protocol;

@@ -8,6 +8,7 @@
 //! routes are not load-shared yet: ties break on the lexicographically smallest path of
 //! connector ids, so a route is a pure function of the table.
 
+use crate::planted_bugs::PlantedBug;
 use crate::topology::Topology;
 use crate::{ConnectorId, RoutingGroupId};
 use serde::Serialize;
@@ -96,11 +97,14 @@ impl LinkStateTable {
             }
             for (index, connector) in topology.connectors.iter().enumerate() {
                 let id = ConnectorId(index as u16);
-                if connector.from != group || self.state(id) == ConnectorState::Down {
+                let down =
+                    self.state(id) == ConnectorState::Down && !topology.bug(PlantedBug::RoutesOverDownConnectors);
+                if connector.from != group || down {
                     continue;
                 }
                 debug_assert!((1..=100).contains(&connector.cost), "cost checked at load");
-                let next_cost = cost + connector.cost;
+                let weight = if topology.bug(PlantedBug::IgnoresCost) { 1 } else { connector.cost };
+                let next_cost = cost + weight;
                 let mut next_path = path.clone();
                 next_path.push(id);
                 let slot = &mut best[usize::from(connector.to.0)];
@@ -146,6 +150,7 @@ pub(crate) mod tests {
                 .collect(),
             stores: Vec::new(),
             directory: GlobalCatalog::new(),
+            plants: crate::planted_bugs::Plants::NONE,
         }
     }
 

@@ -4,6 +4,7 @@
 //! table, apart).
 
 use crate::global_catalog::GlobalCatalog;
+use crate::planted_bugs::{PlantedBug, Plants};
 use crate::time::{MINUTE_MS, SECOND_MS};
 use crate::version::ExchangeVersion;
 use crate::{ConnectorId, RoutingGroupId, ServerId, StoreId};
@@ -21,9 +22,17 @@ pub struct Topology {
     pub stores: Vec<StoreConfig>,
     /// The recipients, as a global catalog serves them.
     pub directory: GlobalCatalog,
+    /// Planted bugs switched on for this run (none in real use).
+    pub plants: Plants,
 }
 
 impl Topology {
+    /// Whether a planted bug is on.
+    #[inline]
+    pub fn bug(&self, bug: PlantedBug) -> bool {
+        self.plants.has(bug)
+    }
+
     /// The server's configuration.
     pub fn server(&self, id: ServerId) -> &ServerConfig {
         &self.servers[usize::from(id.0)]

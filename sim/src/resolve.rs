@@ -188,6 +188,17 @@ pub struct Resolved {
     pub sample_interval_ms: u64,
 }
 
+impl Resolved {
+    /// The same scenario with these planted bugs switched on.
+    pub fn with_plants(&self, plants: org::planted_bugs::Plants) -> Resolved {
+        let mut r = self.clone();
+        let mut topology = (*r.topology).clone();
+        topology.plants = plants;
+        r.topology = Arc::new(topology);
+        r
+    }
+}
+
 /// Reads and checks a scenario file.
 pub fn load_file(path: &str) -> Result<Resolved, ScenarioErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -911,6 +922,7 @@ impl Checker<'_> {
             connectors,
             stores: store_configs,
             directory,
+            plants: org::planted_bugs::Plants::NONE,
         };
         Some(Resolved {
             file: self.file.to_string(),

@@ -360,7 +360,12 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         start: madsim::time::Instant::now(),
         trace: sink,
         checker: Checker::new(&resolved.invariants, &resolved.expectations),
-        wan: Wan::new(&resolved.links, resolved.lan_bits_per_s, resolved.lan_latency_ms),
+        wan: Wan::new(
+            &resolved.links,
+            resolved.lan_bits_per_s,
+            resolved.lan_latency_ms,
+            topology.bug(org::planted_bugs::PlantedBug::WanIgnoresDownLinks),
+        ),
         disks: vec![DiskImage::default(); servers],
         populations,
         inboxes: (0..servers).map(|_| None).collect(),
