@@ -10,5 +10,6 @@ pub mod scenario;
 pub mod trace;
 pub mod units;
 pub mod wan;
+pub mod weather;
 pub mod workload;
 pub mod world;

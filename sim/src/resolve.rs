@@ -102,6 +102,16 @@ pub struct TimedAction {
     pub action: WorldAction,
 }
 
+/// Where a step of a run's concrete timeline came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepSource {
+    /// The scenario's fixed timeline.
+    Timeline,
+    /// Sampled from the scenario's weather for this seed.
+    Weather,
+}
+
 /// The client load, resolved.
 #[derive(Clone, Debug)]
 pub struct WorkloadSpec {
@@ -176,6 +186,8 @@ pub struct Resolved {
     pub unknown_addresses: Vec<AddressId>,
     /// Timeline, in order.
     pub timeline: Vec<TimedAction>,
+    /// Randomized faults, sampled per seed.
+    pub weather: Option<crate::weather::WeatherSpec>,
     /// Client load.
     pub workload: Option<WorkloadSpec>,
     /// Invariants to run.
@@ -189,6 +201,35 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The concrete timeline of a run at `seed`: the fixed steps and the weather's, in
+    /// time order (fixed steps first at equal instants).
+    pub fn timeline_for(&self, seed: u64) -> Vec<(TimedAction, StepSource)> {
+        let mut steps: Vec<(TimedAction, StepSource)> =
+            self.timeline.iter().map(|a| (*a, StepSource::Timeline)).collect();
+        if let Some(w) = &self.weather {
+            steps.extend(w.sample(seed).into_iter().map(|a| (a, StepSource::Weather)));
+        }
+        // Stable sort: equal instants keep fixed steps first, then the weather's order.
+        steps.sort_by_key(|(a, source)| (a.at, *source == StepSource::Weather));
+        steps
+    }
+
+    /// A step as a scenario action (how shrink writes a concrete timeline back out).
+    pub fn to_action(&self, step: TimedAction) -> Action {
+        let at = crate::units::Duration::from_ms(step.at.as_ms());
+        let link = |l: usize| self.links[l].name.clone();
+        let connector = |c: ConnectorId| self.topology.connector(c).name.clone();
+        let server = |s: ServerId| self.topology.server(s).name.clone();
+        match step.action {
+            WorldAction::LinkDown(l) => Action::LinkDown { at, link: link(l) },
+            WorldAction::LinkUp(l) => Action::LinkUp { at, link: link(l) },
+            WorldAction::ConnectorDown(c) => Action::ConnectorDown { at, connector: connector(c) },
+            WorldAction::ConnectorUp(c) => Action::ConnectorUp { at, connector: connector(c) },
+            WorldAction::Crash(s) => Action::ServerCrash { at, server: server(s) },
+            WorldAction::Restart(s) => Action::ServerRestart { at, server: server(s) },
+        }
+    }
+
     /// The same scenario with these planted bugs switched on.
     pub fn with_plants(&self, plants: org::planted_bugs::Plants) -> Resolved {
         let mut r = self.clone();
@@ -843,6 +884,110 @@ impl Checker<'_> {
             }
         }
 
+        // Weather.
+        let weather = scenario.weather.as_ref().map(|w| {
+            let wp = p().key("weather");
+            if w.from >= w.until {
+                self.error(&wp.key("until"), "expected the weather window to end after it starts");
+            }
+            if w.until.ms > duration_ms {
+                self.error(&wp.key("until"), format!("faults must heal before the run ends ({})", scenario.duration));
+            }
+            // Targets the fixed timeline acts on are left to it.
+            let mut fixed_links = BTreeSet::new();
+            let mut fixed_connectors = BTreeSet::new();
+            let mut fixed_servers = BTreeSet::new();
+            for a in &timeline {
+                match a.2 {
+                    WorldAction::LinkDown(l) | WorldAction::LinkUp(l) => {
+                        fixed_links.insert(l);
+                    }
+                    WorldAction::ConnectorDown(c) | WorldAction::ConnectorUp(c) => {
+                        fixed_connectors.insert(usize::from(c.0));
+                    }
+                    WorldAction::Crash(s) | WorldAction::Restart(s) => {
+                        fixed_servers.insert(usize::from(s.0));
+                    }
+                }
+            }
+            let targets = |checker: &mut Self,
+                           field: &str,
+                           names: &Option<Vec<String>>,
+                           table: &Names,
+                           what: &str,
+                           fixed: &BTreeSet<usize>|
+             -> Vec<usize> {
+                let all: Vec<usize> = match names {
+                    None => table.index.values().copied().collect(),
+                    Some(list) => list
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, n)| checker.reference(table, what, n, &wp.key(field).key("targets").index(i)))
+                        .collect(),
+                };
+                let mut all: Vec<usize> = all.into_iter().filter(|t| !fixed.contains(t)).collect();
+                all.sort_unstable();
+                all.dedup();
+                all
+            };
+            let rate = |checker: &mut Self,
+                        field: &str,
+                        r: &Option<crate::scenario::FaultRate>,
+                        table: &Names,
+                        what: &str,
+                        fixed: &BTreeSet<usize>| {
+                let r = r.as_ref()?;
+                if !(r.per_day.is_finite() && (0.0..=10_000.0).contains(&r.per_day)) {
+                    checker.error(&wp.key(field).key("per_day"), "expected a rate from 0 to 10000 faults a day");
+                }
+                if r.length[0] > r.length[1] || r.length[0].ms == 0 {
+                    checker.error(
+                        &wp.key(field).key("length"),
+                        "expected [shortest, longest] with 0 < shortest <= longest",
+                    );
+                }
+                let targets = targets(checker, field, &r.targets, table, what, fixed);
+                Some(crate::weather::RateSpec { per_day: r.per_day, length_ms: r.length.map(|d| d.ms), targets })
+            };
+            let link_outages = rate(self, "link_outages", &w.link_outages, &links_by_name, "WAN link", &fixed_links);
+            let connector_outages = rate(
+                self,
+                "connector_outages",
+                &w.connector_outages,
+                &connectors_by_name,
+                "connector",
+                &fixed_connectors,
+            );
+            let server_crashes = rate(self, "server_crashes", &w.server_crashes, &servers, "server", &fixed_servers);
+            let link_oscillations = w.link_oscillations.as_ref().map(|o| {
+                let op = wp.key("link_oscillations");
+                if o.period[0] > o.period[1] || o.period[0].ms < 2 {
+                    self.error(&op.key("period"), "expected [shortest, longest] with 2ms <= shortest <= longest");
+                }
+                if o.length[0] > o.length[1] || o.length[0].ms == 0 {
+                    self.error(&op.key("length"), "expected [shortest, longest] with 0 < shortest <= longest");
+                }
+                if !(o.per_day.is_finite() && (0.0..=10_000.0).contains(&o.per_day)) {
+                    self.error(&op.key("per_day"), "expected a rate from 0 to 10000 episodes a day");
+                }
+                let targets = targets(self, "link_oscillations", &o.targets, &links_by_name, "WAN link", &fixed_links);
+                crate::weather::OscillationSpec {
+                    per_day: o.per_day,
+                    period_ms: o.period.map(|d| d.ms),
+                    length_ms: o.length.map(|d| d.ms),
+                    targets,
+                }
+            });
+            crate::weather::WeatherSpec {
+                from: Instant(w.from.ms),
+                until: Instant(w.until.ms),
+                link_outages,
+                link_oscillations,
+                connector_outages,
+                server_crashes,
+            }
+        });
+
         // Checks.
         let ep = p().key("checks").key("expect");
         let mut expectations = Vec::new();
@@ -936,6 +1081,7 @@ impl Checker<'_> {
             mailboxes_by_server,
             unknown_addresses,
             timeline: timeline.into_iter().map(|(ms, _, action)| TimedAction { at: Instant(ms), action }).collect(),
+            weather,
             workload,
             invariants,
             expectations,

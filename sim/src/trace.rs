@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 1;
+pub const TRACE_FORMAT: u32 = 2;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -39,6 +39,8 @@ pub enum TraceEvent {
         /// The scenario with every default filled in.
         scenario: serde_json::Value,
     },
+    /// The run's concrete timeline (fixed steps and this seed's weather), at t=0.
+    Timeline { steps: Vec<serde_json::Value> },
     /// A client submission is durable.
     Submitted { message: String, sender: String, recipients: Vec<String>, size_bytes: u64 },
     /// A message from another server is durable and acknowledged.

@@ -16,7 +16,7 @@
 //! not yet flushed) dies with the node.
 
 use crate::checks::{CheckResult, Checker, MessageCounts};
-use crate::resolve::{Resolved, WorldAction};
+use crate::resolve::{Resolved, TimedAction, WorldAction};
 use crate::rng::Stream;
 use crate::trace::{QueueSample, TraceEvent, TraceSink, TRACE_FORMAT};
 use crate::wan::Wan;
@@ -258,6 +258,7 @@ impl World {
                 continue;
             }
             self.connector_state[i] = state;
+            self.checker.routing_changed();
             let event = TraceEvent::ConnectorState { connector: c.name.clone(), state: connector_state_name(state) };
             self.record(now.as_ms(), "link_state", &event);
             for inbox in self.inboxes.iter().flatten() {
@@ -328,6 +329,16 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         scenario: serde_json::to_value(&resolved.scenario).expect("scenarios serialize"),
     };
     sink.record(0, "orgsim", &header);
+    let timeline = resolved.timeline_for(seed);
+    let steps = timeline
+        .iter()
+        .map(|(step, source)| {
+            let mut v = serde_json::to_value(resolved.to_action(*step)).expect("actions serialize");
+            v["source"] = serde_json::to_value(source).expect("sources serialize");
+            v
+        })
+        .collect();
+    sink.record(0, "orgsim", &TraceEvent::Timeline { steps });
 
     let populations = (0..servers)
         .map(|i| {
@@ -359,7 +370,11 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         seed,
         start: madsim::time::Instant::now(),
         trace: sink,
-        checker: Checker::new(&resolved.invariants, &resolved.expectations),
+        checker: Checker::new(
+            &resolved.invariants,
+            &resolved.expectations,
+            topology.servers.iter().map(|s| s.name.clone()).collect(),
+        ),
         wan: Wan::new(
             &resolved.links,
             resolved.lan_bits_per_s,
@@ -389,7 +404,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         })
         .collect();
 
-    supervise(&world, &handle, &nodes).await;
+    let timeline: Vec<_> = timeline.into_iter().map(|(step, _)| step).collect();
+    supervise(&world, &handle, &nodes, &timeline).await;
 
     let mut w = lock(&world);
     let now = Instant(resolved.duration_ms);
@@ -414,7 +430,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
 }
 
 /// Plays the timeline, takes link samples, records deadlines, until the run's end.
-async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle]) {
+async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle], timeline: &[TimedAction]) {
     let (resolved, start) = {
         let w = lock(world);
         (w.resolved.clone(), w.start)
@@ -424,7 +440,7 @@ async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle]) {
     let mut deadlines = lock(world).checker.deadlines();
     deadlines.sort_by_key(|(i, at)| (*at, *i));
     let mut deadlines = deadlines.into_iter().peekable();
-    let mut actions = resolved.timeline.iter().peekable();
+    let mut actions = timeline.iter().peekable();
     let mut next_sample = interval;
     loop {
         let next_action = actions.peek().map_or(u64::MAX, |a| a.at.as_ms());

@@ -1,0 +1,222 @@
+//! Fault weather: turns a scenario's fault rates into a concrete timeline for one seed.
+//! Each fault kind has its own stream (`weather:link_outages`, …): counts are Poisson in
+//! the window, start times uniform, lengths log-uniform, targets uniform. Faults on one
+//! target are merged where they overlap, and every fault ends inside the window.
+
+use crate::resolve::{TimedAction, WorldAction};
+use crate::rng::Stream;
+use org::time::Instant;
+use org::{ConnectorId, Entropy, ServerId};
+use std::collections::BTreeMap;
+
+/// A fault kind's rate, resolved to target indexes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateSpec {
+    /// Mean faults per day of window.
+    pub per_day: f64,
+    /// Shortest and longest fault, ms.
+    pub length_ms: [u64; 2],
+    /// Target indexes (links, connectors or servers).
+    pub targets: Vec<usize>,
+}
+
+/// Oscillation episodes, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OscillationSpec {
+    /// Mean episodes per day of window.
+    pub per_day: f64,
+    /// Shortest and longest period, ms.
+    pub period_ms: [u64; 2],
+    /// Shortest and longest episode, ms.
+    pub length_ms: [u64; 2],
+    /// Link indexes.
+    pub targets: Vec<usize>,
+}
+
+/// The weather of a scenario, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeatherSpec {
+    /// Window start.
+    pub from: Instant,
+    /// Window end: every fault has healed by then.
+    pub until: Instant,
+    /// Link outages.
+    pub link_outages: Option<RateSpec>,
+    /// Oscillating links.
+    pub link_oscillations: Option<OscillationSpec>,
+    /// Connector outages.
+    pub connector_outages: Option<RateSpec>,
+    /// Server crashes and restarts.
+    pub server_crashes: Option<RateSpec>,
+}
+
+fn poisson(rng: &mut Stream, mean: f64) -> u64 {
+    if mean <= 0.0 {
+        return 0;
+    }
+    // Knuth for small means; means here are a few faults a window.
+    let limit = (-mean.min(500.0)).exp();
+    let mut k = 0;
+    let mut product = rng.unit();
+    while product > limit {
+        k += 1;
+        product *= rng.unit();
+    }
+    k
+}
+
+fn log_uniform(rng: &mut Stream, [lo, hi]: [u64; 2]) -> u64 {
+    if hi <= lo {
+        return lo;
+    }
+    let (a, b) = ((lo.max(1)) as f64, hi as f64);
+    (a * (b / a).powf(rng.unit())).round() as u64
+}
+
+/// Samples intervals for each target, merged where they overlap, inside the window.
+fn intervals(rng: &mut Stream, spec: &RateSpec, from: u64, until: u64) -> BTreeMap<usize, Vec<(u64, u64)>> {
+    let mut by_target: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
+    if spec.targets.is_empty() || until <= from {
+        return by_target;
+    }
+    let window = until - from;
+    let count = poisson(rng, spec.per_day * window as f64 / 86_400_000.0);
+    for _ in 0..count {
+        let start = from + (rng.unit() * window as f64) as u64;
+        let target = spec.targets[rng.below(spec.targets.len())];
+        let end = (start + log_uniform(rng, spec.length_ms)).min(until);
+        if end > start {
+            by_target.entry(target).or_default().push((start, end));
+        }
+    }
+    for list in by_target.values_mut() {
+        *list = merge(std::mem::take(list));
+    }
+    by_target
+}
+
+/// The union of intervals, sorted, touching ones joined.
+fn merge(mut list: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    list.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(list.len());
+    for (s, e) in list {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
+impl WeatherSpec {
+    /// The concrete faults of one seed, in time order (ties in a fixed order).
+    pub fn sample(&self, seed: u64) -> Vec<TimedAction> {
+        let (from, until) = (self.from.as_ms(), self.until.as_ms());
+        let mut out: Vec<(u64, u8, usize, WorldAction)> = Vec::new();
+        let mut push = |at: u64, order: u8, target: usize, action: WorldAction| out.push((at, order, target, action));
+        // A link's outages and oscillations are merged into one set of down intervals,
+        // so its steps always alternate.
+        let mut link_down: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
+        if let Some(spec) = &self.link_outages {
+            let mut rng = Stream::new(seed, "weather:link_outages");
+            for (link, list) in intervals(&mut rng, spec, from, until) {
+                link_down.entry(link).or_default().extend(list);
+            }
+        }
+        if let Some(spec) = &self.link_oscillations {
+            let mut rng = Stream::new(seed, "weather:link_oscillations");
+            let rate = RateSpec { per_day: spec.per_day, length_ms: spec.length_ms, targets: spec.targets.clone() };
+            for (link, list) in intervals(&mut rng, &rate, from, until) {
+                for (s, e) in list {
+                    let period = log_uniform(&mut rng, spec.period_ms).max(2);
+                    let mut t = s;
+                    while t < e {
+                        link_down.entry(link).or_default().push((t, (t + period / 2).min(e)));
+                        t += period;
+                    }
+                }
+            }
+        }
+        for (link, list) in link_down {
+            for (s, e) in merge(list) {
+                push(s, 0, link, WorldAction::LinkDown(link));
+                push(e, 1, link, WorldAction::LinkUp(link));
+            }
+        }
+        if let Some(spec) = &self.connector_outages {
+            let mut rng = Stream::new(seed, "weather:connector_outages");
+            for (c, list) in intervals(&mut rng, spec, from, until) {
+                for (s, e) in list {
+                    push(s, 4, c, WorldAction::ConnectorDown(ConnectorId(c as u16)));
+                    push(e, 5, c, WorldAction::ConnectorUp(ConnectorId(c as u16)));
+                }
+            }
+        }
+        if let Some(spec) = &self.server_crashes {
+            let mut rng = Stream::new(seed, "weather:server_crashes");
+            for (server, list) in intervals(&mut rng, spec, from, until) {
+                for (s, e) in list {
+                    push(s, 6, server, WorldAction::Crash(ServerId(server as u16)));
+                    push(e, 7, server, WorldAction::Restart(ServerId(server as u16)));
+                }
+            }
+        }
+        out.sort_by_key(|(at, order, target, _)| (*at, *order, *target));
+        out.into_iter().map(|(at, _, _, action)| TimedAction { at: Instant(at), action }).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn spec(per_day: f64) -> WeatherSpec {
+        WeatherSpec {
+            from: Instant(3_600_000),
+            until: Instant(10 * 3_600_000),
+            link_outages: Some(RateSpec { per_day, length_ms: [60_000, 3_600_000], targets: vec![0, 1] }),
+            link_oscillations: Some(OscillationSpec {
+                per_day,
+                period_ms: [60_000, 600_000],
+                length_ms: [600_000, 3_600_000],
+                targets: vec![1, 2],
+            }),
+            connector_outages: None,
+            server_crashes: Some(RateSpec { per_day, length_ms: [1_000, 1_800_000], targets: vec![0, 1, 2] }),
+        }
+    }
+
+    #[test]
+    fn same_seed_same_faults_other_seed_other_faults() {
+        let w = spec(20.0);
+        assert_eq!(w.sample(4), w.sample(4));
+        assert_ne!(w.sample(4), w.sample(5));
+        assert!(!w.sample(4).is_empty());
+    }
+
+    proptest! {
+        /// Every fault lies in the window, and per target the steps alternate starting
+        /// with the fault (down/crash) and ending healed (up/restart).
+        #[test]
+        fn faults_alternate_and_heal_inside_the_window(seed in 0u64..10_000, per_day in 0.0f64..80.0) {
+            let w = spec(per_day);
+            let steps = w.sample(seed);
+            let mut down: BTreeMap<String, bool> = BTreeMap::new();
+            for step in &steps {
+                prop_assert!(step.at >= w.from && step.at <= w.until);
+                let (key, goes_down) = match step.action {
+                    WorldAction::LinkDown(l) => (format!("link{l}"), true),
+                    WorldAction::LinkUp(l) => (format!("link{l}"), false),
+                    WorldAction::Crash(s) => (format!("server{}", s.0), true),
+                    WorldAction::Restart(s) => (format!("server{}", s.0), false),
+                    WorldAction::ConnectorDown(c) => (format!("connector{}", c.0), true),
+                    WorldAction::ConnectorUp(c) => (format!("connector{}", c.0), false),
+                };
+                let was_down = down.insert(key, goes_down).unwrap_or(false);
+                prop_assert_ne!(was_down, goes_down, "steps alternate per target");
+            }
+            prop_assert!(down.values().all(|d| !d), "everything healed by the end");
+        }
+    }
+}
