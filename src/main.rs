@@ -4,6 +4,7 @@
 //! arguments) or an output that could not be written.
 
 use clap::{Parser, Subcommand};
+use org::planted_bugs::{PlantedBug, Plants};
 use sim::resolve::{load_file, load_str, Resolved};
 use sim::world::{run, RunOutcome};
 use std::fs::File;
@@ -13,6 +14,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod bench;
+mod record;
+mod score;
+mod shrink;
+mod sweep;
 
 #[derive(Parser)]
 #[command(name = "orgsim", version, about = "Deterministic simulation testbed of an Exchange Server 2003 organization")]
@@ -39,6 +44,106 @@ enum Command {
         /// Print one JSON object instead of the human summary.
         #[arg(long)]
         json: bool,
+        /// Switch a planted bug on (repeatable); see `orgsim score`.
+        #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
+        plants: Vec<PlantedBug>,
+        /// Save a run record (scenario digest, seed, version, trace digest) for `orgsim replay`.
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Print the run's concrete timeline (fixed steps and this seed's weather).
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Run one seed for `git bisect run`: exit 0 checks held, 1 a check failed, 125 cannot test.
+    Check {
+        /// Scenario file (JSON).
+        scenario: PathBuf,
+        /// Run seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Switch a planted bug on (repeatable).
+        #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
+        plants: Vec<PlantedBug>,
+    },
+    /// Rerun a recorded run; fail clearly if its trace differs.
+    Replay {
+        /// Run record written by `orgsim run --record`.
+        record: PathBuf,
+        /// Write the replayed trace here (to compare with `orgsim diff`).
+        #[arg(long)]
+        trace: Option<PathBuf>,
+    },
+    /// Run many seeds of a scenario in parallel; exit 1 if any failed.
+    Sweep {
+        /// Scenario file (JSON).
+        scenario: PathBuf,
+        /// Seeds A..B, both included.
+        #[arg(long)]
+        seeds: sweep::SeedRange,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Only every N-th seed from offset I (0 <= I < N), for N machines.
+        #[arg(long)]
+        shard: Option<sweep::Shard>,
+        /// Print one JSON summary (what `sweep-merge` reads).
+        #[arg(long)]
+        json: bool,
+        /// Switch a planted bug on (repeatable).
+        #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
+        plants: Vec<PlantedBug>,
+    },
+    /// Merge the `--json` summaries of a sweep's shards into one; exit 1 if any seed failed.
+    SweepMerge {
+        /// Summary files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the merged summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shrink a failing run to the fewest faults and the smallest load that still fail.
+    Shrink {
+        /// Scenario file (JSON).
+        scenario: PathBuf,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the shrunk scenario (default: NAME-shrunk-seed-N.json here).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Switch a planted bug on (repeatable).
+        #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
+        plants: Vec<PlantedBug>,
+    },
+    /// Find the earliest simulated time at which a failing safety check fails.
+    BisectTime {
+        /// Scenario file (JSON).
+        scenario: PathBuf,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// Switch a planted bug on (repeatable).
+        #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
+        plants: Vec<PlantedBug>,
+    },
+    /// Run the scenarios against every planted bug: which checks catch which bug.
+    Score {
+        /// Seeds A..B to try, both included.
+        #[arg(long, default_value = "1..3")]
+        seeds: sweep::SeedRange,
+        /// Scenario files (default: every scenarios/*.json).
+        #[arg(long = "scenario")]
+        scenarios: Vec<PathBuf>,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print a JSON list instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Skip shrinking the first failing run of each bug.
+        #[arg(long)]
+        no_shrink: bool,
     },
     /// Check a scenario file without running it.
     Validate {
@@ -80,9 +185,31 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe would panic; a command-line
+    // tool should end quietly instead (`orgsim sweep … | head`).
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to the default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario, seed, trace, report, json } => run_command(&scenario, seed, trace, report, json),
+        Command::Run { scenario, seed, trace, report, json, plants, record, explain } => {
+            let options = RunOptions { trace, report, json, plants: plant_set(&plants), record, explain };
+            run_command(&scenario, seed, options)
+        }
+        Command::Check { scenario, seed, plants } => check_command(&scenario, seed, plant_set(&plants)),
+        Command::Replay { record, trace } => record::replay_command(&record, trace.as_deref()),
+        Command::Sweep { scenario, seeds, jobs, shard, json, plants } => match load(&scenario) {
+            Ok(resolved) => sweep::sweep_command(resolved, seeds, shard, jobs, json, plant_set(&plants)),
+            Err(code) => code,
+        },
+        Command::SweepMerge { files, json } => sweep::merge_command(&files, json),
+        Command::Shrink { scenario, seed, out, plants } => shrink_command(&scenario, seed, out, plant_set(&plants)),
+        Command::BisectTime { scenario, seed, plants } => bisect_command(&scenario, seed, plant_set(&plants)),
+        Command::Score { seeds, scenarios, jobs, json, no_shrink } => {
+            score::score_command(seeds, scenarios, sweep::jobs(jobs), json, !no_shrink)
+        }
         Command::Validate { scenario } => match load(&scenario) {
             Ok(resolved) => {
                 println!(
@@ -119,6 +246,99 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn parse_plant(name: &str) -> Result<PlantedBug, String> {
+    PlantedBug::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = PlantedBug::ALL.iter().map(|b| b.name()).collect();
+        format!("no planted bug named {name:?}; known: {}", names.join(", "))
+    })
+}
+
+fn plant_set(bugs: &[PlantedBug]) -> Plants {
+    bugs.iter().fold(Plants::NONE, |set, bug| set.with(*bug))
+}
+
+/// `orgsim check`: one line, and an exit code `git bisect run` understands.
+fn check_command(scenario: &Path, seed: u64, plants: Plants) -> ExitCode {
+    let resolved = match load_file(&scenario.display().to_string()) {
+        Ok(r) => Arc::new(r.with_plants(plants)),
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("orgsim check: cannot test this revision (exit 125 tells git bisect to skip it)");
+            return ExitCode::from(125);
+        }
+    };
+    let outcome = run(resolved, seed, None);
+    let failed: Vec<String> =
+        outcome.checks.iter().filter(|c| !c.ok).map(|c| format!("{} ({})", c.name, c.detail)).collect();
+    if failed.is_empty() {
+        println!("{} seed {seed}: ok, trace sha256 {}", outcome.scenario, outcome.trace_sha256);
+        ExitCode::SUCCESS
+    } else {
+        println!("{} seed {seed}: FAIL {}", outcome.scenario, failed.join("; "));
+        ExitCode::from(1)
+    }
+}
+
+/// Reads a scenario file's text, after checking it (exit 2 on bad input).
+fn scenario_text(path: &Path) -> Result<String, ExitCode> {
+    load(path)?;
+    std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("{}: cannot read: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+fn shrink_command(scenario: &Path, seed: u64, out: Option<PathBuf>, plants: Plants) -> ExitCode {
+    let text = match scenario_text(scenario) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let file = scenario.display().to_string();
+    let shrunk = match shrink::shrink(&file, &text, seed, plants) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("orgsim shrink: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let name = shrunk.scenario["name"].as_str().unwrap_or("scenario").to_string();
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-shrunk-seed-{seed}.json")));
+    let text = serde_json::to_string_pretty(&shrunk.scenario).expect("values serialize") + "\n";
+    if let Err(e) = reports::write_atomically(&out, text.as_bytes()) {
+        return output_error("the shrunk scenario", &out, e);
+    }
+    println!("shrunk {file} at seed {seed}, keeping `{}` failing ({} runs):", shrunk.check, shrunk.runs);
+    for change in &shrunk.changes {
+        println!("  {change}");
+    }
+    println!("  faults: {} -> {}", shrunk.faults_before, shrunk.faults_after);
+    println!("wrote {}", out.display());
+    println!("reproduce with: {}", sweep::replay_command(&out.display().to_string(), seed, plants));
+    ExitCode::SUCCESS
+}
+
+fn bisect_command(scenario: &Path, seed: u64, plants: Plants) -> ExitCode {
+    let text = match scenario_text(scenario) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    match shrink::bisect_time(&scenario.display().to_string(), &text, seed, plants) {
+        Ok(f) => {
+            println!("{} first fails at {} ({} ms): {}", f.check, sim::units::Duration::from_ms(f.t_ms), f.t_ms, f.how);
+            println!("  {}", f.detail);
+            println!("events leading to it:");
+            for line in &f.leading {
+                println!("  {line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("orgsim bisect-time: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -160,11 +380,44 @@ impl AtomicFile {
     }
 }
 
-fn run_command(scenario: &Path, seed: u64, trace: Option<PathBuf>, report: Option<PathBuf>, json: bool) -> ExitCode {
+/// Options of `orgsim run`.
+struct RunOptions {
+    trace: Option<PathBuf>,
+    report: Option<PathBuf>,
+    json: bool,
+    plants: Plants,
+    record: Option<PathBuf>,
+    explain: bool,
+}
+
+fn run_command(scenario: &Path, seed: u64, options: RunOptions) -> ExitCode {
+    let RunOptions { trace, report, json, plants, record, explain } = options;
     let resolved = match load(scenario) {
-        Ok(r) => Arc::new(r),
+        Ok(r) => Arc::new(r.with_plants(plants)),
         Err(code) => return code,
     };
+    if explain {
+        let steps = resolved.timeline_for(seed);
+        let mut text = format!("concrete timeline at seed {seed} ({} step(s)):\n", steps.len());
+        for (step, source) in &steps {
+            let action = serde_json::to_value(resolved.to_action(*step)).expect("actions serialize");
+            let target = ["link", "connector", "server"]
+                .iter()
+                .find_map(|k| action.get(*k))
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            let source = serde_json::to_value(source).expect("sources serialize");
+            let at = action["at"].as_str().unwrap_or("");
+            let kind = action["kind"].as_str().unwrap_or("");
+            text.push_str(&format!("  {at:>16}  {kind:<15} {target}  ({})\n", source.as_str().unwrap_or("")));
+        }
+        // With --json, stdout holds only the JSON object.
+        if json {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
     if let Some(dir) = &report {
         if let Err(e) = std::fs::create_dir_all(dir) {
             return output_error("the report directory", dir, e);
@@ -201,10 +454,19 @@ fn run_command(scenario: &Path, seed: u64, trace: Option<PathBuf>, report: Optio
             Err(e) => return output_error("the report in", dir, e),
         }
     }
+    if let Some(path) = &record {
+        let written = record::RunRecord::of(scenario, &outcome, plants).and_then(|r| {
+            let text = serde_json::to_string_pretty(&r).expect("records serialize");
+            reports::write_atomically(path, text.as_bytes()).map_err(|e| std::io::Error::other(e.to_string()))
+        });
+        if let Err(e) = written {
+            return output_error("the run record", path, e);
+        }
+    }
     if json {
         println!("{}", serde_json::to_string(&outcome).expect("outcomes serialize"));
     } else {
-        print_summary(scenario, &outcome, wall_s, trace_path.as_deref(), report_index.as_deref());
+        print_summary(scenario, &outcome, wall_s, trace_path.as_deref(), report_index.as_deref(), plants);
     }
     if outcome.passed() {
         ExitCode::SUCCESS
@@ -213,7 +475,14 @@ fn run_command(scenario: &Path, seed: u64, trace: Option<PathBuf>, report: Optio
     }
 }
 
-fn print_summary(scenario: &Path, o: &RunOutcome, wall_s: f64, trace: Option<&Path>, report: Option<&Path>) {
+fn print_summary(
+    scenario: &Path,
+    o: &RunOutcome,
+    wall_s: f64,
+    trace: Option<&Path>,
+    report: Option<&Path>,
+    plants: Plants,
+) {
     let m = &o.messages;
     println!(
         "{} (seed {}): {} simulated in {wall_s:.2} s, {} trace events",
@@ -238,7 +507,7 @@ fn print_summary(scenario: &Path, o: &RunOutcome, wall_s: f64, trace: Option<&Pa
         println!("    {:<4}  {} — {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
     }
     if !o.passed() {
-        println!("reproduce with: orgsim run {} --seed {}", scenario.display(), o.seed);
+        println!("reproduce with: {}", sweep::replay_command(&scenario.display().to_string(), o.seed, plants));
     }
 }
 

@@ -97,6 +97,8 @@ pub struct Checker {
     routing_epoch: u64,
     /// Server names, for details.
     server_names: Vec<String>,
+    /// Per latency expectation: latencies of client deliveries submitted in its window.
+    latencies: BTreeMap<usize, Vec<u64>>,
 }
 
 impl Checker {
@@ -116,6 +118,7 @@ impl Checker {
             recoveries: 0,
             routing_epoch: 0,
             server_names,
+            latencies: BTreeMap::new(),
         }
     }
 
@@ -178,7 +181,17 @@ impl Checker {
                     self.fail(*message, *r, &mut out, name);
                 }
             }
-            ServerEvent::Delivered { message, recipient, .. } => {
+            ServerEvent::Delivered { message, recipient, latency_ms, .. } => {
+                if matches!(message, MessageId::Client(_)) {
+                    let submitted = Instant(now.as_ms().saturating_sub(*latency_ms));
+                    for (i, e) in self.expectations.iter().enumerate() {
+                        if let Expect::LatencyAtMost { from, until, .. } = e {
+                            if *from <= submitted && submitted <= *until {
+                                self.latencies.entry(i).or_default().push(*latency_ms);
+                            }
+                        }
+                    }
+                }
                 let pair = self.pairs.get_mut(&(*message, *recipient));
                 match pair {
                     None => out.extend(self.violate(Invariant::NoLoss, || {
@@ -402,6 +415,31 @@ impl Checker {
                         ),
                         ok: seen >= *count,
                         detail: format!("{seen} queue entr(ies) unreachable"),
+                    }
+                }
+                Expect::LatencyAtMost { percentile, at_most_ms, from, until } => {
+                    let mut seen = self.latencies.get(&i).cloned().unwrap_or_default();
+                    seen.sort_unstable();
+                    let value = (!seen.is_empty()).then(|| {
+                        let rank = ((seen.len() as f64 * percentile / 100.0).ceil() as usize).clamp(1, seen.len());
+                        seen[rank - 1]
+                    });
+                    CheckResult {
+                        name: format!(
+                            "delivery_latency p{percentile} <= {} for mail submitted in {}..{}",
+                            crate::units::Duration::from_ms(*at_most_ms),
+                            crate::units::Duration::from_ms(from.as_ms()),
+                            crate::units::Duration::from_ms(until.as_ms())
+                        ),
+                        ok: value.is_some_and(|v| v <= *at_most_ms),
+                        detail: match value {
+                            Some(v) => format!(
+                                "p{percentile} {} over {} deliveries",
+                                crate::units::Duration::from_ms(v),
+                                seen.len()
+                            ),
+                            None => "no deliveries in the window".into(),
+                        },
                     }
                 }
                 Expect::RecoveredAtLeast(n) => CheckResult {

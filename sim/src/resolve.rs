@@ -134,7 +134,7 @@ pub struct WorkloadSpec {
 }
 
 /// An expectation, resolved to ids.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Expect {
     /// Everything resolved by this instant.
     AllResolvedBy(Instant),
@@ -157,6 +157,8 @@ pub enum Expect {
     UnreachableAtLeast { count: u64, from: Instant, until: Instant },
     /// Restarts that recovered mail ≥ count.
     RecoveredAtLeast(u64),
+    /// A latency percentile of messages submitted in a window, bounded.
+    LatencyAtMost { percentile: f64, at_most_ms: u64, from: Instant, until: Instant },
 }
 
 /// A checked scenario, ready to run.
@@ -430,6 +432,9 @@ impl Checker<'_> {
             if vs.glitch_retry_interval.ms == 0 {
                 self.error(&vsp.key("glitch_retry_interval"), "expected an interval above 0s");
             }
+            if s.disk_flush.ms == 0 || s.disk_flush.ms > 60_000 {
+                self.error(&at.key("disk_flush"), "expected a flush delay from 1ms to 1m");
+            }
             if vs.expiration.ms == 0 {
                 self.error(&vsp.key("expiration"), "expected an expiration timeout above 0s");
             }
@@ -488,6 +493,7 @@ impl Checker<'_> {
                     },
                     expiration_ms: vs.expiration.ms,
                     messages_per_connection: vs.messages_per_connection,
+                    log_flush_ms: s.disk_flush.ms,
                     ..SmtpVirtualServerConfig::default()
                 },
             });
@@ -1044,6 +1050,13 @@ impl Checker<'_> {
                     Expect::UnreachableAtLeast { count: *count, from, until }
                 }
                 Expectation::RecoveredAtLeast { count } => Expect::RecoveredAtLeast(*count),
+                Expectation::DeliveryLatencyAtMost { percentile, at_most, from, until } => {
+                    if !(percentile.is_finite() && (0.0..=100.0).contains(percentile)) {
+                        self.error(&at.key("percentile"), "expected a percentile from 0 to 100");
+                    }
+                    let (from, until) = window(*from, *until);
+                    Expect::LatencyAtMost { percentile: *percentile, at_most_ms: at_most.ms, from, until }
+                }
             });
         }
         let mut invariants = scenario.checks.invariants.clone();

@@ -48,6 +48,10 @@ pub mod defaults {
     pub fn messages_per_connection() -> u32 {
         20
     }
+    /// A 5 ms write-through of the queue file [U].
+    pub fn disk_flush() -> Duration {
+        Duration::from_ms(5)
+    }
     /// Switched LAN inside a site [U].
     pub fn lan_bandwidth() -> Bandwidth {
         Bandwidth { bits_per_s: 100_000_000 }
@@ -254,6 +258,11 @@ pub struct Server {
     /// The SMTP virtual server (v1 models one per server).
     #[serde(default)]
     pub smtp_virtual_server: SmtpVirtualServer,
+    /// Group-commit delay of the server's disk: writes (queue files, deliveries) become
+    /// durable, and the acknowledgements waiting on them go out, this long after the first
+    /// write of a batch. A slow SAN is 100–200 ms.
+    #[serde(default = "defaults::disk_flush")]
+    pub disk_flush: Duration,
     /// Storage groups and their mailbox stores.
     #[serde(default)]
     pub storage_groups: Vec<StorageGroup>,
@@ -686,6 +695,20 @@ pub enum Expectation {
         #[serde(default)]
         from: Option<Duration>,
         /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// Of the client messages submitted between `from` and `until`, the given percentile
+    /// of delivery latency is at most `at_most` (an SLA; what a reroute must preserve).
+    DeliveryLatencyAtMost {
+        /// Percentile, 0–100.
+        percentile: f64,
+        /// Bound.
+        at_most: Duration,
+        /// Submitted from (run start by default).
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Submitted until (run end by default).
         #[serde(default)]
         until: Option<Duration>,
     },
