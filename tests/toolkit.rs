@@ -1,0 +1,205 @@
+//! End-to-end tests of the tester's toolkit: sweep and shards, run records and replay,
+//! check for git bisect, shrink, bisect-time, diff, report from a trace, and score.
+
+mod common;
+
+use common::{orgsim, temp_dir};
+use serde_json::Value;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn sweep_in_shards_merges_to_the_whole_range() {
+    let dir = temp_dir("shards");
+    let mut files = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let out = orgsim(&[
+            "sweep",
+            "scenarios/no-path-queue.json",
+            "--seeds",
+            "1..5",
+            "--shard",
+            shard,
+            "--json",
+            "--jobs",
+            "2",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["runs"], if shard == "0/2" { 3 } else { 2 });
+        let file = dir.join(shard.replace('/', "-"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        files.push(file.to_str().unwrap().to_string());
+    }
+    let out = orgsim(&["sweep-merge", &files[0], &files[1], "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((merged["runs"].as_u64(), merged["passed"].as_u64()), (Some(5), Some(5)));
+    let out = orgsim(&["sweep-merge", &files[1]]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("incomplete sweep: shard(s) 0/2 missing"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_sweep_with_a_planted_bug_names_failing_seeds_and_their_replay() {
+    let out = orgsim(&["sweep", "scenarios/no-path-expire.json", "--seeds", "1..3", "--plant", "no-expiration"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("seed 1: FAIL"), "{text}");
+    assert!(text.contains("replay: orgsim run scenarios/no-path-expire.json --seed 1 --plant no-expiration"), "{text}");
+    assert!(text.contains("3 seed(s) from 1..3"), "{text}");
+}
+
+#[test]
+fn replay_reruns_a_record_and_fails_clearly_on_a_difference() {
+    let dir = temp_dir("replay");
+    let scenario = dir.join("s.json");
+    std::fs::copy(common::root().join("scenarios/stormy-weather.json"), &scenario).unwrap();
+    let record = dir.join("run.json");
+    let out = orgsim(&["run", scenario.to_str().unwrap(), "--seed", "4", "--record", record.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = orgsim(&["replay", record.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("identical trace"));
+    // A record whose digest does not match what this build produces.
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    r["trace_sha256"] = Value::from("0".repeat(64));
+    let tampered = dir.join("tampered.json");
+    std::fs::write(&tampered, r.to_string()).unwrap();
+    let out = orgsim(&["replay", tampered.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("the trace DIFFERS") && stdout(&out).contains("determinism break"),
+        "{}",
+        stdout(&out)
+    );
+    // The scenario changed since: not the same run.
+    std::fs::write(&scenario, std::fs::read_to_string(&scenario).unwrap().replace("\"20h\"", "\"21h\"")).unwrap();
+    let out = orgsim(&["replay", record.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("changed since the run was recorded"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_speaks_git_bisect() {
+    assert_eq!(orgsim(&["check", "scenarios/no-path-expire.json", "--seed", "2"]).status.code(), Some(0));
+    let out = orgsim(&["check", "scenarios/no-path-expire.json", "--seed", "2", "--plant", "no-expiration"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("FAIL all_resolved_by"), "{}", stdout(&out));
+    let dir = temp_dir("bisect-skip");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"name\": 1}").unwrap();
+    assert_eq!(orgsim(&["check", bad.to_str().unwrap()]).status.code(), Some(125), "cannot test: skip");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shrink_writes_a_smaller_scenario_that_still_fails() {
+    let dir = temp_dir("shrink");
+    let out_file = dir.join("small.json");
+    let out = orgsim(&[
+        "shrink",
+        "scenarios/no-path-expire.json",
+        "--seed",
+        "3",
+        "--plant",
+        "no-expiration",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("keeping `all_resolved_by 2d12h` failing"), "{text}");
+    assert!(text.contains("recipients.generated[0].count 100 ->"), "the load was scaled down: {text}");
+    let shrunk: Value = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    assert!(shrunk["recipients"]["generated"][0]["count"].as_u64().unwrap() < 100);
+    let check = orgsim(&["check", out_file.to_str().unwrap(), "--seed", "3", "--plant", "no-expiration"]);
+    assert_eq!(check.status.code(), Some(1), "the shrunk scenario still fails");
+    let check = orgsim(&["check", out_file.to_str().unwrap(), "--seed", "3"]);
+    assert_eq!(check.status.code(), Some(0), "and passes without the bug");
+    let passing = orgsim(&["shrink", "scenarios/no-path-expire.json", "--seed", "3"]);
+    assert_eq!(passing.status.code(), Some(2), "nothing to shrink when the seed passes");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bisect_time_finds_the_first_failing_instant() {
+    let out = orgsim(&[
+        "bisect-time",
+        "scenarios/unknown-recipient.json",
+        "--seed",
+        "1",
+        "--plant",
+        "bifurcation-copies-all",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("no_duplicate_delivery first fails at "), "{text}");
+    assert!(text.contains("events leading to it:") && text.contains("\"event\":\"delivered\""), "{text}");
+}
+
+#[test]
+fn diff_report_and_perfetto_read_saved_traces() {
+    let dir = temp_dir("traces");
+    let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
+    for (seed, path) in [("1", &a), ("2", &b)] {
+        let out = orgsim(&["run", "scenarios/server-crash.json", "--seed", seed, "--trace", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let out = orgsim(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("seed: 1 | 2") && stdout(&out).contains("first divergence at record"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(orgsim(&["diff", a.to_str().unwrap(), a.to_str().unwrap()]).status.code(), Some(0));
+    let report = dir.join("report");
+    let perfetto = dir.join("run.perfetto.json");
+    let out = orgsim(&[
+        "report",
+        a.to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+        "--perfetto",
+        perfetto.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(report.join("index.html")).unwrap().contains("server-crash"));
+    let events: Value = serde_json::from_str(&std::fs::read_to_string(&perfetto).unwrap()).unwrap();
+    let events = events["traceEvents"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["ph"] == "M" && e["args"]["name"] == "EX-A2"), "servers are processes");
+    assert!(events.iter().any(|e| e["ph"] == "s"), "messages are flows");
+    let out = orgsim(&["report", dir.join("missing.jsonl").to_str().unwrap(), "--out", report.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn explain_prints_the_sampled_weather() {
+    let out = orgsim(&["run", "scenarios/stormy-weather.json", "--seed", "5", "--explain"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("concrete timeline at seed 5 ("), "{text}");
+    assert!(text.contains("(weather)"), "{text}");
+}
+
+#[test]
+fn score_reports_each_planted_bug() {
+    let out =
+        orgsim(&["score", "--seeds", "1..1", "--scenario", "scenarios/no-path-expire.json", "--no-shrink", "--json"]);
+    // One scenario cannot catch every bug: uncaught bugs make the score fail.
+    assert_eq!(out.status.code(), Some(1));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 11);
+    let row = rows.iter().find(|r| r["bug"] == "no-expiration").unwrap();
+    assert_eq!((row["caught"].as_bool(), row["first_seed"].as_u64()), (Some(true), Some(1)));
+    for key in ["bug", "caught", "first_seed", "faults_after_shrink"] {
+        assert!(row.get(key).is_some(), "{key}");
+    }
+    assert!(rows.iter().any(|r| r["caught"] == false));
+}
