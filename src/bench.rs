@@ -1,10 +1,12 @@
 //! `orgsim bench`: a generated organization (a hub routing group and spokes, two servers
 //! each, one site per routing group, T1 links to the hub) runs one simulated business
 //! day; prints simulated events, wall seconds, events per second, the simulated/wall
-//! ratio and peak memory. Figures only, no pass/fail.
+//! ratio and peak memory. Then the floor of this stack: a bare madsim ping-pong of the
+//! same number of messages in the same process, and the ratio. Then sweep throughput of a
+//! small scenario on one core and on all. Figures only, no pass/fail.
 
 use serde_json::json;
-use sim::world::run;
+use sim::world::{madsim_config, run};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -80,8 +82,41 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Wall seconds for `messages` one-way madsim messages between two nodes (ping-pong).
+fn madsim_ping_pong(messages: u64) -> f64 {
+    use madsim::net::Endpoint;
+    use std::net::SocketAddr;
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(1, madsim_config());
+    let wall = std::time::Instant::now();
+    runtime.block_on(async move {
+        let handle = madsim::runtime::Handle::current();
+        let a: SocketAddr = "10.9.0.1:1".parse().expect("address");
+        let b: SocketAddr = "10.9.0.2:1".parse().expect("address");
+        let node_a = handle.create_node().name("ping").ip(a.ip()).build();
+        let node_b = handle.create_node().name("pong").ip(b.ip()).build();
+        let rounds = messages / 2;
+        let pong = node_b.spawn(async move {
+            let ep = Endpoint::bind(b).await.expect("bind");
+            for _ in 0..rounds {
+                let (payload, from) = ep.recv_from_raw(0).await.expect("recv");
+                ep.send_to_raw(from, 0, payload).await.expect("send");
+            }
+        });
+        let ping = node_a.spawn(async move {
+            let ep = Endpoint::bind(a).await.expect("bind");
+            for i in 0..rounds {
+                ep.send_to_raw(b, 0, Box::new(i)).await.expect("send");
+                ep.recv_from_raw(0).await.expect("recv");
+            }
+        });
+        ping.await.expect("ping finishes");
+        pong.await.expect("pong finishes");
+    });
+    wall.elapsed().as_secs_f64()
+}
+
 /// Runs the benchmark and prints its figures.
-pub fn bench(users: u32, routing_groups: u32, seed: u64) -> ExitCode {
+pub fn bench(users: u32, routing_groups: u32, seed: u64, sweep_seeds: u64) -> ExitCode {
     if users == 0 || routing_groups == 0 || routing_groups > 500 {
         eprintln!("orgsim bench: expected --users above 0 and --routing-groups from 1 to 500");
         return ExitCode::from(2);
@@ -108,5 +143,34 @@ pub fn bench(users: u32, routing_groups: u32, seed: u64) -> ExitCode {
         None => println!("  peak memory (RSS)    {:>12}", "n/a"),
     }
     println!("  checks               {}", if outcome.passed() { "all held" } else { "SOME FAILED" });
+
+    // The floor: a bare madsim message, as many as the run had events.
+    let floor_s = madsim_ping_pong(outcome.events);
+    let run_per_event_us = wall_s * 1e6 / outcome.events as f64;
+    let floor_per_message_us = floor_s * 1e6 / outcome.events as f64;
+    println!("madsim ping-pong floor, {} messages in this process:", outcome.events);
+    println!("  wall                 {floor_s:>12.2} s");
+    println!("  per message          {floor_per_message_us:>12.3} us");
+    println!("  orgsim per event     {run_per_event_us:>12.3} us");
+    println!("  ratio                {:>12.1} x the floor", run_per_event_us / floor_per_message_us);
+
+    // Sweep throughput: the same seeds on one core, then on all.
+    let cores = crate::sweep::jobs(None);
+    let small = Arc::new(crate::load_generated("bench-sweep", &scenario_text(400, 3)));
+    let seeds: Vec<u64> = (1..=sweep_seeds.max(1)).collect();
+    let mut rates = Vec::new();
+    for jobs in [1, cores] {
+        let wall = std::time::Instant::now();
+        let outcomes = crate::sweep::sweep_outcomes(&small, &seeds, jobs, true);
+        let elapsed = wall.elapsed().as_secs_f64();
+        debug_assert_eq!(outcomes.len(), seeds.len());
+        rates.push(seeds.len() as f64 / elapsed);
+        println!(
+            "sweep of {} seeds (400 users, 3 routing groups) on {jobs} core(s): {elapsed:.2} s, {:.2} runs/s",
+            seeds.len(),
+            rates.last().expect("pushed")
+        );
+    }
+    println!("  speed-up on {cores} cores: {:.2} x", rates[1] / rates[0]);
     ExitCode::SUCCESS
 }

@@ -170,7 +170,7 @@ enum Command {
         /// Second trace.
         b: PathBuf,
     },
-    /// Run a generated 10,000-user organization for one simulated day and print speed figures.
+    /// Speed figures: a generated 10,000-user day, the bare madsim floor, sweep throughput.
     Bench {
         /// Users in the generated organization.
         #[arg(long, default_value_t = 10_000)]
@@ -181,6 +181,9 @@ enum Command {
         /// Run seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Seeds in the sweep-throughput part.
+        #[arg(long, default_value_t = 8)]
+        sweep_seeds: u64,
     },
 }
 
@@ -230,7 +233,9 @@ fn main() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&schema).expect("schemas serialize"));
             ExitCode::SUCCESS
         }
-        Command::Bench { users, routing_groups, seed } => bench::bench(users, routing_groups, seed),
+        Command::Bench { users, routing_groups, seed, sweep_seeds } => {
+            bench::bench(users, routing_groups, seed, sweep_seeds)
+        }
         Command::Report { trace, out, perfetto } => report_command(&trace, out.as_deref(), perfetto.as_deref()),
         Command::Diff { a, b } => match reports::diff::diff_traces(&a, &b) {
             Ok(d) => {
