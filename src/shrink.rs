@@ -109,6 +109,15 @@ fn partner(steps: &[Value], i: usize) -> Option<usize> {
     (i + 1..steps.len()).find(|&j| steps[j]["kind"] == heal && target(&steps[j]) == t)
 }
 
+/// A seed's concrete timeline (fixed steps and sampled weather) as scenario actions.
+fn concrete_steps(resolved: &sim::resolve::Resolved, seed: u64) -> Vec<Value> {
+    resolved
+        .timeline_for(seed)
+        .iter()
+        .map(|(step, _)| serde_json::to_value(resolved.to_action(*step)).expect("actions serialize"))
+        .collect()
+}
+
 /// Shrinks a failing run. `text` is the scenario file's content.
 pub fn shrink(file: &str, text: &str, seed: u64, plants: Plants) -> Result<Shrunk, String> {
     let resolved = load_str(file, text).map_err(|e| e.to_string())?;
@@ -120,11 +129,7 @@ pub fn shrink(file: &str, text: &str, seed: u64, plants: Plants) -> Result<Shrun
     let mut changes = Vec::new();
 
     // The concrete timeline of this seed, as fixed steps.
-    let concrete: Vec<Value> = resolved
-        .timeline_for(seed)
-        .iter()
-        .map(|(step, _)| serde_json::to_value(resolved.to_action(*step)).expect("actions serialize"))
-        .collect();
+    let concrete = concrete_steps(&resolved, seed);
     let faults_before = concrete.len();
     let mut base = serde_json::to_value(&resolved.scenario).expect("scenarios serialize");
     let had_weather = base.get("weather").is_some_and(|w| !w.is_null());
@@ -287,11 +292,7 @@ pub fn bisect_time(file: &str, text: &str, seed: u64, plants: Plants) -> Result<
     }
     // no_loss is judged against the disks at the end of a run: bisect the run's length.
     // The same faults as this seed's run: its weather written out as fixed steps.
-    let concrete: Vec<Value> = resolved
-        .timeline_for(seed)
-        .iter()
-        .map(|(step, _)| serde_json::to_value(resolved.to_action(*step)).expect("actions serialize"))
-        .collect();
+    let concrete = concrete_steps(&resolved, seed);
     let loses = |end_ms: u64| -> bool {
         let mut scenario = serde_json::to_value(&resolved.scenario).expect("scenarios serialize");
         scenario["duration"] = Value::from(sim::units::Duration::from_ms(end_ms).to_string());
