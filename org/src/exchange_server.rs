@@ -12,17 +12,18 @@
 use crate::advanced_queuing::{LinkQueue, LinkQueueState, QueueEntry, QueueKey, QueueSnapshot};
 use crate::categorizer::{categorize, Limits};
 use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
-use crate::link_state::{ConnectorState, LinkStateTable};
+use crate::link_state::{ConnectorState, LinkStateMessage, LinkStateTable, VersionBump};
 use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::message::{Message, MessageId, MessageKind};
 use crate::planted_bugs::PlantedBug;
 use crate::queue_directory::{DiskImage, DiskOp, StoredItem};
 use crate::routing_engine::{NextHop, RoutingEngine};
+use crate::routing_group_master::{Decision, RoutingGroupMaster};
 use crate::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpCommand, SmtpReply};
 use crate::time::Instant;
 use crate::topology::Topology;
 use crate::trace::{ServerEvent, SessionFailure};
-use crate::{AddressId, ConnectorId, Entropy, ServerId, StoreId};
+use crate::{AddressId, ConnectorId, Entropy, RoutingGroupId, ServerId, StoreId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -35,6 +36,13 @@ pub enum Output {
         to: ServerId,
         /// The packet.
         packet: Packet,
+    },
+    /// Send a link state message to another server.
+    LinkState {
+        /// Destination server.
+        to: ServerId,
+        /// The message.
+        message: LinkStateMessage,
     },
     /// Make these writes durable, atomically, before anything after them is released.
     Persist(Vec<DiskOp>),
@@ -55,6 +63,12 @@ enum Timer {
     InboundIdle(ConnId),
     /// Mail in "Final destination currently unreachable" is re-routed.
     UnreachableReroute,
+    /// Link state updates and reports that got no answer are sent again.
+    LinkStateResend,
+    /// A connector this bridgehead found down is tried again.
+    ConnectorProbe(ConnectorId),
+    /// The master's oscillation damping of some connector ends.
+    DampingEnd,
 }
 
 /// Timers ordered by deadline, each set at most once.
@@ -118,6 +132,8 @@ enum Phase {
     Content { entry: QueueEntry, message: MessageId, size_bytes: u64 },
     /// QUIT sent.
     Quitting,
+    /// A connection opened only to see whether a connector down works again (§4).
+    Probe(ConnectorId),
 }
 
 /// The sending side of one SMTP session, serving one link queue.
@@ -149,6 +165,32 @@ enum AfterFlush {
     Process(StoredItem),
 }
 
+/// What a server reads from the directory and finds around it when it starts.
+#[derive(Clone, Debug, Default)]
+pub struct StartConditions {
+    /// Each routing group's master, as the directory names it now (the topology's
+    /// masters when empty).
+    pub masters: Vec<ServerId>,
+    /// Connectors whose remote bridgeheads refuse this server's connections now.
+    pub stopped_connectors: Vec<ConnectorId>,
+}
+
+/// What this server knows about a link state neighbor.
+#[derive(Clone, Copy, Debug, Default)]
+struct LinkStatePeer {
+    /// Digest of the neighbor's table as last shown to us (by an update or a reply).
+    synced: Option<u64>,
+    /// When the update waiting for a reply was sent.
+    sent_at: Option<Instant>,
+}
+
+/// A report to the master not yet acknowledged.
+#[derive(Clone, Copy, Debug)]
+struct PendingReport {
+    state: ConnectorState,
+    sent_at: Instant,
+}
+
 /// One Exchange server.
 pub struct ExchangeServer {
     id: ServerId,
@@ -156,6 +198,23 @@ pub struct ExchangeServer {
     rng: Box<dyn Entropy + Send>,
     table: LinkStateTable,
     routing: RoutingEngine,
+    /// Each routing group's master as the directory names it.
+    masters: Vec<ServerId>,
+    /// This server's work as its group's master (empty unless it is the master).
+    master_role: RoutingGroupMaster,
+    /// States this server applied as master since it started or became master; kept over
+    /// a merge that brings its own group back at a higher version.
+    decided: BTreeMap<ConnectorId, ConnectorState>,
+    /// Connectors this source bridgehead found down (after glitch retries) and probes.
+    detected_down: BTreeSet<ConnectorId>,
+    /// Connectors whose remote bridgeheads refuse this server (a fault of the world).
+    stopped: BTreeSet<ConnectorId>,
+    /// Link state neighbors: the master or the members, and bridgeheads across connectors.
+    peers: BTreeMap<ServerId, LinkStatePeer>,
+    /// What a neighbor not heard from yet is assumed to hold: the directory's table at
+    /// the start of a run (every server built the same), nothing after a restart.
+    peer_default: Option<u64>,
+    pending_reports: BTreeMap<ConnectorId, PendingReport>,
     items: BTreeMap<u64, Item>,
     next_item: u64,
     stores: MailboxStores,
@@ -173,32 +232,45 @@ pub struct ExchangeServer {
 impl ExchangeServer {
     /// A server starting with empty queues and stores.
     pub fn new(id: ServerId, topology: Arc<Topology>, rng: Box<dyn Entropy + Send>) -> Self {
-        ExchangeServer::recover(id, topology, &DiskImage::default(), &[], rng, 0, Instant::ZERO)
+        let start = StartConditions::default();
+        ExchangeServer::recover(id, topology, &DiskImage::default(), &start, rng, 0, Instant::ZERO)
     }
 
-    /// A server (re)started on what its disk holds. `link_states` is the link state the
-    /// server learns at start (empty: every connector up); `incarnation` counts restarts
-    /// so connection numbers never repeat. Every queued message is categorized and routed
-    /// again, as the SMTP service does when it re-enumerates its queue directory.
+    /// A server (re)started on what its disk holds. It builds its link state table from
+    /// the directory (every connector up) and, after a restart, asks its link state
+    /// neighbors for what changed since; `incarnation` counts restarts so connection
+    /// numbers never repeat. Every queued message is categorized and routed again, as the
+    /// SMTP service does when it re-enumerates its queue directory.
     pub fn recover(
         id: ServerId,
         topology: Arc<Topology>,
         disk: &DiskImage,
-        link_states: &[(ConnectorId, ConnectorState)],
+        start: &StartConditions,
         rng: Box<dyn Entropy + Send>,
         incarnation: u32,
         now: Instant,
     ) -> Self {
-        let mut table = LinkStateTable::new(topology.connectors.len());
-        for &(connector, state) in link_states {
-            table.set(connector, state);
-        }
+        let masters = if start.masters.is_empty() {
+            topology.routing_groups.iter().map(|g| g.master).collect()
+        } else {
+            start.masters.clone()
+        };
+        let table = LinkStateTable::from_directory(&topology, &masters);
+        let peer_default = (incarnation == 0).then(|| table.digest());
         let mut server = ExchangeServer {
             id,
             topology,
             rng,
             table,
             routing: RoutingEngine::new(),
+            masters,
+            master_role: RoutingGroupMaster::new(),
+            decided: BTreeMap::new(),
+            detected_down: BTreeSet::new(),
+            stopped: start.stopped_connectors.iter().copied().collect(),
+            peers: BTreeMap::new(),
+            peer_default,
+            pending_reports: BTreeMap::new(),
             items: BTreeMap::new(),
             next_item: disk.next_item,
             stores: MailboxStores::from_disk(&disk.mailboxes),
@@ -224,6 +296,7 @@ impl ExchangeServer {
                 server.process(now, item.clone());
             }
         }
+        server.push_link_state(now);
         server
     }
 
@@ -282,24 +355,94 @@ impl ExchangeServer {
         }
     }
 
-    /// The link state of a connector changed (v1: the simulator tells every server at
-    /// once). Mail waiting for connectors or for a route is routed again.
-    pub fn handle_connector_state(&mut self, now: Instant, connector: ConnectorId, state: ConnectorState) {
-        if !self.table.set(connector, state) {
-            return;
-        }
-        let mut waiting: Vec<(QueueKey, QueueEntry)> = Vec::new();
-        for (hop, queue) in self.links.iter_mut() {
-            if matches!(hop, NextHop::Connector(_)) {
-                waiting.extend(queue.entries.drain(..).map(|e| (QueueKey::Link(*hop), e)));
+    /// A link state message from another server arrived.
+    pub fn handle_link_state(&mut self, now: Instant, from: ServerId, message: LinkStateMessage) {
+        let stale = self.topology.bug(PlantedBug::AcceptsStaleLinkState);
+        match message {
+            LinkStateMessage::Update(info) => {
+                let changed = self.table.merge(&self.topology, &info, stale);
+                let mine = self.table.digest();
+                let reply_info = (mine != info.digest()).then(|| Box::new(self.table.org_info().clone()));
+                self.peer(from).synced = Some(mine);
+                self.send_link_state(from, LinkStateMessage::Reply { digest: mine, info: reply_info });
+                if !changed.is_empty() {
+                    self.table_changed(now, changed);
+                }
+            }
+            LinkStateMessage::Reply { digest, info } => {
+                let peer = self.peer(from);
+                peer.sent_at = None;
+                peer.synced = Some(digest);
+                if let Some(info) = info {
+                    let changed = self.table.merge(&self.topology, &info, stale);
+                    if !changed.is_empty() {
+                        return self.table_changed(now, changed);
+                    }
+                }
+                self.push_link_state(now);
+            }
+            LinkStateMessage::Report { connector, state } => {
+                let group = self.my_group();
+                // Only the master answers: a reporter whose directory still names an old
+                // master keeps resending until it learns the new one.
+                if self.masters[usize::from(group.0)] == self.id && self.topology.connector(connector).from == group {
+                    self.send_link_state(from, LinkStateMessage::ReportAck { connector, state });
+                    self.master_review(now, connector, state);
+                }
+            }
+            LinkStateMessage::ReportAck { connector, state } => {
+                if self.pending_reports.get(&connector).is_some_and(|p| p.state == state) {
+                    self.pending_reports.remove(&connector);
+                }
             }
         }
-        if !self.topology.bug(PlantedBug::UnreachableNeverRerouted) {
-            waiting.extend(self.unreachable.drain(..).map(|e| (QueueKey::Unreachable, e)));
+    }
+
+    /// An administrator named another master for a routing group (a directory change
+    /// every server reads). The new master raises the group's user version (§4).
+    pub fn handle_master_change(&mut self, now: Instant, group: RoutingGroupId, master: ServerId) {
+        let slot = &mut self.masters[usize::from(group.0)];
+        if *slot == master {
+            return;
         }
-        for (from, entry) in waiting {
-            self.route_entry(now, entry, Some(from));
+        let was_master = *slot == self.id;
+        *slot = master;
+        if group != self.my_group() {
+            return;
         }
+        if was_master {
+            self.master_role = RoutingGroupMaster::new();
+            self.decided.clear();
+            self.timers.cancel(Timer::DampingEnd);
+        }
+        // Reports go to the new master now.
+        for report in self.pending_reports.values_mut() {
+            report.sent_at = Instant::ZERO;
+        }
+        if master == self.id {
+            self.table.raise(&self.topology, group, self.id, VersionBump::User, None);
+            self.table_changed(now, vec![group]);
+            for (connector, report) in std::mem::take(&mut self.pending_reports) {
+                self.master_review(now, connector, report.state);
+            }
+        } else {
+            self.resend_link_state(now);
+        }
+    }
+
+    /// The remote bridgeheads of a connector start or stop refusing this server's
+    /// connections (their SMTP service stopped, a firewall rule): a fault of the world.
+    pub fn handle_connector_service(&mut self, connector: ConnectorId, running: bool) {
+        if running {
+            self.stopped.remove(&connector);
+        } else {
+            self.stopped.insert(connector);
+        }
+    }
+
+    /// This server's link state table.
+    pub fn link_state_table(&self) -> &LinkStateTable {
+        &self.table
     }
 
     /// Runs every timer due at `now`.
@@ -322,7 +465,234 @@ impl ExchangeServer {
                     None => {}
                 },
                 Timer::UnreachableReroute => self.reroute_unreachable(now),
+                Timer::LinkStateResend => self.resend_link_state(now),
+                Timer::ConnectorProbe(c) => self.probe(now, c),
+                Timer::DampingEnd => {
+                    for (connector, state) in self.master_role.end_damping(now) {
+                        self.master_review(now, connector, state);
+                    }
+                    if let Some(at) = self.master_role.next_deadline() {
+                        self.timers.set(Timer::DampingEnd, at);
+                    }
+                }
             }
+        }
+    }
+
+    // ----- link state: detection, the master's review, propagation (§4) -----
+
+    fn my_group(&self) -> RoutingGroupId {
+        self.topology.server(self.id).routing_group
+    }
+
+    fn is_master(&self) -> bool {
+        self.masters[usize::from(self.my_group().0)] == self.id
+    }
+
+    fn peer(&mut self, id: ServerId) -> &mut LinkStatePeer {
+        let default = self.peer_default;
+        self.peers.entry(id).or_insert(LinkStatePeer { synced: default, sent_at: None })
+    }
+
+    fn send_link_state(&mut self, to: ServerId, message: LinkStateMessage) {
+        self.outputs.push(Output::LinkState { to, message });
+    }
+
+    /// Who this server exchanges link state with: inside the group, the master (or, for
+    /// the master, every member); across each connector it is a bridgehead of, the
+    /// bridgeheads on the other side.
+    fn link_state_neighbors(&self) -> BTreeSet<ServerId> {
+        let group = self.my_group();
+        let mut out = BTreeSet::new();
+        if self.is_master() {
+            out.extend(self.topology.routing_group(group).members.iter().copied());
+        } else {
+            out.insert(self.masters[usize::from(group.0)]);
+        }
+        for c in &self.topology.connectors {
+            if c.source_bridgeheads.contains(&self.id) {
+                out.extend(c.target_bridgeheads.iter().copied());
+            }
+            if c.target_bridgeheads.contains(&self.id) {
+                out.extend(c.source_bridgeheads.iter().copied());
+            }
+        }
+        out.remove(&self.id);
+        out
+    }
+
+    /// Sends the table to every neighbor that has not shown this digest and has no
+    /// update waiting for a reply.
+    fn push_link_state(&mut self, now: Instant) {
+        let digest = self.table.digest();
+        let mut sent = false;
+        for n in self.link_state_neighbors() {
+            let peer = self.peer(n);
+            if peer.synced == Some(digest) || peer.sent_at.is_some() {
+                continue;
+            }
+            peer.sent_at = Some(now);
+            let info = Box::new(self.table.org_info().clone());
+            self.send_link_state(n, LinkStateMessage::Update(info));
+            sent = true;
+        }
+        if sent && !self.timers.is_set(Timer::LinkStateResend) {
+            let every = self.topology.link_state.resend_interval_ms;
+            self.timers.set(Timer::LinkStateResend, now.plus_ms(every));
+        }
+    }
+
+    /// Updates and reports unanswered for a resend interval go again.
+    fn resend_link_state(&mut self, now: Instant) {
+        let every = self.topology.link_state.resend_interval_ms;
+        for peer in self.peers.values_mut() {
+            if peer.sent_at.is_some_and(|t| now.since(t) >= every) {
+                peer.sent_at = None;
+            }
+        }
+        let master = self.masters[usize::from(self.my_group().0)];
+        let due: Vec<(ConnectorId, ConnectorState)> = self
+            .pending_reports
+            .iter_mut()
+            .filter(|(_, r)| now.since(r.sent_at) >= every || r.sent_at == Instant::ZERO)
+            .map(|(c, r)| {
+                r.sent_at = now;
+                (*c, r.state)
+            })
+            .collect();
+        for (connector, state) in due {
+            self.send_link_state(master, LinkStateMessage::Report { connector, state });
+        }
+        self.push_link_state(now);
+        let waiting = self.peers.values().any(|p| p.sent_at.is_some()) || !self.pending_reports.is_empty();
+        if waiting && !self.timers.is_set(Timer::LinkStateResend) {
+            self.timers.set(Timer::LinkStateResend, now.plus_ms(every));
+        }
+    }
+
+    /// The table changed (a merge or this master's own change): trace it, keep this
+    /// master's decisions over its group, probe connectors marked down, route waiting
+    /// mail again and tell the neighbors.
+    fn table_changed(&mut self, now: Instant, groups: Vec<RoutingGroupId>) {
+        let my_group = self.my_group();
+        if self.is_master() && groups.contains(&my_group) {
+            let overridden: Vec<(ConnectorId, ConnectorState)> =
+                self.decided.iter().filter(|(c, s)| self.table.state(**c) != **s).map(|(c, s)| (*c, *s)).collect();
+            for (c, state) in overridden {
+                self.table.raise(&self.topology, my_group, self.id, VersionBump::Minor, Some((c, state)));
+            }
+            if self.table.group(my_group).master != self.id {
+                self.table.raise(&self.topology, my_group, self.id, VersionBump::User, None);
+            }
+        }
+        let entries = groups.iter().map(|g| (*g, self.table.group(*g).clone())).collect();
+        self.emit(ServerEvent::LinkStateChanged { groups: entries, digest: self.table.digest() });
+        let probe_every = self.topology.link_state.probe_interval_ms;
+        for (i, c) in self.topology.connectors.iter().enumerate() {
+            let id = ConnectorId(i as u16);
+            if c.source_bridgeheads.contains(&self.id)
+                && self.table.state(id) == ConnectorState::Down
+                && !self.timers.is_set(Timer::ConnectorProbe(id))
+            {
+                self.timers.set(Timer::ConnectorProbe(id), now.plus_ms(probe_every));
+            }
+        }
+        let mut waiting: Vec<(QueueKey, QueueEntry)> = Vec::new();
+        for (hop, queue) in self.links.iter_mut() {
+            if matches!(hop, NextHop::Connector(_)) {
+                waiting.extend(queue.entries.drain(..).map(|e| (QueueKey::Link(*hop), e)));
+            }
+        }
+        if !self.topology.bug(PlantedBug::UnreachableNeverRerouted) {
+            waiting.extend(self.unreachable.drain(..).map(|e| (QueueKey::Unreachable, e)));
+        }
+        for (from, entry) in waiting {
+            self.route_entry(now, entry, Some(from));
+        }
+        self.push_link_state(now);
+    }
+
+    /// This server, as its group's master, reviews a report (its own or a bridgehead's).
+    fn master_review(&mut self, now: Instant, connector: ConnectorId, reported: ConnectorState) {
+        let version = self.topology.server(self.id).version;
+        let decision = self.master_role.review(
+            now,
+            version,
+            &self.topology.link_state,
+            &self.topology,
+            &self.table,
+            connector,
+            reported,
+        );
+        self.emit(ServerEvent::LinkStateReviewed { connector, reported, decision });
+        if let Decision::Apply(state) = decision {
+            self.decided.insert(connector, state);
+            let group = self.my_group();
+            self.table.raise(&self.topology, group, self.id, VersionBump::Minor, Some((connector, state)));
+            self.table_changed(now, vec![group]);
+        }
+        if let Some(at) = self.master_role.next_deadline() {
+            self.timers.set(Timer::DampingEnd, at);
+        }
+    }
+
+    /// This source bridgehead found a connector down (glitch retries spent) or working.
+    fn connector_detected(&mut self, now: Instant, connector: ConnectorId, state: ConnectorState) {
+        match state {
+            ConnectorState::Down => {
+                if !self.detected_down.insert(connector) {
+                    return;
+                }
+                let every = self.topology.link_state.probe_interval_ms;
+                self.timers.set(Timer::ConnectorProbe(connector), now.plus_ms(every));
+            }
+            ConnectorState::Up => {
+                let was_down = self.detected_down.remove(&connector);
+                if !was_down && self.table.state(connector) == ConnectorState::Up {
+                    return;
+                }
+                self.timers.cancel(Timer::ConnectorProbe(connector));
+            }
+        }
+        self.emit(ServerEvent::ConnectorDetected { connector, state });
+        if self.is_master() {
+            return self.master_review(now, connector, state);
+        }
+        self.pending_reports.insert(connector, PendingReport { state, sent_at: now });
+        let master = self.masters[usize::from(self.my_group().0)];
+        self.send_link_state(master, LinkStateMessage::Report { connector, state });
+        if !self.timers.is_set(Timer::LinkStateResend) {
+            let every = self.topology.link_state.resend_interval_ms;
+            self.timers.set(Timer::LinkStateResend, now.plus_ms(every));
+        }
+    }
+
+    /// Tries a connector marked down, with or without mail (§4): a connection to one of
+    /// its remote bridgeheads, closed as soon as the banner comes.
+    fn probe(&mut self, now: Instant, connector: ConnectorId) {
+        let marked_down = self.table.state(connector) == ConnectorState::Down;
+        if !self.detected_down.contains(&connector) && !marked_down {
+            return;
+        }
+        let hop = NextHop::Connector(connector);
+        let peer = self.choose_peer(hop);
+        let seq = self.next_conn;
+        self.next_conn += 1;
+        let deadline = now.plus_ms(self.topology.server(self.id).smtp.connect_timeout_ms);
+        let phase = Phase::Probe(connector);
+        self.outbound.insert(seq, OutboundSession { hop, peer, phase, sent: 0, deadline });
+        if self.stopped.contains(&connector) {
+            return self.session_failed(now, seq, SessionFailure::Reset);
+        }
+        self.send(peer, ConnId { client: self.id, seq }, Frame::Connect);
+        self.timers.set(Timer::Outbound(seq), deadline);
+    }
+
+    /// Whether this server is a source bridgehead of the connector behind `hop`.
+    fn sources(&self, hop: NextHop) -> Option<ConnectorId> {
+        match hop {
+            NextHop::Connector(c) if self.topology.connector(c).source_bridgeheads.contains(&self.id) => Some(c),
+            _ => None,
         }
     }
 
@@ -580,6 +950,9 @@ impl ExchangeServer {
         self.next_conn += 1;
         let deadline = now.plus_ms(self.topology.server(self.id).smtp.connect_timeout_ms);
         self.outbound.insert(seq, OutboundSession { hop, peer, phase: Phase::Connecting, sent: 0, deadline });
+        if self.sources(hop).is_some_and(|c| self.stopped.contains(&c)) {
+            return self.session_failed(now, seq, SessionFailure::Reset);
+        }
         self.send(peer, ConnId { client: self.id, seq }, Frame::Connect);
         self.timers.set(Timer::Outbound(seq), deadline);
     }
@@ -616,10 +989,25 @@ impl ExchangeServer {
         let phase = std::mem::replace(&mut session.phase, Phase::Quitting);
         let conn = ConnId { client: self.id, seq };
         let peer = session.peer;
+        let hop = session.hop;
         match phase {
+            Phase::Probe(connector) => {
+                self.outbound.remove(&seq);
+                self.timers.cancel(Timer::Outbound(seq));
+                if replies == [SmtpReply::ServiceReady] {
+                    self.send(peer, conn, Frame::Commands(vec![SmtpCommand::Quit]));
+                    self.connector_detected(now, connector, ConnectorState::Up);
+                } else {
+                    let every = self.topology.link_state.probe_interval_ms;
+                    self.timers.set(Timer::ConnectorProbe(connector), now.plus_ms(every));
+                }
+            }
             Phase::Connecting if replies == [SmtpReply::ServiceReady] => {
                 session.phase = Phase::Ehlo;
                 self.send_commands(now, peer, conn, vec![SmtpCommand::Ehlo]);
+                if let Some(c) = self.sources(hop) {
+                    self.connector_detected(now, c, ConnectorState::Up);
+                }
             }
             Phase::Ehlo if replies == [SmtpReply::EhloOk] => self.next_message(now, seq),
             Phase::Envelope(entry) => {
@@ -743,6 +1131,12 @@ impl ExchangeServer {
         if matches!(session.phase, Phase::Quitting) {
             return self.close_session(now, seq); // everything was sent; only QUIT was lost
         }
+        if let Phase::Probe(connector) = session.phase {
+            self.outbound.remove(&seq);
+            self.timers.cancel(Timer::Outbound(seq));
+            let every = self.topology.link_state.probe_interval_ms;
+            return self.timers.set(Timer::ConnectorProbe(connector), now.plus_ms(every));
+        }
         let session = self.outbound.remove(&seq).expect("checked above");
         self.timers.cancel(Timer::Outbound(seq));
         let retry = self.topology.server(self.id).smtp.retry.clone();
@@ -769,6 +1163,12 @@ impl ExchangeServer {
             retry_in_ms: Some(delay),
             reason: Some(reason),
         });
+        // Glitch retries spent: the link goes to retry and the connector is found down (§4).
+        if failures > retry.glitch_retry_count {
+            if let Some(c) = self.sources(session.hop) {
+                self.connector_detected(now, c, ConnectorState::Down);
+            }
+        }
     }
 
     fn retry_queue(&mut self, now: Instant, hop: NextHop) {
@@ -880,10 +1280,14 @@ mod tests {
 
     /// EX0 in RG0, EX1 in RG1, one connector each way; mailbox 1 on EX0, mailbox 2 on EX1.
     fn two_groups() -> Arc<Topology> {
+        two_groups_of(ExchangeVersion::Exchange2003Sp2)
+    }
+
+    fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         let server = |i: u16| ServerConfig {
             name: format!("EX{i}"),
             fqdn: format!("ex{i}.contoso.com"),
-            version: ExchangeVersion::Exchange2003Sp2,
+            version,
             routing_group: RoutingGroupId(i),
             smtp: SmtpVirtualServerConfig::default(),
         };
@@ -901,7 +1305,7 @@ mod tests {
         Arc::new(Topology {
             servers: vec![server(0), server(1)],
             routing_groups: (0..2)
-                .map(|g| RoutingGroupConfig { name: format!("RG{g}"), members: vec![ServerId(g)] })
+                .map(|g| RoutingGroupConfig { name: format!("RG{g}"), members: vec![ServerId(g)], master: ServerId(g) })
                 .collect(),
             connectors: vec![connector(0, 1), connector(1, 0)],
             stores: (0..2)
@@ -909,6 +1313,7 @@ mod tests {
                 .collect(),
             directory,
             plants: crate::planted_bugs::Plants::NONE,
+            link_state: crate::topology::LinkStateConfig::default(),
         })
     }
 
@@ -936,6 +1341,10 @@ mod tests {
                         Output::Send { to, packet } => {
                             let from = servers[i].id();
                             servers[usize::from(to.0)].handle_packet(now, from, packet)
+                        }
+                        Output::LinkState { to, message } => {
+                            let from = servers[i].id();
+                            servers[usize::from(to.0)].handle_link_state(now, from, message)
                         }
                         Output::Persist(ops) => ops.iter().for_each(|op| disks[i].apply(op)),
                         Output::Event(e) => events.push(e),
@@ -991,26 +1400,78 @@ mod tests {
         let outputs = server.drain_outputs();
         assert!(outputs.is_empty(), "{outputs:?}");
         // The node dies here: a restart on the empty disk has nothing to recover.
-        let restarted =
-            ExchangeServer::recover(ServerId(0), topo, &DiskImage::default(), &[], Box::new(Counter(1)), 1, Instant(1));
+        let restarted = ExchangeServer::recover(
+            ServerId(0),
+            topo,
+            &DiskImage::default(),
+            &StartConditions::default(),
+            Box::new(Counter(1)),
+            1,
+            Instant(1),
+        );
         assert_eq!(restarted.items.len(), 0);
     }
 
-    #[test]
-    fn connector_down_queues_as_unreachable_then_delivers() {
-        let topo = two_groups();
+    /// The connector's remote side refuses EX0 for `outage`: EX0 glitch-retries, finds it
+    /// down, and (as its group's master) reviews its own report; then probes until the
+    /// connector works again. Returns the events.
+    fn refused_connector(
+        version: ExchangeVersion,
+        outage: Instant,
+        until: Instant,
+    ) -> (Vec<ServerEvent>, [DiskImage; 2]) {
+        let topo = two_groups_of(version);
         let mut servers = [
             ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
             ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
         ];
         let mut disks = [DiskImage::default(), DiskImage::default()];
-        servers[0].handle_connector_state(Instant::ZERO, ConnectorId(0), ConnectorState::Down);
+        servers[0].handle_connector_service(ConnectorId(0), false);
         servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
-        let events = pump(&mut servers, &mut disks, Instant(1_000));
+        let mut events = pump(&mut servers, &mut disks, outage);
+        servers[0].handle_connector_service(ConnectorId(0), true);
+        events.extend(pump(&mut servers, &mut disks, until));
+        (events, disks)
+    }
+
+    #[test]
+    fn exchange2000_marks_a_refused_connector_down_after_glitch_retries_4() {
+        let (events, disks) =
+            refused_connector(ExchangeVersion::Exchange2000Sp3, Instant(30 * 60_000), Instant(40 * 60_000));
+        let detected: Vec<(ConnectorState, usize)> = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                ServerEvent::ConnectorDetected { connector: ConnectorId(0), state } => Some((*state, i)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(detected.iter().map(|d| d.0).collect::<Vec<_>>(), vec![ConnectorState::Down, ConnectorState::Up]);
+        let failures_before_down = events[..detected[0].1]
+            .iter()
+            .filter(|e| matches!(e, ServerEvent::QueueState { state: LinkQueueState::Retry, .. }))
+            .count();
+        assert_eq!(failures_before_down, 4, "three glitch retries fail, the fourth failure marks it down");
         assert!(events.iter().any(|e| matches!(e, ServerEvent::Queued { queue: QueueKey::Unreachable, .. })));
-        assert_eq!(disks[0].items.len(), 1, "still queued, durably");
-        servers[0].handle_connector_state(Instant(1_000), ConnectorId(0), ConnectorState::Up);
-        let events = pump(&mut servers, &mut disks, Instant(60_000));
+        // EX1 learned the change over link state.
         assert!(events.iter().any(|e| matches!(e, ServerEvent::Delivered { recipient: AddressId(2), .. })));
+        assert!(disks.iter().all(|d| d.items.is_empty()));
+    }
+
+    #[test]
+    fn exchange2003_keeps_the_only_connector_up_and_queues_4() {
+        let (events, disks) =
+            refused_connector(ExchangeVersion::Exchange2003Sp2, Instant(30 * 60_000), Instant(60 * 60_000));
+        assert!(events.iter().any(|e| matches!(
+            e,
+            ServerEvent::LinkStateReviewed {
+                decision: Decision::Suppress(crate::routing_group_master::Suppressed::NoAlternatePath),
+                ..
+            }
+        )));
+        assert!(!events.iter().any(|e| matches!(e, ServerEvent::LinkStateChanged { .. })), "nothing propagates");
+        assert!(!events.iter().any(|e| matches!(e, ServerEvent::Queued { queue: QueueKey::Unreachable, .. })));
+        assert!(events.iter().any(|e| matches!(e, ServerEvent::Delivered { recipient: AddressId(2), .. })));
+        assert!(disks.iter().all(|d| d.items.is_empty()));
     }
 }

@@ -16,6 +16,7 @@ pub mod message;
 pub mod planted_bugs;
 pub mod queue_directory;
 pub mod routing_engine;
+pub mod routing_group_master;
 pub mod smtp_protocol;
 pub mod time;
 pub mod topology;

@@ -31,11 +31,16 @@ pub enum PlantedBug {
     /// Categorizer: a message with local and remote recipients is delivered locally to
     /// all of them.
     BifurcationCopiesAll,
+    /// Link state: a 2003 master applies every connector change, never marking one
+    /// oscillating.
+    NoOscillationDamping,
+    /// Link state: a table takes any entry that differs from its own, older or not.
+    AcceptsStaleLinkState,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 11] = [
+    pub const ALL: [PlantedBug; 13] = [
         PlantedBug::AckBeforeDurable,
         PlantedBug::DoneOnSend,
         PlantedBug::RecoverySkipsQueues,
@@ -47,6 +52,8 @@ impl PlantedBug {
         PlantedBug::LostSessionTimeout,
         PlantedBug::WanIgnoresDownLinks,
         PlantedBug::BifurcationCopiesAll,
+        PlantedBug::NoOscillationDamping,
+        PlantedBug::AcceptsStaleLinkState,
     ];
 
     /// The name used with `--plant`.
@@ -63,6 +70,8 @@ impl PlantedBug {
             PlantedBug::LostSessionTimeout => "lost-session-timeout",
             PlantedBug::WanIgnoresDownLinks => "wan-ignores-down-links",
             PlantedBug::BifurcationCopiesAll => "bifurcation-copies-all",
+            PlantedBug::NoOscillationDamping => "no-oscillation-damping",
+            PlantedBug::AcceptsStaleLinkState => "accepts-stale-link-state",
         }
     }
 

@@ -96,14 +96,14 @@ mod tests {
     #[test]
     fn local_same_group_and_connector() {
         let topo = with_servers(topology(2, &[(0, 1, 1)]), &[0, 0, 1]);
-        let mut table = LinkStateTable::new(1);
+        let mut table = crate::link_state::tests::fresh(&topo);
         let mut engine = RoutingEngine::new();
         let hop =
             |e: &mut RoutingEngine, t: &LinkStateTable, d| e.next_hop(&topo, t, ServerId(0), ServerId(d)).next_hop;
         assert_eq!(hop(&mut engine, &table, 0), NextHop::Local);
         assert_eq!(hop(&mut engine, &table, 1), NextHop::Server(ServerId(1)));
         assert_eq!(hop(&mut engine, &table, 2), NextHop::Connector(ConnectorId(0)));
-        table.set(ConnectorId(0), ConnectorState::Down);
+        crate::link_state::tests::set(&mut table, &topo, 0, ConnectorState::Down);
         assert_eq!(hop(&mut engine, &table, 2), NextHop::Unreachable, "cache must follow the table");
     }
 }

@@ -24,6 +24,8 @@ pub struct Topology {
     pub directory: GlobalCatalog,
     /// Planted bugs switched on for this run (none in real use).
     pub plants: Plants,
+    /// How link state changes are detected, reviewed and propagated.
+    pub link_state: LinkStateConfig,
 }
 
 impl Topology {
@@ -76,6 +78,42 @@ pub struct RoutingGroupConfig {
     pub name: String,
     /// Member servers, in directory order.
     pub members: Vec<ServerId>,
+    /// The routing group master the directory names at the start of a run (the first
+    /// member unless an administrator named another, EXCHANGE2003.md §4).
+    pub master: ServerId,
+}
+
+/// Link state detection, review and propagation settings (EXCHANGE2003.md §4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkStateConfig {
+    /// The 2003 review interval: conflicting changes within it count together (10 min).
+    pub oscillation_interval_ms: u64,
+    /// More conflicting changes than this within the interval mark a connector
+    /// oscillating (2).
+    pub oscillation_changes: u32,
+    /// A bridgehead retries a connector marked down this often, with or without mail (60 s).
+    pub probe_interval_ms: u64,
+    /// Link state updates and reports not acknowledged are sent again after this (60 s).
+    pub resend_interval_ms: u64,
+    /// `SuppressStateChanges` = 1: reports never mark a connector down.
+    pub suppress_state_changes: bool,
+}
+
+impl Default for LinkStateConfig {
+    fn default() -> Self {
+        LinkStateConfig {
+            // EXCHANGE2003.md §4: the 2003 review uses a 10-minute window [P] and a
+            // threshold of 2 conflicting changes [U].
+            oscillation_interval_ms: 10 * MINUTE_MS,
+            oscillation_changes: 2,
+            // EXCHANGE2003.md §4: a down connector's source keeps trying every 60 s [P].
+            probe_interval_ms: 60 * SECOND_MS,
+            // orgsim's choice [U]: the same 60 s as the probe, for the TCP 691 and
+            // X-LINK2STATE exchanges that got no answer.
+            resend_interval_ms: 60 * SECOND_MS,
+            suppress_state_changes: false,
+        }
+    }
 }
 
 /// A one-way routing group connector (Exchange creates them in pairs, one per direction).

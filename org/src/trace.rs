@@ -4,9 +4,11 @@
 
 use crate::advanced_queuing::{LinkQueueState, QueueKey};
 use crate::dsn::DsnCode;
+use crate::link_state::{ConnectorState, GroupState};
 use crate::message::MessageId;
+use crate::routing_group_master::Decision;
 use crate::smtp_protocol::ConnId;
-use crate::{AddressId, ServerId, StoreId};
+use crate::{AddressId, ConnectorId, RoutingGroupId, ServerId, StoreId};
 
 /// Why an outbound SMTP session ended without finishing its queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,4 +52,10 @@ pub enum ServerEvent {
     },
     /// The server rebuilt its queues from disk after a restart.
     Recovered { items: u32, recipients: u32 },
+    /// The link state table changed: these groups' entries, and the new digest.
+    LinkStateChanged { groups: Vec<(RoutingGroupId, GroupState)>, digest: u64 },
+    /// A source bridgehead found a connector down (glitch retries spent) or working again.
+    ConnectorDetected { connector: ConnectorId, state: ConnectorState },
+    /// The routing group master reviewed a report.
+    LinkStateReviewed { connector: ConnectorId, reported: ConnectorState, decision: Decision },
 }

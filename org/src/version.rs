@@ -26,6 +26,13 @@ impl ExchangeVersion {
         }
     }
 
+    /// Whether a routing group master of this version reviews connector state changes
+    /// (2003: no-alternate-path and oscillation rules) or applies every one (2000)
+    /// (EXCHANGE2003.md §4).
+    pub fn reviews_link_state(self) -> bool {
+        self != ExchangeVersion::Exchange2000Sp3
+    }
+
     /// The short name used in scenario files and traces.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -3,21 +3,30 @@
 //! delivery, no routing loop, and at the end no loss (every accepted recipient delivered,
 //! NDR'd or still queued durably). Expectations (*eventually* / *sometimes*) come from
 //! the scenario: everything resolved by a deadline, counts of deliveries and NDRs, proof
-//! that a path or a queue was really used.
+//! that a path or a queue was really used, link state converged after the last fault.
+//!
+//! The checker keeps a mirror of every server's link state table, rebuilt from the
+//! `LinkStateChanged` events alone, and judges each routing decision against its own
+//! shortest-path computation (Floyd–Warshall, independent of the routing engine's
+//! Dijkstra) over the deciding server's mirror.
 
 use crate::resolve::Expect;
 use crate::scenario::Invariant;
 use org::advanced_queuing::QueueKey;
 use org::dsn::DsnCode;
+use org::link_state::OrgInfo;
 use org::message::MessageId;
 use org::queue_directory::DiskImage;
+use org::routing_engine::NextHop;
 use org::time::Instant;
+use org::topology::Topology;
 use org::trace::ServerEvent;
-use org::{AddressId, ServerId};
+use org::{AddressId, ConnectorId, RoutingGroupId, ServerId};
 use serde::Serialize;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 /// Per-recipient state, looked up once per event. A hash map with fixed keys: its order
 /// never reaches a result (what is listed from it is sorted first).
@@ -99,11 +108,29 @@ pub struct Checker {
     server_names: Vec<String>,
     /// Per latency expectation: latencies of client deliveries submitted in its window.
     latencies: BTreeMap<usize, Vec<u64>>,
+    /// Per convergence expectation that failed: which tables differed.
+    convergence_detail: BTreeMap<usize, String>,
+    topology: Arc<Topology>,
+    /// Each running server's link state table as its events describe it.
+    tables: Vec<Option<OrgInfo>>,
+    /// Least costs between routing groups over each server's mirror (computed lazily).
+    distances: Vec<Option<Vec<Vec<Option<u32>>>>>,
+    /// When the run's last fault happens (the convergence bounds count from it).
+    last_fault: Instant,
+    /// Link state messages sent.
+    link_state_messages: u64,
 }
 
 impl Checker {
     /// A checker for these invariants and expectations.
-    pub fn new(invariants: &[Invariant], expectations: &[Expect], server_names: Vec<String>) -> Self {
+    pub fn new(
+        invariants: &[Invariant],
+        expectations: &[Expect],
+        server_names: Vec<String>,
+        topology: Arc<Topology>,
+        last_fault: Instant,
+    ) -> Self {
+        let servers = server_names.len();
         Checker {
             invariants: invariants.iter().copied().collect(),
             expectations: expectations.to_vec(),
@@ -119,7 +146,147 @@ impl Checker {
             routing_epoch: 0,
             server_names,
             latencies: BTreeMap::new(),
+            convergence_detail: BTreeMap::new(),
+            topology,
+            tables: vec![None; servers],
+            distances: vec![None; servers],
+            last_fault,
+            link_state_messages: 0,
         }
+    }
+
+    /// A server started (or restarted) with `table`, built from the directory.
+    pub fn server_started(&mut self, server: ServerId, table: OrgInfo) {
+        self.tables[usize::from(server.0)] = Some(table);
+        self.distances[usize::from(server.0)] = None;
+        self.routing_changed();
+    }
+
+    /// A server died; its table died with it.
+    pub fn server_stopped(&mut self, server: ServerId) {
+        self.tables[usize::from(server.0)] = None;
+        self.distances[usize::from(server.0)] = None;
+    }
+
+    /// A link state message was sent.
+    pub fn link_state_sent(&mut self) {
+        self.link_state_messages += 1;
+    }
+
+    /// The digest every running server's table shares, or the first two that differ.
+    pub fn link_state_agreement(&self) -> Result<Option<u64>, String> {
+        let mut first: Option<(usize, u64)> = None;
+        for (i, t) in self.tables.iter().enumerate() {
+            let Some(t) = t else { continue };
+            let d = t.digest();
+            match first {
+                None => first = Some((i, d)),
+                Some((j, e)) if e != d => {
+                    let name = |k: usize| self.server_names.get(k).cloned().unwrap_or_default();
+                    let versions = |k: usize| -> String {
+                        let info = self.tables[k].as_ref().expect("running");
+                        info.groups.iter().map(|g| g.version.to_string()).collect::<Vec<_>>().join(" ")
+                    };
+                    return Err(format!(
+                        "{} has versions {} but {} has {}",
+                        name(j),
+                        versions(j),
+                        name(i),
+                        versions(i)
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(first.map(|(_, d)| d))
+    }
+
+    /// Least costs between all routing groups over connectors up in `server`'s mirror.
+    fn distances(&mut self, server: ServerId) -> Option<&Vec<Vec<Option<u32>>>> {
+        let i = usize::from(server.0);
+        if self.distances[i].is_none() {
+            let info = self.tables[i].as_ref()?;
+            let n = self.topology.routing_groups.len();
+            let mut d = vec![vec![None::<u32>; n]; n];
+            for (g, row) in d.iter_mut().enumerate() {
+                row[g] = Some(0);
+            }
+            for (c, conn) in self.topology.connectors.iter().enumerate() {
+                let down = info.groups[usize::from(conn.from.0)].down.contains(&ConnectorId(c as u16));
+                let (a, b) = (usize::from(conn.from.0), usize::from(conn.to.0));
+                if !down && a != b && d[a][b].is_none_or(|x| conn.cost < x) {
+                    d[a][b] = Some(conn.cost);
+                }
+            }
+            for k in 0..n {
+                for a in 0..n {
+                    for b in 0..n {
+                        if let (Some(x), Some(y)) = (d[a][k], d[k][b]) {
+                            if d[a][b].is_none_or(|z| x + y < z) {
+                                d[a][b] = Some(x + y);
+                            }
+                        }
+                    }
+                }
+            }
+            self.distances[i] = Some(d);
+        }
+        self.distances[i].as_ref()
+    }
+
+    /// Judges one routing decision of `server` against its table: the connector chosen
+    /// must be up there and start a least-cost route; "unreachable" must mean no route.
+    fn check_route(&mut self, server: ServerId, hop: NextHop, recipients: &[AddressId], cost: u32) -> Option<String> {
+        let topology = self.topology.clone();
+        let me = topology.server(server).routing_group;
+        let group_name = |g: RoutingGroupId| topology.routing_group(g).name.clone();
+        let d = self.distances(server)?.clone();
+        let info = self.tables[usize::from(server.0)].as_ref()?;
+        for r in recipients {
+            let Some(entry) = topology.directory.lookup(*r) else { continue };
+            let dest = topology.server(entry.home_server).routing_group;
+            let best = d[usize::from(me.0)][usize::from(dest.0)];
+            match hop {
+                NextHop::Unreachable => {
+                    if let Some(best) = best.filter(|_| dest != me) {
+                        return Some(format!(
+                            "{} queued mail for {} as unreachable, but its table has a route of cost {best}",
+                            self.server_names[usize::from(server.0)],
+                            group_name(dest)
+                        ));
+                    }
+                }
+                NextHop::Connector(c) => {
+                    let conn = topology.connector(c);
+                    let down = info.groups[usize::from(conn.from.0)].down.contains(&c);
+                    let via = d[usize::from(conn.to.0)][usize::from(dest.0)].map(|x| x + conn.cost);
+                    let wrong = if down {
+                        Some(format!("over {}, which its table marks down", conn.name))
+                    } else if conn.from != me || via.is_none() || via != best {
+                        Some(format!(
+                            "over {} (cost via it {}), but the least cost is {}",
+                            conn.name,
+                            via.map_or("none".into(), |v| v.to_string()),
+                            best.map_or("none".into(), |v| v.to_string())
+                        ))
+                    } else if r == &recipients[0] && Some(cost) != best {
+                        // The event carries the route cost of its first recipient.
+                        Some(format!("with cost {cost}, but the least cost is {}", best.expect("checked")))
+                    } else {
+                        None
+                    };
+                    if let Some(wrong) = wrong {
+                        return Some(format!(
+                            "{} routed mail for {} {wrong}",
+                            self.server_names[usize::from(server.0)],
+                            group_name(dest)
+                        ));
+                    }
+                }
+                NextHop::Local | NextHop::Server(_) => {}
+            }
+        }
+        None
     }
 
     fn violate(&mut self, invariant: Invariant, detail: impl FnOnce() -> String) -> Option<Violation> {
@@ -252,7 +419,30 @@ impl Checker {
                 }
             }
             ServerEvent::Recovered { .. } => self.recoveries += 1,
+            ServerEvent::LinkStateChanged { groups, digest } => {
+                let i = usize::from(server.0);
+                if let Some(table) = self.tables[i].as_mut() {
+                    for (g, entry) in groups {
+                        table.groups[usize::from(g.0)] = entry.clone();
+                    }
+                    debug_assert_eq!(table.digest(), *digest, "the mirror follows the server's table");
+                }
+                self.distances[i] = None;
+                self.routing_changed();
+            }
             _ => {}
+        }
+        if let ServerEvent::Queued { queue, recipients, cost, .. } = event {
+            let hop = match queue {
+                QueueKey::Unreachable => Some(NextHop::Unreachable),
+                QueueKey::Link(hop @ NextHop::Connector(_)) => Some(*hop),
+                _ => None,
+            };
+            if let Some(hop) = hop.filter(|_| self.invariants.contains(&Invariant::LeastCostRouting)) {
+                if let Some(detail) = self.check_route(server, hop, recipients, *cost) {
+                    out.extend(self.violate(Invariant::LeastCostRouting, || detail));
+                }
+            }
         }
         out
     }
@@ -288,18 +478,30 @@ impl Checker {
         self.unresolved
     }
 
-    /// Records the `all_resolved_by` expectation with this index at its deadline.
+    /// Records the deadline expectation with this index at its deadline.
     pub fn deadline_reached(&mut self, index: usize) {
-        self.deadline_results.insert(index, (self.unresolved == 0, self.unresolved));
+        let result = match self.expectations[index] {
+            Expect::LinkStateConverges { .. } => match self.link_state_agreement() {
+                Ok(_) => (true, 0),
+                Err(detail) => {
+                    self.convergence_detail.insert(index, detail);
+                    (false, 0)
+                }
+            },
+            _ => (self.unresolved == 0, self.unresolved),
+        };
+        self.deadline_results.insert(index, result);
     }
 
-    /// The indexes and instants of `all_resolved_by` deadlines.
+    /// The indexes and instants of deadline expectations (`all_resolved_by`, link state
+    /// convergence).
     pub fn deadlines(&self) -> Vec<(usize, Instant)> {
         self.expectations
             .iter()
             .enumerate()
             .filter_map(|(i, e)| match e {
                 Expect::AllResolvedBy(at) => Some((i, *at)),
+                Expect::LinkStateConverges { within_ms } => Some((i, self.last_fault.plus_ms(*within_ms))),
                 _ => None,
             })
             .collect()
@@ -389,12 +591,7 @@ impl Checker {
                 }
                 Expect::TransferredVia { name: queue, at_least, at_most, from, until, .. } => {
                     let seen = self.window_counts[i];
-                    let bounds = match (at_least, at_most) {
-                        (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
-                        (Some(lo), None) => format!(">= {lo}"),
-                        (None, Some(hi)) => format!("<= {hi}"),
-                        (None, None) => "any".into(),
-                    };
+                    let bounds = bounds(*at_least, *at_most);
                     CheckResult {
                         name: format!(
                             "transferred_via {queue} {bounds} in {}..{}",
@@ -447,6 +644,42 @@ impl Checker {
                     ok: self.recoveries >= *n,
                     detail: format!("{} restart(s) recovered queued mail", self.recoveries),
                 },
+                Expect::LinkStateConverges { within_ms } => {
+                    let at = self.last_fault.plus_ms(*within_ms);
+                    let reached = self.deadline_results.get(&i).copied();
+                    CheckResult {
+                        name: format!(
+                            "link_state_converges within {} of the last fault ({})",
+                            crate::units::Duration::from_ms(*within_ms),
+                            crate::units::Duration::from_ms(self.last_fault.as_ms())
+                        ),
+                        ok: reached.is_some_and(|r| r.0),
+                        detail: match reached {
+                            None => format!(
+                                "the run ends before {}, when convergence is judged",
+                                crate::units::Duration::from_ms(at.as_ms())
+                            ),
+                            Some((true, _)) => format!(
+                                "every running server had the same table at {}",
+                                crate::units::Duration::from_ms(at.as_ms())
+                            ),
+                            Some((false, _)) => format!(
+                                "at {}: {}",
+                                crate::units::Duration::from_ms(at.as_ms()),
+                                self.convergence_detail.get(&i).cloned().unwrap_or_default()
+                            ),
+                        },
+                    }
+                }
+                Expect::LinkStateMessages { at_least, at_most } => {
+                    let seen = self.link_state_messages;
+                    let bounds = bounds(*at_least, *at_most);
+                    CheckResult {
+                        name: format!("link_state_messages {bounds}"),
+                        ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
+                        detail: format!("{seen} link state message(s) sent"),
+                    }
+                }
             });
         }
         (results, self.counts)
@@ -457,7 +690,20 @@ impl Checker {
             Invariant::NoLoss => format!("{} accepted recipient(s) all accounted for", self.pairs.len()),
             Invariant::NoDuplicateDelivery => "no recipient got a message twice".into(),
             Invariant::NoRoutingLoop => "no copy returned to a server it left".into(),
+            Invariant::LeastCostRouting => {
+                "every route followed a least-cost path over connectors up in the deciding server's table".into()
+            }
         }
+    }
+}
+
+/// `lo..=hi`, `>= lo` or `<= hi`, as check names show bounds.
+fn bounds(at_least: Option<u64>, at_most: Option<u64>) -> String {
+    match (at_least, at_most) {
+        (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
+        (Some(lo), None) => format!(">= {lo}"),
+        (None, Some(hi)) => format!("<= {hi}"),
+        (None, None) => "any".into(),
     }
 }
 
@@ -465,6 +711,19 @@ impl Checker {
 mod tests {
     use super::*;
     use org::StoreId;
+
+    /// An organization with no routing to judge (these tests are about messages).
+    fn no_topology() -> Arc<Topology> {
+        Arc::new(Topology {
+            servers: Vec::new(),
+            routing_groups: Vec::new(),
+            connectors: Vec::new(),
+            stores: Vec::new(),
+            directory: org::global_catalog::GlobalCatalog::new(),
+            plants: org::planted_bugs::Plants::NONE,
+            link_state: org::topology::LinkStateConfig::default(),
+        })
+    }
 
     fn names3() -> Vec<String> {
         vec!["EX0".into(), "EX1".into(), "EX2".into()]
@@ -486,7 +745,7 @@ mod tests {
     #[test]
     fn duplicate_and_loss_are_caught() {
         let all = [Invariant::NoLoss, Invariant::NoDuplicateDelivery, Invariant::NoRoutingLoop];
-        let mut c = Checker::new(&all, &[], names3());
+        let mut c = Checker::new(&all, &[], names3(), no_topology(), Instant::ZERO);
         let submit = ServerEvent::Submitted {
             message: MessageId::Client(1),
             sender: AddressId(0),
@@ -509,7 +768,7 @@ mod tests {
 
     #[test]
     fn loop_is_caught_but_a_resend_is_not() {
-        let mut c = Checker::new(&[Invariant::NoRoutingLoop], &[], names3());
+        let mut c = Checker::new(&[Invariant::NoRoutingLoop], &[], names3(), no_topology(), Instant::ZERO);
         let submit = ServerEvent::Submitted {
             message: MessageId::Client(1),
             sender: AddressId(0),

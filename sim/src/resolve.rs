@@ -10,7 +10,8 @@ use org::global_catalog::{GlobalCatalog, MailboxEntry};
 use org::routing_engine::NextHop;
 use org::time::Instant;
 use org::topology::{
-    ConnectorConfig, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig, Topology,
+    ConnectorConfig, LinkStateConfig, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig,
+    StoreConfig, Topology,
 };
 use org::version::ExchangeVersion;
 use org::{AddressId, ConnectorId, RoutingGroupId, ServerId, StoreId};
@@ -91,6 +92,8 @@ pub enum WorldAction {
     Crash(ServerId),
     /// Restart a killed server.
     Restart(ServerId),
+    /// An administrator names a routing group's master.
+    SetMaster(RoutingGroupId, ServerId),
 }
 
 /// An action at its instant.
@@ -159,6 +162,10 @@ pub enum Expect {
     RecoveredAtLeast(u64),
     /// A latency percentile of messages submitted in a window, bounded.
     LatencyAtMost { percentile: f64, at_most_ms: u64, from: Instant, until: Instant },
+    /// Every running server's table has the same digest this long after the last fault.
+    LinkStateConverges { within_ms: u64 },
+    /// Link state messages sent over the run, within bounds.
+    LinkStateMessages { at_least: Option<u64>, at_most: Option<u64> },
 }
 
 /// A checked scenario, ready to run.
@@ -229,6 +236,9 @@ impl Resolved {
             WorldAction::ConnectorUp(c) => Action::ConnectorUp { at, connector: connector(c) },
             WorldAction::Crash(s) => Action::ServerCrash { at, server: server(s) },
             WorldAction::Restart(s) => Action::ServerRestart { at, server: server(s) },
+            WorldAction::SetMaster(g, s) => {
+                Action::SetMaster { at, routing_group: self.topology.routing_group(g).name.clone(), server: server(s) }
+            }
         }
     }
 
@@ -512,6 +522,7 @@ impl Checker<'_> {
             }
         }
         let stores = Names { index: store_index };
+        let mut masters = Vec::new();
         for (g, m) in members.iter().enumerate() {
             if m.is_empty() {
                 self.error(
@@ -519,7 +530,35 @@ impl Checker<'_> {
                     format!("routing group {:?} has no servers", t.routing_groups[g].name),
                 );
             }
+            let named = t.routing_groups[g].master.as_ref().and_then(|name| {
+                let s = self.reference(&servers, "server", name, &rgp.index(g).key("master"))?;
+                if !m.contains(&ServerId(s as u16)) {
+                    self.error(
+                        &rgp.index(g).key("master"),
+                        format!("server {name:?} is not a member of routing group {:?}", t.routing_groups[g].name),
+                    );
+                }
+                Some(ServerId(s as u16))
+            });
+            masters.push(named.or(m.first().copied()).unwrap_or(ServerId(0)));
         }
+        let ls = &t.link_state;
+        let lsp = tp.key("link_state");
+        if ls.oscillation_changes == 0 {
+            self.error(&lsp.key("oscillation_changes"), "expected at least 1 change");
+        }
+        for (field, d) in [("probe_interval", ls.probe_interval), ("resend_interval", ls.resend_interval)] {
+            if d.ms < 1_000 {
+                self.error(&lsp.key(field), "expected at least 1s");
+            }
+        }
+        let link_state = LinkStateConfig {
+            oscillation_interval_ms: ls.oscillation_interval.ms,
+            oscillation_changes: ls.oscillation_changes,
+            probe_interval_ms: ls.probe_interval.ms,
+            resend_interval_ms: ls.resend_interval.ms,
+            suppress_state_changes: ls.suppress_state_changes,
+        };
 
         // WAN links.
         let lp = tp.key("wan_links");
@@ -852,6 +891,21 @@ impl Checker<'_> {
                         push(t0.ms, if down { WorldAction::ConnectorDown(id) } else { WorldAction::ConnectorUp(id) });
                     }
                 }
+                Action::SetMaster { at: t0, routing_group, server } => {
+                    let g = self.reference(&rgs, "routing group", routing_group, &at.key("routing_group"));
+                    let s = self.reference(&servers, "server", server, &at.key("server"));
+                    if let (Some(g), Some(s)) = (g, s) {
+                        let (g, s) = (RoutingGroupId(g as u16), ServerId(s as u16));
+                        if members[usize::from(g.0)].contains(&s) {
+                            push(t0.ms, WorldAction::SetMaster(g, s));
+                        } else {
+                            self.error(
+                                &at.key("server"),
+                                format!("server {server:?} is not a member of routing group {routing_group:?}"),
+                            );
+                        }
+                    }
+                }
                 Action::ServerCrash { at: t0, server } | Action::ServerRestart { at: t0, server } => {
                     if let Some(s) = self.reference(&servers, "server", server, &at.key("server")) {
                         let id = ServerId(s as u16);
@@ -914,6 +968,7 @@ impl Checker<'_> {
                     WorldAction::Crash(s) | WorldAction::Restart(s) => {
                         fixed_servers.insert(usize::from(s.0));
                     }
+                    WorldAction::SetMaster(..) => {}
                 }
             }
             let targets = |checker: &mut Self,
@@ -1050,6 +1105,13 @@ impl Checker<'_> {
                     Expect::UnreachableAtLeast { count: *count, from, until }
                 }
                 Expectation::RecoveredAtLeast { count } => Expect::RecoveredAtLeast(*count),
+                Expectation::LinkStateConverges { within } => Expect::LinkStateConverges { within_ms: within.ms },
+                Expectation::LinkStateMessages { at_least, at_most } => {
+                    if at_least.is_none() && at_most.is_none() {
+                        self.error(&at, "expected \"at_least\", \"at_most\" or both");
+                    }
+                    Expect::LinkStateMessages { at_least: *at_least, at_most: *at_most }
+                }
                 Expectation::DeliveryLatencyAtMost { percentile, at_most, from, until } => {
                     if !(percentile.is_finite() && (0.0..=100.0).contains(percentile)) {
                         self.error(&at.key("percentile"), "expected a percentile from 0 to 100");
@@ -1075,12 +1137,14 @@ impl Checker<'_> {
                 .routing_groups
                 .iter()
                 .zip(members)
-                .map(|(rg, members)| RoutingGroupConfig { name: rg.name.clone(), members })
+                .zip(masters)
+                .map(|((rg, members), master)| RoutingGroupConfig { name: rg.name.clone(), members, master })
                 .collect(),
             connectors,
             stores: store_configs,
             directory,
             plants: org::planted_bugs::Plants::NONE,
+            link_state,
         };
         Some(Resolved {
             file: self.file.to_string(),

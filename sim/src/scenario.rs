@@ -96,7 +96,24 @@ pub mod defaults {
     }
     /// Every safety invariant runs unless the scenario lists a subset.
     pub fn invariants() -> Vec<Invariant> {
-        vec![Invariant::NoLoss, Invariant::NoDuplicateDelivery, Invariant::NoRoutingLoop]
+        vec![Invariant::NoLoss, Invariant::NoDuplicateDelivery, Invariant::NoRoutingLoop, Invariant::LeastCostRouting]
+    }
+    /// §4: the 2003 review window, 10 min [P].
+    pub fn oscillation_interval() -> Duration {
+        Duration::from_ms(600_000)
+    }
+    /// §4: more than 2 conflicting changes within the window mark a connector
+    /// oscillating [U].
+    pub fn oscillation_changes() -> u32 {
+        2
+    }
+    /// §4: a down connector's source tries it every 60 s [P].
+    pub fn probe_interval() -> Duration {
+        Duration::from_ms(60_000)
+    }
+    /// Unanswered link state messages are resent after 60 s [U].
+    pub fn resend_interval() -> Duration {
+        Duration::from_ms(60_000)
     }
 }
 
@@ -161,6 +178,43 @@ pub struct Topology {
     /// The network inside each site.
     #[serde(default)]
     pub lan: Lan,
+    /// Link state detection, review and propagation.
+    #[serde(default)]
+    pub link_state: LinkStateSettings,
+}
+
+/// Link state settings of the organization (EXCHANGE2003.md §4).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkStateSettings {
+    /// 2003: conflicting changes for one connector within this window count together.
+    #[serde(default = "defaults::oscillation_interval")]
+    pub oscillation_interval: Duration,
+    /// 2003: more conflicting changes than this within the window mark the connector
+    /// oscillating; it is left up.
+    #[serde(default = "defaults::oscillation_changes")]
+    pub oscillation_changes: u32,
+    /// A bridgehead tries a connector marked down this often, with or without mail.
+    #[serde(default = "defaults::probe_interval")]
+    pub probe_interval: Duration,
+    /// Link state updates and reports that got no answer are sent again after this.
+    #[serde(default = "defaults::resend_interval")]
+    pub resend_interval: Duration,
+    /// The `SuppressStateChanges` registry value: connectors are never marked down.
+    #[serde(default)]
+    pub suppress_state_changes: bool,
+}
+
+impl Default for LinkStateSettings {
+    fn default() -> Self {
+        LinkStateSettings {
+            oscillation_interval: defaults::oscillation_interval(),
+            oscillation_changes: defaults::oscillation_changes(),
+            probe_interval: defaults::probe_interval(),
+            resend_interval: defaults::resend_interval(),
+            suppress_state_changes: false,
+        }
+    }
 }
 
 /// An Active Directory domain.
@@ -210,6 +264,9 @@ pub struct RoutingGroup {
     pub name: String,
     /// The administrative group holding it.
     pub administrative_group: String,
+    /// Its routing group master; the first server listed in the group by default.
+    #[serde(default)]
+    pub master: Option<String>,
 }
 
 /// Exchange version of a server.
@@ -527,6 +584,16 @@ pub enum Action {
         /// Which server.
         server: String,
     },
+    /// An administrator names another routing group master (Exchange System Manager,
+    /// "Set as Master"); a directory change every server reads.
+    SetMaster {
+        /// When.
+        at: Duration,
+        /// The routing group.
+        routing_group: String,
+        /// Its new master, a member of the group.
+        server: String,
+    },
 }
 
 impl Action {
@@ -539,7 +606,8 @@ impl Action {
             | Action::ConnectorDown { at, .. }
             | Action::ConnectorUp { at, .. }
             | Action::ServerCrash { at, .. }
-            | Action::ServerRestart { at, .. } => *at,
+            | Action::ServerRestart { at, .. }
+            | Action::SetMaster { at, .. } => *at,
         }
     }
 }
@@ -607,6 +675,10 @@ pub enum Invariant {
     NoDuplicateDelivery,
     /// No copy of a message comes back to a server it left.
     NoRoutingLoop,
+    /// Every routing decision follows a least-cost route over the connectors up in the
+    /// deciding server's own link state table, and never a connector that table marks
+    /// down.
+    LeastCostRouting,
 }
 
 impl Invariant {
@@ -616,6 +688,7 @@ impl Invariant {
             Invariant::NoLoss => "no_loss",
             Invariant::NoDuplicateDelivery => "no_duplicate_delivery",
             Invariant::NoRoutingLoop => "no_routing_loop",
+            Invariant::LeastCostRouting => "least_cost_routing",
         }
     }
 }
@@ -716,6 +789,22 @@ pub enum Expectation {
     RecoveredAtLeast {
         /// How many recoveries with mail.
         count: u64,
+    },
+    /// Liveness: within `within` of the last fault of the run (fixed or weather), every
+    /// running server's link state table holds the same versions.
+    LinkStateConverges {
+        /// The bound.
+        within: Duration,
+    },
+    /// Link state messages sent organization-wide (updates, replies, reports) over the
+    /// whole run are within bounds.
+    LinkStateMessages {
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
     },
 }
 

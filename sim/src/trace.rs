@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 2;
+pub const TRACE_FORMAT: u32 = 3;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -20,6 +20,19 @@ pub struct QueueSample {
     pub state: Option<&'static str>,
     /// Messages in the queue.
     pub messages: u32,
+}
+
+/// One routing group's entry in a link state table.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupEntry {
+    /// Routing group.
+    pub routing_group: String,
+    /// Version triple, `major.minor.user`.
+    pub version: String,
+    /// Its master.
+    pub master: String,
+    /// Its connectors marked down.
+    pub down: Vec<String>,
 }
 
 /// A trace record's event.
@@ -77,8 +90,20 @@ pub enum TraceEvent {
     LinkSample { link: String, from_a_bytes: u64, from_b_bytes: u64, interval_ms: u64, bits_per_s: u64 },
     /// WAN link up or down.
     LinkState { link: String, state: &'static str },
-    /// Connector up or down in every server's link state table.
+    /// Whether a connector can really carry mail now (some pair of its bridgeheads can
+    /// reach each other and its remote side accepts): the world's truth, which servers
+    /// learn only by trying.
     ConnectorState { connector: String, state: &'static str },
+    /// A server's link state table changed: the new entries of these routing groups.
+    LinkStateChanged { groups: Vec<GroupEntry>, digest: String },
+    /// A source bridgehead found a connector down (glitch retries spent) or working.
+    ConnectorDetected { connector: String, state: &'static str },
+    /// A routing group master reviewed a connector report.
+    LinkStateReviewed { connector: String, reported: &'static str, verdict: String },
+    /// Link state messages sent organization-wide during the last interval.
+    LinkStateSample { messages: u64, bytes: u64, interval_ms: u64 },
+    /// An administrator named a routing group master.
+    MasterChanged { routing_group: String, server: String },
     /// A server died.
     ServerCrashed {},
     /// A server started again.

@@ -18,21 +18,22 @@
 use crate::checks::{CheckResult, Checker, MessageCounts};
 use crate::resolve::{Resolved, TimedAction, WorldAction};
 use crate::rng::Stream;
-use crate::trace::{QueueSample, TraceEvent, TraceSink, TRACE_FORMAT};
+use crate::trace::{GroupEntry, QueueSample, TraceEvent, TraceSink, TRACE_FORMAT};
 use crate::wan::Wan;
 use crate::workload::{ClientPopulation, RecipientPools};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
 use madsim::runtime::{Handle, NodeHandle};
 use org::advanced_queuing::{LinkQueueState, QueueKey};
-use org::exchange_server::{ExchangeServer, Output};
-use org::link_state::ConnectorState;
+use org::exchange_server::{ExchangeServer, Output, StartConditions};
+use org::link_state::{ConnectorState, LinkStateMessage, LinkStateTable};
 use org::message::MessageId;
 use org::queue_directory::DiskImage;
+use org::routing_group_master::Decision;
 use org::smtp_protocol::Packet;
 use org::time::Instant;
 use org::trace::{ServerEvent, SessionFailure};
-use org::{AddressId, ConnectorId, ServerId};
+use org::{AddressId, ConnectorId, RoutingGroupId, ServerId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -57,11 +58,22 @@ pub struct RunOutcome {
     pub trace_sha256: String,
     /// Recipient counts.
     pub messages: MessageCounts,
+    /// Link state messages sent organization-wide.
+    pub link_state: LinkStateTotals,
     /// Every check's result.
     pub checks: Vec<CheckResult>,
     /// A trace write error, if the trace could not be written completely.
     #[serde(skip)]
     pub trace_error: Option<String>,
+}
+
+/// Link state traffic of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LinkStateTotals {
+    /// Messages sent (updates, replies, reports and their acknowledgements).
+    pub updates: u64,
+    /// Their bytes on the wire, TCP/IP headers included.
+    pub bytes: u64,
 }
 
 impl RunOutcome {
@@ -77,13 +89,22 @@ struct Wire {
     arrive_us: u64,
     seq: u64,
     epochs: Vec<(u16, u32)>,
-    packet: Packet,
+    payload: Payload,
+}
+
+/// What travels between servers.
+enum Payload {
+    Smtp(Packet),
+    LinkState(LinkStateMessage),
 }
 
 /// What a server node is told.
 enum Input {
     Wire(Box<Wire>),
-    Connector(ConnectorId, ConnectorState),
+    /// A directory change: a routing group's new master.
+    MasterChange(RoutingGroupId, ServerId),
+    /// The remote side of a connector starts or stops accepting this source bridgehead.
+    ConnectorService(ConnectorId, bool),
 }
 
 /// Everything outside the nodes.
@@ -100,6 +121,10 @@ struct World {
     incarnation: Vec<u32>,
     connector_admin_down: Vec<bool>,
     connector_state: Vec<ConnectorState>,
+    /// Each routing group's master, as the directory names it now.
+    masters: Vec<ServerId>,
+    link_state: LinkStateTotals,
+    link_state_interval: LinkStateTotals,
     next_message: u64,
     next_wire: u64,
 }
@@ -237,11 +262,40 @@ impl World {
             ServerEvent::Recovered { items, recipients } => {
                 TraceEvent::Recovered { items: *items, recipients: *recipients }
             }
+            ServerEvent::LinkStateChanged { groups, digest } => TraceEvent::LinkStateChanged {
+                groups: groups
+                    .iter()
+                    .map(|(g, entry)| GroupEntry {
+                        routing_group: self.resolved.topology.routing_group(*g).name.clone(),
+                        version: entry.version.to_string(),
+                        master: self.server_name(entry.master).into(),
+                        down: entry.down.iter().map(|c| self.connector_name(*c)).collect(),
+                    })
+                    .collect(),
+                digest: format!("{digest:016x}"),
+            },
+            ServerEvent::ConnectorDetected { connector, state } => {
+                TraceEvent::ConnectorDetected { connector: self.connector_name(*connector), state: state.as_str() }
+            }
+            ServerEvent::LinkStateReviewed { connector, reported, decision } => TraceEvent::LinkStateReviewed {
+                connector: self.connector_name(*connector),
+                reported: reported.as_str(),
+                verdict: match decision {
+                    Decision::Unchanged => "unchanged".into(),
+                    Decision::Apply(s) => format!("marked {}", s.as_str()),
+                    Decision::Suppress(why) => format!("left as is: {}", why.as_str()),
+                },
+            },
         }
     }
 
-    /// Connectors are up when not administratively down and some pair of their
-    /// bridgeheads can reach each other; changes go to every running server at once (v1).
+    fn connector_name(&self, id: ConnectorId) -> String {
+        self.resolved.topology.connector(id).name.clone()
+    }
+
+    /// Connectors can carry mail when their remote side accepts and some pair of their
+    /// bridgeheads can reach each other. This is the world's truth, traced for readers
+    /// of the trace; servers learn it only by trying (§4).
     fn recompute_connectors(&mut self, now: Instant) {
         let topology = self.resolved.topology.clone();
         for (i, c) in topology.connectors.iter().enumerate() {
@@ -258,13 +312,8 @@ impl World {
                 continue;
             }
             self.connector_state[i] = state;
-            self.checker.routing_changed();
-            let event = TraceEvent::ConnectorState { connector: c.name.clone(), state: connector_state_name(state) };
-            self.record(now.as_ms(), "link_state", &event);
-            for inbox in self.inboxes.iter().flatten() {
-                // A node that died since registering is not listening; nothing to do.
-                let _ = inbox.unbounded_send(Input::Connector(ConnectorId(i as u16), state));
-            }
+            let event = TraceEvent::ConnectorState { connector: c.name.clone(), state: state.as_str() };
+            self.record(now.as_ms(), "wan", &event);
         }
     }
 
@@ -280,6 +329,22 @@ impl World {
             };
             self.record(now.as_ms(), "wan", &event);
         }
+        let ls = std::mem::take(&mut self.link_state_interval);
+        let event = TraceEvent::LinkStateSample { messages: ls.updates, bytes: ls.bytes, interval_ms };
+        self.record(now.as_ms(), "link_state", &event);
+    }
+
+    /// Sends something from `me` to `to` through the WAN model.
+    fn transmit(&mut self, me: ServerId, to: ServerId, now_us: u64, bytes: u64, payload: Payload) {
+        let (a, b) = (self.resolved.server_site[usize::from(me.0)], self.resolved.server_site[usize::from(to.0)]);
+        let Some(transit) = self.wan.transmit(now_us, a, b, bytes) else { return };
+        let seq = self.next_wire;
+        self.next_wire += 1;
+        let wire = Box::new(Wire { from: me, arrive_us: transit.arrive_us, seq, epochs: transit.epochs, payload });
+        if let Some(inbox) = &self.inboxes[usize::from(to.0)] {
+            // Fails only if the node died since; the packet is lost with it.
+            let _ = inbox.unbounded_send(Input::Wire(wire));
+        }
     }
 }
 
@@ -288,13 +353,6 @@ fn queue_state_name(state: LinkQueueState) -> &'static str {
         LinkQueueState::Ready => "ready",
         LinkQueueState::Active => "active",
         LinkQueueState::Retry => "retry",
-    }
-}
-
-fn connector_state_name(state: ConnectorState) -> &'static str {
-    match state {
-        ConnectorState::Up => "up",
-        ConnectorState::Down => "down",
     }
 }
 
@@ -365,6 +423,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         })
         .collect();
 
+    let last_fault = timeline.last().map_or(Instant::ZERO, |(step, _)| step.at);
     let world: Shared = Arc::new(Mutex::new(World {
         resolved: resolved.clone(),
         seed,
@@ -374,6 +433,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             &resolved.invariants,
             &resolved.expectations,
             topology.servers.iter().map(|s| s.name.clone()).collect(),
+            topology.clone(),
+            last_fault,
         ),
         wan: Wan::new(
             &resolved.links,
@@ -387,6 +448,9 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         incarnation: vec![0; servers],
         connector_admin_down: vec![false; topology.connectors.len()],
         connector_state: vec![ConnectorState::Up; topology.connectors.len()],
+        masters: topology.routing_groups.iter().map(|g| g.master).collect(),
+        link_state: LinkStateTotals::default(),
+        link_state_interval: LinkStateTotals::default(),
         next_message: 1,
         next_wire: 0,
     }));
@@ -424,6 +488,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         events,
         trace_sha256,
         messages,
+        link_state: w.link_state,
         checks,
         trace_error,
     }
@@ -483,11 +548,29 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
             }
         }
         WorldAction::ConnectorDown(c) | WorldAction::ConnectorUp(c) => {
-            w.connector_admin_down[usize::from(c.0)] = matches!(action, WorldAction::ConnectorDown(_));
+            let down = matches!(action, WorldAction::ConnectorDown(_));
+            w.connector_admin_down[usize::from(c.0)] = down;
+            for s in w.resolved.topology.connector(c).source_bridgeheads.clone() {
+                if let Some(inbox) = &w.inboxes[usize::from(s.0)] {
+                    let _ = inbox.unbounded_send(Input::ConnectorService(c, !down));
+                }
+            }
             w.recompute_connectors(now);
+        }
+        WorldAction::SetMaster(g, s) => {
+            w.masters[usize::from(g.0)] = s;
+            let event = TraceEvent::MasterChanged {
+                routing_group: w.resolved.topology.routing_group(g).name.clone(),
+                server: w.server_name(s).into(),
+            };
+            w.record(now.as_ms(), "directory", &event);
+            for inbox in w.inboxes.iter().flatten() {
+                let _ = inbox.unbounded_send(Input::MasterChange(g, s));
+            }
         }
         WorldAction::Crash(s) => {
             w.inboxes[usize::from(s.0)] = None;
+            w.checker.server_stopped(s);
             let node = w.server_name(s).to_string();
             w.record(now.as_ms(), &node, &TraceEvent::ServerCrashed {});
             drop(w);
@@ -514,17 +597,18 @@ async fn server_node(world: Shared, id: ServerId) {
             w.record(now_ms, &name, &TraceEvent::ServerRestarted { incarnation });
         }
         let rng = Box::new(Stream::new(w.seed, &format!("server:{name}/smtp#{incarnation}")));
-        let link_states: Vec<(ConnectorId, ConnectorState)> =
-            w.connector_state.iter().enumerate().map(|(c, s)| (ConnectorId(c as u16), *s)).collect();
-        let server = ExchangeServer::recover(
-            id,
-            w.resolved.topology.clone(),
-            &w.disks[i],
-            &link_states,
-            rng,
-            incarnation,
-            Instant(now_ms),
-        );
+        let topology = w.resolved.topology.clone();
+        let start = StartConditions {
+            masters: w.masters.clone(),
+            stopped_connectors: (0..topology.connectors.len())
+                .map(|c| ConnectorId(c as u16))
+                .filter(|c| w.connector_admin_down[usize::from(c.0)])
+                .filter(|c| topology.connector(*c).source_bridgeheads.contains(&id))
+                .collect(),
+        };
+        let directory_table = LinkStateTable::from_directory(&topology, &start.masters).org_info().clone();
+        w.checker.server_started(id, directory_table);
+        let server = ExchangeServer::recover(id, topology, &w.disks[i], &start, rng, incarnation, Instant(now_ms));
         if let Some(p) = w.populations[i].as_mut() {
             p.skip_to(Instant(now_ms));
         }
@@ -544,7 +628,10 @@ async fn server_node(world: Shared, id: ServerId) {
             }
             let wire = entry.remove();
             if lock(&world).wan.intact(&wire.epochs) {
-                server.handle_packet(now, wire.from, wire.packet);
+                match wire.payload {
+                    Payload::Smtp(packet) => server.handle_packet(now, wire.from, packet),
+                    Payload::LinkState(message) => server.handle_link_state(now, wire.from, message),
+                }
             }
         }
         if server.poll_timeout().is_some_and(|t| t <= now) {
@@ -622,10 +709,11 @@ async fn server_node(world: Shared, id: ServerId) {
             Some(Some(Input::Wire(wire))) => {
                 held.insert((wire.arrive_us, wire.seq), wire);
             }
-            Some(Some(Input::Connector(c, state))) => {
+            Some(Some(Input::MasterChange(g, s))) => {
                 let now = Instant(lock(&world).now_us() / 1_000);
-                server.handle_connector_state(now, c, state);
+                server.handle_master_change(now, g, s);
             }
+            Some(Some(Input::ConnectorService(c, running))) => server.handle_connector_service(c, running),
             Some(None) => return, // the world dropped this node's inbox: it was killed
             None => {}
         }
@@ -639,16 +727,17 @@ fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>
         match output {
             Output::Send { to, packet } => {
                 let bytes = packet.wire_size_bytes();
-                let (a, b) = (w.resolved.server_site[usize::from(me.0)], w.resolved.server_site[usize::from(to.0)]);
-                let Some(transit) = w.wan.transmit(now_us, a, b, bytes) else { continue };
-                let seq = w.next_wire;
-                w.next_wire += 1;
-                let wire =
-                    Box::new(Wire { from: me, arrive_us: transit.arrive_us, seq, epochs: transit.epochs, packet });
-                if let Some(inbox) = &w.inboxes[usize::from(to.0)] {
-                    // Fails only if the node died since; the packet is lost with it.
-                    let _ = inbox.unbounded_send(Input::Wire(wire));
+                w.transmit(me, to, now_us, bytes, Payload::Smtp(packet));
+            }
+            Output::LinkState { to, message } => {
+                let bytes = message.wire_size_bytes(&w.resolved.topology);
+                let w = &mut *w;
+                for totals in [&mut w.link_state, &mut w.link_state_interval] {
+                    totals.updates += 1;
+                    totals.bytes += bytes;
                 }
+                w.checker.link_state_sent();
+                w.transmit(me, to, now_us, bytes, Payload::LinkState(message));
             }
             Output::Persist(ops) => {
                 let disk = &mut w.disks[usize::from(me.0)];
