@@ -22,6 +22,9 @@ fn every_scenario_passes_and_its_outcomes_match_the_snapshot() {
         for field in ["submitted", "delivered", "ndr", "queued"] {
             assert!(summary["messages"].get(field).is_some(), "{name}: messages lacks {field}");
         }
+        for field in ["updates", "bytes"] {
+            assert!(summary["link_state"][field].is_u64(), "{name}: link_state lacks {field}");
+        }
         let checks = summary["checks"].as_array().unwrap();
         assert!(checks.len() >= 4, "{name}: invariants and at least one expectation");
         assert!(checks.iter().all(|c| c["ok"] == true), "{name}: {checks:?}");

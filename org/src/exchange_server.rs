@@ -997,6 +997,12 @@ impl ExchangeServer {
                 if replies == [SmtpReply::ServiceReady] {
                     self.send(peer, conn, Frame::Commands(vec![SmtpCommand::Quit]));
                     self.connector_detected(now, connector, ConnectorState::Up);
+                    // The connection works: mail waiting for the queue's next retry goes now.
+                    let hop = NextHop::Connector(connector);
+                    if self.links.get(&hop).is_some_and(|q| q.state == LinkQueueState::Retry) {
+                        self.timers.cancel(Timer::QueueRetry(hop));
+                        self.retry_queue(now, hop);
+                    }
                 } else {
                     let every = self.topology.link_state.probe_interval_ms;
                     self.timers.set(Timer::ConnectorProbe(connector), now.plus_ms(every));

@@ -5,8 +5,9 @@
 //!
 //! - 2000: every change is applied and propagated.
 //! - 2003: a connector with no alternate path stays up (mail queues; nothing
-//!   propagates); and more than `oscillation_changes` conflicting changes for one
-//!   connector within `oscillation_interval` mark it oscillating: it is left up and
+//!   propagates); and `oscillation_changes` conflicting changes for one connector
+//!   (each reversing a change made less than `oscillation_interval` before) within
+//!   `oscillation_interval` mark it oscillating: it is left up and
 //!   further reports are held until the connector has been quiet for an interval, when
 //!   the last one held is reviewed again.
 //! - `SuppressStateChanges`: no connector is ever marked down by a report.
@@ -56,8 +57,11 @@ pub enum Decision {
 /// The 2003 link state queue review of one connector.
 #[derive(Clone, Debug, Default)]
 struct Review {
-    /// When conflicting changes were reported, within the last interval.
-    changes: VecDeque<Instant>,
+    /// When the last change was applied.
+    last_change: Option<Instant>,
+    /// When conflicting changes (reversing one applied within the interval) were
+    /// reported, within the last interval.
+    conflicts: VecDeque<Instant>,
     /// Damped until then (each report while damped moves it on).
     oscillating_until: Option<Instant>,
     /// The last state reported while damped.
@@ -125,12 +129,18 @@ impl RoutingGroupMaster {
         if current == reported {
             return Decision::Unchanged;
         }
-        while review.changes.front().is_some_and(|t| now.since(*t) >= config.oscillation_interval_ms) {
-            review.changes.pop_front();
+        // A change conflicts when it reverses one made within the interval.
+        let conflicting = review.last_change.is_some_and(|t| now.since(t) < config.oscillation_interval_ms);
+        review.last_change = Some(now);
+        while review.conflicts.front().is_some_and(|t| now.since(*t) >= config.oscillation_interval_ms) {
+            review.conflicts.pop_front();
         }
-        review.changes.push_back(now);
-        if review.changes.len() as u32 > config.oscillation_changes {
-            review.changes.clear();
+        if conflicting {
+            review.conflicts.push_back(now);
+        }
+        if review.conflicts.len() as u32 >= config.oscillation_changes {
+            review.conflicts.clear();
+            review.last_change = None;
             review.oscillating_until = Some(now.plus_ms(config.oscillation_interval_ms));
             review.held = Some(reported);
             return match reported {

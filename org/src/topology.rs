@@ -88,8 +88,8 @@ pub struct RoutingGroupConfig {
 pub struct LinkStateConfig {
     /// The 2003 review interval: conflicting changes within it count together (10 min).
     pub oscillation_interval_ms: u64,
-    /// More conflicting changes than this within the interval mark a connector
-    /// oscillating (2).
+    /// This many conflicting changes (each reversing a change made less than the
+    /// interval before) within the interval mark a connector oscillating (2).
     pub oscillation_changes: u32,
     /// A bridgehead retries a connector marked down this often, with or without mail (60 s).
     pub probe_interval_ms: u64,

@@ -14,7 +14,7 @@ use crate::resolve::Expect;
 use crate::scenario::Invariant;
 use org::advanced_queuing::QueueKey;
 use org::dsn::DsnCode;
-use org::link_state::OrgInfo;
+use org::link_state::{GroupState, LinkStateVersion, OrgInfo};
 use org::message::MessageId;
 use org::queue_directory::DiskImage;
 use org::routing_engine::NextHop;
@@ -119,6 +119,8 @@ pub struct Checker {
     last_fault: Instant,
     /// Link state messages sent.
     link_state_messages: u64,
+    /// Every (routing group, version) entry any server has held, with who held it first.
+    entries_seen: BTreeMap<(RoutingGroupId, LinkStateVersion), (GroupState, ServerId)>,
 }
 
 impl Checker {
@@ -152,6 +154,7 @@ impl Checker {
             distances: vec![None; servers],
             last_fault,
             link_state_messages: 0,
+            entries_seen: BTreeMap::new(),
         }
     }
 
@@ -160,6 +163,36 @@ impl Checker {
         self.tables[usize::from(server.0)] = Some(table);
         self.distances[usize::from(server.0)] = None;
         self.routing_changed();
+    }
+
+    /// What is wrong with `server` taking `entry` for `group`, if anything: an older
+    /// version than it held, or a version another server held with other contents.
+    fn version_conflict(&mut self, server: ServerId, group: RoutingGroupId, entry: &GroupState) -> Option<String> {
+        let name = |s: ServerId| self.server_names.get(usize::from(s.0)).cloned().unwrap_or_default();
+        let group_name = &self.topology.routing_groups[usize::from(group.0)].name;
+        if let Some(held) = self.tables[usize::from(server.0)].as_ref().map(|t| &t.groups[usize::from(group.0)]) {
+            if entry.version < held.version {
+                return Some(format!(
+                    "{} went back from version {} to {} of {group_name}",
+                    name(server),
+                    held.version,
+                    entry.version
+                ));
+            }
+        }
+        match self.entries_seen.get(&(group, entry.version)) {
+            Some((first, holder)) if first != entry => Some(format!(
+                "version {} of {group_name} means different things on {} and {}",
+                entry.version,
+                name(*holder),
+                name(server)
+            )),
+            Some(_) => None,
+            None => {
+                self.entries_seen.insert((group, entry.version), (entry.clone(), server));
+                None
+            }
+        }
     }
 
     /// A server died; its table died with it.
@@ -411,7 +444,7 @@ impl Checker {
             }
             ServerEvent::Queued { queue: QueueKey::Unreachable, .. } => {
                 for (i, e) in self.expectations.iter().enumerate() {
-                    if let Expect::UnreachableAtLeast { from, until, .. } = e {
+                    if let Expect::UnreachableAtLeast { from, until, .. } | Expect::UnreachableAtMost { from, until, .. } = e {
                         if *from <= now && now <= *until {
                             self.window_counts[i] += 1;
                         }
@@ -421,6 +454,11 @@ impl Checker {
             ServerEvent::Recovered { .. } => self.recoveries += 1,
             ServerEvent::LinkStateChanged { groups, digest } => {
                 let i = usize::from(server.0);
+                for (g, entry) in groups {
+                    if let Some(detail) = self.version_conflict(server, *g, entry) {
+                        out.extend(self.violate(Invariant::LinkStateVersions, || detail));
+                    }
+                }
                 if let Some(table) = self.tables[i].as_mut() {
                     for (g, entry) in groups {
                         table.groups[usize::from(g.0)] = entry.clone();
@@ -614,6 +652,18 @@ impl Checker {
                         detail: format!("{seen} queue entr(ies) unreachable"),
                     }
                 }
+                Expect::UnreachableAtMost { count, from, until } => {
+                    let seen = self.window_counts[i];
+                    CheckResult {
+                        name: format!(
+                            "unreachable_at_most {count} in {}..{}",
+                            crate::units::Duration::from_ms(from.as_ms()),
+                            crate::units::Duration::from_ms(until.as_ms())
+                        ),
+                        ok: seen <= *count,
+                        detail: format!("{seen} queue entr(ies) unreachable"),
+                    }
+                }
                 Expect::LatencyAtMost { percentile, at_most_ms, from, until } => {
                     let mut seen = self.latencies.get(&i).cloned().unwrap_or_default();
                     seen.sort_unstable();
@@ -692,6 +742,9 @@ impl Checker {
             Invariant::NoRoutingLoop => "no copy returned to a server it left".into(),
             Invariant::LeastCostRouting => {
                 "every route followed a least-cost path over connectors up in the deciding server's table".into()
+            }
+            Invariant::LinkStateVersions => {
+                format!("{} link state entr(ies), versions only moved forward", self.entries_seen.len())
             }
         }
     }

@@ -158,6 +158,7 @@ pub enum Expect {
     },
     /// Entries queued as unreachable in a window ≥ count.
     UnreachableAtLeast { count: u64, from: Instant, until: Instant },
+    UnreachableAtMost { count: u64, from: Instant, until: Instant },
     /// Restarts that recovered mail ≥ count.
     RecoveredAtLeast(u64),
     /// A latency percentile of messages submitted in a window, bounded.
@@ -1103,6 +1104,10 @@ impl Checker<'_> {
                 Expectation::UnreachableAtLeast { count, from, until } => {
                     let (from, until) = window(*from, *until);
                     Expect::UnreachableAtLeast { count: *count, from, until }
+                }
+                Expectation::UnreachableAtMost { count, from, until } => {
+                    let (from, until) = window(*from, *until);
+                    Expect::UnreachableAtMost { count: *count, from, until }
                 }
                 Expectation::RecoveredAtLeast { count } => Expect::RecoveredAtLeast(*count),
                 Expectation::LinkStateConverges { within } => Expect::LinkStateConverges { within_ms: within.ms },

@@ -96,14 +96,19 @@ pub mod defaults {
     }
     /// Every safety invariant runs unless the scenario lists a subset.
     pub fn invariants() -> Vec<Invariant> {
-        vec![Invariant::NoLoss, Invariant::NoDuplicateDelivery, Invariant::NoRoutingLoop, Invariant::LeastCostRouting]
+        vec![
+            Invariant::NoLoss,
+            Invariant::NoDuplicateDelivery,
+            Invariant::NoRoutingLoop,
+            Invariant::LeastCostRouting,
+            Invariant::LinkStateVersions,
+        ]
     }
     /// §4: the 2003 review window, 10 min [P].
     pub fn oscillation_interval() -> Duration {
         Duration::from_ms(600_000)
     }
-    /// §4: more than 2 conflicting changes within the window mark a connector
-    /// oscillating [U].
+    /// §4: 2 conflicting changes within the window mark a connector oscillating [U].
     pub fn oscillation_changes() -> u32 {
         2
     }
@@ -190,7 +195,8 @@ pub struct LinkStateSettings {
     /// 2003: conflicting changes for one connector within this window count together.
     #[serde(default = "defaults::oscillation_interval")]
     pub oscillation_interval: Duration,
-    /// 2003: more conflicting changes than this within the window mark the connector
+    /// 2003: this many conflicting changes (each reversing a change made less than
+    /// `oscillation_interval` before) within the window mark the connector
     /// oscillating; it is left up.
     #[serde(default = "defaults::oscillation_changes")]
     pub oscillation_changes: u32,
@@ -679,6 +685,10 @@ pub enum Invariant {
     /// deciding server's own link state table, and never a connector that table marks
     /// down.
     LeastCostRouting,
+    /// Link state versions only move forward: no running server's table goes back to an
+    /// older version of a routing group's entry, and one version of an entry has the
+    /// same contents (master, connectors down) on every server.
+    LinkStateVersions,
 }
 
 impl Invariant {
@@ -689,6 +699,7 @@ impl Invariant {
             Invariant::NoDuplicateDelivery => "no_duplicate_delivery",
             Invariant::NoRoutingLoop => "no_routing_loop",
             Invariant::LeastCostRouting => "least_cost_routing",
+            Invariant::LinkStateVersions => "link_state_versions",
         }
     }
 }
@@ -762,6 +773,19 @@ pub enum Expectation {
     /// At least `count` times mail was queued as "Final destination currently
     /// unreachable" between `from` and `until`.
     UnreachableAtLeast {
+        /// How many queue entries.
+        count: u64,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// At most `count` times mail was queued as "Final destination currently
+    /// unreachable" between `from` and `until` (2003 keeps an only path up: mail waits
+    /// in the connector's queue instead).
+    UnreachableAtMost {
         /// How many queue entries.
         count: u64,
         /// Window start.
