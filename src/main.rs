@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 mod bench;
 mod record;
+mod routes;
 mod score;
 mod shrink;
 mod sweep;
@@ -145,6 +146,24 @@ enum Command {
         #[arg(long)]
         no_shrink: bool,
     },
+    /// A server's link state table at a moment of a run, and its route to every routing
+    /// group (like WinRoute).
+    Routes {
+        /// Scenario file (JSON).
+        scenario: PathBuf,
+        /// Run seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The moment, from the run's start (e.g. 10h30m).
+        #[arg(long, value_parser = sim::units::Duration::parse)]
+        at: sim::units::Duration,
+        /// Only this server (default: every server, one listing per distinct table).
+        #[arg(long)]
+        server: Option<String>,
+        /// Switch a planted bug on (repeatable).
+        #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
+        plants: Vec<PlantedBug>,
+    },
     /// Check a scenario file without running it.
     Validate {
         /// Scenario file (JSON).
@@ -212,6 +231,9 @@ fn main() -> ExitCode {
         Command::BisectTime { scenario, seed, plants } => bisect_command(&scenario, seed, plant_set(&plants)),
         Command::Score { seeds, scenarios, jobs, json, no_shrink } => {
             score::score_command(seeds, scenarios, sweep::jobs(jobs), json, !no_shrink)
+        }
+        Command::Routes { scenario, seed, at, server, plants } => {
+            routes::routes_command(&scenario, seed, at, server.as_deref(), plant_set(&plants))
         }
         Command::Validate { scenario } => match load(&scenario) {
             Ok(resolved) => {

@@ -151,3 +151,31 @@ fn an_oscillating_link_loses_nothing() {
     assert_eq!(flips, 18, "nine down/up cycles of 20 minutes in 3 hours");
     assert_eq!(summary["messages"]["queued"], 0);
 }
+
+#[test]
+fn routes_shows_each_table_and_its_routes() {
+    // Before the new master: EX-A1 is down, EX-A2's report went nowhere, every table
+    // still says the A-B connector is up (which the listing flags as not known yet).
+    let out = orgsim(&["routes", "scenarios/master-crash.json", "--seed", "1", "--at", "10h50m"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!("routes-master-crash-10h50m", String::from_utf8_lossy(&out.stdout));
+    // Once EX-A2 is master (an action at exactly 11h counts): round through RG C.
+    let out = orgsim(&["routes", "scenarios/master-crash.json", "--at", "11h", "--server", "EX-A2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!("routes-master-crash-11h-ex-a2", String::from_utf8_lossy(&out.stdout));
+    // Mid-outage in the mesh, from an Exchange 2000 server.
+    let out = orgsim(&["routes", "scenarios/mesh-20.json", "--at", "10h20m", "--server", "EX12"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!("routes-mesh-20-10h20m-ex12", String::from_utf8_lossy(&out.stdout));
+    for (args, expected) in [
+        (&["--at", "30h"][..], "is after the end of"),
+        (&["--at", "1h", "--server", "EX-Z9"][..], "no such server"),
+        (&["--at", "soon"][..], "expected a duration"),
+    ] {
+        let mut all = vec!["routes", "scenarios/master-crash.json"];
+        all.extend_from_slice(args);
+        let out = orgsim(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "{args:?}");
+    }
+}

@@ -195,6 +195,11 @@ impl Checker {
         }
     }
 
+    /// Each server's table as its events describe it (None: not running).
+    pub fn tables(&self) -> &[Option<OrgInfo>] {
+        &self.tables
+    }
+
     /// A server died; its table died with it.
     pub fn server_stopped(&mut self, server: ServerId) {
         self.tables[usize::from(server.0)] = None;
@@ -444,7 +449,9 @@ impl Checker {
             }
             ServerEvent::Queued { queue: QueueKey::Unreachable, .. } => {
                 for (i, e) in self.expectations.iter().enumerate() {
-                    if let Expect::UnreachableAtLeast { from, until, .. } | Expect::UnreachableAtMost { from, until, .. } = e {
+                    if let Expect::UnreachableAtLeast { from, until, .. }
+                    | Expect::UnreachableAtMost { from, until, .. } = e
+                    {
                         if *from <= now && now <= *until {
                             self.window_counts[i] += 1;
                         }

@@ -157,16 +157,34 @@ pub enum Expect {
         until: Instant,
     },
     /// Entries queued as unreachable in a window ≥ count.
-    UnreachableAtLeast { count: u64, from: Instant, until: Instant },
-    UnreachableAtMost { count: u64, from: Instant, until: Instant },
+    UnreachableAtLeast {
+        count: u64,
+        from: Instant,
+        until: Instant,
+    },
+    UnreachableAtMost {
+        count: u64,
+        from: Instant,
+        until: Instant,
+    },
     /// Restarts that recovered mail ≥ count.
     RecoveredAtLeast(u64),
     /// A latency percentile of messages submitted in a window, bounded.
-    LatencyAtMost { percentile: f64, at_most_ms: u64, from: Instant, until: Instant },
+    LatencyAtMost {
+        percentile: f64,
+        at_most_ms: u64,
+        from: Instant,
+        until: Instant,
+    },
     /// Every running server's table has the same digest this long after the last fault.
-    LinkStateConverges { within_ms: u64 },
+    LinkStateConverges {
+        within_ms: u64,
+    },
     /// Link state messages sent over the run, within bounds.
-    LinkStateMessages { at_least: Option<u64>, at_most: Option<u64> },
+    LinkStateMessages {
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+    },
 }
 
 /// A checked scenario, ready to run.

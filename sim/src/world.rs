@@ -26,7 +26,7 @@ use futures::StreamExt;
 use madsim::runtime::{Handle, NodeHandle};
 use org::advanced_queuing::{LinkQueueState, QueueKey};
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
-use org::link_state::{ConnectorState, LinkStateMessage, LinkStateTable};
+use org::link_state::{ConnectorState, LinkStateMessage, LinkStateTable, OrgInfo};
 use org::message::MessageId;
 use org::queue_directory::DiskImage;
 use org::routing_group_master::Decision;
@@ -65,6 +65,13 @@ pub struct RunOutcome {
     /// A trace write error, if the trace could not be written completely.
     #[serde(skip)]
     pub trace_error: Option<String>,
+    /// Each server's link state table at the end of the run (None: not running).
+    #[serde(skip)]
+    pub tables: Vec<Option<OrgInfo>>,
+    /// Whether each connector could carry mail at the end of the run (the world's truth,
+    /// which tables learn with delay).
+    #[serde(skip)]
+    pub connectors: Vec<ConnectorState>,
 }
 
 /// Link state traffic of a run.
@@ -491,6 +498,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         link_state: w.link_state,
         checks,
         trace_error,
+        tables: w.checker.tables().to_vec(),
+        connectors: w.connector_state.clone(),
     }
 }
 
@@ -524,6 +533,10 @@ async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle], timeli
             lock(world).checker.deadline_reached(index);
         }
         if t >= end {
+            // What the servers do at the last instant (an action at the end) belongs to
+            // the run: let them run before the clock stops (madsim's network takes
+            // longer than this, so nothing from later slips in).
+            madsim::time::sleep(StdDuration::from_nanos(100)).await;
             break;
         }
     }

@@ -1,0 +1,167 @@
+//! `orgsim routes`: a server's link state table at one moment of a run, and the route it
+//! would choose to every routing group — what WinRoute shows on a real server.
+//!
+//! The run is cut at `--at`; the tables are the checker's mirrors of every server's
+//! table (kept from the servers' own `link_state_changed` events, digest-checked), so
+//! what this prints is exactly what the servers routed on at that moment.
+
+use crate::{load, output_error};
+use org::link_state::{ConnectorState, LinkStateTable, OrgInfo};
+use org::planted_bugs::Plants;
+use org::topology::Topology;
+use org::{ConnectorId, RoutingGroupId, ServerId};
+use sim::units::Duration;
+use sim::world::{run, RunOutcome};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Runs `scenario` at `seed` up to `at` and prints the link state view of `server`, or of
+/// every server (servers holding the same table share one listing).
+pub fn routes_command(scenario: &Path, seed: u64, at: Duration, server: Option<&str>, plants: Plants) -> ExitCode {
+    let mut resolved = match load(scenario) {
+        Ok(r) => r.with_plants(plants),
+        Err(code) => return code,
+    };
+    if at.ms > resolved.duration_ms {
+        eprintln!(
+            "orgsim routes: --at {at} is after the end of {} ({})",
+            scenario.display(),
+            Duration::from_ms(resolved.duration_ms)
+        );
+        return ExitCode::from(2);
+    }
+    let topology = resolved.topology.clone();
+    let only = match server {
+        None => None,
+        Some(name) => match topology.servers.iter().position(|s| s.name.eq_ignore_ascii_case(name)) {
+            Some(i) => Some(ServerId(i as u16)),
+            None => {
+                let names: Vec<&str> = topology.servers.iter().map(|s| s.name.as_str()).collect();
+                eprintln!(
+                    "orgsim routes: --server {name:?}: no such server in {}; servers: {}",
+                    scenario.display(),
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    resolved.duration_ms = at.ms;
+    let outcome = run(Arc::new(resolved), seed, None);
+    let header = format!("{} at {at}, seed {seed}\n", scenario.display());
+    let text = header + &render(&topology, &outcome, only);
+    let mut stdout = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut stdout, text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => output_error("the routes", Path::new("stdout"), e),
+    }
+}
+
+/// The listing of `outcome`'s tables: one server's, or every distinct table with the
+/// servers holding it.
+pub fn render(topology: &Topology, outcome: &RunOutcome, only: Option<ServerId>) -> String {
+    let name = |s: ServerId| topology.server(s).name.as_str();
+    let mut out = String::new();
+    let servers: Vec<ServerId> = match only {
+        Some(s) => vec![s],
+        None => (0..topology.servers.len()).map(|i| ServerId(i as u16)).collect(),
+    };
+    // Distinct tables in order of their first holder; the holders of each.
+    let mut tables: Vec<(&OrgInfo, Vec<ServerId>)> = Vec::new();
+    let mut stopped = Vec::new();
+    for s in servers {
+        match &outcome.tables[usize::from(s.0)] {
+            None => stopped.push(s),
+            Some(info) => match tables.iter_mut().find(|(t, _)| *t == info) {
+                Some((_, holders)) => holders.push(s),
+                None => tables.push((info, vec![s])),
+            },
+        }
+    }
+    if !stopped.is_empty() {
+        let names: Vec<&str> = stopped.iter().map(|s| name(*s)).collect();
+        out.push_str(&format!("not running (no table): {}\n", names.join(", ")));
+    }
+    if tables.len() > 1 {
+        out.push_str(&format!("{} different tables: link state has not converged\n", tables.len()));
+    }
+    for (info, holders) in tables {
+        out.push('\n');
+        render_table(&mut out, topology, outcome, info, &holders);
+    }
+    out
+}
+
+fn render_table(out: &mut String, topology: &Topology, outcome: &RunOutcome, info: &OrgInfo, holders: &[ServerId]) {
+    let server_name = |s: ServerId| topology.server(s).name.as_str();
+    let group_name = |g: RoutingGroupId| topology.routing_group(g).name.as_str();
+    let connector_name = |c: ConnectorId| topology.connector(c).name.as_str();
+    let held_by: Vec<String> = holders
+        .iter()
+        .map(|s| {
+            format!("{} ({}, {})", server_name(*s), group_name(topology.server(*s).routing_group), {
+                topology.server(*s).version.as_str()
+            })
+        })
+        .collect();
+    out.push_str(&format!("table {:016x} held by {}\n", info.digest(), held_by.join(", ")));
+    let width = |names: &mut dyn Iterator<Item = usize>| names.max().unwrap_or(0);
+    let gw = width(&mut topology.routing_groups.iter().map(|g| g.name.len()));
+    let cw = width(&mut topology.connectors.iter().map(|c| c.name.len()));
+    out.push_str("  routing groups:\n");
+    for (g, entry) in info.groups.iter().enumerate() {
+        let g = RoutingGroupId(g as u16);
+        out.push_str(&format!(
+            "    {:<gw$}  version {:<9} master {}\n",
+            group_name(g),
+            entry.version.to_string(),
+            server_name(entry.master)
+        ));
+    }
+    let table = LinkStateTable::from_org_info(topology, info.clone());
+    out.push_str("  connectors:\n");
+    out.push_str(&format!("    {:<cw$}  {:>gw$}    {:<gw$}  cost  table  now\n", "connector", "from", "to"));
+    for (i, c) in topology.connectors.iter().enumerate() {
+        let id = ConnectorId(i as u16);
+        let known = table.state(id);
+        let now = outcome.connectors[i];
+        let note = if known == now { "" } else { "  (not known yet)" };
+        out.push_str(&format!(
+            "    {:<cw$}  {:>gw$} -> {:<gw$}  {:>4}  {:<5}  {}{note}\n",
+            c.name,
+            group_name(c.from),
+            group_name(c.to),
+            c.cost,
+            known.as_str(),
+            now.as_str(),
+        ));
+    }
+    // Routes from each routing group among the holders (a table routes the same from
+    // every server of one group).
+    let mut from_groups: BTreeMap<RoutingGroupId, Vec<&str>> = BTreeMap::new();
+    for s in holders {
+        from_groups.entry(topology.server(*s).routing_group).or_default().push(server_name(*s));
+    }
+    for (from, names) in from_groups {
+        out.push_str(&format!("  routes from {} ({}):\n", group_name(from), names.join(", ")));
+        for (g, _) in topology.routing_groups.iter().enumerate() {
+            let to = RoutingGroupId(g as u16);
+            if to == from {
+                continue;
+            }
+            let line = match table.route(topology, from, to) {
+                Some(route) => {
+                    let path: Vec<&str> = route.path.iter().map(|c| connector_name(*c)).collect();
+                    let blocked =
+                        route.path.iter().any(|c| outcome.connectors[usize::from(c.0)] == ConnectorState::Down);
+                    let note = if blocked { "  (a connector on it cannot carry mail now)" } else { "" };
+                    format!("cost {:>3}  {}{note}", route.cost, path.join(" > "))
+                }
+                None => "unreachable: Final destination currently unreachable".to_string(),
+            };
+            out.push_str(&format!("    to {:<gw$}  {line}\n", group_name(to)));
+        }
+    }
+}
