@@ -56,7 +56,9 @@ fn report_is_written_from_the_trace() {
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("no_loss"), "self-contained page with charts and checks");
     assert!(!html.contains("<script") && !html.contains("src=\"http"), "nothing loaded from elsewhere");
-    for chart in ["queue_depth.svg", "latency.svg", "wan_throughput.svg"] {
+    for chart in
+        ["queue_depth.svg", "latency.svg", "wan_throughput.svg", "link_state_messages.svg", "link_state_traffic.svg"]
+    {
         let svg = std::fs::read_to_string(dir.join(chart)).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "{chart} has data lines");
     }

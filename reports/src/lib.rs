@@ -60,6 +60,10 @@ pub struct TraceData {
     pub link_bytes: BTreeMap<(String, &'static str), Vec<LinkSample>>,
     /// Capacity of each link, bits per second.
     pub link_capacity: BTreeMap<String, u64>,
+    /// Link state traffic, organization-wide: (t_ms, messages, bytes, interval_ms).
+    pub link_state: Vec<(u64, u64, u64, u64)>,
+    /// Link state table changes per server.
+    pub link_state_changes: BTreeMap<String, u64>,
     /// Final check results: (name, ok, detail).
     pub checks: Vec<(String, bool, String)>,
     /// Count of each event kind.
@@ -164,6 +168,15 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
                 data.link_capacity.insert(link.clone(), as_u64(v, "bits_per_s", path, n)?);
                 data.link_bytes.entry((link.clone(), "a→b")).or_default().push((t, a, interval));
                 data.link_bytes.entry((link, "b→a")).or_default().push((t, b, interval));
+            }
+            "link_state_sample" => data.link_state.push((
+                t,
+                as_u64(v, "messages", path, n)?,
+                as_u64(v, "bytes", path, n)?,
+                as_u64(v, "interval_ms", path, n)?,
+            )),
+            "link_state_changed" => {
+                *data.link_state_changes.entry(as_str(v, "node", path, n)?.to_string()).or_default() += 1;
             }
             "check" => {
                 let ok = field(v, "ok", path, n)?.as_bool().unwrap_or(false);
@@ -279,6 +292,28 @@ pub fn link_series(data: &TraceData) -> Vec<Series> {
         .collect()
 }
 
+/// Link state messages per minute, organization-wide, per sample.
+pub fn link_state_message_series(data: &TraceData) -> Vec<Series> {
+    link_state_series(data, "link state messages", |messages, _, interval_ms| {
+        messages as f64 * 60_000.0 / interval_ms as f64
+    })
+}
+
+/// Link state traffic in kbit/s, organization-wide, per sample (the WAN charts' unit;
+/// summed over every link a message crosses).
+pub fn link_state_bytes_series(data: &TraceData) -> Vec<Series> {
+    link_state_series(data, "link state traffic", |_, bytes, interval_ms| bytes as f64 * 8.0 / interval_ms as f64)
+}
+
+/// `value(messages, bytes, interval_ms)` of each sample; empty when no link state moved.
+fn link_state_series(data: &TraceData, name: &str, value: impl Fn(u64, u64, u64) -> f64) -> Vec<Series> {
+    if data.link_state.iter().all(|(_, m, _, _)| *m == 0) {
+        return Vec::new();
+    }
+    let points = data.link_state.iter().map(|(t, m, b, i)| (hours(*t), value(*m, *b, (*i).max(1)))).collect();
+    vec![(name.to_string(), points)]
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -308,7 +343,21 @@ pub fn summary_tables(data: &TraceData) -> String {
             escape(queue)
         ));
     }
-    out.push_str("</table>\n<h2>Delivery latency</h2>\n");
+    out.push_str("</table>\n<h2>Link state</h2>\n");
+    let messages: u64 = data.link_state.iter().map(|(_, m, _, _)| m).sum();
+    let bytes: u64 = data.link_state.iter().map(|(_, _, b, _)| b).sum();
+    let peak = data.link_state.iter().map(|(_, m, _, i)| m * 60_000 / (*i).max(1)).max().unwrap_or(0);
+    out.push_str(&format!(
+        "<table><tr><th>messages</th><th>bytes</th><th>peak messages/min</th></tr>\n<tr><td class=\"n\">{messages}</td><td class=\"n\">{bytes}</td><td class=\"n\">{peak}</td></tr></table>\n"
+    ));
+    if !data.link_state_changes.is_empty() {
+        out.push_str("<table><tr><th>server</th><th>table changes</th></tr>\n");
+        for (server, n) in &data.link_state_changes {
+            out.push_str(&format!("<tr><td>{}</td><td class=\"n\">{n}</td></tr>\n", escape(server)));
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<h2>Delivery latency</h2>\n");
     let mut latencies: Vec<u64> = data.deliveries.iter().map(|(_, l)| *l).collect();
     latencies.sort_unstable();
     if latencies.is_empty() {
@@ -336,6 +385,8 @@ pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
         ("queue_depth.svg", "Queue depth (deepest queues)", "messages", queue_depth_series(&data, 12)),
         ("latency.svg", "Delivery latency percentiles", "seconds", latency_series(&data)),
         ("wan_throughput.svg", "WAN link throughput", "kbit/s", link_series(&data)),
+        ("link_state_messages.svg", "Link state messages", "messages/min", link_state_message_series(&data)),
+        ("link_state_traffic.svg", "Link state traffic", "kbit/s", link_state_bytes_series(&data)),
     ];
     std::fs::create_dir_all(dir).map_err(|e| ReportError::Io(dir.to_path_buf(), e))?;
     let mut sections = String::new();
@@ -390,6 +441,7 @@ mod tests {
             r#"{"t_ms":120000,"node":"EX01","event":"queue_sample","queues":[{"queue":"RGC A","state":"ready","messages":4}]}"#,
             r#"{"t_ms":130000,"node":"EX01","event":"delivered","message":"M1","recipient":"a@x.com","store":"S","latency_ms":1500}"#,
             r#"{"t_ms":240000,"node":"wan","event":"link_sample","link":"L","from_a_bytes":15000,"from_b_bytes":0,"interval_ms":120000,"bits_per_s":64000}"#,
+            r#"{"t_ms":240000,"node":"link_state","event":"link_state_sample","messages":6,"bytes":3000,"interval_ms":120000}"#,
             r#"{"t_ms":240000,"node":"checks","event":"check","check":"no_loss","ok":true,"detail":"fine"}"#,
         ]
         .join("\n")
@@ -407,12 +459,15 @@ mod tests {
         assert!(html.contains("<svg"), "charts are inline");
         assert!(html.contains("no_loss"));
         assert!(html.contains("<td>L</td><td>a→b</td><td class=\"n\">64.0 kbit/s</td><td class=\"n\">15000</td><td class=\"n\">1.0</td><td class=\"n\">1.6 %</td>"), "{html}");
-        for f in ["queue_depth.svg", "latency.svg", "wan_throughput.svg"] {
+        for f in ["queue_depth.svg", "latency.svg", "wan_throughput.svg", "link_state_messages.svg"] {
             assert!(std::fs::read_to_string(dir.join(f)).unwrap().starts_with("<svg"));
         }
         let data = read_trace(&trace).unwrap();
         assert_eq!(link_series(&data)[0].1, vec![(hours(240_000), 1.0)]);
         assert_eq!(latency_series(&data)[0].1.len(), 1);
+        assert_eq!(link_state_message_series(&data)[0].1, vec![(hours(240_000), 3.0)], "per minute");
+        assert_eq!(link_state_bytes_series(&data)[0].1, vec![(hours(240_000), 0.2)], "3000 B in 2 min: 0.2 kbit/s");
+        assert!(html.contains("<td class=\"n\">6</td><td class=\"n\">3000</td><td class=\"n\">3</td>"), "{html}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

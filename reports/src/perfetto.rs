@@ -16,8 +16,12 @@ fn component(event: &str) -> &'static str {
         "queued" | "queue_state" | "queue_sample" => "queues",
         "delivered" | "duplicate_suppressed" => "store",
         "recovered" | "server_crashed" | "server_restarted" => "server",
-        "link_sample" | "link_state" => "links",
-        "connector_state" => "link state",
+        "link_sample" | "link_state" | "connector_state" => "links",
+        "link_state_changed"
+        | "connector_detected"
+        | "link_state_reviewed"
+        | "link_state_sample"
+        | "master_changed" => "link state",
         "check_failed" | "check" => "checks",
         _ => "orgsim",
     }
@@ -84,6 +88,11 @@ pub fn to_perfetto(trace: &Path) -> Result<Value, ReportError> {
             None => event.to_string(),
         };
         events.push(json!({"ph": "X", "name": name, "cat": thread_name, "ts": ts, "dur": 1, "pid": pid, "tid": tid, "args": args}));
+        if event == "link_state_sample" {
+            // A counter track: link state messages and bytes per sample interval.
+            let counts = json!({"messages": v.get("messages"), "bytes": v.get("bytes")});
+            events.push(json!({"ph": "C", "name": "link state per sample", "ts": ts, "pid": pid, "args": counts}));
+        }
         if let Some(message) = v.get("message").and_then(Value::as_str) {
             let (id, first) = flows.get(message);
             let ph = if first {
@@ -125,6 +134,7 @@ mod tests {
             r#"{"t_ms":5,"node":"EX1","event":"submitted","message":"M1","sender":"a","recipients":["b"],"size_bytes":1}"#,
             r#"{"t_ms":9,"node":"EX2","event":"received","message":"M1","from":"EX1","conn":"EX1#0","recipients":["b"],"hop_count":1}"#,
             r#"{"t_ms":12,"node":"EX2","event":"delivered","message":"M1","recipient":"b","store":"S","latency_ms":7}"#,
+            r#"{"t_ms":20,"node":"link_state","event":"link_state_sample","messages":4,"bytes":900,"interval_ms":20}"#,
         ];
         std::fs::write(&trace, lines.join("\n")).unwrap();
         let v = to_perfetto(&trace).unwrap();
@@ -134,7 +144,9 @@ mod tests {
             .filter(|e| e["name"] == "process_name")
             .map(|e| e["args"]["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["orgsim", "EX1", "EX2"]);
+        assert_eq!(names, ["orgsim", "EX1", "EX2", "link_state"]);
+        let counter = events.iter().find(|e| e["ph"] == "C").unwrap();
+        assert_eq!((counter["args"]["messages"].as_u64(), counter["args"]["bytes"].as_u64()), (Some(4), Some(900)));
         let flow: Vec<&str> =
             events.iter().filter(|e| e["cat"] == "message").map(|e| e["ph"].as_str().unwrap()).collect();
         assert_eq!(flow, ["s", "t", "f"]);
