@@ -291,4 +291,51 @@ mod tests {
         );
         assert_eq!(d, Decision::Suppress(Suppressed::SuppressStateChanges));
     }
+
+    proptest::proptest! {
+        /// Any stream of reports on any topology: 2000's table always says what was last
+        /// reported; 2003 never marks down a connector that was its group pair's only path
+        /// in the table, and never changes a connector more than `oscillation_changes`
+        /// times within one review interval.
+        #[test]
+        fn review_rules_hold_for_any_reports(
+            groups in 2usize..5,
+            edges in proptest::collection::vec((0u16..5, 0u16..5, 1u32..=10), 1..8),
+            reports in proptest::collection::vec((0usize..8, proptest::bool::ANY, 1u64..300), 1..40),
+        ) {
+            let g = groups as u16;
+            let edges: Vec<(u16, u16, u32)> =
+                edges.into_iter().map(|(a, b, c)| (a % g, b % g, c)).filter(|(a, b, _)| a != b).collect();
+            proptest::prop_assume!(!edges.is_empty());
+            let topo = topology(groups, &edges);
+            for version in [ExchangeVersion::Exchange2000Sp3, ExchangeVersion::Exchange2003Sp2] {
+                let mut master = RoutingGroupMaster::new();
+                let mut table = fresh(&topo);
+                let mut now = 0u64;
+                let mut applied: Vec<(ConnectorId, u64)> = Vec::new();
+                for &(c, up, gap_s) in &reports {
+                    now += gap_s * 1_000;
+                    let c = ConnectorId((c % edges.len()) as u16);
+                    let state = if up { Up } else { Down };
+                    let conn = topo.connector(c);
+                    let alternate = table.has_path_without(&topo, conn.from, conn.to, c);
+                    let d = master.review(Instant(now), version, &config(), &topo, &table, c, state);
+                    if let Decision::Apply(s) = d {
+                        set(&mut table, &topo, c.0, s);
+                        applied.push((c, now));
+                    }
+                    if version.reviews_link_state() {
+                        if state == Down && !alternate {
+                            proptest::prop_assert_eq!(table.state(c), Up, "only path marked down");
+                        }
+                        let window = config().oscillation_interval_ms;
+                        let recent = applied.iter().filter(|(x, t)| *x == c && now - t < window).count();
+                        proptest::prop_assert!(recent as u32 <= config().oscillation_changes + 1);
+                    } else {
+                        proptest::prop_assert_eq!(table.state(c), state);
+                    }
+                }
+            }
+        }
+    }
 }
