@@ -647,27 +647,20 @@ impl Checker {
                         detail: format!("{seen} transfer(s)"),
                     }
                 }
-                Expect::UnreachableAtLeast { count, from, until } => {
+                Expect::UnreachableAtLeast { count, from, until }
+                | Expect::UnreachableAtMost { count, from, until } => {
                     let seen = self.window_counts[i];
+                    let (kind, ok) = match e {
+                        Expect::UnreachableAtLeast { .. } => ("at_least", seen >= *count),
+                        _ => ("at_most", seen <= *count),
+                    };
                     CheckResult {
                         name: format!(
-                            "unreachable_at_least {count} in {}..{}",
+                            "unreachable_{kind} {count} in {}..{}",
                             crate::units::Duration::from_ms(from.as_ms()),
                             crate::units::Duration::from_ms(until.as_ms())
                         ),
-                        ok: seen >= *count,
-                        detail: format!("{seen} queue entr(ies) unreachable"),
-                    }
-                }
-                Expect::UnreachableAtMost { count, from, until } => {
-                    let seen = self.window_counts[i];
-                    CheckResult {
-                        name: format!(
-                            "unreachable_at_most {count} in {}..{}",
-                            crate::units::Duration::from_ms(from.as_ms()),
-                            crate::units::Duration::from_ms(until.as_ms())
-                        ),
-                        ok: seen <= *count,
+                        ok,
                         detail: format!("{seen} queue entr(ies) unreachable"),
                     }
                 }
