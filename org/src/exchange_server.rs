@@ -415,10 +415,6 @@ impl ExchangeServer {
             self.decided.clear();
             self.timers.cancel(Timer::DampingEnd);
         }
-        // Reports go to the new master now.
-        for report in self.pending_reports.values_mut() {
-            report.sent_at = Instant::ZERO;
-        }
         if master == self.id {
             self.table.raise(&self.topology, group, self.id, VersionBump::User, None);
             self.table_changed(now, vec![group]);
@@ -426,6 +422,8 @@ impl ExchangeServer {
                 self.master_review(now, connector, report.state);
             }
         } else {
+            // Reports go to the new master now.
+            self.send_reports(now, true);
             self.resend_link_state(now);
         }
     }
@@ -536,10 +534,42 @@ impl ExchangeServer {
             self.send_link_state(n, LinkStateMessage::Update(info));
             sent = true;
         }
-        if sent && !self.timers.is_set(Timer::LinkStateResend) {
+        if sent {
+            self.arm_resend(now);
+        }
+    }
+
+    /// Makes sure unanswered link state is looked at again after a resend interval.
+    fn arm_resend(&mut self, now: Instant) {
+        if !self.timers.is_set(Timer::LinkStateResend) {
             let every = self.topology.link_state.resend_interval_ms;
             self.timers.set(Timer::LinkStateResend, now.plus_ms(every));
         }
+    }
+
+    /// Sends the reports not acknowledged to the master again: `all` of them, or those
+    /// unanswered for a resend interval.
+    fn send_reports(&mut self, now: Instant, all: bool) {
+        let every = self.topology.link_state.resend_interval_ms;
+        let master = self.masters[usize::from(self.my_group().0)];
+        let due: Vec<(ConnectorId, ConnectorState)> = self
+            .pending_reports
+            .iter_mut()
+            .filter(|(_, r)| all || now.since(r.sent_at) >= every)
+            .map(|(c, r)| {
+                r.sent_at = now;
+                (*c, r.state)
+            })
+            .collect();
+        for (connector, state) in due {
+            self.send_link_state(master, LinkStateMessage::Report { connector, state });
+        }
+    }
+
+    /// Tries `connector` again after a probe interval.
+    fn schedule_probe(&mut self, now: Instant, connector: ConnectorId) {
+        let every = self.topology.link_state.probe_interval_ms;
+        self.timers.set(Timer::ConnectorProbe(connector), now.plus_ms(every));
     }
 
     /// Updates and reports unanswered for a resend interval go again.
@@ -550,23 +580,10 @@ impl ExchangeServer {
                 peer.sent_at = None;
             }
         }
-        let master = self.masters[usize::from(self.my_group().0)];
-        let due: Vec<(ConnectorId, ConnectorState)> = self
-            .pending_reports
-            .iter_mut()
-            .filter(|(_, r)| now.since(r.sent_at) >= every || r.sent_at == Instant::ZERO)
-            .map(|(c, r)| {
-                r.sent_at = now;
-                (*c, r.state)
-            })
-            .collect();
-        for (connector, state) in due {
-            self.send_link_state(master, LinkStateMessage::Report { connector, state });
-        }
+        self.send_reports(now, false);
         self.push_link_state(now);
-        let waiting = self.peers.values().any(|p| p.sent_at.is_some()) || !self.pending_reports.is_empty();
-        if waiting && !self.timers.is_set(Timer::LinkStateResend) {
-            self.timers.set(Timer::LinkStateResend, now.plus_ms(every));
+        if self.peers.values().any(|p| p.sent_at.is_some()) || !self.pending_reports.is_empty() {
+            self.arm_resend(now);
         }
     }
 
@@ -587,14 +604,13 @@ impl ExchangeServer {
         }
         let entries = groups.iter().map(|g| (*g, self.table.group(*g).clone())).collect();
         self.emit(ServerEvent::LinkStateChanged { groups: entries, digest: self.table.digest() });
-        let probe_every = self.topology.link_state.probe_interval_ms;
-        for (i, c) in self.topology.connectors.iter().enumerate() {
+        for i in 0..self.topology.connectors.len() {
             let id = ConnectorId(i as u16);
-            if c.source_bridgeheads.contains(&self.id)
+            if self.sources(NextHop::Connector(id)).is_some()
                 && self.table.state(id) == ConnectorState::Down
                 && !self.timers.is_set(Timer::ConnectorProbe(id))
             {
-                self.timers.set(Timer::ConnectorProbe(id), now.plus_ms(probe_every));
+                self.schedule_probe(now, id);
             }
         }
         let mut waiting: Vec<(QueueKey, QueueEntry)> = Vec::new();
@@ -643,8 +659,7 @@ impl ExchangeServer {
                 if !self.detected_down.insert(connector) {
                     return;
                 }
-                let every = self.topology.link_state.probe_interval_ms;
-                self.timers.set(Timer::ConnectorProbe(connector), now.plus_ms(every));
+                self.schedule_probe(now, connector);
             }
             ConnectorState::Up => {
                 let was_down = self.detected_down.remove(&connector);
@@ -661,10 +676,7 @@ impl ExchangeServer {
         self.pending_reports.insert(connector, PendingReport { state, sent_at: now });
         let master = self.masters[usize::from(self.my_group().0)];
         self.send_link_state(master, LinkStateMessage::Report { connector, state });
-        if !self.timers.is_set(Timer::LinkStateResend) {
-            let every = self.topology.link_state.resend_interval_ms;
-            self.timers.set(Timer::LinkStateResend, now.plus_ms(every));
-        }
+        self.arm_resend(now);
     }
 
     /// Tries a connector marked down, with or without mail (§4): a connection to one of
@@ -1004,8 +1016,7 @@ impl ExchangeServer {
                         self.retry_queue(now, hop);
                     }
                 } else {
-                    let every = self.topology.link_state.probe_interval_ms;
-                    self.timers.set(Timer::ConnectorProbe(connector), now.plus_ms(every));
+                    self.schedule_probe(now, connector);
                 }
             }
             Phase::Connecting if replies == [SmtpReply::ServiceReady] => {
@@ -1140,8 +1151,7 @@ impl ExchangeServer {
         if let Phase::Probe(connector) = session.phase {
             self.outbound.remove(&seq);
             self.timers.cancel(Timer::Outbound(seq));
-            let every = self.topology.link_state.probe_interval_ms;
-            return self.timers.set(Timer::ConnectorProbe(connector), now.plus_ms(every));
+            return self.schedule_probe(now, connector);
         }
         let session = self.outbound.remove(&seq).expect("checked above");
         self.timers.cancel(Timer::Outbound(seq));

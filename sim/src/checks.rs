@@ -117,8 +117,6 @@ pub struct Checker {
     distances: Vec<Option<Vec<Vec<Option<u32>>>>>,
     /// When the run's last fault happens (the convergence bounds count from it).
     last_fault: Instant,
-    /// Link state messages sent.
-    link_state_messages: u64,
     /// Every (routing group, version) entry any server has held, with who held it first.
     entries_seen: BTreeMap<(RoutingGroupId, LinkStateVersion), (GroupState, ServerId)>,
 }
@@ -153,7 +151,6 @@ impl Checker {
             tables: vec![None; servers],
             distances: vec![None; servers],
             last_fault,
-            link_state_messages: 0,
             entries_seen: BTreeMap::new(),
         }
     }
@@ -204,11 +201,6 @@ impl Checker {
     pub fn server_stopped(&mut self, server: ServerId) {
         self.tables[usize::from(server.0)] = None;
         self.distances[usize::from(server.0)] = None;
-    }
-
-    /// A link state message was sent.
-    pub fn link_state_sent(&mut self) {
-        self.link_state_messages += 1;
     }
 
     /// The digest every running server's table shares, or the first two that differ.
@@ -556,6 +548,7 @@ impl Checker {
     pub fn finish(
         &mut self,
         disks: &[DiskImage],
+        link_state_messages: u64,
         name: &dyn Fn(MessageId, AddressId) -> String,
     ) -> (Vec<CheckResult>, MessageCounts) {
         let queued: BTreeSet<(MessageId, AddressId)> = disks.iter().flat_map(|d| d.queued_recipients()).collect();
@@ -722,7 +715,7 @@ impl Checker {
                     }
                 }
                 Expect::LinkStateMessages { at_least, at_most } => {
-                    let seen = self.link_state_messages;
+                    let seen = link_state_messages;
                     let bounds = bounds(*at_least, *at_most);
                     CheckResult {
                         name: format!("link_state_messages {bounds}"),
@@ -811,7 +804,7 @@ mod tests {
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].check, "no_duplicate_delivery");
         // Recipient 2 is neither delivered nor on any disk: lost.
-        let (results, counts) = c.finish(&[DiskImage::default()], &name);
+        let (results, counts) = c.finish(&[DiskImage::default()], 0, &name);
         let by_name: BTreeMap<_, _> = results.iter().map(|r| (r.name.as_str(), r.ok)).collect();
         assert_eq!(by_name["no_loss"], false);
         assert_eq!(by_name["no_duplicate_delivery"], false);

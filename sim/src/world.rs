@@ -26,7 +26,7 @@ use futures::StreamExt;
 use madsim::runtime::{Handle, NodeHandle};
 use org::advanced_queuing::{LinkQueueState, QueueKey};
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
-use org::link_state::{ConnectorState, LinkStateMessage, LinkStateTable, OrgInfo};
+use org::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
 use org::message::MessageId;
 use org::queue_directory::DiskImage;
 use org::routing_group_master::Decision;
@@ -481,7 +481,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
     let mut w = lock(&world);
     let now = Instant(resolved.duration_ms);
     let disks = w.disks.clone();
-    let (checks, messages) = w.checker.finish(&disks, &|m, r| pair_name(&resolved, m, r));
+    let link_state_messages = w.link_state.updates;
+    let (checks, messages) = w.checker.finish(&disks, link_state_messages, &|m, r| pair_name(&resolved, m, r));
     for c in &checks {
         let event = TraceEvent::Check { check: c.name.clone(), ok: c.ok, detail: c.detail.clone() };
         w.record(now.as_ms(), "checks", &event);
@@ -619,9 +620,8 @@ async fn server_node(world: Shared, id: ServerId) {
                 .filter(|c| topology.connector(*c).source_bridgeheads.contains(&id))
                 .collect(),
         };
-        let directory_table = LinkStateTable::from_directory(&topology, &start.masters).org_info().clone();
-        w.checker.server_started(id, directory_table);
         let server = ExchangeServer::recover(id, topology, &w.disks[i], &start, rng, incarnation, Instant(now_ms));
+        w.checker.server_started(id, server.link_state_table().org_info().clone());
         if let Some(p) = w.populations[i].as_mut() {
             p.skip_to(Instant(now_ms));
         }
@@ -749,7 +749,6 @@ fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>
                     totals.updates += 1;
                     totals.bytes += bytes;
                 }
-                w.checker.link_state_sent();
                 w.transmit(me, to, now_us, bytes, Payload::LinkState(message));
             }
             Output::Persist(ops) => {
