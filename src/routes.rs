@@ -101,15 +101,13 @@ fn render_table(out: &mut String, topology: &Topology, outcome: &RunOutcome, inf
     let held_by: Vec<String> = holders
         .iter()
         .map(|s| {
-            format!("{} ({}, {})", server_name(*s), group_name(topology.server(*s).routing_group), {
-                topology.server(*s).version.as_str()
-            })
+            let server = topology.server(*s);
+            format!("{} ({}, {})", server.name, group_name(server.routing_group), server.version.as_str())
         })
         .collect();
     out.push_str(&format!("table {:016x} held by {}\n", info.digest(), held_by.join(", ")));
-    let width = |names: &mut dyn Iterator<Item = usize>| names.max().unwrap_or(0);
-    let gw = width(&mut topology.routing_groups.iter().map(|g| g.name.len()));
-    let cw = width(&mut topology.connectors.iter().map(|c| c.name.len()));
+    let gw = topology.routing_groups.iter().map(|g| g.name.len()).max().unwrap_or(0);
+    let cw = topology.connectors.iter().map(|c| c.name.len()).max().unwrap_or(0).max("connector".len());
     out.push_str("  routing groups:\n");
     for (g, entry) in info.groups.iter().enumerate() {
         let g = RoutingGroupId(g as u16);
