@@ -99,3 +99,48 @@ fn an_organization_too_large_for_memory_is_refused() {
     assert!(err.contains(": recipients.generated[0].count: expected from 1 to 1000000 users"), "{err}");
     assert_eq!(err.lines().count(), 1, "no follow-on errors: {err}");
 }
+
+#[test]
+fn link_state_settings_and_masters_are_checked() {
+    let err = broken("link-state", |t| {
+        t.replacen(
+            "\"name\": \"Hub RG\",\n        \"administrative_group\"",
+            "\"name\": \"Hub RG\",\n        \"master\": \"EX-S1\",\n        \"administrative_group\"",
+            1,
+        )
+        .replacen(
+            "\"forest\": \"contoso.com\",",
+            "\"forest\": \"contoso.com\",\n    \"link_state\": {\"oscillation_changes\": 0, \"probe_interval\": \"500ms\"},",
+            1,
+        )
+        .replacen(
+            "\"workload\": {",
+            "\"timeline\": [{\"kind\": \"set_master\", \"at\": \"2h\", \"routing_group\": \"Spoke1 RG\", \"server\": \"EX-HUB\"}],\n  \"workload\": {",
+            1,
+        )
+    });
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "every problem is reported: {err}");
+    assert!(
+        err.contains("topology.routing_groups[0].master: server \"EX-S1\" is not a member of routing group \"Hub RG\""),
+        "{err}"
+    );
+    assert!(err.contains("topology.link_state.oscillation_changes: expected at least 1 change"), "{err}");
+    assert!(err.contains("topology.link_state.probe_interval: expected at least 1s"), "{err}");
+    assert!(
+        err.contains("timeline[0].server: server \"EX-HUB\" is not a member of routing group \"Spoke1 RG\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn routes_refuses_a_bad_scenario() {
+    let dir = temp_dir("routes-bad");
+    let file = dir.join("bad.json");
+    std::fs::write(&file, "{\"name\": 1}").unwrap();
+    let out = orgsim(&["routes", file.to_str().unwrap(), "--at", "1h"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json:1:"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
