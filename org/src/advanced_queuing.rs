@@ -32,6 +32,8 @@ impl QueueKey {
             QueueKey::Unreachable => "Final destination currently unreachable".into(),
             QueueKey::Link(NextHop::Server(s)) => topology.server(s).fqdn.clone(),
             QueueKey::Link(NextHop::Connector(c)) => topology.connector(c).name.clone(),
+            QueueKey::Link(NextHop::Gateway(g)) => topology.gateway(g).name.clone(),
+            QueueKey::Link(NextHop::RemoteDomain(d)) => topology.external.domain(d).to_string(),
             QueueKey::Link(NextHop::Local) => "Local delivery".into(),
             QueueKey::Link(NextHop::Unreachable) => "Final destination currently unreachable".into(),
         }

@@ -14,6 +14,13 @@ pub enum DsnCode {
     HopCountExceeded,
     /// 4.4.7: message expired in a queue.
     Expired,
+    /// 4.4.9: temporary routing error — a DNS-based SMTP connector carrying a non-SMTP
+    /// address space (EXCHANGE2003.md §3.3).
+    RoutingError,
+    /// 5.0.0: no connector's address space matches the recipient (§3.3).
+    NoRoute,
+    /// 5.4.0: DNS found no authoritative host for the recipient's domain (§3.3).
+    HostNotFound,
 }
 
 impl DsnCode {
@@ -24,6 +31,9 @@ impl DsnCode {
             DsnCode::MessageTooLarge => "5.2.3",
             DsnCode::HopCountExceeded => "4.4.6",
             DsnCode::Expired => "4.4.7",
+            DsnCode::RoutingError => "4.4.9",
+            DsnCode::NoRoute => "5.0.0",
+            DsnCode::HostNotFound => "5.4.0",
         }
     }
 
@@ -33,8 +43,15 @@ impl DsnCode {
     }
 
     /// Every code orgsim issues.
-    pub const ALL: [DsnCode; 4] =
-        [DsnCode::RecipientNotFound, DsnCode::MessageTooLarge, DsnCode::HopCountExceeded, DsnCode::Expired];
+    pub const ALL: [DsnCode; 7] = [
+        DsnCode::RecipientNotFound,
+        DsnCode::MessageTooLarge,
+        DsnCode::HopCountExceeded,
+        DsnCode::Expired,
+        DsnCode::RoutingError,
+        DsnCode::NoRoute,
+        DsnCode::HostNotFound,
+    ];
 
     /// The diagnostic text of the NDR.
     pub fn diagnostic(self) -> &'static str {
@@ -45,6 +62,11 @@ impl DsnCode {
             DsnCode::MessageTooLarge => "The message was too large for the system to deliver.",
             DsnCode::HopCountExceeded => "A routing loop was detected: the message passed through too many servers.",
             DsnCode::Expired => "Could not deliver the message in the time limit specified.",
+            DsnCode::RoutingError => {
+                "A routing error: the connector for this address uses DNS but the address is not an SMTP address."
+            }
+            DsnCode::NoRoute => "No connector in the organization carries mail for this address.",
+            DsnCode::HostNotFound => "The destination domain has no mail host in DNS.",
         }
     }
 }

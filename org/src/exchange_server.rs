@@ -1,7 +1,10 @@
 //! One Exchange server's transport and store: the SMTP virtual server (both sides of the
 //! protocol), the categorizer, the routing engine over this server's own link state
 //! table, the advanced queuing engine's queues with retry and expiration, local delivery
-//! by the store driver, and NDR generation.
+//! by the store driver, NDR generation, and, on bridgeheads of connectors with address
+//! spaces, delivery out of the organization: to a smart host, a foreign MTA, or the MX
+//! hosts DNS names for each domain (next DNS server and next MX host when one does not
+//! answer, EXCHANGE2003.md §3.2).
 //!
 //! Sans-IO: inputs arrive through `handle_*(now, …)`; outputs (packets, durable write
 //! batches, events) are drained with [`ExchangeServer::drain_outputs`]; the next wake-up
@@ -10,7 +13,9 @@
 //! events and further processing wait for it.
 
 use crate::advanced_queuing::{LinkQueue, LinkQueueState, QueueEntry, QueueKey, QueueSnapshot};
+use crate::address_space::DomainId;
 use crate::categorizer::{categorize, Limits};
+use crate::dns::{DnsQuery, DnsReply};
 use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
 use crate::link_state::{ConnectorState, LinkStateMessage, LinkStateTable, VersionBump};
 use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
@@ -21,9 +26,9 @@ use crate::routing_engine::{NextHop, RoutingEngine};
 use crate::routing_group_master::{Decision, RoutingGroupMaster};
 use crate::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpCommand, SmtpReply};
 use crate::time::Instant;
-use crate::topology::Topology;
+use crate::topology::{Delivery, Topology};
 use crate::trace::{ServerEvent, SessionFailure};
-use crate::{AddressId, ConnectorId, Entropy, RoutingGroupId, ServerId, StoreId};
+use crate::{AddressId, ConnectorId, Entropy, HostId, RoutingGroupId, ServerId, StoreId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -36,6 +41,20 @@ pub enum Output {
         to: ServerId,
         /// The packet.
         packet: Packet,
+    },
+    /// Send a packet to a host beyond the organization.
+    SendHost {
+        /// Destination host.
+        to: HostId,
+        /// The packet.
+        packet: Packet,
+    },
+    /// Ask a DNS server for a domain's MX records.
+    Dns {
+        /// The DNS server.
+        to: HostId,
+        /// The query.
+        query: DnsQuery,
     },
     /// Send a link state message to another server.
     LinkState {
@@ -119,9 +138,32 @@ struct Item {
     arrived_at: Instant,
 }
 
+/// Who an outbound session talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Peer {
+    /// Another Exchange server.
+    Server(ServerId),
+    /// A host beyond the organization (mail host, smart host, foreign MTA).
+    Host(HostId),
+}
+
+impl From<ServerId> for Peer {
+    fn from(id: ServerId) -> Peer {
+        Peer::Server(id)
+    }
+}
+
+impl From<HostId> for Peer {
+    fn from(id: HostId) -> Peer {
+        Peer::Host(id)
+    }
+}
+
 /// Where an outbound session is.
 #[derive(Clone, Debug)]
 enum Phase {
+    /// An MX query for the queue's domain is out to the `server`-th DNS server.
+    Resolving { domain: DomainId, server: usize },
     /// Connect sent, waiting for the 220 banner.
     Connecting,
     /// EHLO sent.
@@ -140,7 +182,9 @@ enum Phase {
 #[derive(Clone, Debug)]
 struct OutboundSession {
     hop: NextHop,
-    peer: ServerId,
+    peer: Peer,
+    /// MX hosts still to try, in order, when `peer` does not answer.
+    fallback: VecDeque<HostId>,
     phase: Phase,
     sent: u32,
     /// The reply must come by then. The `Outbound` timer is not re-keyed on every
@@ -348,11 +392,48 @@ impl ExchangeServer {
     /// A packet from another server arrived.
     pub fn handle_packet(&mut self, now: Instant, from: ServerId, packet: Packet) {
         if packet.conn.client == self.id {
-            self.handle_reply(now, packet.conn.seq, packet.frame);
+            self.handle_reply(now, Peer::Server(from), packet.conn.seq, packet.frame);
         } else {
             debug_assert_eq!(packet.conn.client, from, "inbound connections come from their client");
             self.handle_inbound(now, from, packet.conn, packet.frame);
         }
+    }
+
+    /// A packet from a host beyond the organization arrived (hosts only answer the
+    /// sessions this server opened).
+    pub fn handle_host_packet(&mut self, now: Instant, from: HostId, packet: Packet) {
+        if packet.conn.client == self.id {
+            self.handle_reply(now, Peer::Host(from), packet.conn.seq, packet.frame);
+        }
+    }
+
+    /// A DNS server answered an MX query.
+    pub fn handle_dns_reply(&mut self, now: Instant, from: HostId, reply: DnsReply) {
+        let seq = reply.query.conn.seq;
+        let Some(session) = self.outbound.get(&seq) else { return };
+        let Phase::Resolving { domain, server } = session.phase else { return };
+        let dns_servers = &self.topology.internet.dns_servers;
+        if reply.query.domain != domain || dns_servers.get(server) != Some(&from) {
+            return; // a late answer from a server already given up on
+        }
+        let hop = session.hop;
+        let order = match reply.mx {
+            Some(records) => crate::dns::delivery_order(&records, self.rng.as_mut()),
+            None => Vec::new(),
+        };
+        let Some((&first, rest)) = order.split_first() else {
+            // NXDOMAIN or no MX host: every message for the domain fails (5.4.0, §3.3).
+            let queue = self.links.get_mut(&hop).expect("session queues exist");
+            let entries: Vec<QueueEntry> = queue.entries.drain(..).collect();
+            for entry in entries {
+                self.fail_recipients(now, entry.item, entry.recipients, DsnCode::HostNotFound);
+            }
+            self.outbound.get_mut(&seq).expect("checked above").phase = Phase::Quitting;
+            return self.close_session(now, seq);
+        };
+        let session = self.outbound.get_mut(&seq).expect("checked above");
+        session.fallback = rest.iter().copied().collect();
+        self.connect(now, seq, Peer::Host(first));
     }
 
     /// A link state message from another server arrived.
@@ -507,7 +588,7 @@ impl ExchangeServer {
         } else {
             out.insert(self.masters[usize::from(group.0)]);
         }
-        for c in &self.topology.connectors {
+        for c in self.topology.connectors.iter().filter(|c| c.kind.carries_link_state()) {
             if c.source_bridgeheads.contains(&self.id) {
                 out.extend(c.target_bridgeheads.iter().copied());
             }
@@ -688,15 +769,46 @@ impl ExchangeServer {
         }
         let hop = NextHop::Connector(connector);
         let peer = self.choose_peer(hop);
-        let seq = self.next_conn;
-        self.next_conn += 1;
-        let deadline = now.plus_ms(self.topology.server(self.id).smtp.connect_timeout_ms);
-        let phase = Phase::Probe(connector);
-        self.outbound.insert(seq, OutboundSession { hop, peer, phase, sent: 0, deadline });
+        let seq = self.open_session(hop, peer, Phase::Probe(connector));
         if self.stopped.contains(&connector) {
             return self.session_failed(now, seq, SessionFailure::Reset);
         }
+        self.connect(now, seq, peer);
+    }
+
+    /// A new outbound session (not connected yet); returns its number.
+    fn open_session(&mut self, hop: NextHop, peer: Peer, phase: Phase) -> u64 {
+        let seq = self.next_conn;
+        self.next_conn += 1;
+        let session = OutboundSession { hop, peer, fallback: VecDeque::new(), phase, sent: 0, deadline: Instant::ZERO };
+        self.outbound.insert(seq, session);
+        seq
+    }
+
+    /// Opens the session's TCP connection to `peer`; the banner must come within the
+    /// connect timeout.
+    fn connect(&mut self, now: Instant, seq: u64, peer: Peer) {
+        let deadline = now.plus_ms(self.topology.server(self.id).smtp.connect_timeout_ms);
+        let session = self.outbound.get_mut(&seq).expect("connecting an open session");
+        session.peer = peer;
+        session.deadline = deadline;
+        if matches!(session.phase, Phase::Resolving { .. }) {
+            session.phase = Phase::Connecting;
+        }
         self.send(peer, ConnId { client: self.id, seq }, Frame::Connect);
+        self.timers.set(Timer::Outbound(seq), deadline);
+    }
+
+    /// Sends the MX query for the session's domain to its `server`-th DNS server.
+    fn query_dns(&mut self, now: Instant, seq: u64, domain: DomainId, server: usize) {
+        let to = self.topology.internet.dns_servers[server];
+        let deadline = now.plus_ms(self.topology.internet.dns_timeout_ms);
+        let session = self.outbound.get_mut(&seq).expect("resolving for an open session");
+        session.phase = Phase::Resolving { domain, server };
+        session.peer = Peer::Host(to);
+        session.deadline = deadline;
+        let query = DnsQuery { conn: ConnId { client: self.id, seq }, domain };
+        self.outputs.push(Output::Dns { to, query });
         self.timers.set(Timer::Outbound(seq), deadline);
     }
 
@@ -745,8 +857,12 @@ impl ExchangeServer {
         self.outputs.push(Output::Event(event));
     }
 
-    fn send(&mut self, to: ServerId, conn: ConnId, frame: Frame) {
-        self.outputs.push(Output::Send { to, packet: Packet { conn, frame } });
+    fn send(&mut self, to: impl Into<Peer>, conn: ConnId, frame: Frame) {
+        let packet = Packet { conn, frame };
+        self.outputs.push(match to.into() {
+            Peer::Server(to) => Output::Send { to, packet },
+            Peer::Host(to) => Output::SendHost { to, packet },
+        });
     }
 
     /// These recipients of an item are finished here.
@@ -773,8 +889,14 @@ impl ExchangeServer {
             max_hop_count: config.version.max_hop_count(),
             max_message_size_bytes: config.smtp.max_message_size_bytes,
         };
-        let verdict =
-            categorize(&self.topology.directory, limits, &stored.message, &stored.recipients, stored.submitted_here);
+        let verdict = categorize(
+            &self.topology.directory,
+            &self.topology.external,
+            limits,
+            &stored.message,
+            &stored.recipients,
+            stored.submitted_here,
+        );
         let id = stored.id;
         let message_id = stored.message.id;
         self.items
@@ -805,10 +927,25 @@ impl ExchangeServer {
     /// they leave (re-routing), whose name is not repeated in the trace when unchanged.
     fn route_entry(&mut self, now: Instant, entry: QueueEntry, from: Option<QueueKey>) {
         let mut by_hop: BTreeMap<NextHop, (Vec<AddressId>, u32)> = BTreeMap::new();
+        let mut failed: BTreeMap<DsnCode, Vec<AddressId>> = BTreeMap::new();
         for r in entry.recipients {
-            let home = self.topology.directory.lookup(r).expect("routed recipients are resolved").home_server;
-            let decision = self.routing.next_hop(&self.topology, &self.table, self.id, home);
+            let decision = match self.topology.directory.lookup(r) {
+                Some(mailbox) => self.routing.next_hop(&self.topology, &self.table, self.id, mailbox.home_server),
+                None => match self.routing.next_hop_external(&self.topology, &self.table, self.id, r) {
+                    Ok(decision) => decision,
+                    Err(code) => {
+                        failed.entry(code).or_default().push(r);
+                        continue;
+                    }
+                },
+            };
             by_hop.entry(decision.next_hop).or_insert_with(|| (Vec::new(), decision.cost)).0.push(r);
+        }
+        for (code, recipients) in failed {
+            self.fail_recipients(now, entry.item, recipients, code);
+        }
+        if by_hop.is_empty() {
+            return;
         }
         let message = self.items[&entry.item].message.id;
         if self.topology.bug(PlantedBug::BifurcationCopiesAll)
@@ -847,7 +984,7 @@ impl ExchangeServer {
                         self.timers.set(Timer::UnreachableReroute, now.plus_ms(every));
                     }
                 }
-                NextHop::Server(_) | NextHop::Connector(_) => {
+                NextHop::Server(_) | NextHop::Connector(_) | NextHop::Gateway(_) | NextHop::RemoteDomain(_) => {
                     self.links.entry(hop).or_default().entries.push_back(entry);
                     self.kick(now, hop);
                 }
@@ -957,23 +1094,38 @@ impl ExchangeServer {
             return;
         }
         queue.state = LinkQueueState::Active;
+        if let NextHop::RemoteDomain(domain) = hop {
+            // DNS first: the MX hosts are known only from the answer.
+            let first_dns = Peer::Host(self.topology.internet.dns_servers[0]);
+            let seq = self.open_session(hop, first_dns, Phase::Resolving { domain, server: 0 });
+            return self.query_dns(now, seq, domain, 0);
+        }
         let peer = self.choose_peer(hop);
-        let seq = self.next_conn;
-        self.next_conn += 1;
-        let deadline = now.plus_ms(self.topology.server(self.id).smtp.connect_timeout_ms);
-        self.outbound.insert(seq, OutboundSession { hop, peer, phase: Phase::Connecting, sent: 0, deadline });
+        let seq = self.open_session(hop, peer, Phase::Connecting);
         if self.sources(hop).is_some_and(|c| self.stopped.contains(&c)) {
             return self.session_failed(now, seq, SessionFailure::Reset);
         }
-        self.send(peer, ConnId { client: self.id, seq }, Frame::Connect);
-        self.timers.set(Timer::Outbound(seq), deadline);
+        self.connect(now, seq, peer);
     }
 
     /// The server a session for `hop` connects to. Over a connector, a bridgehead is
     /// picked at random among the candidates and kept for the session (§4).
-    fn choose_peer(&mut self, hop: NextHop) -> ServerId {
+    fn choose_peer(&mut self, hop: NextHop) -> Peer {
         match hop {
-            NextHop::Server(s) => s,
+            NextHop::Server(s) => Peer::Server(s),
+            NextHop::Gateway(g) => {
+                let gateway = self.topology.gateway(g);
+                if gateway.source_bridgeheads.contains(&self.id) {
+                    match gateway.delivery {
+                        Delivery::SmartHost(h) | Delivery::Mta(h) => Peer::Host(h),
+                        Delivery::Dns => unreachable!("DNS connectors deliver through per-domain queues"),
+                    }
+                } else {
+                    let candidates = &gateway.source_bridgeheads;
+                    assert!(!candidates.is_empty(), "gateways have bridgeheads (checked at load)");
+                    Peer::Server(candidates[self.rng.below(candidates.len())])
+                }
+            }
             NextHop::Connector(c) => {
                 let connector = self.topology.connector(c);
                 let candidates: Vec<ServerId> = if connector.source_bridgeheads.contains(&self.id) {
@@ -982,15 +1134,21 @@ impl ExchangeServer {
                     connector.source_bridgeheads.clone()
                 };
                 assert!(!candidates.is_empty(), "connectors have bridgeheads (checked at load)");
-                candidates[self.rng.below(candidates.len())]
+                Peer::Server(candidates[self.rng.below(candidates.len())])
             }
-            NextHop::Local | NextHop::Unreachable => unreachable!("no link queue for {hop:?}"),
+            NextHop::RemoteDomain(_) | NextHop::Local | NextHop::Unreachable => {
+                unreachable!("no single peer for {hop:?}")
+            }
         }
     }
 
-    fn handle_reply(&mut self, now: Instant, seq: u64, frame: Frame) {
-        if !self.outbound.contains_key(&seq) {
-            return; // a reply for a session that already timed out
+    fn handle_reply(&mut self, now: Instant, from: Peer, seq: u64, frame: Frame) {
+        match self.outbound.get(&seq) {
+            // A reply for a session that already timed out, or from an MX host this
+            // session has moved on from.
+            None => return,
+            Some(s) if s.peer != from || matches!(s.phase, Phase::Resolving { .. }) => return,
+            Some(_) => {}
         }
         let replies = match frame {
             Frame::Replies(replies) => replies,
@@ -1047,12 +1205,11 @@ impl ExchangeServer {
             }
             Phase::Content { entry, message, size_bytes } => {
                 if replies == [SmtpReply::Queued] {
-                    let event = ServerEvent::Transferred {
-                        message,
-                        to: peer,
-                        queue: QueueKey::Link(self.outbound[&seq].hop),
-                        recipients: entry.recipients.clone(),
-                        size_bytes,
+                    let queue = QueueKey::Link(self.outbound[&seq].hop);
+                    let recipients = entry.recipients.clone();
+                    let event = match peer {
+                        Peer::Server(to) => ServerEvent::Transferred { message, to, queue, recipients, size_bytes },
+                        Peer::Host(host) => ServerEvent::Relayed { message, host, queue, recipients, size_bytes },
                     };
                     self.emit(event);
                     if !self.topology.bug(PlantedBug::DoneOnSend) {
@@ -1069,6 +1226,7 @@ impl ExchangeServer {
                 }
             }
             Phase::Quitting => self.close_session(now, seq),
+            Phase::Resolving { .. } => unreachable!("DNS answers come through handle_dns_reply"),
             Phase::Connecting | Phase::Ehlo => {
                 let code = replies.first().map_or(0, |r| r.code());
                 self.session_failed(now, seq, SessionFailure::Rejected(code));
@@ -1076,7 +1234,7 @@ impl ExchangeServer {
         }
     }
 
-    fn send_commands(&mut self, now: Instant, peer: ServerId, conn: ConnId, commands: Vec<SmtpCommand>) {
+    fn send_commands(&mut self, now: Instant, peer: Peer, conn: ConnId, commands: Vec<SmtpCommand>) {
         self.send(peer, conn, Frame::Commands(commands));
         let deadline = now.plus_ms(self.topology.server(self.id).smtp.connection_timeout_ms);
         let session = self.outbound.get_mut(&conn.seq).expect("commands go on open sessions");
@@ -1152,6 +1310,27 @@ impl ExchangeServer {
             self.outbound.remove(&seq);
             self.timers.cancel(Timer::Outbound(seq));
             return self.schedule_probe(now, connector);
+        }
+        // DNS delivery tolerates an unresponsive DNS server or MX host: the next one is
+        // tried in the same attempt (EXCHANGE2003.md §3.2).
+        let queue = QueueKey::Link(session.hop);
+        let dns_servers = self.topology.internet.dns_servers.len();
+        let next = match (&session.phase, session.peer) {
+            (Phase::Resolving { domain, server }, Peer::Host(host)) if server + 1 < dns_servers => {
+                Some((host, Err((*domain, server + 1))))
+            }
+            (Phase::Connecting, Peer::Host(host)) => {
+                let session = self.outbound.get_mut(&seq).expect("checked above");
+                session.fallback.pop_front().map(|mx| (host, Ok(mx)))
+            }
+            _ => None,
+        };
+        if let Some((host, next)) = next {
+            self.emit(ServerEvent::Failover { queue, host, reason });
+            return match next {
+                Ok(mx) => self.connect(now, seq, Peer::Host(mx)),
+                Err((domain, server)) => self.query_dns(now, seq, domain, server),
+            };
         }
         let session = self.outbound.remove(&seq).expect("checked above");
         self.timers.cancel(Timer::Outbound(seq));
@@ -1309,6 +1488,7 @@ mod tests {
         };
         let connector = |from: u16, to: u16| ConnectorConfig {
             name: format!("RG{from}-RG{to}"),
+            kind: crate::topology::ConnectorKind::RoutingGroup,
             from: RoutingGroupId(from),
             to: RoutingGroupId(to),
             cost: 1,
@@ -1328,6 +1508,9 @@ mod tests {
                 .map(|s| StoreConfig { name: format!("MS{s}"), storage_group: "SG".into(), server: ServerId(s) })
                 .collect(),
             directory,
+            gateways: Vec::new(),
+            external: crate::address_space::ExternalDirectory::new(),
+            internet: crate::topology::InternetConfig::default(),
             plants: crate::planted_bugs::Plants::NONE,
             link_state: crate::topology::LinkStateConfig::default(),
         })
@@ -1364,6 +1547,7 @@ mod tests {
                         }
                         Output::Persist(ops) => ops.iter().for_each(|op| disks[i].apply(op)),
                         Output::Event(e) => events.push(e),
+                        Output::SendHost { .. } | Output::Dns { .. } => panic!("no Internet here"),
                     }
                 }
             }
@@ -1489,5 +1673,142 @@ mod tests {
         assert!(!events.iter().any(|e| matches!(e, ServerEvent::Queued { queue: QueueKey::Unreachable, .. })));
         assert!(events.iter().any(|e| matches!(e, ServerEvent::Delivered { recipient: AddressId(2), .. })));
         assert!(disks.iter().all(|d| d.items.is_empty()));
+    }
+
+    /// EX0 alone in RG0 with an SMTP connector `*` by DNS and an X.400 address space it
+    /// cannot serve; DNS1 and DNS2; fabrikam.com MX 10 MX-A, 10 MX-B, 20 MX-C.
+    fn internet_topology() -> Arc<Topology> {
+        use crate::address_space::{AddressSpace, Pattern};
+        use crate::topology::{GatewayConfig, HostConfig, HostRole, InternetConfig, MxRecord};
+        let mut topo = (*two_groups()).clone();
+        let domain = topo.external.add_smtp(AddressId(10), "alice@fabrikam.com").unwrap();
+        topo.external.add_smtp(AddressId(11), "bob@nowhere.example").unwrap();
+        topo.external.add_x400(AddressId(12), "c=US;a= ;p=Legacy;o=NYC;s=Smith").unwrap();
+        let host = |name: &str, role| HostConfig { name: name.into(), fqdn: name.to_lowercase(), role };
+        topo.internet = InternetConfig {
+            hosts: vec![
+                host("DNS1", HostRole::Dns),
+                host("DNS2", HostRole::Dns),
+                host("MX-A", HostRole::Mail),
+                host("MX-B", HostRole::Mail),
+                host("MX-C", HostRole::Mail),
+            ],
+            dns_servers: vec![HostId(0), HostId(1)],
+            mx: [(
+                domain,
+                vec![
+                    MxRecord { preference: 10, host: HostId(2) },
+                    MxRecord { preference: 10, host: HostId(3) },
+                    MxRecord { preference: 20, host: HostId(4) },
+                ],
+            )]
+            .into_iter()
+            .collect(),
+            dns_timeout_ms: 5_000,
+        };
+        topo.gateways = vec![GatewayConfig {
+            name: "Internet".into(),
+            routing_group: RoutingGroupId(0),
+            source_bridgeheads: vec![ServerId(0)],
+            address_spaces: vec![
+                AddressSpace { pattern: Pattern::smtp("*").unwrap(), cost: 1 },
+                AddressSpace { pattern: Pattern::x400("c=US;a= ;p=Legacy").unwrap(), cost: 1 },
+            ],
+            delivery: Delivery::Dns,
+        }];
+        Arc::new(topo)
+    }
+
+    /// Runs EX0 against the Internet hosts (those in `down` never answer) until quiet.
+    fn pump_internet(server: &mut ExchangeServer, down: &[u16], until: Instant) -> Vec<ServerEvent> {
+        let topo = internet_topology();
+        let mut hosts: Vec<crate::internet_host::InternetMailHost> =
+            topo.internet.hosts.iter().map(|_| crate::internet_host::InternetMailHost::new()).collect();
+        let mut events = Vec::new();
+        let mut now = Instant::ZERO;
+        let mut disk = DiskImage::default();
+        loop {
+            let outputs = server.drain_outputs();
+            if outputs.is_empty() {
+                match server.poll_timeout() {
+                    Some(t) if t <= until => {
+                        now = t;
+                        server.handle_timeout(now);
+                        continue;
+                    }
+                    _ => return events,
+                }
+            }
+            for out in outputs {
+                match out {
+                    Output::SendHost { to, .. } | Output::Dns { to, .. } if down.contains(&to.0) => {}
+                    Output::SendHost { to, packet } => {
+                        for reply in hosts[usize::from(to.0)].handle_packet(server.id(), packet) {
+                            server.handle_host_packet(now, to, reply);
+                        }
+                    }
+                    Output::Dns { to, query } => {
+                        server.handle_dns_reply(now, to, crate::dns::answer(&topo.internet, query))
+                    }
+                    Output::Persist(ops) => ops.iter().for_each(|op| disk.apply(op)),
+                    Output::Event(e) => events.push(e),
+                    Output::Send { .. } | Output::LinkState { .. } => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dns_delivery_fails_over_dns_servers_and_mx_hosts_exchange2003_3_2() {
+        let topo = internet_topology();
+        let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(3)));
+        server.handle_submit(Instant::ZERO, message(1), vec![AddressId(10), AddressId(11), AddressId(12)]);
+        // DNS1 and both preference-10 MX hosts are unresponsive.
+        let events = pump_internet(&mut server, &[0, 2, 3], Instant(3_600_000));
+        let failovers: Vec<HostId> = events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Failover { host, .. } => Some(*host),
+                _ => None,
+            })
+            .collect();
+        assert!(failovers.contains(&HostId(0)), "DNS1 timed out, DNS2 answered: {failovers:?}");
+        assert!(failovers.contains(&HostId(2)) && failovers.contains(&HostId(3)), "{failovers:?}");
+        let relayed: Vec<(HostId, Vec<AddressId>)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Relayed { host, recipients, .. } => Some((*host, recipients.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(relayed, vec![(HostId(4), vec![AddressId(10)])], "the backup MX took it");
+        let ndrs: Vec<(DsnCode, Vec<AddressId>)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Ndr { code, recipients, .. } => Some((*code, recipients.clone())),
+                _ => None,
+            })
+            .collect();
+        assert!(ndrs.contains(&(DsnCode::HostNotFound, vec![AddressId(11)])), "NXDOMAIN is 5.4.0: {ndrs:?}");
+        assert!(ndrs.contains(&(DsnCode::RoutingError, vec![AddressId(12)])), "X.400 over DNS is 4.4.9: {ndrs:?}");
+    }
+
+    #[test]
+    fn equal_mx_hosts_share_the_load() {
+        let topo = internet_topology();
+        let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(5)));
+        for n in 1..=40 {
+            server.handle_submit(Instant(n * 60_000), message(n), vec![AddressId(10)]);
+        }
+        let events = pump_internet(&mut server, &[], Instant(7_200_000));
+        let mut by_host = [0u32; 5];
+        for e in &events {
+            if let ServerEvent::Relayed { host, .. } = e {
+                by_host[usize::from(host.0)] += 1;
+            }
+        }
+        assert_eq!(by_host[4], 0, "the backup MX is not used while the others answer");
+        assert_eq!(by_host[2] + by_host[3], 40);
+        assert!(by_host[2] >= 10 && by_host[3] >= 10, "load spread over the equal MX hosts: {by_host:?}");
     }
 }

@@ -5,11 +5,14 @@
 //! comes from `poll_timeout()`. Nothing here knows about madsim, files, the wall clock or
 //! where randomness comes from: the `sim` crate drives these machines.
 
+pub mod address_space;
 pub mod advanced_queuing;
 pub mod categorizer;
+pub mod dns;
 pub mod dsn;
 pub mod exchange_server;
 pub mod global_catalog;
+pub mod internet_host;
 pub mod link_state;
 pub mod mailbox_store;
 pub mod message;
@@ -34,6 +37,16 @@ pub struct RoutingGroupId(pub u16);
 /// Index of a routing group connector in [`topology::Topology::connectors`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct ConnectorId(pub u16);
+
+/// Index of an SMTP or X.400 connector with address spaces in
+/// [`topology::Topology::gateways`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct GatewayId(pub u16);
+
+/// Index of a host outside the organization (an Internet mail host, a smart host, a
+/// foreign MTA or a DNS server) in [`topology::InternetConfig::hosts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct HostId(pub u16);
 
 /// Index of a mailbox store in [`topology::Topology::stores`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -127,7 +127,7 @@ impl OrgInfo {
         ORG_INFO_HEADER_BYTES
             + ORG_INFO_GROUP_BYTES * topology.routing_groups.len() as u64
             + ORG_INFO_SERVER_BYTES * topology.servers.len() as u64
-            + ORG_INFO_CONNECTOR_BYTES * topology.connectors.len() as u64
+            + ORG_INFO_CONNECTOR_BYTES * (topology.connectors.len() + topology.gateways.len()) as u64
     }
 }
 
@@ -417,6 +417,7 @@ pub(crate) mod tests {
                 .enumerate()
                 .map(|(i, &(from, to, cost))| ConnectorConfig {
                     name: format!("C{i}"),
+                    kind: crate::topology::ConnectorKind::RoutingGroup,
                     from: RoutingGroupId(from),
                     to: RoutingGroupId(to),
                     cost,
@@ -426,6 +427,9 @@ pub(crate) mod tests {
                 .collect(),
             stores: Vec::new(),
             directory: GlobalCatalog::new(),
+            gateways: Vec::new(),
+            external: crate::address_space::ExternalDirectory::new(),
+            internet: crate::topology::InternetConfig::default(),
             plants: crate::planted_bugs::Plants::NONE,
             link_state: crate::topology::LinkStateConfig::default(),
         }

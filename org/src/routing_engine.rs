@@ -1,10 +1,16 @@
 //! The routing engine: for a resolved recipient, the next hop from this server — local
-//! delivery, another server of the routing group, or a routing group connector on the
-//! least-cost route (EXCHANGE2003.md §3.2, §4).
+//! delivery, another server of the routing group, or a connector on the least-cost route
+//! (EXCHANGE2003.md §3.2, §4). A recipient outside the organization goes to the
+//! connector whose address space matches it most specifically, then at the least total
+//! cost (the route to the connector's routing group plus the address space's cost)
+//! (§5); its bridgehead hands it to a smart host, a foreign MTA, or the per-domain queue
+//! that DNS delivery serves.
 
+use crate::address_space::{DomainId, ExternalAddress, ExternalAddressText};
+use crate::dsn::DsnCode;
 use crate::link_state::LinkStateTable;
-use crate::topology::Topology;
-use crate::{ConnectorId, RoutingGroupId, ServerId};
+use crate::topology::{Delivery, Topology};
+use crate::{AddressId, ConnectorId, GatewayId, RoutingGroupId, ServerId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -15,8 +21,14 @@ pub enum NextHop {
     Local,
     /// Another server of this routing group, directly over SMTP.
     Server(ServerId),
-    /// A routing group connector leaving this routing group.
+    /// A connector leaving this routing group.
     Connector(ConnectorId),
+    /// A connector with address spaces in this routing group: to its bridgehead, or, on
+    /// the bridgehead, to its smart host or foreign MTA.
+    Gateway(GatewayId),
+    /// On a bridgehead of a DNS-delivering SMTP connector: the remote delivery queue of
+    /// one domain, served by MX lookup.
+    RemoteDomain(DomainId),
     /// No route now: "Final destination currently unreachable".
     Unreachable,
 }
@@ -30,10 +42,86 @@ pub struct RoutingDecision {
     pub cost: u32,
 }
 
-/// Routes per destination routing group, recomputed when the link state table changes.
+/// The connector with address spaces an external address takes from a routing group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GatewayChoice {
+    /// The connector.
+    pub gateway: GatewayId,
+    /// How specifically its best address space matched.
+    pub specificity: u32,
+    /// Route cost to its routing group plus the address space's cost.
+    pub cost: u32,
+    /// The first connector of the route to its group (`None` inside the group).
+    pub first: Option<ConnectorId>,
+}
+
+/// How an external address is routed from a routing group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExternalRoute {
+    /// Through this connector.
+    Via(GatewayChoice),
+    /// Connectors match, but none is reachable over connectors up now.
+    Unreachable,
+    /// No connector's address space matches (5.0.0).
+    NoMatch,
+}
+
+/// The gateway for `address` from `group` over `table`: among the connectors whose
+/// address spaces match and whose routing group is reachable, the most specific match,
+/// then the least total cost, then the lowest id (§5).
+pub fn external_route(
+    topology: &Topology,
+    table: &LinkStateTable,
+    group: RoutingGroupId,
+    address: ExternalAddressText<'_>,
+) -> ExternalRoute {
+    let mut matched = false;
+    let mut best: Option<GatewayChoice> = None;
+    for (i, gw) in topology.gateways.iter().enumerate() {
+        let Some((specificity, space_cost)) = gw
+            .address_spaces
+            .iter()
+            .filter_map(|s| s.pattern.specificity(&address).map(|spec| (spec, s.cost)))
+            .max_by_key(|(spec, cost)| (*spec, std::cmp::Reverse(*cost)))
+        else {
+            continue;
+        };
+        matched = true;
+        let (route_cost, first) = if gw.routing_group == group {
+            (0, None)
+        } else {
+            match table.route(topology, group, gw.routing_group) {
+                Some(route) => (route.cost, Some(route.first())),
+                None => continue,
+            }
+        };
+        let choice =
+            GatewayChoice { gateway: GatewayId(i as u16), specificity, cost: route_cost + space_cost, first };
+        let better = best.is_none_or(|b| (choice.specificity, std::cmp::Reverse(choice.cost)) > (b.specificity, std::cmp::Reverse(b.cost)));
+        if better {
+            best = Some(choice);
+        }
+    }
+    match best {
+        Some(choice) => ExternalRoute::Via(choice),
+        None if matched => ExternalRoute::Unreachable,
+        None => ExternalRoute::NoMatch,
+    }
+}
+
+/// What external routes are cached by: addresses of one domain route alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ExternalKey {
+    Domain(DomainId),
+    X400(AddressId),
+}
+
+/// Routes per destination routing group and external destination, recomputed when the
+/// link state table changes.
 #[derive(Clone, Debug, Default)]
 pub struct RoutingEngine {
     cache: BTreeMap<RoutingGroupId, RoutingDecision>,
+    external_cache: BTreeMap<ExternalKey, Result<RoutingDecision, DsnCode>>,
     cache_changes: u64,
 }
 
@@ -59,14 +147,62 @@ impl RoutingEngine {
         if my_group == their_group {
             return RoutingDecision { next_hop: NextHop::Server(destination), cost: 0 };
         }
-        if self.cache_changes != table.changes() {
-            self.cache.clear();
-            self.cache_changes = table.changes();
-        }
+        self.follow(table);
         *self.cache.entry(their_group).or_insert_with(|| match table.route(topology, my_group, their_group) {
             Some(route) => RoutingDecision { next_hop: NextHop::Connector(route.first()), cost: route.cost },
             None => RoutingDecision { next_hop: NextHop::Unreachable, cost: 0 },
         })
+    }
+
+    /// Drops cached routes when the table has changed since they were computed.
+    fn follow(&mut self, table: &LinkStateTable) {
+        if self.cache_changes != table.changes() {
+            self.cache.clear();
+            self.external_cache.clear();
+            self.cache_changes = table.changes();
+        }
+    }
+
+    /// The next hop from `me` towards an external recipient, or the code it fails with:
+    /// 5.0.0 when no address space matches, 4.4.9 on the bridgehead of a DNS connector
+    /// for a non-SMTP address (EXCHANGE2003.md §3.3).
+    pub fn next_hop_external(
+        &mut self,
+        topology: &Topology,
+        table: &LinkStateTable,
+        me: ServerId,
+        recipient: AddressId,
+    ) -> Result<RoutingDecision, DsnCode> {
+        let address = topology.external.lookup(recipient).expect("external recipients are in the directory");
+        let key = match address {
+            ExternalAddress::Smtp(d) => ExternalKey::Domain(d),
+            ExternalAddress::X400 => ExternalKey::X400(recipient),
+        };
+        self.follow(table);
+        if let Some(hit) = self.external_cache.get(&key) {
+            return *hit;
+        }
+        let group = topology.server(me).routing_group;
+        let text = topology.external.text(recipient).expect("looked up above");
+        let decision = match external_route(topology, table, group, text) {
+            ExternalRoute::NoMatch => Err(DsnCode::NoRoute),
+            ExternalRoute::Unreachable => Ok(RoutingDecision { next_hop: NextHop::Unreachable, cost: 0 }),
+            ExternalRoute::Via(choice) => {
+                let gw = topology.gateway(choice.gateway);
+                let next_hop = match choice.first {
+                    Some(connector) => Ok(NextHop::Connector(connector)),
+                    None if !gw.source_bridgeheads.contains(&me) => Ok(NextHop::Gateway(choice.gateway)),
+                    None => match (gw.delivery, address) {
+                        (Delivery::Dns, ExternalAddress::Smtp(domain)) => Ok(NextHop::RemoteDomain(domain)),
+                        (Delivery::Dns, ExternalAddress::X400) => Err(DsnCode::RoutingError),
+                        (Delivery::SmartHost(_) | Delivery::Mta(_), _) => Ok(NextHop::Gateway(choice.gateway)),
+                    },
+                };
+                next_hop.map(|next_hop| RoutingDecision { next_hop, cost: choice.cost })
+            }
+        };
+        self.external_cache.insert(key, decision);
+        decision
     }
 }
 
@@ -105,5 +241,75 @@ mod tests {
         assert_eq!(hop(&mut engine, &table, 2), NextHop::Connector(ConnectorId(0)));
         crate::link_state::tests::set(&mut table, &topo, 0, ConnectorState::Down);
         assert_eq!(hop(&mut engine, &table, 2), NextHop::Unreachable, "cache must follow the table");
+    }
+
+    /// Groups 0–1–2 in a line (cost 5 each way); gateways: `*` in RG2 (cost 1), `*.edu`
+    /// in RG1 (cost 50), `school.edu` in RG2 (cost 1) bridged by EX2; X.400 in RG0.
+    fn gateways() -> Topology {
+        use crate::address_space::{AddressSpace, Pattern};
+        use crate::topology::GatewayConfig;
+        let mut topo = with_servers(topology(3, &[(0, 1, 5), (1, 0, 5), (1, 2, 5), (2, 1, 5)]), &[0, 1, 2]);
+        let gw = |name: &str, group: u16, spaces: &[(&str, u32)]| GatewayConfig {
+            name: name.into(),
+            routing_group: RoutingGroupId(group),
+            source_bridgeheads: vec![ServerId(group)],
+            address_spaces: spaces
+                .iter()
+                .map(|(p, cost)| AddressSpace {
+                    pattern: if p.contains('=') { Pattern::x400(p).unwrap() } else { Pattern::smtp(p).unwrap() },
+                    cost: *cost,
+                })
+                .collect(),
+            delivery: Delivery::Dns,
+        };
+        topo.gateways = vec![
+            gw("Star", 2, &[("*", 1)]),
+            gw("Edu", 1, &[("*.edu", 50)]),
+            gw("School", 2, &[("school.edu", 1)]),
+            gw("Legacy", 0, &[("c=US;p=Legacy", 1)]),
+        ];
+        topo.external.add_smtp(AddressId(1), "a@fabrikam.com").unwrap();
+        topo.external.add_smtp(AddressId(2), "b@other.edu").unwrap();
+        topo.external.add_smtp(AddressId(3), "c@school.edu").unwrap();
+        topo.external.add_x400(AddressId(4), "c=US;p=Legacy;o=NYC").unwrap();
+        topo.external.add_x400(AddressId(5), "c=DE;p=Else").unwrap();
+        topo
+    }
+
+    #[test]
+    fn most_specific_address_space_first_then_cost_exchange2003_5() {
+        let topo = gateways();
+        let mut table = crate::link_state::tests::fresh(&topo);
+        // One engine per server, as each server keeps its own route cache.
+        let mut engines = [RoutingEngine::new(), RoutingEngine::new(), RoutingEngine::new()];
+        let mut hop = |table: &LinkStateTable, me: u16, r: u32| {
+            let engine = &mut engines[usize::from(me)];
+            engine.next_hop_external(&topo, table, ServerId(me), AddressId(r)).map(|d| (d.next_hop, d.cost))
+        };
+        // fabrikam.com: only `*` matches; from RG0 two hops to RG2 plus the space's cost.
+        assert_eq!(hop(&table, 0, 1), Ok((NextHop::Connector(ConnectorId(0)), 11)));
+        // other.edu: `*.edu` (cost 50 in RG1) beats the cheaper `*`: specificity first.
+        assert_eq!(hop(&table, 0, 2), Ok((NextHop::Connector(ConnectorId(0)), 55)));
+        assert_eq!(hop(&table, 1, 2), Ok((NextHop::RemoteDomain(crate::address_space::DomainId(1)), 50)));
+        // school.edu: the exact domain beats `*.edu`.
+        assert_eq!(hop(&table, 1, 3), Ok((NextHop::Connector(ConnectorId(2)), 6)));
+        // X.400 on a DNS connector's own bridgehead: 4.4.9; nothing matches c=DE: 5.0.0.
+        assert_eq!(hop(&table, 0, 4), Err(DsnCode::RoutingError));
+        assert_eq!(hop(&table, 1, 4), Ok((NextHop::Connector(ConnectorId(1)), 6)));
+        assert_eq!(hop(&table, 0, 5), Err(DsnCode::NoRoute));
+        // RG1 → RG2 down: school.edu falls back to `*.edu`, fabrikam.com is unreachable.
+        crate::link_state::tests::set(&mut table, &topo, 2, ConnectorState::Down);
+        assert_eq!(hop(&table, 1, 3), Ok((NextHop::RemoteDomain(crate::address_space::DomainId(2)), 50)));
+        assert_eq!(hop(&table, 1, 1), Ok((NextHop::Unreachable, 0)));
+    }
+
+    #[test]
+    fn a_server_that_is_not_the_bridgehead_forwards_to_it() {
+        let mut topo = gateways();
+        topo.servers[1].routing_group = RoutingGroupId(2);
+        let table = crate::link_state::tests::fresh(&topo);
+        let mut engine = RoutingEngine::new();
+        let d = engine.next_hop_external(&topo, &table, ServerId(1), AddressId(1)).unwrap();
+        assert_eq!(d.next_hop, NextHop::Gateway(GatewayId(0)));
     }
 }

@@ -1,13 +1,17 @@
 //! The organization's configuration as the directory holds it, resolved to ids: servers,
-//! routing groups, routing group connectors, stores and SMTP virtual server settings.
+//! routing groups, connectors between routing groups, connectors with address spaces
+//! (SMTP and X.400 gateways), stores, SMTP virtual server settings, and the simulated
+//! Internet beyond the organization (mail hosts, smart hosts, foreign MTAs, DNS).
 //! Shared read-only by every server (each keeps its own *state*, e.g. its link state
 //! table, apart).
 
+use crate::address_space::{AddressSpace, DomainId, ExternalDirectory};
 use crate::global_catalog::GlobalCatalog;
 use crate::planted_bugs::{PlantedBug, Plants};
 use crate::time::{MINUTE_MS, SECOND_MS};
 use crate::version::ExchangeVersion;
-use crate::{ConnectorId, RoutingGroupId, ServerId, StoreId};
+use crate::{ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StoreId};
+use std::collections::BTreeMap;
 
 /// The whole organization's configuration.
 #[derive(Clone, Debug)]
@@ -16,12 +20,18 @@ pub struct Topology {
     pub servers: Vec<ServerConfig>,
     /// Routing groups, indexed by [`RoutingGroupId`].
     pub routing_groups: Vec<RoutingGroupConfig>,
-    /// Routing group connectors, indexed by [`ConnectorId`].
+    /// Connectors between routing groups, indexed by [`ConnectorId`].
     pub connectors: Vec<ConnectorConfig>,
+    /// SMTP and X.400 connectors with address spaces, indexed by [`GatewayId`].
+    pub gateways: Vec<GatewayConfig>,
     /// Mailbox stores, indexed by [`StoreId`].
     pub stores: Vec<StoreConfig>,
     /// The recipients, as a global catalog serves them.
     pub directory: GlobalCatalog,
+    /// Addresses outside the organization that mail is sent to.
+    pub external: ExternalDirectory,
+    /// Hosts and DNS beyond the organization.
+    pub internet: InternetConfig,
     /// Planted bugs switched on for this run (none in real use).
     pub plants: Plants,
     /// How link state changes are detected, reviewed and propagated.
@@ -48,6 +58,16 @@ impl Topology {
     /// The routing group's configuration.
     pub fn routing_group(&self, id: RoutingGroupId) -> &RoutingGroupConfig {
         &self.routing_groups[usize::from(id.0)]
+    }
+
+    /// The gateway's configuration.
+    pub fn gateway(&self, id: GatewayId) -> &GatewayConfig {
+        &self.gateways[usize::from(id.0)]
+    }
+
+    /// The external host's configuration.
+    pub fn host(&self, id: HostId) -> &HostConfig {
+        &self.internet.hosts[usize::from(id.0)]
     }
 
     /// The store's configuration.
@@ -116,11 +136,34 @@ impl Default for LinkStateConfig {
     }
 }
 
-/// A one-way routing group connector (Exchange creates them in pairs, one per direction).
+/// What carries mail over a connector between routing groups (EXCHANGE2003.md §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectorKind {
+    /// A routing group connector (SMTP between bridgeheads).
+    RoutingGroup,
+    /// An SMTP connector whose connected routing groups list the target group.
+    Smtp,
+    /// An X.400 connector between MTAs. Link state does not cross it: bridgeheads on
+    /// either side exchange no `X-LINK2STATE`, so its groups are link state islands
+    /// unless another path joins them (EXCHANGE2003.md §4).
+    X400,
+}
+
+impl ConnectorKind {
+    /// Whether link state travels over the connector (SMTP with `X-LINK2STATE`).
+    pub fn carries_link_state(self) -> bool {
+        self != ConnectorKind::X400
+    }
+}
+
+/// A one-way connector between two routing groups (Exchange creates routing group
+/// connectors in pairs, one per direction).
 #[derive(Clone, Debug)]
 pub struct ConnectorConfig {
     /// Display name; also the name of the link queue that feeds it.
     pub name: String,
+    /// Routing group, SMTP or X.400 connector.
+    pub kind: ConnectorKind,
     /// The routing group mail leaves.
     pub from: RoutingGroupId,
     /// The routing group mail reaches.
@@ -131,6 +174,80 @@ pub struct ConnectorConfig {
     pub source_bridgeheads: Vec<ServerId>,
     /// Remote bridgeheads in `to`.
     pub target_bridgeheads: Vec<ServerId>,
+}
+
+/// How a gateway hands mail out of the organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// SMTP connector, "Use DNS to route to each address space": MX lookup per domain.
+    Dns,
+    /// SMTP connector, "Forward all mail through this connector to the following smart
+    /// hosts".
+    SmartHost(HostId),
+    /// X.400 connector: the remote MTA (a foreign system or an Exchange 5.5 site).
+    Mta(HostId),
+}
+
+/// A connector with address spaces: an SMTP connector to the Internet (or another
+/// organization) or an X.400 connector to a foreign MTA (EXCHANGE2003.md §5).
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Display name; also the name of its link queue (smart host, MTA, or a server
+    /// forwarding to its bridgehead).
+    pub name: String,
+    /// The routing group it belongs to (its scope: the organization).
+    pub routing_group: RoutingGroupId,
+    /// Its local bridgeheads, in `routing_group`.
+    pub source_bridgeheads: Vec<ServerId>,
+    /// What it carries; never empty.
+    pub address_spaces: Vec<AddressSpace>,
+    /// How it delivers.
+    pub delivery: Delivery,
+}
+
+/// What a host beyond the organization does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostRole {
+    /// Accepts mail over SMTP: an MX host of some domains, or a smart host relaying all.
+    Mail,
+    /// A foreign X.400 MTA (or an Exchange 5.5 server's MTA).
+    Mta,
+    /// Answers MX queries from [`InternetConfig::mx`].
+    Dns,
+}
+
+/// A host beyond the organization.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Name in the scenario.
+    pub name: String,
+    /// Fully qualified name (what MX records name).
+    pub fqdn: String,
+    /// Mail host, MTA or DNS server.
+    pub role: HostRole,
+}
+
+/// An MX record (RFC 5321 §5: lower preference first, equal preferences shared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MxRecord {
+    /// Preference; lower is tried first.
+    pub preference: u16,
+    /// The mail host.
+    pub host: HostId,
+}
+
+/// The Internet as the organization's bridgeheads see it.
+#[derive(Clone, Debug, Default)]
+pub struct InternetConfig {
+    /// Mail hosts, MTAs and DNS servers, indexed by [`HostId`].
+    pub hosts: Vec<HostConfig>,
+    /// The DNS servers bridgeheads query, in order (the virtual server's external DNS
+    /// server list).
+    pub dns_servers: Vec<HostId>,
+    /// MX records per domain; a domain with none does not exist (NXDOMAIN).
+    pub mx: BTreeMap<DomainId, Vec<MxRecord>>,
+    /// How long a bridgehead waits for one DNS server before asking the next.
+    pub dns_timeout_ms: u64,
 }
 
 /// A mailbox store (an .edb/.stm pair in a storage group).

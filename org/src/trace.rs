@@ -8,7 +8,7 @@ use crate::link_state::{ConnectorState, GroupState};
 use crate::message::MessageId;
 use crate::routing_group_master::Decision;
 use crate::smtp_protocol::ConnId;
-use crate::{AddressId, ConnectorId, RoutingGroupId, ServerId, StoreId};
+use crate::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId, StoreId};
 
 /// Why an outbound SMTP session ended without finishing its queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,11 @@ pub enum ServerEvent {
     Queued { message: MessageId, queue: QueueKey, recipients: Vec<AddressId>, cost: u32 },
     /// Recipients handed to the next server, which acknowledged them (1031).
     Transferred { message: MessageId, to: ServerId, queue: QueueKey, recipients: Vec<AddressId>, size_bytes: u64 },
+    /// Recipients handed to a host beyond the organization (a smart host, an MX host or
+    /// a foreign MTA), which acknowledged them (1031): the organization's part is done.
+    Relayed { message: MessageId, host: HostId, queue: QueueKey, recipients: Vec<AddressId>, size_bytes: u64 },
+    /// A DNS server or an MX host did not answer; the next one is tried at once.
+    Failover { queue: QueueKey, host: HostId, reason: SessionFailure },
     /// Committed to a mailbox (1028).
     Delivered { message: MessageId, recipient: AddressId, store: StoreId, latency_ms: u64 },
     /// A copy the mailbox already had was dropped.

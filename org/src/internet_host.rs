@@ -1,0 +1,111 @@
+//! A mail host beyond the organization: an MX host of an Internet domain, an ISP's smart
+//! host, or a foreign X.400 MTA. It speaks the receiving side of SMTP (the MTA's P1
+//! transfer is carried the same way: only its bytes and timing matter here) and accepts
+//! every recipient: what happens to mail past the organization's edge is outside the
+//! model. Unresponsive hosts are a fault of the world (the simulator drops their
+//! packets), not a state of this machine.
+
+use crate::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpReply};
+use crate::ServerId;
+use std::collections::BTreeMap;
+
+/// One external mail host's SMTP listener.
+#[derive(Clone, Debug, Default)]
+pub struct InternetMailHost {
+    sessions: BTreeMap<ConnId, InboundSession>,
+    /// Messages accepted so far.
+    pub accepted_messages: u64,
+}
+
+/// Open sessions a host keeps before it refuses more (a bound on its state) [U].
+const MAX_SESSIONS: usize = 10_000;
+
+impl InternetMailHost {
+    /// A host with no sessions.
+    pub fn new() -> Self {
+        InternetMailHost::default()
+    }
+
+    /// A packet from an Exchange server; returns the packets to send back to it.
+    pub fn handle_packet(&mut self, from: ServerId, packet: Packet) -> Vec<Packet> {
+        debug_assert_eq!(packet.conn.client, from, "Exchange servers open every session with a host");
+        let conn = packet.conn;
+        let reply = |frame| vec![Packet { conn, frame }];
+        match packet.frame {
+            Frame::Connect if self.sessions.len() >= MAX_SESSIONS => reply(Frame::Reset),
+            Frame::Connect => {
+                self.sessions.insert(conn, InboundSession::new());
+                reply(Frame::Replies(vec![SmtpReply::ServiceReady]))
+            }
+            Frame::Commands(commands) => {
+                let Some(session) = self.sessions.get_mut(&conn) else {
+                    return reply(Frame::Reset);
+                };
+                let mut replies = Vec::with_capacity(commands.len());
+                let mut closed = false;
+                for command in commands {
+                    match session.handle(command, None) {
+                        InboundStep::Reply(r) => replies.push(r),
+                        InboundStep::Accept { .. } => {
+                            self.accepted_messages += 1;
+                            replies.push(SmtpReply::Queued);
+                        }
+                        InboundStep::Close(r) => {
+                            replies.push(r);
+                            closed = true;
+                            break;
+                        }
+                    }
+                }
+                if closed {
+                    self.sessions.remove(&conn);
+                }
+                reply(Frame::Replies(replies))
+            }
+            Frame::Replies(_) | Frame::Reset => {
+                self.sessions.remove(&conn);
+                Vec::new()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Message, MessageId, MessageKind};
+    use crate::smtp_protocol::SmtpCommand;
+    use crate::time::Instant;
+    use crate::AddressId;
+
+    #[test]
+    fn accepts_any_recipient_and_closes_on_quit() {
+        let mut host = InternetMailHost::new();
+        let conn = ConnId { client: ServerId(0), seq: 1 };
+        let out = host.handle_packet(ServerId(0), Packet { conn, frame: Frame::Connect });
+        assert_eq!(out[0].frame, Frame::Replies(vec![SmtpReply::ServiceReady]));
+        let message = Message {
+            id: MessageId::Client(1),
+            kind: MessageKind::Normal,
+            sender: Some(AddressId(1)),
+            size_bytes: 10_000_000,
+            submitted_at: Instant::ZERO,
+            hop_count: 1,
+        };
+        let commands = vec![
+            SmtpCommand::Ehlo,
+            SmtpCommand::MailFrom { sender: Some(AddressId(1)), size_bytes: 10_000_000 },
+            SmtpCommand::RcptTo(AddressId(77)),
+            SmtpCommand::Data,
+            SmtpCommand::Content(Box::new(message)),
+            SmtpCommand::Quit,
+        ];
+        let out = host.handle_packet(ServerId(0), Packet { conn, frame: Frame::Commands(commands) });
+        let Frame::Replies(replies) = &out[0].frame else { panic!("{out:?}") };
+        assert!(replies.contains(&SmtpReply::Queued), "{replies:?}");
+        assert_eq!(replies.last(), Some(&SmtpReply::Closing));
+        assert_eq!(host.accepted_messages, 1);
+        let out = host.handle_packet(ServerId(0), Packet { conn, frame: Frame::Commands(vec![SmtpCommand::Quit]) });
+        assert_eq!(out[0].frame, Frame::Reset, "the session is gone after QUIT");
+    }
+}
