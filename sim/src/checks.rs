@@ -52,6 +52,8 @@ pub struct MessageCounts {
     pub recipients: u64,
     /// Of those recipients: delivered.
     pub delivered: u64,
+    /// Of those recipients: relayed to a host beyond the organization.
+    pub relayed: u64,
     /// Of those recipients: NDR'd.
     pub ndr: u64,
     /// Of those recipients: still queued at the end.
@@ -273,7 +275,12 @@ impl Checker {
         let d = self.distances(server)?.clone();
         let info = self.tables[usize::from(server.0)].as_ref()?;
         for r in recipients {
-            let Some(entry) = topology.directory.lookup(*r) else { continue };
+            let Some(entry) = topology.directory.lookup(*r) else {
+                if let Some(wrong) = self.check_external_route(server, &d, hop, *r, r == &recipients[0], cost) {
+                    return Some(wrong);
+                }
+                continue;
+            };
             let dest = topology.server(entry.home_server).routing_group;
             let best = d[usize::from(me.0)][usize::from(dest.0)];
             match hop {
@@ -313,8 +320,93 @@ impl Checker {
                         ));
                     }
                 }
-                NextHop::Local | NextHop::Server(_) => {}
+                NextHop::Local | NextHop::Server(_) | NextHop::Gateway(_) | NextHop::RemoteDomain(_) => {}
             }
+        }
+        None
+    }
+
+    /// How well gateway `g` serves external address `r`: its most specific matching
+    /// address space's specificity and (lowest) cost.
+    fn gateway_fit(&self, g: usize, r: AddressId) -> Option<(u32, u32)> {
+        let text = self.topology.external.text(r)?;
+        let gw = &self.topology.gateways[g];
+        let fits = gw.address_spaces.iter().filter_map(|s| s.pattern.specificity(&text).map(|spec| (spec, s.cost)));
+        fits.fold(None, |best: Option<(u32, u32)>, (spec, cost)| match best {
+            Some((bs, bc)) if (bs, std::cmp::Reverse(bc)) >= (spec, std::cmp::Reverse(cost)) => best,
+            _ => Some((spec, cost)),
+        })
+    }
+
+    /// Judges a routing decision for an external recipient against a reference over
+    /// the mirror's distances `d`: the most specific reachable address space, then the
+    /// least total cost (EXCHANGE2003.md §5).
+    fn check_external_route(
+        &self,
+        server: ServerId,
+        d: &[Vec<Option<u32>>],
+        hop: NextHop,
+        r: AddressId,
+        first: bool,
+        cost: u32,
+    ) -> Option<String> {
+        let topology = &self.topology;
+        let me = usize::from(topology.server(server).routing_group.0);
+        // (specificity, total cost) each gateway offers from group `from`, if reachable.
+        let offer = |g: usize, from: usize| -> Option<(u32, u32)> {
+            let (spec, space_cost) = self.gateway_fit(g, r)?;
+            let to = usize::from(topology.gateways[g].routing_group.0);
+            d[from][to].map(|x| (spec, x + space_cost))
+        };
+        let better = |a: (u32, u32), b: (u32, u32)| (a.0, std::cmp::Reverse(a.1)) > (b.0, std::cmp::Reverse(b.1));
+        let best = (0..topology.gateways.len())
+            .filter_map(|g| offer(g, me))
+            .fold(None, |acc: Option<(u32, u32)>, o| if acc.is_none_or(|a| better(o, a)) { Some(o) } else { acc });
+        let name = &self.server_names[usize::from(server.0)];
+        let address = || match topology.external.lookup(r) {
+            Some(org::address_space::ExternalAddress::Smtp(dom)) => topology.external.domain(dom).to_string(),
+            _ => "an X.400 address".to_string(),
+        };
+        let chosen: Option<(u32, u32)> = match hop {
+            NextHop::Unreachable => {
+                return best.map(|(_, c)| format!("{name} queued mail for {} as unreachable, but a connector serves it at cost {c}", address()));
+            }
+            NextHop::Connector(c) => {
+                let conn = topology.connector(ConnectorId(c.0));
+                let info = self.tables[usize::from(server.0)].as_ref()?;
+                if info.groups[usize::from(conn.from.0)].down.contains(&c) {
+                    return Some(format!("{name} routed mail for {} over {}, which its table marks down", address(), conn.name));
+                }
+                let to = usize::from(conn.to.0);
+                (0..topology.gateways.len())
+                    .filter_map(|g| offer(g, to).map(|(spec, c)| (spec, c + conn.cost)))
+                    .fold(None, |acc: Option<(u32, u32)>, o| if acc.is_none_or(|a| better(o, a)) { Some(o) } else { acc })
+            }
+            NextHop::Gateway(g) => {
+                let gw = &topology.gateways[usize::from(g.0)];
+                if usize::from(gw.routing_group.0) != me {
+                    return Some(format!("{name} queued mail for {} to {}, a connector of another routing group", address(), gw.name));
+                }
+                self.gateway_fit(usize::from(g.0), r)
+            }
+            NextHop::RemoteDomain(_) => (0..topology.gateways.len())
+                .filter(|g| {
+                    let gw = &topology.gateways[*g];
+                    gw.delivery == org::topology::Delivery::Dns && gw.source_bridgeheads.contains(&server)
+                })
+                .filter_map(|g| self.gateway_fit(g, r))
+                .fold(None, |acc: Option<(u32, u32)>, o| if acc.is_none_or(|a| better(o, a)) { Some(o) } else { acc }),
+            NextHop::Local | NextHop::Server(_) => return None,
+        };
+        let show = |x: Option<(u32, u32)>| x.map_or("none".into(), |(s, c)| format!("specificity {s}, cost {c}"));
+        if chosen != best || (first && Some(cost) != best.map(|b| b.1)) {
+            return Some(format!(
+                "{name} routed mail for {} {} (route: {}, event cost {cost}), but the best is {}",
+                address(),
+                QueueKey::Link(hop).display_name(topology),
+                show(chosen),
+                show(best)
+            ));
         }
         None
     }
@@ -430,12 +522,24 @@ impl Checker {
                     }
                 }
             }
-            ServerEvent::Transferred { queue, .. } => {
-                for (i, e) in self.expectations.iter().enumerate() {
-                    if let Expect::TransferredVia { queue: q, from, until, .. } = e {
-                        if q == queue && *from <= now && now <= *until {
-                            self.window_counts[i] += 1;
+            ServerEvent::Transferred { queue, .. } => self.count_transfer(now, *queue, None),
+            ServerEvent::Relayed { message, host, queue, recipients, .. } => {
+                self.count_transfer(now, *queue, Some(*host));
+                for r in recipients {
+                    match self.pairs.get_mut(&(*message, *r)) {
+                        Some(pair) if !pair.resolved() => {
+                            pair.delivered = true;
+                            self.unresolved -= 1;
+                            if pair.client {
+                                self.counts.relayed += 1;
+                            }
                         }
+                        Some(_) => out.extend(self.violate(Invariant::NoDuplicateDelivery, || {
+                            format!("{} relayed after it was already resolved", name(*message, *r))
+                        })),
+                        None => out.extend(self.violate(Invariant::NoLoss, || {
+                            format!("{} was relayed but never accepted", name(*message, *r))
+                        })),
                     }
                 }
             }
@@ -472,7 +576,9 @@ impl Checker {
         if let ServerEvent::Queued { queue, recipients, cost, .. } = event {
             let hop = match queue {
                 QueueKey::Unreachable => Some(NextHop::Unreachable),
-                QueueKey::Link(hop @ NextHop::Connector(_)) => Some(*hop),
+                QueueKey::Link(hop @ (NextHop::Connector(_) | NextHop::Gateway(_) | NextHop::RemoteDomain(_))) => {
+                    Some(*hop)
+                }
                 _ => None,
             };
             if let Some(hop) = hop.filter(|_| self.invariants.contains(&Invariant::LeastCostRouting)) {
@@ -482,6 +588,21 @@ impl Checker {
             }
         }
         out
+    }
+
+    /// One transfer out of `queue` (to `host`, when it left the organization), for the
+    /// expectations that count them.
+    fn count_transfer(&mut self, now: Instant, queue: QueueKey, host: Option<org::HostId>) {
+        for (i, e) in self.expectations.iter().enumerate() {
+            let counted = match e {
+                Expect::TransferredVia { queue: q, from, until, .. } => *q == queue && *from <= now && now <= *until,
+                Expect::RelayedTo { host: h, from, until, .. } => Some(*h) == host && *from <= now && now <= *until,
+                _ => false,
+            };
+            if counted {
+                self.window_counts[i] += 1;
+            }
+        }
     }
 
     fn fail(
@@ -640,6 +761,19 @@ impl Checker {
                         detail: format!("{seen} transfer(s)"),
                     }
                 }
+                Expect::RelayedTo { name: host, at_least, at_most, from, until, .. } => {
+                    let seen = self.window_counts[i];
+                    let bounds = bounds(*at_least, *at_most);
+                    CheckResult {
+                        name: format!(
+                            "relayed_to {host} {bounds} in {}..{}",
+                            crate::units::Duration::from_ms(from.as_ms()),
+                            crate::units::Duration::from_ms(until.as_ms())
+                        ),
+                        ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
+                        detail: format!("{seen} message(s) relayed"),
+                    }
+                }
                 Expect::UnreachableAtLeast { count, from, until }
                 | Expect::UnreachableAtMost { count, from, until } => {
                     let seen = self.window_counts[i];
@@ -766,6 +900,9 @@ mod tests {
             connectors: Vec::new(),
             stores: Vec::new(),
             directory: org::global_catalog::GlobalCatalog::new(),
+            gateways: Vec::new(),
+            external: org::address_space::ExternalDirectory::new(),
+            internet: org::topology::InternetConfig::default(),
             plants: org::planted_bugs::Plants::NONE,
             link_state: org::topology::LinkStateConfig::default(),
         })

@@ -3,18 +3,22 @@
 //! that passes resolves to the id-based organization the world runs.
 
 use crate::json_location::{locate, JsonPath};
-use crate::scenario::{Action, Expectation, Invariant, NdrCode, Role, Scenario, ServerVersion};
+use crate::scenario::{
+    Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Role, Scenario,
+    ServerVersion,
+};
 use org::advanced_queuing::QueueKey;
 use org::dsn::DsnCode;
 use org::global_catalog::{GlobalCatalog, MailboxEntry};
 use org::routing_engine::NextHop;
 use org::time::Instant;
+use org::address_space::{AddressSpace, DomainId, ExternalDirectory, Pattern};
 use org::topology::{
-    ConnectorConfig, LinkStateConfig, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig,
-    StoreConfig, Topology,
+    ConnectorConfig, ConnectorKind, Delivery, GatewayConfig, HostConfig, HostRole, InternetConfig, LinkStateConfig,
+    MxRecord, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig, Topology,
 };
 use org::version::ExchangeVersion;
-use org::{AddressId, ConnectorId, RoutingGroupId, ServerId, StoreId};
+use org::{AddressId, ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StoreId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -94,6 +98,10 @@ pub enum WorldAction {
     Restart(ServerId),
     /// An administrator names a routing group's master.
     SetMaster(RoutingGroupId, ServerId),
+    /// A host beyond the organization stops answering.
+    HostDown(HostId),
+    /// It answers again.
+    HostUp(HostId),
 }
 
 /// An action at its instant.
@@ -126,8 +134,8 @@ pub struct WorkloadSpec {
     pub recipients_per_message: f64,
     /// (size in bytes, cumulative probability).
     pub size_cdf: Vec<(u64, f64)>,
-    /// Cumulative shares: same server, same group, anywhere, unknown.
-    pub choice_cdf: [f64; 4],
+    /// Cumulative shares: same server, same group, anywhere, unknown, external.
+    pub choice_cdf: [f64; 5],
     /// First instant clients send.
     pub from: Instant,
     /// Clients stop before this instant.
@@ -150,6 +158,15 @@ pub enum Expect {
     /// Transfers out of a link queue in a window, within bounds.
     TransferredVia {
         queue: QueueKey,
+        name: String,
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+        from: Instant,
+        until: Instant,
+    },
+    /// Messages relayed to a host in a window, within bounds.
+    RelayedTo {
+        host: HostId,
         name: String,
         at_least: Option<u64>,
         at_most: Option<u64>,
@@ -202,6 +219,10 @@ pub struct Resolved {
     pub sites: Vec<String>,
     /// Site of each server.
     pub server_site: Vec<usize>,
+    /// Site of each host beyond the organization.
+    pub host_site: Vec<usize>,
+    /// External addresses clients send to (`recipients.external`).
+    pub external_addresses: Vec<AddressId>,
     /// WAN links.
     pub links: Vec<LinkSpec>,
     /// LAN bits per second.
@@ -258,6 +279,8 @@ impl Resolved {
             WorldAction::SetMaster(g, s) => {
                 Action::SetMaster { at, routing_group: self.topology.routing_group(g).name.clone(), server: server(s) }
             }
+            WorldAction::HostDown(h) => Action::HostDown { at, host: self.topology.host(h).name.clone() },
+            WorldAction::HostUp(h) => Action::HostUp { at, host: self.topology.host(h).name.clone() },
         }
     }
 
@@ -345,7 +368,211 @@ fn p() -> JsonPath {
     JsonPath::root()
 }
 
+/// Whether two sites can talk (the same site, or one WAN link joins them).
+type Reachable<'r> = &'r dyn Fn(usize, usize) -> bool;
+
 impl Checker<'_> {
+    /// The Internet section: hosts with their sites, the DNS servers and the MX records
+    /// of external domains. Returns the config, each host's site and the host names.
+    fn internet(
+        &mut self,
+        t: &crate::scenario::Topology,
+        sites: &Names,
+        external: &mut ExternalDirectory,
+        reachable: Reachable<'_>,
+    ) -> (InternetConfig, Vec<usize>, BTreeMap<String, usize>) {
+        let Some(net) = &t.internet else {
+            return (InternetConfig::default(), Vec::new(), BTreeMap::new());
+        };
+        let ip = p().key("topology").key("internet");
+        let site = self.reference(sites, "site", &net.site, &ip.key("site")).unwrap_or(0);
+        let hosts = self.names("Internet host", ip.key("hosts"), net.hosts.iter().map(|h| h.name.as_str()), "name");
+        let mut host_site = Vec::new();
+        let mut configs = Vec::new();
+        for (i, h) in net.hosts.iter().enumerate() {
+            let own = h.site.as_ref().and_then(|s| self.reference(sites, "site", s, &ip.key("hosts").index(i).key("site")));
+            host_site.push(own.unwrap_or(site));
+            let role = match h.role {
+                HostRoleSpec::Mail => HostRole::Mail,
+                HostRoleSpec::Mta => HostRole::Mta,
+                HostRoleSpec::Dns => HostRole::Dns,
+            };
+            configs.push(HostConfig { name: h.name.clone(), fqdn: h.name.to_ascii_lowercase(), role });
+        }
+        let role_of = |h: usize| configs[h].role;
+        let mut dns_servers = Vec::new();
+        for (i, name) in net.dns_servers.iter().enumerate() {
+            let at = ip.key("dns_servers").index(i);
+            if let Some(h) = self.reference(&hosts, "Internet host", name, &at) {
+                if role_of(h) != HostRole::Dns {
+                    self.error(&at, format!("host {name:?} is not a DNS server (role \"dns\")"));
+                }
+                dns_servers.push(HostId(h as u16));
+            }
+        }
+        if net.dns_timeout.ms < 100 || net.dns_timeout.ms > 120_000 {
+            self.error(&ip.key("dns_timeout"), "expected a DNS timeout from 100ms to 2m");
+        }
+        let mut mx = BTreeMap::new();
+        for (i, d) in net.domains.iter().enumerate() {
+            let at = ip.key("domains").index(i);
+            if Pattern::smtp(&d.name).ok().filter(|p| matches!(p, Pattern::SmtpDomain(_))).is_none() {
+                self.error(&at.key("name"), format!("expected a DNS domain like \"fabrikam.com\", found {:?}", d.name));
+                continue;
+            }
+            let id = external.domain_id(&d.name);
+            if mx.contains_key(&id) {
+                self.error(&at.key("name"), format!("domain {:?} is listed twice", d.name));
+                continue;
+            }
+            if d.mx.is_empty() {
+                self.error(&at.key("mx"), "expected at least one MX record (leave a domain out to make it not exist)");
+            }
+            let mut records = Vec::new();
+            for (k, r) in d.mx.iter().enumerate() {
+                let rp = at.key("mx").index(k).key("host");
+                if let Some(h) = self.reference(&hosts, "Internet host", &r.host, &rp) {
+                    if role_of(h) != HostRole::Mail {
+                        self.error(&rp, format!("an MX record names a mail host; {:?} is not one (role \"mail\")", r.host));
+                    }
+                    records.push(MxRecord { preference: r.preference, host: HostId(h as u16) });
+                }
+            }
+            mx.insert(id, records);
+        }
+        // Everything a bridgehead asks must be reachable from it, which `gateways` checks;
+        // hosts themselves only need a site.
+        let _ = reachable;
+        let config = InternetConfig { hosts: configs, dns_servers, mx, dns_timeout_ms: net.dns_timeout.ms };
+        (config, host_site, hosts.index)
+    }
+
+    /// SMTP and X.400 connectors with address spaces.
+    #[allow(clippy::too_many_arguments)]
+    fn gateways(
+        &mut self,
+        t: &crate::scenario::Topology,
+        rgs: &Names,
+        servers: &Names,
+        hosts: &BTreeMap<String, usize>,
+        internet: &InternetConfig,
+        host_site: &[usize],
+        server_site: &[usize],
+        reachable: Reachable<'_>,
+    ) -> Vec<GatewayConfig> {
+        let hosts = Names { index: hosts.clone() };
+        let tp = p().key("topology");
+        let mut out = Vec::new();
+        let smtp = t.smtp_connectors.iter().enumerate().map(|(i, c)| {
+            let kind = match &c.smart_host {
+                Some(h) => Err((h.as_str(), "smart_host", HostRole::Mail)),
+                None => Ok(()),
+            };
+            (tp.key("smtp_connectors").index(i), &c.name, &c.routing_group, &c.source_bridgeheads, &c.address_spaces, kind)
+        });
+        let x400 = t.x400_connectors.iter().enumerate().map(|(i, c)| {
+            let kind = Err((c.remote_mta.as_str(), "remote_mta", HostRole::Mta));
+            (tp.key("x400_connectors").index(i), &c.name, &c.routing_group, &c.source_bridgeheads, &c.address_spaces, kind)
+        });
+        for (at, name, group, bridgeheads, spaces, kind) in smtp.chain(x400).collect::<Vec<_>>() {
+            let group = self.reference(rgs, "routing group", group, &at.key("routing_group"));
+            let mut source_bridgeheads = Vec::new();
+            if bridgeheads.is_empty() {
+                self.error(&at.key("source_bridgeheads"), "expected at least one bridgehead server");
+            }
+            for (k, b) in bridgeheads.iter().enumerate() {
+                let bp = at.key("source_bridgeheads").index(k);
+                let Some(s) = self.reference(servers, "server", b, &bp) else { continue };
+                let server = &t.servers[s];
+                if group.is_some_and(|g| server.routing_group != t.routing_groups[g].name) {
+                    self.error(&bp, format!("bridgehead {b:?} is in routing group {:?}, not this connector's", server.routing_group));
+                } else if !server.roles.contains(&Role::Bridgehead) {
+                    self.error(&bp, format!("server {b:?} lacks the \"bridgehead\" role"));
+                }
+                source_bridgeheads.push(ServerId(s as u16));
+            }
+            let address_spaces = self.address_spaces(spaces, &at.key("address_spaces"));
+            let delivery = match kind {
+                Ok(()) => {
+                    if internet.dns_servers.is_empty() {
+                        self.error(&at, "this SMTP connector delivers by DNS (no smart_host), but topology.internet lists no dns_servers");
+                    }
+                    Delivery::Dns
+                }
+                Err((host, field, role)) => match self.reference(&hosts, "Internet host", host, &at.key(field)) {
+                    Some(h) => {
+                        if internet.hosts[h].role != role {
+                            let want = if role == HostRole::Mta { "mta" } else { "mail" };
+                            self.error(&at.key(field), format!("host {host:?} does not have role {want:?}"));
+                        }
+                        if role == HostRole::Mta {
+                            Delivery::Mta(HostId(h as u16))
+                        } else {
+                            Delivery::SmartHost(HostId(h as u16))
+                        }
+                    }
+                    None => Delivery::Dns,
+                },
+            };
+            // Links are point-to-point circuits: each bridgehead must reach what it talks to.
+            let peers: Vec<HostId> = match delivery {
+                Delivery::Dns => internet
+                    .dns_servers
+                    .iter()
+                    .copied()
+                    .chain(internet.mx.values().flatten().map(|r| r.host))
+                    .collect(),
+                Delivery::SmartHost(h) | Delivery::Mta(h) => vec![h],
+            };
+            for b in &source_bridgeheads {
+                let from = server_site[usize::from(b.0)];
+                if let Some(h) = peers.iter().find(|h| !reachable(from, host_site[usize::from(h.0)])) {
+                    self.error(
+                        &at.key("source_bridgeheads"),
+                        format!(
+                            "bridgehead {:?} cannot reach host {:?}: no WAN link joins their sites (links are point-to-point circuits)",
+                            t.servers[usize::from(b.0)].name,
+                            internet.hosts[usize::from(h.0)].name
+                        ),
+                    );
+                    break;
+                }
+            }
+            out.push(GatewayConfig {
+                name: name.clone(),
+                routing_group: RoutingGroupId(group.unwrap_or(0) as u16),
+                source_bridgeheads,
+                address_spaces,
+                delivery,
+            });
+        }
+        out
+    }
+
+    /// A connector's address spaces: at least one, each parsed, cost 1–100.
+    fn address_spaces(&mut self, spaces: &[AddressSpaceSpec], at: &JsonPath) -> Vec<AddressSpace> {
+        if spaces.is_empty() {
+            self.error(at, "expected at least one address space");
+        }
+        let mut out = Vec::new();
+        for (i, space) in spaces.iter().enumerate() {
+            let sp = at.index(i);
+            // EXCHANGE2003.md §4: costs 1–100.
+            if !(1..=100).contains(&space.cost) {
+                self.error(&sp.key("cost"), format!("expected a cost from 1 to 100, found {}", space.cost));
+            }
+            let pattern = match space.address_type {
+                AddressType::Smtp => Pattern::smtp(&space.address),
+                AddressType::X400 => Pattern::x400(&space.address),
+            };
+            match pattern {
+                Ok(pattern) => out.push(AddressSpace { pattern, cost: space.cost }),
+                Err(e) => self.error(&sp.key("address"), e.0),
+            }
+        }
+        out
+    }
+
     fn error(&mut self, path: &JsonPath, message: impl Into<String>) {
         let (line, column) = locate(self.text, path);
         self.errors.push(ScenarioError {
@@ -682,12 +909,35 @@ impl Checker<'_> {
             let [source_bridgeheads, target_bridgeheads] = ends;
             connectors.push(ConnectorConfig {
                 name: c.name.clone(),
+                kind: match c.kind {
+                    crate::scenario::ConnectorKind::RoutingGroup => ConnectorKind::RoutingGroup,
+                    crate::scenario::ConnectorKind::Smtp => ConnectorKind::Smtp,
+                    crate::scenario::ConnectorKind::X400 => ConnectorKind::X400,
+                },
                 from: RoutingGroupId(from.unwrap_or(0) as u16),
                 to: RoutingGroupId(to.unwrap_or(0) as u16),
                 cost: c.cost,
                 source_bridgeheads,
                 target_bridgeheads,
             });
+        }
+
+        // The Internet and the connectors with address spaces.
+        let mut external = ExternalDirectory::new();
+        let (internet, host_site, hosts) = self.internet(t, &sites, &mut external, &reachable);
+        let gateways = self.gateways(t, &rgs, &servers, &hosts, &internet, &host_site, &server_site, &reachable);
+        let connector_names = t.routing_group_connectors.iter().map(|c| (c.name.as_str(), cp.clone()));
+        let mut queue_names: BTreeMap<&str, JsonPath> = connector_names.collect();
+        for (list, field) in [
+            (t.smtp_connectors.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), "smtp_connectors"),
+            (t.x400_connectors.iter().map(|c| c.name.as_str()).collect(), "x400_connectors"),
+        ] {
+            for (i, name) in list.into_iter().enumerate() {
+                let at = tp.key(field).index(i).key("name");
+                if let Some(first) = queue_names.insert(name, at.clone()) {
+                    self.error(&at, format!("connector name {name:?} is taken (at {first}); connector names are queue names and must differ"));
+                }
+            }
         }
 
         // Recipients.
@@ -787,6 +1037,33 @@ impl Checker<'_> {
         if r.users.is_empty() && r.generated.is_empty() {
             self.error(&recp, "expected at least one mailbox (users or generated)");
         }
+        let mut external_addresses = Vec::new();
+        for (i, text) in r.external.iter().enumerate() {
+            let at = recp.key("external").index(i);
+            let id = AddressId(addresses.len() as u32);
+            let lowered = text.to_ascii_lowercase();
+            if address_index.contains_key(&lowered) || addresses.contains(&lowered) {
+                self.error(&at, format!("duplicate address {text:?}"));
+                continue;
+            }
+            let parsed = match text.strip_prefix("X400:").or_else(|| text.strip_prefix("x400:")) {
+                Some(x400) => external.add_x400(id, x400).map(|_| ()),
+                None => {
+                    let domain = text.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+                    if r.smtp_domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+                        self.error(&at, format!("{text:?} is in an authoritative domain: list it as a user, not as an external address"));
+                        continue;
+                    }
+                    external.add_smtp(id, text).map(|_| ())
+                }
+            };
+            if let Err(e) = parsed {
+                self.error(&at, format!("{} (SMTP, or X.400 written \"X400:c=US;a= ;p=…\")", e.0));
+                continue;
+            }
+            addresses.push(lowered);
+            external_addresses.push(id);
+        }
         let mut unknown_addresses = Vec::new();
         for n in 1..=64u32 {
             let address = format!("nobody{n}@{primary}");
@@ -832,15 +1109,21 @@ impl Checker<'_> {
                 size_cdf.push((s.size_kb * 1024, acc));
             }
             let c = &w.recipient_choice;
-            let shares = [c.same_server, c.same_routing_group, c.anywhere, c.unknown];
+            let shares = [c.same_server, c.same_routing_group, c.anywhere, c.unknown, c.external];
             let sum: f64 = shares.iter().sum();
             if shares.iter().any(|s| !s.is_finite() || *s < 0.0) || (sum - 1.0).abs() > 1e-6 {
                 self.error(
                     &wp.key("recipient_choice"),
-                    format!("expected four non-negative shares summing to 1, found a sum of {sum}"),
+                    format!("expected non-negative shares summing to 1, found a sum of {sum}"),
                 );
             }
-            let mut choice_cdf = [0.0; 4];
+            if c.external > 0.0 && external_addresses.is_empty() {
+                self.error(
+                    &wp.key("recipient_choice").key("external"),
+                    "clients send to external addresses, but recipients.external lists none",
+                );
+            }
+            let mut choice_cdf = [0.0; 5];
             let mut acc = 0.0;
             for (i, s) in shares.iter().enumerate() {
                 acc += s;
@@ -870,6 +1153,7 @@ impl Checker<'_> {
         let links_by_name = Names { index: t.wan_links.iter().enumerate().map(|(i, l)| (l.name.clone(), i)).collect() };
         let connectors_by_name =
             Names { index: t.routing_group_connectors.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect() };
+        let hosts_by_name = Names { index: hosts.clone() };
         let mut timeline: Vec<(u64, usize, WorldAction)> = Vec::new();
         let tlp = p().key("timeline");
         for (i, a) in scenario.timeline.iter().enumerate() {
@@ -923,6 +1207,13 @@ impl Checker<'_> {
                                 format!("server {server:?} is not a member of routing group {routing_group:?}"),
                             );
                         }
+                    }
+                }
+                Action::HostDown { at: t0, host } | Action::HostUp { at: t0, host } => {
+                    if let Some(h) = self.reference(&hosts_by_name, "Internet host", host, &at.key("host")) {
+                        let id = HostId(h as u16);
+                        let down = matches!(a, Action::HostDown { .. });
+                        push(t0.ms, if down { WorldAction::HostDown(id) } else { WorldAction::HostUp(id) });
                     }
                 }
                 Action::ServerCrash { at: t0, server } | Action::ServerRestart { at: t0, server } => {
@@ -987,7 +1278,7 @@ impl Checker<'_> {
                     WorldAction::Crash(s) | WorldAction::Restart(s) => {
                         fixed_servers.insert(usize::from(s.0));
                     }
-                    WorldAction::SetMaster(..) => {}
+                    WorldAction::SetMaster(..) | WorldAction::HostDown(_) | WorldAction::HostUp(_) => {}
                 }
             }
             let targets = |checker: &mut Self,
@@ -1080,6 +1371,9 @@ impl Checker<'_> {
                 NdrCode::MessageTooLarge => DsnCode::MessageTooLarge,
                 NdrCode::HopCountExceeded => DsnCode::HopCountExceeded,
                 NdrCode::Expired => DsnCode::Expired,
+                NdrCode::RoutingError => DsnCode::RoutingError,
+                NdrCode::NoRoute => DsnCode::NoRoute,
+                NdrCode::HostNotFound => DsnCode::HostNotFound,
             })
         };
         for (i, e) in scenario.checks.expect.iter().enumerate() {
@@ -1102,17 +1396,46 @@ impl Checker<'_> {
                     if from > until {
                         self.error(&at.key("until"), "the window ends before it starts");
                     }
+                    let gateway = gateways.iter().position(|g| g.name == *queue);
+                    let domain = external.domains.iter().position(|d| d.eq_ignore_ascii_case(queue));
                     let key = if let Some(c) = connectors_by_name.index.get(queue) {
                         QueueKey::Link(NextHop::Connector(ConnectorId(*c as u16)))
+                    } else if let Some(g) = gateway {
+                        QueueKey::Link(NextHop::Gateway(GatewayId(g as u16)))
                     } else if let Some(s) = servers.index.get(queue) {
                         QueueKey::Link(NextHop::Server(ServerId(*s as u16)))
+                    } else if let Some(d) = domain {
+                        QueueKey::Link(NextHop::RemoteDomain(DomainId(d as u16)))
                     } else {
-                        self.error(&at.key("queue"), format!("expected a connector or server name, found {queue:?}"));
+                        self.error(
+                            &at.key("queue"),
+                            format!("expected a connector, server or external domain name, found {queue:?}"),
+                        );
                         continue;
                     };
                     Expect::TransferredVia {
                         queue: key,
                         name: queue.clone(),
+                        at_least: *at_least,
+                        at_most: *at_most,
+                        from,
+                        until,
+                    }
+                }
+                Expectation::RelayedTo { host, at_least, at_most, from, until } => {
+                    let (from, until) = window(*from, *until);
+                    if at_least.is_none() && at_most.is_none() {
+                        self.error(&at, "expected \"at_least\", \"at_most\" or both");
+                    }
+                    if from > until {
+                        self.error(&at.key("until"), "the window ends before it starts");
+                    }
+                    let Some(h) = self.reference(&hosts_by_name, "Internet host", host, &at.key("host")) else {
+                        continue;
+                    };
+                    Expect::RelayedTo {
+                        host: HostId(h as u16),
+                        name: host.clone(),
                         at_least: *at_least,
                         at_most: *at_most,
                         from,
@@ -1164,8 +1487,11 @@ impl Checker<'_> {
                 .map(|((rg, members), master)| RoutingGroupConfig { name: rg.name.clone(), members, master })
                 .collect(),
             connectors,
+            gateways,
             stores: store_configs,
             directory,
+            external,
+            internet,
             plants: org::planted_bugs::Plants::NONE,
             link_state,
         };
@@ -1175,6 +1501,8 @@ impl Checker<'_> {
             addresses,
             sites: t.sites.iter().map(|s| s.name.clone()).collect(),
             server_site,
+            host_site,
+            external_addresses,
             links,
             lan_bits_per_s: t.lan.bandwidth.bits_per_s,
             lan_latency_ms: t.lan.latency.ms,

@@ -84,7 +84,7 @@ pub mod defaults {
     }
     /// Where recipients are chosen [U]: most mail stays close to the sender.
     pub fn recipient_choice() -> RecipientChoice {
-        RecipientChoice { same_server: 0.4, same_routing_group: 0.3, anywhere: 0.3, unknown: 0.0 }
+        RecipientChoice { same_server: 0.4, same_routing_group: 0.3, anywhere: 0.3, unknown: 0.0, external: 0.0 }
     }
     /// Prefix of generated user aliases.
     pub fn generated_prefix() -> String {
@@ -115,6 +115,15 @@ pub mod defaults {
     /// §4: a down connector's source tries it every 60 s [P].
     pub fn probe_interval() -> Duration {
         Duration::from_ms(60_000)
+    }
+    /// An address space's cost when not given: 1, like a new connector's in ESM [P].
+    pub fn address_space_cost() -> u32 {
+        1
+    }
+    /// A bridgehead gives one DNS server 5 s before asking the next [U] (the Windows
+    /// resolver's first retry comes after 1 s, its second server after about 3 s more).
+    pub fn dns_timeout() -> Duration {
+        Duration::from_ms(5_000)
     }
     /// Unanswered link state messages are resent after 60 s [U].
     pub fn resend_interval() -> Duration {
@@ -174,9 +183,22 @@ pub struct Topology {
     pub routing_groups: Vec<RoutingGroup>,
     /// Exchange servers.
     pub servers: Vec<Server>,
-    /// One-way routing group connectors (create one per direction, as ESM does).
+    /// One-way connectors between routing groups (create one per direction, as ESM
+    /// does for routing group connectors).
     #[serde(default)]
     pub routing_group_connectors: Vec<RoutingGroupConnector>,
+    /// SMTP connectors with address spaces: to the Internet or another organization,
+    /// by DNS or through a smart host (EXCHANGE2003.md §5).
+    #[serde(default)]
+    pub smtp_connectors: Vec<SmtpConnector>,
+    /// X.400 connectors with address spaces, to a foreign MTA or an Exchange 5.5 site
+    /// (EXCHANGE2003.md §5).
+    #[serde(default)]
+    pub x400_connectors: Vec<X400Connector>,
+    /// Hosts beyond the organization: Internet mail hosts, smart hosts, foreign MTAs and
+    /// DNS servers, and the MX records of external domains.
+    #[serde(default)]
+    pub internet: Option<Internet>,
     /// WAN links between sites.
     #[serde(default)]
     pub wan_links: Vec<WanLink>,
@@ -389,12 +411,29 @@ pub struct MailboxStore {
     pub name: String,
 }
 
-/// A one-way routing group connector.
+/// What carries mail between two routing groups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    /// A routing group connector.
+    #[default]
+    RoutingGroup,
+    /// An SMTP connector whose connected routing groups name the target group.
+    Smtp,
+    /// An X.400 connector between the groups' MTAs: link state does not cross it
+    /// (EXCHANGE2003.md §4: link state islands).
+    X400,
+}
+
+/// A one-way connector between two routing groups.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingGroupConnector {
     /// Name; also the name of the link queue that feeds it.
     pub name: String,
+    /// Routing group connector (default), SMTP or X.400 connector.
+    #[serde(default)]
+    pub kind: ConnectorKind,
     /// Routing group mail leaves.
     pub from: String,
     /// Routing group mail reaches.
@@ -405,6 +444,128 @@ pub struct RoutingGroupConnector {
     pub source_bridgeheads: Vec<String>,
     /// Bridgehead servers in `to`.
     pub target_bridgeheads: Vec<String>,
+}
+
+/// The address type of an address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressType {
+    /// SMTP: `*`, a domain (`fabrikam.com`) or a wildcard (`*.edu`).
+    Smtp,
+    /// X.400: O/R attributes, e.g. `c=US;a= ;p=Legacy;o=NYC` (`*` as a value matches any).
+    X400,
+}
+
+/// An address space of a connector.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressSpaceSpec {
+    /// Address type.
+    #[serde(rename = "type")]
+    pub address_type: AddressType,
+    /// The pattern.
+    pub address: String,
+    /// Cost 1–100, added to the route cost of reaching the connector's routing group.
+    #[serde(default = "defaults::address_space_cost")]
+    pub cost: u32,
+}
+
+/// An SMTP connector with address spaces.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConnector {
+    /// Name; also the name of its link queue on servers that forward to its bridgeheads.
+    pub name: String,
+    /// The routing group it belongs to.
+    pub routing_group: String,
+    /// Its local bridgehead servers, in that group.
+    pub source_bridgeheads: Vec<String>,
+    /// What it carries.
+    pub address_spaces: Vec<AddressSpaceSpec>,
+    /// An Internet host to forward all mail to; without one, DNS MX lookup per domain.
+    #[serde(default)]
+    pub smart_host: Option<String>,
+}
+
+/// An X.400 connector with address spaces.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct X400Connector {
+    /// Name; also the name of its link queue.
+    pub name: String,
+    /// The routing group it belongs to.
+    pub routing_group: String,
+    /// The servers whose MTAs run it, in that group.
+    pub source_bridgeheads: Vec<String>,
+    /// What it carries.
+    pub address_spaces: Vec<AddressSpaceSpec>,
+    /// The remote MTA: an `internet` host with role `mta`.
+    pub remote_mta: String,
+}
+
+/// What a host beyond the organization is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HostRoleSpec {
+    /// Accepts SMTP mail: an MX host or a smart host.
+    Mail,
+    /// A foreign X.400 MTA.
+    Mta,
+    /// A DNS server answering MX queries.
+    Dns,
+}
+
+/// A host beyond the organization.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// Name (also what MX records and connectors refer to).
+    pub name: String,
+    /// What it does.
+    pub role: HostRoleSpec,
+    /// Its site; the Internet's `site` unless given.
+    #[serde(default)]
+    pub site: Option<String>,
+}
+
+/// An MX record.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mx {
+    /// Preference: lower first, equal ones share the load.
+    pub preference: u16,
+    /// A host with role `mail`.
+    pub host: String,
+}
+
+/// An external domain in DNS.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalDomain {
+    /// DNS name.
+    pub name: String,
+    /// Its MX records; a domain not listed does not exist (NXDOMAIN → 5.4.0).
+    pub mx: Vec<Mx>,
+}
+
+/// The simulated Internet.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Internet {
+    /// The site (listed in `topology.sites`) its hosts are in; WAN links to it are the
+    /// organization's Internet connections.
+    pub site: String,
+    /// Hosts.
+    pub hosts: Vec<Host>,
+    /// DNS servers bridgeheads ask, in order (hosts with role `dns`).
+    #[serde(default)]
+    pub dns_servers: Vec<String>,
+    /// How long a bridgehead waits for one DNS server before asking the next.
+    #[serde(default = "defaults::dns_timeout")]
+    pub dns_timeout: Duration,
+    /// External domains and their MX records.
+    #[serde(default)]
+    pub domains: Vec<ExternalDomain>,
 }
 
 /// A WAN link between two sites.
@@ -452,6 +613,10 @@ pub struct Recipients {
     /// Users generated in bulk.
     #[serde(default)]
     pub generated: Vec<GeneratedUsers>,
+    /// Addresses outside the organization that clients send to: SMTP addresses in
+    /// domains it is not authoritative for, and X.400 addresses written `X400:c=US;…`.
+    #[serde(default)]
+    pub external: Vec<String>,
 }
 
 /// A mailbox-enabled user.
@@ -529,6 +694,9 @@ pub struct RecipientChoice {
     pub anywhere: f64,
     /// An address in an authoritative domain that no recipient has (→ NDR 5.1.1).
     pub unknown: f64,
+    /// One of `recipients.external`, routed by address space.
+    #[serde(default)]
+    pub external: f64,
 }
 
 /// A fault or administrator action at a simulated time.
@@ -590,6 +758,21 @@ pub enum Action {
         /// Which server.
         server: String,
     },
+    /// A host beyond the organization stops answering (its packets are dropped): an
+    /// unresponsive MX host, smart host, MTA or DNS server.
+    HostDown {
+        /// When.
+        at: Duration,
+        /// Which host.
+        host: String,
+    },
+    /// The host answers again.
+    HostUp {
+        /// When.
+        at: Duration,
+        /// Which host.
+        host: String,
+    },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.
     SetMaster {
@@ -613,6 +796,8 @@ impl Action {
             | Action::ConnectorUp { at, .. }
             | Action::ServerCrash { at, .. }
             | Action::ServerRestart { at, .. }
+            | Action::HostDown { at, .. }
+            | Action::HostUp { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }
     }
@@ -719,6 +904,15 @@ pub enum NdrCode {
     /// Expired in a queue.
     #[serde(rename = "4.4.7")]
     Expired,
+    /// A DNS connector with a non-SMTP address space.
+    #[serde(rename = "4.4.9")]
+    RoutingError,
+    /// No address space matches.
+    #[serde(rename = "5.0.0")]
+    NoRoute,
+    /// No mail host in DNS for the domain.
+    #[serde(rename = "5.4.0")]
+    HostNotFound,
 }
 
 /// What a run must show.
@@ -757,6 +951,25 @@ pub enum Expectation {
     TransferredVia {
         /// Connector name or server name.
         queue: String,
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Window start (run start by default).
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end (run end by default).
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// Messages relayed to the named host beyond the organization (an MX host, smart
+    /// host or foreign MTA) between `from` and `until` are at least `at_least` and at
+    /// most `at_most`: proof of MX preference, load sharing and failover.
+    RelayedTo {
+        /// Host name.
+        host: String,
         /// Lower bound.
         #[serde(default)]
         at_least: Option<u64>,

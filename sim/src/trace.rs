@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 3;
+pub const TRACE_FORMAT: u32 = 4;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -64,6 +64,12 @@ pub enum TraceEvent {
     Queued { message: String, queue: String, recipients: Vec<String>, cost: u32 },
     /// Handed to the next server.
     Transferred { message: String, to: String, queue: String, recipients: Vec<String>, size_bytes: u64 },
+    /// Handed to a host beyond the organization (its part is done).
+    Relayed { message: String, host: String, queue: String, recipients: Vec<String>, size_bytes: u64 },
+    /// A DNS server or MX host did not answer; the next one was tried.
+    Failover { queue: String, host: String, reason: String },
+    /// A host beyond the organization stopped or started answering.
+    HostState { host: String, state: &'static str },
     /// Committed to a mailbox.
     Delivered { message: String, recipient: String, store: String, latency_ms: u64 },
     /// A duplicate copy dropped by the store.

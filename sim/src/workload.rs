@@ -22,6 +22,8 @@ pub struct RecipientPools {
     pub same_group: Vec<AddressId>,
     /// Addresses no recipient has.
     pub unknown: Arc<Vec<AddressId>>,
+    /// Addresses outside the organization.
+    pub external: Arc<Vec<AddressId>>,
 }
 
 /// The clients of one server.
@@ -152,6 +154,8 @@ impl ClientPopulation {
             &self.pools.same_group
         } else if u < cdf[1] {
             &self.pools.same_server
+        } else if u >= cdf[3] && !self.pools.external.is_empty() {
+            &self.pools.external
         } else if u < cdf[2] || self.pools.unknown.is_empty() {
             &self.pools.all
         } else {

@@ -1,7 +1,9 @@
-//! The simulated world: one madsim runtime per run, one madsim node per Exchange server.
-//! Each node runs its server's state machine: packets (held until the WAN model says they
-//! arrive), timers, and its clients' submissions go in; packets, durable writes and events
-//! come out.
+//! The simulated world: one madsim runtime per run, one madsim node per Exchange server
+//! and per host beyond the organization (Internet mail hosts, smart hosts, foreign MTAs,
+//! DNS servers). Each server node runs its server's state machine: packets (held until
+//! the WAN model says they arrive), timers, and its clients' submissions go in; packets,
+//! durable writes and events come out. A host node answers SMTP sessions and DNS
+//! queries; a host that is down (a timeline fault) drops what reaches it.
 //!
 //! madsim gives the seeded scheduler, simulated time and node kill/restart. Packets do
 //! not go through madsim's own network: orgsim's WAN model already decides when (and
@@ -25,7 +27,10 @@ use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
 use madsim::runtime::{Handle, NodeHandle};
 use org::advanced_queuing::{LinkQueueState, QueueKey};
+use org::dns::{DnsQuery, DnsReply};
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
+use org::internet_host::InternetMailHost;
+use org::topology::HostRole;
 use org::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
 use org::message::MessageId;
 use org::queue_directory::DiskImage;
@@ -33,7 +38,7 @@ use org::routing_group_master::Decision;
 use org::smtp_protocol::Packet;
 use org::time::Instant;
 use org::trace::{ServerEvent, SessionFailure};
-use org::{AddressId, ConnectorId, RoutingGroupId, ServerId};
+use org::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -90,9 +95,16 @@ impl RunOutcome {
     }
 }
 
+/// An end of a packet's journey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Node {
+    Server(ServerId),
+    Host(HostId),
+}
+
 /// A packet on its way, with what the WAN model decided about it.
 struct Wire {
-    from: ServerId,
+    from: Node,
     arrive_us: u64,
     seq: u64,
     epochs: Vec<(u16, u32)>,
@@ -103,6 +115,8 @@ struct Wire {
 enum Payload {
     Smtp(Packet),
     LinkState(LinkStateMessage),
+    DnsQuery(DnsQuery),
+    DnsReply(DnsReply),
 }
 
 /// What a server node is told.
@@ -125,6 +139,10 @@ struct World {
     disks: Vec<DiskImage>,
     populations: Vec<Option<ClientPopulation>>,
     inboxes: Vec<Option<UnboundedSender<Input>>>,
+    /// Each host's inbox (hosts never die: a host that is down drops what it gets).
+    host_inboxes: Vec<Option<UnboundedSender<Box<Wire>>>>,
+    /// Whether each host answers now.
+    host_up: Vec<bool>,
     incarnation: Vec<u32>,
     connector_admin_down: Vec<bool>,
     connector_state: Vec<ConnectorState>,
@@ -160,6 +178,10 @@ fn server_ip(id: ServerId) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 1, (id.0 >> 8) as u8, (id.0 & 0xff) as u8 + 1))
 }
 
+fn host_ip(id: HostId) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 2, (id.0 >> 8) as u8, (id.0 & 0xff) as u8 + 1))
+}
+
 impl World {
     fn now_us(&self) -> u64 {
         madsim::time::Instant::now().duration_since(self.start).as_micros() as u64
@@ -171,6 +193,17 @@ impl World {
 
     fn server_name(&self, id: ServerId) -> &str {
         &self.resolved.topology.server(id).name
+    }
+
+    fn host_name(&self, id: HostId) -> String {
+        self.resolved.topology.host(id).name.clone()
+    }
+
+    fn site(&self, node: Node) -> usize {
+        match node {
+            Node::Server(s) => self.resolved.server_site[usize::from(s.0)],
+            Node::Host(h) => self.resolved.host_site[usize::from(h.0)],
+        }
     }
 
     fn address(&self, id: AddressId) -> String {
@@ -234,6 +267,18 @@ impl World {
                 recipients: self.addresses(recipients),
                 size_bytes: *size_bytes,
             },
+            ServerEvent::Relayed { message, host, queue, recipients, size_bytes } => TraceEvent::Relayed {
+                message: m(message),
+                host: self.host_name(*host),
+                queue: self.queue(*queue),
+                recipients: self.addresses(recipients),
+                size_bytes: *size_bytes,
+            },
+            ServerEvent::Failover { queue, host, reason } => TraceEvent::Failover {
+                queue: self.queue(*queue),
+                host: self.host_name(*host),
+                reason: failure_name(*reason),
+            },
             ServerEvent::Delivered { message, recipient, store, latency_ms } => TraceEvent::Delivered {
                 message: m(message),
                 recipient: self.address(*recipient),
@@ -260,11 +305,7 @@ impl World {
                 state: queue_state_name(*state),
                 failures: *failures,
                 retry_in_ms: *retry_in_ms,
-                reason: reason.map(|r| match r {
-                    SessionFailure::Timeout => "timeout".to_string(),
-                    SessionFailure::Reset => "connection reset".to_string(),
-                    SessionFailure::Rejected(code) => format!("rejected {code}"),
-                }),
+                reason: reason.map(failure_name),
             },
             ServerEvent::Recovered { items, recipients } => {
                 TraceEvent::Recovered { items: *items, recipients: *recipients }
@@ -341,17 +382,39 @@ impl World {
         self.record(now.as_ms(), "link_state", &event);
     }
 
-    /// Sends something from `me` to `to` through the WAN model.
-    fn transmit(&mut self, me: ServerId, to: ServerId, now_us: u64, bytes: u64, payload: Payload) {
-        let (a, b) = (self.resolved.server_site[usize::from(me.0)], self.resolved.server_site[usize::from(to.0)]);
+    /// Sends something from `me` to `to` through the WAN model. A host that is down
+    /// neither sends nor receives.
+    fn transmit(&mut self, me: Node, to: Node, now_us: u64, bytes: u64, payload: Payload) {
+        let down = |n: Node| matches!(n, Node::Host(h) if !self.host_up[usize::from(h.0)]);
+        if down(me) || down(to) {
+            return;
+        }
+        let (a, b) = (self.site(me), self.site(to));
         let Some(transit) = self.wan.transmit(now_us, a, b, bytes) else { return };
         let seq = self.next_wire;
         self.next_wire += 1;
         let wire = Box::new(Wire { from: me, arrive_us: transit.arrive_us, seq, epochs: transit.epochs, payload });
-        if let Some(inbox) = &self.inboxes[usize::from(to.0)] {
-            // Fails only if the node died since; the packet is lost with it.
-            let _ = inbox.unbounded_send(Input::Wire(wire));
+        // Sending fails only if the node died since; the packet is lost with it.
+        match to {
+            Node::Server(s) => {
+                if let Some(inbox) = &self.inboxes[usize::from(s.0)] {
+                    let _ = inbox.unbounded_send(Input::Wire(wire));
+                }
+            }
+            Node::Host(h) => {
+                if let Some(inbox) = &self.host_inboxes[usize::from(h.0)] {
+                    let _ = inbox.unbounded_send(wire);
+                }
+            }
         }
+    }
+}
+
+fn failure_name(reason: SessionFailure) -> String {
+    match reason {
+        SessionFailure::Timeout => "timeout".to_string(),
+        SessionFailure::Reset => "connection reset".to_string(),
+        SessionFailure::Rejected(code) => format!("rejected {code}"),
     }
 }
 
@@ -425,6 +488,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
                 same_server: resolved.mailboxes_by_server[i].clone(),
                 same_group,
                 unknown: Arc::new(resolved.unknown_addresses.clone()),
+                external: Arc::new(resolved.external_addresses.clone()),
             };
             Some(ClientPopulation::new(&resolved, spec, id, pools, seed))
         })
@@ -452,6 +516,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         disks: vec![DiskImage::default(); servers],
         populations,
         inboxes: (0..servers).map(|_| None).collect(),
+        host_inboxes: topology.internet.hosts.iter().map(|_| None).collect(),
+        host_up: vec![true; topology.internet.hosts.len()],
         incarnation: vec![0; servers],
         connector_admin_down: vec![false; topology.connectors.len()],
         connector_state: vec![ConnectorState::Up; topology.connectors.len()],
@@ -471,6 +537,19 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
                 .name(topology.server(id).name.clone())
                 .ip(server_ip(id))
                 .init(move || server_node(w.clone(), id))
+                .build()
+        })
+        .collect();
+
+    let _hosts: Vec<NodeHandle> = (0..topology.internet.hosts.len())
+        .map(|i| {
+            let id = HostId(i as u16);
+            let w = world.clone();
+            handle
+                .create_node()
+                .name(topology.host(id).name.clone())
+                .ip(host_ip(id))
+                .init(move || host_node(w.clone(), id))
                 .build()
         })
         .collect();
@@ -590,6 +669,14 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
             drop(w);
             handle.kill(nodes[usize::from(s.0)].id());
         }
+        WorldAction::HostDown(h) | WorldAction::HostUp(h) => {
+            let up = matches!(action, WorldAction::HostUp(_));
+            if w.host_up[usize::from(h.0)] != up {
+                w.host_up[usize::from(h.0)] = up;
+                let event = TraceEvent::HostState { host: w.host_name(h), state: if up { "up" } else { "down" } };
+                w.record(now.as_ms(), "internet", &event);
+            }
+        }
         WorldAction::Restart(s) => {
             w.incarnation[usize::from(s.0)] += 1;
             drop(w);
@@ -641,9 +728,12 @@ async fn server_node(world: Shared, id: ServerId) {
             }
             let wire = entry.remove();
             if lock(&world).wan.intact(&wire.epochs) {
-                match wire.payload {
-                    Payload::Smtp(packet) => server.handle_packet(now, wire.from, packet),
-                    Payload::LinkState(message) => server.handle_link_state(now, wire.from, message),
+                match (wire.from, wire.payload) {
+                    (Node::Server(from), Payload::Smtp(packet)) => server.handle_packet(now, from, packet),
+                    (Node::Server(from), Payload::LinkState(m)) => server.handle_link_state(now, from, m),
+                    (Node::Host(from), Payload::Smtp(packet)) => server.handle_host_packet(now, from, packet),
+                    (Node::Host(from), Payload::DnsReply(reply)) => server.handle_dns_reply(now, from, reply),
+                    (from, _) => debug_assert!(false, "no such packet from {from:?} to a server"),
                 }
             }
         }
@@ -699,26 +789,8 @@ async fn server_node(world: Shared, id: ServerId) {
         if deadline_us <= now_us {
             continue;
         }
-        // Wait for an input or the deadline. A madsim `Sleep` registers a new timer each
-        // time it is polled, so a timer is registered only when the deadline changes;
-        // an earlier one that fires after its deadline moved is a spurious wake-up.
         let deadline = start + StdDuration::from_micros(deadline_us);
-        let input = futures::future::poll_fn(|cx| {
-            if let Poll::Ready(input) = rx.poll_next_unpin(cx) {
-                return Poll::Ready(Some(input));
-            }
-            if madsim::time::Instant::now() >= deadline {
-                return Poll::Ready(None);
-            }
-            if registered != Some(deadline) {
-                let mut sleep = Box::pin(madsim::time::sleep_until(deadline));
-                let _ = sleep.as_mut().poll(cx);
-                registered = Some(deadline);
-            }
-            Poll::Pending
-        })
-        .await;
-        match input {
+        match wait(&mut rx, Some(deadline), &mut registered).await {
             Some(Some(Input::Wire(wire))) => {
                 held.insert((wire.arrive_us, wire.seq), wire);
             }
@@ -733,6 +805,85 @@ async fn server_node(world: Shared, id: ServerId) {
     }
 }
 
+/// Waits for an input or the deadline (`Some(None)`: the inbox was dropped; `None`: the
+/// deadline came). A madsim `Sleep` registers a new timer each time it is polled, so a
+/// timer is registered only when the deadline changes; an earlier one that fires after
+/// its deadline moved is a spurious wake-up.
+async fn wait<T>(
+    rx: &mut futures::channel::mpsc::UnboundedReceiver<T>,
+    deadline: Option<madsim::time::Instant>,
+    registered: &mut Option<madsim::time::Instant>,
+) -> Option<Option<T>> {
+    futures::future::poll_fn(|cx| {
+        if let Poll::Ready(input) = rx.poll_next_unpin(cx) {
+            return Poll::Ready(Some(input));
+        }
+        let Some(deadline) = deadline else { return Poll::Pending };
+        if madsim::time::Instant::now() >= deadline {
+            return Poll::Ready(None);
+        }
+        if *registered != Some(deadline) {
+            let mut sleep = Box::pin(madsim::time::sleep_until(deadline));
+            let _ = sleep.as_mut().poll(cx);
+            *registered = Some(deadline);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// A host beyond the organization: answers SMTP sessions (mail hosts, smart hosts,
+/// foreign MTAs) or MX queries (DNS servers) when its packets arrive, unless it is down.
+async fn host_node(world: Shared, id: HostId) {
+    let (tx, mut rx) = unbounded::<Box<Wire>>();
+    let (start, role, internet) = {
+        let mut w = lock(&world);
+        w.host_inboxes[usize::from(id.0)] = Some(tx);
+        let topology = w.resolved.topology.clone();
+        (w.start, topology.host(id).role, topology)
+    };
+    let mut mail = InternetMailHost::new();
+    let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
+    let mut registered = None;
+    loop {
+        let now_us = lock(&world).now_us();
+        while let Some(entry) = held.first_entry() {
+            if entry.key().0 > now_us {
+                break;
+            }
+            let wire = entry.remove();
+            let mut w = lock(&world);
+            if !w.host_up[usize::from(id.0)] || !w.wan.intact(&wire.epochs) {
+                continue;
+            }
+            let Node::Server(from) = wire.from else { continue };
+            match (role, wire.payload) {
+                (HostRole::Mail | HostRole::Mta, Payload::Smtp(packet)) => {
+                    for reply in mail.handle_packet(from, packet) {
+                        let bytes = reply.wire_size_bytes();
+                        w.transmit(Node::Host(id), Node::Server(from), now_us, bytes, Payload::Smtp(reply));
+                    }
+                }
+                (HostRole::Dns, Payload::DnsQuery(query)) => {
+                    let reply = org::dns::answer(&internet.internet, query);
+                    let bytes = org::dns::wire_size_bytes(reply.mx.as_ref().map_or(0, Vec::len));
+                    w.transmit(Node::Host(id), Node::Server(from), now_us, bytes, Payload::DnsReply(reply));
+                }
+                // A packet a host of this role does not serve: the port is closed.
+                _ => {}
+            }
+        }
+        let deadline = held.first_key_value().map(|(k, _)| start + StdDuration::from_micros(k.0));
+        match wait(&mut rx, deadline, &mut registered).await {
+            Some(Some(wire)) => {
+                held.insert((wire.arrive_us, wire.seq), wire);
+            }
+            Some(None) => return,
+            None => {}
+        }
+    }
+}
+
 fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>) {
     let now = Instant(now_us / 1_000);
     let mut w = lock(world);
@@ -740,7 +891,15 @@ fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>
         match output {
             Output::Send { to, packet } => {
                 let bytes = packet.wire_size_bytes();
-                w.transmit(me, to, now_us, bytes, Payload::Smtp(packet));
+                w.transmit(Node::Server(me), Node::Server(to), now_us, bytes, Payload::Smtp(packet));
+            }
+            Output::SendHost { to, packet } => {
+                let bytes = packet.wire_size_bytes();
+                w.transmit(Node::Server(me), Node::Host(to), now_us, bytes, Payload::Smtp(packet));
+            }
+            Output::Dns { to, query } => {
+                let bytes = org::dns::wire_size_bytes(0);
+                w.transmit(Node::Server(me), Node::Host(to), now_us, bytes, Payload::DnsQuery(query));
             }
             Output::LinkState { to, message } => {
                 let bytes = message.wire_size_bytes(&w.resolved.topology);
@@ -749,7 +908,7 @@ fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>
                     totals.updates += 1;
                     totals.bytes += bytes;
                 }
-                w.transmit(me, to, now_us, bytes, Payload::LinkState(message));
+                w.transmit(Node::Server(me), Node::Server(to), now_us, bytes, Payload::LinkState(message));
             }
             Output::Persist(ops) => {
                 let disk = &mut w.disks[usize::from(me.0)];
