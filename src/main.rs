@@ -519,8 +519,8 @@ fn print_summary(
         o.events
     );
     println!(
-        "  messages: {} submitted to {} recipients: {} delivered, {} NDR'd, {} still queued; {} NDRs sent, {} delivered",
-        m.submitted, m.recipients, m.delivered, m.ndr, m.queued, m.ndr_messages, m.ndr_delivered
+        "  messages: {} submitted to {} recipients: {} delivered, {} relayed out of the organization, {} NDR'd, {} still queued; {} NDRs sent, {} delivered",
+        m.submitted, m.recipients, m.delivered, m.relayed, m.ndr, m.queued, m.ndr_messages, m.ndr_delivered
     );
     println!("  trace sha256 {}", o.trace_sha256);
     if let Some(t) = trace {

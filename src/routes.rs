@@ -7,6 +7,8 @@
 
 use crate::{load, output_error};
 use org::link_state::{ConnectorState, LinkStateTable, OrgInfo};
+use org::routing_engine::{external_route, ExternalRoute};
+use org::topology::Delivery;
 use org::planted_bugs::Plants;
 use org::topology::Topology;
 use org::{ConnectorId, RoutingGroupId, ServerId};
@@ -119,8 +121,31 @@ fn render_table(out: &mut String, topology: &Topology, outcome: &RunOutcome, inf
         ));
     }
     let table = LinkStateTable::from_org_info(topology, info.clone());
-    out.push_str("  connectors:\n");
-    out.push_str(&format!("    {:<cw$}  {:>gw$}    {:<gw$}  cost  table  now\n", "connector", "from", "to"));
+    if !topology.gateways.is_empty() {
+        out.push_str("  connectors with address spaces:\n");
+        for gw in &topology.gateways {
+            let bridgeheads: Vec<&str> = gw.source_bridgeheads.iter().map(|s| server_name(*s)).collect();
+            let delivery = match gw.delivery {
+                Delivery::Dns => "DNS".to_string(),
+                Delivery::SmartHost(h) => format!("smart host {}", topology.host(h).name),
+                Delivery::Mta(h) => format!("X.400 to MTA {}", topology.host(h).name),
+            };
+            let spaces: Vec<String> =
+                gw.address_spaces.iter().map(|s| format!("{} (cost {})", s.pattern, s.cost)).collect();
+            out.push_str(&format!(
+                "    {} in {}: {}; bridgeheads {}; {}\n",
+                gw.name,
+                group_name(gw.routing_group),
+                delivery,
+                bridgeheads.join(", "),
+                spaces.join(", ")
+            ));
+        }
+    }
+    if !topology.connectors.is_empty() {
+        out.push_str("  connectors:\n");
+        out.push_str(&format!("    {:<cw$}  {:>gw$}    {:<gw$}  cost  table  now\n", "connector", "from", "to"));
+    }
     for (i, c) in topology.connectors.iter().enumerate() {
         let id = ConnectorId(i as u16);
         let known = table.state(id);
@@ -161,5 +186,43 @@ fn render_table(out: &mut String, topology: &Topology, outcome: &RunOutcome, inf
             };
             out.push_str(&format!("    to {:<gw$}  {line}\n", group_name(to)));
         }
+        if !topology.gateways.is_empty() {
+            render_address_spaces(out, topology, &table, from);
+        }
+    }
+}
+
+/// Where mail for each address space goes from `from` (§5: most specific match, then
+/// cost; an address that matches only this space is shown).
+fn render_address_spaces(out: &mut String, topology: &Topology, table: &LinkStateTable, from: RoutingGroupId) {
+    let mut spaces: Vec<String> = Vec::new();
+    let mut examples = Vec::new();
+    for gw in &topology.gateways {
+        for space in &gw.address_spaces {
+            let label = space.pattern.to_string();
+            if !spaces.contains(&label) {
+                spaces.push(label);
+                examples.push(space.pattern.example());
+            }
+        }
+    }
+    let sw = spaces.iter().map(String::len).max().unwrap_or(0);
+    out.push_str("    by address space:\n");
+    for (label, example) in spaces.iter().zip(&examples) {
+        let line = match external_route(topology, table, from, example.as_text()) {
+            ExternalRoute::Via(choice) => {
+                let gw = topology.gateway(choice.gateway);
+                let via = match choice.first {
+                    Some(c) => format!(" via {}", topology.connector(c).name),
+                    None => String::new(),
+                };
+                let dns_x400 = gw.delivery == Delivery::Dns && !label.starts_with("SMTP:");
+                let note = if dns_x400 { "  (DNS cannot deliver a non-SMTP address: NDR 4.4.9)" } else { "" };
+                format!("cost {:>3}  {}{via}{note}", choice.cost, gw.name)
+            }
+            ExternalRoute::Unreachable => "unreachable: Final destination currently unreachable".into(),
+            ExternalRoute::NoMatch => unreachable!("every listed space matches its own example"),
+        };
+        out.push_str(&format!("      {label:<sw$}  {line}\n"));
     }
 }

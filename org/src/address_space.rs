@@ -28,7 +28,8 @@ pub enum ExternalAddress {
     X400,
 }
 
-/// One O/R attribute of an X.400 address or address space, lower-cased (`p`, `legacy`).
+/// One O/R attribute of an X.400 address or address space, lower-cased (`p`, `legacy`),
+/// kept in the order written (matching does not depend on it).
 type Attribute = (String, String);
 
 /// What an address space matches.
@@ -101,6 +102,39 @@ impl Pattern {
     }
 }
 
+/// An address that a pattern matches and nothing less general than it is forced to:
+/// the pattern's own domain, a fresh name under a wildcard, the attributes themselves
+/// (for views that show where mail for an address space goes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Example {
+    /// An SMTP domain.
+    Smtp(String),
+    /// X.400 attributes.
+    X400(Vec<(String, String)>),
+}
+
+impl Example {
+    /// As address spaces match it.
+    pub fn as_text(&self) -> ExternalAddressText<'_> {
+        match self {
+            Example::Smtp(d) => ExternalAddressText::Smtp(d),
+            Example::X400(a) => ExternalAddressText::X400(a),
+        }
+    }
+}
+
+impl Pattern {
+    /// An address this pattern matches (see [`Example`]).
+    pub fn example(&self) -> Example {
+        match self {
+            Pattern::SmtpAny => Example::Smtp("any-domain.invalid".into()),
+            Pattern::SmtpWildcard(suffix) => Example::Smtp(format!("any-domain{suffix}")),
+            Pattern::SmtpDomain(d) => Example::Smtp(d.clone()),
+            Pattern::X400(attrs) => Example::X400(attrs.clone()),
+        }
+    }
+}
+
 impl std::fmt::Display for Pattern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -154,7 +188,6 @@ fn parse_x400(text: &str) -> Result<Vec<Attribute>, ParseError> {
     if out.is_empty() {
         return Err(ParseError(format!("expected at least one X.400 attribute, found {text:?}")));
     }
-    out.sort();
     Ok(out)
 }
 

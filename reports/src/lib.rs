@@ -488,7 +488,7 @@ mod tests {
 struct RecipientFate {
     /// Servers that accepted this copy, in order.
     path: Vec<String>,
-    /// `delivered`, `ndr 5.1.1`, `badmail 4.4.7`, or empty while queued.
+    /// `delivered`, `relayed`, `ndr 5.1.1`, `badmail 4.4.7`, or empty while queued.
     outcome: String,
     latency_ms: Option<u64>,
 }
@@ -501,6 +501,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut fates: BTreeMap<(String, String), RecipientFate> = BTreeMap::new();
     let mut recipients_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut submitted_at: BTreeMap<String, u64> = BTreeMap::new();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -526,7 +527,21 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                     );
                 }
                 recipients_of.insert(message.clone(), rcpts);
+                submitted_at.insert(message.clone(), t);
                 order.push(message);
+            }
+            "relayed" => {
+                // Handed to a host beyond the organization: the path ends at that host.
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let host = as_str(v, "host", trace, n)?.to_string();
+                let since = submitted_at.get(&message).copied();
+                for r in list(v, "recipients", n)? {
+                    let fate = fates.entry((message.clone(), r)).or_default();
+                    fate.path.push(host.clone());
+                    fate.outcome =
+                        if fate.outcome.is_empty() { "relayed".into() } else { format!("{} + relayed", fate.outcome) };
+                    fate.latency_ms = since.map(|s| t - s);
+                }
             }
             "ndr" => {
                 let message = as_str(v, "message", trace, n)?.to_string();

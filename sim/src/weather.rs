@@ -212,6 +212,8 @@ mod tests {
                     WorldAction::Restart(s) => (format!("server{}", s.0), false),
                     WorldAction::ConnectorDown(c) => (format!("connector{}", c.0), true),
                     WorldAction::ConnectorUp(c) => (format!("connector{}", c.0), false),
+                    WorldAction::HostDown(h) => (format!("host{}", h.0), true),
+                    WorldAction::HostUp(h) => (format!("host{}", h.0), false),
                     WorldAction::SetMaster(..) => unreachable!("weather has no administrator actions"),
                 };
                 let was_down = down.insert(key, goes_down).unwrap_or(false);
