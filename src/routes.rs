@@ -7,9 +7,9 @@
 
 use crate::{load, output_error};
 use org::link_state::{ConnectorState, LinkStateTable, OrgInfo};
+use org::planted_bugs::Plants;
 use org::routing_engine::{external_route, ExternalRoute};
 use org::topology::Delivery;
-use org::planted_bugs::Plants;
 use org::topology::Topology;
 use org::{ConnectorId, RoutingGroupId, ServerId};
 use sim::units::Duration;

@@ -169,6 +169,14 @@ fn routes_shows_each_table_and_its_routes() {
     let out = orgsim(&["routes", "scenarios/mesh-20.json", "--at", "10h20m", "--server", "EX12"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     insta::assert_snapshot!("routes-mesh-20-10h20m-ex12", String::from_utf8_lossy(&out.stdout));
+    // Address spaces: `*.edu` in the branch wins over `*` at HQ for .edu mail; the
+    // X.400 space on a DNS connector is flagged as the 4.4.9 it produces.
+    let out = orgsim(&["routes", "scenarios/internet-dns.json", "--at", "10h30m"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!("routes-internet-dns-10h30m", String::from_utf8_lossy(&out.stdout));
+    let out = orgsim(&["routes", "scenarios/internet-smarthost.json", "--at", "10h30m", "--server", "EX-HQ2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!("routes-internet-smarthost-10h30m-ex-hq2", String::from_utf8_lossy(&out.stdout));
     for (args, expected) in [
         (&["--at", "30h"][..], "is after the end of"),
         (&["--at", "1h", "--server", "EX-Z9"][..], "no such server"),

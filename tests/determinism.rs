@@ -59,3 +59,15 @@ fn madsim_determinism_check() {
         assert!(outcome.passed());
     });
 }
+
+static INTERNET: OnceLock<Arc<Resolved>> = OnceLock::new();
+
+/// Hosts beyond the organization are madsim nodes too: DNS and MX failover replay alike.
+#[test]
+fn madsim_determinism_check_with_internet_hosts() {
+    INTERNET.get_or_init(|| Arc::new(load_file("scenarios/internet-dns.json").unwrap()));
+    madsim::runtime::Runtime::check_determinism(3, madsim_config(), || async {
+        let outcome = simulate(INTERNET.get().unwrap().clone(), None).await;
+        assert!(outcome.passed());
+    });
+}

@@ -7,7 +7,12 @@ use common::{orgsim, root, temp_dir};
 
 /// Runs `orgsim run` on a broken copy of `hub-and-spoke.json`; returns stderr.
 fn broken(name: &str, edit: impl FnOnce(&str) -> String) -> String {
-    let original = std::fs::read_to_string(root().join("scenarios/hub-and-spoke.json")).unwrap();
+    broken_copy("hub-and-spoke", name, edit)
+}
+
+/// Runs `orgsim run` on a broken copy of `scenarios/<base>.json`; returns stderr.
+fn broken_copy(base: &str, name: &str, edit: impl FnOnce(&str) -> String) -> String {
+    let original = std::fs::read_to_string(root().join(format!("scenarios/{base}.json"))).unwrap();
     let text = edit(&original);
     assert_ne!(text, original, "{name}: the edit must change the file");
     let dir = temp_dir(&format!("err-{name}"));
@@ -143,4 +148,39 @@ fn routes_refuses_a_bad_scenario() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json:1:"), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn internet_connectors_and_hosts_are_checked() {
+    let smart = |name: &str, from: &str, to: &str| broken_copy("internet-smarthost", name, |t| t.replacen(from, to, 1));
+    let err = smart("smart-host-role", "\"smart_host\": \"RELAY.ISP\"", "\"smart_host\": \"DNS.ISP\"");
+    assert!(
+        err.contains(": topology.smtp_connectors[0].smart_host: host \"DNS.ISP\" does not have role \"mail\""),
+        "{err}"
+    );
+    let err = smart("bad-space", "\"address\": \"*\"", "\"address\": \"*edu\"");
+    assert!(err.contains(": topology.smtp_connectors[0].address_spaces[0].address: expected \"*\", a domain"), "{err}");
+    let err = smart("no-dns", "\"dns_servers\": [\n        \"DNS.ISP\"\n      ]", "\"dns_servers\": []");
+    assert!(err.contains(": topology.smtp_connectors[1]: this SMTP connector delivers by DNS"), "{err}");
+    let err = smart("own-domain", "\"alice@fabrikam.com\"", "\"alice@contoso.com\"");
+    assert!(err.contains(": recipients.external[0]: \"alice@contoso.com\" is in an authoritative domain"), "{err}");
+    let err = smart("x400-syntax", "\"X400:c=US;a= ;p=Contoso;o=NYC;s=Adams\"", "\"X400:nonsense\"");
+    assert!(err.contains(": recipients.external[3]: expected attributes like"), "{err}");
+    let err = smart("unknown-host", "\"remote_mta\": \"NYC-55-MTA\"", "\"remote_mta\": \"NOPE\"");
+    assert!(err.contains(": topology.x400_connectors[0].remote_mta: no Internet host named \"NOPE\""), "{err}");
+    let err = smart("host-fault", "\"host\": \"RELAY.ISP\"", "\"host\": \"RELAY\"");
+    assert!(err.contains(": timeline[0].host: no Internet host named \"RELAY\""), "{err}");
+    // Links are point-to-point circuits: without HQ-NYC the bridgehead cannot reach the MTA.
+    let err = broken_copy("internet-smarthost", "unreachable-mta", |t| {
+        t.replacen("\"HQ\",\n          \"NYC\"", "\"INTERNET\",\n          \"NYC\"", 1)
+    });
+    assert!(
+        err.contains(
+            ": topology.x400_connectors[0].source_bridgeheads: bridgehead \"EX-HQ1\" cannot reach host \"NYC-55-MTA\""
+        ),
+        "{err}"
+    );
+    let err =
+        broken_copy("internet-dns", "mx-role", |t| t.replacen("\"host\": \"MX.SCHOOL\"", "\"host\": \"DNS2\"", 1));
+    assert!(err.contains(": topology.internet.domains[1].mx[0].host: an MX record names a mail host"), "{err}");
 }

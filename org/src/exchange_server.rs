@@ -12,8 +12,8 @@
 //! writes are group-committed by the `LogFlush` timer and the 250 replies, submission
 //! events and further processing wait for it.
 
-use crate::advanced_queuing::{LinkQueue, LinkQueueState, QueueEntry, QueueKey, QueueSnapshot};
 use crate::address_space::DomainId;
+use crate::advanced_queuing::{LinkQueue, LinkQueueState, QueueEntry, QueueKey, QueueSnapshot};
 use crate::categorizer::{categorize, Limits};
 use crate::dns::{DnsQuery, DnsReply};
 use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
@@ -1319,7 +1319,7 @@ impl ExchangeServer {
             (Phase::Resolving { domain, server }, Peer::Host(host)) if server + 1 < dns_servers => {
                 Some((host, Err((*domain, server + 1))))
             }
-            (Phase::Connecting, Peer::Host(host)) => {
+            (Phase::Connecting, Peer::Host(host)) if !self.topology.bug(PlantedBug::NoMxFailover) => {
                 let session = self.outbound.get_mut(&seq).expect("checked above");
                 session.fallback.pop_front().map(|mx| (host, Ok(mx)))
             }
@@ -1810,5 +1810,33 @@ mod tests {
         assert_eq!(by_host[4], 0, "the backup MX is not used while the others answer");
         assert_eq!(by_host[2] + by_host[3], 40);
         assert!(by_host[2] >= 10 && by_host[3] >= 10, "load spread over the equal MX hosts: {by_host:?}");
+    }
+
+    #[test]
+    fn link_state_does_not_cross_x400_connectors_exchange2003_4() {
+        let mut topo = (*two_groups_of(ExchangeVersion::Exchange2000Sp3)).clone();
+        for c in &mut topo.connectors {
+            c.kind = crate::topology::ConnectorKind::X400;
+        }
+        let topo = Arc::new(topo);
+        let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
+        server.handle_connector_service(ConnectorId(0), false);
+        server.handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
+        let (mut changed, mut sent) = (false, 0);
+        let mut now = Instant::ZERO;
+        while now < Instant(30 * 60_000) {
+            for out in server.drain_outputs() {
+                match out {
+                    Output::Event(ServerEvent::LinkStateChanged { .. }) => changed = true,
+                    Output::LinkState { .. } => sent += 1,
+                    _ => {}
+                }
+            }
+            let Some(t) = server.poll_timeout() else { break };
+            now = t;
+            server.handle_timeout(now);
+        }
+        assert!(changed, "the master marked the refused connector down in its own table");
+        assert_eq!(sent, 0, "no X-LINK2STATE over an X.400 connector: the groups are link state islands");
     }
 }

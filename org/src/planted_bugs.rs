@@ -36,11 +36,16 @@ pub enum PlantedBug {
     NoOscillationDamping,
     /// Link state: a table takes any entry that differs from its own, older or not.
     AcceptsStaleLinkState,
+    /// Routing: among matching address spaces the cheapest wins, specific or not.
+    AddressSpaceCostFirst,
+    /// DNS delivery: an MX host that does not answer fails the attempt; the next MX
+    /// host is not tried.
+    NoMxFailover,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 13] = [
+    pub const ALL: [PlantedBug; 15] = [
         PlantedBug::AckBeforeDurable,
         PlantedBug::DoneOnSend,
         PlantedBug::RecoverySkipsQueues,
@@ -54,6 +59,8 @@ impl PlantedBug {
         PlantedBug::BifurcationCopiesAll,
         PlantedBug::NoOscillationDamping,
         PlantedBug::AcceptsStaleLinkState,
+        PlantedBug::AddressSpaceCostFirst,
+        PlantedBug::NoMxFailover,
     ];
 
     /// The name used with `--plant`.
@@ -72,6 +79,8 @@ impl PlantedBug {
             PlantedBug::BifurcationCopiesAll => "bifurcation-copies-all",
             PlantedBug::NoOscillationDamping => "no-oscillation-damping",
             PlantedBug::AcceptsStaleLinkState => "accepts-stale-link-state",
+            PlantedBug::AddressSpaceCostFirst => "address-space-cost-first",
+            PlantedBug::NoMxFailover => "no-mx-failover",
         }
     }
 

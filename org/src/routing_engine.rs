@@ -9,6 +9,7 @@
 use crate::address_space::{DomainId, ExternalAddress, ExternalAddressText};
 use crate::dsn::DsnCode;
 use crate::link_state::LinkStateTable;
+use crate::planted_bugs::PlantedBug;
 use crate::topology::{Delivery, Topology};
 use crate::{AddressId, ConnectorId, GatewayId, RoutingGroupId, ServerId};
 use serde::Serialize;
@@ -95,9 +96,12 @@ pub fn external_route(
                 None => continue,
             }
         };
-        let choice =
-            GatewayChoice { gateway: GatewayId(i as u16), specificity, cost: route_cost + space_cost, first };
-        let better = best.is_none_or(|b| (choice.specificity, std::cmp::Reverse(choice.cost)) > (b.specificity, std::cmp::Reverse(b.cost)));
+        let choice = GatewayChoice { gateway: GatewayId(i as u16), specificity, cost: route_cost + space_cost, first };
+        let rank = |c: &GatewayChoice| {
+            let spec = if topology.bug(PlantedBug::AddressSpaceCostFirst) { 0 } else { c.specificity };
+            (spec, std::cmp::Reverse(c.cost))
+        };
+        let better = best.is_none_or(|b| rank(&choice) > rank(&b));
         if better {
             best = Some(choice);
         }
@@ -311,5 +315,103 @@ mod tests {
         let mut engine = RoutingEngine::new();
         let d = engine.next_hop_external(&topo, &table, ServerId(1), AddressId(1)).unwrap();
         assert_eq!(d.next_hop, NextHop::Gateway(GatewayId(0)));
+    }
+
+    /// Least costs from `from` over up connectors by Bellman–Ford (a reference apart
+    /// from the table's Dijkstra).
+    fn reference_costs(topo: &Topology, table: &LinkStateTable, from: RoutingGroupId) -> Vec<Option<u32>> {
+        let mut d = vec![None; topo.routing_groups.len()];
+        d[usize::from(from.0)] = Some(0u32);
+        for _ in 0..topo.routing_groups.len() {
+            for (i, c) in topo.connectors.iter().enumerate() {
+                if table.state(ConnectorId(i as u16)) == ConnectorState::Down {
+                    continue;
+                }
+                if let Some(x) = d[usize::from(c.from.0)] {
+                    let slot = &mut d[usize::from(c.to.0)];
+                    if slot.is_none_or(|y| x + c.cost < y) {
+                        *slot = Some(x + c.cost);
+                    }
+                }
+            }
+        }
+        d
+    }
+
+    proptest::proptest! {
+        /// Whatever the connectors, their states and the address spaces, the gateway
+        /// chosen has the most specific matching space among reachable gateways and, among
+        /// those, the least total cost; "unreachable" and "no match" mean exactly that.
+        #[test]
+        fn external_route_is_most_specific_then_cheapest(
+            groups in 2usize..5,
+            edges in proptest::collection::vec((0u16..5, 0u16..5, 1u32..=100, proptest::bool::ANY), 0..12),
+            gateways in proptest::collection::vec((0u16..5, proptest::collection::vec((0usize..4, 1u32..=100), 1..3)), 0..5),
+            domain in 0usize..4,
+            from in 0u16..5,
+        ) {
+            use crate::address_space::{AddressSpace, ExternalAddressText, Pattern};
+            use crate::topology::GatewayConfig;
+            let n = groups as u16;
+            let edges: Vec<(u16, u16, u32, bool)> =
+                edges.into_iter().map(|(a, b, c, up)| (a % n, b % n, c, up)).filter(|e| e.0 != e.1).collect();
+            let plain: Vec<(u16, u16, u32)> = edges.iter().map(|e| (e.0, e.1, e.2)).collect();
+            let mut topo = topology(groups, &plain);
+            let vocabulary = ["*", "*.edu", "school.edu", "*.school.edu"];
+            topo.gateways = gateways
+                .iter()
+                .map(|(g, spaces)| GatewayConfig {
+                    name: "G".into(),
+                    routing_group: RoutingGroupId(g % n),
+                    source_bridgeheads: Vec::new(),
+                    address_spaces: spaces
+                        .iter()
+                        .map(|(p, cost)| AddressSpace { pattern: Pattern::smtp(vocabulary[*p]).unwrap(), cost: *cost })
+                        .collect(),
+                    delivery: Delivery::Dns,
+                })
+                .collect();
+            let mut table = crate::link_state::tests::fresh(&topo);
+            for (i, e) in edges.iter().enumerate() {
+                if !e.3 {
+                    crate::link_state::tests::set(&mut table, &topo, i as u16, ConnectorState::Down);
+                }
+            }
+            let domains = ["fabrikam.com", "other.edu", "school.edu", "lab.school.edu"];
+            let text = ExternalAddressText::Smtp(domains[domain]);
+            let from = RoutingGroupId(from % n);
+            let d = reference_costs(&topo, &table, from);
+            // Every (specificity, total cost) on offer, by brute force.
+            let mut offers = Vec::new();
+            let mut matched = false;
+            for gw in &topo.gateways {
+                for space in &gw.address_spaces {
+                    if let Some(spec) = space.pattern.specificity(&text) {
+                        matched = true;
+                        if let Some(x) = d[usize::from(gw.routing_group.0)] {
+                            offers.push((spec, x + space.cost));
+                        }
+                    }
+                }
+            }
+            let best_spec = offers.iter().map(|o| o.0).max();
+            let best = best_spec.map(|s| (s, offers.iter().filter(|o| o.0 == s).map(|o| o.1).min().unwrap()));
+            match external_route(&topo, &table, from, text) {
+                ExternalRoute::Via(choice) => {
+                    proptest::prop_assert_eq!(Some((choice.specificity, choice.cost)), best);
+                    let gw = topo.gateway(choice.gateway);
+                    proptest::prop_assert_eq!(choice.first.is_none(), gw.routing_group == from);
+                    if let Some(c) = choice.first {
+                        proptest::prop_assert_eq!(topo.connector(c).from, from);
+                        proptest::prop_assert_eq!(table.state(c), ConnectorState::Up);
+                    }
+                }
+                ExternalRoute::Unreachable => {
+                    proptest::prop_assert!(matched);
+                    proptest::prop_assert!(best.is_none());
+                }
+                ExternalRoute::NoMatch => proptest::prop_assert!(!matched),
+            }
+        }
     }
 }

@@ -369,23 +369,37 @@ impl Checker {
         };
         let chosen: Option<(u32, u32)> = match hop {
             NextHop::Unreachable => {
-                return best.map(|(_, c)| format!("{name} queued mail for {} as unreachable, but a connector serves it at cost {c}", address()));
+                return best.map(|(_, c)| {
+                    format!(
+                        "{name} queued mail for {} as unreachable, but a connector serves it at cost {c}",
+                        address()
+                    )
+                });
             }
             NextHop::Connector(c) => {
                 let conn = topology.connector(ConnectorId(c.0));
                 let info = self.tables[usize::from(server.0)].as_ref()?;
                 if info.groups[usize::from(conn.from.0)].down.contains(&c) {
-                    return Some(format!("{name} routed mail for {} over {}, which its table marks down", address(), conn.name));
+                    return Some(format!(
+                        "{name} routed mail for {} over {}, which its table marks down",
+                        address(),
+                        conn.name
+                    ));
                 }
                 let to = usize::from(conn.to.0);
-                (0..topology.gateways.len())
-                    .filter_map(|g| offer(g, to).map(|(spec, c)| (spec, c + conn.cost)))
-                    .fold(None, |acc: Option<(u32, u32)>, o| if acc.is_none_or(|a| better(o, a)) { Some(o) } else { acc })
+                (0..topology.gateways.len()).filter_map(|g| offer(g, to).map(|(spec, c)| (spec, c + conn.cost))).fold(
+                    None,
+                    |acc: Option<(u32, u32)>, o| if acc.is_none_or(|a| better(o, a)) { Some(o) } else { acc },
+                )
             }
             NextHop::Gateway(g) => {
                 let gw = &topology.gateways[usize::from(g.0)];
                 if usize::from(gw.routing_group.0) != me {
-                    return Some(format!("{name} queued mail for {} to {}, a connector of another routing group", address(), gw.name));
+                    return Some(format!(
+                        "{name} queued mail for {} to {}, a connector of another routing group",
+                        address(),
+                        gw.name
+                    ));
                 }
                 self.gateway_fit(usize::from(g.0), r)
             }
@@ -401,7 +415,7 @@ impl Checker {
         let show = |x: Option<(u32, u32)>| x.map_or("none".into(), |(s, c)| format!("specificity {s}, cost {c}"));
         if chosen != best || (first && Some(cost) != best.map(|b| b.1)) {
             return Some(format!(
-                "{name} routed mail for {} {} (route: {}, event cost {cost}), but the best is {}",
+                "{name} queued mail for {} on {} (route: {}, event cost {cost}), but the best is {}",
                 address(),
                 QueueKey::Link(hop).display_name(topology),
                 show(chosen),

@@ -4,15 +4,14 @@
 
 use crate::json_location::{locate, JsonPath};
 use crate::scenario::{
-    Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Role, Scenario,
-    ServerVersion,
+    Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Role, Scenario, ServerVersion,
 };
+use org::address_space::{AddressSpace, DomainId, ExternalDirectory, Pattern};
 use org::advanced_queuing::QueueKey;
 use org::dsn::DsnCode;
 use org::global_catalog::{GlobalCatalog, MailboxEntry};
 use org::routing_engine::NextHop;
 use org::time::Instant;
-use org::address_space::{AddressSpace, DomainId, ExternalDirectory, Pattern};
 use org::topology::{
     ConnectorConfig, ConnectorKind, Delivery, GatewayConfig, HostConfig, HostRole, InternetConfig, LinkStateConfig,
     MxRecord, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig, Topology,
@@ -390,7 +389,8 @@ impl Checker<'_> {
         let mut host_site = Vec::new();
         let mut configs = Vec::new();
         for (i, h) in net.hosts.iter().enumerate() {
-            let own = h.site.as_ref().and_then(|s| self.reference(sites, "site", s, &ip.key("hosts").index(i).key("site")));
+            let own =
+                h.site.as_ref().and_then(|s| self.reference(sites, "site", s, &ip.key("hosts").index(i).key("site")));
             host_site.push(own.unwrap_or(site));
             let role = match h.role {
                 HostRoleSpec::Mail => HostRole::Mail,
@@ -433,7 +433,10 @@ impl Checker<'_> {
                 let rp = at.key("mx").index(k).key("host");
                 if let Some(h) = self.reference(&hosts, "Internet host", &r.host, &rp) {
                     if role_of(h) != HostRole::Mail {
-                        self.error(&rp, format!("an MX record names a mail host; {:?} is not one (role \"mail\")", r.host));
+                        self.error(
+                            &rp,
+                            format!("an MX record names a mail host; {:?} is not one (role \"mail\")", r.host),
+                        );
                     }
                     records.push(MxRecord { preference: r.preference, host: HostId(h as u16) });
                 }
@@ -468,11 +471,25 @@ impl Checker<'_> {
                 Some(h) => Err((h.as_str(), "smart_host", HostRole::Mail)),
                 None => Ok(()),
             };
-            (tp.key("smtp_connectors").index(i), &c.name, &c.routing_group, &c.source_bridgeheads, &c.address_spaces, kind)
+            (
+                tp.key("smtp_connectors").index(i),
+                &c.name,
+                &c.routing_group,
+                &c.source_bridgeheads,
+                &c.address_spaces,
+                kind,
+            )
         });
         let x400 = t.x400_connectors.iter().enumerate().map(|(i, c)| {
             let kind = Err((c.remote_mta.as_str(), "remote_mta", HostRole::Mta));
-            (tp.key("x400_connectors").index(i), &c.name, &c.routing_group, &c.source_bridgeheads, &c.address_spaces, kind)
+            (
+                tp.key("x400_connectors").index(i),
+                &c.name,
+                &c.routing_group,
+                &c.source_bridgeheads,
+                &c.address_spaces,
+                kind,
+            )
         });
         for (at, name, group, bridgeheads, spaces, kind) in smtp.chain(x400).collect::<Vec<_>>() {
             let group = self.reference(rgs, "routing group", group, &at.key("routing_group"));
@@ -485,7 +502,13 @@ impl Checker<'_> {
                 let Some(s) = self.reference(servers, "server", b, &bp) else { continue };
                 let server = &t.servers[s];
                 if group.is_some_and(|g| server.routing_group != t.routing_groups[g].name) {
-                    self.error(&bp, format!("bridgehead {b:?} is in routing group {:?}, not this connector's", server.routing_group));
+                    self.error(
+                        &bp,
+                        format!(
+                            "bridgehead {b:?} is in routing group {:?}, not this connector's",
+                            server.routing_group
+                        ),
+                    );
                 } else if !server.roles.contains(&Role::Bridgehead) {
                     self.error(&bp, format!("server {b:?} lacks the \"bridgehead\" role"));
                 }
@@ -516,12 +539,9 @@ impl Checker<'_> {
             };
             // Links are point-to-point circuits: each bridgehead must reach what it talks to.
             let peers: Vec<HostId> = match delivery {
-                Delivery::Dns => internet
-                    .dns_servers
-                    .iter()
-                    .copied()
-                    .chain(internet.mx.values().flatten().map(|r| r.host))
-                    .collect(),
+                Delivery::Dns => {
+                    internet.dns_servers.iter().copied().chain(internet.mx.values().flatten().map(|r| r.host)).collect()
+                }
                 Delivery::SmartHost(h) | Delivery::Mta(h) => vec![h],
             };
             for b in &source_bridgeheads {
@@ -1051,7 +1071,12 @@ impl Checker<'_> {
                 None => {
                     let domain = text.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
                     if r.smtp_domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
-                        self.error(&at, format!("{text:?} is in an authoritative domain: list it as a user, not as an external address"));
+                        self.error(
+                            &at,
+                            format!(
+                                "{text:?} is in an authoritative domain: list it as a user, not as an external address"
+                            ),
+                        );
                         continue;
                     }
                     external.add_smtp(id, text).map(|_| ())
