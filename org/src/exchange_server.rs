@@ -812,6 +812,23 @@ impl ExchangeServer {
         self.timers.set(Timer::Outbound(seq), deadline);
     }
 
+    /// Whether mail for `hop` leaves this server through its X.400 MTA: over an X.400
+    /// connector it is a bridgehead of, or to a foreign MTA.
+    fn over_mta(&self, hop: NextHop) -> bool {
+        match hop {
+            NextHop::Connector(c) => {
+                let connector = self.topology.connector(c);
+                connector.kind == crate::topology::ConnectorKind::X400
+                    && connector.source_bridgeheads.contains(&self.id)
+            }
+            NextHop::Gateway(g) => {
+                let gateway = self.topology.gateway(g);
+                matches!(gateway.delivery, Delivery::Mta(_)) && gateway.source_bridgeheads.contains(&self.id)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether this server is a source bridgehead of the connector behind `hop`.
     fn sources(&self, hop: NextHop) -> Option<ConnectorId> {
         match hop {
@@ -1335,6 +1352,7 @@ impl ExchangeServer {
         let session = self.outbound.remove(&seq).expect("checked above");
         self.timers.cancel(Timer::Outbound(seq));
         let retry = self.topology.server(self.id).smtp.retry.clone();
+        let mta = self.over_mta(session.hop).then(|| self.topology.server(self.id).mta);
         let queue = self.links.get_mut(&session.hop).expect("session queues exist");
         match session.phase {
             Phase::Envelope(entry) => queue.entries.push_front(entry),
@@ -1346,7 +1364,17 @@ impl ExchangeServer {
             _ => {}
         }
         queue.failures += 1;
-        let delay = retry.delay_ms(queue.failures);
+        let delay = mta.map_or_else(|| retry.delay_ms(queue.failures), |m| m.open_interval_ms);
+        if mta.is_some_and(|m| queue.failures > m.max_open_retries) {
+            // The MTA gives up: what waits is returned as non-deliverable. orgsim's
+            // mapping [U]: 4.4.7, the code of mail that could not be delivered in time.
+            queue.failures = 0;
+            let entries: Vec<QueueEntry> = queue.entries.drain(..).collect();
+            for entry in entries {
+                self.fail_recipients(now, entry.item, entry.recipients, DsnCode::Expired);
+            }
+        }
+        let queue = self.links.get_mut(&session.hop).expect("session queues exist");
         queue.state = LinkQueueState::Retry;
         queue.retry_at = Some(now.plus_ms(delay));
         let failures = queue.failures;
@@ -1485,6 +1513,7 @@ mod tests {
             version,
             routing_group: RoutingGroupId(i),
             smtp: SmtpVirtualServerConfig::default(),
+            mta: crate::topology::MtaConfig::default(),
         };
         let connector = |from: u16, to: u16| ConnectorConfig {
             name: format!("RG{from}-RG{to}"),
@@ -1721,7 +1750,7 @@ mod tests {
 
     /// Runs EX0 against the Internet hosts (those in `down` never answer) until quiet.
     fn pump_internet(server: &mut ExchangeServer, down: &[u16], until: Instant) -> Vec<ServerEvent> {
-        let topo = internet_topology();
+        let topo = server.topology.clone();
         let mut hosts: Vec<crate::internet_host::InternetMailHost> =
             topo.internet.hosts.iter().map(|_| crate::internet_host::InternetMailHost::new()).collect();
         let mut events = Vec::new();
@@ -1824,7 +1853,8 @@ mod tests {
         server.handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
         let (mut changed, mut sent) = (false, 0);
         let mut now = Instant::ZERO;
-        while now < Instant(30 * 60_000) {
+        // The MTA retries every 10 min: the fourth failed open (at 30 min) marks it down.
+        while now < Instant(60 * 60_000) {
             for out in server.drain_outputs() {
                 match out {
                     Output::Event(ServerEvent::LinkStateChanged { .. }) => changed = true,
@@ -1838,5 +1868,37 @@ mod tests {
         }
         assert!(changed, "the master marked the refused connector down in its own table");
         assert_eq!(sent, 0, "no X-LINK2STATE over an X.400 connector: the groups are link state islands");
+    }
+
+    #[test]
+    fn an_x400_queue_follows_the_mta_open_interval_then_gives_up_exchange2003_3_2a() {
+        use crate::address_space::{AddressSpace, Pattern};
+        use crate::topology::{GatewayConfig, HostConfig, HostRole, MtaConfig};
+        let mut topo = (*internet_topology()).clone();
+        topo.internet.hosts.push(HostConfig { name: "MTA".into(), fqdn: "mta".into(), role: HostRole::Mta });
+        topo.gateways.push(GatewayConfig {
+            name: "X.400".into(),
+            routing_group: RoutingGroupId(0),
+            source_bridgeheads: vec![ServerId(0)],
+            address_spaces: vec![AddressSpace { pattern: Pattern::x400("c=US;a= ;p=Legacy;o=NYC").unwrap(), cost: 1 }],
+            delivery: Delivery::Mta(HostId(5)),
+        });
+        topo.servers[0].mta = MtaConfig { open_interval_ms: 600_000, max_open_retries: 3 };
+        let mut server = ExchangeServer::new(ServerId(0), Arc::new(topo), Box::new(Counter(3)));
+        server.handle_submit(Instant::ZERO, message(1), vec![AddressId(12)]);
+        let events = pump_internet(&mut server, &[5], Instant(3 * 3_600_000));
+        let retries: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::QueueState { retry_in_ms: Some(ms), .. } => Some(*ms),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(retries, vec![600_000; 4], "no glitch retries over the MTA: every attempt 10 min apart");
+        let ndr = events.iter().find_map(|e| match e {
+            ServerEvent::Ndr { code, recipients, .. } => Some((*code, recipients.clone())),
+            _ => None,
+        });
+        assert_eq!(ndr, Some((DsnCode::Expired, vec![AddressId(12)])), "returned after the 4th failed open");
     }
 }

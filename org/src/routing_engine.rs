@@ -228,6 +228,7 @@ mod tests {
                 version: ExchangeVersion::Exchange2003Sp2,
                 routing_group: RoutingGroupId(g),
                 smtp: SmtpVirtualServerConfig::default(),
+                mta: crate::topology::MtaConfig::default(),
             })
             .collect();
         topo

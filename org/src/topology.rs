@@ -89,6 +89,25 @@ pub struct ServerConfig {
     pub routing_group: RoutingGroupId,
     /// The (one, in v1) SMTP virtual server.
     pub smtp: SmtpVirtualServerConfig,
+    /// The X.400 MTA (message transfer agent), for X.400 connectors.
+    pub mta: MtaConfig,
+}
+
+/// The X.400 MTA's retry rules for opening an association (EXCHANGE2003.md §3.2a [P]):
+/// an X.400 queue follows these instead of the SMTP glitch-retry schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MtaConfig {
+    /// Wait between attempts to open an association (600 s).
+    pub open_interval_ms: u64,
+    /// Failed opens after which the queued messages are returned as non-deliverable (144).
+    pub max_open_retries: u32,
+}
+
+impl Default for MtaConfig {
+    fn default() -> Self {
+        // EXCHANGE2003.md §3.2a: max open retries 144, open interval 600 s.
+        MtaConfig { open_interval_ms: 600 * SECOND_MS, max_open_retries: 144 }
+    }
 }
 
 /// A routing group.

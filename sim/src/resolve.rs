@@ -14,7 +14,8 @@ use org::routing_engine::NextHop;
 use org::time::Instant;
 use org::topology::{
     ConnectorConfig, ConnectorKind, Delivery, GatewayConfig, HostConfig, HostRole, InternetConfig, LinkStateConfig,
-    MxRecord, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig, Topology,
+    MtaConfig, MxRecord, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig,
+    Topology,
 };
 use org::version::ExchangeVersion;
 use org::{AddressId, ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StoreId};
@@ -711,6 +712,12 @@ impl Checker<'_> {
             if s.disk_flush.ms == 0 || s.disk_flush.ms > 60_000 {
                 self.error(&at.key("disk_flush"), "expected a flush delay from 1ms to 1m");
             }
+            if s.mta.open_interval.ms < 1_000 {
+                self.error(&at.key("mta").key("open_interval"), "expected an open interval of at least 1s");
+            }
+            if s.mta.max_open_retries == 0 {
+                self.error(&at.key("mta").key("max_open_retries"), "expected at least 1 open retry");
+            }
             if vs.expiration.ms == 0 {
                 self.error(&vsp.key("expiration"), "expected an expiration timeout above 0s");
             }
@@ -772,6 +779,7 @@ impl Checker<'_> {
                     log_flush_ms: s.disk_flush.ms,
                     ..SmtpVirtualServerConfig::default()
                 },
+                mta: MtaConfig { open_interval_ms: s.mta.open_interval.ms, max_open_retries: s.mta.max_open_retries },
             });
         }
         let mut store_index = BTreeMap::new();

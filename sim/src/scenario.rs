@@ -125,6 +125,14 @@ pub mod defaults {
     pub fn dns_timeout() -> Duration {
         Duration::from_ms(5_000)
     }
+    /// §3.2a: X.400 MTA open interval 600 s [P].
+    pub fn mta_open_interval() -> Duration {
+        Duration::from_ms(600_000)
+    }
+    /// §3.2a: X.400 MTA max open retries 144 [P].
+    pub fn mta_max_open_retries() -> u32 {
+        144
+    }
     /// Unanswered link state messages are resent after 60 s [U].
     pub fn resend_interval() -> Duration {
         Duration::from_ms(60_000)
@@ -351,6 +359,27 @@ pub struct Server {
     /// Storage groups and their mailbox stores.
     #[serde(default)]
     pub storage_groups: Vec<StorageGroup>,
+    /// The X.400 MTA's retry rules (for X.400 connectors).
+    #[serde(default)]
+    pub mta: Mta,
+}
+
+/// X.400 MTA settings (EXCHANGE2003.md §3.2a).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mta {
+    /// Wait between attempts to open an association.
+    #[serde(default = "defaults::mta_open_interval")]
+    pub open_interval: Duration,
+    /// Failed opens after which waiting mail is returned (NDR 4.4.7).
+    #[serde(default = "defaults::mta_max_open_retries")]
+    pub max_open_retries: u32,
+}
+
+impl Default for Mta {
+    fn default() -> Self {
+        Mta { open_interval: defaults::mta_open_interval(), max_open_retries: defaults::mta_max_open_retries() }
+    }
 }
 
 /// SMTP virtual server settings.
