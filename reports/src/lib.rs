@@ -39,6 +39,21 @@ impl std::error::Error for ReportError {}
 /// Bytes one link direction carried in one sample interval: (t_ms, bytes, interval_ms).
 pub type LinkSample = (u64, u64, u64);
 
+/// One Internet host's share of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStats {
+    /// Messages relayed to it.
+    pub messages: u64,
+    /// Their recipients.
+    pub recipients: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Times a server gave up on it and tried the next DNS server or MX host.
+    pub failovers: u64,
+    /// Times it stopped answering (`host_down`).
+    pub outages: u64,
+}
+
 /// What the report needs from a trace.
 #[derive(Debug, Default)]
 pub struct TraceData {
@@ -64,6 +79,8 @@ pub struct TraceData {
     pub link_state: Vec<(u64, u64, u64, u64)>,
     /// Link state table changes per server.
     pub link_state_changes: BTreeMap<String, u64>,
+    /// Per host beyond the organization: what it took and how often it failed to answer.
+    pub hosts: BTreeMap<String, HostStats>,
     /// Final check results: (name, ok, detail).
     pub checks: Vec<(String, bool, String)>,
     /// Count of each event kind.
@@ -175,6 +192,19 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
                 as_u64(v, "bytes", path, n)?,
                 as_u64(v, "interval_ms", path, n)?,
             )),
+            "relayed" => {
+                let host = data.hosts.entry(as_str(v, "host", path, n)?.to_string()).or_default();
+                host.messages += 1;
+                host.recipients += field(v, "recipients", path, n)?.as_array().map_or(0, Vec::len) as u64;
+                host.bytes += as_u64(v, "size_bytes", path, n)?;
+            }
+            "failover" => data.hosts.entry(as_str(v, "host", path, n)?.to_string()).or_default().failovers += 1,
+            "host_state" => {
+                let host = data.hosts.entry(as_str(v, "host", path, n)?.to_string()).or_default();
+                if as_str(v, "state", path, n)? == "down" {
+                    host.outages += 1;
+                }
+            }
             "link_state_changed" => {
                 *data.link_state_changes.entry(as_str(v, "node", path, n)?.to_string()).or_default() += 1;
             }
@@ -357,6 +387,21 @@ pub fn summary_tables(data: &TraceData) -> String {
         }
         out.push_str("</table>\n");
     }
+    if !data.hosts.is_empty() {
+        out.push_str("<h2>Internet edge</h2>\n<table><tr><th>host</th><th>messages relayed</th><th>recipients</th><th>bytes</th><th>failovers past it</th><th>outages</th></tr>\n");
+        for (host, h) in &data.hosts {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+                escape(host),
+                h.messages,
+                h.recipients,
+                h.bytes,
+                h.failovers,
+                h.outages
+            ));
+        }
+        out.push_str("</table>\n");
+    }
     out.push_str("<h2>Delivery latency</h2>\n");
     let mut latencies: Vec<u64> = data.deliveries.iter().map(|(_, l)| *l).collect();
     latencies.sort_unstable();
@@ -442,6 +487,9 @@ mod tests {
             r#"{"t_ms":130000,"node":"EX01","event":"delivered","message":"M1","recipient":"a@x.com","store":"S","latency_ms":1500}"#,
             r#"{"t_ms":240000,"node":"wan","event":"link_sample","link":"L","from_a_bytes":15000,"from_b_bytes":0,"interval_ms":120000,"bits_per_s":64000}"#,
             r#"{"t_ms":240000,"node":"link_state","event":"link_state_sample","messages":6,"bytes":3000,"interval_ms":120000}"#,
+            r#"{"t_ms":200000,"node":"internet","event":"host_state","host":"MX1","state":"down"}"#,
+            r#"{"t_ms":200500,"node":"EX01","event":"failover","queue":"fabrikam.com","host":"MX1","reason":"timeout"}"#,
+            r#"{"t_ms":200900,"node":"EX01","event":"relayed","message":"M2","host":"MX2","queue":"fabrikam.com","recipients":["a@fabrikam.com","b@fabrikam.com"],"size_bytes":2048}"#,
             r#"{"t_ms":240000,"node":"checks","event":"check","check":"no_loss","ok":true,"detail":"fine"}"#,
         ]
         .join("\n")
@@ -468,6 +516,8 @@ mod tests {
         assert_eq!(link_state_message_series(&data)[0].1, vec![(hours(240_000), 3.0)], "per minute");
         assert_eq!(link_state_bytes_series(&data)[0].1, vec![(hours(240_000), 0.2)], "3000 B in 2 min: 0.2 kbit/s");
         assert!(html.contains("<td class=\"n\">6</td><td class=\"n\">3000</td><td class=\"n\">3</td>"), "{html}");
+        assert!(html.contains("<tr><td>MX1</td><td class=\"n\">0</td><td class=\"n\">0</td><td class=\"n\">0</td><td class=\"n\">1</td><td class=\"n\">1</td></tr>"), "{html}");
+        assert!(html.contains("<tr><td>MX2</td><td class=\"n\">1</td><td class=\"n\">2</td><td class=\"n\">2048</td><td class=\"n\">0</td><td class=\"n\">0</td></tr>"), "{html}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -11,12 +11,12 @@ use std::path::Path;
 /// The component (thread) an event belongs to.
 fn component(event: &str) -> &'static str {
     match event {
-        "submitted" | "received" | "transferred" => "SMTP",
+        "submitted" | "received" | "transferred" | "relayed" | "failover" => "SMTP",
         "categorized" | "ndr" | "badmail" => "categorizer",
         "queued" | "queue_state" | "queue_sample" => "queues",
         "delivered" | "duplicate_suppressed" => "store",
         "recovered" | "server_crashed" | "server_restarted" => "server",
-        "link_sample" | "link_state" | "connector_state" => "links",
+        "link_sample" | "link_state" | "connector_state" | "host_state" => "links",
         "link_state_changed"
         | "connector_detected"
         | "link_state_reviewed"
