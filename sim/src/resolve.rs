@@ -1300,6 +1300,7 @@ impl Checker<'_> {
             let mut fixed_links = BTreeSet::new();
             let mut fixed_connectors = BTreeSet::new();
             let mut fixed_servers = BTreeSet::new();
+            let mut fixed_hosts = BTreeSet::new();
             for a in &timeline {
                 match a.2 {
                     WorldAction::LinkDown(l) | WorldAction::LinkUp(l) => {
@@ -1311,7 +1312,10 @@ impl Checker<'_> {
                     WorldAction::Crash(s) | WorldAction::Restart(s) => {
                         fixed_servers.insert(usize::from(s.0));
                     }
-                    WorldAction::SetMaster(..) | WorldAction::HostDown(_) | WorldAction::HostUp(_) => {}
+                    WorldAction::HostDown(h) | WorldAction::HostUp(h) => {
+                        fixed_hosts.insert(usize::from(h.0));
+                    }
+                    WorldAction::SetMaster(..) => {}
                 }
             }
             let targets = |checker: &mut Self,
@@ -1363,6 +1367,8 @@ impl Checker<'_> {
                 &fixed_connectors,
             );
             let server_crashes = rate(self, "server_crashes", &w.server_crashes, &servers, "server", &fixed_servers);
+            let host_outages =
+                rate(self, "host_outages", &w.host_outages, &hosts_by_name, "Internet host", &fixed_hosts);
             let link_oscillations = w.link_oscillations.as_ref().map(|o| {
                 let op = wp.key("link_oscillations");
                 if o.period[0] > o.period[1] || o.period[0].ms < 2 {
@@ -1389,6 +1395,7 @@ impl Checker<'_> {
                 link_oscillations,
                 connector_outages,
                 server_crashes,
+                host_outages,
             }
         });
 

@@ -855,6 +855,9 @@ pub struct Weather {
     /// Server crashes, each followed by a restart.
     #[serde(default)]
     pub server_crashes: Option<FaultRate>,
+    /// Internet hosts (MX hosts, smart hosts, MTAs, DNS servers) that stop answering.
+    #[serde(default)]
+    pub host_outages: Option<FaultRate>,
 }
 
 /// How often a fault happens and how long it lasts.

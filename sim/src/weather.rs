@@ -6,7 +6,7 @@
 use crate::resolve::{TimedAction, WorldAction};
 use crate::rng::Stream;
 use org::time::Instant;
-use org::{ConnectorId, Entropy, ServerId};
+use org::{ConnectorId, Entropy, HostId, ServerId};
 use std::collections::BTreeMap;
 
 /// A fault kind's rate, resolved to target indexes.
@@ -48,6 +48,8 @@ pub struct WeatherSpec {
     pub connector_outages: Option<RateSpec>,
     /// Server crashes and restarts.
     pub server_crashes: Option<RateSpec>,
+    /// Internet hosts that stop answering.
+    pub host_outages: Option<RateSpec>,
 }
 
 fn poisson(rng: &mut Stream, mean: f64) -> u64 {
@@ -161,6 +163,15 @@ impl WeatherSpec {
                 }
             }
         }
+        if let Some(spec) = &self.host_outages {
+            let mut rng = Stream::new(seed, "weather:host_outages");
+            for (host, list) in intervals(&mut rng, spec, from, until) {
+                for (s, e) in list {
+                    push(s, 8, host, WorldAction::HostDown(HostId(host as u16)));
+                    push(e, 9, host, WorldAction::HostUp(HostId(host as u16)));
+                }
+            }
+        }
         out.sort_by_key(|(at, order, target, _)| (*at, *order, *target));
         out.into_iter().map(|(at, _, _, action)| TimedAction { at: Instant(at), action }).collect()
     }
@@ -184,6 +195,7 @@ mod tests {
             }),
             connector_outages: None,
             server_crashes: Some(RateSpec { per_day, length_ms: [1_000, 1_800_000], targets: vec![0, 1, 2] }),
+            host_outages: Some(RateSpec { per_day, length_ms: [60_000, 3_600_000], targets: vec![0, 3] }),
         }
     }
 
