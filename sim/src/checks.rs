@@ -32,6 +32,12 @@ use std::sync::Arc;
 /// never reaches a result (what is listed from it is sorted first).
 type Pairs = HashMap<(MessageId, AddressId), Pair, BuildHasherDefault<DefaultHasher>>;
 
+/// The best of (specificity, cost) offers: most specific first, then cheapest
+/// (EXCHANGE2003.md §5).
+fn best_offer(offers: impl Iterator<Item = (u32, u32)>) -> Option<(u32, u32)> {
+    offers.max_by_key(|&(spec, cost)| (spec, std::cmp::Reverse(cost)))
+}
+
 /// One check's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CheckResult {
@@ -331,11 +337,7 @@ impl Checker {
     fn gateway_fit(&self, g: usize, r: AddressId) -> Option<(u32, u32)> {
         let text = self.topology.external.text(r)?;
         let gw = &self.topology.gateways[g];
-        let fits = gw.address_spaces.iter().filter_map(|s| s.pattern.specificity(&text).map(|spec| (spec, s.cost)));
-        fits.fold(None, |best: Option<(u32, u32)>, (spec, cost)| match best {
-            Some((bs, bc)) if (bs, std::cmp::Reverse(bc)) >= (spec, std::cmp::Reverse(cost)) => best,
-            _ => Some((spec, cost)),
-        })
+        best_offer(gw.address_spaces.iter().filter_map(|s| s.pattern.specificity(&text).map(|spec| (spec, s.cost))))
     }
 
     /// Judges a routing decision for an external recipient against a reference over
@@ -358,10 +360,7 @@ impl Checker {
             let to = usize::from(topology.gateways[g].routing_group.0);
             d[from][to].map(|x| (spec, x + space_cost))
         };
-        let better = |a: (u32, u32), b: (u32, u32)| (a.0, std::cmp::Reverse(a.1)) > (b.0, std::cmp::Reverse(b.1));
-        let best = (0..topology.gateways.len())
-            .filter_map(|g| offer(g, me))
-            .fold(None, |acc: Option<(u32, u32)>, o| if acc.is_none_or(|a| better(o, a)) { Some(o) } else { acc });
+        let best = best_offer((0..topology.gateways.len()).filter_map(|g| offer(g, me)));
         let name = &self.server_names[usize::from(server.0)];
         let address = || match topology.external.lookup(r) {
             Some(org::address_space::ExternalAddress::Smtp(dom)) => topology.external.domain(dom).to_string(),
@@ -387,9 +386,8 @@ impl Checker {
                     ));
                 }
                 let to = usize::from(conn.to.0);
-                (0..topology.gateways.len()).filter_map(|g| offer(g, to).map(|(spec, c)| (spec, c + conn.cost))).fold(
-                    None,
-                    |acc: Option<(u32, u32)>, o| if acc.is_none_or(|a| better(o, a)) { Some(o) } else { acc },
+                best_offer(
+                    (0..topology.gateways.len()).filter_map(|g| offer(g, to).map(|(spec, c)| (spec, c + conn.cost))),
                 )
             }
             NextHop::Gateway(g) => {
@@ -403,13 +401,14 @@ impl Checker {
                 }
                 self.gateway_fit(usize::from(g.0), r)
             }
-            NextHop::RemoteDomain(_) => (0..topology.gateways.len())
-                .filter(|g| {
-                    let gw = &topology.gateways[*g];
-                    gw.delivery == org::topology::Delivery::Dns && gw.source_bridgeheads.contains(&server)
-                })
-                .filter_map(|g| self.gateway_fit(g, r))
-                .fold(None, |acc: Option<(u32, u32)>, o| if acc.is_none_or(|a| better(o, a)) { Some(o) } else { acc }),
+            NextHop::RemoteDomain(_) => best_offer(
+                (0..topology.gateways.len())
+                    .filter(|g| {
+                        let gw = &topology.gateways[*g];
+                        gw.delivery == org::topology::Delivery::Dns && gw.source_bridgeheads.contains(&server)
+                    })
+                    .filter_map(|g| self.gateway_fit(g, r)),
+            ),
             NextHop::Local | NextHop::Server(_) => return None,
         };
         let show = |x: Option<(u32, u32)>| x.map_or("none".into(), |(s, c)| format!("specificity {s}, cost {c}"));
@@ -762,30 +761,22 @@ impl Checker {
                         detail: format!("{seen} NDR'd"),
                     }
                 }
-                Expect::TransferredVia { name: queue, at_least, at_most, from, until, .. } => {
+                Expect::TransferredVia { name, at_least, at_most, from, until, .. }
+                | Expect::RelayedTo { name, at_least, at_most, from, until, .. } => {
                     let seen = self.window_counts[i];
-                    let bounds = bounds(*at_least, *at_most);
+                    let (kind, unit) = match e {
+                        Expect::TransferredVia { .. } => ("transferred_via", "transfer(s)"),
+                        _ => ("relayed_to", "message(s) relayed"),
+                    };
                     CheckResult {
                         name: format!(
-                            "transferred_via {queue} {bounds} in {}..{}",
+                            "{kind} {name} {} in {}..{}",
+                            bounds(*at_least, *at_most),
                             crate::units::Duration::from_ms(from.as_ms()),
                             crate::units::Duration::from_ms(until.as_ms())
                         ),
                         ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
-                        detail: format!("{seen} transfer(s)"),
-                    }
-                }
-                Expect::RelayedTo { name: host, at_least, at_most, from, until, .. } => {
-                    let seen = self.window_counts[i];
-                    let bounds = bounds(*at_least, *at_most);
-                    CheckResult {
-                        name: format!(
-                            "relayed_to {host} {bounds} in {}..{}",
-                            crate::units::Duration::from_ms(from.as_ms()),
-                            crate::units::Duration::from_ms(until.as_ms())
-                        ),
-                        ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
-                        detail: format!("{seen} message(s) relayed"),
+                        detail: format!("{seen} {unit}"),
                     }
                 }
                 Expect::UnreachableAtLeast { count, from, until }

@@ -570,6 +570,24 @@ impl Checker<'_> {
         out
     }
 
+    /// An expectation that counts events in a window needs a bound and a window that
+    /// does not end before it starts.
+    fn counted_window(
+        &mut self,
+        at: &JsonPath,
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+        from: Instant,
+        until: Instant,
+    ) {
+        if at_least.is_none() && at_most.is_none() {
+            self.error(at, "expected \"at_least\", \"at_most\" or both");
+        }
+        if from > until {
+            self.error(&at.key("until"), "the window ends before it starts");
+        }
+    }
+
     /// A connector's address spaces: at least one, each parsed, cost 1–100.
     fn address_spaces(&mut self, spaces: &[AddressSpaceSpec], at: &JsonPath) -> Vec<AddressSpace> {
         if spaces.is_empty() {
@@ -1430,12 +1448,7 @@ impl Checker<'_> {
                 Expectation::NdrAtMost { count, code: c } => Expect::NdrAtMost(*count, code(*c)),
                 Expectation::TransferredVia { queue, at_least, at_most, from, until } => {
                     let (from, until) = window(*from, *until);
-                    if at_least.is_none() && at_most.is_none() {
-                        self.error(&at, "expected \"at_least\", \"at_most\" or both");
-                    }
-                    if from > until {
-                        self.error(&at.key("until"), "the window ends before it starts");
-                    }
+                    self.counted_window(&at, *at_least, *at_most, from, until);
                     let gateway = gateways.iter().position(|g| g.name == *queue);
                     let domain = external.domains.iter().position(|d| d.eq_ignore_ascii_case(queue));
                     let key = if let Some(c) = connectors_by_name.index.get(queue) {
@@ -1464,12 +1477,7 @@ impl Checker<'_> {
                 }
                 Expectation::RelayedTo { host, at_least, at_most, from, until } => {
                     let (from, until) = window(*from, *until);
-                    if at_least.is_none() && at_most.is_none() {
-                        self.error(&at, "expected \"at_least\", \"at_most\" or both");
-                    }
-                    if from > until {
-                        self.error(&at.key("until"), "the window ends before it starts");
-                    }
+                    self.counted_window(&at, *at_least, *at_most, from, until);
                     let Some(h) = self.reference(&hosts_by_name, "Internet host", host, &at.key("host")) else {
                         continue;
                     };
