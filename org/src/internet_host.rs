@@ -12,13 +12,16 @@ use std::collections::BTreeMap;
 /// One external mail host's SMTP listener.
 #[derive(Clone, Debug, Default)]
 pub struct InternetMailHost {
-    sessions: BTreeMap<ConnId, InboundSession>,
+    /// Open sessions with the order they were opened in.
+    sessions: BTreeMap<ConnId, (u64, InboundSession)>,
+    opened: u64,
     /// Messages accepted so far.
     pub accepted_messages: u64,
 }
 
-/// Open sessions a host keeps before it refuses more (a bound on its state) [U].
-const MAX_SESSIONS: usize = 10_000;
+/// Open sessions a host keeps [U]: past this it drops the oldest, as an SMTP server's
+/// idle timeout would drop a session whose client vanished (a link failed mid-session).
+const MAX_SESSIONS: usize = 1_000;
 
 impl InternetMailHost {
     /// A host with no sessions.
@@ -32,13 +35,18 @@ impl InternetMailHost {
         let conn = packet.conn;
         let reply = |frame| vec![Packet { conn, frame }];
         match packet.frame {
-            Frame::Connect if self.sessions.len() >= MAX_SESSIONS => reply(Frame::Reset),
             Frame::Connect => {
-                self.sessions.insert(conn, InboundSession::new());
+                if self.sessions.len() >= MAX_SESSIONS {
+                    let oldest = self.sessions.iter().min_by_key(|(_, (opened, _))| *opened).map(|(c, _)| *c);
+                    self.sessions.remove(&oldest.expect("the map is full"));
+                }
+                self.opened += 1;
+                self.sessions.insert(conn, (self.opened, InboundSession::new()));
+                debug_assert!(self.sessions.len() <= MAX_SESSIONS);
                 reply(Frame::Replies(vec![SmtpReply::ServiceReady]))
             }
             Frame::Commands(commands) => {
-                let Some(session) = self.sessions.get_mut(&conn) else {
+                let Some((_, session)) = self.sessions.get_mut(&conn) else {
                     return reply(Frame::Reset);
                 };
                 let mut replies = Vec::with_capacity(commands.len());
@@ -107,5 +115,24 @@ mod tests {
         assert_eq!(host.accepted_messages, 1);
         let out = host.handle_packet(ServerId(0), Packet { conn, frame: Frame::Commands(vec![SmtpCommand::Quit]) });
         assert_eq!(out[0].frame, Frame::Reset, "the session is gone after QUIT");
+    }
+
+    #[test]
+    fn a_full_host_drops_its_oldest_session_not_new_ones() {
+        let mut host = InternetMailHost::new();
+        let connect = |host: &mut InternetMailHost, seq| {
+            let conn = ConnId { client: ServerId(0), seq };
+            host.handle_packet(ServerId(0), Packet { conn, frame: Frame::Connect })
+        };
+        for seq in 0..=MAX_SESSIONS as u64 {
+            let out = connect(&mut host, seq);
+            assert_eq!(out[0].frame, Frame::Replies(vec![SmtpReply::ServiceReady]), "session {seq} is served");
+        }
+        let ehlo = |host: &mut InternetMailHost, seq| {
+            let conn = ConnId { client: ServerId(0), seq };
+            host.handle_packet(ServerId(0), Packet { conn, frame: Frame::Commands(vec![SmtpCommand::Ehlo]) })
+        };
+        assert_eq!(ehlo(&mut host, 0)[0].frame, Frame::Reset, "the oldest was dropped");
+        assert_eq!(ehlo(&mut host, 1)[0].frame, Frame::Replies(vec![SmtpReply::EhloOk]));
     }
 }
