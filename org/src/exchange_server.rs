@@ -972,7 +972,9 @@ impl ExchangeServer {
             let m = self.items[&entry.item].message.clone();
             for (hop, (recipients, _)) in &by_hop {
                 for &recipient in recipients.iter().filter(|_| *hop != NextHop::Local) {
-                    let store = self.topology.directory.lookup(recipient).expect("resolved").store;
+                    // Only mailboxes can be copied locally; external recipients are left.
+                    let Some(mailbox) = self.topology.directory.lookup(recipient) else { continue };
+                    let store = mailbox.store;
                     if self.stores.deliver(recipient, m.id, m.size_bytes) == DeliveryOutcome::Delivered {
                         self.pending_ops.push(DiskOp::Deliver {
                             store,
