@@ -5,6 +5,7 @@
 //! comes from `poll_timeout()`. Nothing here knows about madsim, files, the wall clock or
 //! where randomness comes from: the `sim` crate drives these machines.
 
+pub mod ad_replication;
 pub mod address_space;
 pub mod advanced_queuing;
 pub mod categorizer;
