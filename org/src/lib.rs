@@ -14,6 +14,7 @@ pub mod dsn;
 pub mod exchange_server;
 pub mod global_catalog;
 pub mod internet_host;
+pub mod ldap_filter;
 pub mod link_state;
 pub mod mailbox_store;
 pub mod message;
