@@ -10,6 +10,7 @@ pub mod address_space;
 pub mod advanced_queuing;
 pub mod categorizer;
 pub mod dns;
+pub mod domain_controller;
 pub mod dsn;
 pub mod exchange_server;
 pub mod global_catalog;
