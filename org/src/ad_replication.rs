@@ -153,12 +153,37 @@ pub struct Replica {
     utd: BTreeMap<DcId, Usn>,
     /// Per source DC, the highest source USN pulled from it.
     hwm: BTreeMap<DcId, Usn>,
+    /// XOR of [`attribute_hash`] over every attribute held: equal content, equal digest.
+    digest: u64,
+}
+
+/// A hash of one attribute's content (object, name, values, originating metadata),
+/// FNV-1a; XOR-combined so a replica's digest follows each store in O(1).
+fn attribute_hash(object: ObjectId, name: &str, values: &[String], meta: &AttributeMeta) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(&object.0.to_le_bytes());
+    eat(name.as_bytes());
+    for v in values {
+        eat(&(v.len() as u64).to_le_bytes());
+        eat(v.as_bytes());
+    }
+    eat(&meta.version.to_le_bytes());
+    eat(&meta.originating_time_ms.to_le_bytes());
+    eat(&meta.originating_dc.0.to_le_bytes());
+    eat(&meta.originating_usn.to_le_bytes());
+    h
 }
 
 impl Replica {
     /// An empty replica on `dc`.
     pub fn new(dc: DcId) -> Self {
-        Replica { dc, usn: 0, objects: BTreeMap::new(), utd: BTreeMap::new(), hwm: BTreeMap::new() }
+        Replica { dc, usn: 0, objects: BTreeMap::new(), utd: BTreeMap::new(), hwm: BTreeMap::new(), digest: 0 }
     }
 
     /// The DC holding it.
@@ -201,7 +226,11 @@ impl Replica {
             let version = entry.attributes.get(&name).map_or(1, |a| a.meta.version + 1);
             let meta =
                 AttributeMeta { version, originating_time_ms: now_ms, originating_dc: self.dc, originating_usn: usn };
-            entry.attributes.insert(name, Attribute { values: values.clone(), meta, local_usn: usn });
+            let stored = Attribute { values: values.clone(), meta, local_usn: usn };
+            self.digest ^= attribute_hash(object, &name, &stored.values, &meta);
+            if let Some(old) = entry.attributes.insert(name.clone(), stored) {
+                self.digest ^= attribute_hash(object, &name, &old.values, &old.meta);
+            }
             self.utd.insert(self.dc, usn);
         }
     }
@@ -264,7 +293,10 @@ impl Replica {
             if wins {
                 self.usn += 1;
                 let attribute = Attribute { values: change.values.clone(), meta: change.meta, local_usn: self.usn };
-                object.attributes.insert(change.attribute.clone(), attribute);
+                self.digest ^= attribute_hash(change.object, &change.attribute, &change.values, &change.meta);
+                if let Some(old) = object.attributes.insert(change.attribute.clone(), attribute) {
+                    self.digest ^= attribute_hash(change.object, &change.attribute, &old.values, &old.meta);
+                }
                 applied.stored += 1;
             } else {
                 applied.discarded += 1;
@@ -312,9 +344,31 @@ impl Replica {
             .map(|(id, _)| *id)
             .collect();
         for id in &expired {
-            self.objects.remove(id);
+            let object = self.objects.remove(id).expect("listed above");
+            for (name, a) in &object.attributes {
+                self.digest ^= attribute_hash(*id, name, &a.values, &a.meta);
+            }
         }
         expired.len()
+    }
+
+    /// A digest of [`Replica::content`], kept up to date on every store: replicas with
+    /// the same content have the same digest.
+    pub fn digest(&self) -> u64 {
+        debug_assert_eq!(self.digest, self.recomputed_digest(), "the digest follows every store");
+        self.digest
+    }
+
+    fn recomputed_digest(&self) -> u64 {
+        self.objects
+            .iter()
+            .flat_map(|(id, o)| o.attributes.iter().map(move |(n, a)| attribute_hash(*id, n, &a.values, &a.meta)))
+            .fold(0, |acc, h| acc ^ h)
+    }
+
+    /// Attributes held (tombstones' included).
+    pub fn attribute_count(&self) -> usize {
+        self.objects.values().map(|o| o.attributes.len()).sum()
     }
 
     /// What a replica holds, without local bookkeeping: per object, per attribute, the
@@ -491,6 +545,7 @@ mod tests {
             let content = replicas[0].content();
             for r in &replicas {
                 prop_assert_eq!(&r.content(), &content);
+                prop_assert_eq!(r.digest(), replicas[0].digest());
             }
             for ((object, attribute), ws) in &writes {
                 let best = ws.iter().max_by_key(|(rank, _)| *rank).unwrap();
