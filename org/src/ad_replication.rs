@@ -155,6 +155,8 @@ pub struct Replica {
     hwm: BTreeMap<DcId, Usn>,
     /// XOR of [`attribute_hash`] over every attribute held: equal content, equal digest.
     digest: u64,
+    /// Every attribute held, by the local USN it was stored under (what a pull scans).
+    by_usn: BTreeMap<Usn, (ObjectId, String)>,
 }
 
 /// A hash of one attribute's content (object, name, values, originating metadata),
@@ -183,7 +185,15 @@ fn attribute_hash(object: ObjectId, name: &str, values: &[String], meta: &Attrib
 impl Replica {
     /// An empty replica on `dc`.
     pub fn new(dc: DcId) -> Self {
-        Replica { dc, usn: 0, objects: BTreeMap::new(), utd: BTreeMap::new(), hwm: BTreeMap::new(), digest: 0 }
+        Replica {
+            dc,
+            usn: 0,
+            objects: BTreeMap::new(),
+            utd: BTreeMap::new(),
+            hwm: BTreeMap::new(),
+            digest: 0,
+            by_usn: BTreeMap::new(),
+        }
     }
 
     /// The DC holding it.
@@ -211,6 +221,11 @@ impl Replica {
         &self.utd
     }
 
+    /// Every high-water mark, by source.
+    pub fn hwms(&self) -> &BTreeMap<DcId, Usn> {
+        &self.hwm
+    }
+
     /// The high-water mark for a source.
     pub fn high_water_mark(&self, source: DcId) -> Usn {
         self.hwm.get(&source).copied().unwrap_or(0)
@@ -230,7 +245,9 @@ impl Replica {
             self.digest ^= attribute_hash(object, &name, &stored.values, &meta);
             if let Some(old) = entry.attributes.insert(name.clone(), stored) {
                 self.digest ^= attribute_hash(object, &name, &old.values, &old.meta);
+                self.by_usn.remove(&old.local_usn);
             }
+            self.by_usn.insert(usn, (object, name));
             self.utd.insert(self.dc, usn);
         }
     }
@@ -244,13 +261,12 @@ impl Replica {
     /// does not cover, in USN order, at most `max_changes` of them.
     pub fn get_changes(&self, since: Usn, dest_utd: &BTreeMap<DcId, Usn>, max_changes: usize) -> ChangeBatch {
         assert!(max_changes > 0, "a batch holds at least one change");
-        let mut candidates: Vec<(Usn, ObjectId, &String, &Attribute)> = self
-            .objects
-            .iter()
-            .flat_map(|(id, o)| o.attributes.iter().map(move |(name, a)| (a.local_usn, *id, name, a)))
-            .filter(|(usn, ..)| *usn > since)
-            .collect();
-        candidates.sort_by_key(|(usn, id, name, _)| (*usn, *id, (*name).clone()));
+        debug_assert_eq!(self.by_usn.len(), self.attribute_count(), "every attribute is indexed once");
+        let candidates = self.by_usn.range(since + 1..).map(|(usn, (id, name))| {
+            let a = &self.objects[id].attributes[name];
+            debug_assert_eq!(a.local_usn, *usn);
+            (*usn, *id, name, a)
+        });
         let mut changes = Vec::new();
         let mut high_usn = since;
         let mut more = false;
@@ -296,7 +312,9 @@ impl Replica {
                 self.digest ^= attribute_hash(change.object, &change.attribute, &change.values, &change.meta);
                 if let Some(old) = object.attributes.insert(change.attribute.clone(), attribute) {
                     self.digest ^= attribute_hash(change.object, &change.attribute, &old.values, &old.meta);
+                    self.by_usn.remove(&old.local_usn);
                 }
+                self.by_usn.insert(self.usn, (change.object, change.attribute.clone()));
                 applied.stored += 1;
             } else {
                 applied.discarded += 1;
@@ -347,6 +365,7 @@ impl Replica {
             let object = self.objects.remove(id).expect("listed above");
             for (name, a) in &object.attributes {
                 self.digest ^= attribute_hash(*id, name, &a.values, &a.meta);
+                self.by_usn.remove(&a.local_usn);
             }
         }
         expired.len()

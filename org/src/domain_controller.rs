@@ -15,6 +15,7 @@
 
 use crate::ad_replication::{ChangeBatch, DcId, ObjectId, Replica, Usn};
 use crate::time::{Instant, MINUTE_MS, SECOND_MS};
+use crate::Entropy;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The Windows version of a DC, which sets its change-notification delays.
@@ -156,14 +157,16 @@ pub struct DomainController {
 
 impl DomainController {
     /// A DC with an empty replica; `inbound` are the connections it pulls over and
-    /// `notify_targets` the intra-site DCs that pull from it. Scheduled pulls start one
-    /// interval after `now`.
+    /// `notify_targets` the intra-site DCs that pull from it. Each connection's first
+    /// scheduled pull comes at a random point of its first interval (Windows staggers
+    /// replication inside its schedule rather than starting every DC on the hour).
     pub fn new(
         id: DcId,
         version: WindowsVersion,
         inbound: Vec<InboundConnection>,
         notify_targets: Vec<DcId>,
         now: Instant,
+        rng: &mut dyn Entropy,
     ) -> Self {
         let mut dc = DomainController {
             id,
@@ -179,7 +182,8 @@ impl DomainController {
         };
         for c in dc.inbound.clone() {
             assert!(c.interval_ms > 0, "connections have a schedule");
-            dc.timers.insert(Timer::Scheduled(c.source), now.plus_ms(c.interval_ms));
+            let offset = 1 + rng.below(c.interval_ms as usize) as u64;
+            dc.timers.insert(Timer::Scheduled(c.source), now.plus_ms(offset));
         }
         dc
     }
@@ -219,6 +223,25 @@ impl DomainController {
             return;
         }
         self.start_notify_round(now);
+    }
+
+    /// Many originating writes at once (a bulk import or modify: a replication storm),
+    /// traced as one event.
+    pub fn handle_writes(&mut self, now: Instant, writes: &[(ObjectId, Vec<(String, Vec<String>)>)], urgent: bool) {
+        let mut attributes = 0;
+        for (object, attrs) in writes {
+            let refs: Vec<(&str, Vec<String>)> = attrs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+            self.replica.write(now.as_ms(), *object, &refs);
+            attributes += attrs.len() as u32;
+        }
+        self.outputs.push(DcOutput::Event(DcEvent::Originated { attributes, usn: self.replica.usn() }));
+        if urgent {
+            for to in self.notify_targets.clone() {
+                self.send(to, DcMessage::Notify);
+            }
+        } else {
+            self.start_notify_round(now);
+        }
     }
 
     /// A deletion here (a tombstone).
@@ -331,6 +354,14 @@ impl DomainController {
 mod tests {
     use super::*;
 
+    /// Draws the largest offset: every first scheduled pull a whole interval away.
+    struct Latest;
+    impl Entropy for Latest {
+        fn next_u64(&mut self) -> u64 {
+            u64::MAX
+        }
+    }
+
     /// DCs 0–2 in site A (full mesh of intra-site connections), DC 3 in site B pulling
     /// from DC 0 every `interval`.
     fn forest(version: WindowsVersion, interval_ms: u64) -> Vec<DomainController> {
@@ -341,14 +372,16 @@ mod tests {
                 .collect()
         };
         let targets = |me: u16| -> Vec<DcId> { (0..3).filter(|s| *s != me).map(DcId).collect() };
-        let mut dcs: Vec<DomainController> =
-            (0..3).map(|i| DomainController::new(DcId(i), version, intra(i), targets(i), Instant::ZERO)).collect();
+        let mut dcs: Vec<DomainController> = (0..3)
+            .map(|i| DomainController::new(DcId(i), version, intra(i), targets(i), Instant::ZERO, &mut Latest))
+            .collect();
         dcs.push(DomainController::new(
             DcId(3),
             version,
             vec![InboundConnection { source: DcId(0), intra_site: false, interval_ms }],
             Vec::new(),
             Instant::ZERO,
+            &mut Latest,
         ));
         dcs
     }

@@ -79,6 +79,10 @@ pub struct TraceData {
     pub link_state: Vec<(u64, u64, u64, u64)>,
     /// Link state table changes per server.
     pub link_state_changes: BTreeMap<String, u64>,
+    /// Directory replication backlog per DC: (t_ms, USNs not yet pulled).
+    pub ad_backlog: BTreeMap<String, Vec<(u64, u64)>>,
+    /// Directory replication bytes: (t_ms, bytes, interval_ms).
+    pub ad_bytes: Vec<(u64, u64, u64)>,
     /// Per host beyond the organization: what it took and how often it failed to answer.
     pub hosts: BTreeMap<String, HostStats>,
     /// Final check results: (name, ok, detail).
@@ -197,6 +201,19 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
                 host.messages += 1;
                 host.recipients += field(v, "recipients", path, n)?.as_array().map_or(0, Vec::len) as u64;
                 host.bytes += as_u64(v, "size_bytes", path, n)?;
+            }
+            "ad_sample" => {
+                let interval = as_u64(v, "interval_ms", path, n)?;
+                data.ad_bytes.push((t, as_u64(v, "bytes", path, n)?, interval));
+                let dcs = field(v, "dcs", path, n)?.as_array().ok_or_else(|| ReportError::Trace {
+                    file: path.to_path_buf(),
+                    line: n,
+                    message: "expected \"dcs\" to be a list".into(),
+                })?;
+                for dc in dcs {
+                    let name = as_str(dc, "dc", path, n)?.to_string();
+                    data.ad_backlog.entry(name).or_default().push((t, as_u64(dc, "backlog", path, n)?));
+                }
             }
             "failover" => data.hosts.entry(as_str(v, "host", path, n)?.to_string()).or_default().failovers += 1,
             "host_state" => {
@@ -322,6 +339,24 @@ pub fn link_series(data: &TraceData) -> Vec<Series> {
         .collect()
 }
 
+/// Directory replication backlog per DC (changes its sources hold that it has not
+/// pulled yet), per sample.
+pub fn directory_backlog_series(data: &TraceData) -> Vec<Series> {
+    data.ad_backlog
+        .iter()
+        .map(|(dc, samples)| (dc.clone(), samples.iter().map(|(t, b)| (hours(*t), *b as f64)).collect()))
+        .collect()
+}
+
+/// Directory replication traffic in kbit/s, all DCs, per sample.
+pub fn directory_traffic_series(data: &TraceData) -> Vec<Series> {
+    if data.ad_bytes.is_empty() {
+        return Vec::new();
+    }
+    let points = data.ad_bytes.iter().map(|(t, b, i)| (hours(*t), *b as f64 * 8.0 / (*i).max(1) as f64)).collect();
+    vec![("directory replication".to_string(), points)]
+}
+
 /// Link state messages per minute, organization-wide, per sample.
 pub fn link_state_message_series(data: &TraceData) -> Vec<Series> {
     link_state_series(data, "link state messages", |messages, _, interval_ms| {
@@ -432,10 +467,15 @@ pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
         ("wan_throughput.svg", "WAN link throughput", "kbit/s", link_series(&data)),
         ("link_state_messages.svg", "Link state messages", "messages/min", link_state_message_series(&data)),
         ("link_state_traffic.svg", "Link state traffic", "kbit/s", link_state_bytes_series(&data)),
+        ("directory_backlog.svg", "Directory replication backlog per DC", "changes", directory_backlog_series(&data)),
+        ("directory_traffic.svg", "Directory replication traffic", "kbit/s", directory_traffic_series(&data)),
     ];
     std::fs::create_dir_all(dir).map_err(|e| ReportError::Io(dir.to_path_buf(), e))?;
     let mut sections = String::new();
     for (file, title, unit, series) in &charts {
+        if file.starts_with("directory_") && data.ad_backlog.is_empty() {
+            continue; // the directory is not simulated in this scenario
+        }
         let svg = line_chart(title, unit, end_h, series)?;
         write_atomically(&dir.join(file), svg.as_bytes())?;
         let note = if series.is_empty() { "<p class=\"empty\">No data in this run.</p>" } else { "" };

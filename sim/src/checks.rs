@@ -127,6 +127,10 @@ pub struct Checker {
     last_fault: Instant,
     /// Every (routing group, version) entry any server has held, with who held it first.
     entries_seen: BTreeMap<(RoutingGroupId, LinkStateVersion), (GroupState, ServerId)>,
+    /// The simulated directory's DCs: (name, domain).
+    dcs: Vec<(String, usize)>,
+    /// Each DC's replica digest.
+    dc_digests: Vec<u64>,
 }
 
 impl Checker {
@@ -160,6 +164,8 @@ impl Checker {
             distances: vec![None; servers],
             last_fault,
             entries_seen: BTreeMap::new(),
+            dcs: Vec::new(),
+            dc_digests: Vec::new(),
         }
     }
 
@@ -237,6 +243,29 @@ impl Checker {
             }
         }
         Ok(first.map(|(_, d)| d))
+    }
+
+    /// Names the simulated directory's DCs and their domains (once, before the run).
+    pub fn set_directory(&mut self, dcs: Vec<(String, usize)>) {
+        self.dc_digests = vec![0; dcs.len()];
+        self.dcs = dcs;
+    }
+
+    /// A DC's replica digest changed.
+    pub fn dc_digest(&mut self, dc: usize, digest: u64) {
+        self.dc_digests[dc] = digest;
+    }
+
+    /// Whether every replica of each domain holds the same content, or the first two
+    /// that differ.
+    pub fn directory_agreement(&self) -> Result<(), String> {
+        for (i, (name, domain)) in self.dcs.iter().enumerate() {
+            let first = self.dcs.iter().position(|(_, d)| d == domain).expect("itself at least");
+            if self.dc_digests[i] != self.dc_digests[first] {
+                return Err(format!("{} and {name} hold different replicas of their domain", self.dcs[first].0));
+            }
+        }
+        Ok(())
     }
 
     /// Least costs between all routing groups over connectors up in `server`'s mirror.
@@ -652,6 +681,13 @@ impl Checker {
     /// Records the deadline expectation with this index at its deadline.
     pub fn deadline_reached(&mut self, index: usize) {
         let result = match self.expectations[index] {
+            Expect::DirectoryConverges { .. } => match self.directory_agreement() {
+                Ok(()) => (true, 0),
+                Err(detail) => {
+                    self.convergence_detail.insert(index, detail);
+                    (false, 0)
+                }
+            },
             Expect::LinkStateConverges { .. } => match self.link_state_agreement() {
                 Ok(_) => (true, 0),
                 Err(detail) => {
@@ -672,7 +708,9 @@ impl Checker {
             .enumerate()
             .filter_map(|(i, e)| match e {
                 Expect::AllResolvedBy(at) => Some((i, *at)),
-                Expect::LinkStateConverges { within_ms } => Some((i, self.last_fault.plus_ms(*within_ms))),
+                Expect::LinkStateConverges { within_ms } | Expect::DirectoryConverges { within_ms } => {
+                    Some((i, self.last_fault.plus_ms(*within_ms)))
+                }
                 _ => None,
             })
             .collect()
@@ -826,12 +864,18 @@ impl Checker {
                     ok: self.recoveries >= *n,
                     detail: format!("{} restart(s) recovered queued mail", self.recoveries),
                 },
-                Expect::LinkStateConverges { within_ms } => {
+                Expect::LinkStateConverges { within_ms } | Expect::DirectoryConverges { within_ms } => {
                     let at = self.last_fault.plus_ms(*within_ms);
                     let reached = self.deadline_results.get(&i).copied();
+                    let (kind, agreed) = match e {
+                        Expect::LinkStateConverges { .. } => {
+                            ("link_state_converges", "every running server had the same table")
+                        }
+                        _ => ("directory_converges", "every replica of each domain held the same objects and versions"),
+                    };
                     CheckResult {
                         name: format!(
-                            "link_state_converges within {} of the last fault ({})",
+                            "{kind} within {} of the last fault ({})",
                             crate::units::Duration::from_ms(*within_ms),
                             crate::units::Duration::from_ms(self.last_fault.as_ms())
                         ),
@@ -841,10 +885,7 @@ impl Checker {
                                 "the run ends before {}, when convergence is judged",
                                 crate::units::Duration::from_ms(at.as_ms())
                             ),
-                            Some((true, _)) => format!(
-                                "every running server had the same table at {}",
-                                crate::units::Duration::from_ms(at.as_ms())
-                            ),
+                            Some((true, _)) => format!("{agreed} at {}", crate::units::Duration::from_ms(at.as_ms())),
                             Some((false, _)) => format!(
                                 "at {}: {}",
                                 crate::units::Duration::from_ms(at.as_ms()),

@@ -6,8 +6,10 @@ use crate::json_location::{locate, JsonPath};
 use crate::scenario::{
     Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Role, Scenario, ServerVersion,
 };
+use org::ad_replication::DcId;
 use org::address_space::{AddressSpace, DomainId, ExternalDirectory, Pattern};
 use org::advanced_queuing::QueueKey;
+use org::domain_controller::{InboundConnection, WindowsVersion, INTRA_SITE_POLL_MS};
 use org::dsn::DsnCode;
 use org::global_catalog::{GlobalCatalog, MailboxEntry};
 use org::routing_engine::NextHop;
@@ -81,6 +83,30 @@ pub struct LinkSpec {
     pub latency_ms: u64,
 }
 
+/// A domain controller, resolved.
+#[derive(Clone, Debug)]
+pub struct DcSpec {
+    /// Name.
+    pub name: String,
+    /// Index of its domain in `topology.domains`.
+    pub domain: usize,
+    /// Its site.
+    pub site: usize,
+    /// Windows version.
+    pub version: WindowsVersion,
+    /// Connections it pulls over.
+    pub inbound: Vec<InboundConnection>,
+    /// Intra-site DCs it notifies.
+    pub notify_targets: Vec<DcId>,
+}
+
+/// The simulated directory: its DCs.
+#[derive(Clone, Debug)]
+pub struct DirectorySpec {
+    /// Indexed by [`DcId`].
+    pub dcs: Vec<DcSpec>,
+}
+
 /// A timeline step the world performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorldAction {
@@ -98,6 +124,21 @@ pub enum WorldAction {
     Restart(ServerId),
     /// An administrator names a routing group's master.
     SetMaster(RoutingGroupId, ServerId),
+    /// An originating bulk change on a domain controller.
+    DirectoryChange {
+        /// The DC.
+        dc: DcId,
+        /// Objects written.
+        count: u32,
+        /// Attributes per object.
+        attributes: u32,
+        /// Urgent replication.
+        urgent: bool,
+    },
+    /// A DC stops answering.
+    DcDown(DcId),
+    /// It answers again.
+    DcUp(DcId),
     /// A host beyond the organization stops answering.
     HostDown(HostId),
     /// It answers again.
@@ -193,6 +234,10 @@ pub enum Expect {
         from: Instant,
         until: Instant,
     },
+    /// Every domain's replicas agree this long after the last fault.
+    DirectoryConverges {
+        within_ms: u64,
+    },
     /// Every running server's table has the same digest this long after the last fault.
     LinkStateConverges {
         within_ms: u64,
@@ -223,6 +268,9 @@ pub struct Resolved {
     pub host_site: Vec<usize>,
     /// External addresses clients send to (`recipients.external`).
     pub external_addresses: Vec<AddressId>,
+    /// Domain controllers and their replication connections, when the directory is
+    /// simulated (`topology.ad_replication`).
+    pub directory: Option<DirectorySpec>,
     /// WAN links.
     pub links: Vec<LinkSpec>,
     /// LAN bits per second.
@@ -280,8 +328,18 @@ impl Resolved {
                 Action::SetMaster { at, routing_group: self.topology.routing_group(g).name.clone(), server: server(s) }
             }
             WorldAction::HostDown(h) => Action::HostDown { at, host: self.topology.host(h).name.clone() },
+            WorldAction::DirectoryChange { dc, count, attributes, urgent } => {
+                Action::DirectoryChange { at, dc: self.dc_name(dc), count, attributes, urgent }
+            }
+            WorldAction::DcDown(dc) => Action::DcDown { at, dc: self.dc_name(dc) },
+            WorldAction::DcUp(dc) => Action::DcUp { at, dc: self.dc_name(dc) },
             WorldAction::HostUp(h) => Action::HostUp { at, host: self.topology.host(h).name.clone() },
         }
+    }
+
+    /// A domain controller's name.
+    pub fn dc_name(&self, dc: DcId) -> String {
+        self.scenario.topology.domain_controllers[usize::from(dc.0)].name.clone()
     }
 
     /// The same scenario with these planted bugs switched on.
@@ -449,6 +507,115 @@ impl Checker<'_> {
         let _ = reachable;
         let config = InternetConfig { hosts: configs, dns_servers, mx, dns_timeout_ms: net.dns_timeout.ms };
         (config, host_site, hosts.index)
+    }
+
+    /// The simulated directory: each DC pulls from every other DC of its domain in its
+    /// site (notified of changes), and across each site link the first DC of a domain
+    /// in one site pulls from the first in the other, on the link's interval (the
+    /// connections Windows' KCC would build; links are point-to-point, so only sites a
+    /// WAN link joins directly).
+    fn directory(
+        &mut self,
+        t: &crate::scenario::Topology,
+        domains: &Names,
+        sites: &Names,
+        reachable: Reachable<'_>,
+    ) -> Option<DirectorySpec> {
+        let ad = t.ad_replication.as_ref()?;
+        let ap = p().key("topology").key("ad_replication");
+        let mut dcs: Vec<DcSpec> = t
+            .domain_controllers
+            .iter()
+            .map(|d| DcSpec {
+                name: d.name.clone(),
+                domain: domains.index.get(&d.domain).copied().unwrap_or(0),
+                site: sites.index.get(&d.site).copied().unwrap_or(0),
+                version: match d.version {
+                    crate::scenario::WindowsVersionSpec::Windows2000 => WindowsVersion::Windows2000,
+                    crate::scenario::WindowsVersionSpec::Windows2003 => WindowsVersion::Windows2003,
+                },
+                inbound: Vec::new(),
+                notify_targets: Vec::new(),
+            })
+            .collect();
+        let n = dcs.len();
+        if n > 64 {
+            self.error(
+                &p().key("topology").key("domain_controllers"),
+                "orgsim simulates replication among at most 64 domain controllers",
+            );
+        }
+        for a in 0..n {
+            for b in 0..n {
+                if a != b && dcs[a].domain == dcs[b].domain && dcs[a].site == dcs[b].site {
+                    let source = DcId(b as u16);
+                    dcs[a].inbound.push(InboundConnection {
+                        source,
+                        intra_site: true,
+                        interval_ms: INTRA_SITE_POLL_MS,
+                    });
+                    dcs[a].notify_targets.push(source);
+                }
+            }
+        }
+        // The cheapest site link per pair of sites sets the interval.
+        let mut pair_interval: BTreeMap<(usize, usize), (u32, u64)> = BTreeMap::new();
+        self.names("site link", ap.key("site_links"), ad.site_links.iter().map(|l| l.name.as_str()), "name");
+        for (i, link) in ad.site_links.iter().enumerate() {
+            let lp = ap.key("site_links").index(i);
+            if link.sites.len() < 2 {
+                self.error(&lp.key("sites"), "expected at least two sites");
+            }
+            // EXCHANGE2003.md §2: cost 1–32,767; interval a multiple of 15 min, 15 min–7 days.
+            if !(1..=32_767).contains(&link.cost) {
+                self.error(&lp.key("cost"), format!("expected a cost from 1 to 32767, found {}", link.cost));
+            }
+            let minutes = link.replication_interval.ms / 60_000;
+            if link.replication_interval.ms % (15 * 60_000) != 0 || !(15..=10_080).contains(&minutes) {
+                self.error(
+                    &lp.key("replication_interval"),
+                    "expected a multiple of 15m from 15m to 7d (EXCHANGE2003.md §2)",
+                );
+            }
+            let ids: Vec<usize> = link
+                .sites
+                .iter()
+                .enumerate()
+                .filter_map(|(k, s)| self.reference(sites, "site", s, &lp.key("sites").index(k)))
+                .collect();
+            for (x, &a) in ids.iter().enumerate() {
+                for &b in &ids[x + 1..] {
+                    if a == b {
+                        continue;
+                    }
+                    if !reachable(a, b) {
+                        self.error(
+                            &lp.key("sites"),
+                            format!(
+                                "sites {:?} and {:?} share this site link but no WAN link joins them (links are point-to-point circuits)",
+                                t.sites[a].name, t.sites[b].name
+                            ),
+                        );
+                        continue;
+                    }
+                    let key = (a.min(b), a.max(b));
+                    let entry = (link.cost, link.replication_interval.ms);
+                    if pair_interval.get(&key).is_none_or(|old| entry < *old) {
+                        pair_interval.insert(key, entry);
+                    }
+                }
+            }
+        }
+        for ((a, b), (_, interval_ms)) in pair_interval {
+            for domain in 0..t.domains.len() {
+                let first = |site: usize| dcs.iter().position(|d| d.domain == domain && d.site == site);
+                if let (Some(x), Some(y)) = (first(a), first(b)) {
+                    dcs[x].inbound.push(InboundConnection { source: DcId(y as u16), intra_site: false, interval_ms });
+                    dcs[y].inbound.push(InboundConnection { source: DcId(x as u16), intra_site: false, interval_ms });
+                }
+            }
+        }
+        Some(DirectorySpec { dcs })
     }
 
     /// SMTP and X.400 connectors with address spaces.
@@ -1205,6 +1372,9 @@ impl Checker<'_> {
         let connectors_by_name =
             Names { index: t.routing_group_connectors.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect() };
         let hosts_by_name = Names { index: hosts.clone() };
+        let dcs_by_name =
+            Names { index: t.domain_controllers.iter().enumerate().map(|(i, d)| (d.name.clone(), i)).collect() };
+        let replication = self.directory(t, &domains, &sites, &reachable);
         let mut timeline: Vec<(u64, usize, WorldAction)> = Vec::new();
         let tlp = p().key("timeline");
         for (i, a) in scenario.timeline.iter().enumerate() {
@@ -1259,6 +1429,39 @@ impl Checker<'_> {
                             );
                         }
                     }
+                }
+                Action::DirectoryChange { at: t0, dc, count, attributes, urgent } => {
+                    let Some(d) = self.reference(&dcs_by_name, "domain controller", dc, &at.key("dc")) else {
+                        continue;
+                    };
+                    if replication.is_none() {
+                        self.error(&at, "a directory change needs topology.ad_replication (the directory is not simulated without it)");
+                    }
+                    if *count == 0 || *count > MAX_MAILBOXES {
+                        self.error(&at.key("count"), format!("expected from 1 to {MAX_MAILBOXES} objects"));
+                    }
+                    if *attributes == 0 || *attributes > 64 {
+                        self.error(&at.key("attributes"), "expected from 1 to 64 attributes per object");
+                    }
+                    let dc = DcId(d as u16);
+                    let (count, attributes, urgent) = (*count, *attributes, *urgent);
+                    push(t0.ms, WorldAction::DirectoryChange { dc, count, attributes, urgent });
+                }
+                Action::DcDown { at: t0, dc } | Action::DcUp { at: t0, dc } => {
+                    let Some(d) = self.reference(&dcs_by_name, "domain controller", dc, &at.key("dc")) else {
+                        continue;
+                    };
+                    if replication.is_none() {
+                        self.error(
+                            &at,
+                            "DC faults need topology.ad_replication (the directory is not simulated without it)",
+                        );
+                    }
+                    let down = matches!(a, Action::DcDown { .. });
+                    push(
+                        t0.ms,
+                        if down { WorldAction::DcDown(DcId(d as u16)) } else { WorldAction::DcUp(DcId(d as u16)) },
+                    );
                 }
                 Action::HostDown { at: t0, host } | Action::HostUp { at: t0, host } => {
                     if let Some(h) = self.reference(&hosts_by_name, "Internet host", host, &at.key("host")) {
@@ -1333,7 +1536,10 @@ impl Checker<'_> {
                     WorldAction::HostDown(h) | WorldAction::HostUp(h) => {
                         fixed_hosts.insert(usize::from(h.0));
                     }
-                    WorldAction::SetMaster(..) => {}
+                    WorldAction::SetMaster(..)
+                    | WorldAction::DirectoryChange { .. }
+                    | WorldAction::DcDown(_)
+                    | WorldAction::DcUp(_) => {}
                 }
             }
             let targets = |checker: &mut Self,
@@ -1500,6 +1706,12 @@ impl Checker<'_> {
                 }
                 Expectation::RecoveredAtLeast { count } => Expect::RecoveredAtLeast(*count),
                 Expectation::LinkStateConverges { within } => Expect::LinkStateConverges { within_ms: within.ms },
+                Expectation::DirectoryConverges { within } => {
+                    if replication.is_none() {
+                        self.error(&at, "directory_converges needs topology.ad_replication");
+                    }
+                    Expect::DirectoryConverges { within_ms: within.ms }
+                }
                 Expectation::LinkStateMessages { at_least, at_most } => {
                     if at_least.is_none() && at_most.is_none() {
                         self.error(&at, "expected \"at_least\", \"at_most\" or both");
@@ -1551,6 +1763,7 @@ impl Checker<'_> {
             server_site,
             host_site,
             external_addresses,
+            directory: replication,
             links,
             lan_bits_per_s: t.lan.bandwidth.bits_per_s,
             lan_latency_ms: t.lan.latency.ms,

@@ -116,6 +116,22 @@ pub mod defaults {
     pub fn probe_interval() -> Duration {
         Duration::from_ms(60_000)
     }
+    /// DCs run Windows Server 2003 unless the scenario says otherwise.
+    pub fn windows_version() -> WindowsVersionSpec {
+        WindowsVersionSpec::Windows2003
+    }
+    /// §2: site link cost default 100 [P].
+    pub fn site_link_cost() -> u32 {
+        100
+    }
+    /// §2: inter-site replication interval default 180 min [P].
+    pub fn replication_interval() -> Duration {
+        Duration::from_ms(180 * 60_000)
+    }
+    /// A bulk change writes a user's display name, department and title [U].
+    pub fn changed_attributes() -> u32 {
+        3
+    }
     /// An address space's cost when not given: 1, like a new connector's in ESM [P].
     pub fn address_space_cost() -> u32 {
         1
@@ -216,6 +232,10 @@ pub struct Topology {
     /// Link state detection, review and propagation.
     #[serde(default)]
     pub link_state: LinkStateSettings,
+    /// Active Directory replication between the domain controllers; absent: the
+    /// directory is not simulated.
+    #[serde(default)]
+    pub ad_replication: Option<AdReplication>,
 }
 
 /// Link state settings of the organization (EXCHANGE2003.md §4).
@@ -282,6 +302,48 @@ pub struct DomainController {
     /// Whether it is a global catalog server.
     #[serde(default)]
     pub global_catalog: bool,
+    /// Its Windows version (sets the change-notification delays): `2000` or `2003`.
+    #[serde(default = "defaults::windows_version")]
+    pub version: WindowsVersionSpec,
+}
+
+/// A domain controller's Windows version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum WindowsVersionSpec {
+    /// Windows 2000 Server SP3 or later.
+    #[serde(rename = "2000")]
+    Windows2000,
+    /// Windows Server 2003.
+    #[serde(rename = "2003")]
+    Windows2003,
+}
+
+/// Active Directory replication between the domain controllers (EXCHANGE2003.md §2).
+/// Without this section the directory is not simulated: every GC holds the whole
+/// directory at once.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdReplication {
+    /// Site links: inter-site replication runs only between sites a link joins.
+    #[serde(default)]
+    pub site_links: Vec<SiteLink>,
+}
+
+/// An AD site link.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteLink {
+    /// Name.
+    pub name: String,
+    /// The sites it joins (two or more).
+    pub sites: Vec<String>,
+    /// Cost 1–32,767 (default 100).
+    #[serde(default = "defaults::site_link_cost")]
+    pub cost: u32,
+    /// How often replication runs over it: a multiple of 15 min from 15 min to 7 days
+    /// (default 180 min).
+    #[serde(default = "defaults::replication_interval")]
+    pub replication_interval: Duration,
 }
 
 /// An administrative group.
@@ -802,6 +864,38 @@ pub enum Action {
         /// Which host.
         host: String,
     },
+    /// An originating change on a domain controller: `count` user objects written at
+    /// once (created the first time, modified after), `attributes` each — a bulk change
+    /// of tens of thousands is a replication storm.
+    DirectoryChange {
+        /// When.
+        at: Duration,
+        /// The DC that makes it.
+        dc: String,
+        /// Objects written.
+        count: u32,
+        /// Attributes written per object.
+        #[serde(default = "defaults::changed_attributes")]
+        attributes: u32,
+        /// Urgent replication (account lockout, password): notify partners at once.
+        #[serde(default)]
+        urgent: bool,
+    },
+    /// A domain controller stops answering (its NTDS service stopped; its database
+    /// survives).
+    DcDown {
+        /// When.
+        at: Duration,
+        /// Which DC.
+        dc: String,
+    },
+    /// It answers again and catches up.
+    DcUp {
+        /// When.
+        at: Duration,
+        /// Which DC.
+        dc: String,
+    },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.
     SetMaster {
@@ -827,6 +921,9 @@ impl Action {
             | Action::ServerRestart { at, .. }
             | Action::HostDown { at, .. }
             | Action::HostUp { at, .. }
+            | Action::DirectoryChange { at, .. }
+            | Action::DcDown { at, .. }
+            | Action::DcUp { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }
     }
@@ -995,6 +1092,12 @@ pub enum Expectation {
         /// Window end (run end by default).
         #[serde(default)]
         until: Option<Duration>,
+    },
+    /// Liveness: within `within` of the run's last fault or directory change, every
+    /// replica of each domain holds the same objects and versions.
+    DirectoryConverges {
+        /// The bound.
+        within: Duration,
     },
     /// Messages relayed to the named host beyond the organization (an MX host, smart
     /// host or foreign MTA) between `from` and `until` are at least `at_least` and at

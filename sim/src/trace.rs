@@ -22,6 +22,15 @@ pub struct QueueSample {
     pub messages: u32,
 }
 
+/// One DC in a directory sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct DcSample {
+    /// DC name.
+    pub dc: String,
+    /// Attributes of its domain whose winning write it does not hold yet.
+    pub backlog: u64,
+}
+
 /// One routing group's entry in a link state table.
 #[derive(Clone, Debug, Serialize)]
 pub struct GroupEntry {
@@ -68,6 +77,20 @@ pub enum TraceEvent {
     Relayed { message: String, host: String, queue: String, recipients: Vec<String>, size_bytes: u64 },
     /// A DNS server or MX host did not answer; the next one was tried.
     Failover { queue: String, host: String, reason: String },
+    /// A domain controller made an originating change (its attributes, its USN after).
+    DirectoryChange { attributes: u32, usn: u64 },
+    /// A bulk change was refused: the DC was down.
+    DirectoryChangeRefused { objects: u32 },
+    /// A DC applied a replication batch from a source.
+    AdReplicated { source: String, stored: u32, discarded: u32, more: bool },
+    /// A DC's pull from a source got no answer in time.
+    AdPullTimedOut { source: String },
+    /// A DC stopped or started answering.
+    DcState { dc: String, state: &'static str },
+    /// Directory replication every sample interval: each DC's backlog (attributes of
+    /// its domain whose winning write it does not hold yet), replication bytes, and
+    /// whether all replicas agree.
+    AdSample { dcs: Vec<DcSample>, bytes: u64, interval_ms: u64, converged: bool },
     /// A host beyond the organization stopped or started answering.
     HostState { host: String, state: &'static str },
     /// Committed to a mailbox.

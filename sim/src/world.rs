@@ -26,8 +26,10 @@ use crate::workload::{ClientPopulation, RecipientPools};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
 use madsim::runtime::{Handle, NodeHandle};
+use org::ad_replication::{AttributeMeta, DcId, ObjectId};
 use org::advanced_queuing::{LinkQueueState, QueueKey};
 use org::dns::{DnsQuery, DnsReply};
+use org::domain_controller::{DcEvent, DcMessage, DcOutput, DomainController};
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
 use org::internet_host::InternetMailHost;
 use org::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
@@ -65,6 +67,9 @@ pub struct RunOutcome {
     pub messages: MessageCounts,
     /// Link state messages sent organization-wide.
     pub link_state: LinkStateTotals,
+    /// Directory replication, when the scenario simulates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryTotals>,
     /// Every check's result.
     pub checks: Vec<CheckResult>,
     /// A trace write error, if the trace could not be written completely.
@@ -100,6 +105,7 @@ impl RunOutcome {
 enum Node {
     Server(ServerId),
     Host(HostId),
+    Dc(DcId),
 }
 
 /// A packet on its way, with what the WAN model decided about it.
@@ -117,6 +123,40 @@ enum Payload {
     LinkState(LinkStateMessage),
     DnsQuery(DnsQuery),
     DnsReply(DnsReply),
+    Ad(DcMessage),
+}
+
+/// What a DC node is told.
+enum DcInput {
+    Wire(Box<Wire>),
+    /// A bulk originating change.
+    Write {
+        count: u32,
+        attributes: u32,
+        urgent: bool,
+    },
+}
+
+/// Which DCs hold the winning write of each attribute of a domain's objects: a DC's
+/// replication backlog is the attributes whose winner it does not hold yet.
+#[derive(Clone, Debug, Default)]
+struct Winners {
+    /// (object, attribute) → the best write's rank and the DCs holding it (a bit each).
+    best: BTreeMap<(ObjectId, String), ((u32, u64, DcId), u64)>,
+}
+
+fn rank(meta: &AttributeMeta) -> (u32, u64, DcId) {
+    (meta.version, meta.originating_time_ms, meta.originating_dc)
+}
+
+/// Directory replication totals of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct DirectoryTotals {
+    /// Replication bytes on the wire (requests, notifications and changes).
+    pub replication_bytes: u64,
+    /// Since when every replica of each domain has agreed, to the end of the run
+    /// (`None`: they did not agree at the end).
+    pub converged_at_s: Option<f64>,
 }
 
 /// What a server node is told.
@@ -143,6 +183,19 @@ struct World {
     host_inboxes: Vec<Option<UnboundedSender<Box<Wire>>>>,
     /// Whether each host answers now.
     host_up: Vec<bool>,
+    /// Each DC's inbox.
+    dc_inboxes: Vec<Option<UnboundedSender<DcInput>>>,
+    /// Whether each DC answers now.
+    dc_up: Vec<bool>,
+    /// Per domain, who holds each attribute's winning write.
+    winners: Vec<Winners>,
+    /// Per DC, how many attributes of its domain it holds at the winning write.
+    at_best: Vec<u64>,
+    /// Replication bytes, whole run and this sample interval.
+    ad_bytes: u64,
+    ad_interval_bytes: u64,
+    /// Since when all replicas agree (None while they differ).
+    directory_agreed_since: Option<u64>,
     incarnation: Vec<u32>,
     connector_admin_down: Vec<bool>,
     connector_state: Vec<ConnectorState>,
@@ -203,7 +256,12 @@ impl World {
         match node {
             Node::Server(s) => self.resolved.server_site[usize::from(s.0)],
             Node::Host(h) => self.resolved.host_site[usize::from(h.0)],
+            Node::Dc(d) => self.dc_spec(d).site,
         }
+    }
+
+    fn dc_spec(&self, dc: DcId) -> &crate::resolve::DcSpec {
+        &self.resolved.directory.as_ref().expect("DC nodes exist only with a directory").dcs[usize::from(dc.0)]
     }
 
     fn address(&self, id: AddressId) -> String {
@@ -380,12 +438,28 @@ impl World {
         let ls = std::mem::take(&mut self.link_state_interval);
         let event = TraceEvent::LinkStateSample { messages: ls.updates, bytes: ls.bytes, interval_ms };
         self.record(now.as_ms(), "link_state", &event);
+        if let Some(dir) = &self.resolved.directory {
+            let backlogs = self.dc_backlogs();
+            let dcs = dir
+                .dcs
+                .iter()
+                .zip(backlogs)
+                .map(|(spec, backlog)| crate::trace::DcSample { dc: spec.name.clone(), backlog })
+                .collect();
+            let bytes = std::mem::take(&mut self.ad_interval_bytes);
+            let converged = self.directory_agreed_since.is_some();
+            self.record(now.as_ms(), "directory", &TraceEvent::AdSample { dcs, bytes, interval_ms, converged });
+        }
     }
 
     /// Sends something from `me` to `to` through the WAN model. A host that is down
     /// neither sends nor receives.
     fn transmit(&mut self, me: Node, to: Node, now_us: u64, bytes: u64, payload: Payload) {
-        let down = |n: Node| matches!(n, Node::Host(h) if !self.host_up[usize::from(h.0)]);
+        let down = |n: Node| match n {
+            Node::Host(h) => !self.host_up[usize::from(h.0)],
+            Node::Dc(d) => !self.dc_up[usize::from(d.0)],
+            Node::Server(_) => false,
+        };
         if down(me) || down(to) {
             return;
         }
@@ -406,7 +480,51 @@ impl World {
                     let _ = inbox.unbounded_send(wire);
                 }
             }
+            Node::Dc(d) => {
+                if let Some(inbox) = &self.dc_inboxes[usize::from(d.0)] {
+                    let _ = inbox.unbounded_send(DcInput::Wire(wire));
+                }
+            }
         }
+    }
+
+    /// A DC now holds `meta` for an attribute: the winners and counts follow.
+    fn dc_stored(&mut self, dc: DcId, object: ObjectId, attribute: &str, meta: &AttributeMeta) {
+        let domain = self.dc_spec(dc).domain;
+        let bit = 1u64 << dc.0;
+        let key = (object, attribute.to_string());
+        match self.winners[domain].best.get_mut(&key) {
+            None => {
+                self.winners[domain].best.insert(key, (rank(meta), bit));
+                self.at_best[usize::from(dc.0)] += 1;
+            }
+            Some((best, holders)) if rank(meta) > *best => {
+                for d in 0..64 {
+                    if *holders & (1 << d) != 0 {
+                        self.at_best[d] -= 1;
+                    }
+                }
+                *best = rank(meta);
+                *holders = bit;
+                self.at_best[usize::from(dc.0)] += 1;
+            }
+            Some((best, holders)) if rank(meta) == *best && *holders & bit == 0 => {
+                *holders |= bit;
+                self.at_best[usize::from(dc.0)] += 1;
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Replication backlog of each DC: attributes of its domain whose winning write it
+    /// does not hold yet.
+    fn dc_backlogs(&self) -> Vec<u64> {
+        let Some(dir) = &self.resolved.directory else { return Vec::new() };
+        dir.dcs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| self.winners[spec.domain].best.len() as u64 - self.at_best[i])
+            .collect()
     }
 }
 
@@ -495,6 +613,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         .collect();
 
     let last_fault = timeline.last().map_or(Instant::ZERO, |(step, _)| step.at);
+    let dc_count = resolved.directory.as_ref().map_or(0, |d| d.dcs.len());
+    let topology_domains = resolved.scenario.topology.domains.len();
     let world: Shared = Arc::new(Mutex::new(World {
         resolved: resolved.clone(),
         seed,
@@ -518,6 +638,13 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         inboxes: (0..servers).map(|_| None).collect(),
         host_inboxes: topology.internet.hosts.iter().map(|_| None).collect(),
         host_up: vec![true; topology.internet.hosts.len()],
+        dc_inboxes: (0..dc_count).map(|_| None).collect(),
+        dc_up: vec![true; dc_count],
+        winners: vec![Winners::default(); topology_domains],
+        at_best: vec![0; dc_count],
+        ad_bytes: 0,
+        ad_interval_bytes: 0,
+        directory_agreed_since: Some(0),
         incarnation: vec![0; servers],
         connector_admin_down: vec![false; topology.connectors.len()],
         connector_state: vec![ConnectorState::Up; topology.connectors.len()],
@@ -554,6 +681,22 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         })
         .collect();
 
+    if let Some(dir) = &resolved.directory {
+        lock(&world).checker.set_directory(dir.dcs.iter().map(|d| (d.name.clone(), d.domain)).collect());
+    }
+    let _dcs: Vec<NodeHandle> = (0..dc_count)
+        .map(|i| {
+            let id = DcId(i as u16);
+            let w = world.clone();
+            handle
+                .create_node()
+                .name(resolved.dc_name(id))
+                .ip(IpAddr::V4(Ipv4Addr::new(10, 3, (i >> 8) as u8, (i & 0xff) as u8 + 1)))
+                .init(move || dc_node(w.clone(), id))
+                .build()
+        })
+        .collect();
+
     let timeline: Vec<_> = timeline.into_iter().map(|(step, _)| step).collect();
     supervise(&world, &handle, &nodes, &timeline).await;
 
@@ -576,6 +719,10 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         trace_sha256,
         messages,
         link_state: w.link_state,
+        directory: resolved.directory.as_ref().map(|_| DirectoryTotals {
+            replication_bytes: w.ad_bytes,
+            converged_at_s: w.directory_agreed_since.map(|t| t as f64 / 1_000.0),
+        }),
         checks,
         trace_error,
         tables: w.checker.tables().to_vec(),
@@ -668,6 +815,19 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
             w.record(now.as_ms(), &node, &TraceEvent::ServerCrashed {});
             drop(w);
             handle.kill(nodes[usize::from(s.0)].id());
+        }
+        WorldAction::DirectoryChange { dc, count, attributes, urgent } => {
+            if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
+                let _ = inbox.unbounded_send(DcInput::Write { count, attributes, urgent });
+            }
+        }
+        WorldAction::DcDown(dc) | WorldAction::DcUp(dc) => {
+            let up = matches!(action, WorldAction::DcUp(_));
+            if w.dc_up[usize::from(dc.0)] != up {
+                w.dc_up[usize::from(dc.0)] = up;
+                let event = TraceEvent::DcState { dc: w.resolved.dc_name(dc), state: if up { "up" } else { "down" } };
+                w.record(now.as_ms(), "directory", &event);
+            }
         }
         WorldAction::HostDown(h) | WorldAction::HostUp(h) => {
             let up = matches!(action, WorldAction::HostUp(_));
@@ -880,6 +1040,146 @@ async fn host_node(world: Shared, id: HostId) {
             }
             Some(None) => return,
             None => {}
+        }
+    }
+}
+
+/// Attribute names a bulk change writes, in order [U].
+const CHANGED_ATTRIBUTES: [&str; 8] =
+    ["displayname", "department", "title", "description", "telephonenumber", "company", "office", "manager"];
+
+/// A domain controller: its replica and replication schedule; bulk changes from the
+/// timeline; what it stores and sends, traced and accounted.
+async fn dc_node(world: Shared, id: DcId) {
+    let (tx, mut rx) = unbounded::<DcInput>();
+    let (start, mut dc, name) = {
+        let mut w = lock(&world);
+        w.dc_inboxes[usize::from(id.0)] = Some(tx);
+        let spec = w.dc_spec(id).clone();
+        let now = Instant(w.now_us() / 1_000);
+        let mut rng = Stream::new(w.seed, &format!("dc:{}/replication", spec.name));
+        let dc = DomainController::new(id, spec.version, spec.inbound, spec.notify_targets, now, &mut rng);
+        (w.start, dc, spec.name)
+    };
+    let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
+    let mut registered = None;
+    loop {
+        let now_us = lock(&world).now_us();
+        let now = Instant(now_us / 1_000);
+        while let Some(entry) = held.first_entry() {
+            if entry.key().0 > now_us {
+                break;
+            }
+            let wire = entry.remove();
+            let usable = {
+                let w = lock(&world);
+                w.dc_up[usize::from(id.0)] && w.wan.intact(&wire.epochs)
+            };
+            if let (true, Node::Dc(from), Payload::Ad(message)) = (usable, wire.from, wire.payload) {
+                let incoming: Vec<(ObjectId, String, AttributeMeta)> = match &message {
+                    DcMessage::Changes(batch) => {
+                        batch.changes.iter().map(|c| (c.object, c.attribute.clone(), c.meta)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                dc.handle_message(now, from, message);
+                report_stored(&world, &dc, &incoming);
+            }
+        }
+        if dc.poll_timeout().is_some_and(|t| t <= now) {
+            dc.handle_timeout(now);
+        }
+        {
+            let mut w = lock(&world);
+            for out in dc.drain_outputs() {
+                match out {
+                    DcOutput::Send { to, message } => {
+                        let bytes = message.wire_size_bytes();
+                        if w.dc_up[usize::from(id.0)] {
+                            w.ad_bytes += bytes;
+                            w.ad_interval_bytes += bytes;
+                        }
+                        w.transmit(Node::Dc(id), Node::Dc(to), now_us, bytes, Payload::Ad(message));
+                    }
+                    DcOutput::Event(DcEvent::Applied { source, stored, discarded, more }) => {
+                        let event =
+                            TraceEvent::AdReplicated { source: w.resolved.dc_name(source), stored, discarded, more };
+                        w.record(now.as_ms(), &name, &event);
+                    }
+                    DcOutput::Event(DcEvent::Originated { attributes, usn }) => {
+                        w.record(now.as_ms(), &name, &TraceEvent::DirectoryChange { attributes, usn });
+                    }
+                    DcOutput::Event(DcEvent::PullTimedOut { source }) => {
+                        let event = TraceEvent::AdPullTimedOut { source: w.resolved.dc_name(source) };
+                        w.record(now.as_ms(), &name, &event);
+                    }
+                }
+            }
+            w.checker.dc_digest(usize::from(id.0), dc.replica().digest());
+            let agreed = w.checker.directory_agreement().is_ok();
+            match (agreed, w.directory_agreed_since) {
+                (true, None) => w.directory_agreed_since = Some(now.as_ms()),
+                (false, Some(_)) => w.directory_agreed_since = None,
+                _ => {}
+            }
+        }
+        let deadline_us = [held.first_key_value().map(|(k, _)| k.0), dc.poll_timeout().map(|t| t.as_ms() * 1_000)]
+            .into_iter()
+            .flatten()
+            .min();
+        let deadline = deadline_us.map(|us| start + StdDuration::from_micros(us.max(now_us)));
+        match wait(&mut rx, deadline, &mut registered).await {
+            Some(Some(DcInput::Wire(wire))) => {
+                held.insert((wire.arrive_us, wire.seq), wire);
+            }
+            Some(Some(DcInput::Write { count, attributes, urgent })) => {
+                let now = Instant(lock(&world).now_us() / 1_000);
+                if !lock(&world).dc_up[usize::from(id.0)] {
+                    let event = TraceEvent::DirectoryChangeRefused { objects: count };
+                    lock(&world).record(now.as_ms(), &name, &event);
+                    continue;
+                }
+                let writes: Vec<(ObjectId, Vec<(String, Vec<String>)>)> = (1..=u64::from(count))
+                    .map(|n| {
+                        let attrs = CHANGED_ATTRIBUTES
+                            .iter()
+                            .cycle()
+                            .take(attributes as usize)
+                            .enumerate()
+                            .map(|(k, a)| {
+                                (
+                                    format!("{a}{}", k / CHANGED_ATTRIBUTES.len()),
+                                    vec![format!("{a}-{n}-{}", now.as_ms())],
+                                )
+                            })
+                            .collect();
+                        (ObjectId(n), attrs)
+                    })
+                    .collect();
+                dc.handle_writes(now, &writes, urgent);
+                let written: Vec<(ObjectId, String, AttributeMeta)> = writes
+                    .iter()
+                    .flat_map(|(object, attrs)| attrs.iter().map(move |(a, _)| (*object, a.clone())))
+                    .filter_map(|(object, a)| {
+                        let meta = dc.replica().object(object)?.attributes.get(&a)?.meta;
+                        Some((object, a, meta))
+                    })
+                    .collect();
+                report_stored(&world, &dc, &written);
+            }
+            Some(None) => return,
+            None => {}
+        }
+    }
+}
+
+/// Tells the world which of these writes the DC now holds (for its backlog).
+fn report_stored(world: &Shared, dc: &DomainController, writes: &[(ObjectId, String, AttributeMeta)]) {
+    let mut w = lock(world);
+    for (object, attribute, meta) in writes {
+        let held = dc.replica().object(*object).and_then(|o| o.attributes.get(attribute)).map(|a| a.meta);
+        if held == Some(*meta) {
+            w.dc_stored(dc.id(), *object, attribute, meta);
         }
     }
 }
