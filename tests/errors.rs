@@ -184,3 +184,27 @@ fn internet_connectors_and_hosts_are_checked() {
         broken_copy("internet-dns", "mx-role", |t| t.replacen("\"host\": \"MX.SCHOOL\"", "\"host\": \"DNS2\"", 1));
     assert!(err.contains(": topology.internet.domains[1].mx[0].host: an MX record names a mail host"), "{err}");
 }
+
+#[test]
+fn directory_replication_settings_are_checked() {
+    let storm = |name: &str, from: &str, to: &str| broken_copy("replication-storm", name, |t| t.replacen(from, to, 1));
+    let err = storm("interval", "\"replication_interval\": \"15m\"", "\"replication_interval\": \"20m\"");
+    assert!(
+        err.contains(": topology.ad_replication.site_links[0].replication_interval: expected a multiple of 15m"),
+        "{err}"
+    );
+    let err = storm("cost", "\"cost\": 200", "\"cost\": 40000");
+    assert!(err.contains(": topology.ad_replication.site_links[1].cost: expected a cost from 1 to 32767"), "{err}");
+    let err = storm("unknown-dc", "\"dc\": \"DC-HQ2\"", "\"dc\": \"DC-NOPE\"");
+    assert!(err.contains(": timeline[0].dc: no domain controller named \"DC-NOPE\""), "{err}");
+    let err = storm("dc-version", "\"version\": \"2000\"", "\"version\": \"2008\"");
+    assert!(err.contains("topology.domain_controllers[1].version: unknown variant `2008`"), "{err}");
+    // Without the section the directory is not simulated, and directory actions say so.
+    let err = broken_copy("replication-storm", "no-replication", |t| {
+        let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
+        v["topology"].as_object_mut().unwrap().remove("ad_replication");
+        serde_json::to_string_pretty(&v).unwrap()
+    });
+    assert!(err.contains(": timeline[0]: a directory change needs topology.ad_replication"), "{err}");
+    assert!(err.contains(": checks.expect[0]: directory_converges needs topology.ad_replication"), "{err}");
+}

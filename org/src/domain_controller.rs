@@ -37,6 +37,9 @@ impl WindowsVersion {
     }
 }
 
+/// One object's attributes written at once: (name, values) pairs.
+pub type ObjectWrite = (ObjectId, Vec<(String, Vec<String>)>);
+
 /// Intra-site connections are polled this often even without notifications [P].
 pub const INTRA_SITE_POLL_MS: u64 = 60 * MINUTE_MS;
 
@@ -227,7 +230,7 @@ impl DomainController {
 
     /// Many originating writes at once (a bulk import or modify: a replication storm),
     /// traced as one event.
-    pub fn handle_writes(&mut self, now: Instant, writes: &[(ObjectId, Vec<(String, Vec<String>)>)], urgent: bool) {
+    pub fn handle_writes(&mut self, now: Instant, writes: &[ObjectWrite], urgent: bool) {
         let mut attributes = 0;
         for (object, attrs) in writes {
             let refs: Vec<(&str, Vec<String>)> = attrs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();

@@ -29,7 +29,7 @@ use madsim::runtime::{Handle, NodeHandle};
 use org::ad_replication::{AttributeMeta, DcId, ObjectId};
 use org::advanced_queuing::{LinkQueueState, QueueKey};
 use org::dns::{DnsQuery, DnsReply};
-use org::domain_controller::{DcEvent, DcMessage, DcOutput, DomainController};
+use org::domain_controller::{DcEvent, DcMessage, DcOutput, DomainController, ObjectWrite};
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
 use org::internet_host::InternetMailHost;
 use org::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
@@ -142,10 +142,13 @@ enum DcInput {
 #[derive(Clone, Debug, Default)]
 struct Winners {
     /// (object, attribute) → the best write's rank and the DCs holding it (a bit each).
-    best: BTreeMap<(ObjectId, String), ((u32, u64, DcId), u64)>,
+    best: BTreeMap<(ObjectId, String), (Rank, u64)>,
 }
 
-fn rank(meta: &AttributeMeta) -> (u32, u64, DcId) {
+/// The order conflicts settle in: version, originating time, originating DC.
+type Rank = (u32, u64, DcId);
+
+fn rank(meta: &AttributeMeta) -> Rank {
     (meta.version, meta.originating_time_ms, meta.originating_dc)
 }
 
@@ -1139,7 +1142,7 @@ async fn dc_node(world: Shared, id: DcId) {
                     lock(&world).record(now.as_ms(), &name, &event);
                     continue;
                 }
-                let writes: Vec<(ObjectId, Vec<(String, Vec<String>)>)> = (1..=u64::from(count))
+                let writes: Vec<ObjectWrite> = (1..=u64::from(count))
                     .map(|n| {
                         let attrs = CHANGED_ATTRIBUTES
                             .iter()
