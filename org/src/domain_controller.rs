@@ -214,18 +214,8 @@ impl DomainController {
     /// An originating write here. Urgent writes (account lockout, password changes,
     /// §2) notify every intra-site partner at once; others start a notification round.
     pub fn handle_write(&mut self, now: Instant, object: ObjectId, attributes: &[(&str, Vec<String>)], urgent: bool) {
-        self.replica.write(now.as_ms(), object, attributes);
-        self.outputs.push(DcOutput::Event(DcEvent::Originated {
-            attributes: attributes.len() as u32,
-            usn: self.replica.usn(),
-        }));
-        if urgent {
-            for to in self.notify_targets.clone() {
-                self.send(to, DcMessage::Notify);
-            }
-            return;
-        }
-        self.start_notify_round(now);
+        let attrs = attributes.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
+        self.handle_writes(now, &[(object, attrs)], urgent);
     }
 
     /// Many originating writes at once (a bulk import or modify: a replication storm),
