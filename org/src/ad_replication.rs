@@ -19,6 +19,7 @@
 //! whole, as between Windows 2000 DCs), LostAndFound for orphans (objects here are
 //! flat), schema and configuration partitions.
 
+use crate::planted_bugs::{PlantedBug, Plants};
 use std::collections::BTreeMap;
 
 /// A domain controller, by its index in the forest's list.
@@ -157,6 +158,8 @@ pub struct Replica {
     digest: u64,
     /// Every attribute held, by the local USN it was stored under (what a pull scans).
     by_usn: BTreeMap<Usn, (ObjectId, String)>,
+    /// Planted bugs switched on (none in real use).
+    plants: Plants,
 }
 
 /// A hash of one attribute's content (object, name, values, originating metadata),
@@ -193,7 +196,14 @@ impl Replica {
             hwm: BTreeMap::new(),
             digest: 0,
             by_usn: BTreeMap::new(),
+            plants: Plants::NONE,
         }
+    }
+
+    /// The same replica with these planted bugs switched on.
+    pub fn with_plants(mut self, plants: Plants) -> Self {
+        self.plants = plants;
+        self
     }
 
     /// The DC holding it.
@@ -276,6 +286,9 @@ impl Replica {
                 break;
             }
             high_usn = usn;
+            if name == IS_DELETED && self.plants.has(PlantedBug::AdTombstonesStayHome) {
+                continue;
+            }
             // Propagation dampening: the destination already has this originating write.
             if dest_utd.get(&a.meta.originating_dc).is_some_and(|seen| *seen >= a.meta.originating_usn) {
                 continue;
@@ -304,8 +317,10 @@ impl Replica {
         let mut applied = Applied::default();
         for change in &batch.changes {
             let object = self.objects.entry(change.object).or_default();
-            let wins =
-                object.attributes.get(&change.attribute).is_none_or(|mine| change.meta.rank() > mine.meta.rank());
+            let wins = object.attributes.get(&change.attribute).is_none_or(|mine| {
+                change.meta.rank() > mine.meta.rank()
+                    || (self.plants.has(PlantedBug::AdLastWriterWins) && change.meta != mine.meta)
+            });
             if wins {
                 self.usn += 1;
                 let attribute = Attribute { values: change.values.clone(), meta: change.meta, local_usn: self.usn };

@@ -170,11 +170,12 @@ impl DomainController {
         notify_targets: Vec<DcId>,
         now: Instant,
         rng: &mut dyn Entropy,
+        plants: crate::planted_bugs::Plants,
     ) -> Self {
         let mut dc = DomainController {
             id,
             version,
-            replica: Replica::new(id),
+            replica: Replica::new(id).with_plants(plants),
             inbound,
             notify_targets,
             notify_queue: VecDeque::new(),
@@ -346,6 +347,7 @@ impl DomainController {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planted_bugs::Plants;
 
     /// Draws the largest offset: every first scheduled pull a whole interval away.
     struct Latest;
@@ -366,7 +368,9 @@ mod tests {
         };
         let targets = |me: u16| -> Vec<DcId> { (0..3).filter(|s| *s != me).map(DcId).collect() };
         let mut dcs: Vec<DomainController> = (0..3)
-            .map(|i| DomainController::new(DcId(i), version, intra(i), targets(i), Instant::ZERO, &mut Latest))
+            .map(|i| {
+                DomainController::new(DcId(i), version, intra(i), targets(i), Instant::ZERO, &mut Latest, Plants::NONE)
+            })
             .collect();
         dcs.push(DomainController::new(
             DcId(3),
@@ -375,6 +379,7 @@ mod tests {
             Vec::new(),
             Instant::ZERO,
             &mut Latest,
+            Plants::NONE,
         ));
         dcs
     }

@@ -41,11 +41,16 @@ pub enum PlantedBug {
     /// DNS delivery: an MX host that does not answer fails the attempt; the next MX
     /// host is not tried.
     NoMxFailover,
+    /// AD replication: an incoming change is stored whatever its version (last writer
+    /// wins locally), so concurrent changes leave replicas disagreeing.
+    AdLastWriterWins,
+    /// AD replication: deletions (tombstones) are never sent to replication partners.
+    AdTombstonesStayHome,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 15] = [
+    pub const ALL: [PlantedBug; 17] = [
         PlantedBug::AckBeforeDurable,
         PlantedBug::DoneOnSend,
         PlantedBug::RecoverySkipsQueues,
@@ -61,6 +66,8 @@ impl PlantedBug {
         PlantedBug::AcceptsStaleLinkState,
         PlantedBug::AddressSpaceCostFirst,
         PlantedBug::NoMxFailover,
+        PlantedBug::AdLastWriterWins,
+        PlantedBug::AdTombstonesStayHome,
     ];
 
     /// The name used with `--plant`.
@@ -81,6 +88,8 @@ impl PlantedBug {
             PlantedBug::AcceptsStaleLinkState => "accepts-stale-link-state",
             PlantedBug::AddressSpaceCostFirst => "address-space-cost-first",
             PlantedBug::NoMxFailover => "no-mx-failover",
+            PlantedBug::AdLastWriterWins => "ad-last-writer-wins",
+            PlantedBug::AdTombstonesStayHome => "ad-tombstones-stay-home",
         }
     }
 

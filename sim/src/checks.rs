@@ -131,6 +131,8 @@ pub struct Checker {
     dcs: Vec<(String, usize)>,
     /// Each DC's replica digest.
     dc_digests: Vec<u64>,
+    /// Each DC's backlog (see [`Checker::set_dc_backlogs`]).
+    dc_backlogs: Vec<u64>,
 }
 
 impl Checker {
@@ -166,6 +168,7 @@ impl Checker {
             entries_seen: BTreeMap::new(),
             dcs: Vec::new(),
             dc_digests: Vec::new(),
+            dc_backlogs: Vec::new(),
         }
     }
 
@@ -248,6 +251,7 @@ impl Checker {
     /// Names the simulated directory's DCs and their domains (once, before the run).
     pub fn set_directory(&mut self, dcs: Vec<(String, usize)>) {
         self.dc_digests = vec![0; dcs.len()];
+        self.dc_backlogs = vec![0; dcs.len()];
         self.dcs = dcs;
     }
 
@@ -256,9 +260,20 @@ impl Checker {
         self.dc_digests[dc] = digest;
     }
 
-    /// Whether every replica of each domain holds the same content, or the first two
-    /// that differ.
+    /// Each DC's backlog: attributes whose winning write (the highest-ranked made
+    /// anywhere) it does not hold.
+    pub fn set_dc_backlogs(&mut self, backlogs: Vec<u64>) {
+        debug_assert_eq!(backlogs.len(), self.dcs.len());
+        self.dc_backlogs = backlogs;
+    }
+
+    /// Whether every replica of each domain holds the same content and every DC holds
+    /// each attribute's winning write (agreeing on a loser is no convergence); or what
+    /// is wrong.
     pub fn directory_agreement(&self) -> Result<(), String> {
+        if let Some((i, n)) = self.dc_backlogs.iter().enumerate().find(|(_, n)| **n > 0) {
+            return Err(format!("{} lacks the winning write of {n} attribute(s)", self.dcs[i].0));
+        }
         for (i, (name, domain)) in self.dcs.iter().enumerate() {
             let first = self.dcs.iter().position(|(_, d)| d == domain).expect("itself at least");
             if self.dc_digests[i] != self.dc_digests[first] {

@@ -134,6 +134,8 @@ pub enum WorldAction {
         attributes: u32,
         /// Urgent replication.
         urgent: bool,
+        /// Tombstone the objects instead.
+        delete: bool,
     },
     /// A DC stops answering.
     DcDown(DcId),
@@ -328,8 +330,8 @@ impl Resolved {
                 Action::SetMaster { at, routing_group: self.topology.routing_group(g).name.clone(), server: server(s) }
             }
             WorldAction::HostDown(h) => Action::HostDown { at, host: self.topology.host(h).name.clone() },
-            WorldAction::DirectoryChange { dc, count, attributes, urgent } => {
-                Action::DirectoryChange { at, dc: self.dc_name(dc), count, attributes, urgent }
+            WorldAction::DirectoryChange { dc, count, attributes, urgent, delete } => {
+                Action::DirectoryChange { at, dc: self.dc_name(dc), count, attributes, urgent, delete }
             }
             WorldAction::DcDown(dc) => Action::DcDown { at, dc: self.dc_name(dc) },
             WorldAction::DcUp(dc) => Action::DcUp { at, dc: self.dc_name(dc) },
@@ -1430,7 +1432,7 @@ impl Checker<'_> {
                         }
                     }
                 }
-                Action::DirectoryChange { at: t0, dc, count, attributes, urgent } => {
+                Action::DirectoryChange { at: t0, dc, count, attributes, urgent, delete } => {
                     let Some(d) = self.reference(&dcs_by_name, "domain controller", dc, &at.key("dc")) else {
                         continue;
                     };
@@ -1444,8 +1446,8 @@ impl Checker<'_> {
                         self.error(&at.key("attributes"), "expected from 1 to 64 attributes per object");
                     }
                     let dc = DcId(d as u16);
-                    let (count, attributes, urgent) = (*count, *attributes, *urgent);
-                    push(t0.ms, WorldAction::DirectoryChange { dc, count, attributes, urgent });
+                    let (count, attributes, urgent, delete) = (*count, *attributes, *urgent, *delete);
+                    push(t0.ms, WorldAction::DirectoryChange { dc, count, attributes, urgent, delete });
                 }
                 Action::DcDown { at: t0, dc } | Action::DcUp { at: t0, dc } => {
                     let Some(d) = self.reference(&dcs_by_name, "domain controller", dc, &at.key("dc")) else {

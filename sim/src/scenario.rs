@@ -880,6 +880,9 @@ pub enum Action {
         /// Urgent replication (account lockout, password): notify partners at once.
         #[serde(default)]
         urgent: bool,
+        /// Delete the objects instead (tombstones).
+        #[serde(default)]
+        delete: bool,
     },
     /// A domain controller stops answering (its NTDS service stopped; its database
     /// survives).

@@ -226,7 +226,10 @@ mod tests {
                     WorldAction::ConnectorUp(c) => (format!("connector{}", c.0), false),
                     WorldAction::HostDown(h) => (format!("host{}", h.0), true),
                     WorldAction::HostUp(h) => (format!("host{}", h.0), false),
-                    WorldAction::SetMaster(..) => unreachable!("weather has no administrator actions"),
+                    WorldAction::SetMaster(..)
+                    | WorldAction::DirectoryChange { .. }
+                    | WorldAction::DcDown(_)
+                    | WorldAction::DcUp(_) => unreachable!("weather has no administrator or directory actions"),
                 };
                 let was_down = down.insert(key, goes_down).unwrap_or(false);
                 prop_assert_ne!(was_down, goes_down, "steps alternate per target");

@@ -134,6 +134,7 @@ enum DcInput {
         count: u32,
         attributes: u32,
         urgent: bool,
+        delete: bool,
     },
 }
 
@@ -515,6 +516,12 @@ impl World {
                 *holders |= bit;
                 self.at_best[usize::from(dc.0)] += 1;
             }
+            // A DC that replaced the winner with a lower-ranked write (a replication bug)
+            // no longer holds the winner: the checks must not trust the component.
+            Some((best, holders)) if rank(meta) < *best && *holders & bit != 0 => {
+                *holders &= !bit;
+                self.at_best[usize::from(dc.0)] -= 1;
+            }
             Some(_) => {}
         }
     }
@@ -819,9 +826,9 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
             drop(w);
             handle.kill(nodes[usize::from(s.0)].id());
         }
-        WorldAction::DirectoryChange { dc, count, attributes, urgent } => {
+        WorldAction::DirectoryChange { dc, count, attributes, urgent, delete } => {
             if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
-                let _ = inbox.unbounded_send(DcInput::Write { count, attributes, urgent });
+                let _ = inbox.unbounded_send(DcInput::Write { count, attributes, urgent, delete });
             }
         }
         WorldAction::DcDown(dc) | WorldAction::DcUp(dc) => {
@@ -1061,7 +1068,8 @@ async fn dc_node(world: Shared, id: DcId) {
         let spec = w.dc_spec(id).clone();
         let now = Instant(w.now_us() / 1_000);
         let mut rng = Stream::new(w.seed, &format!("dc:{}/replication", spec.name));
-        let dc = DomainController::new(id, spec.version, spec.inbound, spec.notify_targets, now, &mut rng);
+        let plants = w.resolved.topology.plants;
+        let dc = DomainController::new(id, spec.version, spec.inbound, spec.notify_targets, now, &mut rng, plants);
         (w.start, dc, spec.name)
     };
     let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
@@ -1119,6 +1127,8 @@ async fn dc_node(world: Shared, id: DcId) {
                 }
             }
             w.checker.dc_digest(usize::from(id.0), dc.replica().digest());
+            let backlogs = w.dc_backlogs();
+            w.checker.set_dc_backlogs(backlogs);
             let agreed = w.checker.directory_agreement().is_ok();
             match (agreed, w.directory_agreed_since) {
                 (true, None) => w.directory_agreed_since = Some(now.as_ms()),
@@ -1135,7 +1145,7 @@ async fn dc_node(world: Shared, id: DcId) {
             Some(Some(DcInput::Wire(wire))) => {
                 held.insert((wire.arrive_us, wire.seq), wire);
             }
-            Some(Some(DcInput::Write { count, attributes, urgent })) => {
+            Some(Some(DcInput::Write { count, attributes, urgent, delete })) => {
                 let now = Instant(lock(&world).now_us() / 1_000);
                 if !lock(&world).dc_up[usize::from(id.0)] {
                     let event = TraceEvent::DirectoryChangeRefused { objects: count };
@@ -1144,6 +1154,11 @@ async fn dc_node(world: Shared, id: DcId) {
                 }
                 let writes: Vec<ObjectWrite> = (1..=u64::from(count))
                     .map(|n| {
+                        if delete {
+                            let tombstone =
+                                vec![(org::ad_replication::IS_DELETED.to_string(), vec!["TRUE".to_string()])];
+                            return (ObjectId(n), tombstone);
+                        }
                         let attrs = CHANGED_ATTRIBUTES
                             .iter()
                             .cycle()
