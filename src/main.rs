@@ -428,7 +428,7 @@ fn run_command(scenario: &Path, seed: u64, options: RunOptions) -> ExitCode {
         let mut text = format!("concrete timeline at seed {seed} ({} step(s)):\n", steps.len());
         for (step, source) in &steps {
             let action = serde_json::to_value(resolved.to_action(*step)).expect("actions serialize");
-            let target = ["link", "connector", "server", "host"]
+            let target = ["link", "connector", "server", "host", "dc"]
                 .iter()
                 .find_map(|k| action.get(*k))
                 .and_then(|v| v.as_str())

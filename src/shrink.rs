@@ -103,9 +103,10 @@ fn partner(steps: &[Value], i: usize) -> Option<usize> {
         "connector_down" => "connector_up",
         "server_crash" => "server_restart",
         "host_down" => "host_up",
+        "dc_down" => "dc_up",
         _ => return None,
     };
-    let target = |s: &Value| ["link", "connector", "server", "host"].iter().find_map(|k| s.get(*k).cloned());
+    let target = |s: &Value| ["link", "connector", "server", "host", "dc"].iter().find_map(|k| s.get(*k).cloned());
     let t = target(&steps[i]);
     (i + 1..steps.len()).find(|&j| steps[j]["kind"] == heal && target(&steps[j]) == t)
 }

@@ -197,6 +197,8 @@ fn directory_replication_settings_are_checked() {
     assert!(err.contains(": topology.ad_replication.site_links[1].cost: expected a cost from 1 to 32767"), "{err}");
     let err = storm("unknown-dc", "\"dc\": \"DC-HQ2\"", "\"dc\": \"DC-NOPE\"");
     assert!(err.contains(": timeline[0].dc: no domain controller named \"DC-NOPE\""), "{err}");
+    let err = broken_copy("site-partition", "skew", |t| t.replacen("\"skew\": \"2h\"", "\"skew\": \"61d\"", 1));
+    assert!(err.contains(": timeline[0].skew: expected a skew of at most 60 days"), "{err}");
     let err = storm("dc-version", "\"version\": \"2000\"", "\"version\": \"2008\"");
     assert!(err.contains("topology.domain_controllers[1].version: unknown variant `2008`"), "{err}");
     // Without the section the directory is not simulated, and directory actions say so.

@@ -156,6 +156,9 @@ pub struct DomainController {
     repull: BTreeSet<DcId>,
     timers: BTreeMap<Timer, Instant>,
     outputs: Vec<DcOutput>,
+    /// How far this DC's clock is off true time (positive: ahead). Its originating writes
+    /// carry its own clock's time, so a DC ahead wins conflicts it should lose.
+    clock_skew_ms: i64,
 }
 
 impl DomainController {
@@ -183,6 +186,7 @@ impl DomainController {
             repull: BTreeSet::new(),
             timers: BTreeMap::new(),
             outputs: Vec::new(),
+            clock_skew_ms: 0,
         };
         for c in dc.inbound.clone() {
             assert!(c.interval_ms > 0, "connections have a schedule");
@@ -190,6 +194,16 @@ impl DomainController {
             dc.timers.insert(Timer::Scheduled(c.source), now.plus_ms(offset));
         }
         dc
+    }
+
+    /// Its clock is set `skew_ms` off true time from now on (a fault: a bad time source).
+    pub fn handle_clock_skew(&mut self, skew_ms: i64) {
+        self.clock_skew_ms = skew_ms;
+    }
+
+    /// What this DC's clock reads at true time `now`.
+    fn clock_ms(&self, now: Instant) -> u64 {
+        now.as_ms().saturating_add_signed(self.clock_skew_ms)
     }
 
     /// This DC's id.
@@ -225,7 +239,7 @@ impl DomainController {
         let mut attributes = 0;
         for (object, attrs) in writes {
             let refs: Vec<(&str, Vec<String>)> = attrs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
-            self.replica.write(now.as_ms(), *object, &refs);
+            self.replica.write(self.clock_ms(now), *object, &refs);
             attributes += attrs.len() as u32;
         }
         self.outputs.push(DcOutput::Event(DcEvent::Originated { attributes, usn: self.replica.usn() }));
@@ -436,6 +450,34 @@ mod tests {
             let content = dcs[0].replica().content();
             assert!(dcs.iter().all(|d| d.replica().content() == content));
         }
+    }
+
+    #[test]
+    fn a_dc_whose_clock_runs_ahead_wins_conflicts_it_should_lose_exchange2003_2() {
+        let mut dcs = forest(WindowsVersion::Windows2003, 180 * MINUTE_MS);
+        dcs[1].handle_clock_skew(3_600_000);
+        // DC 1 (an hour ahead) writes first; DCs 0 and 2 write 10 minutes later.
+        dcs[1].handle_write(Instant::ZERO, ObjectId(1), &[("title", vec!["stale".into()])], false);
+        run(&mut dcs, Instant(60_000), ObjectId(1), None);
+        dcs[0].handle_write(Instant(10 * MINUTE_MS), ObjectId(1), &[("title", vec!["newer".into()])], false);
+        dcs[2].handle_write(Instant(10 * MINUTE_MS), ObjectId(1), &[("title", vec!["also newer".into()])], false);
+        run(&mut dcs, Instant(6 * 3_600_000), ObjectId(1), None);
+        // Both later writes raise the version (2) over the skewed one (1) and win; the
+        // conflict between them goes to the later clock, then the higher DC.
+        let title = |d: &DomainController| d.replica().object(ObjectId(1)).unwrap().values("title").to_vec();
+        assert!(dcs.iter().all(|d| title(d) == vec!["also newer".to_string()]));
+        // Now a true conflict at one version: the skewed DC's write wins although it
+        // was made 10 minutes earlier by true time.
+        dcs[1].handle_write(Instant(7 * 3_600_000), ObjectId(2), &[("title", vec!["skewed".into()])], false);
+        dcs[0].handle_write(
+            Instant(7 * 3_600_000 + 10 * MINUTE_MS),
+            ObjectId(2),
+            &[("title", vec!["on time".into()])],
+            false,
+        );
+        run(&mut dcs, Instant(12 * 3_600_000), ObjectId(2), None);
+        let title2 = |d: &DomainController| d.replica().object(ObjectId(2)).unwrap().values("title").to_vec();
+        assert!(dcs.iter().all(|d| title2(d) == vec!["skewed".to_string()]), "{:?}", title2(&dcs[0]));
     }
 
     #[test]

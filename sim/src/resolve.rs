@@ -137,6 +137,8 @@ pub enum WorldAction {
         /// Tombstone the objects instead.
         delete: bool,
     },
+    /// A DC's clock reads this far off true time (ms; negative: behind).
+    ClockSkew(DcId, i64),
     /// A DC stops answering.
     DcDown(DcId),
     /// It answers again.
@@ -334,6 +336,12 @@ impl Resolved {
                 Action::DirectoryChange { at, dc: self.dc_name(dc), count, attributes, urgent, delete }
             }
             WorldAction::DcDown(dc) => Action::DcDown { at, dc: self.dc_name(dc) },
+            WorldAction::ClockSkew(dc, skew_ms) => Action::ClockSkew {
+                at,
+                dc: self.dc_name(dc),
+                skew: crate::units::Duration::from_ms(skew_ms.unsigned_abs()),
+                behind: skew_ms < 0,
+            },
             WorldAction::DcUp(dc) => Action::DcUp { at, dc: self.dc_name(dc) },
             WorldAction::HostUp(h) => Action::HostUp { at, host: self.topology.host(h).name.clone() },
         }
@@ -1449,6 +1457,23 @@ impl Checker<'_> {
                     let (count, attributes, urgent, delete) = (*count, *attributes, *urgent, *delete);
                     push(t0.ms, WorldAction::DirectoryChange { dc, count, attributes, urgent, delete });
                 }
+                Action::ClockSkew { at: t0, dc, skew, behind } => {
+                    let Some(d) = self.reference(&dcs_by_name, "domain controller", dc, &at.key("dc")) else {
+                        continue;
+                    };
+                    if replication.is_none() {
+                        self.error(
+                            &at,
+                            "clock skew needs topology.ad_replication (the directory is not simulated without it)",
+                        );
+                    }
+                    // A bound: a clock more than a tombstone lifetime off is another failure.
+                    if skew.ms > org::ad_replication::TOMBSTONE_LIFETIME_MS {
+                        self.error(&at.key("skew"), "expected a skew of at most 60 days");
+                    }
+                    let ms = skew.ms as i64;
+                    push(t0.ms, WorldAction::ClockSkew(DcId(d as u16), if *behind { -ms } else { ms }));
+                }
                 Action::DcDown { at: t0, dc } | Action::DcUp { at: t0, dc } => {
                     let Some(d) = self.reference(&dcs_by_name, "domain controller", dc, &at.key("dc")) else {
                         continue;
@@ -1540,6 +1565,7 @@ impl Checker<'_> {
                     }
                     WorldAction::SetMaster(..)
                     | WorldAction::DirectoryChange { .. }
+                    | WorldAction::ClockSkew(..)
                     | WorldAction::DcDown(_)
                     | WorldAction::DcUp(_) => {}
                 }

@@ -884,6 +884,20 @@ pub enum Action {
         #[serde(default)]
         delete: bool,
     },
+    /// A domain controller's clock goes wrong: it reads `skew` ahead of true time (or
+    /// behind, with `behind`); its originating writes carry its own clock's time, so
+    /// conflicts go its way (ahead) or against it (behind). A skew of 0s sets it right.
+    ClockSkew {
+        /// When.
+        at: Duration,
+        /// Which DC.
+        dc: String,
+        /// How far off.
+        skew: Duration,
+        /// The clock is behind rather than ahead.
+        #[serde(default)]
+        behind: bool,
+    },
     /// A domain controller stops answering (its NTDS service stopped; its database
     /// survives).
     DcDown {
@@ -926,6 +940,7 @@ impl Action {
             | Action::HostUp { at, .. }
             | Action::DirectoryChange { at, .. }
             | Action::DcDown { at, .. }
+            | Action::ClockSkew { at, .. }
             | Action::DcUp { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }

@@ -85,6 +85,8 @@ pub enum TraceEvent {
     AdReplicated { source: String, stored: u32, discarded: u32, more: bool },
     /// A DC's pull from a source got no answer in time.
     AdPullTimedOut { source: String },
+    /// A DC's clock was set off true time (ms; negative: behind).
+    DcClock { dc: String, skew_ms: i64 },
     /// A DC stopped or started answering.
     DcState { dc: String, state: &'static str },
     /// Directory replication every sample interval: each DC's backlog (attributes of

@@ -228,6 +228,7 @@ mod tests {
                     WorldAction::HostUp(h) => (format!("host{}", h.0), false),
                     WorldAction::SetMaster(..)
                     | WorldAction::DirectoryChange { .. }
+                    | WorldAction::ClockSkew(..)
                     | WorldAction::DcDown(_)
                     | WorldAction::DcUp(_) => unreachable!("weather has no administrator or directory actions"),
                 };

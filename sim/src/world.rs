@@ -129,6 +129,8 @@ enum Payload {
 /// What a DC node is told.
 enum DcInput {
     Wire(Box<Wire>),
+    /// The DC's clock is set this far off true time (ms).
+    ClockSkew(i64),
     /// A bulk originating change.
     Write {
         count: u32,
@@ -831,6 +833,13 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
                 let _ = inbox.unbounded_send(DcInput::Write { count, attributes, urgent, delete });
             }
         }
+        WorldAction::ClockSkew(dc, skew_ms) => {
+            if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
+                let _ = inbox.unbounded_send(DcInput::ClockSkew(skew_ms));
+            }
+            let event = TraceEvent::DcClock { dc: w.resolved.dc_name(dc), skew_ms };
+            w.record(now.as_ms(), "directory", &event);
+        }
         WorldAction::DcDown(dc) | WorldAction::DcUp(dc) => {
             let up = matches!(action, WorldAction::DcUp(_));
             if w.dc_up[usize::from(dc.0)] != up {
@@ -1185,6 +1194,7 @@ async fn dc_node(world: Shared, id: DcId) {
                     .collect();
                 report_stored(&world, &dc, &written);
             }
+            Some(Some(DcInput::ClockSkew(skew_ms))) => dc.handle_clock_skew(skew_ms),
             Some(None) => return,
             None => {}
         }
