@@ -231,11 +231,6 @@ impl Replica {
         &self.utd
     }
 
-    /// Every high-water mark, by source.
-    pub fn hwms(&self) -> &BTreeMap<DcId, Usn> {
-        &self.hwm
-    }
-
     /// The high-water mark for a source.
     pub fn high_water_mark(&self, source: DcId) -> Usn {
         self.hwm.get(&source).copied().unwrap_or(0)
