@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 mod bench;
 mod record;
+mod repadmin;
 mod routes;
 mod score;
 mod shrink;
@@ -164,6 +165,24 @@ enum Command {
         #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
         plants: Vec<PlantedBug>,
     },
+    /// Every domain controller's replication state at a moment of a run (like repadmin
+    /// /showrepl and /showutdvec).
+    Repadmin {
+        /// Scenario file (JSON).
+        scenario: PathBuf,
+        /// Run seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The moment, from the run's start (e.g. 9h20m).
+        #[arg(long, value_parser = sim::units::Duration::parse)]
+        at: sim::units::Duration,
+        /// Only this domain controller.
+        #[arg(long)]
+        dc: Option<String>,
+        /// Switch a planted bug on (repeatable).
+        #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
+        plants: Vec<PlantedBug>,
+    },
     /// Check a scenario file without running it.
     Validate {
         /// Scenario file (JSON).
@@ -231,6 +250,9 @@ fn main() -> ExitCode {
         Command::BisectTime { scenario, seed, plants } => bisect_command(&scenario, seed, plant_set(&plants)),
         Command::Score { seeds, scenarios, jobs, json, no_shrink } => {
             score::score_command(seeds, scenarios, sweep::jobs(jobs), json, !no_shrink)
+        }
+        Command::Repadmin { scenario, seed, at, dc, plants } => {
+            repadmin::repadmin_command(&scenario, seed, at, dc.as_deref(), plant_set(&plants))
         }
         Command::Routes { scenario, seed, at, server, plants } => {
             routes::routes_command(&scenario, seed, at, server.as_deref(), plant_set(&plants))

@@ -189,3 +189,26 @@ fn routes_shows_each_table_and_its_routes() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "{args:?}");
     }
 }
+
+#[test]
+fn repadmin_shows_each_dc_mid_storm() {
+    // 20 minutes into the storm: HQ and EU are done, ASIA has not pulled yet.
+    let out = orgsim(&["repadmin", "scenarios/replication-storm.json", "--at", "9h20m"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!("repadmin-replication-storm-9h20m", String::from_utf8_lossy(&out.stdout));
+    let out = orgsim(&["repadmin", "scenarios/replication-storm.json", "--at", "10h", "--dc", "dc-asia1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("every DC holds every attribute's winning write"), "{text}");
+    assert!(text.contains("DC-ASIA1") && !text.contains("DC-EU2  site"), "{text}");
+    for (args, expected) in [
+        (&["scenarios/replication-storm.json", "--at", "17h"][..], "is after the end of"),
+        (&["scenarios/replication-storm.json", "--at", "1h", "--dc", "DC-NOPE"][..], "no such domain controller"),
+        (&["scenarios/hub-and-spoke.json", "--at", "1h"][..], "does not simulate the directory"),
+    ] {
+        let mut all = vec!["repadmin"];
+        all.extend_from_slice(args);
+        let out = orgsim(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "{args:?}");
+    }
+}

@@ -160,6 +160,8 @@ pub struct Replica {
     by_usn: BTreeMap<Usn, (ObjectId, String)>,
     /// Planted bugs switched on (none in real use).
     plants: Plants,
+    /// Tombstones held (kept as writes store, so reading it is O(1)).
+    tombstones: usize,
 }
 
 /// A hash of one attribute's content (object, name, values, originating metadata),
@@ -197,6 +199,7 @@ impl Replica {
             digest: 0,
             by_usn: BTreeMap::new(),
             plants: Plants::NONE,
+            tombstones: 0,
         }
     }
 
@@ -231,6 +234,22 @@ impl Replica {
         &self.utd
     }
 
+    /// Every high-water mark, by source.
+    pub fn high_water_marks(&self) -> BTreeMap<DcId, Usn> {
+        self.hwm.clone()
+    }
+
+    /// Objects held, tombstones included.
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Tombstones held.
+    pub fn tombstone_count(&self) -> usize {
+        debug_assert_eq!(self.tombstones, self.objects.values().filter(|o| o.is_deleted()).count());
+        self.tombstones
+    }
+
     /// The high-water mark for a source.
     pub fn high_water_mark(&self, source: DcId) -> Usn {
         self.hwm.get(&source).copied().unwrap_or(0)
@@ -243,6 +262,7 @@ impl Replica {
             self.usn += 1;
             let usn = self.usn;
             let entry = self.objects.entry(object).or_default();
+            let was_deleted = entry.is_deleted();
             let version = entry.attributes.get(&name).map_or(1, |a| a.meta.version + 1);
             let meta =
                 AttributeMeta { version, originating_time_ms: now_ms, originating_dc: self.dc, originating_usn: usn };
@@ -252,6 +272,7 @@ impl Replica {
                 self.digest ^= attribute_hash(object, &name, &old.values, &old.meta);
                 self.by_usn.remove(&old.local_usn);
             }
+            self.tombstones = self.tombstones + usize::from(entry.is_deleted()) - usize::from(was_deleted);
             self.by_usn.insert(usn, (object, name));
             self.utd.insert(self.dc, usn);
         }
@@ -317,6 +338,7 @@ impl Replica {
                     || (self.plants.has(PlantedBug::AdLastWriterWins) && change.meta != mine.meta)
             });
             if wins {
+                let was_deleted = object.is_deleted();
                 self.usn += 1;
                 let attribute = Attribute { values: change.values.clone(), meta: change.meta, local_usn: self.usn };
                 self.digest ^= attribute_hash(change.object, &change.attribute, &change.values, &change.meta);
@@ -324,6 +346,7 @@ impl Replica {
                     self.digest ^= attribute_hash(change.object, &change.attribute, &old.values, &old.meta);
                     self.by_usn.remove(&old.local_usn);
                 }
+                self.tombstones = self.tombstones + usize::from(object.is_deleted()) - usize::from(was_deleted);
                 self.by_usn.insert(self.usn, (change.object, change.attribute.clone()));
                 applied.stored += 1;
             } else {
@@ -371,6 +394,7 @@ impl Replica {
             })
             .map(|(id, _)| *id)
             .collect();
+        self.tombstones -= expired.len();
         for id in &expired {
             let object = self.objects.remove(id).expect("listed above");
             for (name, a) in &object.attributes {
@@ -575,6 +599,7 @@ mod tests {
             for r in &replicas {
                 prop_assert_eq!(&r.content(), &content);
                 prop_assert_eq!(r.digest(), replicas[0].digest());
+                prop_assert_eq!(r.tombstone_count(), r.objects().filter(|(_, o)| o.is_deleted()).count());
             }
             for ((object, attribute), ws) in &writes {
                 let best = ws.iter().max_by_key(|(rank, _)| *rank).unwrap();

@@ -82,6 +82,9 @@ pub struct RunOutcome {
     /// which tables learn with delay).
     #[serde(skip)]
     pub connectors: Vec<ConnectorState>,
+    /// Each DC at the end of the run (empty when the directory is not simulated).
+    #[serde(skip)]
+    pub dcs: Vec<DcSummary>,
 }
 
 /// Link state traffic of a run.
@@ -155,6 +158,25 @@ fn rank(meta: &AttributeMeta) -> Rank {
     (meta.version, meta.originating_time_ms, meta.originating_dc)
 }
 
+/// One DC as `repadmin` shows it, at its last step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DcSummary {
+    /// Its highest USN.
+    pub usn: u64,
+    /// Its up-to-dateness vector: per originating DC, the highest originating USN applied.
+    pub utd: BTreeMap<DcId, u64>,
+    /// Per source, its high-water mark.
+    pub high_water_marks: BTreeMap<DcId, u64>,
+    /// Objects held, tombstones included.
+    pub objects: usize,
+    /// Tombstones among them.
+    pub tombstones: usize,
+    /// Attributes whose winning write it does not hold yet.
+    pub backlog: u64,
+    /// Whether it answers.
+    pub up: bool,
+}
+
 /// Directory replication totals of a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct DirectoryTotals {
@@ -197,6 +219,8 @@ struct World {
     winners: Vec<Winners>,
     /// Per DC, how many attributes of its domain it holds at the winning write.
     at_best: Vec<u64>,
+    /// Each DC as of its last step.
+    dc_summaries: Vec<DcSummary>,
     /// Replication bytes, whole run and this sample interval.
     ad_bytes: u64,
     ad_interval_bytes: u64,
@@ -654,6 +678,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         dc_up: vec![true; dc_count],
         winners: vec![Winners::default(); topology_domains],
         at_best: vec![0; dc_count],
+        dc_summaries: vec![DcSummary::default(); dc_count],
         ad_bytes: 0,
         ad_interval_bytes: 0,
         directory_agreed_since: Some(0),
@@ -739,6 +764,15 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         trace_error,
         tables: w.checker.tables().to_vec(),
         connectors: w.connector_state.clone(),
+        dcs: {
+            let backlogs = w.dc_backlogs();
+            let mut dcs = w.dc_summaries.clone();
+            for (i, dc) in dcs.iter_mut().enumerate() {
+                dc.backlog = backlogs[i];
+                dc.up = w.dc_up[i];
+            }
+            dcs
+        },
     }
 }
 
@@ -1136,6 +1170,16 @@ async fn dc_node(world: Shared, id: DcId) {
                 }
             }
             w.checker.dc_digest(usize::from(id.0), dc.replica().digest());
+            let replica = dc.replica();
+            w.dc_summaries[usize::from(id.0)] = DcSummary {
+                usn: replica.usn(),
+                utd: replica.utd().clone(),
+                high_water_marks: replica.high_water_marks(),
+                objects: replica.object_count(),
+                tombstones: replica.tombstone_count(),
+                backlog: 0,
+                up: true,
+            };
             let backlogs = w.dc_backlogs();
             w.checker.set_dc_backlogs(backlogs);
             let agreed = w.checker.directory_agreement().is_ok();

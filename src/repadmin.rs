@@ -1,0 +1,106 @@
+//! `orgsim repadmin`: every domain controller's replication state at one moment of a run
+//! — what `repadmin /showrepl` and `/showutdvec` show on a real DC: its USN, its inbound
+//! connections with the high-water mark against the source's USN, its up-to-dateness
+//! vector, its objects and tombstones, and its backlog (attributes whose winning write it
+//! does not hold yet).
+
+use crate::{load, output_error};
+use org::ad_replication::DcId;
+use org::planted_bugs::Plants;
+use sim::units::Duration;
+use sim::world::run;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Runs `scenario` at `seed` up to `at` and prints every DC's replication state (or one).
+pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&str>, plants: Plants) -> ExitCode {
+    let mut resolved = match load(scenario) {
+        Ok(r) => r.with_plants(plants),
+        Err(code) => return code,
+    };
+    let Some(directory) = resolved.directory.clone() else {
+        eprintln!(
+            "orgsim repadmin: {} does not simulate the directory (add topology.ad_replication)",
+            scenario.display()
+        );
+        return ExitCode::from(2);
+    };
+    if at.ms > resolved.duration_ms {
+        eprintln!(
+            "orgsim repadmin: --at {at} is after the end of {} ({})",
+            scenario.display(),
+            Duration::from_ms(resolved.duration_ms)
+        );
+        return ExitCode::from(2);
+    }
+    let only = match dc {
+        None => None,
+        Some(name) => match directory.dcs.iter().position(|d| d.name.eq_ignore_ascii_case(name)) {
+            Some(i) => Some(i),
+            None => {
+                let names: Vec<&str> = directory.dcs.iter().map(|d| d.name.as_str()).collect();
+                eprintln!(
+                    "orgsim repadmin: --dc {name:?}: no such domain controller in {}; DCs: {}",
+                    scenario.display(),
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    resolved.duration_ms = at.ms;
+    let resolved = Arc::new(resolved);
+    let outcome = run(resolved.clone(), seed, None);
+    let name = |d: DcId| directory.dcs[usize::from(d.0)].name.as_str();
+    let mut out = format!("{} at {at}, seed {seed}\n", scenario.display());
+    let lagging = outcome.dcs.iter().filter(|d| d.backlog > 0).count();
+    out.push_str(&match lagging {
+        0 => "every DC holds every attribute's winning write\n".to_string(),
+        n => format!("{n} DC(s) lack winning writes: replication has not converged\n"),
+    });
+    for (i, (spec, state)) in directory.dcs.iter().zip(&outcome.dcs).enumerate() {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
+        let version = match spec.version {
+            org::domain_controller::WindowsVersion::Windows2000 => "Windows 2000",
+            org::domain_controller::WindowsVersion::Windows2003 => "Windows Server 2003",
+        };
+        out.push_str(&format!(
+            "\n{}  site {}, domain {}, {version}, {}\n",
+            spec.name,
+            resolved.sites[spec.site],
+            resolved.scenario.topology.domains[spec.domain].name,
+            if state.up { "up" } else { "down" }
+        ));
+        out.push_str(&format!(
+            "  USN {}; {} object(s), {} tombstone(s); backlog {} attribute(s)\n",
+            state.usn, state.objects, state.tombstones, state.backlog
+        ));
+        out.push_str("  inbound neighbors:\n");
+        let width = directory.dcs.iter().map(|d| d.name.len()).max().unwrap_or(0);
+        for c in &spec.inbound {
+            let source = &outcome.dcs[usize::from(c.source.0)];
+            let hwm = state.high_water_marks.get(&c.source).copied().unwrap_or(0);
+            out.push_str(&format!(
+                "    from {:<width$}  {}  every {:<5}  high-water mark {hwm} of {}{}\n",
+                name(c.source),
+                if c.intra_site { "intra-site" } else { "inter-site" },
+                Duration::from_ms(c.interval_ms).to_string(),
+                source.usn,
+                if hwm < source.usn { "  (behind)" } else { "" }
+            ));
+        }
+        let utd: Vec<String> = state.utd.iter().map(|(d, usn)| format!("{} {usn}", name(*d))).collect();
+        out.push_str(&format!(
+            "  up-to-dateness vector: {}\n",
+            if utd.is_empty() { "(empty)".into() } else { utd.join(", ") }
+        ));
+    }
+    let mut stdout = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut stdout, out.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => output_error("the replication state", Path::new("stdout"), e),
+    }
+}
