@@ -399,6 +399,22 @@ fn load(path: &Path) -> Result<Resolved, ExitCode> {
     })
 }
 
+/// Loads a scenario cut at `at` for a view of one moment of a run (`routes`, `repadmin`),
+/// with `plants` on; an `at` after the end is bad input for `command`.
+fn load_until(command: &str, path: &Path, at: sim::units::Duration, plants: Plants) -> Result<Resolved, ExitCode> {
+    let mut resolved = load(path)?.with_plants(plants);
+    if at.ms > resolved.duration_ms {
+        eprintln!(
+            "orgsim {command}: --at {at} is after the end of {} ({})",
+            path.display(),
+            sim::units::Duration::from_ms(resolved.duration_ms)
+        );
+        return Err(ExitCode::from(2));
+    }
+    resolved.duration_ms = at.ms;
+    Ok(resolved)
+}
+
 fn output_error(what: &str, path: &Path, error: impl std::fmt::Display) -> ExitCode {
     eprintln!("orgsim: cannot write {what} {}: {error}", path.display());
     ExitCode::from(2)

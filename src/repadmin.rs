@@ -4,7 +4,7 @@
 //! vector, its objects and tombstones, and its backlog (attributes whose winning write it
 //! does not hold yet).
 
-use crate::{load, output_error};
+use crate::{load_until, output_error};
 use org::ad_replication::DcId;
 use org::planted_bugs::Plants;
 use sim::units::Duration;
@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 /// Runs `scenario` at `seed` up to `at` and prints every DC's replication state (or one).
 pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&str>, plants: Plants) -> ExitCode {
-    let mut resolved = match load(scenario) {
-        Ok(r) => r.with_plants(plants),
+    let resolved = match load_until("repadmin", scenario, at, plants) {
+        Ok(r) => r,
         Err(code) => return code,
     };
     let Some(directory) = resolved.directory.clone() else {
@@ -26,14 +26,6 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
         );
         return ExitCode::from(2);
     };
-    if at.ms > resolved.duration_ms {
-        eprintln!(
-            "orgsim repadmin: --at {at} is after the end of {} ({})",
-            scenario.display(),
-            Duration::from_ms(resolved.duration_ms)
-        );
-        return ExitCode::from(2);
-    }
     let only = match dc {
         None => None,
         Some(name) => match directory.dcs.iter().position(|d| d.name.eq_ignore_ascii_case(name)) {
@@ -49,7 +41,6 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
             }
         },
     };
-    resolved.duration_ms = at.ms;
     let resolved = Arc::new(resolved);
     let outcome = run(resolved.clone(), seed, None);
     let name = |d: DcId| directory.dcs[usize::from(d.0)].name.as_str();

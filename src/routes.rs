@@ -5,7 +5,7 @@
 //! table (kept from the servers' own `link_state_changed` events, digest-checked), so
 //! what this prints is exactly what the servers routed on at that moment.
 
-use crate::{load, output_error};
+use crate::{load_until, output_error};
 use org::link_state::{ConnectorState, LinkStateTable, OrgInfo};
 use org::planted_bugs::Plants;
 use org::routing_engine::{external_route, ExternalRoute};
@@ -22,18 +22,10 @@ use std::sync::Arc;
 /// Runs `scenario` at `seed` up to `at` and prints the link state view of `server`, or of
 /// every server (servers holding the same table share one listing).
 pub fn routes_command(scenario: &Path, seed: u64, at: Duration, server: Option<&str>, plants: Plants) -> ExitCode {
-    let mut resolved = match load(scenario) {
-        Ok(r) => r.with_plants(plants),
+    let resolved = match load_until("routes", scenario, at, plants) {
+        Ok(r) => r,
         Err(code) => return code,
     };
-    if at.ms > resolved.duration_ms {
-        eprintln!(
-            "orgsim routes: --at {at} is after the end of {} ({})",
-            scenario.display(),
-            Duration::from_ms(resolved.duration_ms)
-        );
-        return ExitCode::from(2);
-    }
     let topology = resolved.topology.clone();
     let only = match server {
         None => None,
@@ -50,7 +42,6 @@ pub fn routes_command(scenario: &Path, seed: u64, at: Duration, server: Option<&
             }
         },
     };
-    resolved.duration_ms = at.ms;
     let outcome = run(Arc::new(resolved), seed, None);
     let header = format!("{} at {at}, seed {seed}\n", scenario.display());
     let text = header + &render(&topology, &outcome, only);
