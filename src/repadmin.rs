@@ -19,7 +19,7 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
         Ok(r) => r,
         Err(code) => return code,
     };
-    let Some(directory) = resolved.directory.clone() else {
+    let Some(directory) = resolved.directory.clone().filter(|d| d.replicating) else {
         eprintln!(
             "orgsim repadmin: {} does not simulate the directory (add topology.ad_replication)",
             scenario.display()

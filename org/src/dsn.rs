@@ -21,6 +21,11 @@ pub enum DsnCode {
     NoRoute,
     /// 5.4.0: DNS found no authoritative host for the recipient's domain (§3.3).
     HostNotFound,
+    /// 5.7.1: access denied — a restricted recipient or DL, or an anonymous sender to a
+    /// recipient that accepts authenticated mail only (§3.3).
+    AccessDenied,
+    /// 5.2.4: a query-based group with a bad filter or a missing base DN (§3.3).
+    ExpansionFailed,
 }
 
 impl DsnCode {
@@ -34,6 +39,8 @@ impl DsnCode {
             DsnCode::RoutingError => "4.4.9",
             DsnCode::NoRoute => "5.0.0",
             DsnCode::HostNotFound => "5.4.0",
+            DsnCode::AccessDenied => "5.7.1",
+            DsnCode::ExpansionFailed => "5.2.4",
         }
     }
 
@@ -43,7 +50,7 @@ impl DsnCode {
     }
 
     /// Every code orgsim issues.
-    pub const ALL: [DsnCode; 7] = [
+    pub const ALL: [DsnCode; 9] = [
         DsnCode::RecipientNotFound,
         DsnCode::MessageTooLarge,
         DsnCode::HopCountExceeded,
@@ -51,6 +58,8 @@ impl DsnCode {
         DsnCode::RoutingError,
         DsnCode::NoRoute,
         DsnCode::HostNotFound,
+        DsnCode::AccessDenied,
+        DsnCode::ExpansionFailed,
     ];
 
     /// The diagnostic text of the NDR.
@@ -67,6 +76,8 @@ impl DsnCode {
             }
             DsnCode::NoRoute => "No connector in the organization carries mail for this address.",
             DsnCode::HostNotFound => "The destination domain has no mail host in DNS.",
+            DsnCode::AccessDenied => "The recipient accepts mail only from listed or authenticated senders.",
+            DsnCode::ExpansionFailed => "The distribution group could not be expanded: bad filter or missing base DN.",
         }
     }
 }

@@ -12,11 +12,15 @@
 //! writes are group-committed by the `LogFlush` timer and the 250 replies, submission
 //! events and further processing wait for it.
 
+use crate::ad_replication::DcId;
 use crate::address_space::DomainId;
 use crate::advanced_queuing::{LinkQueue, LinkQueueState, QueueEntry, QueueKey, QueueSnapshot};
-use crate::categorizer::{categorize, Limits};
+use crate::categorizer::{
+    categorize, Expansion, Limits, CATEGORIZER_RETRY_MS, GC_RECHECK_MS, LDAP_TIMEOUT_MS, MEMORY_PER_RECIPIENT_BYTES,
+};
 use crate::dns::{DnsQuery, DnsReply};
 use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
+use crate::global_catalog::{LdapPage, LdapSearch};
 use crate::link_state::{ConnectorState, LinkStateMessage, LinkStateTable, VersionBump};
 use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::message::{Message, MessageId, MessageKind};
@@ -63,6 +67,13 @@ pub enum Output {
         /// The message.
         message: LinkStateMessage,
     },
+    /// Ask a global catalog for a page of a group's members (DSAccess, LDAP over TCP 3268).
+    Ldap {
+        /// The GC.
+        to: DcId,
+        /// The search.
+        search: LdapSearch,
+    },
     /// Make these writes durable, atomically, before anything after them is released.
     Persist(Vec<DiskOp>),
     /// Something observable happened.
@@ -88,6 +99,10 @@ enum Timer {
     ConnectorProbe(ConnectorId),
     /// The master's oscillation damping of some connector ends.
     DampingEnd,
+    /// A GC did not answer an item's expansion page in time.
+    Ldap(u64),
+    /// An item in categorizer retry expands again.
+    CategorizerRetry(u64),
 }
 
 /// Timers ordered by deadline, each set at most once.
@@ -200,6 +215,18 @@ struct Inbound {
     idle_deadline: Instant,
 }
 
+/// A message held in the categorizer while its groups are expanded (§2).
+#[derive(Clone, Debug)]
+struct Expanding {
+    expansion: Expansion,
+    /// The GC asked now; `None` while in categorizer retry.
+    gc: Option<DcId>,
+    /// The search number of the request out.
+    search: u64,
+    /// GCs that failed this attempt.
+    tried: BTreeSet<DcId>,
+}
+
 /// Work that waits for the current write batch to be durable.
 #[derive(Clone, Debug)]
 enum AfterFlush {
@@ -271,6 +298,14 @@ pub struct ExchangeServer {
     after_flush: Vec<AfterFlush>,
     timers: Timers,
     outputs: Vec<Output>,
+    /// Items held in the categorizer while their groups are expanded ("Messages awaiting
+    /// directory lookup").
+    expanding: BTreeMap<u64, Expanding>,
+    /// GCs DSAccess found not answering, and until when it leaves them alone.
+    gc_down_until: BTreeMap<DcId, Instant>,
+    next_search: u64,
+    /// Categorizer memory held by expansions in progress.
+    categorizer_memory_bytes: u64,
 }
 
 impl ExchangeServer {
@@ -327,6 +362,10 @@ impl ExchangeServer {
             after_flush: Vec::new(),
             timers: Timers::default(),
             outputs: Vec::new(),
+            expanding: BTreeMap::new(),
+            gc_down_until: BTreeMap::new(),
+            next_search: 0,
+            categorizer_memory_bytes: 0,
         };
         if !disk.items.is_empty() {
             let recipients = disk.items.values().map(|i| i.recipients.len() as u32).sum();
@@ -546,6 +585,8 @@ impl ExchangeServer {
                 Timer::UnreachableReroute => self.reroute_unreachable(now),
                 Timer::LinkStateResend => self.resend_link_state(now),
                 Timer::ConnectorProbe(c) => self.probe(now, c),
+                Timer::Ldap(item) => self.gc_failed(now, item),
+                Timer::CategorizerRetry(item) => self.ask_gc(now, item),
                 Timer::DampingEnd => {
                     for (connector, state) in self.master_role.end_damping(now) {
                         self.master_review(now, connector, state);
@@ -901,28 +942,40 @@ impl ExchangeServer {
 
     /// A durable message enters categorization and routing.
     fn process(&mut self, now: Instant, stored: StoredItem) {
+        let id = stored.id;
+        let at_origin = stored.submitted_here;
+        self.items
+            .insert(id, Item { message: stored.message, remaining: stored.recipients, arrived_at: stored.arrived_at });
+        self.categorize_item(now, id, at_origin);
+    }
+
+    /// Categorizes an item's remaining recipients: failures are NDR'd; groups this server
+    /// expands hold the whole message until they are done (§2); the rest is routed.
+    fn categorize_item(&mut self, now: Instant, id: u64, at_origin: bool) {
         let config = self.topology.server(self.id);
         let limits = Limits {
             max_hop_count: config.version.max_hop_count(),
             max_message_size_bytes: config.smtp.max_message_size_bytes,
+            enforces_authenticated_only: config.version.is_2003(),
+            ignores_authentication: self.topology.bug(PlantedBug::RestrictionIgnoresAuthentication),
         };
+        let item = &self.items[&id];
         let verdict = categorize(
             &self.topology.directory,
             &self.topology.external,
             limits,
-            &stored.message,
-            &stored.recipients,
-            stored.submitted_here,
+            self.id,
+            &item.message,
+            &item.remaining,
+            at_origin,
         );
-        let id = stored.id;
-        let message_id = stored.message.id;
-        self.items
-            .insert(id, Item { message: stored.message, remaining: stored.recipients, arrived_at: stored.arrived_at });
+        let message_id = item.message.id;
         self.emit(ServerEvent::Categorized {
             message: message_id,
             resolved: verdict.resolved.len() as u32,
             failed: verdict.failed.len() as u32,
         });
+        let tops: Vec<_> = verdict.expansions().collect();
         let mut failed: BTreeMap<DsnCode, Vec<AddressId>> = BTreeMap::new();
         for (r, code) in verdict.failed {
             failed.entry(code).or_default().push(r);
@@ -934,9 +987,134 @@ impl ExchangeServer {
             }
             self.fail_recipients(now, id, recipients, code);
         }
-        let entry = QueueEntry { item: id, recipients: verdict.resolved.into_iter().map(|(r, _)| r).collect() };
-        if !entry.recipients.is_empty() {
-            self.route_entry(now, entry, None);
+        let others: Vec<AddressId> =
+            verdict.resolved.iter().map(|(r, _)| *r).filter(|r| !tops.iter().any(|(t, _)| t == r)).collect();
+        if !tops.is_empty() {
+            self.emit(ServerEvent::ExpansionStarted {
+                message: message_id,
+                groups: tops.iter().map(|t| t.0).collect(),
+            });
+            let routes_now = self.topology.bug(PlantedBug::RoutesBeforeExpansion);
+            let expansion = Expansion::new(tops, others.iter().copied());
+            let held = Expanding { expansion, gc: None, search: 0, tried: BTreeSet::new() };
+            self.expanding.insert(id, held);
+            if routes_now && !others.is_empty() {
+                self.route_entry(now, QueueEntry { item: id, recipients: others }, None);
+            }
+            self.ask_gc(now, id);
+            return;
+        }
+        if !others.is_empty() {
+            self.route_entry(now, QueueEntry { item: id, recipients: others }, None);
+        }
+    }
+
+    // ----- group expansion through DSAccess and a GC (§2) -----
+
+    /// Sends the held item's next page request to a GC that is not known down, trying its
+    /// GCs in order (its own site's first). With none left, the message goes to
+    /// categorizer retry and its expansion starts again after an hour.
+    fn ask_gc(&mut self, now: Instant, item: u64) {
+        let Some(held) = self.expanding.get(&item) else { return };
+        let gc =
+            match held.gc {
+                Some(gc) => Some(gc),
+                None => self.topology.server(self.id).global_catalogs.iter().copied().find(|gc| {
+                    !held.tried.contains(gc) && self.gc_down_until.get(gc).is_none_or(|until| *until <= now)
+                }),
+            };
+        let message = self.items[&item].message.id;
+        let Some(gc) = gc else {
+            let held = self.expanding.get_mut(&item).expect("checked above");
+            held.tried.clear();
+            held.expansion.restart();
+            self.update_categorizer_memory();
+            self.timers.set(Timer::CategorizerRetry(item), now.plus_ms(CATEGORIZER_RETRY_MS));
+            self.emit(ServerEvent::CategorizerRetry { message, retry_in_ms: CATEGORIZER_RETRY_MS });
+            return;
+        };
+        let search = self.next_search;
+        self.next_search += 1;
+        let held = self.expanding.get_mut(&item).expect("checked above");
+        held.gc = Some(gc);
+        held.search = search;
+        let Some((group, page)) = held.expansion.next_request() else {
+            self.finish_expansion(now, item);
+            return;
+        };
+        self.outputs.push(Output::Ldap { to: gc, search: LdapSearch { search, group, page } });
+        self.timers.set(Timer::Ldap(item), now.plus_ms(LDAP_TIMEOUT_MS));
+    }
+
+    /// A GC answered a page.
+    pub fn handle_ldap_page(&mut self, now: Instant, from: DcId, page: LdapPage) {
+        let Some((&item, _)) = self.expanding.iter().find(|(_, h)| h.gc == Some(from) && h.search == page.search)
+        else {
+            return; // an answer to a search given up on
+        };
+        self.timers.cancel(Timer::Ldap(item));
+        let held = self.expanding.get_mut(&item).expect("found above");
+        held.expansion.on_page(&self.topology.directory, page.result, page.more);
+        self.update_categorizer_memory();
+        if self.expanding[&item].expansion.complete() {
+            self.finish_expansion(now, item);
+        } else {
+            self.ask_gc(now, item);
+        }
+    }
+
+    /// The GC asked for an item's page did not answer: DSAccess leaves it alone for a
+    /// while and the expansion starts again from the beginning on another GC (§2).
+    fn gc_failed(&mut self, now: Instant, item: u64) {
+        let Some(held) = self.expanding.get_mut(&item) else { return };
+        let Some(gc) = held.gc.take() else { return };
+        held.tried.insert(gc);
+        let found = held.expansion.found();
+        held.expansion.restart();
+        self.gc_down_until.insert(gc, now.plus_ms(GC_RECHECK_MS));
+        self.update_categorizer_memory();
+        let message = self.items[&item].message.id;
+        self.emit(ServerEvent::ExpansionRestarted { message, gc, found });
+        self.ask_gc(now, item);
+    }
+
+    /// Every group of a held item is expanded: groups are replaced by their members (made
+    /// durable), failed groups are NDR'd 5.2.4, and the message is categorized again and
+    /// routed as a whole.
+    fn finish_expansion(&mut self, now: Instant, item: u64) {
+        let held = self.expanding.remove(&item).expect("a finished expansion was held");
+        self.timers.cancel(Timer::Ldap(item));
+        let message = self.items[&item].message.id;
+        let expanded = held.expansion.finish();
+        for (group, members) in expanded.groups {
+            self.emit(ServerEvent::Expanded { message, group, members: members.clone() });
+            let stored = self.items.get_mut(&item).expect("a held item is held");
+            let at = stored.remaining.iter().position(|r| *r == group).expect("an expanded group was pending");
+            stored.remaining.swap_remove(at);
+            stored.remaining.extend_from_slice(&members);
+            self.pending_ops.push(DiskOp::Expanded { item, group, members });
+        }
+        self.update_categorizer_memory();
+        self.schedule_flush(now);
+        for (group, code) in expanded.failed {
+            self.fail_recipients(now, item, vec![group], code);
+        }
+        self.emit(ServerEvent::ExpansionFinished { message });
+        if self.items.get(&item).is_some_and(|i| i.remaining.is_empty()) {
+            self.items.remove(&item);
+        } else if self.items.contains_key(&item) {
+            // The size limit was checked on the first pass.
+            self.categorize_item(now, item, false);
+        }
+    }
+
+    /// Recomputes the memory expansions hold and traces a change.
+    fn update_categorizer_memory(&mut self) {
+        let found: u64 = self.expanding.values().map(|h| h.expansion.found()).sum();
+        let bytes = found * MEMORY_PER_RECIPIENT_BYTES;
+        if bytes != self.categorizer_memory_bytes {
+            self.categorizer_memory_bytes = bytes;
+            self.emit(ServerEvent::CategorizerMemory { bytes });
         }
     }
 
@@ -946,9 +1124,17 @@ impl ExchangeServer {
         let mut by_hop: BTreeMap<NextHop, (Vec<AddressId>, u32)> = BTreeMap::new();
         let mut failed: BTreeMap<DsnCode, Vec<AddressId>> = BTreeMap::new();
         for r in entry.recipients {
-            let decision = match self.topology.directory.lookup(r) {
-                Some(mailbox) => self.routing.next_hop(&self.topology, &self.table, self.id, mailbox.home_server),
-                None => match self.routing.next_hop_external(&self.topology, &self.table, self.id, r) {
+            // A mailbox goes to its home server and a group to its expansion server; a
+            // contact or mail-enabled user by its target address.
+            let directory = &self.topology.directory;
+            let decision = match directory.home_server(r) {
+                Some(home) => self.routing.next_hop(&self.topology, &self.table, self.id, home),
+                None => match self.routing.next_hop_external(
+                    &self.topology,
+                    &self.table,
+                    self.id,
+                    directory.routing_address(r),
+                ) {
                     Ok(decision) => decision,
                     Err(code) => {
                         failed.entry(code).or_default().push(r);
@@ -1057,6 +1243,7 @@ impl ExchangeServer {
                         size_bytes: NDR_SIZE_BYTES,
                         submitted_at: now,
                         hop_count: 0,
+                        authenticated: true,
                     },
                     recipients: vec![sender],
                     arrived_at: now,
@@ -1516,6 +1703,7 @@ mod tests {
             routing_group: RoutingGroupId(i),
             smtp: SmtpVirtualServerConfig::default(),
             mta: crate::topology::MtaConfig::default(),
+            global_catalogs: Vec::new(),
         };
         let connector = |from: u16, to: u16| ConnectorConfig {
             name: format!("RG{from}-RG{to}"),
@@ -1555,6 +1743,7 @@ mod tests {
             size_bytes: 4096,
             submitted_at: Instant::ZERO,
             hop_count: 0,
+            authenticated: true,
         }
     }
 
@@ -1579,6 +1768,7 @@ mod tests {
                         Output::Persist(ops) => ops.iter().for_each(|op| disks[i].apply(op)),
                         Output::Event(e) => events.push(e),
                         Output::SendHost { .. } | Output::Dns { .. } => panic!("no Internet here"),
+                        Output::Ldap { .. } => panic!("no groups here"),
                     }
                 }
             }
@@ -1783,7 +1973,7 @@ mod tests {
                     }
                     Output::Persist(ops) => ops.iter().for_each(|op| disk.apply(op)),
                     Output::Event(e) => events.push(e),
-                    Output::Send { .. } | Output::LinkState { .. } => {}
+                    Output::Send { .. } | Output::LinkState { .. } | Output::Ldap { .. } => {}
                 }
             }
         }

@@ -1,10 +1,27 @@
-//! The global catalog as the categorizer's DSAccess sees it: SMTP address → mailbox.
+//! The recipients of the forest as a global catalog serves them (EXCHANGE2003.md §2):
+//! users and InetOrgPersons (mailbox- or mail-enabled), contacts, distribution groups
+//! with scopes and query-based distribution groups, each with its delivery restrictions
+//! and the attributes an LDAP filter reads.
 //!
-//! v1 models one forest whose GCs all hold the same, complete recipient set (no
-//! replication yet), so a lookup is a read of this table. Left out: directory
-//! replication, DSAccess cache expiry, DC/GC outages (later issues).
+//! What a GC answers depends on its domain: it holds every object of the forest, but the
+//! membership of domain-local and global groups only for groups of its own domain;
+//! universal group membership is in every GC (§2). A query-based group's filter is
+//! evaluated here, at send time, against every recipient under its base DN.
+//!
+//! The recipient set is the scenario's and fixed for a run; replication of changes to it
+//! is not modelled here (the replicated directory is `ad_replication`).
 
+use crate::ldap_filter::{Filter, FilterError};
 use crate::{AddressId, ServerId, StoreId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Index of an Active Directory domain of the forest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct AdDomainId(pub u16);
+
+/// Index of a distribution group (standard or query-based) in the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct GroupId(pub u32);
 
 /// Where a mailbox lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,11 +32,199 @@ pub struct MailboxEntry {
     pub home_server: ServerId,
 }
 
+/// The directory class of a recipient object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum ObjectClass {
+    /// A user account.
+    User,
+    /// An RFC 2798 inetOrgPerson: behaves as a user (§2).
+    InetOrgPerson,
+    /// A contact: mail-enabled only, with an outside target address.
+    Contact,
+    /// A distribution group.
+    Group,
+    /// A query-based distribution group (`msExchDynamicDistributionList`).
+    QueryBasedGroup,
+}
+
+impl ObjectClass {
+    /// The `objectClass` values an LDAP filter sees (most specific last, as AD lists them).
+    fn ldap_classes(self) -> &'static [&'static str] {
+        match self {
+            ObjectClass::User => &["top", "person", "organizationalPerson", "user"],
+            ObjectClass::InetOrgPerson => &["top", "person", "organizationalPerson", "user", "inetOrgPerson"],
+            ObjectClass::Contact => &["top", "person", "organizationalPerson", "contact"],
+            ObjectClass::Group => &["top", "group"],
+            ObjectClass::QueryBasedGroup => &["top", "msExchDynamicDistributionList"],
+        }
+    }
+
+    /// The `objectCategory` short name.
+    fn category(self) -> &'static str {
+        match self {
+            ObjectClass::User | ObjectClass::InetOrgPerson | ObjectClass::Contact => "person",
+            ObjectClass::Group => "group",
+            ObjectClass::QueryBasedGroup => "msExchDynamicDistributionList",
+        }
+    }
+}
+
+/// What mail to a recipient becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    /// A mailbox-enabled user or inetOrgPerson.
+    Mailbox(MailboxEntry),
+    /// A mail-enabled user or a contact: mail goes on to its `targetAddress`, an address
+    /// outside the organization.
+    Forward(AddressId),
+    /// A group, expanded by the categorizer.
+    Group(GroupId),
+}
+
+/// Who may send to a recipient (§2: restricted DLs and users; violation → 5.7.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Restriction {
+    /// Anyone, anonymous senders included.
+    #[default]
+    Anyone,
+    /// Only senders who authenticated ("From authenticated users only").
+    AuthenticatedOnly,
+    /// Only these principals, who must have authenticated for Exchange to know them.
+    AcceptFrom(BTreeSet<AddressId>),
+}
+
+impl Restriction {
+    /// Whether a message from `sender` (authenticated or not) may be delivered.
+    pub fn admits(&self, sender: Option<AddressId>, authenticated: bool) -> bool {
+        match self {
+            Restriction::Anyone => true,
+            Restriction::AuthenticatedOnly => authenticated,
+            Restriction::AcceptFrom(allowed) => authenticated && sender.is_some_and(|s| allowed.contains(&s)),
+        }
+    }
+}
+
+/// A recipient object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientObject {
+    /// Its class.
+    pub class: ObjectClass,
+    /// What mail to it becomes.
+    pub recipient: Recipient,
+    /// The domain it is in.
+    pub domain: AdDomainId,
+    /// Its distinguished name, e.g. `CN=alice,OU=Sales,DC=contoso,DC=com`.
+    pub dn: String,
+    /// Who may send to it.
+    pub restriction: Restriction,
+    /// Attributes an LDAP filter reads, lower-case names (`objectclass`, `mail` and the
+    /// like are filled in by the catalog).
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// A group's membership.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// A standard distribution group: listed members, which may be groups (nesting).
+    Static {
+        /// Domain local, global or universal.
+        scope: GroupScope,
+        /// Members in directory order.
+        members: Vec<AddressId>,
+    },
+    /// A query-based group: an RFC 4515 filter under a base DN, evaluated at send time.
+    Query {
+        /// The filter text as the administrator wrote it (parsed when expanded: a
+        /// malformed one is the sender's 5.2.4, §2).
+        filter: String,
+        /// The container searched.
+        base_dn: String,
+    },
+}
+
+/// A group's scope (§2: only universal membership replicates to every GC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum GroupScope {
+    /// Domain local.
+    DomainLocal,
+    /// Global.
+    Global,
+    /// Universal.
+    Universal,
+}
+
+/// A distribution group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Its address.
+    pub address: AddressId,
+    /// Who is in it.
+    pub membership: Membership,
+    /// The server that must expand it (`msExchExpansionServerName`); any server when
+    /// `None` (§2: the message is first routed there).
+    pub expansion_server: Option<ServerId>,
+}
+
+/// Why a GC could not expand a group (§2: both are 5.2.4 to the sender).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExpansionError {
+    /// The query-based group's filter does not parse (categorizer event 6024).
+    BadFilter(FilterError),
+    /// Its base DN no longer exists (event 6025).
+    NoBaseDn,
+}
+
+/// An Exchange server's paged LDAP search for one group's members, sent to a GC
+/// (DSAccess). `page` counts from 0; a GC returns [`LDAP_PAGE_SIZE`] entries a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LdapSearch {
+    /// The asking server's search number (unique on that server).
+    pub search: u64,
+    /// The group whose members are wanted.
+    pub group: GroupId,
+    /// Which page.
+    pub page: u32,
+}
+
+impl LdapSearch {
+    /// Bytes on the wire: an LDAP searchRequest with the paged-results control [U].
+    pub fn wire_size_bytes(&self) -> u64 {
+        300
+    }
+}
+
+/// A GC's answer to one [`LdapSearch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LdapPage {
+    /// The search answered.
+    pub search: u64,
+    /// The page answered.
+    pub page: u32,
+    /// The page's members, or why the group cannot be expanded.
+    pub result: Result<Vec<AddressId>, ExpansionError>,
+    /// Whether more pages follow.
+    pub more: bool,
+}
+
+impl LdapPage {
+    /// Bytes on the wire: a header and about 120 bytes an entry (DN and mail) [U].
+    pub fn wire_size_bytes(&self) -> u64 {
+        200 + 120 * self.result.as_ref().map_or(0, |m| m.len() as u64)
+    }
+}
+
+/// Entries a GC returns a page: Active Directory's MaxPageSize default, 1,000 [P].
+pub const LDAP_PAGE_SIZE: usize = 1_000;
+
 /// The recipients of the organization, indexed by interned address.
 #[derive(Clone, Debug, Default)]
 pub struct GlobalCatalog {
-    entries: Vec<Option<MailboxEntry>>,
+    entries: Vec<Option<RecipientObject>>,
+    groups: Vec<Group>,
+    /// Containers that exist (domain heads and organizational units), lower case.
+    containers: BTreeSet<String>,
     mailbox_count: usize,
+    derived: DerivedValues,
 }
 
 impl GlobalCatalog {
@@ -28,26 +233,175 @@ impl GlobalCatalog {
         GlobalCatalog::default()
     }
 
-    /// Adds (or moves) the mailbox-enabled user with this address.
+    /// Adds (or moves) a mailbox-enabled user with no restriction or attributes.
     pub fn add_mailbox(&mut self, address: AddressId, entry: MailboxEntry) {
+        self.add(
+            address,
+            RecipientObject {
+                class: ObjectClass::User,
+                recipient: Recipient::Mailbox(entry),
+                domain: AdDomainId(0),
+                dn: String::new(),
+                restriction: Restriction::Anyone,
+                attributes: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Adds a recipient object; a group's object must name a group added with
+    /// [`GlobalCatalog::add_group`].
+    pub fn add(&mut self, address: AddressId, object: RecipientObject) {
+        if let Recipient::Group(g) = object.recipient {
+            assert_eq!(self.groups[g.0 as usize].address, address, "a group object names its own group");
+        }
         let index = address.0 as usize;
         if self.entries.len() <= index {
             self.entries.resize(index + 1, None);
         }
-        if self.entries[index].is_none() {
-            self.mailbox_count += 1;
+        let was_mailbox = matches!(&self.entries[index], Some(o) if matches!(o.recipient, Recipient::Mailbox(_)));
+        let is_mailbox = matches!(object.recipient, Recipient::Mailbox(_));
+        match (was_mailbox, is_mailbox) {
+            (false, true) => self.mailbox_count += 1,
+            (true, false) => self.mailbox_count -= 1,
+            _ => {}
         }
-        self.entries[index] = Some(entry);
+        self.entries[index] = Some(object);
     }
 
-    /// Looks an address up; `None` when no recipient object has it.
+    /// Registers a group; its recipient object is added with [`GlobalCatalog::add`].
+    pub fn add_group(&mut self, group: Group) -> GroupId {
+        self.groups.push(group);
+        GroupId(self.groups.len() as u32 - 1)
+    }
+
+    /// Sets a standard group's members (they may name groups added after it).
+    pub fn set_membership(&mut self, id: GroupId, membership: Membership) {
+        self.groups[id.0 as usize].membership = membership;
+    }
+
+    /// Declares a container (a domain head or an OU) that base DNs may name.
+    pub fn add_container(&mut self, dn: &str) {
+        self.containers.insert(dn.to_ascii_lowercase());
+    }
+
+    /// The mailbox an address names; `None` for anything else.
     pub fn lookup(&self, address: AddressId) -> Option<MailboxEntry> {
-        self.entries.get(address.0 as usize).copied().flatten()
+        match self.object(address)?.recipient {
+            Recipient::Mailbox(entry) => Some(entry),
+            _ => None,
+        }
+    }
+
+    /// The recipient object with this address.
+    pub fn object(&self, address: AddressId) -> Option<&RecipientObject> {
+        self.entries.get(address.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// A group.
+    pub fn group(&self, id: GroupId) -> &Group {
+        &self.groups[id.0 as usize]
+    }
+
+    /// All groups, indexed by [`GroupId`].
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The address mail to `address` is routed by: a forward's target, else itself.
+    pub fn routing_address(&self, address: AddressId) -> AddressId {
+        match self.object(address).map(|o| o.recipient) {
+            Some(Recipient::Forward(target)) => target,
+            _ => address,
+        }
+    }
+
+    /// The server mail to `address` must reach inside the organization: a mailbox's home
+    /// server or a group's expansion server.
+    pub fn home_server(&self, address: AddressId) -> Option<ServerId> {
+        match self.object(address)?.recipient {
+            Recipient::Mailbox(entry) => Some(entry.home_server),
+            Recipient::Group(g) => self.group(g).expansion_server,
+            Recipient::Forward(_) => None,
+        }
     }
 
     /// Number of mailbox-enabled recipients.
     pub fn mailbox_count(&self) -> usize {
         self.mailbox_count
+    }
+
+    /// The members of `group` as a GC of `gc_domain` answers: one level (nested groups
+    /// come back as members, for the categorizer to expand in turn), in directory order.
+    /// A query-based group's results exclude query-based groups (§2: the aggregate may
+    /// not itself be a QBDG).
+    pub fn members(&self, group: GroupId, gc_domain: AdDomainId) -> Result<Vec<AddressId>, ExpansionError> {
+        let g = self.group(group);
+        match &g.membership {
+            Membership::Static { scope, members } => {
+                let home = self.object(g.address).map(|o| o.domain);
+                // §2: a GC holds domain-local and global membership only for its own
+                // domain's groups; elsewhere such a group looks empty.
+                if *scope != GroupScope::Universal && home != Some(gc_domain) {
+                    return Ok(Vec::new());
+                }
+                Ok(members.clone())
+            }
+            Membership::Query { filter, base_dn } => {
+                let filter = Filter::parse(filter).map_err(ExpansionError::BadFilter)?;
+                let base = base_dn.to_ascii_lowercase();
+                if !self.containers.contains(&base) {
+                    return Err(ExpansionError::NoBaseDn);
+                }
+                let suffix = format!(",{base}");
+                let mut out = Vec::new();
+                for (i, object) in self.entries.iter().enumerate() {
+                    let Some(object) = object else { continue };
+                    if object.class == ObjectClass::QueryBasedGroup {
+                        continue;
+                    }
+                    let dn = object.dn.to_ascii_lowercase();
+                    if !dn.ends_with(&suffix) {
+                        continue;
+                    }
+                    if filter.matches(&|attr| self.values(object, attr)) {
+                        out.push(AddressId(i as u32));
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// An attribute's values as a filter sees them.
+    fn values<'a>(&'a self, object: &'a RecipientObject, attr: &str) -> &'a [String] {
+        match attr {
+            "objectclass" => &self.derived.classes[object.class as usize],
+            "objectcategory" => &self.derived.categories[object.class as usize],
+            _ => object.attributes.get(attr).map_or(&[], Vec::as_slice),
+        }
+    }
+}
+
+/// `objectClass` and `objectCategory` values per class, as owned strings a filter reads.
+#[derive(Clone, Debug)]
+struct DerivedValues {
+    classes: Vec<Vec<String>>,
+    categories: Vec<Vec<String>>,
+}
+
+impl Default for DerivedValues {
+    fn default() -> Self {
+        const ALL: [ObjectClass; 5] = [
+            ObjectClass::User,
+            ObjectClass::InetOrgPerson,
+            ObjectClass::Contact,
+            ObjectClass::Group,
+            ObjectClass::QueryBasedGroup,
+        ];
+        DerivedValues {
+            classes: ALL.iter().map(|c| c.ldap_classes().iter().map(|s| (*s).to_string()).collect()).collect(),
+            categories: ALL.iter().map(|c| vec![c.category().to_string()]).collect(),
+        }
     }
 }
 
@@ -55,15 +409,114 @@ impl GlobalCatalog {
 mod tests {
     use super::*;
 
-    #[test]
-    fn lookup_finds_only_added_addresses() {
+    fn person(class: ObjectClass, dn: &str, department: &str, home: u16) -> RecipientObject {
+        RecipientObject {
+            class,
+            recipient: Recipient::Mailbox(MailboxEntry { store: StoreId(0), home_server: ServerId(home) }),
+            domain: AdDomainId(0),
+            dn: dn.into(),
+            restriction: Restriction::Anyone,
+            attributes: [("department".to_string(), vec![department.to_string()])].into_iter().collect(),
+        }
+    }
+
+    fn group_object(g: GroupId, domain: u16, class: ObjectClass) -> RecipientObject {
+        RecipientObject {
+            class,
+            recipient: Recipient::Group(g),
+            domain: AdDomainId(domain),
+            dn: format!("CN=g{},OU=Groups,DC=contoso,DC=com", g.0),
+            restriction: Restriction::Anyone,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    /// Alice and Bob in Sales, Carol (inetOrgPerson) in Support, all under OU=Staff; Dave
+    /// in Sales but under OU=Contractors.
+    fn catalog() -> GlobalCatalog {
         let mut gc = GlobalCatalog::new();
-        let e = MailboxEntry { store: StoreId(1), home_server: ServerId(2) };
-        gc.add_mailbox(AddressId(5), e);
-        assert_eq!(gc.lookup(AddressId(5)), Some(e));
-        assert_eq!(gc.lookup(AddressId(4)), None);
-        assert_eq!(gc.lookup(AddressId(500)), None);
-        gc.add_mailbox(AddressId(5), e);
-        assert_eq!(gc.mailbox_count(), 1);
+        gc.add_container("DC=contoso,DC=com");
+        gc.add_container("OU=Staff,DC=contoso,DC=com");
+        gc.add(AddressId(1), person(ObjectClass::User, "CN=alice,OU=Staff,DC=contoso,DC=com", "Sales", 0));
+        gc.add(AddressId(2), person(ObjectClass::User, "CN=bob,OU=Staff,DC=contoso,DC=com", "Sales", 1));
+        gc.add(AddressId(3), person(ObjectClass::InetOrgPerson, "CN=carol,OU=Staff,DC=contoso,DC=com", "Support", 1));
+        gc.add(AddressId(4), person(ObjectClass::User, "CN=dave,OU=Contractors,DC=contoso,DC=com", "Sales", 0));
+        gc
+    }
+
+    #[test]
+    fn lookup_finds_only_mailboxes() {
+        let mut gc = catalog();
+        assert_eq!(gc.lookup(AddressId(1)).map(|e| e.home_server), Some(ServerId(0)));
+        assert_eq!(gc.lookup(AddressId(9)), None);
+        assert_eq!(gc.mailbox_count(), 4);
+        let g = gc.add_group(Group {
+            address: AddressId(10),
+            membership: Membership::Static { scope: GroupScope::Universal, members: vec![] },
+            expansion_server: Some(ServerId(7)),
+        });
+        gc.add(AddressId(10), group_object(g, 0, ObjectClass::Group));
+        assert_eq!(gc.lookup(AddressId(10)), None, "a group is no mailbox");
+        assert_eq!(gc.home_server(AddressId(10)), Some(ServerId(7)), "routed to its expansion server");
+        assert_eq!(gc.mailbox_count(), 4);
+    }
+
+    #[test]
+    fn query_based_group_evaluates_its_filter_under_its_base_dn() {
+        let mut gc = catalog();
+        let query = |gc: &mut GlobalCatalog, address: u32, filter: &str, base: &str| {
+            let g = gc.add_group(Group {
+                address: AddressId(address),
+                membership: Membership::Query { filter: filter.into(), base_dn: base.into() },
+                expansion_server: None,
+            });
+            gc.add(AddressId(address), group_object(g, 0, ObjectClass::QueryBasedGroup));
+            g
+        };
+        let sales = query(&mut gc, 20, "(department=sales)", "OU=Staff,DC=contoso,DC=com");
+        assert_eq!(gc.members(sales, AdDomainId(0)), Ok(vec![AddressId(1), AddressId(2)]));
+        let everyone = query(&mut gc, 21, "(objectCategory=person)", "DC=contoso,DC=com");
+        assert_eq!(
+            gc.members(everyone, AdDomainId(0)),
+            Ok(vec![AddressId(1), AddressId(2), AddressId(3), AddressId(4)]),
+            "the forest head reaches every OU; query-based groups themselves are never members"
+        );
+        let iop = query(&mut gc, 22, "(objectClass=inetOrgPerson)", "DC=contoso,DC=com");
+        assert_eq!(gc.members(iop, AdDomainId(0)), Ok(vec![AddressId(3)]));
+        let nobody = query(&mut gc, 23, "(department=Legal)", "DC=contoso,DC=com");
+        assert_eq!(gc.members(nobody, AdDomainId(0)), Ok(vec![]), "an empty result is no error (§2)");
+        let bad = query(&mut gc, 24, "(department=Sales", "DC=contoso,DC=com");
+        assert!(matches!(gc.members(bad, AdDomainId(0)), Err(ExpansionError::BadFilter(_))));
+        let gone = query(&mut gc, 25, "(department=Sales)", "OU=Deleted,DC=contoso,DC=com");
+        assert_eq!(gc.members(gone, AdDomainId(0)), Err(ExpansionError::NoBaseDn));
+    }
+
+    #[test]
+    fn only_universal_membership_is_seen_from_another_domain() {
+        let mut gc = catalog();
+        for (address, scope) in [(30, GroupScope::Global), (31, GroupScope::DomainLocal), (32, GroupScope::Universal)] {
+            let g = gc.add_group(Group {
+                address: AddressId(address),
+                membership: Membership::Static { scope, members: vec![AddressId(1), AddressId(2)] },
+                expansion_server: None,
+            });
+            gc.add(AddressId(address), group_object(g, 1, ObjectClass::Group));
+            let own = gc.members(g, AdDomainId(1)).unwrap();
+            let other = gc.members(g, AdDomainId(0)).unwrap();
+            assert_eq!(own.len(), 2);
+            assert_eq!(other.len(), if scope == GroupScope::Universal { 2 } else { 0 }, "{scope:?}");
+        }
+    }
+
+    #[test]
+    fn restrictions_admit_as_exchange2003_2() {
+        let alice = Some(AddressId(1));
+        assert!(Restriction::Anyone.admits(None, false));
+        assert!(!Restriction::AuthenticatedOnly.admits(alice, false));
+        assert!(Restriction::AuthenticatedOnly.admits(alice, true));
+        let listed = Restriction::AcceptFrom([AddressId(1)].into_iter().collect());
+        assert!(listed.admits(alice, true));
+        assert!(!listed.admits(alice, false), "an anonymous sender claiming a listed address is refused");
+        assert!(!listed.admits(Some(AddressId(2)), true));
     }
 }

@@ -99,6 +99,7 @@ mod tests {
             size_bytes: 10_000_000,
             submitted_at: Instant::ZERO,
             hop_count: 1,
+            authenticated: true,
         };
         let commands = vec![
             SmtpCommand::Ehlo,

@@ -51,4 +51,9 @@ pub struct Message {
     pub submitted_at: Instant,
     /// Transfers so far (Received headers).
     pub hop_count: u8,
+    /// Whether the sender authenticated when the message entered the organization (a
+    /// MAPI client or an authenticated SMTP session; DSNs are the organization's own).
+    /// Exchange servers carry it to each other with the message (XEXCH50), so
+    /// restrictions can be enforced on any 2003 server (§2).
+    pub authenticated: bool,
 }

@@ -46,11 +46,16 @@ pub enum PlantedBug {
     AdLastWriterWins,
     /// AD replication: deletions (tombstones) are never sent to replication partners.
     AdTombstonesStayHome,
+    /// Categorizer: a message's recipients that are not groups are routed at once, before
+    /// its groups are expanded.
+    RoutesBeforeExpansion,
+    /// Categorizer: "accept from authenticated users only" admits anonymous senders.
+    RestrictionIgnoresAuthentication,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 17] = [
+    pub const ALL: [PlantedBug; 19] = [
         PlantedBug::AckBeforeDurable,
         PlantedBug::DoneOnSend,
         PlantedBug::RecoverySkipsQueues,
@@ -68,6 +73,8 @@ impl PlantedBug {
         PlantedBug::NoMxFailover,
         PlantedBug::AdLastWriterWins,
         PlantedBug::AdTombstonesStayHome,
+        PlantedBug::RoutesBeforeExpansion,
+        PlantedBug::RestrictionIgnoresAuthentication,
     ];
 
     /// The name used with `--plant`.
@@ -90,6 +97,8 @@ impl PlantedBug {
             PlantedBug::NoMxFailover => "no-mx-failover",
             PlantedBug::AdLastWriterWins => "ad-last-writer-wins",
             PlantedBug::AdTombstonesStayHome => "ad-tombstones-stay-home",
+            PlantedBug::RoutesBeforeExpansion => "routes-before-expansion",
+            PlantedBug::RestrictionIgnoresAuthentication => "restriction-ignores-authentication",
         }
     }
 

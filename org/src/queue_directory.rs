@@ -37,6 +37,16 @@ pub enum DiskOp {
         /// Recipients finished.
         recipients: Vec<AddressId>,
     },
+    /// The categorizer expanded a group recipient of an item: the group is replaced by
+    /// its members (none, for an empty group); the file is deleted if none remain.
+    Expanded {
+        /// The queue item.
+        item: u64,
+        /// The group recipient.
+        group: AddressId,
+        /// Its members, none already a recipient of the item.
+        members: Vec<AddressId>,
+    },
     /// A message committed to a mailbox.
     Deliver {
         /// The mailbox store.
@@ -93,6 +103,16 @@ impl DiskImage {
                     self.items.remove(item);
                 }
             }
+            DiskOp::Expanded { item, group, members } => {
+                let stored = self.items.get_mut(item).expect("an expanded item is on disk");
+                let at = stored.recipients.iter().position(|x| x == group);
+                stored.recipients.swap_remove(at.expect("an expanded group was pending on disk"));
+                debug_assert!(members.iter().all(|m| !stored.recipients.contains(m)), "members are new recipients");
+                stored.recipients.extend_from_slice(members);
+                if stored.recipients.is_empty() {
+                    self.items.remove(item);
+                }
+            }
             DiskOp::Deliver { store, recipient, message, size_bytes } => {
                 let mailbox = self.mailboxes.entry(*recipient).or_default();
                 let fresh = mailbox.messages.insert(*message);
@@ -124,6 +144,7 @@ mod tests {
                 size_bytes: 100,
                 submitted_at: Instant::ZERO,
                 hop_count: 0,
+                authenticated: true,
             },
             recipients: recipients.iter().map(|&r| AddressId(r)).collect(),
             arrived_at: Instant::ZERO,

@@ -229,6 +229,7 @@ mod tests {
                 routing_group: RoutingGroupId(g),
                 smtp: SmtpVirtualServerConfig::default(),
                 mta: crate::topology::MtaConfig::default(),
+                global_catalogs: Vec::new(),
             })
             .collect();
         topo

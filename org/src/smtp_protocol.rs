@@ -260,6 +260,7 @@ mod tests {
             size_bytes,
             submitted_at: Instant::ZERO,
             hop_count: 0,
+            authenticated: true,
         })
     }
 

@@ -5,6 +5,7 @@
 //! Shared read-only by every server (each keeps its own *state*, e.g. its link state
 //! table, apart).
 
+use crate::ad_replication::DcId;
 use crate::address_space::{AddressSpace, DomainId, ExternalDirectory};
 use crate::global_catalog::GlobalCatalog;
 use crate::planted_bugs::{PlantedBug, Plants};
@@ -91,6 +92,9 @@ pub struct ServerConfig {
     pub smtp: SmtpVirtualServerConfig,
     /// The X.400 MTA (message transfer agent), for X.400 connectors.
     pub mta: MtaConfig,
+    /// The global catalogs DSAccess uses, in the order it tries them: its own site's
+    /// first, then the others (§2).
+    pub global_catalogs: Vec<DcId>,
 }
 
 /// The X.400 MTA's retry rules for opening an association (EXCHANGE2003.md §3.2a [P]):

@@ -2,6 +2,7 @@
 //! trace. Each is emitted at the instant it became true (acceptance and delivery only
 //! once durable).
 
+use crate::ad_replication::DcId;
 use crate::advanced_queuing::{LinkQueueState, QueueKey};
 use crate::dsn::DsnCode;
 use crate::link_state::{ConnectorState, GroupState};
@@ -30,6 +31,20 @@ pub enum ServerEvent {
     Received { message: MessageId, from: ServerId, conn: ConnId, recipients: Vec<AddressId>, hop_count: u8 },
     /// The categorizer resolved the recipients (1033).
     Categorized { message: MessageId, resolved: u32, failed: u32 },
+    /// The categorizer holds the message to expand these group recipients (§2).
+    ExpansionStarted { message: MessageId, groups: Vec<AddressId> },
+    /// A group recipient was expanded to these members (tracking event 26; none for an
+    /// empty group, which is no error).
+    Expanded { message: MessageId, group: AddressId, members: Vec<AddressId> },
+    /// A GC did not answer; the expansion starts again on another (`found` recipients
+    /// were thrown away).
+    ExpansionRestarted { message: MessageId, gc: DcId, found: u64 },
+    /// No GC answers: the message waits in categorizer retry (1032).
+    CategorizerRetry { message: MessageId, retry_in_ms: u64 },
+    /// Every group of the message is done; it is routed next.
+    ExpansionFinished { message: MessageId },
+    /// Memory the categorizer's expansions hold now (2 KB a recipient, §2).
+    CategorizerMemory { bytes: u64 },
     /// Recipients queued for a next hop (1034/1035/1036).
     Queued { message: MessageId, queue: QueueKey, recipients: Vec<AddressId>, cost: u32 },
     /// Recipients handed to the next server, which acknowledged them (1031).

@@ -33,6 +33,12 @@ impl ExchangeVersion {
         self != ExchangeVersion::Exchange2000Sp3
     }
 
+    /// Whether this is Exchange Server 2003 (any service pack): it enforces "accept from
+    /// authenticated users only" on the mail it categorizes (EXCHANGE2003.md §2).
+    pub fn is_2003(self) -> bool {
+        self != ExchangeVersion::Exchange2000Sp3
+    }
+
     /// The short name used in scenario files and traces.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -83,6 +83,8 @@ pub struct TraceData {
     pub ad_backlog: BTreeMap<String, Vec<(u64, u64)>>,
     /// Directory replication bytes: (t_ms, bytes, interval_ms).
     pub ad_bytes: Vec<(u64, u64, u64)>,
+    /// Categorizer memory per server: (t_ms, bytes) at each change.
+    pub categorizer_memory: BTreeMap<String, Vec<(u64, u64)>>,
     /// Per host beyond the organization: what it took and how often it failed to answer.
     pub hosts: BTreeMap<String, HostStats>,
     /// Final check results: (name, ok, detail).
@@ -214,6 +216,10 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
                     let name = as_str(dc, "dc", path, n)?.to_string();
                     data.ad_backlog.entry(name).or_default().push((t, as_u64(dc, "backlog", path, n)?));
                 }
+            }
+            "categorizer_memory" => {
+                let node = as_str(v, "node", path, n)?.to_string();
+                data.categorizer_memory.entry(node).or_default().push((t, as_u64(v, "bytes", path, n)?));
             }
             "failover" => data.hosts.entry(as_str(v, "host", path, n)?.to_string()).or_default().failovers += 1,
             "host_state" => {
@@ -357,6 +363,26 @@ pub fn directory_traffic_series(data: &TraceData) -> Vec<Series> {
     vec![("directory replication".to_string(), points)]
 }
 
+/// Memory the categorizer's group expansions hold per server, in MB (2 KB a recipient,
+/// EXCHANGE2003.md §2), as steps: it holds its value until the next change.
+pub fn categorizer_memory_series(data: &TraceData) -> Vec<Series> {
+    data.categorizer_memory
+        .iter()
+        .map(|(server, changes)| {
+            let mut points = vec![(0.0, 0.0)];
+            let mut last = 0.0;
+            for (t, bytes) in changes {
+                let mb = *bytes as f64 / 1_048_576.0;
+                points.push((hours(*t), last));
+                points.push((hours(*t), mb));
+                last = mb;
+            }
+            points.push((hours(data.end_ms), last));
+            (server.clone(), points)
+        })
+        .collect()
+}
+
 /// Link state messages per minute, organization-wide, per sample.
 pub fn link_state_message_series(data: &TraceData) -> Vec<Series> {
     link_state_series(data, "link state messages", |messages, _, interval_ms| {
@@ -469,12 +495,16 @@ pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
         ("link_state_traffic.svg", "Link state traffic", "kbit/s", link_state_bytes_series(&data)),
         ("directory_backlog.svg", "Directory replication backlog per DC", "changes", directory_backlog_series(&data)),
         ("directory_traffic.svg", "Directory replication traffic", "kbit/s", directory_traffic_series(&data)),
+        ("categorizer_memory.svg", "Categorizer memory (group expansion)", "MB", categorizer_memory_series(&data)),
     ];
     std::fs::create_dir_all(dir).map_err(|e| ReportError::Io(dir.to_path_buf(), e))?;
     let mut sections = String::new();
     for (file, title, unit, series) in &charts {
         if file.starts_with("directory_") && data.ad_backlog.is_empty() {
             continue; // the directory is not simulated in this scenario
+        }
+        if file.starts_with("categorizer_") && data.categorizer_memory.is_empty() {
+            continue; // no group was expanded
         }
         let svg = line_chart(title, unit, end_h, series)?;
         write_atomically(&dir.join(file), svg.as_bytes())?;
@@ -660,6 +690,21 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 let message = as_str(v, "message", trace, n)?.to_string();
                 for r in list(v, "recipients", n)? {
                     fates.entry((message.clone(), r)).or_default().path.push(node.clone());
+                }
+            }
+            "expanded" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let group = as_str(v, "group", trace, n)?.to_string();
+                let members = as_u64(v, "members", trace, n)?;
+                fates.entry((message, group)).or_default().outcome = format!("expanded to {members}");
+            }
+            "queued" => {
+                // A group's members first appear where it was expanded.
+                let message = as_str(v, "message", trace, n)?.to_string();
+                for r in list(v, "recipients", n)? {
+                    fates
+                        .entry((message.clone(), r))
+                        .or_insert_with(|| RecipientFate { path: vec![node.clone()], ..Default::default() });
                 }
             }
             "delivered" => {

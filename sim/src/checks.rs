@@ -68,6 +68,8 @@ pub struct MessageCounts {
     pub ndr_messages: u64,
     /// NDRs delivered to their senders.
     pub ndr_delivered: u64,
+    /// Group recipients expanded to their members (which `recipients` counts instead).
+    pub expanded_groups: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -75,6 +77,8 @@ struct Pair {
     client: bool,
     delivered: bool,
     failed: bool,
+    /// A group replaced by its members.
+    expanded: bool,
     /// (server, hop count, routing epoch) of every arrival of this recipient's copy. A
     /// later arrival at the same server with a higher hop count and no routing change in
     /// between went round a loop; a resend after a lost 250 arrives with the same count,
@@ -84,7 +88,7 @@ struct Pair {
 
 impl Pair {
     fn resolved(&self) -> bool {
-        self.delivered || self.failed
+        self.delivered || self.failed || self.expanded
     }
 }
 
@@ -133,6 +137,8 @@ pub struct Checker {
     dc_digests: Vec<u64>,
     /// Each DC's backlog (see [`Checker::set_dc_backlogs`]).
     dc_backlogs: Vec<u64>,
+    /// Messages a server's categorizer holds for expansion.
+    expanding: BTreeSet<(ServerId, MessageId)>,
 }
 
 impl Checker {
@@ -169,6 +175,7 @@ impl Checker {
             dcs: Vec::new(),
             dc_digests: Vec::new(),
             dc_backlogs: Vec::new(),
+            expanding: BTreeSet::new(),
         }
     }
 
@@ -216,6 +223,7 @@ impl Checker {
 
     /// A server died; its table died with it.
     pub fn server_stopped(&mut self, server: ServerId) {
+        self.expanding.retain(|(s, _)| *s != server);
         self.tables[usize::from(server.0)] = None;
         self.distances[usize::from(server.0)] = None;
     }
@@ -325,13 +333,14 @@ impl Checker {
         let d = self.distances(server)?.clone();
         let info = self.tables[usize::from(server.0)].as_ref()?;
         for r in recipients {
-            let Some(entry) = topology.directory.lookup(*r) else {
-                if let Some(wrong) = self.check_external_route(server, &d, hop, *r, r == &recipients[0], cost) {
+            let Some(home) = topology.directory.home_server(*r) else {
+                let target = topology.directory.routing_address(*r);
+                if let Some(wrong) = self.check_external_route(server, &d, hop, target, r == &recipients[0], cost) {
                     return Some(wrong);
                 }
                 continue;
             };
-            let dest = topology.server(entry.home_server).routing_group;
+            let dest = topology.server(home).routing_group;
             let best = d[usize::from(me.0)][usize::from(dest.0)];
             match hop {
                 NextHop::Unreachable => {
@@ -555,6 +564,11 @@ impl Checker {
                         self.unresolved -= 1;
                         if client {
                             self.counts.delivered += 1;
+                            for (i, e) in self.expectations.iter().enumerate() {
+                                if matches!(e, Expect::DeliveredTo { recipient: r, .. } if r == recipient) {
+                                    self.window_counts[i] += 1;
+                                }
+                            }
                         } else {
                             self.counts.ndr_delivered += 1;
                         }
@@ -612,6 +626,58 @@ impl Checker {
                 }
             }
             ServerEvent::Recovered { .. } => self.recoveries += 1,
+            ServerEvent::ExpansionRestarted { .. } | ServerEvent::CategorizerRetry { .. } => {
+                let restart = matches!(event, ServerEvent::ExpansionRestarted { .. });
+                for (i, e) in self.expectations.iter().enumerate() {
+                    let counted = match e {
+                        Expect::ExpansionRestarts { .. } => restart,
+                        Expect::CategorizerRetries { .. } => !restart,
+                        _ => false,
+                    };
+                    if counted {
+                        self.window_counts[i] += 1;
+                    }
+                }
+            }
+            ServerEvent::ExpansionStarted { message, .. } => {
+                self.expanding.insert((server, *message));
+            }
+            ServerEvent::ExpansionFinished { message } => {
+                self.expanding.remove(&(server, *message));
+            }
+            ServerEvent::Expanded { message, group, members } => {
+                let client = match self.pairs.get_mut(&(*message, *group)) {
+                    Some(pair) if !pair.resolved() => {
+                        pair.expanded = true;
+                        self.unresolved -= 1;
+                        pair.client
+                    }
+                    Some(_) => {
+                        out.extend(self.violate(Invariant::NoDuplicateDelivery, || {
+                            format!("{} expanded after it was already resolved", name(*message, *group))
+                        }));
+                        return out;
+                    }
+                    None => {
+                        out.extend(self.violate(Invariant::NoLoss, || {
+                            format!("{} was expanded but never accepted", name(*message, *group))
+                        }));
+                        return out;
+                    }
+                };
+                if client {
+                    // Recipients count what mail reaches: the group's members, not it.
+                    self.counts.recipients -= 1;
+                    self.counts.expanded_groups += 1;
+                }
+                for m in members {
+                    // A member the message already reached (by another group expanded on
+                    // another server) is one recipient, not two.
+                    if !self.pairs.contains_key(&(*message, *m)) {
+                        self.accept(server, *message, *m, client);
+                    }
+                }
+            }
             ServerEvent::LinkStateChanged { groups, digest } => {
                 let i = usize::from(server.0);
                 for (g, entry) in groups {
@@ -629,6 +695,17 @@ impl Checker {
                 self.routing_changed();
             }
             _ => {}
+        }
+        if let ServerEvent::Queued { message, recipients, .. } = event {
+            if self.expanding.contains(&(server, *message)) && !recipients.is_empty() {
+                let server_name = self.server_names.get(usize::from(server.0)).cloned().unwrap_or_default();
+                out.extend(self.violate(Invariant::ExpansionBeforeRouting, || {
+                    format!(
+                        "{server_name} routed {} while the message's groups were still being expanded",
+                        name(*message, recipients[0])
+                    )
+                }));
+            }
         }
         if let ServerEvent::Queued { queue, recipients, cost, .. } = event {
             let hop = match queue {
@@ -874,6 +951,28 @@ impl Checker {
                         },
                     }
                 }
+                Expect::DeliveredTo { name, at_least, at_most, .. } => {
+                    let seen = self.window_counts[i];
+                    CheckResult {
+                        name: format!("delivered_to {name} {}", bounds(*at_least, *at_most)),
+                        ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
+                        detail: format!("{seen} message(s) delivered"),
+                    }
+                }
+                Expect::ExpansionRestarts { at_least, at_most } | Expect::CategorizerRetries { at_least, at_most } => {
+                    let seen = self.window_counts[i];
+                    let (kind, unit) = match e {
+                        Expect::ExpansionRestarts { .. } => {
+                            ("expansion_restarts", "expansion(s) restarted on another GC")
+                        }
+                        _ => ("categorizer_retries", "message(s) put in categorizer retry"),
+                    };
+                    CheckResult {
+                        name: format!("{kind} {}", bounds(*at_least, *at_most)),
+                        ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
+                        detail: format!("{seen} {unit}"),
+                    }
+                }
                 Expect::RecoveredAtLeast(n) => CheckResult {
                     name: format!("recovered_at_least {n}"),
                     ok: self.recoveries >= *n,
@@ -933,6 +1032,9 @@ impl Checker {
             }
             Invariant::LinkStateVersions => {
                 format!("{} link state entr(ies), versions only moved forward", self.entries_seen.len())
+            }
+            Invariant::ExpansionBeforeRouting => {
+                format!("{} group(s) expanded, each message routed only once complete", self.counts.expanded_groups)
             }
         }
     }

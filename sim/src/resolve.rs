@@ -4,14 +4,18 @@
 
 use crate::json_location::{locate, JsonPath};
 use crate::scenario::{
-    Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Role, Scenario, ServerVersion,
+    Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Placement, Role, Scenario,
+    ServerVersion,
 };
 use org::ad_replication::DcId;
 use org::address_space::{AddressSpace, DomainId, ExternalDirectory, Pattern};
 use org::advanced_queuing::QueueKey;
 use org::domain_controller::{InboundConnection, WindowsVersion, INTRA_SITE_POLL_MS};
 use org::dsn::DsnCode;
-use org::global_catalog::{GlobalCatalog, MailboxEntry};
+use org::global_catalog::{
+    AdDomainId, GlobalCatalog, Group, GroupScope, MailboxEntry, Membership, ObjectClass, Recipient, RecipientObject,
+    Restriction,
+};
 use org::routing_engine::NextHop;
 use org::time::Instant;
 use org::topology::{
@@ -105,11 +109,33 @@ pub struct DcSpec {
 pub struct DirectorySpec {
     /// Indexed by [`DcId`].
     pub dcs: Vec<DcSpec>,
+    /// Whether DCs replicate (`topology.ad_replication`); otherwise they run only as the
+    /// global catalogs that expand groups, with no connections.
+    pub replicating: bool,
+}
+
+/// Scripted mail (a timeline `send`), resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendSpec {
+    /// The server that takes it: the sender's home server, or the `via` server.
+    pub server: ServerId,
+    /// The sender.
+    pub sender: AddressId,
+    /// The recipients.
+    pub recipients: Vec<AddressId>,
+    /// Whether the sender authenticated.
+    pub authenticated: bool,
+    /// Messages.
+    pub count: u32,
+    /// Size of each.
+    pub size_bytes: u64,
 }
 
 /// A timeline step the world performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorldAction {
+    /// Submit the scripted mail `sends[i]`.
+    Send(usize),
     /// WAN link down.
     LinkDown(usize),
     /// WAN link up.
@@ -231,6 +257,23 @@ pub enum Expect {
     },
     /// Restarts that recovered mail ≥ count.
     RecoveredAtLeast(u64),
+    /// Client messages delivered to one recipient, within bounds.
+    DeliveredTo {
+        recipient: AddressId,
+        name: String,
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+    },
+    /// Expansions restarted on another GC, within bounds.
+    ExpansionRestarts {
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+    },
+    /// Messages put in categorizer retry, within bounds.
+    CategorizerRetries {
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+    },
     /// A latency percentile of messages submitted in a window, bounded.
     LatencyAtMost {
         percentile: f64,
@@ -264,6 +307,8 @@ pub struct Resolved {
     pub topology: Arc<Topology>,
     /// Interned addresses: `AddressId` → text.
     pub addresses: Vec<String>,
+    /// Scripted mail of the timeline, indexed by [`WorldAction::Send`].
+    pub sends: Vec<SendSpec>,
     /// Site names.
     pub sites: Vec<String>,
     /// Site of each server.
@@ -322,6 +367,19 @@ impl Resolved {
         let connector = |c: ConnectorId| self.topology.connector(c).name.clone();
         let server = |s: ServerId| self.topology.server(s).name.clone();
         match step.action {
+            WorldAction::Send(i) => {
+                let spec = &self.sends[i];
+                let name = |a: AddressId| self.addresses[a.0 as usize].clone();
+                Action::Send {
+                    at,
+                    from: name(spec.sender),
+                    to: spec.recipients.iter().map(|r| name(*r)).collect(),
+                    via: Some(server(spec.server)),
+                    authenticated: Some(spec.authenticated),
+                    count: spec.count,
+                    size_kb: spec.size_bytes / 1_024,
+                }
+            }
             WorldAction::LinkDown(l) => Action::LinkDown { at, link: link(l) },
             WorldAction::LinkUp(l) => Action::LinkUp { at, link: link(l) },
             WorldAction::ConnectorDown(c) => Action::ConnectorDown { at, connector: connector(c) },
@@ -432,6 +490,45 @@ struct Names {
     index: BTreeMap<String, usize>,
 }
 
+/// Interned addresses while recipients are read: text → id, aliases → id, and outside
+/// addresses already interned (a contact's target may repeat one).
+#[derive(Default)]
+struct AddressBook {
+    addresses: Vec<String>,
+    index: BTreeMap<String, (usize, JsonPath)>,
+    aliases: BTreeMap<String, (AddressId, JsonPath)>,
+    external: BTreeMap<String, AddressId>,
+}
+
+/// Directory containers: each domain's head DN and the organizational units, lower case,
+/// with the domain they are in.
+struct Containers {
+    /// Each domain's head, e.g. `DC=contoso,DC=com`, indexed by domain.
+    heads: Vec<String>,
+    /// OU DN (lower case) → domain.
+    ous: BTreeMap<String, usize>,
+}
+
+/// A recipient's attributes for LDAP filters, with lower-case names. A listed recipient
+/// (`round_robin` `None`) gets every value; generated user `n` gets value `n` mod their
+/// count.
+fn attribute_map(
+    spec: &BTreeMap<String, crate::scenario::AttributeValues>,
+    round_robin: Option<usize>,
+) -> BTreeMap<String, Vec<String>> {
+    spec.iter()
+        .filter_map(|(name, values)| {
+            let values = values.values();
+            let values = match round_robin {
+                _ if values.is_empty() => return None,
+                None => values,
+                Some(n) => vec![values[n % values.len()].clone()],
+            };
+            Some((name.to_ascii_lowercase(), values))
+        })
+        .collect()
+}
+
 fn p() -> JsonPath {
     JsonPath::root()
 }
@@ -530,8 +627,14 @@ impl Checker<'_> {
         domains: &Names,
         sites: &Names,
         reachable: Reachable<'_>,
+        scenario_groups_empty: bool,
     ) -> Option<DirectorySpec> {
-        let ad = t.ad_replication.as_ref()?;
+        let groups = !scenario_groups_empty;
+        let ad = match t.ad_replication.as_ref() {
+            Some(ad) => Some(ad),
+            None if groups => None,
+            None => return None,
+        };
         let ap = p().key("topology").key("ad_replication");
         let mut dcs: Vec<DcSpec> = t
             .domain_controllers
@@ -548,6 +651,9 @@ impl Checker<'_> {
                 notify_targets: Vec::new(),
             })
             .collect();
+        let Some(ad) = ad else {
+            return Some(DirectorySpec { dcs, replicating: false });
+        };
         let n = dcs.len();
         if n > 64 {
             self.error(
@@ -625,7 +731,7 @@ impl Checker<'_> {
                 }
             }
         }
-        Some(DirectorySpec { dcs })
+        Some(DirectorySpec { dcs, replicating: true })
     }
 
     /// SMTP and X.400 connectors with address spaces.
@@ -815,6 +921,244 @@ impl Checker<'_> {
         Names { index }
     }
 
+    /// Interns a recipient's address; a duplicate is an error naming the first.
+    fn intern(&mut self, book: &mut AddressBook, address: String, at: &JsonPath) -> Option<AddressId> {
+        let address = address.to_ascii_lowercase();
+        if let Some((_, first)) = book.index.get(&address) {
+            self.error(at, format!("duplicate address {address:?} (first at {first})"));
+            return None;
+        }
+        let id = AddressId(book.addresses.len() as u32);
+        book.index.insert(address.clone(), (book.addresses.len(), at.clone()));
+        book.addresses.push(address);
+        Some(id)
+    }
+
+    /// Names a listed recipient by its alias (aliases are unique across every kind).
+    fn name_alias(&mut self, book: &mut AddressBook, alias: &str, id: AddressId, at: &JsonPath) {
+        if let Some((_, first)) = book.aliases.get(&alias.to_ascii_lowercase()) {
+            self.error(at, format!("duplicate alias {alias:?} (first at {first})"));
+            return;
+        }
+        book.aliases.insert(alias.to_ascii_lowercase(), (id, at.clone()));
+    }
+
+    /// The listed recipient with this alias.
+    fn lookup_alias(&mut self, book: &AddressBook, alias: &str, at: &JsonPath) -> Option<AddressId> {
+        let found = book.aliases.get(&alias.to_ascii_lowercase()).map(|(id, _)| *id);
+        if found.is_none() {
+            self.error(
+                at,
+                format!("no user, contact or group with alias {alias:?} (generated users cannot be named one by one)"),
+            );
+        }
+        found
+    }
+
+    /// Interns an address outside the organization (SMTP, or X.400 written `X400:…`).
+    /// `listed` is true for `recipients.external`, where a repeat is an error; a contact's
+    /// target may repeat an address already interned.
+    fn add_external(
+        &mut self,
+        book: &mut AddressBook,
+        external: &mut ExternalDirectory,
+        smtp_domains: &[String],
+        text: &str,
+        at: &JsonPath,
+        listed: bool,
+    ) -> Option<AddressId> {
+        let lowered = text.to_ascii_lowercase();
+        if let Some(id) = book.external.get(&lowered) {
+            if listed {
+                self.error(at, format!("duplicate address {text:?}"));
+            }
+            return Some(*id);
+        }
+        if book.index.contains_key(&lowered) || book.addresses.contains(&lowered) {
+            self.error(at, format!("duplicate address {text:?}"));
+            return None;
+        }
+        let id = AddressId(book.addresses.len() as u32);
+        let parsed = match text.strip_prefix("X400:").or_else(|| text.strip_prefix("x400:")) {
+            Some(x400) => external.add_x400(id, x400).map(|_| ()),
+            None => {
+                let domain = text.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+                if smtp_domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+                    self.error(
+                        at,
+                        format!(
+                            "{text:?} is in an authoritative domain: list it as a user, not as an external address"
+                        ),
+                    );
+                    return None;
+                }
+                external.add_smtp(id, text).map(|_| ())
+            }
+        };
+        if let Err(e) = parsed {
+            self.error(at, format!("{} (SMTP, or X.400 written \"X400:c=US;a= ;p=…\")", e.0));
+            return None;
+        }
+        book.addresses.push(lowered.clone());
+        book.external.insert(lowered, id);
+        Some(id)
+    }
+
+    /// Each domain's head DN and the declared OUs, each under one domain; every one is a
+    /// container query-based groups may search.
+    fn containers(
+        &mut self,
+        t: &crate::scenario::Topology,
+        r: &crate::scenario::Recipients,
+        domains: &Names,
+        directory: &mut GlobalCatalog,
+    ) -> Containers {
+        let heads: Vec<String> = t
+            .domains
+            .iter()
+            .map(|d| d.name.split('.').map(|label| format!("DC={label}")).collect::<Vec<_>>().join(","))
+            .collect();
+        for head in &heads {
+            directory.add_container(head);
+        }
+        let mut ous = BTreeMap::new();
+        let up = p().key("recipients").key("organizational_units");
+        for (i, ou) in r.organizational_units.iter().enumerate() {
+            let lowered = ou.to_ascii_lowercase();
+            // The deepest domain head it ends with (a child domain's head ends with its
+            // parent's).
+            let domain = heads
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| lowered.ends_with(&format!(",{}", h.to_ascii_lowercase())))
+                .max_by_key(|(_, h)| h.len())
+                .map(|(d, _)| d);
+            let well_formed = lowered.starts_with("ou=") && !lowered.contains(",,");
+            match domain {
+                Some(d) if well_formed => {
+                    if ous.insert(lowered, d).is_some() {
+                        self.error(&up.index(i), format!("{ou:?} is listed twice"));
+                    }
+                    directory.add_container(ou);
+                }
+                _ => self.error(
+                    &up.index(i),
+                    format!(
+                        "expected an OU's DN under a domain of the forest, like \"OU=Sales,{}\", found {ou:?}",
+                        heads.first().map_or("DC=contoso,DC=com", String::as_str)
+                    ),
+                ),
+            }
+        }
+        let _ = domains;
+        Containers { heads, ous }
+    }
+
+    /// A recipient's domain and parent container DN from its placement: the domain given
+    /// (the forest's first by default) and its head, or the OU given, which must be in
+    /// that domain.
+    fn place(&mut self, placement: &Placement, containers: &Containers, at: &JsonPath) -> Option<(AdDomainId, String)> {
+        let domain = match &placement.domain {
+            None => None,
+            Some(name) => {
+                let index = containers.heads.iter().position(|h| {
+                    h.eq_ignore_ascii_case(
+                        &name.split('.').map(|label| format!("DC={label}")).collect::<Vec<_>>().join(","),
+                    )
+                });
+                if index.is_none() {
+                    self.error(&at.key("domain"), format!("no domain named {name:?} in the forest"));
+                    return None;
+                }
+                index
+            }
+        };
+        match &placement.ou {
+            None => {
+                let d = domain.unwrap_or(0);
+                Some((AdDomainId(d as u16), containers.heads.get(d).cloned().unwrap_or_default()))
+            }
+            Some(ou) => {
+                let Some(&d) = containers.ous.get(&ou.to_ascii_lowercase()) else {
+                    self.error(&at.key("ou"), format!("{ou:?} is not one of recipients.organizational_units"));
+                    return None;
+                };
+                if domain.is_some_and(|given| given != d) {
+                    self.error(&at.key("ou"), format!("{ou:?} is not in domain {:?}", placement.domain));
+                    return None;
+                }
+                Some((AdDomainId(d as u16), ou.clone()))
+            }
+        }
+    }
+
+    /// A timeline `send`: the sender (a mailbox user, or an outside SMTP address coming
+    /// in `via` a server), the recipients (aliases or outside addresses) and where the
+    /// message enters.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        book: &mut AddressBook,
+        external: &mut ExternalDirectory,
+        r: &crate::scenario::Recipients,
+        t: &crate::scenario::Topology,
+        at: &JsonPath,
+        from: &str,
+        to: &[String],
+        via: &Option<String>,
+        authenticated: Option<bool>,
+        directory: &GlobalCatalog,
+    ) -> Option<SendSpec> {
+        let servers = Names { index: t.servers.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect() };
+        let via = match via {
+            Some(name) => Some(ServerId(self.reference(&servers, "server", name, &at.key("via"))? as u16)),
+            None => None,
+        };
+        let known = book.index.get(&from.to_ascii_lowercase()).map(|(i, _)| AddressId(*i as u32));
+        let (sender, server, authenticated) = if from.contains('@') && known.is_none() {
+            let sender = self.add_external(book, external, &r.smtp_domains, from, &at.key("from"), false)?;
+            let Some(server) = via else {
+                self.error(&at.key("via"), "a sender outside the organization needs \"via\": the server whose SMTP virtual server takes the message");
+                return None;
+            };
+            (sender, server, authenticated.unwrap_or(false))
+        } else {
+            let sender = match known {
+                Some(id) => id,
+                None => self.lookup_alias(book, from, &at.key("from"))?,
+            };
+            let Some(home) = directory.lookup(sender).map(|m| m.home_server) else {
+                self.error(
+                    &at.key("from"),
+                    format!("{from:?} has no mailbox: expected a mailbox user's alias or an outside SMTP address"),
+                );
+                return None;
+            };
+            (sender, via.unwrap_or(home), authenticated.unwrap_or(true))
+        };
+        if to.is_empty() {
+            self.error(&at.key("to"), "expected at least one recipient");
+        }
+        let mut recipients = Vec::new();
+        for (k, name) in to.iter().enumerate() {
+            let rat = at.key("to").index(k);
+            let id = if name.contains('@') {
+                match book.index.get(&name.to_ascii_lowercase()) {
+                    Some((i, _)) => Some(AddressId(*i as u32)),
+                    None => self.add_external(book, external, &r.smtp_domains, name, &rat, false),
+                }
+            } else {
+                self.lookup_alias(book, name, &rat)
+            };
+            match id {
+                Some(id) if recipients.contains(&id) => self.error(&rat, format!("{name:?} is listed twice")),
+                Some(id) => recipients.push(id),
+                None => {}
+            }
+        }
+        Some(SendSpec { server, sender, recipients, authenticated, count: 1, size_bytes: 0 })
+    }
+
     fn reference(&mut self, names: &Names, what: &str, name: &str, at: &JsonPath) -> Option<usize> {
         let found = names.index.get(name).copied();
         if found.is_none() {
@@ -975,7 +1319,21 @@ impl Checker<'_> {
                     ..SmtpVirtualServerConfig::default()
                 },
                 mta: MtaConfig { open_interval_ms: s.mta.open_interval.ms, max_open_retries: s.mta.max_open_retries },
+                global_catalogs: Vec::new(),
             });
+        }
+        // §2: DSAccess uses the GCs of its own site first, then the others.
+        let gc_sites: Vec<(DcId, Option<usize>)> = t
+            .domain_controllers
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.global_catalog)
+            .map(|(i, d)| (DcId(i as u16), sites.index.get(&d.site).copied()))
+            .collect();
+        for (config, site) in server_configs.iter_mut().zip(&server_site) {
+            let (mut near, far): (Vec<_>, Vec<_>) = gc_sites.iter().partition(|(_, s)| *s == Some(*site));
+            near.extend(far);
+            config.global_catalogs = near.into_iter().map(|&(dc, _)| dc).collect();
         }
         let mut store_index = BTreeMap::new();
         for (i, s) in store_configs.iter().enumerate() {
@@ -1178,28 +1536,16 @@ impl Checker<'_> {
             }
         }
         let primary = r.smtp_domains.first().cloned().unwrap_or_default().to_ascii_lowercase();
-        let mut addresses: Vec<String> = Vec::new();
-        let mut address_index: BTreeMap<String, (usize, JsonPath)> = BTreeMap::new();
+        let mut book = AddressBook::default();
         let mut directory = GlobalCatalog::new();
         let mut mailboxes_by_server = vec![Vec::new(); t.servers.len()];
-        let mut add_mailbox = |checker: &mut Self, address: String, store: usize, at: JsonPath| {
-            let address = address.to_ascii_lowercase();
-            if let Some((_, first)) = address_index.get(&address) {
-                checker.error(&at, format!("duplicate address {address:?} (first at {first})"));
-                return;
-            }
-            let id = AddressId(addresses.len() as u32);
-            address_index.insert(address.clone(), (addresses.len(), at));
-            addresses.push(address);
-            let server = store_configs[store].server;
-            directory.add_mailbox(id, MailboxEntry { store: StoreId(store as u16), home_server: server });
-            mailboxes_by_server[usize::from(server.0)].push(id);
-        };
+        let containers = self.containers(t, r, &domains, &mut directory);
+        // Objects whose restriction is filled in once every alias is known.
+        let mut placed: Vec<(AddressId, JsonPath, Placement)> = Vec::new();
+        let mut mail_users: Vec<(AddressId, usize)> = Vec::new();
+        let mut inet_org_person = None;
         for (i, u) in r.users.iter().enumerate() {
             let at = recp.key("users").index(i);
-            let Some(store) = self.reference(&stores, "mailbox store", &u.store, &at.key("store")) else {
-                continue;
-            };
             let address = match &u.address {
                 Some(a) => {
                     let domain_ok = a.split_once('@').is_some_and(|(local, domain)| {
@@ -1223,7 +1569,48 @@ impl Checker<'_> {
                 self.error(&at.key("alias"), format!("expected an alias without spaces or '@', found {:?}", u.alias));
                 continue;
             }
-            add_mailbox(self, address, store, at);
+            let store = match (&u.store, &u.target_address) {
+                (Some(store), None) => {
+                    let Some(store) = self.reference(&stores, "mailbox store", store, &at.key("store")) else {
+                        continue;
+                    };
+                    Some(store)
+                }
+                (None, Some(_)) => None,
+                _ => {
+                    self.error(&at, "expected either \"store\" (a mailbox-enabled user) or \"target_address\" (a mail-enabled user), not both or neither");
+                    continue;
+                }
+            };
+            let Some(id) = self.intern(&mut book, address, &at) else { continue };
+            self.name_alias(&mut book, &u.alias, id, &at);
+            let Some((domain, parent)) = self.place(&u.placement, &containers, &at) else { continue };
+            let class = match u.class {
+                crate::scenario::UserClass::User => ObjectClass::User,
+                crate::scenario::UserClass::InetOrgPerson => {
+                    inet_org_person.get_or_insert((at.key("class"), domain));
+                    ObjectClass::InetOrgPerson
+                }
+            };
+            let recipient = match store {
+                Some(store) => {
+                    let server = store_configs[store].server;
+                    mailboxes_by_server[usize::from(server.0)].push(id);
+                    Recipient::Mailbox(MailboxEntry { store: StoreId(store as u16), home_server: server })
+                }
+                None => {
+                    mail_users.push((id, i));
+                    // The target is filled in once outside addresses are interned.
+                    Recipient::Forward(id)
+                }
+            };
+            let dn = format!("CN={},{parent}", u.alias);
+            let attributes = attribute_map(&u.attributes, None);
+            directory.add(
+                id,
+                RecipientObject { class, recipient, domain, dn, restriction: Restriction::Anyone, attributes },
+            );
+            placed.push((id, at, u.placement.clone()));
         }
         let mut next_number: BTreeMap<String, u32> = BTreeMap::new();
         let mut planned = r.users.len() as u64;
@@ -1250,54 +1637,177 @@ impl Checker<'_> {
             if picked.len() != g.stores.len() {
                 continue;
             }
+            let placement = Placement { domain: g.domain.clone(), ou: g.ou.clone(), ..Placement::default() };
+            let Some((domain, parent)) = self.place(&placement, &containers, &at) else { continue };
             let first = next_number.entry(g.prefix.clone()).or_insert(1);
             for n in 0..g.count {
-                let address = format!("{}{}@{primary}", g.prefix, *first + n);
-                add_mailbox(self, address, picked[n as usize % picked.len()], at.clone());
+                let alias = format!("{}{}", g.prefix, *first + n);
+                let store = picked[n as usize % picked.len()];
+                let Some(id) = self.intern(&mut book, format!("{alias}@{primary}"), &at) else { continue };
+                // Generated users have no alias entry: members and senders name listed
+                // recipients, and 100,000 more keys would cost memory for nothing.
+                let server = store_configs[store].server;
+                mailboxes_by_server[usize::from(server.0)].push(id);
+                let entry = MailboxEntry { store: StoreId(store as u16), home_server: server };
+                directory.add(
+                    id,
+                    RecipientObject {
+                        class: ObjectClass::User,
+                        recipient: Recipient::Mailbox(entry),
+                        domain,
+                        dn: format!("CN={alias},{parent}"),
+                        restriction: Restriction::Anyone,
+                        attributes: attribute_map(&g.attributes, Some(n as usize)),
+                    },
+                );
             }
             *first += g.count;
         }
-        if r.users.is_empty() && r.generated.is_empty() {
+        if r.users.iter().all(|u| u.store.is_none()) && r.generated.is_empty() {
             self.error(&recp, "expected at least one mailbox (users or generated)");
         }
         let mut external_addresses = Vec::new();
         for (i, text) in r.external.iter().enumerate() {
             let at = recp.key("external").index(i);
-            let id = AddressId(addresses.len() as u32);
-            let lowered = text.to_ascii_lowercase();
-            if address_index.contains_key(&lowered) || addresses.contains(&lowered) {
-                self.error(&at, format!("duplicate address {text:?}"));
-                continue;
+            if let Some(id) = self.add_external(&mut book, &mut external, &r.smtp_domains, text, &at, true) {
+                external_addresses.push(id);
             }
-            let parsed = match text.strip_prefix("X400:").or_else(|| text.strip_prefix("x400:")) {
-                Some(x400) => external.add_x400(id, x400).map(|_| ()),
+        }
+        for (id, i) in mail_users {
+            let at = recp.key("users").index(i).key("target_address");
+            let text = r.users[i].target_address.as_deref().unwrap_or_default();
+            if let Some(target) = self.add_external(&mut book, &mut external, &r.smtp_domains, text, &at, false) {
+                let mut object = directory.object(id).expect("added above").clone();
+                object.recipient = Recipient::Forward(target);
+                directory.add(id, object);
+            }
+        }
+        for (i, c) in r.contacts.iter().enumerate() {
+            let at = recp.key("contacts").index(i);
+            let Some(id) = self.intern(&mut book, format!("{}@{primary}", c.alias), &at) else { continue };
+            self.name_alias(&mut book, &c.alias, id, &at);
+            let target_at = at.key("target_address");
+            let Some(target) =
+                self.add_external(&mut book, &mut external, &r.smtp_domains, &c.target_address, &target_at, false)
+            else {
+                continue;
+            };
+            let Some((domain, parent)) = self.place(&c.placement, &containers, &at) else { continue };
+            let object = RecipientObject {
+                class: ObjectClass::Contact,
+                recipient: Recipient::Forward(target),
+                domain,
+                dn: format!("CN={},{parent}", c.alias),
+                restriction: Restriction::Anyone,
+                attributes: attribute_map(&c.attributes, None),
+            };
+            directory.add(id, object);
+            placed.push((id, at, c.placement.clone()));
+        }
+        // Groups: every address first (members may name groups listed later), then members.
+        let servers_by_name = Names { index: t.servers.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect() };
+        let mut static_groups = Vec::new();
+        let group_count = r.groups.len() + r.query_groups.len();
+        for k in 0..group_count {
+            let (at, alias, placement, expansion_server, membership) = match k.checked_sub(r.groups.len()) {
                 None => {
-                    let domain = text.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
-                    if r.smtp_domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
-                        self.error(
-                            &at,
-                            format!(
-                                "{text:?} is in an authoritative domain: list it as a user, not as an external address"
-                            ),
-                        );
-                        continue;
-                    }
-                    external.add_smtp(id, text).map(|_| ())
+                    let g = &r.groups[k];
+                    let empty = Membership::Static { scope: GroupScope::Universal, members: Vec::new() };
+                    (recp.key("groups").index(k), &g.alias, &g.placement, &g.expansion_server, empty)
+                }
+                Some(q) => {
+                    let g = &r.query_groups[q];
+                    let query = Membership::Query { filter: g.filter.clone(), base_dn: g.base_dn.clone() };
+                    (recp.key("query_groups").index(q), &g.alias, &g.placement, &g.expansion_server, query)
                 }
             };
-            if let Err(e) = parsed {
-                self.error(&at, format!("{} (SMTP, or X.400 written \"X400:c=US;a= ;p=…\")", e.0));
+            if alias.is_empty() || alias.contains(['@', ' ']) {
+                self.error(&at.key("alias"), format!("expected an alias without spaces or '@', found {alias:?}"));
                 continue;
             }
-            addresses.push(lowered);
-            external_addresses.push(id);
+            let Some(id) = self.intern(&mut book, format!("{alias}@{primary}"), &at) else { continue };
+            self.name_alias(&mut book, alias, id, &at);
+            let Some((domain, parent)) = self.place(placement, &containers, &at) else { continue };
+            let expansion_server = expansion_server.as_ref().and_then(|name| {
+                let found = self.reference(&servers_by_name, "server", name, &at.key("expansion_server"));
+                found.map(|s| ServerId(s as u16))
+            });
+            let query = matches!(membership, Membership::Query { .. });
+            let group = directory.add_group(Group { address: id, membership, expansion_server });
+            let object = RecipientObject {
+                class: if query { ObjectClass::QueryBasedGroup } else { ObjectClass::Group },
+                recipient: Recipient::Group(group),
+                domain,
+                dn: format!("CN={alias},{parent}"),
+                restriction: Restriction::Anyone,
+                attributes: BTreeMap::new(),
+            };
+            directory.add(id, object);
+            placed.push((id, at.clone(), placement.clone()));
+            if !query {
+                static_groups.push((group, at, k));
+            }
+        }
+        for (group, at, k) in static_groups {
+            let spec = &r.groups[k];
+            let mut members = Vec::new();
+            for (j, m) in spec.members.iter().enumerate() {
+                let mat = at.key("members").index(j);
+                if let Some(id) = self.lookup_alias(&book, m, &mat) {
+                    if members.contains(&id) {
+                        self.error(&mat, format!("{m:?} is listed twice"));
+                    }
+                    members.push(id);
+                }
+            }
+            let scope = match spec.scope {
+                crate::scenario::GroupScopeSpec::DomainLocal => GroupScope::DomainLocal,
+                crate::scenario::GroupScopeSpec::Global => GroupScope::Global,
+                crate::scenario::GroupScopeSpec::Universal => GroupScope::Universal,
+            };
+            directory.set_membership(group, Membership::Static { scope, members });
+        }
+        for (id, at, placement) in placed {
+            let restriction = match (&placement.accept_from, placement.authenticated_only) {
+                (None, false) => continue,
+                (None, true) => Restriction::AuthenticatedOnly,
+                (Some(_), true) => {
+                    self.error(
+                        &at.key("authenticated_only"),
+                        "accept_from already admits only authenticated senders; give one or the other",
+                    );
+                    continue;
+                }
+                (Some(list), false) => {
+                    let mut allowed = BTreeSet::new();
+                    for (k, alias) in list.iter().enumerate() {
+                        allowed.extend(self.lookup_alias(&book, alias, &at.key("accept_from").index(k)));
+                    }
+                    Restriction::AcceptFrom(allowed)
+                }
+            };
+            let mut object = directory.object(id).expect("placed objects exist").clone();
+            object.restriction = restriction;
+            directory.add(id, object);
+        }
+        if let Some((at, domain)) = inet_org_person {
+            // EXCHANGE2003.md §2: an inetOrgPerson needs a 2003 DC and a native Exchange
+            // 2003 topology.
+            let dc_2003 = t.domain_controllers.iter().any(|d| {
+                domains.index.get(&d.domain) == Some(&usize::from(domain.0))
+                    && d.version == crate::scenario::WindowsVersionSpec::Windows2003
+            });
+            let all_2003 = t.servers.iter().all(|s| s.version != ServerVersion::Exchange2000Sp3);
+            if !dc_2003 || !all_2003 {
+                self.error(&at, "an inetOrgPerson needs a Windows Server 2003 DC in its domain and only Exchange 2003 servers (EXCHANGE2003.md §2)");
+            }
         }
         let mut unknown_addresses = Vec::new();
         for n in 1..=64u32 {
             let address = format!("nobody{n}@{primary}");
-            if !address_index.contains_key(&address) {
-                unknown_addresses.push(AddressId(addresses.len() as u32));
-                addresses.push(address);
+            if !book.index.contains_key(&address) {
+                unknown_addresses.push(AddressId(book.addresses.len() as u32));
+                book.addresses.push(address);
             }
         }
 
@@ -1384,8 +1894,11 @@ impl Checker<'_> {
         let hosts_by_name = Names { index: hosts.clone() };
         let dcs_by_name =
             Names { index: t.domain_controllers.iter().enumerate().map(|(i, d)| (d.name.clone(), i)).collect() };
-        let replication = self.directory(t, &domains, &sites, &reachable);
+        let no_groups = scenario.recipients.groups.is_empty() && scenario.recipients.query_groups.is_empty();
+        let replication = self.directory(t, &domains, &sites, &reachable, no_groups);
+        let replicating = replication.as_ref().is_some_and(|d| d.replicating);
         let mut timeline: Vec<(u64, usize, WorldAction)> = Vec::new();
+        let mut sends: Vec<SendSpec> = Vec::new();
         let tlp = p().key("timeline");
         for (i, a) in scenario.timeline.iter().enumerate() {
             let at = tlp.index(i);
@@ -1444,7 +1957,7 @@ impl Checker<'_> {
                     let Some(d) = self.reference(&dcs_by_name, "domain controller", dc, &at.key("dc")) else {
                         continue;
                     };
-                    if replication.is_none() {
+                    if !replicating {
                         self.error(&at, "a directory change needs topology.ad_replication (the directory is not simulated without it)");
                     }
                     if *count == 0 || *count > MAX_MAILBOXES {
@@ -1461,7 +1974,7 @@ impl Checker<'_> {
                     let Some(d) = self.reference(&dcs_by_name, "domain controller", dc, &at.key("dc")) else {
                         continue;
                     };
-                    if replication.is_none() {
+                    if !replicating {
                         self.error(
                             &at,
                             "clock skew needs topology.ad_replication (the directory is not simulated without it)",
@@ -1481,7 +1994,7 @@ impl Checker<'_> {
                     if replication.is_none() {
                         self.error(
                             &at,
-                            "DC faults need topology.ad_replication (the directory is not simulated without it)",
+                            "DC faults need topology.ad_replication or groups to expand (no DC is simulated otherwise)",
                         );
                     }
                     let down = matches!(a, Action::DcDown { .. });
@@ -1489,6 +2002,20 @@ impl Checker<'_> {
                         t0.ms,
                         if down { WorldAction::DcDown(DcId(d as u16)) } else { WorldAction::DcUp(DcId(d as u16)) },
                     );
+                }
+                Action::Send { at: t0, from, to, via, authenticated, count, size_kb } => {
+                    if let Some(send) =
+                        self.send(&mut book, &mut external, r, t, &at, from, to, via, *authenticated, &directory)
+                    {
+                        if *count == 0 || *count > 100_000 {
+                            self.error(&at.key("count"), "expected from 1 to 100000 messages");
+                        }
+                        if *size_kb == 0 || *size_kb > 1_048_576 {
+                            self.error(&at.key("size_kb"), "expected a size from 1 KB to 1 GB");
+                        }
+                        push(t0.ms, WorldAction::Send(sends.len()));
+                        sends.push(SendSpec { count: *count, size_bytes: size_kb * 1_024, ..send });
+                    }
                 }
                 Action::HostDown { at: t0, host } | Action::HostUp { at: t0, host } => {
                     if let Some(h) = self.reference(&hosts_by_name, "Internet host", host, &at.key("host")) {
@@ -1564,6 +2091,7 @@ impl Checker<'_> {
                         fixed_hosts.insert(usize::from(h.0));
                     }
                     WorldAction::SetMaster(..)
+                    | WorldAction::Send(_)
                     | WorldAction::DirectoryChange { .. }
                     | WorldAction::ClockSkew(..)
                     | WorldAction::DcDown(_)
@@ -1666,6 +2194,8 @@ impl Checker<'_> {
                 NdrCode::RoutingError => DsnCode::RoutingError,
                 NdrCode::NoRoute => DsnCode::NoRoute,
                 NdrCode::HostNotFound => DsnCode::HostNotFound,
+                NdrCode::AccessDenied => DsnCode::AccessDenied,
+                NdrCode::ExpansionFailed => DsnCode::ExpansionFailed,
             })
         };
         for (i, e) in scenario.checks.expect.iter().enumerate() {
@@ -1733,9 +2263,31 @@ impl Checker<'_> {
                     Expect::UnreachableAtMost { count: *count, from, until }
                 }
                 Expectation::RecoveredAtLeast { count } => Expect::RecoveredAtLeast(*count),
+                Expectation::DeliveredTo { recipient, at_least, at_most } => {
+                    self.counted_window(&at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                    let found = match book.index.get(&recipient.to_ascii_lowercase()) {
+                        Some((i, _)) => Some(AddressId(*i as u32)),
+                        None => self.lookup_alias(&book, recipient, &at.key("recipient")),
+                    };
+                    let Some(id) = found else { continue };
+                    Expect::DeliveredTo {
+                        recipient: id,
+                        name: recipient.clone(),
+                        at_least: *at_least,
+                        at_most: *at_most,
+                    }
+                }
+                Expectation::ExpansionRestarts { at_least, at_most } => {
+                    self.counted_window(&at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                    Expect::ExpansionRestarts { at_least: *at_least, at_most: *at_most }
+                }
+                Expectation::CategorizerRetries { at_least, at_most } => {
+                    self.counted_window(&at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                    Expect::CategorizerRetries { at_least: *at_least, at_most: *at_most }
+                }
                 Expectation::LinkStateConverges { within } => Expect::LinkStateConverges { within_ms: within.ms },
                 Expectation::DirectoryConverges { within } => {
-                    if replication.is_none() {
+                    if !replicating {
                         self.error(&at, "directory_converges needs topology.ad_replication");
                     }
                     Expect::DirectoryConverges { within_ms: within.ms }
@@ -1786,7 +2338,8 @@ impl Checker<'_> {
         Some(Resolved {
             file: self.file.to_string(),
             topology: Arc::new(topology),
-            addresses,
+            addresses: book.addresses,
+            sends,
             sites: t.sites.iter().map(|s| s.name.clone()).collect(),
             server_site,
             host_site,

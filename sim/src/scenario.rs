@@ -102,6 +102,7 @@ pub mod defaults {
             Invariant::NoRoutingLoop,
             Invariant::LeastCostRouting,
             Invariant::LinkStateVersions,
+            Invariant::ExpansionBeforeRouting,
         ]
     }
     /// §4: the 2003 review window, 10 min [P].
@@ -148,6 +149,14 @@ pub mod defaults {
     /// §3.2a: X.400 MTA max open retries 144 [P].
     pub fn mta_max_open_retries() -> u32 {
         144
+    }
+    /// A scripted send is one message unless it says more.
+    pub fn send_count() -> u32 {
+        1
+    }
+    /// A scripted message is 4 KB, the MMB mix's mean (§11).
+    pub fn send_size_kb() -> u64 {
+        4
     }
     /// Unanswered link state messages are resent after 60 s [U].
     pub fn resend_interval() -> Duration {
@@ -698,19 +707,52 @@ pub struct Recipients {
     /// SMTP domains the organization is authoritative for; the first is used for
     /// generated addresses.
     pub smtp_domains: Vec<String>,
+    /// Organizational units (full DNs, e.g. `OU=Sales,DC=contoso,DC=com`) that recipients
+    /// live in and query-based groups search; each is under one of the forest's domains.
+    #[serde(default)]
+    pub organizational_units: Vec<String>,
     /// Users listed one by one.
     #[serde(default)]
     pub users: Vec<User>,
     /// Users generated in bulk.
     #[serde(default)]
     pub generated: Vec<GeneratedUsers>,
+    /// Contacts: mail-enabled objects whose mail goes to an address outside.
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
+    /// Distribution groups (EXCHANGE2003.md §2).
+    #[serde(default)]
+    pub groups: Vec<DistributionGroup>,
+    /// Query-based distribution groups (EXCHANGE2003.md §2).
+    #[serde(default)]
+    pub query_groups: Vec<QueryGroup>,
     /// Addresses outside the organization that clients send to: SMTP addresses in
     /// domains it is not authoritative for, and X.400 addresses written `X400:c=US;…`.
     #[serde(default)]
     pub external: Vec<String>,
 }
 
-/// A mailbox-enabled user.
+/// Where a recipient object lives and who may send to it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// Its AD domain; the forest root (the first domain) by default.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Its organizational unit, one of `recipients.organizational_units` in that domain;
+    /// the domain's head (`DC=…`) by default.
+    #[serde(default)]
+    pub ou: Option<String>,
+    /// Only these senders (aliases of users, contacts or groups' members are not
+    /// expanded), who must be authenticated; anyone by default (EXCHANGE2003.md §2).
+    #[serde(default)]
+    pub accept_from: Option<Vec<String>>,
+    /// Only authenticated senders ("From authenticated users only").
+    #[serde(default)]
+    pub authenticated_only: bool,
+}
+
+/// A user: mailbox-enabled with a `store`, or mail-enabled with a `target_address`.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct User {
@@ -719,8 +761,53 @@ pub struct User {
     /// Primary SMTP address.
     #[serde(default)]
     pub address: Option<String>,
-    /// Mailbox store holding the mailbox.
-    pub store: String,
+    /// Mailbox store holding the mailbox (a mailbox-enabled user).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// An address outside the organization (a mail-enabled user, no mailbox).
+    #[serde(default)]
+    pub target_address: Option<String>,
+    /// `user` or `inet_org_person` (RFC 2798; behaves as a user, EXCHANGE2003.md §2).
+    #[serde(default)]
+    pub class: UserClass,
+    /// Domain, OU and restrictions.
+    #[serde(default, flatten)]
+    pub placement: Placement,
+    /// Attributes that query-based groups filter on (`department`, `company`, `title`,
+    /// `l`, …), each one value or several.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, AttributeValues>,
+}
+
+/// One attribute value or several.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AttributeValues {
+    /// One value.
+    One(String),
+    /// Several values.
+    Many(Vec<String>),
+}
+
+impl AttributeValues {
+    /// The values.
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            AttributeValues::One(v) => vec![v.clone()],
+            AttributeValues::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A user object's class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserClass {
+    /// A user.
+    #[default]
+    User,
+    /// An inetOrgPerson.
+    InetOrgPerson,
 }
 
 /// Users generated in bulk, spread round-robin over stores.
@@ -734,6 +821,82 @@ pub struct GeneratedUsers {
     pub prefix: String,
     /// Mailbox stores to spread them over.
     pub stores: Vec<String>,
+    /// Their organizational unit (in the forest root domain unless `domain` says).
+    #[serde(default)]
+    pub ou: Option<String>,
+    /// Their domain.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Attributes: with several values, user n gets value n mod the count (round robin).
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, AttributeValues>,
+}
+
+/// A contact: mail to its address goes on to `target_address`, outside the organization.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    /// Alias; its address in the organization is `alias@<first SMTP domain>`.
+    pub alias: String,
+    /// Where its mail goes.
+    pub target_address: String,
+    /// Domain, OU and restrictions.
+    #[serde(default, flatten)]
+    pub placement: Placement,
+    /// Attributes for query-based groups.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, AttributeValues>,
+}
+
+/// A group's scope (EXCHANGE2003.md §2: only universal membership is in every GC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupScopeSpec {
+    /// Domain local.
+    DomainLocal,
+    /// Global.
+    Global,
+    /// Universal.
+    Universal,
+}
+
+/// A distribution group.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DistributionGroup {
+    /// Alias; its address is `alias@<first SMTP domain>`.
+    pub alias: String,
+    /// Scope.
+    pub scope: GroupScopeSpec,
+    /// Members: aliases of users, contacts, groups and query-based groups.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// The server that must expand it; any server by default.
+    #[serde(default)]
+    pub expansion_server: Option<String>,
+    /// Domain, OU and restrictions.
+    #[serde(default, flatten)]
+    pub placement: Placement,
+}
+
+/// A query-based distribution group.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryGroup {
+    /// Alias; its address is `alias@<first SMTP domain>`.
+    pub alias: String,
+    /// An RFC 4515 LDAP filter. A malformed one is accepted here, as Active Directory
+    /// stores it, and fails at send time with 5.2.4 (EXCHANGE2003.md §2).
+    pub filter: String,
+    /// The container searched: a domain head or an OU. One that does not exist (deleted)
+    /// fails at send time with 5.2.4.
+    pub base_dn: String,
+    /// The server that must expand it; any server by default.
+    #[serde(default)]
+    pub expansion_server: Option<String>,
+    /// Domain, OU and restrictions.
+    #[serde(default, flatten)]
+    pub placement: Placement,
 }
 
 /// Client mail load.
@@ -913,6 +1076,30 @@ pub enum Action {
         /// Which DC.
         dc: String,
     },
+    /// Scripted mail: `count` messages from `from` to `to`. A user's message is
+    /// submitted at its home server by MAPI (authenticated) unless `via` names a server
+    /// whose SMTP virtual server takes it; a sender outside the organization (an SMTP
+    /// address) comes in through `via` on an anonymous session.
+    Send {
+        /// When.
+        at: Duration,
+        /// A user's alias or an outside SMTP address.
+        from: String,
+        /// Recipients: aliases of users, contacts and groups, or outside addresses.
+        to: Vec<String>,
+        /// The server whose SMTP virtual server takes the message.
+        #[serde(default)]
+        via: Option<String>,
+        /// Whether the session authenticated; by default, yes for a user, no otherwise.
+        #[serde(default)]
+        authenticated: Option<bool>,
+        /// How many messages.
+        #[serde(default = "defaults::send_count")]
+        count: u32,
+        /// Size of each.
+        #[serde(default = "defaults::send_size_kb")]
+        size_kb: u64,
+    },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.
     SetMaster {
@@ -942,6 +1129,7 @@ impl Action {
             | Action::DcDown { at, .. }
             | Action::ClockSkew { at, .. }
             | Action::DcUp { at, .. }
+            | Action::Send { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }
     }
@@ -1021,6 +1209,9 @@ pub enum Invariant {
     /// older version of a routing group's entry, and one version of an entry has the
     /// same contents (master, connectors down) on every server.
     LinkStateVersions,
+    /// The categorizer routes nothing of a message while its groups are being expanded:
+    /// the complete recipient set comes first (EXCHANGE2003.md §2).
+    ExpansionBeforeRouting,
 }
 
 impl Invariant {
@@ -1032,6 +1223,7 @@ impl Invariant {
             Invariant::NoRoutingLoop => "no_routing_loop",
             Invariant::LeastCostRouting => "least_cost_routing",
             Invariant::LinkStateVersions => "link_state_versions",
+            Invariant::ExpansionBeforeRouting => "expansion_before_routing",
         }
     }
 }
@@ -1060,6 +1252,12 @@ pub enum NdrCode {
     /// No mail host in DNS for the domain.
     #[serde(rename = "5.4.0")]
     HostNotFound,
+    /// A restricted recipient refused the sender.
+    #[serde(rename = "5.7.1")]
+    AccessDenied,
+    /// A query-based group could not be expanded.
+    #[serde(rename = "5.2.4")]
+    ExpansionFailed,
 }
 
 /// What a run must show.
@@ -1135,6 +1333,37 @@ pub enum Expectation {
         /// Window end (run end by default).
         #[serde(default)]
         until: Option<Duration>,
+    },
+    /// Client messages delivered to one recipient (a user's alias or address) are at
+    /// least `at_least` and at most `at_most`: proof that a group reached, or did not
+    /// reach, a member.
+    DeliveredTo {
+        /// Alias or address.
+        recipient: String,
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
+    /// Group expansions started again because a GC stopped answering, within bounds.
+    ExpansionRestarts {
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
+    /// Messages put in categorizer retry because no GC answered, within bounds.
+    CategorizerRetries {
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
     },
     /// At least `count` times mail was queued as "Final destination currently
     /// unreachable" between `from` and `until`.

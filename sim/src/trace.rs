@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 4;
+pub const TRACE_FORMAT: u32 = 5;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -69,6 +69,18 @@ pub enum TraceEvent {
     Received { message: String, from: String, conn: String, recipients: Vec<String>, hop_count: u8 },
     /// Categorized.
     Categorized { message: String, resolved: u32, failed: u32 },
+    /// The categorizer holds the message to expand these groups.
+    ExpansionStarted { message: String, groups: Vec<String> },
+    /// A group was expanded to this many members (none: an empty group, no NDR).
+    Expanded { message: String, group: String, members: u32 },
+    /// A GC did not answer a page; the expansion starts again (on another GC).
+    ExpansionRestarted { message: String, gc: String, found: u64 },
+    /// No GC answered: the message waits in categorizer retry.
+    CategorizerRetry { message: String, retry_in_ms: u64 },
+    /// Every group of the message is expanded; it is routed next.
+    ExpansionFinished { message: String },
+    /// Memory the categorizer's expansions hold (2 KB a recipient).
+    CategorizerMemory { bytes: u64 },
     /// Queued for a next hop.
     Queued { message: String, queue: String, recipients: Vec<String>, cost: u32 },
     /// Handed to the next server.

@@ -227,6 +227,7 @@ mod tests {
                     WorldAction::HostDown(h) => (format!("host{}", h.0), true),
                     WorldAction::HostUp(h) => (format!("host{}", h.0), false),
                     WorldAction::SetMaster(..)
+                    | WorldAction::Send(_)
                     | WorldAction::DirectoryChange { .. }
                     | WorldAction::ClockSkew(..)
                     | WorldAction::DcDown(_)

@@ -118,6 +118,7 @@ impl ClientPopulation {
             size_bytes,
             submitted_at: now,
             hop_count: 0,
+            authenticated: true,
         };
         Some((message, recipients))
     }

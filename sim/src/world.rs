@@ -31,9 +31,10 @@ use org::advanced_queuing::{LinkQueueState, QueueKey};
 use org::dns::{DnsQuery, DnsReply};
 use org::domain_controller::{DcEvent, DcMessage, DcOutput, DomainController, ObjectWrite};
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
+use org::global_catalog::{AdDomainId, ExpansionError, GlobalCatalog, GroupId, LdapPage, LdapSearch, LDAP_PAGE_SIZE};
 use org::internet_host::InternetMailHost;
 use org::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
-use org::message::MessageId;
+use org::message::{Message, MessageId, MessageKind};
 use org::queue_directory::DiskImage;
 use org::routing_group_master::Decision;
 use org::smtp_protocol::Packet;
@@ -127,6 +128,8 @@ enum Payload {
     DnsQuery(DnsQuery),
     DnsReply(DnsReply),
     Ad(DcMessage),
+    Ldap(LdapSearch),
+    LdapPage(LdapPage),
 }
 
 /// What a DC node is told.
@@ -194,6 +197,8 @@ enum Input {
     MasterChange(RoutingGroupId, ServerId),
     /// The remote side of a connector starts or stops accepting this source bridgehead.
     ConnectorService(ConnectorId, bool),
+    /// Scripted mail submitted here.
+    Submit(Box<Message>, Vec<AddressId>),
 }
 
 /// Everything outside the nodes.
@@ -342,6 +347,20 @@ impl World {
             ServerEvent::Categorized { message, resolved, failed } => {
                 TraceEvent::Categorized { message: m(message), resolved: *resolved, failed: *failed }
             }
+            ServerEvent::ExpansionStarted { message, groups } => {
+                TraceEvent::ExpansionStarted { message: m(message), groups: self.addresses(groups) }
+            }
+            ServerEvent::Expanded { message, group, members } => {
+                TraceEvent::Expanded { message: m(message), group: self.address(*group), members: members.len() as u32 }
+            }
+            ServerEvent::ExpansionRestarted { message, gc, found } => {
+                TraceEvent::ExpansionRestarted { message: m(message), gc: self.resolved.dc_name(*gc), found: *found }
+            }
+            ServerEvent::CategorizerRetry { message, retry_in_ms } => {
+                TraceEvent::CategorizerRetry { message: m(message), retry_in_ms: *retry_in_ms }
+            }
+            ServerEvent::ExpansionFinished { message } => TraceEvent::ExpansionFinished { message: m(message) },
+            ServerEvent::CategorizerMemory { bytes } => TraceEvent::CategorizerMemory { bytes: *bytes },
             ServerEvent::Queued { message, queue, recipients, cost } => TraceEvent::Queued {
                 message: m(message),
                 queue: self.queue(*queue),
@@ -468,7 +487,7 @@ impl World {
         let ls = std::mem::take(&mut self.link_state_interval);
         let event = TraceEvent::LinkStateSample { messages: ls.updates, bytes: ls.bytes, interval_ms };
         self.record(now.as_ms(), "link_state", &event);
-        if let Some(dir) = &self.resolved.directory {
+        if let Some(dir) = self.resolved.directory.as_ref().filter(|d| d.replicating) {
             let backlogs = self.dc_backlogs();
             let dcs = dir
                 .dcs
@@ -718,7 +737,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         })
         .collect();
 
-    if let Some(dir) = &resolved.directory {
+    if let Some(dir) = resolved.directory.as_ref().filter(|d| d.replicating) {
         lock(&world).checker.set_directory(dir.dcs.iter().map(|d| (d.name.clone(), d.domain)).collect());
     }
     let _dcs: Vec<NodeHandle> = (0..dc_count)
@@ -756,7 +775,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         trace_sha256,
         messages,
         link_state: w.link_state,
-        directory: resolved.directory.as_ref().map(|_| DirectoryTotals {
+        directory: resolved.directory.as_ref().filter(|d| d.replicating).map(|_| DirectoryTotals {
             replication_bytes: w.ad_bytes,
             converged_at_s: w.directory_agreed_since.map(|t| t as f64 / 1_000.0),
         }),
@@ -822,6 +841,27 @@ async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle], timeli
 fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, action: WorldAction) {
     let mut w = lock(world);
     match action {
+        WorldAction::Send(i) => {
+            let spec = w.resolved.sends[i].clone();
+            for _ in 0..spec.count {
+                let number = w.next_message;
+                w.next_message += 1;
+                let message = Message {
+                    id: MessageId::Client(number),
+                    kind: MessageKind::Normal,
+                    sender: Some(spec.sender),
+                    size_bytes: spec.size_bytes,
+                    submitted_at: now,
+                    hop_count: 0,
+                    authenticated: spec.authenticated,
+                };
+                // A server that is down takes nothing: the client's submission fails
+                // and nothing was accepted.
+                if let Some(inbox) = &w.inboxes[usize::from(spec.server.0)] {
+                    let _ = inbox.unbounded_send(Input::Submit(Box::new(message), spec.recipients.clone()));
+                }
+            }
+        }
         WorldAction::LinkDown(l) | WorldAction::LinkUp(l) => {
             let up = matches!(action, WorldAction::LinkUp(_));
             if w.wan.set_up(l, up) {
@@ -946,6 +986,7 @@ async fn server_node(world: Shared, id: ServerId) {
                     (Node::Server(from), Payload::LinkState(m)) => server.handle_link_state(now, from, m),
                     (Node::Host(from), Payload::Smtp(packet)) => server.handle_host_packet(now, from, packet),
                     (Node::Host(from), Payload::DnsReply(reply)) => server.handle_dns_reply(now, from, reply),
+                    (Node::Dc(from), Payload::LdapPage(page)) => server.handle_ldap_page(now, from, page),
                     (from, _) => debug_assert!(false, "no such packet from {from:?} to a server"),
                 }
             }
@@ -1012,6 +1053,10 @@ async fn server_node(world: Shared, id: ServerId) {
                 server.handle_master_change(now, g, s);
             }
             Some(Some(Input::ConnectorService(c, running))) => server.handle_connector_service(c, running),
+            Some(Some(Input::Submit(message, recipients))) => {
+                let now = Instant(lock(&world).now_us() / 1_000);
+                server.handle_submit(now, *message, recipients);
+            }
             Some(None) => return, // the world dropped this node's inbox: it was killed
             None => {}
         }
@@ -1097,6 +1142,43 @@ async fn host_node(world: Shared, id: HostId) {
     }
 }
 
+/// What a GC spends on each entry it returns to a paged search [U]: a 1,000-entry page
+/// takes a second, so a 100,000-member expansion takes minutes, as large QBDGs did.
+const LDAP_ENTRY_COST_US: u64 = 1_000;
+
+/// A GC's paged searches in progress: a group's full result is computed on its first
+/// page and served from here (Active Directory keeps paged-search state per connection).
+struct GcSearches {
+    domain: AdDomainId,
+    results: BTreeMap<(ServerId, GroupId), Result<Vec<AddressId>, ExpansionError>>,
+}
+
+impl GcSearches {
+    fn new(domain: AdDomainId) -> Self {
+        GcSearches { domain, results: BTreeMap::new() }
+    }
+
+    /// The page `search` asks for.
+    fn answer(&mut self, catalog: &GlobalCatalog, from: ServerId, search: LdapSearch) -> LdapPage {
+        let key = (from, search.group);
+        if search.page == 0 || !self.results.contains_key(&key) {
+            self.results.insert(key, catalog.members(search.group, self.domain));
+        }
+        let start = search.page as usize * LDAP_PAGE_SIZE;
+        let (result, more) = match &self.results[&key] {
+            Err(e) => (Err(e.clone()), false),
+            Ok(all) => {
+                let end = (start + LDAP_PAGE_SIZE).min(all.len());
+                (Ok(all.get(start..end).unwrap_or_default().to_vec()), end < all.len())
+            }
+        };
+        if !more {
+            self.results.remove(&key);
+        }
+        LdapPage { search: search.search, page: search.page, result, more }
+    }
+}
+
 /// Attribute names a bulk change writes, in order [U].
 const CHANGED_ATTRIBUTES: [&str; 8] =
     ["displayname", "department", "title", "description", "telephonenumber", "company", "office", "manager"];
@@ -1116,6 +1198,10 @@ async fn dc_node(world: Shared, id: DcId) {
         (w.start, dc, spec.name)
     };
     let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
+    // GC answers being prepared: (ready, search, asking server) → page.
+    let mut ldap_out: BTreeMap<(u64, u64, ServerId), LdapPage> = BTreeMap::new();
+    let mut gc = GcSearches::new(AdDomainId(lock(&world).dc_spec(id).domain as u16));
+    let replicating = lock(&world).resolved.directory.as_ref().is_some_and(|d| d.replicating);
     let mut registered = None;
     loop {
         let now_us = lock(&world).now_us();
@@ -1129,6 +1215,15 @@ async fn dc_node(world: Shared, id: DcId) {
                 let w = lock(&world);
                 w.dc_up[usize::from(id.0)] && w.wan.intact(&wire.epochs)
             };
+            if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {
+                let topology = lock(&world).resolved.topology.clone();
+                let page = gc.answer(&topology.directory, from, *search);
+                // §2 [U]: the GC spends LDAP_ENTRY_COST_US on each entry it returns.
+                let entries = page.result.as_ref().map_or(0, |m| m.len() as u64);
+                let ready_us = now_us + LDAP_ENTRY_COST_US * entries.max(1);
+                ldap_out.insert((ready_us, search.search, from), page);
+                continue;
+            }
             if let (true, Node::Dc(from), Payload::Ad(message)) = (usable, wire.from, wire.payload) {
                 let incoming: Vec<(ObjectId, String, AttributeMeta)> = match &message {
                     DcMessage::Changes(batch) => {
@@ -1138,6 +1233,17 @@ async fn dc_node(world: Shared, id: DcId) {
                 };
                 dc.handle_message(now, from, message);
                 report_stored(&world, &dc, &incoming);
+            }
+        }
+        while let Some(entry) = ldap_out.first_entry() {
+            if entry.key().0 > now_us {
+                break;
+            }
+            let ((_, _, to), page) = entry.remove_entry();
+            let mut w = lock(&world);
+            if w.dc_up[usize::from(id.0)] {
+                let bytes = page.wire_size_bytes();
+                w.transmit(Node::Dc(id), Node::Server(to), now_us, bytes, Payload::LdapPage(page));
             }
         }
         if dc.poll_timeout().is_some_and(|t| t <= now) {
@@ -1169,30 +1275,36 @@ async fn dc_node(world: Shared, id: DcId) {
                     }
                 }
             }
-            w.checker.dc_digest(usize::from(id.0), dc.replica().digest());
-            let replica = dc.replica();
-            w.dc_summaries[usize::from(id.0)] = DcSummary {
-                usn: replica.usn(),
-                utd: replica.utd().clone(),
-                high_water_marks: replica.high_water_marks(),
-                objects: replica.object_count(),
-                tombstones: replica.tombstone_count(),
-                backlog: 0,
-                up: true,
-            };
-            let backlogs = w.dc_backlogs();
-            w.checker.set_dc_backlogs(backlogs);
-            let agreed = w.checker.directory_agreement().is_ok();
-            match (agreed, w.directory_agreed_since) {
-                (true, None) => w.directory_agreed_since = Some(now.as_ms()),
-                (false, Some(_)) => w.directory_agreed_since = None,
-                _ => {}
+            if replicating {
+                w.checker.dc_digest(usize::from(id.0), dc.replica().digest());
+                let replica = dc.replica();
+                w.dc_summaries[usize::from(id.0)] = DcSummary {
+                    usn: replica.usn(),
+                    utd: replica.utd().clone(),
+                    high_water_marks: replica.high_water_marks(),
+                    objects: replica.object_count(),
+                    tombstones: replica.tombstone_count(),
+                    backlog: 0,
+                    up: true,
+                };
+                let backlogs = w.dc_backlogs();
+                w.checker.set_dc_backlogs(backlogs);
+                let agreed = w.checker.directory_agreement().is_ok();
+                match (agreed, w.directory_agreed_since) {
+                    (true, None) => w.directory_agreed_since = Some(now.as_ms()),
+                    (false, Some(_)) => w.directory_agreed_since = None,
+                    _ => {}
+                }
             }
         }
-        let deadline_us = [held.first_key_value().map(|(k, _)| k.0), dc.poll_timeout().map(|t| t.as_ms() * 1_000)]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline_us = [
+            held.first_key_value().map(|(k, _)| k.0),
+            ldap_out.first_key_value().map(|(k, _)| k.0),
+            dc.poll_timeout().map(|t| t.as_ms() * 1_000),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let deadline = deadline_us.map(|us| start + StdDuration::from_micros(us.max(now_us)));
         match wait(&mut rx, deadline, &mut registered).await {
             Some(Some(DcInput::Wire(wire))) => {
@@ -1281,6 +1393,10 @@ fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>
                     totals.bytes += bytes;
                 }
                 w.transmit(Node::Server(me), Node::Server(to), now_us, bytes, Payload::LinkState(message));
+            }
+            Output::Ldap { to, search } => {
+                let bytes = search.wire_size_bytes();
+                w.transmit(Node::Server(me), Node::Dc(to), now_us, bytes, Payload::Ldap(search));
             }
             Output::Persist(ops) => {
                 let disk = &mut w.disks[usize::from(me.0)];
