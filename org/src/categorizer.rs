@@ -14,7 +14,7 @@ use crate::address_space::{ExternalAddress, ExternalDirectory};
 use crate::dsn::DsnCode;
 use crate::global_catalog::{ExpansionError, GlobalCatalog, GroupId, Recipient};
 use crate::message::Message;
-use crate::time::{HOUR_MS, SECOND_MS};
+use crate::time::{Instant, HOUR_MS, SECOND_MS};
 use crate::{AddressId, ServerId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -82,10 +82,12 @@ pub struct Limits {
 
 /// Categorizes `recipients` of `message` on server `here`. `at_origin` is true for a
 /// client submission, where the sending size limit applies.
+#[allow(clippy::too_many_arguments)]
 pub fn categorize(
     directory: &GlobalCatalog,
     external: &ExternalDirectory,
     limits: Limits,
+    now: Instant,
     here: ServerId,
     message: &Message,
     recipients: &[AddressId],
@@ -103,7 +105,9 @@ pub fn categorize(
     }
     let mut out = Categorized { resolved: Vec::with_capacity(recipients.len()), failed: Vec::new() };
     for &recipient in recipients {
-        let Some(object) = directory.object(recipient) else {
+        // §2: an object the RUS has not stamped yet (or one deleted) has no address that
+        // resolves: 5.1.1, as for an address nobody has.
+        let Some(object) = directory.usable(recipient, now) else {
             match external.lookup(recipient) {
                 Some(address) => out.resolved.push((recipient, Destination::External(address))),
                 None => out.failed.push((recipient, DsnCode::RecipientNotFound)),
@@ -314,6 +318,7 @@ mod tests {
             &directory(),
             &external(),
             LIMITS,
+            Instant::ZERO,
             ServerId(0),
             &message(100, 0),
             &[AddressId(1), AddressId(9)],
@@ -325,20 +330,54 @@ mod tests {
 
     #[test]
     fn external_recipients_resolve_for_routing_by_address_space() {
-        let c = categorize(&directory(), &external(), LIMITS, ServerId(0), &message(100, 0), &[AddressId(5)], true);
+        let c = categorize(
+            &directory(),
+            &external(),
+            LIMITS,
+            Instant::ZERO,
+            ServerId(0),
+            &message(100, 0),
+            &[AddressId(5)],
+            true,
+        );
         let domain = external().domain_id("fabrikam.com");
         assert_eq!(c.resolved, vec![(AddressId(5), Destination::External(ExternalAddress::Smtp(domain)))]);
     }
 
     #[test]
     fn limits_fail_every_recipient() {
-        let c =
-            categorize(&directory(), &external(), LIMITS, ServerId(0), &message(5_000_000, 0), &[AddressId(1)], true);
+        let c = categorize(
+            &directory(),
+            &external(),
+            LIMITS,
+            Instant::ZERO,
+            ServerId(0),
+            &message(5_000_000, 0),
+            &[AddressId(1)],
+            true,
+        );
         assert_eq!(c.failed, vec![(AddressId(1), DsnCode::MessageTooLarge)]);
-        let c =
-            categorize(&directory(), &external(), LIMITS, ServerId(0), &message(5_000_000, 0), &[AddressId(1)], false);
+        let c = categorize(
+            &directory(),
+            &external(),
+            LIMITS,
+            Instant::ZERO,
+            ServerId(0),
+            &message(5_000_000, 0),
+            &[AddressId(1)],
+            false,
+        );
         assert!(c.failed.is_empty(), "size is checked where the message enters the org");
-        let c = categorize(&directory(), &external(), LIMITS, ServerId(0), &message(100, 31), &[AddressId(1)], false);
+        let c = categorize(
+            &directory(),
+            &external(),
+            LIMITS,
+            Instant::ZERO,
+            ServerId(0),
+            &message(100, 31),
+            &[AddressId(1)],
+            false,
+        );
         assert_eq!(c.failed, vec![(AddressId(1), DsnCode::HopCountExceeded)]);
     }
 
@@ -354,6 +393,8 @@ mod tests {
             dn: String::new(),
             restriction,
             attributes: Default::default(),
+            stamped_at: Instant::ZERO,
+            deleted_at: None,
         };
         let boss = Recipient::Mailbox(MailboxEntry { store: StoreId(0), home_server: ServerId(3) });
         gc.add(AddressId(2), object(boss, Restriction::AcceptFrom([AddressId(1)].into_iter().collect())));
@@ -382,14 +423,14 @@ mod tests {
         anonymous.sender = Some(AddressId(1));
         anonymous.authenticated = false;
         let all = [AddressId(1), AddressId(2), AddressId(3)];
-        let c = categorize(&gc, &external(), LIMITS, ServerId(0), &anonymous, &all, false);
+        let c = categorize(&gc, &external(), LIMITS, Instant::ZERO, ServerId(0), &anonymous, &all, false);
         assert_eq!(c.failed, vec![(AddressId(2), DsnCode::AccessDenied), (AddressId(3), DsnCode::AccessDenied)]);
         let mut signed_in = anonymous.clone();
         signed_in.authenticated = true;
-        let c = categorize(&gc, &external(), LIMITS, ServerId(0), &signed_in, &all, false);
+        let c = categorize(&gc, &external(), LIMITS, Instant::ZERO, ServerId(0), &signed_in, &all, false);
         assert!(c.failed.is_empty(), "alice is listed and authenticated: {c:?}");
         let e2000 = Limits { enforces_authenticated_only: false, ..LIMITS };
-        let c = categorize(&gc, &external(), e2000, ServerId(0), &anonymous, &all, false);
+        let c = categorize(&gc, &external(), e2000, Instant::ZERO, ServerId(0), &anonymous, &all, false);
         assert_eq!(c.failed, vec![(AddressId(2), DsnCode::AccessDenied)], "2000 enforces only sender lists");
     }
 
@@ -400,6 +441,7 @@ mod tests {
             &gc,
             &external(),
             LIMITS,
+            Instant::ZERO,
             ServerId(0),
             &message(100, 0),
             &[AddressId(3), AddressId(4), AddressId(6)],
@@ -414,7 +456,8 @@ mod tests {
                 (AddressId(6), Destination::External(ExternalAddress::Smtp(domain))),
             ]
         );
-        let c = categorize(&gc, &external(), LIMITS, ServerId(7), &message(100, 0), &[AddressId(4)], false);
+        let c =
+            categorize(&gc, &external(), LIMITS, Instant::ZERO, ServerId(7), &message(100, 0), &[AddressId(4)], false);
         assert_eq!(c.expansions().collect::<Vec<_>>(), vec![(AddressId(4), crate::global_catalog::GroupId(1))]);
     }
 
@@ -430,7 +473,7 @@ mod tests {
                 e.restart();
                 continue;
             }
-            let all = gc.members(group, AdDomainId(0));
+            let all = gc.members(group, AdDomainId(0), Instant::ZERO);
             let (result, more) = match all {
                 Err(err) => (Err(err), false),
                 Ok(all) => {
@@ -464,6 +507,8 @@ mod tests {
                     dn: String::new(),
                     restriction: Restriction::Anyone,
                     attributes: Default::default(),
+                    stamped_at: Instant::ZERO,
+                    deleted_at: None,
                 },
             );
         };

@@ -964,6 +964,7 @@ impl ExchangeServer {
             &self.topology.directory,
             &self.topology.external,
             limits,
+            now,
             self.id,
             &item.message,
             &item.remaining,

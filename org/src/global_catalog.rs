@@ -12,6 +12,7 @@
 //! is not modelled here (the replicated directory is `ad_replication`).
 
 use crate::ldap_filter::{Filter, FilterError};
+use crate::time::Instant;
 use crate::{AddressId, ServerId, StoreId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -117,9 +118,21 @@ pub struct RecipientObject {
     pub dn: String,
     /// Who may send to it.
     pub restriction: Restriction,
-    /// Attributes an LDAP filter reads, lower-case names (`objectclass`, `mail` and the
-    /// like are filled in by the catalog).
+    /// Attributes an LDAP filter reads, lower-case names (`objectclass` and
+    /// `objectcategory` are filled in by the catalog).
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// When the Recipient Update Service stamped its e-mail addresses: before that the
+    /// object exists in AD but no address resolves to it (§2).
+    pub stamped_at: Instant,
+    /// When an administrator deleted it, if they did.
+    pub deleted_at: Option<Instant>,
+}
+
+impl RecipientObject {
+    /// Whether mail can reach it at `now`: stamped by the RUS and not deleted.
+    pub fn usable(&self, now: Instant) -> bool {
+        self.stamped_at <= now && self.deleted_at.is_none_or(|d| now < d)
+    }
 }
 
 /// A group's membership.
@@ -244,6 +257,8 @@ impl GlobalCatalog {
                 dn: String::new(),
                 restriction: Restriction::Anyone,
                 attributes: BTreeMap::new(),
+                stamped_at: Instant::ZERO,
+                deleted_at: None,
             },
         );
     }
@@ -297,6 +312,12 @@ impl GlobalCatalog {
         self.entries.get(address.0 as usize).and_then(Option::as_ref)
     }
 
+    /// The recipient object mail to `address` reaches at `now`: none before the RUS
+    /// stamped it or after it was deleted (§2).
+    pub fn usable(&self, address: AddressId, now: Instant) -> Option<&RecipientObject> {
+        self.object(address).filter(|o| o.usable(now))
+    }
+
     /// A group.
     pub fn group(&self, id: GroupId) -> &Group {
         &self.groups[id.0 as usize]
@@ -330,11 +351,16 @@ impl GlobalCatalog {
         self.mailbox_count
     }
 
-    /// The members of `group` as a GC of `gc_domain` answers: one level (nested groups
-    /// come back as members, for the categorizer to expand in turn), in directory order.
-    /// A query-based group's results exclude query-based groups (§2: the aggregate may
-    /// not itself be a QBDG).
-    pub fn members(&self, group: GroupId, gc_domain: AdDomainId) -> Result<Vec<AddressId>, ExpansionError> {
+    /// The members of `group` as a GC of `gc_domain` answers at `now`: one level (nested
+    /// groups come back as members, for the categorizer to expand in turn), in directory
+    /// order, only recipients mail can reach now. A query-based group's results exclude
+    /// query-based groups (§2: the aggregate may not itself be a QBDG).
+    pub fn members(
+        &self,
+        group: GroupId,
+        gc_domain: AdDomainId,
+        now: Instant,
+    ) -> Result<Vec<AddressId>, ExpansionError> {
         let g = self.group(group);
         match &g.membership {
             Membership::Static { scope, members } => {
@@ -344,7 +370,7 @@ impl GlobalCatalog {
                 if *scope != GroupScope::Universal && home != Some(gc_domain) {
                     return Ok(Vec::new());
                 }
-                Ok(members.clone())
+                Ok(members.iter().copied().filter(|m| self.usable(*m, now).is_some()).collect())
             }
             Membership::Query { filter, base_dn } => {
                 let filter = Filter::parse(filter).map_err(ExpansionError::BadFilter)?;
@@ -356,7 +382,7 @@ impl GlobalCatalog {
                 let mut out = Vec::new();
                 for (i, object) in self.entries.iter().enumerate() {
                     let Some(object) = object else { continue };
-                    if object.class == ObjectClass::QueryBasedGroup {
+                    if object.class == ObjectClass::QueryBasedGroup || !object.usable(now) {
                         continue;
                     }
                     let dn = object.dn.to_ascii_lowercase();
@@ -417,6 +443,8 @@ mod tests {
             dn: dn.into(),
             restriction: Restriction::Anyone,
             attributes: [("department".to_string(), vec![department.to_string()])].into_iter().collect(),
+            stamped_at: Instant::ZERO,
+            deleted_at: None,
         }
     }
 
@@ -428,6 +456,8 @@ mod tests {
             dn: format!("CN=g{},OU=Groups,DC=contoso,DC=com", g.0),
             restriction: Restriction::Anyone,
             attributes: BTreeMap::new(),
+            stamped_at: Instant::ZERO,
+            deleted_at: None,
         }
     }
 
@@ -474,21 +504,21 @@ mod tests {
             g
         };
         let sales = query(&mut gc, 20, "(department=sales)", "OU=Staff,DC=contoso,DC=com");
-        assert_eq!(gc.members(sales, AdDomainId(0)), Ok(vec![AddressId(1), AddressId(2)]));
+        assert_eq!(gc.members(sales, AdDomainId(0), Instant::ZERO), Ok(vec![AddressId(1), AddressId(2)]));
         let everyone = query(&mut gc, 21, "(objectCategory=person)", "DC=contoso,DC=com");
         assert_eq!(
-            gc.members(everyone, AdDomainId(0)),
+            gc.members(everyone, AdDomainId(0), Instant::ZERO),
             Ok(vec![AddressId(1), AddressId(2), AddressId(3), AddressId(4)]),
             "the forest head reaches every OU; query-based groups themselves are never members"
         );
         let iop = query(&mut gc, 22, "(objectClass=inetOrgPerson)", "DC=contoso,DC=com");
-        assert_eq!(gc.members(iop, AdDomainId(0)), Ok(vec![AddressId(3)]));
+        assert_eq!(gc.members(iop, AdDomainId(0), Instant::ZERO), Ok(vec![AddressId(3)]));
         let nobody = query(&mut gc, 23, "(department=Legal)", "DC=contoso,DC=com");
-        assert_eq!(gc.members(nobody, AdDomainId(0)), Ok(vec![]), "an empty result is no error (§2)");
+        assert_eq!(gc.members(nobody, AdDomainId(0), Instant::ZERO), Ok(vec![]), "an empty result is no error (§2)");
         let bad = query(&mut gc, 24, "(department=Sales", "DC=contoso,DC=com");
-        assert!(matches!(gc.members(bad, AdDomainId(0)), Err(ExpansionError::BadFilter(_))));
+        assert!(matches!(gc.members(bad, AdDomainId(0), Instant::ZERO), Err(ExpansionError::BadFilter(_))));
         let gone = query(&mut gc, 25, "(department=Sales)", "OU=Deleted,DC=contoso,DC=com");
-        assert_eq!(gc.members(gone, AdDomainId(0)), Err(ExpansionError::NoBaseDn));
+        assert_eq!(gc.members(gone, AdDomainId(0), Instant::ZERO), Err(ExpansionError::NoBaseDn));
     }
 
     #[test]
@@ -501,10 +531,30 @@ mod tests {
                 expansion_server: None,
             });
             gc.add(AddressId(address), group_object(g, 1, ObjectClass::Group));
-            let own = gc.members(g, AdDomainId(1)).unwrap();
-            let other = gc.members(g, AdDomainId(0)).unwrap();
+            let own = gc.members(g, AdDomainId(1), Instant::ZERO).unwrap();
+            let other = gc.members(g, AdDomainId(0), Instant::ZERO).unwrap();
             assert_eq!(own.len(), 2);
             assert_eq!(other.len(), if scope == GroupScope::Universal { 2 } else { 0 }, "{scope:?}");
+        }
+    }
+
+    #[test]
+    fn recipients_are_usable_only_once_stamped_and_until_deleted() {
+        let mut gc = catalog();
+        let mut late = person(ObjectClass::User, "CN=erin,OU=Staff,DC=contoso,DC=com", "Sales", 0);
+        late.stamped_at = Instant(3_600_000);
+        late.deleted_at = Some(Instant(7_200_000));
+        gc.add(AddressId(5), late);
+        let g = gc.add_group(Group {
+            address: AddressId(40),
+            membership: Membership::Query { filter: "(department=Sales)".into(), base_dn: "DC=contoso,DC=com".into() },
+            expansion_server: None,
+        });
+        gc.add(AddressId(40), group_object(g, 0, ObjectClass::QueryBasedGroup));
+        for (t, usable) in [(0, false), (3_600_000, true), (7_199_999, true), (7_200_000, false)] {
+            assert_eq!(gc.usable(AddressId(5), Instant(t)).is_some(), usable, "at {t} ms");
+            let members = gc.members(g, AdDomainId(0), Instant(t)).unwrap();
+            assert_eq!(members.contains(&AddressId(5)), usable, "QBDG result at {t} ms");
         }
     }
 

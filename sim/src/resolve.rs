@@ -1159,6 +1159,57 @@ impl Checker<'_> {
         Some(SendSpec { server, sender, recipients, authenticated, count: 1, size_bytes: 0 })
     }
 
+    /// Each domain's RUS interval (ms), "Always run" (1 min) where none is listed.
+    fn recipient_update_services(
+        &mut self,
+        r: &crate::scenario::Recipients,
+        domains: &Names,
+        duration_ms: u64,
+    ) -> Vec<u64> {
+        let mut intervals = vec![crate::scenario::defaults::rus_interval().ms; domains.index.len()];
+        let mut seen = BTreeSet::new();
+        let rp = p().key("recipients").key("recipient_update_services");
+        for (i, rus) in r.recipient_update_services.iter().enumerate() {
+            let at = rp.index(i);
+            let Some(d) = self.reference(domains, "domain", &rus.domain, &at.key("domain")) else { continue };
+            if !seen.insert(d) {
+                self.error(&at.key("domain"), format!("{:?} already has a Recipient Update Service", rus.domain));
+            }
+            if rus.interval.ms < 60_000 || rus.interval.ms > duration_ms.max(60_000) * 10 {
+                self.error(&at.key("interval"), "expected an interval of at least 1m (\"Always run\")");
+                continue;
+            }
+            intervals[d] = rus.interval.ms;
+        }
+        intervals
+    }
+
+    /// When a recipient's addresses are stamped (the first RUS pass of its domain after
+    /// it is created; at once for one that exists from the start) and when it is deleted.
+    fn lifetime(
+        &mut self,
+        placement: &Placement,
+        domain: AdDomainId,
+        rus: &[u64],
+        at: &JsonPath,
+    ) -> (Instant, Option<Instant>) {
+        let stamped = match placement.created_at {
+            None => Instant::ZERO,
+            Some(created) => {
+                // A pass handles what was created since the last one (§2).
+                let every = rus.get(usize::from(domain.0)).copied().unwrap_or(60_000).max(1);
+                Instant((created.ms / every + 1) * every)
+            }
+        };
+        let deleted = placement.deleted_at.map(|d| Instant(d.ms));
+        if let (Some(created), Some(deleted)) = (placement.created_at, deleted) {
+            if deleted.as_ms() <= created.ms {
+                self.error(&at.key("deleted_at"), "expected a deletion after the creation");
+            }
+        }
+        (stamped, deleted)
+    }
+
     fn reference(&mut self, names: &Names, what: &str, name: &str, at: &JsonPath) -> Option<usize> {
         let found = names.index.get(name).copied();
         if found.is_none() {
@@ -1540,6 +1591,7 @@ impl Checker<'_> {
         let mut directory = GlobalCatalog::new();
         let mut mailboxes_by_server = vec![Vec::new(); t.servers.len()];
         let containers = self.containers(t, r, &domains, &mut directory);
+        let rus = self.recipient_update_services(r, &domains, scenario.duration.ms);
         // Objects whose restriction is filled in once every alias is known.
         let mut placed: Vec<(AddressId, JsonPath, Placement)> = Vec::new();
         let mut mail_users: Vec<(AddressId, usize)> = Vec::new();
@@ -1592,10 +1644,16 @@ impl Checker<'_> {
                     ObjectClass::InetOrgPerson
                 }
             };
+            let (stamped_at, deleted_at) = self.lifetime(&u.placement, domain, &rus, &at);
+            let scripted = u.placement.created_at.is_some() || deleted_at.is_some();
             let recipient = match store {
                 Some(store) => {
                     let server = store_configs[store].server;
-                    mailboxes_by_server[usize::from(server.0)].push(id);
+                    // Client load comes from recipients that live the whole run; one
+                    // created or deleted on the timeline is reached by scripted mail.
+                    if !scripted {
+                        mailboxes_by_server[usize::from(server.0)].push(id);
+                    }
                     Recipient::Mailbox(MailboxEntry { store: StoreId(store as u16), home_server: server })
                 }
                 None => {
@@ -1608,7 +1666,16 @@ impl Checker<'_> {
             let attributes = attribute_map(&u.attributes, None);
             directory.add(
                 id,
-                RecipientObject { class, recipient, domain, dn, restriction: Restriction::Anyone, attributes },
+                RecipientObject {
+                    class,
+                    recipient,
+                    domain,
+                    dn,
+                    restriction: Restriction::Anyone,
+                    attributes,
+                    stamped_at,
+                    deleted_at,
+                },
             );
             placed.push((id, at, u.placement.clone()));
         }
@@ -1637,8 +1704,14 @@ impl Checker<'_> {
             if picked.len() != g.stores.len() {
                 continue;
             }
-            let placement = Placement { domain: g.domain.clone(), ou: g.ou.clone(), ..Placement::default() };
+            let placement = Placement {
+                domain: g.domain.clone(),
+                ou: g.ou.clone(),
+                created_at: g.created_at,
+                ..Placement::default()
+            };
             let Some((domain, parent)) = self.place(&placement, &containers, &at) else { continue };
+            let (stamped_at, _) = self.lifetime(&placement, domain, &rus, &at);
             let first = next_number.entry(g.prefix.clone()).or_insert(1);
             for n in 0..g.count {
                 let alias = format!("{}{}", g.prefix, *first + n);
@@ -1647,7 +1720,9 @@ impl Checker<'_> {
                 // Generated users have no alias entry: members and senders name listed
                 // recipients, and 100,000 more keys would cost memory for nothing.
                 let server = store_configs[store].server;
-                mailboxes_by_server[usize::from(server.0)].push(id);
+                if g.created_at.is_none() {
+                    mailboxes_by_server[usize::from(server.0)].push(id);
+                }
                 let entry = MailboxEntry { store: StoreId(store as u16), home_server: server };
                 directory.add(
                     id,
@@ -1658,6 +1733,8 @@ impl Checker<'_> {
                         dn: format!("CN={alias},{parent}"),
                         restriction: Restriction::Anyone,
                         attributes: attribute_map(&g.attributes, Some(n as usize)),
+                        stamped_at,
+                        deleted_at: None,
                     },
                 );
             }
@@ -1693,6 +1770,7 @@ impl Checker<'_> {
                 continue;
             };
             let Some((domain, parent)) = self.place(&c.placement, &containers, &at) else { continue };
+            let (stamped_at, deleted_at) = self.lifetime(&c.placement, domain, &rus, &at);
             let object = RecipientObject {
                 class: ObjectClass::Contact,
                 recipient: Recipient::Forward(target),
@@ -1700,6 +1778,8 @@ impl Checker<'_> {
                 dn: format!("CN={},{parent}", c.alias),
                 restriction: Restriction::Anyone,
                 attributes: attribute_map(&c.attributes, None),
+                stamped_at,
+                deleted_at,
             };
             directory.add(id, object);
             placed.push((id, at, c.placement.clone()));
@@ -1734,6 +1814,7 @@ impl Checker<'_> {
             });
             let query = matches!(membership, Membership::Query { .. });
             let group = directory.add_group(Group { address: id, membership, expansion_server });
+            let (stamped_at, deleted_at) = self.lifetime(placement, domain, &rus, &at);
             let object = RecipientObject {
                 class: if query { ObjectClass::QueryBasedGroup } else { ObjectClass::Group },
                 recipient: Recipient::Group(group),
@@ -1741,6 +1822,8 @@ impl Checker<'_> {
                 dn: format!("CN={alias},{parent}"),
                 restriction: Restriction::Anyone,
                 attributes: BTreeMap::new(),
+                stamped_at,
+                deleted_at,
             };
             directory.add(id, object);
             placed.push((id, at.clone(), placement.clone()));

@@ -150,6 +150,10 @@ pub mod defaults {
     pub fn mta_max_open_retries() -> u32 {
         144
     }
+    /// §2: "Always run" wakes the Recipient Update Service every minute [P].
+    pub fn rus_interval() -> Duration {
+        Duration::from_ms(60_000)
+    }
     /// A scripted send is one message unless it says more.
     pub fn send_count() -> u32 {
         1
@@ -726,6 +730,10 @@ pub struct Recipients {
     /// Query-based distribution groups (EXCHANGE2003.md §2).
     #[serde(default)]
     pub query_groups: Vec<QueryGroup>,
+    /// Each domain's Recipient Update Service; a domain not listed has one that runs
+    /// "Always run" (a pass every minute).
+    #[serde(default)]
+    pub recipient_update_services: Vec<RecipientUpdateService>,
     /// Addresses outside the organization that clients send to: SMTP addresses in
     /// domains it is not authoritative for, and X.400 addresses written `X400:c=US;…`.
     #[serde(default)]
@@ -750,6 +758,27 @@ pub struct Placement {
     /// Only authenticated senders ("From authenticated users only").
     #[serde(default)]
     pub authenticated_only: bool,
+    /// When an administrator creates it (from the run's start); it exists from the start
+    /// by default. Mail reaches it only once its domain's Recipient Update Service has
+    /// stamped its addresses (EXCHANGE2003.md §2).
+    #[serde(default)]
+    pub created_at: Option<Duration>,
+    /// When an administrator deletes it; never by default.
+    #[serde(default)]
+    pub deleted_at: Option<Duration>,
+}
+
+/// A domain's Recipient Update Service: it stamps e-mail addresses on recipients created
+/// since its last pass (EXCHANGE2003.md §2).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientUpdateService {
+    /// The domain it serves.
+    pub domain: String,
+    /// Time between passes: `1m` is "Always run"; a schedule such as "Run every hour" is
+    /// `1h`. Passes fall on multiples of it from the run's start.
+    #[serde(default = "defaults::rus_interval")]
+    pub interval: Duration,
 }
 
 /// A user: mailbox-enabled with a `store`, or mail-enabled with a `target_address`.
@@ -830,6 +859,9 @@ pub struct GeneratedUsers {
     /// Attributes: with several values, user n gets value n mod the count (round robin).
     #[serde(default)]
     pub attributes: std::collections::BTreeMap<String, AttributeValues>,
+    /// When an administrator creates them in bulk; from the start by default.
+    #[serde(default)]
+    pub created_at: Option<Duration>,
 }
 
 /// A contact: mail to its address goes on to `target_address`, outside the organization.

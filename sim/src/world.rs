@@ -1159,10 +1159,10 @@ impl GcSearches {
     }
 
     /// The page `search` asks for.
-    fn answer(&mut self, catalog: &GlobalCatalog, from: ServerId, search: LdapSearch) -> LdapPage {
+    fn answer(&mut self, catalog: &GlobalCatalog, from: ServerId, search: LdapSearch, now: Instant) -> LdapPage {
         let key = (from, search.group);
         if search.page == 0 || !self.results.contains_key(&key) {
-            self.results.insert(key, catalog.members(search.group, self.domain));
+            self.results.insert(key, catalog.members(search.group, self.domain, now));
         }
         let start = search.page as usize * LDAP_PAGE_SIZE;
         let (result, more) = match &self.results[&key] {
@@ -1217,7 +1217,7 @@ async fn dc_node(world: Shared, id: DcId) {
             };
             if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {
                 let topology = lock(&world).resolved.topology.clone();
-                let page = gc.answer(&topology.directory, from, *search);
+                let page = gc.answer(&topology.directory, from, *search, now);
                 // §2 [U]: the GC spends LDAP_ENTRY_COST_US on each entry it returns.
                 let entries = page.result.as_ref().map_or(0, |m| m.len() as u64);
                 let ready_us = now_us + LDAP_ENTRY_COST_US * entries.max(1);
