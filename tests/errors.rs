@@ -210,3 +210,38 @@ fn directory_replication_settings_are_checked() {
     assert!(err.contains(": timeline[0]: a directory change needs topology.ad_replication"), "{err}");
     assert!(err.contains(": checks.expect[0]: directory_converges needs topology.ad_replication"), "{err}");
 }
+
+#[test]
+fn bad_recipients_name_the_place() {
+    let err = broken_copy("restricted-dl", "protocol-settings", |t| {
+        t.replacen(
+            "\"MAPI\u{a7}1\u{a7}1\u{a7}\u{a7}\u{a7}\u{a7}\u{a7}\u{a7}\"",
+            "\"MAPI\u{a7}1\u{a7}1\u{a7}\u{a7}\u{a7}\u{a7}\u{a7}\"",
+            1,
+        )
+    });
+    assert!(err.contains("recipients.users[5].protocol_settings: expected exactly 8 '\u{a7}' separators"), "{err}");
+    let err = broken_copy("restricted-dl", "unknown-member", |t| {
+        t.replacen("\"bruno\"\n        ],", "\"brunO2\"\n        ],", 1)
+    });
+    assert!(err.contains("groups[1].members[4]: no user, contact or group with alias \"brunO2\""), "{err}");
+    let err = broken_copy("restricted-dl", "both-restrictions", |t| {
+        t.replacen("\"authenticated_only\": true", "\"authenticated_only\": true, \"accept_from\": [\"ceo\"]", 1)
+    });
+    assert!(err.contains("authenticated_only: accept_from already admits only authenticated senders"), "{err}");
+    let err = broken_copy("new-user-before-rus", "bad-ou", |t| {
+        t.replacen("\"ou\": \"OU=Staff,DC=contoso,DC=com\"", "\"ou\": \"OU=Nowhere,DC=contoso,DC=com\"", 1)
+    });
+    assert!(
+        err.contains("ou: \"OU=Nowhere,DC=contoso,DC=com\" is not one of recipients.organizational_units"),
+        "{err}"
+    );
+    let err = broken_copy("restricted-dl", "anonymous-needs-via", |t| {
+        t.replacen(
+            "\"from\": \"spammer@example.net\",\n      \"via\": \"EX-GW\",",
+            "\"from\": \"spammer@example.net\",",
+            1,
+        )
+    });
+    assert!(err.contains("timeline[0].via: a sender outside the organization needs \"via\""), "{err}");
+}

@@ -290,6 +290,7 @@ mod tests {
             submitted_at: Instant::ZERO,
             hop_count,
             authenticated: true,
+            header_recipients: Default::default(),
         }
     }
 

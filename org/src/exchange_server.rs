@@ -227,6 +227,9 @@ struct Expanding {
     tried: BTreeSet<DcId>,
 }
 
+/// Size of an Out of Office reply: its text and headers [U].
+const OOF_SIZE_BYTES: u64 = 2 * 1024;
+
 /// Work that waits for the current write batch to be durable.
 #[derive(Clone, Debug)]
 enum AfterFlush {
@@ -306,6 +309,9 @@ pub struct ExchangeServer {
     next_search: u64,
     /// Categorizer memory held by expansions in progress.
     categorizer_memory_bytes: u64,
+    /// (mailbox owner, sender) pairs already sent an Out of Office reply (the store's
+    /// OOF history; kept in memory here, so a restart forgets it).
+    oof_history: BTreeSet<(AddressId, AddressId)>,
 }
 
 impl ExchangeServer {
@@ -366,6 +372,7 @@ impl ExchangeServer {
             gc_down_until: BTreeMap::new(),
             next_search: 0,
             categorizer_memory_bytes: 0,
+            oof_history: BTreeSet::new(),
         };
         if !disk.items.is_empty() {
             let recipients = disk.items.values().map(|i| i.recipients.len() as u32).sum();
@@ -413,7 +420,24 @@ impl ExchangeServer {
     }
 
     /// A MAPI client submits a message through the store driver (tracking event 1027).
+    /// The store refuses the logon of a user whose `protocolSettings` block their client
+    /// (§2): nothing is submitted.
     pub fn handle_submit(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
+        let sender = message.sender.expect("clients submit with a sender");
+        if !self.topology.directory.mapi_logon_allowed(sender) {
+            self.emit(ServerEvent::MapiLogonDenied { sender });
+            return;
+        }
+        self.accept_submission(now, message, recipients);
+    }
+
+    /// A client submits a message over SMTP to this server's virtual server (an
+    /// Internet sender, anonymous, or an authenticated POP/IMAP client): no MAPI logon.
+    pub fn handle_smtp_submit(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
+        self.accept_submission(now, message, recipients);
+    }
+
+    fn accept_submission(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
         assert!(!recipients.is_empty(), "a submission has recipients");
         assert!(message.sender.is_some(), "clients submit with a sender");
         let item = StoredItem { id: self.take_item_id(), message, recipients, arrived_at: now, submitted_here: true };
@@ -1217,6 +1241,7 @@ impl ExchangeServer {
                         store,
                         submitted_at: message.submitted_at,
                     });
+                    self.out_of_office(now, &message, recipient);
                 }
                 DeliveryOutcome::Duplicate => {
                     self.emit(ServerEvent::DuplicateSuppressed { message: message.id, recipient, store });
@@ -1224,6 +1249,47 @@ impl ExchangeServer {
             }
         }
         self.recipients_done(now, entry.item, &entry.recipients);
+    }
+
+    /// The store answers a message delivered to a mailbox whose owner is Out of Office:
+    /// once per sender (the store's OOF history), never to a DSN or another automatic
+    /// reply, and on Exchange 2003 only when the owner was named directly in To or Cc,
+    /// not reached through a group (EXCHANGE2003.md §3.2).
+    fn out_of_office(&mut self, now: Instant, message: &Message, owner: AddressId) {
+        let Some(sender) = message.sender else { return };
+        if message.kind != MessageKind::Normal
+            || sender == owner
+            || !self.topology.directory.is_out_of_office(owner)
+            || (self.topology.server(self.id).version.is_2003() && !message.header_recipients.contains(&owner))
+            || !self.oof_history.insert((owner, sender))
+        {
+            return;
+        }
+        let item = self.take_item_id();
+        let reply = StoredItem {
+            id: item,
+            message: Message {
+                id: MessageId::AutoReply { server: self.id, item },
+                kind: MessageKind::OutOfOffice { original: message.id },
+                sender: None,
+                size_bytes: OOF_SIZE_BYTES,
+                submitted_at: now,
+                hop_count: 0,
+                authenticated: true,
+                header_recipients: [sender].as_slice().into(),
+            },
+            recipients: vec![sender],
+            arrived_at: now,
+            submitted_here: false,
+        };
+        self.pending_ops.push(DiskOp::Enqueue(reply.clone()));
+        self.after_flush.push(AfterFlush::Event(ServerEvent::OutOfOffice {
+            message: message.id,
+            from: owner,
+            reply: reply.message.id,
+            to: sender,
+        }));
+        self.after_flush.push(AfterFlush::Process(reply));
     }
 
     /// Recipients fail permanently: an NDR to the sender, or Badmail for a DSN.
@@ -1245,6 +1311,7 @@ impl ExchangeServer {
                         submitted_at: now,
                         hop_count: 0,
                         authenticated: true,
+                        header_recipients: Default::default(),
                     },
                     recipients: vec![sender],
                     arrived_at: now,
@@ -1745,6 +1812,7 @@ mod tests {
             submitted_at: Instant::ZERO,
             hop_count: 0,
             authenticated: true,
+            header_recipients: Default::default(),
         }
     }
 

@@ -187,6 +187,75 @@ pub enum ExpansionError {
     NoBaseDn,
 }
 
+/// How an Outlook client works with its mailbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum OutlookMode {
+    /// Cached Exchange Mode: Outlook 2003 works from a local copy (its default for new
+    /// profiles on Exchange 2003 [P]).
+    #[default]
+    Cached,
+    /// Online: every operation goes to the server.
+    Online,
+}
+
+/// Which MAPI clients may open a mailbox, from the user's `protocolSettings` (§2,
+/// Exchange 2003 SP2). It is not applied to server tasks (mailbox moves) nor to
+/// delegate access.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum MapiAccess {
+    /// No MAPI string: every MAPI client.
+    #[default]
+    Any,
+    /// `MAPI§1§1§…`: Outlook in Cached Exchange Mode only.
+    CachedModeOnly,
+    /// `MAPI§0§…`: no MAPI client at all.
+    Blocked,
+}
+
+impl MapiAccess {
+    /// Parses the `protocolSettings` MAPI string `MAPI§<b1>§<b2>§§§§§§`: exactly 8
+    /// separators (9 fields), `b1` 0 (block all MAPI) or 1 (defer to `b2`), `b2` 0, 1
+    /// (deny clients not in cached mode) or empty, the last six fields empty. Exchange's
+    /// behaviour on any other string is undefined, so orgsim refuses it (§2).
+    pub fn parse(text: &str) -> Result<MapiAccess, String> {
+        let fields: Vec<&str> = text.split('§').collect();
+        if fields.len() != 9 {
+            return Err(format!(
+                "expected exactly 8 '§' separators (9 fields, like \"MAPI§1§1§§§§§§\"), found {}",
+                fields.len() - 1
+            ));
+        }
+        if fields[0] != "MAPI" {
+            return Err(format!("expected the first field to be \"MAPI\", found {:?}", fields[0]));
+        }
+        if let Some((i, f)) = fields.iter().enumerate().skip(3).find(|(_, f)| !f.is_empty()) {
+            return Err(format!("expected fields 4 to 9 to be empty, found {f:?} in field {}", i + 1));
+        }
+        let b2 = match fields[2] {
+            "" | "0" => false,
+            "1" => true,
+            other => {
+                return Err(format!("expected the third field (cached mode only) to be 0, 1 or empty, found {other:?}"))
+            }
+        };
+        match fields[1] {
+            "0" => Ok(MapiAccess::Blocked),
+            "1" if b2 => Ok(MapiAccess::CachedModeOnly),
+            "1" => Ok(MapiAccess::Any),
+            other => Err(format!("expected the second field (MAPI enabled) to be 0 or 1, found {other:?}")),
+        }
+    }
+
+    /// Whether a client in `mode` may log on.
+    pub fn admits(self, mode: OutlookMode) -> bool {
+        match self {
+            MapiAccess::Any => true,
+            MapiAccess::CachedModeOnly => mode == OutlookMode::Cached,
+            MapiAccess::Blocked => false,
+        }
+    }
+}
+
 /// An Exchange server's paged LDAP search for one group's members, sent to a GC
 /// (DSAccess). `page` counts from 0; a GC returns [`LDAP_PAGE_SIZE`] entries a page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +307,10 @@ pub struct GlobalCatalog {
     containers: BTreeSet<String>,
     mailbox_count: usize,
     derived: DerivedValues,
+    /// Mailbox owners with Out of Office on.
+    out_of_office: BTreeSet<AddressId>,
+    /// Users whose `protocolSettings` restrict MAPI, and how their Outlook works.
+    mapi: BTreeMap<AddressId, (MapiAccess, OutlookMode)>,
 }
 
 impl GlobalCatalog {
@@ -292,6 +365,26 @@ impl GlobalCatalog {
     /// Sets a standard group's members (they may name groups added after it).
     pub fn set_membership(&mut self, id: GroupId, membership: Membership) {
         self.groups[id.0 as usize].membership = membership;
+    }
+
+    /// Sets a user's MAPI access and Outlook mode.
+    pub fn set_mapi(&mut self, address: AddressId, access: MapiAccess, mode: OutlookMode) {
+        self.mapi.insert(address, (access, mode));
+    }
+
+    /// Whether the user's Outlook may log on over MAPI (§2).
+    pub fn mapi_logon_allowed(&self, address: AddressId) -> bool {
+        self.mapi.get(&address).is_none_or(|(access, mode)| access.admits(*mode))
+    }
+
+    /// Turns Out of Office on for a mailbox owner.
+    pub fn set_out_of_office(&mut self, address: AddressId) {
+        self.out_of_office.insert(address);
+    }
+
+    /// Whether a mailbox owner has Out of Office on.
+    pub fn is_out_of_office(&self, address: AddressId) -> bool {
+        self.out_of_office.contains(&address)
     }
 
     /// Declares a container (a domain head or an OU) that base DNs may name.
@@ -556,6 +649,32 @@ mod tests {
             let members = gc.members(g, AdDomainId(0), Instant(t)).unwrap();
             assert_eq!(members.contains(&AddressId(5)), usable, "QBDG result at {t} ms");
         }
+    }
+
+    #[test]
+    fn protocol_settings_parse_as_exchange2003_2() {
+        assert_eq!(MapiAccess::parse("MAPI§0§§§§§§§"), Ok(MapiAccess::Blocked));
+        assert_eq!(MapiAccess::parse("MAPI§0§1§§§§§§"), Ok(MapiAccess::Blocked));
+        assert_eq!(MapiAccess::parse("MAPI§1§0§§§§§§"), Ok(MapiAccess::Any));
+        assert_eq!(MapiAccess::parse("MAPI§1§1§§§§§§"), Ok(MapiAccess::CachedModeOnly));
+        for bad in [
+            "MAPI§1§1§§§§§",
+            "MAPI§1§1§§§§§§§",
+            "OWA§1§1§§§§§§",
+            "MAPI§2§0§§§§§§",
+            "MAPI§1§x§§§§§§",
+            "MAPI§1§1§§§1§§",
+            "",
+        ] {
+            assert!(MapiAccess::parse(bad).is_err(), "{bad:?} is refused");
+        }
+        assert!(MapiAccess::CachedModeOnly.admits(OutlookMode::Cached));
+        assert!(!MapiAccess::CachedModeOnly.admits(OutlookMode::Online));
+        assert!(!MapiAccess::Blocked.admits(OutlookMode::Cached));
+        let mut gc = catalog();
+        assert!(gc.mapi_logon_allowed(AddressId(1)), "no MAPI string: every client");
+        gc.set_mapi(AddressId(1), MapiAccess::CachedModeOnly, OutlookMode::Online);
+        assert!(!gc.mapi_logon_allowed(AddressId(1)));
     }
 
     #[test]

@@ -100,6 +100,7 @@ mod tests {
             submitted_at: Instant::ZERO,
             hop_count: 1,
             authenticated: true,
+            header_recipients: Default::default(),
         };
         let commands = vec![
             SmtpCommand::Ehlo,

@@ -145,6 +145,7 @@ mod tests {
                 submitted_at: Instant::ZERO,
                 hop_count: 0,
                 authenticated: true,
+                header_recipients: Default::default(),
             },
             recipients: recipients.iter().map(|&r| AddressId(r)).collect(),
             arrived_at: Instant::ZERO,

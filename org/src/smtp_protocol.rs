@@ -261,6 +261,7 @@ mod tests {
             submitted_at: Instant::ZERO,
             hop_count: 0,
             authenticated: true,
+            header_recipients: Default::default(),
         })
     }
 

@@ -27,6 +27,8 @@ pub enum SessionFailure {
 pub enum ServerEvent {
     /// A client submission is durable (message tracking 1027).
     Submitted { message: MessageId, sender: AddressId, recipients: Vec<AddressId>, size_bytes: u64 },
+    /// The store refused a user's MAPI logon (protocolSettings); nothing was submitted.
+    MapiLogonDenied { sender: AddressId },
     /// A message from another server is durable and acknowledged (1019).
     Received { message: MessageId, from: ServerId, conn: ConnId, recipients: Vec<AddressId>, hop_count: u8 },
     /// The categorizer resolved the recipients (1033).
@@ -60,6 +62,8 @@ pub enum ServerEvent {
     DuplicateSuppressed { message: MessageId, recipient: AddressId, store: StoreId },
     /// An NDR was generated for these recipients (1030).
     Ndr { message: MessageId, recipients: Vec<AddressId>, code: DsnCode, ndr: MessageId, to: AddressId },
+    /// The store sent an Out of Office reply for `from` to the sender of `message`.
+    OutOfOffice { message: MessageId, from: AddressId, reply: MessageId, to: AddressId },
     /// A DSN could not be delivered and went to Badmail (DSNs are never NDR'd).
     Badmail { message: MessageId, recipients: Vec<AddressId>, code: DsnCode },
     /// A link queue changed state.

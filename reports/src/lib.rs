@@ -679,6 +679,19 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 recipients_of.insert(ndr.clone(), vec![to]);
                 order.push(ndr);
             }
+            "out_of_office" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let reply = as_str(v, "reply", trace, n)?.to_string();
+                let from = as_str(v, "from", trace, n)?;
+                let to = as_str(v, "to", trace, n)?.to_string();
+                headers.insert(reply.clone(), format!("{reply} from {from} for {message} to {to} at {t} ms on {node}"));
+                fates.insert(
+                    (reply.clone(), to.clone()),
+                    RecipientFate { path: vec![node.clone()], ..Default::default() },
+                );
+                recipients_of.insert(reply.clone(), vec![to]);
+                order.push(reply);
+            }
             "badmail" => {
                 let message = as_str(v, "message", trace, n)?.to_string();
                 let code = as_str(v, "code", trace, n)?;
@@ -725,11 +738,13 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
         *by_outcome.entry((outcome, fate.path.join(" > "))).or_default() += 1;
     }
     let mut out = String::new();
-    let client = order.iter().filter(|m| !m.starts_with("NDR-")).count();
+    let ndrs = order.iter().filter(|m| m.starts_with("NDR-")).count();
+    let oofs = order.iter().filter(|m| m.starts_with("OOF-")).count();
+    let client = order.len() - ndrs - oofs;
+    let oof_note = if oofs > 0 { format!(", {oofs} Out of Office replies") } else { String::new() };
     out.push_str(&format!(
-        "{} messages ({client} from clients, {} NDRs), {} recipients\n",
+        "{} messages ({client} from clients, {ndrs} NDRs{oof_note}), {} recipients\n",
         order.len(),
-        order.len() - client,
         fates.len()
     ));
     out.push_str("recipients by outcome and path:\n");

@@ -70,6 +70,8 @@ pub struct MessageCounts {
     pub ndr_delivered: u64,
     /// Group recipients expanded to their members (which `recipients` counts instead).
     pub expanded_groups: u64,
+    /// Out of Office replies sent.
+    pub oof_messages: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -531,6 +533,10 @@ impl Checker {
                     self.fail(*message, *r, &mut out, name);
                 }
             }
+            ServerEvent::OutOfOffice { reply, to, .. } => {
+                self.counts.oof_messages += 1;
+                self.accept(server, *reply, *to, false);
+            }
             ServerEvent::Badmail { message, recipients, .. } => {
                 for r in recipients {
                     self.fail(*message, *r, &mut out, name);
@@ -959,13 +965,17 @@ impl Checker {
                         detail: format!("{seen} message(s) delivered"),
                     }
                 }
-                Expect::ExpansionRestarts { at_least, at_most } | Expect::CategorizerRetries { at_least, at_most } => {
-                    let seen = self.window_counts[i];
-                    let (kind, unit) = match e {
+                Expect::ExpansionRestarts { at_least, at_most }
+                | Expect::CategorizerRetries { at_least, at_most }
+                | Expect::OutOfOfficeReplies { at_least, at_most } => {
+                    let (kind, unit, seen) = match e {
                         Expect::ExpansionRestarts { .. } => {
-                            ("expansion_restarts", "expansion(s) restarted on another GC")
+                            ("expansion_restarts", "expansion(s) restarted on another GC", self.window_counts[i])
                         }
-                        _ => ("categorizer_retries", "message(s) put in categorizer retry"),
+                        Expect::CategorizerRetries { .. } => {
+                            ("categorizer_retries", "message(s) put in categorizer retry", self.window_counts[i])
+                        }
+                        _ => ("out_of_office_replies", "Out of Office repl(ies)", self.counts.oof_messages),
                     };
                     CheckResult {
                         name: format!("{kind} {}", bounds(*at_least, *at_most)),

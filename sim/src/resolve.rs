@@ -125,6 +125,8 @@ pub struct SendSpec {
     pub recipients: Vec<AddressId>,
     /// Whether the sender authenticated.
     pub authenticated: bool,
+    /// Submitted by MAPI at the sender's home server (no `via`), else over SMTP.
+    pub mapi: bool,
     /// Messages.
     pub count: u32,
     /// Size of each.
@@ -274,6 +276,11 @@ pub enum Expect {
         at_least: Option<u64>,
         at_most: Option<u64>,
     },
+    /// Out of Office replies, within bounds.
+    OutOfOfficeReplies {
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+    },
     /// A latency percentile of messages submitted in a window, bounded.
     LatencyAtMost {
         percentile: f64,
@@ -374,7 +381,7 @@ impl Resolved {
                     at,
                     from: name(spec.sender),
                     to: spec.recipients.iter().map(|r| name(*r)).collect(),
-                    via: Some(server(spec.server)),
+                    via: (!spec.mapi).then(|| server(spec.server)),
                     authenticated: Some(spec.authenticated),
                     count: spec.count,
                     size_kb: spec.size_bytes / 1_024,
@@ -1156,7 +1163,8 @@ impl Checker<'_> {
                 None => {}
             }
         }
-        Some(SendSpec { server, sender, recipients, authenticated, count: 1, size_bytes: 0 })
+        let mapi = via.is_none();
+        Some(SendSpec { server, sender, recipients, authenticated, mapi, count: 1, size_bytes: 0 })
     }
 
     /// Each domain's RUS interval (ms), "Always run" (1 min) where none is listed.
@@ -1677,6 +1685,24 @@ impl Checker<'_> {
                     deleted_at,
                 },
             );
+            if let Some(text) = &u.protocol_settings {
+                match org::global_catalog::MapiAccess::parse(text) {
+                    Ok(access) => {
+                        let mode = match u.outlook {
+                            crate::scenario::OutlookModeSpec::Cached => org::global_catalog::OutlookMode::Cached,
+                            crate::scenario::OutlookModeSpec::Online => org::global_catalog::OutlookMode::Online,
+                        };
+                        directory.set_mapi(id, access, mode);
+                    }
+                    Err(e) => self.error(&at.key("protocol_settings"), format!("{e} (EXCHANGE2003.md §2)")),
+                }
+            }
+            if u.out_of_office {
+                if store.is_none() {
+                    self.error(&at.key("out_of_office"), "only a user with a mailbox (\"store\") has Out of Office");
+                }
+                directory.set_out_of_office(id);
+            }
             placed.push((id, at, u.placement.clone()));
         }
         let mut next_number: BTreeMap<String, u32> = BTreeMap::new();
@@ -2363,6 +2389,10 @@ impl Checker<'_> {
                 Expectation::ExpansionRestarts { at_least, at_most } => {
                     self.counted_window(&at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
                     Expect::ExpansionRestarts { at_least: *at_least, at_most: *at_most }
+                }
+                Expectation::OutOfOfficeReplies { at_least, at_most } => {
+                    self.counted_window(&at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                    Expect::OutOfOfficeReplies { at_least: *at_least, at_most: *at_most }
                 }
                 Expectation::CategorizerRetries { at_least, at_most } => {
                     self.counted_window(&at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);

@@ -799,6 +799,18 @@ pub struct User {
     /// `user` or `inet_org_person` (RFC 2798; behaves as a user, EXCHANGE2003.md §2).
     #[serde(default)]
     pub class: UserClass,
+    /// The MAPI part of `protocolSettings` (Exchange 2003 SP2), e.g. `MAPI§0§§§§§§§`
+    /// to block every MAPI client or `MAPI§1§1§§§§§§` for cached mode only; none lets
+    /// every MAPI client in (EXCHANGE2003.md §2). A malformed string is refused.
+    #[serde(default)]
+    pub protocol_settings: Option<String>,
+    /// How the user's Outlook works: `cached` (Outlook 2003's default) or `online`.
+    #[serde(default)]
+    pub outlook: OutlookModeSpec,
+    /// Out of Office is on for the whole run: the store replies once to each sender
+    /// (on Exchange 2003 only to senders who named the user in To or Cc).
+    #[serde(default)]
+    pub out_of_office: bool,
     /// Domain, OU and restrictions.
     #[serde(default, flatten)]
     pub placement: Placement,
@@ -826,6 +838,17 @@ impl AttributeValues {
             AttributeValues::Many(v) => v.clone(),
         }
     }
+}
+
+/// How a user's Outlook works with the mailbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutlookModeSpec {
+    /// Cached Exchange Mode.
+    #[default]
+    Cached,
+    /// Online mode.
+    Online,
 }
 
 /// A user object's class.
@@ -1381,6 +1404,15 @@ pub enum Expectation {
     },
     /// Group expansions started again because a GC stopped answering, within bounds.
     ExpansionRestarts {
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
+    /// Out of Office replies sent, within bounds.
+    OutOfOfficeReplies {
         /// Lower bound.
         #[serde(default)]
         at_least: Option<u64>,

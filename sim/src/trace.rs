@@ -69,6 +69,10 @@ pub enum TraceEvent {
     Received { message: String, from: String, conn: String, recipients: Vec<String>, hop_count: u8 },
     /// Categorized.
     Categorized { message: String, resolved: u32, failed: u32 },
+    /// The store refused a user's MAPI logon (protocolSettings): nothing was submitted.
+    MapiLogonDenied { user: String },
+    /// The store answered `message` with an Out of Office reply from `from` to `to`.
+    OutOfOffice { message: String, from: String, reply: String, to: String },
     /// The categorizer holds the message to expand these groups.
     ExpansionStarted { message: String, groups: Vec<String> },
     /// A group was expanded to this many members (none: an empty group, no NDR).

@@ -119,6 +119,7 @@ impl ClientPopulation {
             submitted_at: now,
             hop_count: 0,
             authenticated: true,
+            header_recipients: recipients.as_slice().into(),
         };
         Some((message, recipients))
     }

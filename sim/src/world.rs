@@ -197,8 +197,8 @@ enum Input {
     MasterChange(RoutingGroupId, ServerId),
     /// The remote side of a connector starts or stops accepting this source bridgehead.
     ConnectorService(ConnectorId, bool),
-    /// Scripted mail submitted here.
-    Submit(Box<Message>, Vec<AddressId>),
+    /// Scripted mail submitted here, by MAPI (`true`) or over SMTP.
+    Submit(Box<Message>, Vec<AddressId>, bool),
 }
 
 /// Everything outside the nodes.
@@ -254,6 +254,7 @@ fn message_name(resolved: &Resolved, id: MessageId) -> String {
     match id {
         MessageId::Client(n) => format!("M{n}"),
         MessageId::Dsn { server, item } => format!("NDR-{}-{item}", resolved.topology.server(server).name),
+        MessageId::AutoReply { server, item } => format!("OOF-{}-{item}", resolved.topology.server(server).name),
     }
 }
 
@@ -347,6 +348,13 @@ impl World {
             ServerEvent::Categorized { message, resolved, failed } => {
                 TraceEvent::Categorized { message: m(message), resolved: *resolved, failed: *failed }
             }
+            ServerEvent::MapiLogonDenied { sender } => TraceEvent::MapiLogonDenied { user: self.address(*sender) },
+            ServerEvent::OutOfOffice { message, from, reply, to } => TraceEvent::OutOfOffice {
+                message: m(message),
+                from: self.address(*from),
+                reply: m(reply),
+                to: self.address(*to),
+            },
             ServerEvent::ExpansionStarted { message, groups } => {
                 TraceEvent::ExpansionStarted { message: m(message), groups: self.addresses(groups) }
             }
@@ -854,11 +862,13 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
                     submitted_at: now,
                     hop_count: 0,
                     authenticated: spec.authenticated,
+                    header_recipients: spec.recipients.as_slice().into(),
                 };
                 // A server that is down takes nothing: the client's submission fails
                 // and nothing was accepted.
                 if let Some(inbox) = &w.inboxes[usize::from(spec.server.0)] {
-                    let _ = inbox.unbounded_send(Input::Submit(Box::new(message), spec.recipients.clone()));
+                    let mapi = spec.mapi;
+                    let _ = inbox.unbounded_send(Input::Submit(Box::new(message), spec.recipients.clone(), mapi));
                 }
             }
         }
@@ -1053,9 +1063,13 @@ async fn server_node(world: Shared, id: ServerId) {
                 server.handle_master_change(now, g, s);
             }
             Some(Some(Input::ConnectorService(c, running))) => server.handle_connector_service(c, running),
-            Some(Some(Input::Submit(message, recipients))) => {
+            Some(Some(Input::Submit(message, recipients, mapi))) => {
                 let now = Instant(lock(&world).now_us() / 1_000);
-                server.handle_submit(now, *message, recipients);
+                if mapi {
+                    server.handle_submit(now, *message, recipients);
+                } else {
+                    server.handle_smtp_submit(now, *message, recipients);
+                }
             }
             Some(None) => return, // the world dropped this node's inbox: it was killed
             None => {}
