@@ -196,6 +196,18 @@ fn repadmin_shows_each_dc_mid_storm() {
     let out = orgsim(&["repadmin", "scenarios/replication-storm.json", "--at", "9h20m"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     insta::assert_snapshot!("repadmin-replication-storm-9h20m", String::from_utf8_lossy(&out.stdout));
+    // The converged directory at the end of the run: every DC agrees and holds the
+    // winning writes, after the storm and after the partition heals.
+    for (scenario, name) in [
+        ("replication-storm", "repadmin-replication-storm-converged"),
+        ("site-partition", "repadmin-site-partition-converged"),
+    ] {
+        let out = orgsim(&["repadmin", &format!("scenarios/{scenario}.json"), "--at", "16h"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("every DC holds every attribute's winning write"), "{text}");
+        insta::assert_snapshot!(name, text);
+    }
     let out = orgsim(&["repadmin", "scenarios/replication-storm.json", "--at", "10h", "--dc", "dc-asia1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("every DC holds every attribute's winning write"), "{text}");
