@@ -294,6 +294,18 @@ mod tests {
         }
     }
 
+    /// Categorizes at time zero against the test's outside addresses.
+    fn cat(
+        gc: &GlobalCatalog,
+        limits: Limits,
+        here: ServerId,
+        message: &Message,
+        recipients: &[AddressId],
+        at_origin: bool,
+    ) -> Categorized {
+        categorize(gc, &external(), limits, Instant::ZERO, here, message, recipients, at_origin)
+    }
+
     const LIMITS: Limits = Limits {
         max_hop_count: 30,
         max_message_size_bytes: Some(4_194_304),
@@ -315,70 +327,25 @@ mod tests {
 
     #[test]
     fn unknown_recipient_is_5_1_1_exchange2003_3_3() {
-        let c = categorize(
-            &directory(),
-            &external(),
-            LIMITS,
-            Instant::ZERO,
-            ServerId(0),
-            &message(100, 0),
-            &[AddressId(1), AddressId(9)],
-            true,
-        );
+        let c = cat(&directory(), LIMITS, ServerId(0), &message(100, 0), &[AddressId(1), AddressId(9)], true);
         assert_eq!(c.resolved, vec![(AddressId(1), Destination::Mailbox(ServerId(3)))]);
         assert_eq!(c.failed, vec![(AddressId(9), DsnCode::RecipientNotFound)]);
     }
 
     #[test]
     fn external_recipients_resolve_for_routing_by_address_space() {
-        let c = categorize(
-            &directory(),
-            &external(),
-            LIMITS,
-            Instant::ZERO,
-            ServerId(0),
-            &message(100, 0),
-            &[AddressId(5)],
-            true,
-        );
+        let c = cat(&directory(), LIMITS, ServerId(0), &message(100, 0), &[AddressId(5)], true);
         let domain = external().domain_id("fabrikam.com");
         assert_eq!(c.resolved, vec![(AddressId(5), Destination::External(ExternalAddress::Smtp(domain)))]);
     }
 
     #[test]
     fn limits_fail_every_recipient() {
-        let c = categorize(
-            &directory(),
-            &external(),
-            LIMITS,
-            Instant::ZERO,
-            ServerId(0),
-            &message(5_000_000, 0),
-            &[AddressId(1)],
-            true,
-        );
+        let c = cat(&directory(), LIMITS, ServerId(0), &message(5_000_000, 0), &[AddressId(1)], true);
         assert_eq!(c.failed, vec![(AddressId(1), DsnCode::MessageTooLarge)]);
-        let c = categorize(
-            &directory(),
-            &external(),
-            LIMITS,
-            Instant::ZERO,
-            ServerId(0),
-            &message(5_000_000, 0),
-            &[AddressId(1)],
-            false,
-        );
+        let c = cat(&directory(), LIMITS, ServerId(0), &message(5_000_000, 0), &[AddressId(1)], false);
         assert!(c.failed.is_empty(), "size is checked where the message enters the org");
-        let c = categorize(
-            &directory(),
-            &external(),
-            LIMITS,
-            Instant::ZERO,
-            ServerId(0),
-            &message(100, 31),
-            &[AddressId(1)],
-            false,
-        );
+        let c = cat(&directory(), LIMITS, ServerId(0), &message(100, 31), &[AddressId(1)], false);
         assert_eq!(c.failed, vec![(AddressId(1), DsnCode::HopCountExceeded)]);
     }
 
@@ -424,30 +391,21 @@ mod tests {
         anonymous.sender = Some(AddressId(1));
         anonymous.authenticated = false;
         let all = [AddressId(1), AddressId(2), AddressId(3)];
-        let c = categorize(&gc, &external(), LIMITS, Instant::ZERO, ServerId(0), &anonymous, &all, false);
+        let c = cat(&gc, LIMITS, ServerId(0), &anonymous, &all, false);
         assert_eq!(c.failed, vec![(AddressId(2), DsnCode::AccessDenied), (AddressId(3), DsnCode::AccessDenied)]);
         let mut signed_in = anonymous.clone();
         signed_in.authenticated = true;
-        let c = categorize(&gc, &external(), LIMITS, Instant::ZERO, ServerId(0), &signed_in, &all, false);
+        let c = cat(&gc, LIMITS, ServerId(0), &signed_in, &all, false);
         assert!(c.failed.is_empty(), "alice is listed and authenticated: {c:?}");
         let e2000 = Limits { enforces_authenticated_only: false, ..LIMITS };
-        let c = categorize(&gc, &external(), e2000, Instant::ZERO, ServerId(0), &anonymous, &all, false);
+        let c = cat(&gc, e2000, ServerId(0), &anonymous, &all, false);
         assert_eq!(c.failed, vec![(AddressId(2), DsnCode::AccessDenied)], "2000 enforces only sender lists");
     }
 
     #[test]
     fn groups_expand_here_or_at_their_expansion_server_and_contacts_forward() {
         let gc = rich_directory();
-        let c = categorize(
-            &gc,
-            &external(),
-            LIMITS,
-            Instant::ZERO,
-            ServerId(0),
-            &message(100, 0),
-            &[AddressId(3), AddressId(4), AddressId(6)],
-            false,
-        );
+        let c = cat(&gc, LIMITS, ServerId(0), &message(100, 0), &[AddressId(3), AddressId(4), AddressId(6)], false);
         let domain = external().domain_id("fabrikam.com");
         assert_eq!(
             c.resolved,
@@ -457,8 +415,7 @@ mod tests {
                 (AddressId(6), Destination::External(ExternalAddress::Smtp(domain))),
             ]
         );
-        let c =
-            categorize(&gc, &external(), LIMITS, Instant::ZERO, ServerId(7), &message(100, 0), &[AddressId(4)], false);
+        let c = cat(&gc, LIMITS, ServerId(7), &message(100, 0), &[AddressId(4)], false);
         assert_eq!(c.expansions().collect::<Vec<_>>(), vec![(AddressId(4), crate::global_catalog::GroupId(1))]);
     }
 
