@@ -20,6 +20,8 @@ pub enum QueueKey {
     LocalDelivery,
     /// "Final destination currently unreachable".
     Unreachable,
+    /// "Messages awaiting directory lookup": held by the categorizer for a GC.
+    AwaitingDirectory,
     /// A link queue towards one next hop.
     Link(NextHop),
 }
@@ -30,6 +32,7 @@ impl QueueKey {
         match self {
             QueueKey::LocalDelivery => "Local delivery".into(),
             QueueKey::Unreachable => "Final destination currently unreachable".into(),
+            QueueKey::AwaitingDirectory => "Messages awaiting directory lookup".into(),
             QueueKey::Link(NextHop::Server(s)) => topology.server(s).fqdn.clone(),
             QueueKey::Link(NextHop::Connector(c)) => topology.connector(c).name.clone(),
             QueueKey::Link(NextHop::Gateway(g)) => topology.gateway(g).name.clone(),

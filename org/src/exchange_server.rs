@@ -19,8 +19,9 @@ use crate::categorizer::{
     categorize, Expansion, Limits, CATEGORIZER_RETRY_MS, GC_RECHECK_MS, LDAP_TIMEOUT_MS, MEMORY_PER_RECIPIENT_BYTES,
 };
 use crate::dns::{DnsQuery, DnsReply};
+use crate::dsaccess::{CacheStats, UserCache};
 use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
-use crate::global_catalog::{LdapPage, LdapSearch};
+use crate::global_catalog::{LdapPage, LdapQuery, LdapSearch};
 use crate::link_state::{ConnectorState, LinkStateMessage, LinkStateTable, VersionBump};
 use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::message::{Message, MessageId, MessageKind};
@@ -215,16 +216,44 @@ struct Inbound {
     idle_deadline: Instant,
 }
 
-/// A message held in the categorizer while its groups are expanded (§2).
+/// What the categorizer waits on a GC for.
+#[derive(Clone, Debug)]
+enum DirectoryWork {
+    /// Recipients DSAccess has no fresh entry for (§2).
+    Lookup(Vec<AddressId>),
+    /// The message's groups, page by page (§2).
+    Expand(Expansion),
+}
+
+/// A message held in the categorizer ("Messages awaiting directory lookup") while a GC
+/// resolves its recipients or expands its groups.
 #[derive(Clone, Debug)]
 struct Expanding {
-    expansion: Expansion,
+    work: DirectoryWork,
     /// The GC asked now; `None` while in categorizer retry.
     gc: Option<DcId>,
     /// The search number of the request out.
     search: u64,
     /// GCs that failed this attempt.
     tried: BTreeSet<DcId>,
+    /// Whether the message was submitted here (the size limit applies when it is
+    /// categorized after a lookup).
+    at_origin: bool,
+}
+
+impl Expanding {
+    fn found(&self) -> u64 {
+        match &self.work {
+            DirectoryWork::Lookup(_) => 0,
+            DirectoryWork::Expand(e) => e.found(),
+        }
+    }
+
+    fn restart(&mut self) {
+        if let DirectoryWork::Expand(e) = &mut self.work {
+            e.restart();
+        }
+    }
 }
 
 /// Size of an Out of Office reply: its text and headers [U].
@@ -304,11 +333,15 @@ pub struct ExchangeServer {
     /// Items held in the categorizer while their groups are expanded ("Messages awaiting
     /// directory lookup").
     expanding: BTreeMap<u64, Expanding>,
-    /// GCs DSAccess found not answering, and until when it leaves them alone.
-    gc_down_until: BTreeMap<DcId, Instant>,
+    /// GCs DSAccess found not answering, and when it may try each again (one request at
+    /// a time, until one is answered).
+    gc_suspect: BTreeMap<DcId, Instant>,
     next_search: u64,
     /// Categorizer memory held by expansions in progress.
     categorizer_memory_bytes: u64,
+    /// The DSAccess user cache, when the scenario simulates it (memory: empty after a
+    /// restart).
+    dsaccess: Option<UserCache>,
     /// (mailbox owner, sender) pairs already sent an Out of Office reply (the store's
     /// OOF history; kept in memory here, so a restart forgets it).
     oof_history: BTreeSet<(AddressId, AddressId)>,
@@ -369,11 +402,13 @@ impl ExchangeServer {
             timers: Timers::default(),
             outputs: Vec::new(),
             expanding: BTreeMap::new(),
-            gc_down_until: BTreeMap::new(),
+            gc_suspect: BTreeMap::new(),
             next_search: 0,
             categorizer_memory_bytes: 0,
             oof_history: BTreeSet::new(),
+            dsaccess: None,
         };
+        server.dsaccess = server.topology.server(id).dsaccess.map(UserCache::new);
         if !disk.items.is_empty() {
             let recipients = disk.items.values().map(|i| i.recipients.len() as u32).sum();
             server.emit(ServerEvent::Recovered { items: disk.items.len() as u32, recipients });
@@ -405,10 +440,19 @@ impl ExchangeServer {
         std::mem::take(&mut self.outputs)
     }
 
+    /// The DSAccess user cache's figures, when it is simulated.
+    pub fn dsaccess_stats(&self) -> Option<CacheStats> {
+        self.dsaccess.as_ref().map(UserCache::stats)
+    }
+
     /// The queues as Queue Viewer would show them now.
     pub fn queue_snapshot(&self) -> Vec<QueueSnapshot> {
         let mut out =
             vec![QueueSnapshot { queue: QueueKey::Unreachable, state: None, messages: self.unreachable.len() as u32 }];
+        if self.dsaccess.is_some() || !self.expanding.is_empty() {
+            let messages = self.expanding.len() as u32;
+            out.push(QueueSnapshot { queue: QueueKey::AwaitingDirectory, state: None, messages });
+        }
         for (hop, queue) in &self.links {
             out.push(QueueSnapshot {
                 queue: QueueKey::Link(*hop),
@@ -970,12 +1014,27 @@ impl ExchangeServer {
         let at_origin = stored.submitted_here;
         self.items
             .insert(id, Item { message: stored.message, remaining: stored.recipients, arrived_at: stored.arrived_at });
-        self.categorize_item(now, id, at_origin);
+        self.categorize_item(now, id, at_origin, true);
     }
 
     /// Categorizes an item's remaining recipients: failures are NDR'd; groups this server
     /// expands hold the whole message until they are done (§2); the rest is routed.
-    fn categorize_item(&mut self, now: Instant, id: u64, at_origin: bool) {
+    fn categorize_item(&mut self, now: Instant, id: u64, at_origin: bool, through_dsaccess: bool) {
+        if let Some(cache) = self.dsaccess.as_mut().filter(|_| through_dsaccess) {
+            // §2: the categorizer reads recipients (and an internal sender, for
+            // restrictions) through DSAccess; what it has no fresh entry for waits on a GC.
+            let item = &self.items[&id];
+            let mut wanted = item.remaining.clone();
+            wanted.extend(item.message.sender.filter(|s| self.topology.directory.object(*s).is_some()));
+            let misses = cache.misses(now, &wanted);
+            if !misses.is_empty() {
+                let work = DirectoryWork::Lookup(misses);
+                let held = Expanding { work, gc: None, search: 0, tried: BTreeSet::new(), at_origin };
+                self.expanding.insert(id, held);
+                self.ask_gc(now, id);
+                return;
+            }
+        }
         let config = self.topology.server(self.id);
         let limits = Limits {
             max_hop_count: config.version.max_hop_count(),
@@ -1020,8 +1079,8 @@ impl ExchangeServer {
                 groups: tops.iter().map(|t| t.0).collect(),
             });
             let routes_now = self.topology.bug(PlantedBug::RoutesBeforeExpansion);
-            let expansion = Expansion::new(tops, others.iter().copied());
-            let held = Expanding { expansion, gc: None, search: 0, tried: BTreeSet::new() };
+            let work = DirectoryWork::Expand(Expansion::new(tops, others.iter().copied()));
+            let held = Expanding { work, gc: None, search: 0, tried: BTreeSet::new(), at_origin: false };
             self.expanding.insert(id, held);
             if routes_now && !others.is_empty() {
                 self.route_entry(now, QueueEntry { item: id, recipients: others }, None);
@@ -1041,18 +1100,24 @@ impl ExchangeServer {
     /// categorizer retry and its expansion starts again after an hour.
     fn ask_gc(&mut self, now: Instant, item: u64) {
         let Some(held) = self.expanding.get(&item) else { return };
-        let gc =
-            match held.gc {
-                Some(gc) => Some(gc),
-                None => self.topology.server(self.id).global_catalogs.iter().copied().find(|gc| {
-                    !held.tried.contains(gc) && self.gc_down_until.get(gc).is_none_or(|until| *until <= now)
-                }),
-            };
+        let gc = match held.gc {
+            Some(gc) => Some(gc),
+            None => {
+                let candidates = self.topology.server(self.id).global_catalogs.iter().copied();
+                let mut usable = candidates.filter(|gc| !held.tried.contains(gc));
+                // A GC that failed is left alone until its recheck time; then one request
+                // at a time tries it (a probe) while the others go elsewhere.
+                usable.find(|gc| match self.gc_suspect.get(gc) {
+                    None => true,
+                    Some(until) => *until <= now && !self.expanding.values().any(|h| h.gc == Some(*gc)),
+                })
+            }
+        };
         let message = self.items[&item].message.id;
         let Some(gc) = gc else {
             let held = self.expanding.get_mut(&item).expect("checked above");
             held.tried.clear();
-            held.expansion.restart();
+            held.restart();
             self.update_categorizer_memory();
             self.timers.set(Timer::CategorizerRetry(item), now.plus_ms(CATEGORIZER_RETRY_MS));
             self.emit(ServerEvent::CategorizerRetry { message, retry_in_ms: CATEGORIZER_RETRY_MS });
@@ -1063,11 +1128,17 @@ impl ExchangeServer {
         let held = self.expanding.get_mut(&item).expect("checked above");
         held.gc = Some(gc);
         held.search = search;
-        let Some((group, page)) = held.expansion.next_request() else {
-            self.finish_expansion(now, item);
-            return;
+        let query = match &mut held.work {
+            DirectoryWork::Lookup(addresses) => LdapQuery::Resolve(addresses.clone()),
+            DirectoryWork::Expand(e) => match e.next_request() {
+                Some((group, page)) => LdapQuery::Members { group, page },
+                None => {
+                    self.finish_expansion(now, item);
+                    return;
+                }
+            },
         };
-        self.outputs.push(Output::Ldap { to: gc, search: LdapSearch { search, group, page } });
+        self.outputs.push(Output::Ldap { to: gc, search: LdapSearch { search, query } });
         self.timers.set(Timer::Ldap(item), now.plus_ms(LDAP_TIMEOUT_MS));
     }
 
@@ -1078,10 +1149,28 @@ impl ExchangeServer {
             return; // an answer to a search given up on
         };
         self.timers.cancel(Timer::Ldap(item));
+        // It answers: DSAccess uses it again.
+        self.gc_suspect.remove(&from);
         let held = self.expanding.get_mut(&item).expect("found above");
-        held.expansion.on_page(&self.topology.directory, page.result, page.more);
+        let complete = match &mut held.work {
+            DirectoryWork::Lookup(asked) => {
+                // Entries found and addresses nobody has are both known now.
+                let asked = std::mem::take(asked);
+                let at_origin = held.at_origin;
+                self.expanding.remove(&item);
+                if let Some(cache) = self.dsaccess.as_mut() {
+                    cache.insert(now, &asked);
+                }
+                self.categorize_item(now, item, at_origin, false);
+                return;
+            }
+            DirectoryWork::Expand(e) => {
+                e.on_page(&self.topology.directory, page.result, page.more);
+                e.complete()
+            }
+        };
         self.update_categorizer_memory();
-        if self.expanding[&item].expansion.complete() {
+        if complete {
             self.finish_expansion(now, item);
         } else {
             self.ask_gc(now, item);
@@ -1094,12 +1183,12 @@ impl ExchangeServer {
         let Some(held) = self.expanding.get_mut(&item) else { return };
         let Some(gc) = held.gc.take() else { return };
         held.tried.insert(gc);
-        let found = held.expansion.found();
-        held.expansion.restart();
-        self.gc_down_until.insert(gc, now.plus_ms(GC_RECHECK_MS));
+        let found = held.found();
+        held.restart();
+        self.gc_suspect.insert(gc, now.plus_ms(GC_RECHECK_MS));
         self.update_categorizer_memory();
         let message = self.items[&item].message.id;
-        self.emit(ServerEvent::ExpansionRestarted { message, gc, found });
+        self.emit(ServerEvent::GcFailover { message, gc, found });
         self.ask_gc(now, item);
     }
 
@@ -1110,7 +1199,8 @@ impl ExchangeServer {
         let held = self.expanding.remove(&item).expect("a finished expansion was held");
         self.timers.cancel(Timer::Ldap(item));
         let message = self.items[&item].message.id;
-        let expanded = held.expansion.finish();
+        let DirectoryWork::Expand(expansion) = held.work else { unreachable!("only expansions finish") };
+        let expanded = expansion.finish();
         for (group, members) in expanded.groups {
             self.emit(ServerEvent::Expanded { message, group, members: members.clone() });
             let stored = self.items.get_mut(&item).expect("a held item is held");
@@ -1128,14 +1218,15 @@ impl ExchangeServer {
         if self.items.get(&item).is_some_and(|i| i.remaining.is_empty()) {
             self.items.remove(&item);
         } else if self.items.contains_key(&item) {
-            // The size limit was checked on the first pass.
-            self.categorize_item(now, item, false);
+            // The size limit was checked on the first pass, and the members came back
+            // from the GC with what the categorizer needs (no DSAccess lookup).
+            self.categorize_item(now, item, false, false);
         }
     }
 
     /// Recomputes the memory expansions hold and traces a change.
     fn update_categorizer_memory(&mut self) {
-        let found: u64 = self.expanding.values().map(|h| h.expansion.found()).sum();
+        let found: u64 = self.expanding.values().map(Expanding::found).sum();
         let bytes = found * MEMORY_PER_RECIPIENT_BYTES;
         if bytes != self.categorizer_memory_bytes {
             self.categorizer_memory_bytes = bytes;
@@ -1772,6 +1863,7 @@ mod tests {
             smtp: SmtpVirtualServerConfig::default(),
             mta: crate::topology::MtaConfig::default(),
             global_catalogs: Vec::new(),
+            dsaccess: None,
         };
         let connector = |from: u16, to: u16| ConnectorConfig {
             name: format!("RG{from}-RG{to}"),

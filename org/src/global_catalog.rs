@@ -256,22 +256,37 @@ impl MapiAccess {
     }
 }
 
-/// An Exchange server's paged LDAP search for one group's members, sent to a GC
-/// (DSAccess). `page` counts from 0; a GC returns [`LDAP_PAGE_SIZE`] entries a page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An Exchange server's LDAP search, sent to a GC through DSAccess.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LdapSearch {
     /// The asking server's search number (unique on that server).
     pub search: u64,
-    /// The group whose members are wanted.
-    pub group: GroupId,
-    /// Which page.
-    pub page: u32,
+    /// What is asked.
+    pub query: LdapQuery,
+}
+
+/// What an LDAP search asks a GC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LdapQuery {
+    /// One page of a group's members; `page` counts from 0, [`LDAP_PAGE_SIZE`] a page.
+    Members {
+        /// The group.
+        group: GroupId,
+        /// Which page.
+        page: u32,
+    },
+    /// The entries of these addresses (DSAccess cache misses).
+    Resolve(Vec<AddressId>),
 }
 
 impl LdapSearch {
-    /// Bytes on the wire: an LDAP searchRequest with the paged-results control [U].
+    /// Bytes on the wire: an LDAP searchRequest (with the paged-results control, or an
+    /// OR of the addresses wanted) [U].
     pub fn wire_size_bytes(&self) -> u64 {
-        300
+        match &self.query {
+            LdapQuery::Members { .. } => 300,
+            LdapQuery::Resolve(addresses) => 300 + 40 * addresses.len() as u64,
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod advanced_queuing;
 pub mod categorizer;
 pub mod dns;
 pub mod domain_controller;
+pub mod dsaccess;
 pub mod dsn;
 pub mod exchange_server;
 pub mod global_catalog;

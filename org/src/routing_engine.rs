@@ -230,6 +230,7 @@ mod tests {
                 smtp: SmtpVirtualServerConfig::default(),
                 mta: crate::topology::MtaConfig::default(),
                 global_catalogs: Vec::new(),
+                dsaccess: None,
             })
             .collect();
         topo

@@ -95,6 +95,9 @@ pub struct ServerConfig {
     /// The global catalogs DSAccess uses, in the order it tries them: its own site's
     /// first, then the others (§2).
     pub global_catalogs: Vec<DcId>,
+    /// DSAccess user cache settings when recipient lookups go to a GC; `None` reads the
+    /// recipients directly (a cache that never misses).
+    pub dsaccess: Option<crate::dsaccess::DsAccessConfig>,
 }
 
 /// The X.400 MTA's retry rules for opening an association (EXCHANGE2003.md §3.2a [P]):

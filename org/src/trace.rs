@@ -38,9 +38,9 @@ pub enum ServerEvent {
     /// A group recipient was expanded to these members (tracking event 26; none for an
     /// empty group, which is no error).
     Expanded { message: MessageId, group: AddressId, members: Vec<AddressId> },
-    /// A GC did not answer; the expansion starts again on another (`found` recipients
-    /// were thrown away).
-    ExpansionRestarted { message: MessageId, gc: DcId, found: u64 },
+    /// A GC did not answer the categorizer: its lookup or expansion starts again on
+    /// another GC (`found` recipients were thrown away).
+    GcFailover { message: MessageId, gc: DcId, found: u64 },
     /// No GC answers: the message waits in categorizer retry (1032).
     CategorizerRetry { message: MessageId, retry_in_ms: u64 },
     /// Every group of the message is done; it is routed next.

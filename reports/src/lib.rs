@@ -83,6 +83,12 @@ pub struct TraceData {
     pub ad_backlog: BTreeMap<String, Vec<(u64, u64)>>,
     /// Directory replication bytes: (t_ms, bytes, interval_ms).
     pub ad_bytes: Vec<(u64, u64, u64)>,
+    /// DSAccess per server, as last sampled: (hits, misses, entries).
+    pub dsaccess: BTreeMap<String, (u64, u64, u64)>,
+    /// Times a categorizer gave up a GC.
+    pub gc_failovers: u64,
+    /// Messages put in categorizer retry.
+    pub categorizer_retries: u64,
     /// Categorizer memory per server: (t_ms, bytes) at each change.
     pub categorizer_memory: BTreeMap<String, Vec<(u64, u64)>>,
     /// Per host beyond the organization: what it took and how often it failed to answer.
@@ -217,6 +223,14 @@ pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
                     data.ad_backlog.entry(name).or_default().push((t, as_u64(dc, "backlog", path, n)?));
                 }
             }
+            "dsaccess_sample" => {
+                let node = as_str(v, "node", path, n)?.to_string();
+                let figures =
+                    (as_u64(v, "hits", path, n)?, as_u64(v, "misses", path, n)?, as_u64(v, "entries", path, n)?);
+                data.dsaccess.insert(node, figures);
+            }
+            "gc_failover" => data.gc_failovers += 1,
+            "categorizer_retry" => data.categorizer_retries += 1,
             "categorizer_memory" => {
                 let node = as_str(v, "node", path, n)?.to_string();
                 data.categorizer_memory.entry(node).or_default().push((t, as_u64(v, "bytes", path, n)?));
@@ -462,6 +476,24 @@ pub fn summary_tables(data: &TraceData) -> String {
             ));
         }
         out.push_str("</table>\n");
+    }
+    if !data.dsaccess.is_empty() || data.gc_failovers > 0 || data.categorizer_retries > 0 {
+        out.push_str("<h2>Directory access</h2>\n");
+        out.push_str(&format!(
+            "<p>GCs given up by a categorizer: {}; messages put in categorizer retry: {}.</p>\n",
+            data.gc_failovers, data.categorizer_retries
+        ));
+        if !data.dsaccess.is_empty() {
+            out.push_str("<table><tr><th>server</th><th>DSAccess hits</th><th>GC lookups</th><th>hit ratio</th><th>entries</th></tr>\n");
+            for (server, (hits, misses, entries)) in &data.dsaccess {
+                let ratio = *hits as f64 * 100.0 / (hits + misses).max(1) as f64;
+                out.push_str(&format!(
+                    "<tr><td>{}</td><td class=\"n\">{hits}</td><td class=\"n\">{misses}</td><td class=\"n\">{ratio:.1} %</td><td class=\"n\">{entries}</td></tr>\n",
+                    escape(server)
+                ));
+            }
+            out.push_str("</table>\n");
+        }
     }
     out.push_str("<h2>Delivery latency</h2>\n");
     let mut latencies: Vec<u64> = data.deliveries.iter().map(|(_, l)| *l).collect();

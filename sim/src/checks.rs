@@ -632,11 +632,11 @@ impl Checker {
                 }
             }
             ServerEvent::Recovered { .. } => self.recoveries += 1,
-            ServerEvent::ExpansionRestarted { .. } | ServerEvent::CategorizerRetry { .. } => {
-                let restart = matches!(event, ServerEvent::ExpansionRestarted { .. });
+            ServerEvent::GcFailover { .. } | ServerEvent::CategorizerRetry { .. } => {
+                let restart = matches!(event, ServerEvent::GcFailover { .. });
                 for (i, e) in self.expectations.iter().enumerate() {
                     let counted = match e {
-                        Expect::ExpansionRestarts { .. } => restart,
+                        Expect::GcFailovers { .. } => restart,
                         Expect::CategorizerRetries { .. } => !restart,
                         _ => false,
                     };
@@ -965,13 +965,15 @@ impl Checker {
                         detail: format!("{seen} message(s) delivered"),
                     }
                 }
-                Expect::ExpansionRestarts { at_least, at_most }
+                Expect::GcFailovers { at_least, at_most }
                 | Expect::CategorizerRetries { at_least, at_most }
                 | Expect::OutOfOfficeReplies { at_least, at_most } => {
                     let (kind, unit, seen) = match e {
-                        Expect::ExpansionRestarts { .. } => {
-                            ("expansion_restarts", "expansion(s) restarted on another GC", self.window_counts[i])
-                        }
+                        Expect::GcFailovers { .. } => (
+                            "gc_failovers",
+                            "time(s) a GC did not answer and the categorizer turned to another",
+                            self.window_counts[i],
+                        ),
                         Expect::CategorizerRetries { .. } => {
                             ("categorizer_retries", "message(s) put in categorizer retry", self.window_counts[i])
                         }

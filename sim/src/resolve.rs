@@ -266,8 +266,8 @@ pub enum Expect {
         at_least: Option<u64>,
         at_most: Option<u64>,
     },
-    /// Expansions restarted on another GC, within bounds.
-    ExpansionRestarts {
+    /// GCs given up by the categorizer, within bounds.
+    GcFailovers {
         at_least: Option<u64>,
         at_most: Option<u64>,
     },
@@ -497,6 +497,16 @@ struct Names {
     index: BTreeMap<String, usize>,
 }
 
+/// A server version as the organization model names it.
+fn server_version(v: ServerVersion) -> ExchangeVersion {
+    match v {
+        ServerVersion::Exchange2000Sp3 => ExchangeVersion::Exchange2000Sp3,
+        ServerVersion::Exchange2003 => ExchangeVersion::Exchange2003,
+        ServerVersion::Exchange2003Sp1 => ExchangeVersion::Exchange2003Sp1,
+        ServerVersion::Exchange2003Sp2 => ExchangeVersion::Exchange2003Sp2,
+    }
+}
+
 /// Interned addresses while recipients are read: text → id, aliases → id, and outside
 /// addresses already interned (a contact's target may repeat one).
 #[derive(Default)]
@@ -634,9 +644,9 @@ impl Checker<'_> {
         domains: &Names,
         sites: &Names,
         reachable: Reachable<'_>,
-        scenario_groups_empty: bool,
+        no_gc_work: bool,
     ) -> Option<DirectorySpec> {
-        let groups = !scenario_groups_empty;
+        let groups = !no_gc_work;
         let ad = match t.ad_replication.as_ref() {
             Some(ad) => Some(ad),
             None if groups => None,
@@ -1357,12 +1367,7 @@ impl Checker<'_> {
             server_configs.push(ServerConfig {
                 name: s.name.clone(),
                 fqdn,
-                version: match s.version {
-                    ServerVersion::Exchange2000Sp3 => ExchangeVersion::Exchange2000Sp3,
-                    ServerVersion::Exchange2003 => ExchangeVersion::Exchange2003,
-                    ServerVersion::Exchange2003Sp1 => ExchangeVersion::Exchange2003Sp1,
-                    ServerVersion::Exchange2003Sp2 => ExchangeVersion::Exchange2003Sp2,
-                },
+                version: server_version(s.version),
                 routing_group: RoutingGroupId(rg.unwrap_or(0) as u16),
                 smtp: SmtpVirtualServerConfig {
                     name: vs.name.clone(),
@@ -1379,6 +1384,14 @@ impl Checker<'_> {
                 },
                 mta: MtaConfig { open_interval_ms: s.mta.open_interval.ms, max_open_retries: s.mta.max_open_retries },
                 global_catalogs: Vec::new(),
+                dsaccess: t.dsaccess.as_ref().map(|d| {
+                    let version = server_version(s.version);
+                    let defaults = org::dsaccess::DsAccessConfig::for_version(version);
+                    org::dsaccess::DsAccessConfig {
+                        user_cache_bytes: d.user_cache_mb.map_or(defaults.user_cache_bytes, |mb| mb << 20),
+                        entry_lifetime_ms: d.entry_lifetime.ms,
+                    }
+                }),
             });
         }
         // §2: DSAccess uses the GCs of its own site first, then the others.
@@ -2003,8 +2016,19 @@ impl Checker<'_> {
         let hosts_by_name = Names { index: hosts.clone() };
         let dcs_by_name =
             Names { index: t.domain_controllers.iter().enumerate().map(|(i, d)| (d.name.clone(), i)).collect() };
-        let no_groups = scenario.recipients.groups.is_empty() && scenario.recipients.query_groups.is_empty();
-        let replication = self.directory(t, &domains, &sites, &reachable, no_groups);
+        let no_gc_work = scenario.recipients.groups.is_empty()
+            && scenario.recipients.query_groups.is_empty()
+            && t.dsaccess.is_none();
+        if let Some(d) = &t.dsaccess {
+            let dp = p().key("topology").key("dsaccess");
+            if d.user_cache_mb.is_some_and(|mb| !(1..=4_096).contains(&mb)) {
+                self.error(&dp.key("user_cache_mb"), "expected a cache from 1 to 4096 MB");
+            }
+            if d.entry_lifetime.ms < 1_000 {
+                self.error(&dp.key("entry_lifetime"), "expected an entry lifetime of at least 1s");
+            }
+        }
+        let replication = self.directory(t, &domains, &sites, &reachable, no_gc_work);
         let replicating = replication.as_ref().is_some_and(|d| d.replicating);
         let mut timeline: Vec<(u64, usize, WorldAction)> = Vec::new();
         let mut sends: Vec<SendSpec> = Vec::new();
@@ -2103,7 +2127,7 @@ impl Checker<'_> {
                     if replication.is_none() {
                         self.error(
                             &at,
-                            "DC faults need topology.ad_replication or groups to expand (no DC is simulated otherwise)",
+                            "DC faults need a simulated DC: topology.ad_replication, topology.dsaccess or groups to expand",
                         );
                     }
                     let down = matches!(a, Action::DcDown { .. });
@@ -2386,9 +2410,9 @@ impl Checker<'_> {
                         at_most: *at_most,
                     }
                 }
-                Expectation::ExpansionRestarts { at_least, at_most } => {
+                Expectation::GcFailovers { at_least, at_most } => {
                     self.counted_window(&at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
-                    Expect::ExpansionRestarts { at_least: *at_least, at_most: *at_most }
+                    Expect::GcFailovers { at_least: *at_least, at_most: *at_most }
                 }
                 Expectation::OutOfOfficeReplies { at_least, at_most } => {
                     self.counted_window(&at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);

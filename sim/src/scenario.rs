@@ -150,6 +150,10 @@ pub mod defaults {
     pub fn mta_max_open_retries() -> u32 {
         144
     }
+    /// §2: DSAccess cache entries live 5–10 minutes (sources disagree); 10 [P].
+    pub fn dsaccess_entry_lifetime() -> Duration {
+        Duration::from_ms(600_000)
+    }
     /// §2: "Always run" wakes the Recipient Update Service every minute [P].
     pub fn rus_interval() -> Duration {
         Duration::from_ms(60_000)
@@ -214,6 +218,11 @@ pub struct Topology {
     pub sites: Vec<Site>,
     /// Domain controllers; those with `global_catalog` serve the categorizer.
     pub domain_controllers: Vec<DomainController>,
+    /// Simulate DSAccess: the categorizer reads recipients through a user cache and asks
+    /// a GC (its own site's first) for what it has no fresh entry for. Without it,
+    /// recipients are read directly (a cache that never misses).
+    #[serde(default)]
+    pub dsaccess: Option<DsAccess>,
     /// Administrative groups.
     pub administrative_groups: Vec<AdministrativeGroup>,
     /// Routing groups.
@@ -318,6 +327,18 @@ pub struct DomainController {
     /// Its Windows version (sets the change-notification delays): `2000` or `2003`.
     #[serde(default = "defaults::windows_version")]
     pub version: WindowsVersionSpec,
+}
+
+/// DSAccess settings (EXCHANGE2003.md §2).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DsAccess {
+    /// User cache size in MB; 140 on Exchange 2003 and 25 on 2000 by default.
+    #[serde(default)]
+    pub user_cache_mb: Option<u64>,
+    /// How long a cached entry is used (10 minutes).
+    #[serde(default = "defaults::dsaccess_entry_lifetime")]
+    pub entry_lifetime: Duration,
 }
 
 /// A domain controller's Windows version.
@@ -1402,8 +1423,9 @@ pub enum Expectation {
         #[serde(default)]
         at_most: Option<u64>,
     },
-    /// Group expansions started again because a GC stopped answering, within bounds.
-    ExpansionRestarts {
+    /// Times a GC did not answer the categorizer (a lookup or an expansion page) and it
+    /// turned to another GC, starting its work again, within bounds.
+    GcFailovers {
         /// Lower bound.
         #[serde(default)]
         at_least: Option<u64>,

@@ -69,6 +69,10 @@ pub enum TraceEvent {
     Received { message: String, from: String, conn: String, recipients: Vec<String>, hop_count: u8 },
     /// Categorized.
     Categorized { message: String, resolved: u32, failed: u32 },
+    /// A server's DSAccess user cache so far: lookups answered from it, lookups that went
+    /// to a GC, entries held.
+    #[serde(rename = "dsaccess_sample")]
+    DsAccessSample { hits: u64, misses: u64, entries: u64 },
     /// The store refused a user's MAPI logon (protocolSettings): nothing was submitted.
     MapiLogonDenied { user: String },
     /// The store answered `message` with an Out of Office reply from `from` to `to`.
@@ -77,8 +81,9 @@ pub enum TraceEvent {
     ExpansionStarted { message: String, groups: Vec<String> },
     /// A group was expanded to this many members (none: an empty group, no NDR).
     Expanded { message: String, group: String, members: u32 },
-    /// A GC did not answer a page; the expansion starts again (on another GC).
-    ExpansionRestarted { message: String, gc: String, found: u64 },
+    /// A GC did not answer the categorizer in time: its lookup or expansion (`found`
+    /// recipients thrown away) starts again on another GC.
+    GcFailover { message: String, gc: String, found: u64 },
     /// No GC answered: the message waits in categorizer retry.
     CategorizerRetry { message: String, retry_in_ms: u64 },
     /// Every group of the message is expanded; it is routed next.

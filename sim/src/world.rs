@@ -31,7 +31,9 @@ use org::advanced_queuing::{LinkQueueState, QueueKey};
 use org::dns::{DnsQuery, DnsReply};
 use org::domain_controller::{DcEvent, DcMessage, DcOutput, DomainController, ObjectWrite};
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
-use org::global_catalog::{AdDomainId, ExpansionError, GlobalCatalog, GroupId, LdapPage, LdapSearch, LDAP_PAGE_SIZE};
+use org::global_catalog::{
+    AdDomainId, ExpansionError, GlobalCatalog, GroupId, LdapPage, LdapQuery, LdapSearch, LDAP_PAGE_SIZE,
+};
 use org::internet_host::InternetMailHost;
 use org::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
 use org::message::{Message, MessageId, MessageKind};
@@ -361,8 +363,8 @@ impl World {
             ServerEvent::Expanded { message, group, members } => {
                 TraceEvent::Expanded { message: m(message), group: self.address(*group), members: members.len() as u32 }
             }
-            ServerEvent::ExpansionRestarted { message, gc, found } => {
-                TraceEvent::ExpansionRestarted { message: m(message), gc: self.resolved.dc_name(*gc), found: *found }
+            ServerEvent::GcFailover { message, gc, found } => {
+                TraceEvent::GcFailover { message: m(message), gc: self.resolved.dc_name(*gc), found: *found }
             }
             ServerEvent::CategorizerRetry { message, retry_in_ms } => {
                 TraceEvent::CategorizerRetry { message: m(message), retry_in_ms: *retry_in_ms }
@@ -1035,6 +1037,11 @@ async fn server_node(world: Shared, id: ServerId) {
                 .collect();
             let name = w.server_name(id).to_string();
             w.record(next_sample_ms, &name, &TraceEvent::QueueSample { queues });
+            if let Some(stats) = server.dsaccess_stats() {
+                let event =
+                    TraceEvent::DsAccessSample { hits: stats.hits, misses: stats.misses, entries: stats.entries };
+                w.record(next_sample_ms, &name, &event);
+            }
             next_sample_ms += interval;
         }
         apply_outputs(&world, id, now_us, server.drain_outputs());
@@ -1172,13 +1179,21 @@ impl GcSearches {
         GcSearches { domain, results: BTreeMap::new() }
     }
 
-    /// The page `search` asks for.
-    fn answer(&mut self, catalog: &GlobalCatalog, from: ServerId, search: LdapSearch, now: Instant) -> LdapPage {
-        let key = (from, search.group);
-        if search.page == 0 || !self.results.contains_key(&key) {
-            self.results.insert(key, catalog.members(search.group, self.domain, now));
+    /// The answer to `search`: a page of a group's members, or the entries of the
+    /// addresses asked that mail can reach now.
+    fn answer(&mut self, catalog: &GlobalCatalog, from: ServerId, search: &LdapSearch, now: Instant) -> LdapPage {
+        let (group, page) = match &search.query {
+            LdapQuery::Members { group, page } => (*group, *page),
+            LdapQuery::Resolve(addresses) => {
+                let found = addresses.iter().copied().filter(|a| catalog.usable(*a, now).is_some()).collect();
+                return LdapPage { search: search.search, page: 0, result: Ok(found), more: false };
+            }
+        };
+        let key = (from, group);
+        if page == 0 || !self.results.contains_key(&key) {
+            self.results.insert(key, catalog.members(group, self.domain, now));
         }
-        let start = search.page as usize * LDAP_PAGE_SIZE;
+        let start = page as usize * LDAP_PAGE_SIZE;
         let (result, more) = match &self.results[&key] {
             Err(e) => (Err(e.clone()), false),
             Ok(all) => {
@@ -1189,7 +1204,7 @@ impl GcSearches {
         if !more {
             self.results.remove(&key);
         }
-        LdapPage { search: search.search, page: search.page, result, more }
+        LdapPage { search: search.search, page, result, more }
     }
 }
 
@@ -1231,8 +1246,8 @@ async fn dc_node(world: Shared, id: DcId) {
             };
             if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {
                 let topology = lock(&world).resolved.topology.clone();
-                let page = gc.answer(&topology.directory, from, *search, now);
-                // §2 [U]: the GC spends LDAP_ENTRY_COST_US on each entry it returns.
+                let page = gc.answer(&topology.directory, from, search, now);
+                // [U]: the GC spends LDAP_ENTRY_COST_US on each entry it returns.
                 let entries = page.result.as_ref().map_or(0, |m| m.len() as u64);
                 let ready_us = now_us + LDAP_ENTRY_COST_US * entries.max(1);
                 ldap_out.insert((ready_us, search.search, from), page);

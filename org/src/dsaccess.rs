@@ -1,0 +1,153 @@
+//! DSAccess: the directory access layer Exchange's transport reads the directory
+//! through (EXCHANGE2003.md §2). Its user cache keeps recipient entries for a lifetime
+//! (10 minutes by default) within a size (140 MB in 2003, 25 MB in 2000); an entry not
+//! cached, or expired, is looked up on a global catalog, which takes a round trip and
+//! fails when no GC answers. Least recently used entries go first when it is full.
+
+use crate::time::{Instant, MINUTE_MS};
+use crate::version::ExchangeVersion;
+use crate::AddressId;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Bytes a cached recipient entry takes [U]: its attributes as DSAccess keeps them.
+pub const ENTRY_BYTES: u64 = 4 * 1024;
+
+/// DSAccess user cache settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DsAccessConfig {
+    /// Size of the user cache.
+    pub user_cache_bytes: u64,
+    /// How long an entry is used before it is read again.
+    pub entry_lifetime_ms: u64,
+}
+
+impl DsAccessConfig {
+    /// The defaults of a server's version (§2): 140 MB in 2003, 25 MB in 2000; entries
+    /// live 10 minutes (sources say 5 to 10; configurable).
+    pub fn for_version(version: ExchangeVersion) -> Self {
+        let mb = if version.is_2003() { 140 } else { 25 };
+        DsAccessConfig { user_cache_bytes: mb * 1024 * 1024, entry_lifetime_ms: 10 * MINUTE_MS }
+    }
+}
+
+/// Hits, misses and size of a user cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that needed a GC.
+    pub misses: u64,
+    /// Entries held now.
+    pub entries: u64,
+}
+
+/// The user cache of one server.
+#[derive(Clone, Debug)]
+pub struct UserCache {
+    capacity: usize,
+    lifetime_ms: u64,
+    /// Address → (when read from a GC, last use number).
+    entries: BTreeMap<AddressId, (Instant, u64)>,
+    /// (last use number, address): the least recently used first.
+    by_use: BTreeSet<(u64, AddressId)>,
+    uses: u64,
+    stats: CacheStats,
+}
+
+impl UserCache {
+    /// An empty cache.
+    pub fn new(config: DsAccessConfig) -> Self {
+        UserCache {
+            capacity: (config.user_cache_bytes / ENTRY_BYTES).max(1) as usize,
+            lifetime_ms: config.entry_lifetime_ms,
+            entries: BTreeMap::new(),
+            by_use: BTreeSet::new(),
+            uses: 0,
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// The addresses among `wanted` that must be read from a GC (not cached, or older
+    /// than the lifetime); the others count as hits and as used now.
+    pub fn misses(&mut self, now: Instant, wanted: &[AddressId]) -> Vec<AddressId> {
+        let mut out = Vec::new();
+        for &a in wanted {
+            match self.entries.get(&a).copied() {
+                Some((read_at, _)) if now.since(read_at) < self.lifetime_ms => {
+                    self.stats.hits += 1;
+                    self.touch(a, read_at);
+                }
+                _ => {
+                    if !out.contains(&a) {
+                        self.stats.misses += 1;
+                        out.push(a);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Entries a GC just returned.
+    pub fn insert(&mut self, now: Instant, addresses: &[AddressId]) {
+        for &a in addresses {
+            self.touch(a, now);
+        }
+        while self.entries.len() > self.capacity {
+            let (_, oldest) = self.by_use.pop_first().expect("entries are indexed by use");
+            self.entries.remove(&oldest);
+        }
+        debug_assert_eq!(self.entries.len(), self.by_use.len());
+    }
+
+    fn touch(&mut self, a: AddressId, read_at: Instant) {
+        self.uses += 1;
+        if let Some((_, used)) = self.entries.insert(a, (read_at, self.uses)) {
+            self.by_use.remove(&(used, a));
+        }
+        self.by_use.insert((self.uses, a));
+    }
+
+    /// Hits, misses and entries so far.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats { entries: self.entries.len() as u64, ..self.stats }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(entries: u64) -> UserCache {
+        UserCache::new(DsAccessConfig { user_cache_bytes: entries * ENTRY_BYTES, entry_lifetime_ms: 600_000 })
+    }
+
+    #[test]
+    fn entries_expire_after_their_lifetime() {
+        let mut c = cache(10);
+        let a = [AddressId(1), AddressId(2)];
+        assert_eq!(c.misses(Instant(0), &a), a.to_vec());
+        c.insert(Instant(0), &a);
+        assert!(c.misses(Instant(599_999), &a).is_empty());
+        assert_eq!(c.misses(Instant(600_000), &a[..1]), vec![AddressId(1)], "read again after 10 min");
+        assert_eq!(c.stats(), CacheStats { hits: 2, misses: 3, entries: 2 });
+    }
+
+    #[test]
+    fn the_least_recently_used_entry_goes_first() {
+        let mut c = cache(2);
+        c.insert(Instant(0), &[AddressId(1), AddressId(2)]);
+        assert!(c.misses(Instant(1), &[AddressId(1)]).is_empty(), "1 is used again");
+        c.insert(Instant(2), &[AddressId(3)]);
+        assert_eq!(c.misses(Instant(3), &[AddressId(1), AddressId(2), AddressId(3)]), vec![AddressId(2)]);
+        assert_eq!(c.stats().entries, 2);
+    }
+
+    #[test]
+    fn defaults_follow_the_version_exchange2003_2() {
+        let e2003 = DsAccessConfig::for_version(ExchangeVersion::Exchange2003Sp2);
+        let e2000 = DsAccessConfig::for_version(ExchangeVersion::Exchange2000Sp3);
+        assert_eq!((e2003.user_cache_bytes >> 20, e2000.user_cache_bytes >> 20), (140, 25));
+        assert_eq!(UserCache::new(e2003).capacity, 35_840);
+    }
+}
