@@ -1060,6 +1060,9 @@ impl ExchangeServer {
             failed: verdict.failed.len() as u32,
         });
         let tops: Vec<_> = verdict.expansions().collect();
+        // A member who is a recipient the categorizer already refused is not reached
+        // through a group either: one NDR, not a delivery after it.
+        let refused: Vec<AddressId> = verdict.failed.iter().map(|(r, _)| *r).collect();
         let mut failed: BTreeMap<DsnCode, Vec<AddressId>> = BTreeMap::new();
         for (r, code) in verdict.failed {
             failed.entry(code).or_default().push(r);
@@ -1079,7 +1082,7 @@ impl ExchangeServer {
                 groups: tops.iter().map(|t| t.0).collect(),
             });
             let routes_now = self.topology.bug(PlantedBug::RoutesBeforeExpansion);
-            let work = DirectoryWork::Expand(Expansion::new(tops, others.iter().copied()));
+            let work = DirectoryWork::Expand(Expansion::new(tops, others.iter().copied().chain(refused)));
             let held = Expanding { work, gc: None, search: 0, tried: BTreeSet::new(), at_origin: false };
             self.expanding.insert(id, held);
             if routes_now && !others.is_empty() {
