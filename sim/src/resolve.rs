@@ -2209,6 +2209,7 @@ impl Checker<'_> {
             let mut fixed_connectors = BTreeSet::new();
             let mut fixed_servers = BTreeSet::new();
             let mut fixed_hosts = BTreeSet::new();
+            let mut fixed_dcs = BTreeSet::new();
             for a in &timeline {
                 match a.2 {
                     WorldAction::LinkDown(l) | WorldAction::LinkUp(l) => {
@@ -2223,12 +2224,13 @@ impl Checker<'_> {
                     WorldAction::HostDown(h) | WorldAction::HostUp(h) => {
                         fixed_hosts.insert(usize::from(h.0));
                     }
+                    WorldAction::DcDown(d) | WorldAction::DcUp(d) => {
+                        fixed_dcs.insert(usize::from(d.0));
+                    }
                     WorldAction::SetMaster(..)
                     | WorldAction::Send(_)
                     | WorldAction::DirectoryChange { .. }
-                    | WorldAction::ClockSkew(..)
-                    | WorldAction::DcDown(_)
-                    | WorldAction::DcUp(_) => {}
+                    | WorldAction::ClockSkew(..) => {}
                 }
             }
             let targets = |checker: &mut Self,
@@ -2282,6 +2284,13 @@ impl Checker<'_> {
             let server_crashes = rate(self, "server_crashes", &w.server_crashes, &servers, "server", &fixed_servers);
             let host_outages =
                 rate(self, "host_outages", &w.host_outages, &hosts_by_name, "Internet host", &fixed_hosts);
+            let dc_outages = rate(self, "dc_outages", &w.dc_outages, &dcs_by_name, "domain controller", &fixed_dcs);
+            if dc_outages.is_some() && replication.is_none() {
+                self.error(
+                    &wp.key("dc_outages"),
+                    "DC outages need a simulated DC: topology.ad_replication, topology.dsaccess or groups to expand",
+                );
+            }
             let link_oscillations = w.link_oscillations.as_ref().map(|o| {
                 let op = wp.key("link_oscillations");
                 if o.period[0] > o.period[1] || o.period[0].ms < 2 {
@@ -2309,6 +2318,7 @@ impl Checker<'_> {
                 connector_outages,
                 server_crashes,
                 host_outages,
+                dc_outages,
             }
         });
 

@@ -1237,6 +1237,9 @@ pub struct Weather {
     /// Internet hosts (MX hosts, smart hosts, MTAs, DNS servers) that stop answering.
     #[serde(default)]
     pub host_outages: Option<FaultRate>,
+    /// Domain controllers (and global catalogs) that stop answering.
+    #[serde(default)]
+    pub dc_outages: Option<FaultRate>,
 }
 
 /// How often a fault happens and how long it lasts.

@@ -5,6 +5,7 @@
 
 use crate::resolve::{TimedAction, WorldAction};
 use crate::rng::Stream;
+use org::ad_replication::DcId;
 use org::time::Instant;
 use org::{ConnectorId, Entropy, HostId, ServerId};
 use std::collections::BTreeMap;
@@ -50,6 +51,7 @@ pub struct WeatherSpec {
     pub server_crashes: Option<RateSpec>,
     /// Internet hosts that stop answering.
     pub host_outages: Option<RateSpec>,
+    pub dc_outages: Option<RateSpec>,
 }
 
 fn poisson(rng: &mut Stream, mean: f64) -> u64 {
@@ -172,6 +174,15 @@ impl WeatherSpec {
                 }
             }
         }
+        if let Some(spec) = &self.dc_outages {
+            let mut rng = Stream::new(seed, "weather:dc_outages");
+            for (dc, list) in intervals(&mut rng, spec, from, until) {
+                for (s, e) in list {
+                    push(s, 10, dc, WorldAction::DcDown(DcId(dc as u16)));
+                    push(e, 11, dc, WorldAction::DcUp(DcId(dc as u16)));
+                }
+            }
+        }
         out.sort_by_key(|(at, order, target, _)| (*at, *order, *target));
         out.into_iter().map(|(at, _, _, action)| TimedAction { at: Instant(at), action }).collect()
     }
@@ -196,6 +207,7 @@ mod tests {
             connector_outages: None,
             server_crashes: Some(RateSpec { per_day, length_ms: [1_000, 1_800_000], targets: vec![0, 1, 2] }),
             host_outages: Some(RateSpec { per_day, length_ms: [60_000, 3_600_000], targets: vec![0, 3] }),
+            dc_outages: Some(RateSpec { per_day, length_ms: [60_000, 3_600_000], targets: vec![0, 1] }),
         }
     }
 
@@ -226,12 +238,12 @@ mod tests {
                     WorldAction::ConnectorUp(c) => (format!("connector{}", c.0), false),
                     WorldAction::HostDown(h) => (format!("host{}", h.0), true),
                     WorldAction::HostUp(h) => (format!("host{}", h.0), false),
+                    WorldAction::DcDown(d) => (format!("dc{}", d.0), true),
+                    WorldAction::DcUp(d) => (format!("dc{}", d.0), false),
                     WorldAction::SetMaster(..)
                     | WorldAction::Send(_)
                     | WorldAction::DirectoryChange { .. }
-                    | WorldAction::ClockSkew(..)
-                    | WorldAction::DcDown(_)
-                    | WorldAction::DcUp(_) => unreachable!("weather has no administrator or directory actions"),
+                    | WorldAction::ClockSkew(..) => unreachable!("weather has no administrator actions"),
                 };
                 let was_down = down.insert(key, goes_down).unwrap_or(false);
                 prop_assert_ne!(was_down, goes_down, "steps alternate per target");
