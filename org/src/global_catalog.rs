@@ -105,6 +105,9 @@ impl Restriction {
     }
 }
 
+/// Attribute values by lower-case name.
+pub type Attributes = BTreeMap<String, Vec<String>>;
+
 /// A recipient object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecipientObject {
@@ -326,6 +329,9 @@ pub struct GlobalCatalog {
     out_of_office: BTreeSet<AddressId>,
     /// Users whose `protocolSettings` restrict MAPI, and how their Outlook works.
     mapi: BTreeMap<AddressId, (MapiAccess, OutlookMode)>,
+    /// Attribute changes an administrator makes during the run, per recipient, in time
+    /// order: from each instant on, these attributes read as given.
+    modifications: BTreeMap<AddressId, Vec<(Instant, Attributes)>>,
 }
 
 impl GlobalCatalog {
@@ -390,6 +396,13 @@ impl GlobalCatalog {
     /// Whether the user's Outlook may log on over MAPI (§2).
     pub fn mapi_logon_allowed(&self, address: AddressId) -> bool {
         self.mapi.get(&address).is_none_or(|(access, mode)| access.admits(*mode))
+    }
+
+    /// Schedules an administrator's change of a recipient's attributes at `at`.
+    pub fn add_modification(&mut self, address: AddressId, at: Instant, attributes: Attributes) {
+        let list = self.modifications.entry(address).or_default();
+        list.push((at, attributes));
+        list.sort_by_key(|(t, _)| *t);
     }
 
     /// Turns Out of Office on for a mailbox owner.
@@ -497,8 +510,9 @@ impl GlobalCatalog {
                     if !dn.ends_with(&suffix) {
                         continue;
                     }
-                    if filter.matches(&|attr| self.values(object, attr)) {
-                        out.push(AddressId(i as u32));
+                    let address = AddressId(i as u32);
+                    if filter.matches(&|attr| self.values(address, object, attr, now)) {
+                        out.push(address);
                     }
                 }
                 Ok(out)
@@ -507,11 +521,17 @@ impl GlobalCatalog {
     }
 
     /// An attribute's values as a filter sees them.
-    fn values<'a>(&'a self, object: &'a RecipientObject, attr: &str) -> &'a [String] {
+    /// An attribute's values at `now`: the latest change made by then, else as created.
+    fn values<'a>(&'a self, address: AddressId, object: &'a RecipientObject, attr: &str, now: Instant) -> &'a [String] {
         match attr {
             "objectclass" => &self.derived.classes[object.class as usize],
             "objectcategory" => &self.derived.categories[object.class as usize],
-            _ => object.attributes.get(attr).map_or(&[], Vec::as_slice),
+            _ => {
+                let changed = self.modifications.get(&address).and_then(|list| {
+                    list.iter().rev().filter(|(t, _)| *t <= now).find_map(|(_, attrs)| attrs.get(attr))
+                });
+                changed.or_else(|| object.attributes.get(attr)).map_or(&[], Vec::as_slice)
+            }
         }
     }
 }
@@ -664,6 +684,24 @@ mod tests {
             let members = gc.members(g, AdDomainId(0), Instant(t)).unwrap();
             assert_eq!(members.contains(&AddressId(5)), usable, "QBDG result at {t} ms");
         }
+    }
+
+    #[test]
+    fn a_modified_attribute_moves_a_recipient_between_query_results() {
+        let mut gc = catalog();
+        let g = gc.add_group(Group {
+            address: AddressId(40),
+            membership: Membership::Query {
+                filter: "(department=Support)".into(),
+                base_dn: "DC=contoso,DC=com".into(),
+            },
+            expansion_server: None,
+        });
+        gc.add(AddressId(40), group_object(g, 0, ObjectClass::QueryBasedGroup));
+        let change = [("department".to_string(), vec!["Support".to_string()])].into_iter().collect();
+        gc.add_modification(AddressId(1), Instant(1_000), change);
+        assert_eq!(gc.members(g, AdDomainId(0), Instant(999)), Ok(vec![AddressId(3)]));
+        assert_eq!(gc.members(g, AdDomainId(0), Instant(1_000)), Ok(vec![AddressId(1), AddressId(3)]));
     }
 
     #[test]

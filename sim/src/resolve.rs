@@ -138,6 +138,9 @@ pub struct SendSpec {
 pub enum WorldAction {
     /// Submit the scripted mail `sends[i]`.
     Send(usize),
+    /// `modifications[i]` takes effect (the catalog already reads it from then; the
+    /// world traces it).
+    ModifyRecipient(usize),
     /// WAN link down.
     LinkDown(usize),
     /// WAN link up.
@@ -316,6 +319,9 @@ pub struct Resolved {
     pub addresses: Vec<String>,
     /// Scripted mail of the timeline, indexed by [`WorldAction::Send`].
     pub sends: Vec<SendSpec>,
+    /// Recipient changes of the timeline, indexed by [`WorldAction::ModifyRecipient`]:
+    /// the recipient and the attributes as the scenario wrote them.
+    pub modifications: Vec<(AddressId, std::collections::BTreeMap<String, crate::scenario::AttributeValues>)>,
     /// Site names.
     pub sites: Vec<String>,
     /// Site of each server.
@@ -386,6 +392,11 @@ impl Resolved {
                     count: spec.count,
                     size_kb: spec.size_bytes / 1_024,
                 }
+            }
+            WorldAction::ModifyRecipient(i) => {
+                let (recipient, attributes) = &self.modifications[i];
+                let recipient = self.addresses[recipient.0 as usize].clone();
+                Action::ModifyRecipient { at, recipient, attributes: attributes.clone() }
             }
             WorldAction::LinkDown(l) => Action::LinkDown { at, link: link(l) },
             WorldAction::LinkUp(l) => Action::LinkUp { at, link: link(l) },
@@ -2032,6 +2043,7 @@ impl Checker<'_> {
         let replicating = replication.as_ref().is_some_and(|d| d.replicating);
         let mut timeline: Vec<(u64, usize, WorldAction)> = Vec::new();
         let mut sends: Vec<SendSpec> = Vec::new();
+        let mut modifications = Vec::new();
         let tlp = p().key("timeline");
         for (i, a) in scenario.timeline.iter().enumerate() {
             let at = tlp.index(i);
@@ -2150,6 +2162,24 @@ impl Checker<'_> {
                         sends.push(SendSpec { count: *count, size_bytes: size_kb * 1_024, ..send });
                     }
                 }
+                Action::ModifyRecipient { at: t0, recipient, attributes } => {
+                    let found = match book.index.get(&recipient.to_ascii_lowercase()) {
+                        Some((i, _)) => Some(AddressId(*i as u32)),
+                        None => self.lookup_alias(&book, recipient, &at.key("recipient")),
+                    };
+                    let Some(id) = found.filter(|id| directory.object(*id).is_some()) else {
+                        if found.is_some() {
+                            self.error(&at.key("recipient"), format!("{recipient:?} is no recipient object"));
+                        }
+                        continue;
+                    };
+                    if attributes.is_empty() {
+                        self.error(&at.key("attributes"), "expected at least one attribute");
+                    }
+                    directory.add_modification(id, Instant(t0.ms), attribute_map(attributes, None));
+                    push(t0.ms, WorldAction::ModifyRecipient(modifications.len()));
+                    modifications.push((id, attributes.clone()));
+                }
                 Action::HostDown { at: t0, host } | Action::HostUp { at: t0, host } => {
                     if let Some(h) = self.reference(&hosts_by_name, "Internet host", host, &at.key("host")) {
                         let id = HostId(h as u16);
@@ -2229,6 +2259,7 @@ impl Checker<'_> {
                     }
                     WorldAction::SetMaster(..)
                     | WorldAction::Send(_)
+                    | WorldAction::ModifyRecipient(_)
                     | WorldAction::DirectoryChange { .. }
                     | WorldAction::ClockSkew(..) => {}
                 }
@@ -2487,6 +2518,7 @@ impl Checker<'_> {
             topology: Arc::new(topology),
             addresses: book.addresses,
             sends,
+            modifications,
             sites: t.sites.iter().map(|s| s.name.clone()).collect(),
             server_site,
             host_site,

@@ -1176,6 +1176,16 @@ pub enum Action {
         #[serde(default = "defaults::send_size_kb")]
         size_kb: u64,
     },
+    /// An administrator changes a recipient's attributes: query-based groups select by
+    /// the new values from then on.
+    ModifyRecipient {
+        /// When.
+        at: Duration,
+        /// The recipient's alias or address.
+        recipient: String,
+        /// The attributes written (others keep their values).
+        attributes: std::collections::BTreeMap<String, AttributeValues>,
+    },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.
     SetMaster {
@@ -1206,6 +1216,7 @@ impl Action {
             | Action::ClockSkew { at, .. }
             | Action::DcUp { at, .. }
             | Action::Send { at, .. }
+            | Action::ModifyRecipient { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }
     }

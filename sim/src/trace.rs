@@ -69,6 +69,8 @@ pub enum TraceEvent {
     Received { message: String, from: String, conn: String, recipients: Vec<String>, hop_count: u8 },
     /// Categorized.
     Categorized { message: String, resolved: u32, failed: u32 },
+    /// An administrator changed these attributes of a recipient.
+    RecipientModified { recipient: String, attributes: Vec<String> },
     /// A server's DSAccess user cache so far: lookups answered from it, lookups that went
     /// to a GC, entries held.
     #[serde(rename = "dsaccess_sample")]

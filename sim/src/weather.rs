@@ -242,6 +242,7 @@ mod tests {
                     WorldAction::DcUp(d) => (format!("dc{}", d.0), false),
                     WorldAction::SetMaster(..)
                     | WorldAction::Send(_)
+                    | WorldAction::ModifyRecipient(_)
                     | WorldAction::DirectoryChange { .. }
                     | WorldAction::ClockSkew(..) => unreachable!("weather has no administrator actions"),
                 };

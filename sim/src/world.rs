@@ -851,6 +851,14 @@ async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle], timeli
 fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, action: WorldAction) {
     let mut w = lock(world);
     match action {
+        WorldAction::ModifyRecipient(i) => {
+            let (recipient, attributes) = &w.resolved.modifications[i];
+            let event = TraceEvent::RecipientModified {
+                recipient: w.address(*recipient),
+                attributes: attributes.keys().cloned().collect(),
+            };
+            w.record(now.as_ms(), "directory", &event);
+        }
         WorldAction::Send(i) => {
             let spec = w.resolved.sends[i].clone();
             for _ in 0..spec.count {
