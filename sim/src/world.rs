@@ -734,7 +734,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         })
         .collect();
 
-    let _hosts: Vec<NodeHandle> = (0..topology.internet.hosts.len())
+    let hosts: Vec<NodeHandle> = (0..topology.internet.hosts.len())
         .map(|i| {
             let id = HostId(i as u16);
             let w = world.clone();
@@ -750,7 +750,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
     if let Some(dir) = resolved.directory.as_ref().filter(|d| d.replicating) {
         lock(&world).checker.set_directory(dir.dcs.iter().map(|d| (d.name.clone(), d.domain)).collect());
     }
-    let _dcs: Vec<NodeHandle> = (0..dc_count)
+    let dcs: Vec<NodeHandle> = (0..dc_count)
         .map(|i| {
             let id = DcId(i as u16);
             let w = world.clone();
@@ -766,43 +766,53 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
     let timeline: Vec<_> = timeline.into_iter().map(|(step, _)| step).collect();
     supervise(&world, &handle, &nodes, &timeline).await;
 
-    let mut w = lock(&world);
-    let now = Instant(resolved.duration_ms);
-    let disks = w.disks.clone();
-    let link_state_messages = w.link_state.updates;
-    let (checks, messages) = w.checker.finish(&disks, link_state_messages, &|m, r| pair_name(&resolved, m, r));
-    for c in &checks {
-        let event = TraceEvent::Check { check: c.name.clone(), ok: c.ok, detail: c.detail.clone() };
-        w.record(now.as_ms(), "checks", &event);
+    let outcome = {
+        let mut w = lock(&world);
+        let now = Instant(resolved.duration_ms);
+        let disks = w.disks.clone();
+        let link_state_messages = w.link_state.updates;
+        let (checks, messages) = w.checker.finish(&disks, link_state_messages, &|m, r| pair_name(&resolved, m, r));
+        for c in &checks {
+            let event = TraceEvent::Check { check: c.name.clone(), ok: c.ok, detail: c.detail.clone() };
+            w.record(now.as_ms(), "checks", &event);
+        }
+        let sink = std::mem::replace(&mut w.trace, TraceSink::new(None));
+        let (events, trace_sha256, trace_error) = sink.finish();
+        RunOutcome {
+            scenario: resolved.scenario.name.clone(),
+            seed,
+            sim_seconds: resolved.duration_ms as f64 / 1_000.0,
+            events,
+            trace_sha256,
+            messages,
+            link_state: w.link_state,
+            directory: resolved.directory.as_ref().filter(|d| d.replicating).map(|_| DirectoryTotals {
+                replication_bytes: w.ad_bytes,
+                converged_at_s: w.directory_agreed_since.map(|t| t as f64 / 1_000.0),
+            }),
+            checks,
+            trace_error,
+            tables: w.checker.tables().to_vec(),
+            connectors: w.connector_state.clone(),
+            dcs: {
+                let backlogs = w.dc_backlogs();
+                let mut dcs = w.dc_summaries.clone();
+                for (i, dc) in dcs.iter_mut().enumerate() {
+                    dc.backlog = backlogs[i];
+                    dc.up = w.dc_up[i];
+                }
+                dcs
+            },
+        }
+    };
+    // The node tasks hold the world and every server's state; madsim drops a task only
+    // when its node is killed and the executor runs again. Without this, each run in a
+    // sweep or score would leak its whole organization.
+    for node in nodes.iter().chain(&hosts).chain(&dcs) {
+        handle.kill(node.id());
     }
-    let sink = std::mem::replace(&mut w.trace, TraceSink::new(None));
-    let (events, trace_sha256, trace_error) = sink.finish();
-    RunOutcome {
-        scenario: resolved.scenario.name.clone(),
-        seed,
-        sim_seconds: resolved.duration_ms as f64 / 1_000.0,
-        events,
-        trace_sha256,
-        messages,
-        link_state: w.link_state,
-        directory: resolved.directory.as_ref().filter(|d| d.replicating).map(|_| DirectoryTotals {
-            replication_bytes: w.ad_bytes,
-            converged_at_s: w.directory_agreed_since.map(|t| t as f64 / 1_000.0),
-        }),
-        checks,
-        trace_error,
-        tables: w.checker.tables().to_vec(),
-        connectors: w.connector_state.clone(),
-        dcs: {
-            let backlogs = w.dc_backlogs();
-            let mut dcs = w.dc_summaries.clone();
-            for (i, dc) in dcs.iter_mut().enumerate() {
-                dc.backlog = backlogs[i];
-                dc.up = w.dc_up[i];
-            }
-            dcs
-        },
-    }
+    madsim::time::sleep(StdDuration::from_millis(1)).await;
+    outcome
 }
 
 /// Plays the timeline, takes link samples, records deadlines, until the run's end.
