@@ -239,6 +239,9 @@ struct Expanding {
     /// Whether the message was submitted here (the size limit applies when it is
     /// categorized after a lookup).
     at_origin: bool,
+    /// Recipients routed before the expansion ended (only with the planted bug
+    /// `routes-before-expansion`): not routed a second time when it ends.
+    routed_early: Vec<AddressId>,
 }
 
 impl Expanding {
@@ -1020,16 +1023,37 @@ impl ExchangeServer {
     /// Categorizes an item's remaining recipients: failures are NDR'd; groups this server
     /// expands hold the whole message until they are done (§2); the rest is routed.
     fn categorize_item(&mut self, now: Instant, id: u64, at_origin: bool, through_dsaccess: bool) {
+        let recipients = self.items[&id].remaining.clone();
+        self.categorize_recipients(now, id, recipients, at_origin, through_dsaccess);
+    }
+
+    /// Categorizes these recipients of an item (all it has left, but for those already
+    /// on their way).
+    fn categorize_recipients(
+        &mut self,
+        now: Instant,
+        id: u64,
+        recipients: Vec<AddressId>,
+        at_origin: bool,
+        through_dsaccess: bool,
+    ) {
         if let Some(cache) = self.dsaccess.as_mut().filter(|_| through_dsaccess) {
             // §2: the categorizer reads recipients (and an internal sender, for
             // restrictions) through DSAccess; what it has no fresh entry for waits on a GC.
             let item = &self.items[&id];
-            let mut wanted = item.remaining.clone();
+            let mut wanted = recipients.clone();
             wanted.extend(item.message.sender.filter(|s| self.topology.directory.object(*s).is_some()));
             let misses = cache.misses(now, &wanted);
             if !misses.is_empty() {
                 let work = DirectoryWork::Lookup(misses);
-                let held = Expanding { work, gc: None, search: 0, tried: BTreeSet::new(), at_origin };
+                let held = Expanding {
+                    work,
+                    gc: None,
+                    search: 0,
+                    tried: BTreeSet::new(),
+                    at_origin,
+                    routed_early: Vec::new(),
+                };
                 self.expanding.insert(id, held);
                 self.ask_gc(now, id);
                 return;
@@ -1050,7 +1074,7 @@ impl ExchangeServer {
             now,
             self.id,
             &item.message,
-            &item.remaining,
+            &recipients,
             at_origin,
         );
         let message_id = item.message.id;
@@ -1083,7 +1107,8 @@ impl ExchangeServer {
             });
             let routes_now = self.topology.bug(PlantedBug::RoutesBeforeExpansion);
             let work = DirectoryWork::Expand(Expansion::new(tops, others.iter().copied().chain(refused)));
-            let held = Expanding { work, gc: None, search: 0, tried: BTreeSet::new(), at_origin: false };
+            let routed_early = if routes_now { others.clone() } else { Vec::new() };
+            let held = Expanding { work, gc: None, search: 0, tried: BTreeSet::new(), at_origin: false, routed_early };
             self.expanding.insert(id, held);
             if routes_now && !others.is_empty() {
                 self.route_entry(now, QueueEntry { item: id, recipients: others }, None);
@@ -1223,7 +1248,11 @@ impl ExchangeServer {
         } else if self.items.contains_key(&item) {
             // The size limit was checked on the first pass, and the members came back
             // from the GC with what the categorizer needs (no DSAccess lookup).
-            self.categorize_item(now, item, false, false);
+            let pending: Vec<AddressId> =
+                self.items[&item].remaining.iter().copied().filter(|r| !held.routed_early.contains(r)).collect();
+            if !pending.is_empty() {
+                self.categorize_recipients(now, item, pending, false, false);
+            }
         }
     }
 
