@@ -147,39 +147,31 @@ impl WeatherSpec {
                 push(e, 1, link, WorldAction::LinkUp(link));
             }
         }
-        if let Some(spec) = &self.connector_outages {
-            let mut rng = Stream::new(seed, "weather:connector_outages");
-            for (c, list) in intervals(&mut rng, spec, from, until) {
+        // Each other kind of fault: its stream, the order of its down and up steps at one
+        // instant, and the actions for a target.
+        type Steps = fn(usize) -> (WorldAction, WorldAction);
+        let kinds: [(&Option<RateSpec>, &str, u8, Steps); 4] = [
+            (&self.connector_outages, "weather:connector_outages", 4, |c| {
+                (WorldAction::ConnectorDown(ConnectorId(c as u16)), WorldAction::ConnectorUp(ConnectorId(c as u16)))
+            }),
+            (&self.server_crashes, "weather:server_crashes", 6, |s| {
+                (WorldAction::Crash(ServerId(s as u16)), WorldAction::Restart(ServerId(s as u16)))
+            }),
+            (&self.host_outages, "weather:host_outages", 8, |h| {
+                (WorldAction::HostDown(HostId(h as u16)), WorldAction::HostUp(HostId(h as u16)))
+            }),
+            (&self.dc_outages, "weather:dc_outages", 10, |d| {
+                (WorldAction::DcDown(DcId(d as u16)), WorldAction::DcUp(DcId(d as u16)))
+            }),
+        ];
+        for (spec, stream, order, steps) in kinds {
+            let Some(spec) = spec else { continue };
+            let mut rng = Stream::new(seed, stream);
+            for (target, list) in intervals(&mut rng, spec, from, until) {
+                let (down, up) = steps(target);
                 for (s, e) in list {
-                    push(s, 4, c, WorldAction::ConnectorDown(ConnectorId(c as u16)));
-                    push(e, 5, c, WorldAction::ConnectorUp(ConnectorId(c as u16)));
-                }
-            }
-        }
-        if let Some(spec) = &self.server_crashes {
-            let mut rng = Stream::new(seed, "weather:server_crashes");
-            for (server, list) in intervals(&mut rng, spec, from, until) {
-                for (s, e) in list {
-                    push(s, 6, server, WorldAction::Crash(ServerId(server as u16)));
-                    push(e, 7, server, WorldAction::Restart(ServerId(server as u16)));
-                }
-            }
-        }
-        if let Some(spec) = &self.host_outages {
-            let mut rng = Stream::new(seed, "weather:host_outages");
-            for (host, list) in intervals(&mut rng, spec, from, until) {
-                for (s, e) in list {
-                    push(s, 8, host, WorldAction::HostDown(HostId(host as u16)));
-                    push(e, 9, host, WorldAction::HostUp(HostId(host as u16)));
-                }
-            }
-        }
-        if let Some(spec) = &self.dc_outages {
-            let mut rng = Stream::new(seed, "weather:dc_outages");
-            for (dc, list) in intervals(&mut rng, spec, from, until) {
-                for (s, e) in list {
-                    push(s, 10, dc, WorldAction::DcDown(DcId(dc as u16)));
-                    push(e, 11, dc, WorldAction::DcUp(DcId(dc as u16)));
+                    push(s, order, target, down);
+                    push(e, order + 1, target, up);
                 }
             }
         }
