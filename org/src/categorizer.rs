@@ -12,7 +12,7 @@
 
 use crate::address_space::{ExternalAddress, ExternalDirectory};
 use crate::dsn::DsnCode;
-use crate::global_catalog::{ExpansionError, GlobalCatalog, GroupId, Recipient};
+use crate::global_catalog::{ExpansionError, GlobalCatalog, GroupId, Recipient, Restriction};
 use crate::message::Message;
 use crate::time::{Instant, HOUR_MS, SECOND_MS};
 use crate::{AddressId, ServerId};
@@ -116,9 +116,7 @@ pub fn categorize(
         };
         let restriction = &object.restriction;
         let refused = match restriction {
-            crate::global_catalog::Restriction::AuthenticatedOnly
-                if !limits.enforces_authenticated_only || limits.ignores_authentication =>
-            {
+            Restriction::AuthenticatedOnly if !limits.enforces_authenticated_only || limits.ignores_authentication => {
                 false
             }
             _ => !restriction.admits(message.sender, message.authenticated),

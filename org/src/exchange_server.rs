@@ -100,7 +100,7 @@ enum Timer {
     ConnectorProbe(ConnectorId),
     /// The master's oscillation damping of some connector ends.
     DampingEnd,
-    /// A GC did not answer an item's expansion page in time.
+    /// A GC did not answer an item's lookup or expansion page in time.
     Ldap(u64),
     /// An item in categorizer retry expands again.
     CategorizerRetry(u64),

@@ -528,6 +528,13 @@ struct AddressBook {
     external: BTreeMap<String, AddressId>,
 }
 
+impl AddressBook {
+    /// The id of an address already interned (any case).
+    fn address(&self, text: &str) -> Option<AddressId> {
+        self.index.get(&text.to_ascii_lowercase()).map(|(i, _)| AddressId(*i as u32))
+    }
+}
+
 /// Directory containers: each domain's head DN and the organizational units, lower case,
 /// with the domain they are in.
 struct Containers {
@@ -971,6 +978,14 @@ impl Checker<'_> {
         book.aliases.insert(alias.to_ascii_lowercase(), (id, at.clone()));
     }
 
+    /// A recipient named by an address already interned or by a listed alias.
+    fn lookup_recipient(&mut self, book: &AddressBook, name: &str, at: &JsonPath) -> Option<AddressId> {
+        match book.address(name) {
+            Some(id) => Some(id),
+            None => self.lookup_alias(book, name, at),
+        }
+    }
+
     /// The listed recipient with this alias.
     fn lookup_alias(&mut self, book: &AddressBook, alias: &str, at: &JsonPath) -> Option<AddressId> {
         let found = book.aliases.get(&alias.to_ascii_lowercase()).map(|(id, _)| *id);
@@ -1142,7 +1157,7 @@ impl Checker<'_> {
             Some(name) => Some(ServerId(self.reference(&servers, "server", name, &at.key("via"))? as u16)),
             None => None,
         };
-        let known = book.index.get(&from.to_ascii_lowercase()).map(|(i, _)| AddressId(*i as u32));
+        let known = book.address(from);
         let (sender, server, authenticated) = if from.contains('@') && known.is_none() {
             let sender = self.add_external(book, external, &r.smtp_domains, from, &at.key("from"), false)?;
             let Some(server) = via else {
@@ -1171,8 +1186,8 @@ impl Checker<'_> {
         for (k, name) in to.iter().enumerate() {
             let rat = at.key("to").index(k);
             let id = if name.contains('@') {
-                match book.index.get(&name.to_ascii_lowercase()) {
-                    Some((i, _)) => Some(AddressId(*i as u32)),
+                match book.address(name) {
+                    Some(id) => Some(id),
                     None => self.add_external(book, external, &r.smtp_domains, name, &rat, false),
                 }
             } else {
@@ -2163,10 +2178,7 @@ impl Checker<'_> {
                     }
                 }
                 Action::ModifyRecipient { at: t0, recipient, attributes } => {
-                    let found = match book.index.get(&recipient.to_ascii_lowercase()) {
-                        Some((i, _)) => Some(AddressId(*i as u32)),
-                        None => self.lookup_alias(&book, recipient, &at.key("recipient")),
-                    };
+                    let found = self.lookup_recipient(&book, recipient, &at.key("recipient"));
                     let Some(id) = found.filter(|id| directory.object(*id).is_some()) else {
                         if found.is_some() {
                             self.error(&at.key("recipient"), format!("{recipient:?} is no recipient object"));
@@ -2439,10 +2451,7 @@ impl Checker<'_> {
                 Expectation::RecoveredAtLeast { count } => Expect::RecoveredAtLeast(*count),
                 Expectation::DeliveredTo { recipient, at_least, at_most } => {
                     self.counted_window(&at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
-                    let found = match book.index.get(&recipient.to_ascii_lowercase()) {
-                        Some((i, _)) => Some(AddressId(*i as u32)),
-                        None => self.lookup_alias(&book, recipient, &at.key("recipient")),
-                    };
+                    let found = self.lookup_recipient(&book, recipient, &at.key("recipient"));
                     let Some(id) = found else { continue };
                     Expect::DeliveredTo {
                         recipient: id,

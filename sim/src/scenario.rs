@@ -772,8 +772,9 @@ pub struct Placement {
     /// the domain's head (`DC=…`) by default.
     #[serde(default)]
     pub ou: Option<String>,
-    /// Only these senders (aliases of users, contacts or groups' members are not
-    /// expanded), who must be authenticated; anyone by default (EXCHANGE2003.md §2).
+    /// Only these senders, by alias (a group listed here is not expanded: only a sender
+    /// with that very address matches), who must be authenticated; anyone by default
+    /// (EXCHANGE2003.md §2).
     #[serde(default)]
     pub accept_from: Option<Vec<String>>,
     /// Only authenticated senders ("From authenticated users only").
