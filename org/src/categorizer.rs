@@ -12,9 +12,9 @@
 
 use crate::address_space::{ExternalAddress, ExternalDirectory};
 use crate::dsn::DsnCode;
-use crate::global_catalog::{ExpansionError, GlobalCatalog, GroupId, Recipient, Restriction};
+use crate::global_catalog::{DirectoryView, ExpansionError, GlobalCatalog, GroupId, Recipient, Restriction};
 use crate::message::Message;
-use crate::time::{Instant, HOUR_MS, SECOND_MS};
+use crate::time::{HOUR_MS, SECOND_MS};
 use crate::{AddressId, ServerId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -80,14 +80,15 @@ pub struct Limits {
     pub enforces_authenticated_only: bool,
 }
 
-/// Categorizes `recipients` of `message` on server `here`. `at_origin` is true for a
-/// client submission, where the sending size limit applies.
+/// Categorizes `recipients` of `message` on server `here`, knowing of them what `view`
+/// says (what DSAccess read from a GC, or the directory as of now). `at_origin` is true
+/// for a client submission, where the sending size limit applies.
 #[allow(clippy::too_many_arguments)]
 pub fn categorize(
     directory: &GlobalCatalog,
+    view: &impl DirectoryView,
     external: &ExternalDirectory,
     limits: Limits,
-    now: Instant,
     here: ServerId,
     message: &Message,
     recipients: &[AddressId],
@@ -107,7 +108,7 @@ pub fn categorize(
     for &recipient in recipients {
         // §2: an object the RUS has not stamped yet (or one deleted) has no address that
         // resolves: 5.1.1, as for an address nobody has.
-        let Some(object) = directory.usable(recipient, now) else {
+        let Some(object) = directory.usable_in(recipient, view) else {
             match external.lookup(recipient) {
                 Some(address) => out.resolved.push((recipient, Destination::External(address))),
                 None => out.failed.push((recipient, DsnCode::RecipientNotFound)),
@@ -274,7 +275,7 @@ impl Expansion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::global_catalog::MailboxEntry;
+    use crate::global_catalog::{AsOf, MailboxEntry};
     use crate::message::{MessageId, MessageKind};
     use crate::time::Instant;
     use crate::StoreId;
@@ -301,7 +302,7 @@ mod tests {
         recipients: &[AddressId],
         at_origin: bool,
     ) -> Categorized {
-        categorize(gc, &external(), limits, Instant::ZERO, here, message, recipients, at_origin)
+        categorize(gc, &AsOf(Instant::ZERO), &external(), limits, here, message, recipients, at_origin)
     }
 
     const LIMITS: Limits = Limits {
@@ -359,6 +360,7 @@ mod tests {
             dn: String::new(),
             restriction,
             attributes: Default::default(),
+            created_at: None,
             stamped_at: Instant::ZERO,
             deleted_at: None,
         };
@@ -429,7 +431,7 @@ mod tests {
                 e.restart();
                 continue;
             }
-            let all = gc.members(group, AdDomainId(0), Instant::ZERO);
+            let all = gc.members(group, AdDomainId(0), &AsOf(Instant::ZERO));
             let (result, more) = match all {
                 Err(err) => (Err(err), false),
                 Ok(all) => {
@@ -463,6 +465,7 @@ mod tests {
                     dn: String::new(),
                     restriction: Restriction::Anyone,
                     attributes: Default::default(),
+                    created_at: None,
                     stamped_at: Instant::ZERO,
                     deleted_at: None,
                 },

@@ -3,7 +3,14 @@
 //! (10 minutes by default) within a size (140 MB in 2003, 25 MB in 2000); an entry not
 //! cached, or expired, is looked up on a global catalog, which takes a round trip and
 //! fails when no GC answers. Least recently used entries go first when it is full.
+//!
+//! An entry keeps what the GC answered: whether mail can reach the recipient. Until it
+//! expires the categorizer believes it, so a recipient deleted (or stamped) after the
+//! entry was read is still found (or still unknown) for up to the entry lifetime [U:
+//! DSAccess caching a failed lookup is assumed; it keeps the GC from being asked again
+//! for every message to an unknown address].
 
+use crate::global_catalog::{AsOf, DirectoryView, GlobalCatalog, RecipientObject};
 use crate::time::{Instant, MINUTE_MS};
 use crate::version::ExchangeVersion;
 use crate::AddressId;
@@ -46,8 +53,8 @@ pub struct CacheStats {
 pub struct UserCache {
     capacity: usize,
     lifetime_ms: u64,
-    /// Address → (when read from a GC, last use number).
-    entries: BTreeMap<AddressId, (Instant, u64)>,
+    /// Address → (when read from a GC, last use number, whether the GC found it).
+    entries: BTreeMap<AddressId, (Instant, u64, bool)>,
     /// (last use number, address): the least recently used first.
     by_use: BTreeSet<(u64, AddressId)>,
     uses: u64,
@@ -73,9 +80,9 @@ impl UserCache {
         let mut out = Vec::new();
         for &a in wanted {
             match self.entries.get(&a).copied() {
-                Some((read_at, _)) if now.since(read_at) < self.lifetime_ms => {
+                Some((read_at, _, found)) if now.since(read_at) < self.lifetime_ms => {
                     self.stats.hits += 1;
-                    self.touch(a, read_at);
+                    self.touch(a, read_at, found);
                 }
                 _ => {
                     if !out.contains(&a) {
@@ -88,10 +95,10 @@ impl UserCache {
         out
     }
 
-    /// Entries a GC just returned.
-    pub fn insert(&mut self, now: Instant, addresses: &[AddressId]) {
-        for &a in addresses {
-            self.touch(a, now);
+    /// The GC's answer to a lookup of `asked`: `found` are those mail can reach.
+    pub fn insert(&mut self, now: Instant, asked: &[AddressId], found: &[AddressId]) {
+        for &a in asked {
+            self.touch(a, now, found.contains(&a));
         }
         while self.entries.len() > self.capacity {
             let (_, oldest) = self.by_use.pop_first().expect("entries are indexed by use");
@@ -100,17 +107,43 @@ impl UserCache {
         debug_assert_eq!(self.entries.len(), self.by_use.len());
     }
 
-    fn touch(&mut self, a: AddressId, read_at: Instant) {
+    fn touch(&mut self, a: AddressId, read_at: Instant, found: bool) {
         self.uses += 1;
-        if let Some((_, used)) = self.entries.insert(a, (read_at, self.uses)) {
+        if let Some((_, used, _)) = self.entries.insert(a, (read_at, self.uses, found)) {
             self.by_use.remove(&(used, a));
         }
         self.by_use.insert((self.uses, a));
     }
 
+    /// What the categorizer knows of recipients through this cache at `now`: cached
+    /// answers, and the directory as of now for anything not cached.
+    pub fn view(&self, now: Instant) -> CacheView<'_> {
+        CacheView { cache: self, now }
+    }
+
     /// Hits, misses and entries so far.
     pub fn stats(&self) -> CacheStats {
         CacheStats { entries: self.entries.len() as u64, ..self.stats }
+    }
+}
+
+/// The categorizer's view of recipients through a [`UserCache`].
+#[derive(Clone, Copy, Debug)]
+pub struct CacheView<'a> {
+    cache: &'a UserCache,
+    now: Instant,
+}
+
+impl DirectoryView for CacheView<'_> {
+    fn usable(&self, catalog: &GlobalCatalog, address: AddressId, object: &RecipientObject) -> bool {
+        match self.cache.entries.get(&address) {
+            Some((_, _, found)) => *found,
+            None => AsOf(self.now).usable(catalog, address, object),
+        }
+    }
+
+    fn changed<'a>(&'a self, catalog: &'a GlobalCatalog, address: AddressId, attr: &str) -> Option<&'a [String]> {
+        catalog.changed_as_of(address, attr, self.now)
     }
 }
 
@@ -127,7 +160,7 @@ mod tests {
         let mut c = cache(10);
         let a = [AddressId(1), AddressId(2)];
         assert_eq!(c.misses(Instant(0), &a), a.to_vec());
-        c.insert(Instant(0), &a);
+        c.insert(Instant(0), &a, &a);
         assert!(c.misses(Instant(599_999), &a).is_empty());
         assert_eq!(c.misses(Instant(600_000), &a[..1]), vec![AddressId(1)], "read again after 10 min");
         assert_eq!(c.stats(), CacheStats { hits: 2, misses: 3, entries: 2 });
@@ -136,9 +169,9 @@ mod tests {
     #[test]
     fn the_least_recently_used_entry_goes_first() {
         let mut c = cache(2);
-        c.insert(Instant(0), &[AddressId(1), AddressId(2)]);
+        c.insert(Instant(0), &[AddressId(1), AddressId(2)], &[]);
         assert!(c.misses(Instant(1), &[AddressId(1)]).is_empty(), "1 is used again");
-        c.insert(Instant(2), &[AddressId(3)]);
+        c.insert(Instant(2), &[AddressId(3)], &[]);
         assert_eq!(c.misses(Instant(3), &[AddressId(1), AddressId(2), AddressId(3)]), vec![AddressId(2)]);
         assert_eq!(c.stats().entries, 2);
     }

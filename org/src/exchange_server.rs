@@ -21,7 +21,7 @@ use crate::categorizer::{
 use crate::dns::{DnsQuery, DnsReply};
 use crate::dsaccess::{CacheStats, UserCache};
 use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
-use crate::global_catalog::{LdapPage, LdapQuery, LdapSearch};
+use crate::global_catalog::{AsOf, LdapPage, LdapQuery, LdapSearch};
 use crate::link_state::{ConnectorState, LinkStateMessage, LinkStateTable, VersionBump};
 use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::message::{Message, MessageId, MessageKind};
@@ -1067,16 +1067,16 @@ impl ExchangeServer {
             ignores_authentication: self.topology.bug(PlantedBug::RestrictionIgnoresAuthentication),
         };
         let item = &self.items[&id];
-        let verdict = categorize(
-            &self.topology.directory,
-            &self.topology.external,
-            limits,
-            now,
-            self.id,
-            &item.message,
-            &recipients,
-            at_origin,
-        );
+        let directory = &self.topology.directory;
+        let (external, here, message) = (&self.topology.external, self.id, &item.message);
+        // With DSAccess the categorizer believes what a GC answered (cached); without it,
+        // the directory as of now.
+        let verdict = match self.dsaccess.as_ref() {
+            Some(cache) => {
+                categorize(directory, &cache.view(now), external, limits, here, message, &recipients, at_origin)
+            }
+            None => categorize(directory, &AsOf(now), external, limits, here, message, &recipients, at_origin),
+        };
         let message_id = item.message.id;
         self.emit(ServerEvent::Categorized {
             message: message_id,
@@ -1182,12 +1182,13 @@ impl ExchangeServer {
         let held = self.expanding.get_mut(&item).expect("found above");
         let complete = match &mut held.work {
             DirectoryWork::Lookup(asked) => {
-                // Entries found and addresses nobody has are both known now.
+                // Entries found and addresses the GC has nothing for are both known now.
                 let asked = std::mem::take(asked);
                 let at_origin = held.at_origin;
                 self.expanding.remove(&item);
+                let found = page.result.unwrap_or_default();
                 if let Some(cache) = self.dsaccess.as_mut() {
-                    cache.insert(now, &asked);
+                    cache.insert(now, &asked, &found);
                 }
                 self.categorize_item(now, item, at_origin, false);
                 return;

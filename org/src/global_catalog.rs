@@ -8,9 +8,13 @@
 //! universal group membership is in every GC (§2). A query-based group's filter is
 //! evaluated here, at send time, against every recipient under its base DN.
 //!
-//! The recipient set is the scenario's and fixed for a run; replication of changes to it
-//! is not modelled here (the replicated directory is `ad_replication`).
+//! The catalog holds the scenario's recipients and every change scripted for them, with
+//! when it is made. What one GC sees of them is a [`DirectoryView`]: [`AsOf`] is the
+//! whole directory at an instant (every GC at once, when replication is not simulated);
+//! [`ReplicaView`] is what a GC's replicated copy holds, so a change reaches the
+//! categorizer only once replication has brought it to the GC it asks.
 
+use crate::ad_replication::{ObjectId, Replica};
 use crate::ldap_filter::{Filter, FilterError};
 use crate::time::Instant;
 use crate::{AddressId, ServerId, StoreId};
@@ -50,7 +54,7 @@ pub enum ObjectClass {
 
 impl ObjectClass {
     /// The `objectClass` values an LDAP filter sees (most specific last, as AD lists them).
-    fn ldap_classes(self) -> &'static [&'static str] {
+    pub fn ldap_classes(self) -> &'static [&'static str] {
         match self {
             ObjectClass::User => &["top", "person", "organizationalPerson", "user"],
             ObjectClass::InetOrgPerson => &["top", "person", "organizationalPerson", "user", "inetOrgPerson"],
@@ -124,8 +128,11 @@ pub struct RecipientObject {
     /// Attributes an LDAP filter reads, lower-case names (`objectclass` and
     /// `objectcategory` are filled in by the catalog).
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// When an administrator created it; `None` for one there from the start.
+    pub created_at: Option<Instant>,
     /// When the Recipient Update Service stamped its e-mail addresses: before that the
-    /// object exists in AD but no address resolves to it (§2).
+    /// object exists in AD but no address resolves to it (§2). With replication, when
+    /// the RUS would stamp it were its DC to hold the creation at once.
     pub stamped_at: Instant,
     /// When an administrator deleted it, if they did.
     pub deleted_at: Option<Instant>,
@@ -135,6 +142,94 @@ impl RecipientObject {
     /// Whether mail can reach it at `now`: stamped by the RUS and not deleted.
     pub fn usable(&self, now: Instant) -> bool {
         self.stamped_at <= now && self.deleted_at.is_none_or(|d| now < d)
+    }
+}
+
+/// The attribute a recipient's creation writes (§2: the object exists in AD from then).
+pub const CREATED_ATTRIBUTE: &str = "objectclass";
+
+/// The attribute the Recipient Update Service writes when it stamps a recipient's
+/// e-mail addresses (§2: only then does mail reach it).
+pub const STAMPED_ATTRIBUTE: &str = "proxyaddresses";
+
+/// First object id of recipients in a replica: ids below are the anonymous objects bulk
+/// directory changes write (`ObjectId(1..=count)`, at most 2^32 of them).
+const RECIPIENT_OBJECT_BASE: u64 = 1 << 32;
+
+/// The directory object of the recipient with this address.
+pub fn recipient_object(address: AddressId) -> ObjectId {
+    ObjectId(RECIPIENT_OBJECT_BASE + u64::from(address.0))
+}
+
+/// The recipient a directory object is, if it is one.
+pub fn object_recipient(object: ObjectId) -> Option<AddressId> {
+    object.0.checked_sub(RECIPIENT_OBJECT_BASE).and_then(|a| u32::try_from(a).ok()).map(AddressId)
+}
+
+/// What one GC's copy of the directory says of recipients now.
+pub trait DirectoryView {
+    /// Whether mail can reach `object` (the catalog's entry for `address`): stamped by
+    /// the RUS and not deleted.
+    fn usable(&self, catalog: &GlobalCatalog, address: AddressId, object: &RecipientObject) -> bool;
+
+    /// The values an administrator's change gave `attr`, if one is visible here.
+    fn changed<'a>(&'a self, catalog: &'a GlobalCatalog, address: AddressId, attr: &str) -> Option<&'a [String]>;
+}
+
+/// The whole directory as written by an instant: what every GC holds when replication
+/// is not simulated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsOf(pub Instant);
+
+impl DirectoryView for AsOf {
+    fn usable(&self, _: &GlobalCatalog, _: AddressId, object: &RecipientObject) -> bool {
+        object.usable(self.0)
+    }
+
+    fn changed<'a>(&'a self, catalog: &'a GlobalCatalog, address: AddressId, attr: &str) -> Option<&'a [String]> {
+        catalog.changed_as_of(address, attr, self.0)
+    }
+}
+
+/// What a GC's replica of its own domain holds: a recipient created during the run
+/// exists once its creation has replicated here and is usable once the RUS's stamp has;
+/// deletions and attribute changes count from when they arrive. Recipients of other
+/// domains are seen as of `now` (the GC's partial replicas of other domains are not
+/// replicated).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicaView<'a> {
+    /// The GC's replica of its domain.
+    pub replica: &'a Replica,
+    /// That domain.
+    pub domain: AdDomainId,
+    /// Now, for recipients of other domains.
+    pub now: Instant,
+}
+
+impl DirectoryView for ReplicaView<'_> {
+    fn usable(&self, catalog: &GlobalCatalog, address: AddressId, object: &RecipientObject) -> bool {
+        if object.domain != self.domain {
+            return AsOf(self.now).usable(catalog, address, object);
+        }
+        // A recipient there from the start needs no write to be usable.
+        let from_start = object.created_at.is_none();
+        match self.replica.object(recipient_object(address)) {
+            None => from_start,
+            Some(o) => !o.is_deleted() && (from_start || !o.values(STAMPED_ATTRIBUTE).is_empty()),
+        }
+    }
+
+    fn changed<'a>(&'a self, catalog: &'a GlobalCatalog, address: AddressId, attr: &str) -> Option<&'a [String]> {
+        let object = catalog.object(address)?;
+        if object.domain != self.domain {
+            return catalog.changed_as_of(address, attr, self.now);
+        }
+        // Creation and stamping write attributes of their own; those are not a filter's.
+        if attr == CREATED_ATTRIBUTE || attr == STAMPED_ATTRIBUTE {
+            return None;
+        }
+        let held = self.replica.object(recipient_object(address))?;
+        held.attributes.get(attr).map(|a| a.values.as_slice())
     }
 }
 
@@ -351,6 +446,7 @@ impl GlobalCatalog {
                 dn: String::new(),
                 restriction: Restriction::Anyone,
                 attributes: BTreeMap::new(),
+                created_at: None,
                 stamped_at: Instant::ZERO,
                 deleted_at: None,
             },
@@ -436,7 +532,12 @@ impl GlobalCatalog {
     /// The recipient object mail to `address` reaches at `now`: none before the RUS
     /// stamped it or after it was deleted (§2).
     pub fn usable(&self, address: AddressId, now: Instant) -> Option<&RecipientObject> {
-        self.object(address).filter(|o| o.usable(now))
+        self.usable_in(address, &AsOf(now))
+    }
+
+    /// The recipient object mail to `address` reaches as `view` sees the directory.
+    pub fn usable_in(&self, address: AddressId, view: &impl DirectoryView) -> Option<&RecipientObject> {
+        self.object(address).filter(|o| view.usable(self, address, o))
     }
 
     /// A group.
@@ -472,15 +573,15 @@ impl GlobalCatalog {
         self.mailbox_count
     }
 
-    /// The members of `group` as a GC of `gc_domain` answers at `now`: one level (nested
-    /// groups come back as members, for the categorizer to expand in turn), in directory
-    /// order, only recipients mail can reach now. A query-based group's results exclude
-    /// query-based groups (§2: the aggregate may not itself be a QBDG).
+    /// The members of `group` as a GC of `gc_domain` holding `view` answers: one level
+    /// (nested groups come back as members, for the categorizer to expand in turn), in
+    /// directory order, only recipients mail can reach. A query-based group's results
+    /// exclude query-based groups (§2: the aggregate may not itself be a QBDG).
     pub fn members(
         &self,
         group: GroupId,
         gc_domain: AdDomainId,
-        now: Instant,
+        view: &impl DirectoryView,
     ) -> Result<Vec<AddressId>, ExpansionError> {
         let g = self.group(group);
         match &g.membership {
@@ -491,7 +592,7 @@ impl GlobalCatalog {
                 if *scope != GroupScope::Universal && home != Some(gc_domain) {
                     return Ok(Vec::new());
                 }
-                Ok(members.iter().copied().filter(|m| self.usable(*m, now).is_some()).collect())
+                Ok(members.iter().copied().filter(|m| self.usable_in(*m, view).is_some()).collect())
             }
             Membership::Query { filter, base_dn } => {
                 let filter = Filter::parse(filter).map_err(ExpansionError::BadFilter)?;
@@ -503,15 +604,15 @@ impl GlobalCatalog {
                 let mut out = Vec::new();
                 for (i, object) in self.entries.iter().enumerate() {
                     let Some(object) = object else { continue };
-                    if object.class == ObjectClass::QueryBasedGroup || !object.usable(now) {
+                    let address = AddressId(i as u32);
+                    if object.class == ObjectClass::QueryBasedGroup || !view.usable(self, address, object) {
                         continue;
                     }
                     let dn = object.dn.to_ascii_lowercase();
                     if !dn.ends_with(&suffix) {
                         continue;
                     }
-                    let address = AddressId(i as u32);
-                    if filter.matches(&|attr| self.values(address, object, attr, now)) {
+                    if filter.matches(&|attr| self.values(address, object, attr, view)) {
                         out.push(address);
                     }
                 }
@@ -520,19 +621,39 @@ impl GlobalCatalog {
         }
     }
 
-    /// An attribute's values as a filter sees them.
-    /// An attribute's values at `now`: the latest change made by then, else as created.
-    fn values<'a>(&'a self, address: AddressId, object: &'a RecipientObject, attr: &str, now: Instant) -> &'a [String] {
+    /// An attribute's values as a filter sees them in `view`: the latest change visible
+    /// there, else as created.
+    fn values<'a>(
+        &'a self,
+        address: AddressId,
+        object: &'a RecipientObject,
+        attr: &str,
+        view: &'a impl DirectoryView,
+    ) -> &'a [String] {
         match attr {
             "objectclass" => &self.derived.classes[object.class as usize],
             "objectcategory" => &self.derived.categories[object.class as usize],
-            _ => {
-                let changed = self.modifications.get(&address).and_then(|list| {
-                    list.iter().rev().filter(|(t, _)| *t <= now).find_map(|(_, attrs)| attrs.get(attr))
-                });
-                changed.or_else(|| object.attributes.get(attr)).map_or(&[], Vec::as_slice)
-            }
+            _ => view
+                .changed(self, address, attr)
+                .or_else(|| object.attributes.get(attr).map(Vec::as_slice))
+                .unwrap_or(&[]),
         }
+    }
+
+    /// The values the latest change made by `now` gave `attr`, if any did.
+    pub fn changed_as_of(&self, address: AddressId, attr: &str, now: Instant) -> Option<&[String]> {
+        let list = self.modifications.get(&address)?;
+        list.iter().rev().filter(|(t, _)| *t <= now).find_map(|(_, attrs)| attrs.get(attr)).map(Vec::as_slice)
+    }
+
+    /// Every change scripted for recipients, with when it is made.
+    pub fn modifications(&self) -> impl Iterator<Item = (AddressId, Instant, &Attributes)> {
+        self.modifications.iter().flat_map(|(a, list)| list.iter().map(move |(t, attrs)| (*a, *t, attrs)))
+    }
+
+    /// Every recipient object with its address, in address order.
+    pub fn objects(&self) -> impl Iterator<Item = (AddressId, &RecipientObject)> {
+        self.entries.iter().enumerate().filter_map(|(i, o)| Some((AddressId(i as u32), o.as_ref()?)))
     }
 }
 
@@ -571,6 +692,7 @@ mod tests {
             dn: dn.into(),
             restriction: Restriction::Anyone,
             attributes: [("department".to_string(), vec![department.to_string()])].into_iter().collect(),
+            created_at: None,
             stamped_at: Instant::ZERO,
             deleted_at: None,
         }
@@ -584,6 +706,7 @@ mod tests {
             dn: format!("CN=g{},OU=Groups,DC=contoso,DC=com", g.0),
             restriction: Restriction::Anyone,
             attributes: BTreeMap::new(),
+            created_at: None,
             stamped_at: Instant::ZERO,
             deleted_at: None,
         }
@@ -632,21 +755,21 @@ mod tests {
             g
         };
         let sales = query(&mut gc, 20, "(department=sales)", "OU=Staff,DC=contoso,DC=com");
-        assert_eq!(gc.members(sales, AdDomainId(0), Instant::ZERO), Ok(vec![AddressId(1), AddressId(2)]));
+        assert_eq!(gc.members(sales, AdDomainId(0), &AsOf(Instant::ZERO)), Ok(vec![AddressId(1), AddressId(2)]));
         let everyone = query(&mut gc, 21, "(objectCategory=person)", "DC=contoso,DC=com");
         assert_eq!(
-            gc.members(everyone, AdDomainId(0), Instant::ZERO),
+            gc.members(everyone, AdDomainId(0), &AsOf(Instant::ZERO)),
             Ok(vec![AddressId(1), AddressId(2), AddressId(3), AddressId(4)]),
             "the forest head reaches every OU; query-based groups themselves are never members"
         );
         let iop = query(&mut gc, 22, "(objectClass=inetOrgPerson)", "DC=contoso,DC=com");
-        assert_eq!(gc.members(iop, AdDomainId(0), Instant::ZERO), Ok(vec![AddressId(3)]));
+        assert_eq!(gc.members(iop, AdDomainId(0), &AsOf(Instant::ZERO)), Ok(vec![AddressId(3)]));
         let nobody = query(&mut gc, 23, "(department=Legal)", "DC=contoso,DC=com");
-        assert_eq!(gc.members(nobody, AdDomainId(0), Instant::ZERO), Ok(vec![]), "an empty result is no error (§2)");
+        assert_eq!(gc.members(nobody, AdDomainId(0), &AsOf(Instant::ZERO)), Ok(vec![]), "an empty result is no error (§2)");
         let bad = query(&mut gc, 24, "(department=Sales", "DC=contoso,DC=com");
-        assert!(matches!(gc.members(bad, AdDomainId(0), Instant::ZERO), Err(ExpansionError::BadFilter(_))));
+        assert!(matches!(gc.members(bad, AdDomainId(0), &AsOf(Instant::ZERO)), Err(ExpansionError::BadFilter(_))));
         let gone = query(&mut gc, 25, "(department=Sales)", "OU=Deleted,DC=contoso,DC=com");
-        assert_eq!(gc.members(gone, AdDomainId(0), Instant::ZERO), Err(ExpansionError::NoBaseDn));
+        assert_eq!(gc.members(gone, AdDomainId(0), &AsOf(Instant::ZERO)), Err(ExpansionError::NoBaseDn));
     }
 
     #[test]
@@ -659,8 +782,8 @@ mod tests {
                 expansion_server: None,
             });
             gc.add(AddressId(address), group_object(g, 1, ObjectClass::Group));
-            let own = gc.members(g, AdDomainId(1), Instant::ZERO).unwrap();
-            let other = gc.members(g, AdDomainId(0), Instant::ZERO).unwrap();
+            let own = gc.members(g, AdDomainId(1), &AsOf(Instant::ZERO)).unwrap();
+            let other = gc.members(g, AdDomainId(0), &AsOf(Instant::ZERO)).unwrap();
             assert_eq!(own.len(), 2);
             assert_eq!(other.len(), if scope == GroupScope::Universal { 2 } else { 0 }, "{scope:?}");
         }
@@ -681,7 +804,7 @@ mod tests {
         gc.add(AddressId(40), group_object(g, 0, ObjectClass::QueryBasedGroup));
         for (t, usable) in [(0, false), (3_600_000, true), (7_199_999, true), (7_200_000, false)] {
             assert_eq!(gc.usable(AddressId(5), Instant(t)).is_some(), usable, "at {t} ms");
-            let members = gc.members(g, AdDomainId(0), Instant(t)).unwrap();
+            let members = gc.members(g, AdDomainId(0), &AsOf(Instant(t))).unwrap();
             assert_eq!(members.contains(&AddressId(5)), usable, "QBDG result at {t} ms");
         }
     }
@@ -700,8 +823,8 @@ mod tests {
         gc.add(AddressId(40), group_object(g, 0, ObjectClass::QueryBasedGroup));
         let change = [("department".to_string(), vec!["Support".to_string()])].into_iter().collect();
         gc.add_modification(AddressId(1), Instant(1_000), change);
-        assert_eq!(gc.members(g, AdDomainId(0), Instant(999)), Ok(vec![AddressId(3)]));
-        assert_eq!(gc.members(g, AdDomainId(0), Instant(1_000)), Ok(vec![AddressId(1), AddressId(3)]));
+        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(999))), Ok(vec![AddressId(3)]));
+        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(1_000))), Ok(vec![AddressId(1), AddressId(3)]));
     }
 
     #[test]

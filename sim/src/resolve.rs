@@ -102,6 +102,45 @@ pub struct DcSpec {
     pub inbound: Vec<InboundConnection>,
     /// Intra-site DCs it notifies.
     pub notify_targets: Vec<DcId>,
+    /// Recipients an administrator creates or deletes on it, in time order (only with
+    /// `topology.ad_replication`: otherwise every GC sees the change at once).
+    pub recipient_writes: Vec<(Instant, AddressId, RecipientWrite)>,
+    /// The Recipient Update Service bound to it, if one is (only with replication).
+    pub rus: Option<RusSpec>,
+}
+
+/// An administrator's change of a recipient object on one DC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecipientWrite {
+    /// The object is created (without e-mail addresses: the RUS stamps those).
+    Create,
+    /// The object is deleted (a tombstone).
+    Delete,
+}
+
+/// A Recipient Update Service bound to a DC (EXCHANGE2003.md §2): each pass stamps the
+/// recipients whose creation that DC holds.
+#[derive(Clone, Debug)]
+pub struct RusSpec {
+    /// Time between passes; passes fall on its multiples.
+    pub interval_ms: u64,
+    /// Recipients of its domain created during the run, the ones it may have to stamp.
+    pub recipients: Vec<AddressId>,
+}
+
+/// A timeline `modify_recipient`, resolved.
+#[derive(Clone, Debug)]
+pub struct Modification {
+    /// The recipient.
+    pub recipient: AddressId,
+    /// The attributes as the scenario wrote them.
+    pub attributes: std::collections::BTreeMap<String, crate::scenario::AttributeValues>,
+    /// The DC named in the scenario, if one was.
+    pub domain_controller: Option<String>,
+    /// The DC the change is written on, when the directory replicates.
+    pub dc: Option<DcId>,
+    /// The values written, by lower-case attribute name.
+    pub written: org::global_catalog::Attributes,
 }
 
 /// The simulated directory: its DCs.
@@ -319,9 +358,8 @@ pub struct Resolved {
     pub addresses: Vec<String>,
     /// Scripted mail of the timeline, indexed by [`WorldAction::Send`].
     pub sends: Vec<SendSpec>,
-    /// Recipient changes of the timeline, indexed by [`WorldAction::ModifyRecipient`]:
-    /// the recipient and the attributes as the scenario wrote them.
-    pub modifications: Vec<(AddressId, std::collections::BTreeMap<String, crate::scenario::AttributeValues>)>,
+    /// Recipient changes of the timeline, indexed by [`WorldAction::ModifyRecipient`].
+    pub modifications: Vec<Modification>,
     /// Site names.
     pub sites: Vec<String>,
     /// Site of each server.
@@ -394,9 +432,13 @@ impl Resolved {
                 }
             }
             WorldAction::ModifyRecipient(i) => {
-                let (recipient, attributes) = &self.modifications[i];
-                let recipient = self.addresses[recipient.0 as usize].clone();
-                Action::ModifyRecipient { at, recipient, attributes: attributes.clone() }
+                let m = &self.modifications[i];
+                Action::ModifyRecipient {
+                    at,
+                    recipient: self.addresses[m.recipient.0 as usize].clone(),
+                    attributes: m.attributes.clone(),
+                    domain_controller: m.domain_controller.clone(),
+                }
             }
             WorldAction::LinkDown(l) => Action::LinkDown { at, link: link(l) },
             WorldAction::LinkUp(l) => Action::LinkUp { at, link: link(l) },
@@ -684,6 +726,8 @@ impl Checker<'_> {
                 },
                 inbound: Vec::new(),
                 notify_targets: Vec::new(),
+                recipient_writes: Vec::new(),
+                rus: None,
             })
             .collect();
         let Some(ad) = ad else {
@@ -767,6 +811,86 @@ impl Checker<'_> {
             }
         }
         Some(DirectorySpec { dcs, replicating: true })
+    }
+
+    /// With replication, recipients created or deleted during the run become writes on
+    /// a DC (`created_on`, else the DC of their domain's RUS), and each RUS is bound to
+    /// its DC (`domain_controller`, else the domain's first). Returns each domain's RUS
+    /// DC.
+    #[allow(clippy::too_many_arguments)]
+    fn replicated_recipients(
+        &mut self,
+        spec: &mut DirectorySpec,
+        r: &crate::scenario::Recipients,
+        directory: &GlobalCatalog,
+        rus_intervals: &[u64],
+        created_on: &BTreeMap<AddressId, (String, JsonPath)>,
+        dcs_by_name: &Names,
+        domains: &Names,
+    ) -> Vec<DcId> {
+        let domain_count = rus_intervals.len();
+        let mut rus_dcs: Vec<Option<DcId>> =
+            (0..domain_count).map(|d| spec.dcs.iter().position(|dc| dc.domain == d).map(|i| DcId(i as u16))).collect();
+        let rp = p().key("recipients").key("recipient_update_services");
+        for (i, rus) in r.recipient_update_services.iter().enumerate() {
+            let (Some(name), Some(&d)) = (&rus.domain_controller, domains.index.get(&rus.domain)) else { continue };
+            let at = rp.index(i).key("domain_controller");
+            if let Some(dc) = self.dc_of_domain(spec, dcs_by_name, name, d, &rus.domain, &at) {
+                rus_dcs[d] = Some(dc);
+            }
+        }
+        for (d, dc) in rus_dcs.iter().enumerate() {
+            let Some(dc) = dc else { continue };
+            let recipients: Vec<AddressId> = directory
+                .objects()
+                .filter(|(_, o)| usize::from(o.domain.0) == d && o.created_at.is_some())
+                .map(|(a, _)| a)
+                .collect();
+            spec.dcs[usize::from(dc.0)].rus = Some(RusSpec { interval_ms: rus_intervals[d].max(1), recipients });
+        }
+        for (address, object) in directory.objects() {
+            if object.created_at.is_none() && object.deleted_at.is_none() {
+                continue;
+            }
+            let domain = usize::from(object.domain.0);
+            let dc = match created_on.get(&address) {
+                Some((name, at)) => {
+                    let domain_name = domains.index.iter().find(|(_, i)| **i == domain).map(|(n, _)| n.as_str());
+                    self.dc_of_domain(spec, dcs_by_name, name, domain, domain_name.unwrap_or_default(), at)
+                }
+                None => rus_dcs[domain],
+            };
+            let Some(dc) = dc else { continue };
+            let writes = &mut spec.dcs[usize::from(dc.0)].recipient_writes;
+            if let Some(c) = object.created_at {
+                writes.push((c, address, RecipientWrite::Create));
+            }
+            if let Some(d) = object.deleted_at {
+                writes.push((d, address, RecipientWrite::Delete));
+            }
+        }
+        for dc in &mut spec.dcs {
+            dc.recipient_writes.sort_by_key(|(t, a, _)| (*t, *a));
+        }
+        rus_dcs.into_iter().map(|d| d.unwrap_or(DcId(0))).collect()
+    }
+
+    /// The DC named `name`, which must be of domain `domain`.
+    fn dc_of_domain(
+        &mut self,
+        spec: &DirectorySpec,
+        dcs_by_name: &Names,
+        name: &str,
+        domain: usize,
+        domain_name: &str,
+        at: &JsonPath,
+    ) -> Option<DcId> {
+        let d = self.reference(dcs_by_name, "domain controller", name, at)?;
+        if spec.dcs[d].domain != domain {
+            self.error(at, format!("{name:?} is not a domain controller of {domain_name:?}"));
+            return None;
+        }
+        Some(DcId(d as u16))
     }
 
     /// SMTP and X.400 connectors with address spaces.
@@ -1236,7 +1360,7 @@ impl Checker<'_> {
         domain: AdDomainId,
         rus: &[u64],
         at: &JsonPath,
-    ) -> (Instant, Option<Instant>) {
+    ) -> (Option<Instant>, Instant, Option<Instant>) {
         let stamped = match placement.created_at {
             None => Instant::ZERO,
             Some(created) => {
@@ -1251,7 +1375,7 @@ impl Checker<'_> {
                 self.error(&at.key("deleted_at"), "expected a deletion after the creation");
             }
         }
-        (stamped, deleted)
+        (placement.created_at.map(|c| Instant(c.ms)), stamped, deleted)
     }
 
     fn reference(&mut self, names: &Names, what: &str, name: &str, at: &JsonPath) -> Option<usize> {
@@ -1691,7 +1815,7 @@ impl Checker<'_> {
                     ObjectClass::InetOrgPerson
                 }
             };
-            let (stamped_at, deleted_at) = self.lifetime(&u.placement, domain, &rus, &at);
+            let (created_at, stamped_at, deleted_at) = self.lifetime(&u.placement, domain, &rus, &at);
             let scripted = u.placement.created_at.is_some() || deleted_at.is_some();
             let recipient = match store {
                 Some(store) => {
@@ -1720,6 +1844,7 @@ impl Checker<'_> {
                     dn,
                     restriction: Restriction::Anyone,
                     attributes,
+                    created_at,
                     stamped_at,
                     deleted_at,
                 },
@@ -1776,7 +1901,7 @@ impl Checker<'_> {
                 ..Placement::default()
             };
             let Some((domain, parent)) = self.place(&placement, &containers, &at) else { continue };
-            let (stamped_at, _) = self.lifetime(&placement, domain, &rus, &at);
+            let (created_at, stamped_at, _) = self.lifetime(&placement, domain, &rus, &at);
             let first = next_number.entry(g.prefix.clone()).or_insert(1);
             for n in 0..g.count {
                 let alias = format!("{}{}", g.prefix, *first + n);
@@ -1798,6 +1923,7 @@ impl Checker<'_> {
                         dn: format!("CN={alias},{parent}"),
                         restriction: Restriction::Anyone,
                         attributes: attribute_map(&g.attributes, Some(n as usize)),
+                        created_at,
                         stamped_at,
                         deleted_at: None,
                     },
@@ -1835,7 +1961,7 @@ impl Checker<'_> {
                 continue;
             };
             let Some((domain, parent)) = self.place(&c.placement, &containers, &at) else { continue };
-            let (stamped_at, deleted_at) = self.lifetime(&c.placement, domain, &rus, &at);
+            let (created_at, stamped_at, deleted_at) = self.lifetime(&c.placement, domain, &rus, &at);
             let object = RecipientObject {
                 class: ObjectClass::Contact,
                 recipient: Recipient::Forward(target),
@@ -1843,6 +1969,7 @@ impl Checker<'_> {
                 dn: format!("CN={},{parent}", c.alias),
                 restriction: Restriction::Anyone,
                 attributes: attribute_map(&c.attributes, None),
+                created_at,
                 stamped_at,
                 deleted_at,
             };
@@ -1879,7 +2006,7 @@ impl Checker<'_> {
             });
             let query = matches!(membership, Membership::Query { .. });
             let group = directory.add_group(Group { address: id, membership, expansion_server });
-            let (stamped_at, deleted_at) = self.lifetime(placement, domain, &rus, &at);
+            let (created_at, stamped_at, deleted_at) = self.lifetime(placement, domain, &rus, &at);
             let object = RecipientObject {
                 class: if query { ObjectClass::QueryBasedGroup } else { ObjectClass::Group },
                 recipient: Recipient::Group(group),
@@ -1887,6 +2014,7 @@ impl Checker<'_> {
                 dn: format!("CN={alias},{parent}"),
                 restriction: Restriction::Anyone,
                 attributes: BTreeMap::new(),
+                created_at,
                 stamped_at,
                 deleted_at,
             };
@@ -1915,6 +2043,12 @@ impl Checker<'_> {
             };
             directory.set_membership(group, Membership::Static { scope, members });
         }
+        // Where administrators create and delete listed recipients (checked once the
+        // directory is known).
+        let created_on: BTreeMap<AddressId, (String, JsonPath)> = placed
+            .iter()
+            .filter_map(|(id, at, p)| Some((*id, (p.created_on.clone()?, at.key("created_on")))))
+            .collect();
         for (id, at, placement) in placed {
             let restriction = match (&placement.accept_from, placement.authenticated_only) {
                 (None, false) => continue,
@@ -2054,8 +2188,22 @@ impl Checker<'_> {
                 self.error(&dp.key("entry_lifetime"), "expected an entry lifetime of at least 1s");
             }
         }
-        let replication = self.directory(t, &domains, &sites, &reachable, no_gc_work);
+        let mut replication = self.directory(t, &domains, &sites, &reachable, no_gc_work);
         let replicating = replication.as_ref().is_some_and(|d| d.replicating);
+        let rus_dcs = match replication.as_mut().filter(|d| d.replicating) {
+            Some(spec) => self.replicated_recipients(spec, r, &directory, &rus, &created_on, &dcs_by_name, &domains),
+            None => Vec::new(),
+        };
+        // With replication the categorizer learns of a change only from a GC; without
+        // DSAccess it would read the scenario's directory directly.
+        let changes_during_run = directory.objects().any(|(_, o)| o.created_at.is_some() || o.deleted_at.is_some())
+            || scenario.timeline.iter().any(|a| matches!(a, Action::ModifyRecipient { .. }));
+        if replicating && changes_during_run && t.dsaccess.is_none() {
+            self.error(
+                &p().key("topology").key("ad_replication"),
+                "recipients change during the run: with ad_replication the categorizer must read them from a GC, so add \"dsaccess\" to the topology",
+            );
+        }
         let mut timeline: Vec<(u64, usize, WorldAction)> = Vec::new();
         let mut sends: Vec<SendSpec> = Vec::new();
         let mut modifications = Vec::new();
@@ -2177,7 +2325,7 @@ impl Checker<'_> {
                         sends.push(SendSpec { count: *count, size_bytes: size_kb * 1_024, ..send });
                     }
                 }
-                Action::ModifyRecipient { at: t0, recipient, attributes } => {
+                Action::ModifyRecipient { at: t0, recipient, attributes, domain_controller } => {
                     let found = self.lookup_recipient(&book, recipient, &at.key("recipient"));
                     let Some(id) = found.filter(|id| directory.object(*id).is_some()) else {
                         if found.is_some() {
@@ -2188,9 +2336,28 @@ impl Checker<'_> {
                     if attributes.is_empty() {
                         self.error(&at.key("attributes"), "expected at least one attribute");
                     }
-                    directory.add_modification(id, Instant(t0.ms), attribute_map(attributes, None));
+                    let written = attribute_map(attributes, None);
+                    directory.add_modification(id, Instant(t0.ms), written.clone());
+                    let domain = directory.object(id).map_or(0, |o| usize::from(o.domain.0));
+                    let dc_at = at.key("domain_controller");
+                    let dc = match domain_controller {
+                        Some(name) => self.reference(&dcs_by_name, "domain controller", name, &dc_at).and_then(|d| {
+                            let of_domain = t.domain_controllers[d].domain == t.domains[domain].name;
+                            if !of_domain {
+                                self.error(&dc_at, format!("{name:?} is not a DC of the recipient's domain {:?}", t.domains[domain].name));
+                            }
+                            of_domain.then_some(DcId(d as u16))
+                        }),
+                        None => rus_dcs.get(domain).copied(),
+                    };
                     push(t0.ms, WorldAction::ModifyRecipient(modifications.len()));
-                    modifications.push((id, attributes.clone()));
+                    modifications.push(Modification {
+                        recipient: id,
+                        attributes: attributes.clone(),
+                        domain_controller: domain_controller.clone(),
+                        dc: dc.filter(|_| replicating),
+                        written,
+                    });
                 }
                 Action::HostDown { at: t0, host } | Action::HostUp { at: t0, host } => {
                     if let Some(h) = self.reference(&hosts_by_name, "Internet host", host, &at.key("host")) {

@@ -788,6 +788,11 @@ pub struct Placement {
     /// When an administrator deletes it; never by default.
     #[serde(default)]
     pub deleted_at: Option<Duration>,
+    /// The domain controller the administrator creates and deletes it on (with
+    /// `topology.ad_replication` the change starts there and replicates); the DC its
+    /// domain's Recipient Update Service is bound to by default.
+    #[serde(default)]
+    pub created_on: Option<String>,
 }
 
 /// A domain's Recipient Update Service: it stamps e-mail addresses on recipients created
@@ -801,6 +806,11 @@ pub struct RecipientUpdateService {
     /// `1h`. Passes fall on multiples of it from the run's start.
     #[serde(default = "defaults::rus_interval")]
     pub interval: Duration,
+    /// The domain controller it reads and writes (§2: each RUS is bound to one DC); with
+    /// `topology.ad_replication` it stamps only what has replicated to that DC. The
+    /// domain's first DC by default.
+    #[serde(default)]
+    pub domain_controller: Option<String>,
 }
 
 /// A user: mailbox-enabled with a `store`, or mail-enabled with a `target_address`.
@@ -1186,6 +1196,11 @@ pub enum Action {
         recipient: String,
         /// The attributes written (others keep their values).
         attributes: std::collections::BTreeMap<String, AttributeValues>,
+        /// The domain controller the change is made on (with `topology.ad_replication`
+        /// it replicates from there); the DC the recipient's domain's Recipient Update
+        /// Service is bound to by default.
+        #[serde(default)]
+        domain_controller: Option<String>,
     },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.

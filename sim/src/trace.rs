@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 5;
+pub const TRACE_FORMAT: u32 = 6;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +71,9 @@ pub enum TraceEvent {
     Categorized { message: String, resolved: u32, failed: u32 },
     /// An administrator changed these attributes of a recipient.
     RecipientModified { recipient: String, attributes: Vec<String> },
+    /// With replication: a DC originated these recipient writes (`created` or `deleted`
+    /// by an administrator, `stamped` by the Recipient Update Service bound to it).
+    RecipientsWritten { change: &'static str, recipients: Vec<String> },
     /// A server's DSAccess user cache so far: lookups answered from it, lookups that went
     /// to a GC, entries held.
     #[serde(rename = "dsaccess_sample")]

@@ -18,7 +18,7 @@
 //! not yet flushed) dies with the node.
 
 use crate::checks::{CheckResult, Checker, MessageCounts};
-use crate::resolve::{Resolved, TimedAction, WorldAction};
+use crate::resolve::{RecipientWrite, Resolved, RusSpec, TimedAction, WorldAction};
 use crate::rng::Stream;
 use crate::trace::{GroupEntry, QueueSample, TraceEvent, TraceSink, TRACE_FORMAT};
 use crate::wan::Wan;
@@ -32,7 +32,8 @@ use org::dns::{DnsQuery, DnsReply};
 use org::domain_controller::{DcEvent, DcMessage, DcOutput, DomainController, ObjectWrite};
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
 use org::global_catalog::{
-    AdDomainId, ExpansionError, GlobalCatalog, GroupId, LdapPage, LdapQuery, LdapSearch, LDAP_PAGE_SIZE,
+    recipient_object, AdDomainId, AsOf, DirectoryView, ExpansionError, GlobalCatalog, GroupId, LdapPage, LdapQuery,
+    LdapSearch, ReplicaView, CREATED_ATTRIBUTE, LDAP_PAGE_SIZE, STAMPED_ATTRIBUTE,
 };
 use org::internet_host::InternetMailHost;
 use org::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
@@ -146,6 +147,8 @@ enum DcInput {
         urgent: bool,
         delete: bool,
     },
+    /// An administrator changes a recipient's attributes on this DC.
+    ModifyRecipient(ObjectWrite),
 }
 
 /// Which DCs hold the winning write of each attribute of a domain's objects: a DC's
@@ -862,11 +865,19 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
     let mut w = lock(world);
     match action {
         WorldAction::ModifyRecipient(i) => {
-            let (recipient, attributes) = &w.resolved.modifications[i];
+            let m = &w.resolved.modifications[i];
             let event = TraceEvent::RecipientModified {
-                recipient: w.address(*recipient),
-                attributes: attributes.keys().cloned().collect(),
+                recipient: w.address(m.recipient),
+                attributes: m.attributes.keys().cloned().collect(),
             };
+            // With replication the change is a write on its DC, seen where it replicates.
+            if let Some(dc) = m.dc {
+                let attrs = m.written.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let write = (recipient_object(m.recipient), attrs);
+                if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
+                    let _ = inbox.unbounded_send(DcInput::ModifyRecipient(write));
+                }
+            }
             w.record(now.as_ms(), "directory", &event);
         }
         WorldAction::Send(i) => {
@@ -1199,17 +1210,23 @@ impl GcSearches {
 
     /// The answer to `search`: a page of a group's members, or the entries of the
     /// addresses asked that mail can reach now.
-    fn answer(&mut self, catalog: &GlobalCatalog, from: ServerId, search: &LdapSearch, now: Instant) -> LdapPage {
+    fn answer(
+        &mut self,
+        catalog: &GlobalCatalog,
+        from: ServerId,
+        search: &LdapSearch,
+        view: &impl DirectoryView,
+    ) -> LdapPage {
         let (group, page) = match &search.query {
             LdapQuery::Members { group, page } => (*group, *page),
             LdapQuery::Resolve(addresses) => {
-                let found = addresses.iter().copied().filter(|a| catalog.usable(*a, now).is_some()).collect();
+                let found = addresses.iter().copied().filter(|a| catalog.usable_in(*a, view).is_some()).collect();
                 return LdapPage { search: search.search, page: 0, result: Ok(found), more: false };
             }
         };
         let key = (from, group);
         if page == 0 || !self.results.contains_key(&key) {
-            self.results.insert(key, catalog.members(group, self.domain, now));
+            self.results.insert(key, catalog.members(group, self.domain, view));
         }
         let start = page as usize * LDAP_PAGE_SIZE;
         let (result, more) = match &self.results[&key] {
@@ -1234,15 +1251,16 @@ const CHANGED_ATTRIBUTES: [&str; 8] =
 /// timeline; what it stores and sends, traced and accounted.
 async fn dc_node(world: Shared, id: DcId) {
     let (tx, mut rx) = unbounded::<DcInput>();
-    let (start, mut dc, name) = {
+    let (start, mut dc, name, mut admin) = {
         let mut w = lock(&world);
         w.dc_inboxes[usize::from(id.0)] = Some(tx);
         let spec = w.dc_spec(id).clone();
         let now = Instant(w.now_us() / 1_000);
         let mut rng = Stream::new(w.seed, &format!("dc:{}/replication", spec.name));
         let plants = w.resolved.topology.plants;
+        let admin = RecipientAdmin::new(&spec);
         let dc = DomainController::new(id, spec.version, spec.inbound, spec.notify_targets, now, &mut rng, plants);
-        (w.start, dc, spec.name)
+        (w.start, dc, spec.name, admin)
     };
     let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
     // GC answers being prepared: (ready, search, asking server) → page.
@@ -1264,7 +1282,13 @@ async fn dc_node(world: Shared, id: DcId) {
             };
             if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {
                 let topology = lock(&world).resolved.topology.clone();
-                let page = gc.answer(&topology.directory, from, search, now);
+                // A GC answers from its replica when the directory replicates.
+                let page = if replicating {
+                    let view = ReplicaView { replica: dc.replica(), domain: gc.domain, now };
+                    gc.answer(&topology.directory, from, search, &view)
+                } else {
+                    gc.answer(&topology.directory, from, search, &AsOf(now))
+                };
                 // [U]: the GC spends LDAP_ENTRY_COST_US on each entry it returns.
                 let entries = page.result.as_ref().map_or(0, |m| m.len() as u64);
                 let ready_us = now_us + LDAP_ENTRY_COST_US * entries.max(1);
@@ -1292,6 +1316,9 @@ async fn dc_node(world: Shared, id: DcId) {
                 let bytes = page.wire_size_bytes();
                 w.transmit(Node::Dc(id), Node::Server(to), now_us, bytes, Payload::LdapPage(page));
             }
+        }
+        if admin.deadline().is_some_and(|t| t <= now) {
+            admin.step(&world, &mut dc, &name, now);
         }
         if dc.poll_timeout().is_some_and(|t| t <= now) {
             dc.handle_timeout(now);
@@ -1348,6 +1375,7 @@ async fn dc_node(world: Shared, id: DcId) {
             held.first_key_value().map(|(k, _)| k.0),
             ldap_out.first_key_value().map(|(k, _)| k.0),
             dc.poll_timeout().map(|t| t.as_ms() * 1_000),
+            admin.deadline().map(|t| t.as_ms() * 1_000),
         ]
         .into_iter()
         .flatten()
@@ -1359,11 +1387,6 @@ async fn dc_node(world: Shared, id: DcId) {
             }
             Some(Some(DcInput::Write { count, attributes, urgent, delete })) => {
                 let now = Instant(lock(&world).now_us() / 1_000);
-                if !lock(&world).dc_up[usize::from(id.0)] {
-                    let event = TraceEvent::DirectoryChangeRefused { objects: count };
-                    lock(&world).record(now.as_ms(), &name, &event);
-                    continue;
-                }
                 let writes: Vec<ObjectWrite> = (1..=u64::from(count))
                     .map(|n| {
                         if delete {
@@ -1386,20 +1409,112 @@ async fn dc_node(world: Shared, id: DcId) {
                         (ObjectId(n), attrs)
                     })
                     .collect();
-                dc.handle_writes(now, &writes, urgent);
-                let written: Vec<(ObjectId, String, AttributeMeta)> = writes
-                    .iter()
-                    .flat_map(|(object, attrs)| attrs.iter().map(move |(a, _)| (*object, a.clone())))
-                    .filter_map(|(object, a)| {
-                        let meta = dc.replica().object(object)?.attributes.get(&a)?.meta;
-                        Some((object, a, meta))
-                    })
-                    .collect();
-                report_stored(&world, &dc, &written);
+                originate(&world, &mut dc, &name, now, &writes, urgent);
+            }
+            Some(Some(DcInput::ModifyRecipient(write))) => {
+                let now = Instant(lock(&world).now_us() / 1_000);
+                originate(&world, &mut dc, &name, now, &[write], false);
             }
             Some(Some(DcInput::ClockSkew(skew_ms))) => dc.handle_clock_skew(skew_ms),
             Some(None) => return,
             None => {}
+        }
+    }
+}
+
+/// An originating write on a DC, refused (and traced) while the DC is down; whether it
+/// was made.
+fn originate(
+    world: &Shared,
+    dc: &mut DomainController,
+    name: &str,
+    now: Instant,
+    writes: &[ObjectWrite],
+    urgent: bool,
+) -> bool {
+    if !lock(world).dc_up[usize::from(dc.id().0)] {
+        let event = TraceEvent::DirectoryChangeRefused { objects: writes.len() as u32 };
+        lock(world).record(now.as_ms(), name, &event);
+        return false;
+    }
+    dc.handle_writes(now, writes, urgent);
+    let written: Vec<(ObjectId, String, AttributeMeta)> = writes
+        .iter()
+        .flat_map(|(object, attrs)| attrs.iter().map(move |(a, _)| (*object, a.to_ascii_lowercase())))
+        .filter_map(|(object, a)| {
+            let meta = dc.replica().object(object)?.attributes.get(&a)?.meta;
+            Some((object, a, meta))
+        })
+        .collect();
+    report_stored(world, dc, &written);
+    true
+}
+
+/// The recipient writes an administrator or the RUS makes on a DC (with replication):
+/// creations and deletions due by `now` from `due`, and a RUS pass when one falls due.
+struct RecipientAdmin {
+    due: std::collections::VecDeque<(Instant, AddressId, RecipientWrite)>,
+    rus: Option<RusSpec>,
+    next_pass: Option<Instant>,
+}
+
+impl RecipientAdmin {
+    fn new(spec: &crate::resolve::DcSpec) -> Self {
+        let next_pass = spec.rus.as_ref().filter(|r| !r.recipients.is_empty()).map(|r| Instant(r.interval_ms));
+        RecipientAdmin { due: spec.recipient_writes.iter().copied().collect(), rus: spec.rus.clone(), next_pass }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        [self.due.front().map(|w| w.0), self.next_pass].into_iter().flatten().min()
+    }
+
+    /// Makes the writes due by `now`.
+    fn step(&mut self, world: &Shared, dc: &mut DomainController, name: &str, now: Instant) {
+        while self.due.front().is_some_and(|w| w.0 <= now) {
+            let (_, address, write) = self.due.pop_front().expect("checked");
+            let (change, attrs) = match write {
+                RecipientWrite::Create => {
+                    let class = lock(world).resolved.topology.directory.object(address).map(|o| o.class);
+                    let classes = class.map_or(&[][..], |c| c.ldap_classes());
+                    ("created", vec![(CREATED_ATTRIBUTE.to_string(), classes.iter().map(|c| c.to_string()).collect())])
+                }
+                RecipientWrite::Delete => {
+                    ("deleted", vec![(org::ad_replication::IS_DELETED.to_string(), vec!["TRUE".to_string()])])
+                }
+            };
+            if originate(world, dc, name, now, &[(recipient_object(address), attrs)], false) {
+                let mut w = lock(world);
+                let event = TraceEvent::RecipientsWritten { change, recipients: vec![w.address(address)] };
+                w.record(now.as_ms(), name, &event);
+            }
+        }
+        let (Some(pass), Some(rus)) = (self.next_pass, self.rus.as_ref()) else { return };
+        if pass > now {
+            return;
+        }
+        self.next_pass = Some(Instant((now.as_ms() / rus.interval_ms + 1) * rus.interval_ms));
+        // §2: a pass stamps what this DC holds that was created and has no addresses yet;
+        // a DC that is down runs no pass.
+        if !lock(world).dc_up[usize::from(dc.id().0)] {
+            return;
+        }
+        let mut stamped = Vec::new();
+        let mut writes: Vec<ObjectWrite> = Vec::new();
+        {
+            let w = lock(world);
+            for &a in &rus.recipients {
+                let Some(o) = dc.replica().object(recipient_object(a)) else { continue };
+                if o.is_deleted() || o.values(CREATED_ATTRIBUTE).is_empty() || !o.values(STAMPED_ATTRIBUTE).is_empty() {
+                    continue;
+                }
+                let address = w.address(a);
+                writes.push((recipient_object(a), vec![(STAMPED_ATTRIBUTE.to_string(), vec![format!("SMTP:{address}")])]));
+                stamped.push(address);
+            }
+        }
+        if !writes.is_empty() && originate(world, dc, name, now, &writes, false) {
+            let event = TraceEvent::RecipientsWritten { change: "stamped", recipients: stamped };
+            lock(world).record(now.as_ms(), name, &event);
         }
     }
 }
