@@ -212,6 +212,23 @@ fn directory_replication_settings_are_checked() {
 }
 
 #[test]
+fn replicated_recipient_changes_are_checked() {
+    let branch = |name: &str, from: &str, to: &str| broken_copy("branch-new-user", name, |t| t.replacen(from, to, 1));
+    let err = branch("created-on", "\"created_on\": \"DC-BR\"", "\"created_on\": \"DC-XX\"");
+    assert!(err.contains(": recipients.users[2].created_on: no domain controller named \"DC-XX\""), "{err}");
+    let err = branch("rus-dc", "\"domain_controller\": \"DC-HQ\"", "\"domain_controller\": \"DC-NOPE\"");
+    assert!(
+        err.contains(": recipients.recipient_update_services[0].domain_controller: no domain controller named"),
+        "{err}"
+    );
+    let err = branch("modify-dc", "\"domain_controller\": \"DC-BR\"", "\"domain_controller\": \"DC-NOPE\"");
+    assert!(err.contains(": timeline[5].domain_controller: no domain controller named \"DC-NOPE\""), "{err}");
+    // With replication the categorizer learns of changes only from a GC.
+    let err = branch("no-dsaccess", "\"dsaccess\": {},", "");
+    assert!(err.contains(": topology.ad_replication: recipients change during the run"), "{err}");
+}
+
+#[test]
 fn bad_recipients_name_the_place() {
     let err = broken_copy("restricted-dl", "protocol-settings", |t| {
         t.replacen(

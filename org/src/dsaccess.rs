@@ -177,6 +177,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_answer_is_believed_until_it_expires() {
+        use crate::global_catalog::{MailboxEntry, RecipientObject};
+        use crate::{ServerId, StoreId};
+        let mut gc = GlobalCatalog::new();
+        gc.add_mailbox(AddressId(1), MailboxEntry { store: StoreId(0), home_server: ServerId(0) });
+        let mut gone: RecipientObject = gc.object(AddressId(1)).unwrap().clone();
+        gone.deleted_at = Some(Instant(1_000));
+        gc.add(AddressId(1), gone);
+        gc.add_mailbox(AddressId(2), MailboxEntry { store: StoreId(0), home_server: ServerId(0) });
+        let mut c = cache(10);
+        let both = [AddressId(1), AddressId(2)];
+        c.insert(Instant(0), &both, &[AddressId(1)]);
+        assert!(c.misses(Instant(5_000), &both).is_empty());
+        let view = c.view(Instant(5_000));
+        assert!(gc.usable_in(AddressId(1), &view).is_some(), "deleted since, but the entry says found");
+        assert!(gc.usable_in(AddressId(2), &view).is_none(), "the GC did not have it when asked");
+        assert!(gc.usable_in(AddressId(3), &view).is_none(), "nothing cached, nobody has it");
+        assert_eq!(c.misses(Instant(600_000), &both), both.to_vec(), "both read again after 10 min");
+    }
+
+    #[test]
     fn defaults_follow_the_version_exchange2003_2() {
         let e2003 = DsAccessConfig::for_version(ExchangeVersion::Exchange2003Sp2);
         let e2000 = DsAccessConfig::for_version(ExchangeVersion::Exchange2000Sp3);

@@ -765,7 +765,11 @@ mod tests {
         let iop = query(&mut gc, 22, "(objectClass=inetOrgPerson)", "DC=contoso,DC=com");
         assert_eq!(gc.members(iop, AdDomainId(0), &AsOf(Instant::ZERO)), Ok(vec![AddressId(3)]));
         let nobody = query(&mut gc, 23, "(department=Legal)", "DC=contoso,DC=com");
-        assert_eq!(gc.members(nobody, AdDomainId(0), &AsOf(Instant::ZERO)), Ok(vec![]), "an empty result is no error (§2)");
+        assert_eq!(
+            gc.members(nobody, AdDomainId(0), &AsOf(Instant::ZERO)),
+            Ok(vec![]),
+            "an empty result is no error (§2)"
+        );
         let bad = query(&mut gc, 24, "(department=Sales", "DC=contoso,DC=com");
         assert!(matches!(gc.members(bad, AdDomainId(0), &AsOf(Instant::ZERO)), Err(ExpansionError::BadFilter(_))));
         let gone = query(&mut gc, 25, "(department=Sales)", "OU=Deleted,DC=contoso,DC=com");
@@ -863,5 +867,61 @@ mod tests {
         assert!(listed.admits(alice, true));
         assert!(!listed.admits(alice, false), "an anonymous sender claiming a listed address is refused");
         assert!(!listed.admits(Some(AddressId(2)), true));
+    }
+
+    /// A replica view: a recipient created during the run is found only once its
+    /// creation and the RUS's stamp have replicated; a deletion and an attribute change
+    /// count from their arrival; another domain's recipients are seen as of now.
+    #[test]
+    fn a_gc_sees_recipient_changes_once_they_replicate() {
+        use crate::ad_replication::{DcId, Replica, IS_DELETED};
+        let mut gc = catalog();
+        let mut late = gc.object(AddressId(4)).unwrap().clone();
+        late.created_at = Some(Instant(1_000));
+        late.stamped_at = Instant(60_000);
+        gc.add(AddressId(4), late.clone());
+        let mut abroad = late.clone();
+        abroad.domain = AdDomainId(1);
+        gc.add(AddressId(5), abroad);
+        let g = gc.add_group(Group {
+            address: AddressId(40),
+            membership: Membership::Query {
+                filter: "(department=Support)".into(),
+                base_dn: "DC=contoso,DC=com".into(),
+            },
+            expansion_server: None,
+        });
+        gc.add(AddressId(40), group_object(g, 0, ObjectClass::QueryBasedGroup));
+
+        let (mut home, mut far) = (Replica::new(DcId(0)), Replica::new(DcId(1)));
+        let now = Instant(3_600_000);
+        fn view(r: &Replica, now: Instant) -> ReplicaView<'_> {
+            ReplicaView { replica: r, domain: AdDomainId(0), now }
+        }
+        let usable = |r: &Replica, a: u32| gc.usable_in(AddressId(a), &view(r, now)).is_some();
+        assert!(usable(&far, 1), "there from the start: no write needed");
+        assert!(!usable(&far, 4), "not created here yet");
+        assert!(usable(&far, 5), "another domain's recipient is seen as of now");
+
+        let dave = recipient_object(AddressId(4));
+        home.write(1_000, dave, &[(CREATED_ATTRIBUTE, vec!["user".into()])]);
+        far.pull_from(&home, 100);
+        assert!(!usable(&far, 4), "created but not stamped: no address resolves (§2)");
+        home.write(60_000, dave, &[(STAMPED_ATTRIBUTE, vec!["SMTP:dave@contoso.com".into()])]);
+        assert!(usable(&home, 4) && !usable(&far, 4), "stamped at home, not yet replicated");
+        far.pull_from(&home, 100);
+        assert!(usable(&far, 4));
+
+        home.write(70_000, recipient_object(AddressId(1)), &[("department", vec!["Support".into()])]);
+        let members = |r: &Replica| gc.members(g, AdDomainId(0), &view(r, now)).unwrap();
+        assert_eq!(members(&home), vec![AddressId(1), AddressId(3)]);
+        assert_eq!(members(&far), vec![AddressId(3)], "the change has not replicated");
+        home.write(80_000, dave, &[(IS_DELETED, vec!["TRUE".into()])]);
+        assert!(!usable(&home, 4) && usable(&far, 4), "a deletion counts where it has arrived");
+        far.pull_from(&home, 100);
+        assert_eq!(members(&far), vec![AddressId(1), AddressId(3)]);
+        assert!(!usable(&far, 4));
+        assert_eq!(object_recipient(dave), Some(AddressId(4)));
+        assert_eq!(object_recipient(crate::ad_replication::ObjectId(7)), None, "a bulk change's object");
     }
 }

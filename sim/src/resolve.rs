@@ -2344,7 +2344,13 @@ impl Checker<'_> {
                         Some(name) => self.reference(&dcs_by_name, "domain controller", name, &dc_at).and_then(|d| {
                             let of_domain = t.domain_controllers[d].domain == t.domains[domain].name;
                             if !of_domain {
-                                self.error(&dc_at, format!("{name:?} is not a DC of the recipient's domain {:?}", t.domains[domain].name));
+                                self.error(
+                                    &dc_at,
+                                    format!(
+                                        "{name:?} is not a DC of the recipient's domain {:?}",
+                                        t.domains[domain].name
+                                    ),
+                                );
                             }
                             of_domain.then_some(DcId(d as u16))
                         }),

@@ -1508,7 +1508,10 @@ impl RecipientAdmin {
                     continue;
                 }
                 let address = w.address(a);
-                writes.push((recipient_object(a), vec![(STAMPED_ATTRIBUTE.to_string(), vec![format!("SMTP:{address}")])]));
+                writes.push((
+                    recipient_object(a),
+                    vec![(STAMPED_ATTRIBUTE.to_string(), vec![format!("SMTP:{address}")])],
+                ));
                 stamped.push(address);
             }
         }
