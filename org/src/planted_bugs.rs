@@ -51,11 +51,14 @@ pub enum PlantedBug {
     RoutesBeforeExpansion,
     /// Categorizer: "accept from authenticated users only" admits anonymous senders.
     RestrictionIgnoresAuthentication,
+    /// Directory: a GC answers from the whole directory as written by now, not from its
+    /// replica, so it knows of changes that have not replicated to it.
+    GcIgnoresReplication,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 19] = [
+    pub const ALL: [PlantedBug; 20] = [
         PlantedBug::AckBeforeDurable,
         PlantedBug::DoneOnSend,
         PlantedBug::RecoverySkipsQueues,
@@ -75,6 +78,7 @@ impl PlantedBug {
         PlantedBug::AdTombstonesStayHome,
         PlantedBug::RoutesBeforeExpansion,
         PlantedBug::RestrictionIgnoresAuthentication,
+        PlantedBug::GcIgnoresReplication,
     ];
 
     /// The name used with `--plant`.
@@ -99,6 +103,7 @@ impl PlantedBug {
             PlantedBug::AdTombstonesStayHome => "ad-tombstones-stay-home",
             PlantedBug::RoutesBeforeExpansion => "routes-before-expansion",
             PlantedBug::RestrictionIgnoresAuthentication => "restriction-ignores-authentication",
+            PlantedBug::GcIgnoresReplication => "gc-ignores-replication",
         }
     }
 

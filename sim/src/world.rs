@@ -1283,7 +1283,7 @@ async fn dc_node(world: Shared, id: DcId) {
             if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {
                 let topology = lock(&world).resolved.topology.clone();
                 // A GC answers from its replica when the directory replicates.
-                let page = if replicating {
+                let page = if replicating && !topology.bug(org::planted_bugs::PlantedBug::GcIgnoresReplication) {
                     let view = ReplicaView { replica: dc.replica(), domain: gc.domain, now };
                     gc.answer(&topology.directory, from, search, &view)
                 } else {
