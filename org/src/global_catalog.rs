@@ -191,29 +191,33 @@ impl DirectoryView for AsOf {
     }
 }
 
-/// What a GC's replica of its own domain holds: a recipient created during the run
-/// exists once its creation has replicated here and is usable once the RUS's stamp has;
-/// deletions and attribute changes count from when they arrive. Recipients of other
-/// domains are seen as of `now` (the GC's partial replicas of other domains are not
-/// replicated).
+/// What a GC's replicas hold: its own domain's full replica and its partial replicas
+/// of the other domains (§2). A recipient created during the run exists once its
+/// creation has replicated here and is usable once the RUS's stamp has; deletions and
+/// attribute changes count from when they arrive. A domain it holds no replica of is
+/// seen as of `now`.
 #[derive(Clone, Copy, Debug)]
 pub struct ReplicaView<'a> {
-    /// The GC's replica of its domain.
-    pub replica: &'a Replica,
-    /// That domain.
-    pub domain: AdDomainId,
-    /// Now, for recipients of other domains.
+    /// The replica held of each domain, indexed by [`AdDomainId`].
+    pub replicas: &'a [Option<&'a Replica>],
+    /// Now, for domains without a replica here.
     pub now: Instant,
+}
+
+impl ReplicaView<'_> {
+    fn replica(&self, domain: AdDomainId) -> Option<&Replica> {
+        self.replicas.get(usize::from(domain.0)).copied().flatten()
+    }
 }
 
 impl DirectoryView for ReplicaView<'_> {
     fn usable(&self, catalog: &GlobalCatalog, address: AddressId, object: &RecipientObject) -> bool {
-        if object.domain != self.domain {
+        let Some(replica) = self.replica(object.domain) else {
             return AsOf(self.now).usable(catalog, address, object);
-        }
+        };
         // A recipient there from the start needs no write to be usable.
         let from_start = object.created_at.is_none();
-        match self.replica.object(recipient_object(address)) {
+        match replica.object(recipient_object(address)) {
             None => from_start,
             Some(o) => !o.is_deleted() && (from_start || !o.values(STAMPED_ATTRIBUTE).is_empty()),
         }
@@ -221,14 +225,14 @@ impl DirectoryView for ReplicaView<'_> {
 
     fn changed<'a>(&'a self, catalog: &'a GlobalCatalog, address: AddressId, attr: &str) -> Option<&'a [String]> {
         let object = catalog.object(address)?;
-        if object.domain != self.domain {
+        let Some(replica) = self.replica(object.domain) else {
             return catalog.changed_as_of(address, attr, self.now);
-        }
+        };
         // Creation and stamping write attributes of their own; those are not a filter's.
         if attr == CREATED_ATTRIBUTE || attr == STAMPED_ATTRIBUTE {
             return None;
         }
-        let held = self.replica.object(recipient_object(address))?;
+        let held = replica.object(recipient_object(address))?;
         held.attributes.get(attr).map(|a| a.values.as_slice())
     }
 }
@@ -895,13 +899,10 @@ mod tests {
 
         let (mut home, mut far) = (Replica::new(DcId(0)), Replica::new(DcId(1)));
         let now = Instant(3_600_000);
-        fn view(r: &Replica, now: Instant) -> ReplicaView<'_> {
-            ReplicaView { replica: r, domain: AdDomainId(0), now }
-        }
-        let usable = |r: &Replica, a: u32| gc.usable_in(AddressId(a), &view(r, now)).is_some();
+        let usable = |r: &Replica, a: u32| gc.usable_in(AddressId(a), &ReplicaView { replicas: &[Some(r)], now }).is_some();
         assert!(usable(&far, 1), "there from the start: no write needed");
         assert!(!usable(&far, 4), "not created here yet");
-        assert!(usable(&far, 5), "another domain's recipient is seen as of now");
+        assert!(usable(&far, 5), "a domain without a replica here is seen as of now");
 
         let dave = recipient_object(AddressId(4));
         home.write(1_000, dave, &[(CREATED_ATTRIBUTE, vec!["user".into()])]);
@@ -913,7 +914,7 @@ mod tests {
         assert!(usable(&far, 4));
 
         home.write(70_000, recipient_object(AddressId(1)), &[("department", vec!["Support".into()])]);
-        let members = |r: &Replica| gc.members(g, AdDomainId(0), &view(r, now)).unwrap();
+        let members = |r: &Replica| gc.members(g, AdDomainId(0), &ReplicaView { replicas: &[Some(r)], now }).unwrap();
         assert_eq!(members(&home), vec![AddressId(1), AddressId(3)]);
         assert_eq!(members(&far), vec![AddressId(3)], "the change has not replicated");
         home.write(80_000, dave, &[(IS_DELETED, vec!["TRUE".into()])]);

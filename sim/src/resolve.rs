@@ -87,6 +87,10 @@ pub struct LinkSpec {
     pub latency_ms: u64,
 }
 
+/// At most this many replicas (full and partial): the checks track who holds each
+/// write in a 128-bit set.
+pub const MAX_REPLICAS: usize = 128;
+
 /// A domain controller, resolved.
 #[derive(Clone, Debug)]
 pub struct DcSpec {
@@ -143,14 +147,53 @@ pub struct Modification {
     pub written: org::global_catalog::Attributes,
 }
 
+/// A global catalog's partial replica of another domain (EXCHANGE2003.md §2).
+#[derive(Clone, Debug)]
+pub struct PartialReplicaSpec {
+    /// The GC holding it.
+    pub host: DcId,
+    /// The domain it is a replica of.
+    pub domain: usize,
+    /// Connections it pulls over.
+    pub inbound: Vec<InboundConnection>,
+}
+
 /// The simulated directory: its DCs.
 #[derive(Clone, Debug)]
 pub struct DirectorySpec {
     /// Indexed by [`DcId`].
     pub dcs: Vec<DcSpec>,
+    /// The GCs' partial replicas of other domains (only with replication).
+    pub partials: Vec<PartialReplicaSpec>,
     /// Whether DCs replicate (`topology.ad_replication`); otherwise they run only as the
     /// global catalogs that expand groups, with no connections.
     pub replicating: bool,
+}
+
+impl DirectorySpec {
+    /// Every replica, as (host DC, domain): each DC's full replica of its domain (index
+    /// = its [`DcId`]), then the partial replicas in order.
+    pub fn replicas(&self) -> impl Iterator<Item = (DcId, usize)> + '_ {
+        let full = self.dcs.iter().enumerate().map(|(i, d)| (DcId(i as u16), d.domain));
+        full.chain(self.partials.iter().map(|p| (p.host, p.domain)))
+    }
+
+    /// Number of replicas.
+    pub fn replica_count(&self) -> usize {
+        self.dcs.len() + self.partials.len()
+    }
+
+    /// A replica's name as traces and checks show it: the DC's, with the domain for a
+    /// partial replica (`DC-HQ/emea.contoso.com`).
+    pub fn replica_name(&self, index: usize, domains: &[String]) -> String {
+        match index.checked_sub(self.dcs.len()) {
+            None => self.dcs[index].name.clone(),
+            Some(k) => {
+                let p = &self.partials[k];
+                format!("{}/{}", self.dcs[usize::from(p.host.0)].name, domains[p.domain])
+            }
+        }
+    }
 }
 
 /// Scripted mail (a timeline `send`), resolved.
@@ -731,7 +774,7 @@ impl Checker<'_> {
             })
             .collect();
         let Some(ad) = ad else {
-            return Some(DirectorySpec { dcs, replicating: false });
+            return Some(DirectorySpec { dcs, partials: Vec::new(), replicating: false });
         };
         let n = dcs.len();
         if n > 64 {
@@ -801,7 +844,7 @@ impl Checker<'_> {
                 }
             }
         }
-        for ((a, b), (_, interval_ms)) in pair_interval {
+        for (&(a, b), &(_, interval_ms)) in &pair_interval {
             for domain in 0..t.domains.len() {
                 let first = |site: usize| dcs.iter().position(|d| d.domain == domain && d.site == site);
                 if let (Some(x), Some(y)) = (first(a), first(b)) {
@@ -810,7 +853,72 @@ impl Checker<'_> {
                 }
             }
         }
-        Some(DirectorySpec { dcs, replicating: true })
+        let partials = self.partial_replicas(t, &mut dcs, &pair_interval);
+        if n + partials.len() > MAX_REPLICAS {
+            self.error(
+                &p().key("topology").key("domain_controllers"),
+                format!("orgsim simulates at most {MAX_REPLICAS} replicas (each DC's, and each GC's of every other domain)"),
+            );
+        }
+        Some(DirectorySpec { dcs, partials, replicating: true })
+    }
+
+    /// Each GC's partial replica of every other domain (§2), with the connections the
+    /// KCC would build: from every DC of that domain in the GC's site (which notify it of
+    /// changes); else, over each site link to a site the GC's joins directly, from the
+    /// first DC of the domain there or, failing one, from the first GC there.
+    fn partial_replicas(
+        &mut self,
+        t: &crate::scenario::Topology,
+        dcs: &mut [DcSpec],
+        pair_interval: &BTreeMap<(usize, usize), (u32, u64)>,
+    ) -> Vec<PartialReplicaSpec> {
+        let gc = |i: usize| t.domain_controllers[i].global_catalog;
+        let mut partials = Vec::new();
+        for g in (0..dcs.len()).filter(|&g| gc(g)) {
+            let home = dcs[g].domain;
+            for domain in (0..t.domains.len()).filter(|&d| d != home) {
+                let site = dcs[g].site;
+                let mut inbound = Vec::new();
+                for b in 0..dcs.len() {
+                    if dcs[b].domain == domain && dcs[b].site == site {
+                        inbound.push(InboundConnection {
+                            source: DcId(b as u16),
+                            intra_site: true,
+                            interval_ms: INTRA_SITE_POLL_MS,
+                        });
+                        dcs[b].notify_targets.push(DcId(g as u16));
+                    }
+                }
+                if inbound.is_empty() {
+                    for (&(a, b), &(_, interval_ms)) in pair_interval {
+                        let other = match (a == site, b == site) {
+                            (true, _) => b,
+                            (_, true) => a,
+                            _ => continue,
+                        };
+                        let in_other = |want: &dyn Fn(usize) -> bool| {
+                            (0..dcs.len()).find(|&x| dcs[x].site == other && x != g && want(x))
+                        };
+                        let source = in_other(&|x| dcs[x].domain == domain).or_else(|| in_other(&gc));
+                        if let Some(source) = source {
+                            inbound.push(InboundConnection { source: DcId(source as u16), intra_site: false, interval_ms });
+                        }
+                    }
+                }
+                if inbound.is_empty() {
+                    self.error(
+                        &p().key("topology").key("domain_controllers").index(g),
+                        format!(
+                            "global catalog {:?} can get no partial replica of {:?}: no DC of that domain in its site, and no DC of it or GC in a site a site link joins to its site",
+                            dcs[g].name, t.domains[domain].name
+                        ),
+                    );
+                }
+                partials.push(PartialReplicaSpec { host: DcId(g as u16), domain, inbound });
+            }
+        }
+        partials
     }
 
     /// With replication, recipients created or deleted during the run become writes on

@@ -130,7 +130,8 @@ enum Payload {
     LinkState(LinkStateMessage),
     DnsQuery(DnsQuery),
     DnsReply(DnsReply),
-    Ad(DcMessage),
+    /// Replication of one domain's naming context.
+    Ad(AdDomainId, DcMessage),
     Ldap(LdapSearch),
     LdapPage(LdapPage),
 }
@@ -151,12 +152,13 @@ enum DcInput {
     ModifyRecipient(ObjectWrite),
 }
 
-/// Which DCs hold the winning write of each attribute of a domain's objects: a DC's
-/// replication backlog is the attributes whose winner it does not hold yet.
+/// Which replicas hold the winning write of each attribute of a domain's objects: a
+/// replica's backlog is the attributes whose winner it does not hold yet.
 #[derive(Clone, Debug, Default)]
 struct Winners {
-    /// (object, attribute) → the best write's rank and the DCs holding it (a bit each).
-    best: BTreeMap<(ObjectId, String), (Rank, u64)>,
+    /// (object, attribute) → the best write's rank and the replicas holding it (a bit
+    /// each, by replica index: at most `MAX_REPLICAS`).
+    best: BTreeMap<(ObjectId, String), (Rank, u128)>,
 }
 
 /// The order conflicts settle in: version, originating time, originating DC.
@@ -502,11 +504,11 @@ impl World {
         self.record(now.as_ms(), "link_state", &event);
         if let Some(dir) = self.resolved.directory.as_ref().filter(|d| d.replicating) {
             let backlogs = self.dc_backlogs();
-            let dcs = dir
-                .dcs
-                .iter()
-                .zip(backlogs)
-                .map(|(spec, backlog)| crate::trace::DcSample { dc: spec.name.clone(), backlog })
+            let domains: Vec<String> = self.resolved.scenario.topology.domains.iter().map(|d| d.name.clone()).collect();
+            let dcs = backlogs
+                .into_iter()
+                .enumerate()
+                .map(|(i, backlog)| crate::trace::DcSample { dc: dir.replica_name(i, &domains), backlog })
                 .collect();
             let bytes = std::mem::take(&mut self.ad_interval_bytes);
             let converged = self.directory_agreed_since.is_some();
@@ -550,48 +552,47 @@ impl World {
         }
     }
 
-    /// A DC now holds `meta` for an attribute: the winners and counts follow.
-    fn dc_stored(&mut self, dc: DcId, object: ObjectId, attribute: &str, meta: &AttributeMeta) {
-        let domain = self.dc_spec(dc).domain;
-        let bit = 1u64 << dc.0;
+    /// A replica (by index, of `domain`) now holds `meta` for an attribute: the winners
+    /// and counts follow.
+    fn replica_stored(&mut self, replica: usize, domain: usize, object: ObjectId, attribute: &str, meta: &AttributeMeta) {
+        let bit = 1u128 << replica;
         let key = (object, attribute.to_string());
         match self.winners[domain].best.get_mut(&key) {
             None => {
                 self.winners[domain].best.insert(key, (rank(meta), bit));
-                self.at_best[usize::from(dc.0)] += 1;
+                self.at_best[replica] += 1;
             }
             Some((best, holders)) if rank(meta) > *best => {
-                for d in 0..64 {
+                for d in 0..crate::resolve::MAX_REPLICAS {
                     if *holders & (1 << d) != 0 {
                         self.at_best[d] -= 1;
                     }
                 }
                 *best = rank(meta);
                 *holders = bit;
-                self.at_best[usize::from(dc.0)] += 1;
+                self.at_best[replica] += 1;
             }
             Some((best, holders)) if rank(meta) == *best && *holders & bit == 0 => {
                 *holders |= bit;
-                self.at_best[usize::from(dc.0)] += 1;
+                self.at_best[replica] += 1;
             }
             // A DC that replaced the winner with a lower-ranked write (a replication bug)
             // no longer holds the winner: the checks must not trust the component.
             Some((best, holders)) if rank(meta) < *best && *holders & bit != 0 => {
                 *holders &= !bit;
-                self.at_best[usize::from(dc.0)] -= 1;
+                self.at_best[replica] -= 1;
             }
             Some(_) => {}
         }
     }
 
-    /// Replication backlog of each DC: attributes of its domain whose winning write it
-    /// does not hold yet.
+    /// Replication backlog of each replica: attributes of its domain whose winning write
+    /// it does not hold yet.
     fn dc_backlogs(&self) -> Vec<u64> {
         let Some(dir) = &self.resolved.directory else { return Vec::new() };
-        dir.dcs
-            .iter()
+        dir.replicas()
             .enumerate()
-            .map(|(i, spec)| self.winners[spec.domain].best.len() as u64 - self.at_best[i])
+            .map(|(i, (_, domain))| self.winners[domain].best.len() as u64 - self.at_best[i])
             .collect()
     }
 }
@@ -682,6 +683,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
 
     let last_fault = timeline.last().map_or(Instant::ZERO, |(step, _)| step.at);
     let dc_count = resolved.directory.as_ref().map_or(0, |d| d.dcs.len());
+    let replica_count = resolved.directory.as_ref().map_or(0, |d| d.replica_count());
     let topology_domains = resolved.scenario.topology.domains.len();
     let world: Shared = Arc::new(Mutex::new(World {
         resolved: resolved.clone(),
@@ -709,7 +711,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         dc_inboxes: (0..dc_count).map(|_| None).collect(),
         dc_up: vec![true; dc_count],
         winners: vec![Winners::default(); topology_domains],
-        at_best: vec![0; dc_count],
+        at_best: vec![0; replica_count],
         dc_summaries: vec![DcSummary::default(); dc_count],
         ad_bytes: 0,
         ad_interval_bytes: 0,
@@ -751,7 +753,9 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         .collect();
 
     if let Some(dir) = resolved.directory.as_ref().filter(|d| d.replicating) {
-        lock(&world).checker.set_directory(dir.dcs.iter().map(|d| (d.name.clone(), d.domain)).collect());
+        let domains: Vec<String> = resolved.scenario.topology.domains.iter().map(|d| d.name.clone()).collect();
+        let replicas = dir.replicas().enumerate().map(|(i, (_, d))| (dir.replica_name(i, &domains), d)).collect();
+        lock(&world).checker.set_directory(replicas);
     }
     let dcs: Vec<NodeHandle> = (0..dc_count)
         .map(|i| {
@@ -800,6 +804,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             dcs: {
                 let backlogs = w.dc_backlogs();
                 let mut dcs = w.dc_summaries.clone();
+                // `repadmin` shows each DC's own domain (partial replicas come after).
                 for (i, dc) in dcs.iter_mut().enumerate() {
                     dc.backlog = backlogs[i];
                     dc.up = w.dc_up[i];
@@ -1251,7 +1256,7 @@ const CHANGED_ATTRIBUTES: [&str; 8] =
 /// timeline; what it stores and sends, traced and accounted.
 async fn dc_node(world: Shared, id: DcId) {
     let (tx, mut rx) = unbounded::<DcInput>();
-    let (start, mut dc, name, mut admin) = {
+    let (start, mut dc, name, mut admin, mut partials, domain) = {
         let mut w = lock(&world);
         w.dc_inboxes[usize::from(id.0)] = Some(tx);
         let spec = w.dc_spec(id).clone();
@@ -1259,14 +1264,33 @@ async fn dc_node(world: Shared, id: DcId) {
         let mut rng = Stream::new(w.seed, &format!("dc:{}/replication", spec.name));
         let plants = w.resolved.topology.plants;
         let admin = RecipientAdmin::new(&spec);
-        let dc = DomainController::new(id, spec.version, spec.inbound, spec.notify_targets, now, &mut rng, plants);
-        (w.start, dc, spec.name, admin)
+        let dc =
+            DomainController::new(id, spec.version, spec.inbound, spec.notify_targets.clone(), now, &mut rng, plants);
+        // A GC's partial replicas of the other domains, each pulled on its own schedule.
+        let dir = w.resolved.directory.as_ref().expect("DC nodes exist only with a directory");
+        let domains: Vec<String> = w.resolved.scenario.topology.domains.iter().map(|d| d.name.clone()).collect();
+        let partials: Vec<PartialReplica> = dir
+            .partials
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.host == id)
+            .map(|(k, p)| {
+                let index = dir.dcs.len() + k;
+                let replica =
+                    DomainController::new(id, spec.version, p.inbound.clone(), Vec::new(), now, &mut rng, plants);
+                PartialReplica { domain: p.domain, index, name: dir.replica_name(index, &domains), dc: replica }
+            })
+            .collect();
+        (w.start, dc, spec.name, admin, partials, spec.domain)
     };
     let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
     // GC answers being prepared: (ready, search, asking server) → page.
     let mut ldap_out: BTreeMap<(u64, u64, ServerId), LdapPage> = BTreeMap::new();
-    let mut gc = GcSearches::new(AdDomainId(lock(&world).dc_spec(id).domain as u16));
-    let replicating = lock(&world).resolved.directory.as_ref().is_some_and(|d| d.replicating);
+    let mut gc = GcSearches::new(AdDomainId(domain as u16));
+    let (replicating, domain_count) = {
+        let w = lock(&world);
+        (w.resolved.directory.as_ref().is_some_and(|d| d.replicating), w.resolved.scenario.topology.domains.len())
+    };
     let mut registered = None;
     loop {
         let now_us = lock(&world).now_us();
@@ -1282,10 +1306,14 @@ async fn dc_node(world: Shared, id: DcId) {
             };
             if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {
                 let topology = lock(&world).resolved.topology.clone();
-                // A GC answers from its replica when the directory replicates.
+                // A GC answers from its replicas when the directory replicates.
                 let page = if replicating && !topology.bug(org::planted_bugs::PlantedBug::GcIgnoresReplication) {
-                    let view = ReplicaView { replica: dc.replica(), domain: gc.domain, now };
-                    gc.answer(&topology.directory, from, search, &view)
+                    let mut replicas = vec![None; domain_count];
+                    replicas[domain] = Some(dc.replica());
+                    for p in &partials {
+                        replicas[p.domain] = Some(p.dc.replica());
+                    }
+                    gc.answer(&topology.directory, from, search, &ReplicaView { replicas: &replicas, now })
                 } else {
                     gc.answer(&topology.directory, from, search, &AsOf(now))
                 };
@@ -1295,15 +1323,21 @@ async fn dc_node(world: Shared, id: DcId) {
                 ldap_out.insert((ready_us, search.search, from), page);
                 continue;
             }
-            if let (true, Node::Dc(from), Payload::Ad(message)) = (usable, wire.from, wire.payload) {
+            if let (true, Node::Dc(from), Payload::Ad(nc, message)) = (usable, wire.from, wire.payload) {
                 let incoming: Vec<(ObjectId, String, AttributeMeta)> = match &message {
                     DcMessage::Changes(batch) => {
                         batch.changes.iter().map(|c| (c.object, c.attribute.clone(), c.meta)).collect()
                     }
                     _ => Vec::new(),
                 };
-                dc.handle_message(now, from, message);
-                report_stored(&world, &dc, &incoming);
+                let nc = usize::from(nc.0);
+                if nc == domain {
+                    dc.handle_message(now, from, message);
+                    report_stored(&world, usize::from(id.0), domain, dc.replica(), &incoming);
+                } else if let Some(p) = partials.iter_mut().find(|p| p.domain == nc) {
+                    p.dc.handle_message(now, from, message);
+                    report_stored(&world, p.index, nc, p.dc.replica(), &incoming);
+                }
             }
         }
         while let Some(entry) = ldap_out.first_entry() {
@@ -1323,34 +1357,22 @@ async fn dc_node(world: Shared, id: DcId) {
         if dc.poll_timeout().is_some_and(|t| t <= now) {
             dc.handle_timeout(now);
         }
+        for p in &mut partials {
+            if p.dc.poll_timeout().is_some_and(|t| t <= now) {
+                p.dc.handle_timeout(now);
+            }
+        }
         {
             let mut w = lock(&world);
-            for out in dc.drain_outputs() {
-                match out {
-                    DcOutput::Send { to, message } => {
-                        let bytes = message.wire_size_bytes();
-                        if w.dc_up[usize::from(id.0)] {
-                            w.ad_bytes += bytes;
-                            w.ad_interval_bytes += bytes;
-                        }
-                        w.transmit(Node::Dc(id), Node::Dc(to), now_us, bytes, Payload::Ad(message));
-                    }
-                    DcOutput::Event(DcEvent::Applied { source, stored, discarded, more }) => {
-                        let event =
-                            TraceEvent::AdReplicated { source: w.resolved.dc_name(source), stored, discarded, more };
-                        w.record(now.as_ms(), &name, &event);
-                    }
-                    DcOutput::Event(DcEvent::Originated { attributes, usn }) => {
-                        w.record(now.as_ms(), &name, &TraceEvent::DirectoryChange { attributes, usn });
-                    }
-                    DcOutput::Event(DcEvent::PullTimedOut { source }) => {
-                        let event = TraceEvent::AdPullTimedOut { source: w.resolved.dc_name(source) };
-                        w.record(now.as_ms(), &name, &event);
-                    }
-                }
+            send_outputs(&mut w, &mut dc, AdDomainId(domain as u16), &name, now_us);
+            for p in &mut partials {
+                send_outputs(&mut w, &mut p.dc, AdDomainId(p.domain as u16), &p.name, now_us);
             }
             if replicating {
                 w.checker.dc_digest(usize::from(id.0), dc.replica().digest());
+                for p in &partials {
+                    w.checker.dc_digest(p.index, p.dc.replica().digest());
+                }
                 let replica = dc.replica();
                 w.dc_summaries[usize::from(id.0)] = DcSummary {
                     usn: replica.usn(),
@@ -1375,6 +1397,7 @@ async fn dc_node(world: Shared, id: DcId) {
             held.first_key_value().map(|(k, _)| k.0),
             ldap_out.first_key_value().map(|(k, _)| k.0),
             dc.poll_timeout().map(|t| t.as_ms() * 1_000),
+            partials.iter().filter_map(|p| p.dc.poll_timeout()).min().map(|t| t.as_ms() * 1_000),
             admin.deadline().map(|t| t.as_ms() * 1_000),
         ]
         .into_iter()
@@ -1415,9 +1438,57 @@ async fn dc_node(world: Shared, id: DcId) {
                 let now = Instant(lock(&world).now_us() / 1_000);
                 originate(&world, &mut dc, &name, now, &[write], false);
             }
-            Some(Some(DcInput::ClockSkew(skew_ms))) => dc.handle_clock_skew(skew_ms),
+            Some(Some(DcInput::ClockSkew(skew_ms))) => {
+                // One machine, one clock: every replica it holds writes with it.
+                dc.handle_clock_skew(skew_ms);
+                for p in &mut partials {
+                    p.dc.handle_clock_skew(skew_ms);
+                }
+            }
             Some(None) => return,
             None => {}
+        }
+    }
+}
+
+/// A GC's partial replica of another domain: its own replication state, pulled like a
+/// full replica but never written to (EXCHANGE2003.md §2).
+struct PartialReplica {
+    /// The domain.
+    domain: usize,
+    /// Its replica index (see `DirectorySpec::replicas`).
+    index: usize,
+    /// `DC/domain`, as traces name it.
+    name: String,
+    dc: DomainController,
+}
+
+/// Sends what one replica of a DC asks to send (its naming context tagged) and traces
+/// what it did.
+fn send_outputs(w: &mut World, dc: &mut DomainController, nc: AdDomainId, name: &str, now_us: u64) {
+    let now = Instant(now_us / 1_000);
+    let id = dc.id();
+    for out in dc.drain_outputs() {
+        match out {
+            DcOutput::Send { to, message } => {
+                let bytes = message.wire_size_bytes();
+                if w.dc_up[usize::from(id.0)] {
+                    w.ad_bytes += bytes;
+                    w.ad_interval_bytes += bytes;
+                }
+                w.transmit(Node::Dc(id), Node::Dc(to), now_us, bytes, Payload::Ad(nc, message));
+            }
+            DcOutput::Event(DcEvent::Applied { source, stored, discarded, more }) => {
+                let event = TraceEvent::AdReplicated { source: w.resolved.dc_name(source), stored, discarded, more };
+                w.record(now.as_ms(), name, &event);
+            }
+            DcOutput::Event(DcEvent::Originated { attributes, usn }) => {
+                w.record(now.as_ms(), name, &TraceEvent::DirectoryChange { attributes, usn });
+            }
+            DcOutput::Event(DcEvent::PullTimedOut { source }) => {
+                let event = TraceEvent::AdPullTimedOut { source: w.resolved.dc_name(source) };
+                w.record(now.as_ms(), name, &event);
+            }
         }
     }
 }
@@ -1446,7 +1517,8 @@ fn originate(
             Some((object, a, meta))
         })
         .collect();
-    report_stored(world, dc, &written);
+    let domain = lock(world).dc_spec(dc.id()).domain;
+    report_stored(world, usize::from(dc.id().0), domain, dc.replica(), &written);
     true
 }
 
@@ -1522,13 +1594,20 @@ impl RecipientAdmin {
     }
 }
 
-/// Tells the world which of these writes the DC now holds (for its backlog).
-fn report_stored(world: &Shared, dc: &DomainController, writes: &[(ObjectId, String, AttributeMeta)]) {
+/// Tells the world which of these writes a replica (by index, of `domain`) now holds
+/// (for its backlog).
+fn report_stored(
+    world: &Shared,
+    index: usize,
+    domain: usize,
+    replica: &org::ad_replication::Replica,
+    writes: &[(ObjectId, String, AttributeMeta)],
+) {
     let mut w = lock(world);
     for (object, attribute, meta) in writes {
-        let held = dc.replica().object(*object).and_then(|o| o.attributes.get(attribute)).map(|a| a.meta);
+        let held = replica.object(*object).and_then(|o| o.attributes.get(attribute)).map(|a| a.meta);
         if held == Some(*meta) {
-            w.dc_stored(dc.id(), *object, attribute, meta);
+            w.replica_stored(index, domain, *object, attribute, meta);
         }
     }
 }
