@@ -2,7 +2,8 @@
 //! — what `repadmin /showrepl` and `/showutdvec` show on a real DC: its USN, its inbound
 //! connections with the high-water mark against the source's USN, its up-to-dateness
 //! vector, its objects and tombstones, and its backlog (attributes whose winning write it
-//! does not hold yet).
+//! does not hold yet). A global catalog's partial replicas of other domains follow the
+//! DCs, each with its own connections and state.
 
 use crate::{load_until, output_error};
 use org::ad_replication::DcId;
@@ -44,43 +45,60 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
     let resolved = Arc::new(resolved);
     let outcome = run(resolved.clone(), seed, None);
     let name = |d: DcId| directory.dcs[usize::from(d.0)].name.as_str();
+    let domains: Vec<String> = resolved.scenario.topology.domains.iter().map(|d| d.name.clone()).collect();
     let mut out = format!("{} at {at}, seed {seed}\n", scenario.display());
     let lagging = outcome.dcs.iter().filter(|d| d.backlog > 0).count();
     out.push_str(&match lagging {
-        0 => "every DC holds every attribute's winning write\n".to_string(),
-        n => format!("{n} DC(s) lack winning writes: replication has not converged\n"),
+        0 => "every replica holds every attribute's winning write\n".to_string(),
+        n => format!("{n} replica(s) lack winning writes: replication has not converged\n"),
     });
-    for (i, (spec, state)) in directory.dcs.iter().zip(&outcome.dcs).enumerate() {
-        if only.is_some_and(|o| o != i) {
+    let replicas: Vec<(DcId, usize)> = directory.replicas().collect();
+    let width = directory.dcs.iter().map(|d| d.name.len()).max().unwrap_or(0);
+    for (i, ((host, domain), state)) in replicas.iter().zip(&outcome.dcs).enumerate() {
+        if only.is_some_and(|o| o != usize::from(host.0)) {
             continue;
         }
-        let version = match spec.version {
-            org::domain_controller::WindowsVersion::Windows2000 => "Windows 2000",
-            org::domain_controller::WindowsVersion::Windows2003 => "Windows Server 2003",
+        let spec = &directory.dcs[usize::from(host.0)];
+        let inbound = match i.checked_sub(directory.dcs.len()) {
+            None => {
+                let version = match spec.version {
+                    org::domain_controller::WindowsVersion::Windows2000 => "Windows 2000",
+                    org::domain_controller::WindowsVersion::Windows2003 => "Windows Server 2003",
+                };
+                out.push_str(&format!(
+                    "\n{}  site {}, domain {}, {version}, {}\n",
+                    spec.name,
+                    resolved.sites[spec.site],
+                    domains[spec.domain],
+                    if state.up { "up" } else { "down" }
+                ));
+                &spec.inbound
+            }
+            Some(k) => {
+                out.push_str(&format!(
+                    "\n{}  partial replica of {} (global catalog), {}\n",
+                    directory.replica_name(i, &domains),
+                    domains[*domain],
+                    if state.up { "up" } else { "down" }
+                ));
+                &directory.partials[k].inbound
+            }
         };
-        out.push_str(&format!(
-            "\n{}  site {}, domain {}, {version}, {}\n",
-            spec.name,
-            resolved.sites[spec.site],
-            resolved.scenario.topology.domains[spec.domain].name,
-            if state.up { "up" } else { "down" }
-        ));
         out.push_str(&format!(
             "  USN {}; {} object(s), {} tombstone(s); backlog {} attribute(s)\n",
             state.usn, state.objects, state.tombstones, state.backlog
         ));
         out.push_str("  inbound neighbors:\n");
-        let width = directory.dcs.iter().map(|d| d.name.len()).max().unwrap_or(0);
-        for c in &spec.inbound {
-            let source = &outcome.dcs[usize::from(c.source.0)];
+        for c in inbound {
+            // The source's replica of this same domain (full, or a GC's partial one).
+            let source = replicas.iter().position(|r| *r == (c.source, *domain)).map_or(0, |s| outcome.dcs[s].usn);
             let hwm = state.high_water_marks.get(&c.source).copied().unwrap_or(0);
             out.push_str(&format!(
-                "    from {:<width$}  {}  every {:<5}  high-water mark {hwm} of {}{}\n",
+                "    from {:<width$}  {}  every {:<5}  high-water mark {hwm} of {source}{}\n",
                 name(c.source),
                 if c.intra_site { "intra-site" } else { "inter-site" },
                 Duration::from_ms(c.interval_ms).to_string(),
-                source.usn,
-                if hwm < source.usn { "  (behind)" } else { "" }
+                if hwm < source { "  (behind)" } else { "" }
             ));
         }
         let utd: Vec<String> = state.utd.iter().map(|(d, usn)| format!("{} {usn}", name(*d))).collect();

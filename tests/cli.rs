@@ -205,13 +205,19 @@ fn repadmin_shows_each_dc_mid_storm() {
         let out = orgsim(&["repadmin", &format!("scenarios/{scenario}.json"), "--at", "16h"]);
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("every DC holds every attribute's winning write"), "{text}");
+        assert!(text.contains("every replica holds every attribute's winning write"), "{text}");
         insta::assert_snapshot!(name, text);
     }
     let out = orgsim(&["repadmin", "scenarios/replication-storm.json", "--at", "10h", "--dc", "dc-asia1"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("every DC holds every attribute's winning write"), "{text}");
+    assert!(text.contains("every replica holds every attribute's winning write"), "{text}");
     assert!(text.contains("DC-ASIA1") && !text.contains("DC-EU2  site"), "{text}");
+    // A two-domain forest: each GC's partial replica of the other domain, with its own
+    // connection, once the link is back and the new EMEA user has replicated to HQ.
+    let out = orgsim(&["repadmin", "scenarios/two-domain-forest.json", "--at", "1h45m"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DC-HQ/emea.contoso.com  partial replica of emea.contoso.com"), "{text}");
+    insta::assert_snapshot!("repadmin-two-domain-forest-1h45m", text);
     for (args, expected) in [
         (&["scenarios/replication-storm.json", "--at", "17h"][..], "is after the end of"),
         (&["scenarios/replication-storm.json", "--at", "1h", "--dc", "DC-NOPE"][..], "no such domain controller"),

@@ -226,6 +226,16 @@ fn replicated_recipient_changes_are_checked() {
     // With replication the categorizer learns of changes only from a GC.
     let err = branch("no-dsaccess", "\"dsaccess\": {},", "");
     assert!(err.contains(": topology.ad_replication: recipients change during the run"), "{err}");
+    // A GC must reach some replica of every other domain.
+    let err = broken_copy("two-domain-forest", "no-site-link", |t| {
+        let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
+        v["topology"]["ad_replication"]["site_links"] = serde_json::json!([]);
+        serde_json::to_string_pretty(&v).unwrap()
+    });
+    assert!(
+        err.contains(": topology.domain_controllers[0]: global catalog \"DC-HQ\" can get no partial replica of \"emea.contoso.com\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -899,7 +899,8 @@ mod tests {
 
         let (mut home, mut far) = (Replica::new(DcId(0)), Replica::new(DcId(1)));
         let now = Instant(3_600_000);
-        let usable = |r: &Replica, a: u32| gc.usable_in(AddressId(a), &ReplicaView { replicas: &[Some(r)], now }).is_some();
+        let usable =
+            |r: &Replica, a: u32| gc.usable_in(AddressId(a), &ReplicaView { replicas: &[Some(r)], now }).is_some();
         assert!(usable(&far, 1), "there from the start: no write needed");
         assert!(!usable(&far, 4), "not created here yet");
         assert!(usable(&far, 5), "a domain without a replica here is seen as of now");

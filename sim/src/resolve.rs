@@ -857,7 +857,9 @@ impl Checker<'_> {
         if n + partials.len() > MAX_REPLICAS {
             self.error(
                 &p().key("topology").key("domain_controllers"),
-                format!("orgsim simulates at most {MAX_REPLICAS} replicas (each DC's, and each GC's of every other domain)"),
+                format!(
+                    "orgsim simulates at most {MAX_REPLICAS} replicas (each DC's, and each GC's of every other domain)"
+                ),
             );
         }
         Some(DirectorySpec { dcs, partials, replicating: true })
@@ -880,14 +882,14 @@ impl Checker<'_> {
             for domain in (0..t.domains.len()).filter(|&d| d != home) {
                 let site = dcs[g].site;
                 let mut inbound = Vec::new();
-                for b in 0..dcs.len() {
-                    if dcs[b].domain == domain && dcs[b].site == site {
+                for (b, source) in dcs.iter_mut().enumerate() {
+                    if source.domain == domain && source.site == site {
                         inbound.push(InboundConnection {
                             source: DcId(b as u16),
                             intra_site: true,
                             interval_ms: INTRA_SITE_POLL_MS,
                         });
-                        dcs[b].notify_targets.push(DcId(g as u16));
+                        source.notify_targets.push(DcId(g as u16));
                     }
                 }
                 if inbound.is_empty() {
@@ -902,7 +904,11 @@ impl Checker<'_> {
                         };
                         let source = in_other(&|x| dcs[x].domain == domain).or_else(|| in_other(&gc));
                         if let Some(source) = source {
-                            inbound.push(InboundConnection { source: DcId(source as u16), intra_site: false, interval_ms });
+                            inbound.push(InboundConnection {
+                                source: DcId(source as u16),
+                                intra_site: false,
+                                interval_ms,
+                            });
                         }
                     }
                 }

@@ -86,7 +86,9 @@ pub struct RunOutcome {
     /// which tables learn with delay).
     #[serde(skip)]
     pub connectors: Vec<ConnectorState>,
-    /// Each DC at the end of the run (empty when the directory is not simulated).
+    /// Each replica at the end of the run, in `DirectorySpec::replicas` order: each DC's
+    /// own domain, then the GCs' partial replicas (empty when the directory is not
+    /// simulated).
     #[serde(skip)]
     pub dcs: Vec<DcSummary>,
 }
@@ -168,7 +170,7 @@ fn rank(meta: &AttributeMeta) -> Rank {
     (meta.version, meta.originating_time_ms, meta.originating_dc)
 }
 
-/// One DC as `repadmin` shows it, at its last step.
+/// One replica as `repadmin` shows it, at its DC's last step.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DcSummary {
     /// Its highest USN.
@@ -185,6 +187,20 @@ pub struct DcSummary {
     pub backlog: u64,
     /// Whether it answers.
     pub up: bool,
+}
+
+impl DcSummary {
+    fn of(replica: &org::ad_replication::Replica) -> Self {
+        DcSummary {
+            usn: replica.usn(),
+            utd: replica.utd().clone(),
+            high_water_marks: replica.high_water_marks(),
+            objects: replica.object_count(),
+            tombstones: replica.tombstone_count(),
+            backlog: 0,
+            up: true,
+        }
+    }
 }
 
 /// Directory replication totals of a run.
@@ -554,7 +570,14 @@ impl World {
 
     /// A replica (by index, of `domain`) now holds `meta` for an attribute: the winners
     /// and counts follow.
-    fn replica_stored(&mut self, replica: usize, domain: usize, object: ObjectId, attribute: &str, meta: &AttributeMeta) {
+    fn replica_stored(
+        &mut self,
+        replica: usize,
+        domain: usize,
+        object: ObjectId,
+        attribute: &str,
+        meta: &AttributeMeta,
+    ) {
         let bit = 1u128 << replica;
         let key = (object, attribute.to_string());
         match self.winners[domain].best.get_mut(&key) {
@@ -712,7 +735,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         dc_up: vec![true; dc_count],
         winners: vec![Winners::default(); topology_domains],
         at_best: vec![0; replica_count],
-        dc_summaries: vec![DcSummary::default(); dc_count],
+        dc_summaries: vec![DcSummary::default(); replica_count],
         ad_bytes: 0,
         ad_interval_bytes: 0,
         directory_agreed_since: Some(0),
@@ -804,10 +827,10 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             dcs: {
                 let backlogs = w.dc_backlogs();
                 let mut dcs = w.dc_summaries.clone();
-                // `repadmin` shows each DC's own domain (partial replicas come after).
+                let hosts: Vec<DcId> = resolved.directory.iter().flat_map(|d| d.replicas()).map(|(h, _)| h).collect();
                 for (i, dc) in dcs.iter_mut().enumerate() {
                     dc.backlog = backlogs[i];
-                    dc.up = w.dc_up[i];
+                    dc.up = w.dc_up[usize::from(hosts[i].0)];
                 }
                 dcs
             },
@@ -1373,16 +1396,10 @@ async fn dc_node(world: Shared, id: DcId) {
                 for p in &partials {
                     w.checker.dc_digest(p.index, p.dc.replica().digest());
                 }
-                let replica = dc.replica();
-                w.dc_summaries[usize::from(id.0)] = DcSummary {
-                    usn: replica.usn(),
-                    utd: replica.utd().clone(),
-                    high_water_marks: replica.high_water_marks(),
-                    objects: replica.object_count(),
-                    tombstones: replica.tombstone_count(),
-                    backlog: 0,
-                    up: true,
-                };
+                w.dc_summaries[usize::from(id.0)] = DcSummary::of(dc.replica());
+                for p in &partials {
+                    w.dc_summaries[p.index] = DcSummary::of(p.dc.replica());
+                }
                 let backlogs = w.dc_backlogs();
                 w.checker.set_dc_backlogs(backlogs);
                 let agreed = w.checker.directory_agreement().is_ok();
@@ -1526,22 +1543,33 @@ fn originate(
 /// creations and deletions due by `now` from `due`, and a RUS pass when one falls due.
 struct RecipientAdmin {
     due: std::collections::VecDeque<(Instant, AddressId, RecipientWrite)>,
-    rus: Option<RusSpec>,
+    /// The RUS's interval, if one is bound to this DC.
+    rus_interval_ms: u64,
+    /// Recipients the RUS has yet to stamp (or see deleted).
+    unstamped: Vec<AddressId>,
+    /// When its next pass falls (none once nothing is left to stamp).
     next_pass: Option<Instant>,
 }
 
 impl RecipientAdmin {
     fn new(spec: &crate::resolve::DcSpec) -> Self {
-        let next_pass = spec.rus.as_ref().filter(|r| !r.recipients.is_empty()).map(|r| Instant(r.interval_ms));
-        RecipientAdmin { due: spec.recipient_writes.iter().copied().collect(), rus: spec.rus.clone(), next_pass }
+        let rus: Option<&RusSpec> = spec.rus.as_ref();
+        RecipientAdmin {
+            due: spec.recipient_writes.iter().copied().collect(),
+            rus_interval_ms: rus.map_or(0, |r| r.interval_ms),
+            unstamped: rus.map_or_else(Vec::new, |r| r.recipients.clone()),
+            next_pass: rus.filter(|r| !r.recipients.is_empty()).map(|r| Instant(r.interval_ms)),
+        }
     }
 
     fn deadline(&self) -> Option<Instant> {
         [self.due.front().map(|w| w.0), self.next_pass].into_iter().flatten().min()
     }
 
-    /// Makes the writes due by `now`.
+    /// Makes the writes due by `now`: a RUS pass first, so a recipient created at the
+    /// instant of a pass waits for the next one (as without replication).
     fn step(&mut self, world: &Shared, dc: &mut DomainController, name: &str, now: Instant) {
+        self.pass(world, dc, name, now);
         while self.due.front().is_some_and(|w| w.0 <= now) {
             let (_, address, write) = self.due.pop_front().expect("checked");
             let (change, attrs) = match write {
@@ -1560,11 +1588,16 @@ impl RecipientAdmin {
                 w.record(now.as_ms(), name, &event);
             }
         }
-        let (Some(pass), Some(rus)) = (self.next_pass, self.rus.as_ref()) else { return };
+    }
+
+    /// A RUS pass, if one is due.
+    fn pass(&mut self, world: &Shared, dc: &mut DomainController, name: &str, now: Instant) {
+        let Some(pass) = self.next_pass else { return };
         if pass > now {
             return;
         }
-        self.next_pass = Some(Instant((now.as_ms() / rus.interval_ms + 1) * rus.interval_ms));
+        let every = self.rus_interval_ms;
+        self.next_pass = Some(Instant((now.as_ms() / every + 1) * every));
         // §2: a pass stamps what this DC holds that was created and has no addresses yet;
         // a DC that is down runs no pass.
         if !lock(world).dc_up[usize::from(dc.id().0)] {
@@ -1574,10 +1607,13 @@ impl RecipientAdmin {
         let mut writes: Vec<ObjectWrite> = Vec::new();
         {
             let w = lock(world);
-            for &a in &rus.recipients {
-                let Some(o) = dc.replica().object(recipient_object(a)) else { continue };
-                if o.is_deleted() || o.values(CREATED_ATTRIBUTE).is_empty() || !o.values(STAMPED_ATTRIBUTE).is_empty() {
-                    continue;
+            self.unstamped.retain(|&a| {
+                let Some(o) = dc.replica().object(recipient_object(a)) else { return true };
+                if o.is_deleted() || !o.values(STAMPED_ATTRIBUTE).is_empty() {
+                    return false;
+                }
+                if o.values(CREATED_ATTRIBUTE).is_empty() {
+                    return true;
                 }
                 let address = w.address(a);
                 writes.push((
@@ -1585,7 +1621,11 @@ impl RecipientAdmin {
                     vec![(STAMPED_ATTRIBUTE.to_string(), vec![format!("SMTP:{address}")])],
                 ));
                 stamped.push(address);
-            }
+                false
+            });
+        }
+        if self.unstamped.is_empty() {
+            self.next_pass = None;
         }
         if !writes.is_empty() && originate(world, dc, name, now, &writes, false) {
             let event = TraceEvent::RecipientsWritten { change: "stamped", recipients: stamped };
