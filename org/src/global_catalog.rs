@@ -644,6 +644,26 @@ impl GlobalCatalog {
         }
     }
 
+    /// The senders an "accept messages from" list admits: each listed recipient, and
+    /// for a listed distribution group every member, nested groups included (Exchange
+    /// accepts a DL's members). A query-based group's results are not known before send
+    /// time, so only its own address is listed.
+    pub fn accepted_senders(&self, listed: &[AddressId]) -> BTreeSet<AddressId> {
+        let mut out = BTreeSet::new();
+        let mut todo: Vec<AddressId> = listed.to_vec();
+        while let Some(a) = todo.pop() {
+            if !out.insert(a) {
+                continue;
+            }
+            if let Some(Recipient::Group(g)) = self.object(a).map(|o| o.recipient) {
+                if let Membership::Static { members, .. } = &self.group(g).membership {
+                    todo.extend(members.iter().copied());
+                }
+            }
+        }
+        out
+    }
+
     /// The values the latest change made by `now` gave `attr`, if any did.
     pub fn changed_as_of(&self, address: AddressId, attr: &str, now: Instant) -> Option<&[String]> {
         let list = self.modifications.get(&address)?;
@@ -925,5 +945,28 @@ mod tests {
         assert!(!usable(&far, 4));
         assert_eq!(object_recipient(dave), Some(AddressId(4)));
         assert_eq!(object_recipient(crate::ad_replication::ObjectId(7)), None, "a bulk change's object");
+    }
+
+    #[test]
+    fn an_accept_list_naming_a_group_admits_its_members_nested() {
+        let mut gc = catalog();
+        let inner = gc.add_group(Group {
+            address: AddressId(30),
+            membership: Membership::Static { scope: GroupScope::Universal, members: vec![AddressId(3)] },
+            expansion_server: None,
+        });
+        gc.add(AddressId(30), group_object(inner, 0, ObjectClass::Group));
+        let outer = gc.add_group(Group {
+            address: AddressId(31),
+            membership: Membership::Static {
+                scope: GroupScope::Global,
+                members: vec![AddressId(1), AddressId(30), AddressId(31)],
+            },
+            expansion_server: None,
+        });
+        gc.add(AddressId(31), group_object(outer, 0, ObjectClass::Group));
+        let admitted = gc.accepted_senders(&[AddressId(31), AddressId(4)]);
+        let want = [1, 3, 4, 30, 31].map(AddressId).into_iter().collect::<BTreeSet<_>>();
+        assert_eq!(admitted, want, "members, nested members, the groups themselves; a loop ends");
     }
 }

@@ -2175,11 +2175,11 @@ impl Checker<'_> {
                     continue;
                 }
                 (Some(list), false) => {
-                    let mut allowed = BTreeSet::new();
+                    let mut listed = Vec::new();
                     for (k, alias) in list.iter().enumerate() {
-                        allowed.extend(self.lookup_alias(&book, alias, &at.key("accept_from").index(k)));
+                        listed.extend(self.lookup_alias(&book, alias, &at.key("accept_from").index(k)));
                     }
-                    Restriction::AcceptFrom(allowed)
+                    Restriction::AcceptFrom(directory.accepted_senders(&listed))
                 }
             };
             let mut object = directory.object(id).expect("placed objects exist").clone();

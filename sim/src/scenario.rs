@@ -772,9 +772,9 @@ pub struct Placement {
     /// the domain's head (`DC=…`) by default.
     #[serde(default)]
     pub ou: Option<String>,
-    /// Only these senders, by alias (a group listed here is not expanded: only a sender
-    /// with that very address matches), who must be authenticated; anyone by default
-    /// (EXCHANGE2003.md §2).
+    /// Only these senders, by alias, who must be authenticated; a distribution group
+    /// listed admits its members, nested ones too (a query-based group admits only its
+    /// own address); anyone by default (EXCHANGE2003.md §2).
     #[serde(default)]
     pub accept_from: Option<Vec<String>>,
     /// Only authenticated senders ("From authenticated users only").
