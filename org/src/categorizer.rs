@@ -115,14 +115,7 @@ pub fn categorize(
             }
             continue;
         };
-        let restriction = &object.restriction;
-        let refused = match restriction {
-            Restriction::AuthenticatedOnly if !limits.enforces_authenticated_only || limits.ignores_authentication => {
-                false
-            }
-            _ => !restriction.admits(message.sender, message.authenticated),
-        };
-        if refused {
+        if refuses(&object.restriction, message, limits) {
             out.failed.push((recipient, DsnCode::AccessDenied));
             continue;
         }
@@ -143,6 +136,16 @@ pub fn categorize(
         out.resolved.push((recipient, destination));
     }
     out
+}
+
+/// Whether `restriction` refuses `message`'s sender on a server with these limits (§2:
+/// "authenticated users only" is enforced by Exchange 2003 servers; lists of senders by
+/// every version).
+pub fn refuses(restriction: &Restriction, message: &Message, limits: Limits) -> bool {
+    match restriction {
+        Restriction::AuthenticatedOnly if !limits.enforces_authenticated_only || limits.ignores_authentication => false,
+        _ => !restriction.admits(message.sender, message.authenticated),
+    }
 }
 
 /// What an expansion found.
@@ -213,8 +216,16 @@ impl Expansion {
         self.current.map(|(_, group, page)| (group, page))
     }
 
-    /// A GC answered the current page.
-    pub fn on_page(&mut self, directory: &GlobalCatalog, result: Result<Vec<AddressId>, ExpansionError>, more: bool) {
+    /// A GC answered the current page. A nested group whose restriction `refused` is
+    /// not expanded: it comes back as a member, for the categorizer to refuse with 5.7.1
+    /// (§2: restrictions hold on nested groups too).
+    pub fn on_page(
+        &mut self,
+        directory: &GlobalCatalog,
+        result: Result<Vec<AddressId>, ExpansionError>,
+        more: bool,
+        refused: &dyn Fn(&Restriction) -> bool,
+    ) {
         let (top, group, page) = self.current.expect("a page answers the current request");
         match result {
             Err(_) => {
@@ -231,8 +242,8 @@ impl Expansion {
             Ok(found) => {
                 let list = self.members.get_mut(&top).expect("a top-level group not failed has a list");
                 for member in found {
-                    match directory.object(member).map(|o| o.recipient) {
-                        Some(Recipient::Group(nested)) => {
+                    match directory.object(member).map(|o| (o.recipient, &o.restriction)) {
+                        Some((Recipient::Group(nested), restriction)) if !refused(restriction) => {
                             if self.seen.insert(nested) {
                                 self.queue.push_back((top, nested));
                             }
@@ -275,7 +286,7 @@ impl Expansion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::global_catalog::{AsOf, MailboxEntry};
+    use crate::global_catalog::{AdDomainId, AsOf, MailboxEntry};
     use crate::message::{MessageId, MessageKind};
     use crate::time::Instant;
     use crate::StoreId;
@@ -423,7 +434,6 @@ mod tests {
     /// members a page; `fail_at` makes the GC stop answering at that request (the
     /// expansion restarts).
     fn run(gc: &GlobalCatalog, mut e: Expansion, page_size: usize, fail_at: Option<usize>) -> Expanded {
-        use crate::global_catalog::AdDomainId;
         let mut requests = 0;
         while let Some((group, page)) = e.next_request() {
             requests += 1;
@@ -440,7 +450,7 @@ mod tests {
                     (Ok(all[start..end].to_vec()), end < all.len())
                 }
             };
-            e.on_page(gc, result, more);
+            e.on_page(gc, result, more, &|_| false);
         }
         assert!(e.complete());
         e.finish()
@@ -497,6 +507,30 @@ mod tests {
             "the loop 10 → 11 → 10 ends; 5 is already a direct recipient"
         );
         assert!(out.failed.is_empty());
+    }
+
+    #[test]
+    fn a_nested_group_that_refuses_the_sender_is_not_expanded() {
+        let gc = groups();
+        let mut e = Expansion::new(vec![(AddressId(10), GroupId(0))], []);
+        // Group 11 (nested in 10) refuses this sender: it comes back as a member, for the
+        // categorizer to refuse with 5.7.1, and its members are not reached through it.
+        let refused = |r: &Restriction| *r != Restriction::Anyone;
+        let mut restricted = gc.clone();
+        let mut object = restricted.object(AddressId(11)).unwrap().clone();
+        object.restriction = Restriction::AuthenticatedOnly;
+        restricted.add(AddressId(11), object);
+        while let Some((group, _)) = e.next_request() {
+            let all = restricted.members(group, AdDomainId(0), &AsOf(Instant::ZERO));
+            e.on_page(&restricted, all, false, &refused);
+        }
+        let out = e.finish();
+        assert_eq!(out.groups, vec![(AddressId(10), vec![AddressId(1), AddressId(2), AddressId(11)])]);
+        let mut anonymous = message(1_000, 0);
+        anonymous.authenticated = false;
+        assert!(refuses(&Restriction::AuthenticatedOnly, &anonymous, LIMITS));
+        let e2000 = Limits { enforces_authenticated_only: false, ..LIMITS };
+        assert!(!refuses(&Restriction::AuthenticatedOnly, &anonymous, e2000), "§2: only 2003 enforces it");
     }
 
     #[test]

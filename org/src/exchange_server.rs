@@ -21,7 +21,7 @@ use crate::categorizer::{
 use crate::dns::{DnsQuery, DnsReply};
 use crate::dsaccess::{CacheStats, UserCache};
 use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
-use crate::global_catalog::{AsOf, LdapPage, LdapQuery, LdapSearch};
+use crate::global_catalog::{AsOf, LdapPage, LdapQuery, LdapSearch, Restriction};
 use crate::link_state::{ConnectorState, LinkStateMessage, LinkStateTable, VersionBump};
 use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::message::{Message, MessageId, MessageKind};
@@ -339,6 +339,8 @@ pub struct ExchangeServer {
     /// GCs DSAccess found not answering, and when it may try each again (one request at
     /// a time, until one is answered).
     gc_suspect: BTreeMap<DcId, Instant>,
+    /// Requests out to GCs: (GC, search number) → the held item asking.
+    searches: BTreeMap<(DcId, u64), u64>,
     next_search: u64,
     /// Categorizer memory held by expansions in progress.
     categorizer_memory_bytes: u64,
@@ -406,6 +408,7 @@ impl ExchangeServer {
             outputs: Vec::new(),
             expanding: BTreeMap::new(),
             gc_suspect: BTreeMap::new(),
+            searches: BTreeMap::new(),
             next_search: 0,
             categorizer_memory_bytes: 0,
             oof_history: BTreeSet::new(),
@@ -1059,13 +1062,7 @@ impl ExchangeServer {
                 return;
             }
         }
-        let config = self.topology.server(self.id);
-        let limits = Limits {
-            max_hop_count: config.version.max_hop_count(),
-            max_message_size_bytes: config.smtp.max_message_size_bytes,
-            enforces_authenticated_only: config.version.is_2003(),
-            ignores_authentication: self.topology.bug(PlantedBug::RestrictionIgnoresAuthentication),
-        };
+        let limits = self.limits();
         let item = &self.items[&id];
         let directory = &self.topology.directory;
         let (external, here, message) = (&self.topology.external, self.id, &item.message);
@@ -1137,7 +1134,7 @@ impl ExchangeServer {
                 // at a time tries it (a probe) while the others go elsewhere.
                 usable.find(|gc| match self.gc_suspect.get(gc) {
                     None => true,
-                    Some(until) => *until <= now && !self.expanding.values().any(|h| h.gc == Some(*gc)),
+                    Some(until) => *until <= now && self.searches.range((*gc, 0)..=(*gc, u64::MAX)).next().is_none(),
                 })
             }
         };
@@ -1154,6 +1151,10 @@ impl ExchangeServer {
         let search = self.next_search;
         self.next_search += 1;
         let held = self.expanding.get_mut(&item).expect("checked above");
+        if let Some(old) = held.gc {
+            self.searches.remove(&(old, held.search));
+        }
+        self.searches.insert((gc, search), item);
         held.gc = Some(gc);
         held.search = search;
         let query = match &mut held.work {
@@ -1172,13 +1173,14 @@ impl ExchangeServer {
 
     /// A GC answered a page.
     pub fn handle_ldap_page(&mut self, now: Instant, from: DcId, page: LdapPage) {
-        let Some((&item, _)) = self.expanding.iter().find(|(_, h)| h.gc == Some(from) && h.search == page.search)
-        else {
+        let Some(item) = self.searches.remove(&(from, page.search)) else {
             return; // an answer to a search given up on
         };
+        debug_assert!(self.expanding.get(&item).is_some_and(|h| h.gc == Some(from) && h.search == page.search));
         self.timers.cancel(Timer::Ldap(item));
         // It answers: DSAccess uses it again.
         self.gc_suspect.remove(&from);
+        let limits = self.limits();
         let held = self.expanding.get_mut(&item).expect("found above");
         let complete = match &mut held.work {
             DirectoryWork::Lookup(asked) => {
@@ -1194,7 +1196,9 @@ impl ExchangeServer {
                 return;
             }
             DirectoryWork::Expand(e) => {
-                e.on_page(&self.topology.directory, page.result, page.more);
+                let message = &self.items[&item].message;
+                let refused = |r: &Restriction| crate::categorizer::refuses(r, message, limits);
+                e.on_page(&self.topology.directory, page.result, page.more, &refused);
                 e.complete()
             }
         };
@@ -1211,6 +1215,7 @@ impl ExchangeServer {
     fn gc_failed(&mut self, now: Instant, item: u64) {
         let Some(held) = self.expanding.get_mut(&item) else { return };
         let Some(gc) = held.gc.take() else { return };
+        self.searches.remove(&(gc, held.search));
         held.tried.insert(gc);
         let found = held.found();
         held.restart();
@@ -1226,6 +1231,9 @@ impl ExchangeServer {
     /// routed as a whole.
     fn finish_expansion(&mut self, now: Instant, item: u64) {
         let held = self.expanding.remove(&item).expect("a finished expansion was held");
+        if let Some(gc) = held.gc {
+            self.searches.remove(&(gc, held.search));
+        }
         self.timers.cancel(Timer::Ldap(item));
         let message = self.items[&item].message.id;
         let DirectoryWork::Expand(expansion) = held.work else { unreachable!("only expansions finish") };
@@ -1254,6 +1262,17 @@ impl ExchangeServer {
             if !pending.is_empty() {
                 self.categorize_recipients(now, item, pending, false, false);
             }
+        }
+    }
+
+    /// The limits and rules this server's categorizer enforces.
+    fn limits(&self) -> Limits {
+        let config = self.topology.server(self.id);
+        Limits {
+            max_hop_count: config.version.max_hop_count(),
+            max_message_size_bytes: config.smtp.max_message_size_bytes,
+            enforces_authenticated_only: config.version.is_2003(),
+            ignores_authentication: self.topology.bug(PlantedBug::RestrictionIgnoresAuthentication),
         }
     }
 

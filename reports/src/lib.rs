@@ -699,7 +699,12 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 let message = as_str(v, "message", trace, n)?.to_string();
                 let code = as_str(v, "code", trace, n)?;
                 for r in list(v, "recipients", n)? {
-                    fates.entry((message.clone(), r)).or_default().outcome = format!("ndr {code}");
+                    // A group's member refused where the group was expanded appears here
+                    // first: its path is that server.
+                    let fate = fates
+                        .entry((message.clone(), r))
+                        .or_insert_with(|| RecipientFate { path: vec![node.clone()], ..Default::default() });
+                    fate.outcome = format!("ndr {code}");
                 }
                 let ndr = as_str(v, "ndr", trace, n)?.to_string();
                 let to = as_str(v, "to", trace, n)?.to_string();
