@@ -94,11 +94,12 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
             let source = replicas.iter().position(|r| *r == (c.source, *domain)).map_or(0, |s| outcome.dcs[s].usn);
             let hwm = state.high_water_marks.get(&c.source).copied().unwrap_or(0);
             out.push_str(&format!(
-                "    from {:<width$}  {}  every {:<5}  high-water mark {hwm} of {source}{}\n",
+                "    from {:<width$}  {}  every {:<5}  high-water mark {hwm} of {source}{}{}\n",
                 name(c.source),
                 if c.intra_site { "intra-site" } else { "inter-site" },
                 Duration::from_ms(c.interval_ms).to_string(),
-                if hwm < source { "  (behind)" } else { "" }
+                if hwm < source { "  (behind)" } else { "" },
+                schedule_note(c.schedule.open_hours)
             ));
         }
         let utd: Vec<String> = state.utd.iter().map(|(d, usn)| format!("{} {usn}", name(*d))).collect();
@@ -112,4 +113,23 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => output_error("the replication state", Path::new("stdout"), e),
     }
+}
+
+/// A site link schedule as repadmin users read it: `  open 20:00-06:00 UTC` (nothing when
+/// always open).
+fn schedule_note(open_hours: u32) -> String {
+    let all = org::domain_controller::Schedule::ALWAYS.open_hours;
+    if open_hours & all == all {
+        return String::new();
+    }
+    let open = |h: u32| open_hours & (1 << (h % 24)) != 0;
+    // Windows start where an open hour follows a closed one (the day wraps).
+    let windows: Vec<String> = (0..24)
+        .filter(|&h| open(h) && !open(h + 23))
+        .map(|from| {
+            let until = (from + 1..from + 25).find(|&h| !open(h)).unwrap_or(from + 24) % 24;
+            format!("{from:02}:00-{until:02}:00")
+        })
+        .collect();
+    format!("  open {} UTC", windows.join(", "))
 }

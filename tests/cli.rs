@@ -218,6 +218,10 @@ fn repadmin_shows_each_dc_mid_storm() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("DC-HQ/emea.contoso.com  partial replica of emea.contoso.com"), "{text}");
     insta::assert_snapshot!("repadmin-two-domain-forest-1h45m", text);
+    // A scheduled site link: the store has not pulled since 06:00.
+    let out = orgsim(&["repadmin", "scenarios/night-replication.json", "--at", "19h"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("open 20:00-06:00 UTC") && text.contains("(behind)"), "{text}");
     for (args, expected) in [
         (&["scenarios/replication-storm.json", "--at", "17h"][..], "is after the end of"),
         (&["scenarios/replication-storm.json", "--at", "1h", "--dc", "DC-NOPE"][..], "no such domain controller"),

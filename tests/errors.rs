@@ -226,6 +226,15 @@ fn replicated_recipient_changes_are_checked() {
     // With replication the categorizer learns of changes only from a GC.
     let err = branch("no-dsaccess", "\"dsaccess\": {},", "");
     assert!(err.contains(": topology.ad_replication: recipients change during the run"), "{err}");
+    // Site link schedules are whole UTC hours.
+    let night = |name: &str, from: &str, to: &str| broken_copy("night-replication", name, |t| t.replacen(from, to, 1));
+    let err = night("schedule-minutes", "\"from\": \"20:00\"", "\"from\": \"20:30\"");
+    assert!(err.contains(": topology.ad_replication.site_links[0].schedule[0].from: expected a whole hour"), "{err}");
+    let err = night("schedule-empty", "\"until\": \"06:00\"", "\"until\": \"20:00\"");
+    assert!(
+        err.contains(": topology.ad_replication.site_links[0].schedule[0]: expected \"from\" and \"until\" to differ"),
+        "{err}"
+    );
     // A GC must reach some replica of every other domain.
     let err = broken_copy("two-domain-forest", "no-site-link", |t| {
         let mut v: serde_json::Value = serde_json::from_str(t).unwrap();

@@ -9,12 +9,14 @@
 //!
 //! Sans-IO: messages in through [`DomainController::handle_message`], timers through
 //! [`DomainController::handle_timeout`]; outputs drained with
-//! [`DomainController::drain_outputs`]. Left out: site link schedules other than "always
-//! available", bridgehead DCs per site (every inter-site connection pulls on its own),
-//! the KCC (connections are given), compression of inter-site traffic.
+//! [`DomainController::drain_outputs`]. A site link's schedule opens it for whole UTC
+//! hours of the day: a scheduled pull that falls while it is closed waits for the next
+//! opening. Left out: weekly schedules (every day is alike here), bridgehead DCs per site
+//! (every inter-site connection pulls on its own), the KCC (connections are given),
+//! compression of inter-site traffic.
 
 use crate::ad_replication::{ChangeBatch, DcId, ObjectId, Replica, Usn};
-use crate::time::{Instant, MINUTE_MS, SECOND_MS};
+use crate::time::{Instant, DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS};
 use crate::Entropy;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -58,6 +60,46 @@ pub struct InboundConnection {
     pub intra_site: bool,
     /// How often it is pulled without a notification.
     pub interval_ms: u64,
+    /// When scheduled pulls may run (a site link's schedule; always inside a site).
+    pub schedule: Schedule,
+}
+
+/// The hours of the UTC day replication may run in (EXCHANGE2003.md §2: a site link's
+/// schedule, "always available" by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Bit `h` set: the hour from `h`:00 UTC is open.
+    pub open_hours: u32,
+    /// The UTC time of day at simulated time zero.
+    pub start_ms_of_day: u64,
+}
+
+impl Schedule {
+    /// Every hour open.
+    pub const ALWAYS: Schedule = Schedule { open_hours: (1 << 24) - 1, start_ms_of_day: 0 };
+
+    fn hour(&self, at_ms: u64) -> u32 {
+        (((self.start_ms_of_day + at_ms) % DAY_MS) / HOUR_MS) as u32
+    }
+
+    /// Whether replication may run at `now`.
+    pub fn is_open(&self, now: Instant) -> bool {
+        self.open_hours & (1 << self.hour(now.as_ms())) != 0
+    }
+
+    /// `now` if open, else the start of the next open hour.
+    pub fn next_open(&self, now: Instant) -> Instant {
+        assert!(self.open_hours & ((1 << 24) - 1) != 0, "a schedule opens at least one hour a day");
+        if self.is_open(now) {
+            return now;
+        }
+        let into_hour = (self.start_ms_of_day + now.as_ms()) % HOUR_MS;
+        let mut at = now.as_ms() + (HOUR_MS - into_hour);
+        while self.open_hours & (1 << self.hour(at)) == 0 {
+            at += HOUR_MS;
+        }
+        Instant(at)
+    }
 }
 
 /// What DCs say to each other.
@@ -309,8 +351,17 @@ impl DomainController {
                     }
                 }
                 Timer::Scheduled(source) => {
-                    let interval =
-                        self.inbound.iter().find(|c| c.source == source).map_or(INTRA_SITE_POLL_MS, |c| c.interval_ms);
+                    let (interval, schedule) = self
+                        .inbound
+                        .iter()
+                        .find(|c| c.source == source)
+                        .map_or((INTRA_SITE_POLL_MS, Schedule::ALWAYS), |c| (c.interval_ms, c.schedule));
+                    // A closed schedule holds the pull until it opens; then every
+                    // interval while it stays open.
+                    if !schedule.is_open(now) {
+                        self.timers.insert(Timer::Scheduled(source), schedule.next_open(now));
+                        continue;
+                    }
                     self.timers.insert(Timer::Scheduled(source), now.plus_ms(interval));
                     self.pull(now, source);
                 }
@@ -377,7 +428,12 @@ mod tests {
         let intra = |me: u16| -> Vec<InboundConnection> {
             (0..3)
                 .filter(|s| *s != me)
-                .map(|s| InboundConnection { source: DcId(s), intra_site: true, interval_ms: INTRA_SITE_POLL_MS })
+                .map(|s| InboundConnection {
+                    source: DcId(s),
+                    intra_site: true,
+                    interval_ms: INTRA_SITE_POLL_MS,
+                    schedule: Schedule::ALWAYS,
+                })
                 .collect()
         };
         let targets = |me: u16| -> Vec<DcId> { (0..3).filter(|s| *s != me).map(DcId).collect() };
@@ -389,7 +445,7 @@ mod tests {
         dcs.push(DomainController::new(
             DcId(3),
             version,
-            vec![InboundConnection { source: DcId(0), intra_site: false, interval_ms }],
+            vec![InboundConnection { source: DcId(0), intra_site: false, interval_ms, schedule: Schedule::ALWAYS }],
             Vec::new(),
             Instant::ZERO,
             &mut Latest,
@@ -478,6 +534,31 @@ mod tests {
         run(&mut dcs, Instant(12 * 3_600_000), ObjectId(2), None);
         let title2 = |d: &DomainController| d.replica().object(ObjectId(2)).unwrap().values("title").to_vec();
         assert!(dcs.iter().all(|d| title2(d) == vec!["skewed".to_string()]), "{:?}", title2(&dcs[0]));
+    }
+
+    #[test]
+    fn a_closed_site_link_schedule_holds_pulls_until_it_opens() {
+        // Open 20:00–06:00 UTC; the run starts at 08:30.
+        let night = (0..24).filter(|h| !(6..20).contains(h)).fold(0u32, |m, h| m | 1 << h);
+        let schedule = Schedule { open_hours: night, start_ms_of_day: 8 * HOUR_MS + 30 * MINUTE_MS };
+        assert!(!schedule.is_open(Instant::ZERO));
+        assert_eq!(schedule.next_open(Instant::ZERO), Instant(11 * HOUR_MS + 30 * MINUTE_MS), "20:00");
+        assert!(schedule.is_open(Instant(21 * HOUR_MS)), "05:30 next day");
+        assert_eq!(schedule.next_open(Instant(21 * HOUR_MS + 30 * MINUTE_MS)), Instant(35 * HOUR_MS + 30 * MINUTE_MS));
+        let mut dcs = forest(WindowsVersion::Windows2003, 60 * MINUTE_MS);
+        let link = InboundConnection { source: DcId(0), intra_site: false, interval_ms: 60 * MINUTE_MS, schedule };
+        dcs[3] = DomainController::new(
+            DcId(3),
+            WindowsVersion::Windows2003,
+            vec![link],
+            Vec::new(),
+            Instant::ZERO,
+            &mut Latest,
+            Plants::NONE,
+        );
+        dcs[0].handle_write(Instant::ZERO, ObjectId(1), &[("mail", vec!["a".into()])], false);
+        let held = run(&mut dcs, Instant(DAY_MS), ObjectId(1), None);
+        assert_eq!(held[3], Some(Instant(11 * HOUR_MS + 30 * MINUTE_MS)), "pulled when the link opens at 20:00");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::scenario::{
 use org::ad_replication::DcId;
 use org::address_space::{AddressSpace, DomainId, ExternalDirectory, Pattern};
 use org::advanced_queuing::QueueKey;
-use org::domain_controller::{InboundConnection, WindowsVersion, INTRA_SITE_POLL_MS};
+use org::domain_controller::{InboundConnection, Schedule, WindowsVersion, INTRA_SITE_POLL_MS};
 use org::dsn::DsnCode;
 use org::global_catalog::{
     AdDomainId, GlobalCatalog, Group, GroupScope, MailboxEntry, Membership, ObjectClass, Recipient, RecipientObject,
@@ -748,6 +748,7 @@ impl Checker<'_> {
         sites: &Names,
         reachable: Reachable<'_>,
         no_gc_work: bool,
+        start_second_of_day: u32,
     ) -> Option<DirectorySpec> {
         let groups = !no_gc_work;
         let ad = match t.ad_replication.as_ref() {
@@ -791,13 +792,14 @@ impl Checker<'_> {
                         source,
                         intra_site: true,
                         interval_ms: INTRA_SITE_POLL_MS,
+                        schedule: Schedule::ALWAYS,
                     });
                     dcs[a].notify_targets.push(source);
                 }
             }
         }
-        // The cheapest site link per pair of sites sets the interval.
-        let mut pair_interval: BTreeMap<(usize, usize), (u32, u64)> = BTreeMap::new();
+        // The cheapest site link per pair of sites sets the interval and the schedule.
+        let mut pair_interval: BTreeMap<(usize, usize), (u32, u64, u32)> = BTreeMap::new();
         self.names("site link", ap.key("site_links"), ad.site_links.iter().map(|l| l.name.as_str()), "name");
         for (i, link) in ad.site_links.iter().enumerate() {
             let lp = ap.key("site_links").index(i);
@@ -815,6 +817,7 @@ impl Checker<'_> {
                     "expected a multiple of 15m from 15m to 7d (EXCHANGE2003.md §2)",
                 );
             }
+            let open_hours = self.site_link_schedule(link.schedule.as_deref(), &lp.key("schedule"));
             let ids: Vec<usize> = link
                 .sites
                 .iter()
@@ -837,23 +840,30 @@ impl Checker<'_> {
                         continue;
                     }
                     let key = (a.min(b), a.max(b));
-                    let entry = (link.cost, link.replication_interval.ms);
+                    let entry = (link.cost, link.replication_interval.ms, open_hours);
                     if pair_interval.get(&key).is_none_or(|old| entry < *old) {
                         pair_interval.insert(key, entry);
                     }
                 }
             }
         }
-        for (&(a, b), &(_, interval_ms)) in &pair_interval {
+        let start_ms_of_day = u64::from(start_second_of_day) * 1_000;
+        let links: BTreeMap<(usize, usize), (u64, Schedule)> = pair_interval
+            .into_iter()
+            .map(|(pair, (_, interval_ms, open_hours))| (pair, (interval_ms, Schedule { open_hours, start_ms_of_day })))
+            .collect();
+        for (&(a, b), &(interval_ms, schedule)) in &links {
             for domain in 0..t.domains.len() {
                 let first = |site: usize| dcs.iter().position(|d| d.domain == domain && d.site == site);
                 if let (Some(x), Some(y)) = (first(a), first(b)) {
-                    dcs[x].inbound.push(InboundConnection { source: DcId(y as u16), intra_site: false, interval_ms });
-                    dcs[y].inbound.push(InboundConnection { source: DcId(x as u16), intra_site: false, interval_ms });
+                    for (to, from) in [(x, y), (y, x)] {
+                        let source = DcId(from as u16);
+                        dcs[to].inbound.push(InboundConnection { source, intra_site: false, interval_ms, schedule });
+                    }
                 }
             }
         }
-        let partials = self.partial_replicas(t, &mut dcs, &pair_interval);
+        let partials = self.partial_replicas(t, &mut dcs, &links);
         if n + partials.len() > MAX_REPLICAS {
             self.error(
                 &p().key("topology").key("domain_controllers"),
@@ -873,7 +883,7 @@ impl Checker<'_> {
         &mut self,
         t: &crate::scenario::Topology,
         dcs: &mut [DcSpec],
-        pair_interval: &BTreeMap<(usize, usize), (u32, u64)>,
+        links: &BTreeMap<(usize, usize), (u64, Schedule)>,
     ) -> Vec<PartialReplicaSpec> {
         let gc = |i: usize| t.domain_controllers[i].global_catalog;
         let mut partials = Vec::new();
@@ -888,12 +898,13 @@ impl Checker<'_> {
                             source: DcId(b as u16),
                             intra_site: true,
                             interval_ms: INTRA_SITE_POLL_MS,
+                            schedule: Schedule::ALWAYS,
                         });
                         source.notify_targets.push(DcId(g as u16));
                     }
                 }
                 if inbound.is_empty() {
-                    for (&(a, b), &(_, interval_ms)) in pair_interval {
+                    for (&(a, b), &(interval_ms, schedule)) in links {
                         let other = match (a == site, b == site) {
                             (true, _) => b,
                             (_, true) => a,
@@ -904,11 +915,8 @@ impl Checker<'_> {
                         };
                         let source = in_other(&|x| dcs[x].domain == domain).or_else(|| in_other(&gc));
                         if let Some(source) = source {
-                            inbound.push(InboundConnection {
-                                source: DcId(source as u16),
-                                intra_site: false,
-                                interval_ms,
-                            });
+                            let source = DcId(source as u16);
+                            inbound.push(InboundConnection { source, intra_site: false, interval_ms, schedule });
                         }
                     }
                 }
@@ -1005,6 +1013,52 @@ impl Checker<'_> {
             return None;
         }
         Some(DcId(d as u16))
+    }
+
+    /// A site link's schedule as open hours of the UTC day (every hour when absent).
+    fn site_link_schedule(&mut self, windows: Option<&[crate::scenario::ScheduleWindow]>, at: &JsonPath) -> u32 {
+        let Some(windows) = windows else { return Schedule::ALWAYS.open_hours };
+        if windows.is_empty() {
+            self.error(at, "expected at least one window (leave out \"schedule\" for always)");
+            return Schedule::ALWAYS.open_hours;
+        }
+        let mut open = 0u32;
+        for (i, w) in windows.iter().enumerate() {
+            let mut hour = |text: &str, field: &str| -> Option<u32> {
+                let parsed = text
+                    .strip_suffix(":00")
+                    .filter(|h| h.len() == 2)
+                    .and_then(|h| h.parse::<u32>().ok())
+                    .filter(|h| *h <= 24);
+                if parsed.is_none() {
+                    self.error(
+                        &at.index(i).key(field),
+                        format!("expected a whole hour of the UTC day like \"20:00\" (00:00 to 24:00), found {text:?}"),
+                    );
+                }
+                parsed
+            };
+            let (from, until) = (hour(&w.from, "from"), hour(&w.until, "until"));
+            let (Some(from), Some(until)) = (from, until) else { continue };
+            if from % 24 == until % 24 {
+                self.error(
+                    &at.index(i),
+                    "expected \"from\" and \"until\" to differ (leave out \"schedule\" for always)",
+                );
+                continue;
+            }
+            let mut h = from % 24;
+            while h != until % 24 {
+                open |= 1 << h;
+                h = (h + 1) % 24;
+            }
+        }
+        // With every window refused the load fails anyway; keep the schedule usable.
+        if open == 0 {
+            Schedule::ALWAYS.open_hours
+        } else {
+            open
+        }
     }
 
     /// SMTP and X.400 connectors with address spaces.
@@ -2302,7 +2356,8 @@ impl Checker<'_> {
                 self.error(&dp.key("entry_lifetime"), "expected an entry lifetime of at least 1s");
             }
         }
-        let mut replication = self.directory(t, &domains, &sites, &reachable, no_gc_work);
+        let start_second_of_day = scenario.start.second_of_day;
+        let mut replication = self.directory(t, &domains, &sites, &reachable, no_gc_work, start_second_of_day);
         let replicating = replication.as_ref().is_some_and(|d| d.replicating);
         let rus_dcs = match replication.as_mut().filter(|d| d.replicating) {
             Some(spec) => self.replicated_recipients(spec, r, &directory, &rus, &created_on, &dcs_by_name, &domains),

@@ -378,6 +378,21 @@ pub struct SiteLink {
     /// (default 180 min).
     #[serde(default = "defaults::replication_interval")]
     pub replication_interval: Duration,
+    /// When replication may run over it, as whole UTC hours of every day: windows such
+    /// as `{"from": "20:00", "until": "06:00"}` (from 20:00 to 06:00 the next morning);
+    /// always available by default.
+    #[serde(default)]
+    pub schedule: Option<Vec<ScheduleWindow>>,
+}
+
+/// Hours of the UTC day a site link is open for replication.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleWindow {
+    /// First open hour, `HH:00`.
+    pub from: String,
+    /// The hour it closes, `HH:00` (`24:00` is midnight; before `from`: the next day).
+    pub until: String,
 }
 
 /// An administrative group.
