@@ -235,6 +235,12 @@ fn replicated_recipient_changes_are_checked() {
         err.contains(": topology.ad_replication.site_links[0].schedule[0]: expected \"from\" and \"until\" to differ"),
         "{err}"
     );
+    // Membership changes name a standard group and real changes.
+    let forest = |name: &str, from: &str, to: &str| broken_copy("two-domain-forest", name, |t| t.replacen(from, to, 1));
+    let err = forest("not-a-group", "\"group\": \"AllStaff\"", "\"group\": \"hqboss\"");
+    assert!(err.contains(".group: \"hqboss\" is no standard distribution group"), "{err}");
+    let err = forest("already-member", "\"add\": [\n        \"emeahire\"", "\"add\": [\n        \"hqboss\"");
+    assert!(err.contains(".add[0]: \"hqboss\" is already a member"), "{err}");
     // A GC must reach some replica of every other domain.
     let err = broken_copy("two-domain-forest", "no-site-link", |t| {
         let mut v: serde_json::Value = serde_json::from_str(t).unwrap();

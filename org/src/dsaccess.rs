@@ -145,6 +145,14 @@ impl DirectoryView for CacheView<'_> {
     fn changed<'a>(&'a self, catalog: &'a GlobalCatalog, address: AddressId, attr: &str) -> Option<&'a [String]> {
         catalog.changed_as_of(address, attr, self.now)
     }
+
+    fn members_changed(
+        &self,
+        catalog: &GlobalCatalog,
+        group: crate::global_catalog::GroupId,
+    ) -> Option<Vec<AddressId>> {
+        catalog.membership_as_of(group, self.now)
+    }
 }
 
 #[cfg(test)]

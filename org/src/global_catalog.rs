@@ -152,6 +152,20 @@ pub const CREATED_ATTRIBUTE: &str = "objectclass";
 /// e-mail addresses (§2: only then does mail reach it).
 pub const STAMPED_ATTRIBUTE: &str = "proxyaddresses";
 
+/// The attribute holding a standard group's members. orgsim writes the members' address
+/// ids (where AD writes their DNs).
+pub const MEMBER_ATTRIBUTE: &str = "member";
+
+/// A group's members as the `member` attribute holds them.
+pub fn member_values(members: &[AddressId]) -> Vec<String> {
+    members.iter().map(|m| m.0.to_string()).collect()
+}
+
+/// The members a `member` attribute holds (values that are no address id are skipped).
+fn parse_members(values: &[String]) -> Vec<AddressId> {
+    values.iter().filter_map(|v| v.parse().ok()).map(AddressId).collect()
+}
+
 /// First object id of recipients in a replica: ids below are the anonymous objects bulk
 /// directory changes write (`ObjectId(1..=count)`, at most 2^32 of them).
 const RECIPIENT_OBJECT_BASE: u64 = 1 << 32;
@@ -174,6 +188,13 @@ pub trait DirectoryView {
 
     /// The values an administrator's change gave `attr`, if one is visible here.
     fn changed<'a>(&'a self, catalog: &'a GlobalCatalog, address: AddressId, attr: &str) -> Option<&'a [String]>;
+
+    /// A standard group's members after an administrator's change, if one is visible
+    /// here (else the scenario's list holds).
+    fn members_changed(&self, catalog: &GlobalCatalog, group: GroupId) -> Option<Vec<AddressId>> {
+        let address = catalog.group(group).address;
+        self.changed(catalog, address, MEMBER_ATTRIBUTE).map(parse_members)
+    }
 }
 
 /// The whole directory as written by an instant: what every GC holds when replication
@@ -188,6 +209,10 @@ impl DirectoryView for AsOf {
 
     fn changed<'a>(&'a self, catalog: &'a GlobalCatalog, address: AddressId, attr: &str) -> Option<&'a [String]> {
         catalog.changed_as_of(address, attr, self.0)
+    }
+
+    fn members_changed(&self, catalog: &GlobalCatalog, group: GroupId) -> Option<Vec<AddressId>> {
+        catalog.membership_as_of(group, self.0)
     }
 }
 
@@ -234,6 +259,18 @@ impl DirectoryView for ReplicaView<'_> {
         }
         let held = replica.object(recipient_object(address))?;
         held.attributes.get(attr).map(|a| a.values.as_slice())
+    }
+
+    fn members_changed(&self, catalog: &GlobalCatalog, group: GroupId) -> Option<Vec<AddressId>> {
+        let address = catalog.group(group).address;
+        let domain = catalog.object(address)?.domain;
+        match self.replica(domain) {
+            None => catalog.membership_as_of(group, self.now),
+            Some(replica) => {
+                let held = replica.object(recipient_object(address))?;
+                held.attributes.get(MEMBER_ATTRIBUTE).map(|a| parse_members(&a.values))
+            }
+        }
     }
 }
 
@@ -431,6 +468,9 @@ pub struct GlobalCatalog {
     /// Attribute changes an administrator makes during the run, per recipient, in time
     /// order: from each instant on, these attributes read as given.
     modifications: BTreeMap<AddressId, Vec<(Instant, Attributes)>>,
+    /// Membership changes of standard groups during the run, in time order: from each
+    /// instant on, the group has these members.
+    membership_changes: BTreeMap<GroupId, Vec<(Instant, Vec<AddressId>)>>,
 }
 
 impl GlobalCatalog {
@@ -503,6 +543,20 @@ impl GlobalCatalog {
         let list = self.modifications.entry(address).or_default();
         list.push((at, attributes));
         list.sort_by_key(|(t, _)| *t);
+    }
+
+    /// Schedules an administrator's change of a standard group's members at `at`: from
+    /// then on it has `members`.
+    pub fn add_membership_change(&mut self, group: GroupId, at: Instant, members: Vec<AddressId>) {
+        let list = self.membership_changes.entry(group).or_default();
+        list.push((at, members));
+        list.sort_by_key(|(t, _)| *t);
+    }
+
+    /// A standard group's members after the latest change made by `now`, if any was.
+    pub fn membership_as_of(&self, group: GroupId, now: Instant) -> Option<Vec<AddressId>> {
+        let list = self.membership_changes.get(&group)?;
+        list.iter().rev().find(|(t, _)| *t <= now).map(|(_, m)| m.clone())
     }
 
     /// Turns Out of Office on for a mailbox owner.
@@ -596,6 +650,8 @@ impl GlobalCatalog {
                 if *scope != GroupScope::Universal && home != Some(gc_domain) {
                     return Ok(Vec::new());
                 }
+                let changed = view.members_changed(self, group);
+                let members = changed.as_deref().unwrap_or(members);
                 Ok(members.iter().copied().filter(|m| self.usable_in(*m, view).is_some()).collect())
             }
             Membership::Query { filter, base_dn } => {
@@ -968,5 +1024,31 @@ mod tests {
         let admitted = gc.accepted_senders(&[AddressId(31), AddressId(4)]);
         let want = [1, 3, 4, 30, 31].map(AddressId).into_iter().collect::<BTreeSet<_>>();
         assert_eq!(admitted, want, "members, nested members, the groups themselves; a loop ends");
+    }
+
+    #[test]
+    fn membership_changes_count_from_their_instant_or_their_arrival() {
+        use crate::ad_replication::{DcId, Replica};
+        let mut gc = catalog();
+        let g = gc.add_group(Group {
+            address: AddressId(30),
+            membership: Membership::Static { scope: GroupScope::Universal, members: vec![AddressId(1)] },
+            expansion_server: None,
+        });
+        gc.add(AddressId(30), group_object(g, 0, ObjectClass::Group));
+        let added = vec![AddressId(1), AddressId(2)];
+        gc.add_membership_change(g, Instant(1_000), added.clone());
+        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(999))).unwrap(), vec![AddressId(1)]);
+        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(1_000))).unwrap(), added);
+        // Replicated: the DC the change was made on has it, a GC that has not pulled yet
+        // answers the scenario's list.
+        let (mut home, mut far) = (Replica::new(DcId(0)), Replica::new(DcId(1)));
+        home.write(1_000, recipient_object(AddressId(30)), &[(MEMBER_ATTRIBUTE, member_values(&added))]);
+        let now = Instant(5_000);
+        let at = |r: &Replica| gc.members(g, AdDomainId(0), &ReplicaView { replicas: &[Some(r)], now }).unwrap();
+        assert_eq!(at(&home), added);
+        assert_eq!(at(&far), vec![AddressId(1)]);
+        far.pull_from(&home, 10);
+        assert_eq!(at(&far), added);
     }
 }

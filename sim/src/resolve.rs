@@ -14,7 +14,7 @@ use org::domain_controller::{InboundConnection, Schedule, WindowsVersion, INTRA_
 use org::dsn::DsnCode;
 use org::global_catalog::{
     AdDomainId, GlobalCatalog, Group, GroupScope, MailboxEntry, Membership, ObjectClass, Recipient, RecipientObject,
-    Restriction,
+    Restriction, MEMBER_ATTRIBUTE,
 };
 use org::routing_engine::NextHop;
 use org::time::Instant;
@@ -113,6 +113,30 @@ pub struct DcSpec {
     pub rus: Option<RusSpec>,
 }
 
+/// What a modification changes.
+#[derive(Clone, Debug)]
+pub enum ModificationKind {
+    /// Attributes, as the scenario wrote them.
+    Attributes(std::collections::BTreeMap<String, crate::scenario::AttributeValues>),
+    /// A group's members added and removed, as the scenario named them.
+    Members {
+        /// Added.
+        add: Vec<String>,
+        /// Removed.
+        remove: Vec<String>,
+    },
+}
+
+impl ModificationKind {
+    /// The attributes it writes, as traces name them.
+    pub fn attribute_names(&self) -> Vec<String> {
+        match self {
+            ModificationKind::Attributes(a) => a.keys().cloned().collect(),
+            ModificationKind::Members { .. } => vec![org::global_catalog::MEMBER_ATTRIBUTE.to_string()],
+        }
+    }
+}
+
 /// An administrator's change of a recipient object on one DC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecipientWrite {
@@ -132,13 +156,13 @@ pub struct RusSpec {
     pub recipients: Vec<AddressId>,
 }
 
-/// A timeline `modify_recipient`, resolved.
+/// A timeline `modify_recipient` or `modify_group`, resolved.
 #[derive(Clone, Debug)]
 pub struct Modification {
-    /// The recipient.
+    /// The recipient (a group for a membership change).
     pub recipient: AddressId,
-    /// The attributes as the scenario wrote them.
-    pub attributes: std::collections::BTreeMap<String, crate::scenario::AttributeValues>,
+    /// What changes, as the scenario wrote it.
+    pub change: ModificationKind,
     /// The DC named in the scenario, if one was.
     pub domain_controller: Option<String>,
     /// The DC the change is written on, when the directory replicates.
@@ -221,7 +245,7 @@ pub enum WorldAction {
     /// Submit the scripted mail `sends[i]`.
     Send(usize),
     /// `modifications[i]` takes effect (the catalog already reads it from then; the
-    /// world traces it).
+    /// world traces it, and with replication writes it on its DC).
     ModifyRecipient(usize),
     /// WAN link down.
     LinkDown(usize),
@@ -476,11 +500,22 @@ impl Resolved {
             }
             WorldAction::ModifyRecipient(i) => {
                 let m = &self.modifications[i];
-                Action::ModifyRecipient {
-                    at,
-                    recipient: self.addresses[m.recipient.0 as usize].clone(),
-                    attributes: m.attributes.clone(),
-                    domain_controller: m.domain_controller.clone(),
+                let name = self.addresses[m.recipient.0 as usize].clone();
+                let domain_controller = m.domain_controller.clone();
+                match &m.change {
+                    ModificationKind::Attributes(attributes) => Action::ModifyRecipient {
+                        at,
+                        recipient: name,
+                        attributes: attributes.clone(),
+                        domain_controller,
+                    },
+                    ModificationKind::Members { add, remove } => Action::ModifyGroup {
+                        at,
+                        group: name,
+                        add: add.clone(),
+                        remove: remove.clone(),
+                        domain_controller,
+                    },
                 }
             }
             WorldAction::LinkDown(l) => Action::LinkDown { at, link: link(l) },
@@ -995,6 +1030,31 @@ impl Checker<'_> {
             dc.recipient_writes.sort_by_key(|(t, a, _)| (*t, *a));
         }
         rus_dcs.into_iter().map(|d| d.unwrap_or(DcId(0))).collect()
+    }
+
+    /// The DC a modification of `id` is written on: the one named (of the recipient's
+    /// domain), else its domain's RUS DC.
+    #[allow(clippy::too_many_arguments)]
+    fn modification_dc(
+        &mut self,
+        t: &crate::scenario::Topology,
+        directory: &GlobalCatalog,
+        id: AddressId,
+        named: &Option<String>,
+        rus_dcs: &[DcId],
+        dcs_by_name: &Names,
+        at: &JsonPath,
+    ) -> Option<DcId> {
+        let domain = directory.object(id).map_or(0, |o| usize::from(o.domain.0));
+        let Some(name) = named else { return rus_dcs.get(domain).copied() };
+        let dc_at = at.key("domain_controller");
+        let d = self.reference(dcs_by_name, "domain controller", name, &dc_at)?;
+        if t.domain_controllers[d].domain != t.domains[domain].name {
+            let domain_name = &t.domains[domain].name;
+            self.error(&dc_at, format!("{name:?} is not a DC of the recipient's domain {domain_name:?}"));
+            return None;
+        }
+        Some(DcId(d as u16))
     }
 
     /// The DC named `name`, which must be of domain `domain`.
@@ -2366,7 +2426,10 @@ impl Checker<'_> {
         // With replication the categorizer learns of a change only from a GC; without
         // DSAccess it would read the scenario's directory directly.
         let changes_during_run = directory.objects().any(|(_, o)| o.created_at.is_some() || o.deleted_at.is_some())
-            || scenario.timeline.iter().any(|a| matches!(a, Action::ModifyRecipient { .. }));
+            || scenario
+                .timeline
+                .iter()
+                .any(|a| matches!(a, Action::ModifyRecipient { .. } | Action::ModifyGroup { .. }));
         if replicating && changes_during_run && t.dsaccess.is_none() {
             self.error(
                 &p().key("topology").key("ad_replication"),
@@ -2507,28 +2570,61 @@ impl Checker<'_> {
                     }
                     let written = attribute_map(attributes, None);
                     directory.add_modification(id, Instant(t0.ms), written.clone());
-                    let domain = directory.object(id).map_or(0, |o| usize::from(o.domain.0));
-                    let dc_at = at.key("domain_controller");
-                    let dc = match domain_controller {
-                        Some(name) => self.reference(&dcs_by_name, "domain controller", name, &dc_at).and_then(|d| {
-                            let of_domain = t.domain_controllers[d].domain == t.domains[domain].name;
-                            if !of_domain {
-                                self.error(
-                                    &dc_at,
-                                    format!(
-                                        "{name:?} is not a DC of the recipient's domain {:?}",
-                                        t.domains[domain].name
-                                    ),
-                                );
-                            }
-                            of_domain.then_some(DcId(d as u16))
-                        }),
-                        None => rus_dcs.get(domain).copied(),
-                    };
+                    let dc = self.modification_dc(t, &directory, id, domain_controller, &rus_dcs, &dcs_by_name, &at);
                     push(t0.ms, WorldAction::ModifyRecipient(modifications.len()));
                     modifications.push(Modification {
                         recipient: id,
-                        attributes: attributes.clone(),
+                        change: ModificationKind::Attributes(attributes.clone()),
+                        domain_controller: domain_controller.clone(),
+                        dc: dc.filter(|_| replicating),
+                        written,
+                    });
+                }
+                Action::ModifyGroup { at: t0, group, add, remove, domain_controller } => {
+                    let found = self.lookup_recipient(&book, group, &at.key("group"));
+                    let Some(id) = found else { continue };
+                    let static_group = match directory.object(id).map(|o| o.recipient) {
+                        Some(Recipient::Group(g)) => match &directory.group(g).membership {
+                            Membership::Static { members, .. } => Some((g, members.clone())),
+                            Membership::Query { .. } => None,
+                        },
+                        _ => None,
+                    };
+                    let Some((g, listed)) = static_group else {
+                        self.error(&at.key("group"), format!("{group:?} is no standard distribution group (a query-based group's members are its filter's)"));
+                        continue;
+                    };
+                    if add.is_empty() && remove.is_empty() {
+                        self.error(&at, "expected members to \"add\" or \"remove\"");
+                    }
+                    // The members as of this change: the latest earlier change, else as listed.
+                    let mut members = directory.membership_as_of(g, Instant(t0.ms)).unwrap_or(listed);
+                    for (k, name) in add.iter().enumerate() {
+                        let Some(m) = self.lookup_recipient(&book, name, &at.key("add").index(k)) else { continue };
+                        if members.contains(&m) {
+                            self.error(&at.key("add").index(k), format!("{name:?} is already a member"));
+                        } else if m == id {
+                            self.error(&at.key("add").index(k), "a group cannot be its own member");
+                        } else {
+                            members.push(m);
+                        }
+                    }
+                    for (k, name) in remove.iter().enumerate() {
+                        let Some(m) = self.lookup_recipient(&book, name, &at.key("remove").index(k)) else { continue };
+                        match members.iter().position(|x| *x == m) {
+                            Some(p) => {
+                                members.remove(p);
+                            }
+                            None => self.error(&at.key("remove").index(k), format!("{name:?} is not a member then")),
+                        }
+                    }
+                    directory.add_membership_change(g, Instant(t0.ms), members.clone());
+                    let dc = self.modification_dc(t, &directory, id, domain_controller, &rus_dcs, &dcs_by_name, &at);
+                    let written = [(MEMBER_ATTRIBUTE.to_string(), org::global_catalog::member_values(&members))].into();
+                    push(t0.ms, WorldAction::ModifyRecipient(modifications.len()));
+                    modifications.push(Modification {
+                        recipient: id,
+                        change: ModificationKind::Members { add: add.clone(), remove: remove.clone() },
                         domain_controller: domain_controller.clone(),
                         dc: dc.filter(|_| replicating),
                         written,

@@ -1217,6 +1217,25 @@ pub enum Action {
         #[serde(default)]
         domain_controller: Option<String>,
     },
+    /// An administrator adds members to a distribution group or removes them (a
+    /// standard group; a query-based group's members are its filter's).
+    ModifyGroup {
+        /// When.
+        at: Duration,
+        /// The group's alias or address.
+        group: String,
+        /// Recipients added, by alias or address.
+        #[serde(default)]
+        add: Vec<String>,
+        /// Members removed, by alias or address.
+        #[serde(default)]
+        remove: Vec<String>,
+        /// The domain controller the change is made on (with `topology.ad_replication`
+        /// it replicates from there); the DC the group's domain's Recipient Update
+        /// Service is bound to by default.
+        #[serde(default)]
+        domain_controller: Option<String>,
+    },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.
     SetMaster {
@@ -1248,6 +1267,7 @@ impl Action {
             | Action::DcUp { at, .. }
             | Action::Send { at, .. }
             | Action::ModifyRecipient { at, .. }
+            | Action::ModifyGroup { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }
     }

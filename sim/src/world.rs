@@ -896,7 +896,7 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
             let m = &w.resolved.modifications[i];
             let event = TraceEvent::RecipientModified {
                 recipient: w.address(m.recipient),
-                attributes: m.attributes.keys().cloned().collect(),
+                attributes: m.change.attribute_names(),
             };
             // With replication the change is a write on its DC, seen where it replicates.
             if let Some(dc) = m.dc {
