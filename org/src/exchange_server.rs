@@ -411,7 +411,12 @@ impl ExchangeServer {
             searches: BTreeMap::new(),
             next_search: 0,
             categorizer_memory_bytes: 0,
-            oof_history: BTreeSet::new(),
+            // The OOF history is in the mailboxes (§3.2): it survives a restart.
+            oof_history: disk
+                .mailboxes
+                .iter()
+                .flat_map(|(owner, m)| m.oof_replied.iter().map(move |sender| (*owner, *sender)))
+                .collect(),
             dsaccess: None,
         };
         server.dsaccess = server.topology.server(id).dsaccess.map(UserCache::new);
@@ -1425,7 +1430,10 @@ impl ExchangeServer {
             arrived_at: now,
             submitted_here: false,
         };
+        // The reply and the history entry are written together: after a crash either
+        // both are there or neither.
         self.pending_ops.push(DiskOp::Enqueue(reply.clone()));
+        self.pending_ops.push(DiskOp::OofReplied { owner, sender });
         self.after_flush.push(AfterFlush::Event(ServerEvent::OutOfOffice {
             message: message.id,
             from: owner,
@@ -2044,6 +2052,40 @@ mod tests {
             Instant(1),
         );
         assert_eq!(restarted.items.len(), 0);
+    }
+
+    #[test]
+    fn out_of_office_answers_each_sender_once_even_across_a_restart() {
+        let mut topo = (*two_groups()).clone();
+        topo.directory.set_out_of_office(AddressId(2));
+        let topo = Arc::new(topo);
+        let mut servers = [
+            ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+            ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+        ];
+        let mut disks = [DiskImage::default(), DiskImage::default()];
+        let to_owner = |n: u64| Message { header_recipients: [AddressId(2)].as_slice().into(), ..message(n) };
+        let replies = |events: &[ServerEvent]| {
+            events.iter().filter(|e| matches!(e, ServerEvent::OutOfOffice { from: AddressId(2), .. })).count()
+        };
+        servers[0].handle_submit(Instant::ZERO, to_owner(1), vec![AddressId(2)]);
+        servers[0].handle_submit(Instant::ZERO, to_owner(2), vec![AddressId(2)]);
+        let events = pump(&mut servers, &mut disks, Instant(60_000));
+        assert_eq!(replies(&events), 1, "once per sender: {events:?}");
+        assert!(disks[1].mailboxes[&AddressId(2)].oof_replied.contains(&AddressId(1)));
+        // EX1 restarts on its disk: the history is in the mailbox.
+        servers[1] = ExchangeServer::recover(
+            ServerId(1),
+            topo,
+            &disks[1],
+            &StartConditions::default(),
+            Box::new(Counter(3)),
+            1,
+            Instant(60_000),
+        );
+        servers[0].handle_submit(Instant(60_000), to_owner(3), vec![AddressId(2)]);
+        let events = pump(&mut servers, &mut disks, Instant(120_000));
+        assert_eq!(replies(&events), 0, "not answered again after the restart: {events:?}");
     }
 
     /// The connector's remote side refuses EX0 for `outage`: EX0 glitch-retries, finds it

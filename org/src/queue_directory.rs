@@ -58,6 +58,14 @@ pub enum DiskOp {
         /// Its size.
         size_bytes: u64,
     },
+    /// The store answered `sender` for a mailbox owner who is Out of Office: the OOF
+    /// history lives in the mailbox, so a restart does not answer the sender again.
+    OofReplied {
+        /// The mailbox owner.
+        owner: AddressId,
+        /// Who was answered.
+        sender: AddressId,
+    },
 }
 
 /// What one mailbox holds.
@@ -67,6 +75,8 @@ pub struct MailboxContents {
     pub messages: BTreeSet<MessageId>,
     /// Total size.
     pub size_bytes: u64,
+    /// Senders already sent an Out of Office reply (the mailbox's OOF history).
+    pub oof_replied: BTreeSet<AddressId>,
 }
 
 /// Everything a server has made durable.
@@ -119,6 +129,10 @@ impl DiskImage {
                 assert!(fresh, "the store committed {message:?} to {recipient:?} twice");
                 mailbox.size_bytes += size_bytes;
                 self.mailbox_store.insert(*recipient, *store);
+            }
+            DiskOp::OofReplied { owner, sender } => {
+                let fresh = self.mailboxes.entry(*owner).or_default().oof_replied.insert(*sender);
+                debug_assert!(fresh, "one Out of Office reply per sender");
             }
         }
     }
