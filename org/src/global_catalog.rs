@@ -893,9 +893,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_modified_attribute_moves_a_recipient_between_query_results() {
-        let mut gc = catalog();
+    /// Query-based group 40: `(department=Support)` over the whole domain.
+    fn support_group(gc: &mut GlobalCatalog) -> GroupId {
         let g = gc.add_group(Group {
             address: AddressId(40),
             membership: Membership::Query {
@@ -905,6 +904,13 @@ mod tests {
             expansion_server: None,
         });
         gc.add(AddressId(40), group_object(g, 0, ObjectClass::QueryBasedGroup));
+        g
+    }
+
+    #[test]
+    fn a_modified_attribute_moves_a_recipient_between_query_results() {
+        let mut gc = catalog();
+        let g = support_group(&mut gc);
         let change = [("department".to_string(), vec!["Support".to_string()])].into_iter().collect();
         gc.add_modification(AddressId(1), Instant(1_000), change);
         assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(999))), Ok(vec![AddressId(3)]));
@@ -963,15 +969,7 @@ mod tests {
         let mut abroad = late.clone();
         abroad.domain = AdDomainId(1);
         gc.add(AddressId(5), abroad);
-        let g = gc.add_group(Group {
-            address: AddressId(40),
-            membership: Membership::Query {
-                filter: "(department=Support)".into(),
-                base_dn: "DC=contoso,DC=com".into(),
-            },
-            expansion_server: None,
-        });
-        gc.add(AddressId(40), group_object(g, 0, ObjectClass::QueryBasedGroup));
+        let g = support_group(&mut gc);
 
         let (mut home, mut far) = (Replica::new(DcId(0)), Replica::new(DcId(1)));
         let now = Instant(3_600_000);
