@@ -586,10 +586,10 @@ impl World {
                 self.at_best[replica] += 1;
             }
             Some((best, holders)) if rank(meta) > *best => {
-                for d in 0..crate::resolve::MAX_REPLICAS {
-                    if *holders & (1 << d) != 0 {
-                        self.at_best[d] -= 1;
-                    }
+                let mut held = *holders;
+                while held != 0 {
+                    self.at_best[held.trailing_zeros() as usize] -= 1;
+                    held &= held - 1;
                 }
                 *best = rank(meta);
                 *holders = bit;
@@ -704,7 +704,11 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         })
         .collect();
 
-    let last_fault = timeline.last().map_or(Instant::ZERO, |(step, _)| step.at);
+    // The last fault or directory change: timeline steps, and recipients an
+    // administrator creates or deletes on a DC.
+    let recipient_writes = resolved.directory.iter().flat_map(|d| &d.dcs).flat_map(|d| d.recipient_writes.last());
+    let last_fault = timeline.last().map(|(step, _)| step.at).into_iter().chain(recipient_writes.map(|w| w.0)).max();
+    let last_fault = last_fault.unwrap_or(Instant::ZERO);
     let dc_count = resolved.directory.as_ref().map_or(0, |d| d.dcs.len());
     let replica_count = resolved.directory.as_ref().map_or(0, |d| d.replica_count());
     let topology_domains = resolved.scenario.topology.domains.len();
