@@ -347,9 +347,6 @@ pub struct ExchangeServer {
     /// The DSAccess user cache, when the scenario simulates it (memory: empty after a
     /// restart).
     dsaccess: Option<UserCache>,
-    /// (mailbox owner, sender) pairs already sent an Out of Office reply (the store's
-    /// OOF history; kept in memory here, so a restart forgets it).
-    oof_history: BTreeSet<(AddressId, AddressId)>,
 }
 
 impl ExchangeServer {
@@ -411,12 +408,6 @@ impl ExchangeServer {
             searches: BTreeMap::new(),
             next_search: 0,
             categorizer_memory_bytes: 0,
-            // The OOF history is in the mailboxes (§3.2): it survives a restart.
-            oof_history: disk
-                .mailboxes
-                .iter()
-                .flat_map(|(owner, m)| m.oof_replied.iter().map(move |sender| (*owner, *sender)))
-                .collect(),
             dsaccess: None,
         };
         server.dsaccess = server.topology.server(id).dsaccess.map(UserCache::new);
@@ -1409,7 +1400,7 @@ impl ExchangeServer {
             || sender == owner
             || !self.topology.directory.is_out_of_office(owner)
             || (self.topology.server(self.id).version.is_2003() && !message.header_recipients.contains(&owner))
-            || !self.oof_history.insert((owner, sender))
+            || !self.stores.note_oof_reply(owner, sender)
         {
             return;
         }

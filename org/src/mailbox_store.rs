@@ -1,6 +1,7 @@
 //! Mailbox stores: local delivery by the store driver, with the store's duplicate
 //! delivery check (a second copy of a Message-ID for the same mailbox is dropped — what
-//! keeps an SMTP resend after a lost ack from showing twice in the Inbox).
+//! keeps an SMTP resend after a lost ack from showing twice in the Inbox), and each
+//! mailbox's Out of Office history.
 //!
 //! Left out: quotas, size limits, logs and maintenance (later issues).
 
@@ -40,6 +41,12 @@ impl MailboxStores {
         DeliveryOutcome::Delivered
     }
 
+    /// Notes an Out of Office reply from `owner`'s mailbox to `sender`; false when the
+    /// mailbox's OOF history already holds the sender (once per sender, §3.2).
+    pub fn note_oof_reply(&mut self, owner: AddressId, sender: AddressId) -> bool {
+        self.mailboxes.entry(owner).or_default().oof_replied.insert(sender)
+    }
+
     /// Messages in a mailbox.
     pub fn message_count(&self, recipient: AddressId) -> usize {
         self.mailboxes.get(&recipient).map_or(0, |m| m.messages.len())
@@ -58,5 +65,16 @@ mod tests {
         assert_eq!(stores.deliver(AddressId(1), m, 10), DeliveryOutcome::Duplicate);
         assert_eq!(stores.deliver(AddressId(2), m, 10), DeliveryOutcome::Delivered);
         assert_eq!(stores.message_count(AddressId(1)), 1);
+    }
+
+    #[test]
+    fn the_oof_history_holds_each_sender_once_and_comes_back_from_disk() {
+        let mut stores = MailboxStores::default();
+        assert!(stores.note_oof_reply(AddressId(1), AddressId(7)));
+        assert!(!stores.note_oof_reply(AddressId(1), AddressId(7)));
+        assert!(stores.note_oof_reply(AddressId(2), AddressId(7)), "each mailbox has its own history");
+        let mut disk = BTreeMap::new();
+        disk.insert(AddressId(1), MailboxContents { oof_replied: [AddressId(7)].into(), ..Default::default() });
+        assert!(!MailboxStores::from_disk(&disk).note_oof_reply(AddressId(1), AddressId(7)));
     }
 }
