@@ -77,7 +77,7 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
             Some(k) => {
                 out.push_str(&format!(
                     "\n{}  partial replica of {} (global catalog), {}\n",
-                    directory.replica_name(i, &domains),
+                    directory.replica_names[i],
                     domains[*domain],
                     if state.up { "up" } else { "down" }
                 ));

@@ -270,11 +270,6 @@ impl Expansion {
         self.current.is_none() && self.queue.is_empty()
     }
 
-    /// The top-level groups.
-    pub fn tops(&self) -> &[(AddressId, GroupId)] {
-        &self.tops
-    }
-
     /// The result: each expanded top-level group with its members (in the order found),
     /// and the groups that failed.
     pub fn finish(self) -> Expanded {

@@ -189,6 +189,9 @@ pub struct DirectorySpec {
     pub dcs: Vec<DcSpec>,
     /// The GCs' partial replicas of other domains (only with replication).
     pub partials: Vec<PartialReplicaSpec>,
+    /// Each replica's name as traces and checks show it, in [`DirectorySpec::replicas`]
+    /// order: the DC's, with the domain for a partial replica (`DC-HQ/emea.contoso.com`).
+    pub replica_names: Vec<String>,
     /// Whether DCs replicate (`topology.ad_replication`); otherwise they run only as the
     /// global catalogs that expand groups, with no connections.
     pub replicating: bool,
@@ -205,18 +208,6 @@ impl DirectorySpec {
     /// Number of replicas.
     pub fn replica_count(&self) -> usize {
         self.dcs.len() + self.partials.len()
-    }
-
-    /// A replica's name as traces and checks show it: the DC's, with the domain for a
-    /// partial replica (`DC-HQ/emea.contoso.com`).
-    pub fn replica_name(&self, index: usize, domains: &[String]) -> String {
-        match index.checked_sub(self.dcs.len()) {
-            None => self.dcs[index].name.clone(),
-            Some(k) => {
-                let p = &self.partials[k];
-                format!("{}/{}", self.dcs[usize::from(p.host.0)].name, domains[p.domain])
-            }
-        }
     }
 }
 
@@ -810,7 +801,8 @@ impl Checker<'_> {
             })
             .collect();
         let Some(ad) = ad else {
-            return Some(DirectorySpec { dcs, partials: Vec::new(), replicating: false });
+            let replica_names = dcs.iter().map(|d| d.name.clone()).collect();
+            return Some(DirectorySpec { dcs, partials: Vec::new(), replica_names, replicating: false });
         };
         let n = dcs.len();
         if n > 64 {
@@ -907,7 +899,10 @@ impl Checker<'_> {
                 ),
             );
         }
-        Some(DirectorySpec { dcs, partials, replicating: true })
+        let partial_names =
+            partials.iter().map(|p| format!("{}/{}", dcs[usize::from(p.host.0)].name, t.domains[p.domain].name));
+        let replica_names = dcs.iter().map(|d| d.name.clone()).chain(partial_names).collect();
+        Some(DirectorySpec { dcs, partials, replica_names, replicating: true })
     }
 
     /// Each GC's partial replica of every other domain (§2), with the connections the

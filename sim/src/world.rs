@@ -520,11 +520,10 @@ impl World {
         self.record(now.as_ms(), "link_state", &event);
         if let Some(dir) = self.resolved.directory.as_ref().filter(|d| d.replicating) {
             let backlogs = self.dc_backlogs();
-            let domains: Vec<String> = self.resolved.scenario.topology.domains.iter().map(|d| d.name.clone()).collect();
             let dcs = backlogs
                 .into_iter()
-                .enumerate()
-                .map(|(i, backlog)| crate::trace::DcSample { dc: dir.replica_name(i, &domains), backlog })
+                .zip(&dir.replica_names)
+                .map(|(backlog, name)| crate::trace::DcSample { dc: name.clone(), backlog })
                 .collect();
             let bytes = std::mem::take(&mut self.ad_interval_bytes);
             let converged = self.directory_agreed_since.is_some();
@@ -780,8 +779,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         .collect();
 
     if let Some(dir) = resolved.directory.as_ref().filter(|d| d.replicating) {
-        let domains: Vec<String> = resolved.scenario.topology.domains.iter().map(|d| d.name.clone()).collect();
-        let replicas = dir.replicas().enumerate().map(|(i, (_, d))| (dir.replica_name(i, &domains), d)).collect();
+        let replicas = dir.replica_names.iter().cloned().zip(dir.replicas().map(|(_, d)| d)).collect();
         lock(&world).checker.set_directory(replicas);
     }
     let dcs: Vec<NodeHandle> = (0..dc_count)
@@ -1295,7 +1293,6 @@ async fn dc_node(world: Shared, id: DcId) {
             DomainController::new(id, spec.version, spec.inbound, spec.notify_targets.clone(), now, &mut rng, plants);
         // A GC's partial replicas of the other domains, each pulled on its own schedule.
         let dir = w.resolved.directory.as_ref().expect("DC nodes exist only with a directory");
-        let domains: Vec<String> = w.resolved.scenario.topology.domains.iter().map(|d| d.name.clone()).collect();
         let partials: Vec<PartialReplica> = dir
             .partials
             .iter()
@@ -1305,7 +1302,7 @@ async fn dc_node(world: Shared, id: DcId) {
                 let index = dir.dcs.len() + k;
                 let replica =
                     DomainController::new(id, spec.version, p.inbound.clone(), Vec::new(), now, &mut rng, plants);
-                PartialReplica { domain: p.domain, index, name: dir.replica_name(index, &domains), dc: replica }
+                PartialReplica { domain: p.domain, index, name: dir.replica_names[index].clone(), dc: replica }
             })
             .collect();
         (w.start, dc, spec.name, admin, partials, spec.domain)
