@@ -241,6 +241,12 @@ fn replicated_recipient_changes_are_checked() {
     assert!(err.contains(".group: \"hqboss\" is no standard distribution group"), "{err}");
     let err = forest("already-member", "\"add\": [\n        \"emeahire\"", "\"add\": [\n        \"hqboss\"");
     assert!(err.contains(".add[0]: \"hqboss\" is already a member"), "{err}");
+    let err = forest(
+        "other-domain-dc",
+        "\"domain_controller\": \"DC-HQ\"\n    }",
+        "\"domain_controller\": \"DC-EMEA\"\n    }",
+    );
+    assert!(err.contains(".domain_controller: \"DC-EMEA\" is not a domain controller of \"contoso.com\""), "{err}");
     // A GC must reach some replica of every other domain.
     let err = broken_copy("two-domain-forest", "no-site-link", |t| {
         let mut v: serde_json::Value = serde_json::from_str(t).unwrap();

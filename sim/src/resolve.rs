@@ -973,6 +973,7 @@ impl Checker<'_> {
     fn replicated_recipients(
         &mut self,
         spec: &mut DirectorySpec,
+        t: &crate::scenario::Topology,
         r: &crate::scenario::Recipients,
         directory: &GlobalCatalog,
         rus_intervals: &[u64],
@@ -987,7 +988,7 @@ impl Checker<'_> {
         for (i, rus) in r.recipient_update_services.iter().enumerate() {
             let (Some(name), Some(&d)) = (&rus.domain_controller, domains.index.get(&rus.domain)) else { continue };
             let at = rp.index(i).key("domain_controller");
-            if let Some(dc) = self.dc_of_domain(spec, dcs_by_name, name, d, &rus.domain, &at) {
+            if let Some(dc) = self.dc_of_domain(t, dcs_by_name, name, d, &at) {
                 rus_dcs[d] = Some(dc);
             }
         }
@@ -1006,10 +1007,7 @@ impl Checker<'_> {
             }
             let domain = usize::from(object.domain.0);
             let dc = match created_on.get(&address) {
-                Some((name, at)) => {
-                    let domain_name = domains.index.iter().find(|(_, i)| **i == domain).map(|(n, _)| n.as_str());
-                    self.dc_of_domain(spec, dcs_by_name, name, domain, domain_name.unwrap_or_default(), at)
-                }
+                Some((name, at)) => self.dc_of_domain(t, dcs_by_name, name, domain, at),
                 None => rus_dcs[domain],
             };
             let Some(dc) = dc else { continue };
@@ -1041,29 +1039,24 @@ impl Checker<'_> {
         at: &JsonPath,
     ) -> Option<DcId> {
         let domain = directory.object(id).map_or(0, |o| usize::from(o.domain.0));
-        let Some(name) = named else { return rus_dcs.get(domain).copied() };
-        let dc_at = at.key("domain_controller");
-        let d = self.reference(dcs_by_name, "domain controller", name, &dc_at)?;
-        if t.domain_controllers[d].domain != t.domains[domain].name {
-            let domain_name = &t.domains[domain].name;
-            self.error(&dc_at, format!("{name:?} is not a DC of the recipient's domain {domain_name:?}"));
-            return None;
+        match named {
+            Some(name) => self.dc_of_domain(t, dcs_by_name, name, domain, &at.key("domain_controller")),
+            None => rus_dcs.get(domain).copied(),
         }
-        Some(DcId(d as u16))
     }
 
-    /// The DC named `name`, which must be of domain `domain`.
+    /// The DC named `name`, which must be of domain `domain` (its index).
     fn dc_of_domain(
         &mut self,
-        spec: &DirectorySpec,
+        t: &crate::scenario::Topology,
         dcs_by_name: &Names,
         name: &str,
         domain: usize,
-        domain_name: &str,
         at: &JsonPath,
     ) -> Option<DcId> {
         let d = self.reference(dcs_by_name, "domain controller", name, at)?;
-        if spec.dcs[d].domain != domain {
+        let domain_name = &t.domains[domain].name;
+        if t.domain_controllers[d].domain != *domain_name {
             self.error(at, format!("{name:?} is not a domain controller of {domain_name:?}"));
             return None;
         }
@@ -2415,7 +2408,7 @@ impl Checker<'_> {
         let mut replication = self.directory(t, &domains, &sites, &reachable, no_gc_work, start_second_of_day);
         let replicating = replication.as_ref().is_some_and(|d| d.replicating);
         let rus_dcs = match replication.as_mut().filter(|d| d.replicating) {
-            Some(spec) => self.replicated_recipients(spec, r, &directory, &rus, &created_on, &dcs_by_name, &domains),
+            Some(spec) => self.replicated_recipients(spec, t, r, &directory, &rus, &created_on, &dcs_by_name, &domains),
             None => Vec::new(),
         };
         // With replication the categorizer learns of a change only from a GC; without
