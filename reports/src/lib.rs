@@ -645,6 +645,13 @@ struct RecipientFate {
     latency_ms: Option<u64>,
 }
 
+impl RecipientFate {
+    /// A copy first seen on `node`.
+    fn at(node: &str) -> Self {
+        RecipientFate { path: vec![node.to_string()], ..Default::default() }
+    }
+}
+
 /// A per-message outcome summary of a trace: recipients counted by outcome and the path
 /// of servers their copy took, then the first `detail` messages recipient by recipient.
 /// Stable text, meant for snapshot tests and for reading.
@@ -673,10 +680,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 let size = as_u64(v, "size_bytes", trace, n)?;
                 headers.insert(message.clone(), format!("{message} from {sender} ({size} bytes) at {t} ms on {node}"));
                 for r in &rcpts {
-                    fates.insert(
-                        (message.clone(), r.clone()),
-                        RecipientFate { path: vec![node.clone()], ..Default::default() },
-                    );
+                    fates.insert((message.clone(), r.clone()), RecipientFate::at(&node));
                 }
                 recipients_of.insert(message.clone(), rcpts);
                 submitted_at.insert(message.clone(), t);
@@ -701,18 +705,13 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 for r in list(v, "recipients", n)? {
                     // A group's member refused where the group was expanded appears here
                     // first: its path is that server.
-                    let fate = fates
-                        .entry((message.clone(), r))
-                        .or_insert_with(|| RecipientFate { path: vec![node.clone()], ..Default::default() });
+                    let fate = fates.entry((message.clone(), r)).or_insert_with(|| RecipientFate::at(&node));
                     fate.outcome = format!("ndr {code}");
                 }
                 let ndr = as_str(v, "ndr", trace, n)?.to_string();
                 let to = as_str(v, "to", trace, n)?.to_string();
                 headers.insert(ndr.clone(), format!("{ndr} for {message} to {to} at {t} ms on {node}"));
-                fates.insert(
-                    (ndr.clone(), to.clone()),
-                    RecipientFate { path: vec![node.clone()], ..Default::default() },
-                );
+                fates.insert((ndr.clone(), to.clone()), RecipientFate::at(&node));
                 recipients_of.insert(ndr.clone(), vec![to]);
                 order.push(ndr);
             }
@@ -722,10 +721,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 let from = as_str(v, "from", trace, n)?;
                 let to = as_str(v, "to", trace, n)?.to_string();
                 headers.insert(reply.clone(), format!("{reply} from {from} for {message} to {to} at {t} ms on {node}"));
-                fates.insert(
-                    (reply.clone(), to.clone()),
-                    RecipientFate { path: vec![node.clone()], ..Default::default() },
-                );
+                fates.insert((reply.clone(), to.clone()), RecipientFate::at(&node));
                 recipients_of.insert(reply.clone(), vec![to]);
                 order.push(reply);
             }
@@ -752,9 +748,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 // A group's members first appear where it was expanded.
                 let message = as_str(v, "message", trace, n)?.to_string();
                 for r in list(v, "recipients", n)? {
-                    fates
-                        .entry((message.clone(), r))
-                        .or_insert_with(|| RecipientFate { path: vec![node.clone()], ..Default::default() });
+                    fates.entry((message.clone(), r)).or_insert_with(|| RecipientFate::at(&node));
                 }
             }
             "delivered" => {
