@@ -911,7 +911,7 @@ impl Checker {
                             crate::units::Duration::from_ms(from.as_ms()),
                             crate::units::Duration::from_ms(until.as_ms())
                         ),
-                        ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
+                        ok: within(seen, *at_least, *at_most),
                         detail: format!("{seen} {unit}"),
                     }
                 }
@@ -961,7 +961,7 @@ impl Checker {
                     let seen = self.window_counts[i];
                     CheckResult {
                         name: format!("delivered_to {name} {}", bounds(*at_least, *at_most)),
-                        ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
+                        ok: within(seen, *at_least, *at_most),
                         detail: format!("{seen} message(s) delivered"),
                     }
                 }
@@ -981,7 +981,7 @@ impl Checker {
                     };
                     CheckResult {
                         name: format!("{kind} {}", bounds(*at_least, *at_most)),
-                        ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
+                        ok: within(seen, *at_least, *at_most),
                         detail: format!("{seen} {unit}"),
                     }
                 }
@@ -1025,7 +1025,7 @@ impl Checker {
                     let bounds = bounds(*at_least, *at_most);
                     CheckResult {
                         name: format!("link_state_messages {bounds}"),
-                        ok: at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi),
+                        ok: within(seen, *at_least, *at_most),
                         detail: format!("{seen} link state message(s) sent"),
                     }
                 }
@@ -1053,6 +1053,11 @@ impl Checker {
 }
 
 /// `lo..=hi`, `>= lo` or `<= hi`, as check names show bounds.
+/// Whether a count is inside an expectation's bounds.
+fn within(seen: u64, at_least: Option<u64>, at_most: Option<u64>) -> bool {
+    at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi)
+}
+
 fn bounds(at_least: Option<u64>, at_most: Option<u64>) -> String {
     match (at_least, at_most) {
         (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
