@@ -342,8 +342,8 @@ pub struct ExchangeServer {
     /// Requests out to GCs: (GC, search number) → the held item asking.
     searches: BTreeMap<(DcId, u64), u64>,
     next_search: u64,
-    /// Categorizer memory held by expansions in progress.
-    categorizer_memory_bytes: u64,
+    /// Recipients found by expansions in progress (what categorizer memory holds).
+    categorizer_found: u64,
     /// The DSAccess user cache, when the scenario simulates it (memory: empty after a
     /// restart).
     dsaccess: Option<UserCache>,
@@ -407,7 +407,7 @@ impl ExchangeServer {
             gc_suspect: BTreeMap::new(),
             searches: BTreeMap::new(),
             next_search: 0,
-            categorizer_memory_bytes: 0,
+            categorizer_found: 0,
             dsaccess: None,
         };
         server.dsaccess = server.topology.server(id).dsaccess.map(UserCache::new);
@@ -1138,8 +1138,9 @@ impl ExchangeServer {
         let Some(gc) = gc else {
             let held = self.expanding.get_mut(&item).expect("checked above");
             held.tried.clear();
+            let found = held.found();
             held.restart();
-            self.update_categorizer_memory();
+            self.categorizer_memory(found, 0);
             self.timers.set(Timer::CategorizerRetry(item), now.plus_ms(CATEGORIZER_RETRY_MS));
             self.emit(ServerEvent::CategorizerRetry { message, retry_in_ms: CATEGORIZER_RETRY_MS });
             return;
@@ -1178,7 +1179,7 @@ impl ExchangeServer {
         self.gc_suspect.remove(&from);
         let limits = self.limits();
         let held = self.expanding.get_mut(&item).expect("found above");
-        let complete = match &mut held.work {
+        let (before, after, complete) = match &mut held.work {
             DirectoryWork::Lookup(asked) => {
                 // Entries found and addresses the GC has nothing for are both known now.
                 let asked = std::mem::take(asked);
@@ -1194,11 +1195,12 @@ impl ExchangeServer {
             DirectoryWork::Expand(e) => {
                 let message = &self.items[&item].message;
                 let refused = |r: &Restriction| crate::categorizer::refuses(r, message, limits);
+                let before = e.found();
                 e.on_page(&self.topology.directory, page.result, page.more, &refused);
-                e.complete()
+                (before, e.found(), e.complete())
             }
         };
-        self.update_categorizer_memory();
+        self.categorizer_memory(before, after);
         if complete {
             self.finish_expansion(now, item);
         } else {
@@ -1216,7 +1218,7 @@ impl ExchangeServer {
         let found = held.found();
         held.restart();
         self.gc_suspect.insert(gc, now.plus_ms(GC_RECHECK_MS));
-        self.update_categorizer_memory();
+        self.categorizer_memory(found, 0);
         let message = self.items[&item].message.id;
         self.emit(ServerEvent::GcFailover { message, gc, found });
         self.ask_gc(now, item);
@@ -1233,6 +1235,7 @@ impl ExchangeServer {
         self.timers.cancel(Timer::Ldap(item));
         let message = self.items[&item].message.id;
         let DirectoryWork::Expand(expansion) = held.work else { unreachable!("only expansions finish") };
+        let found = expansion.found();
         let expanded = expansion.finish();
         for (group, members) in expanded.groups {
             self.emit(ServerEvent::Expanded { message, group, members: members.clone() });
@@ -1242,7 +1245,7 @@ impl ExchangeServer {
             stored.remaining.extend_from_slice(&members);
             self.pending_ops.push(DiskOp::Expanded { item, group, members });
         }
-        self.update_categorizer_memory();
+        self.categorizer_memory(found, 0);
         self.schedule_flush(now);
         for (group, code) in expanded.failed {
             self.fail_recipients(now, item, vec![group], code);
@@ -1272,13 +1275,17 @@ impl ExchangeServer {
         }
     }
 
-    /// Recomputes the memory expansions hold and traces a change.
-    fn update_categorizer_memory(&mut self) {
-        let found: u64 = self.expanding.values().map(Expanding::found).sum();
-        let bytes = found * MEMORY_PER_RECIPIENT_BYTES;
-        if bytes != self.categorizer_memory_bytes {
-            self.categorizer_memory_bytes = bytes;
-            self.emit(ServerEvent::CategorizerMemory { bytes });
+    /// One expansion's recipients found went from `before` to `after`: the memory all
+    /// expansions hold follows, and a change is traced.
+    fn categorizer_memory(&mut self, before: u64, after: u64) {
+        self.categorizer_found = self.categorizer_found + after - before;
+        debug_assert_eq!(
+            self.categorizer_found,
+            self.expanding.values().map(Expanding::found).sum::<u64>(),
+            "the running total is every expansion's found"
+        );
+        if before != after {
+            self.emit(ServerEvent::CategorizerMemory { bytes: self.categorizer_found * MEMORY_PER_RECIPIENT_BYTES });
         }
     }
 
