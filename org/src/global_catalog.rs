@@ -860,12 +860,7 @@ mod tests {
     fn only_universal_membership_is_seen_from_another_domain() {
         let mut gc = catalog();
         for (address, scope) in [(30, GroupScope::Global), (31, GroupScope::DomainLocal), (32, GroupScope::Universal)] {
-            let g = gc.add_group(Group {
-                address: AddressId(address),
-                membership: Membership::Static { scope, members: vec![AddressId(1), AddressId(2)] },
-                expansion_server: None,
-            });
-            gc.add(AddressId(address), group_object(g, 1, ObjectClass::Group));
+            let g = static_group(&mut gc, address, 1, scope, &[1, 2]);
             let own = gc.members(g, AdDomainId(1), &AsOf(Instant::ZERO)).unwrap();
             let other = gc.members(g, AdDomainId(0), &AsOf(Instant::ZERO)).unwrap();
             assert_eq!(own.len(), 2);
@@ -891,6 +886,15 @@ mod tests {
             let members = gc.members(g, AdDomainId(0), &AsOf(Instant(t))).unwrap();
             assert_eq!(members.contains(&AddressId(5)), usable, "QBDG result at {t} ms");
         }
+    }
+
+    /// A standard group at `address` in `domain` with these members.
+    fn static_group(gc: &mut GlobalCatalog, address: u32, domain: u16, scope: GroupScope, members: &[u32]) -> GroupId {
+        let members = members.iter().copied().map(AddressId).collect();
+        let membership = Membership::Static { scope, members };
+        let g = gc.add_group(Group { address: AddressId(address), membership, expansion_server: None });
+        gc.add(AddressId(address), group_object(g, domain, ObjectClass::Group));
+        g
     }
 
     /// Query-based group 40: `(department=Support)` over the whole domain.
@@ -1004,21 +1008,8 @@ mod tests {
     #[test]
     fn an_accept_list_naming_a_group_admits_its_members_nested() {
         let mut gc = catalog();
-        let inner = gc.add_group(Group {
-            address: AddressId(30),
-            membership: Membership::Static { scope: GroupScope::Universal, members: vec![AddressId(3)] },
-            expansion_server: None,
-        });
-        gc.add(AddressId(30), group_object(inner, 0, ObjectClass::Group));
-        let outer = gc.add_group(Group {
-            address: AddressId(31),
-            membership: Membership::Static {
-                scope: GroupScope::Global,
-                members: vec![AddressId(1), AddressId(30), AddressId(31)],
-            },
-            expansion_server: None,
-        });
-        gc.add(AddressId(31), group_object(outer, 0, ObjectClass::Group));
+        static_group(&mut gc, 30, 0, GroupScope::Universal, &[3]);
+        static_group(&mut gc, 31, 0, GroupScope::Global, &[1, 30, 31]);
         let admitted = gc.accepted_senders(&[AddressId(31), AddressId(4)]);
         let want = [1, 3, 4, 30, 31].map(AddressId).into_iter().collect::<BTreeSet<_>>();
         assert_eq!(admitted, want, "members, nested members, the groups themselves; a loop ends");
@@ -1028,12 +1019,7 @@ mod tests {
     fn membership_changes_count_from_their_instant_or_their_arrival() {
         use crate::ad_replication::{DcId, Replica};
         let mut gc = catalog();
-        let g = gc.add_group(Group {
-            address: AddressId(30),
-            membership: Membership::Static { scope: GroupScope::Universal, members: vec![AddressId(1)] },
-            expansion_server: None,
-        });
-        gc.add(AddressId(30), group_object(g, 0, ObjectClass::Group));
+        let g = static_group(&mut gc, 30, 0, GroupScope::Universal, &[1]);
         let added = vec![AddressId(1), AddressId(2)];
         gc.add_membership_change(g, Instant(1_000), added.clone());
         assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(999))).unwrap(), vec![AddressId(1)]);
