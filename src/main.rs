@@ -364,6 +364,14 @@ fn shrink_command(scenario: &Path, seed: u64, out: Option<PathBuf>, plants: Plan
         println!("  {change}");
     }
     println!("  faults: {} -> {}", shrunk.faults_before, shrunk.faults_after);
+    if plants == Plants::NONE {
+        println!("verified: the file written fails `{}` at seed {seed}", shrunk.check);
+    } else {
+        println!(
+            "verified: the file written fails `{}` at seed {seed} with the planted bug and passes every check without it",
+            shrunk.check
+        );
+    }
     println!("wrote {}", out.display());
     println!("reproduce with: {}", sweep::replay_command(&out.display().to_string(), seed, plants));
     ExitCode::SUCCESS

@@ -25,7 +25,8 @@ pub struct BugScore {
     pub scenario: Option<String>,
     /// The first failing check there.
     pub check: Option<String>,
-    /// Timeline steps left after shrinking that run (`None` if not caught or not shrunk).
+    /// Timeline steps left after shrinking that run to a scenario that fails with the bug
+    /// and passes without it (`None` if not caught, not shrunk, or no such scenario found).
     pub faults_after_shrink: Option<usize>,
 }
 
@@ -157,7 +158,7 @@ pub fn score_command(seeds: SeedRange, scenarios: Vec<PathBuf>, jobs: usize, jso
             );
         }
         println!(
-            "{} of {} planted bugs caught over seeds {}..{} (\"shrunk\": timeline steps left after shrinking the first catch)",
+            "{} of {} planted bugs caught over seeds {}..{} (\"shrunk\": timeline steps left after shrinking the first catch to a scenario that fails with the bug and passes without it)",
             rows.len() - uncaught,
             rows.len(),
             seeds.first,

@@ -2,10 +2,14 @@
 //! and the first instant that still show the failure.
 //!
 //! Shrink writes the seed's concrete timeline (fixed steps and sampled weather) into the
-//! scenario as a fixed timeline, then removes steps by delta debugging (ddmin), then
-//! fault pairs, then scales the workload and generated users down, keeping the same check
-//! failing at the same seed. Per-component random streams keep the rest of the run the
-//! same while faults go.
+//! scenario as a fixed timeline, then removes steps by delta debugging (ddmin) over
+//! units that stand or fall together — a fault with the step that heals it (a crash and
+//! its restart, a link down and up), every other step alone —, then scales the
+//! generated users and the send rate down. Every candidate kept is the same failure: it
+//! fails the same check at the same seed, and with planted bugs it also passes without
+//! them (otherwise the failure is not the bug's: a crash left without its restart fails
+//! `all_resolved_by` whatever the code does). The file written is checked once more.
+//! Per-component random streams keep the rest of the run the same while faults go.
 
 use org::planted_bugs::Plants;
 use serde_json::Value;
@@ -33,26 +37,63 @@ pub struct Shrunk {
     pub runs: u32,
 }
 
+/// Whether a run at one seed shows the failure being shrunk.
 struct Tester<'a> {
     file: &'a str,
     seed: u64,
     plants: Plants,
     check: String,
     runs: u32,
+    /// Runs allowed; candidates past it count as not run.
+    budget: u32,
+}
+
+/// What one scenario does at the tester's seed.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// It fails the check (with the plants) and, with plants, passes without them.
+    SameFailure,
+    /// It does not fail the check.
+    Passes,
+    /// It fails the check without the plants too (named: the first failing check).
+    FailsWithoutPlant(String),
+    /// The candidate is not a valid scenario, or the run budget is spent.
+    NotRun,
 }
 
 impl Tester<'_> {
-    /// Whether this candidate scenario still fails the target check (an invalid candidate
-    /// does not).
-    fn fails(&mut self, candidate: &Value) -> bool {
-        if self.runs >= MAX_RUNS {
-            return false;
+    /// What `candidate` does: the check is run with the plants first, and without them
+    /// only when it failed.
+    fn judge(&mut self, candidate: &Value) -> Verdict {
+        let text = serde_json::to_string(candidate).expect("values serialize");
+        let Ok(resolved) = load_str(self.file, &text) else { return Verdict::NotRun };
+        let resolved = Arc::new(resolved);
+        match self.run(&resolved, self.plants) {
+            None => return Verdict::NotRun,
+            Some(outcome) if !outcome.checks.iter().any(|c| c.name == self.check && !c.ok) => return Verdict::Passes,
+            Some(_) if self.plants == Plants::NONE => return Verdict::SameFailure,
+            Some(_) => {}
+        }
+        match self.run(&resolved, Plants::NONE) {
+            None => Verdict::NotRun,
+            Some(outcome) => match outcome.checks.iter().find(|c| !c.ok) {
+                None => Verdict::SameFailure,
+                Some(c) => Verdict::FailsWithoutPlant(c.name.clone()),
+            },
+        }
+    }
+
+    fn run(&mut self, resolved: &Arc<sim::resolve::Resolved>, plants: Plants) -> Option<sim::world::RunOutcome> {
+        if self.runs >= self.budget {
+            return None;
         }
         self.runs += 1;
-        let text = serde_json::to_string(candidate).expect("values serialize");
-        let Ok(resolved) = load_str(self.file, &text) else { return false };
-        let outcome = run(Arc::new(resolved.with_plants(self.plants)), self.seed, None);
-        outcome.checks.iter().any(|c| c.name == self.check && !c.ok)
+        Some(run(Arc::new(resolved.with_plants(plants)), self.seed, None))
+    }
+
+    /// Whether `candidate` is the same failure.
+    fn fails(&mut self, candidate: &Value) -> bool {
+        self.judge(candidate) == Verdict::SameFailure
     }
 }
 
@@ -62,37 +103,67 @@ fn with_timeline(base: &Value, steps: &[Value]) -> Value {
     v
 }
 
-/// Delta debugging (Zeller's ddmin) over timeline steps: the smallest list still failing.
-fn ddmin(tester: &mut Tester, base: &Value, mut steps: Vec<Value>) -> Vec<Value> {
+/// Delta debugging (Zeller's ddmin): the smallest sublist of `items` that still `fails`,
+/// in their order; 1-minimal (removing any one item more makes it pass).
+fn ddmin<T: Clone>(mut items: Vec<T>, mut fails: impl FnMut(&[T]) -> bool) -> Vec<T> {
     let mut n = 2usize;
-    while steps.len() >= 2 {
-        let chunk = steps.len().div_ceil(n);
+    while items.len() >= 2 {
+        let chunk = items.len().div_ceil(n);
         let mut reduced = false;
-        for start in (0..steps.len()).step_by(chunk) {
-            let complement: Vec<Value> = steps
+        for start in (0..items.len()).step_by(chunk) {
+            let complement: Vec<T> = items
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i < start || *i >= start + chunk)
                 .map(|(_, s)| s.clone())
                 .collect();
-            if tester.fails(&with_timeline(base, &complement)) {
-                steps = complement;
+            if fails(&complement) {
+                items = complement;
                 n = (n - 1).max(2);
                 reduced = true;
                 break;
             }
         }
         if !reduced {
-            if n >= steps.len() {
+            if n >= items.len() {
                 break;
             }
-            n = (n * 2).min(steps.len());
+            n = (n * 2).min(items.len());
         }
     }
-    if steps.len() == 1 && tester.fails(&with_timeline(base, &[])) {
-        steps.clear();
+    if items.len() == 1 && fails(&[]) {
+        items.clear();
     }
-    steps
+    items
+}
+
+/// Steps that stand or fall together, as indexes into `steps`: a fault with the step that
+/// heals it (whatever drew them, the fixed timeline or the weather), every other step
+/// alone. Removing a crash but not its restart makes an invalid scenario; removing a
+/// restart but not its crash makes a different failure.
+fn units(steps: &[Value]) -> Vec<Vec<usize>> {
+    let mut healed = vec![false; steps.len()];
+    let mut out = Vec::new();
+    for i in 0..steps.len() {
+        if healed[i] {
+            continue;
+        }
+        match partner(steps, i).filter(|j| !healed[*j]) {
+            Some(j) => {
+                healed[j] = true;
+                out.push(vec![i, j]);
+            }
+            None => out.push(vec![i]),
+        }
+    }
+    out
+}
+
+/// The steps of `kept` units, in timeline order.
+fn steps_of(steps: &[Value], kept: &[Vec<usize>]) -> Vec<Value> {
+    let mut indexes: Vec<usize> = kept.iter().flatten().copied().collect();
+    indexes.sort_unstable();
+    indexes.into_iter().map(|i| steps[i].clone()).collect()
 }
 
 /// The index of the step that heals the fault at `i` (same target, the matching kind).
@@ -127,7 +198,18 @@ pub fn shrink(file: &str, text: &str, seed: u64, plants: Plants) -> Result<Shrun
     let Some(failed) = outcome.checks.iter().find(|c| !c.ok) else {
         return Err(format!("{file} passes at seed {seed}: there is no failure to shrink"));
     };
-    let mut tester = Tester { file, seed, plants, check: failed.name.clone(), runs: 1 };
+    let mut tester = Tester { file, seed, plants, check: failed.name.clone(), runs: 1, budget: MAX_RUNS };
+    if plants != Plants::NONE {
+        let baseline = run(Arc::new(resolved.with_plants(Plants::NONE)), seed, None);
+        tester.runs += 1;
+        if let Some(c) = baseline.checks.iter().find(|c| !c.ok) {
+            return Err(format!(
+                "{file} fails `{}` at seed {seed} without the planted bug too: that failure does not depend on it \
+                 (shrink it without --plant to see the smallest scenario that still fails)",
+                c.name
+            ));
+        }
+    }
     let mut changes = Vec::new();
 
     // The concrete timeline of this seed, as fixed steps.
@@ -140,27 +222,21 @@ pub fn shrink(file: &str, text: &str, seed: u64, plants: Plants) -> Result<Shrun
     }
     let mut current = with_timeline(&base, &concrete);
     if had_weather {
-        if tester.fails(&current) {
-            changes.push(format!("weather written out as {faults_before} fixed timeline step(s)"));
-        } else {
-            return Err("the failure does not reproduce with the sampled weather written as a fixed timeline".into());
+        match tester.judge(&current) {
+            Verdict::SameFailure => {
+                changes.push(format!("weather written out as {faults_before} fixed timeline step(s)"))
+            }
+            other => {
+                return Err(format!(
+                    "the failure does not reproduce with the sampled weather written as a fixed timeline ({other:?})"
+                ))
+            }
         }
     }
 
-    // Faults: ddmin, then whole fault pairs.
-    let mut steps = ddmin(&mut tester, &base, concrete);
-    let mut i = 0;
-    while i < steps.len() {
-        if let Some(j) = partner(&steps, i) {
-            let fewer: Vec<Value> =
-                steps.iter().enumerate().filter(|(k, _)| *k != i && *k != j).map(|(_, s)| s.clone()).collect();
-            if tester.fails(&with_timeline(&base, &fewer)) {
-                steps = fewer;
-                continue;
-            }
-        }
-        i += 1;
-    }
+    // Faults: ddmin over the units that stand or fall together.
+    let kept = ddmin(units(&concrete), |kept| tester.fails(&with_timeline(&base, &steps_of(&concrete, kept))));
+    let steps = steps_of(&concrete, &kept);
     if steps.len() < faults_before {
         changes.push(format!("removed {} of {faults_before} timeline step(s)", faults_before - steps.len()));
     }
@@ -221,6 +297,14 @@ pub fn shrink(file: &str, text: &str, seed: u64, plants: Plants) -> Result<Shrun
         "{description} [Shrunk by `orgsim shrink` from {file} at seed {seed}, keeping `{}` failing.]",
         tester.check
     ));
+    // The file as written must be the same failure (the run budget does not apply).
+    tester.budget = u32::MAX;
+    match tester.judge(&current) {
+        Verdict::SameFailure => {}
+        other => {
+            return Err(format!("the shrunk scenario does not reproduce the failure ({other:?}): a bug in shrink"))
+        }
+    }
     Ok(Shrunk {
         faults_after: current["timeline"].as_array().map_or(0, Vec::len),
         scenario: current,
@@ -338,4 +422,38 @@ pub fn bisect_time(file: &str, text: &str, seed: u64, plants: Plants) -> Result<
             .map(|l| l.to_string())
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn units_keep_each_fault_with_its_heal() {
+        let steps = vec![
+            json!({"kind": "server_crash", "server": "A"}),
+            json!({"kind": "link_down", "link": "L"}),
+            json!({"kind": "server_restart", "server": "A"}),
+            json!({"kind": "send", "from": "x"}),
+            json!({"kind": "server_crash", "server": "A"}),
+            json!({"kind": "link_up", "link": "L"}),
+            json!({"kind": "server_restart", "server": "A"}),
+            json!({"kind": "server_crash", "server": "B"}),
+        ];
+        assert_eq!(units(&steps), vec![vec![0, 2], vec![1, 5], vec![3], vec![4, 6], vec![7]]);
+        assert_eq!(
+            steps_of(&steps, &[vec![4, 6], vec![1, 5]]),
+            vec![steps[1].clone(), steps[4].clone(), steps[5].clone(), steps[6].clone()]
+        );
+    }
+
+    #[test]
+    fn ddmin_finds_a_one_minimal_subset() {
+        // Fails while both 3 and 7 are present.
+        let found = ddmin((0..10).collect(), |kept: &[u32]| kept.contains(&3) && kept.contains(&7));
+        assert_eq!(found, vec![3, 7]);
+        let found = ddmin((0..10).collect(), |_: &[u32]| true);
+        assert!(found.is_empty(), "nothing needed: {found:?}");
+    }
 }

@@ -126,6 +126,33 @@ fn shrink_writes_a_smaller_scenario_that_still_fails() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The weather's faults stay in pairs (a crash with its restart), and the result is the
+/// bug's failure: it fails with the plant and passes without it (issue 13: a shrink that
+/// kept a crash without its restart failed `all_resolved_by` with or without the plant).
+#[test]
+fn shrink_keeps_fault_pairs_and_a_failure_that_depends_on_the_plant() {
+    let dir = temp_dir("shrink-pairs");
+    let out_file = dir.join("small.json");
+    let file = out_file.to_str().unwrap();
+    let plant = "recovery-skips-queues";
+    let out = orgsim(&["shrink", "scenarios/stormy-weather.json", "--seed", "3", "--plant", plant, "--out", file]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("with the planted bug and passes every check without it"), "{text}");
+    let shrunk: Value = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    let steps = shrunk["timeline"].as_array().unwrap();
+    assert!(!steps.is_empty() && steps.len() < 30, "{steps:?}");
+    for (i, step) in steps.iter().enumerate() {
+        if step["kind"] == "server_crash" {
+            let restart = steps[i + 1..].iter().any(|s| s["kind"] == "server_restart" && s["server"] == step["server"]);
+            assert!(restart, "a crash keeps its restart: {steps:?}");
+        }
+    }
+    assert_eq!(orgsim(&["check", file, "--seed", "3", "--plant", plant]).status.code(), Some(1));
+    assert_eq!(orgsim(&["check", file, "--seed", "3"]).status.code(), Some(0), "not a failure without the bug");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn bisect_time_finds_the_first_failing_instant() {
     let out = orgsim(&[

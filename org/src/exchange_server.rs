@@ -22,7 +22,7 @@ use crate::dns::{DnsQuery, DnsReply};
 use crate::dsaccess::{CacheStats, UserCache};
 use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
 use crate::global_catalog::{AsOf, LdapPage, LdapQuery, LdapSearch, Restriction};
-use crate::link_state::{ConnectorState, LinkStateMessage, LinkStateTable, VersionBump};
+use crate::link_state::{ConnectorState, LinkStateExchange, LinkStateMessage, LinkStateTable, OrgInfo, VersionBump};
 use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::message::{Message, MessageId, MessageKind};
 use crate::planted_bugs::PlantedBug;
@@ -184,6 +184,8 @@ enum Phase {
     Connecting,
     /// EHLO sent.
     Ehlo,
+    /// `X-LINK2STATE` sent (turn 1 or 2), waiting for the other bridgehead's answer.
+    LinkState { turn: u8 },
     /// MAIL, RCPTs and DATA pipelined for this entry.
     Envelope(QueueEntry),
     /// Content sent, waiting for 250 Queued.
@@ -550,11 +552,9 @@ impl ExchangeServer {
         let stale = self.topology.bug(PlantedBug::AcceptsStaleLinkState);
         match message {
             LinkStateMessage::Update(info) => {
-                let changed = self.table.merge(&self.topology, &info, stale);
-                let mine = self.table.digest();
-                let reply_info = (mine != info.digest()).then(|| Box::new(self.table.org_info().clone()));
-                self.peer(from).synced = Some(mine);
-                self.send_link_state(from, LinkStateMessage::Reply { digest: mine, info: reply_info });
+                let (answer, changed) = self.take_link_state(from, info.digest(), Some(&info));
+                let LinkStateExchange { digest, info } = answer;
+                self.send_link_state(from, LinkStateMessage::Reply { digest, info });
                 if !changed.is_empty() {
                     self.table_changed(now, changed);
                 }
@@ -586,6 +586,29 @@ impl ExchangeServer {
                 }
             }
         }
+    }
+
+    /// A neighbor shows its table (`info`, when sent) and digest: take what is newer and
+    /// answer with this table's digest, and the table when the two differ. The neighbor
+    /// holds this table once it has the answer, which also stands in for any update of
+    /// ours still waiting for its reply (sent, say, to the neighbor's incarnation before a
+    /// restart): waiting on that would hold back the next change for a resend interval.
+    /// Returns the answer and the groups that changed (for
+    /// [`ExchangeServer::table_changed`], after the answer is sent).
+    fn take_link_state(
+        &mut self,
+        from: ServerId,
+        digest: u64,
+        info: Option<&OrgInfo>,
+    ) -> (LinkStateExchange, Vec<RoutingGroupId>) {
+        let stale = self.topology.bug(PlantedBug::AcceptsStaleLinkState);
+        let changed = info.map(|info| self.table.merge(&self.topology, info, stale)).unwrap_or_default();
+        let mine = self.table.digest();
+        let info = (mine != digest).then(|| Box::new(self.table.org_info().clone()));
+        let peer = self.peer(from);
+        peer.synced = Some(mine);
+        peer.sent_at = None;
+        (LinkStateExchange { digest: mine, info }, changed)
     }
 
     /// An administrator named another master for a routing group (a directory change
@@ -1575,6 +1598,7 @@ impl ExchangeServer {
         }
         let replies = match frame {
             Frame::Replies(replies) => replies,
+            Frame::LinkState(answer) => return self.link_state_answered(now, seq, answer),
             Frame::Reset => return self.session_failed(now, seq, SessionFailure::Reset),
             Frame::Connect | Frame::Commands(_) => return,
         };
@@ -1607,7 +1631,13 @@ impl ExchangeServer {
                     self.connector_detected(now, c, ConnectorState::Up);
                 }
             }
-            Phase::Ehlo if replies == [SmtpReply::EhloOk] => self.next_message(now, seq),
+            Phase::Ehlo if replies == [SmtpReply::EhloOk] => {
+                if self.exchanges_link_state(hop, peer) {
+                    self.offer_link_state(now, seq, 1);
+                } else {
+                    self.next_message(now, seq);
+                }
+            }
             Phase::Envelope(entry) => {
                 if replies.len() == entry.recipients.len() + 2 && replies.iter().all(|r| r.is_positive()) {
                     let message = self.items[&entry.item].message.clone();
@@ -1650,10 +1680,63 @@ impl ExchangeServer {
             }
             Phase::Quitting => self.close_session(now, seq),
             Phase::Resolving { .. } => unreachable!("DNS answers come through handle_dns_reply"),
-            Phase::Connecting | Phase::Ehlo => {
+            Phase::Connecting | Phase::Ehlo | Phase::LinkState { .. } => {
                 let code = replies.first().map_or(0, |r| r.code());
                 self.session_failed(now, seq, SessionFailure::Rejected(code));
             }
+        }
+    }
+
+    /// Whether a session for `hop` to `peer` starts with `X-LINK2STATE`: this server is a
+    /// source bridgehead of a connector that carries link state and the peer one of its
+    /// target bridgeheads, which advertises the verb in EHLO (every 2000/2003 server does;
+    /// a handoff to a bridgehead of this server's own group is not a link state session).
+    fn exchanges_link_state(&self, hop: NextHop, peer: Peer) -> bool {
+        let (NextHop::Connector(c), Peer::Server(_)) = (hop, peer) else { return false };
+        let connector = self.topology.connector(c);
+        connector.kind.carries_link_state() && connector.source_bridgeheads.contains(&self.id)
+    }
+
+    /// Sends this server's turn of `X-LINK2STATE`: the digest, and the table unless the
+    /// peer showed this digest last (turn 2 always carries it: the peer lacks something).
+    fn offer_link_state(&mut self, now: Instant, seq: u64, turn: u8) {
+        let session = &self.outbound[&seq];
+        let (peer, Peer::Server(server)) = (session.peer, session.peer) else {
+            unreachable!("link state sessions are between servers")
+        };
+        let digest = self.table.digest();
+        let shown = self.peer(server).synced == Some(digest);
+        let info = (turn > 1 || !shown).then(|| Box::new(self.table.org_info().clone()));
+        self.outbound.get_mut(&seq).expect("session exists").phase = Phase::LinkState { turn };
+        let conn = ConnId { client: self.id, seq };
+        let offer = SmtpCommand::XLink2State(LinkStateExchange { digest, info });
+        self.send_commands(now, peer, conn, vec![offer]);
+    }
+
+    /// The peer bridgehead answered `X-LINK2STATE`: take what is newer, send this table in a
+    /// second turn if the peer still lacks part of it, else go on to the mail. At most two
+    /// turns: the second answer is taken and the mail follows whatever it says.
+    fn link_state_answered(&mut self, now: Instant, seq: u64, answer: LinkStateExchange) {
+        let Some(OutboundSession { phase: Phase::LinkState { turn }, peer: Peer::Server(server), .. }) =
+            self.outbound.get(&seq)
+        else {
+            return; // not waiting for one: ignore it, as an SMTP client ignores a stray line
+        };
+        let (turn, server) = (*turn, *server);
+        let stale = self.topology.bug(PlantedBug::AcceptsStaleLinkState);
+        let changed = answer.info.map(|info| self.table.merge(&self.topology, &info, stale)).unwrap_or_default();
+        let mine = self.table.digest();
+        let again = turn == 1 && mine != answer.digest;
+        // After a second turn the peer holds this table; until then it shows its digest.
+        self.peer(server).synced = Some(if again { mine } else { answer.digest });
+        if again {
+            self.offer_link_state(now, seq, 2);
+        }
+        if !changed.is_empty() {
+            self.table_changed(now, changed);
+        }
+        if !again {
+            self.next_message(now, seq);
         }
     }
 
@@ -1830,7 +1913,7 @@ impl ExchangeServer {
                 return self.send(from, conn, Frame::Replies(vec![SmtpReply::ServiceReady]));
             }
             Frame::Commands(commands) => commands,
-            Frame::Replies(_) | Frame::Reset => return,
+            Frame::Replies(_) | Frame::LinkState(_) | Frame::Reset => return,
         };
         let max_size = self.topology.server(self.id).smtp.max_message_size_bytes;
         let Some(inbound) = self.inbound.get_mut(&conn) else {
@@ -1840,10 +1923,12 @@ impl ExchangeServer {
         let session = &mut inbound.session;
         let mut replies = Vec::with_capacity(commands.len());
         let mut accepted = Vec::new();
+        let mut offers = Vec::new();
         let mut closed = false;
         for command in commands {
             match session.handle(command, max_size) {
                 InboundStep::Reply(reply) => replies.push(reply),
+                InboundStep::LinkState(offer) => offers.push(offer),
                 InboundStep::Accept { recipients, message } => {
                     replies.push(SmtpReply::Queued);
                     accepted.push((recipients, message));
@@ -1859,8 +1944,20 @@ impl ExchangeServer {
             self.inbound.remove(&conn);
             self.timers.cancel(Timer::InboundIdle(conn));
         }
+        // Clients never pipeline X-LINK2STATE: its answer is the only frame sent back.
+        debug_assert!(offers.is_empty() || (replies.is_empty() && accepted.is_empty()));
+        for offer in offers {
+            let (answer, changed) = self.take_link_state(from, offer.digest, offer.info.as_deref());
+            self.send(from, conn, Frame::LinkState(answer));
+            if !changed.is_empty() {
+                self.table_changed(now, changed);
+            }
+        }
         if accepted.is_empty() {
-            return self.send(from, conn, Frame::Replies(replies));
+            if !replies.is_empty() {
+                self.send(from, conn, Frame::Replies(replies));
+            }
+            return;
         }
         for (recipients, mut message) in accepted {
             message.hop_count = message.hop_count.saturating_add(1); // our Received header
@@ -1968,6 +2065,17 @@ mod tests {
 
     /// Runs two servers against each other with zero network delay until quiet or `until`.
     fn pump(servers: &mut [ExchangeServer; 2], disks: &mut [DiskImage; 2], until: Instant) -> Vec<ServerEvent> {
+        pump_with(servers, disks, until, true)
+    }
+
+    /// [`pump`], losing every link state message outside SMTP sessions unless
+    /// `side_channel`.
+    fn pump_with(
+        servers: &mut [ExchangeServer; 2],
+        disks: &mut [DiskImage; 2],
+        until: Instant,
+        side_channel: bool,
+    ) -> Vec<ServerEvent> {
         let mut events = Vec::new();
         let mut now = Instant::ZERO;
         loop {
@@ -1981,8 +2089,10 @@ mod tests {
                             servers[usize::from(to.0)].handle_packet(now, from, packet)
                         }
                         Output::LinkState { to, message } => {
-                            let from = servers[i].id();
-                            servers[usize::from(to.0)].handle_link_state(now, from, message)
+                            if side_channel {
+                                let from = servers[i].id();
+                                servers[usize::from(to.0)].handle_link_state(now, from, message)
+                            }
                         }
                         Output::Persist(ops) => ops.iter().for_each(|op| disks[i].apply(op)),
                         Output::Event(e) => events.push(e),
@@ -2029,6 +2139,89 @@ mod tests {
         assert_eq!(delivered.len(), 3);
         assert!(disks.iter().all(|d| d.items.is_empty()), "queues drained");
         assert_eq!(disks[1].mailboxes[&AddressId(2)].messages.len(), 1);
+    }
+
+    /// EXCHANGE2003.md §4: bridgeheads of two groups exchange link state with X-LINK2STATE
+    /// after EHLO and before the mail, so the receiver routes it knowing at least what the
+    /// sender knew (even when every other link state message is lost). Newer state on the
+    /// sender, on the receiver, or on both (a second turn) ends with equal tables.
+    #[test]
+    fn x_link2state_syncs_both_bridgeheads_before_the_mail_exchange2003_4() {
+        for (newer_on_sender, newer_on_receiver) in [(true, false), (false, true), (true, true)] {
+            let topo = two_groups();
+            let mut servers = [
+                ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+                ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+            ];
+            for (i, newer) in [newer_on_sender, newer_on_receiver].into_iter().enumerate() {
+                if newer {
+                    let (group, master) = (RoutingGroupId(i as u16), ServerId(i as u16));
+                    servers[i].table.raise(&topo, group, master, VersionBump::User, None);
+                }
+            }
+            let sender_digest = servers[0].table.digest();
+            let mut disks = [DiskImage::default(), DiskImage::default()];
+            servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
+            let events = pump_with(&mut servers, &mut disks, Instant(60_000), false);
+            let case = format!("sender newer {newer_on_sender}, receiver newer {newer_on_receiver}: {events:?}");
+            assert_eq!(servers[0].table.digest(), servers[1].table.digest(), "{case}");
+            let received = events.iter().position(|e| matches!(e, ServerEvent::Received { .. }));
+            let learned = events.iter().position(
+                |e| matches!(e, ServerEvent::LinkStateChanged { digest, .. } if *digest == servers[1].table.digest()),
+            );
+            assert!(received.is_some(), "{case}");
+            if newer_on_sender {
+                assert!(learned < received, "the receiver learns before the mail arrives: {case}");
+                assert_ne!(sender_digest, LinkStateTable::from_directory(&topo, &[ServerId(0), ServerId(1)]).digest());
+            }
+        }
+    }
+
+    /// The master's update to a member is lost with the member's crash; once the
+    /// restarted member has shown its table and been answered, the master's next change
+    /// goes to it at once, not after the resend interval (a member routing on the old
+    /// table meanwhile sent mail round a loop).
+    #[test]
+    fn a_master_tells_a_restarted_member_its_next_change_at_once_exchange2003_4() {
+        let mut topo = (*two_groups()).clone();
+        topo.servers[1].routing_group = RoutingGroupId(0);
+        topo.routing_groups.truncate(1);
+        topo.routing_groups[0].members = vec![ServerId(0), ServerId(1)];
+        topo.connectors.clear();
+        let topo = Arc::new(topo);
+        let group = RoutingGroupId(0);
+        let mut master = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
+        let change = |master: &mut ExchangeServer, at: Instant| {
+            master.table.raise(&topo, group, ServerId(0), VersionBump::User, None);
+            master.table_changed(at, vec![group]);
+            master.drain_outputs()
+        };
+        let updates_to_member = |outputs: &[Output]| {
+            outputs
+                .iter()
+                .filter(|o| matches!(o, Output::LinkState { to: ServerId(1), message: LinkStateMessage::Update(_) }))
+                .count()
+        };
+        assert_eq!(updates_to_member(&change(&mut master, Instant(1_000))), 1, "pushed to the member");
+        // The member crashed before that update arrived; it restarts and asks its master.
+        let start = StartConditions::default();
+        let mut member = ExchangeServer::recover(
+            ServerId(1),
+            topo.clone(),
+            &DiskImage::default(),
+            &start,
+            Box::new(Counter(2)),
+            1,
+            Instant(2_000),
+        );
+        for out in member.drain_outputs() {
+            if let Output::LinkState { to: ServerId(0), message } = out {
+                master.handle_link_state(Instant(2_000), ServerId(1), message);
+            }
+        }
+        let answer = master.drain_outputs();
+        assert!(answer.iter().any(|o| matches!(o, Output::LinkState { to: ServerId(1), .. })), "{answer:?}");
+        assert_eq!(updates_to_member(&change(&mut master, Instant(3_000))), 1, "the next change goes at once");
     }
 
     #[test]

@@ -54,6 +54,8 @@ impl InternetMailHost {
                 for command in commands {
                     match session.handle(command, None) {
                         InboundStep::Reply(r) => replies.push(r),
+                        // Not an Exchange server: no X-LINK2STATE here.
+                        InboundStep::LinkState(_) => replies.push(SmtpReply::Unrecognized),
                         InboundStep::Accept { .. } => {
                             self.accepted_messages += 1;
                             replies.push(SmtpReply::Queued);
@@ -70,7 +72,7 @@ impl InternetMailHost {
                 }
                 reply(Frame::Replies(replies))
             }
-            Frame::Replies(_) | Frame::Reset => {
+            Frame::Replies(_) | Frame::LinkState(_) | Frame::Reset => {
                 self.sessions.remove(&conn);
                 Vec::new()
             }

@@ -167,6 +167,26 @@ pub enum LinkStateMessage {
 /// Bytes of a digest exchange or a report [U]: a command line and a GUID or two.
 const LINK_STATE_SHORT_BYTES: u64 = 96;
 
+/// One side's turn of the `X-LINK2STATE` exchange inside an SMTP session between
+/// bridgeheads of two routing groups: after EHLO and before any mail, so the receiving
+/// bridgehead routes what follows with at least what the sender knew (EXCHANGE2003.md §4;
+/// the Transport and Routing Guide's "Link State Propagation": link state is what keeps
+/// messages from bouncing back and forth between servers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkStateExchange {
+    /// Digest of the side's table as it sends this turn.
+    pub digest: u64,
+    /// Its whole table, when the other side may not hold it.
+    pub info: Option<Box<OrgInfo>>,
+}
+
+impl LinkStateExchange {
+    /// Bytes of the verb or its answer, before TCP/IP headers.
+    pub fn wire_size_bytes(&self, topology: &Topology) -> u64 {
+        LINK_STATE_SHORT_BYTES + self.info.as_ref().map_or(0, |_| OrgInfo::wire_size_bytes(topology))
+    }
+}
+
 impl LinkStateMessage {
     /// Bytes on the wire, including a 40-byte TCP/IP header.
     pub fn wire_size_bytes(&self, topology: &Topology) -> u64 {

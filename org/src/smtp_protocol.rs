@@ -2,10 +2,14 @@
 //! real codes and enhanced status codes, and the receiving side's session state machine
 //! (RFC 2821 with ESMTP PIPELINING, as the Windows SMTP service speaks it).
 //!
-//! Left out: AUTH, TLS, BDAT/CHUNKING, XEXCH50 and X-LINK2STATE (later issues); the
-//! message body is carried as a [`Message`] value whose size is what crosses the wire.
+//! `X-LINK2STATE` is here as a command and a frame carrying link state between
+//! bridgeheads of two routing groups ([`LinkStateExchange`]). Left out: AUTH, TLS,
+//! BDAT/CHUNKING and XEXCH50 (later issues); the message body is carried as a [`Message`]
+//! value whose size is what crosses the wire.
 
+use crate::link_state::LinkStateExchange;
 use crate::message::Message;
+use crate::topology::Topology;
 use crate::{AddressId, ServerId};
 use serde::Serialize;
 
@@ -36,14 +40,18 @@ pub enum SmtpCommand {
     Data,
     /// The message text up to `<CRLF>.<CRLF>`.
     Content(Box<Message>),
+    /// `X-LINK2STATE`: the sending bridgehead's digest, and its table when the other side
+    /// may lack it; answered by [`Frame::LinkState`]. Never pipelined.
+    XLink2State(LinkStateExchange),
     /// `QUIT`.
     Quit,
 }
 
 impl SmtpCommand {
     /// Bytes this command takes on the wire (addresses counted at a typical 32 bytes).
-    pub fn wire_size_bytes(&self) -> u64 {
+    pub fn wire_size_bytes(&self, topology: &Topology) -> u64 {
         match self {
+            SmtpCommand::XLink2State(x) => x.wire_size_bytes(topology),
             SmtpCommand::Ehlo => 30,
             SmtpCommand::MailFrom { .. } => 52,
             SmtpCommand::RcptTo(_) => 42,
@@ -73,6 +81,9 @@ pub enum SmtpReply {
     Closing,
     /// `503 5.5.2 Need mail command.` (a command out of sequence).
     BadSequence,
+    /// `500 5.3.3 Unrecognized command` (a verb this side does not speak, such as
+    /// X-LINK2STATE sent to a host that is not Exchange).
+    Unrecognized,
     /// `552 5.3.4 Message size exceeds fixed maximum message size`.
     SizeExceeded,
 }
@@ -86,6 +97,7 @@ impl SmtpReply {
             SmtpReply::StartMailInput => 354,
             SmtpReply::Closing => 221,
             SmtpReply::BadSequence => 503,
+            SmtpReply::Unrecognized => 500,
             SmtpReply::SizeExceeded => 552,
         }
     }
@@ -98,6 +110,7 @@ impl SmtpReply {
             SmtpReply::Queued => Some("2.6.0"),
             SmtpReply::Closing => Some("2.0.0"),
             SmtpReply::BadSequence => Some("5.5.2"),
+            SmtpReply::Unrecognized => Some("5.3.3"),
             SmtpReply::SizeExceeded => Some("5.3.4"),
             SmtpReply::ServiceReady | SmtpReply::EhloOk | SmtpReply::StartMailInput => None,
         }
@@ -126,6 +139,8 @@ pub enum Frame {
     Commands(Vec<SmtpCommand>),
     /// Replies, one per command, in order.
     Replies(Vec<SmtpReply>),
+    /// The receiving bridgehead's answer to `X-LINK2STATE`.
+    LinkState(LinkStateExchange),
     /// TCP reset: the peer has no such connection (it restarted since).
     Reset,
 }
@@ -141,12 +156,26 @@ pub struct Packet {
 
 impl Packet {
     /// Bytes on the wire, including a 40-byte TCP/IP header per frame.
-    pub fn wire_size_bytes(&self) -> u64 {
+    pub fn wire_size_bytes(&self, topology: &Topology) -> u64 {
         40 + match &self.frame {
             Frame::Connect | Frame::Reset => 0,
-            Frame::Commands(c) => c.iter().map(SmtpCommand::wire_size_bytes).sum(),
+            Frame::Commands(c) => c.iter().map(|c| c.wire_size_bytes(topology)).sum(),
             Frame::Replies(r) => r.iter().map(|r| r.wire_size_bytes()).sum(),
+            Frame::LinkState(x) => x.wire_size_bytes(topology),
         }
+    }
+
+    /// The link state table this packet carries in an `X-LINK2STATE` turn, if any.
+    pub fn link_state_table(&self) -> Option<&LinkStateExchange> {
+        match &self.frame {
+            Frame::LinkState(x) => Some(x),
+            Frame::Commands(c) => c.iter().find_map(|c| match c {
+                SmtpCommand::XLink2State(x) => Some(x),
+                _ => None,
+            }),
+            Frame::Connect | Frame::Replies(_) | Frame::Reset => None,
+        }
+        .filter(|x| x.info.is_some())
     }
 }
 
@@ -181,6 +210,9 @@ pub enum InboundStep {
     },
     /// Answer and close the connection.
     Close(SmtpReply),
+    /// `X-LINK2STATE` after EHLO, outside a transaction: the server merges the table and
+    /// answers with a [`Frame::LinkState`].
+    LinkState(LinkStateExchange),
 }
 
 /// The receiving side of one SMTP session.
@@ -237,6 +269,7 @@ impl InboundSession {
                 self.state = S::Data;
                 InboundStep::Reply(SmtpReply::StartMailInput)
             }
+            (S::Greeted, SmtpCommand::XLink2State(exchange)) => InboundStep::LinkState(exchange),
             (S::Data, SmtpCommand::Content(message)) => {
                 self.state = S::Greeted;
                 InboundStep::Accept { recipients: std::mem::take(&mut self.recipients), message }

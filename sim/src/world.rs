@@ -533,6 +533,14 @@ impl World {
 
     /// Sends something from `me` to `to` through the WAN model. A host that is down
     /// neither sends nor receives.
+    /// One link state message of `bytes` was sent.
+    fn count_link_state(&mut self, bytes: u64) {
+        for totals in [&mut self.link_state, &mut self.link_state_interval] {
+            totals.updates += 1;
+            totals.bytes += bytes;
+        }
+    }
+
     fn transmit(&mut self, me: Node, to: Node, now_us: u64, bytes: u64, payload: Payload) {
         let down = |n: Node| match n {
             Node::Host(h) => !self.host_up[usize::from(h.0)],
@@ -1198,7 +1206,7 @@ async fn host_node(world: Shared, id: HostId) {
             match (role, wire.payload) {
                 (HostRole::Mail | HostRole::Mta, Payload::Smtp(packet)) => {
                     for reply in mail.handle_packet(from, packet) {
-                        let bytes = reply.wire_size_bytes();
+                        let bytes = reply.wire_size_bytes(&w.resolved.topology);
                         w.transmit(Node::Host(id), Node::Server(from), now_us, bytes, Payload::Smtp(reply));
                     }
                 }
@@ -1659,11 +1667,15 @@ fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>
     for output in outputs {
         match output {
             Output::Send { to, packet } => {
-                let bytes = packet.wire_size_bytes();
+                let bytes = packet.wire_size_bytes(&w.resolved.topology);
+                if packet.link_state_table().is_some() {
+                    // An X-LINK2STATE turn carrying a table is link state traffic (§4).
+                    w.count_link_state(bytes);
+                }
                 w.transmit(Node::Server(me), Node::Server(to), now_us, bytes, Payload::Smtp(packet));
             }
             Output::SendHost { to, packet } => {
-                let bytes = packet.wire_size_bytes();
+                let bytes = packet.wire_size_bytes(&w.resolved.topology);
                 w.transmit(Node::Server(me), Node::Host(to), now_us, bytes, Payload::Smtp(packet));
             }
             Output::Dns { to, query } => {
@@ -1672,11 +1684,7 @@ fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>
             }
             Output::LinkState { to, message } => {
                 let bytes = message.wire_size_bytes(&w.resolved.topology);
-                let w = &mut *w;
-                for totals in [&mut w.link_state, &mut w.link_state_interval] {
-                    totals.updates += 1;
-                    totals.bytes += bytes;
-                }
+                w.count_link_state(bytes);
                 w.transmit(Node::Server(me), Node::Server(to), now_us, bytes, Payload::LinkState(message));
             }
             Output::Ldap { to, search } => {
