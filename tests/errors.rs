@@ -80,12 +80,37 @@ fn timeline_names_and_order_are_checked() {
         t.replacen("\"workload\": {", "\"timeline\": [{\"kind\": \"server_restart\", \"at\": \"2h\", \"server\": \"EX-S1\"}, {\"kind\": \"link_down\", \"at\": \"3h\", \"link\": \"NOPE\"}],\n  \"workload\": {", 1)
     });
     let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 2, "every problem is reported: {err}");
-    assert!(lines[0].contains("timeline[1].link: no WAN link named \"NOPE\""), "{err}");
+    assert_eq!(lines.len(), 2, "every problem is reported, in the order of the file: {err}");
     assert!(
-        lines[1].contains("timeline[0]: server \"EX-S1\" is not down at 2h; restart follows a server_crash"),
+        lines[0].contains("timeline[0]: server \"EX-S1\" is not down at 2h; restart follows a server_crash"),
         "{err}"
     );
+    assert!(lines[1].contains("timeline[1].link: no WAN link named \"NOPE\""), "{err}");
+}
+
+/// Issue 13: five typos of five kinds — a malformed required duration, an unknown field, a
+/// misspelled required field, a cost out of range and a name that does not exist — are
+/// five lines, in the order of the file, each with its place and what was expected.
+#[test]
+fn five_typos_are_five_lines() {
+    let err = broken("five-typos", |t| {
+        t.replacen("\"duration\": \"1d\"", "\"duration\": \"1 day\"", 1)
+            .replacen("\"name\": \"EX-S2\"", "\"name\": \"EX-S2\", \"colour\": \"blue\"", 1)
+            .replacen("\"cost\": 10", "\"cost\": 0", 1)
+            .replacen(
+                "\"target_bridgeheads\": [\n          \"EX-S1\"",
+                "\"target_bridgeheads\": [\n          \"EX-S9\"",
+                1,
+            )
+            .replacen("\"latency\": \"", "\"latncy\": \"", 1)
+    });
+    insta::assert_snapshot!(err, @r#"
+    five-typos.json:4:15: duration: expected a duration like "90s", "15m", "2h" or "1d4h", found "1 day"
+    five-typos.json:120:36: topology.servers[2].colour: unknown field `colour`, expected one of `disk_flush`, `mta`, `name`, `roles`, `routing_group`, `site`, `smtp_virtual_server`, `storage_groups`, `version`
+    five-typos.json:170:17: topology.routing_group_connectors[0].cost: expected a cost from 1 to 100, found 0
+    five-typos.json:175:11: topology.routing_group_connectors[0].target_bridgeheads[0]: no server named "EX-S9" (known: EX-HUB, EX-S1, EX-S2, EX-S3, EX-S4)
+    five-typos.json:295:19: topology.wan_links[0].latncy: unknown field `latncy` (did you mean `latency`?), expected one of `bandwidth`, `latency`, `name`, `sites`
+    "#);
 }
 
 #[test]
@@ -200,7 +225,12 @@ fn directory_replication_settings_are_checked() {
     let err = broken_copy("site-partition", "skew", |t| t.replacen("\"skew\": \"2h\"", "\"skew\": \"61d\"", 1));
     assert!(err.contains(": timeline[0].skew: expected a skew of at most 60 days"), "{err}");
     let err = storm("dc-version", "\"version\": \"2000\"", "\"version\": \"2008\"");
-    assert!(err.contains("topology.domain_controllers[1].version: unknown variant `2008`"), "{err}");
+    assert!(
+        err.contains(
+            "topology.domain_controllers[1].version: expected one of \"2000\", \"2003\", found \"2008\" (did you mean \"2003\"?)"
+        ),
+        "{err}"
+    );
     // Without the section the directory is not simulated, and directory actions say so.
     let err = broken_copy("replication-storm", "no-replication", |t| {
         let mut v: serde_json::Value = serde_json::from_str(t).unwrap();

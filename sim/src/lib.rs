@@ -7,6 +7,7 @@ pub mod json_location;
 pub mod resolve;
 pub mod rng;
 pub mod scenario;
+pub mod schema_walk;
 pub mod trace;
 pub mod units;
 pub mod wan;

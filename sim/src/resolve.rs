@@ -595,16 +595,53 @@ pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
             message,
         }])
     };
-    let mut de = serde_json::Deserializer::from_str(text);
-    let scenario: Scenario =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(Some(e.path()), e.inner()))?;
-    de.end().map_err(|e| json_error(None, &e))?;
+    // Syntax first: nothing past a syntax error can be read.
+    let document: serde_json::Value = serde_json::from_str(text).map_err(|e| json_error(None, &e))?;
+    // Every structural problem, in the order of the file.
+    let problems = crate::schema_walk::problems(&document);
+    let mut errors: Vec<ScenarioError> = problems
+        .iter()
+        .map(|p| {
+            let (line, column) = locate(text, &p.path);
+            ScenarioError { file: file.to_string(), line, column, path: p.path.to_string(), message: p.message.clone() }
+        })
+        .collect();
+    let scenario: Scenario = if problems.is_empty() {
+        // From the text itself, which also refuses a field written twice.
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(Some(e.path()), e.inner()))?
+    } else {
+        // Repaired, if that leaves a readable file: its names, references and ranges are
+        // checked too.
+        let Some(readable) = crate::schema_walk::repaired(&document, &problems) else {
+            errors.sort_by_key(|e| (e.line, e.column));
+            return Err(ScenarioErrors(errors));
+        };
+        match serde_path_to_error::deserialize(readable) {
+            Ok(scenario) => scenario,
+            Err(e) => {
+                errors.extend(json_error(Some(e.path()), e.inner()).0);
+                return Err(ScenarioErrors(errors));
+            }
+        }
+    };
     let mut checker = Checker { file, text, errors: Vec::new() };
     let resolved = checker.resolve(scenario);
-    if checker.errors.is_empty() {
+    // What the checks say inside an object a repair touched may be about the value the
+    // repair put there: left for the run after the fix.
+    let scope = |d: &JsonPath| if d.0.len() > 1 { JsonPath(d.0[..d.0.len() - 1].to_vec()) } else { d.clone() };
+    let scopes: Vec<String> =
+        problems.iter().filter_map(|p| p.repair.as_ref()).map(|r| scope(r.path()).to_string()).collect();
+    let within = |path: &str, scope: &str| {
+        path == scope || path.strip_prefix(scope).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    };
+    errors.extend(checker.errors.into_iter().filter(|e| !scopes.iter().any(|s| within(&e.path, s))));
+    // In the order of the file (stable: problems at one place keep the order found).
+    errors.sort_by_key(|e| (e.line, e.column));
+    if errors.is_empty() {
         Ok(resolved.expect("no errors means resolved"))
     } else {
-        Err(ScenarioErrors(checker.errors))
+        Err(ScenarioErrors(errors))
     }
 }
 
