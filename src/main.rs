@@ -46,7 +46,7 @@ enum Command {
         /// Print one JSON object instead of the human summary.
         #[arg(long)]
         json: bool,
-        /// Switch a planted bug on (repeatable); see `orgsim score`.
+        /// Switch a planted bug on (repeatable); `orgsim score --help` lists them.
         #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
         plants: Vec<PlantedBug>,
         /// Save a run record (scenario digest, seed, version, trace digest) for `orgsim replay`.
@@ -88,14 +88,20 @@ enum Command {
         /// Only every N-th seed from offset I (0 <= I < N), for N machines.
         #[arg(long)]
         shard: Option<sweep::Shard>,
-        /// Print one JSON summary (what `sweep-merge` reads).
+        /// Print one JSON summary (what `sweep-merge` reads): results, every seed's trace
+        /// digest, sometimes properties.
         #[arg(long)]
         json: bool,
         /// Switch a planted bug on (repeatable).
         #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
         plants: Vec<PlantedBug>,
+        /// Run this percentage of the seeds a second time; fail if any trace differs.
+        #[arg(long, value_name = "P", value_parser = sweep::parse_percent)]
+        recheck: Option<f64>,
     },
-    /// Merge the `--json` summaries of a sweep's shards into one; exit 1 if any seed failed.
+    /// Merge the `--json` summaries of a sweep's shards into one, comparing a shard given
+    /// twice seed by seed; exit 1 if any seed failed or differed, or a sometimes property
+    /// was never reached.
     SweepMerge {
         /// Summary files.
         #[arg(required = true)]
@@ -130,6 +136,7 @@ enum Command {
         plants: Vec<PlantedBug>,
     },
     /// Run the scenarios against every planted bug: which checks catch which bug.
+    #[command(after_help = planted_bugs_help())]
     Score {
         /// Seeds A..B to try, both included.
         #[arg(long, default_value = "1..3")]
@@ -241,8 +248,12 @@ fn main() -> ExitCode {
         }
         Command::Check { scenario, seed, plants } => check_command(&scenario, seed, plant_set(&plants)),
         Command::Replay { record, trace } => record::replay_command(&record, trace.as_deref()),
-        Command::Sweep { scenario, seeds, jobs, shard, json, plants } => match load(&scenario) {
-            Ok(resolved) => sweep::sweep_command(resolved, seeds, shard, jobs, json, plant_set(&plants)),
+        Command::Sweep { scenario, seeds, jobs, shard, json, plants, recheck } => match load(&scenario) {
+            Ok(resolved) => {
+                let plants = plant_set(&plants);
+                let options = sweep::SweepOptions { range: seeds, shard, jobs, json, plants, recheck };
+                sweep::sweep_command(resolved, options)
+            }
             Err(code) => code,
         },
         Command::SweepMerge { files, json } => sweep::merge_command(&files, json),
@@ -296,6 +307,11 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// The planted bugs, for `orgsim score --help`.
+fn planted_bugs_help() -> String {
+    format!("Planted bugs (--plant NAME on run, check, sweep, shrink, bisect-time):\n{}", PlantedBug::listing())
 }
 
 fn parse_plant(name: &str) -> Result<PlantedBug, String> {
@@ -423,6 +439,19 @@ fn load_until(command: &str, path: &Path, at: sim::units::Duration, plants: Plan
     Ok(resolved)
 }
 
+/// Makes sure `dir` (given with `option`) is a directory to write into: created if
+/// missing, refused if it is a file.
+fn output_dir(option: &str, dir: &Path) -> Result<(), ExitCode> {
+    if dir.exists() && !dir.is_dir() {
+        eprintln!(
+            "orgsim: {option} {} is a file, not a directory: name a directory for index.html and the charts",
+            dir.display()
+        );
+        return Err(ExitCode::from(2));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| output_error("the report directory", dir, e))
+}
+
 fn output_error(what: &str, path: &Path, error: impl std::fmt::Display) -> ExitCode {
     eprintln!("orgsim: cannot write {what} {}: {error}", path.display());
     ExitCode::from(2)
@@ -492,8 +521,8 @@ fn run_command(scenario: &Path, seed: u64, options: RunOptions) -> ExitCode {
         }
     }
     if let Some(dir) = &report {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            return output_error("the report directory", dir, e);
+        if let Err(code) = output_dir("--report", dir) {
+            return code;
         }
     }
     let trace_path = trace.or_else(|| report.as_ref().map(|d| d.join("trace.jsonl")));
@@ -579,6 +608,11 @@ fn print_summary(
     for c in &o.checks {
         println!("    {:<4}  {} — {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
     }
+    if !o.sometimes.is_empty() {
+        // Reached or not at one seed is no verdict: `orgsim sweep` judges them.
+        let counts: Vec<String> = o.sometimes.iter().map(|s| format!("{} {}", s.name, s.hits)).collect();
+        println!("  sometimes (times reached; a sweep judges them): {}", counts.join(", "));
+    }
     if !o.passed() {
         println!("reproduce with: {}", sweep::replay_command(&scenario.display().to_string(), o.seed, plants));
     }
@@ -595,6 +629,9 @@ fn report_command(trace: &Path, out: Option<&Path>, perfetto: Option<&Path>) -> 
         return ExitCode::from(2);
     }
     if let Some(dir) = out {
+        if let Err(code) = output_dir("--out", dir) {
+            return code;
+        }
         match reports::write_report(trace, dir) {
             Ok(index) => println!("report: {}", index.display()),
             Err(e) => {

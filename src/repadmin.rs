@@ -29,7 +29,7 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
     };
     let only = match dc {
         None => None,
-        Some(name) => match directory.dcs.iter().position(|d| d.name.eq_ignore_ascii_case(name)) {
+        Some(name) => match directory.dcs.iter().position(|d| d.name.to_lowercase() == name.to_lowercase()) {
             Some(i) => Some(i),
             None => {
                 let names: Vec<&str> = directory.dcs.iter().map(|d| d.name.as_str()).collect();

@@ -29,7 +29,7 @@ pub fn routes_command(scenario: &Path, seed: u64, at: Duration, server: Option<&
     let topology = resolved.topology.clone();
     let only = match server {
         None => None,
-        Some(name) => match topology.servers.iter().position(|s| s.name.eq_ignore_ascii_case(name)) {
+        Some(name) => match topology.servers.iter().position(|s| s.name.to_lowercase() == name.to_lowercase()) {
             Some(i) => Some(ServerId(i as u16)),
             None => {
                 let names: Vec<&str> = topology.servers.iter().map(|s| s.name.as_str()).collect();

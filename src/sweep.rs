@@ -1,12 +1,19 @@
 //! `orgsim sweep` and `orgsim sweep-merge`: many seeds of one scenario, in parallel
 //! across runs (each run owns a madsim runtime on its own OS thread; never threads inside
 //! a run), split into shards for CI machines that do not talk to each other.
+//!
+//! Determinism at scale: a summary carries every seed's trace digest, so `sweep-merge`
+//! compares a shard run on two machines seed by seed; `--recheck P` reruns P % of the
+//! seeds in the same sweep and fails on any digest that changed (FoundationDB reruns a
+//! share of its simulations the same way). Sometimes properties are judged here: a sweep
+//! fails when one of the scenario's was reached at no seed.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use org::planted_bugs::Plants;
 use serde::{Deserialize, Serialize};
 use sim::resolve::Resolved;
 use sim::world::{run, RunOutcome};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -104,10 +111,44 @@ pub struct FailedSeed {
     pub command: String,
 }
 
+/// One seed's trace digest: the identity of its run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedDigest {
+    /// The seed.
+    pub seed: u64,
+    /// SHA-256 of its trace.
+    pub trace_sha256: String,
+}
+
+/// A seed whose two runs gave different traces: the simulation is not deterministic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestMismatch {
+    /// The seed.
+    pub seed: u64,
+    /// The first run's trace digest.
+    pub first: String,
+    /// The other run's.
+    pub second: String,
+}
+
+/// How many seeds of a sweep reached one sometimes property.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SometimesTally {
+    /// The property.
+    pub name: String,
+    /// Seeds at which it happened at least once.
+    pub seeds_hit: u64,
+}
+
 /// A sweep's result (`--json`), which `sweep-merge` combines.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSummary {
+    /// orgsim's version and trace format: runs of other versions have other digests.
+    pub version: String,
     /// Scenario name.
     pub scenario: String,
     /// Scenario file.
@@ -124,6 +165,61 @@ pub struct SweepSummary {
     pub passed: u64,
     /// The failing seeds, by seed.
     pub failed: Vec<FailedSeed>,
+    /// Every seed's trace digest, by seed.
+    pub digests: Vec<SeedDigest>,
+    /// Seeds run a second time (`--recheck`).
+    pub rechecked: Vec<u64>,
+    /// Seeds whose two runs differed, here or (after a merge) across machines.
+    pub mismatches: Vec<DigestMismatch>,
+    /// Per sometimes property of the scenario, the seeds that reached it.
+    pub sometimes: Vec<SometimesTally>,
+}
+
+impl SweepSummary {
+    /// The sometimes properties no seed reached.
+    pub fn never_reached(&self) -> Vec<&str> {
+        self.sometimes.iter().filter(|t| t.seeds_hit == 0).map(|t| t.name.as_str()).collect()
+    }
+}
+
+/// The version a summary records.
+pub fn summary_version() -> String {
+    format!("orgsim {} trace format {}", env!("CARGO_PKG_VERSION"), sim::trace::TRACE_FORMAT)
+}
+
+/// Whether `--recheck percent` reruns `seed`: chosen by a hash of the seed alone, so a
+/// seed is rechecked whatever the shard it falls in.
+pub fn rechecks(seed: u64, percent: f64) -> bool {
+    // splitmix64: a fixed, well-mixed hash of the seed.
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((z % 1_000_000) as f64) < percent * 10_000.0
+}
+
+/// The seeds `--recheck percent` reruns: those `rechecks` picks, or the first seed when it
+/// picks none (a recheck always reruns something).
+pub fn recheck_seeds(seeds: &[u64], percent: f64) -> Vec<u64> {
+    if percent <= 0.0 {
+        return Vec::new();
+    }
+    let picked: Vec<u64> = seeds.iter().copied().filter(|s| rechecks(*s, percent)).collect();
+    if picked.is_empty() {
+        seeds.first().copied().into_iter().collect()
+    } else {
+        picked
+    }
+}
+
+/// A `--recheck` share: a percentage above 0 and at most 100.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let value: f64 =
+        text.trim_end_matches('%').parse().map_err(|_| format!("expected a percentage like 5, found {text:?}"))?;
+    if !(value > 0.0 && value <= 100.0) {
+        return Err(format!("expected a percentage above 0 and at most 100, found {text:?}"));
+    }
+    Ok(value)
 }
 
 /// The command that reproduces one run.
@@ -173,64 +269,156 @@ pub fn sweep_outcomes(resolved: &Arc<Resolved>, seeds: &[u64], jobs: usize, quie
     )
 }
 
-/// `orgsim sweep`.
-pub fn sweep_command(
-    resolved: Resolved,
-    range: SeedRange,
-    shard: Option<Shard>,
-    jobs_requested: Option<usize>,
-    json: bool,
-    plants: Plants,
-) -> ExitCode {
-    let resolved = Arc::new(resolved.with_plants(plants));
-    let seeds = seeds(range, shard);
-    let jobs = jobs(jobs_requested);
-    let wall = std::time::Instant::now();
-    let outcomes = sweep_outcomes(&resolved, &seeds, jobs, json);
-    let failed: Vec<FailedSeed> = outcomes
+/// What `orgsim sweep` is asked to do.
+pub struct SweepOptions {
+    /// Seeds A..B.
+    pub range: SeedRange,
+    /// Only this shard of them.
+    pub shard: Option<Shard>,
+    /// Worker threads.
+    pub jobs: Option<usize>,
+    /// Print the JSON summary.
+    pub json: bool,
+    /// Planted bugs switched on.
+    pub plants: Plants,
+    /// Percentage of seeds to run twice.
+    pub recheck: Option<f64>,
+}
+
+/// The summary of a sweep's runs (and of the reruns of `recheck`).
+fn summarize(
+    resolved: &Resolved,
+    options: &SweepOptions,
+    outcomes: &[RunOutcome],
+    reruns: &[RunOutcome],
+) -> SweepSummary {
+    let failed = outcomes
         .iter()
         .filter(|o| !o.passed())
         .map(|o| FailedSeed {
             seed: o.seed,
             checks: o.checks.iter().filter(|c| !c.ok).map(|c| c.name.clone()).collect(),
-            command: replay_command(&resolved.file, o.seed, plants),
+            command: replay_command(&resolved.file, o.seed, options.plants),
         })
         .collect();
-    let summary = SweepSummary {
+    let digest_of = |seed: u64| outcomes.iter().find(|o| o.seed == seed).map(|o| o.trace_sha256.clone());
+    let mismatches = reruns
+        .iter()
+        .filter_map(|r| {
+            let first = digest_of(r.seed).expect("a rerun is of a seed run");
+            (first != r.trace_sha256).then(|| DigestMismatch { seed: r.seed, first, second: r.trace_sha256.clone() })
+        })
+        .collect();
+    let sometimes = resolved
+        .scenario
+        .checks
+        .sometimes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| SometimesTally {
+            name: p.name().into(),
+            seeds_hit: outcomes.iter().filter(|o| o.sometimes.get(i).is_some_and(|r| r.hits > 0)).count() as u64,
+        })
+        .collect();
+    SweepSummary {
+        version: summary_version(),
         scenario: resolved.scenario.name.clone(),
         file: resolved.file.clone(),
-        seeds: range,
-        shard,
-        plants: plants.list().iter().map(|b| b.name().to_string()).collect(),
+        seeds: options.range,
+        shard: options.shard,
+        plants: options.plants.list().iter().map(|b| b.name().to_string()).collect(),
         runs: outcomes.len() as u64,
         passed: outcomes.iter().filter(|o| o.passed()).count() as u64,
         failed,
-    };
-    if json {
+        digests: outcomes.iter().map(|o| SeedDigest { seed: o.seed, trace_sha256: o.trace_sha256.clone() }).collect(),
+        rechecked: reruns.iter().map(|r| r.seed).collect(),
+        mismatches,
+        sometimes,
+    }
+}
+
+/// `orgsim sweep`.
+pub fn sweep_command(resolved: Resolved, options: SweepOptions) -> ExitCode {
+    let resolved = Arc::new(resolved.with_plants(options.plants));
+    let seeds = seeds(options.range, options.shard);
+    let jobs = jobs(options.jobs);
+    let wall = std::time::Instant::now();
+    let outcomes = sweep_outcomes(&resolved, &seeds, jobs, options.json);
+    // Reruns go in a second pass, on whichever thread is free: a trace that depends on
+    // the thread, the time or the process shows as a changed digest.
+    let again = options.recheck.map_or(Vec::new(), |p| recheck_seeds(&seeds, p));
+    let reruns = parallel(jobs, &again, |seed| run(resolved.clone(), *seed, None), |_, _| {});
+    let summary = summarize(&resolved, &options, &outcomes, &reruns);
+    // A shard's seeds are a sample: whether a property was never reached is judged on the
+    // merged sweep.
+    let unreached = if options.shard.is_some() { Vec::new() } else { summary.never_reached() };
+    if options.json {
         println!("{}", serde_json::to_string(&summary).expect("summaries serialize"));
     } else {
-        for (f, o) in summary.failed.iter().zip(outcomes.iter().filter(|o| !o.passed())) {
-            let details: Vec<String> =
-                o.checks.iter().filter(|c| !c.ok).map(|c| format!("{} ({})", c.name, c.detail)).collect();
-            println!("seed {}: FAIL {}", f.seed, details.join("; "));
-            println!("  replay: {}", f.command);
-        }
-        let shard_text = shard.map_or(String::new(), |s| format!(", shard {}/{}", s.index, s.count));
-        println!(
-            "{}: {} seed(s) from {}..{}{shard_text} on {jobs} thread(s) in {:.1} s: {} passed, {} failed",
-            summary.scenario,
-            summary.runs,
-            range.first,
-            range.last,
-            wall.elapsed().as_secs_f64(),
-            summary.passed,
-            summary.failed.len()
-        );
+        print_sweep(&summary, &outcomes, jobs, wall.elapsed().as_secs_f64());
     }
-    if summary.failed.is_empty() {
+    if summary.failed.is_empty() && summary.mismatches.is_empty() && unreached.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+fn print_sweep(summary: &SweepSummary, outcomes: &[RunOutcome], jobs: usize, wall_s: f64) {
+    for (f, o) in summary.failed.iter().zip(outcomes.iter().filter(|o| !o.passed())) {
+        let details: Vec<String> =
+            o.checks.iter().filter(|c| !c.ok).map(|c| format!("{} ({})", c.name, c.detail)).collect();
+        println!("seed {}: FAIL {}", f.seed, details.join("; "));
+        println!("  replay: {}", f.command);
+    }
+    print_determinism(summary);
+    print_sometimes(summary);
+    let range = summary.seeds;
+    let shard_text = summary.shard.map_or(String::new(), |s| format!(", shard {}/{}", s.index, s.count));
+    println!(
+        "{}: {} seed(s) from {}..{}{shard_text} on {jobs} thread(s) in {wall_s:.1} s: {} passed, {} failed",
+        summary.scenario,
+        summary.runs,
+        range.first,
+        range.last,
+        summary.passed,
+        summary.failed.len()
+    );
+}
+
+/// The recheck's verdict and every seed whose runs differed.
+fn print_determinism(summary: &SweepSummary) {
+    for m in &summary.mismatches {
+        println!(
+            "seed {}: NOT DETERMINISTIC: two runs gave traces {} and {}; compare them with `orgsim run {} --seed {} --trace A` twice and `orgsim diff A B`",
+            m.seed, m.first, m.second, summary.file, m.seed
+        );
+    }
+    if !summary.rechecked.is_empty() {
+        let verdict = if summary.mismatches.is_empty() {
+            "every trace identical".to_string()
+        } else {
+            format!("{} differed", summary.mismatches.len())
+        };
+        println!("rechecked {} seed(s) by running them again: {verdict}", summary.rechecked.len());
+    }
+}
+
+/// How many seeds reached each sometimes property.
+fn print_sometimes(summary: &SweepSummary) {
+    if summary.sometimes.is_empty() {
+        return;
+    }
+    let listed: Vec<String> =
+        summary.sometimes.iter().map(|t| format!("{} {}/{}", t.name, t.seeds_hit, summary.runs)).collect();
+    println!("sometimes (seeds that reached each): {}", listed.join(", "));
+    let unreached = summary.never_reached();
+    if !unreached.is_empty() {
+        let judged = if summary.shard.is_some() { " in this shard (judged when the shards are merged)" } else { "" };
+        println!(
+            "NEVER REACHED{judged}: {}: the weather does not explore what the scenario says",
+            unreached.join(", ")
+        );
     }
 }
 
@@ -246,33 +434,37 @@ pub fn merge_command(files: &[std::path::PathBuf], json: bool) -> ExitCode {
             }
         }
     }
-    match merge(summaries) {
-        Ok(merged) => {
-            if json {
-                println!("{}", serde_json::to_string(&merged).expect("summaries serialize"));
-            } else {
-                for f in &merged.failed {
-                    println!("seed {}: FAIL {}\n  replay: {}", f.seed, f.checks.join(", "), f.command);
-                }
-                println!(
-                    "{}: {} run(s) merged from {} file(s): {} passed, {} failed",
-                    merged.scenario,
-                    merged.runs,
-                    files.len(),
-                    merged.passed,
-                    merged.failed.len()
-                );
-            }
-            if merged.failed.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
+    let (merged, compared) = match merge(summaries) {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("orgsim sweep-merge: {e}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&merged).expect("summaries serialize"));
+    } else {
+        for f in &merged.failed {
+            println!("seed {}: FAIL {}\n  replay: {}", f.seed, f.checks.join(", "), f.command);
+        }
+        for line in &compared {
+            println!("{line}");
+        }
+        print_determinism(&merged);
+        print_sometimes(&merged);
+        println!(
+            "{}: {} run(s) merged from {} file(s): {} passed, {} failed",
+            merged.scenario,
+            merged.runs,
+            files.len(),
+            merged.passed,
+            merged.failed.len()
+        );
+    }
+    if merged.failed.is_empty() && merged.mismatches.is_empty() && merged.never_reached().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -280,7 +472,7 @@ fn read_summary(file: &Path) -> Result<SweepSummary, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
     serde_json::from_str(text.trim()).map_err(|e| {
         format!(
-            "{}:{}:{}: expected the JSON printed by `orgsim sweep --json`: {e}",
+            "{}:{}:{}: expected the JSON printed by `orgsim sweep --json` of this version: {e}",
             file.display(),
             e.line(),
             e.column()
@@ -288,52 +480,121 @@ fn read_summary(file: &Path) -> Result<SweepSummary, String> {
     })
 }
 
-/// Merges shard summaries of the same sweep.
-pub fn merge(summaries: Vec<SweepSummary>) -> Result<SweepSummary, String> {
-    let mut shards = Vec::new();
-    for s in &summaries {
-        match s.shard {
-            Some(shard) => shards.push(shard),
-            None if summaries.len() > 1 => return Err("a summary without --shard cannot be merged with others".into()),
-            None => {}
+/// Checks that summaries come from one sweep: one version, scenario, seed range, plants
+/// and shard count (or none sharded).
+fn same_sweep(summaries: &[SweepSummary]) -> Result<(), String> {
+    let first = summaries.first().ok_or("no summaries to merge")?;
+    let key = |s: &SweepSummary| (s.version.clone(), s.scenario.clone(), s.file.clone(), s.plants.clone(), s.seeds);
+    for s in &summaries[1..] {
+        if key(s) != key(first) {
+            return Err(format!(
+                "summaries of different sweeps: {} {} seeds {}..{} plants {:?} ({}) and {} {} seeds {}..{} plants {:?} ({})",
+                first.scenario, first.file, first.seeds.first, first.seeds.last, first.plants, first.version,
+                s.scenario, s.file, s.seeds.first, s.seeds.last, s.plants, s.version
+            ));
+        }
+        match (first.shard, s.shard) {
+            (Some(a), Some(b)) if a.count != b.count => {
+                return Err("the summaries come from different shard counts".into())
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err("a summary without --shard cannot be merged with sharded ones".into())
+            }
+            _ => {}
         }
     }
-    if let Some(count) = shards.first().map(|s| s.count) {
-        if shards.iter().any(|s| s.count != count) {
-            return Err("the summaries come from different shard counts".into());
-        }
-        let mut indexes: Vec<u64> = shards.iter().map(|s| s.index).collect();
-        indexes.sort_unstable();
-        if let Some(w) = indexes.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!("shard {}/{count} appears twice", w[0]));
-        }
+    if let Some(count) = first.shard.map(|s| s.count) {
+        let present: BTreeSet<u64> = summaries.iter().filter_map(|s| s.shard).map(|s| s.index).collect();
         let missing: Vec<String> =
-            (0..count).filter(|i| !indexes.contains(i)).map(|i| format!("{i}/{count}")).collect();
+            (0..count).filter(|i| !present.contains(i)).map(|i| format!("{i}/{count}")).collect();
         if !missing.is_empty() {
             return Err(format!("incomplete sweep: shard(s) {} missing", missing.join(", ")));
         }
     }
-    let mut iter = summaries.into_iter();
-    let mut merged = iter.next().ok_or("no summaries to merge")?;
-    merged.shard = None;
-    for s in iter {
-        if (&s.scenario, &s.file, &s.plants) != (&merged.scenario, &merged.file, &merged.plants) {
-            return Err(format!(
-                "summaries of different sweeps: {} ({}, plants {:?}) and {} ({}, plants {:?})",
-                merged.scenario, merged.file, merged.plants, s.scenario, s.file, s.plants
+    Ok(())
+}
+
+/// Merges the summaries of one sweep. A shard given more than once (run on two machines,
+/// or twice on one) is compared seed by seed: every digest that differs is a mismatch,
+/// and the lines returned say what was compared.
+pub fn merge(summaries: Vec<SweepSummary>) -> Result<(SweepSummary, Vec<String>), String> {
+    same_sweep(&summaries)?;
+    let mut by_shard: BTreeMap<Option<u64>, Vec<&SweepSummary>> = BTreeMap::new();
+    for s in &summaries {
+        by_shard.entry(s.shard.map(|s| s.index)).or_default().push(s);
+    }
+    let mut merged = SweepSummary {
+        shard: None,
+        runs: 0,
+        passed: 0,
+        failed: Vec::new(),
+        digests: Vec::new(),
+        rechecked: Vec::new(),
+        mismatches: Vec::new(),
+        sometimes: summaries[0]
+            .sometimes
+            .iter()
+            .map(|t| SometimesTally { name: t.name.clone(), seeds_hit: 0 })
+            .collect(),
+        ..summaries[0].clone()
+    };
+    let mut compared = Vec::new();
+    for group in by_shard.into_values() {
+        let base = group[0];
+        for other in &group[1..] {
+            let seeds = |s: &SweepSummary| s.digests.iter().map(|d| d.seed).collect::<Vec<_>>();
+            if seeds(other) != seeds(base) {
+                return Err(format!("{} ran twice over different seeds", shard_name(base)));
+            }
+            let differ: Vec<DigestMismatch> = base
+                .digests
+                .iter()
+                .zip(&other.digests)
+                .filter(|(a, b)| a.trace_sha256 != b.trace_sha256)
+                .map(|(a, b)| DigestMismatch {
+                    seed: a.seed,
+                    first: a.trace_sha256.clone(),
+                    second: b.trace_sha256.clone(),
+                })
+                .collect();
+            compared.push(format!(
+                "{} ran twice: {} seed(s) compared, {}",
+                shard_name(base),
+                base.digests.len(),
+                if differ.is_empty() {
+                    "every trace identical".to_string()
+                } else {
+                    format!("{} differ", differ.len())
+                }
             ));
+            merged.mismatches.extend(differ);
         }
-        merged.seeds.first = merged.seeds.first.min(s.seeds.first);
-        merged.seeds.last = merged.seeds.last.max(s.seeds.last);
-        merged.runs += s.runs;
-        merged.passed += s.passed;
-        merged.failed.extend(s.failed);
+        for s in &group {
+            merged.mismatches.extend(s.mismatches.iter().cloned());
+            merged.rechecked.extend(s.rechecked.iter().copied());
+        }
+        merged.runs += base.runs;
+        merged.passed += base.passed;
+        merged.failed.extend(base.failed.iter().cloned());
+        merged.digests.extend(base.digests.iter().cloned());
+        for (total, t) in merged.sometimes.iter_mut().zip(&base.sometimes) {
+            total.seeds_hit += t.seeds_hit;
+        }
     }
     merged.failed.sort_by_key(|f| f.seed);
-    if let Some(w) = merged.failed.windows(2).find(|w| w[0].seed == w[1].seed) {
-        return Err(format!("seed {} appears in two summaries: overlapping shards", w[0].seed));
+    merged.digests.sort_by_key(|d| d.seed);
+    merged.mismatches.sort_by_key(|m| m.seed);
+    merged.mismatches.dedup();
+    merged.rechecked.sort_unstable();
+    merged.rechecked.dedup();
+    if let Some(w) = merged.digests.windows(2).find(|w| w[0].seed == w[1].seed) {
+        return Err(format!("seed {} appears in two shards: overlapping shards", w[0].seed));
     }
-    Ok(merged)
+    Ok((merged, compared))
+}
+
+fn shard_name(s: &SweepSummary) -> String {
+    s.shard.map_or("the sweep".to_string(), |s| format!("shard {}/{}", s.index, s.count))
 }
 
 #[cfg(test)]
@@ -363,25 +624,65 @@ mod tests {
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
     }
 
-    #[test]
-    fn merge_sums_and_refuses_overlaps() {
-        let summary = |first, last, failed: &[u64]| SweepSummary {
+    fn summary(index: u64, first: u64, last: u64, failed: &[u64]) -> SweepSummary {
+        let seeds: Vec<u64> =
+            (1..=10).filter(|s| (s - 1) % 2 == index).filter(|s| (first..=last).contains(s)).collect();
+        SweepSummary {
+            version: summary_version(),
             scenario: "s".into(),
             file: "f".into(),
-            seeds: SeedRange { first, last },
-            shard: Some(Shard { index: u64::from(first != 1), count: 2 }),
+            seeds: SeedRange { first: 1, last: 10 },
+            shard: Some(Shard { index, count: 2 }),
             plants: vec![],
-            runs: last - first + 1,
-            passed: last - first + 1 - failed.len() as u64,
+            runs: seeds.len() as u64,
+            passed: seeds.len() as u64 - failed.len() as u64,
             failed: failed
                 .iter()
                 .map(|&seed| FailedSeed { seed, checks: vec!["x".into()], command: "c".into() })
                 .collect(),
-        };
-        let m = merge(vec![summary(1, 5, &[4]), summary(6, 10, &[7, 9])]).unwrap();
+            digests: seeds.iter().map(|&seed| SeedDigest { seed, trace_sha256: format!("d{seed}") }).collect(),
+            rechecked: vec![],
+            mismatches: vec![],
+            sometimes: vec![SometimesTally { name: "rerouted".into(), seeds_hit: u64::from(index == 1) }],
+        }
+    }
+
+    #[test]
+    fn merge_sums_compares_shards_run_twice_and_refuses_gaps() {
+        let (m, compared) = merge(vec![summary(0, 1, 10, &[3]), summary(1, 1, 10, &[4, 8])]).unwrap();
         assert_eq!((m.runs, m.passed, m.seeds), (10, 7, SeedRange { first: 1, last: 10 }));
-        assert_eq!(m.failed.iter().map(|f| f.seed).collect::<Vec<_>>(), vec![4, 7, 9]);
-        assert_eq!(merge(vec![summary(1, 5, &[]), summary(1, 5, &[])]).unwrap_err(), "shard 0/2 appears twice");
-        assert_eq!(merge(vec![summary(6, 10, &[])]).unwrap_err(), "incomplete sweep: shard(s) 0/2 missing");
+        assert_eq!(m.failed.iter().map(|f| f.seed).collect::<Vec<_>>(), vec![3, 4, 8]);
+        assert_eq!(m.digests.len(), 10);
+        assert_eq!(m.sometimes[0].seeds_hit, 1);
+        assert!(compared.is_empty() && m.mismatches.is_empty());
+        // Shard 1/2 from a second machine: the same digests but one.
+        let mut again = summary(1, 1, 10, &[4, 8]);
+        again.digests[2].trace_sha256 = "other".into();
+        let (m, compared) = merge(vec![summary(0, 1, 10, &[3]), summary(1, 1, 10, &[4, 8]), again]).unwrap();
+        assert_eq!(m.runs, 10, "a shard run twice counts once");
+        assert_eq!(m.mismatches, vec![DigestMismatch { seed: 6, first: "d6".into(), second: "other".into() }]);
+        assert_eq!(compared, vec!["shard 1/2 ran twice: 5 seed(s) compared, 1 differ".to_string()]);
+        assert_eq!(merge(vec![summary(1, 1, 10, &[])]).unwrap_err(), "incomplete sweep: shard(s) 0/2 missing");
+        let mut other_version = summary(1, 1, 10, &[]);
+        other_version.version = "orgsim 0.0.1 trace format 1".into();
+        assert!(merge(vec![summary(0, 1, 10, &[]), other_version])
+            .unwrap_err()
+            .starts_with("summaries of different sweeps"));
+    }
+
+    #[test]
+    fn rechecks_pick_a_share_of_seeds_by_seed_alone() {
+        let seeds: Vec<u64> = (1..=2000).collect();
+        let picked = recheck_seeds(&seeds, 5.0);
+        assert!((70..=130).contains(&picked.len()), "about 5 %: {}", picked.len());
+        let odd: Vec<u64> = seeds.iter().copied().filter(|s| s % 2 == 1).collect();
+        let picked_odd = recheck_seeds(&odd, 5.0);
+        assert_eq!(picked_odd, picked.iter().copied().filter(|s| s % 2 == 1).collect::<Vec<_>>(), "shard-independent");
+        assert_eq!(recheck_seeds(&[7, 8], 0.001), vec![7], "at least one");
+        assert_eq!(recheck_seeds(&seeds, 100.0).len(), 2000);
+        for bad in ["0", "-1", "101", "five"] {
+            assert!(parse_percent(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_percent("5%"), Ok(5.0));
     }
 }

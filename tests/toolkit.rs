@@ -43,6 +43,75 @@ fn sweep_in_shards_merges_to_the_whole_range() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 13: a summary carries every seed's trace digest; a shard run twice (on two
+/// machines) is compared seed by seed by `sweep-merge`, and a digest that differs fails the
+/// merge; `--recheck` reruns a share of the seeds and says they were identical.
+#[test]
+fn digests_let_shards_run_twice_be_compared_and_recheck_reruns_seeds() {
+    let dir = temp_dir("digests");
+    let sweep = |shard: &str| {
+        let out = orgsim(&["sweep", "scenarios/no-path-queue.json", "--seeds", "1..6", "--shard", shard, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (zero, one, one_again) = (sweep("0/2"), sweep("1/2"), sweep("1/2"));
+    let digests = one["digests"].as_array().unwrap();
+    assert_eq!(digests.len(), 3);
+    assert!(digests.iter().all(|d| d["trace_sha256"].as_str().is_some_and(|h| h.len() == 64)), "{digests:?}");
+    assert_eq!(one["digests"], one_again["digests"], "a shard run again gives the same traces");
+    let mut tampered = one_again.clone();
+    tampered["digests"][1]["trace_sha256"] = Value::from("0".repeat(64));
+    let write = |name: &str, v: &Value| {
+        let f = dir.join(name);
+        std::fs::write(&f, v.to_string()).unwrap();
+        f.to_str().unwrap().to_string()
+    };
+    let (a, b, c, d) = (write("a", &zero), write("b", &one), write("c", &one_again), write("d", &tampered));
+    let out = orgsim(&["sweep-merge", &a, &b, &c]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("shard 1/2 ran twice: 3 seed(s) compared, every trace identical"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("6 run(s) merged from 3 file(s)"), "{}", stdout(&out));
+    let out = orgsim(&["sweep-merge", &a, &b, &d]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("seed 4: NOT DETERMINISTIC"), "{}", stdout(&out));
+    let out = orgsim(&["sweep", "scenarios/no-path-queue.json", "--seeds", "1..4", "--recheck", "50"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("by running them again: every trace identical"), "{}", stdout(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 13: a sometimes property no seed reaches fails a sweep (the weather does not do
+/// what the scenario says), but not a shard of one, nor a single run.
+#[test]
+fn a_sometimes_property_never_reached_fails_the_sweep() {
+    let dir = temp_dir("sometimes");
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::root().join("scenarios/no-path-queue.json")).unwrap())
+            .unwrap();
+    v["checks"]["sometimes"] = serde_json::json!(["queue_retry", "crash_lost_unflushed"]);
+    let file = dir.join("never.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let out = orgsim(&["sweep", file, "--seeds", "1..3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("sometimes (seeds that reached each): queue_retry 3/3, crash_lost_unflushed 0/3"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("NEVER REACHED: crash_lost_unflushed"), "{}", stdout(&out));
+    let out = orgsim(&["sweep", file, "--seeds", "1..3", "--shard", "0/2"]);
+    assert_eq!(out.status.code(), Some(0), "a shard is a sample: {}", stdout(&out));
+    let out = orgsim(&["run", file, "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("sometimes (times reached; a sweep judges them): queue_retry "), "{}", stdout(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_sweep_with_a_planted_bug_names_failing_seeds_and_their_replay() {
     let out = orgsim(&["sweep", "scenarios/no-path-expire.json", "--seeds", "1..3", "--plant", "no-expiration"]);

@@ -434,6 +434,11 @@ impl ExchangeServer {
         self.id
     }
 
+    /// Writes accepted but not yet made durable: what a crash now would lose.
+    pub fn unflushed_writes(&self) -> usize {
+        self.pending_ops.len()
+    }
+
     /// The earliest instant at which [`ExchangeServer::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
@@ -1371,7 +1376,9 @@ impl ExchangeServer {
         for (hop, (recipients, cost)) in by_hop {
             let queue = QueueKey::for_next_hop(hop);
             if from != Some(queue) {
-                self.emit(ServerEvent::Queued { message, queue, recipients: recipients.clone(), cost });
+                let link = |q: QueueKey| matches!(q, QueueKey::Link(_));
+                let rerouted_from = from.filter(|f| link(*f) && link(queue));
+                self.emit(ServerEvent::Queued { message, queue, recipients: recipients.clone(), cost, rerouted_from });
             }
             let entry = QueueEntry { item: entry.item, recipients };
             match hop {

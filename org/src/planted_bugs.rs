@@ -4,112 +4,92 @@
 
 use serde::Serialize;
 
-/// One planted bug.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum PlantedBug {
+/// Declares the planted bugs from one table: each variant with its `--plant` name and its
+/// description (the doc comment, also what `orgsim score --help` lists).
+macro_rules! planted_bugs {
+    ($( #[doc = $doc:literal] $variant:ident = $name:literal, )*) => {
+        /// One planted bug.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        pub enum PlantedBug {
+            $( #[doc = $doc] $variant, )*
+        }
+
+        impl PlantedBug {
+            /// Every planted bug.
+            pub const ALL: [PlantedBug; [$($name),*].len()] = [$(PlantedBug::$variant),*];
+
+            /// The name used with `--plant`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( PlantedBug::$variant => $name, )*
+                }
+            }
+
+            /// What the bug breaks, in a sentence.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $( PlantedBug::$variant => $doc.trim_ascii_start(), )*
+                }
+            }
+        }
+    };
+}
+
+planted_bugs! {
     /// SMTP: the receiving side answers 250 before the message is durable.
-    AckBeforeDurable,
-    /// SMTP: the sending side forgets recipients when it sends the content, not when the
-    /// 250 comes back.
-    DoneOnSend,
+    AckBeforeDurable = "ack-before-durable",
+    /// SMTP: the sending side forgets recipients when it sends the content, not when the 250 comes back.
+    DoneOnSend = "done-on-send",
     /// Recovery: a restarted server reloads its queue files but never routes them.
-    RecoverySkipsQueues,
+    RecoverySkipsQueues = "recovery-skips-queues",
     /// Queues: messages never expire.
-    NoExpiration,
+    NoExpiration = "no-expiration",
     /// Routing: connector costs are ignored (fewest connectors wins).
-    IgnoresCost,
+    IgnoresCost = "ignores-cost",
     /// Link state: connectors marked down are still used.
-    RoutesOverDownConnectors,
+    RoutesOverDownConnectors = "routes-over-down-connectors",
     /// Categorizer: recipients not in the directory are dropped without an NDR.
-    UnknownRecipientDropped,
+    UnknownRecipientDropped = "unknown-recipient-dropped",
     /// Queues: mail in "Final destination currently unreachable" is never routed again.
-    UnreachableNeverRerouted,
+    UnreachableNeverRerouted = "unreachable-never-rerouted",
     /// SMTP: an outbound session that gets no reply waits forever.
-    LostSessionTimeout,
+    LostSessionTimeout = "lost-session-timeout",
     /// WAN (simulator): links that are down still carry packets.
-    WanIgnoresDownLinks,
-    /// Categorizer: a message with local and remote recipients is delivered locally to
-    /// all of them.
-    BifurcationCopiesAll,
-    /// Link state: a 2003 master applies every connector change, never marking one
-    /// oscillating.
-    NoOscillationDamping,
+    WanIgnoresDownLinks = "wan-ignores-down-links",
+    /// Categorizer: a message with local and remote recipients is delivered locally to all of them.
+    BifurcationCopiesAll = "bifurcation-copies-all",
+    /// Link state: a 2003 master applies every connector change, never marking one oscillating.
+    NoOscillationDamping = "no-oscillation-damping",
     /// Link state: a table takes any entry that differs from its own, older or not.
-    AcceptsStaleLinkState,
+    AcceptsStaleLinkState = "accepts-stale-link-state",
     /// Routing: among matching address spaces the cheapest wins, specific or not.
-    AddressSpaceCostFirst,
-    /// DNS delivery: an MX host that does not answer fails the attempt; the next MX
-    /// host is not tried.
-    NoMxFailover,
-    /// AD replication: an incoming change is stored whatever its version (last writer
-    /// wins locally), so concurrent changes leave replicas disagreeing.
-    AdLastWriterWins,
+    AddressSpaceCostFirst = "address-space-cost-first",
+    /// DNS delivery: an MX host that does not answer fails the attempt; the next MX host is not tried.
+    NoMxFailover = "no-mx-failover",
+    /// AD replication: an incoming change is stored whatever its version (last writer wins locally), so concurrent changes leave replicas disagreeing.
+    AdLastWriterWins = "ad-last-writer-wins",
     /// AD replication: deletions (tombstones) are never sent to replication partners.
-    AdTombstonesStayHome,
-    /// Categorizer: a message's recipients that are not groups are routed at once, before
-    /// its groups are expanded.
-    RoutesBeforeExpansion,
+    AdTombstonesStayHome = "ad-tombstones-stay-home",
+    /// Categorizer: a message's recipients that are not groups are routed at once, before its groups are expanded.
+    RoutesBeforeExpansion = "routes-before-expansion",
     /// Categorizer: "accept from authenticated users only" admits anonymous senders.
-    RestrictionIgnoresAuthentication,
-    /// Directory: a GC answers from the whole directory as written by now, not from its
-    /// replica, so it knows of changes that have not replicated to it.
-    GcIgnoresReplication,
+    RestrictionIgnoresAuthentication = "restriction-ignores-authentication",
+    /// Directory: a GC answers from the whole directory as written by now, not from its replica, so it knows of changes that have not replicated to it.
+    GcIgnoresReplication = "gc-ignores-replication",
 }
 
 impl PlantedBug {
-    /// Every planted bug.
-    pub const ALL: [PlantedBug; 20] = [
-        PlantedBug::AckBeforeDurable,
-        PlantedBug::DoneOnSend,
-        PlantedBug::RecoverySkipsQueues,
-        PlantedBug::NoExpiration,
-        PlantedBug::IgnoresCost,
-        PlantedBug::RoutesOverDownConnectors,
-        PlantedBug::UnknownRecipientDropped,
-        PlantedBug::UnreachableNeverRerouted,
-        PlantedBug::LostSessionTimeout,
-        PlantedBug::WanIgnoresDownLinks,
-        PlantedBug::BifurcationCopiesAll,
-        PlantedBug::NoOscillationDamping,
-        PlantedBug::AcceptsStaleLinkState,
-        PlantedBug::AddressSpaceCostFirst,
-        PlantedBug::NoMxFailover,
-        PlantedBug::AdLastWriterWins,
-        PlantedBug::AdTombstonesStayHome,
-        PlantedBug::RoutesBeforeExpansion,
-        PlantedBug::RestrictionIgnoresAuthentication,
-        PlantedBug::GcIgnoresReplication,
-    ];
-
-    /// The name used with `--plant`.
-    pub fn name(self) -> &'static str {
-        match self {
-            PlantedBug::AckBeforeDurable => "ack-before-durable",
-            PlantedBug::DoneOnSend => "done-on-send",
-            PlantedBug::RecoverySkipsQueues => "recovery-skips-queues",
-            PlantedBug::NoExpiration => "no-expiration",
-            PlantedBug::IgnoresCost => "ignores-cost",
-            PlantedBug::RoutesOverDownConnectors => "routes-over-down-connectors",
-            PlantedBug::UnknownRecipientDropped => "unknown-recipient-dropped",
-            PlantedBug::UnreachableNeverRerouted => "unreachable-never-rerouted",
-            PlantedBug::LostSessionTimeout => "lost-session-timeout",
-            PlantedBug::WanIgnoresDownLinks => "wan-ignores-down-links",
-            PlantedBug::BifurcationCopiesAll => "bifurcation-copies-all",
-            PlantedBug::NoOscillationDamping => "no-oscillation-damping",
-            PlantedBug::AcceptsStaleLinkState => "accepts-stale-link-state",
-            PlantedBug::AddressSpaceCostFirst => "address-space-cost-first",
-            PlantedBug::NoMxFailover => "no-mx-failover",
-            PlantedBug::AdLastWriterWins => "ad-last-writer-wins",
-            PlantedBug::AdTombstonesStayHome => "ad-tombstones-stay-home",
-            PlantedBug::RoutesBeforeExpansion => "routes-before-expansion",
-            PlantedBug::RestrictionIgnoresAuthentication => "restriction-ignores-authentication",
-            PlantedBug::GcIgnoresReplication => "gc-ignores-replication",
-        }
-    }
-
     /// Looks a name up.
     pub fn parse(name: &str) -> Option<PlantedBug> {
         PlantedBug::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Every bug's name and description, one per line, for `--help`.
+    pub fn listing() -> String {
+        let width = PlantedBug::ALL.iter().map(|b| b.name().len()).max().unwrap_or(0);
+        let lines: Vec<String> =
+            PlantedBug::ALL.iter().map(|b| format!("  {:<width$}  {}", b.name(), b.description())).collect();
+        lines.join("\n")
     }
 }
 
@@ -150,5 +130,7 @@ mod tests {
         let set = Plants::NONE.with(PlantedBug::NoExpiration).with(PlantedBug::IgnoresCost);
         assert_eq!(set.list(), vec![PlantedBug::NoExpiration, PlantedBug::IgnoresCost]);
         assert!(!Plants::NONE.has(PlantedBug::NoExpiration));
+        assert_eq!(PlantedBug::NoExpiration.description(), "Queues: messages never expire.");
+        assert!(PlantedBug::listing().contains("  no-expiration "), "{}", PlantedBug::listing());
     }
 }

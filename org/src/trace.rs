@@ -48,7 +48,19 @@ pub enum ServerEvent {
     /// Memory the categorizer's expansions hold now (2 KB a recipient, §2).
     CategorizerMemory { bytes: u64 },
     /// Recipients queued for a next hop (1034/1035/1036).
-    Queued { message: MessageId, queue: QueueKey, recipients: Vec<AddressId>, cost: u32 },
+    Queued {
+        /// The message.
+        message: MessageId,
+        /// The queue it joins.
+        queue: QueueKey,
+        /// The recipients queued.
+        recipients: Vec<AddressId>,
+        /// The route's cost.
+        cost: u32,
+        /// The link queue it waited in before its route changed, when it moves from one
+        /// link queue to another (a reroute round a failure, or back).
+        rerouted_from: Option<QueueKey>,
+    },
     /// Recipients handed to the next server, which acknowledged them (1031).
     Transferred { message: MessageId, to: ServerId, queue: QueueKey, recipients: Vec<AddressId>, size_bytes: u64 },
     /// Recipients handed to a host beyond the organization (a smart host, an MX host or

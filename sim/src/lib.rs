@@ -8,6 +8,7 @@ pub mod resolve;
 pub mod rng;
 pub mod scenario;
 pub mod schema_walk;
+pub mod sometimes;
 pub mod trace;
 pub mod units;
 pub mod wan;

@@ -2,10 +2,10 @@
 //! reference and range. Errors say `FILE:LINE:COL: JSON-PATH: what was expected`; a file
 //! that passes resolves to the id-based organization the world runs.
 
-use crate::json_location::{locate, JsonPath};
+use crate::json_location::{locate, JsonPath, Locator};
 use crate::scenario::{
-    Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Placement, Role, Scenario,
-    ServerVersion,
+    bounds, Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Placement, Role,
+    Scenario, ServerVersion,
 };
 use org::ad_replication::DcId;
 use org::address_space::{AddressSpace, DomainId, ExternalDirectory, Pattern};
@@ -599,10 +599,11 @@ pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
     let document: serde_json::Value = serde_json::from_str(text).map_err(|e| json_error(None, &e))?;
     // Every structural problem, in the order of the file.
     let problems = crate::schema_walk::problems(&document);
+    let mut locator = Locator::new(text);
     let mut errors: Vec<ScenarioError> = problems
         .iter()
         .map(|p| {
-            let (line, column) = locate(text, &p.path);
+            let (line, column) = locator.locate(&p.path);
             ScenarioError { file: file.to_string(), line, column, path: p.path.to_string(), message: p.message.clone() }
         })
         .collect();
@@ -625,7 +626,7 @@ pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
             }
         }
     };
-    let mut checker = Checker { file, text, errors: Vec::new() };
+    let mut checker = Checker { file, locator, errors: Vec::new() };
     let resolved = checker.resolve(scenario);
     // What the checks say inside an object a repair touched may be about the value the
     // repair put there: left for the run after the fix.
@@ -647,13 +648,57 @@ pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
 
 struct Checker<'a> {
     file: &'a str,
-    text: &'a str,
+    locator: Locator<'a>,
     errors: Vec<ScenarioError>,
 }
 
-/// A name → index table that reports duplicates.
+/// A name → index table that reports duplicates. Windows names are case-insensitive:
+/// `EX-HUB` and `ex-hub` are one server, so names are keyed by their case-folded form and
+/// a reference in any case finds its object.
+#[derive(Clone)]
 struct Names {
+    /// Case-folded name → index.
     index: BTreeMap<String, usize>,
+    /// Each name as first written, by index.
+    written: BTreeMap<usize, String>,
+}
+
+impl Names {
+    /// The table of names already checked (the first of a name wins).
+    fn of<'n>(names: impl Iterator<Item = &'n str>) -> Names {
+        let mut table = Names { index: BTreeMap::new(), written: BTreeMap::new() };
+        for (i, name) in names.enumerate() {
+            if let std::collections::btree_map::Entry::Vacant(slot) = table.index.entry(Names::fold(name)) {
+                slot.insert(i);
+                table.written.insert(i, name.to_string());
+            }
+        }
+        table
+    }
+
+    /// The key of a name (Windows compares names without case).
+    fn fold(name: &str) -> String {
+        name.to_lowercase()
+    }
+
+    /// The index of the object named `name`, in any case.
+    fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(&Names::fold(name)).copied()
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Every index, in the order of the names' keys.
+    fn indexes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.index.values().copied()
+    }
+
+    /// A few names as written, for an error that lists what is known.
+    fn known(&self, count: usize) -> Vec<&str> {
+        self.written.values().map(String::as_str).take(count).collect()
+    }
 }
 
 /// A server version as the organization model names it.
@@ -728,9 +773,9 @@ impl Checker<'_> {
         sites: &Names,
         external: &mut ExternalDirectory,
         reachable: Reachable<'_>,
-    ) -> (InternetConfig, Vec<usize>, BTreeMap<String, usize>) {
+    ) -> (InternetConfig, Vec<usize>, Names) {
         let Some(net) = &t.internet else {
-            return (InternetConfig::default(), Vec::new(), BTreeMap::new());
+            return (InternetConfig::default(), Vec::new(), Names::of(std::iter::empty()));
         };
         let ip = p().key("topology").key("internet");
         let site = self.reference(sites, "site", &net.site, &ip.key("site")).unwrap_or(0);
@@ -796,7 +841,7 @@ impl Checker<'_> {
         // hosts themselves only need a site.
         let _ = reachable;
         let config = InternetConfig { hosts: configs, dns_servers, mx, dns_timeout_ms: net.dns_timeout.ms };
-        (config, host_site, hosts.index)
+        (config, host_site, hosts)
     }
 
     /// The simulated directory: each DC pulls from every other DC of its domain in its
@@ -825,8 +870,8 @@ impl Checker<'_> {
             .iter()
             .map(|d| DcSpec {
                 name: d.name.clone(),
-                domain: domains.index.get(&d.domain).copied().unwrap_or(0),
-                site: sites.index.get(&d.site).copied().unwrap_or(0),
+                domain: domains.get(&d.domain).unwrap_or(0),
+                site: sites.get(&d.site).unwrap_or(0),
                 version: match d.version {
                     crate::scenario::WindowsVersionSpec::Windows2000 => WindowsVersion::Windows2000,
                     crate::scenario::WindowsVersionSpec::Windows2003 => WindowsVersion::Windows2003,
@@ -1023,7 +1068,7 @@ impl Checker<'_> {
             (0..domain_count).map(|d| spec.dcs.iter().position(|dc| dc.domain == d).map(|i| DcId(i as u16))).collect();
         let rp = p().key("recipients").key("recipient_update_services");
         for (i, rus) in r.recipient_update_services.iter().enumerate() {
-            let (Some(name), Some(&d)) = (&rus.domain_controller, domains.index.get(&rus.domain)) else { continue };
+            let (Some(name), Some(d)) = (&rus.domain_controller, domains.get(&rus.domain)) else { continue };
             let at = rp.index(i).key("domain_controller");
             if let Some(dc) = self.dc_of_domain(t, dcs_by_name, name, d, &at) {
                 rus_dcs[d] = Some(dc);
@@ -1093,7 +1138,7 @@ impl Checker<'_> {
     ) -> Option<DcId> {
         let d = self.reference(dcs_by_name, "domain controller", name, at)?;
         let domain_name = &t.domains[domain].name;
-        if t.domain_controllers[d].domain != *domain_name {
+        if Names::fold(&t.domain_controllers[d].domain) != Names::fold(domain_name) {
             self.error(at, format!("{name:?} is not a domain controller of {domain_name:?}"));
             return None;
         }
@@ -1153,13 +1198,12 @@ impl Checker<'_> {
         t: &crate::scenario::Topology,
         rgs: &Names,
         servers: &Names,
-        hosts: &BTreeMap<String, usize>,
+        hosts: &Names,
         internet: &InternetConfig,
         host_site: &[usize],
         server_site: &[usize],
         reachable: Reachable<'_>,
     ) -> Vec<GatewayConfig> {
-        let hosts = Names { index: hosts.clone() };
         let tp = p().key("topology");
         let mut out = Vec::new();
         let smtp = t.smtp_connectors.iter().enumerate().map(|(i, c)| {
@@ -1218,7 +1262,7 @@ impl Checker<'_> {
                     }
                     Delivery::Dns
                 }
-                Err((host, field, role)) => match self.reference(&hosts, "Internet host", host, &at.key(field)) {
+                Err((host, field, role)) => match self.reference(hosts, "Internet host", host, &at.key(field)) {
                     Some(h) => {
                         if internet.hosts[h].role != role {
                             let want = if role == HostRole::Mta { "mta" } else { "mail" };
@@ -1308,7 +1352,7 @@ impl Checker<'_> {
     }
 
     fn error(&mut self, path: &JsonPath, message: impl Into<String>) {
-        let (line, column) = locate(self.text, path);
+        let (line, column) = self.locator.locate(path);
         self.errors.push(ScenarioError {
             file: self.file.to_string(),
             line,
@@ -1318,19 +1362,33 @@ impl Checker<'_> {
         });
     }
 
-    /// Indexes names, reporting empty and duplicate ones.
+    /// Indexes names, reporting empty ones and duplicates (in any case).
     fn names<'n>(&mut self, what: &str, list: JsonPath, names: impl Iterator<Item = &'n str>, field: &str) -> Names {
-        let mut index = BTreeMap::new();
+        let mut table = Names { index: BTreeMap::new(), written: BTreeMap::new() };
         for (i, name) in names.enumerate() {
             let at = list.index(i).key(field);
             if name.trim().is_empty() {
                 self.error(&at, format!("expected a non-empty {what} name"));
-            } else if let Some(first) = index.insert(name.to_string(), i) {
-                index.insert(name.to_string(), first);
-                self.error(&at, format!("duplicate {what} name {name:?} (first at {})", list.index(first)));
+                continue;
+            }
+            match table.index.entry(Names::fold(name)) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(i);
+                    table.written.insert(i, name.to_string());
+                }
+                std::collections::btree_map::Entry::Occupied(first) => {
+                    let first = *first.get();
+                    let earlier = &table.written[&first];
+                    let case = if earlier == name {
+                        String::new()
+                    } else {
+                        format!(" {earlier:?}; Windows names ignore case")
+                    };
+                    self.error(&at, format!("duplicate {what} name {name:?} (first at {}{case})", list.index(first)));
+                }
             }
         }
-        Names { index }
+        table
     }
 
     /// Interns a recipient's address; a duplicate is an error naming the first.
@@ -1529,7 +1587,7 @@ impl Checker<'_> {
         authenticated: Option<bool>,
         directory: &GlobalCatalog,
     ) -> Option<SendSpec> {
-        let servers = Names { index: t.servers.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect() };
+        let servers = Names::of(t.servers.iter().map(|s| s.name.as_str()));
         let via = match via {
             Some(name) => Some(ServerId(self.reference(&servers, "server", name, &at.key("via"))? as u16)),
             None => None,
@@ -1560,6 +1618,7 @@ impl Checker<'_> {
             self.error(&at.key("to"), "expected at least one recipient");
         }
         let mut recipients = Vec::new();
+        let mut listed = BTreeSet::new();
         for (k, name) in to.iter().enumerate() {
             let rat = at.key("to").index(k);
             let id = if name.contains('@') {
@@ -1571,7 +1630,7 @@ impl Checker<'_> {
                 self.lookup_alias(book, name, &rat)
             };
             match id {
-                Some(id) if recipients.contains(&id) => self.error(&rat, format!("{name:?} is listed twice")),
+                Some(id) if !listed.insert(id) => self.error(&rat, format!("{name:?} is listed twice")),
                 Some(id) => recipients.push(id),
                 None => {}
             }
@@ -1587,7 +1646,7 @@ impl Checker<'_> {
         domains: &Names,
         duration_ms: u64,
     ) -> Vec<u64> {
-        let mut intervals = vec![crate::scenario::defaults::rus_interval().ms; domains.index.len()];
+        let mut intervals = vec![crate::scenario::defaults::rus_interval().ms; domains.len()];
         let mut seen = BTreeSet::new();
         let rp = p().key("recipients").key("recipient_update_services");
         for (i, rus) in r.recipient_update_services.iter().enumerate() {
@@ -1632,10 +1691,9 @@ impl Checker<'_> {
     }
 
     fn reference(&mut self, names: &Names, what: &str, name: &str, at: &JsonPath) -> Option<usize> {
-        let found = names.index.get(name).copied();
+        let found = names.get(name);
         if found.is_none() {
-            let known: Vec<&str> = names.index.keys().map(String::as_str).take(8).collect();
-            self.error(at, format!("no {what} named {name:?} (known: {})", known.join(", ")));
+            self.error(at, format!("no {what} named {name:?} (known: {})", names.known(8).join(", ")));
         }
         found
     }
@@ -1643,11 +1701,12 @@ impl Checker<'_> {
     fn resolve(&mut self, scenario: Scenario) -> Option<Resolved> {
         let t = &scenario.topology;
         let tp = p().key("topology");
-        if scenario.duration.ms == 0 {
-            self.error(&p().key("duration"), "expected a run length above 0s");
+        if scenario.duration.ms == 0 || scenario.duration.ms > bounds::DURATION_MS_MAX {
+            let max = crate::units::Duration::from_ms(bounds::DURATION_MS_MAX);
+            self.error(&p().key("duration"), format!("expected a run length above 0s and at most {max}"));
         }
         let domains = self.names("domain", tp.key("domains"), t.domains.iter().map(|d| d.name.as_str()), "name");
-        if !domains.index.contains_key(&t.forest) {
+        if domains.get(&t.forest).is_none() {
             self.error(
                 &tp.key("forest"),
                 format!("the forest root domain {:?} must be listed in topology.domains", t.forest),
@@ -1664,7 +1723,7 @@ impl Checker<'_> {
             self.error(&dcs, "expected at least one domain controller with \"global_catalog\": true (the categorizer resolves recipients against a GC)");
         }
         for (i, d) in t.domains.iter().enumerate() {
-            if !t.domain_controllers.iter().any(|dc| dc.domain == d.name) {
+            if !t.domain_controllers.iter().any(|dc| Names::fold(&dc.domain) == Names::fold(&d.name)) {
                 self.error(
                     &tp.key("domains").index(i).key("name"),
                     format!("domain {:?} has no domain controller", d.name),
@@ -1803,17 +1862,17 @@ impl Checker<'_> {
             .iter()
             .enumerate()
             .filter(|(_, d)| d.global_catalog)
-            .map(|(i, d)| (DcId(i as u16), sites.index.get(&d.site).copied()))
+            .map(|(i, d)| (DcId(i as u16), sites.get(&d.site)))
             .collect();
         for (config, site) in server_configs.iter_mut().zip(&server_site) {
             let (mut near, far): (Vec<_>, Vec<_>) = gc_sites.iter().partition(|(_, s)| *s == Some(*site));
             near.extend(far);
             config.global_catalogs = near.into_iter().map(|&(dc, _)| dc).collect();
         }
-        let mut store_index = BTreeMap::new();
+        let stores = Names::of(store_configs.iter().map(|s| s.name.as_str()));
         for (i, s) in store_configs.iter().enumerate() {
-            if let Some(first) = store_index.insert(s.name.clone(), i) {
-                store_index.insert(s.name.clone(), first);
+            let first = stores.get(&s.name).expect("every store is in the table");
+            if first != i {
                 self.error(
                     &store_paths[i].key("name"),
                     format!(
@@ -1823,7 +1882,6 @@ impl Checker<'_> {
                 );
             }
         }
-        let stores = Names { index: store_index };
         let mut masters = Vec::new();
         for (g, m) in members.iter().enumerate() {
             if m.is_empty() {
@@ -1983,14 +2041,14 @@ impl Checker<'_> {
         let (internet, host_site, hosts) = self.internet(t, &sites, &mut external, &reachable);
         let gateways = self.gateways(t, &rgs, &servers, &hosts, &internet, &host_site, &server_site, &reachable);
         let connector_names = t.routing_group_connectors.iter().map(|c| (c.name.as_str(), cp.clone()));
-        let mut queue_names: BTreeMap<&str, JsonPath> = connector_names.collect();
+        let mut queue_names: BTreeMap<String, JsonPath> = connector_names.map(|(n, at)| (Names::fold(n), at)).collect();
         for (list, field) in [
             (t.smtp_connectors.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), "smtp_connectors"),
             (t.x400_connectors.iter().map(|c| c.name.as_str()).collect(), "x400_connectors"),
         ] {
             for (i, name) in list.into_iter().enumerate() {
                 let at = tp.key(field).index(i).key("name");
-                if let Some(first) = queue_names.insert(name, at.clone()) {
+                if let Some(first) = queue_names.insert(Names::fold(name), at.clone()) {
                     self.error(&at, format!("connector name {name:?} is taken (at {first}); connector names are queue names and must differ"));
                 }
             }
@@ -2230,7 +2288,7 @@ impl Checker<'_> {
             placed.push((id, at, c.placement.clone()));
         }
         // Groups: every address first (members may name groups listed later), then members.
-        let servers_by_name = Names { index: t.servers.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect() };
+        let servers_by_name = Names::of(t.servers.iter().map(|s| s.name.as_str()));
         let mut static_groups = Vec::new();
         let group_count = r.groups.len() + r.query_groups.len();
         for k in 0..group_count {
@@ -2280,10 +2338,11 @@ impl Checker<'_> {
         for (group, at, k) in static_groups {
             let spec = &r.groups[k];
             let mut members = Vec::new();
+            let mut listed = BTreeSet::new();
             for (j, m) in spec.members.iter().enumerate() {
                 let mat = at.key("members").index(j);
                 if let Some(id) = self.lookup_alias(&book, m, &mat) {
-                    if members.contains(&id) {
+                    if !listed.insert(id) {
                         self.error(&mat, format!("{m:?} is listed twice"));
                     }
                     members.push(id);
@@ -2329,7 +2388,7 @@ impl Checker<'_> {
             // EXCHANGE2003.md §2: an inetOrgPerson needs a 2003 DC and a native Exchange
             // 2003 topology.
             let dc_2003 = t.domain_controllers.iter().any(|d| {
-                domains.index.get(&d.domain) == Some(&usize::from(domain.0))
+                domains.get(&d.domain) == Some(usize::from(domain.0))
                     && d.version == crate::scenario::WindowsVersionSpec::Windows2003
             });
             let all_2003 = t.servers.iter().all(|s| s.version != ServerVersion::Exchange2000Sp3);
@@ -2375,8 +2434,9 @@ impl Checker<'_> {
             let mut size_cdf = Vec::new();
             let mut acc = 0.0;
             for (i, s) in w.size_mix.iter().enumerate() {
-                if s.size_kb == 0 || !(s.weight.is_finite() && s.weight >= 0.0) {
-                    self.error(&wp.key("size_mix").index(i), "expected size_kb above 0 and a non-negative weight");
+                // size_kb is bounded by the schema, like a send's.
+                if !(s.weight.is_finite() && s.weight >= 0.0) {
+                    self.error(&wp.key("size_mix").index(i).key("weight"), "expected a non-negative weight");
                 }
                 acc += s.weight / weights.max(f64::MIN_POSITIVE);
                 size_cdf.push((s.size_kb * 1024, acc));
@@ -2423,12 +2483,10 @@ impl Checker<'_> {
         });
 
         // Timeline.
-        let links_by_name = Names { index: t.wan_links.iter().enumerate().map(|(i, l)| (l.name.clone(), i)).collect() };
-        let connectors_by_name =
-            Names { index: t.routing_group_connectors.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect() };
-        let hosts_by_name = Names { index: hosts.clone() };
-        let dcs_by_name =
-            Names { index: t.domain_controllers.iter().enumerate().map(|(i, d)| (d.name.clone(), i)).collect() };
+        let links_by_name = Names::of(t.wan_links.iter().map(|l| l.name.as_str()));
+        let connectors_by_name = Names::of(t.routing_group_connectors.iter().map(|c| c.name.as_str()));
+        let hosts_by_name = hosts.clone();
+        let dcs_by_name = Names::of(t.domain_controllers.iter().map(|d| d.name.as_str()));
         let no_gc_work = scenario.recipients.groups.is_empty()
             && scenario.recipients.query_groups.is_empty()
             && t.dsaccess.is_none();
@@ -2479,8 +2537,15 @@ impl Checker<'_> {
                     }
                 }
                 Action::LinkOscillate { at: t0, link, period, duration } => {
-                    if period.ms < 2 {
-                        self.error(&at.key("period"), "expected a period of at least 2ms");
+                    if period.ms < bounds::OSCILLATION_PERIOD_MS_MIN {
+                        self.error(&at.key("period"), "expected a period of at least 2s");
+                        continue;
+                    }
+                    if 2 * duration.ms / period.ms > bounds::FAULT_STEPS_MAX {
+                        self.error(
+                            &at.key("period"),
+                            "expected at most 1000000 steps: a longer period or a shorter duration",
+                        );
                         continue;
                     }
                     if t0.ms + duration.ms > duration_ms {
@@ -2572,12 +2637,7 @@ impl Checker<'_> {
                     if let Some(send) =
                         self.send(&mut book, &mut external, r, t, &at, from, to, via, *authenticated, &directory)
                     {
-                        if *count == 0 || *count > 100_000 {
-                            self.error(&at.key("count"), "expected from 1 to 100000 messages");
-                        }
-                        if *size_kb == 0 || *size_kb > 1_048_576 {
-                            self.error(&at.key("size_kb"), "expected a size from 1 KB to 1 GB");
-                        }
+                        // count and size_kb are bounded by the schema.
                         push(t0.ms, WorldAction::Send(sends.len()));
                         sends.push(SendSpec { count: *count, size_bytes: size_kb * 1_024, ..send });
                     }
@@ -2747,7 +2807,7 @@ impl Checker<'_> {
                            fixed: &BTreeSet<usize>|
              -> Vec<usize> {
                 let all: Vec<usize> = match names {
-                    None => table.index.values().copied().collect(),
+                    None => table.indexes().collect(),
                     Some(list) => list
                         .iter()
                         .enumerate()
@@ -2766,8 +2826,12 @@ impl Checker<'_> {
                         what: &str,
                         fixed: &BTreeSet<usize>| {
                 let r = r.as_ref()?;
-                if !(r.per_day.is_finite() && (0.0..=10_000.0).contains(&r.per_day)) {
+                let days = w.until.ms.saturating_sub(w.from.ms) as f64 / 86_400_000.0;
+                if !(r.per_day.is_finite() && (0.0..=bounds::FAULTS_PER_DAY_MAX).contains(&r.per_day)) {
                     checker.error(&wp.key(field).key("per_day"), "expected a rate from 0 to 10000 faults a day");
+                } else if 2.0 * r.per_day * days > bounds::FAULT_STEPS_MAX as f64 {
+                    let steps = 2.0 * r.per_day * days;
+                    checker.error(&wp.key(field).key("per_day"), format!("this weather would draw about {steps:.0} steps; expected at most 1000000 (fewer a day or a shorter window)"));
                 }
                 if r.length[0] > r.length[1] || r.length[0].ms == 0 {
                     checker.error(
@@ -2799,13 +2863,21 @@ impl Checker<'_> {
             }
             let link_oscillations = w.link_oscillations.as_ref().map(|o| {
                 let op = wp.key("link_oscillations");
-                if o.period[0] > o.period[1] || o.period[0].ms < 2 {
-                    self.error(&op.key("period"), "expected [shortest, longest] with 2ms <= shortest <= longest");
+                if o.period[0] > o.period[1] || o.period[0].ms < bounds::OSCILLATION_PERIOD_MS_MIN {
+                    self.error(&op.key("period"), "expected [shortest, longest] with 2s <= shortest <= longest");
+                } else if o.length[0] <= o.length[1] {
+                    // Episodes expected in the window, each at most `longest` long, flapping
+                    // at most every `shortest` period: two steps a flap.
+                    let days = w.until.ms.saturating_sub(w.from.ms) as f64 / 86_400_000.0;
+                    let steps = o.per_day * days * 2.0 * (o.length[1].ms as f64 / o.period[0].ms as f64).ceil();
+                    if steps > bounds::FAULT_STEPS_MAX as f64 {
+                        self.error(&op.key("period"), format!("this weather would draw about {steps:.0} steps; expected at most 1000000 (longer periods, shorter episodes or fewer a day)"));
+                    }
                 }
                 if o.length[0] > o.length[1] || o.length[0].ms == 0 {
                     self.error(&op.key("length"), "expected [shortest, longest] with 0 < shortest <= longest");
                 }
-                if !(o.per_day.is_finite() && (0.0..=10_000.0).contains(&o.per_day)) {
+                if !(o.per_day.is_finite() && (0.0..=bounds::FAULTS_PER_DAY_MAX).contains(&o.per_day)) {
                     self.error(&op.key("per_day"), "expected a rate from 0 to 10000 episodes a day");
                 }
                 let targets = targets(self, "link_oscillations", &o.targets, &links_by_name, "WAN link", &fixed_links);
@@ -2862,14 +2934,14 @@ impl Checker<'_> {
                 Expectation::TransferredVia { queue, at_least, at_most, from, until } => {
                     let (from, until) = window(*from, *until);
                     self.counted_window(&at, *at_least, *at_most, from, until);
-                    let gateway = gateways.iter().position(|g| g.name == *queue);
+                    let gateway = gateways.iter().position(|g| Names::fold(&g.name) == Names::fold(queue));
                     let domain = external.domains.iter().position(|d| d.eq_ignore_ascii_case(queue));
-                    let key = if let Some(c) = connectors_by_name.index.get(queue) {
-                        QueueKey::Link(NextHop::Connector(ConnectorId(*c as u16)))
+                    let key = if let Some(c) = connectors_by_name.get(queue) {
+                        QueueKey::Link(NextHop::Connector(ConnectorId(c as u16)))
                     } else if let Some(g) = gateway {
                         QueueKey::Link(NextHop::Gateway(GatewayId(g as u16)))
-                    } else if let Some(s) = servers.index.get(queue) {
-                        QueueKey::Link(NextHop::Server(ServerId(*s as u16)))
+                    } else if let Some(s) = servers.get(queue) {
+                        QueueKey::Link(NextHop::Server(ServerId(s as u16)))
                     } else if let Some(d) = domain {
                         QueueKey::Link(NextHop::RemoteDomain(DomainId(d as u16)))
                     } else {
@@ -3072,9 +3144,9 @@ mod tests {
         assert_eq!(
             paths,
             vec![
-                "topology.wan_links[0].sites",
-                "topology.routing_group_connectors[0].cost",
                 "topology.routing_group_connectors[0]",
+                "topology.routing_group_connectors[0].cost",
+                "topology.wan_links[0].sites",
                 "timeline[0].at",
                 "timeline[1].connector",
             ],

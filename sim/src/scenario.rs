@@ -9,6 +9,26 @@ use serde::{Deserialize, Serialize};
 
 /// Defaults, each with the fact it comes from (EXCHANGE2003.md section, or [U] for
 /// orgsim's own choice where Exchange documents none).
+/// What a scenario may ask, each bound with its reason: orgsim runs an organization for as
+/// long and as hard as testing and capacity planning need, and refuses a file that would
+/// run for ever or fill the machine. The schema and the README state them.
+pub mod bounds {
+    /// The longest run: 400 days (the longest horizon among the facts modelled is the 180
+    /// days of a public folder tombstone, EXCHANGE2003.md §8).
+    pub const DURATION_MS_MAX: u64 = 400 * 86_400_000;
+    /// The largest message, in KB: 1 GB, far above any limit Exchange 2003 applies (4,096
+    /// KB by default, §3.2a).
+    pub const MESSAGE_SIZE_KB_MAX: u64 = 1_048_576;
+    /// The shortest period of an oscillating link: 2 s, a second down and a second up. A
+    /// bridgehead's glitch retries are 60 s apart (§3.2a), so a faster flap changes
+    /// nothing Exchange sees and only fills memory.
+    pub const OSCILLATION_PERIOD_MS_MIN: u64 = 2_000;
+    /// The most fault steps a run may script or its weather be expected to draw.
+    pub const FAULT_STEPS_MAX: u64 = 1_000_000;
+    /// The highest weather rate of one kind: 10,000 faults a day (one every 9 s).
+    pub const FAULTS_PER_DAY_MAX: f64 = 10_000.0;
+}
+
 pub mod defaults {
     use super::*;
 
@@ -183,7 +203,7 @@ pub struct Scenario {
     /// The simulated calendar's start (UTC).
     #[serde(default = "defaults::start")]
     pub start: Timestamp,
-    /// How long the run lasts.
+    /// How long the run lasts (at most 400 days).
     pub duration: Duration,
     /// Forest, sites, groups, servers, connectors and WAN links.
     pub topology: Topology,
@@ -1032,7 +1052,8 @@ pub struct Workload {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SizeShare {
-    /// Size in KB.
+    /// Size in KB, from 1 to 1,048,576 (1 GB).
+    #[schemars(range(min = 1, max = bounds::MESSAGE_SIZE_KB_MAX))]
     pub size_kb: u64,
     /// Relative weight (the published MMB mix sums to 96 %, so weights are normalized).
     pub weight: f64,
@@ -1080,7 +1101,7 @@ pub enum Action {
         at: Duration,
         /// Which link.
         link: String,
-        /// One down-and-up cycle.
+        /// One down-and-up cycle, at least 2 s.
         period: Duration,
         /// How long it oscillates.
         duration: Duration,
@@ -1195,11 +1216,13 @@ pub enum Action {
         /// Whether the session authenticated; by default, yes for a user, no otherwise.
         #[serde(default)]
         authenticated: Option<bool>,
-        /// How many messages.
+        /// How many messages, from 1 to 100,000.
         #[serde(default = "defaults::send_count")]
+        #[schemars(range(min = 1, max = 100_000))]
         count: u32,
-        /// Size of each.
+        /// Size of each in KB, from 1 to 1,048,576 (1 GB).
         #[serde(default = "defaults::send_size_kb")]
+        #[schemars(range(min = 1, max = bounds::MESSAGE_SIZE_KB_MAX))]
         size_kb: u64,
     },
     /// An administrator changes a recipient's attributes: query-based groups select by
@@ -1308,7 +1331,7 @@ pub struct Weather {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRate {
-    /// Mean number of faults per 24 h of the weather window (Poisson).
+    /// Mean number of faults per 24 h of the weather window (Poisson; at most 10,000).
     pub per_day: f64,
     /// Shortest and longest fault (log-uniform in between).
     pub length: [Duration; 2],
@@ -1321,9 +1344,9 @@ pub struct FaultRate {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OscillationRate {
-    /// Mean number of oscillation episodes per 24 h of the window.
+    /// Mean number of oscillation episodes per 24 h of the window (at most 10,000).
     pub per_day: f64,
-    /// Shortest and longest down-and-up period.
+    /// Shortest and longest down-and-up period, each at least 2 s.
     pub period: [Duration; 2],
     /// Shortest and longest episode.
     pub length: [Duration; 2],
@@ -1365,6 +1388,52 @@ impl Invariant {
             Invariant::LeastCostRouting => "least_cost_routing",
             Invariant::LinkStateVersions => "link_state_versions",
             Invariant::ExpansionBeforeRouting => "expansion_before_routing",
+        }
+    }
+}
+
+/// A situation a scenario says it explores (a *sometimes* property): counted in a run,
+/// judged across a sweep, which fails when no seed reaches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sometimes {
+    /// Queued mail moved from one link queue to another because its route changed.
+    Rerouted,
+    /// A routing group master marked a connector down.
+    ConnectorMarkedDown,
+    /// A 2003 master left a reported change out of its table (the only path kept up, or
+    /// an oscillating connector damped).
+    ChangeSuppressed,
+    /// A link queue went to Retry after failed connections.
+    QueueRetry,
+    /// Mail waited in "Final destination currently unreachable".
+    Unreachable,
+    /// A server crashed with writes not yet durable, which died with it.
+    CrashLostUnflushed,
+    /// A restarted server recovered queued mail from its disk.
+    Recovered,
+    /// A DNS server or an MX host did not answer and the next one was tried.
+    DnsFailover,
+    /// A GC did not answer and the categorizer turned to another.
+    GcFailover,
+    /// A message waited in categorizer retry.
+    CategorizerRetry,
+}
+
+impl Sometimes {
+    /// The property's name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sometimes::Rerouted => "rerouted",
+            Sometimes::ConnectorMarkedDown => "connector_marked_down",
+            Sometimes::ChangeSuppressed => "change_suppressed",
+            Sometimes::QueueRetry => "queue_retry",
+            Sometimes::Unreachable => "unreachable",
+            Sometimes::CrashLostUnflushed => "crash_lost_unflushed",
+            Sometimes::Recovered => "recovered",
+            Sometimes::DnsFailover => "dns_failover",
+            Sometimes::GcFailover => "gc_failover",
+            Sometimes::CategorizerRetry => "categorizer_retry",
         }
     }
 }
@@ -1588,11 +1657,14 @@ pub struct Checks {
     /// Expectations.
     #[serde(default)]
     pub expect: Vec<Expectation>,
+    /// Situations the scenario's weather should reach at some seed of a sweep.
+    #[serde(default)]
+    pub sometimes: Vec<Sometimes>,
 }
 
 impl Default for Checks {
     fn default() -> Self {
-        Checks { invariants: defaults::invariants(), expect: Vec::new() }
+        Checks { invariants: defaults::invariants(), expect: Vec::new(), sometimes: Vec::new() }
     }
 }
 

@@ -53,15 +53,13 @@ impl Repair {
     }
 }
 
-/// A run never lasts longer: 400 days (the longest horizon among the facts modelled is
-/// the 180 days of a public folder tombstone, EXCHANGE2003.md §8), which is also what a
-/// malformed `duration` reads as while the rest of the file is checked.
-pub const MAX_DURATION: &str = "400d";
-
-/// A value that reads in place of a malformed one of this parsed type at `path`.
+/// A value that reads in place of a malformed one of this parsed type at `path`: the
+/// longest run for the run's `duration` (so no step is after its end), zero for other
+/// durations.
 fn placeholder(name: &str, path: &JsonPath) -> Value {
+    let longest = crate::units::Duration::from_ms(crate::scenario::bounds::DURATION_MS_MAX);
     match name {
-        "Duration" if path.to_string() == "duration" => Value::from(MAX_DURATION),
+        "Duration" if path.to_string() == "duration" => Value::from(longest.to_string()),
         "Duration" => Value::from("0s"),
         "Bandwidth" => Value::from("1Gbps"),
         _ => Value::from("2004-03-01T00:00:00Z"),
@@ -623,7 +621,7 @@ mod tests {
             .filter(|p| p.path.to_string().starts_with("timeline") || p.path.to_string() == "duration")
             .collect();
         let fixed = repaired(&steps, &found).expect("repairable");
-        assert_eq!(fixed["duration"], json!(MAX_DURATION));
+        assert_eq!(fixed["duration"], json!("400d"));
         assert_eq!(fixed["timeline"][0], json!({"kind": "link_down", "at": "0s", "link": "L"}), "{found:#?}");
         assert!(!found.iter().any(|p| p.message == "missing field `link`"), "the rename stands for it: {found:#?}");
     }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 6;
+pub const TRACE_FORMAT: u32 = 7;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -96,7 +96,15 @@ pub enum TraceEvent {
     /// Memory the categorizer's expansions hold (2 KB a recipient).
     CategorizerMemory { bytes: u64 },
     /// Queued for a next hop.
-    Queued { message: String, queue: String, recipients: Vec<String>, cost: u32 },
+    Queued {
+        message: String,
+        queue: String,
+        recipients: Vec<String>,
+        cost: u32,
+        /// The link queue it left when its route changed (absent when it was not one).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rerouted_from: Option<String>,
+    },
     /// Handed to the next server.
     Transferred { message: String, to: String, queue: String, recipients: Vec<String>, size_bytes: u64 },
     /// Handed to a host beyond the organization (its part is done).
@@ -161,14 +169,16 @@ pub enum TraceEvent {
     LinkStateSample { messages: u64, bytes: u64, interval_ms: u64 },
     /// An administrator named a routing group master.
     MasterChanged { routing_group: String, server: String },
-    /// A server died.
-    ServerCrashed {},
+    /// A server died, losing the writes it had accepted but not made durable.
+    ServerCrashed { lost_writes: u32 },
     /// A server started again.
     ServerRestarted { incarnation: u32 },
     /// A safety invariant failed for the first time.
     CheckFailed { check: String, detail: String },
     /// A check's final result.
     Check { check: String, ok: bool, detail: String },
+    /// How often a sometimes property happened in the run (judged across a sweep).
+    Sometimes { property: String, hits: u64 },
 }
 
 /// Writes trace records and hashes them.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A span of simulated time, written with units: `d`, `h`, `m`, `s`, `ms`, largest
-/// first, each at most once (`"1d4h"`, `"90s"`, `"250ms"`).
+/// first, each at most once (`"1d4h"`, `"90s"`, `"250ms"`); zero needs no unit (`"0"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration {
     /// Milliseconds.
@@ -26,6 +26,9 @@ impl Duration {
         let expected = || format!("expected a duration like \"90s\", \"15m\", \"2h\" or \"1d4h\", found {text:?}");
         if text.is_empty() {
             return Err(expected());
+        }
+        if text == "0" {
+            return Ok(Duration { ms: 0 });
         }
         let mut rest = text;
         let mut total: u64 = 0;
@@ -86,8 +89,8 @@ impl JsonSchema for Duration {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$",
-            "description": "Simulated time with units, largest first: \"90s\", \"15m\", \"2h\", \"1d4h\", \"250ms\"."
+            "pattern": "^(0|([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$",
+            "description": "Simulated time with units, largest first: \"90s\", \"15m\", \"2h\", \"1d4h\", \"250ms\"; zero is \"0\"."
         })
     }
 }
@@ -242,7 +245,8 @@ mod tests {
         assert_eq!(Duration::parse("1d4h").unwrap().ms, 100_800_000);
         assert_eq!(Duration::parse("250ms").unwrap().ms, 250);
         assert_eq!(Duration::parse("1m30s").unwrap().ms, 90_000);
-        for bad in ["", "5", "h", "4h1d", "1h1h", "1.5h", "-3s", "3 s", "10mm"] {
+        assert_eq!(Duration::parse("0").unwrap().ms, 0, "zero needs no unit");
+        for bad in ["", "5", "00", "h", "4h1d", "1h1h", "1.5h", "-3s", "3 s", "10mm"] {
             assert!(Duration::parse(bad).is_err(), "{bad:?} must be rejected");
         }
         for ms in [0, 1, 90_000, 100_800_000, 3_723_004] {

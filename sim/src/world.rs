@@ -76,6 +76,9 @@ pub struct RunOutcome {
     pub directory: Option<DirectoryTotals>,
     /// Every check's result.
     pub checks: Vec<CheckResult>,
+    /// How often each of the scenario's sometimes properties happened (not a pass or a
+    /// fail for one run: a sweep judges them).
+    pub sometimes: Vec<crate::sometimes::SometimesResult>,
     /// A trace write error, if the trace could not be written completely.
     #[serde(skip)]
     pub trace_error: Option<String>,
@@ -231,6 +234,10 @@ struct World {
     start: madsim::time::Instant,
     trace: TraceSink,
     checker: Checker,
+    /// How often each of the scenario's sometimes properties happened.
+    sometimes: crate::sometimes::Tally,
+    /// Each server's writes not yet durable after its last step (what a crash loses).
+    unflushed: Vec<u32>,
     wan: Wan,
     disks: Vec<DiskImage>,
     populations: Vec<Option<ClientPopulation>>,
@@ -343,6 +350,7 @@ impl World {
     fn observe(&mut self, now: Instant, server: ServerId, event: &ServerEvent) {
         let resolved = self.resolved.clone();
         let violations = self.checker.observe(now, server, event, &|m, r| pair_name(&resolved, m, r));
+        self.sometimes.observe(event);
         let trace_event = self.convert(event);
         let node = self.server_name(server).to_string();
         self.record(now.as_ms(), &node, &trace_event);
@@ -392,11 +400,12 @@ impl World {
             }
             ServerEvent::ExpansionFinished { message } => TraceEvent::ExpansionFinished { message: m(message) },
             ServerEvent::CategorizerMemory { bytes } => TraceEvent::CategorizerMemory { bytes: *bytes },
-            ServerEvent::Queued { message, queue, recipients, cost } => TraceEvent::Queued {
+            ServerEvent::Queued { message, queue, recipients, cost, rerouted_from } => TraceEvent::Queued {
                 message: m(message),
                 queue: self.queue(*queue),
                 recipients: self.addresses(recipients),
                 cost: *cost,
+                rerouted_from: rerouted_from.map(|q| self.queue(q)),
             },
             ServerEvent::Transferred { message, to, queue, recipients, size_bytes } => TraceEvent::Transferred {
                 message: m(message),
@@ -731,6 +740,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             topology.clone(),
             last_fault,
         ),
+        sometimes: crate::sometimes::Tally::new(&resolved.scenario.checks.sometimes),
+        unflushed: vec![0; servers],
         wan: Wan::new(
             &resolved.links,
             resolved.lan_bits_per_s,
@@ -816,6 +827,11 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             let event = TraceEvent::Check { check: c.name.clone(), ok: c.ok, detail: c.detail.clone() };
             w.record(now.as_ms(), "checks", &event);
         }
+        let sometimes = w.sometimes.results();
+        for r in &sometimes {
+            let event = TraceEvent::Sometimes { property: r.name.clone(), hits: r.hits };
+            w.record(now.as_ms(), "checks", &event);
+        }
         let sink = std::mem::replace(&mut w.trace, TraceSink::new(None));
         let (events, trace_sha256, trace_error) = sink.finish();
         RunOutcome {
@@ -831,6 +847,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
                 converged_at_s: w.directory_agreed_since.map(|t| t as f64 / 1_000.0),
             }),
             checks,
+            sometimes,
             trace_error,
             tables: w.checker.tables().to_vec(),
             connectors: w.connector_state.clone(),
@@ -976,8 +993,10 @@ fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, ac
         WorldAction::Crash(s) => {
             w.inboxes[usize::from(s.0)] = None;
             w.checker.server_stopped(s);
+            let lost_writes = std::mem::take(&mut w.unflushed[usize::from(s.0)]);
+            w.sometimes.crashed(lost_writes > 0);
             let node = w.server_name(s).to_string();
-            w.record(now.as_ms(), &node, &TraceEvent::ServerCrashed {});
+            w.record(now.as_ms(), &node, &TraceEvent::ServerCrashed { lost_writes });
             drop(w);
             handle.kill(nodes[usize::from(s.0)].id());
         }
@@ -1111,7 +1130,7 @@ async fn server_node(world: Shared, id: ServerId) {
             }
             next_sample_ms += interval;
         }
-        apply_outputs(&world, id, now_us, server.drain_outputs());
+        apply_outputs(&world, id, now_us, server.drain_outputs(), server.unflushed_writes());
 
         let population_next = lock(&world).populations[i].as_ref().and_then(|p| p.next_at());
         let deadline_us = [
@@ -1661,9 +1680,12 @@ fn report_stored(
     }
 }
 
-fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>) {
+/// Carries out a server's outputs; `unflushed` is how many of its writes are not durable
+/// after this step.
+fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>, unflushed: usize) {
     let now = Instant(now_us / 1_000);
     let mut w = lock(world);
+    w.unflushed[usize::from(me.0)] = unflushed as u32;
     for output in outputs {
         match output {
             Output::Send { to, packet } => {
