@@ -196,6 +196,18 @@ fn small_argument_defects() {
     }
 }
 
+/// Issue 13: the directory derives `mail`, `cn`, `name`, `distinguishedName` and the
+/// classes from the recipient; a scenario writing them is refused where it writes them.
+#[test]
+fn derived_attributes_are_not_written_by_hand() {
+    let err = broken_copy("qbdg-expansion", "derived", |t| {
+        let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
+        v["recipients"]["generated"][0]["attributes"]["mail"] = serde_json::json!("x@contoso.com");
+        serde_json::to_string_pretty(&v).unwrap()
+    });
+    assert!(err.contains(": recipients.generated[0].attributes.mail: mail is derived from the recipient"), "{err}");
+}
+
 #[test]
 fn missing_file_and_bad_arguments() {
     let out = orgsim(&["run", "scenarios/does-not-exist.json"]);

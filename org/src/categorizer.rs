@@ -364,6 +364,7 @@ mod tests {
             recipient,
             domain: AdDomainId(0),
             dn: String::new(),
+            mail: String::new(),
             restriction,
             attributes: Default::default(),
             created_at: None,
@@ -436,7 +437,7 @@ mod tests {
                 e.restart();
                 continue;
             }
-            let all = gc.members(group, AdDomainId(0), &AsOf(Instant::ZERO));
+            let all = gc.members(group, AdDomainId(0), &AsOf(Instant::ZERO), crate::ldap_filter::Logic::ThreeValued);
             let (result, more) = match all {
                 Err(err) => (Err(err), false),
                 Ok(all) => {
@@ -468,6 +469,7 @@ mod tests {
                     recipient: Recipient::Group(g),
                     domain: AdDomainId(0),
                     dn: String::new(),
+                    mail: String::new(),
                     restriction: Restriction::Anyone,
                     attributes: Default::default(),
                     created_at: None,
@@ -516,7 +518,8 @@ mod tests {
         object.restriction = Restriction::AuthenticatedOnly;
         restricted.add(AddressId(11), object);
         while let Some((group, _)) = e.next_request() {
-            let all = restricted.members(group, AdDomainId(0), &AsOf(Instant::ZERO));
+            let all =
+                restricted.members(group, AdDomainId(0), &AsOf(Instant::ZERO), crate::ldap_filter::Logic::ThreeValued);
             e.on_page(&restricted, all, false, &refused);
         }
         let out = e.finish();

@@ -37,6 +37,16 @@ impl WindowsVersion {
             WindowsVersion::Windows2003 => (15 * SECOND_MS, 3 * SECOND_MS),
         }
     }
+
+    /// How its LDAP server combines filter clauses it cannot decide ([MS-ADTS]
+    /// §3.1.1.3.1.3.1: Windows 2000 takes Undefined as FALSE, Windows Server 2003 keeps
+    /// RFC 2251's three values).
+    pub fn filter_logic(self) -> crate::ldap_filter::Logic {
+        match self {
+            WindowsVersion::Windows2000 => crate::ldap_filter::Logic::TwoValued,
+            WindowsVersion::Windows2003 => crate::ldap_filter::Logic::ThreeValued,
+        }
+    }
 }
 
 /// One object's attributes written at once: (name, values) pairs.

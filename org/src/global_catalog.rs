@@ -15,9 +15,10 @@
 //! categorizer only once replication has brought it to the GC it asks.
 
 use crate::ad_replication::{ObjectId, Replica};
-use crate::ldap_filter::{Filter, FilterError};
+use crate::ldap_filter::{normalize_dn, Filter, FilterError, Logic};
 use crate::time::Instant;
 use crate::{AddressId, ServerId, StoreId};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Index of an Active Directory domain of the forest.
@@ -123,10 +124,12 @@ pub struct RecipientObject {
     pub domain: AdDomainId,
     /// Its distinguished name, e.g. `CN=alice,OU=Sales,DC=contoso,DC=com`.
     pub dn: String,
+    /// Its primary SMTP address, the `mail` attribute (empty when it has none).
+    pub mail: String,
     /// Who may send to it.
     pub restriction: Restriction,
-    /// Attributes an LDAP filter reads, lower-case names (`objectclass` and
-    /// `objectcategory` are filled in by the catalog).
+    /// Attributes an LDAP filter reads, lower-case names (the catalog fills in
+    /// [`DERIVED_ATTRIBUTES`] from the object itself).
     pub attributes: BTreeMap<String, Vec<String>>,
     /// When an administrator created it; `None` for one there from the start.
     pub created_at: Option<Instant>,
@@ -144,6 +147,11 @@ impl RecipientObject {
         self.stamped_at <= now && self.deleted_at.is_none_or(|d| now < d)
     }
 }
+
+/// Attributes the catalog derives from a recipient object rather than from what the
+/// scenario writes: its classes, its category, its address (`mail`), its name (`cn`,
+/// `name`: its DN's first RDN) and its DN.
+pub const DERIVED_ATTRIBUTES: [&str; 6] = ["objectclass", "objectcategory", "mail", "cn", "name", "distinguishedname"];
 
 /// The attribute a recipient's creation writes (§2: the object exists in AD from then).
 pub const CREATED_ATTRIBUTE: &str = "objectclass";
@@ -324,6 +332,9 @@ pub enum ExpansionError {
     BadFilter(FilterError),
     /// Its base DN no longer exists (event 6025).
     NoBaseDn,
+    /// The filter names an attribute AD constructs when read, which a search cannot
+    /// test: AD fails it with inappropriateMatching ([MS-ADTS] §3.1.1.3.1.3.1).
+    ConstructedAttribute(String),
 }
 
 /// How an Outlook client works with its mailbox.
@@ -457,8 +468,11 @@ pub const LDAP_PAGE_SIZE: usize = 1_000;
 pub struct GlobalCatalog {
     entries: Vec<Option<RecipientObject>>,
     groups: Vec<Group>,
-    /// Containers that exist (domain heads and organizational units), lower case.
+    /// Containers that exist (domain heads and organizational units), normalized DNs.
     containers: BTreeSet<String>,
+    /// Each object's DN normalized ([`normalize_dn`]), by address: what a base DN is
+    /// compared with.
+    dn_keys: Vec<String>,
     mailbox_count: usize,
     derived: DerivedValues,
     /// Mailbox owners with Out of Office on.
@@ -488,6 +502,7 @@ impl GlobalCatalog {
                 recipient: Recipient::Mailbox(entry),
                 domain: AdDomainId(0),
                 dn: String::new(),
+                mail: String::new(),
                 restriction: Restriction::Anyone,
                 attributes: BTreeMap::new(),
                 created_at: None,
@@ -506,7 +521,9 @@ impl GlobalCatalog {
         let index = address.0 as usize;
         if self.entries.len() <= index {
             self.entries.resize(index + 1, None);
+            self.dn_keys.resize(index + 1, String::new());
         }
+        self.dn_keys[index] = normalize_dn(&object.dn).unwrap_or_else(|| object.dn.to_lowercase());
         let was_mailbox = matches!(&self.entries[index], Some(o) if matches!(o.recipient, Recipient::Mailbox(_)));
         let is_mailbox = matches!(object.recipient, Recipient::Mailbox(_));
         match (was_mailbox, is_mailbox) {
@@ -571,7 +588,7 @@ impl GlobalCatalog {
 
     /// Declares a container (a domain head or an OU) that base DNs may name.
     pub fn add_container(&mut self, dn: &str) {
-        self.containers.insert(dn.to_ascii_lowercase());
+        self.containers.insert(normalize_dn(dn).unwrap_or_else(|| dn.to_lowercase()));
     }
 
     /// The mailbox an address names; `None` for anything else.
@@ -634,12 +651,14 @@ impl GlobalCatalog {
     /// The members of `group` as a GC of `gc_domain` holding `view` answers: one level
     /// (nested groups come back as members, for the categorizer to expand in turn), in
     /// directory order, only recipients mail can reach. A query-based group's results
-    /// exclude query-based groups (§2: the aggregate may not itself be a QBDG).
+    /// exclude query-based groups (§2: the aggregate may not itself be a QBDG); its
+    /// filter is evaluated in the GC's `logic` (its Windows version's).
     pub fn members(
         &self,
         group: GroupId,
         gc_domain: AdDomainId,
         view: &impl DirectoryView,
+        logic: Logic,
     ) -> Result<Vec<AddressId>, ExpansionError> {
         let g = self.group(group);
         match &g.membership {
@@ -656,10 +675,11 @@ impl GlobalCatalog {
             }
             Membership::Query { filter, base_dn } => {
                 let filter = Filter::parse(filter).map_err(ExpansionError::BadFilter)?;
-                let base = base_dn.to_ascii_lowercase();
-                if !self.containers.contains(&base) {
-                    return Err(ExpansionError::NoBaseDn);
+                if let Some(attr) = filter.constructed_attribute() {
+                    return Err(ExpansionError::ConstructedAttribute(attr.to_string()));
                 }
+                let base =
+                    normalize_dn(base_dn).filter(|b| self.containers.contains(b)).ok_or(ExpansionError::NoBaseDn)?;
                 let suffix = format!(",{base}");
                 let mut out = Vec::new();
                 for (i, object) in self.entries.iter().enumerate() {
@@ -668,11 +688,10 @@ impl GlobalCatalog {
                     if object.class == ObjectClass::QueryBasedGroup || !view.usable(self, address, object) {
                         continue;
                     }
-                    let dn = object.dn.to_ascii_lowercase();
-                    if !dn.ends_with(&suffix) {
+                    if !self.dn_keys[i].ends_with(&suffix) {
                         continue;
                     }
-                    if filter.matches(&|attr| self.values(address, object, attr, view)) {
+                    if filter.matches(&|attr| self.values(address, object, attr, view), logic) {
                         out.push(address);
                     }
                 }
@@ -681,22 +700,31 @@ impl GlobalCatalog {
         }
     }
 
-    /// An attribute's values as a filter sees them in `view`: the latest change visible
-    /// there, else as created.
+    /// An attribute's values as a filter sees them in `view`: derived from the object
+    /// ([`DERIVED_ATTRIBUTES`]), else the latest change visible there, else as created.
     fn values<'a>(
         &'a self,
         address: AddressId,
         object: &'a RecipientObject,
         attr: &str,
         view: &'a impl DirectoryView,
-    ) -> &'a [String] {
+    ) -> Cow<'a, [String]> {
+        let one =
+            |s: &'a String| if s.is_empty() { Cow::Borrowed(&[][..]) } else { Cow::Borrowed(std::slice::from_ref(s)) };
         match attr {
-            "objectclass" => &self.derived.classes[object.class as usize],
-            "objectcategory" => &self.derived.categories[object.class as usize],
-            _ => view
-                .changed(self, address, attr)
-                .or_else(|| object.attributes.get(attr).map(Vec::as_slice))
-                .unwrap_or(&[]),
+            "objectclass" => Cow::Borrowed(&self.derived.classes[object.class as usize]),
+            "objectcategory" => Cow::Borrowed(&self.derived.categories[object.class as usize]),
+            "mail" => one(&object.mail),
+            "distinguishedname" => one(&object.dn),
+            "cn" | "name" => match first_rdn_value(&object.dn) {
+                Some(v) => Cow::Owned(vec![v.to_string()]),
+                None => Cow::Borrowed(&[]),
+            },
+            _ => Cow::Borrowed(
+                view.changed(self, address, attr)
+                    .or_else(|| object.attributes.get(attr).map(Vec::as_slice))
+                    .unwrap_or(&[]),
+            ),
         }
     }
 
@@ -737,6 +765,20 @@ impl GlobalCatalog {
     }
 }
 
+/// The value of a DN's first RDN as written (`CN=alice,OU=Sales,…` → `alice`).
+fn first_rdn_value(dn: &str) -> Option<&str> {
+    let mut escaped = false;
+    let end = dn
+        .char_indices()
+        .find(|&(_, c)| {
+            let separator = !escaped && (c == ',' || c == '+');
+            escaped = !escaped && c == '\\';
+            separator
+        })
+        .map_or(dn.len(), |(i, _)| i);
+    dn[..end].split_once('=').map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+}
+
 /// `objectClass` and `objectCategory` values per class, as owned strings a filter reads.
 #[derive(Clone, Debug)]
 struct DerivedValues {
@@ -770,6 +812,7 @@ mod tests {
             recipient: Recipient::Mailbox(MailboxEntry { store: StoreId(0), home_server: ServerId(home) }),
             domain: AdDomainId(0),
             dn: dn.into(),
+            mail: String::new(),
             restriction: Restriction::Anyone,
             attributes: [("department".to_string(), vec![department.to_string()])].into_iter().collect(),
             created_at: None,
@@ -784,6 +827,7 @@ mod tests {
             recipient: Recipient::Group(g),
             domain: AdDomainId(domain),
             dn: format!("CN=g{},OU=Groups,DC=contoso,DC=com", g.0),
+            mail: String::new(),
             restriction: Restriction::Anyone,
             attributes: BTreeMap::new(),
             created_at: None,
@@ -835,25 +879,73 @@ mod tests {
             g
         };
         let sales = query(&mut gc, 20, "(department=sales)", "OU=Staff,DC=contoso,DC=com");
-        assert_eq!(gc.members(sales, AdDomainId(0), &AsOf(Instant::ZERO)), Ok(vec![AddressId(1), AddressId(2)]));
+        assert_eq!(
+            gc.members(sales, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
+            Ok(vec![AddressId(1), AddressId(2)])
+        );
         let everyone = query(&mut gc, 21, "(objectCategory=person)", "DC=contoso,DC=com");
         assert_eq!(
-            gc.members(everyone, AdDomainId(0), &AsOf(Instant::ZERO)),
+            gc.members(everyone, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
             Ok(vec![AddressId(1), AddressId(2), AddressId(3), AddressId(4)]),
             "the forest head reaches every OU; query-based groups themselves are never members"
         );
         let iop = query(&mut gc, 22, "(objectClass=inetOrgPerson)", "DC=contoso,DC=com");
-        assert_eq!(gc.members(iop, AdDomainId(0), &AsOf(Instant::ZERO)), Ok(vec![AddressId(3)]));
+        assert_eq!(gc.members(iop, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued), Ok(vec![AddressId(3)]));
         let nobody = query(&mut gc, 23, "(department=Legal)", "DC=contoso,DC=com");
         assert_eq!(
-            gc.members(nobody, AdDomainId(0), &AsOf(Instant::ZERO)),
+            gc.members(nobody, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
             Ok(vec![]),
             "an empty result is no error (§2)"
         );
         let bad = query(&mut gc, 24, "(department=Sales", "DC=contoso,DC=com");
-        assert!(matches!(gc.members(bad, AdDomainId(0), &AsOf(Instant::ZERO)), Err(ExpansionError::BadFilter(_))));
+        assert!(matches!(
+            gc.members(bad, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
+            Err(ExpansionError::BadFilter(_))
+        ));
         let gone = query(&mut gc, 25, "(department=Sales)", "OU=Deleted,DC=contoso,DC=com");
-        assert_eq!(gc.members(gone, AdDomainId(0), &AsOf(Instant::ZERO)), Err(ExpansionError::NoBaseDn));
+        assert_eq!(
+            gc.members(gone, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
+            Err(ExpansionError::NoBaseDn)
+        );
+        // A base DN written with spaces after its commas, in another case, is the same DN.
+        let spaced = query(&mut gc, 26, "(department=sales)", "ou=staff, DC=Contoso, dc=com");
+        assert_eq!(
+            gc.members(spaced, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
+            Ok(vec![AddressId(1), AddressId(2)])
+        );
+        // AD refuses a filter on a constructed attribute: the expansion fails (5.2.4).
+        let constructed = query(&mut gc, 27, "(canonicalName=*)", "DC=contoso,DC=com");
+        assert_eq!(
+            gc.members(constructed, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
+            Err(ExpansionError::ConstructedAttribute("canonicalname".into()))
+        );
+    }
+
+    /// Issue 13: `mail`, `cn` (and `name`) and `distinguishedName` come from the object
+    /// itself, as AD holds them, not from attributes written by hand.
+    #[test]
+    fn mail_cn_and_dn_are_derived_from_the_recipient() {
+        let mut gc = catalog();
+        let mut alice = gc.object(AddressId(1)).unwrap().clone();
+        alice.mail = "alice@contoso.com".into();
+        gc.add(AddressId(1), alice);
+        let query = |gc: &mut GlobalCatalog, address: u32, filter: &str| {
+            let g = gc.add_group(Group {
+                address: AddressId(address),
+                membership: Membership::Query { filter: filter.into(), base_dn: "DC=contoso,DC=com".into() },
+                expansion_server: None,
+            });
+            gc.add(AddressId(address), group_object(g, 0, ObjectClass::QueryBasedGroup));
+            gc.members(g, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued).unwrap()
+        };
+        assert_eq!(query(&mut gc, 40, "(mail=ALICE@contoso.com)"), vec![AddressId(1)]);
+        assert_eq!(query(&mut gc, 41, "(cn=bo*)"), vec![AddressId(2)]);
+        assert_eq!(query(&mut gc, 42, "(name=carol)"), vec![AddressId(3)]);
+        assert_eq!(
+            query(&mut gc, 43, "(distinguishedName=cn=dave, ou=contractors, dc=contoso, dc=com)"),
+            vec![AddressId(4)]
+        );
+        assert_eq!(query(&mut gc, 44, "(mail=*)"), vec![AddressId(1)], "only alice has an address here");
     }
 
     #[test]
@@ -861,8 +953,8 @@ mod tests {
         let mut gc = catalog();
         for (address, scope) in [(30, GroupScope::Global), (31, GroupScope::DomainLocal), (32, GroupScope::Universal)] {
             let g = static_group(&mut gc, address, 1, scope, &[1, 2]);
-            let own = gc.members(g, AdDomainId(1), &AsOf(Instant::ZERO)).unwrap();
-            let other = gc.members(g, AdDomainId(0), &AsOf(Instant::ZERO)).unwrap();
+            let own = gc.members(g, AdDomainId(1), &AsOf(Instant::ZERO), Logic::ThreeValued).unwrap();
+            let other = gc.members(g, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued).unwrap();
             assert_eq!(own.len(), 2);
             assert_eq!(other.len(), if scope == GroupScope::Universal { 2 } else { 0 }, "{scope:?}");
         }
@@ -883,7 +975,7 @@ mod tests {
         gc.add(AddressId(40), group_object(g, 0, ObjectClass::QueryBasedGroup));
         for (t, usable) in [(0, false), (3_600_000, true), (7_199_999, true), (7_200_000, false)] {
             assert_eq!(gc.usable(AddressId(5), Instant(t)).is_some(), usable, "at {t} ms");
-            let members = gc.members(g, AdDomainId(0), &AsOf(Instant(t))).unwrap();
+            let members = gc.members(g, AdDomainId(0), &AsOf(Instant(t)), Logic::ThreeValued).unwrap();
             assert_eq!(members.contains(&AddressId(5)), usable, "QBDG result at {t} ms");
         }
     }
@@ -917,8 +1009,11 @@ mod tests {
         let g = support_group(&mut gc);
         let change = [("department".to_string(), vec!["Support".to_string()])].into_iter().collect();
         gc.add_modification(AddressId(1), Instant(1_000), change);
-        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(999))), Ok(vec![AddressId(3)]));
-        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(1_000))), Ok(vec![AddressId(1), AddressId(3)]));
+        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(999)), Logic::ThreeValued), Ok(vec![AddressId(3)]));
+        assert_eq!(
+            gc.members(g, AdDomainId(0), &AsOf(Instant(1_000)), Logic::ThreeValued),
+            Ok(vec![AddressId(1), AddressId(3)])
+        );
     }
 
     #[test]
@@ -993,7 +1088,9 @@ mod tests {
         assert!(usable(&far, 4));
 
         home.write(70_000, recipient_object(AddressId(1)), &[("department", vec!["Support".into()])]);
-        let members = |r: &Replica| gc.members(g, AdDomainId(0), &ReplicaView { replicas: &[Some(r)], now }).unwrap();
+        let members = |r: &Replica| {
+            gc.members(g, AdDomainId(0), &ReplicaView { replicas: &[Some(r)], now }, Logic::ThreeValued).unwrap()
+        };
         assert_eq!(members(&home), vec![AddressId(1), AddressId(3)]);
         assert_eq!(members(&far), vec![AddressId(3)], "the change has not replicated");
         home.write(80_000, dave, &[(IS_DELETED, vec!["TRUE".into()])]);
@@ -1022,14 +1119,16 @@ mod tests {
         let g = static_group(&mut gc, 30, 0, GroupScope::Universal, &[1]);
         let added = vec![AddressId(1), AddressId(2)];
         gc.add_membership_change(g, Instant(1_000), added.clone());
-        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(999))).unwrap(), vec![AddressId(1)]);
-        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(1_000))).unwrap(), added);
+        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(999)), Logic::ThreeValued).unwrap(), vec![AddressId(1)]);
+        assert_eq!(gc.members(g, AdDomainId(0), &AsOf(Instant(1_000)), Logic::ThreeValued).unwrap(), added);
         // Replicated: the DC the change was made on has it, a GC that has not pulled yet
         // answers the scenario's list.
         let (mut home, mut far) = (Replica::new(DcId(0)), Replica::new(DcId(1)));
         home.write(1_000, recipient_object(AddressId(30)), &[(MEMBER_ATTRIBUTE, member_values(&added))]);
         let now = Instant(5_000);
-        let at = |r: &Replica| gc.members(g, AdDomainId(0), &ReplicaView { replicas: &[Some(r)], now }).unwrap();
+        let at = |r: &Replica| {
+            gc.members(g, AdDomainId(0), &ReplicaView { replicas: &[Some(r)], now }, Logic::ThreeValued).unwrap()
+        };
         assert_eq!(at(&home), added);
         assert_eq!(at(&far), vec![AddressId(1)]);
         far.pull_from(&home, 10);

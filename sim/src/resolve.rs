@@ -16,6 +16,7 @@ use org::global_catalog::{
     AdDomainId, GlobalCatalog, Group, GroupScope, MailboxEntry, Membership, ObjectClass, Recipient, RecipientObject,
     Restriction, MEMBER_ATTRIBUTE,
 };
+use org::ldap_filter::normalize_dn;
 use org::routing_engine::NextHop;
 use org::time::Instant;
 use org::topology::{
@@ -728,12 +729,12 @@ impl AddressBook {
     }
 }
 
-/// Directory containers: each domain's head DN and the organizational units, lower case,
-/// with the domain they are in.
+/// Directory containers: each domain's head DN and the organizational units (normalized
+/// DNs), with the domain they are in.
 struct Containers {
     /// Each domain's head, e.g. `DC=contoso,DC=com`, indexed by domain.
     heads: Vec<String>,
-    /// OU DN (lower case) → domain.
+    /// OU DN (normalized, [`normalize_dn`]) → domain.
     ous: BTreeMap<String, usize>,
 }
 
@@ -1482,6 +1483,22 @@ impl Checker<'_> {
         Some(id)
     }
 
+    /// Refuses attributes the scenario may not write: those the directory derives from
+    /// the recipient itself, and those the model writes (`proxyAddresses` by the RUS,
+    /// `member` for a group's members).
+    fn attribute_names(&mut self, spec: &BTreeMap<String, crate::scenario::AttributeValues>, at: &JsonPath) {
+        for name in spec.keys() {
+            let lower = name.to_ascii_lowercase();
+            if org::global_catalog::DERIVED_ATTRIBUTES.contains(&lower.as_str()) {
+                self.error(&at.key(name), format!("{name} is derived from the recipient (its address, DN, name or class), not written: leave it out"));
+            } else if [org::global_catalog::STAMPED_ATTRIBUTE, org::global_catalog::MEMBER_ATTRIBUTE]
+                .contains(&lower.as_str())
+            {
+                self.error(&at.key(name), format!("{name} is written by the model (the Recipient Update Service, a group's members): leave it out"));
+            }
+        }
+    }
+
     /// Each domain's head DN and the declared OUs, each under one domain; every one is a
     /// container query-based groups may search.
     fn containers(
@@ -1501,20 +1518,22 @@ impl Checker<'_> {
         }
         let mut ous = BTreeMap::new();
         let up = p().key("recipients").key("organizational_units");
+        let head_keys: Vec<String> = heads.iter().map(|h| normalize_dn(h).unwrap_or_default()).collect();
         for (i, ou) in r.organizational_units.iter().enumerate() {
-            let lowered = ou.to_ascii_lowercase();
+            // Compared as AD compares DNs: no case, no spaces around separators.
+            let key = normalize_dn(ou).unwrap_or_default();
             // The deepest domain head it ends with (a child domain's head ends with its
             // parent's).
-            let domain = heads
+            let domain = head_keys
                 .iter()
                 .enumerate()
-                .filter(|(_, h)| lowered.ends_with(&format!(",{}", h.to_ascii_lowercase())))
+                .filter(|(_, h)| key.ends_with(&format!(",{h}")))
                 .max_by_key(|(_, h)| h.len())
                 .map(|(d, _)| d);
-            let well_formed = lowered.starts_with("ou=") && !lowered.contains(",,");
+            let well_formed = key.starts_with("ou=");
             match domain {
                 Some(d) if well_formed => {
-                    if ous.insert(lowered, d).is_some() {
+                    if ous.insert(key, d).is_some() {
                         self.error(&up.index(i), format!("{ou:?} is listed twice"));
                     }
                     directory.add_container(ou);
@@ -1557,7 +1576,7 @@ impl Checker<'_> {
                 Some((AdDomainId(d as u16), containers.heads.get(d).cloned().unwrap_or_default()))
             }
             Some(ou) => {
-                let Some(&d) = containers.ous.get(&ou.to_ascii_lowercase()) else {
+                let Some(&d) = normalize_dn(ou).and_then(|key| containers.ous.get(&key)) else {
                     self.error(&at.key("ou"), format!("{ou:?} is not one of recipients.organizational_units"));
                     return None;
                 };
@@ -2145,6 +2164,7 @@ impl Checker<'_> {
                 }
             };
             let dn = format!("CN={},{parent}", u.alias);
+            self.attribute_names(&u.attributes, &at.key("attributes"));
             let attributes = attribute_map(&u.attributes, None);
             directory.add(
                 id,
@@ -2153,6 +2173,7 @@ impl Checker<'_> {
                     recipient,
                     domain,
                     dn,
+                    mail: book.addresses[id.0 as usize].clone(),
                     restriction: Restriction::Anyone,
                     attributes,
                     created_at,
@@ -2213,6 +2234,7 @@ impl Checker<'_> {
             };
             let Some((domain, parent)) = self.place(&placement, &containers, &at) else { continue };
             let (created_at, stamped_at, _) = self.lifetime(&placement, domain, &rus, &at);
+            self.attribute_names(&g.attributes, &at.key("attributes"));
             let first = next_number.entry(g.prefix.clone()).or_insert(1);
             for n in 0..g.count {
                 let alias = format!("{}{}", g.prefix, *first + n);
@@ -2232,6 +2254,7 @@ impl Checker<'_> {
                         recipient: Recipient::Mailbox(entry),
                         domain,
                         dn: format!("CN={alias},{parent}"),
+                        mail: book.addresses[id.0 as usize].clone(),
                         restriction: Restriction::Anyone,
                         attributes: attribute_map(&g.attributes, Some(n as usize)),
                         created_at,
@@ -2278,8 +2301,13 @@ impl Checker<'_> {
                 recipient: Recipient::Forward(target),
                 domain,
                 dn: format!("CN={},{parent}", c.alias),
+                // A contact's mail is the outside address it stands for.
+                mail: if c.target_address.contains('@') { c.target_address.clone() } else { String::new() },
                 restriction: Restriction::Anyone,
-                attributes: attribute_map(&c.attributes, None),
+                attributes: {
+                    self.attribute_names(&c.attributes, &at.key("attributes"));
+                    attribute_map(&c.attributes, None)
+                },
                 created_at,
                 stamped_at,
                 deleted_at,
@@ -2323,6 +2351,7 @@ impl Checker<'_> {
                 recipient: Recipient::Group(group),
                 domain,
                 dn: format!("CN={alias},{parent}"),
+                mail: book.addresses[id.0 as usize].clone(),
                 restriction: Restriction::Anyone,
                 attributes: BTreeMap::new(),
                 created_at,
@@ -2653,6 +2682,7 @@ impl Checker<'_> {
                     if attributes.is_empty() {
                         self.error(&at.key("attributes"), "expected at least one attribute");
                     }
+                    self.attribute_names(attributes, &at.key("attributes"));
                     let written = attribute_map(attributes, None);
                     directory.add_modification(id, Instant(t0.ms), written.clone());
                     let dc = self.modification_dc(t, &directory, id, domain_controller, &rus_dcs, &dcs_by_name, &at);

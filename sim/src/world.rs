@@ -1257,12 +1257,14 @@ const LDAP_ENTRY_COST_US: u64 = 1_000;
 /// page and served from here (Active Directory keeps paged-search state per connection).
 struct GcSearches {
     domain: AdDomainId,
+    /// How this GC's Windows version evaluates filters.
+    logic: org::ldap_filter::Logic,
     results: BTreeMap<(ServerId, GroupId), Result<Vec<AddressId>, ExpansionError>>,
 }
 
 impl GcSearches {
-    fn new(domain: AdDomainId) -> Self {
-        GcSearches { domain, results: BTreeMap::new() }
+    fn new(domain: AdDomainId, logic: org::ldap_filter::Logic) -> Self {
+        GcSearches { domain, logic, results: BTreeMap::new() }
     }
 
     /// The answer to `search`: a page of a group's members, or the entries of the
@@ -1283,7 +1285,7 @@ impl GcSearches {
         };
         let key = (from, group);
         if page == 0 || !self.results.contains_key(&key) {
-            self.results.insert(key, catalog.members(group, self.domain, view));
+            self.results.insert(key, catalog.members(group, self.domain, view, self.logic));
         }
         let start = page as usize * LDAP_PAGE_SIZE;
         let (result, more) = match &self.results[&key] {
@@ -1308,7 +1310,7 @@ const CHANGED_ATTRIBUTES: [&str; 8] =
 /// timeline; what it stores and sends, traced and accounted.
 async fn dc_node(world: Shared, id: DcId) {
     let (tx, mut rx) = unbounded::<DcInput>();
-    let (start, mut dc, name, mut admin, mut partials, domain) = {
+    let (start, mut dc, name, mut admin, mut partials, domain, logic) = {
         let mut w = lock(&world);
         w.dc_inboxes[usize::from(id.0)] = Some(tx);
         let spec = w.dc_spec(id).clone();
@@ -1332,12 +1334,12 @@ async fn dc_node(world: Shared, id: DcId) {
                 PartialReplica { domain: p.domain, index, name: dir.replica_names[index].clone(), dc: replica }
             })
             .collect();
-        (w.start, dc, spec.name, admin, partials, spec.domain)
+        (w.start, dc, spec.name, admin, partials, spec.domain, spec.version.filter_logic())
     };
     let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
     // GC answers being prepared: (ready, search, asking server) → page.
     let mut ldap_out: BTreeMap<(u64, u64, ServerId), LdapPage> = BTreeMap::new();
-    let mut gc = GcSearches::new(AdDomainId(domain as u16));
+    let mut gc = GcSearches::new(AdDomainId(domain as u16), logic);
     let (replicating, domain_count) = {
         let w = lock(&world);
         (w.resolved.directory.as_ref().is_some_and(|d| d.replicating), w.resolved.scenario.topology.domains.len())
