@@ -290,6 +290,8 @@ struct LinkStatePeer {
     synced: Option<u64>,
     /// When the update waiting for a reply was sent.
     sent_at: Option<Instant>,
+    /// The neighbor's incarnation as its last update gave it.
+    incarnation: u32,
 }
 
 /// A report to the master not yet acknowledged.
@@ -349,6 +351,8 @@ pub struct ExchangeServer {
     /// The DSAccess user cache, when the scenario simulates it (memory: empty after a
     /// restart).
     dsaccess: Option<UserCache>,
+    /// How many times this server has restarted (its connections are new ones).
+    incarnation: u32,
 }
 
 impl ExchangeServer {
@@ -411,6 +415,7 @@ impl ExchangeServer {
             next_search: 0,
             categorizer_found: 0,
             dsaccess: None,
+            incarnation,
         };
         server.dsaccess = server.topology.server(id).dsaccess.map(UserCache::new);
         if !disk.items.is_empty() {
@@ -556,7 +561,15 @@ impl ExchangeServer {
     pub fn handle_link_state(&mut self, now: Instant, from: ServerId, message: LinkStateMessage) {
         let stale = self.topology.bug(PlantedBug::AcceptsStaleLinkState);
         match message {
-            LinkStateMessage::Update(info) => {
+            LinkStateMessage::Update { info, incarnation } => {
+                let peer = self.peer(from);
+                if incarnation > peer.incarnation {
+                    // The neighbor restarted: an update of ours still waiting for its reply
+                    // went to the incarnation that died, and waiting on it would hold back
+                    // our next change for a resend interval.
+                    peer.incarnation = incarnation;
+                    peer.sent_at = None;
+                }
                 let (answer, changed) = self.take_link_state(from, info.digest(), Some(&info));
                 let LinkStateExchange { digest, info } = answer;
                 self.send_link_state(from, LinkStateMessage::Reply { digest, info });
@@ -595,11 +608,8 @@ impl ExchangeServer {
 
     /// A neighbor shows its table (`info`, when sent) and digest: take what is newer and
     /// answer with this table's digest, and the table when the two differ. The neighbor
-    /// holds this table once it has the answer, which also stands in for any update of
-    /// ours still waiting for its reply (sent, say, to the neighbor's incarnation before a
-    /// restart): waiting on that would hold back the next change for a resend interval.
-    /// Returns the answer and the groups that changed (for
-    /// [`ExchangeServer::table_changed`], after the answer is sent).
+    /// holds this table once it has the answer. Returns the answer and the groups that
+    /// changed (for [`ExchangeServer::table_changed`], after the answer is sent).
     fn take_link_state(
         &mut self,
         from: ServerId,
@@ -610,9 +620,7 @@ impl ExchangeServer {
         let changed = info.map(|info| self.table.merge(&self.topology, info, stale)).unwrap_or_default();
         let mine = self.table.digest();
         let info = (mine != digest).then(|| Box::new(self.table.org_info().clone()));
-        let peer = self.peer(from);
-        peer.synced = Some(mine);
-        peer.sent_at = None;
+        self.peer(from).synced = Some(mine);
         (LinkStateExchange { digest: mine, info }, changed)
     }
 
@@ -709,7 +717,7 @@ impl ExchangeServer {
 
     fn peer(&mut self, id: ServerId) -> &mut LinkStatePeer {
         let default = self.peer_default;
-        self.peers.entry(id).or_insert(LinkStatePeer { synced: default, sent_at: None })
+        self.peers.entry(id).or_insert(LinkStatePeer { synced: default, sent_at: None, incarnation: 0 })
     }
 
     fn send_link_state(&mut self, to: ServerId, message: LinkStateMessage) {
@@ -751,7 +759,8 @@ impl ExchangeServer {
             }
             peer.sent_at = Some(now);
             let info = Box::new(self.table.org_info().clone());
-            self.send_link_state(n, LinkStateMessage::Update(info));
+            let incarnation = self.incarnation;
+            self.send_link_state(n, LinkStateMessage::Update { info, incarnation });
             sent = true;
         }
         if sent {
@@ -1707,10 +1716,8 @@ impl ExchangeServer {
     /// Sends this server's turn of `X-LINK2STATE`: the digest, and the table unless the
     /// peer showed this digest last (turn 2 always carries it: the peer lacks something).
     fn offer_link_state(&mut self, now: Instant, seq: u64, turn: u8) {
-        let session = &self.outbound[&seq];
-        let (peer, Peer::Server(server)) = (session.peer, session.peer) else {
-            unreachable!("link state sessions are between servers")
-        };
+        let peer = self.outbound[&seq].peer;
+        let Peer::Server(server) = peer else { unreachable!("link state sessions are between servers") };
         let digest = self.table.digest();
         let shown = self.peer(server).synced == Some(digest);
         let info = (turn > 1 || !shown).then(|| Box::new(self.table.org_info().clone()));
@@ -1951,8 +1958,7 @@ impl ExchangeServer {
             self.inbound.remove(&conn);
             self.timers.cancel(Timer::InboundIdle(conn));
         }
-        // Clients never pipeline X-LINK2STATE: its answer is the only frame sent back.
-        debug_assert!(offers.is_empty() || (replies.is_empty() && accepted.is_empty()));
+        // X-LINK2STATE is never pipelined; a client that does gets its answer first.
         for offer in offers {
             let (answer, changed) = self.take_link_state(from, offer.digest, offer.info.as_deref());
             self.send(from, conn, Frame::LinkState(answer));
@@ -2206,7 +2212,9 @@ mod tests {
         let updates_to_member = |outputs: &[Output]| {
             outputs
                 .iter()
-                .filter(|o| matches!(o, Output::LinkState { to: ServerId(1), message: LinkStateMessage::Update(_) }))
+                .filter(|o| {
+                    matches!(o, Output::LinkState { to: ServerId(1), message: LinkStateMessage::Update { .. } })
+                })
                 .count()
         };
         assert_eq!(updates_to_member(&change(&mut master, Instant(1_000))), 1, "pushed to the member");

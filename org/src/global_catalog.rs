@@ -866,59 +866,48 @@ mod tests {
         assert_eq!(gc.mailbox_count(), 4);
     }
 
+    /// A query-based group at `address` with this filter and base DN.
+    fn query_group(gc: &mut GlobalCatalog, address: u32, filter: &str, base: &str) -> GroupId {
+        let g = gc.add_group(Group {
+            address: AddressId(address),
+            membership: Membership::Query { filter: filter.into(), base_dn: base.into() },
+            expansion_server: None,
+        });
+        gc.add(AddressId(address), group_object(g, 0, ObjectClass::QueryBasedGroup));
+        g
+    }
+
+    /// A group's members as a Windows Server 2003 GC of domain 0 holding everything sees
+    /// them.
+    fn expand(gc: &GlobalCatalog, g: GroupId) -> Result<Vec<AddressId>, ExpansionError> {
+        gc.members(g, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued)
+    }
+
     #[test]
     fn query_based_group_evaluates_its_filter_under_its_base_dn() {
         let mut gc = catalog();
-        let query = |gc: &mut GlobalCatalog, address: u32, filter: &str, base: &str| {
-            let g = gc.add_group(Group {
-                address: AddressId(address),
-                membership: Membership::Query { filter: filter.into(), base_dn: base.into() },
-                expansion_server: None,
-            });
-            gc.add(AddressId(address), group_object(g, 0, ObjectClass::QueryBasedGroup));
-            g
-        };
-        let sales = query(&mut gc, 20, "(department=sales)", "OU=Staff,DC=contoso,DC=com");
+        let sales = query_group(&mut gc, 20, "(department=sales)", "OU=Staff,DC=contoso,DC=com");
+        assert_eq!(expand(&gc, sales), Ok(vec![AddressId(1), AddressId(2)]));
+        let everyone = query_group(&mut gc, 21, "(objectCategory=person)", "DC=contoso,DC=com");
         assert_eq!(
-            gc.members(sales, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
-            Ok(vec![AddressId(1), AddressId(2)])
-        );
-        let everyone = query(&mut gc, 21, "(objectCategory=person)", "DC=contoso,DC=com");
-        assert_eq!(
-            gc.members(everyone, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
+            expand(&gc, everyone),
             Ok(vec![AddressId(1), AddressId(2), AddressId(3), AddressId(4)]),
             "the forest head reaches every OU; query-based groups themselves are never members"
         );
-        let iop = query(&mut gc, 22, "(objectClass=inetOrgPerson)", "DC=contoso,DC=com");
-        assert_eq!(gc.members(iop, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued), Ok(vec![AddressId(3)]));
-        let nobody = query(&mut gc, 23, "(department=Legal)", "DC=contoso,DC=com");
-        assert_eq!(
-            gc.members(nobody, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
-            Ok(vec![]),
-            "an empty result is no error (§2)"
-        );
-        let bad = query(&mut gc, 24, "(department=Sales", "DC=contoso,DC=com");
-        assert!(matches!(
-            gc.members(bad, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
-            Err(ExpansionError::BadFilter(_))
-        ));
-        let gone = query(&mut gc, 25, "(department=Sales)", "OU=Deleted,DC=contoso,DC=com");
-        assert_eq!(
-            gc.members(gone, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
-            Err(ExpansionError::NoBaseDn)
-        );
+        let iop = query_group(&mut gc, 22, "(objectClass=inetOrgPerson)", "DC=contoso,DC=com");
+        assert_eq!(expand(&gc, iop), Ok(vec![AddressId(3)]));
+        let nobody = query_group(&mut gc, 23, "(department=Legal)", "DC=contoso,DC=com");
+        assert_eq!(expand(&gc, nobody), Ok(vec![]), "an empty result is no error (§2)");
+        let bad = query_group(&mut gc, 24, "(department=Sales", "DC=contoso,DC=com");
+        assert!(matches!(expand(&gc, bad), Err(ExpansionError::BadFilter(_))));
+        let gone = query_group(&mut gc, 25, "(department=Sales)", "OU=Deleted,DC=contoso,DC=com");
+        assert_eq!(expand(&gc, gone), Err(ExpansionError::NoBaseDn));
         // A base DN written with spaces after its commas, in another case, is the same DN.
-        let spaced = query(&mut gc, 26, "(department=sales)", "ou=staff, DC=Contoso, dc=com");
-        assert_eq!(
-            gc.members(spaced, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
-            Ok(vec![AddressId(1), AddressId(2)])
-        );
+        let spaced = query_group(&mut gc, 26, "(department=sales)", "ou=staff, DC=Contoso, dc=com");
+        assert_eq!(expand(&gc, spaced), Ok(vec![AddressId(1), AddressId(2)]));
         // AD refuses a filter on a constructed attribute: the expansion fails (5.2.4).
-        let constructed = query(&mut gc, 27, "(canonicalName=*)", "DC=contoso,DC=com");
-        assert_eq!(
-            gc.members(constructed, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued),
-            Err(ExpansionError::ConstructedAttribute("canonicalname".into()))
-        );
+        let constructed = query_group(&mut gc, 27, "(canonicalName=*)", "DC=contoso,DC=com");
+        assert_eq!(expand(&gc, constructed), Err(ExpansionError::ConstructedAttribute("canonicalname".into())));
     }
 
     /// Issue 13: `mail`, `cn` (and `name`) and `distinguishedName` come from the object
@@ -929,23 +918,15 @@ mod tests {
         let mut alice = gc.object(AddressId(1)).unwrap().clone();
         alice.mail = "alice@contoso.com".into();
         gc.add(AddressId(1), alice);
-        let query = |gc: &mut GlobalCatalog, address: u32, filter: &str| {
-            let g = gc.add_group(Group {
-                address: AddressId(address),
-                membership: Membership::Query { filter: filter.into(), base_dn: "DC=contoso,DC=com".into() },
-                expansion_server: None,
-            });
-            gc.add(AddressId(address), group_object(g, 0, ObjectClass::QueryBasedGroup));
-            gc.members(g, AdDomainId(0), &AsOf(Instant::ZERO), Logic::ThreeValued).unwrap()
+        let mut members = |address: u32, filter: &str| {
+            let g = query_group(&mut gc, address, filter, "DC=contoso,DC=com");
+            expand(&gc, g).unwrap()
         };
-        assert_eq!(query(&mut gc, 40, "(mail=ALICE@contoso.com)"), vec![AddressId(1)]);
-        assert_eq!(query(&mut gc, 41, "(cn=bo*)"), vec![AddressId(2)]);
-        assert_eq!(query(&mut gc, 42, "(name=carol)"), vec![AddressId(3)]);
-        assert_eq!(
-            query(&mut gc, 43, "(distinguishedName=cn=dave, ou=contractors, dc=contoso, dc=com)"),
-            vec![AddressId(4)]
-        );
-        assert_eq!(query(&mut gc, 44, "(mail=*)"), vec![AddressId(1)], "only alice has an address here");
+        assert_eq!(members(40, "(mail=ALICE@contoso.com)"), vec![AddressId(1)]);
+        assert_eq!(members(41, "(cn=bo*)"), vec![AddressId(2)]);
+        assert_eq!(members(42, "(name=carol)"), vec![AddressId(3)]);
+        assert_eq!(members(43, "(distinguishedName=cn=dave, ou=contractors, dc=contoso, dc=com)"), vec![AddressId(4)]);
+        assert_eq!(members(44, "(mail=*)"), vec![AddressId(1)], "only alice has an address here");
     }
 
     #[test]
@@ -967,12 +948,7 @@ mod tests {
         late.stamped_at = Instant(3_600_000);
         late.deleted_at = Some(Instant(7_200_000));
         gc.add(AddressId(5), late);
-        let g = gc.add_group(Group {
-            address: AddressId(40),
-            membership: Membership::Query { filter: "(department=Sales)".into(), base_dn: "DC=contoso,DC=com".into() },
-            expansion_server: None,
-        });
-        gc.add(AddressId(40), group_object(g, 0, ObjectClass::QueryBasedGroup));
+        let g = query_group(&mut gc, 40, "(department=Sales)", "DC=contoso,DC=com");
         for (t, usable) in [(0, false), (3_600_000, true), (7_199_999, true), (7_200_000, false)] {
             assert_eq!(gc.usable(AddressId(5), Instant(t)).is_some(), usable, "at {t} ms");
             let members = gc.members(g, AdDomainId(0), &AsOf(Instant(t)), Logic::ThreeValued).unwrap();

@@ -139,7 +139,13 @@ impl OrgInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkStateMessage {
     /// The sender's whole table (its digest differs from what the receiver last showed).
-    Update(Box<OrgInfo>),
+    Update {
+        /// The table.
+        info: Box<OrgInfo>,
+        /// How many times the sender has restarted: a new incarnation is a new
+        /// connection, and what was sent to the old one is lost.
+        incarnation: u32,
+    },
     /// The answer to an update: the receiver's digest after merging, and its table when
     /// it knew something newer than the update carried.
     Reply {
@@ -191,7 +197,7 @@ impl LinkStateMessage {
     /// Bytes on the wire, including a 40-byte TCP/IP header.
     pub fn wire_size_bytes(&self, topology: &Topology) -> u64 {
         40 + match self {
-            LinkStateMessage::Update(_) => OrgInfo::wire_size_bytes(topology),
+            LinkStateMessage::Update { .. } => OrgInfo::wire_size_bytes(topology),
             LinkStateMessage::Reply { info: Some(_), .. } => {
                 LINK_STATE_SHORT_BYTES + OrgInfo::wire_size_bytes(topology)
             }
