@@ -3,7 +3,7 @@
 //! bug the first failing run (lowest seed, then scenario order) is shrunk, to show how
 //! small a reproduction the tools find. A bug nothing catches is a gap in the checks.
 
-use crate::sweep::{parallel, SeedRange};
+use crate::sweep::{parallel, Progress, SeedRange};
 use org::planted_bugs::{PlantedBug, Plants};
 use serde::Serialize;
 use sim::resolve::{load_file, Resolved};
@@ -78,6 +78,7 @@ pub fn score_command(seeds: SeedRange, scenarios: Vec<PathBuf>, jobs: usize, jso
             jobs_list.len()
         );
     }
+    let progress = Progress::new("score", jobs_list.len(), "runs", "failed", json);
     let results = parallel(
         jobs,
         &jobs_list,
@@ -86,7 +87,7 @@ pub fn score_command(seeds: SeedRange, scenarios: Vec<PathBuf>, jobs: usize, jso
             let outcome = run(Arc::new(loaded[*s].with_plants(plants)), *seed, None);
             outcome.checks.iter().find(|c| !c.ok).map(|c| c.name.clone())
         },
-        |_, _| {},
+        |_, failed| progress.tick(failed.is_some()),
     );
     let baseline_failures: Vec<String> = jobs_list
         .iter()
@@ -120,6 +121,7 @@ pub fn score_command(seeds: SeedRange, scenarios: Vec<PathBuf>, jobs: usize, jso
         .collect();
     if shrink {
         let caught: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].caught).collect();
+        let progress = Progress::new("score", caught.len(), "shrinks", "without a reproduction", json);
         let shrunk = parallel(
             jobs,
             &caught,
@@ -132,7 +134,7 @@ pub fn score_command(seeds: SeedRange, scenarios: Vec<PathBuf>, jobs: usize, jso
                     .ok()
                     .map(|s| s.faults_after)
             },
-            |_, _| {},
+            |_, faults| progress.tick(faults.is_none()),
         );
         for (i, faults) in caught.into_iter().zip(shrunk) {
             rows[i].faults_after_shrink = faults;
@@ -142,21 +144,7 @@ pub fn score_command(seeds: SeedRange, scenarios: Vec<PathBuf>, jobs: usize, jso
     if json {
         println!("{}", serde_json::to_string(&rows).expect("rows serialize"));
     } else {
-        println!(
-            "{:<28} {:<7} {:>10}  {:<5} {:<28} check",
-            "planted bug", "caught", "first seed", "shrunk", "scenario"
-        );
-        for r in &rows {
-            println!(
-                "{:<28} {:<7} {:>10}  {:<5} {:<28} {}",
-                r.bug,
-                if r.caught { "yes" } else { "NO" },
-                r.first_seed.map_or("-".to_string(), |s| s.to_string()),
-                r.faults_after_shrink.map_or("-".to_string(), |f| format!("{f}f")),
-                r.scenario.as_deref().unwrap_or("-"),
-                r.check.as_deref().unwrap_or("-")
-            );
-        }
+        print_table(&rows);
         println!(
             "{} of {} planted bugs caught over seeds {}..{} (\"shrunk\": timeline steps left after shrinking the first catch to a scenario that fails with the bug and passes without it)",
             rows.len() - uncaught,
@@ -169,5 +157,41 @@ pub fn score_command(seeds: SeedRange, scenarios: Vec<PathBuf>, jobs: usize, jso
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// The score as a table, each column as wide as its widest cell.
+fn print_table(rows: &[BugScore]) {
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.bug.to_string(),
+                if r.caught { "yes" } else { "NO" }.to_string(),
+                r.first_seed.map_or("-".to_string(), |s| s.to_string()),
+                r.faults_after_shrink.map_or("-".to_string(), |f| format!("{f}f")),
+                r.scenario.clone().unwrap_or_else(|| "-".to_string()),
+                r.check.clone().unwrap_or_else(|| "-".to_string()),
+            ]
+        })
+        .collect();
+    let header = ["planted bug", "caught", "first seed", "shrunk", "scenario", "check"].map(String::from);
+    let width = |c: usize| cells.iter().chain([&header]).map(|row| row[c].chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..5).map(width).collect();
+    for row in std::iter::once(&header).chain(&cells) {
+        println!(
+            "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {:<w4$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4]
+        );
     }
 }

@@ -231,42 +231,64 @@ pub fn replay_command(file: &str, seed: u64, plants: Plants) -> String {
     command
 }
 
+/// Progress of a long parallel job on stderr: a bar on a terminal, else a line every
+/// tenth of the way (CI logs).
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    command: &'static str,
+    what: &'static str,
+    label: &'static str,
+    total: u64,
+    finished: AtomicUsize,
+    failures: AtomicUsize,
+    quiet: bool,
+}
+
+impl Progress {
+    /// `total` items, shown as "{command}: {n}/{total} {what}, {k} {label}".
+    pub fn new(command: &'static str, total: usize, what: &'static str, label: &'static str, quiet: bool) -> Progress {
+        let total = total as u64;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(total);
+            let template = format!("{{spinner}} {{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {what}, {{msg}}");
+            bar.set_style(ProgressStyle::with_template(&template).expect("a valid template").progress_chars("=> "));
+            bar.set_message(format!("0 {label}"));
+            bar
+        });
+        Progress {
+            bar,
+            command,
+            what,
+            label,
+            total,
+            finished: AtomicUsize::new(0),
+            failures: AtomicUsize::new(0),
+            quiet,
+        }
+    }
+
+    /// One item finished; `counted` if it counts under the label.
+    pub fn tick(&self, counted: bool) {
+        let n = self.finished.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+        let k = self.failures.fetch_add(usize::from(counted), Ordering::Relaxed) + usize::from(counted);
+        let step = (self.total / 10).max(1);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(format!("{k} {}", self.label));
+                bar.inc(1);
+            }
+            None if !self.quiet && (n % step == 0 || n == self.total) => {
+                eprintln!("{}: {n}/{} {}, {k} {}", self.command, self.total, self.what, self.label)
+            }
+            None => {}
+        }
+    }
+}
+
 /// Runs seeds of one scenario; returns the outcomes in seed order.
 pub fn sweep_outcomes(resolved: &Arc<Resolved>, seeds: &[u64], jobs: usize, quiet: bool) -> Vec<RunOutcome> {
-    let total = seeds.len() as u64;
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} seeds, {msg}")
-                .expect("a valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_message("0 failed");
-        bar
-    });
-    let finished = AtomicUsize::new(0);
-    let failures = AtomicUsize::new(0);
-    let step = (total / 10).max(1);
-    parallel(
-        jobs,
-        seeds,
-        |seed| run(resolved.clone(), *seed, None),
-        |_, outcome| {
-            let n = finished.fetch_add(1, Ordering::Relaxed) as u64 + 1;
-            let failed =
-                failures.fetch_add(usize::from(!outcome.passed()), Ordering::Relaxed) + usize::from(!outcome.passed());
-            match &bar {
-                Some(bar) => {
-                    bar.set_message(format!("{failed} failed"));
-                    bar.inc(1);
-                }
-                None if !quiet && (n % step == 0 || n == total) => {
-                    eprintln!("sweep: {n}/{total} seeds, {failed} failed")
-                }
-                None => {}
-            }
-        },
-    )
+    let progress = Progress::new("sweep", seeds.len(), "seeds", "failed", quiet);
+    parallel(jobs, seeds, |seed| run(resolved.clone(), *seed, None), |_, outcome| progress.tick(!outcome.passed()))
 }
 
 /// What `orgsim sweep` is asked to do.

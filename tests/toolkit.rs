@@ -299,3 +299,33 @@ fn score_reports_each_planted_bug() {
     }
     assert!(rows.iter().any(|r| r["caught"] == false));
 }
+
+/// The table a person reads: every column lines up whatever its longest name, and the
+/// progress goes to stderr, never into the table.
+#[test]
+fn score_table_columns_line_up() {
+    let out = orgsim(&["score", "--seeds", "1..1", "--scenario", "scenarios/no-path-expire.json", "--no-shrink"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().take(1 + org::planted_bugs::PlantedBug::ALL.len()).collect();
+    let column = |line: &str, n: usize| {
+        // The start of the n-th cell: cells are parted by two or more spaces.
+        let mut starts = vec![0];
+        let bytes = line.as_bytes();
+        for i in 2..bytes.len() {
+            if bytes[i] != b' ' && bytes[i - 1] == b' ' && bytes[i - 2] == b' ' {
+                starts.push(i);
+            }
+        }
+        starts.get(n).copied()
+    };
+    let header = lines[0];
+    assert!(header.starts_with("planted bug"), "{text}");
+    let scenario_at = header.find("scenario").unwrap();
+    for line in &lines[1..] {
+        assert_eq!(column(line, 1), Some(header.find("caught").unwrap()), "{line}\n{text}");
+        assert_eq!(column(line, 4), Some(scenario_at), "{line}\n{text}");
+    }
+    assert!(lines.iter().any(|l| l.starts_with("restriction-ignores-authentication  ")), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("score: 21/21 runs"));
+}

@@ -1033,11 +1033,7 @@ impl ExchangeServer {
     /// These recipients of an item are finished here.
     fn recipients_done(&mut self, now: Instant, item_id: u64, recipients: &[AddressId]) {
         let item = self.items.get_mut(&item_id).expect("finished recipients belong to a held item");
-        for r in recipients {
-            let at = item.remaining.iter().position(|x| x == r);
-            let at = at.expect("a recipient is finished once");
-            item.remaining.swap_remove(at);
-        }
+        crate::queue_directory::remove_recipients(&mut item.remaining, recipients);
         if item.remaining.is_empty() {
             self.items.remove(&item_id);
         }

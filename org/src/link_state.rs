@@ -230,6 +230,9 @@ pub struct LinkStateTable {
     info: OrgInfo,
     states: Vec<ConnectorState>,
     changes: u64,
+    /// `info.digest()`, kept current by every change: it is asked for on every link
+    /// state exchange, and tables change far less often.
+    digest: u64,
 }
 
 impl LinkStateTable {
@@ -241,11 +244,9 @@ impl LinkStateTable {
             .iter()
             .map(|&master| GroupState { version: LinkStateVersion::DIRECTORY, master, down: Vec::new() })
             .collect();
-        LinkStateTable {
-            info: OrgInfo { groups },
-            states: vec![ConnectorState::Up; topology.connectors.len()],
-            changes: 0,
-        }
+        let info = OrgInfo { groups };
+        let digest = info.digest();
+        LinkStateTable { info, states: vec![ConnectorState::Up; topology.connectors.len()], changes: 0, digest }
     }
 
     /// The connector's state.
@@ -265,7 +266,8 @@ impl LinkStateTable {
 
     /// The table's digest.
     pub fn digest(&self) -> u64 {
-        self.info.digest()
+        debug_assert_eq!(self.digest, self.info.digest(), "the digest follows every change");
+        self.digest
     }
 
     /// How many changes this table has applied (a cache key for routes).
@@ -274,7 +276,7 @@ impl LinkStateTable {
     }
 
     /// Replaces a group's entry (after a merge or a master's change) and the states of
-    /// its connectors.
+    /// its connectors. The caller refreshes the digest once it has installed all it takes.
     fn install(&mut self, topology: &Topology, group: RoutingGroupId, entry: GroupState) {
         for (i, c) in topology.connectors.iter().enumerate() {
             if c.from == group {
@@ -303,6 +305,9 @@ impl LinkStateTable {
                 self.install(topology, id, entry.clone());
                 changed.push(id);
             }
+        }
+        if !changed.is_empty() {
+            self.digest = self.info.digest();
         }
         changed
     }
@@ -336,6 +341,7 @@ impl LinkStateTable {
             }
         }
         self.install(topology, group, entry);
+        self.digest = self.info.digest();
         self.group(group)
     }
 
@@ -346,6 +352,7 @@ impl LinkStateTable {
         for (g, entry) in info.groups.into_iter().enumerate() {
             table.install(topology, RoutingGroupId(g as u16), entry);
         }
+        table.digest = table.info.digest();
         table
     }
 

@@ -104,11 +104,7 @@ impl DiskImage {
             }
             DiskOp::RecipientsDone { item, recipients } => {
                 let stored = self.items.get_mut(item).expect("recipients done for an item on disk");
-                for r in recipients {
-                    let at = stored.recipients.iter().position(|x| x == r);
-                    let at = at.expect("a finished recipient was pending on disk");
-                    stored.recipients.swap_remove(at);
-                }
+                remove_recipients(&mut stored.recipients, recipients);
                 if stored.recipients.is_empty() {
                     self.items.remove(item);
                 }
@@ -143,10 +139,37 @@ impl DiskImage {
     }
 }
 
+/// Removes `done` from `pending` one by one as `swap_remove` would (so the order left
+/// is the same whichever way it is computed). A large group's copy finishes tens of
+/// thousands of recipients in batches of as many: past a few, positions come from an
+/// index, not a scan per recipient (that was quadratic: 100,000 × 100,000).
+pub fn remove_recipients(pending: &mut Vec<AddressId>, done: &[AddressId]) {
+    const SCAN_MAX: usize = 16;
+    if done.len() <= SCAN_MAX {
+        for r in done {
+            let at = pending.iter().position(|x| x == r).expect("a finished recipient was pending");
+            pending.swap_remove(at);
+        }
+        return;
+    }
+    // Lookups only, never iterated: the order left depends on `pending` and `done` alone.
+    let mut at: std::collections::HashMap<AddressId, usize> =
+        pending.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+    debug_assert_eq!(at.len(), pending.len(), "a recipient is pending once");
+    for r in done {
+        let i = at.remove(r).expect("a finished recipient was pending");
+        pending.swap_remove(i);
+        if let Some(moved) = pending.get(i) {
+            at.insert(*moved, i);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::message::MessageKind;
+    use proptest::strategy::Strategy;
 
     fn item(id: u64, recipients: &[u32]) -> StoredItem {
         StoredItem {
@@ -177,5 +200,27 @@ mod tests {
         disk.apply(&DiskOp::RecipientsDone { item: 7, recipients: vec![AddressId(1)] });
         assert!(disk.items.is_empty());
         assert_eq!(disk.next_item, 8, "numbers are never reused");
+    }
+
+    proptest::proptest! {
+        /// The indexed removal leaves exactly what one `swap_remove` per recipient leaves.
+        #[test]
+        fn removing_recipients_in_bulk_leaves_the_order_swap_remove_leaves(
+            pending in proptest::sample::subsequence((0..200u32).collect::<Vec<_>>(), 0..200)
+                .prop_shuffle(),
+            picks in proptest::collection::vec(proptest::bool::ANY, 200),
+        ) {
+            let pending: Vec<AddressId> = pending.into_iter().map(AddressId).collect();
+            let done: Vec<AddressId> =
+                pending.iter().rev().zip(&picks).filter(|(_, p)| **p).map(|(r, _)| *r).collect();
+            let mut expected = pending.clone();
+            for r in &done {
+                let at = expected.iter().position(|x| x == r).unwrap();
+                expected.swap_remove(at);
+            }
+            let mut got = pending;
+            remove_recipients(&mut got, &done);
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 }
