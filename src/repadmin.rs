@@ -6,7 +6,7 @@
 //! DCs, each with its own connections and state.
 
 use crate::{load_until, output_error};
-use org::ad_replication::DcId;
+use org::directory::ad_replication::DcId;
 use org::planted_bugs::Plants;
 use sim::units::Duration;
 use sim::world::run;
@@ -62,8 +62,8 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
         let inbound = match i.checked_sub(directory.dcs.len()) {
             None => {
                 let version = match spec.version {
-                    org::domain_controller::WindowsVersion::Windows2000 => "Windows 2000",
-                    org::domain_controller::WindowsVersion::Windows2003 => "Windows Server 2003",
+                    org::directory::domain_controller::WindowsVersion::Windows2000 => "Windows 2000",
+                    org::directory::domain_controller::WindowsVersion::Windows2003 => "Windows Server 2003",
                 };
                 out.push_str(&format!(
                     "\n{}  site {}, domain {}, {version}, {}\n",
@@ -118,7 +118,7 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
 /// A site link schedule as repadmin users read it: `  open 20:00-06:00 UTC` (nothing when
 /// always open).
 fn schedule_note(open_hours: u32) -> String {
-    let all = org::domain_controller::Schedule::ALWAYS.open_hours;
+    let all = org::directory::domain_controller::Schedule::ALWAYS.open_hours;
     if open_hours & all == all {
         return String::new();
     }

@@ -6,11 +6,11 @@
 //! what this prints is exactly what the servers routed on at that moment.
 
 use crate::{load_until, output_error};
-use org::link_state::{ConnectorState, LinkStateTable, OrgInfo};
+use org::config::topology::Delivery;
+use org::config::topology::Topology;
 use org::planted_bugs::Plants;
-use org::routing_engine::{external_route, ExternalRoute};
-use org::topology::Delivery;
-use org::topology::Topology;
+use org::routing::link_state::{ConnectorState, LinkStateTable, OrgInfo};
+use org::routing::routing_engine::{external_route, ExternalRoute};
 use org::{ConnectorId, RoutingGroupId, ServerId};
 use sim::units::Duration;
 use sim::world::{run, RunOutcome};

@@ -12,27 +12,29 @@
 //! writes are group-committed by the `LogFlush` timer and the 250 replies, submission
 //! events and further processing wait for it.
 
-use crate::ad_replication::DcId;
-use crate::address_space::DomainId;
-use crate::advanced_queuing::{LinkQueue, LinkQueueState, QueueEntry, QueueKey, QueueSnapshot};
-use crate::categorizer::{
-    categorize, Expansion, Limits, CATEGORIZER_RETRY_MS, GC_RECHECK_MS, LDAP_TIMEOUT_MS, MEMORY_PER_RECIPIENT_BYTES,
-};
-use crate::dns::{DnsQuery, DnsReply};
-use crate::dsaccess::{CacheStats, UserCache};
-use crate::dsn::{DsnCode, NDR_SIZE_BYTES};
-use crate::global_catalog::{AsOf, LdapPage, LdapQuery, LdapSearch, Restriction};
-use crate::link_state::{ConnectorState, LinkStateExchange, LinkStateMessage, LinkStateTable, OrgInfo, VersionBump};
-use crate::mailbox_store::{DeliveryOutcome, MailboxStores};
+use crate::config::topology::{Delivery, Topology};
+use crate::directory::ad_replication::DcId;
+use crate::directory::dsaccess::{CacheStats, UserCache};
+use crate::directory::global_catalog::{AsOf, LdapPage, LdapQuery, LdapSearch, Restriction};
 use crate::message::{Message, MessageId, MessageKind};
 use crate::planted_bugs::PlantedBug;
-use crate::queue_directory::{DiskImage, DiskOp, StoredItem};
-use crate::routing_engine::{NextHop, RoutingEngine};
-use crate::routing_group_master::{Decision, RoutingGroupMaster};
-use crate::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpCommand, SmtpReply};
+use crate::routing::link_state::{
+    ConnectorState, LinkStateExchange, LinkStateMessage, LinkStateTable, OrgInfo, VersionBump,
+};
+use crate::routing::routing_engine::{NextHop, RoutingEngine};
+use crate::routing::routing_group_master::{Decision, RoutingGroupMaster};
+use crate::store::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::time::Instant;
-use crate::topology::{Delivery, Topology};
 use crate::trace::{ServerEvent, SessionFailure};
+use crate::transport::address_space::DomainId;
+use crate::transport::advanced_queuing::{LinkQueue, LinkQueueState, QueueEntry, QueueKey, QueueSnapshot};
+use crate::transport::categorizer::{
+    categorize, Expansion, Limits, CATEGORIZER_RETRY_MS, GC_RECHECK_MS, LDAP_TIMEOUT_MS, MEMORY_PER_RECIPIENT_BYTES,
+};
+use crate::transport::dns::{DnsQuery, DnsReply};
+use crate::transport::dsn::{DsnCode, NDR_SIZE_BYTES};
+use crate::transport::queue_directory::{DiskImage, DiskOp, StoredItem};
+use crate::transport::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpCommand, SmtpReply};
 use crate::{AddressId, ConnectorId, Entropy, HostId, RoutingGroupId, ServerId, StoreId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -539,7 +541,7 @@ impl ExchangeServer {
         }
         let hop = session.hop;
         let order = match reply.mx {
-            Some(records) => crate::dns::delivery_order(&records, self.rng.as_mut()),
+            Some(records) => crate::transport::dns::delivery_order(&records, self.rng.as_mut()),
             None => Vec::new(),
         };
         let Some((&first, rest)) = order.split_first() else {
@@ -966,7 +968,7 @@ impl ExchangeServer {
         match hop {
             NextHop::Connector(c) => {
                 let connector = self.topology.connector(c);
-                connector.kind == crate::topology::ConnectorKind::X400
+                connector.kind == crate::config::topology::ConnectorKind::X400
                     && connector.source_bridgeheads.contains(&self.id)
             }
             NextHop::Gateway(g) => {
@@ -1033,7 +1035,7 @@ impl ExchangeServer {
     /// These recipients of an item are finished here.
     fn recipients_done(&mut self, now: Instant, item_id: u64, recipients: &[AddressId]) {
         let item = self.items.get_mut(&item_id).expect("finished recipients belong to a held item");
-        crate::queue_directory::remove_recipients(&mut item.remaining, recipients);
+        crate::transport::queue_directory::remove_recipients(&mut item.remaining, recipients);
         if item.remaining.is_empty() {
             self.items.remove(&item_id);
         }
@@ -1227,7 +1229,7 @@ impl ExchangeServer {
             }
             DirectoryWork::Expand(e) => {
                 let message = &self.items[&item].message;
-                let refused = |r: &Restriction| crate::categorizer::refuses(r, message, limits);
+                let refused = |r: &Restriction| crate::transport::categorizer::refuses(r, message, limits);
                 let before = e.found();
                 e.on_page(&self.topology.directory, page.result, page.more, &refused);
                 (before, e.found(), e.complete())
@@ -2000,8 +2002,10 @@ impl ExchangeServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::global_catalog::{GlobalCatalog, MailboxEntry};
-    use crate::topology::{ConnectorConfig, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig};
+    use crate::config::topology::{
+        ConnectorConfig, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig,
+    };
+    use crate::directory::global_catalog::{GlobalCatalog, MailboxEntry};
     use crate::version::ExchangeVersion;
     use crate::RoutingGroupId;
 
@@ -2025,13 +2029,13 @@ mod tests {
             version,
             routing_group: RoutingGroupId(i),
             smtp: SmtpVirtualServerConfig::default(),
-            mta: crate::topology::MtaConfig::default(),
+            mta: crate::config::topology::MtaConfig::default(),
             global_catalogs: Vec::new(),
             dsaccess: None,
         };
         let connector = |from: u16, to: u16| ConnectorConfig {
             name: format!("RG{from}-RG{to}"),
-            kind: crate::topology::ConnectorKind::RoutingGroup,
+            kind: crate::config::topology::ConnectorKind::RoutingGroup,
             from: RoutingGroupId(from),
             to: RoutingGroupId(to),
             cost: 1,
@@ -2052,10 +2056,10 @@ mod tests {
                 .collect(),
             directory,
             gateways: Vec::new(),
-            external: crate::address_space::ExternalDirectory::new(),
-            internet: crate::topology::InternetConfig::default(),
+            external: crate::transport::address_space::ExternalDirectory::new(),
+            internet: crate::config::topology::InternetConfig::default(),
             plants: crate::planted_bugs::Plants::NONE,
-            link_state: crate::topology::LinkStateConfig::default(),
+            link_state: crate::config::topology::LinkStateConfig::default(),
         })
     }
 
@@ -2343,7 +2347,7 @@ mod tests {
         assert!(events.iter().any(|e| matches!(
             e,
             ServerEvent::LinkStateReviewed {
-                decision: Decision::Suppress(crate::routing_group_master::Suppressed::NoAlternatePath),
+                decision: Decision::Suppress(crate::routing::routing_group_master::Suppressed::NoAlternatePath),
                 ..
             }
         )));
@@ -2356,8 +2360,8 @@ mod tests {
     /// EX0 alone in RG0 with an SMTP connector `*` by DNS and an X.400 address space it
     /// cannot serve; DNS1 and DNS2; fabrikam.com MX 10 MX-A, 10 MX-B, 20 MX-C.
     fn internet_topology() -> Arc<Topology> {
-        use crate::address_space::{AddressSpace, Pattern};
-        use crate::topology::{GatewayConfig, HostConfig, HostRole, InternetConfig, MxRecord};
+        use crate::config::topology::{GatewayConfig, HostConfig, HostRole, InternetConfig, MxRecord};
+        use crate::transport::address_space::{AddressSpace, Pattern};
         let mut topo = (*two_groups()).clone();
         let domain = topo.external.add_smtp(AddressId(10), "alice@fabrikam.com").unwrap();
         topo.external.add_smtp(AddressId(11), "bob@nowhere.example").unwrap();
@@ -2400,8 +2404,8 @@ mod tests {
     /// Runs EX0 against the Internet hosts (those in `down` never answer) until quiet.
     fn pump_internet(server: &mut ExchangeServer, down: &[u16], until: Instant) -> Vec<ServerEvent> {
         let topo = server.topology.clone();
-        let mut hosts: Vec<crate::internet_host::InternetMailHost> =
-            topo.internet.hosts.iter().map(|_| crate::internet_host::InternetMailHost::new()).collect();
+        let mut hosts: Vec<crate::transport::internet_host::InternetMailHost> =
+            topo.internet.hosts.iter().map(|_| crate::transport::internet_host::InternetMailHost::new()).collect();
         let mut events = Vec::new();
         let mut now = Instant::ZERO;
         let mut disk = DiskImage::default();
@@ -2426,7 +2430,7 @@ mod tests {
                         }
                     }
                     Output::Dns { to, query } => {
-                        server.handle_dns_reply(now, to, crate::dns::answer(&topo.internet, query))
+                        server.handle_dns_reply(now, to, crate::transport::dns::answer(&topo.internet, query))
                     }
                     Output::Persist(ops) => ops.iter().for_each(|op| disk.apply(op)),
                     Output::Event(e) => events.push(e),
@@ -2494,7 +2498,7 @@ mod tests {
     fn link_state_does_not_cross_x400_connectors_exchange2003_4() {
         let mut topo = (*two_groups_of(ExchangeVersion::Exchange2000Sp3)).clone();
         for c in &mut topo.connectors {
-            c.kind = crate::topology::ConnectorKind::X400;
+            c.kind = crate::config::topology::ConnectorKind::X400;
         }
         let topo = Arc::new(topo);
         let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
@@ -2521,8 +2525,8 @@ mod tests {
 
     #[test]
     fn an_x400_queue_follows_the_mta_open_interval_then_gives_up_exchange2003_3_2a() {
-        use crate::address_space::{AddressSpace, Pattern};
-        use crate::topology::{GatewayConfig, HostConfig, HostRole, MtaConfig};
+        use crate::config::topology::{GatewayConfig, HostConfig, HostRole, MtaConfig};
+        use crate::transport::address_space::{AddressSpace, Pattern};
         let mut topo = (*internet_topology()).clone();
         topo.internet.hosts.push(HostConfig { name: "MTA".into(), fqdn: "mta".into(), role: HostRole::Mta });
         topo.gateways.push(GatewayConfig {

@@ -5,29 +5,16 @@
 //! comes from `poll_timeout()`. Nothing here knows about madsim, files, the wall clock or
 //! where randomness comes from: the `sim` crate drives these machines.
 
-pub mod ad_replication;
-pub mod address_space;
-pub mod advanced_queuing;
-pub mod categorizer;
-pub mod dns;
-pub mod domain_controller;
-pub mod dsaccess;
-pub mod dsn;
+pub mod config;
+pub mod directory;
 pub mod exchange_server;
-pub mod global_catalog;
-pub mod internet_host;
-pub mod ldap_filter;
-pub mod link_state;
-pub mod mailbox_store;
 pub mod message;
 pub mod planted_bugs;
-pub mod queue_directory;
-pub mod routing_engine;
-pub mod routing_group_master;
-pub mod smtp_protocol;
+pub mod routing;
+pub mod store;
 pub mod time;
-pub mod topology;
 pub mod trace;
+pub mod transport;
 pub mod version;
 
 /// Index of an Exchange server in [`topology::Topology::servers`].

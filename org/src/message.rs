@@ -1,8 +1,8 @@
 //! A mail message as the transport sees it: envelope, size and hop count. Content is
 //! modelled by its size only.
 
-use crate::dsn::DsnCode;
 use crate::time::Instant;
+use crate::transport::dsn::DsnCode;
 use crate::{AddressId, ServerId};
 use serde::Serialize;
 use std::sync::Arc;

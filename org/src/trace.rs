@@ -2,13 +2,13 @@
 //! trace. Each is emitted at the instant it became true (acceptance and delivery only
 //! once durable).
 
-use crate::ad_replication::DcId;
-use crate::advanced_queuing::{LinkQueueState, QueueKey};
-use crate::dsn::DsnCode;
-use crate::link_state::{ConnectorState, GroupState};
+use crate::directory::ad_replication::DcId;
 use crate::message::MessageId;
-use crate::routing_group_master::Decision;
-use crate::smtp_protocol::ConnId;
+use crate::routing::link_state::{ConnectorState, GroupState};
+use crate::routing::routing_group_master::Decision;
+use crate::transport::advanced_queuing::{LinkQueueState, QueueKey};
+use crate::transport::dsn::DsnCode;
+use crate::transport::smtp_protocol::ConnId;
 use crate::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId, StoreId};
 
 /// Why an outbound SMTP session ended without finishing its queue.

@@ -12,15 +12,15 @@
 
 use crate::resolve::Expect;
 use crate::scenario::Invariant;
-use org::advanced_queuing::QueueKey;
-use org::dsn::DsnCode;
-use org::link_state::{GroupState, LinkStateVersion, OrgInfo};
+use org::config::topology::Topology;
 use org::message::MessageId;
-use org::queue_directory::DiskImage;
-use org::routing_engine::NextHop;
+use org::routing::link_state::{GroupState, LinkStateVersion, OrgInfo};
+use org::routing::routing_engine::NextHop;
 use org::time::Instant;
-use org::topology::Topology;
 use org::trace::ServerEvent;
+use org::transport::advanced_queuing::QueueKey;
+use org::transport::dsn::DsnCode;
+use org::transport::queue_directory::DiskImage;
 use org::{AddressId, ConnectorId, RoutingGroupId, ServerId};
 use serde::Serialize;
 use std::collections::hash_map::DefaultHasher;
@@ -418,7 +418,9 @@ impl Checker {
         let best = best_offer((0..topology.gateways.len()).filter_map(|g| offer(g, me)));
         let name = &self.server_names[usize::from(server.0)];
         let address = || match topology.external.lookup(r) {
-            Some(org::address_space::ExternalAddress::Smtp(dom)) => topology.external.domain(dom).to_string(),
+            Some(org::transport::address_space::ExternalAddress::Smtp(dom)) => {
+                topology.external.domain(dom).to_string()
+            }
             _ => "an X.400 address".to_string(),
         };
         let chosen: Option<(u32, u32)> = match hop {
@@ -460,7 +462,7 @@ impl Checker {
                 (0..topology.gateways.len())
                     .filter(|g| {
                         let gw = &topology.gateways[*g];
-                        gw.delivery == org::topology::Delivery::Dns && gw.source_bridgeheads.contains(&server)
+                        gw.delivery == org::config::topology::Delivery::Dns && gw.source_bridgeheads.contains(&server)
                     })
                     .filter_map(|g| self.gateway_fit(g, r)),
             ),
@@ -1079,12 +1081,12 @@ mod tests {
             routing_groups: Vec::new(),
             connectors: Vec::new(),
             stores: Vec::new(),
-            directory: org::global_catalog::GlobalCatalog::new(),
+            directory: org::directory::global_catalog::GlobalCatalog::new(),
             gateways: Vec::new(),
-            external: org::address_space::ExternalDirectory::new(),
-            internet: org::topology::InternetConfig::default(),
+            external: org::transport::address_space::ExternalDirectory::new(),
+            internet: org::config::topology::InternetConfig::default(),
             plants: org::planted_bugs::Plants::NONE,
-            link_state: org::topology::LinkStateConfig::default(),
+            link_state: org::config::topology::LinkStateConfig::default(),
         })
     }
 
@@ -1143,7 +1145,7 @@ mod tests {
             let e = ServerEvent::Received {
                 message: MessageId::Client(1),
                 from: ServerId(from),
-                conn: org::smtp_protocol::ConnId { client: ServerId(from), seq: 0 },
+                conn: org::transport::smtp_protocol::ConnId { client: ServerId(from), seq: 0 },
                 recipients: vec![AddressId(1)],
                 hop_count,
             };

@@ -7,23 +7,23 @@ use crate::scenario::{
     bounds, Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Placement, Role,
     Scenario, ServerVersion,
 };
-use org::ad_replication::DcId;
-use org::address_space::{AddressSpace, DomainId, ExternalDirectory, Pattern};
-use org::advanced_queuing::QueueKey;
-use org::domain_controller::{InboundConnection, Schedule, WindowsVersion, INTRA_SITE_POLL_MS};
-use org::dsn::DsnCode;
-use org::global_catalog::{
-    AdDomainId, GlobalCatalog, Group, GroupScope, MailboxEntry, Membership, ObjectClass, Recipient, RecipientObject,
-    Restriction, MEMBER_ATTRIBUTE,
-};
-use org::ldap_filter::normalize_dn;
-use org::routing_engine::NextHop;
-use org::time::Instant;
-use org::topology::{
+use org::config::topology::{
     ConnectorConfig, ConnectorKind, Delivery, GatewayConfig, HostConfig, HostRole, InternetConfig, LinkStateConfig,
     MtaConfig, MxRecord, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig,
     Topology,
 };
+use org::directory::ad_replication::DcId;
+use org::directory::domain_controller::{InboundConnection, Schedule, WindowsVersion, INTRA_SITE_POLL_MS};
+use org::directory::global_catalog::{
+    AdDomainId, GlobalCatalog, Group, GroupScope, MailboxEntry, Membership, ObjectClass, Recipient, RecipientObject,
+    Restriction, MEMBER_ATTRIBUTE,
+};
+use org::directory::ldap_filter::normalize_dn;
+use org::routing::routing_engine::NextHop;
+use org::time::Instant;
+use org::transport::address_space::{AddressSpace, DomainId, ExternalDirectory, Pattern};
+use org::transport::advanced_queuing::QueueKey;
+use org::transport::dsn::DsnCode;
 use org::version::ExchangeVersion;
 use org::{AddressId, ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StoreId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -133,7 +133,7 @@ impl ModificationKind {
     pub fn attribute_names(&self) -> Vec<String> {
         match self {
             ModificationKind::Attributes(a) => a.keys().cloned().collect(),
-            ModificationKind::Members { .. } => vec![org::global_catalog::MEMBER_ATTRIBUTE.to_string()],
+            ModificationKind::Members { .. } => vec![org::directory::global_catalog::MEMBER_ATTRIBUTE.to_string()],
         }
     }
 }
@@ -169,7 +169,7 @@ pub struct Modification {
     /// The DC the change is written on, when the directory replicates.
     pub dc: Option<DcId>,
     /// The values written, by lower-case attribute name.
-    pub written: org::global_catalog::Attributes,
+    pub written: org::directory::global_catalog::Attributes,
 }
 
 /// A global catalog's partial replica of another domain (EXCHANGE2003.md §2).
@@ -1489,10 +1489,13 @@ impl Checker<'_> {
     fn attribute_names(&mut self, spec: &BTreeMap<String, crate::scenario::AttributeValues>, at: &JsonPath) {
         for name in spec.keys() {
             let lower = name.to_ascii_lowercase();
-            if org::global_catalog::DERIVED_ATTRIBUTES.contains(&lower.as_str()) {
+            if org::directory::global_catalog::DERIVED_ATTRIBUTES.contains(&lower.as_str()) {
                 self.error(&at.key(name), format!("{name} is derived from the recipient (its address, DN, name or class), not written: leave it out"));
-            } else if [org::global_catalog::STAMPED_ATTRIBUTE, org::global_catalog::MEMBER_ATTRIBUTE]
-                .contains(&lower.as_str())
+            } else if [
+                org::directory::global_catalog::STAMPED_ATTRIBUTE,
+                org::directory::global_catalog::MEMBER_ATTRIBUTE,
+            ]
+            .contains(&lower.as_str())
             {
                 self.error(&at.key(name), format!("{name} is written by the model (the Recipient Update Service, a group's members): leave it out"));
             }
@@ -1867,8 +1870,8 @@ impl Checker<'_> {
                 global_catalogs: Vec::new(),
                 dsaccess: t.dsaccess.as_ref().map(|d| {
                     let version = server_version(s.version);
-                    let defaults = org::dsaccess::DsAccessConfig::for_version(version);
-                    org::dsaccess::DsAccessConfig {
+                    let defaults = org::directory::dsaccess::DsAccessConfig::for_version(version);
+                    org::directory::dsaccess::DsAccessConfig {
                         user_cache_bytes: d.user_cache_mb.map_or(defaults.user_cache_bytes, |mb| mb << 20),
                         entry_lifetime_ms: d.entry_lifetime.ms,
                     }
@@ -2182,11 +2185,15 @@ impl Checker<'_> {
                 },
             );
             if let Some(text) = &u.protocol_settings {
-                match org::global_catalog::MapiAccess::parse(text) {
+                match org::directory::global_catalog::MapiAccess::parse(text) {
                     Ok(access) => {
                         let mode = match u.outlook {
-                            crate::scenario::OutlookModeSpec::Cached => org::global_catalog::OutlookMode::Cached,
-                            crate::scenario::OutlookModeSpec::Online => org::global_catalog::OutlookMode::Online,
+                            crate::scenario::OutlookModeSpec::Cached => {
+                                org::directory::global_catalog::OutlookMode::Cached
+                            }
+                            crate::scenario::OutlookModeSpec::Online => {
+                                org::directory::global_catalog::OutlookMode::Online
+                            }
                         };
                         directory.set_mapi(id, access, mode);
                     }
@@ -2640,7 +2647,7 @@ impl Checker<'_> {
                         );
                     }
                     // A bound: a clock more than a tombstone lifetime off is another failure.
-                    if skew.ms > org::ad_replication::TOMBSTONE_LIFETIME_MS {
+                    if skew.ms > org::directory::ad_replication::TOMBSTONE_LIFETIME_MS {
                         self.error(&at.key("skew"), "expected a skew of at most 60 days");
                     }
                     let ms = skew.ms as i64;
@@ -2735,7 +2742,9 @@ impl Checker<'_> {
                     }
                     directory.add_membership_change(g, Instant(t0.ms), members.clone());
                     let dc = self.modification_dc(t, &directory, id, domain_controller, &rus_dcs, &dcs_by_name, &at);
-                    let written = [(MEMBER_ATTRIBUTE.to_string(), org::global_catalog::member_values(&members))].into();
+                    let written =
+                        [(MEMBER_ATTRIBUTE.to_string(), org::directory::global_catalog::member_values(&members))]
+                            .into();
                     push(t0.ms, WorldAction::ModifyRecipient(modifications.len()));
                     modifications.push(Modification {
                         recipient: id,

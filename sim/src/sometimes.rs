@@ -6,10 +6,10 @@
 //! (the weather does not explore what the scenario claims).
 
 use crate::scenario::Sometimes;
-use org::advanced_queuing::{LinkQueueState, QueueKey};
-use org::link_state::ConnectorState;
-use org::routing_group_master::Decision;
+use org::routing::link_state::ConnectorState;
+use org::routing::routing_group_master::Decision;
 use org::trace::ServerEvent;
+use org::transport::advanced_queuing::{LinkQueueState, QueueKey};
 use serde::{Deserialize, Serialize};
 
 /// How often one property happened in a run.
@@ -80,7 +80,7 @@ impl Tally {
 mod tests {
     use super::*;
     use org::message::MessageId;
-    use org::routing_engine::NextHop;
+    use org::routing::routing_engine::NextHop;
     use org::ConnectorId;
 
     #[test]

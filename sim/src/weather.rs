@@ -5,7 +5,7 @@
 
 use crate::resolve::{TimedAction, WorldAction};
 use crate::rng::Stream;
-use org::ad_replication::DcId;
+use org::directory::ad_replication::DcId;
 use org::time::Instant;
 use org::{ConnectorId, Entropy, HostId, ServerId};
 use std::collections::BTreeMap;

@@ -26,24 +26,24 @@ use crate::workload::{ClientPopulation, RecipientPools};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
 use madsim::runtime::{Handle, NodeHandle};
-use org::ad_replication::{AttributeMeta, DcId, ObjectId};
-use org::advanced_queuing::{LinkQueueState, QueueKey};
-use org::dns::{DnsQuery, DnsReply};
-use org::domain_controller::{DcEvent, DcMessage, DcOutput, DomainController, ObjectWrite};
-use org::exchange_server::{ExchangeServer, Output, StartConditions};
-use org::global_catalog::{
+use org::config::topology::HostRole;
+use org::directory::ad_replication::{AttributeMeta, DcId, ObjectId};
+use org::directory::domain_controller::{DcEvent, DcMessage, DcOutput, DomainController, ObjectWrite};
+use org::directory::global_catalog::{
     recipient_object, AdDomainId, AsOf, DirectoryView, ExpansionError, GlobalCatalog, GroupId, LdapPage, LdapQuery,
     LdapSearch, ReplicaView, CREATED_ATTRIBUTE, LDAP_PAGE_SIZE, STAMPED_ATTRIBUTE,
 };
-use org::internet_host::InternetMailHost;
-use org::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
+use org::exchange_server::{ExchangeServer, Output, StartConditions};
 use org::message::{Message, MessageId, MessageKind};
-use org::queue_directory::DiskImage;
-use org::routing_group_master::Decision;
-use org::smtp_protocol::Packet;
+use org::routing::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
+use org::routing::routing_group_master::Decision;
 use org::time::Instant;
-use org::topology::HostRole;
 use org::trace::{ServerEvent, SessionFailure};
+use org::transport::advanced_queuing::{LinkQueueState, QueueKey};
+use org::transport::dns::{DnsQuery, DnsReply};
+use org::transport::internet_host::InternetMailHost;
+use org::transport::queue_directory::DiskImage;
+use org::transport::smtp_protocol::Packet;
 use org::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -193,7 +193,7 @@ pub struct DcSummary {
 }
 
 impl DcSummary {
-    fn of(replica: &org::ad_replication::Replica) -> Self {
+    fn of(replica: &org::directory::ad_replication::Replica) -> Self {
         DcSummary {
             usn: replica.usn(),
             utd: replica.utd().clone(),
@@ -1230,8 +1230,8 @@ async fn host_node(world: Shared, id: HostId) {
                     }
                 }
                 (HostRole::Dns, Payload::DnsQuery(query)) => {
-                    let reply = org::dns::answer(&internet.internet, query);
-                    let bytes = org::dns::wire_size_bytes(reply.mx.as_ref().map_or(0, Vec::len));
+                    let reply = org::transport::dns::answer(&internet.internet, query);
+                    let bytes = org::transport::dns::wire_size_bytes(reply.mx.as_ref().map_or(0, Vec::len));
                     w.transmit(Node::Host(id), Node::Server(from), now_us, bytes, Payload::DnsReply(reply));
                 }
                 // A packet a host of this role does not serve: the port is closed.
@@ -1258,12 +1258,12 @@ const LDAP_ENTRY_COST_US: u64 = 1_000;
 struct GcSearches {
     domain: AdDomainId,
     /// How this GC's Windows version evaluates filters.
-    logic: org::ldap_filter::Logic,
+    logic: org::directory::ldap_filter::Logic,
     results: BTreeMap<(ServerId, GroupId), Result<Vec<AddressId>, ExpansionError>>,
 }
 
 impl GcSearches {
-    fn new(domain: AdDomainId, logic: org::ldap_filter::Logic) -> Self {
+    fn new(domain: AdDomainId, logic: org::directory::ldap_filter::Logic) -> Self {
         GcSearches { domain, logic, results: BTreeMap::new() }
     }
 
@@ -1460,8 +1460,10 @@ async fn dc_node(world: Shared, id: DcId) {
                 let writes: Vec<ObjectWrite> = (1..=u64::from(count))
                     .map(|n| {
                         if delete {
-                            let tombstone =
-                                vec![(org::ad_replication::IS_DELETED.to_string(), vec!["TRUE".to_string()])];
+                            let tombstone = vec![(
+                                org::directory::ad_replication::IS_DELETED.to_string(),
+                                vec!["TRUE".to_string()],
+                            )];
                             return (ObjectId(n), tombstone);
                         }
                         let attrs = CHANGED_ATTRIBUTES
@@ -1608,9 +1610,10 @@ impl RecipientAdmin {
                     let classes = class.map_or(&[][..], |c| c.ldap_classes());
                     ("created", vec![(CREATED_ATTRIBUTE.to_string(), classes.iter().map(|c| c.to_string()).collect())])
                 }
-                RecipientWrite::Delete => {
-                    ("deleted", vec![(org::ad_replication::IS_DELETED.to_string(), vec!["TRUE".to_string()])])
-                }
+                RecipientWrite::Delete => (
+                    "deleted",
+                    vec![(org::directory::ad_replication::IS_DELETED.to_string(), vec!["TRUE".to_string()])],
+                ),
             };
             if originate(world, dc, name, now, &[(recipient_object(address), attrs)], false) {
                 let mut w = lock(world);
@@ -1670,7 +1673,7 @@ fn report_stored(
     world: &Shared,
     index: usize,
     domain: usize,
-    replica: &org::ad_replication::Replica,
+    replica: &org::directory::ad_replication::Replica,
     writes: &[(ObjectId, String, AttributeMeta)],
 ) {
     let mut w = lock(world);
@@ -1703,7 +1706,7 @@ fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>
                 w.transmit(Node::Server(me), Node::Host(to), now_us, bytes, Payload::Smtp(packet));
             }
             Output::Dns { to, query } => {
-                let bytes = org::dns::wire_size_bytes(0);
+                let bytes = org::transport::dns::wire_size_bytes(0);
                 w.transmit(Node::Server(me), Node::Host(to), now_us, bytes, Payload::DnsQuery(query));
             }
             Output::LinkState { to, message } => {

@@ -5,11 +5,11 @@
 //! Shared read-only by every server (each keeps its own *state*, e.g. its link state
 //! table, apart).
 
-use crate::ad_replication::DcId;
-use crate::address_space::{AddressSpace, DomainId, ExternalDirectory};
-use crate::global_catalog::GlobalCatalog;
+use crate::directory::ad_replication::DcId;
+use crate::directory::global_catalog::GlobalCatalog;
 use crate::planted_bugs::{PlantedBug, Plants};
 use crate::time::{MINUTE_MS, SECOND_MS};
+use crate::transport::address_space::{AddressSpace, DomainId, ExternalDirectory};
 use crate::version::ExchangeVersion;
 use crate::{ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StoreId};
 use std::collections::BTreeMap;
@@ -97,7 +97,7 @@ pub struct ServerConfig {
     pub global_catalogs: Vec<DcId>,
     /// DSAccess user cache settings when recipient lookups go to a GC; `None` reads the
     /// recipients directly (a cache that never misses).
-    pub dsaccess: Option<crate::dsaccess::DsAccessConfig>,
+    pub dsaccess: Option<crate::directory::dsaccess::DsAccessConfig>,
 }
 
 /// The X.400 MTA's retry rules for opening an association (EXCHANGE2003.md §3.2a [P]):

@@ -12,10 +12,10 @@
 //!   the last one held is reviewed again.
 //! - `SuppressStateChanges`: no connector is ever marked down by a report.
 
-use crate::link_state::{ConnectorState, LinkStateTable};
+use crate::config::topology::{LinkStateConfig, Topology};
 use crate::planted_bugs::PlantedBug;
+use crate::routing::link_state::{ConnectorState, LinkStateTable};
 use crate::time::Instant;
-use crate::topology::{LinkStateConfig, Topology};
 use crate::version::ExchangeVersion;
 use crate::ConnectorId;
 use serde::Serialize;
@@ -175,7 +175,7 @@ impl RoutingGroupMaster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link_state::tests::{fresh, set, topology};
+    use crate::routing::link_state::tests::{fresh, set, topology};
     use crate::time::MINUTE_MS;
     use ConnectorState::{Down, Up};
 

@@ -6,9 +6,9 @@
 //! Left out: frozen queues and messages, deferred delivery, the DSN and failed-retry
 //! system queues, scheduled connectors (later issues).
 
-use crate::routing_engine::NextHop;
+use crate::config::topology::Topology;
+use crate::routing::routing_engine::NextHop;
 use crate::time::Instant;
-use crate::topology::Topology;
 use crate::AddressId;
 use serde::Serialize;
 use std::collections::VecDeque;

@@ -10,7 +10,7 @@
 //! DSAccess caching a failed lookup is assumed; it keeps the GC from being asked again
 //! for every message to an unknown address].
 
-use crate::global_catalog::{AsOf, DirectoryView, GlobalCatalog, RecipientObject};
+use crate::directory::global_catalog::{AsOf, DirectoryView, GlobalCatalog, RecipientObject};
 use crate::time::{Instant, MINUTE_MS};
 use crate::version::ExchangeVersion;
 use crate::AddressId;
@@ -149,7 +149,7 @@ impl DirectoryView for CacheView<'_> {
     fn members_changed(
         &self,
         catalog: &GlobalCatalog,
-        group: crate::global_catalog::GroupId,
+        group: crate::directory::global_catalog::GroupId,
     ) -> Option<Vec<AddressId>> {
         catalog.membership_as_of(group, self.now)
     }
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn a_cached_answer_is_believed_until_it_expires() {
-        use crate::global_catalog::{MailboxEntry, RecipientObject};
+        use crate::directory::global_catalog::{MailboxEntry, RecipientObject};
         use crate::{ServerId, StoreId};
         let mut gc = GlobalCatalog::new();
         gc.add_mailbox(AddressId(1), MailboxEntry { store: StoreId(0), home_server: ServerId(0) });

@@ -11,8 +11,8 @@
 //! Equal-cost routes are not load-shared: ties break on the lexicographically smallest
 //! path of connector ids, so a route is a pure function of the table.
 
+use crate::config::topology::Topology;
 use crate::planted_bugs::PlantedBug;
-use crate::topology::Topology;
 use crate::{ConnectorId, RoutingGroupId, ServerId};
 use serde::Serialize;
 use std::cmp::Reverse;
@@ -434,8 +434,8 @@ impl LinkStateTable {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::global_catalog::GlobalCatalog;
-    use crate::topology::{ConnectorConfig, RoutingGroupConfig};
+    use crate::config::topology::{ConnectorConfig, RoutingGroupConfig};
+    use crate::directory::global_catalog::GlobalCatalog;
     use proptest::prelude::*;
 
     /// A topology of `groups` routing groups and the given one-way connectors.
@@ -450,7 +450,7 @@ pub(crate) mod tests {
                 .enumerate()
                 .map(|(i, &(from, to, cost))| ConnectorConfig {
                     name: format!("C{i}"),
-                    kind: crate::topology::ConnectorKind::RoutingGroup,
+                    kind: crate::config::topology::ConnectorKind::RoutingGroup,
                     from: RoutingGroupId(from),
                     to: RoutingGroupId(to),
                     cost,
@@ -461,10 +461,10 @@ pub(crate) mod tests {
             stores: Vec::new(),
             directory: GlobalCatalog::new(),
             gateways: Vec::new(),
-            external: crate::address_space::ExternalDirectory::new(),
-            internet: crate::topology::InternetConfig::default(),
+            external: crate::transport::address_space::ExternalDirectory::new(),
+            internet: crate::config::topology::InternetConfig::default(),
             plants: crate::planted_bugs::Plants::NONE,
-            link_state: crate::topology::LinkStateConfig::default(),
+            link_state: crate::config::topology::LinkStateConfig::default(),
         }
     }
 

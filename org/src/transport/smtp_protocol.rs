@@ -7,9 +7,9 @@
 //! BDAT/CHUNKING and XEXCH50 (later issues); the message body is carried as a [`Message`]
 //! value whose size is what crosses the wire.
 
-use crate::link_state::LinkStateExchange;
+use crate::config::topology::Topology;
 use crate::message::Message;
-use crate::topology::Topology;
+use crate::routing::link_state::LinkStateExchange;
 use crate::{AddressId, ServerId};
 use serde::Serialize;
 

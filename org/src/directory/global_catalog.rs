@@ -14,8 +14,8 @@
 //! [`ReplicaView`] is what a GC's replicated copy holds, so a change reaches the
 //! categorizer only once replication has brought it to the GC it asks.
 
-use crate::ad_replication::{ObjectId, Replica};
-use crate::ldap_filter::{normalize_dn, Filter, FilterError, Logic};
+use crate::directory::ad_replication::{ObjectId, Replica};
+use crate::directory::ldap_filter::{normalize_dn, Filter, FilterError, Logic};
 use crate::time::Instant;
 use crate::{AddressId, ServerId, StoreId};
 use std::borrow::Cow;
@@ -1035,7 +1035,7 @@ mod tests {
     /// count from their arrival; another domain's recipients are seen as of now.
     #[test]
     fn a_gc_sees_recipient_changes_once_they_replicate() {
-        use crate::ad_replication::{DcId, Replica, IS_DELETED};
+        use crate::directory::ad_replication::{DcId, Replica, IS_DELETED};
         let mut gc = catalog();
         let mut late = gc.object(AddressId(4)).unwrap().clone();
         late.created_at = Some(Instant(1_000));
@@ -1075,7 +1075,7 @@ mod tests {
         assert_eq!(members(&far), vec![AddressId(1), AddressId(3)]);
         assert!(!usable(&far, 4));
         assert_eq!(object_recipient(dave), Some(AddressId(4)));
-        assert_eq!(object_recipient(crate::ad_replication::ObjectId(7)), None, "a bulk change's object");
+        assert_eq!(object_recipient(crate::directory::ad_replication::ObjectId(7)), None, "a bulk change's object");
     }
 
     #[test]
@@ -1090,7 +1090,7 @@ mod tests {
 
     #[test]
     fn membership_changes_count_from_their_instant_or_their_arrival() {
-        use crate::ad_replication::{DcId, Replica};
+        use crate::directory::ad_replication::{DcId, Replica};
         let mut gc = catalog();
         let g = static_group(&mut gc, 30, 0, GroupScope::Universal, &[1]);
         let added = vec![AddressId(1), AddressId(2)];

@@ -15,7 +15,7 @@
 //! (every inter-site connection pulls on its own), the KCC (connections are given),
 //! compression of inter-site traffic.
 
-use crate::ad_replication::{ChangeBatch, DcId, ObjectId, Replica, Usn};
+use crate::directory::ad_replication::{ChangeBatch, DcId, ObjectId, Replica, Usn};
 use crate::time::{Instant, DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS};
 use crate::Entropy;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -41,10 +41,10 @@ impl WindowsVersion {
     /// How its LDAP server combines filter clauses it cannot decide ([MS-ADTS]
     /// §3.1.1.3.1.3.1: Windows 2000 takes Undefined as FALSE, Windows Server 2003 keeps
     /// RFC 2251's three values).
-    pub fn filter_logic(self) -> crate::ldap_filter::Logic {
+    pub fn filter_logic(self) -> crate::directory::ldap_filter::Logic {
         match self {
-            WindowsVersion::Windows2000 => crate::ldap_filter::Logic::TwoValued,
-            WindowsVersion::Windows2003 => crate::ldap_filter::Logic::ThreeValued,
+            WindowsVersion::Windows2000 => crate::directory::ldap_filter::Logic::TwoValued,
+            WindowsVersion::Windows2003 => crate::directory::ldap_filter::Logic::ThreeValued,
         }
     }
 }
@@ -133,8 +133,8 @@ impl DcMessage {
     pub fn wire_size_bytes(&self) -> u64 {
         40 + match self {
             DcMessage::Notify => 120,
-            DcMessage::GetChanges { utd, .. } => crate::ad_replication::request_wire_size_bytes(utd.len()),
-            DcMessage::Changes(batch) => crate::ad_replication::batch_wire_size_bytes(batch),
+            DcMessage::GetChanges { utd, .. } => crate::directory::ad_replication::request_wire_size_bytes(utd.len()),
+            DcMessage::Changes(batch) => crate::directory::ad_replication::batch_wire_size_bytes(batch),
         }
     }
 }
@@ -306,7 +306,7 @@ impl DomainController {
 
     /// A deletion here (a tombstone).
     pub fn handle_delete(&mut self, now: Instant, object: ObjectId) {
-        self.handle_write(now, object, &[(crate::ad_replication::IS_DELETED, vec!["TRUE".into()])], false);
+        self.handle_write(now, object, &[(crate::directory::ad_replication::IS_DELETED, vec!["TRUE".into()])], false);
     }
 
     /// A message from another DC.

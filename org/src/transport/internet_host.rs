@@ -5,7 +5,7 @@
 //! model. Unresponsive hosts are a fault of the world (the simulator drops their
 //! packets), not a state of this machine.
 
-use crate::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpReply};
+use crate::transport::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpReply};
 use crate::ServerId;
 use std::collections::BTreeMap;
 
@@ -84,8 +84,8 @@ impl InternetMailHost {
 mod tests {
     use super::*;
     use crate::message::{Message, MessageId, MessageKind};
-    use crate::smtp_protocol::SmtpCommand;
     use crate::time::Instant;
+    use crate::transport::smtp_protocol::SmtpCommand;
     use crate::AddressId;
 
     #[test]

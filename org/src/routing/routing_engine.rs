@@ -6,11 +6,11 @@
 //! (§5); its bridgehead hands it to a smart host, a foreign MTA, or the per-domain queue
 //! that DNS delivery serves.
 
-use crate::address_space::{DomainId, ExternalAddress, ExternalAddressText};
-use crate::dsn::DsnCode;
-use crate::link_state::LinkStateTable;
+use crate::config::topology::{Delivery, Topology};
 use crate::planted_bugs::PlantedBug;
-use crate::topology::{Delivery, Topology};
+use crate::routing::link_state::LinkStateTable;
+use crate::transport::address_space::{DomainId, ExternalAddress, ExternalAddressText};
+use crate::transport::dsn::DsnCode;
 use crate::{AddressId, ConnectorId, GatewayId, RoutingGroupId, ServerId};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -213,9 +213,9 @@ impl RoutingEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link_state::tests::topology;
-    use crate::link_state::ConnectorState;
-    use crate::topology::{ServerConfig, SmtpVirtualServerConfig};
+    use crate::config::topology::{ServerConfig, SmtpVirtualServerConfig};
+    use crate::routing::link_state::tests::topology;
+    use crate::routing::link_state::ConnectorState;
     use crate::version::ExchangeVersion;
 
     fn with_servers(mut topo: Topology, groups: &[u16]) -> Topology {
@@ -228,7 +228,7 @@ mod tests {
                 version: ExchangeVersion::Exchange2003Sp2,
                 routing_group: RoutingGroupId(g),
                 smtp: SmtpVirtualServerConfig::default(),
-                mta: crate::topology::MtaConfig::default(),
+                mta: crate::config::topology::MtaConfig::default(),
                 global_catalogs: Vec::new(),
                 dsaccess: None,
             })
@@ -239,22 +239,22 @@ mod tests {
     #[test]
     fn local_same_group_and_connector() {
         let topo = with_servers(topology(2, &[(0, 1, 1)]), &[0, 0, 1]);
-        let mut table = crate::link_state::tests::fresh(&topo);
+        let mut table = crate::routing::link_state::tests::fresh(&topo);
         let mut engine = RoutingEngine::new();
         let hop =
             |e: &mut RoutingEngine, t: &LinkStateTable, d| e.next_hop(&topo, t, ServerId(0), ServerId(d)).next_hop;
         assert_eq!(hop(&mut engine, &table, 0), NextHop::Local);
         assert_eq!(hop(&mut engine, &table, 1), NextHop::Server(ServerId(1)));
         assert_eq!(hop(&mut engine, &table, 2), NextHop::Connector(ConnectorId(0)));
-        crate::link_state::tests::set(&mut table, &topo, 0, ConnectorState::Down);
+        crate::routing::link_state::tests::set(&mut table, &topo, 0, ConnectorState::Down);
         assert_eq!(hop(&mut engine, &table, 2), NextHop::Unreachable, "cache must follow the table");
     }
 
     /// Groups 0–1–2 in a line (cost 5 each way); gateways: `*` in RG2 (cost 1), `*.edu`
     /// in RG1 (cost 50), `school.edu` in RG2 (cost 1) bridged by EX2; X.400 in RG0.
     fn gateways() -> Topology {
-        use crate::address_space::{AddressSpace, Pattern};
-        use crate::topology::GatewayConfig;
+        use crate::config::topology::GatewayConfig;
+        use crate::transport::address_space::{AddressSpace, Pattern};
         let mut topo = with_servers(topology(3, &[(0, 1, 5), (1, 0, 5), (1, 2, 5), (2, 1, 5)]), &[0, 1, 2]);
         let gw = |name: &str, group: u16, spaces: &[(&str, u32)]| GatewayConfig {
             name: name.into(),
@@ -286,7 +286,7 @@ mod tests {
     #[test]
     fn most_specific_address_space_first_then_cost_exchange2003_5() {
         let topo = gateways();
-        let mut table = crate::link_state::tests::fresh(&topo);
+        let mut table = crate::routing::link_state::tests::fresh(&topo);
         // One engine per server, as each server keeps its own route cache.
         let mut engines = [RoutingEngine::new(), RoutingEngine::new(), RoutingEngine::new()];
         let mut hop = |table: &LinkStateTable, me: u16, r: u32| {
@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(hop(&table, 0, 1), Ok((NextHop::Connector(ConnectorId(0)), 11)));
         // other.edu: `*.edu` (cost 50 in RG1) beats the cheaper `*`: specificity first.
         assert_eq!(hop(&table, 0, 2), Ok((NextHop::Connector(ConnectorId(0)), 55)));
-        assert_eq!(hop(&table, 1, 2), Ok((NextHop::RemoteDomain(crate::address_space::DomainId(1)), 50)));
+        assert_eq!(hop(&table, 1, 2), Ok((NextHop::RemoteDomain(crate::transport::address_space::DomainId(1)), 50)));
         // school.edu: the exact domain beats `*.edu`.
         assert_eq!(hop(&table, 1, 3), Ok((NextHop::Connector(ConnectorId(2)), 6)));
         // X.400 on a DNS connector's own bridgehead: 4.4.9; nothing matches c=DE: 5.0.0.
@@ -305,8 +305,8 @@ mod tests {
         assert_eq!(hop(&table, 1, 4), Ok((NextHop::Connector(ConnectorId(1)), 6)));
         assert_eq!(hop(&table, 0, 5), Err(DsnCode::NoRoute));
         // RG1 → RG2 down: school.edu falls back to `*.edu`, fabrikam.com is unreachable.
-        crate::link_state::tests::set(&mut table, &topo, 2, ConnectorState::Down);
-        assert_eq!(hop(&table, 1, 3), Ok((NextHop::RemoteDomain(crate::address_space::DomainId(2)), 50)));
+        crate::routing::link_state::tests::set(&mut table, &topo, 2, ConnectorState::Down);
+        assert_eq!(hop(&table, 1, 3), Ok((NextHop::RemoteDomain(crate::transport::address_space::DomainId(2)), 50)));
         assert_eq!(hop(&table, 1, 1), Ok((NextHop::Unreachable, 0)));
     }
 
@@ -314,7 +314,7 @@ mod tests {
     fn a_server_that_is_not_the_bridgehead_forwards_to_it() {
         let mut topo = gateways();
         topo.servers[1].routing_group = RoutingGroupId(2);
-        let table = crate::link_state::tests::fresh(&topo);
+        let table = crate::routing::link_state::tests::fresh(&topo);
         let mut engine = RoutingEngine::new();
         let d = engine.next_hop_external(&topo, &table, ServerId(1), AddressId(1)).unwrap();
         assert_eq!(d.next_hop, NextHop::Gateway(GatewayId(0)));
@@ -353,8 +353,8 @@ mod tests {
             domain in 0usize..4,
             from in 0u16..5,
         ) {
-            use crate::address_space::{AddressSpace, ExternalAddressText, Pattern};
-            use crate::topology::GatewayConfig;
+            use crate::transport::address_space::{AddressSpace, ExternalAddressText, Pattern};
+            use crate::config::topology::GatewayConfig;
             let n = groups as u16;
             let edges: Vec<(u16, u16, u32, bool)> =
                 edges.into_iter().map(|(a, b, c, up)| (a % n, b % n, c, up)).filter(|e| e.0 != e.1).collect();
@@ -374,10 +374,10 @@ mod tests {
                     delivery: Delivery::Dns,
                 })
                 .collect();
-            let mut table = crate::link_state::tests::fresh(&topo);
+            let mut table = crate::routing::link_state::tests::fresh(&topo);
             for (i, e) in edges.iter().enumerate() {
                 if !e.3 {
-                    crate::link_state::tests::set(&mut table, &topo, i as u16, ConnectorState::Down);
+                    crate::routing::link_state::tests::set(&mut table, &topo, i as u16, ConnectorState::Down);
                 }
             }
             let domains = ["fabrikam.com", "other.edu", "school.edu", "lab.school.edu"];

@@ -10,11 +10,11 @@
 //! Group expansion itself asks a GC, page by page, and is driven by the server (see
 //! `exchange_server`): the whole message waits until every group is expanded (§2).
 
-use crate::address_space::{ExternalAddress, ExternalDirectory};
-use crate::dsn::DsnCode;
-use crate::global_catalog::{DirectoryView, ExpansionError, GlobalCatalog, GroupId, Recipient, Restriction};
+use crate::directory::global_catalog::{DirectoryView, ExpansionError, GlobalCatalog, GroupId, Recipient, Restriction};
 use crate::message::Message;
 use crate::time::{HOUR_MS, SECOND_MS};
+use crate::transport::address_space::{ExternalAddress, ExternalDirectory};
+use crate::transport::dsn::DsnCode;
 use crate::{AddressId, ServerId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -281,7 +281,7 @@ impl Expansion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::global_catalog::{AdDomainId, AsOf, MailboxEntry};
+    use crate::directory::global_catalog::{AdDomainId, AsOf, MailboxEntry};
     use crate::message::{MessageId, MessageKind};
     use crate::time::Instant;
     use crate::StoreId;
@@ -357,7 +357,7 @@ mod tests {
     /// A restricted user (2), a restricted DL (3) expanded anywhere, a DL with an
     /// expansion server (4), and a contact (6) forwarding to alice@fabrikam.com.
     fn rich_directory() -> GlobalCatalog {
-        use crate::global_catalog::*;
+        use crate::directory::global_catalog::*;
         let mut gc = directory();
         let object = |recipient, restriction| RecipientObject {
             class: ObjectClass::User,
@@ -417,13 +417,16 @@ mod tests {
         assert_eq!(
             c.resolved,
             vec![
-                (AddressId(3), Destination::Expand(crate::global_catalog::GroupId(0))),
+                (AddressId(3), Destination::Expand(crate::directory::global_catalog::GroupId(0))),
                 (AddressId(4), Destination::ExpandAt(ServerId(7))),
                 (AddressId(6), Destination::External(ExternalAddress::Smtp(domain))),
             ]
         );
         let c = cat(&gc, LIMITS, ServerId(7), &message(100, 0), &[AddressId(4)], false);
-        assert_eq!(c.expansions().collect::<Vec<_>>(), vec![(AddressId(4), crate::global_catalog::GroupId(1))]);
+        assert_eq!(
+            c.expansions().collect::<Vec<_>>(),
+            vec![(AddressId(4), crate::directory::global_catalog::GroupId(1))]
+        );
     }
 
     /// Drives an expansion against the catalog as a GC of domain 0 would, `page_size`
@@ -437,7 +440,12 @@ mod tests {
                 e.restart();
                 continue;
             }
-            let all = gc.members(group, AdDomainId(0), &AsOf(Instant::ZERO), crate::ldap_filter::Logic::ThreeValued);
+            let all = gc.members(
+                group,
+                AdDomainId(0),
+                &AsOf(Instant::ZERO),
+                crate::directory::ldap_filter::Logic::ThreeValued,
+            );
             let (result, more) = match all {
                 Err(err) => (Err(err), false),
                 Ok(all) => {
@@ -455,7 +463,7 @@ mod tests {
     /// Users 1..=6; group 10 = {1, 2, group 11}; group 11 = {2, 3, group 10} (a loop);
     /// group 12 = {4, 5, 6}; query group 13 with a bad filter.
     fn groups() -> GlobalCatalog {
-        use crate::global_catalog::*;
+        use crate::directory::global_catalog::*;
         let mut gc = GlobalCatalog::new();
         for a in 1..=6 {
             gc.add_mailbox(AddressId(a), MailboxEntry { store: StoreId(0), home_server: ServerId(0) });
@@ -518,8 +526,12 @@ mod tests {
         object.restriction = Restriction::AuthenticatedOnly;
         restricted.add(AddressId(11), object);
         while let Some((group, _)) = e.next_request() {
-            let all =
-                restricted.members(group, AdDomainId(0), &AsOf(Instant::ZERO), crate::ldap_filter::Logic::ThreeValued);
+            let all = restricted.members(
+                group,
+                AdDomainId(0),
+                &AsOf(Instant::ZERO),
+                crate::directory::ldap_filter::Logic::ThreeValued,
+            );
             e.on_page(&restricted, all, false, &refused);
         }
         let out = e.finish();

@@ -7,9 +7,9 @@
 //! Left out: A-record fallback for a domain without MX records (here such a domain does
 //! not exist: 5.4.0), CNAMEs, TTLs and the resolver cache.
 
-use crate::address_space::DomainId;
-use crate::smtp_protocol::ConnId;
-use crate::topology::{InternetConfig, MxRecord};
+use crate::config::topology::{InternetConfig, MxRecord};
+use crate::transport::address_space::DomainId;
+use crate::transport::smtp_protocol::ConnId;
 use crate::{Entropy, HostId};
 
 /// An MX query, named by the SMTP session that needs the answer.

@@ -6,7 +6,7 @@
 //! Left out: quotas, size limits, logs and maintenance (later issues).
 
 use crate::message::MessageId;
-use crate::queue_directory::MailboxContents;
+use crate::transport::queue_directory::MailboxContents;
 use crate::AddressId;
 use std::collections::BTreeMap;
 
