@@ -1,0 +1,109 @@
+//! Categorization, routing, local delivery and NDRs of a durable message.
+
+use super::*;
+
+impl ExchangeServer {
+    /// A durable message enters categorization and routing.
+    pub(super) fn process(&mut self, now: Instant, stored: StoredItem) {
+        let id = stored.id;
+        let at_origin = stored.submitted_here;
+        self.items
+            .insert(id, Item { message: stored.message, remaining: stored.recipients, arrived_at: stored.arrived_at });
+        self.categorize_item(now, id, at_origin, true);
+    }
+
+    /// Categorizes an item's remaining recipients: failures are NDR'd; groups this server
+    /// expands hold the whole message until they are done (§2); the rest is routed.
+    pub(super) fn categorize_item(&mut self, now: Instant, id: u64, at_origin: bool, through_dsaccess: bool) {
+        let recipients = self.items[&id].remaining.clone();
+        self.categorize_recipients(now, id, recipients, at_origin, through_dsaccess);
+    }
+
+    /// Categorizes these recipients of an item (all it has left, but for those already
+    /// on their way).
+    pub(super) fn categorize_recipients(
+        &mut self,
+        now: Instant,
+        id: u64,
+        recipients: Vec<AddressId>,
+        at_origin: bool,
+        through_dsaccess: bool,
+    ) {
+        if let Some(cache) = self.dsaccess.as_mut().filter(|_| through_dsaccess) {
+            // §2: the categorizer reads recipients (and an internal sender, for
+            // restrictions) through DSAccess; what it has no fresh entry for waits on a GC.
+            let item = &self.items[&id];
+            let mut wanted = recipients.clone();
+            wanted.extend(item.message.sender.filter(|s| self.topology.directory.object(*s).is_some()));
+            let misses = cache.misses(now, &wanted);
+            if !misses.is_empty() {
+                let work = DirectoryWork::Lookup(misses);
+                let held = Expanding {
+                    work,
+                    gc: None,
+                    search: 0,
+                    tried: BTreeSet::new(),
+                    at_origin,
+                    routed_early: Vec::new(),
+                };
+                self.expanding.insert(id, held);
+                self.ask_gc(now, id);
+                return;
+            }
+        }
+        let limits = self.limits();
+        let item = &self.items[&id];
+        let directory = &self.topology.directory;
+        let (external, here, message) = (&self.topology.external, self.id, &item.message);
+        // With DSAccess the categorizer believes what a GC answered (cached); without it,
+        // the directory as of now.
+        let verdict = match self.dsaccess.as_ref() {
+            Some(cache) => {
+                categorize(directory, &cache.view(now), external, limits, here, message, &recipients, at_origin)
+            }
+            None => categorize(directory, &AsOf(now), external, limits, here, message, &recipients, at_origin),
+        };
+        let message_id = item.message.id;
+        self.emit(ServerEvent::Categorized {
+            message: message_id,
+            resolved: verdict.resolved.len() as u32,
+            failed: verdict.failed.len() as u32,
+        });
+        let tops: Vec<_> = verdict.expansions().collect();
+        // A member who is a recipient the categorizer already refused is not reached
+        // through a group either: one NDR, not a delivery after it.
+        let refused: Vec<AddressId> = verdict.failed.iter().map(|(r, _)| *r).collect();
+        let mut failed: BTreeMap<DsnCode, Vec<AddressId>> = BTreeMap::new();
+        for (r, code) in verdict.failed {
+            failed.entry(code).or_default().push(r);
+        }
+        for (code, recipients) in failed {
+            if code == DsnCode::RecipientNotFound && self.topology.bug(PlantedBug::UnknownRecipientDropped) {
+                self.recipients_done(now, id, &recipients);
+                continue;
+            }
+            self.fail_recipients(now, id, recipients, code);
+        }
+        let others: Vec<AddressId> =
+            verdict.resolved.iter().map(|(r, _)| *r).filter(|r| !tops.iter().any(|(t, _)| t == r)).collect();
+        if !tops.is_empty() {
+            self.emit(ServerEvent::ExpansionStarted {
+                message: message_id,
+                groups: tops.iter().map(|t| t.0).collect(),
+            });
+            let routes_now = self.topology.bug(PlantedBug::RoutesBeforeExpansion);
+            let work = DirectoryWork::Expand(Expansion::new(tops, others.iter().copied().chain(refused)));
+            let routed_early = if routes_now { others.clone() } else { Vec::new() };
+            let held = Expanding { work, gc: None, search: 0, tried: BTreeSet::new(), at_origin: false, routed_early };
+            self.expanding.insert(id, held);
+            if routes_now && !others.is_empty() {
+                self.route_entry(now, QueueEntry { item: id, recipients: others }, None);
+            }
+            self.ask_gc(now, id);
+            return;
+        }
+        if !others.is_empty() {
+            self.route_entry(now, QueueEntry { item: id, recipients: others }, None);
+        }
+    }
+}

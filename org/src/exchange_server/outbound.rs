@@ -1,0 +1,375 @@
+//! Link queues and the sending side of SMTP.
+
+use super::*;
+
+impl ExchangeServer {
+    pub(super) fn in_flight(&self, hop: NextHop) -> bool {
+        self.outbound.values().any(|s| s.hop == hop && matches!(s.phase, Phase::Envelope(_) | Phase::Content { .. }))
+    }
+
+    /// Opens a connection for a Ready queue with mail.
+    pub(super) fn kick(&mut self, now: Instant, hop: NextHop) {
+        let queue = self.links.get_mut(&hop).expect("kicked queues exist");
+        if queue.state != LinkQueueState::Ready || queue.entries.is_empty() {
+            return;
+        }
+        queue.state = LinkQueueState::Active;
+        if let NextHop::RemoteDomain(domain) = hop {
+            // DNS first: the MX hosts are known only from the answer.
+            let first_dns = Peer::Host(self.topology.internet.dns_servers[0]);
+            let seq = self.open_session(hop, first_dns, Phase::Resolving { domain, server: 0 });
+            return self.query_dns(now, seq, domain, 0);
+        }
+        let peer = self.choose_peer(hop);
+        let seq = self.open_session(hop, peer, Phase::Connecting);
+        if self.sources(hop).is_some_and(|c| self.stopped.contains(&c)) {
+            return self.session_failed(now, seq, SessionFailure::Reset);
+        }
+        self.connect(now, seq, peer);
+    }
+
+    /// The server a session for `hop` connects to. Over a connector, a bridgehead is
+    /// picked at random among the candidates and kept for the session (§4).
+    pub(super) fn choose_peer(&mut self, hop: NextHop) -> Peer {
+        match hop {
+            NextHop::Server(s) => Peer::Server(s),
+            NextHop::Gateway(g) => {
+                let gateway = self.topology.gateway(g);
+                if gateway.source_bridgeheads.contains(&self.id) {
+                    match gateway.delivery {
+                        Delivery::SmartHost(h) | Delivery::Mta(h) => Peer::Host(h),
+                        Delivery::Dns => unreachable!("DNS connectors deliver through per-domain queues"),
+                    }
+                } else {
+                    let candidates = &gateway.source_bridgeheads;
+                    assert!(!candidates.is_empty(), "gateways have bridgeheads (checked at load)");
+                    Peer::Server(candidates[self.rng.below(candidates.len())])
+                }
+            }
+            NextHop::Connector(c) => {
+                let connector = self.topology.connector(c);
+                let candidates: Vec<ServerId> = if connector.source_bridgeheads.contains(&self.id) {
+                    connector.target_bridgeheads.clone()
+                } else {
+                    connector.source_bridgeheads.clone()
+                };
+                assert!(!candidates.is_empty(), "connectors have bridgeheads (checked at load)");
+                Peer::Server(candidates[self.rng.below(candidates.len())])
+            }
+            NextHop::RemoteDomain(_) | NextHop::Local | NextHop::Unreachable => {
+                unreachable!("no single peer for {hop:?}")
+            }
+        }
+    }
+
+    pub(super) fn handle_reply(&mut self, now: Instant, from: Peer, seq: u64, frame: Frame) {
+        match self.outbound.get(&seq) {
+            // A reply for a session that already timed out, or from an MX host this
+            // session has moved on from.
+            None => return,
+            Some(s) if s.peer != from || matches!(s.phase, Phase::Resolving { .. }) => return,
+            Some(_) => {}
+        }
+        let replies = match frame {
+            Frame::Replies(replies) => replies,
+            Frame::LinkState(answer) => return self.link_state_answered(now, seq, answer),
+            Frame::Reset => return self.session_failed(now, seq, SessionFailure::Reset),
+            Frame::Connect | Frame::Commands(_) => return,
+        };
+        let session = self.outbound.get_mut(&seq).expect("checked above");
+        let phase = std::mem::replace(&mut session.phase, Phase::Quitting);
+        let conn = ConnId { client: self.id, seq };
+        let peer = session.peer;
+        let hop = session.hop;
+        match phase {
+            Phase::Probe(connector) => {
+                self.outbound.remove(&seq);
+                self.timers.cancel(Timer::Outbound(seq));
+                if replies == [SmtpReply::ServiceReady] {
+                    self.send(peer, conn, Frame::Commands(vec![SmtpCommand::Quit]));
+                    self.connector_detected(now, connector, ConnectorState::Up);
+                    // The connection works: mail waiting for the queue's next retry goes now.
+                    let hop = NextHop::Connector(connector);
+                    if self.links.get(&hop).is_some_and(|q| q.state == LinkQueueState::Retry) {
+                        self.timers.cancel(Timer::QueueRetry(hop));
+                        self.retry_queue(now, hop);
+                    }
+                } else {
+                    self.schedule_probe(now, connector);
+                }
+            }
+            Phase::Connecting if replies == [SmtpReply::ServiceReady] => {
+                session.phase = Phase::Ehlo;
+                self.send_commands(now, peer, conn, vec![SmtpCommand::Ehlo]);
+                if let Some(c) = self.sources(hop) {
+                    self.connector_detected(now, c, ConnectorState::Up);
+                }
+            }
+            Phase::Ehlo if replies == [SmtpReply::EhloOk] => {
+                if self.exchanges_link_state(hop, peer) {
+                    self.offer_link_state(now, seq, 1);
+                } else {
+                    self.next_message(now, seq);
+                }
+            }
+            Phase::Envelope(entry) => {
+                if replies.len() == entry.recipients.len() + 2 && replies.iter().all(|r| r.is_positive()) {
+                    let message = self.items[&entry.item].message.clone();
+                    if self.topology.bug(PlantedBug::DoneOnSend) {
+                        self.recipients_done(now, entry.item, &entry.recipients);
+                    }
+                    let session = self.outbound.get_mut(&seq).expect("session exists");
+                    session.phase = Phase::Content { entry, message: message.id, size_bytes: message.size_bytes };
+                    self.send_commands(now, peer, conn, vec![SmtpCommand::Content(Box::new(message))]);
+                } else if replies.contains(&SmtpReply::SizeExceeded) {
+                    self.fail_recipients(now, entry.item, entry.recipients, DsnCode::MessageTooLarge);
+                    self.next_message(now, seq);
+                } else {
+                    let code = replies.iter().find(|r| !r.is_positive()).map_or(0, |r| r.code());
+                    self.requeue_front(entry, seq);
+                    self.session_failed(now, seq, SessionFailure::Rejected(code));
+                }
+            }
+            Phase::Content { entry, message, size_bytes } => {
+                if replies == [SmtpReply::Queued] {
+                    let queue = QueueKey::Link(self.outbound[&seq].hop);
+                    let recipients = entry.recipients.clone();
+                    let event = match peer {
+                        Peer::Server(to) => ServerEvent::Transferred { message, to, queue, recipients, size_bytes },
+                        Peer::Host(host) => ServerEvent::Relayed { message, host, queue, recipients, size_bytes },
+                    };
+                    self.emit(event);
+                    if !self.topology.bug(PlantedBug::DoneOnSend) {
+                        self.recipients_done(now, entry.item, &entry.recipients);
+                    }
+                    self.outbound.get_mut(&seq).expect("session exists").sent += 1;
+                    self.next_message(now, seq);
+                } else {
+                    let code = replies.first().map_or(0, |r| r.code());
+                    if !self.topology.bug(PlantedBug::DoneOnSend) {
+                        self.requeue_front(entry, seq);
+                    }
+                    self.session_failed(now, seq, SessionFailure::Rejected(code));
+                }
+            }
+            Phase::Quitting => self.close_session(now, seq),
+            Phase::Resolving { .. } => unreachable!("DNS answers come through handle_dns_reply"),
+            Phase::Connecting | Phase::Ehlo | Phase::LinkState { .. } => {
+                let code = replies.first().map_or(0, |r| r.code());
+                self.session_failed(now, seq, SessionFailure::Rejected(code));
+            }
+        }
+    }
+
+    /// Whether a session for `hop` to `peer` starts with `X-LINK2STATE`: this server is a
+    /// source bridgehead of a connector that carries link state and the peer one of its
+    /// target bridgeheads, which advertises the verb in EHLO (every 2000/2003 server does;
+    /// a handoff to a bridgehead of this server's own group is not a link state session).
+    pub(super) fn exchanges_link_state(&self, hop: NextHop, peer: Peer) -> bool {
+        let (NextHop::Connector(c), Peer::Server(_)) = (hop, peer) else { return false };
+        let connector = self.topology.connector(c);
+        connector.kind.carries_link_state() && connector.source_bridgeheads.contains(&self.id)
+    }
+
+    /// Sends this server's turn of `X-LINK2STATE`: the digest, and the table unless the
+    /// peer showed this digest last (turn 2 always carries it: the peer lacks something).
+    pub(super) fn offer_link_state(&mut self, now: Instant, seq: u64, turn: u8) {
+        let peer = self.outbound[&seq].peer;
+        let Peer::Server(server) = peer else { unreachable!("link state sessions are between servers") };
+        let digest = self.table.digest();
+        let shown = self.peer(server).synced == Some(digest);
+        let info = (turn > 1 || !shown).then(|| Box::new(self.table.org_info().clone()));
+        self.outbound.get_mut(&seq).expect("session exists").phase = Phase::LinkState { turn };
+        let conn = ConnId { client: self.id, seq };
+        let offer = SmtpCommand::XLink2State(LinkStateExchange { digest, info });
+        self.send_commands(now, peer, conn, vec![offer]);
+    }
+
+    /// The peer bridgehead answered `X-LINK2STATE`: take what is newer, send this table in a
+    /// second turn if the peer still lacks part of it, else go on to the mail. At most two
+    /// turns: the second answer is taken and the mail follows whatever it says.
+    pub(super) fn link_state_answered(&mut self, now: Instant, seq: u64, answer: LinkStateExchange) {
+        let Some(OutboundSession { phase: Phase::LinkState { turn }, peer: Peer::Server(server), .. }) =
+            self.outbound.get(&seq)
+        else {
+            return; // not waiting for one: ignore it, as an SMTP client ignores a stray line
+        };
+        let (turn, server) = (*turn, *server);
+        let stale = self.topology.bug(PlantedBug::AcceptsStaleLinkState);
+        let changed = answer.info.map(|info| self.table.merge(&self.topology, &info, stale)).unwrap_or_default();
+        let mine = self.table.digest();
+        let again = turn == 1 && mine != answer.digest;
+        // After a second turn the peer holds this table; until then it shows its digest.
+        self.peer(server).synced = Some(if again { mine } else { answer.digest });
+        if again {
+            self.offer_link_state(now, seq, 2);
+        }
+        if !changed.is_empty() {
+            self.table_changed(now, changed);
+        }
+        if !again {
+            self.next_message(now, seq);
+        }
+    }
+
+    pub(super) fn send_commands(&mut self, now: Instant, peer: Peer, conn: ConnId, commands: Vec<SmtpCommand>) {
+        self.send(peer, conn, Frame::Commands(commands));
+        let deadline = now.plus_ms(self.topology.server(self.id).smtp.connection_timeout_ms);
+        let session = self.outbound.get_mut(&conn.seq).expect("commands go on open sessions");
+        debug_assert!(deadline >= session.deadline, "deadlines only move later");
+        session.deadline = deadline;
+        if !self.timers.is_set(Timer::Outbound(conn.seq)) {
+            self.timers.set(Timer::Outbound(conn.seq), deadline);
+        }
+    }
+
+    pub(super) fn requeue_front(&mut self, entry: QueueEntry, seq: u64) {
+        let hop = self.outbound[&seq].hop;
+        self.links.get_mut(&hop).expect("session queues exist").entries.push_front(entry);
+    }
+
+    /// Sends the next message of the queue on this session, or QUIT.
+    pub(super) fn next_message(&mut self, now: Instant, seq: u64) {
+        let limit = self.topology.server(self.id).smtp.messages_per_connection;
+        let (hop, peer, sent) = {
+            let s = &self.outbound[&seq];
+            (s.hop, s.peer, s.sent)
+        };
+        let conn = ConnId { client: self.id, seq };
+        loop {
+            let queue = self.links.get_mut(&hop).expect("session queues exist");
+            let entry = if sent < limit { queue.entries.pop_front() } else { None };
+            let Some(entry) = entry else {
+                self.outbound.get_mut(&seq).expect("session exists").phase = Phase::Quitting;
+                return self.send_commands(now, peer, conn, vec![SmtpCommand::Quit]);
+            };
+            if self.expired(now, entry.item) {
+                self.fail_recipients(now, entry.item, entry.recipients, DsnCode::Expired);
+                continue;
+            }
+            let message = &self.items[&entry.item].message;
+            debug_assert!(entry.recipients.iter().all(|r| self.items[&entry.item].remaining.contains(r)));
+            let mut commands = Vec::with_capacity(entry.recipients.len() + 2);
+            commands.push(SmtpCommand::MailFrom { sender: message.sender, size_bytes: message.size_bytes });
+            commands.extend(entry.recipients.iter().map(|r| SmtpCommand::RcptTo(*r)));
+            commands.push(SmtpCommand::Data);
+            self.outbound.get_mut(&seq).expect("session exists").phase = Phase::Envelope(entry);
+            return self.send_commands(now, peer, conn, commands);
+        }
+    }
+
+    pub(super) fn close_session(&mut self, now: Instant, seq: u64) {
+        let session = self.outbound.remove(&seq).expect("closing an open session");
+        self.timers.cancel(Timer::Outbound(seq));
+        let queue = self.links.get_mut(&session.hop).expect("session queues exist");
+        queue.state = LinkQueueState::Ready;
+        if queue.failures > 0 {
+            queue.failures = 0;
+            let event = ServerEvent::QueueState {
+                queue: QueueKey::Link(session.hop),
+                state: LinkQueueState::Ready,
+                failures: 0,
+                retry_in_ms: None,
+                reason: None,
+            };
+            self.emit(event);
+        }
+        self.kick(now, session.hop);
+    }
+
+    pub(super) fn session_failed(&mut self, now: Instant, seq: u64, reason: SessionFailure) {
+        let Some(session) = self.outbound.get(&seq) else {
+            return;
+        };
+        if matches!(session.phase, Phase::Quitting) {
+            return self.close_session(now, seq); // everything was sent; only QUIT was lost
+        }
+        if let Phase::Probe(connector) = session.phase {
+            self.outbound.remove(&seq);
+            self.timers.cancel(Timer::Outbound(seq));
+            return self.schedule_probe(now, connector);
+        }
+        // DNS delivery tolerates an unresponsive DNS server or MX host: the next one is
+        // tried in the same attempt (EXCHANGE2003.md §3.2).
+        let queue = QueueKey::Link(session.hop);
+        let dns_servers = self.topology.internet.dns_servers.len();
+        let next = match (&session.phase, session.peer) {
+            (Phase::Resolving { domain, server }, Peer::Host(host)) if server + 1 < dns_servers => {
+                Some((host, Err((*domain, server + 1))))
+            }
+            (Phase::Connecting, Peer::Host(host)) if !self.topology.bug(PlantedBug::NoMxFailover) => {
+                let session = self.outbound.get_mut(&seq).expect("checked above");
+                session.fallback.pop_front().map(|mx| (host, Ok(mx)))
+            }
+            _ => None,
+        };
+        if let Some((host, next)) = next {
+            self.emit(ServerEvent::Failover { queue, host, reason });
+            return match next {
+                Ok(mx) => self.connect(now, seq, Peer::Host(mx)),
+                Err((domain, server)) => self.query_dns(now, seq, domain, server),
+            };
+        }
+        let session = self.outbound.remove(&seq).expect("checked above");
+        self.timers.cancel(Timer::Outbound(seq));
+        let retry = self.topology.server(self.id).smtp.retry.clone();
+        let mta = self.over_mta(session.hop).then(|| self.topology.server(self.id).mta);
+        let queue = self.links.get_mut(&session.hop).expect("session queues exist");
+        match session.phase {
+            Phase::Envelope(entry) => queue.entries.push_front(entry),
+            // After Content the peer may have the message already; resending is SMTP's
+            // known duplicate window (RFC 1047), closed by the store's duplicate check.
+            Phase::Content { entry, .. } if !self.topology.bug(PlantedBug::DoneOnSend) => {
+                queue.entries.push_front(entry)
+            }
+            _ => {}
+        }
+        queue.failures += 1;
+        let delay = mta.map_or_else(|| retry.delay_ms(queue.failures), |m| m.open_interval_ms);
+        if mta.is_some_and(|m| queue.failures > m.max_open_retries) {
+            // The MTA gives up: what waits is returned as non-deliverable. orgsim's
+            // mapping [U]: 4.4.7, the code of mail that could not be delivered in time.
+            queue.failures = 0;
+            let entries: Vec<QueueEntry> = queue.entries.drain(..).collect();
+            for entry in entries {
+                self.fail_recipients(now, entry.item, entry.recipients, DsnCode::Expired);
+            }
+        }
+        let queue = self.links.get_mut(&session.hop).expect("session queues exist");
+        queue.state = LinkQueueState::Retry;
+        queue.retry_at = Some(now.plus_ms(delay));
+        let failures = queue.failures;
+        self.timers.set(Timer::QueueRetry(session.hop), now.plus_ms(delay));
+        self.emit(ServerEvent::QueueState {
+            queue: QueueKey::Link(session.hop),
+            state: LinkQueueState::Retry,
+            failures,
+            retry_in_ms: Some(delay),
+            reason: Some(reason),
+        });
+        // Glitch retries spent: the link goes to retry and the connector is found down (§4).
+        if failures > retry.glitch_retry_count {
+            if let Some(c) = self.sources(session.hop) {
+                self.connector_detected(now, c, ConnectorState::Down);
+            }
+        }
+    }
+
+    pub(super) fn retry_queue(&mut self, now: Instant, hop: NextHop) {
+        let queue = self.links.get_mut(&hop).expect("retried queues exist");
+        debug_assert_eq!(queue.state, LinkQueueState::Retry);
+        queue.state = LinkQueueState::Ready;
+        queue.retry_at = None;
+        let entries: Vec<QueueEntry> = queue.entries.drain(..).collect();
+        for entry in entries {
+            if self.expired(now, entry.item) {
+                self.fail_recipients(now, entry.item, entry.recipients, DsnCode::Expired);
+            } else {
+                // The route may have changed while the queue waited (a connector marked
+                // down); routing again keeps the order of mail that stays.
+                self.route_entry(now, entry, Some(QueueKey::Link(hop)));
+            }
+        }
+        self.kick(now, hop);
+    }
+}

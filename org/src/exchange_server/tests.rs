@@ -1,0 +1,547 @@
+use super::*;
+use crate::config::topology::{
+    ConnectorConfig, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig,
+};
+use crate::directory::global_catalog::{GlobalCatalog, MailboxEntry};
+use crate::version::ExchangeVersion;
+use crate::RoutingGroupId;
+
+struct Counter(u64);
+impl Entropy for Counter {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0
+    }
+}
+
+/// EX0 in RG0, EX1 in RG1, one connector each way; mailbox 1 on EX0, mailbox 2 on EX1.
+fn two_groups() -> Arc<Topology> {
+    two_groups_of(ExchangeVersion::Exchange2003Sp2)
+}
+
+fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
+    let server = |i: u16| ServerConfig {
+        name: format!("EX{i}"),
+        fqdn: format!("ex{i}.contoso.com"),
+        version,
+        routing_group: RoutingGroupId(i),
+        smtp: SmtpVirtualServerConfig::default(),
+        mta: crate::config::topology::MtaConfig::default(),
+        global_catalogs: Vec::new(),
+        dsaccess: None,
+    };
+    let connector = |from: u16, to: u16| ConnectorConfig {
+        name: format!("RG{from}-RG{to}"),
+        kind: crate::config::topology::ConnectorKind::RoutingGroup,
+        from: RoutingGroupId(from),
+        to: RoutingGroupId(to),
+        cost: 1,
+        source_bridgeheads: vec![ServerId(from)],
+        target_bridgeheads: vec![ServerId(to)],
+    };
+    let mut directory = GlobalCatalog::new();
+    directory.add_mailbox(AddressId(1), MailboxEntry { store: StoreId(0), home_server: ServerId(0) });
+    directory.add_mailbox(AddressId(2), MailboxEntry { store: StoreId(1), home_server: ServerId(1) });
+    Arc::new(Topology {
+        servers: vec![server(0), server(1)],
+        routing_groups: (0..2)
+            .map(|g| RoutingGroupConfig { name: format!("RG{g}"), members: vec![ServerId(g)], master: ServerId(g) })
+            .collect(),
+        connectors: vec![connector(0, 1), connector(1, 0)],
+        stores: (0..2)
+            .map(|s| StoreConfig { name: format!("MS{s}"), storage_group: "SG".into(), server: ServerId(s) })
+            .collect(),
+        directory,
+        gateways: Vec::new(),
+        external: crate::transport::address_space::ExternalDirectory::new(),
+        internet: crate::config::topology::InternetConfig::default(),
+        plants: crate::planted_bugs::Plants::NONE,
+        link_state: crate::config::topology::LinkStateConfig::default(),
+    })
+}
+
+fn message(n: u64) -> Message {
+    Message {
+        id: MessageId::Client(n),
+        kind: MessageKind::Normal,
+        sender: Some(AddressId(1)),
+        size_bytes: 4096,
+        submitted_at: Instant::ZERO,
+        hop_count: 0,
+        authenticated: true,
+        header_recipients: Default::default(),
+    }
+}
+
+/// Runs two servers against each other with zero network delay until quiet or `until`.
+fn pump(servers: &mut [ExchangeServer; 2], disks: &mut [DiskImage; 2], until: Instant) -> Vec<ServerEvent> {
+    pump_with(servers, disks, until, true)
+}
+
+/// [`pump`], losing every link state message outside SMTP sessions unless
+/// `side_channel`.
+fn pump_with(
+    servers: &mut [ExchangeServer; 2],
+    disks: &mut [DiskImage; 2],
+    until: Instant,
+    side_channel: bool,
+) -> Vec<ServerEvent> {
+    let mut events = Vec::new();
+    let mut now = Instant::ZERO;
+    loop {
+        let mut moved = false;
+        for i in 0..2 {
+            for out in servers[i].drain_outputs() {
+                moved = true;
+                match out {
+                    Output::Send { to, packet } => {
+                        let from = servers[i].id();
+                        servers[usize::from(to.0)].handle_packet(now, from, packet)
+                    }
+                    Output::LinkState { to, message } => {
+                        if side_channel {
+                            let from = servers[i].id();
+                            servers[usize::from(to.0)].handle_link_state(now, from, message)
+                        }
+                    }
+                    Output::Persist(ops) => ops.iter().for_each(|op| disks[i].apply(op)),
+                    Output::Event(e) => events.push(e),
+                    Output::SendHost { .. } | Output::Dns { .. } => panic!("no Internet here"),
+                    Output::Ldap { .. } => panic!("no groups here"),
+                }
+            }
+        }
+        if moved {
+            continue;
+        }
+        let next = servers.iter().filter_map(|s| s.poll_timeout()).min();
+        match next {
+            Some(t) if t <= until => {
+                now = t;
+                servers.iter_mut().for_each(|s| s.handle_timeout(now));
+            }
+            _ => return events,
+        }
+    }
+}
+
+#[test]
+fn delivers_locally_across_a_connector_and_ndrs_unknown() {
+    let topo = two_groups();
+    let mut servers = [
+        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+    ];
+    let mut disks = [DiskImage::default(), DiskImage::default()];
+    servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(1), AddressId(2), AddressId(9)]);
+    let events = pump(&mut servers, &mut disks, Instant(60_000));
+    let delivered: Vec<(MessageId, AddressId)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Delivered { message, recipient, .. } => Some((*message, *recipient)),
+            _ => None,
+        })
+        .collect();
+    let ndr = MessageId::Dsn { server: ServerId(0), item: 1 };
+    assert!(delivered.contains(&(MessageId::Client(1), AddressId(1))));
+    assert!(delivered.contains(&(MessageId::Client(1), AddressId(2))));
+    assert!(delivered.contains(&(ndr, AddressId(1))), "the NDR reaches the sender: {events:?}");
+    assert_eq!(delivered.len(), 3);
+    assert!(disks.iter().all(|d| d.items.is_empty()), "queues drained");
+    assert_eq!(disks[1].mailboxes[&AddressId(2)].messages.len(), 1);
+}
+
+/// EXCHANGE2003.md §4: bridgeheads of two groups exchange link state with X-LINK2STATE
+/// after EHLO and before the mail, so the receiver routes it knowing at least what the
+/// sender knew (even when every other link state message is lost). Newer state on the
+/// sender, on the receiver, or on both (a second turn) ends with equal tables.
+#[test]
+fn x_link2state_syncs_both_bridgeheads_before_the_mail_exchange2003_4() {
+    for (newer_on_sender, newer_on_receiver) in [(true, false), (false, true), (true, true)] {
+        let topo = two_groups();
+        let mut servers = [
+            ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+            ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+        ];
+        for (i, newer) in [newer_on_sender, newer_on_receiver].into_iter().enumerate() {
+            if newer {
+                let (group, master) = (RoutingGroupId(i as u16), ServerId(i as u16));
+                servers[i].table.raise(&topo, group, master, VersionBump::User, None);
+            }
+        }
+        let sender_digest = servers[0].table.digest();
+        let mut disks = [DiskImage::default(), DiskImage::default()];
+        servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
+        let events = pump_with(&mut servers, &mut disks, Instant(60_000), false);
+        let case = format!("sender newer {newer_on_sender}, receiver newer {newer_on_receiver}: {events:?}");
+        assert_eq!(servers[0].table.digest(), servers[1].table.digest(), "{case}");
+        let received = events.iter().position(|e| matches!(e, ServerEvent::Received { .. }));
+        let learned = events.iter().position(
+            |e| matches!(e, ServerEvent::LinkStateChanged { digest, .. } if *digest == servers[1].table.digest()),
+        );
+        assert!(received.is_some(), "{case}");
+        if newer_on_sender {
+            assert!(learned < received, "the receiver learns before the mail arrives: {case}");
+            assert_ne!(sender_digest, LinkStateTable::from_directory(&topo, &[ServerId(0), ServerId(1)]).digest());
+        }
+    }
+}
+
+/// The master's update to a member is lost with the member's crash; once the
+/// restarted member has shown its table and been answered, the master's next change
+/// goes to it at once, not after the resend interval (a member routing on the old
+/// table meanwhile sent mail round a loop).
+#[test]
+fn a_master_tells_a_restarted_member_its_next_change_at_once_exchange2003_4() {
+    let mut topo = (*two_groups()).clone();
+    topo.servers[1].routing_group = RoutingGroupId(0);
+    topo.routing_groups.truncate(1);
+    topo.routing_groups[0].members = vec![ServerId(0), ServerId(1)];
+    topo.connectors.clear();
+    let topo = Arc::new(topo);
+    let group = RoutingGroupId(0);
+    let mut master = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
+    let change = |master: &mut ExchangeServer, at: Instant| {
+        master.table.raise(&topo, group, ServerId(0), VersionBump::User, None);
+        master.table_changed(at, vec![group]);
+        master.drain_outputs()
+    };
+    let updates_to_member = |outputs: &[Output]| {
+        outputs
+            .iter()
+            .filter(|o| matches!(o, Output::LinkState { to: ServerId(1), message: LinkStateMessage::Update { .. } }))
+            .count()
+    };
+    assert_eq!(updates_to_member(&change(&mut master, Instant(1_000))), 1, "pushed to the member");
+    // The member crashed before that update arrived; it restarts and asks its master.
+    let start = StartConditions::default();
+    let mut member = ExchangeServer::recover(
+        ServerId(1),
+        topo.clone(),
+        &DiskImage::default(),
+        &start,
+        Box::new(Counter(2)),
+        1,
+        Instant(2_000),
+    );
+    for out in member.drain_outputs() {
+        if let Output::LinkState { to: ServerId(0), message } = out {
+            master.handle_link_state(Instant(2_000), ServerId(1), message);
+        }
+    }
+    let answer = master.drain_outputs();
+    assert!(answer.iter().any(|o| matches!(o, Output::LinkState { to: ServerId(1), .. })), "{answer:?}");
+    assert_eq!(updates_to_member(&change(&mut master, Instant(3_000))), 1, "the next change goes at once");
+}
+
+#[test]
+fn crash_before_flush_loses_only_unacknowledged_mail() {
+    let topo = two_groups();
+    let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
+    server.handle_submit(Instant::ZERO, message(1), vec![AddressId(1)]);
+    // Nothing durable and nothing acknowledged before the flush.
+    let outputs = server.drain_outputs();
+    assert!(outputs.is_empty(), "{outputs:?}");
+    // The node dies here: a restart on the empty disk has nothing to recover.
+    let restarted = ExchangeServer::recover(
+        ServerId(0),
+        topo,
+        &DiskImage::default(),
+        &StartConditions::default(),
+        Box::new(Counter(1)),
+        1,
+        Instant(1),
+    );
+    assert_eq!(restarted.items.len(), 0);
+}
+
+#[test]
+fn out_of_office_answers_each_sender_once_even_across_a_restart() {
+    let mut topo = (*two_groups()).clone();
+    topo.directory.set_out_of_office(AddressId(2));
+    let topo = Arc::new(topo);
+    let mut servers = [
+        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+    ];
+    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let to_owner = |n: u64| Message { header_recipients: [AddressId(2)].as_slice().into(), ..message(n) };
+    let replies = |events: &[ServerEvent]| {
+        events.iter().filter(|e| matches!(e, ServerEvent::OutOfOffice { from: AddressId(2), .. })).count()
+    };
+    servers[0].handle_submit(Instant::ZERO, to_owner(1), vec![AddressId(2)]);
+    servers[0].handle_submit(Instant::ZERO, to_owner(2), vec![AddressId(2)]);
+    let events = pump(&mut servers, &mut disks, Instant(60_000));
+    assert_eq!(replies(&events), 1, "once per sender: {events:?}");
+    assert!(disks[1].mailboxes[&AddressId(2)].oof_replied.contains(&AddressId(1)));
+    // EX1 restarts on its disk: the history is in the mailbox.
+    servers[1] = ExchangeServer::recover(
+        ServerId(1),
+        topo,
+        &disks[1],
+        &StartConditions::default(),
+        Box::new(Counter(3)),
+        1,
+        Instant(60_000),
+    );
+    servers[0].handle_submit(Instant(60_000), to_owner(3), vec![AddressId(2)]);
+    let events = pump(&mut servers, &mut disks, Instant(120_000));
+    assert_eq!(replies(&events), 0, "not answered again after the restart: {events:?}");
+}
+
+/// The connector's remote side refuses EX0 for `outage`: EX0 glitch-retries, finds it
+/// down, and (as its group's master) reviews its own report; then probes until the
+/// connector works again. Returns the events.
+fn refused_connector(version: ExchangeVersion, outage: Instant, until: Instant) -> (Vec<ServerEvent>, [DiskImage; 2]) {
+    let topo = two_groups_of(version);
+    let mut servers = [
+        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+    ];
+    let mut disks = [DiskImage::default(), DiskImage::default()];
+    servers[0].handle_connector_service(ConnectorId(0), false);
+    servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
+    let mut events = pump(&mut servers, &mut disks, outage);
+    servers[0].handle_connector_service(ConnectorId(0), true);
+    events.extend(pump(&mut servers, &mut disks, until));
+    (events, disks)
+}
+
+#[test]
+fn exchange2000_marks_a_refused_connector_down_after_glitch_retries_4() {
+    let (events, disks) =
+        refused_connector(ExchangeVersion::Exchange2000Sp3, Instant(30 * 60_000), Instant(40 * 60_000));
+    let detected: Vec<(ConnectorState, usize)> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            ServerEvent::ConnectorDetected { connector: ConnectorId(0), state } => Some((*state, i)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(detected.iter().map(|d| d.0).collect::<Vec<_>>(), vec![ConnectorState::Down, ConnectorState::Up]);
+    let failures_before_down = events[..detected[0].1]
+        .iter()
+        .filter(|e| matches!(e, ServerEvent::QueueState { state: LinkQueueState::Retry, .. }))
+        .count();
+    assert_eq!(failures_before_down, 4, "three glitch retries fail, the fourth failure marks it down");
+    assert!(events.iter().any(|e| matches!(e, ServerEvent::Queued { queue: QueueKey::Unreachable, .. })));
+    // EX1 learned the change over link state.
+    assert!(events.iter().any(|e| matches!(e, ServerEvent::Delivered { recipient: AddressId(2), .. })));
+    assert!(disks.iter().all(|d| d.items.is_empty()));
+}
+
+#[test]
+fn exchange2003_keeps_the_only_connector_up_and_queues_4() {
+    let (events, disks) =
+        refused_connector(ExchangeVersion::Exchange2003Sp2, Instant(30 * 60_000), Instant(60 * 60_000));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ServerEvent::LinkStateReviewed {
+            decision: Decision::Suppress(crate::routing::routing_group_master::Suppressed::NoAlternatePath),
+            ..
+        }
+    )));
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::LinkStateChanged { .. })), "nothing propagates");
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::Queued { queue: QueueKey::Unreachable, .. })));
+    assert!(events.iter().any(|e| matches!(e, ServerEvent::Delivered { recipient: AddressId(2), .. })));
+    assert!(disks.iter().all(|d| d.items.is_empty()));
+}
+
+/// EX0 alone in RG0 with an SMTP connector `*` by DNS and an X.400 address space it
+/// cannot serve; DNS1 and DNS2; fabrikam.com MX 10 MX-A, 10 MX-B, 20 MX-C.
+fn internet_topology() -> Arc<Topology> {
+    use crate::config::topology::{GatewayConfig, HostConfig, HostRole, InternetConfig, MxRecord};
+    use crate::transport::address_space::{AddressSpace, Pattern};
+    let mut topo = (*two_groups()).clone();
+    let domain = topo.external.add_smtp(AddressId(10), "alice@fabrikam.com").unwrap();
+    topo.external.add_smtp(AddressId(11), "bob@nowhere.example").unwrap();
+    topo.external.add_x400(AddressId(12), "c=US;a= ;p=Legacy;o=NYC;s=Smith").unwrap();
+    let host = |name: &str, role| HostConfig { name: name.into(), fqdn: name.to_lowercase(), role };
+    topo.internet = InternetConfig {
+        hosts: vec![
+            host("DNS1", HostRole::Dns),
+            host("DNS2", HostRole::Dns),
+            host("MX-A", HostRole::Mail),
+            host("MX-B", HostRole::Mail),
+            host("MX-C", HostRole::Mail),
+        ],
+        dns_servers: vec![HostId(0), HostId(1)],
+        mx: [(
+            domain,
+            vec![
+                MxRecord { preference: 10, host: HostId(2) },
+                MxRecord { preference: 10, host: HostId(3) },
+                MxRecord { preference: 20, host: HostId(4) },
+            ],
+        )]
+        .into_iter()
+        .collect(),
+        dns_timeout_ms: 5_000,
+    };
+    topo.gateways = vec![GatewayConfig {
+        name: "Internet".into(),
+        routing_group: RoutingGroupId(0),
+        source_bridgeheads: vec![ServerId(0)],
+        address_spaces: vec![
+            AddressSpace { pattern: Pattern::smtp("*").unwrap(), cost: 1 },
+            AddressSpace { pattern: Pattern::x400("c=US;a= ;p=Legacy").unwrap(), cost: 1 },
+        ],
+        delivery: Delivery::Dns,
+    }];
+    Arc::new(topo)
+}
+
+/// Runs EX0 against the Internet hosts (those in `down` never answer) until quiet.
+fn pump_internet(server: &mut ExchangeServer, down: &[u16], until: Instant) -> Vec<ServerEvent> {
+    let topo = server.topology.clone();
+    let mut hosts: Vec<crate::transport::internet_host::InternetMailHost> =
+        topo.internet.hosts.iter().map(|_| crate::transport::internet_host::InternetMailHost::new()).collect();
+    let mut events = Vec::new();
+    let mut now = Instant::ZERO;
+    let mut disk = DiskImage::default();
+    loop {
+        let outputs = server.drain_outputs();
+        if outputs.is_empty() {
+            match server.poll_timeout() {
+                Some(t) if t <= until => {
+                    now = t;
+                    server.handle_timeout(now);
+                    continue;
+                }
+                _ => return events,
+            }
+        }
+        for out in outputs {
+            match out {
+                Output::SendHost { to, .. } | Output::Dns { to, .. } if down.contains(&to.0) => {}
+                Output::SendHost { to, packet } => {
+                    for reply in hosts[usize::from(to.0)].handle_packet(server.id(), packet) {
+                        server.handle_host_packet(now, to, reply);
+                    }
+                }
+                Output::Dns { to, query } => {
+                    server.handle_dns_reply(now, to, crate::transport::dns::answer(&topo.internet, query))
+                }
+                Output::Persist(ops) => ops.iter().for_each(|op| disk.apply(op)),
+                Output::Event(e) => events.push(e),
+                Output::Send { .. } | Output::LinkState { .. } | Output::Ldap { .. } => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn dns_delivery_fails_over_dns_servers_and_mx_hosts_exchange2003_3_2() {
+    let topo = internet_topology();
+    let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(3)));
+    server.handle_submit(Instant::ZERO, message(1), vec![AddressId(10), AddressId(11), AddressId(12)]);
+    // DNS1 and both preference-10 MX hosts are unresponsive.
+    let events = pump_internet(&mut server, &[0, 2, 3], Instant(3_600_000));
+    let failovers: Vec<HostId> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Failover { host, .. } => Some(*host),
+            _ => None,
+        })
+        .collect();
+    assert!(failovers.contains(&HostId(0)), "DNS1 timed out, DNS2 answered: {failovers:?}");
+    assert!(failovers.contains(&HostId(2)) && failovers.contains(&HostId(3)), "{failovers:?}");
+    let relayed: Vec<(HostId, Vec<AddressId>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Relayed { host, recipients, .. } => Some((*host, recipients.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(relayed, vec![(HostId(4), vec![AddressId(10)])], "the backup MX took it");
+    let ndrs: Vec<(DsnCode, Vec<AddressId>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Ndr { code, recipients, .. } => Some((*code, recipients.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(ndrs.contains(&(DsnCode::HostNotFound, vec![AddressId(11)])), "NXDOMAIN is 5.4.0: {ndrs:?}");
+    assert!(ndrs.contains(&(DsnCode::RoutingError, vec![AddressId(12)])), "X.400 over DNS is 4.4.9: {ndrs:?}");
+}
+
+#[test]
+fn equal_mx_hosts_share_the_load() {
+    let topo = internet_topology();
+    let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(5)));
+    for n in 1..=40 {
+        server.handle_submit(Instant(n * 60_000), message(n), vec![AddressId(10)]);
+    }
+    let events = pump_internet(&mut server, &[], Instant(7_200_000));
+    let mut by_host = [0u32; 5];
+    for e in &events {
+        if let ServerEvent::Relayed { host, .. } = e {
+            by_host[usize::from(host.0)] += 1;
+        }
+    }
+    assert_eq!(by_host[4], 0, "the backup MX is not used while the others answer");
+    assert_eq!(by_host[2] + by_host[3], 40);
+    assert!(by_host[2] >= 10 && by_host[3] >= 10, "load spread over the equal MX hosts: {by_host:?}");
+}
+
+#[test]
+fn link_state_does_not_cross_x400_connectors_exchange2003_4() {
+    let mut topo = (*two_groups_of(ExchangeVersion::Exchange2000Sp3)).clone();
+    for c in &mut topo.connectors {
+        c.kind = crate::config::topology::ConnectorKind::X400;
+    }
+    let topo = Arc::new(topo);
+    let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
+    server.handle_connector_service(ConnectorId(0), false);
+    server.handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
+    let (mut changed, mut sent) = (false, 0);
+    let mut now = Instant::ZERO;
+    // The MTA retries every 10 min: the fourth failed open (at 30 min) marks it down.
+    while now < Instant(60 * 60_000) {
+        for out in server.drain_outputs() {
+            match out {
+                Output::Event(ServerEvent::LinkStateChanged { .. }) => changed = true,
+                Output::LinkState { .. } => sent += 1,
+                _ => {}
+            }
+        }
+        let Some(t) = server.poll_timeout() else { break };
+        now = t;
+        server.handle_timeout(now);
+    }
+    assert!(changed, "the master marked the refused connector down in its own table");
+    assert_eq!(sent, 0, "no X-LINK2STATE over an X.400 connector: the groups are link state islands");
+}
+
+#[test]
+fn an_x400_queue_follows_the_mta_open_interval_then_gives_up_exchange2003_3_2a() {
+    use crate::config::topology::{GatewayConfig, HostConfig, HostRole, MtaConfig};
+    use crate::transport::address_space::{AddressSpace, Pattern};
+    let mut topo = (*internet_topology()).clone();
+    topo.internet.hosts.push(HostConfig { name: "MTA".into(), fqdn: "mta".into(), role: HostRole::Mta });
+    topo.gateways.push(GatewayConfig {
+        name: "X.400".into(),
+        routing_group: RoutingGroupId(0),
+        source_bridgeheads: vec![ServerId(0)],
+        address_spaces: vec![AddressSpace { pattern: Pattern::x400("c=US;a= ;p=Legacy;o=NYC").unwrap(), cost: 1 }],
+        delivery: Delivery::Mta(HostId(5)),
+    });
+    topo.servers[0].mta = MtaConfig { open_interval_ms: 600_000, max_open_retries: 3 };
+    let mut server = ExchangeServer::new(ServerId(0), Arc::new(topo), Box::new(Counter(3)));
+    server.handle_submit(Instant::ZERO, message(1), vec![AddressId(12)]);
+    let events = pump_internet(&mut server, &[5], Instant(3 * 3_600_000));
+    let retries: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::QueueState { retry_in_ms: Some(ms), .. } => Some(*ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries, vec![600_000; 4], "no glitch retries over the MTA: every attempt 10 min apart");
+    let ndr = events.iter().find_map(|e| match e {
+        ServerEvent::Ndr { code, recipients, .. } => Some((*code, recipients.clone())),
+        _ => None,
+    });
+    assert_eq!(ndr, Some((DsnCode::Expired, vec![AddressId(12)])), "returned after the 4th failed open");
+}
