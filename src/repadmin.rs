@@ -6,6 +6,7 @@
 //! DCs, each with its own connections and state.
 
 use crate::{load_until, output_error};
+use org::calendar::{Weekday, WeeklyHours};
 use org::directory::ad_replication::DcId;
 use org::planted_bugs::Plants;
 use sim::units::Duration;
@@ -99,7 +100,7 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
                 if c.intra_site { "intra-site" } else { "inter-site" },
                 Duration::from_ms(c.interval_ms).to_string(),
                 if hwm < source { "  (behind)" } else { "" },
-                schedule_note(c.schedule.open_hours)
+                schedule_note(&c.schedule.hours)
             ));
         }
         let utd: Vec<String> = state.utd.iter().map(|(d, usn)| format!("{} {usn}", name(*d))).collect();
@@ -115,21 +116,37 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
     }
 }
 
-/// A site link schedule as repadmin users read it: `  open 20:00-06:00 UTC` (nothing when
-/// always open).
-fn schedule_note(open_hours: u32) -> String {
-    let all = org::directory::domain_controller::Schedule::ALWAYS.open_hours;
-    if open_hours & all == all {
+/// A site link schedule as repadmin users read it: `  open 20:00-06:00 UTC` when every
+/// day is alike, else per day (`  open Sat 00:00-24:00, Sun 00:00-24:00 UTC`); nothing
+/// when always open.
+fn schedule_note(hours: &WeeklyHours) -> String {
+    if *hours == WeeklyHours::ALWAYS {
         return String::new();
     }
-    let open = |h: u32| open_hours & (1 << (h % 24)) != 0;
-    // Windows start where an open hour follows a closed one (the day wraps).
-    let windows: Vec<String> = (0..24)
-        .filter(|&h| open(h) && !open(h + 23))
-        .map(|from| {
-            let until = (from + 1..from + 25).find(|&h| !open(h)).unwrap_or(from + 24) % 24;
-            format!("{from:02}:00-{until:02}:00")
+    let monday = hours.hours_of(Weekday::Monday);
+    if Weekday::ALL.iter().all(|d| hours.hours_of(*d) == monday) {
+        return format!("  open {} UTC", day_windows(monday, true).join(", "));
+    }
+    let days: Vec<String> = Weekday::ALL
+        .iter()
+        .flat_map(|d| {
+            day_windows(hours.hours_of(*d), false).into_iter().map(move |w| format!("{} {w}", d.short_name()))
         })
         .collect();
-    format!("  open {} UTC", windows.join(", "))
+    format!("  open {} UTC", days.join(", "))
+}
+
+/// The open windows of one day's hours (bit `h`: from `h`:00); `wrap` lets a window run
+/// past midnight into the same hours of the next day (every day alike).
+fn day_windows(open_hours: u32, wrap: bool) -> Vec<String> {
+    let open = |h: u32| (wrap || h < 24) && open_hours & (1 << (h % 24)) != 0;
+    // Windows start where an open hour follows a closed one.
+    (0..24)
+        .filter(|&h| open(h) && !(if wrap { open(h + 23) } else { h > 0 && open(h - 1) }))
+        .map(|from| {
+            let until = (from + 1..from + 25).find(|&h| !open(h)).unwrap_or(from + 24);
+            let until = if wrap { until % 24 } else { until };
+            format!("{from:02}:00-{until:02}:00")
+        })
+        .collect()
 }

@@ -234,3 +234,39 @@ fn repadmin_shows_each_dc_mid_storm() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "{args:?}");
     }
 }
+
+/// A site link schedule is a weekly grid on the scenario's calendar: open only at the
+/// weekend, the Monday start's changes wait (and the scenario's 21:00 mail is NDR'd), and
+/// repadmin shows the grid by day. A window past midnight on Saturday runs into Sunday.
+#[test]
+fn a_weekend_only_site_link_holds_replication_through_monday() {
+    let dir = temp_dir("weekly-schedule");
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string("scenarios/night-replication.json").unwrap()).unwrap();
+    let write = |doc: &Value, name: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, serde_json::to_string_pretty(doc).unwrap()).unwrap();
+        path.display().to_string()
+    };
+    let schedule = &mut doc["topology"]["ad_replication"]["site_links"][0]["schedule"];
+    *schedule = serde_json::json!([
+        {"from": "00:00", "until": "24:00", "days": ["saturday"]},
+        {"from": "22:00", "until": "02:00", "days": ["sunday"]}
+    ]);
+    let weekend = write(&doc, "weekend.json");
+    let out = orgsim(&["repadmin", &weekend, "--at", "23h"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("open Sun 22:00-24:00, Mon 00:00-02:00, Sat 00:00-24:00 UTC"), "{text}");
+    assert!(text.contains("(behind)"), "nothing pulled on Monday:\n{text}");
+    let out = orgsim(&["check", &weekend, "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("directory_converges"));
+    // Bad days are named with their place.
+    doc["topology"]["ad_replication"]["site_links"][0]["schedule"] = serde_json::json!([{"from": "20:00", "until": "06:00", "days": []}, {"from": "20:00", "until": "06:00", "days": ["mon"]}]);
+    let bad = write(&doc, "bad.json");
+    let out = orgsim(&["validate", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(errors.contains("schedule[0].days: expected at least one day"), "{errors}");
+    assert!(errors.contains("schedule[1].days[0]: expected one of") && errors.contains("\"monday\"?"), "{errors}");
+}

@@ -5,6 +5,7 @@
 //! comes from `poll_timeout()`. Nothing here knows about madsim, files, the wall clock or
 //! where randomness comes from: the `sim` crate drives these machines.
 
+pub mod calendar;
 pub mod config;
 pub mod directory;
 pub mod exchange_server;

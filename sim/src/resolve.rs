@@ -3,10 +3,12 @@
 //! that passes resolves to the id-based organization the world runs.
 
 use crate::json_location::{locate, JsonPath, Locator};
+use crate::scenario::Day;
 use crate::scenario::{
     bounds, Action, AddressSpaceSpec, AddressType, Expectation, HostRoleSpec, Invariant, NdrCode, Placement, Role,
     Scenario, ServerVersion,
 };
+use org::calendar::{Weekday, WeeklyHours};
 use org::config::topology::{
     ConnectorConfig, ConnectorKind, Delivery, GatewayConfig, HostConfig, HostRole, InternetConfig, LinkStateConfig,
     MtaConfig, MxRecord, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig,
@@ -314,8 +316,8 @@ pub struct WorkloadSpec {
     pub from: Instant,
     /// Clients stop before this instant.
     pub until: Instant,
-    /// Seconds after midnight at the run's start (for the hourly profile).
-    pub start_second_of_day: u32,
+    /// The run's calendar (for the hourly profile).
+    pub calendar: org::calendar::Calendar,
 }
 
 /// An expectation, resolved to ids.
@@ -857,7 +859,7 @@ impl Checker<'_> {
         sites: &Names,
         reachable: Reachable<'_>,
         no_gc_work: bool,
-        start_second_of_day: u32,
+        calendar: org::calendar::Calendar,
     ) -> Option<DirectorySpec> {
         let groups = !no_gc_work;
         let ad = match t.ad_replication.as_ref() {
@@ -909,7 +911,7 @@ impl Checker<'_> {
             }
         }
         // The cheapest site link per pair of sites sets the interval and the schedule.
-        let mut pair_interval: BTreeMap<(usize, usize), (u32, u64, u32)> = BTreeMap::new();
+        let mut pair_interval: BTreeMap<(usize, usize), (u32, u64, WeeklyHours)> = BTreeMap::new();
         self.names("site link", ap.key("site_links"), ad.site_links.iter().map(|l| l.name.as_str()), "name");
         for (i, link) in ad.site_links.iter().enumerate() {
             let lp = ap.key("site_links").index(i);
@@ -957,10 +959,9 @@ impl Checker<'_> {
                 }
             }
         }
-        let start_ms_of_day = u64::from(start_second_of_day) * 1_000;
         let links: BTreeMap<(usize, usize), (u64, Schedule)> = pair_interval
             .into_iter()
-            .map(|(pair, (_, interval_ms, open_hours))| (pair, (interval_ms, Schedule { open_hours, start_ms_of_day })))
+            .map(|(pair, (_, interval_ms, open_hours))| (pair, (interval_ms, Schedule { hours: open_hours, calendar })))
             .collect();
         for (&(a, b), &(interval_ms, schedule)) in &links {
             for domain in 0..t.domains.len() {
@@ -1146,14 +1147,18 @@ impl Checker<'_> {
         Some(DcId(d as u16))
     }
 
-    /// A site link's schedule as open hours of the UTC day (every hour when absent).
-    fn site_link_schedule(&mut self, windows: Option<&[crate::scenario::ScheduleWindow]>, at: &JsonPath) -> u32 {
-        let Some(windows) = windows else { return Schedule::ALWAYS.open_hours };
+    /// A site link's schedule as open hours of the UTC week (every hour when absent).
+    fn site_link_schedule(
+        &mut self,
+        windows: Option<&[crate::scenario::ScheduleWindow]>,
+        at: &JsonPath,
+    ) -> WeeklyHours {
+        let Some(windows) = windows else { return WeeklyHours::ALWAYS };
         if windows.is_empty() {
             self.error(at, "expected at least one window (leave out \"schedule\" for always)");
-            return Schedule::ALWAYS.open_hours;
+            return WeeklyHours::ALWAYS;
         }
-        let mut open = 0u32;
+        let mut open = WeeklyHours::never();
         for (i, w) in windows.iter().enumerate() {
             let mut hour = |text: &str, field: &str| -> Option<u32> {
                 let parsed = text
@@ -1171,24 +1176,28 @@ impl Checker<'_> {
             };
             let (from, until) = (hour(&w.from, "from"), hour(&w.until, "until"));
             let (Some(from), Some(until)) = (from, until) else { continue };
-            if from % 24 == until % 24 {
+            // 00:00-24:00 is a whole day: worth saying for some days, not for all.
+            if from == until || (from % 24 == until % 24 && w.days.is_none()) {
                 self.error(
                     &at.index(i),
                     "expected \"from\" and \"until\" to differ (leave out \"schedule\" for always)",
                 );
                 continue;
             }
-            let mut h = from % 24;
-            while h != until % 24 {
-                open |= 1 << h;
-                h = (h + 1) % 24;
+            if w.days.as_ref().is_some_and(|d| d.is_empty()) {
+                self.error(&at.index(i).key("days"), "expected at least one day (leave out \"days\" for every day)");
+                continue;
+            }
+            let days = w.days.as_deref().unwrap_or(&Day::ALL);
+            for day in days.iter().map(|d| d.weekday()) {
+                open_window(&mut open, day, from % 24, until);
             }
         }
         // With every window refused the load fails anyway; keep the schedule usable.
-        if open == 0 {
-            Schedule::ALWAYS.open_hours
-        } else {
+        if open.any_open() {
             open
+        } else {
+            WeeklyHours::ALWAYS
         }
     }
 
@@ -2514,7 +2523,7 @@ impl Checker<'_> {
                 choice_cdf,
                 from: Instant(from),
                 until: Instant(until),
-                start_second_of_day: scenario.start.second_of_day,
+                calendar: scenario.start.calendar,
             }
         });
 
@@ -2535,8 +2544,7 @@ impl Checker<'_> {
                 self.error(&dp.key("entry_lifetime"), "expected an entry lifetime of at least 1s");
             }
         }
-        let start_second_of_day = scenario.start.second_of_day;
-        let mut replication = self.directory(t, &domains, &sites, &reachable, no_gc_work, start_second_of_day);
+        let mut replication = self.directory(t, &domains, &sites, &reachable, no_gc_work, scenario.start.calendar);
         let replicating = replication.as_ref().is_some_and(|d| d.replicating);
         let rus_dcs = match replication.as_mut().filter(|d| d.replicating) {
             Some(spec) => self.replicated_recipients(spec, t, r, &directory, &rus, &created_on, &dcs_by_name, &domains),
@@ -3121,6 +3129,20 @@ impl Checker<'_> {
             sample_interval_ms: scenario.report.sample_interval.ms,
             scenario,
         })
+    }
+}
+
+/// Opens the hours from `from` (0–23) until `until` (1–24) starting on `day`; a window
+/// past midnight (`until` before `from`) runs on into the next day of the week, and
+/// `until` equal to `from` (00:00-24:00) is the whole day.
+fn open_window(open: &mut WeeklyHours, day: Weekday, from: u32, until: u32) {
+    let next = Weekday::ALL[(day.index() + 1) % 7];
+    let span = match (until + 24 - from) % 24 {
+        0 => 24,
+        span => span,
+    };
+    for h in (from..from + span).map(|h| h % 24) {
+        open.open(if h < from { next } else { day }, 1 << h);
     }
 }
 

@@ -405,7 +405,7 @@ pub struct SiteLink {
     pub schedule: Option<Vec<ScheduleWindow>>,
 }
 
-/// Hours of the UTC day a site link is open for replication.
+/// Hours of the UTC week a site link is open for replication (Windows' 7 × 24 grid).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleWindow {
@@ -413,6 +413,41 @@ pub struct ScheduleWindow {
     pub from: String,
     /// The hour it closes, `HH:00` (`24:00` is midnight; before `from`: the next day).
     pub until: String,
+    /// The days the window opens on (every day when absent); a window past midnight runs
+    /// on into the next day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<Vec<Day>>,
+}
+
+/// A day of the week.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Day {
+    /// Sunday.
+    Sunday,
+    /// Monday.
+    Monday,
+    /// Tuesday.
+    Tuesday,
+    /// Wednesday.
+    Wednesday,
+    /// Thursday.
+    Thursday,
+    /// Friday.
+    Friday,
+    /// Saturday.
+    Saturday,
+}
+
+impl Day {
+    /// Every day, Sunday first.
+    pub const ALL: [Day; 7] =
+        [Day::Sunday, Day::Monday, Day::Tuesday, Day::Wednesday, Day::Thursday, Day::Friday, Day::Saturday];
+
+    /// The calendar's weekday.
+    pub fn weekday(self) -> org::calendar::Weekday {
+        org::calendar::Weekday::ALL[self as usize]
+    }
 }
 
 /// An administrative group.

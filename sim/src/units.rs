@@ -173,6 +173,8 @@ pub struct Timestamp {
     pub text: String,
     /// Seconds after midnight UTC.
     pub second_of_day: u32,
+    /// The calendar that starts here.
+    pub calendar: org::calendar::Calendar,
 }
 
 impl Timestamp {
@@ -194,18 +196,13 @@ impl Timestamp {
         let num = |r: std::ops::Range<usize>| text[r].parse::<u32>().expect("digits checked");
         let (year, month, day) = (num(0..4), num(5..7), num(8..10));
         let (hour, minute, second) = (num(11..13), num(14..16), num(17..19));
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        let days_in_month = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return Err(expected()),
-        };
-        if day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+        if hour > 23 || minute > 59 || second > 59 {
             return Err(expected());
         }
-        Ok(Timestamp { text: text.to_string(), second_of_day: hour * 3600 + minute * 60 + second })
+        let second_of_day = hour * 3600 + minute * 60 + second;
+        let calendar = org::calendar::Calendar::new(year as i32, month, day, u64::from(second_of_day) * 1_000)
+            .map_err(|_| expected())?;
+        Ok(Timestamp { text: text.to_string(), second_of_day, calendar })
     }
 }
 

@@ -62,7 +62,7 @@ impl ClientPopulation {
     /// within each hour of the day (memorylessness lets each hour restart the draw).
     fn draw_after(&mut self, mut t_ms: f64) -> Option<f64> {
         let until = self.spec.until.as_ms() as f64;
-        let day_offset_ms = f64::from(self.spec.start_second_of_day) * 1_000.0;
+        let day_offset_ms = self.spec.calendar.start_ms_of_day() as f64;
         if self.base_rate_per_ms <= 0.0 {
             return None;
         }

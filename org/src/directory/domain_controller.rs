@@ -10,13 +10,14 @@
 //! Sans-IO: messages in through [`DomainController::handle_message`], timers through
 //! [`DomainController::handle_timeout`]; outputs drained with
 //! [`DomainController::drain_outputs`]. A site link's schedule opens it for whole UTC
-//! hours of the day: a scheduled pull that falls while it is closed waits for the next
-//! opening. Left out: weekly schedules (every day is alike here), bridgehead DCs per site
+//! hours of the week (Windows' 7 × 24 grid, on the run's [`Calendar`]): a scheduled pull
+//! that falls while it is closed waits for the next opening. Left out: bridgehead DCs per site
 //! (every inter-site connection pulls on its own), the KCC (connections are given),
 //! compression of inter-site traffic.
 
+use crate::calendar::{Calendar, WeeklyHours};
 use crate::directory::ad_replication::{ChangeBatch, DcId, ObjectId, Replica, Usn};
-use crate::time::{Instant, DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS};
+use crate::time::{Instant, MINUTE_MS, SECOND_MS};
 use crate::Entropy;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -74,41 +75,28 @@ pub struct InboundConnection {
     pub schedule: Schedule,
 }
 
-/// The hours of the UTC day replication may run in (EXCHANGE2003.md §2: a site link's
-/// schedule, "always available" by default).
+/// When replication may run (EXCHANGE2003.md §2: a site link's schedule, "always
+/// available" by default): hours of the week on the run's calendar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {
-    /// Bit `h` set: the hour from `h`:00 UTC is open.
-    pub open_hours: u32,
-    /// The UTC time of day at simulated time zero.
-    pub start_ms_of_day: u64,
+    /// The open hours of the week.
+    pub hours: WeeklyHours,
+    /// Where simulated time falls in the week.
+    pub calendar: Calendar,
 }
 
 impl Schedule {
     /// Every hour open.
-    pub const ALWAYS: Schedule = Schedule { open_hours: (1 << 24) - 1, start_ms_of_day: 0 };
-
-    fn hour(&self, at_ms: u64) -> u32 {
-        (((self.start_ms_of_day + at_ms) % DAY_MS) / HOUR_MS) as u32
-    }
+    pub const ALWAYS: Schedule = Schedule { hours: WeeklyHours::ALWAYS, calendar: Calendar::UNIX_EPOCH };
 
     /// Whether replication may run at `now`.
     pub fn is_open(&self, now: Instant) -> bool {
-        self.open_hours & (1 << self.hour(now.as_ms())) != 0
+        self.hours.is_open(&self.calendar, now)
     }
 
     /// `now` if open, else the start of the next open hour.
     pub fn next_open(&self, now: Instant) -> Instant {
-        assert!(self.open_hours & ((1 << 24) - 1) != 0, "a schedule opens at least one hour a day");
-        if self.is_open(now) {
-            return now;
-        }
-        let into_hour = (self.start_ms_of_day + now.as_ms()) % HOUR_MS;
-        let mut at = now.as_ms() + (HOUR_MS - into_hour);
-        while self.open_hours & (1 << self.hour(at)) == 0 {
-            at += HOUR_MS;
-        }
-        Instant(at)
+        self.hours.next_open(&self.calendar, now)
     }
 }
 
@@ -423,6 +411,7 @@ impl DomainController {
 mod tests {
     use super::*;
     use crate::planted_bugs::Plants;
+    use crate::time::{DAY_MS, HOUR_MS};
 
     /// Draws the largest offset: every first scheduled pull a whole interval away.
     struct Latest;
@@ -550,7 +539,8 @@ mod tests {
     fn a_closed_site_link_schedule_holds_pulls_until_it_opens() {
         // Open 20:00–06:00 UTC; the run starts at 08:30.
         let night = (0..24).filter(|h| !(6..20).contains(h)).fold(0u32, |m, h| m | 1 << h);
-        let schedule = Schedule { open_hours: night, start_ms_of_day: 8 * HOUR_MS + 30 * MINUTE_MS };
+        let calendar = Calendar::new(2004, 3, 1, 8 * HOUR_MS + 30 * MINUTE_MS).unwrap();
+        let schedule = Schedule { hours: WeeklyHours::daily(night), calendar };
         assert!(!schedule.is_open(Instant::ZERO));
         assert_eq!(schedule.next_open(Instant::ZERO), Instant(11 * HOUR_MS + 30 * MINUTE_MS), "20:00");
         assert!(schedule.is_open(Instant(21 * HOUR_MS)), "05:30 next day");
