@@ -629,8 +629,8 @@ pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
             }
         }
     };
-    let mut checker = Checker { file, locator, errors: Vec::new() };
-    let resolved = checker.resolve(scenario);
+    let mut resolver = Resolver { file, locator, errors: Vec::new() };
+    let resolved = resolver.resolve(scenario);
     // What the checks say inside an object a repair touched may be about the value the
     // repair put there: left for the run after the fix.
     let scope = |d: &JsonPath| if d.0.len() > 1 { JsonPath(d.0[..d.0.len() - 1].to_vec()) } else { d.clone() };
@@ -639,7 +639,7 @@ pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
     let within = |path: &str, scope: &str| {
         path == scope || path.strip_prefix(scope).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
     };
-    errors.extend(checker.errors.into_iter().filter(|e| !scopes.iter().any(|s| within(&e.path, s))));
+    errors.extend(resolver.errors.into_iter().filter(|e| !scopes.iter().any(|s| within(&e.path, s))));
     // In the order of the file (stable: problems at one place keep the order found).
     errors.sort_by_key(|e| (e.line, e.column));
     if errors.is_empty() {
@@ -649,7 +649,9 @@ pub fn load_str(file: &str, text: &str) -> Result<Resolved, ScenarioErrors> {
     }
 }
 
-struct Checker<'a> {
+/// Resolves a scenario to the org's ids and configuration, gathering every error with
+/// its place in the file.
+struct Resolver<'a> {
     file: &'a str,
     locator: Locator<'a>,
     errors: Vec<ScenarioError>,
@@ -767,12 +769,12 @@ fn p() -> JsonPath {
 /// Whether two sites can talk (the same site, or one WAN link joins them).
 type Reachable<'r> = &'r dyn Fn(usize, usize) -> bool;
 
-impl Checker<'_> {
+impl Resolver<'_> {
     /// The Internet section: hosts with their sites, the DNS servers and the MX records
     /// of external domains. Returns the config, each host's site and the host names.
     fn internet(
         &mut self,
-        t: &crate::scenario::Topology,
+        t: &crate::scenario::TopologyDef,
         sites: &Names,
         external: &mut ExternalDirectory,
         reachable: Reachable<'_>,
@@ -854,7 +856,7 @@ impl Checker<'_> {
     /// WAN link joins directly).
     fn directory(
         &mut self,
-        t: &crate::scenario::Topology,
+        t: &crate::scenario::TopologyDef,
         domains: &Names,
         sites: &Names,
         reachable: Reachable<'_>,
@@ -995,7 +997,7 @@ impl Checker<'_> {
     /// first DC of the domain there or, failing one, from the first GC there.
     fn partial_replicas(
         &mut self,
-        t: &crate::scenario::Topology,
+        t: &crate::scenario::TopologyDef,
         dcs: &mut [DcSpec],
         links: &BTreeMap<(usize, usize), (u64, Schedule)>,
     ) -> Vec<PartialReplicaSpec> {
@@ -1057,7 +1059,7 @@ impl Checker<'_> {
     fn replicated_recipients(
         &mut self,
         spec: &mut DirectorySpec,
-        t: &crate::scenario::Topology,
+        t: &crate::scenario::TopologyDef,
         r: &crate::scenario::Recipients,
         directory: &GlobalCatalog,
         rus_intervals: &[u64],
@@ -1114,7 +1116,7 @@ impl Checker<'_> {
     #[allow(clippy::too_many_arguments)]
     fn modification_dc(
         &mut self,
-        t: &crate::scenario::Topology,
+        t: &crate::scenario::TopologyDef,
         directory: &GlobalCatalog,
         id: AddressId,
         named: &Option<String>,
@@ -1132,7 +1134,7 @@ impl Checker<'_> {
     /// The DC named `name`, which must be of domain `domain` (its index).
     fn dc_of_domain(
         &mut self,
-        t: &crate::scenario::Topology,
+        t: &crate::scenario::TopologyDef,
         dcs_by_name: &Names,
         name: &str,
         domain: usize,
@@ -1205,7 +1207,7 @@ impl Checker<'_> {
     #[allow(clippy::too_many_arguments)]
     fn gateways(
         &mut self,
-        t: &crate::scenario::Topology,
+        t: &crate::scenario::TopologyDef,
         rgs: &Names,
         servers: &Names,
         hosts: &Names,
@@ -1515,7 +1517,7 @@ impl Checker<'_> {
     /// container query-based groups may search.
     fn containers(
         &mut self,
-        t: &crate::scenario::Topology,
+        t: &crate::scenario::TopologyDef,
         r: &crate::scenario::Recipients,
         domains: &Names,
         directory: &mut GlobalCatalog,
@@ -1610,7 +1612,7 @@ impl Checker<'_> {
         book: &mut AddressBook,
         external: &mut ExternalDirectory,
         r: &crate::scenario::Recipients,
-        t: &crate::scenario::Topology,
+        t: &crate::scenario::TopologyDef,
         at: &JsonPath,
         from: &str,
         to: &[String],
@@ -2055,9 +2057,9 @@ impl Checker<'_> {
             connectors.push(ConnectorConfig {
                 name: c.name.clone(),
                 kind: match c.kind {
-                    crate::scenario::ConnectorKind::RoutingGroup => ConnectorKind::RoutingGroup,
-                    crate::scenario::ConnectorKind::Smtp => ConnectorKind::Smtp,
-                    crate::scenario::ConnectorKind::X400 => ConnectorKind::X400,
+                    crate::scenario::ConnectorKindDef::RoutingGroup => ConnectorKind::RoutingGroup,
+                    crate::scenario::ConnectorKindDef::Smtp => ConnectorKind::Smtp,
+                    crate::scenario::ConnectorKindDef::X400 => ConnectorKind::X400,
                 },
                 from: RoutingGroupId(from.unwrap_or(0) as u16),
                 to: RoutingGroupId(to.unwrap_or(0) as u16),
@@ -2846,7 +2848,7 @@ impl Checker<'_> {
                     | WorldAction::ClockSkew(..) => {}
                 }
             }
-            let targets = |checker: &mut Self,
+            let targets = |resolver: &mut Self,
                            field: &str,
                            names: &Option<Vec<String>>,
                            table: &Names,
@@ -2858,7 +2860,7 @@ impl Checker<'_> {
                     Some(list) => list
                         .iter()
                         .enumerate()
-                        .filter_map(|(i, n)| checker.reference(table, what, n, &wp.key(field).key("targets").index(i)))
+                        .filter_map(|(i, n)| resolver.reference(table, what, n, &wp.key(field).key("targets").index(i)))
                         .collect(),
                 };
                 let mut all: Vec<usize> = all.into_iter().filter(|t| !fixed.contains(t)).collect();
@@ -2866,7 +2868,7 @@ impl Checker<'_> {
                 all.dedup();
                 all
             };
-            let rate = |checker: &mut Self,
+            let rate = |resolver: &mut Self,
                         field: &str,
                         r: &Option<crate::scenario::FaultRate>,
                         table: &Names,
@@ -2875,18 +2877,18 @@ impl Checker<'_> {
                 let r = r.as_ref()?;
                 let days = w.until.ms.saturating_sub(w.from.ms) as f64 / 86_400_000.0;
                 if !(r.per_day.is_finite() && (0.0..=bounds::FAULTS_PER_DAY_MAX).contains(&r.per_day)) {
-                    checker.error(&wp.key(field).key("per_day"), "expected a rate from 0 to 10000 faults a day");
+                    resolver.error(&wp.key(field).key("per_day"), "expected a rate from 0 to 10000 faults a day");
                 } else if 2.0 * r.per_day * days > bounds::FAULT_STEPS_MAX as f64 {
                     let steps = 2.0 * r.per_day * days;
-                    checker.error(&wp.key(field).key("per_day"), format!("this weather would draw about {steps:.0} steps; expected at most 1000000 (fewer a day or a shorter window)"));
+                    resolver.error(&wp.key(field).key("per_day"), format!("this weather would draw about {steps:.0} steps; expected at most 1000000 (fewer a day or a shorter window)"));
                 }
                 if r.length[0] > r.length[1] || r.length[0].ms == 0 {
-                    checker.error(
+                    resolver.error(
                         &wp.key(field).key("length"),
                         "expected [shortest, longest] with 0 < shortest <= longest",
                     );
                 }
-                let targets = targets(checker, field, &r.targets, table, what, fixed);
+                let targets = targets(resolver, field, &r.targets, table, what, fixed);
                 Some(crate::weather::RateSpec { per_day: r.per_day, length_ms: r.length.map(|d| d.ms), targets })
             };
             let link_outages = rate(self, "link_outages", &w.link_outages, &links_by_name, "WAN link", &fixed_links);

@@ -206,7 +206,7 @@ pub struct Scenario {
     /// How long the run lasts (at most 400 days).
     pub duration: Duration,
     /// Forest, sites, groups, servers, connectors and WAN links.
-    pub topology: Topology,
+    pub topology: TopologyDef,
     /// Mailboxes and authoritative domains.
     pub recipients: Recipients,
     /// Client mail load; none means no client mail.
@@ -229,7 +229,8 @@ pub struct Scenario {
 /// The organization's topology.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Topology {
+#[schemars(rename = "Topology")]
+pub struct TopologyDef {
     /// The forest, named by its root domain (e.g. `contoso.com`).
     pub forest: String,
     /// Active Directory domains of the forest (the root among them).
@@ -237,7 +238,7 @@ pub struct Topology {
     /// Active Directory sites.
     pub sites: Vec<Site>,
     /// Domain controllers; those with `global_catalog` serve the categorizer.
-    pub domain_controllers: Vec<DomainController>,
+    pub domain_controllers: Vec<DomainControllerDef>,
     /// Simulate DSAccess: the categorizer reads recipients through a user cache and asks
     /// a GC (its own site's first) for what it has no fresh entry for. Without it,
     /// recipients are read directly (a cache that never misses).
@@ -334,7 +335,8 @@ pub struct Site {
 /// A domain controller.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DomainController {
+#[schemars(rename = "DomainController")]
+pub struct DomainControllerDef {
     /// Computer name.
     pub name: String,
     /// The domain it holds.
@@ -609,7 +611,8 @@ pub struct MailboxStore {
 /// What carries mail between two routing groups.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ConnectorKind {
+#[schemars(rename = "ConnectorKind")]
+pub enum ConnectorKindDef {
     /// A routing group connector.
     #[default]
     RoutingGroup,
@@ -628,7 +631,7 @@ pub struct RoutingGroupConnector {
     pub name: String,
     /// Routing group connector (default), SMTP or X.400 connector.
     #[serde(default)]
-    pub kind: ConnectorKind,
+    pub kind: ConnectorKindDef,
     /// Routing group mail leaves.
     pub from: String,
     /// Routing group mail reaches.
