@@ -14,7 +14,7 @@ impl ExchangeServer {
 
     /// Categorizes an item's remaining recipients: failures are NDR'd; groups this server
     /// expands hold the whole message until they are done (§2); the rest is routed.
-    pub(super) fn categorize_item(&mut self, now: Instant, id: u64, at_origin: bool, through_dsaccess: bool) {
+    pub(super) fn categorize_item(&mut self, now: Instant, id: QueueItemId, at_origin: bool, through_dsaccess: bool) {
         let recipients = self.items[&id].remaining.clone();
         self.categorize_recipients(now, id, recipients, at_origin, through_dsaccess);
     }
@@ -24,7 +24,7 @@ impl ExchangeServer {
     pub(super) fn categorize_recipients(
         &mut self,
         now: Instant,
-        id: u64,
+        id: QueueItemId,
         recipients: Vec<AddressId>,
         at_origin: bool,
         through_dsaccess: bool,

@@ -3,9 +3,9 @@
 use super::*;
 
 impl ExchangeServer {
-    pub(super) fn take_item_id(&mut self) -> u64 {
+    pub(super) fn take_item_id(&mut self) -> QueueItemId {
         let id = self.next_item;
-        self.next_item += 1;
+        self.next_item = id.next();
         id
     }
 
@@ -47,7 +47,7 @@ impl ExchangeServer {
     }
 
     /// These recipients of an item are finished here.
-    pub(super) fn recipients_done(&mut self, now: Instant, item_id: u64, recipients: &[AddressId]) {
+    pub(super) fn recipients_done(&mut self, now: Instant, item_id: QueueItemId, recipients: &[AddressId]) {
         let item = self.items.get_mut(&item_id).expect("finished recipients belong to a held item");
         crate::transport::queue_directory::remove_recipients(&mut item.remaining, recipients);
         if item.remaining.is_empty() {

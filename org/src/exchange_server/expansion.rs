@@ -6,7 +6,7 @@ impl ExchangeServer {
     /// Sends the held item's next page request to a GC that is not known down, trying its
     /// GCs in order (its own site's first). With none left, the message goes to
     /// categorizer retry and its expansion starts again after an hour.
-    pub(super) fn ask_gc(&mut self, now: Instant, item: u64) {
+    pub(super) fn ask_gc(&mut self, now: Instant, item: QueueItemId) {
         let Some(held) = self.expanding.get(&item) else { return };
         let gc = match held.gc {
             Some(gc) => Some(gc),
@@ -97,7 +97,7 @@ impl ExchangeServer {
 
     /// The GC asked for an item's page did not answer: DSAccess leaves it alone for a
     /// while and the expansion starts again from the beginning on another GC (§2).
-    pub(super) fn gc_failed(&mut self, now: Instant, item: u64) {
+    pub(super) fn gc_failed(&mut self, now: Instant, item: QueueItemId) {
         let Some(held) = self.expanding.get_mut(&item) else { return };
         let Some(gc) = held.gc.take() else { return };
         self.searches.remove(&(gc, held.search));
@@ -114,7 +114,7 @@ impl ExchangeServer {
     /// Every group of a held item is expanded: groups are replaced by their members (made
     /// durable), failed groups are NDR'd 5.2.4, and the message is categorized again and
     /// routed as a whole.
-    pub(super) fn finish_expansion(&mut self, now: Instant, item: u64) {
+    pub(super) fn finish_expansion(&mut self, now: Instant, item: QueueItemId) {
         let held = self.expanding.remove(&item).expect("a finished expansion was held");
         if let Some(gc) = held.gc {
             self.searches.remove(&(gc, held.search));
@@ -331,7 +331,13 @@ impl ExchangeServer {
     }
 
     /// Recipients fail permanently: an NDR to the sender, or Badmail for a DSN.
-    pub(super) fn fail_recipients(&mut self, now: Instant, item_id: u64, recipients: Vec<AddressId>, code: DsnCode) {
+    pub(super) fn fail_recipients(
+        &mut self,
+        now: Instant,
+        item_id: QueueItemId,
+        recipients: Vec<AddressId>,
+        code: DsnCode,
+    ) {
         let original = self.items[&item_id].message.clone();
         match original.sender {
             None => {
@@ -369,7 +375,7 @@ impl ExchangeServer {
         self.recipients_done(now, item_id, &recipients);
     }
 
-    pub(super) fn expired(&self, now: Instant, item_id: u64) -> bool {
+    pub(super) fn expired(&self, now: Instant, item_id: QueueItemId) -> bool {
         if self.topology.bug(PlantedBug::NoExpiration) {
             return false;
         }

@@ -33,7 +33,7 @@ use crate::transport::categorizer::{
 };
 use crate::transport::dns::{DnsQuery, DnsReply};
 use crate::transport::dsn::{DsnCode, NDR_SIZE_BYTES};
-use crate::transport::queue_directory::{DiskImage, DiskOp, StoredItem};
+use crate::transport::queue_directory::{DiskImage, DiskOp, QueueItemId, StoredItem};
 use crate::transport::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpCommand, SmtpReply};
 use crate::{AddressId, ConnectorId, Entropy, HostId, RoutingGroupId, ServerId, StoreId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -110,9 +110,9 @@ enum Timer {
     /// The master's oscillation damping of some connector ends.
     DampingEnd,
     /// A GC did not answer an item's lookup or expansion page in time.
-    Ldap(u64),
+    Ldap(QueueItemId),
     /// An item in categorizer retry expands again.
-    CategorizerRetry(u64),
+    CategorizerRetry(QueueItemId),
 }
 
 /// Timers ordered by deadline, each set at most once.
@@ -334,8 +334,8 @@ pub struct ExchangeServer {
     /// the start of a run (every server built the same), nothing after a restart.
     peer_default: Option<u64>,
     pending_reports: BTreeMap<ConnectorId, PendingReport>,
-    items: BTreeMap<u64, Item>,
-    next_item: u64,
+    items: BTreeMap<QueueItemId, Item>,
+    next_item: QueueItemId,
     stores: MailboxStores,
     unreachable: VecDeque<QueueEntry>,
     links: BTreeMap<NextHop, LinkQueue>,
@@ -348,12 +348,12 @@ pub struct ExchangeServer {
     outputs: Vec<Output>,
     /// Items held in the categorizer while their groups are expanded ("Messages awaiting
     /// directory lookup").
-    expanding: BTreeMap<u64, Expanding>,
+    expanding: BTreeMap<QueueItemId, Expanding>,
     /// GCs DSAccess found not answering, and when it may try each again (one request at
     /// a time, until one is answered).
     gc_suspect: BTreeMap<DcId, Instant>,
     /// Requests out to GCs: (GC, search number) → the held item asking.
-    searches: BTreeMap<(DcId, u64), u64>,
+    searches: BTreeMap<(DcId, u64), QueueItemId>,
     next_search: u64,
     /// Recipients found by expansions in progress (what categorizer memory holds).
     categorizer_found: u64,

@@ -142,7 +142,7 @@ fn delivers_locally_across_a_connector_and_ndrs_unknown() {
             _ => None,
         })
         .collect();
-    let ndr = MessageId::Dsn { server: ServerId(0), item: 1 };
+    let ndr = MessageId::Dsn { server: ServerId(0), item: QueueItemId(1) };
     assert!(delivered.contains(&(MessageId::Client(1), AddressId(1))));
     assert!(delivered.contains(&(MessageId::Client(1), AddressId(2))));
     assert!(delivered.contains(&(ndr, AddressId(1))), "the NDR reaches the sender: {events:?}");

@@ -67,7 +67,7 @@ pub enum LinkQueueState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueEntry {
     /// The queue item (message file).
-    pub item: u64,
+    pub item: crate::transport::queue_directory::QueueItemId,
     /// Recipients this queue serves.
     pub recipients: Vec<AddressId>,
 }

@@ -9,11 +9,29 @@ use crate::time::Instant;
 use crate::{AddressId, StoreId};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A queue item's number on its server: unique there across restarts (numbers are never
+/// reused, so a DSN or reply named after its item is unique org-wide with the server).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct QueueItemId(pub u64);
+
+impl QueueItemId {
+    /// The number after this one.
+    pub fn next(self) -> QueueItemId {
+        QueueItemId(self.0 + 1)
+    }
+}
+
+impl std::fmt::Display for QueueItemId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A message file in the queue directory with the recipients it still has to serve.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredItem {
     /// Queue item number on this server (unique here, across restarts).
-    pub id: u64,
+    pub id: QueueItemId,
     /// The message.
     pub message: Message,
     /// Recipients not yet delivered, handed on or NDR'd.
@@ -33,7 +51,7 @@ pub enum DiskOp {
     /// deleted once none remain.
     RecipientsDone {
         /// The queue item.
-        item: u64,
+        item: QueueItemId,
         /// Recipients finished.
         recipients: Vec<AddressId>,
     },
@@ -41,7 +59,7 @@ pub enum DiskOp {
     /// its members (none, for an empty group); the file is deleted if none remain.
     Expanded {
         /// The queue item.
-        item: u64,
+        item: QueueItemId,
         /// The group recipient.
         group: AddressId,
         /// Its members, none already a recipient of the item.
@@ -83,9 +101,9 @@ pub struct MailboxContents {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiskImage {
     /// Message files in the queue directory.
-    pub items: BTreeMap<u64, StoredItem>,
+    pub items: BTreeMap<QueueItemId, StoredItem>,
     /// The next queue item number (one past the highest ever made durable).
-    pub next_item: u64,
+    pub next_item: QueueItemId,
     /// Mailboxes by owner.
     pub mailboxes: BTreeMap<AddressId, MailboxContents>,
     /// Mailbox store of each mailbox with content.
@@ -100,7 +118,7 @@ impl DiskImage {
                 assert!(!item.recipients.is_empty(), "an empty message file is never written");
                 let previous = self.items.insert(item.id, item.clone());
                 assert!(previous.is_none(), "queue item {} written twice", item.id);
-                self.next_item = self.next_item.max(item.id + 1);
+                self.next_item = self.next_item.max(item.id.next());
             }
             DiskOp::RecipientsDone { item, recipients } => {
                 let stored = self.items.get_mut(item).expect("recipients done for an item on disk");
@@ -173,7 +191,7 @@ mod tests {
 
     fn item(id: u64, recipients: &[u32]) -> StoredItem {
         StoredItem {
-            id,
+            id: QueueItemId(id),
             message: Message {
                 id: MessageId::Client(id),
                 kind: MessageKind::Normal,
@@ -194,12 +212,12 @@ mod tests {
     fn file_removed_when_last_recipient_done() {
         let mut disk = DiskImage::default();
         disk.apply(&DiskOp::Enqueue(item(7, &[1, 2])));
-        assert_eq!(disk.next_item, 8);
-        disk.apply(&DiskOp::RecipientsDone { item: 7, recipients: vec![AddressId(2)] });
+        assert_eq!(disk.next_item, QueueItemId(8));
+        disk.apply(&DiskOp::RecipientsDone { item: QueueItemId(7), recipients: vec![AddressId(2)] });
         assert_eq!(disk.queued_recipients().count(), 1);
-        disk.apply(&DiskOp::RecipientsDone { item: 7, recipients: vec![AddressId(1)] });
+        disk.apply(&DiskOp::RecipientsDone { item: QueueItemId(7), recipients: vec![AddressId(1)] });
         assert!(disk.items.is_empty());
-        assert_eq!(disk.next_item, 8, "numbers are never reused");
+        assert_eq!(disk.next_item, QueueItemId(8), "numbers are never reused");
     }
 
     proptest::proptest! {
