@@ -1338,7 +1338,8 @@ async fn dc_node(world: Shared, id: DcId) {
     };
     let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
     // GC answers being prepared: (ready, search, asking server) → page.
-    let mut ldap_out: BTreeMap<(u64, u64, ServerId), LdapPage> = BTreeMap::new();
+    let mut ldap_out: BTreeMap<(u64, org::directory::global_catalog::LdapSearchId, ServerId), LdapPage> =
+        BTreeMap::new();
     let mut gc = GcSearches::new(AdDomainId(domain as u16), logic);
     let (replicating, domain_count) = {
         let w = lock(&world);

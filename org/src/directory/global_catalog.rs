@@ -406,11 +406,23 @@ impl MapiAccess {
     }
 }
 
+/// An LDAP search's number on the server that asks (unique there; a GC echoes it on
+/// every page, and an answer to a search given up is known by it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LdapSearchId(pub u64);
+
+impl LdapSearchId {
+    /// The number after this one.
+    pub fn next(self) -> LdapSearchId {
+        LdapSearchId(self.0 + 1)
+    }
+}
+
 /// An Exchange server's LDAP search, sent to a GC through DSAccess.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LdapSearch {
-    /// The asking server's search number (unique on that server).
-    pub search: u64,
+    /// The asking server's search number.
+    pub search: LdapSearchId,
     /// What is asked.
     pub query: LdapQuery,
 }
@@ -444,7 +456,7 @@ impl LdapSearch {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LdapPage {
     /// The search answered.
-    pub search: u64,
+    pub search: LdapSearchId,
     /// The page answered.
     pub page: u32,
     /// The page's members, or why the group cannot be expanded.

@@ -41,7 +41,7 @@ impl ExchangeServer {
                 let held = Expanding {
                     work,
                     gc: None,
-                    search: 0,
+                    search: LdapSearchId(0),
                     tried: BTreeSet::new(),
                     at_origin,
                     routed_early: Vec::new(),
@@ -94,7 +94,14 @@ impl ExchangeServer {
             let routes_now = self.topology.bug(PlantedBug::RoutesBeforeExpansion);
             let work = DirectoryWork::Expand(Expansion::new(tops, others.iter().copied().chain(refused)));
             let routed_early = if routes_now { others.clone() } else { Vec::new() };
-            let held = Expanding { work, gc: None, search: 0, tried: BTreeSet::new(), at_origin: false, routed_early };
+            let held = Expanding {
+                work,
+                gc: None,
+                search: LdapSearchId(0),
+                tried: BTreeSet::new(),
+                at_origin: false,
+                routed_early,
+            };
             self.expanding.insert(id, held);
             if routes_now && !others.is_empty() {
                 self.route_entry(now, QueueEntry { item: id, recipients: others }, None);

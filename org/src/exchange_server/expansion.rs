@@ -17,7 +17,14 @@ impl ExchangeServer {
                 // at a time tries it (a probe) while the others go elsewhere.
                 usable.find(|gc| match self.gc_suspect.get(gc) {
                     None => true,
-                    Some(until) => *until <= now && self.searches.range((*gc, 0)..=(*gc, u64::MAX)).next().is_none(),
+                    Some(until) => {
+                        *until <= now
+                            && self
+                                .searches
+                                .range((*gc, LdapSearchId(0))..=(*gc, LdapSearchId(u64::MAX)))
+                                .next()
+                                .is_none()
+                    }
                 })
             }
         };
@@ -33,7 +40,7 @@ impl ExchangeServer {
             return;
         };
         let search = self.next_search;
-        self.next_search += 1;
+        self.next_search = search.next();
         let held = self.expanding.get_mut(&item).expect("checked above");
         if let Some(old) = held.gc {
             self.searches.remove(&(old, held.search));

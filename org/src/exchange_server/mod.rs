@@ -15,7 +15,7 @@
 use crate::config::topology::{Delivery, Topology};
 use crate::directory::ad_replication::DcId;
 use crate::directory::dsaccess::{CacheStats, UserCache};
-use crate::directory::global_catalog::{AsOf, LdapPage, LdapQuery, LdapSearch, Restriction};
+use crate::directory::global_catalog::{AsOf, LdapPage, LdapQuery, LdapSearch, LdapSearchId, Restriction};
 use crate::message::{Message, MessageId, MessageKind};
 use crate::planted_bugs::PlantedBug;
 use crate::routing::link_state::{
@@ -244,7 +244,7 @@ struct Expanding {
     /// The GC asked now; `None` while in categorizer retry.
     gc: Option<DcId>,
     /// The search number of the request out.
-    search: u64,
+    search: LdapSearchId,
     /// GCs that failed this attempt.
     tried: BTreeSet<DcId>,
     /// Whether the message was submitted here (the size limit applies when it is
@@ -353,8 +353,8 @@ pub struct ExchangeServer {
     /// a time, until one is answered).
     gc_suspect: BTreeMap<DcId, Instant>,
     /// Requests out to GCs: (GC, search number) → the held item asking.
-    searches: BTreeMap<(DcId, u64), QueueItemId>,
-    next_search: u64,
+    searches: BTreeMap<(DcId, LdapSearchId), QueueItemId>,
+    next_search: LdapSearchId,
     /// Recipients found by expansions in progress (what categorizer memory holds).
     categorizer_found: u64,
     /// The DSAccess user cache, when the scenario simulates it (memory: empty after a
@@ -421,7 +421,7 @@ impl ExchangeServer {
             expanding: BTreeMap::new(),
             gc_suspect: BTreeMap::new(),
             searches: BTreeMap::new(),
-            next_search: 0,
+            next_search: LdapSearchId(0),
             categorizer_found: 0,
             dsaccess: None,
             incarnation,
