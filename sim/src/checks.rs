@@ -1145,7 +1145,10 @@ mod tests {
             let e = ServerEvent::Received {
                 message: MessageId::Client(1),
                 from: ServerId(from),
-                conn: org::transport::smtp_protocol::ConnId { client: ServerId(from), seq: 0 },
+                conn: org::transport::smtp_protocol::ConnId {
+                    client: ServerId(from),
+                    seq: org::transport::smtp_protocol::SessionSeq(0),
+                },
                 recipients: vec![AddressId(1)],
                 hop_count,
             };

@@ -222,9 +222,9 @@ impl ExchangeServer {
     }
 
     /// A new outbound session (not connected yet); returns its number.
-    pub(super) fn open_session(&mut self, hop: NextHop, peer: Peer, phase: Phase) -> u64 {
+    pub(super) fn open_session(&mut self, hop: NextHop, peer: Peer, phase: Phase) -> SessionSeq {
         let seq = self.next_conn;
-        self.next_conn += 1;
+        self.next_conn = seq.next();
         let session = OutboundSession { hop, peer, fallback: VecDeque::new(), phase, sent: 0, deadline: Instant::ZERO };
         self.outbound.insert(seq, session);
         seq
@@ -232,7 +232,7 @@ impl ExchangeServer {
 
     /// Opens the session's TCP connection to `peer`; the banner must come within the
     /// connect timeout.
-    pub(super) fn connect(&mut self, now: Instant, seq: u64, peer: Peer) {
+    pub(super) fn connect(&mut self, now: Instant, seq: SessionSeq, peer: Peer) {
         let deadline = now.plus_ms(self.topology.server(self.id).smtp.connect_timeout_ms);
         let session = self.outbound.get_mut(&seq).expect("connecting an open session");
         session.peer = peer;
@@ -245,7 +245,7 @@ impl ExchangeServer {
     }
 
     /// Sends the MX query for the session's domain to its `server`-th DNS server.
-    pub(super) fn query_dns(&mut self, now: Instant, seq: u64, domain: DomainId, server: usize) {
+    pub(super) fn query_dns(&mut self, now: Instant, seq: SessionSeq, domain: DomainId, server: usize) {
         let to = self.topology.internet.dns_servers[server];
         let deadline = now.plus_ms(self.topology.internet.dns_timeout_ms);
         let session = self.outbound.get_mut(&seq).expect("resolving for an open session");

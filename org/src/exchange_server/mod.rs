@@ -34,7 +34,9 @@ use crate::transport::categorizer::{
 use crate::transport::dns::{DnsQuery, DnsReply};
 use crate::transport::dsn::{DsnCode, NDR_SIZE_BYTES};
 use crate::transport::queue_directory::{DiskImage, DiskOp, QueueItemId, StoredItem};
-use crate::transport::smtp_protocol::{ConnId, Frame, InboundSession, InboundStep, Packet, SmtpCommand, SmtpReply};
+use crate::transport::smtp_protocol::{
+    ConnId, Frame, InboundSession, InboundStep, Packet, SessionSeq, SmtpCommand, SmtpReply,
+};
 use crate::{AddressId, ConnectorId, Entropy, HostId, RoutingGroupId, ServerId, StoreId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -98,7 +100,7 @@ enum Timer {
     /// A link queue in Retry is tried again.
     QueueRetry(NextHop),
     /// An outbound session got no reply in time.
-    Outbound(u64),
+    Outbound(SessionSeq),
     /// An inbound session was idle too long.
     InboundIdle(ConnId),
     /// Mail in "Final destination currently unreachable" is re-routed.
@@ -339,9 +341,9 @@ pub struct ExchangeServer {
     stores: MailboxStores,
     unreachable: VecDeque<QueueEntry>,
     links: BTreeMap<NextHop, LinkQueue>,
-    outbound: BTreeMap<u64, OutboundSession>,
+    outbound: BTreeMap<SessionSeq, OutboundSession>,
     inbound: BTreeMap<ConnId, Inbound>,
-    next_conn: u64,
+    next_conn: SessionSeq,
     pending_ops: Vec<DiskOp>,
     after_flush: Vec<AfterFlush>,
     timers: Timers,
@@ -413,7 +415,7 @@ impl ExchangeServer {
             links: BTreeMap::new(),
             outbound: BTreeMap::new(),
             inbound: BTreeMap::new(),
-            next_conn: u64::from(incarnation) << 32,
+            next_conn: SessionSeq::first_of(incarnation),
             pending_ops: Vec::new(),
             after_flush: Vec::new(),
             timers: Timers::default(),

@@ -62,7 +62,7 @@ impl ExchangeServer {
         }
     }
 
-    pub(super) fn handle_reply(&mut self, now: Instant, from: Peer, seq: u64, frame: Frame) {
+    pub(super) fn handle_reply(&mut self, now: Instant, from: Peer, seq: SessionSeq, frame: Frame) {
         match self.outbound.get(&seq) {
             // A reply for a session that already timed out, or from an MX host this
             // session has moved on from.
@@ -173,7 +173,7 @@ impl ExchangeServer {
 
     /// Sends this server's turn of `X-LINK2STATE`: the digest, and the table unless the
     /// peer showed this digest last (turn 2 always carries it: the peer lacks something).
-    pub(super) fn offer_link_state(&mut self, now: Instant, seq: u64, turn: u8) {
+    pub(super) fn offer_link_state(&mut self, now: Instant, seq: SessionSeq, turn: u8) {
         let peer = self.outbound[&seq].peer;
         let Peer::Server(server) = peer else { unreachable!("link state sessions are between servers") };
         let digest = self.table.digest();
@@ -188,7 +188,7 @@ impl ExchangeServer {
     /// The peer bridgehead answered `X-LINK2STATE`: take what is newer, send this table in a
     /// second turn if the peer still lacks part of it, else go on to the mail. At most two
     /// turns: the second answer is taken and the mail follows whatever it says.
-    pub(super) fn link_state_answered(&mut self, now: Instant, seq: u64, answer: LinkStateExchange) {
+    pub(super) fn link_state_answered(&mut self, now: Instant, seq: SessionSeq, answer: LinkStateExchange) {
         let Some(OutboundSession { phase: Phase::LinkState { turn }, peer: Peer::Server(server), .. }) =
             self.outbound.get(&seq)
         else {
@@ -223,13 +223,13 @@ impl ExchangeServer {
         }
     }
 
-    pub(super) fn requeue_front(&mut self, entry: QueueEntry, seq: u64) {
+    pub(super) fn requeue_front(&mut self, entry: QueueEntry, seq: SessionSeq) {
         let hop = self.outbound[&seq].hop;
         self.links.get_mut(&hop).expect("session queues exist").entries.push_front(entry);
     }
 
     /// Sends the next message of the queue on this session, or QUIT.
-    pub(super) fn next_message(&mut self, now: Instant, seq: u64) {
+    pub(super) fn next_message(&mut self, now: Instant, seq: SessionSeq) {
         let limit = self.topology.server(self.id).smtp.messages_per_connection;
         let (hop, peer, sent) = {
             let s = &self.outbound[&seq];
@@ -258,7 +258,7 @@ impl ExchangeServer {
         }
     }
 
-    pub(super) fn close_session(&mut self, now: Instant, seq: u64) {
+    pub(super) fn close_session(&mut self, now: Instant, seq: SessionSeq) {
         let session = self.outbound.remove(&seq).expect("closing an open session");
         self.timers.cancel(Timer::Outbound(seq));
         let queue = self.links.get_mut(&session.hop).expect("session queues exist");
@@ -277,7 +277,7 @@ impl ExchangeServer {
         self.kick(now, session.hop);
     }
 
-    pub(super) fn session_failed(&mut self, now: Instant, seq: u64, reason: SessionFailure) {
+    pub(super) fn session_failed(&mut self, now: Instant, seq: SessionSeq, reason: SessionFailure) {
         let Some(session) = self.outbound.get(&seq) else {
             return;
         };

@@ -64,6 +64,7 @@ pub fn delivery_order(records: &[MxRecord], rng: &mut dyn Entropy) -> Vec<HostId
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::smtp_protocol::SessionSeq;
     use proptest::prelude::*;
 
     struct Lcg(u64);
@@ -96,7 +97,7 @@ mod tests {
     fn nxdomain_for_a_domain_without_records() {
         let mut internet = InternetConfig::default();
         internet.mx.insert(DomainId(0), vec![mx(10, 0)]);
-        let q = |d| DnsQuery { conn: ConnId { client: crate::ServerId(0), seq: 1 }, domain: DomainId(d) };
+        let q = |d| DnsQuery { conn: ConnId { client: crate::ServerId(0), seq: SessionSeq(1) }, domain: DomainId(d) };
         assert_eq!(answer(&internet, q(0)).mx, Some(vec![mx(10, 0)]));
         assert_eq!(answer(&internet, q(1)).mx, None);
     }

@@ -85,13 +85,14 @@ mod tests {
     use super::*;
     use crate::message::{Message, MessageId, MessageKind};
     use crate::time::Instant;
+    use crate::transport::smtp_protocol::SessionSeq;
     use crate::transport::smtp_protocol::SmtpCommand;
     use crate::AddressId;
 
     #[test]
     fn accepts_any_recipient_and_closes_on_quit() {
         let mut host = InternetMailHost::new();
-        let conn = ConnId { client: ServerId(0), seq: 1 };
+        let conn = ConnId { client: ServerId(0), seq: SessionSeq(1) };
         let out = host.handle_packet(ServerId(0), Packet { conn, frame: Frame::Connect });
         assert_eq!(out[0].frame, Frame::Replies(vec![SmtpReply::ServiceReady]));
         let message = Message {
@@ -125,7 +126,7 @@ mod tests {
     fn a_full_host_drops_its_oldest_session_not_new_ones() {
         let mut host = InternetMailHost::new();
         let connect = |host: &mut InternetMailHost, seq| {
-            let conn = ConnId { client: ServerId(0), seq };
+            let conn = ConnId { client: ServerId(0), seq: SessionSeq(seq) };
             host.handle_packet(ServerId(0), Packet { conn, frame: Frame::Connect })
         };
         for seq in 0..=MAX_SESSIONS as u64 {
@@ -133,7 +134,7 @@ mod tests {
             assert_eq!(out[0].frame, Frame::Replies(vec![SmtpReply::ServiceReady]), "session {seq} is served");
         }
         let ehlo = |host: &mut InternetMailHost, seq| {
-            let conn = ConnId { client: ServerId(0), seq };
+            let conn = ConnId { client: ServerId(0), seq: SessionSeq(seq) };
             host.handle_packet(ServerId(0), Packet { conn, frame: Frame::Commands(vec![SmtpCommand::Ehlo]) })
         };
         assert_eq!(ehlo(&mut host, 0)[0].frame, Frame::Reset, "the oldest was dropped");

@@ -13,13 +13,36 @@ use crate::routing::link_state::LinkStateExchange;
 use crate::{AddressId, ServerId};
 use serde::Serialize;
 
+/// An SMTP connection's sequence number on the server that opened it: the high 32 bits
+/// are the server's incarnation, so numbers are never reused across restarts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SessionSeq(pub u64);
+
+impl SessionSeq {
+    /// The first number of an incarnation.
+    pub fn first_of(incarnation: u32) -> SessionSeq {
+        SessionSeq(u64::from(incarnation) << 32)
+    }
+
+    /// The number after this one.
+    pub fn next(self) -> SessionSeq {
+        SessionSeq(self.0 + 1)
+    }
+}
+
+impl std::fmt::Display for SessionSeq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// One SMTP connection, named by the server that opened it and its sequence number there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ConnId {
     /// The connecting (client) server.
     pub client: ServerId,
     /// Sequence number of the connection on that server.
-    pub seq: u64,
+    pub seq: SessionSeq,
 }
 
 /// A command sent by the client side.
