@@ -1125,9 +1125,9 @@ mod tests {
         // Recipient 2 is neither delivered nor on any disk: lost.
         let (results, counts) = c.finish(&[DiskImage::default()], 0, &name);
         let by_name: BTreeMap<_, _> = results.iter().map(|r| (r.name.as_str(), r.ok)).collect();
-        assert_eq!(by_name["no_loss"], false);
-        assert_eq!(by_name["no_duplicate_delivery"], false);
-        assert_eq!(by_name["no_routing_loop"], true);
+        assert!(!by_name["no_loss"]);
+        assert!(!by_name["no_duplicate_delivery"]);
+        assert!(by_name["no_routing_loop"]);
         assert_eq!((counts.recipients, counts.delivered), (2, 1));
     }
 

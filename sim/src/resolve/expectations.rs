@@ -1,0 +1,163 @@
+//! The checks section: expectations with their windows and bounds.
+
+use super::*;
+
+/// An NDR code as the transport names it.
+fn dsn_code(c: Option<NdrCode>) -> Option<DsnCode> {
+    c.map(|c| match c {
+        NdrCode::RecipientNotFound => DsnCode::RecipientNotFound,
+        NdrCode::MessageTooLarge => DsnCode::MessageTooLarge,
+        NdrCode::HopCountExceeded => DsnCode::HopCountExceeded,
+        NdrCode::Expired => DsnCode::Expired,
+        NdrCode::RoutingError => DsnCode::RoutingError,
+        NdrCode::NoRoute => DsnCode::NoRoute,
+        NdrCode::HostNotFound => DsnCode::HostNotFound,
+        NdrCode::AccessDenied => DsnCode::AccessDenied,
+        NdrCode::ExpansionFailed => DsnCode::ExpansionFailed,
+    })
+}
+
+impl Resolver<'_> {
+    /// The expectations of the checks section, each resolved to what the run counts.
+    pub(super) fn expectations(&mut self, ctx: &Context<'_>, org: &Org, people: &People) -> Vec<Expect> {
+        let ep = p().key("checks").key("expect");
+        let mut expectations = Vec::new();
+        for (i, e) in ctx.scenario.checks.expect.iter().enumerate() {
+            expectations.extend(self.expectation(ctx, org, people, &ep.index(i), e));
+        }
+        expectations
+    }
+
+    /// One expectation; `None` (with an error) when it names what is not there.
+    pub(super) fn expectation(
+        &mut self,
+        ctx: &Context<'_>,
+        org: &Org,
+        people: &People,
+        at: &JsonPath,
+        e: &Expectation,
+    ) -> Option<Expect> {
+        let duration_ms = ctx.scenario.duration.ms;
+        let window = |from: Option<crate::units::Duration>, until: Option<crate::units::Duration>| {
+            (Instant(from.map_or(0, |d| d.ms)), Instant(until.map_or(duration_ms, |d| d.ms)))
+        };
+        let code = dsn_code;
+        Some(match e {
+            Expectation::AllResolvedBy { at: t0 } => {
+                if t0.ms > duration_ms {
+                    self.error(&at.key("at"), "the deadline is after the run ends");
+                }
+                Expect::AllResolvedBy(Instant(t0.ms))
+            }
+            Expectation::DeliveredAtLeast { count } => Expect::DeliveredAtLeast(*count),
+            Expectation::NdrAtLeast { count, code: c } => Expect::NdrAtLeast(*count, code(*c)),
+            Expectation::NdrAtMost { count, code: c } => Expect::NdrAtMost(*count, code(*c)),
+            Expectation::TransferredVia { queue, at_least, at_most, from, until } => {
+                let (from, until) = window(*from, *until);
+                self.counted_window(at, *at_least, *at_most, from, until);
+                let gateway = org.gateways.iter().position(|g| Names::fold(&g.name) == Names::fold(queue));
+                let domain = org.external.domains.iter().position(|d| d.eq_ignore_ascii_case(queue));
+                let key = if let Some(c) = ctx.names.connectors.get(queue) {
+                    QueueKey::Link(NextHop::Connector(ConnectorId(c as u16)))
+                } else if let Some(g) = gateway {
+                    QueueKey::Link(NextHop::Gateway(GatewayId(g as u16)))
+                } else if let Some(s) = org.servers.get(queue) {
+                    QueueKey::Link(NextHop::Server(ServerId(s as u16)))
+                } else if let Some(d) = domain {
+                    QueueKey::Link(NextHop::RemoteDomain(DomainId(d as u16)))
+                } else {
+                    self.error(
+                        &at.key("queue"),
+                        format!("expected a connector, server or external domain name, found {queue:?}"),
+                    );
+                    return None;
+                };
+                Expect::TransferredVia {
+                    queue: key,
+                    name: queue.clone(),
+                    at_least: *at_least,
+                    at_most: *at_most,
+                    from,
+                    until,
+                }
+            }
+            Expectation::RelayedTo { host, at_least, at_most, from, until } => {
+                let (from, until) = window(*from, *until);
+                self.counted_window(at, *at_least, *at_most, from, until);
+                let h = self.reference(&ctx.names.hosts, "Internet host", host, &at.key("host"))?;
+                Expect::RelayedTo {
+                    host: HostId(h as u16),
+                    name: host.clone(),
+                    at_least: *at_least,
+                    at_most: *at_most,
+                    from,
+                    until,
+                }
+            }
+            Expectation::UnreachableAtLeast { count, from, until } => {
+                let (from, until) = window(*from, *until);
+                Expect::UnreachableAtLeast { count: *count, from, until }
+            }
+            Expectation::UnreachableAtMost { count, from, until } => {
+                let (from, until) = window(*from, *until);
+                Expect::UnreachableAtMost { count: *count, from, until }
+            }
+            Expectation::RecoveredAtLeast { count } => Expect::RecoveredAtLeast(*count),
+            Expectation::DeliveredTo { recipient, at_least, at_most } => {
+                self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                let found = self.lookup_recipient(&people.book, recipient, &at.key("recipient"));
+                let id = found?;
+                Expect::DeliveredTo { recipient: id, name: recipient.clone(), at_least: *at_least, at_most: *at_most }
+            }
+            Expectation::GcFailovers { at_least, at_most } => {
+                self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                Expect::GcFailovers { at_least: *at_least, at_most: *at_most }
+            }
+            Expectation::OutOfOfficeReplies { at_least, at_most } => {
+                self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                Expect::OutOfOfficeReplies { at_least: *at_least, at_most: *at_most }
+            }
+            Expectation::CategorizerRetries { at_least, at_most } => {
+                self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                Expect::CategorizerRetries { at_least: *at_least, at_most: *at_most }
+            }
+            Expectation::LinkStateConverges { within } => Expect::LinkStateConverges { within_ms: within.ms },
+            Expectation::DirectoryConverges { within } => {
+                if !ctx.replicating {
+                    self.error(at, "directory_converges needs topology.ad_replication");
+                }
+                Expect::DirectoryConverges { within_ms: within.ms }
+            }
+            Expectation::LinkStateMessages { at_least, at_most } => {
+                if at_least.is_none() && at_most.is_none() {
+                    self.error(at, "expected \"at_least\", \"at_most\" or both");
+                }
+                Expect::LinkStateMessages { at_least: *at_least, at_most: *at_most }
+            }
+            Expectation::DeliveryLatencyAtMost { percentile, at_most, from, until } => {
+                if !(percentile.is_finite() && (0.0..=100.0).contains(percentile)) {
+                    self.error(&at.key("percentile"), "expected a percentile from 0 to 100");
+                }
+                let (from, until) = window(*from, *until);
+                Expect::LatencyAtMost { percentile: *percentile, at_most_ms: at_most.ms, from, until }
+            }
+        })
+    }
+    /// An expectation that counts events in a window needs a bound and a window that
+    /// does not end before it starts.
+    pub(super) fn counted_window(
+        &mut self,
+        at: &JsonPath,
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+        from: Instant,
+        until: Instant,
+    ) {
+        if at_least.is_none() && at_most.is_none() {
+            self.error(at, "expected \"at_least\", \"at_most\" or both");
+        }
+        if from > until {
+            self.error(&at.key("until"), "the window ends before it starts");
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The Internet section (hosts, DNS, MX records) and the connectors with address
+//! spaces (SMTP and X.400) that reach it.
+
+use super::*;
+
+impl Resolver<'_> {
+    /// The Internet section: hosts with their sites, the DNS servers and the MX records
+    /// of external domains. Returns the config, each host's site and the host names.
+    pub(super) fn internet(
+        &mut self,
+        t: &crate::scenario::TopologyDef,
+        sites: &Names,
+        external: &mut ExternalDirectory,
+        reachable: Reachable<'_>,
+    ) -> (InternetConfig, Vec<usize>, Names) {
+        let Some(net) = &t.internet else {
+            return (InternetConfig::default(), Vec::new(), Names::of(std::iter::empty()));
+        };
+        let ip = p().key("topology").key("internet");
+        let site = self.reference(sites, "site", &net.site, &ip.key("site")).unwrap_or(0);
+        let hosts = self.names("Internet host", ip.key("hosts"), net.hosts.iter().map(|h| h.name.as_str()), "name");
+        let mut host_site = Vec::new();
+        let mut configs = Vec::new();
+        for (i, h) in net.hosts.iter().enumerate() {
+            let own =
+                h.site.as_ref().and_then(|s| self.reference(sites, "site", s, &ip.key("hosts").index(i).key("site")));
+            host_site.push(own.unwrap_or(site));
+            let role = match h.role {
+                HostRoleSpec::Mail => HostRole::Mail,
+                HostRoleSpec::Mta => HostRole::Mta,
+                HostRoleSpec::Dns => HostRole::Dns,
+            };
+            configs.push(HostConfig { name: h.name.clone(), fqdn: h.name.to_ascii_lowercase(), role });
+        }
+        let role_of = |h: usize| configs[h].role;
+        let mut dns_servers = Vec::new();
+        for (i, name) in net.dns_servers.iter().enumerate() {
+            let at = ip.key("dns_servers").index(i);
+            if let Some(h) = self.reference(&hosts, "Internet host", name, &at) {
+                if role_of(h) != HostRole::Dns {
+                    self.error(&at, format!("host {name:?} is not a DNS server (role \"dns\")"));
+                }
+                dns_servers.push(HostId(h as u16));
+            }
+        }
+        if net.dns_timeout.ms < 100 || net.dns_timeout.ms > 120_000 {
+            self.error(&ip.key("dns_timeout"), "expected a DNS timeout from 100ms to 2m");
+        }
+        let mut mx = BTreeMap::new();
+        for (i, d) in net.domains.iter().enumerate() {
+            let at = ip.key("domains").index(i);
+            if Pattern::smtp(&d.name).ok().filter(|p| matches!(p, Pattern::SmtpDomain(_))).is_none() {
+                self.error(&at.key("name"), format!("expected a DNS domain like \"fabrikam.com\", found {:?}", d.name));
+                continue;
+            }
+            let id = external.domain_id(&d.name);
+            if mx.contains_key(&id) {
+                self.error(&at.key("name"), format!("domain {:?} is listed twice", d.name));
+                continue;
+            }
+            if d.mx.is_empty() {
+                self.error(&at.key("mx"), "expected at least one MX record (leave a domain out to make it not exist)");
+            }
+            let mut records = Vec::new();
+            for (k, r) in d.mx.iter().enumerate() {
+                let rp = at.key("mx").index(k).key("host");
+                if let Some(h) = self.reference(&hosts, "Internet host", &r.host, &rp) {
+                    if role_of(h) != HostRole::Mail {
+                        self.error(
+                            &rp,
+                            format!("an MX record names a mail host; {:?} is not one (role \"mail\")", r.host),
+                        );
+                    }
+                    records.push(MxRecord { preference: r.preference, host: HostId(h as u16) });
+                }
+            }
+            mx.insert(id, records);
+        }
+        // Everything a bridgehead asks must be reachable from it, which `gateways` checks;
+        // hosts themselves only need a site.
+        let _ = reachable;
+        let config = InternetConfig { hosts: configs, dns_servers, mx, dns_timeout_ms: net.dns_timeout.ms };
+        (config, host_site, hosts)
+    }
+
+    /// SMTP and X.400 connectors with address spaces.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn gateways(
+        &mut self,
+        t: &crate::scenario::TopologyDef,
+        rgs: &Names,
+        servers: &Names,
+        hosts: &Names,
+        internet: &InternetConfig,
+        host_site: &[usize],
+        server_site: &[usize],
+        reachable: Reachable<'_>,
+    ) -> Vec<GatewayConfig> {
+        let tp = p().key("topology");
+        let mut out = Vec::new();
+        let smtp = t.smtp_connectors.iter().enumerate().map(|(i, c)| {
+            let kind = match &c.smart_host {
+                Some(h) => Err((h.as_str(), "smart_host", HostRole::Mail)),
+                None => Ok(()),
+            };
+            (
+                tp.key("smtp_connectors").index(i),
+                &c.name,
+                &c.routing_group,
+                &c.source_bridgeheads,
+                &c.address_spaces,
+                kind,
+            )
+        });
+        let x400 = t.x400_connectors.iter().enumerate().map(|(i, c)| {
+            let kind = Err((c.remote_mta.as_str(), "remote_mta", HostRole::Mta));
+            (
+                tp.key("x400_connectors").index(i),
+                &c.name,
+                &c.routing_group,
+                &c.source_bridgeheads,
+                &c.address_spaces,
+                kind,
+            )
+        });
+        for (at, name, group, bridgeheads, spaces, kind) in smtp.chain(x400).collect::<Vec<_>>() {
+            let group = self.reference(rgs, "routing group", group, &at.key("routing_group"));
+            let mut source_bridgeheads = Vec::new();
+            if bridgeheads.is_empty() {
+                self.error(&at.key("source_bridgeheads"), "expected at least one bridgehead server");
+            }
+            for (k, b) in bridgeheads.iter().enumerate() {
+                let bp = at.key("source_bridgeheads").index(k);
+                let Some(s) = self.reference(servers, "server", b, &bp) else { continue };
+                let server = &t.servers[s];
+                if group.is_some_and(|g| server.routing_group != t.routing_groups[g].name) {
+                    self.error(
+                        &bp,
+                        format!(
+                            "bridgehead {b:?} is in routing group {:?}, not this connector's",
+                            server.routing_group
+                        ),
+                    );
+                } else if !server.roles.contains(&Role::Bridgehead) {
+                    self.error(&bp, format!("server {b:?} lacks the \"bridgehead\" role"));
+                }
+                source_bridgeheads.push(ServerId(s as u16));
+            }
+            let address_spaces = self.address_spaces(spaces, &at.key("address_spaces"));
+            let delivery = match kind {
+                Ok(()) => {
+                    if internet.dns_servers.is_empty() {
+                        self.error(&at, "this SMTP connector delivers by DNS (no smart_host), but topology.internet lists no dns_servers");
+                    }
+                    Delivery::Dns
+                }
+                Err((host, field, role)) => match self.reference(hosts, "Internet host", host, &at.key(field)) {
+                    Some(h) => {
+                        if internet.hosts[h].role != role {
+                            let want = if role == HostRole::Mta { "mta" } else { "mail" };
+                            self.error(&at.key(field), format!("host {host:?} does not have role {want:?}"));
+                        }
+                        if role == HostRole::Mta {
+                            Delivery::Mta(HostId(h as u16))
+                        } else {
+                            Delivery::SmartHost(HostId(h as u16))
+                        }
+                    }
+                    None => Delivery::Dns,
+                },
+            };
+            // Links are point-to-point circuits: each bridgehead must reach what it talks to.
+            let peers: Vec<HostId> = match delivery {
+                Delivery::Dns => {
+                    internet.dns_servers.iter().copied().chain(internet.mx.values().flatten().map(|r| r.host)).collect()
+                }
+                Delivery::SmartHost(h) | Delivery::Mta(h) => vec![h],
+            };
+            for b in &source_bridgeheads {
+                let from = server_site[usize::from(b.0)];
+                if let Some(h) = peers.iter().find(|h| !reachable(from, host_site[usize::from(h.0)])) {
+                    self.error(
+                        &at.key("source_bridgeheads"),
+                        format!(
+                            "bridgehead {:?} cannot reach host {:?}: no WAN link joins their sites (links are point-to-point circuits)",
+                            t.servers[usize::from(b.0)].name,
+                            internet.hosts[usize::from(h.0)].name
+                        ),
+                    );
+                    break;
+                }
+            }
+            out.push(GatewayConfig {
+                name: name.clone(),
+                routing_group: RoutingGroupId(group.unwrap_or(0) as u16),
+                source_bridgeheads,
+                address_spaces,
+                delivery,
+            });
+        }
+        out
+    }
+
+    /// A connector's address spaces: at least one, each parsed, cost 1–100.
+    pub(super) fn address_spaces(&mut self, spaces: &[AddressSpaceSpec], at: &JsonPath) -> Vec<AddressSpace> {
+        if spaces.is_empty() {
+            self.error(at, "expected at least one address space");
+        }
+        let mut out = Vec::new();
+        for (i, space) in spaces.iter().enumerate() {
+            let sp = at.index(i);
+            // EXCHANGE2003.md §4: costs 1–100.
+            if !(1..=100).contains(&space.cost) {
+                self.error(&sp.key("cost"), format!("expected a cost from 1 to 100, found {}", space.cost));
+            }
+            let pattern = match space.address_type {
+                AddressType::Smtp => Pattern::smtp(&space.address),
+                AddressType::X400 => Pattern::x400(&space.address),
+            };
+            match pattern {
+                Ok(pattern) => out.push(AddressSpace { pattern, cost: space.cost }),
+                Err(e) => self.error(&sp.key("address"), e.0),
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,489 @@
+//! The timeline section: fixed faults, administrator actions and scripted mail.
+
+use super::*;
+
+/// The names timeline steps, weather targets and expectations refer to.
+pub(super) struct Targets {
+    pub(super) links: Names,
+    pub(super) connectors: Names,
+    pub(super) hosts: Names,
+    pub(super) dcs: Names,
+}
+
+impl Targets {
+    pub(super) fn of(t: &TopologyDef, org: &Org) -> Targets {
+        Targets {
+            links: Names::of(t.wan_links.iter().map(|l| l.name.as_str())),
+            connectors: Names::of(t.routing_group_connectors.iter().map(|c| c.name.as_str())),
+            hosts: org.hosts.clone(),
+            dcs: Names::of(t.domain_controllers.iter().map(|d| d.name.as_str())),
+        }
+    }
+}
+
+/// The run's steps as read from the timeline: (time, index in the file, action), and
+/// the sends and modifications they index.
+#[derive(Default)]
+pub(super) struct Steps {
+    pub(super) timeline: Vec<(u64, usize, WorldAction)>,
+    pub(super) sends: Vec<SendSpec>,
+    pub(super) modifications: Vec<Modification>,
+}
+
+/// What a timeline step is checked against.
+pub(super) struct Context<'s> {
+    pub(super) scenario: &'s Scenario,
+    pub(super) names: &'s Targets,
+    /// Each domain's RUS DC (with replication).
+    pub(super) rus_dcs: &'s [DcId],
+    /// Whether the directory replicates (`topology.ad_replication`).
+    pub(super) replicating: bool,
+    /// Whether DCs are simulated at all (replication, DSAccess or groups to expand).
+    pub(super) simulated_dcs: bool,
+}
+
+impl Resolver<'_> {
+    /// The timeline section, each step checked and resolved, in time order.
+    pub(super) fn timeline(&mut self, ctx: &Context<'_>, org: &mut Org, people: &mut People) -> Steps {
+        let scenario = ctx.scenario;
+        let names = ctx.names;
+        let (t, r) = (&scenario.topology, &scenario.recipients);
+        let duration_ms = scenario.duration.ms;
+        let mut steps = Steps::default();
+        let tlp = p().key("timeline");
+        for (i, a) in scenario.timeline.iter().enumerate() {
+            let at = tlp.index(i);
+            if a.at().ms > duration_ms {
+                self.error(&at.key("at"), format!("{} is after the run ends ({})", a.at(), scenario.duration));
+            }
+            let mut push = |ms: u64, action| steps.timeline.push((ms, i, action));
+            match a {
+                Action::LinkDown { at: t0, link } | Action::LinkUp { at: t0, link } => {
+                    if let Some(l) = self.reference(&names.links, "WAN link", link, &at.key("link")) {
+                        let down = matches!(a, Action::LinkDown { .. });
+                        push(t0.ms, if down { WorldAction::LinkDown(l) } else { WorldAction::LinkUp(l) });
+                    }
+                }
+                Action::LinkOscillate { at: t0, link, period, duration } => {
+                    self.oscillation(ctx, i, &at, &mut steps, t0.ms, link, period.ms, duration.ms);
+                }
+                Action::ConnectorDown { at: t0, connector } | Action::ConnectorUp { at: t0, connector } => {
+                    if let Some(c) = self.reference(&names.connectors, "connector", connector, &at.key("connector")) {
+                        let id = ConnectorId(c as u16);
+                        let down = matches!(a, Action::ConnectorDown { .. });
+                        push(t0.ms, if down { WorldAction::ConnectorDown(id) } else { WorldAction::ConnectorUp(id) });
+                    }
+                }
+                Action::SetMaster { at: t0, routing_group, server } => {
+                    self.set_master(i, &at, &mut steps, t0.ms, routing_group, server, org);
+                }
+                Action::DirectoryChange { .. } | Action::ClockSkew { .. } => {
+                    self.directory_step(ctx, i, &at, &mut steps, a)
+                }
+                Action::DcDown { at: t0, dc } | Action::DcUp { at: t0, dc } => {
+                    self.dc_fault(ctx, i, &at, &mut steps, t0.ms, dc, matches!(a, Action::DcDown { .. }));
+                }
+                Action::Send { at: t0, from, to, via, authenticated, count, size_kb } => {
+                    if let Some(send) = self.send(
+                        &mut people.book,
+                        &mut org.external,
+                        r,
+                        t,
+                        &at,
+                        from,
+                        to,
+                        via,
+                        *authenticated,
+                        &people.directory,
+                    ) {
+                        // count and size_kb are bounded by the schema.
+                        push(t0.ms, WorldAction::Send(steps.sends.len()));
+                        steps.sends.push(SendSpec { count: *count, size_bytes: size_kb * 1_024, ..send });
+                    }
+                }
+                Action::ModifyRecipient { at: t0, recipient, attributes, domain_controller } => {
+                    let change = (recipient.as_str(), attributes, domain_controller);
+                    self.modify_recipient(ctx, i, &at, &mut steps, t0.ms, change, people);
+                }
+                Action::ModifyGroup { at: t0, group, add, remove, domain_controller } => {
+                    let change = (group.as_str(), add.as_slice(), remove.as_slice(), domain_controller);
+                    self.modify_group(ctx, i, &at, &mut steps, t0.ms, change, people);
+                }
+                Action::HostDown { at: t0, host } | Action::HostUp { at: t0, host } => {
+                    if let Some(h) = self.reference(&names.hosts, "Internet host", host, &at.key("host")) {
+                        let id = HostId(h as u16);
+                        let down = matches!(a, Action::HostDown { .. });
+                        push(t0.ms, if down { WorldAction::HostDown(id) } else { WorldAction::HostUp(id) });
+                    }
+                }
+                Action::ServerCrash { at: t0, server } | Action::ServerRestart { at: t0, server } => {
+                    if let Some(s) = self.reference(&org.servers, "server", server, &at.key("server")) {
+                        let id = ServerId(s as u16);
+                        let crash = matches!(a, Action::ServerCrash { .. });
+                        push(t0.ms, if crash { WorldAction::Crash(id) } else { WorldAction::Restart(id) });
+                    }
+                }
+            }
+        }
+        steps.timeline.sort_by_key(|(ms, i, _)| (*ms, *i));
+        self.crash_order(t, &steps.timeline);
+        steps
+    }
+
+    /// A link oscillation: down and up every `period_ms` for `duration_ms`, ending up.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn oscillation(
+        &mut self,
+        ctx: &Context<'_>,
+        i: usize,
+        at: &JsonPath,
+        steps: &mut Steps,
+        t0: u64,
+        link: &str,
+        period_ms: u64,
+        length_ms: u64,
+    ) {
+        let mut push = |ms: u64, action| steps.timeline.push((ms, i, action));
+        if period_ms < bounds::OSCILLATION_PERIOD_MS_MIN {
+            self.error(&at.key("period"), "expected a period of at least 2s");
+            return;
+        }
+        if 2 * length_ms / period_ms > bounds::FAULT_STEPS_MAX {
+            self.error(&at.key("period"), "expected at most 1000000 steps: a longer period or a shorter duration");
+            return;
+        }
+        if t0 + length_ms > ctx.scenario.duration.ms {
+            self.error(&at.key("duration"), "the oscillation must end before the run ends");
+        }
+        if let Some(l) = self.reference(&ctx.names.links, "WAN link", link, &at.key("link")) {
+            let half = period_ms / 2;
+            let mut t = t0;
+            while t < t0 + length_ms {
+                push(t, WorldAction::LinkDown(l));
+                push((t + half).min(t0 + length_ms), WorldAction::LinkUp(l));
+                t += period_ms;
+            }
+        }
+    }
+
+    /// A routing group's new master, which must be a member.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn set_master(
+        &mut self,
+        i: usize,
+        at: &JsonPath,
+        steps: &mut Steps,
+        t0: u64,
+        routing_group: &str,
+        server: &str,
+        org: &Org,
+    ) {
+        let mut push = |ms: u64, action| steps.timeline.push((ms, i, action));
+        let g = self.reference(&org.rgs, "routing group", routing_group, &at.key("routing_group"));
+        let s = self.reference(&org.servers, "server", server, &at.key("server"));
+        if let (Some(g), Some(s)) = (g, s) {
+            let (g, s) = (RoutingGroupId(g as u16), ServerId(s as u16));
+            if org.members[usize::from(g.0)].contains(&s) {
+                push(t0, WorldAction::SetMaster(g, s));
+            } else {
+                self.error(
+                    &at.key("server"),
+                    format!("server {server:?} is not a member of routing group {routing_group:?}"),
+                );
+            }
+        }
+    }
+
+    /// A bulk change written on a DC, or a DC's clock set off.
+    pub(super) fn directory_step(&mut self, ctx: &Context<'_>, i: usize, at: &JsonPath, steps: &mut Steps, a: &Action) {
+        let mut push = |ms: u64, action| steps.timeline.push((ms, i, action));
+        match a {
+            Action::DirectoryChange { at: t0, dc, count, attributes, urgent, delete } => {
+                let Some(d) = self.reference(&ctx.names.dcs, "domain controller", dc, &at.key("dc")) else {
+                    return;
+                };
+                if !ctx.replicating {
+                    self.error(
+                        at,
+                        "a directory change needs topology.ad_replication (the directory is not simulated without it)",
+                    );
+                }
+                if *count == 0 || *count > MAX_MAILBOXES {
+                    self.error(&at.key("count"), format!("expected from 1 to {MAX_MAILBOXES} objects"));
+                }
+                if *attributes == 0 || *attributes > 64 {
+                    self.error(&at.key("attributes"), "expected from 1 to 64 attributes per object");
+                }
+                let dc = DcId(d as u16);
+                let (count, attributes, urgent, delete) = (*count, *attributes, *urgent, *delete);
+                push(t0.ms, WorldAction::DirectoryChange { dc, count, attributes, urgent, delete });
+            }
+            Action::ClockSkew { at: t0, dc, skew, behind } => {
+                let Some(d) = self.reference(&ctx.names.dcs, "domain controller", dc, &at.key("dc")) else {
+                    return;
+                };
+                if !ctx.replicating {
+                    self.error(
+                        at,
+                        "clock skew needs topology.ad_replication (the directory is not simulated without it)",
+                    );
+                }
+                // A bound: a clock more than a tombstone lifetime off is another failure.
+                if skew.ms > org::directory::ad_replication::TOMBSTONE_LIFETIME_MS {
+                    self.error(&at.key("skew"), "expected a skew of at most 60 days");
+                }
+                let ms = skew.ms as i64;
+                push(t0.ms, WorldAction::ClockSkew(DcId(d as u16), if *behind { -ms } else { ms }));
+            }
+            _ => {}
+        }
+    }
+
+    /// A DC taken down or brought back, which must be simulated.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn dc_fault(
+        &mut self,
+        ctx: &Context<'_>,
+        i: usize,
+        at: &JsonPath,
+        steps: &mut Steps,
+        t0: u64,
+        dc: &str,
+        down: bool,
+    ) {
+        let mut push = |ms: u64, action| steps.timeline.push((ms, i, action));
+        let Some(d) = self.reference(&ctx.names.dcs, "domain controller", dc, &at.key("dc")) else {
+            return;
+        };
+        if !ctx.simulated_dcs {
+            self.error(
+                at,
+                "DC faults need a simulated DC: topology.ad_replication, topology.dsaccess or groups to expand",
+            );
+        }
+        push(t0, if down { WorldAction::DcDown(DcId(d as u16)) } else { WorldAction::DcUp(DcId(d as u16)) });
+    }
+
+    /// An administrator's change of a recipient's attributes.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn modify_recipient(
+        &mut self,
+        ctx: &Context<'_>,
+        i: usize,
+        at: &JsonPath,
+        steps: &mut Steps,
+        t0: u64,
+        (recipient, attributes, domain_controller): (
+            &str,
+            &BTreeMap<String, crate::scenario::AttributeValues>,
+            &Option<String>,
+        ),
+        people: &mut People,
+    ) {
+        let mut push = |ms: u64, action| steps.timeline.push((ms, i, action));
+        let found = self.lookup_recipient(&people.book, recipient, &at.key("recipient"));
+        let Some(id) = found.filter(|id| people.directory.object(*id).is_some()) else {
+            if found.is_some() {
+                self.error(&at.key("recipient"), format!("{recipient:?} is no recipient object"));
+            }
+            return;
+        };
+        if attributes.is_empty() {
+            self.error(&at.key("attributes"), "expected at least one attribute");
+        }
+        self.attribute_names(attributes, &at.key("attributes"));
+        let written = attribute_map(attributes, None);
+        people.directory.add_modification(id, Instant(t0), written.clone());
+        let dc = self.modification_dc(
+            &ctx.scenario.topology,
+            &people.directory,
+            id,
+            domain_controller,
+            ctx.rus_dcs,
+            &ctx.names.dcs,
+            at,
+        );
+        push(t0, WorldAction::ModifyRecipient(steps.modifications.len()));
+        steps.modifications.push(Modification {
+            recipient: id,
+            change: ModificationKind::Attributes(attributes.clone()),
+            domain_controller: domain_controller.clone(),
+            dc: dc.filter(|_| ctx.replicating),
+            written,
+        });
+    }
+
+    /// An administrator's change of a standard group's members.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn modify_group(
+        &mut self,
+        ctx: &Context<'_>,
+        i: usize,
+        at: &JsonPath,
+        steps: &mut Steps,
+        t0: u64,
+        (group, add, remove, domain_controller): (&str, &[String], &[String], &Option<String>),
+        people: &mut People,
+    ) {
+        let mut push = |ms: u64, action| steps.timeline.push((ms, i, action));
+        let found = self.lookup_recipient(&people.book, group, &at.key("group"));
+        let Some(id) = found else { return };
+        let static_group = match people.directory.object(id).map(|o| o.recipient) {
+            Some(Recipient::Group(g)) => match &people.directory.group(g).membership {
+                Membership::Static { members, .. } => Some((g, members.clone())),
+                Membership::Query { .. } => None,
+            },
+            _ => None,
+        };
+        let Some((g, listed)) = static_group else {
+            self.error(
+                &at.key("group"),
+                format!("{group:?} is no standard distribution group (a query-based group's members are its filter's)"),
+            );
+            return;
+        };
+        if add.is_empty() && remove.is_empty() {
+            self.error(at, "expected members to \"add\" or \"remove\"");
+        }
+        // The members as of this change: the latest earlier change, else as listed.
+        let mut members = people.directory.membership_as_of(g, Instant(t0)).unwrap_or(listed);
+        for (k, name) in add.iter().enumerate() {
+            let Some(m) = self.lookup_recipient(&people.book, name, &at.key("add").index(k)) else { return };
+            if members.contains(&m) {
+                self.error(&at.key("add").index(k), format!("{name:?} is already a member"));
+            } else if m == id {
+                self.error(&at.key("add").index(k), "a group cannot be its own member");
+            } else {
+                members.push(m);
+            }
+        }
+        for (k, name) in remove.iter().enumerate() {
+            let Some(m) = self.lookup_recipient(&people.book, name, &at.key("remove").index(k)) else { return };
+            match members.iter().position(|x| *x == m) {
+                Some(p) => {
+                    members.remove(p);
+                }
+                None => self.error(&at.key("remove").index(k), format!("{name:?} is not a member then")),
+            }
+        }
+        people.directory.add_membership_change(g, Instant(t0), members.clone());
+        let dc = self.modification_dc(
+            &ctx.scenario.topology,
+            &people.directory,
+            id,
+            domain_controller,
+            ctx.rus_dcs,
+            &ctx.names.dcs,
+            at,
+        );
+        let written = [(MEMBER_ATTRIBUTE.to_string(), org::directory::global_catalog::member_values(&members))].into();
+        push(t0, WorldAction::ModifyRecipient(steps.modifications.len()));
+        steps.modifications.push(Modification {
+            recipient: id,
+            change: ModificationKind::Members { add: add.to_vec(), remove: remove.to_vec() },
+            domain_controller: domain_controller.clone(),
+            dc: dc.filter(|_| ctx.replicating),
+            written,
+        });
+    }
+
+    /// A crash finds its server up, a restart finds it down.
+    pub(super) fn crash_order(&mut self, t: &TopologyDef, timeline: &[(u64, usize, WorldAction)]) {
+        let tlp = p().key("timeline");
+        let mut down: BTreeSet<ServerId> = BTreeSet::new();
+        for (ms, i, action) in timeline {
+            let at = tlp.index(*i);
+            match action {
+                WorldAction::Crash(s) if !down.insert(*s) => {
+                    self.error(
+                        &at,
+                        format!(
+                            "server {:?} is already down at {}",
+                            t.servers[usize::from(s.0)].name,
+                            crate::units::Duration::from_ms(*ms)
+                        ),
+                    );
+                }
+                WorldAction::Restart(s) if !down.remove(s) => {
+                    self.error(
+                        &at,
+                        format!(
+                            "server {:?} is not down at {}; restart follows a server_crash",
+                            t.servers[usize::from(s.0)].name,
+                            crate::units::Duration::from_ms(*ms)
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    /// A timeline `send`: the sender (a mailbox user, or an outside SMTP address coming
+    /// in `via` a server), the recipients (aliases or outside addresses) and where the
+    /// message enters.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send(
+        &mut self,
+        book: &mut AddressBook,
+        external: &mut ExternalDirectory,
+        r: &crate::scenario::Recipients,
+        t: &crate::scenario::TopologyDef,
+        at: &JsonPath,
+        from: &str,
+        to: &[String],
+        via: &Option<String>,
+        authenticated: Option<bool>,
+        directory: &GlobalCatalog,
+    ) -> Option<SendSpec> {
+        let servers = Names::of(t.servers.iter().map(|s| s.name.as_str()));
+        let via = match via {
+            Some(name) => Some(ServerId(self.reference(&servers, "server", name, &at.key("via"))? as u16)),
+            None => None,
+        };
+        let known = book.address(from);
+        let (sender, server, authenticated) = if from.contains('@') && known.is_none() {
+            let sender = self.add_external(book, external, &r.smtp_domains, from, &at.key("from"), false)?;
+            let Some(server) = via else {
+                self.error(&at.key("via"), "a sender outside the organization needs \"via\": the server whose SMTP virtual server takes the message");
+                return None;
+            };
+            (sender, server, authenticated.unwrap_or(false))
+        } else {
+            let sender = match known {
+                Some(id) => id,
+                None => self.lookup_alias(book, from, &at.key("from"))?,
+            };
+            let Some(home) = directory.lookup(sender).map(|m| m.home_server) else {
+                self.error(
+                    &at.key("from"),
+                    format!("{from:?} has no mailbox: expected a mailbox user's alias or an outside SMTP address"),
+                );
+                return None;
+            };
+            (sender, via.unwrap_or(home), authenticated.unwrap_or(true))
+        };
+        if to.is_empty() {
+            self.error(&at.key("to"), "expected at least one recipient");
+        }
+        let mut recipients = Vec::new();
+        let mut listed = BTreeSet::new();
+        for (k, name) in to.iter().enumerate() {
+            let rat = at.key("to").index(k);
+            let id = if name.contains('@') {
+                match book.address(name) {
+                    Some(id) => Some(id),
+                    None => self.add_external(book, external, &r.smtp_domains, name, &rat, false),
+                }
+            } else {
+                self.lookup_alias(book, name, &rat)
+            };
+            match id {
+                Some(id) if !listed.insert(id) => self.error(&rat, format!("{name:?} is listed twice")),
+                Some(id) => recipients.push(id),
+                None => {}
+            }
+        }
+        let mapi = via.is_none();
+        Some(SendSpec { server, sender, recipients, authenticated, mapi, count: 1, size_bytes: 0 })
+    }
+}
