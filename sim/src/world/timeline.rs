@@ -1,0 +1,124 @@
+//! The timeline's actions carried out on the world: links, connectors, servers, hosts
+//! and DCs taken down and brought back, masters set, mail sent, recipients changed.
+
+use super::*;
+
+pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, action: WorldAction) {
+    let mut w = lock(world);
+    match action {
+        WorldAction::ModifyRecipient(i) => {
+            let m = &w.resolved.modifications[i];
+            let event = TraceEvent::RecipientModified {
+                recipient: w.address(m.recipient),
+                attributes: m.change.attribute_names(),
+            };
+            // With replication the change is a write on its DC, seen where it replicates.
+            if let Some(dc) = m.dc {
+                let attrs = m.written.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let write = (recipient_object(m.recipient), attrs);
+                if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
+                    let _ = inbox.unbounded_send(DcInput::ModifyRecipient(write));
+                }
+            }
+            w.record(now.as_ms(), "directory", &event);
+        }
+        WorldAction::Send(i) => {
+            let spec = w.resolved.sends[i].clone();
+            for _ in 0..spec.count {
+                let number = w.next_message;
+                w.next_message += 1;
+                let message = Message {
+                    id: MessageId::Client(number),
+                    kind: MessageKind::Normal,
+                    sender: Some(spec.sender),
+                    size_bytes: spec.size_bytes,
+                    submitted_at: now,
+                    hop_count: 0,
+                    authenticated: spec.authenticated,
+                    header_recipients: spec.recipients.as_slice().into(),
+                };
+                // A server that is down takes nothing: the client's submission fails
+                // and nothing was accepted.
+                if let Some(inbox) = &w.inboxes[usize::from(spec.server.0)] {
+                    let mapi = spec.mapi;
+                    let _ = inbox.unbounded_send(Input::Submit(Box::new(message), spec.recipients.clone(), mapi));
+                }
+            }
+        }
+        WorldAction::LinkDown(l) | WorldAction::LinkUp(l) => {
+            let up = matches!(action, WorldAction::LinkUp(_));
+            if w.wan.set_up(l, up) {
+                let event = TraceEvent::LinkState {
+                    link: w.resolved.links[l].name.clone(),
+                    state: if up { "up" } else { "down" },
+                };
+                w.record(now.as_ms(), "wan", &event);
+                w.recompute_connectors(now);
+            }
+        }
+        WorldAction::ConnectorDown(c) | WorldAction::ConnectorUp(c) => {
+            let down = matches!(action, WorldAction::ConnectorDown(_));
+            w.connector_admin_down[usize::from(c.0)] = down;
+            for s in w.resolved.topology.connector(c).source_bridgeheads.clone() {
+                if let Some(inbox) = &w.inboxes[usize::from(s.0)] {
+                    let _ = inbox.unbounded_send(Input::ConnectorService(c, !down));
+                }
+            }
+            w.recompute_connectors(now);
+        }
+        WorldAction::SetMaster(g, s) => {
+            w.masters[usize::from(g.0)] = s;
+            let event = TraceEvent::MasterChanged {
+                routing_group: w.resolved.topology.routing_group(g).name.clone(),
+                server: w.server_name(s).into(),
+            };
+            w.record(now.as_ms(), "directory", &event);
+            for inbox in w.inboxes.iter().flatten() {
+                let _ = inbox.unbounded_send(Input::MasterChange(g, s));
+            }
+        }
+        WorldAction::Crash(s) => {
+            w.inboxes[usize::from(s.0)] = None;
+            w.checker.server_stopped(s);
+            let lost_writes = std::mem::take(&mut w.unflushed[usize::from(s.0)]);
+            w.sometimes.crashed(lost_writes > 0);
+            let node = w.server_name(s).to_string();
+            w.record(now.as_ms(), &node, &TraceEvent::ServerCrashed { lost_writes });
+            drop(w);
+            handle.kill(nodes[usize::from(s.0)].id());
+        }
+        WorldAction::DirectoryChange { dc, count, attributes, urgent, delete } => {
+            if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
+                let _ = inbox.unbounded_send(DcInput::Write { count, attributes, urgent, delete });
+            }
+        }
+        WorldAction::ClockSkew(dc, skew_ms) => {
+            if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
+                let _ = inbox.unbounded_send(DcInput::ClockSkew(skew_ms));
+            }
+            let event = TraceEvent::DcClock { dc: w.resolved.dc_name(dc), skew_ms };
+            w.record(now.as_ms(), "directory", &event);
+        }
+        WorldAction::DcDown(dc) | WorldAction::DcUp(dc) => {
+            let up = matches!(action, WorldAction::DcUp(_));
+            if w.dc_up[usize::from(dc.0)] != up {
+                w.dc_up[usize::from(dc.0)] = up;
+                let event = TraceEvent::DcState { dc: w.resolved.dc_name(dc), state: if up { "up" } else { "down" } };
+                w.record(now.as_ms(), "directory", &event);
+            }
+        }
+        WorldAction::HostDown(h) | WorldAction::HostUp(h) => {
+            let up = matches!(action, WorldAction::HostUp(_));
+            if w.host_up[usize::from(h.0)] != up {
+                w.host_up[usize::from(h.0)] = up;
+                let event = TraceEvent::HostState { host: w.host_name(h), state: if up { "up" } else { "down" } };
+                w.record(now.as_ms(), "internet", &event);
+            }
+        }
+        WorldAction::Restart(s) => {
+            w.incarnation[usize::from(s.0)] += 1;
+            drop(w);
+            handle.restart(nodes[usize::from(s.0)].id());
+        }
+    }
+}
