@@ -1,0 +1,331 @@
+//! Checks: invariants, sometimes-assertions, expectations, and report settings.
+
+use super::*;
+
+/// Safety invariants that run during the whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    /// Every accepted recipient is delivered, NDR'd or still queued durably — never lost.
+    NoLoss,
+    /// No recipient gets the same message twice.
+    NoDuplicateDelivery,
+    /// No copy of a message comes back to a server it left.
+    NoRoutingLoop,
+    /// Every routing decision follows a least-cost route over the connectors up in the
+    /// deciding server's own link state table, and never a connector that table marks
+    /// down.
+    LeastCostRouting,
+    /// Link state versions only move forward: no running server's table goes back to an
+    /// older version of a routing group's entry, and one version of an entry has the
+    /// same contents (master, connectors down) on every server.
+    LinkStateVersions,
+    /// The categorizer routes nothing of a message while its groups are being expanded:
+    /// the complete recipient set comes first (EXCHANGE2003.md §2).
+    ExpansionBeforeRouting,
+}
+
+impl Invariant {
+    /// The check's name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::NoLoss => "no_loss",
+            Invariant::NoDuplicateDelivery => "no_duplicate_delivery",
+            Invariant::NoRoutingLoop => "no_routing_loop",
+            Invariant::LeastCostRouting => "least_cost_routing",
+            Invariant::LinkStateVersions => "link_state_versions",
+            Invariant::ExpansionBeforeRouting => "expansion_before_routing",
+        }
+    }
+}
+
+/// A situation a scenario says it explores (a *sometimes* property): counted in a run,
+/// judged across a sweep, which fails when no seed reaches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sometimes {
+    /// Queued mail moved from one link queue to another because its route changed.
+    Rerouted,
+    /// A routing group master marked a connector down.
+    ConnectorMarkedDown,
+    /// A 2003 master left a reported change out of its table (the only path kept up, or
+    /// an oscillating connector damped).
+    ChangeSuppressed,
+    /// A link queue went to Retry after failed connections.
+    QueueRetry,
+    /// Mail waited in "Final destination currently unreachable".
+    Unreachable,
+    /// A server crashed with writes not yet durable, which died with it.
+    CrashLostUnflushed,
+    /// A restarted server recovered queued mail from its disk.
+    Recovered,
+    /// A DNS server or an MX host did not answer and the next one was tried.
+    DnsFailover,
+    /// A GC did not answer and the categorizer turned to another.
+    GcFailover,
+    /// A message waited in categorizer retry.
+    CategorizerRetry,
+}
+
+impl Sometimes {
+    /// The property's name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sometimes::Rerouted => "rerouted",
+            Sometimes::ConnectorMarkedDown => "connector_marked_down",
+            Sometimes::ChangeSuppressed => "change_suppressed",
+            Sometimes::QueueRetry => "queue_retry",
+            Sometimes::Unreachable => "unreachable",
+            Sometimes::CrashLostUnflushed => "crash_lost_unflushed",
+            Sometimes::Recovered => "recovered",
+            Sometimes::DnsFailover => "dns_failover",
+            Sometimes::GcFailover => "gc_failover",
+            Sometimes::CategorizerRetry => "categorizer_retry",
+        }
+    }
+}
+
+/// An enhanced status code in an expectation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum NdrCode {
+    /// Recipient not in the directory.
+    #[serde(rename = "5.1.1")]
+    RecipientNotFound,
+    /// Message over a size limit.
+    #[serde(rename = "5.2.3")]
+    MessageTooLarge,
+    /// Hop count exceeded.
+    #[serde(rename = "4.4.6")]
+    HopCountExceeded,
+    /// Expired in a queue.
+    #[serde(rename = "4.4.7")]
+    Expired,
+    /// A DNS connector with a non-SMTP address space.
+    #[serde(rename = "4.4.9")]
+    RoutingError,
+    /// No address space matches.
+    #[serde(rename = "5.0.0")]
+    NoRoute,
+    /// No mail host in DNS for the domain.
+    #[serde(rename = "5.4.0")]
+    HostNotFound,
+    /// A restricted recipient refused the sender.
+    #[serde(rename = "5.7.1")]
+    AccessDenied,
+    /// A query-based group could not be expanded.
+    #[serde(rename = "5.2.4")]
+    ExpansionFailed,
+}
+
+/// What a run must show.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expectation {
+    /// By `at`, every accepted recipient (client mail and NDRs) is delivered or NDR'd.
+    AllResolvedBy {
+        /// The deadline.
+        at: Duration,
+    },
+    /// At least `count` recipients of client mail delivered by the end.
+    DeliveredAtLeast {
+        /// How many.
+        count: u64,
+    },
+    /// At least `count` recipients NDR'd (with `code`, if given).
+    NdrAtLeast {
+        /// How many.
+        count: u64,
+        /// Only this code.
+        #[serde(default)]
+        code: Option<NdrCode>,
+    },
+    /// At most `count` recipients NDR'd (with `code`, if given).
+    NdrAtMost {
+        /// How many.
+        count: u64,
+        /// Only this code.
+        #[serde(default)]
+        code: Option<NdrCode>,
+    },
+    /// Transfers out of the named link queue (a connector or a server) between `from`
+    /// and `until` are at least `at_least` and at most `at_most`: proof that a path was,
+    /// or was not, used.
+    TransferredVia {
+        /// Connector name or server name.
+        queue: String,
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Window start (run start by default).
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end (run end by default).
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// Liveness: within `within` of the run's last fault or directory change, every
+    /// replica of each domain holds the same objects and versions.
+    DirectoryConverges {
+        /// The bound.
+        within: Duration,
+    },
+    /// Messages relayed to the named host beyond the organization (an MX host, smart
+    /// host or foreign MTA) between `from` and `until` are at least `at_least` and at
+    /// most `at_most`: proof of MX preference, load sharing and failover.
+    RelayedTo {
+        /// Host name.
+        host: String,
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Window start (run start by default).
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end (run end by default).
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// Client messages delivered to one recipient (a user's alias or address) are at
+    /// least `at_least` and at most `at_most`: proof that a group reached, or did not
+    /// reach, a member.
+    DeliveredTo {
+        /// Alias or address.
+        recipient: String,
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
+    /// Times a GC did not answer the categorizer (a lookup or an expansion page) and it
+    /// turned to another GC, starting its work again, within bounds.
+    GcFailovers {
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
+    /// Out of Office replies sent, within bounds.
+    OutOfOfficeReplies {
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
+    /// Messages put in categorizer retry because no GC answered, within bounds.
+    CategorizerRetries {
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
+    /// At least `count` times mail was queued as "Final destination currently
+    /// unreachable" between `from` and `until`.
+    UnreachableAtLeast {
+        /// How many queue entries.
+        count: u64,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// At most `count` times mail was queued as "Final destination currently
+    /// unreachable" between `from` and `until` (2003 keeps an only path up: mail waits
+    /// in the connector's queue instead).
+    UnreachableAtMost {
+        /// How many queue entries.
+        count: u64,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// Of the client messages submitted between `from` and `until`, the given percentile
+    /// of delivery latency is at most `at_most` (an SLA; what a reroute must preserve).
+    DeliveryLatencyAtMost {
+        /// Percentile, 0–100.
+        percentile: f64,
+        /// Bound.
+        at_most: Duration,
+        /// Submitted from (run start by default).
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Submitted until (run end by default).
+        #[serde(default)]
+        until: Option<Duration>,
+    },
+    /// At least `count` servers recovered queued mail from disk after a restart.
+    RecoveredAtLeast {
+        /// How many recoveries with mail.
+        count: u64,
+    },
+    /// Liveness: within `within` of the last fault of the run (fixed or weather), every
+    /// running server's link state table holds the same versions.
+    LinkStateConverges {
+        /// The bound.
+        within: Duration,
+    },
+    /// Link state messages sent organization-wide (updates, replies, reports) over the
+    /// whole run are within bounds.
+    LinkStateMessages {
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
+}
+
+/// Checks of a run.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// Safety invariants; all by default.
+    #[serde(default = "defaults::invariants")]
+    pub invariants: Vec<Invariant>,
+    /// Expectations.
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
+    /// Situations the scenario's weather should reach at some seed of a sweep.
+    #[serde(default)]
+    pub sometimes: Vec<Sometimes>,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks { invariants: defaults::invariants(), expect: Vec::new(), sometimes: Vec::new() }
+    }
+}
+
+/// Report settings.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// How often queues and WAN links are sampled into the trace.
+    #[serde(default = "defaults::sample_interval")]
+    pub sample_interval: Duration,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings { sample_interval: defaults::sample_interval() }
+    }
+}

@@ -1,0 +1,125 @@
+//! The Internet beyond the organization and the connectors with address spaces that reach it.
+
+use super::*;
+
+/// The address type of an address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressType {
+    /// SMTP: `*`, a domain (`fabrikam.com`) or a wildcard (`*.edu`).
+    Smtp,
+    /// X.400: O/R attributes, e.g. `c=US;a= ;p=Legacy;o=NYC` (`*` as a value matches any).
+    X400,
+}
+
+/// An address space of a connector.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressSpaceSpec {
+    /// Address type.
+    #[serde(rename = "type")]
+    pub address_type: AddressType,
+    /// The pattern.
+    pub address: String,
+    /// Cost 1–100, added to the route cost of reaching the connector's routing group.
+    #[serde(default = "defaults::address_space_cost")]
+    pub cost: u32,
+}
+
+/// An SMTP connector with address spaces.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConnector {
+    /// Name; also the name of its link queue on servers that forward to its bridgeheads.
+    pub name: String,
+    /// The routing group it belongs to.
+    pub routing_group: String,
+    /// Its local bridgehead servers, in that group.
+    pub source_bridgeheads: Vec<String>,
+    /// What it carries.
+    pub address_spaces: Vec<AddressSpaceSpec>,
+    /// An Internet host to forward all mail to; without one, DNS MX lookup per domain.
+    #[serde(default)]
+    pub smart_host: Option<String>,
+}
+
+/// An X.400 connector with address spaces.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct X400Connector {
+    /// Name; also the name of its link queue.
+    pub name: String,
+    /// The routing group it belongs to.
+    pub routing_group: String,
+    /// The servers whose MTAs run it, in that group.
+    pub source_bridgeheads: Vec<String>,
+    /// What it carries.
+    pub address_spaces: Vec<AddressSpaceSpec>,
+    /// The remote MTA: an `internet` host with role `mta`.
+    pub remote_mta: String,
+}
+
+/// What a host beyond the organization is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HostRoleSpec {
+    /// Accepts SMTP mail: an MX host or a smart host.
+    Mail,
+    /// A foreign X.400 MTA.
+    Mta,
+    /// A DNS server answering MX queries.
+    Dns,
+}
+
+/// A host beyond the organization.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// Name (also what MX records and connectors refer to).
+    pub name: String,
+    /// What it does.
+    pub role: HostRoleSpec,
+    /// Its site; the Internet's `site` unless given.
+    #[serde(default)]
+    pub site: Option<String>,
+}
+
+/// An MX record.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mx {
+    /// Preference: lower first, equal ones share the load.
+    pub preference: u16,
+    /// A host with role `mail`.
+    pub host: String,
+}
+
+/// An external domain in DNS.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalDomain {
+    /// DNS name.
+    pub name: String,
+    /// Its MX records; a domain not listed does not exist (NXDOMAIN → 5.4.0).
+    pub mx: Vec<Mx>,
+}
+
+/// The simulated Internet.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Internet {
+    /// The site (listed in `topology.sites`) its hosts are in; WAN links to it are the
+    /// organization's Internet connections.
+    pub site: String,
+    /// Hosts.
+    pub hosts: Vec<Host>,
+    /// DNS servers bridgeheads ask, in order (hosts with role `dns`).
+    #[serde(default)]
+    pub dns_servers: Vec<String>,
+    /// How long a bridgehead waits for one DNS server before asking the next.
+    #[serde(default = "defaults::dns_timeout")]
+    pub dns_timeout: Duration,
+    /// External domains and their MX records.
+    #[serde(default)]
+    pub domains: Vec<ExternalDomain>,
+}

@@ -1,0 +1,223 @@
+//! Timeline steps: faults, administrator actions and scripted mail.
+
+use super::*;
+
+/// A fault or administrator action at a simulated time.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// A WAN link stops carrying traffic.
+    LinkDown {
+        /// When.
+        at: Duration,
+        /// Which link.
+        link: String,
+    },
+    /// A WAN link carries traffic again.
+    LinkUp {
+        /// When.
+        at: Duration,
+        /// Which link.
+        link: String,
+    },
+    /// A WAN link goes down and up: down for half of each `period`, for `duration`,
+    /// ending up.
+    LinkOscillate {
+        /// When it starts.
+        at: Duration,
+        /// Which link.
+        link: String,
+        /// One down-and-up cycle, at least 2 s.
+        period: Duration,
+        /// How long it oscillates.
+        duration: Duration,
+    },
+    /// A routing group connector stops carrying mail (e.g. its bridgehead service is
+    /// stopped); servers mark it down.
+    ConnectorDown {
+        /// When.
+        at: Duration,
+        /// Which connector.
+        connector: String,
+    },
+    /// A connector carries mail again.
+    ConnectorUp {
+        /// When.
+        at: Duration,
+        /// Which connector.
+        connector: String,
+    },
+    /// A server dies: what it had not made durable is lost.
+    ServerCrash {
+        /// When.
+        at: Duration,
+        /// Which server.
+        server: String,
+    },
+    /// A crashed server starts again and recovers its queues from disk.
+    ServerRestart {
+        /// When.
+        at: Duration,
+        /// Which server.
+        server: String,
+    },
+    /// A host beyond the organization stops answering (its packets are dropped): an
+    /// unresponsive MX host, smart host, MTA or DNS server.
+    HostDown {
+        /// When.
+        at: Duration,
+        /// Which host.
+        host: String,
+    },
+    /// The host answers again.
+    HostUp {
+        /// When.
+        at: Duration,
+        /// Which host.
+        host: String,
+    },
+    /// An originating change on a domain controller: `count` user objects written at
+    /// once (created the first time, modified after), `attributes` each — a bulk change
+    /// of tens of thousands is a replication storm.
+    DirectoryChange {
+        /// When.
+        at: Duration,
+        /// The DC that makes it.
+        dc: String,
+        /// Objects written.
+        count: u32,
+        /// Attributes written per object.
+        #[serde(default = "defaults::changed_attributes")]
+        attributes: u32,
+        /// Urgent replication (account lockout, password): notify partners at once.
+        #[serde(default)]
+        urgent: bool,
+        /// Delete the objects instead (tombstones).
+        #[serde(default)]
+        delete: bool,
+    },
+    /// A domain controller's clock goes wrong: it reads `skew` ahead of true time (or
+    /// behind, with `behind`); its originating writes carry its own clock's time, so
+    /// conflicts go its way (ahead) or against it (behind). A skew of 0s sets it right.
+    ClockSkew {
+        /// When.
+        at: Duration,
+        /// Which DC.
+        dc: String,
+        /// How far off.
+        skew: Duration,
+        /// The clock is behind rather than ahead.
+        #[serde(default)]
+        behind: bool,
+    },
+    /// A domain controller stops answering (its NTDS service stopped; its database
+    /// survives).
+    DcDown {
+        /// When.
+        at: Duration,
+        /// Which DC.
+        dc: String,
+    },
+    /// It answers again and catches up.
+    DcUp {
+        /// When.
+        at: Duration,
+        /// Which DC.
+        dc: String,
+    },
+    /// Scripted mail: `count` messages from `from` to `to`. A user's message is
+    /// submitted at its home server by MAPI (authenticated) unless `via` names a server
+    /// whose SMTP virtual server takes it; a sender outside the organization (an SMTP
+    /// address) comes in through `via` on an anonymous session.
+    Send {
+        /// When.
+        at: Duration,
+        /// A user's alias or an outside SMTP address.
+        from: String,
+        /// Recipients: aliases of users, contacts and groups, or outside addresses.
+        to: Vec<String>,
+        /// The server whose SMTP virtual server takes the message.
+        #[serde(default)]
+        via: Option<String>,
+        /// Whether the session authenticated; by default, yes for a user, no otherwise.
+        #[serde(default)]
+        authenticated: Option<bool>,
+        /// How many messages, from 1 to 100,000.
+        #[serde(default = "defaults::send_count")]
+        #[schemars(range(min = 1, max = 100_000))]
+        count: u32,
+        /// Size of each in KB, from 1 to 1,048,576 (1 GB).
+        #[serde(default = "defaults::send_size_kb")]
+        #[schemars(range(min = 1, max = bounds::MESSAGE_SIZE_KB_MAX))]
+        size_kb: u64,
+    },
+    /// An administrator changes a recipient's attributes: query-based groups select by
+    /// the new values from then on.
+    ModifyRecipient {
+        /// When.
+        at: Duration,
+        /// The recipient's alias or address.
+        recipient: String,
+        /// The attributes written (others keep their values).
+        attributes: std::collections::BTreeMap<String, AttributeValues>,
+        /// The domain controller the change is made on (with `topology.ad_replication`
+        /// it replicates from there); the DC the recipient's domain's Recipient Update
+        /// Service is bound to by default.
+        #[serde(default)]
+        domain_controller: Option<String>,
+    },
+    /// An administrator adds members to a distribution group or removes them (a
+    /// standard group; a query-based group's members are its filter's).
+    ModifyGroup {
+        /// When.
+        at: Duration,
+        /// The group's alias or address.
+        group: String,
+        /// Recipients added, by alias or address.
+        #[serde(default)]
+        add: Vec<String>,
+        /// Members removed, by alias or address.
+        #[serde(default)]
+        remove: Vec<String>,
+        /// The domain controller the change is made on (with `topology.ad_replication`
+        /// it replicates from there); the DC the group's domain's Recipient Update
+        /// Service is bound to by default.
+        #[serde(default)]
+        domain_controller: Option<String>,
+    },
+    /// An administrator names another routing group master (Exchange System Manager,
+    /// "Set as Master"); a directory change every server reads.
+    SetMaster {
+        /// When.
+        at: Duration,
+        /// The routing group.
+        routing_group: String,
+        /// Its new master, a member of the group.
+        server: String,
+    },
+}
+
+impl Action {
+    /// When the action happens.
+    pub fn at(&self) -> Duration {
+        match self {
+            Action::LinkDown { at, .. }
+            | Action::LinkUp { at, .. }
+            | Action::LinkOscillate { at, .. }
+            | Action::ConnectorDown { at, .. }
+            | Action::ConnectorUp { at, .. }
+            | Action::ServerCrash { at, .. }
+            | Action::ServerRestart { at, .. }
+            | Action::HostDown { at, .. }
+            | Action::HostUp { at, .. }
+            | Action::DirectoryChange { at, .. }
+            | Action::DcDown { at, .. }
+            | Action::ClockSkew { at, .. }
+            | Action::DcUp { at, .. }
+            | Action::Send { at, .. }
+            | Action::ModifyRecipient { at, .. }
+            | Action::ModifyGroup { at, .. }
+            | Action::SetMaster { at, .. } => *at,
+        }
+    }
+}

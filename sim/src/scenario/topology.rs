@@ -1,0 +1,334 @@
+//! The organization: domains, sites, administrative and routing groups, servers with their
+//! virtual servers, MTA and stores, routing group connectors, WAN links and the LAN.
+
+use super::*;
+
+/// The organization's topology.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Topology")]
+pub struct TopologyDef {
+    /// The forest, named by its root domain (e.g. `contoso.com`).
+    pub forest: String,
+    /// Active Directory domains of the forest (the root among them).
+    pub domains: Vec<Domain>,
+    /// Active Directory sites.
+    pub sites: Vec<Site>,
+    /// Domain controllers; those with `global_catalog` serve the categorizer.
+    pub domain_controllers: Vec<DomainControllerDef>,
+    /// Simulate DSAccess: the categorizer reads recipients through a user cache and asks
+    /// a GC (its own site's first) for what it has no fresh entry for. Without it,
+    /// recipients are read directly (a cache that never misses).
+    #[serde(default)]
+    pub dsaccess: Option<DsAccess>,
+    /// Administrative groups.
+    pub administrative_groups: Vec<AdministrativeGroup>,
+    /// Routing groups.
+    pub routing_groups: Vec<RoutingGroup>,
+    /// Exchange servers.
+    pub servers: Vec<Server>,
+    /// One-way connectors between routing groups (create one per direction, as ESM
+    /// does for routing group connectors).
+    #[serde(default)]
+    pub routing_group_connectors: Vec<RoutingGroupConnector>,
+    /// SMTP connectors with address spaces: to the Internet or another organization,
+    /// by DNS or through a smart host (EXCHANGE2003.md §5).
+    #[serde(default)]
+    pub smtp_connectors: Vec<SmtpConnector>,
+    /// X.400 connectors with address spaces, to a foreign MTA or an Exchange 5.5 site
+    /// (EXCHANGE2003.md §5).
+    #[serde(default)]
+    pub x400_connectors: Vec<X400Connector>,
+    /// Hosts beyond the organization: Internet mail hosts, smart hosts, foreign MTAs and
+    /// DNS servers, and the MX records of external domains.
+    #[serde(default)]
+    pub internet: Option<Internet>,
+    /// WAN links between sites.
+    #[serde(default)]
+    pub wan_links: Vec<WanLink>,
+    /// The network inside each site.
+    #[serde(default)]
+    pub lan: Lan,
+    /// Link state detection, review and propagation.
+    #[serde(default)]
+    pub link_state: LinkStateSettings,
+    /// Active Directory replication between the domain controllers; absent: the
+    /// directory is not simulated.
+    #[serde(default)]
+    pub ad_replication: Option<AdReplication>,
+}
+
+/// Link state settings of the organization (EXCHANGE2003.md §4).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkStateSettings {
+    /// 2003: conflicting changes for one connector within this window count together.
+    #[serde(default = "defaults::oscillation_interval")]
+    pub oscillation_interval: Duration,
+    /// 2003: this many conflicting changes (each reversing a change made less than
+    /// `oscillation_interval` before) within the window mark the connector
+    /// oscillating; it is left up.
+    #[serde(default = "defaults::oscillation_changes")]
+    pub oscillation_changes: u32,
+    /// A bridgehead tries a connector marked down this often, with or without mail.
+    #[serde(default = "defaults::probe_interval")]
+    pub probe_interval: Duration,
+    /// Link state updates and reports that got no answer are sent again after this.
+    #[serde(default = "defaults::resend_interval")]
+    pub resend_interval: Duration,
+    /// The `SuppressStateChanges` registry value: connectors are never marked down.
+    #[serde(default)]
+    pub suppress_state_changes: bool,
+}
+
+impl Default for LinkStateSettings {
+    fn default() -> Self {
+        LinkStateSettings {
+            oscillation_interval: defaults::oscillation_interval(),
+            oscillation_changes: defaults::oscillation_changes(),
+            probe_interval: defaults::probe_interval(),
+            resend_interval: defaults::resend_interval(),
+            suppress_state_changes: false,
+        }
+    }
+}
+
+/// An Active Directory domain.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// DNS name, e.g. `contoso.com`.
+    pub name: String,
+}
+
+/// An Active Directory site.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// Site name, e.g. `HUB`.
+    pub name: String,
+}
+
+/// An administrative group.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdministrativeGroup {
+    /// Name, e.g. `First Administrative Group`.
+    pub name: String,
+}
+
+/// A routing group.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingGroup {
+    /// Name, e.g. `Hub RG`.
+    pub name: String,
+    /// The administrative group holding it.
+    pub administrative_group: String,
+    /// Its routing group master; the first server listed in the group by default.
+    #[serde(default)]
+    pub master: Option<String>,
+}
+
+/// Exchange version of a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ServerVersion {
+    /// Exchange 2000 Server SP3.
+    #[serde(rename = "2000sp3")]
+    Exchange2000Sp3,
+    /// Exchange Server 2003.
+    #[serde(rename = "2003")]
+    Exchange2003,
+    /// Exchange Server 2003 SP1.
+    #[serde(rename = "2003sp1")]
+    Exchange2003Sp1,
+    /// Exchange Server 2003 SP2.
+    #[serde(rename = "2003sp2")]
+    Exchange2003Sp2,
+}
+
+/// What a server does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Holds mailbox stores.
+    Mailbox,
+    /// Can be a routing group connector bridgehead.
+    Bridgehead,
+}
+
+/// An Exchange server.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// NetBIOS name, e.g. `EX01`.
+    pub name: String,
+    /// Exchange version.
+    #[serde(default = "defaults::version")]
+    pub version: ServerVersion,
+    /// Its Active Directory site.
+    pub site: String,
+    /// Its routing group.
+    pub routing_group: String,
+    /// Roles; both by default.
+    #[serde(default = "defaults::roles")]
+    pub roles: Vec<Role>,
+    /// The SMTP virtual server (v1 models one per server).
+    #[serde(default)]
+    pub smtp_virtual_server: SmtpVirtualServer,
+    /// Group-commit delay of the server's disk: writes (queue files, deliveries) become
+    /// durable, and the acknowledgements waiting on them go out, this long after the first
+    /// write of a batch. A slow SAN is 100–200 ms.
+    #[serde(default = "defaults::disk_flush")]
+    pub disk_flush: Duration,
+    /// Storage groups and their mailbox stores.
+    #[serde(default)]
+    pub storage_groups: Vec<StorageGroup>,
+    /// The X.400 MTA's retry rules (for X.400 connectors).
+    #[serde(default)]
+    pub mta: Mta,
+}
+
+/// X.400 MTA settings (EXCHANGE2003.md §3.2a).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mta {
+    /// Wait between attempts to open an association.
+    #[serde(default = "defaults::mta_open_interval")]
+    pub open_interval: Duration,
+    /// Failed opens after which waiting mail is returned (NDR 4.4.7).
+    #[serde(default = "defaults::mta_max_open_retries")]
+    pub max_open_retries: u32,
+}
+
+impl Default for Mta {
+    fn default() -> Self {
+        Mta { open_interval: defaults::mta_open_interval(), max_open_retries: defaults::mta_max_open_retries() }
+    }
+}
+
+/// SMTP virtual server settings.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpVirtualServer {
+    /// Display name.
+    pub name: String,
+    /// Maximum message size in KB; `null` for no limit.
+    #[serde(default = "defaults::max_message_size_kb")]
+    pub max_message_size_kb: Option<u64>,
+    /// First, second, third and subsequent retry intervals.
+    #[serde(default = "defaults::retry_intervals")]
+    pub retry_intervals: [Duration; 4],
+    /// Glitch retries after a failed connection before the normal schedule.
+    #[serde(default = "defaults::glitch_retry_count")]
+    pub glitch_retry_count: u32,
+    /// Interval between glitch retries.
+    #[serde(default = "defaults::glitch_retry_interval")]
+    pub glitch_retry_interval: Duration,
+    /// Expiration timeout; an expired message is NDR'd 4.4.7.
+    #[serde(default = "defaults::expiration")]
+    pub expiration: Duration,
+    /// Messages sent per outbound connection.
+    #[serde(default = "defaults::messages_per_connection")]
+    pub messages_per_connection: u32,
+}
+
+impl Default for SmtpVirtualServer {
+    fn default() -> Self {
+        SmtpVirtualServer {
+            name: "Default SMTP Virtual Server".into(),
+            max_message_size_kb: defaults::max_message_size_kb(),
+            retry_intervals: defaults::retry_intervals(),
+            glitch_retry_count: defaults::glitch_retry_count(),
+            glitch_retry_interval: defaults::glitch_retry_interval(),
+            expiration: defaults::expiration(),
+            messages_per_connection: defaults::messages_per_connection(),
+        }
+    }
+}
+
+/// A storage group.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorageGroup {
+    /// Name, e.g. `First Storage Group`.
+    pub name: String,
+    /// Its mailbox stores.
+    pub mailbox_stores: Vec<MailboxStore>,
+}
+
+/// A mailbox store.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxStore {
+    /// Name, unique in the organization, e.g. `Mailbox Store (EX01)`.
+    pub name: String,
+}
+
+/// What carries mail between two routing groups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(rename = "ConnectorKind")]
+pub enum ConnectorKindDef {
+    /// A routing group connector.
+    #[default]
+    RoutingGroup,
+    /// An SMTP connector whose connected routing groups name the target group.
+    Smtp,
+    /// An X.400 connector between the groups' MTAs: link state does not cross it
+    /// (EXCHANGE2003.md §4: link state islands).
+    X400,
+}
+
+/// A one-way connector between two routing groups.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingGroupConnector {
+    /// Name; also the name of the link queue that feeds it.
+    pub name: String,
+    /// Routing group connector (default), SMTP or X.400 connector.
+    #[serde(default)]
+    pub kind: ConnectorKindDef,
+    /// Routing group mail leaves.
+    pub from: String,
+    /// Routing group mail reaches.
+    pub to: String,
+    /// Cost 1–100 (§4).
+    pub cost: u32,
+    /// Bridgehead servers in `from`.
+    pub source_bridgeheads: Vec<String>,
+    /// Bridgehead servers in `to`.
+    pub target_bridgeheads: Vec<String>,
+}
+
+/// A WAN link between two sites.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WanLink {
+    /// Name, e.g. `HUB-SPOKE1`.
+    pub name: String,
+    /// The two sites it joins.
+    pub sites: [String; 2],
+    /// Bandwidth each way.
+    pub bandwidth: Bandwidth,
+    /// One-way latency.
+    pub latency: Duration,
+}
+
+/// The network inside a site.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lan {
+    /// Bandwidth between two servers of a site.
+    #[serde(default = "defaults::lan_bandwidth")]
+    pub bandwidth: Bandwidth,
+    /// One-way latency.
+    #[serde(default = "defaults::lan_latency")]
+    pub latency: Duration,
+}
+
+impl Default for Lan {
+    fn default() -> Self {
+        Lan { bandwidth: defaults::lan_bandwidth(), latency: defaults::lan_latency() }
+    }
+}
