@@ -1,0 +1,314 @@
+//! The scenario's expectations: counts in windows, deadlines, latencies, recoveries and
+//! convergence, counted from server events and judged at the end.
+
+use super::*;
+
+pub(super) struct Expectations {
+    list: Vec<Expect>,
+    /// Per expectation: what it counts, so far.
+    window_counts: Vec<u64>,
+    /// Per deadline expectation: (held, recipients unresolved) at its deadline.
+    deadline_results: BTreeMap<usize, (bool, u64)>,
+    recoveries: u64,
+    /// Per latency expectation: latencies of client deliveries submitted in its window.
+    latencies: BTreeMap<usize, Vec<u64>>,
+    /// Per convergence expectation that failed: which tables differed.
+    convergence_detail: BTreeMap<usize, String>,
+    /// When the run's last fault happens (the convergence bounds count from it).
+    last_fault: Instant,
+}
+
+impl Expectations {
+    pub(super) fn new(expectations: &[Expect], last_fault: Instant) -> Self {
+        Expectations {
+            list: expectations.to_vec(),
+            window_counts: vec![0; expectations.len()],
+            deadline_results: BTreeMap::new(),
+            recoveries: 0,
+            latencies: BTreeMap::new(),
+            convergence_detail: BTreeMap::new(),
+            last_fault,
+        }
+    }
+
+    /// Adds one to every expectation `counted` picks.
+    fn count(&mut self, counted: impl Fn(&Expect) -> bool) {
+        for (i, e) in self.list.iter().enumerate() {
+            if counted(e) {
+                self.window_counts[i] += 1;
+            }
+        }
+    }
+
+    /// Counts what one server event shows.
+    pub(super) fn observe(&mut self, now: Instant, event: &ServerEvent) {
+        let within = |from: &Instant, until: &Instant| *from <= now && now <= *until;
+        match event {
+            ServerEvent::Delivered { message: MessageId::Client(_), latency_ms, .. } => {
+                let submitted = Instant(now.as_ms().saturating_sub(*latency_ms));
+                for (i, e) in self.list.iter().enumerate() {
+                    if let Expect::LatencyAtMost { from, until, .. } = e {
+                        if *from <= submitted && submitted <= *until {
+                            self.latencies.entry(i).or_default().push(*latency_ms);
+                        }
+                    }
+                }
+            }
+            ServerEvent::Transferred { queue, .. } => self.count(|e| match e {
+                Expect::TransferredVia { queue: q, from, until, .. } => q == queue && within(from, until),
+                _ => false,
+            }),
+            ServerEvent::Relayed { host, queue, .. } => self.count(|e| match e {
+                Expect::TransferredVia { queue: q, from, until, .. } => q == queue && within(from, until),
+                Expect::RelayedTo { host: h, from, until, .. } => h == host && within(from, until),
+                _ => false,
+            }),
+            ServerEvent::Queued { queue: QueueKey::Unreachable, .. } => self.count(|e| match e {
+                Expect::UnreachableAtLeast { from, until, .. } | Expect::UnreachableAtMost { from, until, .. } => {
+                    within(from, until)
+                }
+                _ => false,
+            }),
+            ServerEvent::Recovered { .. } => self.recoveries += 1,
+            ServerEvent::GcFailover { .. } => self.count(|e| matches!(e, Expect::GcFailovers { .. })),
+            ServerEvent::CategorizerRetry { .. } => self.count(|e| matches!(e, Expect::CategorizerRetries { .. })),
+            _ => {}
+        }
+    }
+
+    /// A client's copy reached `recipient` (first delivery only).
+    pub(super) fn delivered_to(&mut self, recipient: AddressId) {
+        self.count(|e| matches!(e, Expect::DeliveredTo { recipient: r, .. } if *r == recipient));
+    }
+
+    /// The indexes and instants of deadline expectations (`all_resolved_by`, link state
+    /// and directory convergence).
+    pub(super) fn deadlines(&self) -> Vec<(usize, Instant)> {
+        self.list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Expect::AllResolvedBy(at) => Some((i, *at)),
+                Expect::LinkStateConverges { within_ms } | Expect::DirectoryConverges { within_ms } => {
+                    Some((i, self.last_fault.plus_ms(*within_ms)))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What a deadline expectation asks: recipients resolved, link state or directory
+    /// convergence.
+    pub(super) fn deadline_kind(&self, index: usize) -> &Expect {
+        &self.list[index]
+    }
+
+    /// Records a deadline expectation's result at its deadline; `agreement` is what the
+    /// convergence mirror says, `unresolved` the recipients still open.
+    pub(super) fn deadline_reached(&mut self, index: usize, agreement: Option<Result<(), String>>, unresolved: u64) {
+        let result = match agreement {
+            Some(Ok(())) => (true, 0),
+            Some(Err(detail)) => {
+                self.convergence_detail.insert(index, detail);
+                (false, 0)
+            }
+            None => (unresolved == 0, unresolved),
+        };
+        self.deadline_results.insert(index, result);
+    }
+
+    /// Every expectation's result at the end of the run.
+    pub(super) fn results(&self, ledger: &RecipientLedger, link_state_messages: u64) -> Vec<CheckResult> {
+        let mut results = Vec::new();
+        let ndr_count = |code: &Option<DsnCode>| match code {
+            Some(c) => ledger.ndr_by_code.get(c).copied().unwrap_or(0),
+            None => ledger.ndr_by_code.values().sum(),
+        };
+        let code_name = |code: &Option<DsnCode>| code.map_or(String::new(), |c| format!(" {}", c.as_str()));
+        for (i, e) in self.list.iter().enumerate() {
+            results.push(match e {
+                Expect::AllResolvedBy(at) => {
+                    let (ok, left) = self.deadline_results.get(&i).copied().unwrap_or((false, ledger.unresolved));
+                    CheckResult {
+                        name: format!("all_resolved_by {}", crate::units::Duration::from_ms(at.as_ms())),
+                        ok,
+                        detail: if ok {
+                            "every accepted recipient delivered or NDR'd".into()
+                        } else {
+                            format!("{left} recipient(s) unresolved")
+                        },
+                    }
+                }
+                Expect::DeliveredAtLeast(n) => CheckResult {
+                    name: format!("delivered_at_least {n}"),
+                    ok: ledger.counts.delivered >= *n,
+                    detail: format!("{} delivered", ledger.counts.delivered),
+                },
+                Expect::NdrAtLeast(n, code) => {
+                    let seen = ndr_count(code);
+                    CheckResult {
+                        name: format!("ndr_at_least {n}{}", code_name(code)),
+                        ok: seen >= *n,
+                        detail: format!("{seen} NDR'd"),
+                    }
+                }
+                Expect::NdrAtMost(n, code) => {
+                    let seen = ndr_count(code);
+                    CheckResult {
+                        name: format!("ndr_at_most {n}{}", code_name(code)),
+                        ok: seen <= *n,
+                        detail: format!("{seen} NDR'd"),
+                    }
+                }
+                Expect::TransferredVia { name, at_least, at_most, from, until, .. }
+                | Expect::RelayedTo { name, at_least, at_most, from, until, .. } => {
+                    let seen = self.window_counts[i];
+                    let (kind, unit) = match e {
+                        Expect::TransferredVia { .. } => ("transferred_via", "transfer(s)"),
+                        _ => ("relayed_to", "message(s) relayed"),
+                    };
+                    CheckResult {
+                        name: format!(
+                            "{kind} {name} {} in {}..{}",
+                            bounds(*at_least, *at_most),
+                            crate::units::Duration::from_ms(from.as_ms()),
+                            crate::units::Duration::from_ms(until.as_ms())
+                        ),
+                        ok: within(seen, *at_least, *at_most),
+                        detail: format!("{seen} {unit}"),
+                    }
+                }
+                Expect::UnreachableAtLeast { count, from, until }
+                | Expect::UnreachableAtMost { count, from, until } => {
+                    let seen = self.window_counts[i];
+                    let (kind, ok) = match e {
+                        Expect::UnreachableAtLeast { .. } => ("at_least", seen >= *count),
+                        _ => ("at_most", seen <= *count),
+                    };
+                    CheckResult {
+                        name: format!(
+                            "unreachable_{kind} {count} in {}..{}",
+                            crate::units::Duration::from_ms(from.as_ms()),
+                            crate::units::Duration::from_ms(until.as_ms())
+                        ),
+                        ok,
+                        detail: format!("{seen} queue entr(ies) unreachable"),
+                    }
+                }
+                Expect::LatencyAtMost { percentile, at_most_ms, from, until } => {
+                    let mut seen = self.latencies.get(&i).cloned().unwrap_or_default();
+                    seen.sort_unstable();
+                    let value = (!seen.is_empty()).then(|| {
+                        let rank = ((seen.len() as f64 * percentile / 100.0).ceil() as usize).clamp(1, seen.len());
+                        seen[rank - 1]
+                    });
+                    CheckResult {
+                        name: format!(
+                            "delivery_latency p{percentile} <= {} for mail submitted in {}..{}",
+                            crate::units::Duration::from_ms(*at_most_ms),
+                            crate::units::Duration::from_ms(from.as_ms()),
+                            crate::units::Duration::from_ms(until.as_ms())
+                        ),
+                        ok: value.is_some_and(|v| v <= *at_most_ms),
+                        detail: match value {
+                            Some(v) => format!(
+                                "p{percentile} {} over {} deliveries",
+                                crate::units::Duration::from_ms(v),
+                                seen.len()
+                            ),
+                            None => "no deliveries in the window".into(),
+                        },
+                    }
+                }
+                Expect::DeliveredTo { name, at_least, at_most, .. } => {
+                    let seen = self.window_counts[i];
+                    CheckResult {
+                        name: format!("delivered_to {name} {}", bounds(*at_least, *at_most)),
+                        ok: within(seen, *at_least, *at_most),
+                        detail: format!("{seen} message(s) delivered"),
+                    }
+                }
+                Expect::GcFailovers { at_least, at_most }
+                | Expect::CategorizerRetries { at_least, at_most }
+                | Expect::OutOfOfficeReplies { at_least, at_most } => {
+                    let (kind, unit, seen) = match e {
+                        Expect::GcFailovers { .. } => (
+                            "gc_failovers",
+                            "time(s) a GC did not answer and the categorizer turned to another",
+                            self.window_counts[i],
+                        ),
+                        Expect::CategorizerRetries { .. } => {
+                            ("categorizer_retries", "message(s) put in categorizer retry", self.window_counts[i])
+                        }
+                        _ => ("out_of_office_replies", "Out of Office repl(ies)", ledger.counts.oof_messages),
+                    };
+                    CheckResult {
+                        name: format!("{kind} {}", bounds(*at_least, *at_most)),
+                        ok: within(seen, *at_least, *at_most),
+                        detail: format!("{seen} {unit}"),
+                    }
+                }
+                Expect::RecoveredAtLeast(n) => CheckResult {
+                    name: format!("recovered_at_least {n}"),
+                    ok: self.recoveries >= *n,
+                    detail: format!("{} restart(s) recovered queued mail", self.recoveries),
+                },
+                Expect::LinkStateConverges { within_ms } | Expect::DirectoryConverges { within_ms } => {
+                    let at = self.last_fault.plus_ms(*within_ms);
+                    let reached = self.deadline_results.get(&i).copied();
+                    let (kind, agreed) = match e {
+                        Expect::LinkStateConverges { .. } => {
+                            ("link_state_converges", "every running server had the same table")
+                        }
+                        _ => ("directory_converges", "every replica of each domain held the same objects and versions"),
+                    };
+                    CheckResult {
+                        name: format!(
+                            "{kind} within {} of the last fault ({})",
+                            crate::units::Duration::from_ms(*within_ms),
+                            crate::units::Duration::from_ms(self.last_fault.as_ms())
+                        ),
+                        ok: reached.is_some_and(|r| r.0),
+                        detail: match reached {
+                            None => format!(
+                                "the run ends before {}, when convergence is judged",
+                                crate::units::Duration::from_ms(at.as_ms())
+                            ),
+                            Some((true, _)) => format!("{agreed} at {}", crate::units::Duration::from_ms(at.as_ms())),
+                            Some((false, _)) => format!(
+                                "at {}: {}",
+                                crate::units::Duration::from_ms(at.as_ms()),
+                                self.convergence_detail.get(&i).cloned().unwrap_or_default()
+                            ),
+                        },
+                    }
+                }
+                Expect::LinkStateMessages { at_least, at_most } => {
+                    let seen = link_state_messages;
+                    let bounds = bounds(*at_least, *at_most);
+                    CheckResult {
+                        name: format!("link_state_messages {bounds}"),
+                        ok: within(seen, *at_least, *at_most),
+                        detail: format!("{seen} link state message(s) sent"),
+                    }
+                }
+            });
+        }
+        results
+    }
+}
+
+/// `lo..=hi`, `>= lo` or `<= hi`, as check names show bounds.
+/// Whether a count is inside an expectation's bounds.
+pub(super) fn within(seen: u64, at_least: Option<u64>, at_most: Option<u64>) -> bool {
+    at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi)
+}
+
+pub(super) fn bounds(at_least: Option<u64>, at_most: Option<u64>) -> String {
+    match (at_least, at_most) {
+        (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
+        (Some(lo), None) => format!(">= {lo}"),
+        (None, Some(hi)) => format!("<= {hi}"),
+        (None, None) => "any".into(),
+    }
+}

@@ -1,0 +1,331 @@
+//! Checks read what the servers report and what their disks hold; components never
+//! check themselves. Safety invariants (*always*) run on every event: no duplicate
+//! delivery, no routing loop, and at the end no loss (every accepted recipient delivered,
+//! NDR'd or still queued durably). Expectations (*eventually* / *sometimes*) come from
+//! the scenario: everything resolved by a deadline, counts of deliveries and NDRs, proof
+//! that a path or a queue was really used, link state converged after the last fault.
+//!
+//! The checker keeps a mirror of every server's link state table, rebuilt from the
+//! `LinkStateChanged` events alone, and judges each routing decision against its own
+//! shortest-path computation (Floyd–Warshall, independent of the routing engine's
+//! Dijkstra) over the deciding server's mirror.
+//!
+//! One file per property, as TigerBeetle's `testing/cluster/*_checker.zig`:
+//! `recipient_ledger` (no loss, no duplicate delivery, no routing loop),
+//! `link_state_mirror` (link state versions and convergence), `least_cost_routing`,
+//! `expansion_order` (expansion before routing), `directory_convergence` and
+//! `expectations`. The [`Checker`] hands each event to each of them in a fixed order.
+
+mod directory_convergence;
+mod expansion_order;
+mod expectations;
+mod least_cost_routing;
+mod link_state_mirror;
+mod recipient_ledger;
+
+use directory_convergence::DirectoryMirror;
+use expansion_order::ExpansionOrder;
+use expectations::Expectations;
+use least_cost_routing::RouteJudge;
+use link_state_mirror::LinkStateMirror;
+use recipient_ledger::{RecipientLedger, Settled};
+
+use crate::resolve::Expect;
+use crate::scenario::Invariant;
+use org::config::topology::Topology;
+use org::message::MessageId;
+use org::routing::link_state::{GroupState, LinkStateVersion, OrgInfo};
+use org::routing::routing_engine::NextHop;
+use org::time::Instant;
+use org::trace::ServerEvent;
+use org::transport::advanced_queuing::QueueKey;
+use org::transport::dsn::DsnCode;
+use org::transport::queue_directory::DiskImage;
+use org::{AddressId, ConnectorId, RoutingGroupId, ServerId};
+use serde::Serialize;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
+
+/// One check's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    /// Check name, e.g. `no_loss` or `all_resolved_by 20h`.
+    pub name: String,
+    /// Whether it held.
+    pub ok: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Recipient counts of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MessageCounts {
+    /// Client messages submitted (durably accepted).
+    pub submitted: u64,
+    /// Recipients of those messages.
+    pub recipients: u64,
+    /// Of those recipients: delivered.
+    pub delivered: u64,
+    /// Of those recipients: relayed to a host beyond the organization.
+    pub relayed: u64,
+    /// Of those recipients: NDR'd.
+    pub ndr: u64,
+    /// Of those recipients: still queued at the end.
+    pub queued: u64,
+    /// NDRs generated.
+    pub ndr_messages: u64,
+    /// NDRs delivered to their senders.
+    pub ndr_delivered: u64,
+    /// Group recipients expanded to their members (which `recipients` counts instead).
+    pub expanded_groups: u64,
+    /// Out of Office replies sent.
+    pub oof_messages: u64,
+}
+
+/// A failure found while the run is going.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The invariant.
+    pub check: &'static str,
+    /// What happened.
+    pub detail: String,
+}
+
+/// The invariants switched on and how each has fared.
+struct Verdicts {
+    invariants: BTreeSet<Invariant>,
+    first_failure: BTreeMap<&'static str, String>,
+    violations: BTreeMap<&'static str, u64>,
+}
+
+/// What a property checker reports a failure to while it looks at one event, with the
+/// names details need.
+pub(super) struct Judge<'a> {
+    verdicts: &'a mut Verdicts,
+    out: Vec<Violation>,
+    /// Renders a (message, recipient) pair for details.
+    pub(super) name: &'a dyn Fn(MessageId, AddressId) -> String,
+    pub(super) server_names: &'a [String],
+}
+
+impl Judge<'_> {
+    /// Whether this invariant is checked in this run.
+    pub(super) fn checks(&self, invariant: Invariant) -> bool {
+        self.verdicts.invariants.contains(&invariant)
+    }
+
+    /// Counts a failure of `invariant` (if it is checked); the first one of each is
+    /// reported with its detail.
+    pub(super) fn violate(&mut self, invariant: Invariant, detail: impl FnOnce() -> String) {
+        if !self.checks(invariant) {
+            return;
+        }
+        let name = invariant.name();
+        *self.verdicts.violations.entry(name).or_default() += 1;
+        if self.verdicts.first_failure.contains_key(name) {
+            return;
+        }
+        let detail = detail();
+        self.verdicts.first_failure.insert(name, detail.clone());
+        self.out.push(Violation { check: name, detail });
+    }
+
+    pub(super) fn server_name(&self, server: ServerId) -> String {
+        self.server_names.get(usize::from(server.0)).cloned().unwrap_or_default()
+    }
+}
+
+/// Everything the checks track: one checker per property.
+pub struct Checker {
+    verdicts: Verdicts,
+    /// Server names, for details.
+    server_names: Vec<String>,
+    ledger: RecipientLedger,
+    mirror: LinkStateMirror,
+    routes: RouteJudge,
+    expansion: ExpansionOrder,
+    directory: DirectoryMirror,
+    expectations: Expectations,
+}
+
+impl Checker {
+    /// A checker for these invariants and expectations.
+    pub fn new(
+        invariants: &[Invariant],
+        expectations: &[Expect],
+        server_names: Vec<String>,
+        topology: Arc<Topology>,
+        last_fault: Instant,
+    ) -> Self {
+        let servers = server_names.len();
+        Checker {
+            verdicts: Verdicts {
+                invariants: invariants.iter().copied().collect(),
+                first_failure: BTreeMap::new(),
+                violations: BTreeMap::new(),
+            },
+            server_names,
+            ledger: RecipientLedger::default(),
+            mirror: LinkStateMirror::new(topology.clone(), servers),
+            routes: RouteJudge::new(topology, servers),
+            expansion: ExpansionOrder::default(),
+            directory: DirectoryMirror::default(),
+            expectations: Expectations::new(expectations, last_fault),
+        }
+    }
+
+    /// A server started (or restarted) with `table`, built from the directory.
+    pub fn server_started(&mut self, server: ServerId, table: OrgInfo) {
+        self.mirror.tables[usize::from(server.0)] = Some(table);
+        self.routes.forget(server);
+        self.routing_changed();
+    }
+
+    /// Each server's table as its events describe it (None: not running).
+    pub fn tables(&self) -> &[Option<OrgInfo>] {
+        &self.mirror.tables
+    }
+
+    /// A server died; its table and what its categorizer held died with it.
+    pub fn server_stopped(&mut self, server: ServerId) {
+        self.expansion.server_stopped(server);
+        self.mirror.tables[usize::from(server.0)] = None;
+        self.routes.forget(server);
+    }
+
+    /// The digest every running server's table shares, or the first two that differ.
+    pub fn link_state_agreement(&self) -> Result<Option<u64>, String> {
+        self.mirror.agreement(&self.server_names)
+    }
+
+    /// Names the simulated directory's DCs and their domains (once, before the run).
+    pub fn set_directory(&mut self, dcs: Vec<(String, usize)>) {
+        self.directory.set_directory(dcs);
+    }
+
+    /// A DC's replica digest changed.
+    pub fn dc_digest(&mut self, dc: usize, digest: u64) {
+        self.directory.digest(dc, digest);
+    }
+
+    /// Each DC's backlog: attributes whose winning write (the highest-ranked made
+    /// anywhere) it does not hold.
+    pub fn set_dc_backlogs(&mut self, backlogs: Vec<u64>) {
+        self.directory.set_backlogs(backlogs);
+    }
+
+    /// Whether every replica of each domain holds the same content and every DC holds
+    /// each attribute's winning write (agreeing on a loser is no convergence); or what
+    /// is wrong.
+    pub fn directory_agreement(&self) -> Result<(), String> {
+        self.directory.agreement()
+    }
+
+    /// A connector changed state somewhere: routes may legitimately change.
+    pub fn routing_changed(&mut self) {
+        self.ledger.routing_changed();
+    }
+
+    /// Observes one server event; returns a violation the first time an invariant fails.
+    /// `name` renders ids for details.
+    pub fn observe(
+        &mut self,
+        now: Instant,
+        server: ServerId,
+        event: &ServerEvent,
+        name: &dyn Fn(MessageId, AddressId) -> String,
+    ) -> Vec<Violation> {
+        let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
+        self.expectations.observe(now, event);
+        if let Settled::DeliveredToClient(recipient) = self.ledger.observe(server, event, &mut judge) {
+            self.expectations.delivered_to(recipient);
+        }
+        if let ServerEvent::LinkStateChanged { groups, digest } = event {
+            self.mirror.changed(server, groups, *digest, &mut judge);
+            self.routes.forget(server);
+            self.ledger.routing_changed();
+        }
+        self.expansion.observe(server, event, &mut judge);
+        self.routes.observe(server, event, &self.mirror, &mut judge);
+        judge.out
+    }
+
+    /// Recipients accepted and not yet delivered or NDR'd.
+    pub fn unresolved(&self) -> u64 {
+        self.ledger.unresolved
+    }
+
+    /// Records the deadline expectation with this index at its deadline.
+    pub fn deadline_reached(&mut self, index: usize) {
+        let agreement = match self.expectations.deadline_kind(index) {
+            Expect::DirectoryConverges { .. } => Some(self.directory.agreement()),
+            Expect::LinkStateConverges { .. } => Some(self.link_state_agreement().map(|_| ())),
+            _ => None,
+        };
+        self.expectations.deadline_reached(index, agreement, self.ledger.unresolved);
+    }
+
+    /// The indexes and instants of deadline expectations (`all_resolved_by`, link state
+    /// convergence).
+    pub fn deadlines(&self) -> Vec<(usize, Instant)> {
+        self.expectations.deadlines()
+    }
+
+    /// Final results, given what every server's disk holds at the end.
+    pub fn finish(
+        &mut self,
+        disks: &[DiskImage],
+        link_state_messages: u64,
+        name: &dyn Fn(MessageId, AddressId) -> String,
+    ) -> (Vec<CheckResult>, MessageCounts) {
+        let lost = self.ledger.lost(disks);
+        if let Some(first) = lost.first() {
+            let n = lost.len();
+            let detail = format!(
+                "{n} accepted recipient(s) neither delivered, NDR'd nor queued; first: {}",
+                name(first.0, first.1)
+            );
+            *self.verdicts.violations.entry("no_loss").or_default() += n as u64;
+            self.verdicts.first_failure.entry("no_loss").or_insert(detail);
+        }
+        let mut results = Vec::new();
+        for invariant in &self.verdicts.invariants {
+            let key = invariant.name();
+            let result = match self.verdicts.first_failure.get(key) {
+                Some(detail) => {
+                    let n = self.verdicts.violations.get(key).copied().unwrap_or(1);
+                    CheckResult { name: key.into(), ok: false, detail: format!("{n} violation(s); first: {detail}") }
+                }
+                None => CheckResult { name: key.into(), ok: true, detail: self.invariant_detail(*invariant) },
+            };
+            results.push(result);
+        }
+        results.extend(self.expectations.results(&self.ledger, link_state_messages));
+        (results, self.ledger.counts)
+    }
+
+    fn invariant_detail(&self, invariant: Invariant) -> String {
+        match invariant {
+            Invariant::NoLoss => format!("{} accepted recipient(s) all accounted for", self.ledger.accepted()),
+            Invariant::NoDuplicateDelivery => "no recipient got a message twice".into(),
+            Invariant::NoRoutingLoop => "no copy returned to a server it left".into(),
+            Invariant::LeastCostRouting => {
+                "every route followed a least-cost path over connectors up in the deciding server's table".into()
+            }
+            Invariant::LinkStateVersions => {
+                format!("{} link state entr(ies), versions only moved forward", self.mirror.entries_seen())
+            }
+            Invariant::ExpansionBeforeRouting => {
+                format!(
+                    "{} group(s) expanded, each message routed only once complete",
+                    self.ledger.counts.expanded_groups
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

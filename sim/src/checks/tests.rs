@@ -1,0 +1,96 @@
+use super::*;
+use org::StoreId;
+
+/// An organization with no routing to judge (these tests are about messages).
+fn no_topology() -> Arc<Topology> {
+    Arc::new(Topology {
+        servers: Vec::new(),
+        routing_groups: Vec::new(),
+        connectors: Vec::new(),
+        stores: Vec::new(),
+        directory: org::directory::global_catalog::GlobalCatalog::new(),
+        gateways: Vec::new(),
+        external: org::transport::address_space::ExternalDirectory::new(),
+        internet: org::config::topology::InternetConfig::default(),
+        plants: org::planted_bugs::Plants::NONE,
+        link_state: org::config::topology::LinkStateConfig::default(),
+    })
+}
+
+fn names3() -> Vec<String> {
+    vec!["EX0".into(), "EX1".into(), "EX2".into()]
+}
+
+fn name(m: MessageId, r: AddressId) -> String {
+    format!("{m:?}/{r:?}")
+}
+
+fn delivered(m: u64, r: u32) -> ServerEvent {
+    ServerEvent::Delivered { message: MessageId::Client(m), recipient: AddressId(r), store: StoreId(0), latency_ms: 1 }
+}
+
+#[test]
+fn duplicate_and_loss_are_caught() {
+    let all = [Invariant::NoLoss, Invariant::NoDuplicateDelivery, Invariant::NoRoutingLoop];
+    let mut c = Checker::new(&all, &[], names3(), no_topology(), Instant::ZERO);
+    let submit = ServerEvent::Submitted {
+        message: MessageId::Client(1),
+        sender: AddressId(0),
+        recipients: vec![AddressId(1), AddressId(2)],
+        size_bytes: 10,
+    };
+    assert!(c.observe(Instant(0), ServerId(0), &submit, &name).is_empty());
+    assert!(c.observe(Instant(1), ServerId(0), &delivered(1, 1), &name).is_empty());
+    let v = c.observe(Instant(2), ServerId(0), &delivered(1, 1), &name);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].check, "no_duplicate_delivery");
+    // Recipient 2 is neither delivered nor on any disk: lost.
+    let (results, counts) = c.finish(&[DiskImage::default()], 0, &name);
+    let by_name: BTreeMap<_, _> = results.iter().map(|r| (r.name.as_str(), r.ok)).collect();
+    assert!(!by_name["no_loss"]);
+    assert!(!by_name["no_duplicate_delivery"]);
+    assert!(by_name["no_routing_loop"]);
+    assert_eq!((counts.recipients, counts.delivered), (2, 1));
+}
+
+#[test]
+fn loop_is_caught_but_a_resend_is_not() {
+    let mut c = Checker::new(&[Invariant::NoRoutingLoop], &[], names3(), no_topology(), Instant::ZERO);
+    let submit = ServerEvent::Submitted {
+        message: MessageId::Client(1),
+        sender: AddressId(0),
+        recipients: vec![AddressId(1)],
+        size_bytes: 1,
+    };
+    c.observe(Instant(0), ServerId(0), &submit, &name);
+    let arrive = |at: u16, from: u16, hop_count: u8| {
+        let e = ServerEvent::Received {
+            message: MessageId::Client(1),
+            from: ServerId(from),
+            conn: org::transport::smtp_protocol::ConnId {
+                client: ServerId(from),
+                seq: org::transport::smtp_protocol::SessionSeq(0),
+            },
+            recipients: vec![AddressId(1)],
+            hop_count,
+        };
+        (ServerId(at), e)
+    };
+    let (s, e) = arrive(1, 0, 1);
+    assert!(c.observe(Instant(1), s, &e, &name).is_empty());
+    // The same copy again from the same sender (its 250 was lost): not a loop.
+    assert!(c.observe(Instant(2), s, &e, &name).is_empty());
+    let (s, e) = arrive(2, 1, 2);
+    assert!(c.observe(Instant(3), s, &e, &name).is_empty());
+    // Back at EX1 after a connector changed state: a re-route, not a loop.
+    c.routing_changed();
+    let (s, e) = arrive(1, 2, 3);
+    assert!(c.observe(Instant(4), s, &e, &name).is_empty());
+    // Round again with no change in between: a loop.
+    let (s, e) = arrive(2, 1, 4);
+    assert!(c.observe(Instant(5), s, &e, &name).is_empty());
+    let (s, e) = arrive(1, 2, 5);
+    let v = c.observe(Instant(6), s, &e, &name);
+    assert_eq!(v[0].check, "no_routing_loop");
+    assert!(v[0].detail.contains("came back to EX1 (hop 3, now hop 5)"), "{}", v[0].detail);
+}
