@@ -13,6 +13,7 @@ pub mod message;
 pub mod planted_bugs;
 pub mod routing;
 pub mod store;
+pub mod system_attendant;
 pub mod time;
 pub mod trace;
 pub mod transport;

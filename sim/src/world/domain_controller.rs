@@ -1,7 +1,7 @@
 //! A domain controller's node: its replica, replication schedule and GC searches;
 //! bulk changes from the timeline; what it stores and sends, traced and accounted.
 
-use super::recipient_update_service::RecipientAdmin;
+use super::recipient_writes::RecipientAdmin;
 use super::*;
 use org::directory::global_catalog::{PagedSearches, LDAP_ENTRY_COST_US};
 

@@ -18,13 +18,13 @@
 //! not yet flushed) dies with the node.
 //!
 //! One file per kind of node (`server`, `host`, `domain_controller`), the Recipient
-//! Update Service's writes on its DC (`recipient_update_service`), the timeline's
+//! Update Service's and the administrator's writes on a DC (`recipient_writes`), the timeline's
 //! actions (`timeline`) and the conversion of server events to trace events
 //! (`trace_events`).
 
 mod domain_controller;
 mod host;
-mod recipient_update_service;
+mod recipient_writes;
 mod server;
 mod timeline;
 mod trace_events;
@@ -49,7 +49,7 @@ use org::config::topology::HostRole;
 use org::directory::ad_replication::{AttributeMeta, DcId, ObjectId};
 use org::directory::domain_controller::{DcEvent, DcMessage, DcOutput, DomainController, ObjectWrite};
 use org::directory::global_catalog::{
-    recipient_object, AdDomainId, AsOf, LdapPage, LdapSearch, ReplicaView, CREATED_ATTRIBUTE, STAMPED_ATTRIBUTE,
+    recipient_object, AdDomainId, AsOf, LdapPage, LdapSearch, ReplicaView, CREATED_ATTRIBUTE,
 };
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
 use org::message::{Message, MessageId, MessageKind};
