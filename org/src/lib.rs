@@ -10,6 +10,7 @@ pub mod config;
 pub mod directory;
 pub mod exchange_server;
 pub mod message;
+pub mod mta;
 pub mod planted_bugs;
 pub mod routing;
 pub mod store;

@@ -257,23 +257,6 @@ impl ExchangeServer {
         self.timers.set(Timer::Outbound(seq), deadline);
     }
 
-    /// Whether mail for `hop` leaves this server through its X.400 MTA: over an X.400
-    /// connector it is a bridgehead of, or to a foreign MTA.
-    pub(super) fn over_mta(&self, hop: NextHop) -> bool {
-        match hop {
-            NextHop::Connector(c) => {
-                let connector = self.topology.connector(c);
-                connector.kind == crate::config::topology::ConnectorKind::X400
-                    && connector.source_bridgeheads.contains(&self.id)
-            }
-            NextHop::Gateway(g) => {
-                let gateway = self.topology.gateway(g);
-                matches!(gateway.delivery, Delivery::Mta(_)) && gateway.source_bridgeheads.contains(&self.id)
-            }
-            _ => false,
-        }
-    }
-
     /// Whether this server is a source bridgehead of the connector behind `hop`.
     pub(super) fn sources(&self, hop: NextHop) -> Option<ConnectorId> {
         match hop {

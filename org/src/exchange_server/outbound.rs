@@ -313,7 +313,8 @@ impl ExchangeServer {
         let session = self.outbound.remove(&seq).expect("checked above");
         self.timers.cancel(Timer::Outbound(seq));
         let retry = self.topology.server(self.id).smtp.retry.clone();
-        let mta = self.over_mta(session.hop).then(|| self.topology.server(self.id).mta);
+        let mta = crate::mta::association::carries(&self.topology, self.id, session.hop)
+            .then(|| self.topology.server(self.id).mta);
         let queue = self.links.get_mut(&session.hop).expect("session queues exist");
         match session.phase {
             Phase::Envelope(entry) => queue.entries.push_front(entry),
@@ -325,8 +326,9 @@ impl ExchangeServer {
             _ => {}
         }
         queue.failures += 1;
-        let delay = mta.map_or_else(|| retry.delay_ms(queue.failures), |m| m.open_interval_ms);
-        if mta.is_some_and(|m| queue.failures > m.max_open_retries) {
+        let open = mta.map(|m| crate::mta::association::after_failed_open(&m, queue.failures));
+        let delay = open.map_or_else(|| retry.delay_ms(queue.failures), |o| o.retry_in_ms);
+        if open.is_some_and(|o| o.give_up) {
             // The MTA gives up: what waits is returned as non-deliverable. orgsim's
             // mapping [U]: 4.4.7, the code of mail that could not be delivered in time.
             queue.failures = 0;
