@@ -294,23 +294,10 @@ impl Resolver<'_> {
         self.attribute_names(attributes, &at.key("attributes"));
         let written = attribute_map(attributes, None);
         people.directory.add_modification(id, Instant(t0), written.clone());
-        let dc = self.modification_dc(
-            &ctx.scenario.topology,
-            &people.directory,
-            id,
-            domain_controller,
-            ctx.rus_dcs,
-            &ctx.names.dcs,
-            at,
-        );
+        let change = ModificationKind::Attributes(attributes.clone());
+        let modification = self.modification(ctx, at, people, id, change, domain_controller, written);
         push(t0, WorldAction::ModifyRecipient(steps.modifications.len()));
-        steps.modifications.push(Modification {
-            recipient: id,
-            change: ModificationKind::Attributes(attributes.clone()),
-            domain_controller: domain_controller.clone(),
-            dc: dc.filter(|_| ctx.replicating),
-            written,
-        });
+        steps.modifications.push(modification);
     }
 
     /// An administrator's change of a standard group's members.
@@ -367,24 +354,30 @@ impl Resolver<'_> {
             }
         }
         people.directory.add_membership_change(g, Instant(t0), members.clone());
-        let dc = self.modification_dc(
-            &ctx.scenario.topology,
-            &people.directory,
-            id,
-            domain_controller,
-            ctx.rus_dcs,
-            &ctx.names.dcs,
-            at,
-        );
         let written = [(MEMBER_ATTRIBUTE.to_string(), org::directory::global_catalog::member_values(&members))].into();
+        let change = ModificationKind::Members { add: add.to_vec(), remove: remove.to_vec() };
+        let modification = self.modification(ctx, at, people, id, change, domain_controller, written);
         push(t0, WorldAction::ModifyRecipient(steps.modifications.len()));
-        steps.modifications.push(Modification {
-            recipient: id,
-            change: ModificationKind::Members { add: add.to_vec(), remove: remove.to_vec() },
-            domain_controller: domain_controller.clone(),
-            dc: dc.filter(|_| ctx.replicating),
-            written,
-        });
+        steps.modifications.push(modification);
+    }
+
+    /// A modification of `id` as the run makes it, on the DC it is written on (with
+    /// replication).
+    #[allow(clippy::too_many_arguments)]
+    fn modification(
+        &mut self,
+        ctx: &Context<'_>,
+        at: &JsonPath,
+        people: &People,
+        id: AddressId,
+        change: ModificationKind,
+        domain_controller: &Option<String>,
+        written: BTreeMap<String, Vec<String>>,
+    ) -> Modification {
+        let t = &ctx.scenario.topology;
+        let dc = self.modification_dc(t, &people.directory, id, domain_controller, ctx.rus_dcs, &ctx.names.dcs, at);
+        let dc = dc.filter(|_| ctx.replicating);
+        Modification { recipient: id, change, domain_controller: domain_controller.clone(), dc, written }
     }
 
     /// A crash finds its server up, a restart finds it down.
