@@ -13,9 +13,13 @@ pub mod message;
 pub mod mta;
 pub mod planted_bugs;
 pub mod routing;
+pub mod service_events;
 pub mod store;
 pub mod system_attendant;
+#[cfg(test)]
+mod test_topology;
 pub mod time;
+pub mod timers;
 pub mod trace;
 pub mod transport;
 pub mod version;

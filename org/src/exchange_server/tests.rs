@@ -1,64 +1,14 @@
 use super::*;
-use crate::config::topology::{
-    ConnectorConfig, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig,
-};
-use crate::directory::global_catalog::{GlobalCatalog, MailboxEntry};
+use crate::config::topology::Delivery;
+use crate::message::{MessageId, MessageKind};
+use crate::routing::link_state::{ConnectorState, VersionBump};
+use crate::routing::routing_group_master::Decision;
+use crate::test_topology::{two_groups, two_groups_of, Counter};
+use crate::transport::advanced_queuing::{LinkQueueState, QueueKey};
+use crate::transport::dsn::DsnCode;
+use crate::transport::queue_directory::QueueItemId;
 use crate::version::ExchangeVersion;
 use crate::RoutingGroupId;
-
-struct Counter(u64);
-impl Entropy for Counter {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0
-    }
-}
-
-/// EX0 in RG0, EX1 in RG1, one connector each way; mailbox 1 on EX0, mailbox 2 on EX1.
-fn two_groups() -> Arc<Topology> {
-    two_groups_of(ExchangeVersion::Exchange2003Sp2)
-}
-
-fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
-    let server = |i: u16| ServerConfig {
-        name: format!("EX{i}"),
-        fqdn: format!("ex{i}.contoso.com"),
-        version,
-        routing_group: RoutingGroupId(i),
-        smtp: SmtpVirtualServerConfig::default(),
-        mta: crate::config::topology::MtaConfig::default(),
-        global_catalogs: Vec::new(),
-        dsaccess: None,
-    };
-    let connector = |from: u16, to: u16| ConnectorConfig {
-        name: format!("RG{from}-RG{to}"),
-        kind: crate::config::topology::ConnectorKind::RoutingGroup,
-        from: RoutingGroupId(from),
-        to: RoutingGroupId(to),
-        cost: 1,
-        source_bridgeheads: vec![ServerId(from)],
-        target_bridgeheads: vec![ServerId(to)],
-    };
-    let mut directory = GlobalCatalog::new();
-    directory.add_mailbox(AddressId(1), MailboxEntry { store: StoreId(0), home_server: ServerId(0) });
-    directory.add_mailbox(AddressId(2), MailboxEntry { store: StoreId(1), home_server: ServerId(1) });
-    Arc::new(Topology {
-        servers: vec![server(0), server(1)],
-        routing_groups: (0..2)
-            .map(|g| RoutingGroupConfig { name: format!("RG{g}"), members: vec![ServerId(g)], master: ServerId(g) })
-            .collect(),
-        connectors: vec![connector(0, 1), connector(1, 0)],
-        stores: (0..2)
-            .map(|s| StoreConfig { name: format!("MS{s}"), storage_group: "SG".into(), server: ServerId(s) })
-            .collect(),
-        directory,
-        gateways: Vec::new(),
-        external: crate::transport::address_space::ExternalDirectory::new(),
-        internet: crate::config::topology::InternetConfig::default(),
-        plants: crate::planted_bugs::Plants::NONE,
-        link_state: crate::config::topology::LinkStateConfig::default(),
-    })
-}
 
 fn message(n: u64) -> Message {
     Message {
@@ -166,18 +116,18 @@ fn x_link2state_syncs_both_bridgeheads_before_the_mail_exchange2003_4() {
         for (i, newer) in [newer_on_sender, newer_on_receiver].into_iter().enumerate() {
             if newer {
                 let (group, master) = (RoutingGroupId(i as u16), ServerId(i as u16));
-                servers[i].table.raise(&topo, group, master, VersionBump::User, None);
+                servers[i].routing.table_mut().raise(&topo, group, master, VersionBump::User, None);
             }
         }
-        let sender_digest = servers[0].table.digest();
+        let sender_digest = servers[0].link_state_table().digest();
         let mut disks = [DiskImage::default(), DiskImage::default()];
         servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
         let events = pump_with(&mut servers, &mut disks, Instant(60_000), false);
         let case = format!("sender newer {newer_on_sender}, receiver newer {newer_on_receiver}: {events:?}");
-        assert_eq!(servers[0].table.digest(), servers[1].table.digest(), "{case}");
+        assert_eq!(servers[0].link_state_table().digest(), servers[1].link_state_table().digest(), "{case}");
         let received = events.iter().position(|e| matches!(e, ServerEvent::Received { .. }));
         let learned = events.iter().position(
-            |e| matches!(e, ServerEvent::LinkStateChanged { digest, .. } if *digest == servers[1].table.digest()),
+            |e| matches!(e, ServerEvent::LinkStateChanged { digest, .. } if *digest == servers[1].link_state_table().digest()),
         );
         assert!(received.is_some(), "{case}");
         if newer_on_sender {
@@ -202,8 +152,9 @@ fn a_master_tells_a_restarted_member_its_next_change_at_once_exchange2003_4() {
     let group = RoutingGroupId(0);
     let mut master = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
     let change = |master: &mut ExchangeServer, at: Instant| {
-        master.table.raise(&topo, group, ServerId(0), VersionBump::User, None);
-        master.table_changed(at, vec![group]);
+        master.routing.table_mut().raise(&topo, group, ServerId(0), VersionBump::User, None);
+        master.routing.changed(at, vec![group]);
+        master.settle(at);
         master.drain_outputs()
     };
     let updates_to_member = |outputs: &[Output]| {
@@ -252,7 +203,7 @@ fn crash_before_flush_loses_only_unacknowledged_mail() {
         1,
         Instant(1),
     );
-    assert_eq!(restarted.items.len(), 0);
+    assert_eq!(restarted.smtp.items_held(), 0);
 }
 
 #[test]

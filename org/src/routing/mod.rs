@@ -2,5 +2,6 @@
 //! table every server keeps, and the routing group master that owns its group's entry.
 
 pub mod link_state;
+pub mod resvc;
 pub mod routing_engine;
 pub mod routing_group_master;

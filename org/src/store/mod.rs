@@ -1,3 +1,5 @@
-//! The Information Store (MSExchangeIS): mailbox stores and local delivery.
+//! The Information Store (MSExchangeIS): the service, its mailbox stores and local
+//! delivery.
 
+pub mod information_store;
 pub mod mailbox_store;

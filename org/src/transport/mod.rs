@@ -10,3 +10,4 @@ pub mod dsn;
 pub mod internet_host;
 pub mod queue_directory;
 pub mod smtp_protocol;
+pub mod smtpsvc;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl ExchangeServer {
+impl SmtpService {
     pub(super) fn in_flight(&self, hop: NextHop) -> bool {
         self.outbound.values().any(|s| s.hop == hop && matches!(s.phase, Phase::Envelope(_) | Phase::Content { .. }))
     }
@@ -72,7 +72,7 @@ impl ExchangeServer {
         }
         let replies = match frame {
             Frame::Replies(replies) => replies,
-            Frame::LinkState(answer) => return self.link_state_answered(now, seq, answer),
+            Frame::LinkState(answer) => return self.link_state_answered(seq, answer),
             Frame::Reset => return self.session_failed(now, seq, SessionFailure::Reset),
             Frame::Connect | Frame::Commands(_) => return,
         };
@@ -82,68 +82,25 @@ impl ExchangeServer {
         let peer = session.peer;
         let hop = session.hop;
         match phase {
-            Phase::Probe(connector) => {
-                self.outbound.remove(&seq);
-                self.timers.cancel(Timer::Outbound(seq));
-                if replies == [SmtpReply::ServiceReady] {
-                    self.send(peer, conn, Frame::Commands(vec![SmtpCommand::Quit]));
-                    self.connector_detected(now, connector, ConnectorState::Up);
-                    // The connection works: mail waiting for the queue's next retry goes now.
-                    let hop = NextHop::Connector(connector);
-                    if self.links.get(&hop).is_some_and(|q| q.state == LinkQueueState::Retry) {
-                        self.timers.cancel(Timer::QueueRetry(hop));
-                        self.retry_queue(now, hop);
-                    }
-                } else {
-                    self.schedule_probe(now, connector);
-                }
-            }
+            Phase::Probe(connector) => self.probe_answered(now, seq, connector, &replies),
             Phase::Connecting if replies == [SmtpReply::ServiceReady] => {
                 session.phase = Phase::Ehlo;
                 self.send_commands(now, peer, conn, vec![SmtpCommand::Ehlo]);
-                if let Some(c) = self.sources(hop) {
-                    self.connector_detected(now, c, ConnectorState::Up);
+                if let Some(connector) = self.sources(hop) {
+                    self.out.to_routing(ToRouting::ConnectorDetected { connector, state: ConnectorState::Up });
                 }
             }
             Phase::Ehlo if replies == [SmtpReply::EhloOk] => {
                 if self.exchanges_link_state(hop, peer) {
-                    self.offer_link_state(now, seq, 1);
+                    self.ask_link_state_offer(seq);
                 } else {
                     self.next_message(now, seq);
                 }
             }
-            Phase::Envelope(entry) => {
-                if replies.len() == entry.recipients.len() + 2 && replies.iter().all(|r| r.is_positive()) {
-                    let message = self.items[&entry.item].message.clone();
-                    if self.topology.bug(PlantedBug::DoneOnSend) {
-                        self.recipients_done(now, entry.item, &entry.recipients);
-                    }
-                    let session = self.outbound.get_mut(&seq).expect("session exists");
-                    session.phase = Phase::Content { entry, message: message.id, size_bytes: message.size_bytes };
-                    self.send_commands(now, peer, conn, vec![SmtpCommand::Content(Box::new(message))]);
-                } else if replies.contains(&SmtpReply::SizeExceeded) {
-                    self.fail_recipients(now, entry.item, entry.recipients, DsnCode::MessageTooLarge);
-                    self.next_message(now, seq);
-                } else {
-                    let code = replies.iter().find(|r| !r.is_positive()).map_or(0, |r| r.code());
-                    self.requeue_front(entry, seq);
-                    self.session_failed(now, seq, SessionFailure::Rejected(code));
-                }
-            }
+            Phase::Envelope(entry) => self.envelope_answered(now, seq, entry, &replies),
             Phase::Content { entry, message, size_bytes } => {
                 if replies == [SmtpReply::Queued] {
-                    let queue = QueueKey::Link(self.outbound[&seq].hop);
-                    let recipients = entry.recipients.clone();
-                    let event = match peer {
-                        Peer::Server(to) => ServerEvent::Transferred { message, to, queue, recipients, size_bytes },
-                        Peer::Host(host) => ServerEvent::Relayed { message, host, queue, recipients, size_bytes },
-                    };
-                    self.emit(event);
-                    if !self.topology.bug(PlantedBug::DoneOnSend) {
-                        self.recipients_done(now, entry.item, &entry.recipients);
-                    }
-                    self.outbound.get_mut(&seq).expect("session exists").sent += 1;
-                    self.next_message(now, seq);
+                    self.content_queued(now, seq, entry, message, size_bytes);
                 } else {
                     let code = replies.first().map_or(0, |r| r.code());
                     if !self.topology.bug(PlantedBug::DoneOnSend) {
@@ -161,55 +118,67 @@ impl ExchangeServer {
         }
     }
 
-    /// Whether a session for `hop` to `peer` starts with `X-LINK2STATE`: this server is a
-    /// source bridgehead of a connector that carries link state and the peer one of its
-    /// target bridgeheads, which advertises the verb in EHLO (every 2000/2003 server does;
-    /// a handoff to a bridgehead of this server's own group is not a link state session).
-    pub(super) fn exchanges_link_state(&self, hop: NextHop, peer: Peer) -> bool {
-        let (NextHop::Connector(c), Peer::Server(_)) = (hop, peer) else { return false };
-        let connector = self.topology.connector(c);
-        connector.kind.carries_link_state() && connector.source_bridgeheads.contains(&self.id)
-    }
-
-    /// Sends this server's turn of `X-LINK2STATE`: the digest, and the table unless the
-    /// peer showed this digest last (turn 2 always carries it: the peer lacks something).
-    pub(super) fn offer_link_state(&mut self, now: Instant, seq: SessionSeq, turn: u8) {
-        let peer = self.outbound[&seq].peer;
-        let Peer::Server(server) = peer else { unreachable!("link state sessions are between servers") };
-        let digest = self.table.digest();
-        let shown = self.peer(server).synced == Some(digest);
-        let info = (turn > 1 || !shown).then(|| Box::new(self.table.org_info().clone()));
-        self.outbound.get_mut(&seq).expect("session exists").phase = Phase::LinkState { turn };
+    /// A probe's connection answered (§4): a banner means the connector works again,
+    /// and mail waiting for its queue's next retry goes now.
+    fn probe_answered(&mut self, now: Instant, seq: SessionSeq, connector: ConnectorId, replies: &[SmtpReply]) {
+        let session = self.outbound.remove(&seq).expect("answered probes are open");
+        self.timers.cancel(Timer::Outbound(seq));
+        if replies != [SmtpReply::ServiceReady] {
+            return self.out.to_routing(ToRouting::ProbeFailed(connector));
+        }
         let conn = ConnId { client: self.id, seq };
-        let offer = SmtpCommand::XLink2State(LinkStateExchange { digest, info });
-        self.send_commands(now, peer, conn, vec![offer]);
+        self.send(session.peer, conn, Frame::Commands(vec![SmtpCommand::Quit]));
+        self.out.to_routing(ToRouting::ConnectorDetected { connector, state: ConnectorState::Up });
+        let hop = NextHop::Connector(connector);
+        if self.links.get(&hop).is_some_and(|q| q.state == LinkQueueState::Retry) {
+            self.timers.cancel(Timer::QueueRetry(hop));
+            self.retry_queue(now, hop);
+        }
     }
 
-    /// The peer bridgehead answered `X-LINK2STATE`: take what is newer, send this table in a
-    /// second turn if the peer still lacks part of it, else go on to the mail. At most two
-    /// turns: the second answer is taken and the mail follows whatever it says.
-    pub(super) fn link_state_answered(&mut self, now: Instant, seq: SessionSeq, answer: LinkStateExchange) {
-        let Some(OutboundSession { phase: Phase::LinkState { turn }, peer: Peer::Server(server), .. }) =
-            self.outbound.get(&seq)
-        else {
-            return; // not waiting for one: ignore it, as an SMTP client ignores a stray line
-        };
-        let (turn, server) = (*turn, *server);
-        let stale = self.topology.bug(PlantedBug::AcceptsStaleLinkState);
-        let changed = answer.info.map(|info| self.table.merge(&self.topology, &info, stale)).unwrap_or_default();
-        let mine = self.table.digest();
-        let again = turn == 1 && mine != answer.digest;
-        // After a second turn the peer holds this table; until then it shows its digest.
-        self.peer(server).synced = Some(if again { mine } else { answer.digest });
-        if again {
-            self.offer_link_state(now, seq, 2);
-        }
-        if !changed.is_empty() {
-            self.table_changed(now, changed);
-        }
-        if !again {
+    /// The replies to MAIL, the RCPTs and DATA: all positive sends the content; a size
+    /// refusal NDRs the entry (5.3.4); anything else puts it back and fails the session.
+    fn envelope_answered(&mut self, now: Instant, seq: SessionSeq, entry: QueueEntry, replies: &[SmtpReply]) {
+        if replies.len() == entry.recipients.len() + 2 && replies.iter().all(|r| r.is_positive()) {
+            let message = self.items[&entry.item].message.clone();
+            if self.topology.bug(PlantedBug::DoneOnSend) {
+                self.recipients_done(entry.item, &entry.recipients);
+            }
+            let session = self.outbound.get_mut(&seq).expect("session exists");
+            session.phase = Phase::Content { entry, message: message.id, size_bytes: message.size_bytes };
+            let (peer, conn) = (session.peer, ConnId { client: self.id, seq });
+            self.send_commands(now, peer, conn, vec![SmtpCommand::Content(Box::new(message))]);
+        } else if replies.contains(&SmtpReply::SizeExceeded) {
+            self.fail_recipients(now, entry.item, entry.recipients, DsnCode::MessageTooLarge);
             self.next_message(now, seq);
+        } else {
+            let code = replies.iter().find(|r| !r.is_positive()).map_or(0, |r| r.code());
+            self.requeue_front(entry, seq);
+            self.session_failed(now, seq, SessionFailure::Rejected(code));
         }
+    }
+
+    /// 250 Queued: the peer holds the message; these recipients are done here.
+    fn content_queued(
+        &mut self,
+        now: Instant,
+        seq: SessionSeq,
+        entry: QueueEntry,
+        message: MessageId,
+        size_bytes: u64,
+    ) {
+        let session = &self.outbound[&seq];
+        let (queue, recipients) = (QueueKey::Link(session.hop), entry.recipients.clone());
+        let event = match session.peer {
+            Peer::Server(to) => ServerEvent::Transferred { message, to, queue, recipients, size_bytes },
+            Peer::Host(host) => ServerEvent::Relayed { message, host, queue, recipients, size_bytes },
+        };
+        self.emit(event);
+        if !self.topology.bug(PlantedBug::DoneOnSend) {
+            self.recipients_done(entry.item, &entry.recipients);
+        }
+        self.outbound.get_mut(&seq).expect("session exists").sent += 1;
+        self.next_message(now, seq);
     }
 
     pub(super) fn send_commands(&mut self, now: Instant, peer: Peer, conn: ConnId, commands: Vec<SmtpCommand>) {
@@ -239,6 +208,11 @@ impl ExchangeServer {
         loop {
             let queue = self.links.get_mut(&hop).expect("session queues exist");
             let entry = if sent < limit { queue.entries.pop_front() } else { None };
+            if entry.is_none() && sent < limit && self.routing_asked > 0 {
+                // Mail for this queue may still be on its way back from RESvc (a table
+                // change re-routes what waits): the session goes on when it has answered.
+                return self.parked.push(seq);
+            }
             let Some(entry) = entry else {
                 self.outbound.get_mut(&seq).expect("session exists").phase = Phase::Quitting;
                 return self.send_commands(now, peer, conn, vec![SmtpCommand::Quit]);
@@ -287,10 +261,20 @@ impl ExchangeServer {
         if let Phase::Probe(connector) = session.phase {
             self.outbound.remove(&seq);
             self.timers.cancel(Timer::Outbound(seq));
-            return self.schedule_probe(now, connector);
+            return self.out.to_routing(ToRouting::ProbeFailed(connector));
         }
-        // DNS delivery tolerates an unresponsive DNS server or MX host: the next one is
-        // tried in the same attempt (EXCHANGE2003.md §3.2).
+        if self.fail_over(now, seq, reason) {
+            return;
+        }
+        let session = self.outbound.remove(&seq).expect("checked above");
+        self.timers.cancel(Timer::Outbound(seq));
+        self.link_failed(now, session, reason);
+    }
+
+    /// DNS delivery tolerates an unresponsive DNS server or MX host: the next one is
+    /// tried in the same attempt (EXCHANGE2003.md §3.2). False when none is left.
+    fn fail_over(&mut self, now: Instant, seq: SessionSeq, reason: SessionFailure) -> bool {
+        let session = &self.outbound[&seq];
         let queue = QueueKey::Link(session.hop);
         let dns_servers = self.topology.internet.dns_servers.len();
         let next = match (&session.phase, session.peer) {
@@ -303,15 +287,19 @@ impl ExchangeServer {
             }
             _ => None,
         };
-        if let Some((host, next)) = next {
-            self.emit(ServerEvent::Failover { queue, host, reason });
-            return match next {
-                Ok(mx) => self.connect(now, seq, Peer::Host(mx)),
-                Err((domain, server)) => self.query_dns(now, seq, domain, server),
-            };
+        let Some((host, next)) = next else { return false };
+        self.emit(ServerEvent::Failover { queue, host, reason });
+        match next {
+            Ok(mx) => self.connect(now, seq, Peer::Host(mx)),
+            Err((domain, server)) => self.query_dns(now, seq, domain, server),
         }
-        let session = self.outbound.remove(&seq).expect("checked above");
-        self.timers.cancel(Timer::Outbound(seq));
+        true
+    }
+
+    /// The session's attempt failed: what it carried goes back to the front of its
+    /// queue, which waits for its next retry (the MTA's open interval for X.400, where
+    /// the MTA may give up); glitch retries spent, the connector is found down (§4).
+    fn link_failed(&mut self, now: Instant, session: OutboundSession, reason: SessionFailure) {
         let retry = self.topology.server(self.id).smtp.retry.clone();
         let mta = crate::mta::association::carries(&self.topology, self.id, session.hop)
             .then(|| self.topology.server(self.id).mta);
@@ -351,8 +339,8 @@ impl ExchangeServer {
         });
         // Glitch retries spent: the link goes to retry and the connector is found down (§4).
         if failures > retry.glitch_retry_count {
-            if let Some(c) = self.sources(session.hop) {
-                self.connector_detected(now, c, ConnectorState::Down);
+            if let Some(connector) = self.sources(session.hop) {
+                self.out.to_routing(ToRouting::ConnectorDetected { connector, state: ConnectorState::Down });
             }
         }
     }
@@ -369,9 +357,65 @@ impl ExchangeServer {
             } else {
                 // The route may have changed while the queue waited (a connector marked
                 // down); routing again keeps the order of mail that stays.
-                self.route_entry(now, entry, Some(QueueKey::Link(hop)));
+                self.ask_route(entry, Some(QueueKey::Link(hop)));
             }
         }
         self.kick(now, hop);
+    }
+
+    /// Tries a connector marked down, with or without mail (§4): a connection to one of
+    /// its remote bridgeheads, closed as soon as the banner comes.
+    pub(super) fn probe(&mut self, now: Instant, connector: ConnectorId) {
+        let hop = NextHop::Connector(connector);
+        let peer = self.choose_peer(hop);
+        let seq = self.open_session(hop, peer, Phase::Probe(connector));
+        if self.stopped.contains(&connector) {
+            return self.session_failed(now, seq, SessionFailure::Reset);
+        }
+        self.connect(now, seq, peer);
+    }
+
+    /// A new outbound session (not connected yet); returns its number.
+    pub(super) fn open_session(&mut self, hop: NextHop, peer: Peer, phase: Phase) -> SessionSeq {
+        let seq = self.next_conn;
+        self.next_conn = seq.next();
+        let session = OutboundSession { hop, peer, fallback: VecDeque::new(), phase, sent: 0, deadline: Instant::ZERO };
+        self.outbound.insert(seq, session);
+        seq
+    }
+
+    /// Opens the session's TCP connection to `peer`; the banner must come within the
+    /// connect timeout.
+    pub(super) fn connect(&mut self, now: Instant, seq: SessionSeq, peer: Peer) {
+        let deadline = now.plus_ms(self.topology.server(self.id).smtp.connect_timeout_ms);
+        let session = self.outbound.get_mut(&seq).expect("connecting an open session");
+        session.peer = peer;
+        session.deadline = deadline;
+        if matches!(session.phase, Phase::Resolving { .. }) {
+            session.phase = Phase::Connecting;
+        }
+        self.send(peer, ConnId { client: self.id, seq }, Frame::Connect);
+        self.timers.set(Timer::Outbound(seq), deadline);
+    }
+
+    /// Sends the MX query for the session's domain to its `server`-th DNS server.
+    pub(super) fn query_dns(&mut self, now: Instant, seq: SessionSeq, domain: DomainId, server: usize) {
+        let to = self.topology.internet.dns_servers[server];
+        let deadline = now.plus_ms(self.topology.internet.dns_timeout_ms);
+        let session = self.outbound.get_mut(&seq).expect("resolving for an open session");
+        session.phase = Phase::Resolving { domain, server };
+        session.peer = Peer::Host(to);
+        session.deadline = deadline;
+        let query = DnsQuery { conn: ConnId { client: self.id, seq }, domain };
+        self.out.output(Output::Dns { to, query });
+        self.timers.set(Timer::Outbound(seq), deadline);
+    }
+
+    /// Whether this server is a source bridgehead of the connector behind `hop`.
+    pub(super) fn sources(&self, hop: NextHop) -> Option<ConnectorId> {
+        match hop {
+            NextHop::Connector(c) if self.topology.connector(c).source_bridgeheads.contains(&self.id) => Some(c),
+            _ => None,
+        }
     }
 }

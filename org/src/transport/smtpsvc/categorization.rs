@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl ExchangeServer {
+impl SmtpService {
     /// A durable message enters categorization and routing.
     pub(super) fn process(&mut self, now: Instant, stored: StoredItem) {
         let id = stored.id;
@@ -29,27 +29,8 @@ impl ExchangeServer {
         at_origin: bool,
         through_dsaccess: bool,
     ) {
-        if let Some(cache) = self.dsaccess.as_mut().filter(|_| through_dsaccess) {
-            // §2: the categorizer reads recipients (and an internal sender, for
-            // restrictions) through DSAccess; what it has no fresh entry for waits on a GC.
-            let item = &self.items[&id];
-            let mut wanted = recipients.clone();
-            wanted.extend(item.message.sender.filter(|s| self.topology.directory.object(*s).is_some()));
-            let misses = cache.misses(now, &wanted);
-            if !misses.is_empty() {
-                let work = DirectoryWork::Lookup(misses);
-                let held = Expanding {
-                    work,
-                    gc: None,
-                    search: LdapSearchId(0),
-                    tried: BTreeSet::new(),
-                    at_origin,
-                    routed_early: Vec::new(),
-                };
-                self.expanding.insert(id, held);
-                self.ask_gc(now, id);
-                return;
-            }
+        if through_dsaccess && self.held_for_lookup(now, id, &recipients, at_origin) {
+            return;
         }
         let limits = self.limits();
         let item = &self.items[&id];
@@ -79,7 +60,7 @@ impl ExchangeServer {
         }
         for (code, recipients) in failed {
             if code == DsnCode::RecipientNotFound && self.topology.bug(PlantedBug::UnknownRecipientDropped) {
-                self.recipients_done(now, id, &recipients);
+                self.recipients_done(id, &recipients);
                 continue;
             }
             self.fail_recipients(now, id, recipients, code);
@@ -87,30 +68,49 @@ impl ExchangeServer {
         let others: Vec<AddressId> =
             verdict.resolved.iter().map(|(r, _)| *r).filter(|r| !tops.iter().any(|(t, _)| t == r)).collect();
         if !tops.is_empty() {
-            self.emit(ServerEvent::ExpansionStarted {
-                message: message_id,
-                groups: tops.iter().map(|t| t.0).collect(),
-            });
-            let routes_now = self.topology.bug(PlantedBug::RoutesBeforeExpansion);
-            let work = DirectoryWork::Expand(Expansion::new(tops, others.iter().copied().chain(refused)));
-            let routed_early = if routes_now { others.clone() } else { Vec::new() };
-            let held = Expanding {
-                work,
-                gc: None,
-                search: LdapSearchId(0),
-                tried: BTreeSet::new(),
-                at_origin: false,
-                routed_early,
-            };
-            self.expanding.insert(id, held);
-            if routes_now && !others.is_empty() {
-                self.route_entry(now, QueueEntry { item: id, recipients: others }, None);
-            }
-            self.ask_gc(now, id);
-            return;
+            return self.start_expansion(now, id, tops, others, refused);
         }
         if !others.is_empty() {
-            self.route_entry(now, QueueEntry { item: id, recipients: others }, None);
+            self.ask_route(QueueEntry { item: id, recipients: others }, None);
         }
+    }
+
+    /// §2: the categorizer reads recipients (and an internal sender, for restrictions)
+    /// through DSAccess; what it has no fresh entry for waits on a GC. True when the
+    /// item is held for that lookup.
+    fn held_for_lookup(&mut self, now: Instant, id: QueueItemId, recipients: &[AddressId], at_origin: bool) -> bool {
+        let Some(cache) = self.dsaccess.as_mut() else { return false };
+        let item = &self.items[&id];
+        let mut wanted = recipients.to_vec();
+        wanted.extend(item.message.sender.filter(|s| self.topology.directory.object(*s).is_some()));
+        let misses = cache.misses(now, &wanted);
+        if misses.is_empty() {
+            return false;
+        }
+        self.expanding.insert(id, Expanding::new(DirectoryWork::Lookup(misses), at_origin, Vec::new()));
+        self.ask_gc(now, id);
+        true
+    }
+
+    /// Groups this server expands hold the whole message until they are done (§2); the
+    /// other recipients and those refused are remembered so members add nothing twice.
+    fn start_expansion(
+        &mut self,
+        now: Instant,
+        id: QueueItemId,
+        tops: Vec<(AddressId, crate::directory::global_catalog::GroupId)>,
+        others: Vec<AddressId>,
+        refused: Vec<AddressId>,
+    ) {
+        let message = self.items[&id].message.id;
+        self.emit(ServerEvent::ExpansionStarted { message, groups: tops.iter().map(|t| t.0).collect() });
+        let routes_now = self.topology.bug(PlantedBug::RoutesBeforeExpansion);
+        let work = DirectoryWork::Expand(Expansion::new(tops, others.iter().copied().chain(refused)));
+        let routed_early = if routes_now { others.clone() } else { Vec::new() };
+        self.expanding.insert(id, Expanding::new(work, false, routed_early));
+        if routes_now && !others.is_empty() {
+            self.ask_route(QueueEntry { item: id, recipients: others }, None);
+        }
+        self.ask_gc(now, id);
     }
 }

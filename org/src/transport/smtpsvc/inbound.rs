@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl ExchangeServer {
+impl SmtpService {
     pub(super) fn handle_inbound(&mut self, now: Instant, from: ServerId, conn: ConnId, frame: Frame) {
         let idle_ms = self.topology.server(self.id).smtp.connection_timeout_ms;
         let commands = match frame {
@@ -44,13 +44,10 @@ impl ExchangeServer {
             self.inbound.remove(&conn);
             self.timers.cancel(Timer::InboundIdle(conn));
         }
-        // X-LINK2STATE is never pipelined; a client that does gets its answer first.
+        // X-LINK2STATE is never pipelined (a client that does gets its answer after the
+        // replies to the rest): RESvc takes the offer and SMTPSVC sends its answer.
         for offer in offers {
-            let (answer, changed) = self.take_link_state(from, offer.digest, offer.info.as_deref());
-            self.send(from, conn, Frame::LinkState(answer));
-            if !changed.is_empty() {
-                self.table_changed(now, changed);
-            }
+            self.out.to_routing(ToRouting::LinkStateOffered { from, conn, offer });
         }
         if accepted.is_empty() {
             if !replies.is_empty() {
@@ -58,31 +55,36 @@ impl ExchangeServer {
             }
             return;
         }
-        for (recipients, mut message) in accepted {
-            message.hop_count = message.hop_count.saturating_add(1); // our Received header
-            let item = StoredItem {
-                id: self.take_item_id(),
-                message: *message,
-                recipients,
-                arrived_at: now,
-                submitted_here: false,
-            };
-            self.pending_ops.push(DiskOp::Enqueue(item.clone()));
-            self.after_flush.push(AfterFlush::Event(ServerEvent::Received {
-                message: item.message.id,
-                from,
-                conn,
-                recipients: item.recipients.clone(),
-                hop_count: item.message.hop_count,
-            }));
-            self.after_flush.push(AfterFlush::Process(item));
+        for (recipients, message) in accepted {
+            self.enqueue_received(now, from, conn, recipients, *message);
         }
         if self.topology.bug(PlantedBug::AckBeforeDurable) {
             self.send(from, conn, Frame::Replies(replies));
         } else {
             // 250 Queued only once the message files are durable.
-            self.after_flush.push(AfterFlush::Reply { to: from, conn, replies });
+            self.out.after_flush(AfterFlush::Reply { to: from, conn, replies });
         }
-        self.schedule_flush(now);
+    }
+
+    /// A message the session took becomes a queue item, processed once durable.
+    fn enqueue_received(
+        &mut self,
+        now: Instant,
+        from: ServerId,
+        conn: ConnId,
+        recipients: Vec<AddressId>,
+        mut message: Message,
+    ) {
+        message.hop_count = message.hop_count.saturating_add(1); // our Received header
+        let item = StoredItem { id: self.take_item_id(), message, recipients, arrived_at: now, submitted_here: false };
+        self.out.write(DiskOp::Enqueue(item.clone()));
+        self.out.after_flush(AfterFlush::Event(ServerEvent::Received {
+            message: item.message.id,
+            from,
+            conn,
+            recipients: item.recipients.clone(),
+            hop_count: item.message.hop_count,
+        }));
+        self.out.after_flush(AfterFlush::Process(item));
     }
 }

@@ -1,0 +1,77 @@
+//! A service's timers: each set at most once, ordered by deadline (quinn-proto's
+//! `TimerTable`, over any service's own `Timer` enum).
+
+use crate::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Timers ordered by deadline, each set at most once.
+#[derive(Clone, Debug)]
+pub struct Timers<T> {
+    by_deadline: BTreeSet<(Instant, T)>,
+    deadline_of: BTreeMap<T, Instant>,
+}
+
+impl<T> Default for Timers<T> {
+    fn default() -> Self {
+        Timers { by_deadline: BTreeSet::new(), deadline_of: BTreeMap::new() }
+    }
+}
+
+impl<T: Copy + Ord> Timers<T> {
+    /// Sets `timer` to fire at `at`, replacing its earlier deadline.
+    pub fn set(&mut self, timer: T, at: Instant) {
+        if let Some(old) = self.deadline_of.insert(timer, at) {
+            self.by_deadline.remove(&(old, timer));
+        }
+        self.by_deadline.insert((at, timer));
+    }
+
+    /// Cancels `timer` if it is set.
+    pub fn cancel(&mut self, timer: T) {
+        if let Some(old) = self.deadline_of.remove(&timer) {
+            self.by_deadline.remove(&(old, timer));
+        }
+    }
+
+    /// Whether `timer` is set.
+    pub fn is_set(&self, timer: T) -> bool {
+        self.deadline_of.contains_key(&timer)
+    }
+
+    /// The earliest deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.by_deadline.first().map(|(at, _)| *at)
+    }
+
+    /// Takes the earliest timer due at `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<T> {
+        let &(at, timer) = self.by_deadline.first()?;
+        if at > now {
+            return None;
+        }
+        self.by_deadline.remove(&(at, timer));
+        self.deadline_of.remove(&timer);
+        Some(timer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_set_again_fires_once_at_its_new_deadline() {
+        let mut timers = Timers::default();
+        timers.set(1u8, Instant(50));
+        timers.set(2u8, Instant(20));
+        timers.set(1u8, Instant(10));
+        assert_eq!(timers.next(), Some(Instant(10)));
+        assert_eq!(timers.pop_due(Instant(5)), None);
+        assert_eq!(timers.pop_due(Instant(30)), Some(1));
+        assert_eq!(timers.pop_due(Instant(30)), Some(2));
+        assert_eq!(timers.pop_due(Instant(100)), None, "the replaced deadline is gone");
+        timers.set(3u8, Instant(1));
+        timers.cancel(3);
+        assert!(!timers.is_set(3) && timers.next().is_none());
+    }
+}

@@ -1,0 +1,235 @@
+//! Advanced queuing: queue items, routes asked of RESvc and the queues they put mail
+//! in, local delivery handed to the store, re-routing, expiration and NDRs.
+
+use super::*;
+
+impl SmtpService {
+    pub(super) fn take_item_id(&mut self) -> QueueItemId {
+        let id = self.next_item;
+        self.next_item = id.next();
+        id
+    }
+
+    pub(super) fn emit(&mut self, event: ServerEvent) {
+        self.out.emit(event);
+    }
+
+    pub(super) fn send(&mut self, to: impl Into<Peer>, conn: ConnId, frame: Frame) {
+        let packet = Packet { conn, frame };
+        self.out.output(match to.into() {
+            Peer::Server(to) => Output::Send { to, packet },
+            Peer::Host(to) => Output::SendHost { to, packet },
+        });
+    }
+
+    /// These recipients of an item are finished here.
+    pub(super) fn recipients_done(&mut self, item_id: QueueItemId, recipients: &[AddressId]) {
+        let item = self.items.get_mut(&item_id).expect("finished recipients belong to a held item");
+        crate::transport::queue_directory::remove_recipients(&mut item.remaining, recipients);
+        if item.remaining.is_empty() {
+            self.items.remove(&item_id);
+        }
+        self.out.write(DiskOp::RecipientsDone { item: item_id, recipients: recipients.to_vec() });
+    }
+
+    /// Asks RESvc where these recipients go; `from` is the queue they leave (re-routing).
+    pub(super) fn ask_route(&mut self, entry: QueueEntry, from: Option<QueueKey>) {
+        debug_assert!(entry.recipients.iter().all(|r| self.items[&entry.item].remaining.contains(r)));
+        self.routing_asked += 1;
+        self.out.to_routing(ToRouting::Route { entry, from });
+    }
+
+    /// RESvc answered: recipients are queued by next hop, those without a route fail.
+    /// When it has answered everything asked, sessions waiting for mail go on.
+    pub(super) fn routed(&mut self, now: Instant, item: QueueItemId, from: Option<QueueKey>, routes: Routes) {
+        self.routing_asked = self.routing_asked.checked_sub(1).expect("routes answer requests");
+        for (code, recipients) in routes.failed {
+            self.fail_recipients(now, item, recipients, code);
+        }
+        if !routes.by_hop.is_empty() {
+            self.queue_by_hop(now, item, from, routes.by_hop);
+        }
+        if self.routing_asked == 0 {
+            for seq in std::mem::take(&mut self.parked) {
+                if self.outbound.contains_key(&seq) {
+                    self.next_message(now, seq);
+                }
+            }
+        }
+    }
+
+    /// Puts routed recipients in their queues; a queue's name is not traced again when
+    /// re-routing leaves them where they were.
+    fn queue_by_hop(
+        &mut self,
+        now: Instant,
+        item: QueueItemId,
+        from: Option<QueueKey>,
+        by_hop: BTreeMap<NextHop, (Vec<AddressId>, u32)>,
+    ) {
+        let message = self.items[&item].message.id;
+        if self.topology.bug(PlantedBug::BifurcationCopiesAll)
+            && by_hop.contains_key(&NextHop::Local)
+            && by_hop.len() > 1
+        {
+            // Only mailboxes can be copied locally; external recipients are left.
+            let directory = &self.topology.directory;
+            let copies: Vec<AddressId> = by_hop
+                .iter()
+                .filter(|(hop, _)| **hop != NextHop::Local)
+                .flat_map(|(_, (recipients, _))| recipients.iter().copied())
+                .filter(|r| directory.lookup(*r).is_some())
+                .collect();
+            let message = self.items[&item].message.clone();
+            self.out.to_store(ToStore::DeliverCopies { message, recipients: copies });
+        }
+        for (hop, (recipients, cost)) in by_hop {
+            let queue = QueueKey::for_next_hop(hop);
+            if from != Some(queue) {
+                let link = |q: QueueKey| matches!(q, QueueKey::Link(_));
+                let rerouted_from = from.filter(|f| link(*f) && link(queue));
+                self.emit(ServerEvent::Queued { message, queue, recipients: recipients.clone(), cost, rerouted_from });
+            }
+            let entry = QueueEntry { item, recipients };
+            match hop {
+                NextHop::Local => {
+                    let message = self.items[&item].message.clone();
+                    self.out.to_store(ToStore::DeliverLocal { item, message, recipients: entry.recipients });
+                }
+                NextHop::Unreachable => {
+                    self.unreachable.push_back(entry);
+                    if !self.timers.is_set(Timer::UnreachableReroute) {
+                        let every = self.topology.server(self.id).smtp.unreachable_reroute_interval_ms;
+                        self.timers.set(Timer::UnreachableReroute, now.plus_ms(every));
+                    }
+                }
+                NextHop::Server(_) | NextHop::Connector(_) | NextHop::Gateway(_) | NextHop::RemoteDomain(_) => {
+                    self.links.entry(hop).or_default().entries.push_back(entry);
+                    self.kick(now, hop);
+                }
+            }
+        }
+    }
+
+    /// The link state table changed: mail waiting on connectors, and in "unreachable",
+    /// is routed again.
+    pub(super) fn reroute_waiting(&mut self) {
+        let mut waiting: Vec<(QueueKey, QueueEntry)> = Vec::new();
+        for (hop, queue) in self.links.iter_mut() {
+            if matches!(hop, NextHop::Connector(_)) {
+                waiting.extend(queue.entries.drain(..).map(|e| (QueueKey::Link(*hop), e)));
+            }
+        }
+        if !self.topology.bug(PlantedBug::UnreachableNeverRerouted) {
+            waiting.extend(self.unreachable.drain(..).map(|e| (QueueKey::Unreachable, e)));
+        }
+        for (from, entry) in waiting {
+            self.ask_route(entry, Some(from));
+        }
+    }
+
+    pub(super) fn reroute_unreachable(&mut self, now: Instant) {
+        for entry in std::mem::take(&mut self.unreachable) {
+            if self.expired(now, entry.item) {
+                self.fail_recipients(now, entry.item, entry.recipients, DsnCode::Expired);
+            } else if self.topology.bug(PlantedBug::UnreachableNeverRerouted) {
+                self.unreachable.push_back(entry);
+            } else {
+                self.ask_route(entry, Some(QueueKey::Unreachable));
+            }
+        }
+        if !self.unreachable.is_empty() && !self.timers.is_set(Timer::UnreachableReroute) {
+            let every = self.topology.server(self.id).smtp.unreachable_reroute_interval_ms;
+            self.timers.set(Timer::UnreachableReroute, now.plus_ms(every));
+        }
+    }
+
+    pub(super) fn expired(&self, now: Instant, item_id: QueueItemId) -> bool {
+        if self.topology.bug(PlantedBug::NoExpiration) {
+            return false;
+        }
+        let expiration_ms = self.topology.server(self.id).smtp.expiration_ms;
+        now.since(self.items[&item_id].arrived_at) >= expiration_ms
+    }
+
+    /// The store's automatic reply (Out of Office) becomes a queue item; it and the
+    /// owner's history entry are written together: after a crash either both are there
+    /// or neither.
+    pub(super) fn submit_auto_reply(
+        &mut self,
+        now: Instant,
+        original: MessageId,
+        owner: AddressId,
+        to: AddressId,
+        size_bytes: u64,
+    ) {
+        let item = self.take_item_id();
+        let reply = StoredItem {
+            id: item,
+            message: Message {
+                id: MessageId::AutoReply { server: self.id, item },
+                kind: MessageKind::OutOfOffice { original },
+                sender: None,
+                size_bytes,
+                submitted_at: now,
+                hop_count: 0,
+                authenticated: true,
+                header_recipients: [to].as_slice().into(),
+            },
+            recipients: vec![to],
+            arrived_at: now,
+            submitted_here: false,
+        };
+        self.out.write(DiskOp::Enqueue(reply.clone()));
+        self.out.write(DiskOp::OofReplied { owner, sender: to });
+        let event = ServerEvent::OutOfOffice { message: original, from: owner, reply: reply.message.id, to };
+        self.out.after_flush(AfterFlush::Event(event));
+        self.out.after_flush(AfterFlush::Process(reply));
+    }
+
+    /// Recipients fail permanently: an NDR to the sender, or Badmail for a DSN.
+    pub(super) fn fail_recipients(
+        &mut self,
+        now: Instant,
+        item_id: QueueItemId,
+        recipients: Vec<AddressId>,
+        code: DsnCode,
+    ) {
+        let original = &self.items[&item_id].message;
+        let (original_id, sender) = (original.id, original.sender);
+        match sender {
+            None => {
+                self.emit(ServerEvent::Badmail { message: original_id, recipients: recipients.clone(), code });
+            }
+            Some(sender) => {
+                let ndr_item = self.take_item_id();
+                let ndr = StoredItem {
+                    id: ndr_item,
+                    message: Message {
+                        id: MessageId::Dsn { server: self.id, item: ndr_item },
+                        kind: MessageKind::Ndr { original: original_id, code },
+                        sender: None,
+                        size_bytes: NDR_SIZE_BYTES,
+                        submitted_at: now,
+                        hop_count: 0,
+                        authenticated: true,
+                        header_recipients: Default::default(),
+                    },
+                    recipients: vec![sender],
+                    arrived_at: now,
+                    submitted_here: false,
+                };
+                self.out.write(DiskOp::Enqueue(ndr.clone()));
+                self.out.after_flush(AfterFlush::Event(ServerEvent::Ndr {
+                    message: original_id,
+                    recipients: recipients.clone(),
+                    code,
+                    ndr: ndr.message.id,
+                    to: sender,
+                }));
+                self.out.after_flush(AfterFlush::Process(ndr));
+            }
+        }
+        self.recipients_done(item_id, &recipients);
+    }
+}
