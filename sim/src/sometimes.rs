@@ -49,10 +49,10 @@ impl Tally {
         let property = match event {
             ServerEvent::Queued { rerouted_from: Some(_), .. } => Sometimes::Rerouted,
             ServerEvent::Queued { queue: QueueKey::Unreachable, .. } => Sometimes::Unreachable,
-            ServerEvent::LinkStateReviewed { decision: Decision::Apply(ConnectorState::Down), .. } => {
+            ServerEvent::LinkStateReviewed { verdict: Decision::Apply(ConnectorState::Down), .. } => {
                 Sometimes::ConnectorMarkedDown
             }
-            ServerEvent::LinkStateReviewed { decision: Decision::Suppress(_), .. } => Sometimes::ChangeSuppressed,
+            ServerEvent::LinkStateReviewed { verdict: Decision::Suppress(_), .. } => Sometimes::ChangeSuppressed,
             ServerEvent::QueueState { state: LinkQueueState::Retry, .. } => Sometimes::QueueRetry,
             ServerEvent::Recovered { .. } => Sometimes::Recovered,
             ServerEvent::Failover { .. } => Sometimes::DnsFailover,

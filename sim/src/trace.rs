@@ -3,6 +3,8 @@
 //! SHA-256 as it is written. The first record holds orgsim's version, the seed and the
 //! fully resolved scenario, so a change of defaults shows in a diff.
 
+use org::trace::{Namer, ServerEvent};
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -31,20 +33,8 @@ pub struct DcSample {
     pub backlog: u64,
 }
 
-/// One routing group's entry in a link state table.
-#[derive(Clone, Debug, Serialize)]
-pub struct GroupEntry {
-    /// Routing group.
-    pub routing_group: String,
-    /// Version triple, `major.minor.user`.
-    pub version: String,
-    /// Its master.
-    pub master: String,
-    /// Its connectors marked down.
-    pub down: Vec<String>,
-}
-
-/// A trace record's event.
+/// A record of the world's own (a server's events are [`ServerEvent`]s, which name their
+/// own records).
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TraceEvent {
@@ -63,12 +53,6 @@ pub enum TraceEvent {
     },
     /// The run's concrete timeline (fixed steps and this seed's weather), at t=0.
     Timeline { steps: Vec<serde_json::Value> },
-    /// A client submission is durable.
-    Submitted { message: String, sender: String, recipients: Vec<String>, size_bytes: u64 },
-    /// A message from another server is durable and acknowledged.
-    Received { message: String, from: String, conn: String, recipients: Vec<String>, hop_count: u8 },
-    /// Categorized.
-    Categorized { message: String, resolved: u32, failed: u32 },
     /// An administrator changed these attributes of a recipient.
     RecipientModified { recipient: String, attributes: Vec<String> },
     /// With replication: a DC originated these recipient writes (`created` or `deleted`
@@ -78,39 +62,6 @@ pub enum TraceEvent {
     /// to a GC, entries held.
     #[serde(rename = "dsaccess_sample")]
     DsAccessSample { hits: u64, misses: u64, entries: u64 },
-    /// The store refused a user's MAPI logon (protocolSettings): nothing was submitted.
-    MapiLogonDenied { user: String },
-    /// The store answered `message` with an Out of Office reply from `from` to `to`.
-    OutOfOffice { message: String, from: String, reply: String, to: String },
-    /// The categorizer holds the message to expand these groups.
-    ExpansionStarted { message: String, groups: Vec<String> },
-    /// A group was expanded to this many members (none: an empty group, no NDR).
-    Expanded { message: String, group: String, members: u32 },
-    /// A GC did not answer the categorizer in time: its lookup or expansion (`found`
-    /// recipients thrown away) starts again on another GC.
-    GcFailover { message: String, gc: String, found: u64 },
-    /// No GC answered: the message waits in categorizer retry.
-    CategorizerRetry { message: String, retry_in_ms: u64 },
-    /// Every group of the message is expanded; it is routed next.
-    ExpansionFinished { message: String },
-    /// Memory the categorizer's expansions hold (2 KB a recipient).
-    CategorizerMemory { bytes: u64 },
-    /// Queued for a next hop.
-    Queued {
-        message: String,
-        queue: String,
-        recipients: Vec<String>,
-        cost: u32,
-        /// The link queue it left when its route changed (absent when it was not one).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        rerouted_from: Option<String>,
-    },
-    /// Handed to the next server.
-    Transferred { message: String, to: String, queue: String, recipients: Vec<String>, size_bytes: u64 },
-    /// Handed to a host beyond the organization (its part is done).
-    Relayed { message: String, host: String, queue: String, recipients: Vec<String>, size_bytes: u64 },
-    /// A DNS server or MX host did not answer; the next one was tried.
-    Failover { queue: String, host: String, reason: String },
     /// A domain controller made an originating change (its attributes, its USN after).
     DirectoryChange { attributes: u32, usn: u64 },
     /// A bulk change was refused: the DC was down.
@@ -129,26 +80,6 @@ pub enum TraceEvent {
     AdSample { dcs: Vec<DcSample>, bytes: u64, interval_ms: u64, converged: bool },
     /// A host beyond the organization stopped or started answering.
     HostState { host: String, state: &'static str },
-    /// Committed to a mailbox.
-    Delivered { message: String, recipient: String, store: String, latency_ms: u64 },
-    /// A duplicate copy dropped by the store.
-    DuplicateSuppressed { message: String, recipient: String, store: String },
-    /// NDR generated.
-    Ndr { message: String, recipients: Vec<String>, code: &'static str, ndr: String, to: String },
-    /// An undeliverable DSN went to Badmail.
-    Badmail { message: String, recipients: Vec<String>, code: &'static str },
-    /// A link queue changed state.
-    QueueState {
-        queue: String,
-        state: &'static str,
-        failures: u32,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        retry_in_ms: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-    },
-    /// Queues rebuilt from disk.
-    Recovered { items: u32, recipients: u32 },
     /// Queue depths (every sample interval).
     QueueSample { queues: Vec<QueueSample> },
     /// Bytes on a WAN link during the last interval, per direction.
@@ -159,12 +90,6 @@ pub enum TraceEvent {
     /// reach each other and its remote side accepts): the world's truth, which servers
     /// learn only by trying.
     ConnectorState { connector: String, state: &'static str },
-    /// A server's link state table changed: the new entries of these routing groups.
-    LinkStateChanged { groups: Vec<GroupEntry>, digest: String },
-    /// A source bridgehead found a connector down (glitch retries spent) or working.
-    ConnectorDetected { connector: String, state: &'static str },
-    /// A routing group master reviewed a connector report.
-    LinkStateReviewed { connector: String, reported: &'static str, verdict: String },
     /// Link state messages sent organization-wide during the last interval.
     LinkStateSample { messages: u64, bytes: u64, interval_ms: u64 },
     /// An administrator named a routing group master.
@@ -196,14 +121,35 @@ impl TraceSink {
         TraceSink { hasher: Sha256::new(), writer, line: Vec::with_capacity(512), events: 0, error: None }
     }
 
-    /// Appends one record.
+    /// Appends one record of the world's.
     pub fn record(&mut self, t_ms: u64, node: &str, event: &TraceEvent) {
+        let start = self.begin(t_ms, node);
+        serde_json::to_writer(&mut self.line, event).expect("events serialize");
+        self.end(start);
+    }
+
+    /// Appends one server event, its ids named by `names`.
+    pub fn record_server(&mut self, t_ms: u64, node: &str, event: &ServerEvent, names: &dyn Namer) {
+        let start = self.begin(t_ms, node);
+        let mut serializer = serde_json::Serializer::new(&mut self.line);
+        let mut map = serializer.serialize_map(None).expect("a vec takes a map");
+        map.serialize_entry("event", event.trace_name()).expect("a name serializes");
+        event.write_fields(names, &mut map).expect("events serialize");
+        SerializeMap::end(map).expect("a vec takes a map");
+        self.end(start);
+    }
+
+    /// Starts a line with the time and node; returns where the event's object starts.
+    fn begin(&mut self, t_ms: u64, node: &str) -> usize {
         self.line.clear();
         write!(self.line, "{{\"t_ms\":{t_ms},\"node\":").expect("vec write");
         serde_json::to_writer(&mut self.line, node).expect("a string serializes");
         self.line.push(b',');
-        let start = self.line.len();
-        serde_json::to_writer(&mut self.line, event).expect("events serialize");
+        self.line.len()
+    }
+
+    /// Merges the event's object into the line, then hashes and writes it.
+    fn end(&mut self, start: usize) {
         debug_assert_eq!(self.line[start], b'{');
         self.line.remove(start);
         self.line.push(b'\n');
@@ -238,31 +184,76 @@ impl TraceSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use org::message::MessageId;
+    use org::transport::advanced_queuing::QueueKey;
+    use std::sync::{Arc, Mutex};
+
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Names ids by number.
+    struct Numbers;
+    impl Namer for Numbers {
+        fn message(&self, id: MessageId) -> String {
+            format!("{id:?}")
+        }
+        fn address(&self, id: org::AddressId) -> &str {
+            ["a@x.com", "b@x.com"][id.0 as usize]
+        }
+        fn server(&self, _: org::ServerId) -> &str {
+            "EX01"
+        }
+        fn host(&self, _: org::HostId) -> &str {
+            "MX1"
+        }
+        fn dc(&self, _: org::directory::ad_replication::DcId) -> &str {
+            "DC01"
+        }
+        fn store(&self, _: org::StoreId) -> &str {
+            "MS"
+        }
+        fn connector(&self, _: org::ConnectorId) -> &str {
+            "RGC"
+        }
+        fn routing_group(&self, _: org::RoutingGroupId) -> &str {
+            "RG"
+        }
+        fn queue(&self, key: QueueKey) -> String {
+            format!("{key:?}")
+        }
+    }
 
     #[test]
-    fn stable_field_order() {
-        let mut buf = Vec::new();
-        {
-            struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-            impl Write for Shared {
-                fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                    self.0.lock().unwrap().extend_from_slice(b);
-                    Ok(b.len())
-                }
-                fn flush(&mut self) -> std::io::Result<()> {
-                    Ok(())
-                }
-            }
-            let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-            let mut sink = TraceSink::new(Some(Box::new(Shared(out.clone()))));
-            sink.record(5, "EX01", &TraceEvent::Categorized { message: "M1".into(), resolved: 2, failed: 0 });
-            let (n, hex, err) = sink.finish();
-            assert_eq!((n, hex.len(), err), (1, 64, None));
-            buf.extend_from_slice(&out.lock().unwrap());
-        }
-        assert_eq!(
-            String::from_utf8(buf).unwrap(),
-            "{\"t_ms\":5,\"node\":\"EX01\",\"event\":\"categorized\",\"message\":\"M1\",\"resolved\":2,\"failed\":0}\n"
-        );
+    fn stable_field_order_ids_named_and_absent_options_left_out() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let mut sink = TraceSink::new(Some(Box::new(Shared(out.clone()))));
+        sink.record(1, "wan", &TraceEvent::LinkState { link: "L".into(), state: "down" });
+        let categorized = ServerEvent::Categorized { message: MessageId::Client(1), resolved: 2, failed: 0 };
+        sink.record_server(5, "EX01", &categorized, &Numbers);
+        let queued = ServerEvent::Queued {
+            message: MessageId::Client(2),
+            queue: QueueKey::LocalDelivery,
+            recipients: vec![org::AddressId(1), org::AddressId(0)],
+            cost: 0,
+            rerouted_from: None,
+        };
+        sink.record_server(6, "EX01", &queued, &Numbers);
+        let (n, hex, err) = sink.finish();
+        assert_eq!((n, hex.len(), err), (3, 64, None));
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let expected = [
+            r#"{"t_ms":1,"node":"wan","event":"link_state","link":"L","state":"down"}"#,
+            r#"{"t_ms":5,"node":"EX01","event":"categorized","message":"Client(1)","resolved":2,"failed":0}"#,
+            r#"{"t_ms":6,"node":"EX01","event":"queued","message":"Client(2)","queue":"LocalDelivery","recipients":["b@x.com","a@x.com"],"cost":0}"#,
+        ];
+        assert_eq!(text, expected.map(|l| format!("{l}\n")).concat());
     }
 }

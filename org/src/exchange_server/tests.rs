@@ -289,7 +289,7 @@ fn exchange2003_keeps_the_only_connector_up_and_queues_4() {
     assert!(events.iter().any(|e| matches!(
         e,
         ServerEvent::LinkStateReviewed {
-            decision: Decision::Suppress(crate::routing::routing_group_master::Suppressed::NoAlternatePath),
+            verdict: Decision::Suppress(crate::routing::routing_group_master::Suppressed::NoAlternatePath),
             ..
         }
     )));

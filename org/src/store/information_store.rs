@@ -40,7 +40,7 @@ impl InformationStore {
     pub fn handle_submit(&mut self, message: Message, recipients: Vec<AddressId>) {
         let sender = message.sender.expect("clients submit with a sender");
         if !self.topology.directory.mapi_logon_allowed(sender) {
-            return self.out.emit(ServerEvent::MapiLogonDenied { sender });
+            return self.out.emit(ServerEvent::MapiLogonDenied { user: sender });
         }
         self.out.to_smtp(ToSmtp::Submit { message, recipients });
     }

@@ -63,6 +63,17 @@ pub enum LinkQueueState {
     Retry,
 }
 
+impl LinkQueueState {
+    /// The state as the trace and Queue Viewer's lower case name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkQueueState::Ready => "ready",
+            LinkQueueState::Active => "active",
+            LinkQueueState::Retry => "retry",
+        }
+    }
+}
+
 /// Some recipients of one queue item, waiting in one queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueEntry {

@@ -19,15 +19,14 @@
 //!
 //! One file per kind of node (`server`, `host`, `domain_controller`), the Recipient
 //! Update Service's and the administrator's writes on a DC (`recipient_writes`), the timeline's
-//! actions (`timeline`) and the conversion of server events to trace events
-//! (`trace_events`).
+//! actions (`timeline`) and the names server events are traced with (`names`).
 
 mod domain_controller;
 mod host;
+mod names;
 mod recipient_writes;
 mod server;
 mod timeline;
-mod trace_events;
 
 pub use domain_controller::{DcSummary, DirectoryTotals};
 
@@ -39,7 +38,7 @@ use timeline::*;
 use crate::checks::{CheckResult, Checker, MessageCounts};
 use crate::resolve::{RecipientWrite, Resolved, RusSpec, TimedAction, WorldAction};
 use crate::rng::Stream;
-use crate::trace::{GroupEntry, QueueSample, TraceEvent, TraceSink, TRACE_FORMAT};
+use crate::trace::{QueueSample, TraceEvent, TraceSink, TRACE_FORMAT};
 use crate::wan::Wan;
 use crate::workload::{ClientPopulation, RecipientPools};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
@@ -54,9 +53,8 @@ use org::directory::global_catalog::{
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
 use org::message::{Message, MessageId, MessageKind};
 use org::routing::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
-use org::routing::routing_group_master::Decision;
 use org::time::Instant;
-use org::trace::{ServerEvent, SessionFailure};
+use org::trace::{Namer, ServerEvent};
 use org::transport::advanced_queuing::{LinkQueueState, QueueKey};
 use org::transport::dns::{DnsQuery, DnsReply};
 use org::transport::internet_host::InternetMailHost;
@@ -221,19 +219,9 @@ fn lock(world: &Shared) -> std::sync::MutexGuard<'_, World> {
     world.lock().expect("the world lock is never poisoned: a panic ends the run")
 }
 
-/// A message's name in traces and check details: `M<n>` for client mail,
-/// `NDR-<server>-<item>` for a DSN.
-fn message_name(resolved: &Resolved, id: MessageId) -> String {
-    match id {
-        MessageId::Client(n) => format!("M{n}"),
-        MessageId::Dsn { server, item } => format!("NDR-{}-{item}", resolved.topology.server(server).name),
-        MessageId::AutoReply { server, item } => format!("OOF-{}-{item}", resolved.topology.server(server).name),
-    }
-}
-
 /// One recipient of one message, for check details.
 fn pair_name(resolved: &Resolved, message: MessageId, recipient: AddressId) -> String {
-    format!("{} to {}", message_name(resolved, message), resolved.addresses[recipient.0 as usize])
+    format!("{} to {}", resolved.message(message), resolved.address(recipient))
 }
 
 fn server_ip(id: ServerId) -> IpAddr {
@@ -249,16 +237,12 @@ impl World {
         madsim::time::Instant::now().duration_since(self.start).as_micros() as u64
     }
 
-    fn message_name(&self, id: MessageId) -> String {
-        message_name(&self.resolved, id)
-    }
-
     fn server_name(&self, id: ServerId) -> &str {
         &self.resolved.topology.server(id).name
     }
 
     fn host_name(&self, id: HostId) -> String {
-        self.resolved.topology.host(id).name.clone()
+        self.resolved.host(id).to_string()
     }
 
     fn site(&self, node: Node) -> usize {
@@ -274,7 +258,7 @@ impl World {
     }
 
     fn address(&self, id: AddressId) -> String {
-        self.resolved.addresses[id.0 as usize].clone()
+        self.resolved.address(id).to_string()
     }
 
     fn addresses(&self, ids: &[AddressId]) -> Vec<String> {
@@ -282,7 +266,7 @@ impl World {
     }
 
     fn queue(&self, key: QueueKey) -> String {
-        key.display_name(&self.resolved.topology)
+        self.resolved.queue(key)
     }
 
     fn record(&mut self, t_ms: u64, node: &str, event: &TraceEvent) {
@@ -294,17 +278,12 @@ impl World {
         let resolved = self.resolved.clone();
         let violations = self.checker.observe(now, server, event, &|m, r| pair_name(&resolved, m, r));
         self.sometimes.observe(event);
-        let trace_event = self.convert(event);
-        let node = self.server_name(server).to_string();
-        self.record(now.as_ms(), &node, &trace_event);
+        let node = &resolved.topology.server(server).name;
+        self.trace.record_server(now.as_ms(), node, event, &*resolved);
         for v in violations {
             let event = TraceEvent::CheckFailed { check: v.check.into(), detail: v.detail };
             self.record(now.as_ms(), "checks", &event);
         }
-    }
-
-    fn connector_name(&self, id: ConnectorId) -> String {
-        self.resolved.topology.connector(id).name.clone()
     }
 
     /// Connectors can carry mail when their remote side accepts and some pair of their

@@ -1,7 +1,6 @@
 //! An Exchange server's node: its state machine fed with packets, timers and client
 //! submissions; its outputs carried out on the world.
 
-use super::trace_events::queue_state_name;
 use super::*;
 
 /// One Exchange server's node: starts from its disk, then serves until killed.
@@ -85,7 +84,7 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
                 .into_iter()
                 .map(|q| QueueSample {
                     queue: w.queue(q.queue),
-                    state: q.state.map(queue_state_name),
+                    state: q.state.map(LinkQueueState::as_str),
                     messages: q.messages,
                 })
                 .collect();

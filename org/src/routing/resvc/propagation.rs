@@ -139,7 +139,7 @@ impl RoutingEngineService {
         let version = self.topology.server(self.id).version;
         let (config, topology) = (&self.topology.link_state, &self.topology);
         let decision = self.master_role.review(now, version, config, topology, &self.table, connector, reported);
-        self.out.emit(ServerEvent::LinkStateReviewed { connector, reported, decision });
+        self.out.emit(ServerEvent::LinkStateReviewed { connector, reported, verdict: decision });
         if let Decision::Apply(state) = decision {
             self.decided.insert(connector, state);
             let group = self.my_group();

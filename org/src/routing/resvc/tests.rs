@@ -48,7 +48,7 @@ fn a_master_marks_the_connector_it_found_down_tells_smtp_and_probes_it_exchange2
     let reviewed = outputs.iter().any(|o| {
         matches!(
             o,
-            Output::Event(ServerEvent::LinkStateReviewed { decision: Decision::Apply(ConnectorState::Down), .. })
+            Output::Event(ServerEvent::LinkStateReviewed { verdict: Decision::Apply(ConnectorState::Down), .. })
         )
     });
     assert!(reviewed, "{outputs:?}");
