@@ -2,6 +2,7 @@
 //! convergence, counted from server events and judged at the end.
 
 use super::*;
+use crate::units::Duration;
 
 pub(super) struct Expectations {
     list: Vec<Expect>,
@@ -119,18 +120,18 @@ impl Expectations {
 
     /// Every expectation's result at the end of the run.
     pub(super) fn results(&self, ledger: &RecipientLedger, link_state_messages: u64) -> Vec<CheckResult> {
-        let mut results = Vec::new();
         let ndr_count = |code: &Option<DsnCode>| match code {
             Some(c) => ledger.ndr_by_code.get(c).copied().unwrap_or(0),
             None => ledger.ndr_by_code.values().sum(),
         };
         let code_name = |code: &Option<DsnCode>| code.map_or(String::new(), |c| format!(" {}", c.as_str()));
+        let mut results = Vec::new();
         for (i, e) in self.list.iter().enumerate() {
             results.push(match e {
                 Expect::AllResolvedBy(at) => {
                     let (ok, left) = self.deadline_results.get(&i).copied().unwrap_or((false, ledger.unresolved));
                     CheckResult {
-                        name: format!("all_resolved_by {}", crate::units::Duration::from_ms(at.as_ms())),
+                        name: format!("all_resolved_by {}", Duration::from_ms(at.as_ms())),
                         ok,
                         detail: if ok {
                             "every accepted recipient delivered or NDR'd".into()
@@ -146,107 +147,16 @@ impl Expectations {
                 },
                 Expect::NdrAtLeast(n, code) => {
                     let seen = ndr_count(code);
-                    CheckResult {
-                        name: format!("ndr_at_least {n}{}", code_name(code)),
-                        ok: seen >= *n,
-                        detail: format!("{seen} NDR'd"),
-                    }
+                    let name = format!("ndr_at_least {n}{}", code_name(code));
+                    CheckResult { name, ok: seen >= *n, detail: format!("{seen} NDR'd") }
                 }
                 Expect::NdrAtMost(n, code) => {
                     let seen = ndr_count(code);
-                    CheckResult {
-                        name: format!("ndr_at_most {n}{}", code_name(code)),
-                        ok: seen <= *n,
-                        detail: format!("{seen} NDR'd"),
-                    }
-                }
-                Expect::TransferredVia { name, at_least, at_most, from, until, .. }
-                | Expect::RelayedTo { name, at_least, at_most, from, until, .. } => {
-                    let seen = self.window_counts[i];
-                    let (kind, unit) = match e {
-                        Expect::TransferredVia { .. } => ("transferred_via", "transfer(s)"),
-                        _ => ("relayed_to", "message(s) relayed"),
-                    };
-                    CheckResult {
-                        name: format!(
-                            "{kind} {name} {} in {}..{}",
-                            bounds(*at_least, *at_most),
-                            crate::units::Duration::from_ms(from.as_ms()),
-                            crate::units::Duration::from_ms(until.as_ms())
-                        ),
-                        ok: within(seen, *at_least, *at_most),
-                        detail: format!("{seen} {unit}"),
-                    }
-                }
-                Expect::UnreachableAtLeast { count, from, until }
-                | Expect::UnreachableAtMost { count, from, until } => {
-                    let seen = self.window_counts[i];
-                    let (kind, ok) = match e {
-                        Expect::UnreachableAtLeast { .. } => ("at_least", seen >= *count),
-                        _ => ("at_most", seen <= *count),
-                    };
-                    CheckResult {
-                        name: format!(
-                            "unreachable_{kind} {count} in {}..{}",
-                            crate::units::Duration::from_ms(from.as_ms()),
-                            crate::units::Duration::from_ms(until.as_ms())
-                        ),
-                        ok,
-                        detail: format!("{seen} queue entr(ies) unreachable"),
-                    }
+                    let name = format!("ndr_at_most {n}{}", code_name(code));
+                    CheckResult { name, ok: seen <= *n, detail: format!("{seen} NDR'd") }
                 }
                 Expect::LatencyAtMost { percentile, at_most_ms, from, until } => {
-                    let mut seen = self.latencies.get(&i).cloned().unwrap_or_default();
-                    seen.sort_unstable();
-                    let value = (!seen.is_empty()).then(|| {
-                        let rank = ((seen.len() as f64 * percentile / 100.0).ceil() as usize).clamp(1, seen.len());
-                        seen[rank - 1]
-                    });
-                    CheckResult {
-                        name: format!(
-                            "delivery_latency p{percentile} <= {} for mail submitted in {}..{}",
-                            crate::units::Duration::from_ms(*at_most_ms),
-                            crate::units::Duration::from_ms(from.as_ms()),
-                            crate::units::Duration::from_ms(until.as_ms())
-                        ),
-                        ok: value.is_some_and(|v| v <= *at_most_ms),
-                        detail: match value {
-                            Some(v) => format!(
-                                "p{percentile} {} over {} deliveries",
-                                crate::units::Duration::from_ms(v),
-                                seen.len()
-                            ),
-                            None => "no deliveries in the window".into(),
-                        },
-                    }
-                }
-                Expect::DeliveredTo { name, at_least, at_most, .. } => {
-                    let seen = self.window_counts[i];
-                    CheckResult {
-                        name: format!("delivered_to {name} {}", bounds(*at_least, *at_most)),
-                        ok: within(seen, *at_least, *at_most),
-                        detail: format!("{seen} message(s) delivered"),
-                    }
-                }
-                Expect::GcFailovers { at_least, at_most }
-                | Expect::CategorizerRetries { at_least, at_most }
-                | Expect::OutOfOfficeReplies { at_least, at_most } => {
-                    let (kind, unit, seen) = match e {
-                        Expect::GcFailovers { .. } => (
-                            "gc_failovers",
-                            "time(s) a GC did not answer and the categorizer turned to another",
-                            self.window_counts[i],
-                        ),
-                        Expect::CategorizerRetries { .. } => {
-                            ("categorizer_retries", "message(s) put in categorizer retry", self.window_counts[i])
-                        }
-                        _ => ("out_of_office_replies", "Out of Office repl(ies)", ledger.counts.oof_messages),
-                    };
-                    CheckResult {
-                        name: format!("{kind} {}", bounds(*at_least, *at_most)),
-                        ok: within(seen, *at_least, *at_most),
-                        detail: format!("{seen} {unit}"),
-                    }
+                    self.latency_result(i, *percentile, *at_most_ms, *from, *until)
                 }
                 Expect::RecoveredAtLeast(n) => CheckResult {
                     name: format!("recovered_at_least {n}"),
@@ -254,56 +164,127 @@ impl Expectations {
                     detail: format!("{} restart(s) recovered queued mail", self.recoveries),
                 },
                 Expect::LinkStateConverges { within_ms } | Expect::DirectoryConverges { within_ms } => {
-                    let at = self.last_fault.plus_ms(*within_ms);
-                    let reached = self.deadline_results.get(&i).copied();
-                    let (kind, agreed) = match e {
-                        Expect::LinkStateConverges { .. } => {
-                            ("link_state_converges", "every running server had the same table")
-                        }
-                        _ => ("directory_converges", "every replica of each domain held the same objects and versions"),
-                    };
-                    CheckResult {
-                        name: format!(
-                            "{kind} within {} of the last fault ({})",
-                            crate::units::Duration::from_ms(*within_ms),
-                            crate::units::Duration::from_ms(self.last_fault.as_ms())
-                        ),
-                        ok: reached.is_some_and(|r| r.0),
-                        detail: match reached {
-                            None => format!(
-                                "the run ends before {}, when convergence is judged",
-                                crate::units::Duration::from_ms(at.as_ms())
-                            ),
-                            Some((true, _)) => format!("{agreed} at {}", crate::units::Duration::from_ms(at.as_ms())),
-                            Some((false, _)) => format!(
-                                "at {}: {}",
-                                crate::units::Duration::from_ms(at.as_ms()),
-                                self.convergence_detail.get(&i).cloned().unwrap_or_default()
-                            ),
-                        },
-                    }
+                    self.convergence_result(i, e, *within_ms)
                 }
                 Expect::LinkStateMessages { at_least, at_most } => {
-                    let seen = link_state_messages;
-                    let bounds = bounds(*at_least, *at_most);
+                    let (seen, bounds) = (link_state_messages, bounds(*at_least, *at_most));
                     CheckResult {
                         name: format!("link_state_messages {bounds}"),
                         ok: within(seen, *at_least, *at_most),
                         detail: format!("{seen} link state message(s) sent"),
                     }
                 }
+                _ => self.counted_result(i, e, ledger),
             });
         }
         results
     }
+
+    /// Expectations on how often something happened (in a window, when they have one).
+    fn counted_result(&self, i: usize, e: &Expect, ledger: &RecipientLedger) -> CheckResult {
+        let seen = self.window_counts[i];
+        let window = |from: &Instant, until: &Instant| {
+            format!("{}..{}", Duration::from_ms(from.as_ms()), Duration::from_ms(until.as_ms()))
+        };
+        let (name, ok, detail) = match e {
+            Expect::TransferredVia { name, at_least, at_most, from, until, .. } => {
+                let kind = format!("transferred_via {name} {} in {}", bounds(*at_least, *at_most), window(from, until));
+                (kind, within(seen, *at_least, *at_most), format!("{seen} transfer(s)"))
+            }
+            Expect::RelayedTo { name, at_least, at_most, from, until, .. } => {
+                let kind = format!("relayed_to {name} {} in {}", bounds(*at_least, *at_most), window(from, until));
+                (kind, within(seen, *at_least, *at_most), format!("{seen} message(s) relayed"))
+            }
+            Expect::UnreachableAtLeast { count, from, until } | Expect::UnreachableAtMost { count, from, until } => {
+                let (kind, ok) = match e {
+                    Expect::UnreachableAtLeast { .. } => ("at_least", seen >= *count),
+                    _ => ("at_most", seen <= *count),
+                };
+                let name = format!("unreachable_{kind} {count} in {}", window(from, until));
+                (name, ok, format!("{seen} queue entr(ies) unreachable"))
+            }
+            Expect::DeliveredTo { name, at_least, at_most, .. } => {
+                let name = format!("delivered_to {name} {}", bounds(*at_least, *at_most));
+                (name, within(seen, *at_least, *at_most), format!("{seen} message(s) delivered"))
+            }
+            Expect::GcFailovers { at_least, at_most }
+            | Expect::CategorizerRetries { at_least, at_most }
+            | Expect::OutOfOfficeReplies { at_least, at_most } => {
+                let (kind, unit, seen) = match e {
+                    Expect::GcFailovers { .. } => {
+                        ("gc_failovers", "time(s) a GC did not answer and the categorizer turned to another", seen)
+                    }
+                    Expect::CategorizerRetries { .. } => {
+                        ("categorizer_retries", "message(s) put in categorizer retry", seen)
+                    }
+                    _ => ("out_of_office_replies", "Out of Office repl(ies)", ledger.counts.oof_messages),
+                };
+                let name = format!("{kind} {}", bounds(*at_least, *at_most));
+                (name, within(seen, *at_least, *at_most), format!("{seen} {unit}"))
+            }
+            _ => unreachable!("results() judges the others"),
+        };
+        CheckResult { name, ok, detail }
+    }
+
+    /// A delivery latency percentile over client mail submitted in a window.
+    fn latency_result(&self, i: usize, percentile: f64, at_most_ms: u64, from: Instant, until: Instant) -> CheckResult {
+        let mut seen = self.latencies.get(&i).cloned().unwrap_or_default();
+        seen.sort_unstable();
+        let value = (!seen.is_empty()).then(|| {
+            let rank = ((seen.len() as f64 * percentile / 100.0).ceil() as usize).clamp(1, seen.len());
+            seen[rank - 1]
+        });
+        CheckResult {
+            name: format!(
+                "delivery_latency p{percentile} <= {} for mail submitted in {}..{}",
+                Duration::from_ms(at_most_ms),
+                Duration::from_ms(from.as_ms()),
+                Duration::from_ms(until.as_ms())
+            ),
+            ok: value.is_some_and(|v| v <= at_most_ms),
+            detail: match value {
+                Some(v) => format!("p{percentile} {} over {} deliveries", Duration::from_ms(v), seen.len()),
+                None => "no deliveries in the window".into(),
+            },
+        }
+    }
+
+    /// Link state or the directory agreeing everywhere, judged `within_ms` after the
+    /// last fault.
+    fn convergence_result(&self, i: usize, e: &Expect, within_ms: u64) -> CheckResult {
+        let at = self.last_fault.plus_ms(within_ms);
+        let reached = self.deadline_results.get(&i).copied();
+        let (kind, agreed) = match e {
+            Expect::LinkStateConverges { .. } => ("link_state_converges", "every running server had the same table"),
+            _ => ("directory_converges", "every replica of each domain held the same objects and versions"),
+        };
+        CheckResult {
+            name: format!(
+                "{kind} within {} of the last fault ({})",
+                Duration::from_ms(within_ms),
+                Duration::from_ms(self.last_fault.as_ms())
+            ),
+            ok: reached.is_some_and(|r| r.0),
+            detail: match reached {
+                None => format!("the run ends before {}, when convergence is judged", Duration::from_ms(at.as_ms())),
+                Some((true, _)) => format!("{agreed} at {}", Duration::from_ms(at.as_ms())),
+                Some((false, _)) => format!(
+                    "at {}: {}",
+                    Duration::from_ms(at.as_ms()),
+                    self.convergence_detail.get(&i).cloned().unwrap_or_default()
+                ),
+            },
+        }
+    }
 }
 
-/// `lo..=hi`, `>= lo` or `<= hi`, as check names show bounds.
 /// Whether a count is inside an expectation's bounds.
 pub(super) fn within(seen: u64, at_least: Option<u64>, at_most: Option<u64>) -> bool {
     at_least.is_none_or(|lo| seen >= lo) && at_most.is_none_or(|hi| seen <= hi)
 }
 
+/// `lo..=hi`, `>= lo` or `<= hi`, as check names show bounds.
 pub(super) fn bounds(at_least: Option<u64>, at_most: Option<u64>) -> String {
     match (at_least, at_most) {
         (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
