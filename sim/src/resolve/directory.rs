@@ -80,24 +80,7 @@ impl Resolver<'_> {
             None if groups => None,
             None => return None,
         };
-        let ap = p().key("topology").key("ad_replication");
-        let mut dcs: Vec<DcSpec> = t
-            .domain_controllers
-            .iter()
-            .map(|d| DcSpec {
-                name: d.name.clone(),
-                domain: domains.get(&d.domain).unwrap_or(0),
-                site: sites.get(&d.site).unwrap_or(0),
-                version: match d.version {
-                    crate::scenario::WindowsVersionSpec::Windows2000 => WindowsVersion::Windows2000,
-                    crate::scenario::WindowsVersionSpec::Windows2003 => WindowsVersion::Windows2003,
-                },
-                inbound: Vec::new(),
-                notify_targets: Vec::new(),
-                recipient_writes: Vec::new(),
-                rus: None,
-            })
-            .collect();
+        let mut dcs = dc_specs(t, domains, sites);
         let Some(ad) = ad else {
             let replica_names = dcs.iter().map(|d| d.name.clone()).collect();
             return Some(DirectorySpec { dcs, partials: Vec::new(), replica_names, replicating: false });
@@ -109,21 +92,39 @@ impl Resolver<'_> {
                 "orgsim simulates replication among at most 64 domain controllers",
             );
         }
-        for a in 0..n {
-            for b in 0..n {
-                if a != b && dcs[a].domain == dcs[b].domain && dcs[a].site == dcs[b].site {
-                    let source = DcId(b as u16);
-                    dcs[a].inbound.push(InboundConnection {
-                        source,
-                        intra_site: true,
-                        interval_ms: INTRA_SITE_POLL_MS,
-                        schedule: Schedule::ALWAYS,
-                    });
-                    dcs[a].notify_targets.push(source);
-                }
-            }
+        intra_site_connections(&mut dcs);
+        let pair_interval = self.site_link_pairs(t, ad, sites, reachable);
+        let links: BTreeMap<(usize, usize), (u64, Schedule)> = pair_interval
+            .into_iter()
+            .map(|(pair, (_, interval_ms, open_hours))| (pair, (interval_ms, Schedule { hours: open_hours, calendar })))
+            .collect();
+        inter_site_connections(t, &mut dcs, &links);
+        let partials = self.partial_replicas(t, &mut dcs, &links);
+        if n + partials.len() > MAX_REPLICAS {
+            self.error(
+                &p().key("topology").key("domain_controllers"),
+                format!(
+                    "orgsim simulates at most {MAX_REPLICAS} replicas (each DC's, and each GC's of every other domain)"
+                ),
+            );
         }
+        let partial_names =
+            partials.iter().map(|p| format!("{}/{}", dcs[usize::from(p.host.0)].name, t.domains[p.domain].name));
+        let replica_names = dcs.iter().map(|d| d.name.clone()).chain(partial_names).collect();
+        Some(DirectorySpec { dcs, partials, replica_names, replicating: true })
+    }
+
+    /// Each pair of sites a site link joins (directly, over a WAN link), with the
+    /// cheapest link's cost, interval and weekly schedule; the links checked on the way.
+    fn site_link_pairs(
+        &mut self,
+        t: &crate::scenario::TopologyDef,
+        ad: &crate::scenario::AdReplication,
+        sites: &Names,
+        reachable: Reachable<'_>,
+    ) -> BTreeMap<(usize, usize), (u32, u64, WeeklyHours)> {
         // The cheapest site link per pair of sites sets the interval and the schedule.
+        let ap = p().key("topology").key("ad_replication");
         let mut pair_interval: BTreeMap<(usize, usize), (u32, u64, WeeklyHours)> = BTreeMap::new();
         self.names("site link", ap.key("site_links"), ad.site_links.iter().map(|l| l.name.as_str()), "name");
         for (i, link) in ad.site_links.iter().enumerate() {
@@ -172,34 +173,7 @@ impl Resolver<'_> {
                 }
             }
         }
-        let links: BTreeMap<(usize, usize), (u64, Schedule)> = pair_interval
-            .into_iter()
-            .map(|(pair, (_, interval_ms, open_hours))| (pair, (interval_ms, Schedule { hours: open_hours, calendar })))
-            .collect();
-        for (&(a, b), &(interval_ms, schedule)) in &links {
-            for domain in 0..t.domains.len() {
-                let first = |site: usize| dcs.iter().position(|d| d.domain == domain && d.site == site);
-                if let (Some(x), Some(y)) = (first(a), first(b)) {
-                    for (to, from) in [(x, y), (y, x)] {
-                        let source = DcId(from as u16);
-                        dcs[to].inbound.push(InboundConnection { source, intra_site: false, interval_ms, schedule });
-                    }
-                }
-            }
-        }
-        let partials = self.partial_replicas(t, &mut dcs, &links);
-        if n + partials.len() > MAX_REPLICAS {
-            self.error(
-                &p().key("topology").key("domain_controllers"),
-                format!(
-                    "orgsim simulates at most {MAX_REPLICAS} replicas (each DC's, and each GC's of every other domain)"
-                ),
-            );
-        }
-        let partial_names =
-            partials.iter().map(|p| format!("{}/{}", dcs[usize::from(p.host.0)].name, t.domains[p.domain].name));
-        let replica_names = dcs.iter().map(|d| d.name.clone()).chain(partial_names).collect();
-        Some(DirectorySpec { dcs, partials, replica_names, replicating: true })
+        pair_interval
     }
 
     /// Each GC's partial replica of every other domain (§2), with the connections the
@@ -426,5 +400,64 @@ fn open_window(open: &mut WeeklyHours, day: Weekday, from: u32, until: u32) {
     };
     for h in (from..from + span).map(|h| h % 24) {
         open.open(if h < from { next } else { day }, 1 << h);
+    }
+}
+
+/// One spec per DC of the scenario, without connections yet.
+fn dc_specs(t: &crate::scenario::TopologyDef, domains: &Names, sites: &Names) -> Vec<DcSpec> {
+    t.domain_controllers
+        .iter()
+        .map(|d| DcSpec {
+            name: d.name.clone(),
+            domain: domains.get(&d.domain).unwrap_or(0),
+            site: sites.get(&d.site).unwrap_or(0),
+            version: match d.version {
+                crate::scenario::WindowsVersionSpec::Windows2000 => WindowsVersion::Windows2000,
+                crate::scenario::WindowsVersionSpec::Windows2003 => WindowsVersion::Windows2003,
+            },
+            inbound: Vec::new(),
+            notify_targets: Vec::new(),
+            recipient_writes: Vec::new(),
+            rus: None,
+        })
+        .collect()
+}
+
+/// Inside a site every DC pulls from every other DC of its domain, notified of changes.
+fn intra_site_connections(dcs: &mut [DcSpec]) {
+    let n = dcs.len();
+    for a in 0..n {
+        for b in 0..n {
+            if a != b && dcs[a].domain == dcs[b].domain && dcs[a].site == dcs[b].site {
+                let source = DcId(b as u16);
+                dcs[a].inbound.push(InboundConnection {
+                    source,
+                    intra_site: true,
+                    interval_ms: INTRA_SITE_POLL_MS,
+                    schedule: Schedule::ALWAYS,
+                });
+                dcs[a].notify_targets.push(source);
+            }
+        }
+    }
+}
+
+/// Across each site link the first DC of a domain in one site pulls from the first in
+/// the other, on the link's interval and schedule.
+fn inter_site_connections(
+    t: &crate::scenario::TopologyDef,
+    dcs: &mut [DcSpec],
+    links: &BTreeMap<(usize, usize), (u64, Schedule)>,
+) {
+    for (&(a, b), &(interval_ms, schedule)) in links {
+        for domain in 0..t.domains.len() {
+            let first = |site: usize| dcs.iter().position(|d| d.domain == domain && d.site == site);
+            if let (Some(x), Some(y)) = (first(a), first(b)) {
+                for (to, from) in [(x, y), (y, x)] {
+                    let source = DcId(from as u16);
+                    dcs[to].inbound.push(InboundConnection { source, intra_site: false, interval_ms, schedule });
+                }
+            }
+        }
     }
 }

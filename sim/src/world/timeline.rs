@@ -6,45 +6,8 @@ use super::*;
 pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, action: WorldAction) {
     let mut w = lock(world);
     match action {
-        WorldAction::ModifyRecipient(i) => {
-            let m = &w.resolved.modifications[i];
-            let event = TraceEvent::RecipientModified {
-                recipient: w.address(m.recipient),
-                attributes: m.change.attribute_names(),
-            };
-            // With replication the change is a write on its DC, seen where it replicates.
-            if let Some(dc) = m.dc {
-                let attrs = m.written.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                let write = (recipient_object(m.recipient), attrs);
-                if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
-                    let _ = inbox.unbounded_send(DcInput::ModifyRecipient(write));
-                }
-            }
-            w.record(now.as_ms(), "directory", &event);
-        }
-        WorldAction::Send(i) => {
-            let spec = w.resolved.sends[i].clone();
-            for _ in 0..spec.count {
-                let number = w.next_message;
-                w.next_message += 1;
-                let message = Message {
-                    id: MessageId::Client(number),
-                    kind: MessageKind::Normal,
-                    sender: Some(spec.sender),
-                    size_bytes: spec.size_bytes,
-                    submitted_at: now,
-                    hop_count: 0,
-                    authenticated: spec.authenticated,
-                    header_recipients: spec.recipients.as_slice().into(),
-                };
-                // A server that is down takes nothing: the client's submission fails
-                // and nothing was accepted.
-                if let Some(inbox) = &w.inboxes[usize::from(spec.server.0)] {
-                    let mapi = spec.mapi;
-                    let _ = inbox.unbounded_send(Input::Submit(Box::new(message), spec.recipients.clone(), mapi));
-                }
-            }
-        }
+        WorldAction::ModifyRecipient(i) => w.modify_recipient(now, i),
+        WorldAction::Send(i) => w.send(now, i),
         WorldAction::LinkDown(l) | WorldAction::LinkUp(l) => {
             let up = matches!(action, WorldAction::LinkUp(_));
             if w.wan.set_up(l, up) {
@@ -66,17 +29,7 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             }
             w.recompute_connectors(now);
         }
-        WorldAction::SetMaster(g, s) => {
-            w.masters[usize::from(g.0)] = s;
-            let event = TraceEvent::MasterChanged {
-                routing_group: w.resolved.topology.routing_group(g).name.clone(),
-                server: w.server_name(s).into(),
-            };
-            w.record(now.as_ms(), "directory", &event);
-            for inbox in w.inboxes.iter().flatten() {
-                let _ = inbox.unbounded_send(Input::MasterChange(g, s));
-            }
-        }
+        WorldAction::SetMaster(g, s) => w.set_master(now, g, s),
         WorldAction::Crash(s) => {
             w.inboxes[usize::from(s.0)] = None;
             w.checker.server_stopped(s);
@@ -119,6 +72,62 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             w.incarnation[usize::from(s.0)] += 1;
             drop(w);
             handle.restart(nodes[usize::from(s.0)].id());
+        }
+    }
+}
+
+impl World {
+    /// An administrator's change to a recipient; with replication, a write on its DC,
+    /// seen where it replicates.
+    fn modify_recipient(&mut self, now: Instant, i: usize) {
+        let m = &self.resolved.modifications[i];
+        let event = TraceEvent::RecipientModified {
+            recipient: self.address(m.recipient),
+            attributes: m.change.attribute_names(),
+        };
+        if let Some(dc) = m.dc {
+            let attrs = m.written.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let write = (recipient_object(m.recipient), attrs);
+            if let Some(inbox) = &self.dc_inboxes[usize::from(dc.0)] {
+                let _ = inbox.unbounded_send(DcInput::ModifyRecipient(write));
+            }
+        }
+        self.record(now.as_ms(), "directory", &event);
+    }
+
+    /// A timeline `send`: its messages go to the sender's server. A server that is down
+    /// takes nothing: the client's submission fails and nothing was accepted.
+    fn send(&mut self, now: Instant, i: usize) {
+        let spec = self.resolved.sends[i].clone();
+        for _ in 0..spec.count {
+            let number = self.next_message;
+            self.next_message += 1;
+            let message = Message {
+                id: MessageId::Client(number),
+                kind: MessageKind::Normal,
+                sender: Some(spec.sender),
+                size_bytes: spec.size_bytes,
+                submitted_at: now,
+                hop_count: 0,
+                authenticated: spec.authenticated,
+                header_recipients: spec.recipients.as_slice().into(),
+            };
+            if let Some(inbox) = &self.inboxes[usize::from(spec.server.0)] {
+                let _ = inbox.unbounded_send(Input::Submit(Box::new(message), spec.recipients.clone(), spec.mapi));
+            }
+        }
+    }
+
+    /// An administrator names a routing group's master: every server reads it.
+    fn set_master(&mut self, now: Instant, group: RoutingGroupId, master: ServerId) {
+        self.masters[usize::from(group.0)] = master;
+        let event = TraceEvent::MasterChanged {
+            routing_group: self.resolved.topology.routing_group(group).name.clone(),
+            server: self.server_name(master).into(),
+        };
+        self.record(now.as_ms(), "directory", &event);
+        for inbox in self.inboxes.iter().flatten() {
+            let _ = inbox.unbounded_send(Input::MasterChange(group, master));
         }
     }
 }
