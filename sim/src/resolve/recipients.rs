@@ -145,42 +145,12 @@ impl Resolver<'_> {
         } = people;
         let recp = p().key("recipients");
         let at = recp.key("users").index(i);
-        let address = match &u.address {
-            Some(a) => {
-                let domain_ok = a.split_once('@').is_some_and(|(local, domain)| {
-                    !local.is_empty() && r.smtp_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
-                });
-                if !domain_ok {
-                    self.error(
-                        &at.key("address"),
-                        format!(
-                            "expected an address in one of the authoritative domains {:?}, found {a:?}",
-                            r.smtp_domains
-                        ),
-                    );
-                    return;
-                }
-                a.clone()
-            }
-            None => format!("{}@{primary}", u.alias),
-        };
+        let Some(address) = self.user_address(r, u, primary, &at) else { return };
         if u.alias.is_empty() || u.alias.contains(['@', ' ']) {
             self.error(&at.key("alias"), format!("expected an alias without spaces or '@', found {:?}", u.alias));
             return;
         }
-        let store = match (&u.store, &u.target_address) {
-            (Some(store), None) => {
-                let Some(store) = self.reference(&org.stores, "mailbox store", store, &at.key("store")) else {
-                    return;
-                };
-                Some(store)
-            }
-            (None, Some(_)) => None,
-            _ => {
-                self.error(&at, "expected either \"store\" (a mailbox-enabled user) or \"target_address\" (a mail-enabled user), not both or neither");
-                return;
-            }
-        };
+        let Some(store) = self.user_store(u, org, &at) else { return };
         let Some(id) = self.intern(book, address, &at) else { return };
         self.name_alias(book, &u.alias, id, &at);
         let Some((domain, parent)) = self.place(&u.placement, containers, &at) else { return };
@@ -227,6 +197,49 @@ impl Resolver<'_> {
                 deleted_at,
             },
         );
+        self.mailbox_settings(u, id, store.is_some(), directory, &at);
+        placed.push((id, at, u.placement.clone()));
+    }
+
+    /// A listed user's mailbox store (`Some(None)`: mail-enabled, no mailbox); `None`
+    /// after an error.
+    fn user_store(&mut self, u: &User, org: &Org, at: &JsonPath) -> Option<Option<usize>> {
+        match (&u.store, &u.target_address) {
+            (Some(store), None) => self.reference(&org.stores, "mailbox store", store, &at.key("store")).map(Some),
+            (None, Some(_)) => Some(None),
+            _ => {
+                self.error(at, "expected either \"store\" (a mailbox-enabled user) or \"target_address\" (a mail-enabled user), not both or neither");
+                None
+            }
+        }
+    }
+
+    /// A listed user's address: as written, in an authoritative domain, or the alias at
+    /// the primary domain.
+    fn user_address(&mut self, r: &Recipients, u: &User, primary: &str, at: &JsonPath) -> Option<String> {
+        let Some(a) = &u.address else { return Some(format!("{}@{primary}", u.alias)) };
+        let domain_ok = a.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && r.smtp_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+        });
+        if !domain_ok {
+            let message =
+                format!("expected an address in one of the authoritative domains {:?}, found {a:?}", r.smtp_domains);
+            self.error(&at.key("address"), message);
+            return None;
+        }
+        Some(a.clone())
+    }
+
+    /// What the store reads of a user: which MAPI clients may log on (protocolSettings,
+    /// §2) and whether the mailbox is Out of Office.
+    fn mailbox_settings(
+        &mut self,
+        u: &User,
+        id: AddressId,
+        has_mailbox: bool,
+        directory: &mut GlobalCatalog,
+        at: &JsonPath,
+    ) {
         if let Some(text) = &u.protocol_settings {
             match org::directory::global_catalog::MapiAccess::parse(text) {
                 Ok(access) => {
@@ -240,12 +253,11 @@ impl Resolver<'_> {
             }
         }
         if u.out_of_office {
-            if store.is_none() {
+            if !has_mailbox {
                 self.error(&at.key("out_of_office"), "only a user with a mailbox (\"store\") has Out of Office");
             }
             directory.set_out_of_office(id);
         }
-        placed.push((id, at, u.placement.clone()));
     }
 
     /// Generated users, spread round-robin over their stores, numbered per prefix.
