@@ -125,50 +125,9 @@ impl Resolver<'_> {
         });
         for (at, name, group, bridgeheads, spaces, kind) in smtp.chain(x400).collect::<Vec<_>>() {
             let group = self.reference(rgs, "routing group", group, &at.key("routing_group"));
-            let mut source_bridgeheads = Vec::new();
-            if bridgeheads.is_empty() {
-                self.error(&at.key("source_bridgeheads"), "expected at least one bridgehead server");
-            }
-            for (k, b) in bridgeheads.iter().enumerate() {
-                let bp = at.key("source_bridgeheads").index(k);
-                let Some(s) = self.reference(servers, "server", b, &bp) else { continue };
-                let server = &t.servers[s];
-                if group.is_some_and(|g| server.routing_group != t.routing_groups[g].name) {
-                    self.error(
-                        &bp,
-                        format!(
-                            "bridgehead {b:?} is in routing group {:?}, not this connector's",
-                            server.routing_group
-                        ),
-                    );
-                } else if !server.roles.contains(&Role::Bridgehead) {
-                    self.error(&bp, format!("server {b:?} lacks the \"bridgehead\" role"));
-                }
-                source_bridgeheads.push(ServerId(s as u16));
-            }
+            let source_bridgeheads = self.gateway_bridgeheads(t, servers, group, bridgeheads, &at);
             let address_spaces = self.address_spaces(spaces, &at.key("address_spaces"));
-            let delivery = match kind {
-                Ok(()) => {
-                    if internet.dns_servers.is_empty() {
-                        self.error(&at, "this SMTP connector delivers by DNS (no smart_host), but topology.internet lists no dns_servers");
-                    }
-                    Delivery::Dns
-                }
-                Err((host, field, role)) => match self.reference(hosts, "Internet host", host, &at.key(field)) {
-                    Some(h) => {
-                        if internet.hosts[h].role != role {
-                            let want = if role == HostRole::Mta { "mta" } else { "mail" };
-                            self.error(&at.key(field), format!("host {host:?} does not have role {want:?}"));
-                        }
-                        if role == HostRole::Mta {
-                            Delivery::Mta(HostId(h as u16))
-                        } else {
-                            Delivery::SmartHost(HostId(h as u16))
-                        }
-                    }
-                    None => Delivery::Dns,
-                },
-            };
+            let delivery = self.gateway_delivery(hosts, internet, kind, &at);
             // Links are point-to-point circuits: each bridgehead must reach what it talks to.
             let peers: Vec<HostId> = match delivery {
                 Delivery::Dns => {
@@ -199,6 +158,70 @@ impl Resolver<'_> {
             });
         }
         out
+    }
+
+    /// A gateway's source bridgeheads: servers of its routing group with the bridgehead
+    /// role.
+    fn gateway_bridgeheads(
+        &mut self,
+        t: &crate::scenario::TopologyDef,
+        servers: &Names,
+        group: Option<usize>,
+        bridgeheads: &[String],
+        at: &JsonPath,
+    ) -> Vec<ServerId> {
+        let mut source_bridgeheads = Vec::new();
+        if bridgeheads.is_empty() {
+            self.error(&at.key("source_bridgeheads"), "expected at least one bridgehead server");
+        }
+        for (k, b) in bridgeheads.iter().enumerate() {
+            let bp = at.key("source_bridgeheads").index(k);
+            let Some(s) = self.reference(servers, "server", b, &bp) else { continue };
+            let server = &t.servers[s];
+            if group.is_some_and(|g| server.routing_group != t.routing_groups[g].name) {
+                self.error(
+                    &bp,
+                    format!("bridgehead {b:?} is in routing group {:?}, not this connector's", server.routing_group),
+                );
+            } else if !server.roles.contains(&Role::Bridgehead) {
+                self.error(&bp, format!("server {b:?} lacks the \"bridgehead\" role"));
+            }
+            source_bridgeheads.push(ServerId(s as u16));
+        }
+        source_bridgeheads
+    }
+
+    /// How a gateway delivers: by DNS (an SMTP connector without a smart host), to its
+    /// smart host, or to its remote MTA.
+    fn gateway_delivery(
+        &mut self,
+        hosts: &Names,
+        internet: &InternetConfig,
+        kind: Result<(), (&str, &str, HostRole)>,
+        at: &JsonPath,
+    ) -> Delivery {
+        match kind {
+            Ok(()) => {
+                if internet.dns_servers.is_empty() {
+                    self.error(&at, "this SMTP connector delivers by DNS (no smart_host), but topology.internet lists no dns_servers");
+                }
+                Delivery::Dns
+            }
+            Err((host, field, role)) => match self.reference(hosts, "Internet host", host, &at.key(field)) {
+                Some(h) => {
+                    if internet.hosts[h].role != role {
+                        let want = if role == HostRole::Mta { "mta" } else { "mail" };
+                        self.error(&at.key(field), format!("host {host:?} does not have role {want:?}"));
+                    }
+                    if role == HostRole::Mta {
+                        Delivery::Mta(HostId(h as u16))
+                    } else {
+                        Delivery::SmartHost(HostId(h as u16))
+                    }
+                }
+                None => Delivery::Dns,
+            },
+        }
     }
 
     /// A connector's address spaces: at least one, each parsed, cost 1–100.
