@@ -55,23 +55,7 @@ impl Resolver<'_> {
             Expectation::TransferredVia { queue, at_least, at_most, from, until } => {
                 let (from, until) = window(*from, *until);
                 self.counted_window(at, *at_least, *at_most, from, until);
-                let gateway = org.gateways.iter().position(|g| Names::fold(&g.name) == Names::fold(queue));
-                let domain = org.external.domains.iter().position(|d| d.eq_ignore_ascii_case(queue));
-                let key = if let Some(c) = ctx.names.connectors.get(queue) {
-                    QueueKey::Link(NextHop::Connector(ConnectorId(c as u16)))
-                } else if let Some(g) = gateway {
-                    QueueKey::Link(NextHop::Gateway(GatewayId(g as u16)))
-                } else if let Some(s) = org.servers.get(queue) {
-                    QueueKey::Link(NextHop::Server(ServerId(s as u16)))
-                } else if let Some(d) = domain {
-                    QueueKey::Link(NextHop::RemoteDomain(DomainId(d as u16)))
-                } else {
-                    self.error(
-                        &at.key("queue"),
-                        format!("expected a connector, server or external domain name, found {queue:?}"),
-                    );
-                    return None;
-                };
+                let key = self.transfer_queue(ctx, org, queue, at)?;
                 Expect::TransferredVia {
                     queue: key,
                     name: queue.clone(),
@@ -143,6 +127,29 @@ impl Resolver<'_> {
             }
         })
     }
+
+    /// The link queue a `transferred_via` names: a connector, an SMTP or X.400
+    /// connector, a server of the same routing group, or an external domain.
+    fn transfer_queue(&mut self, ctx: &Context<'_>, org: &Org, queue: &str, at: &JsonPath) -> Option<QueueKey> {
+        let gateway = org.gateways.iter().position(|g| Names::fold(&g.name) == Names::fold(queue));
+        let domain = org.external.domains.iter().position(|d| d.eq_ignore_ascii_case(queue));
+        if let Some(c) = ctx.names.connectors.get(queue) {
+            Some(QueueKey::Link(NextHop::Connector(ConnectorId(c as u16))))
+        } else if let Some(g) = gateway {
+            Some(QueueKey::Link(NextHop::Gateway(GatewayId(g as u16))))
+        } else if let Some(s) = org.servers.get(queue) {
+            Some(QueueKey::Link(NextHop::Server(ServerId(s as u16))))
+        } else if let Some(d) = domain {
+            Some(QueueKey::Link(NextHop::RemoteDomain(DomainId(d as u16))))
+        } else {
+            self.error(
+                &at.key("queue"),
+                format!("expected a connector, server or external domain name, found {queue:?}"),
+            );
+            None
+        }
+    }
+
     /// An expectation that counts events in a window needs a bound and a window that
     /// does not end before it starts.
     pub(super) fn counted_window(

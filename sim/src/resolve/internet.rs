@@ -203,7 +203,7 @@ impl Resolver<'_> {
         match kind {
             Ok(()) => {
                 if internet.dns_servers.is_empty() {
-                    self.error(&at, "this SMTP connector delivers by DNS (no smart_host), but topology.internet lists no dns_servers");
+                    self.error(at, "this SMTP connector delivers by DNS (no smart_host), but topology.internet lists no dns_servers");
                 }
                 Delivery::Dns
             }
