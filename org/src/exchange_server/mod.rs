@@ -240,12 +240,21 @@ impl ExchangeServer {
     fn settle(&mut self, now: Instant) {
         self.collect();
         while let Some(event) = self.out.next_internal() {
+            // Only the service just called can have produced anything.
             match event {
-                InternalEvent::Smtp(e) => self.smtp.handle_internal(now, e),
-                InternalEvent::Routing(e) => self.routing.handle_internal(now, e),
-                InternalEvent::Store(e) => self.store.handle_internal(now, e),
+                InternalEvent::Smtp(e) => {
+                    self.smtp.handle_internal(now, e);
+                    self.out.append(self.smtp.outbox());
+                }
+                InternalEvent::Routing(e) => {
+                    self.routing.handle_internal(now, e);
+                    self.out.append(self.routing.outbox());
+                }
+                InternalEvent::Store(e) => {
+                    self.store.handle_internal(now, e);
+                    self.out.append(self.store.outbox());
+                }
             }
-            self.collect();
             assert!(
                 self.out.internal_waiting() <= INTERNAL_QUEUE_CAPACITY,
                 "{:?}: the services' internal events do not settle",
