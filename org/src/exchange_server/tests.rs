@@ -54,7 +54,7 @@ fn pump_with(
                             servers[usize::from(to.0)].handle_link_state(now, from, message)
                         }
                     }
-                    Output::Persist(ops) => ops.iter().for_each(|op| disks[i].apply(op)),
+                    Output::Persist(ops) => ops.into_iter().for_each(|op| disks[i].apply(op)),
                     Output::Event(e) => events.push(e),
                     Output::SendHost { .. } | Output::Dns { .. } => panic!("no Internet here"),
                     Output::Ldap { .. } => panic!("no groups here"),
@@ -374,7 +374,7 @@ fn pump_internet(server: &mut ExchangeServer, down: &[u16], until: Instant) -> V
                 Output::Dns { to, query } => {
                     server.handle_dns_reply(now, to, crate::transport::dns::answer(&topo.internet, query))
                 }
-                Output::Persist(ops) => ops.iter().for_each(|op| disk.apply(op)),
+                Output::Persist(ops) => ops.into_iter().for_each(|op| disk.apply(op)),
                 Output::Event(e) => events.push(e),
                 Output::Send { .. } | Output::LinkState { .. } | Output::Ldap { .. } => {}
             }

@@ -112,40 +112,43 @@ pub struct DiskImage {
 
 impl DiskImage {
     /// Applies one change.
-    pub fn apply(&mut self, op: &DiskOp) {
+    /// Applies one change; takes it by value, as a disk takes the bytes written (a new
+    /// message file moves in, nothing is copied).
+    pub fn apply(&mut self, op: DiskOp) {
         match op {
             DiskOp::Enqueue(item) => {
                 assert!(!item.recipients.is_empty(), "an empty message file is never written");
-                let previous = self.items.insert(item.id, item.clone());
-                assert!(previous.is_none(), "queue item {} written twice", item.id);
-                self.next_item = self.next_item.max(item.id.next());
+                let id = item.id;
+                let previous = self.items.insert(id, item);
+                assert!(previous.is_none(), "queue item {id} written twice");
+                self.next_item = self.next_item.max(id.next());
             }
             DiskOp::RecipientsDone { item, recipients } => {
-                let stored = self.items.get_mut(item).expect("recipients done for an item on disk");
-                remove_recipients(&mut stored.recipients, recipients);
+                let stored = self.items.get_mut(&item).expect("recipients done for an item on disk");
+                remove_recipients(&mut stored.recipients, &recipients);
                 if stored.recipients.is_empty() {
-                    self.items.remove(item);
+                    self.items.remove(&item);
                 }
             }
             DiskOp::Expanded { item, group, members } => {
-                let stored = self.items.get_mut(item).expect("an expanded item is on disk");
-                let at = stored.recipients.iter().position(|x| x == group);
+                let stored = self.items.get_mut(&item).expect("an expanded item is on disk");
+                let at = stored.recipients.iter().position(|x| *x == group);
                 stored.recipients.swap_remove(at.expect("an expanded group was pending on disk"));
                 debug_assert!(members.iter().all(|m| !stored.recipients.contains(m)), "members are new recipients");
-                stored.recipients.extend_from_slice(members);
+                stored.recipients.extend_from_slice(&members);
                 if stored.recipients.is_empty() {
-                    self.items.remove(item);
+                    self.items.remove(&item);
                 }
             }
             DiskOp::Deliver { store, recipient, message, size_bytes } => {
-                let mailbox = self.mailboxes.entry(*recipient).or_default();
-                let fresh = mailbox.messages.insert(*message);
+                let mailbox = self.mailboxes.entry(recipient).or_default();
+                let fresh = mailbox.messages.insert(message);
                 assert!(fresh, "the store committed {message:?} to {recipient:?} twice");
                 mailbox.size_bytes += size_bytes;
-                self.mailbox_store.insert(*recipient, *store);
+                self.mailbox_store.insert(recipient, store);
             }
             DiskOp::OofReplied { owner, sender } => {
-                let fresh = self.mailboxes.entry(*owner).or_default().oof_replied.insert(*sender);
+                let fresh = self.mailboxes.entry(owner).or_default().oof_replied.insert(sender);
                 debug_assert!(fresh, "one Out of Office reply per sender");
             }
         }
@@ -211,11 +214,11 @@ mod tests {
     #[test]
     fn file_removed_when_last_recipient_done() {
         let mut disk = DiskImage::default();
-        disk.apply(&DiskOp::Enqueue(item(7, &[1, 2])));
+        disk.apply(DiskOp::Enqueue(item(7, &[1, 2])));
         assert_eq!(disk.next_item, QueueItemId(8));
-        disk.apply(&DiskOp::RecipientsDone { item: QueueItemId(7), recipients: vec![AddressId(2)] });
+        disk.apply(DiskOp::RecipientsDone { item: QueueItemId(7), recipients: vec![AddressId(2)] });
         assert_eq!(disk.queued_recipients().count(), 1);
-        disk.apply(&DiskOp::RecipientsDone { item: QueueItemId(7), recipients: vec![AddressId(1)] });
+        disk.apply(DiskOp::RecipientsDone { item: QueueItemId(7), recipients: vec![AddressId(1)] });
         assert!(disk.items.is_empty());
         assert_eq!(disk.next_item, QueueItemId(8), "numbers are never reused");
     }

@@ -7,16 +7,10 @@ use org::directory::global_catalog::{PagedSearches, LDAP_ENTRY_COST_US};
 
 /// What a DC node is told.
 pub(super) enum DcInput {
-    Wire(Box<Wire>),
     /// The DC's clock is set this far off true time (ms).
     ClockSkew(i64),
     /// A bulk originating change.
-    Write {
-        count: u32,
-        attributes: u32,
-        urgent: bool,
-        delete: bool,
-    },
+    Write { count: u32, attributes: u32, urgent: bool, delete: bool },
     /// An administrator changes a recipient's attributes on this DC.
     ModifyRecipient(ObjectWrite),
 }
@@ -88,9 +82,10 @@ pub(super) const CHANGED_ATTRIBUTES: [&str; 8] =
 /// timeline; what it stores and sends, traced and accounted.
 pub(super) async fn dc_node(world: Shared, id: DcId) {
     let (tx, mut rx) = unbounded::<DcInput>();
-    let (start, mut dc, name, mut admin, mut partials, domain, logic) = {
+    let (mut dc, name, mut admin, mut partials, domain, logic) = {
         let mut w = lock(&world);
         w.dc_inboxes[usize::from(id.0)] = Some(tx);
+        w.posts.of(Node::Dc(id)).open();
         let spec = w.dc_spec(id).clone();
         let now = Instant(w.now_us() / 1_000);
         let mut rng = Stream::new(w.seed, &format!("dc:{}/replication", spec.name));
@@ -112,9 +107,8 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
                 PartialReplica { domain: p.domain, index, name: dir.replica_names[index].clone(), dc: replica }
             })
             .collect();
-        (w.start, dc, spec.name, admin, partials, spec.domain, spec.version.filter_logic())
+        (dc, spec.name, admin, partials, spec.domain, spec.version.filter_logic())
     };
-    let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
     // GC answers being prepared: (ready, search, asking server) → page.
     let mut ldap_out: BTreeMap<(u64, org::directory::global_catalog::LdapSearchId, ServerId), LdapPage> =
         BTreeMap::new();
@@ -123,18 +117,15 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
         let w = lock(&world);
         (w.resolved.directory.as_ref().is_some_and(|d| d.replicating), w.resolved.scenario.topology.domains.len())
     };
-    let mut registered = None;
     loop {
         let now_us = lock(&world).now_us();
         let now = Instant(now_us / 1_000);
-        while let Some(entry) = held.first_entry() {
-            if entry.key().0 > now_us {
-                break;
-            }
-            let wire = entry.remove();
-            let usable = {
-                let w = lock(&world);
-                w.dc_up[usize::from(id.0)] && w.wan.intact(&wire.epochs)
+        loop {
+            let (wire, usable) = {
+                let mut w = lock(&world);
+                let Some(wire) = w.posts.of(Node::Dc(id)).take_due(now_us) else { break };
+                let usable = w.dc_up[usize::from(id.0)] && w.wan.intact(&wire.epochs);
+                (wire, usable)
             };
             if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {
                 let topology = lock(&world).resolved.topology.clone();
@@ -220,7 +211,6 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
             }
         }
         let deadline_us = [
-            held.first_key_value().map(|(k, _)| k.0),
             ldap_out.first_key_value().map(|(k, _)| k.0),
             dc.poll_timeout().map(|t| t.as_ms() * 1_000),
             partials.iter().filter_map(|p| p.dc.poll_timeout()).min().map(|t| t.as_ms() * 1_000),
@@ -229,11 +219,8 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
         .into_iter()
         .flatten()
         .min();
-        let deadline = deadline_us.map(|us| start + StdDuration::from_micros(us.max(now_us)));
-        match wait(&mut rx, deadline, &mut registered).await {
-            Some(Some(DcInput::Wire(wire))) => {
-                held.insert((wire.arrive_us, wire.seq), wire);
-            }
+        let deadline_us = deadline_us.map(|us| us.max(now_us));
+        match wait(&world, Node::Dc(id), Some(&mut rx), deadline_us, now_us).await {
             Some(Some(DcInput::Write { count, attributes, urgent, delete })) => {
                 let now = Instant(lock(&world).now_us() / 1_000);
                 let writes: Vec<ObjectWrite> = (1..=u64::from(count))

@@ -6,24 +6,18 @@ use super::*;
 /// A host beyond the organization: answers SMTP sessions (mail hosts, smart hosts,
 /// foreign MTAs) or MX queries (DNS servers) when its packets arrive, unless it is down.
 pub(super) async fn host_node(world: Shared, id: HostId) {
-    let (tx, mut rx) = unbounded::<Box<Wire>>();
-    let (start, role, internet) = {
+    let (role, internet) = {
         let mut w = lock(&world);
-        w.host_inboxes[usize::from(id.0)] = Some(tx);
+        w.posts.of(Node::Host(id)).open();
         let topology = w.resolved.topology.clone();
-        (w.start, topology.host(id).role, topology)
+        (topology.host(id).role, topology)
     };
     let mut mail = InternetMailHost::new();
-    let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
-    let mut registered = None;
     loop {
         let now_us = lock(&world).now_us();
-        while let Some(entry) = held.first_entry() {
-            if entry.key().0 > now_us {
-                break;
-            }
-            let wire = entry.remove();
+        loop {
             let mut w = lock(&world);
+            let Some(wire) = w.posts.of(Node::Host(id)).take_due(now_us) else { break };
             if !w.host_up[usize::from(id.0)] || !w.wan.intact(&wire.epochs) {
                 continue;
             }
@@ -44,13 +38,7 @@ pub(super) async fn host_node(world: Shared, id: HostId) {
                 _ => {}
             }
         }
-        let deadline = held.first_key_value().map(|(k, _)| start + StdDuration::from_micros(k.0));
-        match wait(&mut rx, deadline, &mut registered).await {
-            Some(Some(wire)) => {
-                held.insert((wire.arrive_us, wire.seq), wire);
-            }
-            Some(None) => return,
-            None => {}
-        }
+        // A host has no inbox: it only answers the packets that reach it.
+        wait::<()>(&world, Node::Host(id), None, None, now_us).await;
     }
 }

@@ -8,10 +8,12 @@
 //! madsim gives the seeded scheduler, simulated time and node kill/restart. Packets do
 //! not go through madsim's own network: orgsim's WAN model already decides when (and
 //! whether) each one arrives, and madsim's network adds three timers and two random
-//! micro-delays per packet (measured: most of the run's cost). A packet goes straight into
-//! the destination node's inbox; a dead node has no inbox, so a packet sent to it is lost,
-//! and a packet held by a node that dies dies with it. A supervisor task plays the timeline (links,
-//! connectors, crashes, restarts), samples the WAN links, and runs the checks.
+//! micro-delays per packet (measured: most of the run's cost). A packet waits in the
+//! destination's post (`post.rs`) until it arrives, and the node wakes once, then; a
+//! packet sent to a dead node is lost, and one held for a node that dies dies with it.
+//! The inboxes (channels) carry only the timeline's orders. A supervisor task plays the
+//! timeline (links, connectors, crashes, restarts), samples the WAN links, and runs the
+//! checks.
 //!
 //! What lives outside the nodes survives a crash: each server's disk, its clients, the
 //! WAN, the trace and the checks. What lives inside (queues in memory, sessions, writes
@@ -24,6 +26,7 @@
 mod domain_controller;
 mod host;
 mod names;
+mod post;
 mod recipient_writes;
 mod server;
 mod timeline;
@@ -32,6 +35,7 @@ pub use domain_controller::{DcSummary, DirectoryTotals};
 
 use domain_controller::*;
 use host::*;
+use post::*;
 use server::*;
 use timeline::*;
 
@@ -159,7 +163,6 @@ enum Payload {
 
 /// What a server node is told.
 enum Input {
-    Wire(Box<Wire>),
     /// A directory change: a routing group's new master.
     MasterChange(RoutingGroupId, ServerId),
     /// The remote side of a connector starts or stops accepting this source bridgehead.
@@ -183,8 +186,9 @@ struct World {
     disks: Vec<DiskImage>,
     populations: Vec<Option<ClientPopulation>>,
     inboxes: Vec<Option<UnboundedSender<Input>>>,
-    /// Each host's inbox (hosts never die: a host that is down drops what it gets).
-    host_inboxes: Vec<Option<UnboundedSender<Box<Wire>>>>,
+    /// Packets on their way to each node (hosts never die: a host that is down drops
+    /// what it gets).
+    posts: Posts,
     /// Whether each host answers now.
     host_up: Vec<bool>,
     /// Each DC's inbox.
@@ -362,24 +366,9 @@ impl World {
         let seq = self.next_wire;
         self.next_wire += 1;
         let wire = Box::new(Wire { from: me, arrive_us: transit.arrive_us, seq, epochs: transit.epochs, payload });
-        // Sending fails only if the node died since; the packet is lost with it.
-        match to {
-            Node::Server(s) => {
-                if let Some(inbox) = &self.inboxes[usize::from(s.0)] {
-                    let _ = inbox.unbounded_send(Input::Wire(wire));
-                }
-            }
-            Node::Host(h) => {
-                if let Some(inbox) = &self.host_inboxes[usize::from(h.0)] {
-                    let _ = inbox.unbounded_send(wire);
-                }
-            }
-            Node::Dc(d) => {
-                if let Some(inbox) = &self.dc_inboxes[usize::from(d.0)] {
-                    let _ = inbox.unbounded_send(DcInput::Wire(wire));
-                }
-            }
-        }
+        // A packet to a dead node is lost.
+        let start = self.start;
+        self.posts.of(to).deliver(wire, start);
     }
 
     /// A replica (by index, of `domain`) now holds `meta` for an attribute: the winners
@@ -533,7 +522,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         disks: vec![DiskImage::default(); servers],
         populations,
         inboxes: (0..servers).map(|_| None).collect(),
-        host_inboxes: topology.internet.hosts.iter().map(|_| None).collect(),
+        posts: Posts::new(servers, topology.internet.hosts.len(), dc_count),
         host_up: vec![true; topology.internet.hosts.len()],
         dc_inboxes: (0..dc_count).map(|_| None).collect(),
         dc_up: vec![true; dc_count],

@@ -7,7 +7,7 @@ use super::*;
 pub(super) async fn server_node(world: Shared, id: ServerId) {
     let i = usize::from(id.0);
     let (tx, mut rx) = unbounded::<Input>();
-    let (mut server, start, interval) = {
+    let (mut server, interval) = {
         let mut w = lock(&world);
         let now_ms = w.now_us() / 1_000;
         let incarnation = w.incarnation[i];
@@ -31,29 +31,30 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
             p.skip_to(Instant(now_ms));
         }
         w.inboxes[i] = Some(tx);
-        (server, w.start, w.resolved.sample_interval_ms)
+        w.posts.of(Node::Server(id)).open();
+        (server, w.resolved.sample_interval_ms)
     };
-    let mut held: BTreeMap<(u64, u64), Box<Wire>> = BTreeMap::new();
-    let mut registered: Option<madsim::time::Instant> = None;
     let first_now = lock(&world).now_us() / 1_000;
     let mut next_sample_ms = (first_now / interval + 1) * interval;
     loop {
         let now_us = lock(&world).now_us();
         let now = Instant(now_us / 1_000);
-        while let Some(entry) = held.first_entry() {
-            if entry.key().0 > now_us {
-                break;
-            }
-            let wire = entry.remove();
-            if lock(&world).wan.intact(&wire.epochs) {
-                match (wire.from, wire.payload) {
-                    (Node::Server(from), Payload::Smtp(packet)) => server.handle_packet(now, from, packet),
-                    (Node::Server(from), Payload::LinkState(m)) => server.handle_link_state(now, from, m),
-                    (Node::Host(from), Payload::Smtp(packet)) => server.handle_host_packet(now, from, packet),
-                    (Node::Host(from), Payload::DnsReply(reply)) => server.handle_dns_reply(now, from, reply),
-                    (Node::Dc(from), Payload::LdapPage(page)) => server.handle_ldap_page(now, from, page),
-                    (from, _) => debug_assert!(false, "no such packet from {from:?} to a server"),
+        loop {
+            let wire = {
+                let mut w = lock(&world);
+                match w.posts.of(Node::Server(id)).take_due(now_us) {
+                    Some(wire) if w.wan.intact(&wire.epochs) => wire,
+                    Some(_) => continue,
+                    None => break,
                 }
+            };
+            match (wire.from, wire.payload) {
+                (Node::Server(from), Payload::Smtp(packet)) => server.handle_packet(now, from, packet),
+                (Node::Server(from), Payload::LinkState(m)) => server.handle_link_state(now, from, m),
+                (Node::Host(from), Payload::Smtp(packet)) => server.handle_host_packet(now, from, packet),
+                (Node::Host(from), Payload::DnsReply(reply)) => server.handle_dns_reply(now, from, reply),
+                (Node::Dc(from), Payload::LdapPage(page)) => server.handle_ldap_page(now, from, page),
+                (from, _) => debug_assert!(false, "no such packet from {from:?} to a server"),
             }
         }
         if server.poll_timeout().is_some_and(|t| t <= now) {
@@ -101,7 +102,6 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
 
         let population_next = lock(&world).populations[i].as_ref().and_then(|p| p.next_at());
         let deadline_us = [
-            held.first_key_value().map(|(k, _)| k.0),
             server.poll_timeout().map(|t| t.as_ms() * 1_000),
             population_next.map(|t| t.as_ms() * 1_000),
             Some(next_sample_ms * 1_000),
@@ -113,11 +113,7 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
         if deadline_us <= now_us {
             continue;
         }
-        let deadline = start + StdDuration::from_micros(deadline_us);
-        match wait(&mut rx, Some(deadline), &mut registered).await {
-            Some(Some(Input::Wire(wire))) => {
-                held.insert((wire.arrive_us, wire.seq), wire);
-            }
+        match wait(&world, Node::Server(id), Some(&mut rx), Some(deadline_us), now_us).await {
             Some(Some(Input::MasterChange(g, s))) => {
                 let now = Instant(lock(&world).now_us() / 1_000);
                 server.handle_master_change(now, g, s);
@@ -135,33 +131,6 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
             None => {}
         }
     }
-}
-
-/// Waits for an input or the deadline (`Some(None)`: the inbox was dropped; `None`: the
-/// deadline came). A madsim `Sleep` registers a new timer each time it is polled, so a
-/// timer is registered only when the deadline changes; an earlier one that fires after
-/// its deadline moved is a spurious wake-up.
-pub(super) async fn wait<T>(
-    rx: &mut futures::channel::mpsc::UnboundedReceiver<T>,
-    deadline: Option<madsim::time::Instant>,
-    registered: &mut Option<madsim::time::Instant>,
-) -> Option<Option<T>> {
-    futures::future::poll_fn(|cx| {
-        if let Poll::Ready(input) = rx.poll_next_unpin(cx) {
-            return Poll::Ready(Some(input));
-        }
-        let Some(deadline) = deadline else { return Poll::Pending };
-        if madsim::time::Instant::now() >= deadline {
-            return Poll::Ready(None);
-        }
-        if *registered != Some(deadline) {
-            let mut sleep = Box::pin(madsim::time::sleep_until(deadline));
-            let _ = sleep.as_mut().poll(cx);
-            *registered = Some(deadline);
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 /// Carries out a server's outputs; `unflushed` is how many of its writes are not durable
@@ -199,7 +168,7 @@ pub(super) fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: 
             }
             Output::Persist(ops) => {
                 let disk = &mut w.disks[usize::from(me.0)];
-                for op in &ops {
+                for op in ops {
                     disk.apply(op);
                 }
             }

@@ -32,6 +32,7 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
         WorldAction::SetMaster(g, s) => w.set_master(now, g, s),
         WorldAction::Crash(s) => {
             w.inboxes[usize::from(s.0)] = None;
+            w.posts.of(Node::Server(s)).close();
             w.checker.server_stopped(s);
             let lost_writes = std::mem::take(&mut w.unflushed[usize::from(s.0)]);
             w.sometimes.crashed(lost_writes > 0);

@@ -1,0 +1,140 @@
+//! Packets on their way to a node, held outside it until the WAN model says they arrive.
+//!
+//! A packet sent is not handed to its destination at once: that cost each packet a
+//! wake-up that did nothing but file it (measured: over half of all server wake-ups in
+//! the 20,000-mailbox bench). It waits in the destination's [`Post`] instead, and the
+//! sender sets the destination's timer for its arrival when it is earlier than the timer
+//! the destination already has. The destination wakes once, when the packet arrives,
+//! exactly when it woke to handle it before.
+
+use super::*;
+use std::task::{Context, Waker};
+
+/// What waits for one node.
+#[derive(Default)]
+pub(super) struct Post {
+    /// Packets by (arrival µs, send sequence).
+    held: BTreeMap<(u64, u64), Box<Wire>>,
+    /// The node's task, as of its last wait (None until it first waits).
+    waker: Option<Waker>,
+    /// A timer set for the node (µs since the start), by it or a sender, that had not
+    /// fired when the node last waited: the node wakes by then and looks at its post.
+    registered_us: Option<u64>,
+    /// Whether the node runs and takes packets: a packet sent to a dead node is lost.
+    open: bool,
+}
+
+impl Post {
+    /// The node (re)started: it takes packets from now on.
+    pub(super) fn open(&mut self) {
+        debug_assert!(self.held.is_empty() && self.waker.is_none(), "a closed post holds nothing");
+        self.open = true;
+    }
+
+    /// The node died: the packets it held die with it, and its timers with its task.
+    pub(super) fn close(&mut self) {
+        *self = Post::default();
+    }
+
+    /// Takes a packet on its way here (unless the node is dead), and sets the node's
+    /// timer for its arrival when that is earlier than the one it has.
+    pub(super) fn deliver(&mut self, wire: Box<Wire>, start: madsim::time::Instant) {
+        if !self.open {
+            return;
+        }
+        let arrive_us = wire.arrive_us;
+        self.held.insert((arrive_us, wire.seq), wire);
+        if self.registered_us.is_some_and(|r| r <= arrive_us) {
+            return;
+        }
+        if let Some(waker) = &self.waker {
+            set_timer(start + StdDuration::from_micros(arrive_us), waker);
+            self.registered_us = Some(arrive_us);
+        }
+    }
+
+    /// The next packet that has arrived by `now_us`, in arrival order.
+    pub(super) fn take_due(&mut self, now_us: u64) -> Option<Box<Wire>> {
+        let entry = self.held.first_entry()?;
+        (entry.key().0 <= now_us).then(|| entry.remove())
+    }
+
+    /// When the next held packet arrives.
+    pub(super) fn next_arrival_us(&self) -> Option<u64> {
+        self.held.first_key_value().map(|(k, _)| k.0)
+    }
+}
+
+/// Every node's post.
+pub(super) struct Posts {
+    servers: Vec<Post>,
+    hosts: Vec<Post>,
+    dcs: Vec<Post>,
+}
+
+impl Posts {
+    pub(super) fn new(servers: usize, hosts: usize, dcs: usize) -> Self {
+        let posts = |n: usize| (0..n).map(|_| Post::default()).collect();
+        Posts { servers: posts(servers), hosts: posts(hosts), dcs: posts(dcs) }
+    }
+
+    pub(super) fn of(&mut self, node: Node) -> &mut Post {
+        match node {
+            Node::Server(s) => &mut self.servers[usize::from(s.0)],
+            Node::Host(h) => &mut self.hosts[usize::from(h.0)],
+            Node::Dc(d) => &mut self.dcs[usize::from(d.0)],
+        }
+    }
+}
+
+/// Sets a madsim timer that wakes `waker` at `deadline` (a `Sleep` registers its timer
+/// with the waker it is polled with; madsim keeps no other public way to set one).
+fn set_timer(deadline: madsim::time::Instant, waker: &Waker) {
+    let mut sleep = Box::pin(madsim::time::sleep_until(deadline));
+    let _ = sleep.as_mut().poll(&mut Context::from_waker(waker));
+}
+
+/// Waits for an input on `rx` (if the node has an inbox), a packet's arrival or the
+/// deadline: `Some(Some(input))`, `Some(None)` when the inbox was dropped (the node was
+/// killed), `None` otherwise. `now_us` is the time the caller computed `deadline_us`
+/// at: the first poll runs in the same step, when madsim's clock cannot have moved, so
+/// only later polls read it (madsim interposes on the clock; reading it is not free). A madsim `Sleep` sets a new timer each time it is polled,
+/// so a timer is set only when the wake-up moves; an earlier one that fires after it
+/// moved is a spurious wake-up.
+pub(super) async fn wait<T>(
+    world: &Shared,
+    node: Node,
+    mut rx: Option<&mut futures::channel::mpsc::UnboundedReceiver<T>>,
+    deadline_us: Option<u64>,
+    now_us: u64,
+) -> Option<Option<T>> {
+    let mut first = true;
+    futures::future::poll_fn(|cx| {
+        if let Some(rx) = rx.as_mut() {
+            if let Poll::Ready(input) = rx.poll_next_unpin(cx) {
+                return Poll::Ready(Some(input));
+            }
+        }
+        let mut w = lock(world);
+        let start = w.start;
+        let now = if std::mem::take(&mut first) { now_us } else { w.now_us() };
+        let post = w.posts.of(node);
+        // A timer that has fired no longer wakes the node: a sender must set its own.
+        if post.registered_us.is_some_and(|r| r <= now) {
+            post.registered_us = None;
+        }
+        let deadline_us = [deadline_us, post.next_arrival_us()].into_iter().flatten().min();
+        if deadline_us.is_some_and(|d| now >= d) {
+            return Poll::Ready(None);
+        }
+        if !post.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            post.waker = Some(cx.waker().clone());
+        }
+        if let Some(deadline) = deadline_us.filter(|d| post.registered_us != Some(*d)) {
+            set_timer(start + StdDuration::from_micros(deadline), cx.waker());
+            post.registered_us = Some(deadline);
+        }
+        Poll::Pending
+    })
+    .await
+}
