@@ -4,7 +4,7 @@
 //! atomically or, if the node dies first, not at all. A restarted server is rebuilt from
 //! the [`DiskImage`] alone.
 
-use crate::message::{Message, MessageId};
+use crate::message::{Message, MessageId, MessageIdSet};
 use crate::time::Instant;
 use crate::{AddressId, StoreId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,7 +90,7 @@ pub enum DiskOp {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MailboxContents {
     /// Internet Message-IDs delivered (the store's duplicate-delivery check reads these).
-    pub messages: BTreeSet<MessageId>,
+    pub messages: MessageIdSet,
     /// Total size.
     pub size_bytes: u64,
     /// Senders already sent an Out of Office reply (the mailbox's OOF history).

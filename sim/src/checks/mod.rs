@@ -43,9 +43,7 @@ use org::transport::dsn::DsnCode;
 use org::transport::queue_directory::DiskImage;
 use org::{AddressId, ConnectorId, RoutingGroupId, ServerId};
 use serde::Serialize;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 /// One check's result.

@@ -5,34 +5,73 @@
 
 use super::*;
 
-/// Per-recipient state, looked up once per event. A hash map with fixed keys: its order
-/// never reaches a result (what is listed from it is sorted first).
-type Pairs = HashMap<(MessageId, AddressId), Pair, BuildHasherDefault<DefaultHasher>>;
+/// A (message, recipient) pair in 12 bytes: the message id packed in two words
+/// ([`MessageId::to_bits`]) and the address. The ledger holds one per recipient of every
+/// message of the run (6.7 million in the 100,000-mailbox day), so its size is the
+/// checker's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct PairKey([u32; 3]);
 
-#[derive(Clone, Debug, Default)]
-struct Pair {
-    client: bool,
-    delivered: bool,
-    failed: bool,
-    /// A group replaced by its members.
-    expanded: bool,
-    /// (server, hop count, routing epoch) of every arrival of this recipient's copy. A
-    /// later arrival at the same server with a higher hop count and no routing change in
-    /// between went round a loop; a resend after a lost 250 arrives with the same count,
-    /// and a copy re-routed because a connector changed state legitimately may return.
-    visits: Vec<(ServerId, u8, u64)>,
-}
+impl PairKey {
+    fn new(message: MessageId, recipient: AddressId) -> Self {
+        let bits = message.to_bits();
+        PairKey([(bits >> 32) as u32, bits as u32, recipient.0])
+    }
 
-impl Pair {
-    fn resolved(&self) -> bool {
-        self.delivered || self.failed || self.expanded
+    fn message(self) -> MessageId {
+        let bits = u64::from(self.0[0]) << 32 | u64::from(self.0[1]);
+        MessageId::from_bits(bits).expect("the ledger packs only message ids")
+    }
+
+    fn recipient(self) -> AddressId {
+        AddressId(self.0[2])
     }
 }
 
-/// Every accepted recipient and what became of it.
+/// Hash maps with fixed keys: their order never reaches a result (what is listed from
+/// them is sorted first). FxHash: these keys are ids, not attacker input, and the
+/// ledger is looked up on every event.
+type Map<V> = HashMap<PairKey, V, rustc_hash::FxBuildHasher>;
+
+/// What became of one pair, in one byte.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pair(u8);
+
+impl Pair {
+    const CLIENT: u8 = 1;
+    const DELIVERED: u8 = 2;
+    const FAILED: u8 = 4;
+    /// A group replaced by its members.
+    const EXPANDED: u8 = 8;
+
+    fn client(self) -> bool {
+        self.0 & Self::CLIENT != 0
+    }
+
+    fn delivered(self) -> bool {
+        self.0 & Self::DELIVERED != 0
+    }
+
+    fn resolved(self) -> bool {
+        self.0 & (Self::DELIVERED | Self::FAILED | Self::EXPANDED) != 0
+    }
+}
+
+/// (server, hop count, routing epoch) of an arrival of a pair's copy. A later arrival at
+/// the same server with a higher hop count and no routing change in between went round a
+/// loop; a resend after a lost 250 arrives with the same count, and a copy re-routed
+/// because a connector changed state legitimately may return.
+type Visit = (ServerId, u8, u64);
+
+/// Every accepted recipient and what became of it. The visits of a pair are kept while
+/// it is unresolved, when its copy is still travelling: a copy that arrives after its
+/// pair was resolved is a duplicate, which `no_duplicate_delivery` judges if it is
+/// delivered, relayed or NDR'd. (Keeping every visit of the run cost about as much
+/// memory as the rest of the simulation together.)
 #[derive(Default)]
 pub(super) struct RecipientLedger {
-    pairs: Pairs,
+    pairs: Map<Pair>,
+    visits: Map<Vec<Visit>>,
     pub(super) unresolved: u64,
     pub(super) counts: MessageCounts,
     pub(super) ndr_by_code: BTreeMap<DsnCode, u64>,
@@ -59,12 +98,28 @@ impl RecipientLedger {
     }
 
     fn accept(&mut self, server: ServerId, message: MessageId, recipient: AddressId, client: bool) {
-        let pair = Pair { client, visits: vec![(server, 0, self.routing_epoch)], ..Pair::default() };
-        let fresh = self.pairs.insert((message, recipient), pair).is_none();
+        let key = PairKey::new(message, recipient);
+        let fresh = self.pairs.insert(key, Pair(if client { Pair::CLIENT } else { 0 })).is_none();
         debug_assert!(fresh, "a recipient is accepted once per message");
+        self.visits.insert(key, vec![(server, 0, self.routing_epoch)]);
         self.unresolved += 1;
         if client {
             self.counts.recipients += 1;
+        }
+    }
+
+    /// Marks an unresolved pair resolved by `outcome` and forgets its visits; returns the
+    /// pair as it was, or what stood in the way (resolved already, or never accepted).
+    fn resolve(&mut self, key: PairKey, outcome: u8) -> Result<Pair, Option<Pair>> {
+        match self.pairs.get_mut(&key) {
+            Some(pair) if !pair.resolved() => {
+                let was = *pair;
+                pair.0 |= outcome;
+                self.unresolved -= 1;
+                self.visits.remove(&key);
+                Ok(was)
+            }
+            other => Err(other.copied()),
         }
     }
 
@@ -109,23 +164,19 @@ impl RecipientLedger {
 
     fn delivered(&mut self, message: MessageId, recipient: AddressId, judge: &mut Judge<'_>) -> Settled {
         let name = judge.name;
-        match self.pairs.get_mut(&(message, recipient)) {
-            None => judge.violate(Invariant::NoLoss, || {
-                format!("{} was delivered but never accepted", name(message, recipient))
-            }),
-            Some(pair) if pair.resolved() => {
-                let what = if pair.delivered { "delivered twice" } else { "delivered after an NDR" };
+        match self.resolve(PairKey::new(message, recipient), Pair::DELIVERED) {
+            Ok(pair) if pair.client() => {
+                self.counts.delivered += 1;
+                return Settled::DeliveredToClient(recipient);
+            }
+            Ok(_) => self.counts.ndr_delivered += 1,
+            Err(Some(pair)) => {
+                let what = if pair.delivered() { "delivered twice" } else { "delivered after an NDR" };
                 judge.violate(Invariant::NoDuplicateDelivery, || format!("{} {what}", name(message, recipient)));
             }
-            Some(pair) => {
-                pair.delivered = true;
-                self.unresolved -= 1;
-                if pair.client {
-                    self.counts.delivered += 1;
-                    return Settled::DeliveredToClient(recipient);
-                }
-                self.counts.ndr_delivered += 1;
-            }
+            Err(None) => judge.violate(Invariant::NoLoss, || {
+                format!("{} was delivered but never accepted", name(message, recipient))
+            }),
         }
         Settled::Nothing
     }
@@ -139,11 +190,14 @@ impl RecipientLedger {
         judge: &mut Judge<'_>,
     ) {
         let name = judge.name;
+        let epoch = self.routing_epoch;
         for r in recipients {
-            let Some(pair) = self.pairs.get_mut(&(message, *r)) else { continue };
-            let epoch = self.routing_epoch;
-            let earlier = pair.visits.iter().find(|(s, h, e)| *s == server && *h < hop_count && *e == epoch).copied();
-            pair.visits.push((server, hop_count, epoch));
+            // Only an unresolved pair has visits: see the type's comment.
+            let Some(visits) = self.visits.get_mut(&PairKey::new(message, *r)) else { continue };
+            // Visits before a routing change cannot make a loop: forget them.
+            visits.retain(|(_, _, e)| *e == epoch);
+            let earlier = visits.iter().find(|(s, h, _)| *s == server && *h < hop_count).copied();
+            visits.push((server, hop_count, epoch));
             if let Some((_, first_hop, _)) = earlier {
                 let server_name = judge.server_name(server);
                 judge.violate(Invariant::NoRoutingLoop, || {
@@ -159,18 +213,12 @@ impl RecipientLedger {
     fn relayed(&mut self, message: MessageId, recipients: &[AddressId], judge: &mut Judge<'_>) {
         let name = judge.name;
         for r in recipients {
-            match self.pairs.get_mut(&(message, *r)) {
-                Some(pair) if !pair.resolved() => {
-                    pair.delivered = true;
-                    self.unresolved -= 1;
-                    if pair.client {
-                        self.counts.relayed += 1;
-                    }
-                }
-                Some(_) => judge.violate(Invariant::NoDuplicateDelivery, || {
+            match self.resolve(PairKey::new(message, *r), Pair::DELIVERED) {
+                Ok(pair) => self.counts.relayed += u64::from(pair.client()),
+                Err(Some(_)) => judge.violate(Invariant::NoDuplicateDelivery, || {
                     format!("{} relayed after it was already resolved", name(message, *r))
                 }),
-                None => {
+                Err(None) => {
                     judge.violate(Invariant::NoLoss, || format!("{} was relayed but never accepted", name(message, *r)))
                 }
             }
@@ -186,18 +234,14 @@ impl RecipientLedger {
         judge: &mut Judge<'_>,
     ) {
         let name = judge.name;
-        let client = match self.pairs.get_mut(&(message, group)) {
-            Some(pair) if !pair.resolved() => {
-                pair.expanded = true;
-                self.unresolved -= 1;
-                pair.client
-            }
-            Some(_) => {
+        let client = match self.resolve(PairKey::new(message, group), Pair::EXPANDED) {
+            Ok(pair) => pair.client(),
+            Err(Some(_)) => {
                 return judge.violate(Invariant::NoDuplicateDelivery, || {
                     format!("{} expanded after it was already resolved", name(message, group))
                 });
             }
-            None => {
+            Err(None) => {
                 return judge.violate(Invariant::NoLoss, || {
                     format!("{} was expanded but never accepted", name(message, group))
                 });
@@ -211,7 +255,7 @@ impl RecipientLedger {
         for m in members {
             // A member the message already reached (by another group expanded on another
             // server) is one recipient, not two.
-            if !self.pairs.contains_key(&(message, *m)) {
+            if !self.pairs.contains_key(&PairKey::new(message, *m)) {
                 self.accept(server, message, *m, client);
             }
         }
@@ -219,18 +263,12 @@ impl RecipientLedger {
 
     fn fail(&mut self, message: MessageId, recipient: AddressId, judge: &mut Judge<'_>) {
         let name = judge.name;
-        match self.pairs.get_mut(&(message, recipient)) {
-            Some(pair) if !pair.resolved() => {
-                pair.failed = true;
-                if pair.client {
-                    self.counts.ndr += 1;
-                }
-                self.unresolved -= 1;
-            }
-            Some(_) => judge.violate(Invariant::NoDuplicateDelivery, || {
+        match self.resolve(PairKey::new(message, recipient), Pair::FAILED) {
+            Ok(pair) => self.counts.ndr += u64::from(pair.client()),
+            Err(Some(_)) => judge.violate(Invariant::NoDuplicateDelivery, || {
                 format!("{} failed after it was already resolved", name(message, recipient))
             }),
-            None => judge
+            Err(None) => judge
                 .violate(Invariant::NoLoss, || format!("{} failed but was never accepted", name(message, recipient))),
         }
     }
@@ -244,15 +282,34 @@ impl RecipientLedger {
             if pair.resolved() {
                 continue;
             }
-            if queued.contains(key) {
-                if pair.client {
-                    self.counts.queued += 1;
-                }
+            let pair_id = (key.message(), key.recipient());
+            if queued.contains(&pair_id) {
+                self.counts.queued += u64::from(pair.client());
             } else {
-                lost.push(*key);
+                lost.push(pair_id);
             }
         }
         lost.sort_unstable();
         lost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_key_gives_back_its_message_and_recipient() {
+        let ids = [
+            MessageId::Client(0),
+            MessageId::Client(1 << 40),
+            MessageId::Dsn { server: ServerId(7), item: org::transport::queue_directory::QueueItemId(12) },
+            MessageId::AutoReply { server: ServerId(65_535), item: org::transport::queue_directory::QueueItemId(1) },
+        ];
+        for m in ids {
+            let key = PairKey::new(m, AddressId(u32::MAX));
+            assert_eq!((key.message(), key.recipient()), (m, AddressId(u32::MAX)));
+        }
+        assert_eq!(std::mem::size_of::<(PairKey, Pair)>(), 16, "a ledger entry stays 16 bytes");
     }
 }
