@@ -3,7 +3,9 @@
 //! day; prints simulated events, wall seconds, events per second, the simulated/wall
 //! ratio and peak memory. Then the floor of this stack: a bare madsim ping-pong of the
 //! same number of messages in the same process, and the ratio. Then sweep throughput of a
-//! small scenario on one core and on all. Figures only, no pass/fail.
+//! small scenario on one core and on all. With `--series`, one day per mailbox count,
+//! each in a process of its own (so each peak RSS is that run's alone), as a table.
+//! Figures only, no pass/fail.
 
 use serde_json::json;
 use sim::world::{madsim_config, run};
@@ -115,48 +117,117 @@ fn madsim_ping_pong(messages: u64) -> f64 {
     wall.elapsed().as_secs_f64()
 }
 
-/// Runs the benchmark and prints its figures.
-pub fn bench(users: u32, routing_groups: u32, seed: u64, sweep_seeds: u64) -> ExitCode {
-    if users == 0 || routing_groups == 0 || routing_groups > 500 {
-        eprintln!("orgsim bench: expected --users above 0 and --routing-groups from 1 to 500");
-        return ExitCode::from(2);
-    }
+/// What `orgsim bench` is asked to run.
+pub struct BenchOptions {
+    pub users: u32,
+    pub routing_groups: u32,
+    pub seed: u64,
+    pub sweep_seeds: u64,
+    /// Mailbox counts to run one day each for, each in a process of its own.
+    pub series: Vec<u32>,
+    /// Run the day only and print its figures as one JSON line (what `series` runs).
+    pub point: bool,
+}
+
+/// The figures of one generated day.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Point {
+    users: u32,
+    servers: u32,
+    messages: u64,
+    deliveries: u64,
+    events: u64,
+    sim_s: f64,
+    wall_s: f64,
+    /// Peak resident set of the process that ran it (None off Linux).
+    peak_rss_mib: Option<f64>,
+    passed: bool,
+}
+
+fn run_point(users: u32, routing_groups: u32, seed: u64) -> Point {
     let text = scenario_text(users, routing_groups);
     let resolved = Arc::new(crate::load_generated("bench", &text));
     let wall = std::time::Instant::now();
     let outcome = run(resolved, seed, None);
     let wall_s = wall.elapsed().as_secs_f64();
-    let m = &outcome.messages;
-    println!(
-        "orgsim bench: {users} users, {routing_groups} routing groups, {} servers, seed {seed}",
-        routing_groups * 2
-    );
-    println!("  simulated            {:>12.0} s (one day)", outcome.sim_seconds);
-    println!("  messages submitted   {:>12}", m.submitted);
-    println!("  recipients delivered {:>12}", m.delivered);
-    println!("  trace events         {:>12}", outcome.events);
-    println!("  wall                 {wall_s:>12.2} s");
-    println!("  events per second    {:>12.0}", outcome.events as f64 / wall_s);
-    println!("  simulated / wall     {:>12.0} x", outcome.sim_seconds / wall_s);
-    match peak_rss_mib() {
+    Point {
+        users,
+        servers: routing_groups * 2,
+        messages: outcome.messages.submitted,
+        deliveries: outcome.messages.delivered,
+        events: outcome.events,
+        sim_s: outcome.sim_seconds,
+        wall_s,
+        peak_rss_mib: peak_rss_mib(),
+        passed: outcome.passed(),
+    }
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn bench(options: &BenchOptions) -> ExitCode {
+    let BenchOptions { users, routing_groups, seed, sweep_seeds, .. } = *options;
+    if users == 0 || routing_groups == 0 || routing_groups > 500 || options.series.contains(&0) {
+        eprintln!(
+            "orgsim bench: expected --users (and every --series count) above 0 and --routing-groups from 1 to 500"
+        );
+        return ExitCode::from(2);
+    }
+    if options.point {
+        let point = run_point(users, routing_groups, seed);
+        println!("{}", serde_json::to_string(&point).expect("figures serialize"));
+        return ExitCode::SUCCESS;
+    }
+    let point = run_point(users, routing_groups, seed);
+    print_day(&point, routing_groups, seed);
+    print_floor(point.events, point.wall_s);
+    print_sweep(sweep_seeds);
+    if options.series.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    match series(&options.series, routing_groups, seed) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("orgsim bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_day(p: &Point, routing_groups: u32, seed: u64) {
+    println!("orgsim bench: {} users, {routing_groups} routing groups, {} servers, seed {seed}", p.users, p.servers);
+    println!("  simulated            {:>12.0} s (one day)", p.sim_s);
+    println!("  messages submitted   {:>12}", p.messages);
+    println!("  recipients delivered {:>12}", p.deliveries);
+    println!("  trace events         {:>12}", p.events);
+    println!("  wall                 {:>12.2} s", p.wall_s);
+    println!("  events per second    {:>12.0}", p.events as f64 / p.wall_s);
+    println!("  simulated / wall     {:>12.0} x", p.sim_s / p.wall_s);
+    match p.peak_rss_mib {
         Some(mib) => println!("  peak memory (RSS)    {mib:>12.1} MiB"),
         None => println!("  peak memory (RSS)    {:>12}", "n/a"),
     }
-    println!("  checks               {}", if outcome.passed() { "all held" } else { "SOME FAILED" });
+    println!("  checks               {}", if p.passed { "all held" } else { "SOME FAILED" });
+}
 
-    // The floor: a bare madsim message, as many as the run had events.
-    let floor_s = madsim_ping_pong(outcome.events);
-    let run_per_event_us = wall_s * 1e6 / outcome.events as f64;
-    let floor_per_message_us = floor_s * 1e6 / outcome.events as f64;
-    println!("madsim ping-pong floor, {} messages in this process:", outcome.events);
+/// The floor: a bare madsim message, as many as the run had events.
+fn print_floor(events: u64, wall_s: f64) {
+    let floor_s = madsim_ping_pong(events);
+    let run_per_event_us = wall_s * 1e6 / events as f64;
+    let floor_per_message_us = floor_s * 1e6 / events as f64;
+    println!("madsim ping-pong floor, {events} messages in this process:");
     println!("  wall                 {floor_s:>12.2} s");
     println!("  per message          {floor_per_message_us:>12.3} us");
     println!("  orgsim per event     {run_per_event_us:>12.3} us");
     println!("  ratio                {:>12.1} x the floor", run_per_event_us / floor_per_message_us);
+}
 
-    // Sweep throughput: the same seeds on one core, then on all.
+/// Sweep throughput: the same seeds on one core, then on all. Each run is a 1,000-user
+/// day (about a second), so the figure is throughput, not thread start-up.
+fn print_sweep(sweep_seeds: u64) {
+    const USERS: u32 = 1_000;
+    const ROUTING_GROUPS: u32 = 3;
     let cores = crate::sweep::jobs(None);
-    let small = Arc::new(crate::load_generated("bench-sweep", &scenario_text(400, 3)));
+    let small = Arc::new(crate::load_generated("bench-sweep", &scenario_text(USERS, ROUTING_GROUPS)));
     let seeds: Vec<u64> = (1..=sweep_seeds.max(1)).collect();
     let mut rates = Vec::new();
     for jobs in [1, cores] {
@@ -166,11 +237,53 @@ pub fn bench(users: u32, routing_groups: u32, seed: u64, sweep_seeds: u64) -> Ex
         debug_assert_eq!(outcomes.len(), seeds.len());
         rates.push(seeds.len() as f64 / elapsed);
         println!(
-            "sweep of {} seeds (400 users, 3 routing groups) on {jobs} core(s): {elapsed:.2} s, {:.2} runs/s",
+            "sweep of {} seeds ({USERS} users, {ROUTING_GROUPS} routing groups) on {jobs} core(s): {elapsed:.2} s, {:.2} runs/s",
             seeds.len(),
             rates.last().expect("pushed")
         );
     }
     println!("  speed-up on {cores} cores: {:.2} x", rates[1] / rates[0]);
-    ExitCode::SUCCESS
+}
+
+/// One day per mailbox count, each in a fresh process so its peak RSS is its own.
+fn series(counts: &[u32], routing_groups: u32, seed: u64) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program to run the series: {e}"))?;
+    println!("series: one day each, {routing_groups} routing groups, seed {seed}, a process per point");
+    println!(
+        "  {:>8} {:>10} {:>11} {:>11} {:>8} {:>9} {:>9} {:>9} {:>10}",
+        "users", "messages", "deliveries", "events", "wall s", "sim/wall", "us/event", "RSS MiB", "KiB/user"
+    );
+    for users in counts {
+        let output = std::process::Command::new(&exe)
+            .args(["bench", "--point", "--users", &users.to_string()])
+            .args(["--routing-groups", &routing_groups.to_string(), "--seed", &seed.to_string()])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let point: Point = match stdout.lines().last().map(serde_json::from_str) {
+            Some(Ok(point)) if output.status.success() => point,
+            _ => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                return Err(format!("the {users}-user point failed ({}): {}", output.status, stderr.trim()));
+            }
+        };
+        let rss = point.peak_rss_mib.map_or("n/a".to_string(), |m| format!("{m:.1}"));
+        // Counts are above 0 (checked on entry).
+        let per_user =
+            point.peak_rss_mib.map_or("n/a".to_string(), |m| format!("{:.2}", m * 1024.0 / f64::from(*users)));
+        println!(
+            "  {:>8} {:>10} {:>11} {:>11} {:>8.1} {:>9.0} {:>9.3} {:>9} {:>10}{}",
+            point.users,
+            point.messages,
+            point.deliveries,
+            point.events,
+            point.wall_s,
+            point.sim_s / point.wall_s,
+            point.wall_s * 1e6 / point.events as f64,
+            rss,
+            per_user,
+            if point.passed { "" } else { "  (checks FAILED)" }
+        );
+    }
+    Ok(())
 }

@@ -229,6 +229,13 @@ enum Command {
         /// Seeds in the sweep-throughput part.
         #[arg(long, default_value_t = 8)]
         sweep_seeds: u64,
+        /// Then one day for each of these mailbox counts (e.g. 25000,50000,100000,200000),
+        /// each in a process of its own, as a table of wall time, events and peak RSS.
+        #[arg(long, value_delimiter = ',', value_name = "USERS,...")]
+        series: Vec<u32>,
+        /// Run the day only and print its figures as one JSON line (what --series runs).
+        #[arg(long, hide = true)]
+        point: bool,
     },
 }
 
@@ -288,8 +295,8 @@ fn main() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&schema).expect("schemas serialize"));
             ExitCode::SUCCESS
         }
-        Command::Bench { users, routing_groups, seed, sweep_seeds } => {
-            bench::bench(users, routing_groups, seed, sweep_seeds)
+        Command::Bench { users, routing_groups, seed, sweep_seeds, series, point } => {
+            bench::bench(&bench::BenchOptions { users, routing_groups, seed, sweep_seeds, series, point })
         }
         Command::Report { trace, out, perfetto } => report_command(&trace, out.as_deref(), perfetto.as_deref()),
         Command::Diff { a, b } => match reports::diff::diff_traces(&a, &b) {
@@ -623,10 +630,13 @@ fn report_command(trace: &Path, out: Option<&Path>, perfetto: Option<&Path>) -> 
         eprintln!("orgsim report: say what to write: --out DIR, --perfetto FILE, or both");
         return ExitCode::from(2);
     }
-    // Read the trace fully first, so a bad trace writes nothing.
-    if let Err(e) = reports::read_trace(trace) {
-        eprintln!("orgsim report: {e}");
-        return ExitCode::from(2);
+    // Read the trace fully first, so a bad trace writes nothing. (The Perfetto export
+    // alone streams, and writes nothing itself when the trace is bad.)
+    if out.is_some() {
+        if let Err(e) = reports::read_trace(trace) {
+            eprintln!("orgsim report: {e}");
+            return ExitCode::from(2);
+        }
     }
     if let Some(dir) = out {
         if let Err(code) = output_dir("--out", dir) {
