@@ -8,6 +8,7 @@
 //! exactly when it woke to handle it before.
 
 use super::*;
+use std::collections::BTreeSet;
 use std::task::{Context, Waker};
 
 /// What waits for one node.
@@ -17,9 +18,10 @@ pub(super) struct Post {
     held: BTreeMap<(u64, u64), Box<Wire>>,
     /// The node's task, as of its last wait (None until it first waits).
     waker: Option<Waker>,
-    /// A timer set for the node (µs since the start), by it or a sender, that had not
-    /// fired when the node last waited: the node wakes by then and looks at its post.
-    registered_us: Option<u64>,
+    /// Timers set for the node (µs since the start), by it or by senders, that had not
+    /// fired when it last waited: the node wakes at each and looks at its post. Kept as
+    /// a set so that no deadline is set twice (each would fire, a wake-up for nothing).
+    pending_us: BTreeSet<u64>,
     /// Whether the node runs and takes packets: a packet sent to a dead node is lost.
     open: bool,
 }
@@ -44,12 +46,12 @@ impl Post {
         }
         let arrive_us = wire.arrive_us;
         self.held.insert((arrive_us, wire.seq), wire);
-        if self.registered_us.is_some_and(|r| r <= arrive_us) {
+        if self.pending_us.first().is_some_and(|first| *first <= arrive_us) {
             return;
         }
         if let Some(waker) = &self.waker {
             set_timer(start + StdDuration::from_micros(arrive_us), waker);
-            self.registered_us = Some(arrive_us);
+            self.pending_us.insert(arrive_us);
         }
     }
 
@@ -98,9 +100,9 @@ fn set_timer(deadline: madsim::time::Instant, waker: &Waker) {
 /// deadline: `Some(Some(input))`, `Some(None)` when the inbox was dropped (the node was
 /// killed), `None` otherwise. `now_us` is the time the caller computed `deadline_us`
 /// at: the first poll runs in the same step, when madsim's clock cannot have moved, so
-/// only later polls read it (madsim interposes on the clock; reading it is not free). A madsim `Sleep` sets a new timer each time it is polled,
-/// so a timer is set only when the wake-up moves; an earlier one that fires after it
-/// moved is a spurious wake-up.
+/// only later polls read it (madsim interposes on the clock; reading it is not free).
+/// A timer is set only for a deadline none is pending for; one whose deadline has since
+/// moved still fires, a spurious wake-up.
 pub(super) async fn wait<T>(
     world: &Shared,
     node: Node,
@@ -120,8 +122,8 @@ pub(super) async fn wait<T>(
         let now = if std::mem::take(&mut first) { now_us } else { w.now_us() };
         let post = w.posts.of(node);
         // A timer that has fired no longer wakes the node: a sender must set its own.
-        if post.registered_us.is_some_and(|r| r <= now) {
-            post.registered_us = None;
+        while post.pending_us.first().is_some_and(|first| *first <= now) {
+            post.pending_us.pop_first();
         }
         let deadline_us = [deadline_us, post.next_arrival_us()].into_iter().flatten().min();
         if deadline_us.is_some_and(|d| now >= d) {
@@ -130,9 +132,9 @@ pub(super) async fn wait<T>(
         if !post.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             post.waker = Some(cx.waker().clone());
         }
-        if let Some(deadline) = deadline_us.filter(|d| post.registered_us != Some(*d)) {
+        if let Some(deadline) = deadline_us.filter(|d| !post.pending_us.contains(d)) {
             set_timer(start + StdDuration::from_micros(deadline), cx.waker());
-            post.registered_us = Some(deadline);
+            post.pending_us.insert(deadline);
         }
         Poll::Pending
     })
