@@ -152,19 +152,25 @@ fn for_each_record(
     Ok(())
 }
 
+/// A trace opens with its "run" header record: refuses one that does not.
+fn expect_run_header(path: &Path, line: usize, event: &str) -> Result<(), ReportError> {
+    if line == 1 && event != "run" {
+        return Err(ReportError::Trace {
+            file: path.to_path_buf(),
+            line: 1,
+            message: "expected the \"run\" header record first".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Reads a trace file (JSON Lines).
 pub fn read_trace(path: &Path) -> Result<TraceData, ReportError> {
     let mut data = TraceData::default();
     for_each_record(path, |n, v| {
         let t = as_u64(v, "t_ms", path, n)?;
         let event = as_str(v, "event", path, n)?;
-        if n == 1 && event != "run" {
-            return Err(ReportError::Trace {
-                file: path.to_path_buf(),
-                line: 1,
-                message: "expected the \"run\" header record first".into(),
-            });
-        }
+        expect_run_header(path, n, event)?;
         data.records += 1;
         data.end_ms = data.end_ms.max(t);
         *data.event_counts.entry(event.to_string()).or_default() += 1;

@@ -3,7 +3,7 @@
 //! event a 1 µs slice carrying its fields, and every message a flow joining its events
 //! across servers, so a run can be browsed on a timeline (ui.perfetto.dev, chrome://tracing).
 
-use crate::{as_str, as_u64, for_each_record, ReportError};
+use crate::{as_str, as_u64, expect_run_header, for_each_record, ReportError};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -72,12 +72,13 @@ fn flow_starts<'a>(event: &str, v: &'a Value) -> [Option<&'a str>; 2] {
 /// memory holds the process and thread names (the organization's size), never the trace.
 /// Every message is a flow: it starts where the message was submitted or generated and
 /// steps through every later event that names it (a flow needs no finish event, so no
-/// pass over the trace is needed to find each message's last one).
-pub fn write_trace_events(trace: &Path, out: &mut impl Write) -> Result<(), ReportError> {
+/// pass over the trace is needed to find each message's last one). A write error names
+/// `out_path`.
+pub fn write_trace_events(trace: &Path, out: &mut impl Write, out_path: &Path) -> Result<(), ReportError> {
     let mut processes = Ids::default();
     let mut threads = Ids::default();
     let mut first = true;
-    let io = |e: std::io::Error| ReportError::Io(trace.to_path_buf(), e);
+    let io = |e: std::io::Error| ReportError::Io(out_path.to_path_buf(), e);
     out.write_all(b"{\"displayTimeUnit\":\"ms\",\"traceEvents\":[").map_err(io)?;
     let mut emit = |event: Value, out: &mut dyn Write| -> std::io::Result<()> {
         if !std::mem::take(&mut first) {
@@ -88,13 +89,7 @@ pub fn write_trace_events(trace: &Path, out: &mut impl Write) -> Result<(), Repo
     for_each_record(trace, |n, v| {
         let node = as_str(v, "node", trace, n)?;
         let event = as_str(v, "event", trace, n)?;
-        if n == 1 && event != "run" {
-            return Err(ReportError::Trace {
-                file: trace.to_path_buf(),
-                line: 1,
-                message: "expected the \"run\" header record first".into(),
-            });
-        }
+        expect_run_header(trace, n, event)?;
         let ts = as_u64(v, "t_ms", trace, n)? * 1_000;
         let (pid, new_process) = processes.get(node);
         if new_process {
@@ -147,7 +142,7 @@ pub fn write_perfetto(trace: &Path, out: &Path) -> Result<(), ReportError> {
     let tmp = PathBuf::from(tmp);
     let file = std::fs::File::create(&tmp).map_err(|e| ReportError::Io(tmp.clone(), e))?;
     let mut writer = BufWriter::new(file);
-    let written = write_trace_events(trace, &mut writer)
+    let written = write_trace_events(trace, &mut writer, &tmp)
         .and_then(|()| writer.flush().map_err(|e| ReportError::Io(tmp.clone(), e)));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
@@ -160,11 +155,17 @@ pub fn write_perfetto(trace: &Path, out: &Path) -> Result<(), ReportError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn servers_are_processes_and_messages_are_flows() {
-        let dir = std::env::temp_dir().join(format!("orgsim-perfetto-{}", std::process::id()));
+    /// A fresh directory holding `lines` as the trace `t.jsonl`: (directory, trace).
+    fn trace_file(tag: &str, lines: &[&str]) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("orgsim-perfetto-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let trace = dir.join("t.jsonl");
+        std::fs::write(&trace, lines.join("\n")).unwrap();
+        (dir, trace)
+    }
+
+    #[test]
+    fn servers_are_processes_and_messages_are_flows() {
         let lines = [
             r#"{"t_ms":0,"node":"orgsim","event":"run","seed":1,"scenario":{"name":"s","description":"d"}}"#,
             r#"{"t_ms":5,"node":"EX1","event":"submitted","message":"M1","sender":"a","recipients":["b"],"size_bytes":1}"#,
@@ -172,9 +173,9 @@ mod tests {
             r#"{"t_ms":12,"node":"EX2","event":"delivered","message":"M1","recipient":"b","store":"S","latency_ms":7}"#,
             r#"{"t_ms":20,"node":"link_state","event":"link_state_sample","messages":4,"bytes":900,"interval_ms":20}"#,
         ];
-        std::fs::write(&trace, lines.join("\n")).unwrap();
+        let (dir, trace) = trace_file("flows", &lines);
         let mut out = Vec::new();
-        write_trace_events(&trace, &mut out).unwrap();
+        write_trace_events(&trace, &mut out, Path::new("memory")).unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         let events = v["traceEvents"].as_array().unwrap();
         let names: Vec<&str> = events
@@ -208,15 +209,12 @@ mod tests {
 
     #[test]
     fn a_bad_trace_writes_nothing() {
-        let dir = std::env::temp_dir().join(format!("orgsim-perfetto-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let trace = dir.join("t.jsonl");
         let lines = [
             r#"{"t_ms":0,"node":"orgsim","event":"run","seed":1,"scenario":{"name":"s","description":"d"}}"#,
             r#"{"t_ms":5,"node":"EX1","event":"submitted","message":"M1"}"#,
             r#"{"t_ms":"soon","node":"EX1","event":"queued"}"#,
         ];
-        std::fs::write(&trace, lines.join("\n")).unwrap();
+        let (dir, trace) = trace_file("bad", &lines);
         let out = dir.join("p.json");
         let err = write_perfetto(&trace, &out).unwrap_err().to_string();
         assert!(err.contains("t.jsonl") && err.contains('3'), "names the file and line: {err}");

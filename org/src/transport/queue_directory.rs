@@ -111,7 +111,6 @@ pub struct DiskImage {
 }
 
 impl DiskImage {
-    /// Applies one change.
     /// Applies one change; takes it by value, as a disk takes the bytes written (a new
     /// message file moves in, nothing is copied).
     pub fn apply(&mut self, op: DiskOp) {
