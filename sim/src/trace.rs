@@ -3,8 +3,7 @@
 //! SHA-256 as it is written. The first record holds orgsim's version, the seed and the
 //! fully resolved scenario, so a change of defaults shows in a diff.
 
-use org::trace::{Namer, ServerEvent};
-use serde::ser::{SerializeMap, Serializer};
+use org::trace::{json, Namer, ServerEvent};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -123,35 +122,42 @@ impl TraceSink {
 
     /// Appends one record of the world's.
     pub fn record(&mut self, t_ms: u64, node: &str, event: &TraceEvent) {
-        let start = self.begin(t_ms, node);
+        self.begin(t_ms, node);
+        let start = self.line.len();
+        self.line.push(b',');
         serde_json::to_writer(&mut self.line, event).expect("events serialize");
         self.end(start);
     }
 
     /// Appends one server event, its ids named by `names`.
     pub fn record_server(&mut self, t_ms: u64, node: &str, event: &ServerEvent, names: &dyn Namer) {
-        let start = self.begin(t_ms, node);
-        let mut serializer = serde_json::Serializer::new(&mut self.line);
-        let mut map = serializer.serialize_map(None).expect("a vec takes a map");
-        map.serialize_entry("event", event.trace_name()).expect("a name serializes");
-        event.write_fields(names, &mut map).expect("events serialize");
-        SerializeMap::end(map).expect("a vec takes a map");
-        self.end(start);
+        self.begin(t_ms, node);
+        self.line.extend_from_slice(b",\"event\":");
+        json::str(&mut self.line, event.trace_name());
+        event.write_fields(names, &mut self.line);
+        self.line.push(b'}');
+        self.commit();
     }
 
-    /// Starts a line with the time and node; returns where the event's object starts.
-    fn begin(&mut self, t_ms: u64, node: &str) -> usize {
+    /// Starts a line with the time and node (the object left open).
+    fn begin(&mut self, t_ms: u64, node: &str) {
         self.line.clear();
-        write!(self.line, "{{\"t_ms\":{t_ms},\"node\":").expect("vec write");
-        serde_json::to_writer(&mut self.line, node).expect("a string serializes");
-        self.line.push(b',');
-        self.line.len()
+        self.line.extend_from_slice(b"{\"t_ms\":");
+        json::uint(&mut self.line, t_ms);
+        self.line.extend_from_slice(b",\"node\":");
+        json::str(&mut self.line, node);
     }
 
-    /// Merges the event's object into the line, then hashes and writes it.
+    /// Merges the event's object, which starts at `start`, into the line; then hashes
+    /// and writes it.
     fn end(&mut self, start: usize) {
-        debug_assert_eq!(self.line[start], b'{');
-        self.line.remove(start);
+        debug_assert_eq!(self.line[start..start + 2], *b",{");
+        self.line.remove(start + 1);
+        self.commit();
+    }
+
+    /// Ends the line, hashes and writes it.
+    fn commit(&mut self) {
         self.line.push(b'\n');
         self.hasher.update(&self.line);
         self.events += 1;
@@ -226,8 +232,8 @@ mod tests {
         fn routing_group(&self, _: org::RoutingGroupId) -> &str {
             "RG"
         }
-        fn queue(&self, key: QueueKey) -> String {
-            format!("{key:?}")
+        fn queue(&self, key: QueueKey) -> &str {
+            ["LocalDelivery", "Other"][usize::from(key != QueueKey::LocalDelivery)]
         }
     }
 

@@ -116,6 +116,12 @@ impl ExchangeServer {
         self.out.drain_outputs()
     }
 
+    /// Swaps the outputs produced so far, in order, into `empty` (an empty Vec the
+    /// caller keeps between steps), so that neither side reallocates each step.
+    pub fn swap_outputs(&mut self, empty: &mut Vec<Output>) {
+        self.out.swap_outputs(empty);
+    }
+
     /// The DSAccess user cache's figures, when it is simulated.
     pub fn dsaccess_stats(&self) -> Option<CacheStats> {
         self.smtp.dsaccess_stats()

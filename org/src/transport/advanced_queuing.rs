@@ -28,17 +28,17 @@ pub enum QueueKey {
 
 impl QueueKey {
     /// The queue's name as Queue Viewer shows it.
-    pub fn display_name(self, topology: &Topology) -> String {
+    pub fn display_name(self, topology: &Topology) -> &str {
         match self {
-            QueueKey::LocalDelivery => "Local delivery".into(),
-            QueueKey::Unreachable => "Final destination currently unreachable".into(),
-            QueueKey::AwaitingDirectory => "Messages awaiting directory lookup".into(),
-            QueueKey::Link(NextHop::Server(s)) => topology.server(s).fqdn.clone(),
-            QueueKey::Link(NextHop::Connector(c)) => topology.connector(c).name.clone(),
-            QueueKey::Link(NextHop::Gateway(g)) => topology.gateway(g).name.clone(),
-            QueueKey::Link(NextHop::RemoteDomain(d)) => topology.external.domain(d).to_string(),
-            QueueKey::Link(NextHop::Local) => "Local delivery".into(),
-            QueueKey::Link(NextHop::Unreachable) => "Final destination currently unreachable".into(),
+            QueueKey::LocalDelivery => "Local delivery",
+            QueueKey::Unreachable => "Final destination currently unreachable",
+            QueueKey::AwaitingDirectory => "Messages awaiting directory lookup",
+            QueueKey::Link(NextHop::Server(s)) => &topology.server(s).fqdn,
+            QueueKey::Link(NextHop::Connector(c)) => &topology.connector(c).name,
+            QueueKey::Link(NextHop::Gateway(g)) => &topology.gateway(g).name,
+            QueueKey::Link(NextHop::RemoteDomain(d)) => topology.external.domain(d),
+            QueueKey::Link(NextHop::Local) => "Local delivery",
+            QueueKey::Link(NextHop::Unreachable) => "Final destination currently unreachable",
         }
     }
 

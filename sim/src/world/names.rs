@@ -1,6 +1,7 @@
 //! The scenario's names for the ids server events carry, as the trace writes them.
 
 use super::*;
+use org::trace::json;
 use org::StoreId;
 
 impl Namer for Resolved {
@@ -12,6 +13,23 @@ impl Namer for Resolved {
             MessageId::Dsn { server, item } => format!("NDR-{}-{item}", self.topology.server(server).name),
             MessageId::AutoReply { server, item } => format!("OOF-{}-{item}", self.topology.server(server).name),
         }
+    }
+
+    /// As `message`, without a String: most trace records name a message.
+    fn write_message(&self, id: MessageId, out: &mut Vec<u8>) {
+        let (prefix, server, item): (&[u8], _, _) = match id {
+            MessageId::Client(n) => {
+                out.push(b'M');
+                json::uint(out, n);
+                return;
+            }
+            MessageId::Dsn { server, item } => (b"NDR-", server, item.0),
+            MessageId::AutoReply { server, item } => (b"OOF-", server, item.0),
+        };
+        out.extend_from_slice(prefix);
+        json::escape(out, &self.topology.server(server).name);
+        out.push(b'-');
+        json::uint(out, item);
     }
 
     fn address(&self, id: AddressId) -> &str {
@@ -42,7 +60,7 @@ impl Namer for Resolved {
         &self.topology.routing_group(id).name
     }
 
-    fn queue(&self, key: QueueKey) -> String {
+    fn queue(&self, key: QueueKey) -> &str {
         key.display_name(&self.topology)
     }
 }

@@ -8,6 +8,7 @@
 //! exactly when it woke to handle it before.
 
 use super::*;
+use madsim::time::TimeHandle;
 use std::collections::BTreeSet;
 use std::task::{Context, Waker};
 
@@ -40,7 +41,7 @@ impl Post {
 
     /// Takes a packet on its way here (unless the node is dead), and sets the node's
     /// timer for its arrival when that is earlier than the one it has.
-    pub(super) fn deliver(&mut self, wire: Box<Wire>, start: madsim::time::Instant) {
+    pub(super) fn deliver(&mut self, wire: Box<Wire>, start: madsim::time::Instant, clock: &TimeHandle) {
         if !self.open {
             return;
         }
@@ -50,7 +51,7 @@ impl Post {
             return;
         }
         if let Some(waker) = &self.waker {
-            set_timer(start + StdDuration::from_micros(arrive_us), waker);
+            set_timer(clock, start + StdDuration::from_micros(arrive_us), waker);
             self.pending_us.insert(arrive_us);
         }
     }
@@ -90,10 +91,11 @@ impl Posts {
 }
 
 /// Sets a madsim timer that wakes `waker` at `deadline` (a `Sleep` registers its timer
-/// with the waker it is polled with; madsim keeps no other public way to set one).
-fn set_timer(deadline: madsim::time::Instant, waker: &Waker) {
-    let mut sleep = Box::pin(madsim::time::sleep_until(deadline));
-    let _ = sleep.as_mut().poll(&mut Context::from_waker(waker));
+/// with the waker it is polled with; madsim keeps no other public way to set one). The
+/// `Sleep` is `Unpin` and polled where it stands: no allocation.
+fn set_timer(clock: &TimeHandle, deadline: madsim::time::Instant, waker: &Waker) {
+    let mut sleep = clock.sleep_until(deadline);
+    let _ = std::pin::Pin::new(&mut sleep).poll(&mut Context::from_waker(waker));
 }
 
 /// Waits for an input on `rx` (if the node has an inbox), a packet's arrival or the
@@ -117,8 +119,8 @@ pub(super) async fn wait<T>(
                 return Poll::Ready(Some(input));
             }
         }
-        let mut w = lock(world);
-        let start = w.start;
+        let mut guard = lock(world);
+        let w = &mut *guard;
         let now = if std::mem::take(&mut first) { now_us } else { w.now_us() };
         let post = w.posts.of(node);
         // A timer that has fired no longer wakes the node: a sender must set its own.
@@ -133,7 +135,7 @@ pub(super) async fn wait<T>(
             post.waker = Some(cx.waker().clone());
         }
         if let Some(deadline) = deadline_us.filter(|d| !post.pending_us.contains(d)) {
-            set_timer(start + StdDuration::from_micros(deadline), cx.waker());
+            set_timer(&w.clock, w.start + StdDuration::from_micros(deadline), cx.waker());
             post.pending_us.insert(deadline);
         }
         Poll::Pending

@@ -36,6 +36,7 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
     };
     let first_now = lock(&world).now_us() / 1_000;
     let mut next_sample_ms = (first_now / interval + 1) * interval;
+    let mut outputs = Vec::new();
     loop {
         let now_us = lock(&world).now_us();
         let now = Instant(now_us / 1_000);
@@ -98,7 +99,8 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
             }
             next_sample_ms += interval;
         }
-        apply_outputs(&world, id, now_us, server.drain_outputs(), server.unflushed_writes());
+        server.swap_outputs(&mut outputs);
+        apply_outputs(&world, id, now_us, &mut outputs, server.unflushed_writes());
 
         let population_next = lock(&world).populations[i].as_ref().and_then(|p| p.next_at());
         let deadline_us = [
@@ -134,12 +136,12 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
 }
 
 /// Carries out a server's outputs; `unflushed` is how many of its writes are not durable
-/// after this step.
-pub(super) fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: Vec<Output>, unflushed: usize) {
+/// after this step. It empties `outputs` and leaves it its capacity.
+pub(super) fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: &mut Vec<Output>, unflushed: usize) {
     let now = Instant(now_us / 1_000);
     let mut w = lock(world);
     w.unflushed[usize::from(me.0)] = unflushed as u32;
-    for output in outputs {
+    for output in outputs.drain(..) {
         match output {
             Output::Send { to, packet } => {
                 let bytes = packet.wire_size_bytes(&w.resolved.topology);
