@@ -63,6 +63,10 @@ impl Pair {
 /// because a connector changed state legitimately may return.
 type Visit = (ServerId, u8, u64);
 
+/// A pair's visits, inline up to two (most copies reach their mailbox's server directly
+/// or through one bridgehead).
+type Visits = smallvec::SmallVec<[Visit; 2]>;
+
 /// Every accepted recipient and what became of it. The visits of a pair are kept while
 /// it is unresolved, when its copy is still travelling: a copy that arrives after its
 /// pair was resolved is a duplicate, which `no_duplicate_delivery` judges if it is
@@ -71,7 +75,7 @@ type Visit = (ServerId, u8, u64);
 #[derive(Default)]
 pub(super) struct RecipientLedger {
     pairs: Map<Pair>,
-    visits: Map<Vec<Visit>>,
+    visits: Map<Visits>,
     pub(super) unresolved: u64,
     pub(super) counts: MessageCounts,
     pub(super) ndr_by_code: BTreeMap<DsnCode, u64>,
@@ -101,7 +105,7 @@ impl RecipientLedger {
         let key = PairKey::new(message, recipient);
         let fresh = self.pairs.insert(key, Pair(if client { Pair::CLIENT } else { 0 })).is_none();
         debug_assert!(fresh, "a recipient is accepted once per message");
-        self.visits.insert(key, vec![(server, 0, self.routing_epoch)]);
+        self.visits.insert(key, smallvec::smallvec![(server, 0, self.routing_epoch)]);
         self.unresolved += 1;
         if client {
             self.counts.recipients += 1;
