@@ -21,6 +21,7 @@ mod expansion_order;
 mod expectations;
 mod least_cost_routing;
 mod link_state_mirror;
+mod pair_table;
 mod recipient_ledger;
 
 use directory_convergence::DirectoryMirror;
@@ -43,7 +44,7 @@ use org::transport::dsn::DsnCode;
 use org::transport::queue_directory::DiskImage;
 use org::{AddressId, ConnectorId, RoutingGroupId, ServerId};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// One check's result.

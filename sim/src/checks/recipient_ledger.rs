@@ -5,33 +5,7 @@
 
 use super::*;
 
-/// A (message, recipient) pair in 12 bytes: the message id packed in two words
-/// ([`MessageId::to_bits`]) and the address. The ledger holds one per recipient of every
-/// message of the run (6.7 million in the 100,000-mailbox day), so its size is the
-/// checker's size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct PairKey([u32; 3]);
-
-impl PairKey {
-    fn new(message: MessageId, recipient: AddressId) -> Self {
-        let bits = message.to_bits();
-        PairKey([(bits >> 32) as u32, bits as u32, recipient.0])
-    }
-
-    fn message(self) -> MessageId {
-        let bits = u64::from(self.0[0]) << 32 | u64::from(self.0[1]);
-        MessageId::from_bits(bits).expect("the ledger packs only message ids")
-    }
-
-    fn recipient(self) -> AddressId {
-        AddressId(self.0[2])
-    }
-}
-
-/// Hash maps with fixed keys: their order never reaches a result (what is listed from
-/// them is sorted first). FxHash: these keys are ids, not attacker input, and the
-/// ledger is looked up on every event.
-type Map<V> = HashMap<PairKey, V, rustc_hash::FxBuildHasher>;
+use super::pair_table::{Map, PairKey, PairTable};
 
 /// What became of one pair, in one byte.
 #[derive(Clone, Copy, Debug, Default)]
@@ -74,7 +48,7 @@ type Visits = smallvec::SmallVec<[Visit; 2]>;
 /// memory as the rest of the simulation together.)
 #[derive(Default)]
 pub(super) struct RecipientLedger {
-    pairs: Map<Pair>,
+    pairs: PairTable<Pair>,
     visits: Map<Visits>,
     pub(super) unresolved: u64,
     pub(super) counts: MessageCounts,
@@ -101,26 +75,29 @@ impl RecipientLedger {
         self.pairs.len()
     }
 
-    fn accept(&mut self, server: ServerId, message: MessageId, recipient: AddressId, client: bool) {
-        let key = PairKey::new(message, recipient);
-        let fresh = self.pairs.insert(key, Pair(if client { Pair::CLIENT } else { 0 })).is_none();
+    /// Accepts a message's recipients (a submission, or a DSN or reply to its one
+    /// recipient); each is new.
+    fn accept(&mut self, server: ServerId, message: MessageId, recipients: &[AddressId], client: bool) {
+        let fresh = self.pairs.insert_message(message, recipients, Pair(if client { Pair::CLIENT } else { 0 }));
         debug_assert!(fresh, "a recipient is accepted once per message");
-        self.visits.insert(key, smallvec::smallvec![(server, 0, self.routing_epoch)]);
-        self.unresolved += 1;
+        for r in recipients {
+            self.visits.insert(PairKey::new(message, *r), smallvec::smallvec![(server, 0, self.routing_epoch)]);
+        }
+        self.unresolved += recipients.len() as u64;
         if client {
-            self.counts.recipients += 1;
+            self.counts.recipients += recipients.len() as u64;
         }
     }
 
     /// Marks an unresolved pair resolved by `outcome` and forgets its visits; returns the
     /// pair as it was, or what stood in the way (resolved already, or never accepted).
-    fn resolve(&mut self, key: PairKey, outcome: u8) -> Result<Pair, Option<Pair>> {
-        match self.pairs.get_mut(&key) {
+    fn resolve(&mut self, message: MessageId, recipient: AddressId, outcome: u8) -> Result<Pair, Option<Pair>> {
+        match self.pairs.get_mut(message, recipient) {
             Some(pair) if !pair.resolved() => {
                 let was = *pair;
                 pair.0 |= outcome;
                 self.unresolved -= 1;
-                self.visits.remove(&key);
+                self.visits.remove(&PairKey::new(message, recipient));
                 Ok(was)
             }
             other => Err(other.copied()),
@@ -132,13 +109,11 @@ impl RecipientLedger {
         match event {
             ServerEvent::Submitted { message, recipients, .. } => {
                 self.counts.submitted += 1;
-                for r in recipients {
-                    self.accept(server, *message, *r, true);
-                }
+                self.accept(server, *message, recipients, true);
             }
             ServerEvent::Ndr { message, recipients, code, ndr, to } => {
                 self.counts.ndr_messages += 1;
-                self.accept(server, *ndr, *to, false);
+                self.accept(server, *ndr, &[*to], false);
                 for r in recipients {
                     *self.ndr_by_code.entry(*code).or_default() += 1;
                     self.fail(*message, *r, judge);
@@ -146,7 +121,7 @@ impl RecipientLedger {
             }
             ServerEvent::OutOfOffice { reply, to, .. } => {
                 self.counts.oof_messages += 1;
-                self.accept(server, *reply, *to, false);
+                self.accept(server, *reply, &[*to], false);
             }
             ServerEvent::Badmail { message, recipients, .. } => {
                 for r in recipients {
@@ -168,7 +143,7 @@ impl RecipientLedger {
 
     fn delivered(&mut self, message: MessageId, recipient: AddressId, judge: &mut Judge<'_>) -> Settled {
         let name = judge.name;
-        match self.resolve(PairKey::new(message, recipient), Pair::DELIVERED) {
+        match self.resolve(message, recipient, Pair::DELIVERED) {
             Ok(pair) if pair.client() => {
                 self.counts.delivered += 1;
                 return Settled::DeliveredToClient(recipient);
@@ -217,7 +192,7 @@ impl RecipientLedger {
     fn relayed(&mut self, message: MessageId, recipients: &[AddressId], judge: &mut Judge<'_>) {
         let name = judge.name;
         for r in recipients {
-            match self.resolve(PairKey::new(message, *r), Pair::DELIVERED) {
+            match self.resolve(message, *r, Pair::DELIVERED) {
                 Ok(pair) => self.counts.relayed += u64::from(pair.client()),
                 Err(Some(_)) => judge.violate(Invariant::NoDuplicateDelivery, || {
                     format!("{} relayed after it was already resolved", name(message, *r))
@@ -238,7 +213,7 @@ impl RecipientLedger {
         judge: &mut Judge<'_>,
     ) {
         let name = judge.name;
-        let client = match self.resolve(PairKey::new(message, group), Pair::EXPANDED) {
+        let client = match self.resolve(message, group, Pair::EXPANDED) {
             Ok(pair) => pair.client(),
             Err(Some(_)) => {
                 return judge.violate(Invariant::NoDuplicateDelivery, || {
@@ -259,15 +234,15 @@ impl RecipientLedger {
         for m in members {
             // A member the message already reached (by another group expanded on another
             // server) is one recipient, not two.
-            if !self.pairs.contains_key(&PairKey::new(message, *m)) {
-                self.accept(server, message, *m, client);
+            if !self.pairs.contains(message, *m) {
+                self.accept(server, message, &[*m], client);
             }
         }
     }
 
     fn fail(&mut self, message: MessageId, recipient: AddressId, judge: &mut Judge<'_>) {
         let name = judge.name;
-        match self.resolve(PairKey::new(message, recipient), Pair::FAILED) {
+        match self.resolve(message, recipient, Pair::FAILED) {
             Ok(pair) => self.counts.ndr += u64::from(pair.client()),
             Err(Some(_)) => judge.violate(Invariant::NoDuplicateDelivery, || {
                 format!("{} failed after it was already resolved", name(message, recipient))
@@ -282,11 +257,11 @@ impl RecipientLedger {
     pub(super) fn lost(&mut self, disks: &[DiskImage]) -> Vec<(MessageId, AddressId)> {
         let queued: BTreeSet<(MessageId, AddressId)> = disks.iter().flat_map(|d| d.queued_recipients()).collect();
         let mut lost = Vec::new();
-        for (key, pair) in &self.pairs {
+        for (message, recipient, pair) in self.pairs.iter() {
             if pair.resolved() {
                 continue;
             }
-            let pair_id = (key.message(), key.recipient());
+            let pair_id = (message, recipient);
             if queued.contains(&pair_id) {
                 self.counts.queued += u64::from(pair.client());
             } else {
@@ -295,25 +270,5 @@ impl RecipientLedger {
         }
         lost.sort_unstable();
         lost
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pair_key_gives_back_its_message_and_recipient() {
-        let ids = [
-            MessageId::Client(0),
-            MessageId::Client(1 << 40),
-            MessageId::Dsn { server: ServerId(7), item: org::transport::queue_directory::QueueItemId(12) },
-            MessageId::AutoReply { server: ServerId(65_535), item: org::transport::queue_directory::QueueItemId(1) },
-        ];
-        for m in ids {
-            let key = PairKey::new(m, AddressId(u32::MAX));
-            assert_eq!((key.message(), key.recipient()), (m, AddressId(u32::MAX)));
-        }
-        assert_eq!(std::mem::size_of::<(PairKey, Pair)>(), 16, "a ledger entry stays 16 bytes");
     }
 }
