@@ -13,9 +13,8 @@ use crate::service_events::{AfterFlush, Outbox, ToSmtp, ToStore};
 use crate::store::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::time::Instant;
 use crate::trace::ServerEvent;
-use crate::transport::queue_directory::{DiskOp, MailboxContents};
+use crate::transport::queue_directory::{DiskOp, Mailboxes};
 use crate::{AddressId, ServerId};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Size of an Out of Office reply: its text and headers [U].
@@ -31,7 +30,7 @@ pub struct InformationStore {
 
 impl InformationStore {
     /// The store (re)started on what its disk holds.
-    pub fn new(id: ServerId, topology: Arc<Topology>, mailboxes: &BTreeMap<AddressId, MailboxContents>) -> Self {
+    pub fn new(id: ServerId, topology: Arc<Topology>, mailboxes: &Mailboxes) -> Self {
         InformationStore { id, topology, stores: MailboxStores::from_disk(mailboxes), out: Outbox::default() }
     }
 
@@ -95,7 +94,7 @@ impl InformationStore {
     /// Writes a delivered copy; it is traced once durable.
     fn commit(&mut self, message: &Message, recipient: AddressId) {
         let store = self.store_of(recipient);
-        self.out.write(DiskOp::Deliver { store, recipient, message: message.id, size_bytes: message.size_bytes });
+        self.out.write(DiskOp::Deliver { recipient, message: message.id, size_bytes: message.size_bytes });
         let submitted_at = message.submitted_at;
         self.out.after_flush(AfterFlush::Delivered { message: message.id, recipient, store, submitted_at });
     }

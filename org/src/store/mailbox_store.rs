@@ -6,9 +6,8 @@
 //! Left out: quotas, size limits, logs and maintenance (later issues).
 
 use crate::message::MessageId;
-use crate::transport::queue_directory::MailboxContents;
+use crate::transport::queue_directory::Mailboxes;
 use crate::AddressId;
-use std::collections::BTreeMap;
 
 /// The outcome of one local delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,12 +21,12 @@ pub enum DeliveryOutcome {
 /// The mailboxes of one server's stores, as committed.
 #[derive(Clone, Debug, Default)]
 pub struct MailboxStores {
-    mailboxes: BTreeMap<AddressId, MailboxContents>,
+    mailboxes: Mailboxes,
 }
 
 impl MailboxStores {
     /// Stores holding what the disk holds.
-    pub fn from_disk(mailboxes: &BTreeMap<AddressId, MailboxContents>) -> Self {
+    pub fn from_disk(mailboxes: &Mailboxes) -> Self {
         MailboxStores { mailboxes: mailboxes.clone() }
     }
 
@@ -56,6 +55,7 @@ impl MailboxStores {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::queue_directory::MailboxContents;
 
     #[test]
     fn second_copy_is_a_duplicate() {
@@ -73,7 +73,7 @@ mod tests {
         assert!(stores.note_oof_reply(AddressId(1), AddressId(7)));
         assert!(!stores.note_oof_reply(AddressId(1), AddressId(7)));
         assert!(stores.note_oof_reply(AddressId(2), AddressId(7)), "each mailbox has its own history");
-        let mut disk = BTreeMap::new();
+        let mut disk = Mailboxes::default();
         disk.insert(AddressId(1), MailboxContents { oof_replied: [AddressId(7)].into(), ..Default::default() });
         assert!(!MailboxStores::from_disk(&disk).note_oof_reply(AddressId(1), AddressId(7)));
     }

@@ -6,8 +6,8 @@
 
 use crate::message::{Message, MessageId, MessageIdSet};
 use crate::time::Instant;
-use crate::{AddressId, StoreId};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::AddressId;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A queue item's number on its server: unique there across restarts (numbers are never
 /// reused, so a DSN or reply named after its item is unique org-wide with the server).
@@ -67,8 +67,6 @@ pub enum DiskOp {
     },
     /// A message committed to a mailbox.
     Deliver {
-        /// The mailbox store.
-        store: StoreId,
         /// The mailbox owner.
         recipient: AddressId,
         /// The message.
@@ -97,6 +95,10 @@ pub struct MailboxContents {
     pub oof_replied: BTreeSet<AddressId>,
 }
 
+/// Mailboxes by owner. Only ever looked up or cloned, never iterated into anything
+/// ordered, so a hash map: one probe per delivery where a B-tree took a descent.
+pub type Mailboxes = HashMap<AddressId, MailboxContents, rustc_hash::FxBuildHasher>;
+
 /// Everything a server has made durable.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiskImage {
@@ -105,9 +107,7 @@ pub struct DiskImage {
     /// The next queue item number (one past the highest ever made durable).
     pub next_item: QueueItemId,
     /// Mailboxes by owner.
-    pub mailboxes: BTreeMap<AddressId, MailboxContents>,
-    /// Mailbox store of each mailbox with content.
-    pub mailbox_store: BTreeMap<AddressId, StoreId>,
+    pub mailboxes: Mailboxes,
 }
 
 impl DiskImage {
@@ -139,12 +139,11 @@ impl DiskImage {
                     self.items.remove(&item);
                 }
             }
-            DiskOp::Deliver { store, recipient, message, size_bytes } => {
+            DiskOp::Deliver { recipient, message, size_bytes } => {
                 let mailbox = self.mailboxes.entry(recipient).or_default();
                 let fresh = mailbox.messages.insert(message);
                 assert!(fresh, "the store committed {message:?} to {recipient:?} twice");
                 mailbox.size_bytes += size_bytes;
-                self.mailbox_store.insert(recipient, store);
             }
             DiskOp::OofReplied { owner, sender } => {
                 let fresh = self.mailboxes.entry(owner).or_default().oof_replied.insert(sender);
