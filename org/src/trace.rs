@@ -49,6 +49,24 @@ pub trait Namer {
     fn routing_group(&self, id: RoutingGroupId) -> &str;
     /// A queue, as Queue Viewer names it.
     fn queue(&self, key: QueueKey) -> &str;
+
+    /// Writes an address as a JSON string. The `write_*` methods are the trace's hot
+    /// path: a namer may keep its names rendered and copy them.
+    fn write_address(&self, id: AddressId, out: &mut Vec<u8>) {
+        json::str(out, self.address(id));
+    }
+    /// Writes a server's name as a JSON string.
+    fn write_server(&self, id: ServerId, out: &mut Vec<u8>) {
+        json::str(out, self.server(id));
+    }
+    /// Writes a mailbox store's name as a JSON string.
+    fn write_store(&self, id: StoreId, out: &mut Vec<u8>) {
+        json::str(out, self.store(id));
+    }
+    /// Writes a queue's name as a JSON string.
+    fn write_queue(&self, key: QueueKey, out: &mut Vec<u8>) {
+        json::str(out, self.queue(key));
+    }
 }
 
 /// The trace's JSON values, written straight into a line: the bytes serde_json writes
@@ -187,8 +205,19 @@ macro_rules! named_trace_values {
         })*
     };
 }
-named_trace_values!(AddressId => address, ServerId => server, HostId => host, DcId => dc,
-    StoreId => store, ConnectorId => connector, RoutingGroupId => routing_group, QueueKey => queue);
+named_trace_values!(HostId => host, DcId => dc, ConnectorId => connector, RoutingGroupId => routing_group);
+
+macro_rules! rendered_trace_values {
+    ($($t:ty => $write:ident),*) => {
+        $(impl TraceValue for $t {
+            fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
+                names.$write(*self, out);
+            }
+        })*
+    };
+}
+rendered_trace_values!(AddressId => write_address, ServerId => write_server, StoreId => write_store,
+    QueueKey => write_queue);
 
 impl<T: TraceValue> TraceValue for Vec<T> {
     fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {

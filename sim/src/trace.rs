@@ -4,6 +4,7 @@
 //! fully resolved scenario, so a change of defaults shows in a diff.
 
 use org::trace::{json, Namer, ServerEvent};
+use org::ServerId;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -122,30 +123,35 @@ impl TraceSink {
 
     /// Appends one record of the world's.
     pub fn record(&mut self, t_ms: u64, node: &str, event: &TraceEvent) {
-        self.begin(t_ms, node);
+        self.begin(t_ms);
+        json::str(&mut self.line, node);
         let start = self.line.len();
         self.line.push(b',');
         serde_json::to_writer(&mut self.line, event).expect("events serialize");
         self.end(start);
     }
 
-    /// Appends one server event, its ids named by `names`.
-    pub fn record_server(&mut self, t_ms: u64, node: &str, event: &ServerEvent, names: &dyn Namer) {
-        self.begin(t_ms, node);
-        self.line.extend_from_slice(b",\"event\":");
-        json::str(&mut self.line, event.trace_name());
+    /// Appends one server event of `server`, its ids named by `names`.
+    pub fn record_server(&mut self, t_ms: u64, server: ServerId, event: &ServerEvent, names: &dyn Namer) {
+        self.begin(t_ms);
+        names.write_server(server, &mut self.line);
+        self.line.extend_from_slice(b",\"event\":\"");
+        // Event names are snake_case identifiers: nothing to escape.
+        let name = event.trace_name();
+        debug_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{name}");
+        self.line.extend_from_slice(name.as_bytes());
+        self.line.push(b'"');
         event.write_fields(names, &mut self.line);
         self.line.push(b'}');
         self.commit();
     }
 
-    /// Starts a line with the time and node (the object left open).
-    fn begin(&mut self, t_ms: u64, node: &str) {
+    /// Starts a line with the time, up to the node's name (the object left open).
+    fn begin(&mut self, t_ms: u64) {
         self.line.clear();
         self.line.extend_from_slice(b"{\"t_ms\":");
         json::uint(&mut self.line, t_ms);
         self.line.extend_from_slice(b",\"node\":");
-        json::str(&mut self.line, node);
     }
 
     /// Merges the event's object, which starts at `start`, into the line; then hashes
@@ -243,7 +249,7 @@ mod tests {
         let mut sink = TraceSink::new(Some(Box::new(Shared(out.clone()))));
         sink.record(1, "wan", &TraceEvent::LinkState { link: "L".into(), state: "down" });
         let categorized = ServerEvent::Categorized { message: MessageId::Client(1), resolved: 2, failed: 0 };
-        sink.record_server(5, "EX01", &categorized, &Numbers);
+        sink.record_server(5, org::ServerId(0), &categorized, &Numbers);
         let queued = ServerEvent::Queued {
             message: MessageId::Client(2),
             queue: QueueKey::LocalDelivery,
@@ -251,7 +257,7 @@ mod tests {
             cost: 0,
             rerouted_from: None,
         };
-        sink.record_server(6, "EX01", &queued, &Numbers);
+        sink.record_server(6, org::ServerId(0), &queued, &Numbers);
         let (n, hex, err) = sink.finish();
         assert_eq!((n, hex.len(), err), (3, 64, None));
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();

@@ -105,13 +105,9 @@ impl RouteJudge {
         for r in recipients {
             let Some(home) = topology.directory.home_server(*r) else {
                 let target = topology.directory.routing_address(*r);
-                if let Some(wrong) = self.check_external_route(
-                    server,
-                    d,
-                    (hop, target, r == &recipients[0], cost),
-                    tables,
-                    server_names,
-                ) {
+                if let Some(wrong) =
+                    self.check_external_route(server, d, (hop, target, r == &recipients[0], cost), tables, server_names)
+                {
                     return Some(wrong);
                 }
                 continue;

@@ -87,7 +87,8 @@ impl<V: Copy> PairTable<V> {
         let Ok(n) = usize::try_from(n) else { return false };
         !recipients.is_empty()
             && self.runs.get(n).is_none_or(|r| r.len == 0)
-            && (self.others.is_empty() || recipients.iter().all(|r| !self.others.contains_key(&PairKey::new(message, *r))))
+            && (self.others.is_empty()
+                || recipients.iter().all(|r| !self.others.contains_key(&PairKey::new(message, *r))))
     }
 
     /// Appends message `n`'s run, which has no pair yet; false (and nothing added) when

@@ -181,6 +181,8 @@ struct World {
     /// run, perf).
     clock: madsim::time::TimeHandle,
     trace: TraceSink,
+    /// The names server events are traced with.
+    names: names::TraceNames,
     checker: Checker,
     /// How often each of the scenario's sometimes properties happened.
     sometimes: crate::sometimes::Tally,
@@ -286,8 +288,7 @@ impl World {
         let resolved = self.resolved.clone();
         let violations = self.checker.observe(now, server, event, &|m, r| pair_name(&resolved, m, r));
         self.sometimes.observe(event);
-        let node = &resolved.topology.server(server).name;
-        self.trace.record_server(now.as_ms(), node, event, &*resolved);
+        self.trace.record_server(now.as_ms(), server, event, &self.names);
         for v in violations {
             let event = TraceEvent::CheckFailed { check: v.check.into(), detail: v.detail };
             self.record(now.as_ms(), "checks", &event);
@@ -508,6 +509,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         start: madsim::time::Instant::now(),
         clock: madsim::time::TimeHandle::current(),
         trace: sink,
+        names: names::TraceNames::new(resolved.clone()),
         checker: Checker::new(
             &resolved.invariants,
             &resolved.expectations,
