@@ -81,10 +81,9 @@ pub(super) const CHANGED_ATTRIBUTES: [&str; 8] =
 /// A domain controller: its replica and replication schedule; bulk changes from the
 /// timeline; what it stores and sends, traced and accounted.
 pub(super) async fn dc_node(world: Shared, id: DcId) {
-    let (tx, mut rx) = unbounded::<DcInput>();
     let (mut dc, name, mut admin, mut partials, domain, logic) = {
         let mut w = lock(&world);
-        w.dc_inboxes[usize::from(id.0)] = Some(tx);
+        w.dc_inboxes[usize::from(id.0)].open();
         w.posts.of(Node::Dc(id)).open();
         let spec = w.dc_spec(id).clone();
         let now = Instant(w.now_us() / 1_000);
@@ -220,7 +219,7 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
         .flatten()
         .min();
         let deadline_us = deadline_us.map(|us| us.max(now_us));
-        match wait(&world, Node::Dc(id), Some(&mut rx), deadline_us, now_us).await {
+        match wait(&world, Node::Dc(id), |w| w.dc_inboxes[usize::from(id.0)].take(), deadline_us, now_us).await {
             Some(Some(DcInput::Write { count, attributes, urgent, delete })) => {
                 let now = Instant(lock(&world).now_us() / 1_000);
                 let writes: Vec<ObjectWrite> = (1..=u64::from(count))

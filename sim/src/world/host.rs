@@ -39,6 +39,6 @@ pub(super) async fn host_node(world: Shared, id: HostId) {
             }
         }
         // A host has no inbox: it only answers the packets that reach it.
-        wait::<()>(&world, Node::Host(id), None, None, now_us).await;
+        wait::<()>(&world, Node::Host(id), |_| None, None, now_us).await;
     }
 }

@@ -11,7 +11,7 @@
 //! micro-delays per packet (measured: most of the run's cost). A packet waits in the
 //! destination's post (`post.rs`) until it arrives, and the node wakes once, then; a
 //! packet sent to a dead node is lost, and one held for a node that dies dies with it.
-//! The inboxes (channels) carry only the timeline's orders. A supervisor task plays the
+//! The inboxes carry only the timeline's orders. A supervisor task plays the
 //! timeline (links, connectors, crashes, restarts), samples the WAN links, and runs the
 //! checks.
 //!
@@ -45,8 +45,6 @@ use crate::rng::Stream;
 use crate::trace::{QueueSample, TraceEvent, TraceSink, TRACE_FORMAT};
 use crate::wan::Wan;
 use crate::workload::{ClientPopulation, RecipientPools};
-use futures::channel::mpsc::{unbounded, UnboundedSender};
-use futures::StreamExt;
 use madsim::runtime::{Handle, NodeHandle};
 use org::config::topology::HostRole;
 use org::directory::ad_replication::{AttributeMeta, DcId, ObjectId};
@@ -191,14 +189,14 @@ struct World {
     wan: Wan,
     disks: Vec<DiskImage>,
     populations: Vec<Option<ClientPopulation>>,
-    inboxes: Vec<Option<UnboundedSender<Input>>>,
+    inboxes: Vec<Inbox<Input>>,
     /// Packets on their way to each node (hosts never die: a host that is down drops
     /// what it gets).
     posts: Posts,
     /// Whether each host answers now.
     host_up: Vec<bool>,
     /// Each DC's inbox.
-    dc_inboxes: Vec<Option<UnboundedSender<DcInput>>>,
+    dc_inboxes: Vec<Inbox<DcInput>>,
     /// Whether each DC answers now.
     dc_up: Vec<bool>,
     /// Per domain, who holds each attribute's winning write.
@@ -245,6 +243,20 @@ fn host_ip(id: HostId) -> IpAddr {
 impl World {
     fn now_us(&self) -> u64 {
         self.clock.now_instant().duration_since(self.start).as_micros() as u64
+    }
+
+    /// Gives a running server an order from the timeline and wakes it.
+    fn tell_server(&mut self, id: ServerId, order: Input) {
+        if self.inboxes[usize::from(id.0)].push(order) {
+            self.posts.of(Node::Server(id)).wake();
+        }
+    }
+
+    /// Gives a domain controller an order from the timeline and wakes it.
+    fn tell_dc(&mut self, id: DcId, order: DcInput) {
+        if self.dc_inboxes[usize::from(id.0)].push(order) {
+            self.posts.of(Node::Dc(id)).wake();
+        }
     }
 
     fn server_name(&self, id: ServerId) -> &str {
@@ -527,10 +539,10 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         ),
         disks: vec![DiskImage::default(); servers],
         populations,
-        inboxes: (0..servers).map(|_| None).collect(),
+        inboxes: (0..servers).map(|_| Inbox::default()).collect(),
         posts: Posts::new(servers, topology.internet.hosts.len(), dc_count),
         host_up: vec![true; topology.internet.hosts.len()],
-        dc_inboxes: (0..dc_count).map(|_| None).collect(),
+        dc_inboxes: (0..dc_count).map(|_| Inbox::default()).collect(),
         dc_up: vec![true; dc_count],
         winners: vec![Winners::default(); topology_domains],
         at_best: vec![0; replica_count],

@@ -6,7 +6,6 @@ use super::*;
 /// One Exchange server's node: starts from its disk, then serves until killed.
 pub(super) async fn server_node(world: Shared, id: ServerId) {
     let i = usize::from(id.0);
-    let (tx, mut rx) = unbounded::<Input>();
     let (mut server, interval) = {
         let mut w = lock(&world);
         let now_ms = w.now_us() / 1_000;
@@ -30,7 +29,7 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
         if let Some(p) = w.populations[i].as_mut() {
             p.skip_to(Instant(now_ms));
         }
-        w.inboxes[i] = Some(tx);
+        w.inboxes[i].open();
         w.posts.of(Node::Server(id)).open();
         (server, w.resolved.sample_interval_ms)
     };
@@ -115,7 +114,7 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
         if deadline_us <= now_us {
             continue;
         }
-        match wait(&world, Node::Server(id), Some(&mut rx), Some(deadline_us), now_us).await {
+        match wait(&world, Node::Server(id), |w| w.inboxes[i].take(), Some(deadline_us), now_us).await {
             Some(Some(Input::MasterChange(g, s))) => {
                 let now = Instant(lock(&world).now_us() / 1_000);
                 server.handle_master_change(now, g, s);
@@ -129,7 +128,7 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
                     server.handle_smtp_submit(now, *message, recipients);
                 }
             }
-            Some(None) => return, // the world dropped this node's inbox: it was killed
+            Some(None) => return, // the world closed this node's inbox: it was killed
             None => {}
         }
     }

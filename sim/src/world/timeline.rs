@@ -23,15 +23,16 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             let down = matches!(action, WorldAction::ConnectorDown(_));
             w.connector_admin_down[usize::from(c.0)] = down;
             for s in w.resolved.topology.connector(c).source_bridgeheads.clone() {
-                if let Some(inbox) = &w.inboxes[usize::from(s.0)] {
-                    let _ = inbox.unbounded_send(Input::ConnectorService(c, !down));
-                }
+                w.tell_server(s, Input::ConnectorService(c, !down));
             }
             w.recompute_connectors(now);
         }
         WorldAction::SetMaster(g, s) => w.set_master(now, g, s),
         WorldAction::Crash(s) => {
-            w.inboxes[usize::from(s.0)] = None;
+            // Closed, the inbox wakes its node (as a channel whose sender is dropped),
+            // which madsim's kill below then stops.
+            w.inboxes[usize::from(s.0)].close();
+            w.posts.of(Node::Server(s)).wake();
             w.posts.of(Node::Server(s)).close();
             w.checker.server_stopped(s);
             let lost_writes = std::mem::take(&mut w.unflushed[usize::from(s.0)]);
@@ -42,14 +43,10 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             handle.kill(nodes[usize::from(s.0)].id());
         }
         WorldAction::DirectoryChange { dc, count, attributes, urgent, delete } => {
-            if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
-                let _ = inbox.unbounded_send(DcInput::Write { count, attributes, urgent, delete });
-            }
+            w.tell_dc(dc, DcInput::Write { count, attributes, urgent, delete });
         }
         WorldAction::ClockSkew(dc, skew_ms) => {
-            if let Some(inbox) = &w.dc_inboxes[usize::from(dc.0)] {
-                let _ = inbox.unbounded_send(DcInput::ClockSkew(skew_ms));
-            }
+            w.tell_dc(dc, DcInput::ClockSkew(skew_ms));
             let event = TraceEvent::DcClock { dc: w.resolved.dc_name(dc), skew_ms };
             w.record(now.as_ms(), "directory", &event);
         }
@@ -89,9 +86,7 @@ impl World {
         if let Some(dc) = m.dc {
             let attrs = m.written.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             let write = (recipient_object(m.recipient), attrs);
-            if let Some(inbox) = &self.dc_inboxes[usize::from(dc.0)] {
-                let _ = inbox.unbounded_send(DcInput::ModifyRecipient(write));
-            }
+            self.tell_dc(dc, DcInput::ModifyRecipient(write));
         }
         self.record(now.as_ms(), "directory", &event);
     }
@@ -113,9 +108,7 @@ impl World {
                 authenticated: spec.authenticated,
                 header_recipients: spec.recipients.as_slice().into(),
             };
-            if let Some(inbox) = &self.inboxes[usize::from(spec.server.0)] {
-                let _ = inbox.unbounded_send(Input::Submit(Box::new(message), spec.recipients.clone(), spec.mapi));
-            }
+            self.tell_server(spec.server, Input::Submit(Box::new(message), spec.recipients.clone(), spec.mapi));
         }
     }
 
@@ -127,8 +120,8 @@ impl World {
             server: self.server_name(master).into(),
         };
         self.record(now.as_ms(), "directory", &event);
-        for inbox in self.inboxes.iter().flatten() {
-            let _ = inbox.unbounded_send(Input::MasterChange(group, master));
+        for s in 0..self.inboxes.len() {
+            self.tell_server(ServerId(s as u16), Input::MasterChange(group, master));
         }
     }
 }
