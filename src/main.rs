@@ -239,6 +239,10 @@ enum Command {
     },
 }
 
+/// mimalloc: see Cargo.toml for why and what it measured.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Rust ignores SIGPIPE, so printing into a closed pipe would panic; a command-line
     // tool should end quietly instead (`orgsim sweep … | head`).

@@ -123,7 +123,7 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
             let (wire, usable) = {
                 let mut w = lock(&world);
                 let Some(wire) = w.posts.of(Node::Dc(id)).take_due(now_us) else { break };
-                let usable = w.dc_up[usize::from(id.0)] && w.wan.intact(&wire.epochs);
+                let usable = w.dc_up[usize::from(id.0)] && w.wan.intact(wire.link);
                 (wire, usable)
             };
             if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {

@@ -18,7 +18,7 @@ pub(super) async fn host_node(world: Shared, id: HostId) {
         loop {
             let mut w = lock(&world);
             let Some(wire) = w.posts.of(Node::Host(id)).take_due(now_us) else { break };
-            if !w.host_up[usize::from(id.0)] || !w.wan.intact(&wire.epochs) {
+            if !w.host_up[usize::from(id.0)] || !w.wan.intact(wire.link) {
                 continue;
             }
             let Node::Server(from) = wire.from else { continue };

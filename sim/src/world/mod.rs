@@ -143,7 +143,8 @@ struct Wire {
     from: Node,
     arrive_us: u64,
     seq: u64,
-    epochs: Vec<(u16, u32)>,
+    /// The WAN link crossed and its epoch (see [`crate::wan::Transit`]).
+    link: Option<(u16, u32)>,
     payload: Payload,
 }
 
@@ -382,7 +383,7 @@ impl World {
         let Some(transit) = self.wan.transmit(now_us, a, b, bytes) else { return };
         let seq = self.next_wire;
         self.next_wire += 1;
-        let wire = Box::new(Wire { from: me, arrive_us: transit.arrive_us, seq, epochs: transit.epochs, payload });
+        let wire = Box::new(Wire { from: me, arrive_us: transit.arrive_us, seq, link: transit.link, payload });
         // A packet to a dead node is lost.
         self.posts.of(to).deliver(wire, self.start, &self.clock);
     }

@@ -43,7 +43,7 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
             let wire = {
                 let mut w = lock(&world);
                 match w.posts.of(Node::Server(id)).take_due(now_us) {
-                    Some(wire) if w.wan.intact(&wire.epochs) => wire,
+                    Some(wire) if w.wan.intact(wire.link) => wire,
                     Some(_) => continue,
                     None => break,
                 }
