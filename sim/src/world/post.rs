@@ -147,8 +147,6 @@ fn set_timer(clock: &TimeHandle, deadline: madsim::time::Instant, waker: &Waker)
 /// killed), `None` otherwise. `now_us` is the time the caller computed `deadline_us`
 /// at: the first poll runs in the same step, when madsim's clock cannot have moved, so
 /// only later polls read it (madsim interposes on the clock; reading it is not free).
-/// A timer is set only for a deadline none is pending for; one whose deadline has since
-/// moved still fires, a spurious wake-up.
 pub(super) async fn wait<T>(
     world: &Shared,
     node: Node,
@@ -164,23 +162,33 @@ pub(super) async fn wait<T>(
             return Poll::Ready(Some(order));
         }
         let now = if std::mem::take(&mut first) { now_us } else { w.now_us() };
-        let post = w.posts.of(node);
+        w.arm(node, deadline_us, now, cx).map(|()| None)
+    })
+    .await
+}
+
+impl World {
+    /// Whether `node`'s deadline or its next packet has come by `now` (`Ready`); if not,
+    /// the node's waker is kept for senders and a timer set for the earlier of the two
+    /// (`Pending`). A timer is set only for a deadline none is pending for; one whose
+    /// deadline has since moved still fires, a spurious wake-up.
+    pub(super) fn arm(&mut self, node: Node, deadline_us: Option<u64>, now: u64, cx: &Context<'_>) -> Poll<()> {
+        let post = self.posts.of(node);
         // A timer that has fired no longer wakes the node: a sender must set its own.
         while post.pending_us.first().is_some_and(|first| *first <= now) {
             post.pending_us.pop_first();
         }
         let deadline_us = [deadline_us, post.next_arrival_us()].into_iter().flatten().min();
         if deadline_us.is_some_and(|d| now >= d) {
-            return Poll::Ready(None);
+            return Poll::Ready(());
         }
         if !post.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             post.waker = Some(cx.waker().clone());
         }
         if let Some(deadline) = deadline_us.filter(|d| !post.pending_us.contains(d)) {
-            set_timer(&w.clock, w.start + StdDuration::from_micros(deadline), cx.waker());
+            set_timer(&self.clock, self.start + StdDuration::from_micros(deadline), cx.waker());
             post.pending_us.insert(deadline);
         }
         Poll::Pending
-    })
-    .await
+    }
 }

@@ -3,11 +3,38 @@
 
 use super::*;
 
-/// One Exchange server's node: starts from its disk, then serves until killed.
+/// One Exchange server's node: starts from its disk, then serves until killed. Each
+/// wake-up is one poll that takes the world's lock once.
 pub(super) async fn server_node(world: Shared, id: ServerId) {
-    let i = usize::from(id.0);
-    let (mut server, interval) = {
-        let mut w = lock(&world);
+    let mut node = ServerNode::start(&mut lock(&world), id);
+    futures::future::poll_fn(|cx| node.poll(&mut lock(&world), cx)).await;
+}
+
+/// A running server and what its node keeps between wake-ups.
+struct ServerNode {
+    id: ServerId,
+    server: ExchangeServer,
+    interval_ms: u64,
+    next_sample_ms: u64,
+    /// Buffers kept between steps, so that no step allocates them.
+    outputs: Vec<Output>,
+    arrived: Vec<Box<Wire>>,
+    submissions: Vec<(Message, Vec<AddressId>)>,
+    /// Waiting for a deadline (µs) since an instant; `first`: no poll has looked yet,
+    /// so the clock is known not to have moved.
+    waiting: Option<Waiting>,
+}
+
+struct Waiting {
+    since_us: u64,
+    deadline_us: u64,
+    first: bool,
+}
+
+impl ServerNode {
+    /// The server (re)starts from its disk.
+    fn start(w: &mut World, id: ServerId) -> ServerNode {
+        let i = usize::from(id.0);
         let now_ms = w.now_us() / 1_000;
         let incarnation = w.incarnation[i];
         let name = w.server_name(id).to_string();
@@ -31,23 +58,64 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
         }
         w.inboxes[i].open();
         w.posts.of(Node::Server(id)).open();
-        (server, w.resolved.sample_interval_ms)
-    };
-    let first_now = lock(&world).now_us() / 1_000;
-    let mut next_sample_ms = (first_now / interval + 1) * interval;
-    let mut outputs = Vec::new();
-    loop {
-        let now_us = lock(&world).now_us();
-        let now = Instant(now_us / 1_000);
+        let interval_ms = w.resolved.sample_interval_ms;
+        ServerNode {
+            id,
+            server,
+            interval_ms,
+            next_sample_ms: (now_ms / interval_ms + 1) * interval_ms,
+            outputs: Vec::new(),
+            arrived: Vec::new(),
+            submissions: Vec::new(),
+            waiting: None,
+        }
+    }
+
+    /// Runs steps until the node has to wait; `Ready` when it was killed.
+    fn poll(&mut self, w: &mut World, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let i = usize::from(self.id.0);
         loop {
-            let wire = {
-                let mut w = lock(&world);
-                match w.posts.of(Node::Server(id)).take_due(now_us) {
-                    Some(wire) if w.wan.intact(wire.link) => wire,
-                    Some(_) => continue,
-                    None => break,
+            if let Some(waiting) = &mut self.waiting {
+                match w.inboxes[i].take() {
+                    Some(None) => return Poll::Ready(()), // the world closed its inbox: killed
+                    Some(Some(order)) => {
+                        self.waiting = None;
+                        self.order(Instant(w.now_us() / 1_000), order);
+                    }
+                    None => {
+                        let now = if std::mem::take(&mut waiting.first) { waiting.since_us } else { w.now_us() };
+                        if w.arm(Node::Server(self.id), Some(waiting.deadline_us), now, cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        self.waiting = None;
+                    }
                 }
-            };
+            }
+            let now_us = w.now_us();
+            let deadline_us = self.step(w, now_us);
+            if deadline_us > now_us {
+                self.waiting = Some(Waiting { since_us: now_us, deadline_us, first: true });
+            }
+        }
+    }
+
+    /// An order from the timeline.
+    fn order(&mut self, now: Instant, order: Input) {
+        match order {
+            Input::MasterChange(g, s) => self.server.handle_master_change(now, g, s),
+            Input::ConnectorService(c, running) => self.server.handle_connector_service(c, running),
+            Input::Submit(message, recipients, true) => self.server.handle_submit(now, *message, recipients),
+            Input::Submit(message, recipients, false) => self.server.handle_smtp_submit(now, *message, recipients),
+        }
+    }
+
+    /// Handles what is due at `now_us` and carries out the outputs; returns when the
+    /// node has work next.
+    fn step(&mut self, w: &mut World, now_us: u64) -> u64 {
+        let (id, server) = (self.id, &mut self.server);
+        w.intake(id, now_us, &mut self.arrived, &mut self.submissions);
+        let now = Instant(now_us / 1_000);
+        for wire in self.arrived.drain(..) {
             match (wire.from, wire.payload) {
                 (Node::Server(from), Payload::Smtp(packet)) => server.handle_packet(now, from, packet),
                 (Node::Server(from), Payload::LinkState(m)) => server.handle_link_state(now, from, m),
@@ -60,85 +128,52 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
         if server.poll_timeout().is_some_and(|t| t <= now) {
             server.handle_timeout(now);
         }
-        loop {
-            let submission = {
-                let mut w = lock(&world);
-                let w = &mut *w;
-                let next_message = &mut w.next_message;
-                w.populations[i].as_mut().and_then(|p| {
-                    p.submit_due(now, || {
-                        let n = *next_message;
-                        *next_message += 1;
-                        n
-                    })
-                })
-            };
-            match submission {
-                Some((message, recipients)) => server.handle_submit(now, message, recipients),
-                None => break,
-            }
+        for (message, recipients) in self.submissions.drain(..) {
+            server.handle_submit(now, message, recipients);
         }
-        if now.as_ms() >= next_sample_ms {
-            let mut w = lock(&world);
-            let queues = server
-                .queue_snapshot()
-                .into_iter()
-                .map(|q| QueueSample {
-                    queue: w.queue(q.queue),
-                    state: q.state.map(LinkQueueState::as_str),
-                    messages: q.messages,
-                })
-                .collect();
-            let name = w.server_name(id).to_string();
-            w.record(next_sample_ms, &name, &TraceEvent::QueueSample { queues });
-            if let Some(stats) = server.dsaccess_stats() {
-                let event =
-                    TraceEvent::DsAccessSample { hits: stats.hits, misses: stats.misses, entries: stats.entries };
-                w.record(next_sample_ms, &name, &event);
-            }
-            next_sample_ms += interval;
+        if now.as_ms() >= self.next_sample_ms {
+            self.sample(w);
         }
-        server.swap_outputs(&mut outputs);
-        apply_outputs(&world, id, now_us, &mut outputs, server.unflushed_writes());
-
-        let population_next = lock(&world).populations[i].as_ref().and_then(|p| p.next_at());
-        let deadline_us = [
-            server.poll_timeout().map(|t| t.as_ms() * 1_000),
+        self.server.swap_outputs(&mut self.outputs);
+        apply_outputs(w, id, now_us, &mut self.outputs, self.server.unflushed_writes());
+        let population_next = w.populations[usize::from(id.0)].as_ref().and_then(|p| p.next_at());
+        [
+            self.server.poll_timeout().map(|t| t.as_ms() * 1_000),
             population_next.map(|t| t.as_ms() * 1_000),
-            Some(next_sample_ms * 1_000),
+            Some(self.next_sample_ms * 1_000),
         ]
         .into_iter()
         .flatten()
         .min()
-        .expect("the sample timer is always set");
-        if deadline_us <= now_us {
-            continue;
+        .expect("the sample timer is always set")
+    }
+
+    /// Traces the server's queues (and DSAccess cache) at the sample instant.
+    fn sample(&mut self, w: &mut World) {
+        let queues = self
+            .server
+            .queue_snapshot()
+            .into_iter()
+            .map(|q| QueueSample {
+                queue: w.queue(q.queue),
+                state: q.state.map(LinkQueueState::as_str),
+                messages: q.messages,
+            })
+            .collect();
+        let name = w.server_name(self.id).to_string();
+        w.record(self.next_sample_ms, &name, &TraceEvent::QueueSample { queues });
+        if let Some(stats) = self.server.dsaccess_stats() {
+            let event = TraceEvent::DsAccessSample { hits: stats.hits, misses: stats.misses, entries: stats.entries };
+            w.record(self.next_sample_ms, &name, &event);
         }
-        match wait(&world, Node::Server(id), |w| w.inboxes[i].take(), Some(deadline_us), now_us).await {
-            Some(Some(Input::MasterChange(g, s))) => {
-                let now = Instant(lock(&world).now_us() / 1_000);
-                server.handle_master_change(now, g, s);
-            }
-            Some(Some(Input::ConnectorService(c, running))) => server.handle_connector_service(c, running),
-            Some(Some(Input::Submit(message, recipients, mapi))) => {
-                let now = Instant(lock(&world).now_us() / 1_000);
-                if mapi {
-                    server.handle_submit(now, *message, recipients);
-                } else {
-                    server.handle_smtp_submit(now, *message, recipients);
-                }
-            }
-            Some(None) => return, // the world closed this node's inbox: it was killed
-            None => {}
-        }
+        self.next_sample_ms += self.interval_ms;
     }
 }
 
 /// Carries out a server's outputs; `unflushed` is how many of its writes are not durable
 /// after this step. It empties `outputs` and leaves it its capacity.
-pub(super) fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: &mut Vec<Output>, unflushed: usize) {
+fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &mut Vec<Output>, unflushed: usize) {
     let now = Instant(now_us / 1_000);
-    let mut w = lock(world);
     w.unflushed[usize::from(me.0)] = unflushed as u32;
     for output in outputs.drain(..) {
         match output {
@@ -174,6 +209,38 @@ pub(super) fn apply_outputs(world: &Shared, me: ServerId, now_us: u64, outputs: 
                 }
             }
             Output::Event(event) => w.observe(now, me, &event),
+        }
+    }
+}
+
+impl World {
+    /// Moves what is due for server `id` at `now_us` into `arrived` (packets that have
+    /// arrived over links that stayed up, in arrival order; the others are lost) and
+    /// `submissions` (its clients' messages due, numbered in order).
+    fn intake(
+        &mut self,
+        id: ServerId,
+        now_us: u64,
+        arrived: &mut Vec<Box<Wire>>,
+        submissions: &mut Vec<(Message, Vec<AddressId>)>,
+    ) {
+        let post = self.posts.of(Node::Server(id));
+        while let Some(wire) = post.take_due(now_us) {
+            if self.wan.intact(wire.link) {
+                arrived.push(wire);
+            }
+        }
+        let now = Instant(now_us / 1_000);
+        let next_message = &mut self.next_message;
+        if let Some(p) = self.populations[usize::from(id.0)].as_mut() {
+            let mut number = || {
+                let n = *next_message;
+                *next_message += 1;
+                n
+            };
+            while let Some(submission) = p.submit_due(now, &mut number) {
+                submissions.push(submission);
+            }
         }
     }
 }
