@@ -18,7 +18,7 @@ struct ServerNode {
     next_sample_ms: u64,
     /// Buffers kept between steps, so that no step allocates them.
     outputs: Vec<Output>,
-    arrived: Vec<Box<Wire>>,
+    arrived: Vec<Wire>,
     submissions: Vec<(Message, Vec<AddressId>)>,
     /// Waiting for a deadline (µs) since an instant; `first`: no poll has looked yet,
     /// so the clock is known not to have moved.
@@ -221,13 +221,13 @@ impl World {
         &mut self,
         id: ServerId,
         now_us: u64,
-        arrived: &mut Vec<Box<Wire>>,
+        arrived: &mut Vec<Wire>,
         submissions: &mut Vec<(Message, Vec<AddressId>)>,
     ) {
         let post = self.posts.of(Node::Server(id));
         while let Some(wire) = post.take_due(now_us) {
             if self.wan.intact(wire.link) {
-                arrived.push(wire);
+                arrived.push(*wire);
             }
         }
         let now = Instant(now_us / 1_000);
