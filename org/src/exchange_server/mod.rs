@@ -64,17 +64,18 @@ impl ExchangeServer {
     /// A server starting with empty queues and stores.
     pub fn new(id: ServerId, topology: Arc<Topology>, rng: Box<dyn Entropy + Send>) -> Self {
         let start = StartConditions::default();
-        ExchangeServer::recover(id, topology, &DiskImage::default(), &start, rng, 0, Instant::ZERO)
+        ExchangeServer::recover(id, topology, &mut DiskImage::default(), &start, rng, 0, Instant::ZERO)
     }
 
-    /// A server (re)started on what its disk holds. RESvc builds its table from the
+    /// A server (re)started on what its disk holds (deliveries its log holds are filed
+    /// into their mailboxes first, as soft recovery replays a store's log). RESvc builds its table from the
     /// directory (every connector up) and, after a restart, asks its link state
     /// neighbors for what changed since; `incarnation` counts restarts so connection
     /// numbers never repeat. SMTPSVC categorizes and routes every queued message again.
     pub fn recover(
         id: ServerId,
         topology: Arc<Topology>,
-        disk: &DiskImage,
+        disk: &mut DiskImage,
         start: &StartConditions,
         rng: Box<dyn Entropy + Send>,
         incarnation: u32,
@@ -86,7 +87,7 @@ impl ExchangeServer {
             start.masters.clone()
         };
         let routing = RoutingEngineService::new(id, topology.clone(), masters, incarnation);
-        let store = InformationStore::new(id, topology.clone(), &disk.mailboxes);
+        let store = InformationStore::new(id, topology.clone(), disk.mailboxes());
         let stopped = &start.stopped_connectors;
         let smtp = SmtpService::recover(id, topology.clone(), disk, stopped, rng, incarnation, now);
         let mut server = ExchangeServer { id, topology, smtp, routing, store, out: Outbox::default(), flush_at: None };

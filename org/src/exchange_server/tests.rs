@@ -98,7 +98,7 @@ fn delivers_locally_across_a_connector_and_ndrs_unknown() {
     assert!(delivered.contains(&(ndr, AddressId(1))), "the NDR reaches the sender: {events:?}");
     assert_eq!(delivered.len(), 3);
     assert!(disks.iter().all(|d| d.items.is_empty()), "queues drained");
-    assert_eq!(disks[1].mailboxes[&AddressId(2)].messages.len(), 1);
+    assert_eq!(disks[1].mailboxes()[&AddressId(2)].messages.len(), 1);
 }
 
 /// EXCHANGE2003.md §4: bridgeheads of two groups exchange link state with X-LINK2STATE
@@ -169,7 +169,7 @@ fn a_master_tells_a_restarted_member_its_next_change_at_once_exchange2003_4() {
     let mut member = ExchangeServer::recover(
         ServerId(1),
         topo.clone(),
-        &DiskImage::default(),
+        &mut DiskImage::default(),
         &start,
         Box::new(Counter(2)),
         1,
@@ -197,7 +197,7 @@ fn crash_before_flush_loses_only_unacknowledged_mail() {
     let restarted = ExchangeServer::recover(
         ServerId(0),
         topo,
-        &DiskImage::default(),
+        &mut DiskImage::default(),
         &StartConditions::default(),
         Box::new(Counter(1)),
         1,
@@ -224,12 +224,12 @@ fn out_of_office_answers_each_sender_once_even_across_a_restart() {
     servers[0].handle_submit(Instant::ZERO, to_owner(2), vec![AddressId(2)]);
     let events = pump(&mut servers, &mut disks, Instant(60_000));
     assert_eq!(replies(&events), 1, "once per sender: {events:?}");
-    assert!(disks[1].mailboxes[&AddressId(2)].oof_replied.contains(&AddressId(1)));
+    assert!(disks[1].mailboxes()[&AddressId(2)].oof_replied.contains(&AddressId(1)));
     // EX1 restarts on its disk: the history is in the mailbox.
     servers[1] = ExchangeServer::recover(
         ServerId(1),
         topo,
-        &disks[1],
+        &mut disks[1],
         &StartConditions::default(),
         Box::new(Counter(3)),
         1,

@@ -51,7 +51,7 @@ impl ServerNode {
                 .filter(|c| topology.connector(*c).source_bridgeheads.contains(&id))
                 .collect(),
         };
-        let server = ExchangeServer::recover(id, topology, &w.disks[i], &start, rng, incarnation, Instant(now_ms));
+        let server = ExchangeServer::recover(id, topology, &mut w.disks[i], &start, rng, incarnation, Instant(now_ms));
         w.checker.server_started(id, server.link_state_table().org_info().clone());
         if let Some(p) = w.populations[i].as_mut() {
             p.skip_to(Instant(now_ms));
