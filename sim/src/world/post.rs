@@ -9,20 +9,23 @@
 
 use super::*;
 use madsim::time::TimeHandle;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::task::{Context, Waker};
 
-/// What waits for one node.
+/// What waits for one node. A node holds a few packets and timers at a time, which
+/// arrive mostly in order: sorted deques, filled from the back and emptied from the
+/// front, keep their room between packets where B-trees built and freed a node each.
 #[derive(Default)]
 pub(super) struct Post {
-    /// Packets by (arrival µs, send sequence).
-    held: BTreeMap<(u64, u64), Box<Wire>>,
+    /// Packets in order of (arrival µs, send sequence).
+    held: VecDeque<Box<Wire>>,
     /// The node's task, as of its last wait (None until it first waits).
     waker: Option<Waker>,
     /// Timers set for the node (µs since the start), by it or by senders, that had not
     /// fired when it last waited: the node wakes at each and looks at its post. Kept as
-    /// a set so that no deadline is set twice (each would fire, a wake-up for nothing).
-    pending_us: BTreeSet<u64>,
+    /// a set (sorted, each once) so that no deadline is set twice (each would fire, a
+    /// wake-up for nothing).
+    pending_us: VecDeque<u64>,
     /// Whether the node runs and takes packets: a packet sent to a dead node is lost.
     open: bool,
 }
@@ -46,20 +49,31 @@ impl Post {
             return;
         }
         let arrive_us = wire.arrive_us;
-        self.held.insert((arrive_us, wire.seq), wire);
-        if self.pending_us.first().is_some_and(|first| *first <= arrive_us) {
+        let key = (arrive_us, wire.seq);
+        let at = self.held.iter().rposition(|w| (w.arrive_us, w.seq) < key).map_or(0, |i| i + 1);
+        self.held.insert(at, wire);
+        if self.pending_us.front().is_some_and(|first| *first <= arrive_us) {
             return;
         }
         if let Some(waker) = &self.waker {
             set_timer(clock, start + StdDuration::from_micros(arrive_us), waker);
-            self.pending_us.insert(arrive_us);
+            self.pend(arrive_us);
         }
+    }
+
+    /// Notes a timer set for the node at `deadline_us` (none was pending for it).
+    fn pend(&mut self, deadline_us: u64) {
+        let at = self.pending_us.partition_point(|d| *d < deadline_us);
+        debug_assert!(self.pending_us.get(at) != Some(&deadline_us), "no deadline is set twice");
+        self.pending_us.insert(at, deadline_us);
     }
 
     /// The next packet that has arrived by `now_us`, in arrival order.
     pub(super) fn take_due(&mut self, now_us: u64) -> Option<Box<Wire>> {
-        let entry = self.held.first_entry()?;
-        (entry.key().0 <= now_us).then(|| entry.remove())
+        if self.held.front()?.arrive_us > now_us {
+            return None;
+        }
+        self.held.pop_front()
     }
 
     /// Wakes the node (an order came for it), as a channel wakes its receiver.
@@ -71,7 +85,7 @@ impl Post {
 
     /// When the next held packet arrives.
     pub(super) fn next_arrival_us(&self) -> Option<u64> {
-        self.held.first_key_value().map(|(k, _)| k.0)
+        self.held.front().map(|w| w.arrive_us)
     }
 }
 
@@ -175,8 +189,8 @@ impl World {
     pub(super) fn arm(&mut self, node: Node, deadline_us: Option<u64>, now: u64, cx: &Context<'_>) -> Poll<()> {
         let post = self.posts.of(node);
         // A timer that has fired no longer wakes the node: a sender must set its own.
-        while post.pending_us.first().is_some_and(|first| *first <= now) {
-            post.pending_us.pop_first();
+        while post.pending_us.front().is_some_and(|first| *first <= now) {
+            post.pending_us.pop_front();
         }
         let deadline_us = [deadline_us, post.next_arrival_us()].into_iter().flatten().min();
         if deadline_us.is_some_and(|d| now >= d) {
@@ -185,9 +199,9 @@ impl World {
         if !post.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             post.waker = Some(cx.waker().clone());
         }
-        if let Some(deadline) = deadline_us.filter(|d| !post.pending_us.contains(d)) {
+        if let Some(deadline) = deadline_us.filter(|d| post.pending_us.binary_search(d).is_err()) {
             set_timer(&self.clock, self.start + StdDuration::from_micros(deadline), cx.waker());
-            post.pending_us.insert(deadline);
+            post.pend(deadline);
         }
         Poll::Pending
     }
