@@ -1,10 +1,12 @@
 //! The SMTP protocol between Exchange servers as values: commands, replies with their
 //! real codes and enhanced status codes, and the receiving side's session state machine
-//! (RFC 2821 with ESMTP PIPELINING, as the Windows SMTP service speaks it).
+//! (RFC 2821 with ESMTP PIPELINING, as the Windows SMTP service speaks it, and CHUNKING:
+//! an Exchange 2000/2003 virtual server advertises it and Exchange servers send each
+//! other mail with BDAT, RFC 3030; hosts beyond the organization get DATA).
 //!
 //! `X-LINK2STATE` is here as a command and a frame carrying link state between
 //! bridgeheads of two routing groups ([`LinkStateExchange`]). Left out: AUTH, TLS,
-//! BDAT/CHUNKING and XEXCH50 (later issues); the message body is carried as a [`Message`]
+//! BINARYMIME's effect on content and XEXCH50 (later issues); the message body is carried as a [`Message`]
 //! value whose size is what crosses the wire.
 
 use crate::config::topology::Topology;
@@ -63,6 +65,10 @@ pub enum SmtpCommand {
     Data,
     /// The message text up to `<CRLF>.<CRLF>`.
     Content(Box<Message>),
+    /// `BDAT <size> LAST` and the message (CHUNKING, RFC 3030): the whole message in one
+    /// chunk, pipelined after MAIL and the RCPTs (RFC 3030 §4.2), so no round trip waits
+    /// for a 354. Its reply is 250 Queued, once the message is durable.
+    Bdat(Box<Message>),
     /// `X-LINK2STATE`: the sending bridgehead's digest, and its table when the other side
     /// may lack it; answered by [`Frame::LinkState`]. Never pipelined.
     XLink2State(LinkStateExchange),
@@ -80,6 +86,7 @@ impl SmtpCommand {
             SmtpCommand::RcptTo(_) => 42,
             SmtpCommand::Data => 6,
             SmtpCommand::Content(m) => m.size_bytes + 5,
+            SmtpCommand::Bdat(m) => m.size_bytes + 16,
             SmtpCommand::Quit => 6,
         }
     }
@@ -92,6 +99,9 @@ pub enum SmtpReply {
     ServiceReady,
     /// `250-<fqdn> Hello` with the extension list (PIPELINING, SIZE, 8BITMIME …).
     EhloOk,
+    /// The same, with CHUNKING and BINARYMIME in the list, as an Exchange 2000/2003
+    /// virtual server answers (KB 821733 turns them off to make a sender use DATA).
+    EhloChunking,
     /// `250 2.1.0 <addr>....Sender OK`.
     SenderOk,
     /// `250 2.1.5 <addr>`.
@@ -116,7 +126,11 @@ impl SmtpReply {
     pub fn code(self) -> u16 {
         match self {
             SmtpReply::ServiceReady => 220,
-            SmtpReply::EhloOk | SmtpReply::SenderOk | SmtpReply::RecipientOk | SmtpReply::Queued => 250,
+            SmtpReply::EhloOk
+            | SmtpReply::EhloChunking
+            | SmtpReply::SenderOk
+            | SmtpReply::RecipientOk
+            | SmtpReply::Queued => 250,
             SmtpReply::StartMailInput => 354,
             SmtpReply::Closing => 221,
             SmtpReply::BadSequence => 503,
@@ -135,7 +149,7 @@ impl SmtpReply {
             SmtpReply::BadSequence => Some("5.5.2"),
             SmtpReply::Unrecognized => Some("5.3.3"),
             SmtpReply::SizeExceeded => Some("5.3.4"),
-            SmtpReply::ServiceReady | SmtpReply::EhloOk | SmtpReply::StartMailInput => None,
+            SmtpReply::ServiceReady | SmtpReply::EhloOk | SmtpReply::EhloChunking | SmtpReply::StartMailInput => None,
         }
     }
 
@@ -148,6 +162,7 @@ impl SmtpReply {
     pub fn wire_size_bytes(self) -> u64 {
         match self {
             SmtpReply::EhloOk => 240,
+            SmtpReply::EhloChunking => 272,
             _ => 64,
         }
     }
@@ -243,6 +258,8 @@ pub enum InboundStep {
 pub struct InboundSession {
     state: InboundState,
     recipients: Vec<AddressId>,
+    /// Whether this side offers CHUNKING (an Exchange server does).
+    chunking: bool,
 }
 
 impl Default for InboundSession {
@@ -252,9 +269,15 @@ impl Default for InboundSession {
 }
 
 impl InboundSession {
-    /// A session that has just sent its 220 banner.
+    /// A session that has just sent its 220 banner, on a host that speaks SMTP with
+    /// PIPELINING but not CHUNKING.
     pub fn new() -> Self {
-        InboundSession { state: InboundState::Connected, recipients: Vec::new() }
+        InboundSession { state: InboundState::Connected, recipients: Vec::new(), chunking: false }
+    }
+
+    /// The same on an Exchange server's virtual server, which also offers CHUNKING.
+    pub fn with_chunking() -> Self {
+        InboundSession { chunking: true, ..InboundSession::new() }
     }
 
     /// Whether QUIT has been answered.
@@ -273,8 +296,9 @@ impl InboundSession {
             }
             (S::Connected | S::Greeted, SmtpCommand::Ehlo) => {
                 self.state = S::Greeted;
-                InboundStep::Reply(SmtpReply::EhloOk)
+                InboundStep::Reply(if self.chunking { SmtpReply::EhloChunking } else { SmtpReply::EhloOk })
             }
+            (_, SmtpCommand::Bdat(_)) if !self.chunking => InboundStep::Reply(SmtpReply::Unrecognized),
             (S::Greeted, SmtpCommand::MailFrom { size_bytes, .. }) => {
                 if max_size_bytes.is_some_and(|max| size_bytes > max) {
                     return InboundStep::Reply(SmtpReply::SizeExceeded);
@@ -293,7 +317,7 @@ impl InboundSession {
                 InboundStep::Reply(SmtpReply::StartMailInput)
             }
             (S::Greeted, SmtpCommand::XLink2State(exchange)) => InboundStep::LinkState(exchange),
-            (S::Data, SmtpCommand::Content(message)) => {
+            (S::Data, SmtpCommand::Content(message)) | (S::Recipients, SmtpCommand::Bdat(message)) => {
                 self.state = S::Greeted;
                 InboundStep::Accept { recipients: std::mem::take(&mut self.recipients), message }
             }
@@ -338,6 +362,28 @@ mod tests {
         }
         assert_eq!(s.handle(SmtpCommand::Quit, None), InboundStep::Close(SmtpReply::Closing));
         assert!(s.is_closed());
+    }
+
+    /// §3.2a: Exchange servers send each other mail with BDAT pipelined after the
+    /// envelope; a host without CHUNKING refuses the verb.
+    #[test]
+    fn bdat_after_the_envelope_on_an_exchange_server_only() {
+        let mut s = InboundSession::with_chunking();
+        assert_eq!(s.handle(SmtpCommand::Ehlo, None), InboundStep::Reply(SmtpReply::EhloChunking));
+        assert_eq!(s.handle(SmtpCommand::Bdat(message(10)), None), InboundStep::Reply(SmtpReply::BadSequence));
+        let mail = SmtpCommand::MailFrom { sender: Some(AddressId(0)), size_bytes: 10 };
+        assert_eq!(s.handle(mail.clone(), None), InboundStep::Reply(SmtpReply::SenderOk));
+        assert_eq!(s.handle(SmtpCommand::Bdat(message(10)), None), InboundStep::Reply(SmtpReply::BadSequence));
+        assert_eq!(s.handle(SmtpCommand::RcptTo(AddressId(1)), None), InboundStep::Reply(SmtpReply::RecipientOk));
+        match s.handle(SmtpCommand::Bdat(message(10)), None) {
+            InboundStep::Accept { recipients, .. } => assert_eq!(recipients, vec![AddressId(1)]),
+            other => panic!("expected Accept, got {other:?}"),
+        }
+        let mut host = InboundSession::new();
+        assert_eq!(host.handle(SmtpCommand::Ehlo, None), InboundStep::Reply(SmtpReply::EhloOk));
+        host.handle(mail, None);
+        host.handle(SmtpCommand::RcptTo(AddressId(1)), None);
+        assert_eq!(host.handle(SmtpCommand::Bdat(message(10)), None), InboundStep::Reply(SmtpReply::Unrecognized));
     }
 
     #[test]

@@ -8,7 +8,7 @@ impl SmtpService {
         let commands = match frame {
             Frame::Connect => {
                 let idle_deadline = now.plus_ms(idle_ms);
-                self.inbound.insert(conn, Inbound { session: InboundSession::new(), idle_deadline });
+                self.inbound.insert(conn, Inbound { session: InboundSession::with_chunking(), idle_deadline });
                 self.timers.set(Timer::InboundIdle(conn), idle_deadline);
                 return self.send(from, conn, Frame::Replies(vec![SmtpReply::ServiceReady]));
             }

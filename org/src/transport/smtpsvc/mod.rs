@@ -106,8 +106,9 @@ enum Phase {
     LinkState { turn: u8 },
     /// MAIL, RCPTs and DATA pipelined for this entry.
     Envelope(QueueEntry),
-    /// Content sent, waiting for 250 Queued.
-    Content { entry: QueueEntry, message: MessageId, size_bytes: u64 },
+    /// Content sent, waiting for 250 Queued; `chunked`: sent with BDAT behind the
+    /// envelope, whose replies come with the content's.
+    Content { entry: QueueEntry, message: MessageId, size_bytes: u64, chunked: bool },
     /// QUIT sent.
     Quitting,
     /// A connection opened only to see whether a connector down works again (§4).
@@ -123,6 +124,8 @@ struct OutboundSession {
     fallback: VecDeque<HostId>,
     phase: Phase,
     sent: u32,
+    /// The peer offered CHUNKING in its EHLO reply: mail goes with BDAT.
+    chunking: bool,
     /// The reply must come by then. The `Outbound` timer is not re-keyed on every
     /// command: when it fires early it re-arms itself for this deadline.
     deadline: Instant,

@@ -90,7 +90,8 @@ impl SmtpService {
                     self.out.to_routing(ToRouting::ConnectorDetected { connector, state: ConnectorState::Up });
                 }
             }
-            Phase::Ehlo if replies == [SmtpReply::EhloOk] => {
+            Phase::Ehlo if replies == [SmtpReply::EhloOk] || replies == [SmtpReply::EhloChunking] => {
+                session.chunking = replies == [SmtpReply::EhloChunking];
                 if self.exchanges_link_state(hop, peer) {
                     self.ask_link_state_offer(seq);
                 } else {
@@ -98,7 +99,10 @@ impl SmtpService {
                 }
             }
             Phase::Envelope(entry) => self.envelope_answered(now, seq, entry, &replies),
-            Phase::Content { entry, message, size_bytes } => {
+            Phase::Content { entry, message, size_bytes, chunked: true } => {
+                self.chunk_answered(now, seq, entry, (message, size_bytes), &replies)
+            }
+            Phase::Content { entry, message, size_bytes, chunked: false } => {
                 if replies == [SmtpReply::Queued] {
                     self.content_queued(now, seq, entry, message, size_bytes);
                 } else {
@@ -145,7 +149,8 @@ impl SmtpService {
                 self.recipients_done(entry.item, &entry.recipients);
             }
             let session = self.outbound.get_mut(&seq).expect("session exists");
-            session.phase = Phase::Content { entry, message: message.id, size_bytes: message.size_bytes };
+            session.phase =
+                Phase::Content { entry, message: message.id, size_bytes: message.size_bytes, chunked: false };
             let (peer, conn) = (session.peer, ConnId { client: self.id, seq });
             self.send_commands(now, peer, conn, vec![SmtpCommand::Content(Box::new(message))]);
         } else if replies.contains(&SmtpReply::SizeExceeded) {
@@ -154,6 +159,32 @@ impl SmtpService {
         } else {
             let code = replies.iter().find(|r| !r.is_positive()).map_or(0, |r| r.code());
             self.requeue_front(entry, seq);
+            self.session_failed(now, seq, SessionFailure::Rejected(code));
+        }
+    }
+
+    /// The replies to MAIL, the RCPTs and BDAT: all positive, ending in 250 Queued, and
+    /// the peer holds the message; a size refusal NDRs the entry (5.3.4); anything else
+    /// puts it back and fails the session.
+    fn chunk_answered(
+        &mut self,
+        now: Instant,
+        seq: SessionSeq,
+        entry: QueueEntry,
+        (message, size_bytes): (MessageId, u64),
+        replies: &[SmtpReply],
+    ) {
+        let complete = replies.len() == entry.recipients.len() + 2 && replies.iter().all(|r| r.is_positive());
+        if complete && replies.last() == Some(&SmtpReply::Queued) {
+            self.content_queued(now, seq, entry, message, size_bytes);
+        } else if replies.contains(&SmtpReply::SizeExceeded) {
+            self.fail_recipients(now, entry.item, entry.recipients, DsnCode::MessageTooLarge);
+            self.next_message(now, seq);
+        } else {
+            let code = replies.iter().find(|r| !r.is_positive()).map_or(0, |r| r.code());
+            if !self.topology.bug(PlantedBug::DoneOnSend) {
+                self.requeue_front(entry, seq);
+            }
             self.session_failed(now, seq, SessionFailure::Rejected(code));
         }
     }
@@ -200,9 +231,9 @@ impl SmtpService {
     /// Sends the next message of the queue on this session, or QUIT.
     pub(super) fn next_message(&mut self, now: Instant, seq: SessionSeq) {
         let limit = self.topology.server(self.id).smtp.messages_per_connection;
-        let (hop, peer, sent) = {
+        let (hop, peer, sent, chunking) = {
             let s = &self.outbound[&seq];
-            (s.hop, s.peer, s.sent)
+            (s.hop, s.peer, s.sent, s.chunking)
         };
         let conn = ConnId { client: self.id, seq };
         loop {
@@ -226,8 +257,18 @@ impl SmtpService {
             let mut commands = Vec::with_capacity(entry.recipients.len() + 2);
             commands.push(SmtpCommand::MailFrom { sender: message.sender, size_bytes: message.size_bytes });
             commands.extend(entry.recipients.iter().map(|r| SmtpCommand::RcptTo(*r)));
-            commands.push(SmtpCommand::Data);
-            self.outbound.get_mut(&seq).expect("session exists").phase = Phase::Envelope(entry);
+            if !chunking {
+                commands.push(SmtpCommand::Data);
+                self.outbound.get_mut(&seq).expect("session exists").phase = Phase::Envelope(entry);
+                return self.send_commands(now, peer, conn, commands);
+            }
+            let (id, size_bytes) = (message.id, message.size_bytes);
+            commands.push(SmtpCommand::Bdat(Box::new(message.clone())));
+            if self.topology.bug(PlantedBug::DoneOnSend) {
+                self.recipients_done(entry.item, &entry.recipients);
+            }
+            let phase = Phase::Content { entry, message: id, size_bytes, chunked: true };
+            self.outbound.get_mut(&seq).expect("session exists").phase = phase;
             return self.send_commands(now, peer, conn, commands);
         }
     }
@@ -379,7 +420,15 @@ impl SmtpService {
     pub(super) fn open_session(&mut self, hop: NextHop, peer: Peer, phase: Phase) -> SessionSeq {
         let seq = self.next_conn;
         self.next_conn = seq.next();
-        let session = OutboundSession { hop, peer, fallback: VecDeque::new(), phase, sent: 0, deadline: Instant::ZERO };
+        let session = OutboundSession {
+            hop,
+            peer,
+            fallback: VecDeque::new(),
+            phase,
+            sent: 0,
+            chunking: false,
+            deadline: Instant::ZERO,
+        };
         self.outbound.insert(seq, session);
         seq
     }
