@@ -75,23 +75,28 @@ impl ServerNode {
     fn poll(&mut self, w: &mut World, cx: &mut std::task::Context<'_>) -> Poll<()> {
         let i = usize::from(self.id.0);
         loop {
+            // The clock, once read in this poll (madsim interposes on it: not free).
+            let mut now_read = None;
             if let Some(waiting) = &mut self.waiting {
                 match w.inboxes[i].take() {
                     Some(None) => return Poll::Ready(()), // the world closed its inbox: killed
                     Some(Some(order)) => {
                         self.waiting = None;
-                        self.order(Instant(w.now_us() / 1_000), order);
+                        let now_us = *now_read.insert(w.now_us());
+                        self.order(Instant(now_us / 1_000), order);
                     }
                     None => {
+                        // Polled in the step that began the wait, the clock has not moved.
                         let now = if std::mem::take(&mut waiting.first) { waiting.since_us } else { w.now_us() };
                         if w.arm(Node::Server(self.id), Some(waiting.deadline_us), now, cx).is_pending() {
                             return Poll::Pending;
                         }
                         self.waiting = None;
+                        now_read = Some(now);
                     }
                 }
             }
-            let now_us = w.now_us();
+            let now_us = now_read.unwrap_or_else(|| w.now_us());
             let deadline_us = self.step(w, now_us);
             if deadline_us > now_us {
                 self.waiting = Some(Waiting { since_us: now_us, deadline_us, first: true });
