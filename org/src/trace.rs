@@ -359,7 +359,8 @@ macro_rules! server_events {
                         $(
                             let value = traced!($field $(, $conv)?);
                             if !TraceValue::absent(value) {
-                                json::key(out, stringify!($field));
+                                // `,"name":` as one constant (names are identifiers).
+                                out.extend_from_slice(concat!(",\"", stringify!($field), "\":").as_bytes());
                                 value.write(names, out);
                             }
                         )*

@@ -298,8 +298,8 @@ impl World {
 
     /// Checks and traces one server event.
     fn observe(&mut self, now: Instant, server: ServerId, event: &ServerEvent) {
-        let resolved = self.resolved.clone();
-        let violations = self.checker.observe(now, server, event, &|m, r| pair_name(&resolved, m, r));
+        let resolved = &self.resolved;
+        let violations = self.checker.observe(now, server, event, &|m, r| pair_name(resolved, m, r));
         self.sometimes.observe(event);
         self.trace.record_server(now.as_ms(), server, event, &self.names);
         for v in violations {
