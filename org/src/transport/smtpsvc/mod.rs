@@ -106,9 +106,8 @@ enum Phase {
     LinkState { turn: u8 },
     /// MAIL, RCPTs and DATA pipelined for this entry.
     Envelope(QueueEntry),
-    /// Content sent, waiting for 250 Queued; `chunked`: sent with BDAT behind the
-    /// envelope, whose replies come with the content's.
-    Content { entry: QueueEntry, message: MessageId, size_bytes: u64, chunked: bool },
+    /// Content sent, waiting for 250 Queued (with BDAT, behind the envelope's replies).
+    Content { entry: QueueEntry, message: MessageId, size_bytes: u64 },
     /// QUIT sent.
     Quitting,
     /// A connection opened only to see whether a connector down works again (§4).

@@ -99,19 +99,8 @@ impl SmtpService {
                 }
             }
             Phase::Envelope(entry) => self.envelope_answered(now, seq, entry, &replies),
-            Phase::Content { entry, message, size_bytes, chunked: true } => {
-                self.chunk_answered(now, seq, entry, (message, size_bytes), &replies)
-            }
-            Phase::Content { entry, message, size_bytes, chunked: false } => {
-                if replies == [SmtpReply::Queued] {
-                    self.content_queued(now, seq, entry, message, size_bytes);
-                } else {
-                    let code = replies.first().map_or(0, |r| r.code());
-                    if !self.topology.bug(PlantedBug::DoneOnSend) {
-                        self.requeue_front(entry, seq);
-                    }
-                    self.session_failed(now, seq, SessionFailure::Rejected(code));
-                }
+            Phase::Content { entry, message, size_bytes } => {
+                self.content_answered(now, seq, entry, (message, size_bytes), &replies)
             }
             Phase::Quitting => self.close_session(now, seq),
             Phase::Resolving { .. } => unreachable!("DNS answers come through handle_dns_reply"),
@@ -144,15 +133,7 @@ impl SmtpService {
     /// refusal NDRs the entry (5.3.4); anything else puts it back and fails the session.
     fn envelope_answered(&mut self, now: Instant, seq: SessionSeq, entry: QueueEntry, replies: &[SmtpReply]) {
         if replies.len() == entry.recipients.len() + 2 && replies.iter().all(|r| r.is_positive()) {
-            let message = self.items[&entry.item].message.clone();
-            if self.topology.bug(PlantedBug::DoneOnSend) {
-                self.recipients_done(entry.item, &entry.recipients);
-            }
-            let session = self.outbound.get_mut(&seq).expect("session exists");
-            session.phase =
-                Phase::Content { entry, message: message.id, size_bytes: message.size_bytes, chunked: false };
-            let (peer, conn) = (session.peer, ConnId { client: self.id, seq });
-            self.send_commands(now, peer, conn, vec![SmtpCommand::Content(Box::new(message))]);
+            self.send_content(now, seq, entry, Vec::with_capacity(1));
         } else if replies.contains(&SmtpReply::SizeExceeded) {
             self.fail_recipients(now, entry.item, entry.recipients, DsnCode::MessageTooLarge);
             self.next_message(now, seq);
@@ -163,10 +144,27 @@ impl SmtpService {
         }
     }
 
-    /// The replies to MAIL, the RCPTs and BDAT: all positive, ending in 250 Queued, and
-    /// the peer holds the message; a size refusal NDRs the entry (5.3.4); anything else
-    /// puts it back and fails the session.
-    fn chunk_answered(
+    /// Sends `entry`'s message after `commands`: its text once DATA has had its 354, or
+    /// `BDAT n LAST` behind the envelope on a CHUNKING session. With the DoneOnSend
+    /// plant its recipients are done now instead of at 250 Queued.
+    fn send_content(&mut self, now: Instant, seq: SessionSeq, entry: QueueEntry, mut commands: Vec<SmtpCommand>) {
+        // Cloned first: the plant may finish the item.
+        let message = Box::new(self.items[&entry.item].message.clone());
+        if self.topology.bug(PlantedBug::DoneOnSend) {
+            self.recipients_done(entry.item, &entry.recipients);
+        }
+        let session = self.outbound.get_mut(&seq).expect("session exists");
+        session.phase = Phase::Content { entry, message: message.id, size_bytes: message.size_bytes };
+        commands.push(if session.chunking { SmtpCommand::Bdat(message) } else { SmtpCommand::Content(message) });
+        let (peer, conn) = (session.peer, ConnId { client: self.id, seq });
+        self.send_commands(now, peer, conn, commands);
+    }
+
+    /// The replies to the content: 250 Queued, and the peer holds the message. With
+    /// BDAT the envelope's replies come first (all positive, one per command), and a
+    /// size refusal among them NDRs the entry (5.3.4). Anything else puts the entry back
+    /// (unless the DoneOnSend plant finished it) and fails the session.
+    fn content_answered(
         &mut self,
         now: Instant,
         seq: SessionSeq,
@@ -174,18 +172,25 @@ impl SmtpService {
         (message, size_bytes): (MessageId, u64),
         replies: &[SmtpReply],
     ) {
-        let complete = replies.len() == entry.recipients.len() + 2 && replies.iter().all(|r| r.is_positive());
-        if complete && replies.last() == Some(&SmtpReply::Queued) {
+        let chunked = self.outbound[&seq].chunking;
+        let (envelope, content) = replies.split_at(replies.len().saturating_sub(1));
+        let envelope_ok = if chunked {
+            envelope.len() == entry.recipients.len() + 1 && envelope.iter().all(|r| r.is_positive())
+        } else {
+            envelope.is_empty()
+        };
+        if envelope_ok && content == [SmtpReply::Queued] {
             self.content_queued(now, seq, entry, message, size_bytes);
-        } else if replies.contains(&SmtpReply::SizeExceeded) {
+        } else if chunked && replies.contains(&SmtpReply::SizeExceeded) {
             self.fail_recipients(now, entry.item, entry.recipients, DsnCode::MessageTooLarge);
             self.next_message(now, seq);
         } else {
-            let code = replies.iter().find(|r| !r.is_positive()).map_or(0, |r| r.code());
+            // After DATA the one reply is the content's; after BDAT, the first refusal.
+            let refusal = if chunked { replies.iter().find(|r| !r.is_positive()) } else { replies.first() };
             if !self.topology.bug(PlantedBug::DoneOnSend) {
                 self.requeue_front(entry, seq);
             }
-            self.session_failed(now, seq, SessionFailure::Rejected(code));
+            self.session_failed(now, seq, SessionFailure::Rejected(refusal.map_or(0, |r| r.code())));
         }
     }
 
@@ -257,18 +262,11 @@ impl SmtpService {
             let mut commands = Vec::with_capacity(entry.recipients.len() + 2);
             commands.push(SmtpCommand::MailFrom { sender: message.sender, size_bytes: message.size_bytes });
             commands.extend(entry.recipients.iter().map(|r| SmtpCommand::RcptTo(*r)));
-            if !chunking {
-                commands.push(SmtpCommand::Data);
-                self.outbound.get_mut(&seq).expect("session exists").phase = Phase::Envelope(entry);
-                return self.send_commands(now, peer, conn, commands);
+            if chunking {
+                return self.send_content(now, seq, entry, commands);
             }
-            let (id, size_bytes) = (message.id, message.size_bytes);
-            commands.push(SmtpCommand::Bdat(Box::new(message.clone())));
-            if self.topology.bug(PlantedBug::DoneOnSend) {
-                self.recipients_done(entry.item, &entry.recipients);
-            }
-            let phase = Phase::Content { entry, message: id, size_bytes, chunked: true };
-            self.outbound.get_mut(&seq).expect("session exists").phase = phase;
+            commands.push(SmtpCommand::Data);
+            self.outbound.get_mut(&seq).expect("session exists").phase = Phase::Envelope(entry);
             return self.send_commands(now, peer, conn, commands);
         }
     }
