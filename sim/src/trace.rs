@@ -115,9 +115,8 @@ const BLOCK_BYTES: usize = 64 * 1024;
 pub struct TraceSink {
     hasher: Sha256,
     writer: Option<Box<dyn Write + Send>>,
-    /// Whole records not yet hashed, then the one being written (from `line_start`).
+    /// Whole records not yet hashed, then the one being written.
     block: Vec<u8>,
-    line_start: usize,
     events: u64,
     error: Option<String>,
 }
@@ -126,7 +125,7 @@ impl TraceSink {
     /// A sink writing to `writer` (or only hashing).
     pub fn new(writer: Option<Box<dyn Write + Send>>) -> Self {
         let block = Vec::with_capacity(BLOCK_BYTES + 4096);
-        TraceSink { hasher: Sha256::new(), writer, block, line_start: 0, events: 0, error: None }
+        TraceSink { hasher: Sha256::new(), writer, block, events: 0, error: None }
     }
 
     /// Appends one record of the world's.
@@ -156,7 +155,6 @@ impl TraceSink {
 
     /// Starts a line with the time, up to the node's name (the object left open).
     fn begin(&mut self, t_ms: u64) {
-        self.line_start = self.block.len();
         self.block.extend_from_slice(b"{\"t_ms\":");
         json::uint(&mut self.block, t_ms);
         self.block.extend_from_slice(b",\"node\":");
@@ -171,7 +169,6 @@ impl TraceSink {
 
     /// Ends the line; a full block is hashed and written.
     fn commit(&mut self) {
-        debug_assert_eq!(self.block[self.line_start], b'{', "a record is one JSON object");
         self.block.push(b'\n');
         self.events += 1;
         if self.block.len() >= BLOCK_BYTES {
@@ -189,7 +186,6 @@ impl TraceSink {
             }
         }
         self.block.clear();
-        self.line_start = 0;
     }
 
     /// Records written so far.
