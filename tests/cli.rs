@@ -56,10 +56,16 @@ fn report_is_written_from_the_trace() {
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("no_loss"), "self-contained page with charts and checks");
     assert!(!html.contains("<script") && !html.contains("src=\"http"), "nothing loaded from elsewhere");
-    for chart in
-        ["queue_depth.svg", "latency.svg", "wan_throughput.svg", "link_state_messages.svg", "link_state_traffic.svg"]
-    {
-        let svg = std::fs::read_to_string(dir.join(chart)).unwrap();
+    assert!(html.contains("<h2>Timeline</h2>") && html.contains("link_down"), "the timeline is told");
+    assert!(html.contains("All 13 checks held."), "the verdict comes first");
+    for chart in [
+        "latency.svg",
+        "wan-site-a-site-b.svg",
+        "queue-ex-a-rgc-rg-a-to-rg-b.svg",
+        "link-state-messages.svg",
+        "incident-1-site-a-site-b-throughput.svg",
+    ] {
+        let svg = std::fs::read_to_string(dir.join("charts").join(chart)).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "{chart} has data lines");
     }
     assert!(dir.join("trace.jsonl").exists());

@@ -3,7 +3,8 @@
 //! event a 1 µs slice carrying its fields, and every message a flow joining its events
 //! across servers, so a run can be browsed on a timeline (ui.perfetto.dev, chrome://tracing).
 
-use crate::{as_str, as_u64, expect_run_header, for_each_record, ReportError};
+use crate::trace_data::{as_str, as_u64, expect_run_header, for_each_record};
+use crate::ReportError;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 7;
+pub const TRACE_FORMAT: u32 = 8;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -48,6 +48,9 @@ pub enum TraceEvent {
         seed: u64,
         /// Scenario file.
         file: String,
+        /// Planted bugs switched on (`--plant`), by name; absent when none is.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        plants: Vec<&'static str>,
         /// The scenario with every default filled in.
         scenario: serde_json::Value,
     },
@@ -100,6 +103,9 @@ pub enum TraceEvent {
     ServerRestarted { incarnation: u32 },
     /// A safety invariant failed for the first time.
     CheckFailed { check: String, detail: String },
+    /// The run's recipient counts, as `orgsim run` prints them, once at the end before
+    /// the checks (a report reads them rather than rebuilding every recipient's fate).
+    Messages(crate::checks::MessageCounts),
     /// A check's final result.
     Check { check: String, ok: bool, detail: String },
     /// How often a sometimes property happened in the run (judged across a sweep).

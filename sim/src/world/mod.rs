@@ -468,6 +468,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         trace_format: TRACE_FORMAT,
         seed,
         file: resolved.file.clone(),
+        plants: resolved.topology.plants.list().into_iter().map(|b| b.name()).collect(),
         scenario: serde_json::to_value(&resolved.scenario).expect("scenarios serialize"),
     };
     sink.record(0, "orgsim", &header);
@@ -617,6 +618,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         let link_state_messages = w.link_state.updates;
         let name = |m, r| pair_name(&resolved, m, r);
         let (checks, messages) = w.checker.finish(&w.disks, link_state_messages, &name);
+        w.record(now.as_ms(), "checks", &TraceEvent::Messages(messages));
         for c in &checks {
             let event = TraceEvent::Check { check: c.name.clone(), ok: c.ok, detail: c.detail.clone() };
             w.record(now.as_ms(), "checks", &event);

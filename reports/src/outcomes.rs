@@ -1,0 +1,168 @@
+//! The outcome of every recipient of every message, reconstructed from a trace: a stable
+//! text for snapshot tests and for reading.
+
+use crate::trace_data::{as_str, as_u64, for_each_record};
+use crate::{field, ReportError};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What happened to one recipient of one message, reconstructed from a trace.
+#[derive(Clone, Debug, Default)]
+struct RecipientFate {
+    /// Servers that accepted this copy, in order.
+    path: Vec<String>,
+    /// `delivered`, `relayed`, `ndr 5.1.1`, `badmail 4.4.7`, or empty while queued.
+    outcome: String,
+    latency_ms: Option<u64>,
+}
+
+impl RecipientFate {
+    /// A copy first seen on `node`.
+    fn at(node: &str) -> Self {
+        RecipientFate { path: vec![node.to_string()], ..Default::default() }
+    }
+}
+
+/// A per-message outcome summary of a trace: recipients counted by outcome and the path
+/// of servers their copy took, then the first `detail` messages recipient by recipient.
+/// Stable text, meant for snapshot tests and for reading.
+pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportError> {
+    let mut order: Vec<String> = Vec::new();
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    let mut fates: BTreeMap<(String, String), RecipientFate> = BTreeMap::new();
+    let mut recipients_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut submitted_at: BTreeMap<String, u64> = BTreeMap::new();
+    let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
+        let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
+            file: trace.to_path_buf(),
+            line: n,
+            message: format!("expected {name:?} to be a list"),
+        })?;
+        Ok(items.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+    };
+    for_each_record(trace, |n, v| {
+        let node = as_str(v, "node", trace, n)?.to_string();
+        let t = as_u64(v, "t_ms", trace, n)?;
+        match as_str(v, "event", trace, n)? {
+            "submitted" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let rcpts = list(v, "recipients", n)?;
+                let sender = as_str(v, "sender", trace, n)?;
+                let size = as_u64(v, "size_bytes", trace, n)?;
+                headers.insert(message.clone(), format!("{message} from {sender} ({size} bytes) at {t} ms on {node}"));
+                for r in &rcpts {
+                    fates.insert((message.clone(), r.clone()), RecipientFate::at(&node));
+                }
+                recipients_of.insert(message.clone(), rcpts);
+                submitted_at.insert(message.clone(), t);
+                order.push(message);
+            }
+            "relayed" => {
+                // Handed to a host beyond the organization: the path ends at that host.
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let host = as_str(v, "host", trace, n)?.to_string();
+                let since = submitted_at.get(&message).copied();
+                for r in list(v, "recipients", n)? {
+                    let fate = fates.entry((message.clone(), r)).or_default();
+                    fate.path.push(host.clone());
+                    fate.outcome =
+                        if fate.outcome.is_empty() { "relayed".into() } else { format!("{} + relayed", fate.outcome) };
+                    fate.latency_ms = since.map(|s| t - s);
+                }
+            }
+            "ndr" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let code = as_str(v, "code", trace, n)?;
+                for r in list(v, "recipients", n)? {
+                    // A group's member refused where the group was expanded appears here
+                    // first: its path is that server.
+                    let fate = fates.entry((message.clone(), r)).or_insert_with(|| RecipientFate::at(&node));
+                    fate.outcome = format!("ndr {code}");
+                }
+                let ndr = as_str(v, "ndr", trace, n)?.to_string();
+                let to = as_str(v, "to", trace, n)?.to_string();
+                headers.insert(ndr.clone(), format!("{ndr} for {message} to {to} at {t} ms on {node}"));
+                fates.insert((ndr.clone(), to.clone()), RecipientFate::at(&node));
+                recipients_of.insert(ndr.clone(), vec![to]);
+                order.push(ndr);
+            }
+            "out_of_office" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let reply = as_str(v, "reply", trace, n)?.to_string();
+                let from = as_str(v, "from", trace, n)?;
+                let to = as_str(v, "to", trace, n)?.to_string();
+                headers.insert(reply.clone(), format!("{reply} from {from} for {message} to {to} at {t} ms on {node}"));
+                fates.insert((reply.clone(), to.clone()), RecipientFate::at(&node));
+                recipients_of.insert(reply.clone(), vec![to]);
+                order.push(reply);
+            }
+            "badmail" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let code = as_str(v, "code", trace, n)?;
+                for r in list(v, "recipients", n)? {
+                    fates.entry((message.clone(), r)).or_default().outcome = format!("badmail {code}");
+                }
+            }
+            "received" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                for r in list(v, "recipients", n)? {
+                    fates.entry((message.clone(), r)).or_default().path.push(node.clone());
+                }
+            }
+            "expanded" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let group = as_str(v, "group", trace, n)?.to_string();
+                let members = as_u64(v, "members", trace, n)?;
+                fates.entry((message, group)).or_default().outcome = format!("expanded to {members}");
+            }
+            "queued" => {
+                // A group's members first appear where it was expanded.
+                let message = as_str(v, "message", trace, n)?.to_string();
+                for r in list(v, "recipients", n)? {
+                    fates.entry((message.clone(), r)).or_insert_with(|| RecipientFate::at(&node));
+                }
+            }
+            "delivered" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let r = as_str(v, "recipient", trace, n)?.to_string();
+                let fate = fates.entry((message, r)).or_default();
+                fate.outcome =
+                    if fate.outcome.is_empty() { "delivered".into() } else { format!("{} + delivered", fate.outcome) };
+                fate.latency_ms = Some(as_u64(v, "latency_ms", trace, n)?);
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let mut by_outcome: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for fate in fates.values() {
+        let outcome = if fate.outcome.is_empty() { "queued".to_string() } else { fate.outcome.clone() };
+        *by_outcome.entry((outcome, fate.path.join(" > "))).or_default() += 1;
+    }
+    let mut out = String::new();
+    let ndrs = order.iter().filter(|m| m.starts_with("NDR-")).count();
+    let oofs = order.iter().filter(|m| m.starts_with("OOF-")).count();
+    let client = order.len() - ndrs - oofs;
+    let oof_note = if oofs > 0 { format!(", {oofs} Out of Office replies") } else { String::new() };
+    out.push_str(&format!(
+        "{} messages ({client} from clients, {ndrs} NDRs{oof_note}), {} recipients\n",
+        order.len(),
+        fates.len()
+    ));
+    out.push_str("recipients by outcome and path:\n");
+    for ((outcome, path), count) in &by_outcome {
+        out.push_str(&format!("  {outcome:<22} {count:>7}  {path}\n"));
+    }
+    out.push_str(&format!("first {} messages:\n", detail.min(order.len())));
+    for message in order.iter().take(detail) {
+        out.push_str(&format!("  {}\n", headers[message]));
+        for r in &recipients_of[message] {
+            let fate = &fates[&(message.clone(), r.clone())];
+            let outcome = if fate.outcome.is_empty() { "queued" } else { &fate.outcome };
+            let latency = fate.latency_ms.map_or(String::new(), |l| format!(" after {l} ms"));
+            out.push_str(&format!("    {r}: {outcome}{latency} via {}\n", fate.path.join(" > ")));
+        }
+    }
+    Ok(out)
+}

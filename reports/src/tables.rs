@@ -1,0 +1,83 @@
+//! The smaller tables: link state traffic, the Internet edge and directory access.
+
+use crate::chart::group_digits;
+use crate::trace_data::TraceData;
+use crate::{escape, Html};
+
+/// Link state, Internet edge and directory access tables, each where the run has them.
+pub fn other_tables(d: &TraceData) -> Html {
+    let mut out = link_state_table(d).0;
+    out.push_str(&internet_edge_table(d).0);
+    out.push_str(&directory_access_table(d).0);
+    Html(out)
+}
+
+fn link_state_table(d: &TraceData) -> Html {
+    let messages: u64 = d.link_state.iter().map(|(_, m, _, _)| m).sum();
+    let bytes: u64 = d.link_state.iter().map(|(_, _, b, _)| b).sum();
+    let peak = d.link_state.iter().map(|(_, m, _, i)| m * 60_000 / (*i).max(1)).max().unwrap_or(0);
+    let mut out = format!(
+        "<h3>Link state</h3>\n<table><tr><th>messages</th><th>bytes</th><th>peak messages/min<br>(per sample)</th></tr>\n\
+<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></table>\n",
+        group_digits(messages),
+        group_digits(bytes),
+        group_digits(peak)
+    );
+    if !d.link_state_changes.is_empty() {
+        out.push_str("<table><tr><th>server</th><th>link state table changes</th></tr>\n");
+        for (server, n) in &d.link_state_changes {
+            out.push_str(&format!("<tr><td>{}</td><td class=\"n\">{}</td></tr>\n", escape(server), group_digits(*n)));
+        }
+        out.push_str("</table>\n");
+    }
+    Html(out)
+}
+
+fn internet_edge_table(d: &TraceData) -> Html {
+    if d.hosts.is_empty() {
+        return Html(String::new());
+    }
+    let mut out = String::from(
+        "<h3>Internet edge</h3>\n<table><tr><th>host</th><th>messages relayed</th><th>recipients</th><th>bytes</th>\
+<th>failovers past it</th><th>outages</th></tr>\n",
+    );
+    for (host, h) in &d.hosts {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+            escape(host),
+            group_digits(h.messages),
+            group_digits(h.recipients),
+            group_digits(h.bytes),
+            group_digits(h.failovers),
+            group_digits(h.outages)
+        ));
+    }
+    out.push_str("</table>\n");
+    Html(out)
+}
+
+fn directory_access_table(d: &TraceData) -> Html {
+    if d.dsaccess.is_empty() && d.gc_failovers == 0 && d.categorizer_retries == 0 {
+        return Html(String::new());
+    }
+    let mut out = format!(
+        "<h3>Directory access</h3>\n<p>GCs given up by a categorizer: {}; messages put in categorizer retry: {}.</p>\n",
+        group_digits(d.gc_failovers),
+        group_digits(d.categorizer_retries)
+    );
+    if !d.dsaccess.is_empty() {
+        out.push_str("<table><tr><th>server</th><th>DSAccess hits</th><th>GC lookups</th><th>hit ratio</th><th>entries</th></tr>\n");
+        for (server, (hits, misses, entries)) in &d.dsaccess {
+            let ratio = *hits as f64 * 100.0 / (hits + misses).max(1) as f64;
+            out.push_str(&format!(
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{ratio:.1} %</td><td class=\"n\">{}</td></tr>\n",
+                escape(server),
+                group_digits(*hits),
+                group_digits(*misses),
+                group_digits(*entries)
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    Html(out)
+}
