@@ -20,6 +20,7 @@ mod routes;
 mod score;
 mod shrink;
 mod sweep;
+mod sweep_report;
 
 #[derive(Parser)]
 #[command(name = "orgsim", version, about = "Deterministic simulation testbed of an Exchange Server 2003 organization")]
@@ -98,6 +99,10 @@ enum Command {
         /// Run this percentage of the seeds a second time; fail if any trace differs.
         #[arg(long, value_name = "P", value_parser = sweep::parse_percent)]
         recheck: Option<f64>,
+        /// Write a summary page here (pass or fail per seed, each figure across the
+        /// seeds), with the reports of the failing seeds and the worst seed against the best.
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
     },
     /// Merge the `--json` summaries of a sweep's shards into one, comparing a shard given
     /// twice seed by seed; exit 1 if any seed failed or differed, or a sometimes property
@@ -197,10 +202,13 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files.
     Schema,
-    /// Rebuild the HTML report and charts from a saved trace alone.
+    /// Rebuild the HTML report and charts from a saved trace alone; given two traces,
+    /// put the two runs side by side on the same axes.
     Report {
         /// Trace file (JSON Lines) written by `orgsim run`.
         trace: PathBuf,
+        /// A second trace to compare the first with (needs --out).
+        compare: Option<PathBuf>,
         /// Directory for index.html and the charts.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -259,10 +267,15 @@ fn main() -> ExitCode {
         }
         Command::Check { scenario, seed, plants } => check_command(&scenario, seed, plant_set(&plants)),
         Command::Replay { record, trace } => record::replay_command(&record, trace.as_deref()),
-        Command::Sweep { scenario, seeds, jobs, shard, json, plants, recheck } => match load(&scenario) {
+        Command::Sweep { scenario, seeds, jobs, shard, json, plants, recheck, report } => match load(&scenario) {
             Ok(resolved) => {
+                if let Some(dir) = &report {
+                    if let Err(code) = output_dir("--report", dir) {
+                        return code;
+                    }
+                }
                 let plants = plant_set(&plants);
-                let options = sweep::SweepOptions { range: seeds, shard, jobs, json, plants, recheck };
+                let options = sweep::SweepOptions { range: seeds, shard, jobs, json, plants, recheck, report };
                 sweep::sweep_command(resolved, options)
             }
             Err(code) => code,
@@ -302,7 +315,12 @@ fn main() -> ExitCode {
         Command::Bench { users, routing_groups, seed, sweep_seeds, series, point } => {
             bench::bench(&bench::BenchOptions { users, routing_groups, seed, sweep_seeds, series, point })
         }
-        Command::Report { trace, out, perfetto } => report_command(&trace, out.as_deref(), perfetto.as_deref()),
+        Command::Report { trace, compare: Some(b), out, perfetto } => {
+            compare_command(&trace, &b, out.as_deref(), perfetto.is_some())
+        }
+        Command::Report { trace, compare: None, out, perfetto } => {
+            report_command(&trace, out.as_deref(), perfetto.as_deref())
+        }
         Command::Diff { a, b } => match reports::diff::diff_traces(&a, &b) {
             Ok(d) => {
                 print!("{}", d.text);
@@ -470,13 +488,13 @@ fn output_error(what: &str, path: &Path, error: impl std::fmt::Display) -> ExitC
 
 /// Writes to `path.tmp`, renamed into place once complete, so a failed run never leaves
 /// a half-written file under the real name.
-struct AtomicFile {
+pub(crate) struct AtomicFile {
     tmp: PathBuf,
     path: PathBuf,
 }
 
 impl AtomicFile {
-    fn create(path: &Path) -> std::io::Result<(AtomicFile, File)> {
+    pub(crate) fn create(path: &Path) -> std::io::Result<(AtomicFile, File)> {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
@@ -484,11 +502,11 @@ impl AtomicFile {
         Ok((AtomicFile { tmp, path: path.to_path_buf() }, file))
     }
 
-    fn commit(self) -> std::io::Result<()> {
+    pub(crate) fn commit(self) -> std::io::Result<()> {
         std::fs::rename(&self.tmp, &self.path)
     }
 
-    fn abandon(self) {
+    pub(crate) fn abandon(self) {
         let _ = std::fs::remove_file(&self.tmp);
     }
 }
@@ -626,6 +644,33 @@ fn print_summary(
     }
     if !o.passed() {
         println!("reproduce with: {}", sweep::replay_command(&scenario.display().to_string(), o.seed, plants));
+    }
+}
+
+/// `orgsim report A B --out DIR`: both traces are read whole before anything is written.
+fn compare_command(a: &Path, b: &Path, out: Option<&Path>, perfetto: bool) -> ExitCode {
+    let Some(dir) = out.filter(|_| !perfetto) else {
+        eprintln!("orgsim report: comparing two traces writes a page: give --out DIR (and no --perfetto)");
+        return ExitCode::from(2);
+    };
+    for trace in [a, b] {
+        if let Err(e) = reports::read_trace(trace) {
+            eprintln!("orgsim report: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Err(code) = output_dir("--out", dir) {
+        return code;
+    }
+    match reports::compare::write_comparison(a, b, dir) {
+        Ok(index) => {
+            println!("comparison: {}", index.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("orgsim report: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

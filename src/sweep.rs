@@ -305,6 +305,8 @@ pub struct SweepOptions {
     pub plants: Plants,
     /// Percentage of seeds to run twice.
     pub recheck: Option<f64>,
+    /// Where to write the summary page and the reports it links to.
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// The summary of a sweep's runs (and of the reruns of `recheck`).
@@ -378,6 +380,17 @@ pub fn sweep_command(resolved: Resolved, options: SweepOptions) -> ExitCode {
         println!("{}", serde_json::to_string(&summary).expect("summaries serialize"));
     } else {
         print_sweep(&summary, &outcomes, jobs, wall.elapsed().as_secs_f64());
+    }
+    if let Some(dir) = &options.report {
+        match crate::sweep_report::write(&resolved, &options, &outcomes, jobs, dir) {
+            // With --json, stdout holds only the JSON object.
+            Ok(page) if options.json => eprintln!("sweep report: {}", page.display()),
+            Ok(page) => println!("sweep report: {}", page.display()),
+            Err(e) => {
+                eprintln!("orgsim sweep: the report in {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        }
     }
     if summary.failed.is_empty() && summary.mismatches.is_empty() && unreached.is_empty() {
         ExitCode::SUCCESS

@@ -272,6 +272,32 @@ fn diff_report_and_perfetto_read_saved_traces() {
     assert!(events.iter().any(|e| e["ph"] == "s"), "messages are flows");
     let out = orgsim(&["report", dir.join("missing.jsonl").to_str().unwrap(), "--out", report.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
+    // Two traces side by side.
+    let both = dir.join("both");
+    let out = orgsim(&["report", a.to_str().unwrap(), b.to_str().unwrap(), "--out", both.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(both.join("index.html")).unwrap();
+    assert!(html.contains("server-crash seed 1 <small>against</small> server-crash seed 2"), "{html}");
+    let out = orgsim(&["report", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "comparing needs --out");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_sweep_report_links_failing_seeds_and_the_worst_against_the_best() {
+    let dir = temp_dir("sweep-report");
+    let file = "scenarios/no-path-expire.json";
+    let out =
+        orgsim(&["sweep", file, "--seeds", "1..3", "--plant", "no-expiration", "--report", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "the plant fails: {}", stdout(&out));
+    assert!(stdout(&out).contains("sweep report: "), "{}", stdout(&out));
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(html.contains("3 of 3 seeds failed a check."), "{html}");
+    assert!(html.contains("<a href=\"seed-1/index.html\">1</a>"), "{html}");
+    for seed in 1..=3 {
+        let page = std::fs::read_to_string(dir.join(format!("seed-{seed}/index.html"))).unwrap();
+        assert!(page.contains("--plant no-expiration"), "its page says how to reproduce it");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -21,7 +21,8 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(0x00, 0x00, 0x00), // black
 ];
 
-const FONT_PX: u32 = 13;
+/// Text size as given to plotters, which writes `size / 1.24` into the SVG: 13 px.
+const FONT_SIZE: f64 = 13.0 * 1.24;
 const GRID: RGBColor = RGBColor(0xE4, 0xE4, 0xE4);
 const AXIS: RGBColor = RGBColor(0x55, 0x55, 0x55);
 const MARK: RGBColor = RGBColor(0x88, 0x88, 0x88);
@@ -100,7 +101,7 @@ impl TimeChart<'_> {
                 .build_cartesian_2d(from..to, 0.0..y_top)
                 .map_err(|e| err(&e))?;
             let plot = chart.plotting_area().clone();
-            let text = |anchor: Pos| ("sans-serif", FONT_PX).into_font().color(&AXIS).pos(anchor);
+            let text = |anchor: Pos| ("sans-serif", FONT_SIZE).into_font().color(&AXIS).pos(anchor);
             // Grid and y ticks.
             for y in &y_ticks {
                 plot.draw(&PathElement::new(vec![(from, *y), (to, *y)], GRID)).map_err(|e| err(&e))?;
@@ -177,8 +178,9 @@ impl TimeChart<'_> {
                 let points = line.points.iter().map(|(t, v)| (*t as f64, *v)).filter(|(t, _)| (from..=to).contains(t));
                 chart.draw_series(LineSeries::new(points, colour.stroke_width(2))).map_err(|e| err(&e))?;
             }
-            // Legend above the plot, in as many rows as it needs.
-            for (i, (line, (x, row))) in self.lines.iter().zip(&legend).enumerate() {
+            // Legend above the plot, in as many rows as it needs (one line: the caption names it).
+            let legend = if self.lines.len() > 1 { legend.as_slice() } else { &[] };
+            for (i, (line, (x, row))) in self.lines.iter().zip(legend).enumerate() {
                 let colour = PALETTE[i % PALETTE.len()];
                 let y = 10 + 18 * *row as i32;
                 root.draw(&Rectangle::new([(*x, y - 5), (x + 14, y + 5)], colour.filled())).map_err(|e| err(&e))?;

@@ -7,10 +7,12 @@
 pub mod capacity;
 pub mod chart;
 pub mod clock;
+pub mod compare;
 pub mod diff;
 mod outcomes;
 pub mod page;
 pub mod perfetto;
+pub mod sweep_page;
 mod tables;
 pub mod trace_data;
 

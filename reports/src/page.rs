@@ -28,17 +28,10 @@ const INCIDENTS: usize = 6;
 /// `trace`; returns the path of `index.html`.
 pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
     let data = read_trace(trace)?;
-    let charts_dir = dir.join("charts");
-    std::fs::create_dir_all(&charts_dir).map_err(|e| ReportError::Io(charts_dir.clone(), e))?;
-    let marks = timeline_marks(&data);
-    let mut page = Page { data: &data, marks, charts_dir, written: Vec::new() };
+    let figures = Figures::new(dir, data.clock, timeline_marks(&data))?;
+    let mut page = Page { data: &data, figures };
     let body = page.body(trace)?;
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>orgsim: {} (seed {})</title>\n<style>{STYLE}</style></head><body>\n{}</body></html>\n",
-        escape(&data.scenario),
-        data.seed,
-        body.0
-    );
+    let html = html_page(&format!("orgsim: {} (seed {})", data.scenario, data.seed), &body);
     let index = dir.join("index.html");
     write_atomically(&index, html.as_bytes())?;
     Ok(index)
@@ -55,9 +48,57 @@ dl.story dt{font-weight:600}dl.story dd{margin:0}";
 
 struct Page<'a> {
     data: &'a TraceData,
-    marks: Marks,
-    charts_dir: PathBuf,
+    figures: Figures,
+}
+
+/// Where a page's charts go: drawn with its calendar and marks, written to `charts/`.
+pub(crate) struct Figures {
+    pub clock: crate::clock::Clock,
+    pub marks: Marks,
+    pub charts_dir: PathBuf,
     written: Vec<String>,
+}
+
+impl Figures {
+    /// Creates `DIR/charts`.
+    pub(crate) fn new(dir: &Path, clock: crate::clock::Clock, marks: Marks) -> Result<Figures, ReportError> {
+        let charts_dir = dir.join("charts");
+        std::fs::create_dir_all(&charts_dir).map_err(|e| ReportError::Io(charts_dir.clone(), e))?;
+        Ok(Figures { clock, marks, charts_dir, written: Vec::new() })
+    }
+
+    /// Draws a chart, writes it to `charts/NAME.svg`, and returns its figure (or the line
+    /// that says why there is none).
+    pub(crate) fn figure(
+        &mut self,
+        name: &str,
+        caption: &str,
+        chart: &TimeChart<'_>,
+        why_empty: &str,
+    ) -> Result<Html, ReportError> {
+        let caption = escape(caption);
+        if !chart.has_data() {
+            return Ok(Html(format!(
+                "<figure><figcaption>{caption}</figcaption><p class=\"empty\">{}</p></figure>\n",
+                escape(why_empty)
+            )));
+        }
+        let svg = chart.draw(self.clock, &self.marks)?;
+        let file = format!("{}.svg", slug(name));
+        debug_assert!(!self.written.contains(&file), "chart file names are unique");
+        write_atomically(&self.charts_dir.join(&file), svg.as_bytes())?;
+        self.written.push(file);
+        Ok(Html(format!("<figure><figcaption>{caption}</figcaption>\n{svg}\n</figure>\n")))
+    }
+}
+
+/// A whole page around a body.
+pub fn html_page(title: &str, body: &Html) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style></head><body>\n{}</body></html>\n",
+        escape(title),
+        body.0
+    )
 }
 
 impl Page<'_> {
@@ -80,30 +121,6 @@ impl Page<'_> {
         Ok(Html(out))
     }
 
-    /// Draws a chart, writes it to `charts/NAME.svg`, and returns its figure (or the line
-    /// that says why there is none).
-    fn figure(
-        &mut self,
-        name: &str,
-        caption: &str,
-        chart: &TimeChart<'_>,
-        why_empty: &str,
-    ) -> Result<Html, ReportError> {
-        let caption = escape(caption);
-        if !chart.has_data() {
-            return Ok(Html(format!(
-                "<figure><figcaption>{caption}</figcaption><p class=\"empty\">{}</p></figure>\n",
-                escape(why_empty)
-            )));
-        }
-        let svg = chart.draw(self.data.clock, &self.marks)?;
-        let file = format!("{}.svg", slug(name));
-        debug_assert!(!self.written.contains(&file), "chart file names are unique");
-        write_atomically(&self.charts_dir.join(&file), svg.as_bytes())?;
-        self.written.push(file);
-        Ok(Html(format!("<figure><figcaption>{caption}</figcaption>\n{svg}\n</figure>\n")))
-    }
-
     fn latency_chart(&mut self) -> Result<Html, ReportError> {
         let chart = TimeChart {
             unit: "seconds",
@@ -118,7 +135,12 @@ impl Page<'_> {
             "Delivery latency, submission to mailbox (percentiles per {})",
             human_duration(latency_bucket_ms(self.data))
         );
-        self.figure("latency", &caption, &chart, "No message was delivered to a mailbox in this run.")
+        let why = if self.data.count("submitted") == 0 && !self.data.messages.is_empty() {
+            "No client submitted mail in this run: the scenario has no workload."
+        } else {
+            "No message was delivered to a mailbox in this run."
+        };
+        self.figures.figure("latency", &caption, &chart, why)
     }
 
     /// One panel per WAN link: both directions in kbit/s per sample, and its capacity.
@@ -162,7 +184,9 @@ impl Page<'_> {
                 group_digits(info.bits_per_s / 1_000),
                 if capacity > 0.0 { peak * 100.0 / capacity } else { 0.0 }
             );
-            out.push_str(&self.figure(&format!("wan {name}"), &caption, &chart, "No traffic crossed this link.")?.0);
+            out.push_str(
+                &self.figures.figure(&format!("wan {name}"), &caption, &chart, "No traffic crossed this link.")?.0,
+            );
         }
         out.push_str("</div>\n");
         Ok(Html(out))
@@ -205,7 +229,7 @@ impl Page<'_> {
                 size: PANEL,
             };
             let caption = format!("{server}: {queue} (peak {})", group_digits(u64::from(load.peak)));
-            out.push_str(&self.figure(&format!("queue {server} {queue}"), &caption, &chart, "")?.0);
+            out.push_str(&self.figures.figure(&format!("queue {server} {queue}"), &caption, &chart, "")?.0);
         }
         out.push_str("</div>\n");
         Ok(Html(out))
@@ -231,6 +255,7 @@ impl Page<'_> {
         let why = "No link state update, reply or table-carrying X-LINK2STATE turn moved: no connector changed state (turns carrying a digest alone are session overhead and not counted).";
         out.push_str(
             &self
+                .figures
                 .figure(
                     "link state messages",
                     "Link state messages per minute (organization-wide)",
@@ -248,6 +273,7 @@ impl Page<'_> {
             let caption = "Directory replication backlog per DC (changes its sources hold that it has not pulled)";
             out.push_str(
                 &self
+                    .figures
                     .figure(
                         "directory backlog",
                         caption,
@@ -262,6 +288,7 @@ impl Page<'_> {
             );
             out.push_str(
                 &self
+                    .figures
                     .figure(
                         "directory traffic",
                         "Directory replication traffic (all DCs)",
@@ -279,6 +306,7 @@ impl Page<'_> {
                 .collect();
             out.push_str(
                 &self
+                    .figures
                     .figure(
                         "categorizer memory",
                         "Categorizer memory held by group expansion (2 KB a recipient)",
@@ -328,7 +356,7 @@ impl Page<'_> {
                     reference: None,
                     size: PANEL,
                 };
-                out.push_str(&self.figure(&format!("incident {} {name}", k + 1), &name, &chart, "")?.0);
+                out.push_str(&self.figures.figure(&format!("incident {} {name}", k + 1), &name, &chart, "")?.0);
             }
             out.push_str("</div>\n");
         }
@@ -612,6 +640,10 @@ fn message_summary(d: &TraceData) -> Html {
         );
         return Html(out);
     }
+    if d.count("submitted") == 0 && d.count("ndr_messages") == 0 {
+        out.push_str("<p class=\"empty\">No client submitted mail in this run: the scenario has no workload.</p>\n");
+        return Html(out);
+    }
     let n = |k: &str| group_digits(d.count(k));
     let codes = d.ndr_codes.iter().map(|(c, k)| format!("{} × {c}", group_digits(*k))).collect::<Vec<_>>().join(", ");
     out.push_str(&format!(
@@ -741,7 +773,7 @@ fn event_counts(d: &TraceData) -> Html {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use sha2::Digest;
 
@@ -796,7 +828,9 @@ mod tests {
         for chart in ["latency.svg", "wan-l.svg", "queue-ex01-rgc-a.svg", "incident-1-queue-depth-deepest-queues.svg"] {
             let svg = std::fs::read_to_string(dir.join("charts").join(chart)).unwrap();
             assert!(svg.starts_with("<svg"), "{chart}");
-            assert!(!svg.contains("capacity</text>") && !svg.contains("peak"), "no title inside the SVG: {chart}");
+            assert!(!svg.contains("peak"), "no title inside the SVG: {chart}");
+            let size = svg.split("font-size=\"").nth(1).and_then(|s| s.split('"').next()).unwrap();
+            assert!((size.parse::<f64>().unwrap() - 13.0).abs() < 0.01, "13 px text: {chart}: {size}");
         }
         assert!(!dir.join("charts/queue-ex01-rgc-b.svg").exists(), "a queue that never held mail gets no panel");
         std::fs::remove_dir_all(&dir).unwrap();
