@@ -270,7 +270,7 @@ fn time_caption(clock: Clock, from_ms: u64, to_ms: u64) -> String {
     }
 }
 
-/// Round ticks from 0 to at least `max` (about five steps of 1, 2 or 5 × 10ⁿ; whole
+/// Round ticks from 0 to above `max` (about five steps of 1, 2 or 5 × 10ⁿ; whole
 /// steps for counts). At least two ticks, so an all-zero chart still has an axis.
 pub fn value_ticks(max: f64, values: Values) -> Vec<f64> {
     let raw = (max / 5.0).max(f64::MIN_POSITIVE);
@@ -282,7 +282,8 @@ pub fn value_ticks(max: f64, values: Values) -> Vec<f64> {
     if max <= 0.0 {
         step = 1.0;
     }
-    let n = ((max / step).ceil() as usize).max(1);
+    // A value on the top tick would run along the frame: one step more.
+    let n = ((max / step).floor() as usize + 1).max(1);
     (0..=n).map(|i| i as f64 * step).collect()
 }
 
@@ -337,7 +338,7 @@ mod tests {
 
     #[test]
     fn counts_get_whole_ticks() {
-        assert_eq!(value_ticks(3.0, Values::Count), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(value_ticks(3.0, Values::Count), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
         assert_eq!(value_ticks(0.0, Values::Count), vec![0.0, 1.0]);
         assert_eq!(value_ticks(90_000.0, Values::Count), vec![0.0, 20_000.0, 40_000.0, 60_000.0, 80_000.0, 100_000.0]);
         assert_eq!(value_ticks(0.7, Values::Real), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8]);
