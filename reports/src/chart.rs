@@ -7,6 +7,7 @@
 
 use crate::clock::Clock;
 use crate::ReportError;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -72,26 +73,24 @@ impl TimeChart<'_> {
 
     /// The SVG.
     pub fn draw(&self, clock: Clock, marks: &Marks) -> Result<String, ReportError> {
-        let legend = legend_layout(&self.lines, self.size.0);
-        let legend_rows = legend.iter().map(|(_, row)| row + 1).max().unwrap_or(0);
-        let legend_px = if self.lines.len() > 1 { 18 * legend_rows as u32 } else { 0 };
+        let legend = if self.lines.len() > 1 { legend_layout(&self.lines, self.size.0) } else { Vec::new() };
+        let legend_px = 18 * legend.iter().map(|(_, row)| *row as u32 + 1).max().unwrap_or(0);
+        let data_max = self
+            .lines
+            .iter()
+            .flat_map(|l| &l.points)
+            .filter(|(t, _)| (self.from_ms..=self.to_ms).contains(t))
+            .map(|(_, v)| *v)
+            .fold(0.0f64, f64::max);
+        let y_ticks = value_ticks(data_max.max(self.reference.as_ref().map_or(0.0, |r| r.0)), self.values);
         let mut svg = String::new();
         {
             // The legend adds to the height, so every plot of a size is as tall.
             let root = SVGBackend::with_string(&mut svg, (self.size.0, self.size.1 + legend_px)).into_drawing_area();
-            let err = |e: &dyn std::fmt::Display| ReportError::Chart(format!("{}: {e}", self.unit));
-            root.fill(&WHITE).map_err(|e| err(&e))?;
-            let data_max = self
-                .lines
-                .iter()
-                .flat_map(|l| &l.points)
-                .filter(|(t, _)| (self.from_ms..=self.to_ms).contains(t))
-                .map(|(_, v)| *v)
-                .fold(0.0f64, f64::max);
-            let y_ticks = value_ticks(data_max.max(self.reference.as_ref().map_or(0.0, |r| r.0)), self.values);
+            root.fill(&WHITE).map_err(fail)?;
             let y_top = *y_ticks.last().expect("at least two ticks");
             let (from, to) = (self.from_ms as f64, self.to_ms.max(self.from_ms + 1) as f64);
-            let mut chart = ChartBuilder::on(&root)
+            let chart = ChartBuilder::on(&root)
                 .margin_top(36 + legend_px)
                 .margin_right(30)
                 .margin_left(8)
@@ -99,97 +98,137 @@ impl TimeChart<'_> {
                 .x_label_area_size(40)
                 .y_label_area_size(58)
                 .build_cartesian_2d(from..to, 0.0..y_top)
-                .map_err(|e| err(&e))?;
-            let plot = chart.plotting_area().clone();
-            let text = |anchor: Pos| ("sans-serif", FONT_SIZE).into_font().color(&AXIS).pos(anchor);
-            // Grid and y ticks.
-            for y in &y_ticks {
-                plot.draw(&PathElement::new(vec![(from, *y), (to, *y)], GRID)).map_err(|e| err(&e))?;
-                let (px, py) = chart.backend_coord(&(from, *y));
-                let label = format_value(*y, y_ticks[1] - y_ticks[0]);
-                root.draw(&Text::new(label, (px - 6, py), text(Pos::new(HPos::Right, VPos::Center))))
-                    .map_err(|e| err(&e))?;
-            }
-            let (left, top) = chart.backend_coord(&(from, y_top));
-            root.draw(&Text::new(
-                self.unit.to_string(),
-                (left - 50, top - 16),
-                text(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(|e| err(&e))?;
-            // Time ticks.
-            let ticks = time_ticks(clock, self.from_ms, self.to_ms, self.size.0 / 95);
-            for (t, label) in &ticks {
-                let x = *t as f64;
-                plot.draw(&PathElement::new(vec![(x, 0.0), (x, y_top)], GRID)).map_err(|e| err(&e))?;
-                let (px, py) = chart.backend_coord(&(x, 0.0));
-                root.draw(&Text::new(label.clone(), (px, py + 6), text(Pos::new(HPos::Center, VPos::Top))))
-                    .map_err(|e| err(&e))?;
-            }
-            let (_, bottom) = chart.backend_coord(&(from, 0.0));
-            let caption = time_caption(clock, self.from_ms, self.to_ms);
-            let (right, _) = chart.backend_coord(&(to, 0.0));
-            root.draw(&Text::new(caption, (right, bottom + 24), text(Pos::new(HPos::Right, VPos::Top))))
-                .map_err(|e| err(&e))?;
-            // The timeline.
-            let shade = RGBColor(0x99, 0x99, 0x99).mix(0.18).filled();
-            // Labels that would overlap the one before are left out (the table has them all).
-            let mut labelled_until = i32::MIN;
-            for (a, b, label) in &marks.spans {
-                let (a, b) = ((*a).max(self.from_ms) as f64, (*b).min(self.to_ms) as f64);
-                if a >= b {
-                    continue;
-                }
-                plot.draw(&Rectangle::new([(a, 0.0), (b, y_top)], shade)).map_err(|e| err(&e))?;
-                let (px, py) = chart.backend_coord(&(a, y_top));
-                if px >= labelled_until {
-                    root.draw(&Text::new(label.clone(), (px + 1, py - 2), text(Pos::new(HPos::Left, VPos::Bottom))))
-                        .map_err(|e| err(&e))?;
-                    labelled_until = px + 8 * label.chars().count() as i32 + 4;
-                }
-            }
-            let mut labelled_until = i32::MIN;
-            for (t, label) in &marks.points {
-                if !(self.from_ms..=self.to_ms).contains(t) {
-                    continue;
-                }
-                let x = *t as f64;
-                plot.draw(&PathElement::new(vec![(x, 0.0), (x, y_top)], MARK.stroke_width(1))).map_err(|e| err(&e))?;
-                let (px, py) = chart.backend_coord(&(x, y_top));
-                if px >= labelled_until {
-                    root.draw(&Text::new(label.clone(), (px + 1, py - 14), text(Pos::new(HPos::Left, VPos::Bottom))))
-                        .map_err(|e| err(&e))?;
-                    labelled_until = px + 8 * label.chars().count() as i32 + 4;
-                }
-            }
-            // Axes.
-            let axis = AXIS.stroke_width(1);
-            plot.draw(&PathElement::new(vec![(from, y_top), (from, 0.0), (to, 0.0)], axis)).map_err(|e| err(&e))?;
-            if let Some((capacity, label)) = &self.reference {
-                let style = BLACK.stroke_width(1);
-                let dashed = DashedLineSeries::new(vec![(from, *capacity), (to, *capacity)], 6, 4, style);
-                chart.draw_series(dashed).map_err(|e| err(&e))?;
-                let (px, py) = chart.backend_coord(&(to, *capacity));
-                root.draw(&Text::new(label.clone(), (px - 4, py - 3), text(Pos::new(HPos::Right, VPos::Bottom))))
-                    .map_err(|e| err(&e))?;
-            }
-            for (i, line) in self.lines.iter().enumerate() {
-                let colour = PALETTE[i % PALETTE.len()];
-                let points = line.points.iter().map(|(t, v)| (*t as f64, *v)).filter(|(t, _)| (from..=to).contains(t));
-                chart.draw_series(LineSeries::new(points, colour.stroke_width(2))).map_err(|e| err(&e))?;
-            }
-            // Legend above the plot, in as many rows as it needs (one line: the caption names it).
-            let legend = if self.lines.len() > 1 { legend.as_slice() } else { &[] };
-            for (i, (line, (x, row))) in self.lines.iter().zip(legend).enumerate() {
-                let colour = PALETTE[i % PALETTE.len()];
-                let y = 10 + 18 * *row as i32;
-                root.draw(&Rectangle::new([(*x, y - 5), (x + 14, y + 5)], colour.filled())).map_err(|e| err(&e))?;
-                root.draw(&Text::new(line.name.clone(), (x + 19, y), text(Pos::new(HPos::Left, VPos::Center))))
-                    .map_err(|e| err(&e))?;
-            }
-            root.present().map_err(|e| err(&e))?;
+                .map_err(fail)?;
+            let mut frame = Frame { root: &root, chart, from, to, y_top };
+            frame.value_axis(&y_ticks, self.unit)?;
+            frame.time_axis(clock, self.from_ms, self.to_ms, self.size.0 / 95)?;
+            frame.timeline(marks, self.from_ms, self.to_ms)?;
+            frame.reference(self.reference.as_ref())?;
+            frame.lines(&self.lines)?;
+            frame.legend(&self.lines, &legend)?;
+            root.present().map_err(fail)?;
         }
         Ok(svg)
+    }
+}
+
+/// A chart error, as text.
+fn fail(e: impl std::fmt::Display) -> ReportError {
+    ReportError::Chart(e.to_string())
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type Plot<'a> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One chart being drawn: the whole SVG, the plot inside it and its ranges.
+struct Frame<'a, 'b> {
+    root: &'b Area<'a>,
+    chart: Plot<'a>,
+    from: f64,
+    to: f64,
+    y_top: f64,
+}
+
+impl Frame<'_, '_> {
+    /// Text at a pixel position.
+    fn text(&self, label: &str, at: (i32, i32), h: HPos, v: VPos) -> Result<(), ReportError> {
+        let style = ("sans-serif", FONT_SIZE).into_font().color(&AXIS).pos(Pos::new(h, v));
+        self.root.draw(&Text::new(label.to_string(), at, style)).map_err(fail)
+    }
+
+    /// A line in data coordinates.
+    fn path(&self, points: Vec<(f64, f64)>, style: ShapeStyle) -> Result<(), ReportError> {
+        self.chart.plotting_area().draw(&PathElement::new(points, style)).map_err(fail)
+    }
+
+    fn px(&self, x: f64, y: f64) -> (i32, i32) {
+        self.chart.backend_coord(&(x, y))
+    }
+
+    /// Horizontal grid lines, their values and the unit above the axis.
+    fn value_axis(&self, ticks: &[f64], unit: &str) -> Result<(), ReportError> {
+        for y in ticks {
+            self.path(vec![(self.from, *y), (self.to, *y)], GRID.into())?;
+            let (px, py) = self.px(self.from, *y);
+            self.text(&format_value(*y, ticks[1] - ticks[0]), (px - 6, py), HPos::Right, VPos::Center)?;
+        }
+        let (left, top) = self.px(self.from, self.y_top);
+        self.text(unit, (left - 50, top - 16), HPos::Left, VPos::Center)?;
+        let axis = AXIS.stroke_width(1);
+        self.path(vec![(self.from, self.y_top), (self.from, 0.0), (self.to, 0.0)], axis)
+    }
+
+    /// Vertical grid lines on round clock times, their labels, and what the axis shows.
+    fn time_axis(&self, clock: Clock, from_ms: u64, to_ms: u64, max_ticks: u32) -> Result<(), ReportError> {
+        for (t, label) in time_ticks(clock, from_ms, to_ms, max_ticks) {
+            let x = t as f64;
+            self.path(vec![(x, 0.0), (x, self.y_top)], GRID.into())?;
+            let (px, py) = self.px(x, 0.0);
+            self.text(&label, (px, py + 6), HPos::Center, VPos::Top)?;
+        }
+        let (right, bottom) = self.px(self.to, 0.0);
+        self.text(&time_caption(clock, from_ms, to_ms), (right, bottom + 24), HPos::Right, VPos::Top)
+    }
+
+    /// Outages shaded, other steps as thin lines, each labelled unless the label would
+    /// overlap the one before (the page's table has them all).
+    fn timeline(&self, marks: &Marks, from_ms: u64, to_ms: u64) -> Result<(), ReportError> {
+        let shade = RGBColor(0x99, 0x99, 0x99).mix(0.18).filled();
+        let mut labelled_until = i32::MIN;
+        for (a, b, label) in &marks.spans {
+            let (a, b) = ((*a).max(from_ms) as f64, (*b).min(to_ms) as f64);
+            if a >= b {
+                continue;
+            }
+            let area = self.chart.plotting_area();
+            area.draw(&Rectangle::new([(a, 0.0), (b, self.y_top)], shade)).map_err(fail)?;
+            let (px, py) = self.px(a, self.y_top);
+            if px >= labelled_until {
+                self.text(label, (px + 1, py - 2), HPos::Left, VPos::Bottom)?;
+                labelled_until = px + 8 * label.chars().count() as i32 + 4;
+            }
+        }
+        let mut labelled_until = i32::MIN;
+        for (t, label) in marks.points.iter().filter(|(t, _)| (from_ms..=to_ms).contains(t)) {
+            let x = *t as f64;
+            self.path(vec![(x, 0.0), (x, self.y_top)], MARK.stroke_width(1))?;
+            let (px, py) = self.px(x, self.y_top);
+            if px >= labelled_until {
+                self.text(label, (px + 1, py - 14), HPos::Left, VPos::Bottom)?;
+                labelled_until = px + 8 * label.chars().count() as i32 + 4;
+            }
+        }
+        Ok(())
+    }
+
+    /// A dashed horizontal line (a link's capacity) with its label.
+    fn reference(&mut self, reference: Option<&(f64, String)>) -> Result<(), ReportError> {
+        let Some((value, label)) = reference else { return Ok(()) };
+        let dashed = DashedLineSeries::new(vec![(self.from, *value), (self.to, *value)], 6, 4, BLACK.stroke_width(1));
+        self.chart.draw_series(dashed).map_err(fail)?;
+        let (px, py) = self.px(self.to, *value);
+        self.text(label, (px - 4, py - 3), HPos::Right, VPos::Bottom)
+    }
+
+    fn lines(&mut self, lines: &[Line]) -> Result<(), ReportError> {
+        let (from, to) = (self.from, self.to);
+        for (i, line) in lines.iter().enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let points = line.points.iter().map(|(t, v)| (*t as f64, *v)).filter(|(t, _)| (from..=to).contains(t));
+            self.chart.draw_series(LineSeries::new(points, colour.stroke_width(2))).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// The legend above the plot, at the places [`legend_layout`] chose.
+    fn legend(&self, lines: &[Line], places: &[(i32, usize)]) -> Result<(), ReportError> {
+        for (i, (line, (x, row))) in lines.iter().zip(places).enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let y = 10 + 18 * *row as i32;
+            self.root.draw(&Rectangle::new([(*x, y - 5), (x + 14, y + 5)], colour.filled())).map_err(fail)?;
+            self.text(&line.name, (x + 19, y), HPos::Left, VPos::Center)?;
+        }
+        Ok(())
     }
 }
 

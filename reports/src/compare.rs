@@ -18,9 +18,7 @@ const PANEL: (u32, u32) = (470, 250);
 /// `dir`; returns the page's path.
 pub fn write_comparison(a: &Path, b: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
     let (ta, tb) = (read_trace(a)?, read_trace(b)?);
-    let marks = comparison_marks(&ta, &tb);
-    let mut figures = Figures::new(dir, ta.clock, marks)?;
-    let end_ms = ta.end_ms.max(tb.end_ms);
+    let mut figures = Figures::new(dir, ta.clock, comparison_marks(&ta, &tb))?;
     let mut body = format!("<h1>{} <small>against</small> {}</h1>\n", escape(&name(&ta)), escape(&name(&tb)));
     body.push_str(&runs_table(&ta, &tb, a, b).0);
     body.push_str(&messages_table(&ta, &tb).0);
@@ -29,95 +27,105 @@ pub fn write_comparison(a: &Path, b: &Path, dir: &Path) -> Result<PathBuf, Repor
     if ta.clock != tb.clock {
         body.push_str("<p>The runs start at different times; both are plotted from their start on A's calendar.</p>\n");
     }
-    let both = |f: &dyn Fn(&TraceData) -> Vec<Line>| -> Vec<Line> {
-        let mut lines = prefixed("A", f(&ta));
-        lines.extend(prefixed("B", f(&tb)));
-        lines
-    };
-    let latency = both(&|d| latency_lines(d).into_iter().filter(|l| l.name != "p90").collect());
-    let chart =
-        |unit, values, lines, size| TimeChart { unit, values, from_ms: 0, to_ms: end_ms, lines, reference: None, size };
-    let caption = "Delivery latency, submission to mailbox (p50 and p99)";
-    body.push_str(
-        &figures
-            .figure(
-                "latency",
-                caption,
-                &chart("seconds", Values::Real, latency, FULL),
-                "Neither run delivered to a mailbox.",
-            )?
-            .0,
-    );
-    let queued = both(&|d| vec![Line { name: "all queues".into(), points: total_queued(d) }]);
-    let caption = "Messages in all queues together, per sample";
-    body.push_str(
-        &figures
-            .figure(
-                "queued",
-                caption,
-                &chart("messages", Values::Count, queued, FULL),
-                "No queue held mail at a sample in either run.",
-            )?
-            .0,
-    );
-    let ls = both(&|d| {
-        vec![Line {
-            name: "link state".into(),
-            points: d.link_state.iter().map(|(t, m, _, i)| (*t, *m as f64 * 60_000.0 / (*i).max(1) as f64)).collect(),
-        }]
-    });
-    let why = "No link state message moved in either run.";
-    body.push_str(
-        &figures
-            .figure(
-                "link state",
-                "Link state messages per minute",
-                &chart("messages/min", Values::Real, ls, FULL),
-                why,
-            )?
-            .0,
-    );
-    if !ta.ad_backlog.is_empty() || !tb.ad_backlog.is_empty() {
-        let backlog = both(&|d| vec![Line { name: "all DCs".into(), points: total_backlog(d) }]);
-        body.push_str(
-            &figures
-                .figure(
-                    "directory backlog",
-                    "Directory replication backlog, all DCs",
-                    &chart("changes", Values::Count, backlog, FULL),
-                    "No DC lagged in either run.",
-                )?
-                .0,
-        );
+    body.push_str(&overall_charts(&mut figures, &ta, &tb)?.0);
+    body.push_str(&link_panels(&mut figures, &ta, &tb)?.0);
+    body.push_str(&capacity_table(&ta, &tb).0);
+    let html = html_page(&format!("orgsim: {} against {}", name(&ta), name(&tb)), &Html(body));
+    let index = dir.join("index.html");
+    write_atomically(&index, html.as_bytes())?;
+    Ok(index)
+}
+
+/// What one organization-wide chart shows of a run.
+type Lines = fn(&TraceData) -> Vec<Line>;
+
+/// Latency, all queues, link state and (where either run has it) the directory backlog:
+/// A's lines and B's in one chart each.
+fn overall_charts(figures: &mut Figures, ta: &TraceData, tb: &TraceData) -> Result<Html, ReportError> {
+    let charts: [(&str, &str, &str, Values, &str, Lines); 4] = [
+        (
+            "latency",
+            "Delivery latency, submission to mailbox (p50 and p99)",
+            "seconds",
+            Values::Real,
+            "Neither run delivered to a mailbox.",
+            |d| latency_lines(d).into_iter().filter(|l| l.name != "p90").collect(),
+        ),
+        (
+            "queued",
+            "Messages in all queues together, per sample",
+            "messages",
+            Values::Count,
+            "No queue held mail at a sample in either run.",
+            |d| vec![Line { name: "all queues".into(), points: total_queued(d) }],
+        ),
+        (
+            "link state",
+            "Link state messages per minute",
+            "messages/min",
+            Values::Real,
+            "No link state message moved in either run.",
+            |d| {
+                vec![Line {
+                    name: "link state".into(),
+                    points: d
+                        .link_state
+                        .iter()
+                        .map(|(t, m, _, i)| (*t, *m as f64 * 60_000.0 / (*i).max(1) as f64))
+                        .collect(),
+                }]
+            },
+        ),
+        (
+            "directory backlog",
+            "Directory replication backlog, all DCs",
+            "changes",
+            Values::Count,
+            "No DC lagged in either run.",
+            |d| vec![Line { name: "all DCs".into(), points: total_backlog(d) }],
+        ),
+    ];
+    let mut out = String::new();
+    for (name, caption, unit, values, why, lines) in charts {
+        if name == "directory backlog" && ta.ad_backlog.is_empty() && tb.ad_backlog.is_empty() {
+            continue; // neither scenario simulates the directory
+        }
+        let mut both = prefixed("A", lines(ta));
+        both.extend(prefixed("B", lines(tb)));
+        let end_ms = ta.end_ms.max(tb.end_ms);
+        let chart = TimeChart { unit, values, from_ms: 0, to_ms: end_ms, lines: both, reference: None, size: FULL };
+        out.push_str(&figures.figure(name, caption, &chart, why)?.0);
     }
-    body.push_str("<h3>WAN links</h3>\n<div class=\"panels\">\n");
+    Ok(Html(out))
+}
+
+/// One panel per WAN link of either run: each direction of each run a line.
+fn link_panels(figures: &mut Figures, ta: &TraceData, tb: &TraceData) -> Result<Html, ReportError> {
+    let mut out = String::from("<h3>WAN links</h3>\n<div class=\"panels\">\n");
     for link in ta.links.keys().chain(tb.links.keys()).collect::<BTreeSet<_>>() {
         let mut lines = Vec::new();
         for dir in [Direction::AToB, Direction::BToA] {
-            for (label, d) in [("A", &ta), ("B", &tb)] {
+            for (label, d) in [("A", ta), ("B", tb)] {
                 if let (Some(samples), Some(info)) = (d.link_bytes.get(&(link.clone(), dir)), d.links.get(link)) {
                     let points = samples.iter().map(|(t, b, i)| (*t, *b as f64 * 8.0 / (*i).max(1) as f64)).collect();
                     lines.push(Line { name: format!("{label}: {}", info.direction_name(dir)), points });
                 }
             }
         }
-        body.push_str(
-            &figures
-                .figure(
-                    &format!("wan {link}"),
-                    link,
-                    &chart("kbit/s", Values::Real, lines, PANEL),
-                    "No traffic in either run.",
-                )?
-                .0,
-        );
+        let end_ms = ta.end_ms.max(tb.end_ms);
+        let chart = TimeChart {
+            unit: "kbit/s",
+            values: Values::Real,
+            from_ms: 0,
+            to_ms: end_ms,
+            lines,
+            reference: None,
+            size: PANEL,
+        };
+        out.push_str(&figures.figure(&format!("wan {link}"), link, &chart, "No traffic in either run.")?.0);
     }
-    body.push_str("</div>\n");
-    body.push_str(&capacity_table(&ta, &tb).0);
-    let html = html_page(&format!("orgsim: {} against {}", name(&ta), name(&tb)), &Html(body));
-    let index = dir.join("index.html");
-    write_atomically(&index, html.as_bytes())?;
-    Ok(index)
+    out.push_str("</div>\n");
+    Ok(Html(out))
 }
 
 /// `scenario seed N (+ plants)`.

@@ -83,7 +83,7 @@ impl Figures {
                 escape(why_empty)
             )));
         }
-        let svg = chart.draw(self.clock, &self.marks)?;
+        let svg = chart.draw(self.clock, &self.marks).map_err(|e| ReportError::Chart(format!("{caption}: {e}")))?;
         let file = format!("{}.svg", slug(name));
         debug_assert!(!self.written.contains(&file), "chart file names are unique");
         write_atomically(&self.charts_dir.join(&file), svg.as_bytes())?;
@@ -238,32 +238,13 @@ impl Page<'_> {
     /// Link state, the directory and the categorizer, where the run has them.
     fn other_charts(&mut self) -> Result<Html, ReportError> {
         let d = self.data;
-        let mut out = String::new();
-        let full = |unit, values, lines| TimeChart {
-            unit,
-            values,
-            from_ms: 0,
-            to_ms: d.end_ms,
-            lines,
-            reference: None,
-            size: FULL,
-        };
-        let ls_messages = line_of(
-            "link state messages",
-            d.link_state.iter().map(|(t, m, _, i)| (*t, *m as f64 * 60_000.0 / (*i).max(1) as f64)),
-        );
+        let per_minute = d.link_state.iter().map(|(t, m, _, i)| (*t, *m as f64 * 60_000.0 / (*i).max(1) as f64));
         let why = "No link state update, reply or table-carrying X-LINK2STATE turn moved: no connector changed state (turns carrying a digest alone are session overhead and not counted).";
-        out.push_str(
-            &self
-                .figures
-                .figure(
-                    "link state messages",
-                    "Link state messages per minute (organization-wide)",
-                    &full("messages/min", Values::Real, ls_messages),
-                    why,
-                )?
-                .0,
-        );
+        let mut out = self.full_chart(
+            ("link state messages", "Link state messages per minute (organization-wide)", why),
+            ("messages/min", Values::Real),
+            line_of("link state messages", per_minute),
+        )?;
         if !d.ad_backlog.is_empty() {
             let backlog = d
                 .ad_backlog
@@ -271,32 +252,15 @@ impl Page<'_> {
                 .map(|(dc, s)| Line { name: dc.clone(), points: s.iter().map(|(t, b)| (*t, *b as f64)).collect() })
                 .collect();
             let caption = "Directory replication backlog per DC (changes its sources hold that it has not pulled)";
-            out.push_str(
-                &self
-                    .figures
-                    .figure(
-                        "directory backlog",
-                        caption,
-                        &full("changes", Values::Count, backlog),
-                        "No DC ever lagged behind its sources at a sample.",
-                    )?
-                    .0,
+            let why = "No DC ever lagged behind its sources at a sample.";
+            out.0.push_str(
+                &self.full_chart(("directory backlog", caption, why), ("changes", Values::Count), backlog)?.0,
             );
-            let traffic = line_of(
-                "directory replication",
-                d.ad_bytes.iter().map(|(t, b, i)| (*t, *b as f64 * 8.0 / (*i).max(1) as f64)),
-            );
-            out.push_str(
-                &self
-                    .figures
-                    .figure(
-                        "directory traffic",
-                        "Directory replication traffic (all DCs)",
-                        &full("kbit/s", Values::Real, traffic),
-                        "No directory change replicated.",
-                    )?
-                    .0,
-            );
+            let kbit = d.ad_bytes.iter().map(|(t, b, i)| (*t, *b as f64 * 8.0 / (*i).max(1) as f64));
+            let names =
+                ("directory traffic", "Directory replication traffic (all DCs)", "No directory change replicated.");
+            out.0
+                .push_str(&self.full_chart(names, ("kbit/s", Values::Real), line_of("directory replication", kbit))?.0);
         }
         if !d.categorizer_memory.is_empty() {
             let lines = d
@@ -304,19 +268,22 @@ impl Page<'_> {
                 .iter()
                 .map(|(s, changes)| Line { name: s.clone(), points: steps_of(changes, d.end_ms) })
                 .collect();
-            out.push_str(
-                &self
-                    .figures
-                    .figure(
-                        "categorizer memory",
-                        "Categorizer memory held by group expansion (2 KB a recipient)",
-                        &full("MB", Values::Real, lines),
-                        "",
-                    )?
-                    .0,
-            );
+            let names = ("categorizer memory", "Categorizer memory held by group expansion (2 KB a recipient)", "");
+            out.0.push_str(&self.full_chart(names, ("MB", Values::Real), lines)?.0);
         }
-        Ok(Html(out))
+        Ok(out)
+    }
+
+    /// A full-width chart over the whole run: (file name, caption, why it may be empty),
+    /// (unit, values), its lines.
+    fn full_chart(
+        &mut self,
+        (name, caption, why): (&str, &str, &str),
+        (unit, values): (&str, Values),
+        lines: Vec<Line>,
+    ) -> Result<Html, ReportError> {
+        let chart = TimeChart { unit, values, from_ms: 0, to_ms: self.data.end_ms, lines, reference: None, size: FULL };
+        self.figures.figure(name, caption, &chart, why)
     }
 
     /// Zoomed panels around each incident, so that steps of seconds and minutes show.
