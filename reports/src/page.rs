@@ -179,10 +179,18 @@ impl Page<'_> {
                 reference,
                 size: PANEL,
             };
+            // The busier direction's p95, as the capacity table has it.
+            let p95 = [Direction::AToB, Direction::BToA]
+                .into_iter()
+                .filter_map(|dir| d.link_bytes.get(&(name.clone(), dir)))
+                .map(|s| crate::capacity::LinkLoad::of(s, d.clock).p95_kbit_s)
+                .fold(0.0, f64::max);
+            let share = |v: f64| if capacity > 0.0 { v * 100.0 / capacity } else { 0.0 };
             let caption = format!(
-                "{name} ({} kbit/s): peak {:.1} % of capacity",
+                "{name} ({} kbit/s): peak {:.1} %, p95 {:.1} % of capacity",
                 group_digits(info.bits_per_s / 1_000),
-                if capacity > 0.0 { peak * 100.0 / capacity } else { 0.0 }
+                share(peak),
+                share(p95)
             );
             out.push_str(
                 &self.figures.figure(&format!("wan {name}"), &caption, &chart, "No traffic crossed this link.")?.0,
@@ -649,12 +657,21 @@ fn checks(d: &TraceData) -> Html {
         let first = d.first_failures.get(name).map_or(String::new(), |f| {
             format!(" First failed at {}: {}.", d.clock.at(f.t_ms).full(), escape(&f.detail))
         });
+        // bisect-time finds when a safety invariant first fails; shrink works for any check.
+        let bisect = if d.invariants.contains(name) {
+            format!(
+                "<br>Earliest failing moment: <code>{}</code>",
+                escape(&run.replacen("orgsim run", "orgsim bisect-time", 1))
+            )
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "<p class=\"verdict fail\">{} failed: {}.{first}<br>Reproduce: <code>{}</code><br>Earliest failing moment: <code>{}</code></p>\n",
+            "<p class=\"verdict fail\">{} failed: {}.{first}<br>Reproduce: <code>{}</code>{bisect}<br>Fewest faults that still fail: <code>{}</code></p>\n",
             escape(name),
             escape(detail),
             escape(&run),
-            escape(&run.replacen("orgsim run", "orgsim bisect-time", 1)),
+            escape(&run.replacen("orgsim run", "orgsim shrink", 1)),
         ));
     }
     out.push_str("<table><tr><th></th><th>check</th><th>detail</th></tr>\n");
@@ -691,8 +708,9 @@ fn timeline(d: &TraceData) -> Html {
         return Html(out);
     }
     let weather = d.steps.iter().filter(|s| s.source == "weather").count();
+    let plural = if d.steps.len() == 1 { "" } else { "s" };
     out.push_str(&format!(
-        "<p>{} steps ({} fixed in the scenario, {weather} drawn by its weather at this seed). Charts shade each outage from fault to repair and mark other steps with a line, labelled with the step's number.</p>\n\
+        "<p>{} step{plural} ({} fixed in the scenario, {weather} drawn by its weather at this seed). Charts shade each outage from fault to repair and mark other steps with a line, labelled with the step's number.</p>\n\
 <table><tr><th>#</th><th>time</th><th>step</th><th>target</th><th>details</th><th>source</th></tr>\n",
         d.steps.len(),
         d.steps.len() - weather
@@ -747,7 +765,7 @@ pub(crate) mod tests {
     /// A small trace: a storm of two outages, one failed check, a plant.
     pub(crate) fn trace_text() -> String {
         [
-            r#"{"t_ms":0,"node":"orgsim","event":"run","orgsim_version":"0.1.0","trace_format":8,"seed":3,"file":"scenarios/t.json","plants":["no-expiration"],"scenario":{"name":"t","description":"d <b>","start":"2004-03-01T08:00:00Z","report":{"sample_interval":"2m"},"topology":{"wan_links":[{"name":"L","sites":["HUB","EAST"]}]}}}"#,
+            r#"{"t_ms":0,"node":"orgsim","event":"run","orgsim_version":"0.1.0","trace_format":8,"seed":3,"file":"scenarios/t.json","plants":["no-expiration"],"scenario":{"name":"t","description":"d <b>","checks":{"invariants":["no_loss"]},"start":"2004-03-01T08:00:00Z","report":{"sample_interval":"2m"},"topology":{"wan_links":[{"name":"L","sites":["HUB","EAST"]}]}}}"#,
             r#"{"t_ms":0,"node":"orgsim","event":"timeline","steps":[{"at":"1m","kind":"link_down","link":"L","source":"weather"},{"at":"3m","kind":"link_up","link":"L","source":"weather"},{"at":"5m","kind":"set_master","routing_group":"RG","server":"EX01","source":"timeline"}]}"#,
             r#"{"t_ms":120000,"node":"EX01","event":"queue_sample","queues":[{"queue":"RGC A","state":"ready","messages":4},{"queue":"RGC B","messages":0}]}"#,
             r#"{"t_ms":130000,"node":"EX01","event":"delivered","message":"M1","recipient":"a@x.com","store":"S","latency_ms":1500}"#,
@@ -781,6 +799,12 @@ pub(crate) mod tests {
         assert!(html.contains("1 of 2 checks failed"));
         assert!(html.contains("<strong>no-expiration</strong>"), "the plant is named");
         assert!(html.contains("Reproduce: <code>orgsim run scenarios/t.json --seed 3 --plant no-expiration</code>"));
+        assert!(html.contains(
+            "Earliest failing moment: <code>orgsim bisect-time scenarios/t.json --seed 3 --plant no-expiration</code>"
+        ));
+        assert!(html.contains(
+            "Fewest faults that still fail: <code>orgsim shrink scenarios/t.json --seed 3 --plant no-expiration</code>"
+        ));
         assert!(html.contains("First failed at Mon 2004-03-01 08:03:30: M3 lost."), "{html}");
         assert!(html.contains("<tr><td class=\"n\">1</td><td>Mon 2004-03-01 08:01:00</td><td>link_down</td><td>L</td><td></td><td>weather</td></tr>"));
         assert!(html.contains("<td>set_master</td><td>EX01</td><td>routing_group=RG</td>"), "{html}");
@@ -788,7 +812,10 @@ pub(crate) mod tests {
         // The story comes before the charts.
         assert!(html.find("Timeline").unwrap() < html.find("<svg").unwrap());
         // Every figure has its caption once: the SVG holds no title.
-        assert!(html.contains("<figcaption>L (1,544 kbit/s): peak 6.5 % of capacity</figcaption>"), "{html}");
+        assert!(
+            html.contains("<figcaption>L (1,544 kbit/s): peak 6.5 %, p95 6.5 % of capacity</figcaption>"),
+            "{html}"
+        );
         assert!(html.contains("<td>HUB → EAST</td><td class=\"n\">1,544</td><td class=\"n\">1,500,000</td>"), "{html}");
         assert!(html.contains("No link state update"), "the empty chart says why, not a blank grid: {html}");
         assert!(!html.contains("No data in this run"));

@@ -150,6 +150,8 @@ pub struct TraceData {
     pub relayed_messages: u64,
     /// Final check results: (name, ok, detail).
     pub checks: Vec<(String, bool, String)>,
+    /// The safety invariants the scenario checks (`checks.invariants`).
+    pub invariants: Vec<String>,
     /// Each safety invariant's first failure.
     pub first_failures: BTreeMap<String, FirstFailure>,
     /// Count of each event kind.
@@ -390,6 +392,8 @@ impl TraceData {
         let scenario = field(r.v, "scenario", r.path, r.n)?;
         self.scenario = as_str(scenario, "name", r.path, r.n)?.to_string();
         self.description = as_str(scenario, "description", r.path, r.n)?.to_string();
+        let invariants = scenario.pointer("/checks/invariants").and_then(Value::as_array);
+        self.invariants = invariants.into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)).collect();
         if let Some(start) = scenario.get("start").and_then(Value::as_str) {
             self.clock = Clock::parse(start)
                 .ok_or_else(|| r.error(format!("expected scenario.start to be a UTC timestamp, found {start:?}")))?;
