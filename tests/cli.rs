@@ -16,7 +16,7 @@ fn every_scenario_passes_and_its_outcomes_match_the_snapshot() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{name}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         let summary: Value = serde_json::from_str(&stdout).expect("--json prints one JSON object");
-        for field in ["scenario", "seed", "sim_seconds", "events", "trace_sha256", "messages", "checks"] {
+        for field in ["scenario", "seed", "sim_seconds", "events", "trace_sha256", "messages", "store", "checks"] {
             assert!(summary.get(field).is_some(), "{name}: --json lacks {field}");
         }
         for field in ["submitted", "delivered", "ndr", "queued"] {

@@ -50,6 +50,11 @@ pub struct HostId(pub u16);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct StoreId(pub u16);
 
+/// Index of a storage group (one transaction log stream and its databases) in
+/// [`topology::Topology::storage_groups`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct StorageGroupId(pub u16);
+
 /// An interned SMTP address. Interning only stores the string once; whether an address
 /// names a recipient is for the global catalog to say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -117,6 +117,8 @@ pub enum ToSmtp {
     SubmitAutoReply { original: MessageId, owner: AddressId, to: AddressId, size_bytes: u64 },
     /// The store committed (or found it already held) each recipient's copy.
     LocalDelivered { item: QueueItemId, recipients: Vec<AddressId> },
+    /// These recipients' databases are dismounted: their copies wait in Local delivery.
+    LocalDeferred { item: QueueItemId, recipients: Vec<AddressId> },
     /// A durable message enters categorization and routing.
     Process(StoredItem),
 }

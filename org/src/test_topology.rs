@@ -45,15 +45,23 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
     let mut directory = GlobalCatalog::new();
     directory.add_mailbox(AddressId(1), MailboxEntry { store: StoreId(0), home_server: ServerId(0) });
     directory.add_mailbox(AddressId(2), MailboxEntry { store: StoreId(1), home_server: ServerId(1) });
+    let mut stores: Vec<StoreConfig> = (0..2)
+        .map(|s| StoreConfig {
+            name: format!("MS{s}"),
+            storage_group: "SG".into(),
+            storage_group_id: crate::StorageGroupId(0),
+            server: ServerId(s),
+        })
+        .collect();
+    let storage_groups = crate::config::topology::StorageGroupConfig::of_stores(&mut stores);
     Arc::new(Topology {
         servers: vec![server(0), server(1)],
         routing_groups: (0..2)
             .map(|g| RoutingGroupConfig { name: format!("RG{g}"), members: vec![ServerId(g)], master: ServerId(g) })
             .collect(),
         connectors: vec![connector(0, 1), connector(1, 0)],
-        stores: (0..2)
-            .map(|s| StoreConfig { name: format!("MS{s}"), storage_group: "SG".into(), server: ServerId(s) })
-            .collect(),
+        stores,
+        storage_groups,
         directory,
         gateways: Vec::new(),
         external: crate::transport::address_space::ExternalDirectory::new(),

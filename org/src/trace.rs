@@ -11,7 +11,7 @@ use crate::routing::routing_group_master::Decision;
 use crate::transport::advanced_queuing::{LinkQueueState, QueueKey};
 use crate::transport::dsn::DsnCode;
 use crate::transport::smtp_protocol::ConnId;
-use crate::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId, StoreId};
+use crate::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId, StorageGroupId, StoreId};
 
 /// Why an outbound SMTP session ended without finishing its queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +22,25 @@ pub enum SessionFailure {
     Reset,
     /// The peer answered with a transient error.
     Rejected(u16),
+}
+
+/// What happened to a database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseChange {
+    /// Mounted: it takes mail and logons.
+    Mounted,
+    /// Dismounted: mail for its mailboxes waits in Local delivery.
+    Dismounted,
+}
+
+impl DatabaseChange {
+    /// As the trace writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatabaseChange::Mounted => "mounted",
+            DatabaseChange::Dismounted => "dismounted",
+        }
+    }
 }
 
 /// Names for the ids events carry, as the trace writes them (the scenario's names).
@@ -43,6 +62,8 @@ pub trait Namer {
     fn dc(&self, id: DcId) -> &str;
     /// A mailbox store.
     fn store(&self, id: StoreId) -> &str;
+    /// A storage group (named on its server).
+    fn storage_group(&self, id: StorageGroupId) -> &str;
     /// A routing group connector.
     fn connector(&self, id: ConnectorId) -> &str;
     /// A routing group.
@@ -205,7 +226,8 @@ macro_rules! named_trace_values {
         })*
     };
 }
-named_trace_values!(HostId => host, DcId => dc, ConnectorId => connector, RoutingGroupId => routing_group);
+named_trace_values!(HostId => host, DcId => dc, ConnectorId => connector, RoutingGroupId => routing_group,
+    StorageGroupId => storage_group);
 
 macro_rules! rendered_trace_values {
     ($($t:ty => $write:ident),*) => {
@@ -282,7 +304,7 @@ macro_rules! str_trace_values {
         })*
     };
 }
-str_trace_values!(DsnCode, ConnectorState, LinkQueueState);
+str_trace_values!(DsnCode, ConnectorState, LinkQueueState, DatabaseChange);
 
 /// A connection as `CLIENT#seq`.
 impl TraceValue for ConnId {
@@ -419,6 +441,10 @@ server_events! {
     Failover "failover" { queue: QueueKey, host: HostId, reason: SessionFailure },
     /// Committed to a mailbox (1028).
     Delivered "delivered" { message: MessageId, recipient: AddressId, store: StoreId, latency_ms: u64 },
+    /// A database was mounted or dismounted.
+    DatabaseState "database_state" { store: StoreId, change: DatabaseChange },
+    /// A storage group's log stream began a new 5 MB log file (durable).
+    LogGeneration "log_generation" { storage_group: StorageGroupId, generation: u32 },
     /// A copy the mailbox already had was dropped.
     DuplicateSuppressed "duplicate_suppressed" { message: MessageId, recipient: AddressId, store: StoreId },
     /// An NDR was generated for these recipients (1030).

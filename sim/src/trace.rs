@@ -252,6 +252,9 @@ mod tests {
         fn store(&self, _: org::StoreId) -> &str {
             "MS"
         }
+        fn storage_group(&self, _: org::StorageGroupId) -> &str {
+            "SG"
+        }
         fn connector(&self, _: org::ConnectorId) -> &str {
             "RGC"
         }

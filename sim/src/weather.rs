@@ -233,6 +233,7 @@ mod tests {
                     WorldAction::DcDown(d) => (format!("dc{}", d.0), true),
                     WorldAction::DcUp(d) => (format!("dc{}", d.0), false),
                     WorldAction::SetMaster(..)
+                | WorldAction::Database(..)
                     | WorldAction::Send(_)
                     | WorldAction::ModifyRecipient(_)
                     | WorldAction::DirectoryChange { .. }

@@ -11,7 +11,7 @@ use crate::planted_bugs::{PlantedBug, Plants};
 use crate::time::{MINUTE_MS, SECOND_MS};
 use crate::transport::address_space::{AddressSpace, DomainId, ExternalDirectory};
 use crate::version::ExchangeVersion;
-use crate::{ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StoreId};
+use crate::{ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StorageGroupId, StoreId};
 use std::collections::BTreeMap;
 
 /// The whole organization's configuration.
@@ -27,6 +27,9 @@ pub struct Topology {
     pub gateways: Vec<GatewayConfig>,
     /// Mailbox stores, indexed by [`StoreId`].
     pub stores: Vec<StoreConfig>,
+    /// Storage groups, indexed by [`StorageGroupId`] (built from the stores by
+    /// [`StorageGroupConfig::of_stores`]).
+    pub storage_groups: Vec<StorageGroupConfig>,
     /// The recipients, as a global catalog serves them.
     pub directory: GlobalCatalog,
     /// Addresses outside the organization that mail is sent to.
@@ -74,6 +77,18 @@ impl Topology {
     /// The store's configuration.
     pub fn store(&self, id: StoreId) -> &StoreConfig {
         &self.stores[usize::from(id.0)]
+    }
+
+    /// The storage group's configuration.
+    pub fn storage_group(&self, id: StorageGroupId) -> &StorageGroupConfig {
+        &self.storage_groups[usize::from(id.0)]
+    }
+
+    /// The storage groups of a server, in the scenario's order.
+    pub fn storage_groups_of(&self, server: ServerId) -> impl Iterator<Item = StorageGroupId> + '_ {
+        (0..self.storage_groups.len())
+            .map(|i| StorageGroupId(i as u16))
+            .filter(move |g| self.storage_group(*g).server == server)
     }
 }
 
@@ -283,8 +298,45 @@ pub struct StoreConfig {
     pub name: String,
     /// The storage group it belongs to.
     pub storage_group: String,
+    /// The same, as an index (set by [`StorageGroupConfig::of_stores`]).
+    pub storage_group_id: StorageGroupId,
     /// The server that mounts it.
     pub server: ServerId,
+}
+
+/// A storage group: one transaction log stream shared by its databases (§7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageGroupConfig {
+    /// Name, unique on its server, e.g. `First Storage Group`.
+    pub name: String,
+    /// The server that holds it.
+    pub server: ServerId,
+    /// Its databases.
+    pub stores: Vec<StoreId>,
+}
+
+impl StorageGroupConfig {
+    /// The storage groups the stores name, each (server, name) once, in order of their
+    /// first store.
+    /// Sets each store's `storage_group_id`.
+    pub fn of_stores(stores: &mut [StoreConfig]) -> Vec<StorageGroupConfig> {
+        let mut groups: Vec<StorageGroupConfig> = Vec::new();
+        for (i, store) in stores.iter_mut().enumerate() {
+            let id = StoreId(i as u16);
+            let found = groups.iter().position(|g| g.server == store.server && g.name == store.storage_group);
+            let g = found.unwrap_or_else(|| {
+                groups.push(StorageGroupConfig {
+                    name: store.storage_group.clone(),
+                    server: store.server,
+                    stores: vec![],
+                });
+                groups.len() - 1
+            });
+            groups[g].stores.push(id);
+            store.storage_group_id = StorageGroupId(g as u16);
+        }
+        groups
+    }
 }
 
 /// Queue retry schedule of an SMTP virtual server (EXCHANGE2003.md §3.2a).

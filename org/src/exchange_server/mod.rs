@@ -87,7 +87,8 @@ impl ExchangeServer {
             start.masters.clone()
         };
         let routing = RoutingEngineService::new(id, topology.clone(), masters, incarnation);
-        let store = InformationStore::new(id, topology.clone(), disk.mailboxes());
+        let files = disk.store_files.clone();
+        let store = InformationStore::new(id, topology.clone(), disk.mailboxes(), &files);
         let stopped = &start.stopped_connectors;
         let smtp = SmtpService::recover(id, topology.clone(), disk, stopped, rng, incarnation, now);
         let mut server = ExchangeServer { id, topology, smtp, routing, store, out: Outbox::default(), flush_at: None };
@@ -185,6 +186,17 @@ impl ExchangeServer {
     pub fn handle_master_change(&mut self, now: Instant, group: RoutingGroupId, master: ServerId) {
         self.routing.handle_master_change(now, group, master);
         self.settle(now);
+    }
+
+    /// An administrator mounts or dismounts one of this server's databases.
+    pub fn handle_database(&mut self, now: Instant, store: crate::StoreId, mount: bool) {
+        self.store.handle_database(store, mount);
+        self.settle(now);
+    }
+
+    /// Whether a database of this server takes mail now.
+    pub fn database_mounted(&self, store: crate::StoreId) -> bool {
+        self.store.mounted(store)
     }
 
     /// The remote bridgeheads of a connector start or stop refusing this server's

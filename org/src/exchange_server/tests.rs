@@ -496,3 +496,56 @@ fn an_x400_queue_follows_the_mta_open_interval_then_gives_up_exchange2003_3_2a()
     });
     assert_eq!(ndr, Some((DsnCode::Expired, vec![AddressId(12)])), "returned after the 4th failed open");
 }
+
+/// EXCHANGE2003.md §7: a dismounted database takes no mail; its recipients wait in Local
+/// delivery (retry, the virtual server's 10-minute interval) and are delivered at the
+/// first retry after it is mounted, once; the delivery is a log record of its storage
+/// group, durable across a restart.
+#[test]
+fn a_dismounted_database_keeps_mail_in_local_delivery_until_mounted() {
+    let topo = two_groups();
+    let mut servers = [
+        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+    ];
+    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let store = crate::StoreId(0);
+    servers[0].handle_database(Instant::ZERO, store, false);
+    servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(1)]);
+    let events = pump(&mut servers, &mut disks, Instant(60_000));
+    assert!(events.contains(&ServerEvent::DatabaseState { store, change: crate::trace::DatabaseChange::Dismounted }));
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::Delivered { .. })), "{events:?}");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ServerEvent::QueueState {
+            queue: QueueKey::LocalDelivery,
+            state: LinkQueueState::Retry,
+            retry_in_ms: Some(600_000),
+            ..
+        }
+    )));
+    let local = servers[0].queue_snapshot().into_iter().find(|q| q.queue == QueueKey::LocalDelivery).unwrap();
+    assert_eq!((local.state, local.messages), (Some(LinkQueueState::Retry), 1));
+    assert_eq!(disks[0].items.len(), 1, "the message file stays until delivered");
+    servers[0].handle_database(Instant(60_000), store, true);
+    let events = pump(&mut servers, &mut disks, Instant(700_000));
+    let delivered =
+        events.iter().filter(|e| matches!(e, ServerEvent::Delivered { recipient: AddressId(1), .. })).count();
+    assert_eq!(delivered, 1, "{events:?}");
+    assert!(disks[0].items.is_empty());
+    let group = topo.store(store).storage_group_id;
+    let log = disks[0].store_files.logs[&group];
+    assert_eq!(log.bytes(), 4_096 + crate::store::transaction_log::PER_RECIPIENT_RECORD_BYTES);
+    assert_eq!(disks[0].store_files.databases[&store].stm_bytes, 4_096);
+    let restarted = ExchangeServer::recover(
+        ServerId(0),
+        topo,
+        &mut disks[0],
+        &StartConditions::default(),
+        Box::new(Counter(1)),
+        1,
+        Instant(700_000),
+    );
+    assert!(restarted.database_mounted(store), "every database mounts when the service starts");
+    assert_eq!(restarted.store.logs()[&group], log, "the log stream comes back from disk");
+}

@@ -459,6 +459,7 @@ pub(crate) mod tests {
                 })
                 .collect(),
             stores: Vec::new(),
+            storage_groups: Vec::new(),
             directory: GlobalCatalog::new(),
             gateways: Vec::new(),
             external: crate::transport::address_space::ExternalDirectory::new(),

@@ -2,36 +2,85 @@
 //! submissions through the store driver, local delivery into its mailbox stores with the
 //! duplicate check, and Out of Office replies from the mailboxes it holds.
 //!
+//! Its databases (mailbox stores) live in storage groups, each with one transaction log
+//! stream: a delivery is a log record and database writes, committed with the
+//! delivery. A database an administrator dismounts takes no mail: SMTPSVC keeps its
+//! recipients in Local delivery (retry) until it is mounted again.
+//!
 //! Sans-IO and on its own: requests from SMTPSVC arrive as [`ToStore`] events; what it
-//! asks of SMTPSVC (submit this, these recipients are delivered) and its writes go into
-//! its [`Outbox`], which the server collects. It has no timers yet (online maintenance and the 05:00 size
-//! checks come with storage groups).
+//! asks of SMTPSVC (submit this, these recipients are delivered, these wait) and its
+//! writes go into its [`Outbox`], which the server collects. It has no timers yet
+//! (online maintenance and the 05:00 size checks come next).
 
 use crate::config::topology::Topology;
 use crate::message::{Message, MessageKind};
 use crate::service_events::{AfterFlush, Outbox, ToSmtp, ToStore};
 use crate::store::mailbox_store::{DeliveryOutcome, MailboxStores};
+use crate::store::transaction_log::{DeliveryWrite, TransactionLog};
 use crate::time::Instant;
-use crate::trace::ServerEvent;
-use crate::transport::queue_directory::{DiskOp, Mailboxes};
-use crate::{AddressId, ServerId};
+use crate::trace::{DatabaseChange, ServerEvent};
+use crate::transport::queue_directory::{DiskOp, Mailboxes, StoreFiles};
+use crate::{AddressId, ServerId, StorageGroupId, StoreId};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Size of an Out of Office reply: its text and headers [U].
 pub const OOF_SIZE_BYTES: u64 = 2 * 1024;
+
+/// Copies of one message committed, per database.
+#[derive(Default)]
+struct Copies(Vec<(StoreId, u64)>);
+
+impl Copies {
+    fn add(&mut self, store: StoreId) {
+        match self.0.iter_mut().find(|(s, _)| *s == store) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((store, 1)),
+        }
+    }
+}
 
 /// One server's Information Store.
 pub struct InformationStore {
     id: ServerId,
     topology: Arc<Topology>,
     stores: MailboxStores,
+    /// Each storage group's log stream, unflushed records included.
+    logs: BTreeMap<StorageGroupId, TransactionLog>,
+    /// Databases an administrator dismounted (every database mounts when the service
+    /// starts).
+    dismounted: BTreeSet<StoreId>,
     out: Outbox,
 }
 
 impl InformationStore {
-    /// The store (re)started on what its disk holds.
-    pub fn new(id: ServerId, topology: Arc<Topology>, mailboxes: &Mailboxes) -> Self {
-        InformationStore { id, topology, stores: MailboxStores::from_disk(mailboxes), out: Outbox::default() }
+    /// The store (re)started on what its disk holds: every database mounted.
+    pub fn new(id: ServerId, topology: Arc<Topology>, mailboxes: &Mailboxes, files: &StoreFiles) -> Self {
+        let logs =
+            topology.storage_groups_of(id).map(|g| (g, files.logs.get(&g).copied().unwrap_or_default())).collect();
+        let stores = MailboxStores::from_disk(mailboxes);
+        InformationStore { id, topology, stores, logs, dismounted: BTreeSet::new(), out: Outbox::default() }
+    }
+
+    /// An administrator dismounts or mounts a database of this server (ESM, "Dismount
+    /// Store" / "Mount Store"); nothing happens if it is already so.
+    pub fn handle_database(&mut self, store: StoreId, mount: bool) {
+        debug_assert_eq!(self.topology.store(store).server, self.id, "a server mounts its own databases");
+        let changed = if mount { self.dismounted.remove(&store) } else { self.dismounted.insert(store) };
+        if changed {
+            let change = if mount { DatabaseChange::Mounted } else { DatabaseChange::Dismounted };
+            self.out.emit(ServerEvent::DatabaseState { store, change });
+        }
+    }
+
+    /// Whether a database takes mail now.
+    pub fn mounted(&self, store: StoreId) -> bool {
+        !self.dismounted.contains(&store)
+    }
+
+    /// Each storage group's log stream, as written so far.
+    pub fn logs(&self) -> &BTreeMap<StorageGroupId, TransactionLog> {
+        &self.logs
     }
 
     /// A MAPI client submits a message (tracking event 1027). The store refuses the logon
@@ -48,19 +97,32 @@ impl InformationStore {
     pub fn handle_internal(&mut self, _now: Instant, event: ToStore) {
         match event {
             ToStore::DeliverLocal { item, message, recipients } => {
-                for &recipient in &recipients {
+                let (ready, waiting): (Vec<AddressId>, Vec<AddressId>) =
+                    recipients.into_iter().partition(|r| self.mounted(self.store_of(*r)));
+                let mut copies = Copies::default();
+                for &recipient in &ready {
                     if self.deliver(&message, recipient) {
+                        copies.add(self.store_of(recipient));
                         self.out_of_office(&message, recipient);
                     }
                 }
-                self.out.to_smtp(ToSmtp::LocalDelivered { item, recipients });
+                self.write_copies(&message, copies);
+                if !ready.is_empty() {
+                    self.out.to_smtp(ToSmtp::LocalDelivered { item, recipients: ready });
+                }
+                if !waiting.is_empty() {
+                    self.out.to_smtp(ToSmtp::LocalDeferred { item, recipients: waiting });
+                }
             }
             ToStore::DeliverCopies { message, recipients } => {
+                let mut copies = Copies::default();
                 for recipient in recipients {
                     if self.stores.deliver(recipient, message.id, message.size_bytes) == DeliveryOutcome::Delivered {
                         self.commit(&message, recipient);
+                        copies.add(self.store_of(recipient));
                     }
                 }
+                self.write_copies(&message, copies);
             }
         }
     }
@@ -99,7 +161,27 @@ impl InformationStore {
         self.out.after_flush(AfterFlush::Delivered { message: message.id, recipient, store, submitted_at });
     }
 
-    fn store_of(&self, recipient: AddressId) -> crate::StoreId {
+    /// Writes what the copies of one message cost each database they went to and its
+    /// storage group's log; a log file begun is traced once durable.
+    fn write_copies(&mut self, message: &Message, copies: Copies) {
+        for (store, n) in copies.0 {
+            let group = self.topology.store(store).storage_group_id;
+            let write = DeliveryWrite::of(message.size_bytes, n);
+            // Only the planted bug `bifurcation-copies-all` commits copies for mailboxes
+            // whose database is on another server: no log of this server holds them.
+            let Some(log) = self.logs.get_mut(&group) else {
+                debug_assert!(self.topology.bug(crate::planted_bugs::PlantedBug::BifurcationCopiesAll));
+                continue;
+            };
+            for generation in log.append(write.log_bytes) {
+                self.out
+                    .after_flush(AfterFlush::Event(ServerEvent::LogGeneration { storage_group: group, generation }));
+            }
+            self.out.write(DiskOp::StoreWrite { group, store, write });
+        }
+    }
+
+    fn store_of(&self, recipient: AddressId) -> StoreId {
         self.topology.directory.lookup(recipient).expect("delivered recipients are mailboxes").store
     }
 

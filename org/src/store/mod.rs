@@ -3,3 +3,4 @@
 
 pub mod information_store;
 pub mod mailbox_store;
+pub mod transaction_log;

@@ -1,12 +1,13 @@
 //! The durable part of a server: the SMTP queue directory (`mailroot\vsi 1\Queue`, one
-//! file per message with its remaining recipients) and the mailbox store's committed
-//! deliveries. The server emits [`DiskOp`] batches; the simulator's disk applies a batch
+//! file per message with its remaining recipients), the mailbox store's committed
+//! deliveries, and the sizes of its log streams and database files. The server emits [`DiskOp`] batches; the simulator's disk applies a batch
 //! atomically or, if the node dies first, not at all. A restarted server is rebuilt from
 //! the [`DiskImage`] alone.
 
 use crate::message::{Message, MessageId, MessageIdSet};
+use crate::store::transaction_log::{DeliveryWrite, TransactionLog};
 use crate::time::Instant;
-use crate::AddressId;
+use crate::{AddressId, StorageGroupId, StoreId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A queue item's number on its server: unique there across restarts (numbers are never
@@ -74,6 +75,16 @@ pub enum DiskOp {
         /// Its size.
         size_bytes: u64,
     },
+    /// A delivery's writes to a storage group's log and to one of its databases
+    /// (committed with the deliveries they carry).
+    StoreWrite {
+        /// The storage group, whose log takes the record.
+        group: StorageGroupId,
+        /// The database.
+        store: StoreId,
+        /// What it writes.
+        write: DeliveryWrite,
+    },
     /// The store answered `sender` for a mailbox owner who is Out of Office: the OOF
     /// history lives in the mailbox, so a restart does not answer the sender again.
     OofReplied {
@@ -105,9 +116,27 @@ pub type Mailboxes = HashMap<AddressId, MailboxContents, rustc_hash::FxBuildHash
 /// store's log is checkpointed into its database.
 const FILE_BATCH: usize = 8_192;
 
+/// A database's two files, as written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DatabaseFiles {
+    /// The property file (.edb).
+    pub edb_bytes: u64,
+    /// The streaming file (.stm), the content of mail that came in over SMTP.
+    pub stm_bytes: u64,
+}
+
+/// The Information Store's files: each storage group's log stream and each database.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreFiles {
+    pub logs: BTreeMap<StorageGroupId, TransactionLog>,
+    pub databases: BTreeMap<StoreId, DatabaseFiles>,
+}
+
 /// Everything a server has made durable.
 #[derive(Clone, Debug, Default)]
 pub struct DiskImage {
+    /// The store's logs and databases.
+    pub store_files: StoreFiles,
     /// Message files in the queue directory.
     pub items: BTreeMap<QueueItemId, StoredItem>,
     /// The next queue item number (one past the highest ever made durable).
@@ -152,6 +181,12 @@ impl DiskImage {
                 if self.unfiled.len() >= FILE_BATCH {
                     self.file();
                 }
+            }
+            DiskOp::StoreWrite { group, store, write } => {
+                self.store_files.logs.entry(group).or_default().append(write.log_bytes);
+                let files = self.store_files.databases.entry(store).or_default();
+                files.edb_bytes += write.edb_bytes;
+                files.stm_bytes += write.stm_bytes;
             }
             DiskOp::OofReplied { owner, sender } => {
                 let fresh = self.mailboxes.entry(owner).or_default().oof_replied.insert(sender);

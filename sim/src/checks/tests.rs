@@ -8,6 +8,7 @@ fn no_topology() -> Arc<Topology> {
         routing_groups: Vec::new(),
         connectors: Vec::new(),
         stores: Vec::new(),
+        storage_groups: Vec::new(),
         directory: org::directory::global_catalog::GlobalCatalog::new(),
         gateways: Vec::new(),
         external: org::transport::address_space::ExternalDirectory::new(),

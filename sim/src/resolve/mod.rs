@@ -297,7 +297,8 @@ impl Org {
     }
 
     /// The organization model's topology, with the directory the recipients built.
-    fn into_topology(self, t: &TopologyDef, directory: GlobalCatalog) -> Topology {
+    fn into_topology(mut self, t: &TopologyDef, directory: GlobalCatalog) -> Topology {
+        let storage_groups = org::config::topology::StorageGroupConfig::of_stores(&mut self.store_configs);
         Topology {
             servers: self.server_configs,
             routing_groups: t
@@ -309,6 +310,7 @@ impl Org {
                 .collect(),
             connectors: self.connectors,
             gateways: self.gateways,
+            storage_groups,
             stores: self.store_configs,
             directory,
             external: self.external,

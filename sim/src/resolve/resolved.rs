@@ -191,6 +191,8 @@ pub enum WorldAction {
     Restart(ServerId),
     /// An administrator names a routing group's master.
     SetMaster(RoutingGroupId, ServerId),
+    /// An administrator mounts (true) or dismounts a database.
+    Database(org::StoreId, bool),
     /// An originating bulk change on a domain controller.
     DirectoryChange {
         /// The DC.
@@ -456,6 +458,12 @@ impl Resolved {
             WorldAction::Restart(s) => Action::ServerRestart { at, server: server(s) },
             WorldAction::SetMaster(g, s) => {
                 Action::SetMaster { at, routing_group: self.topology.routing_group(g).name.clone(), server: server(s) }
+            }
+            WorldAction::Database(d, true) => {
+                Action::MountDatabase { at, database: self.topology.store(d).name.clone() }
+            }
+            WorldAction::Database(d, false) => {
+                Action::DismountDatabase { at, database: self.topology.store(d).name.clone() }
             }
             WorldAction::HostDown(h) => Action::HostDown { at, host: self.topology.host(h).name.clone() },
             WorldAction::DirectoryChange { dc, count, attributes, urgent, delete } => {

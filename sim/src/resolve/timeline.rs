@@ -77,6 +77,12 @@ impl Resolver<'_> {
                 Action::SetMaster { at: t0, routing_group, server } => {
                     self.set_master(i, &at, &mut steps, t0.ms, routing_group, server, org);
                 }
+                Action::DismountDatabase { at: t0, database } | Action::MountDatabase { at: t0, database } => {
+                    if let Some(d) = self.reference(&org.stores, "mailbox store", database, &at.key("database")) {
+                        let mount = matches!(a, Action::MountDatabase { .. });
+                        push(t0.ms, WorldAction::Database(org::StoreId(d as u16), mount));
+                    }
+                }
                 Action::DirectoryChange { .. } | Action::ClockSkew { .. } => {
                     self.directory_step(ctx, i, &at, &mut steps, a)
                 }

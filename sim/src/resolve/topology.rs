@@ -196,7 +196,12 @@ impl Resolver<'_> {
                 );
             }
             for (k, store) in sg.mailbox_stores.iter().enumerate() {
-                let config = StoreConfig { name: store.name.clone(), storage_group: sg.name.clone(), server };
+                let config = StoreConfig {
+                    name: store.name.clone(),
+                    storage_group: sg.name.clone(),
+                    storage_group_id: org::StorageGroupId(0), // set when the topology is built
+                    server,
+                };
                 stores.push((config, sgp.index(g).key("mailbox_stores").index(k)));
             }
             if !sg.mailbox_stores.is_empty() && !s.roles.contains(&Role::Mailbox) {

@@ -37,6 +37,7 @@ impl Fixed {
                     fixed.dcs.insert(usize::from(d.0));
                 }
                 WorldAction::SetMaster(..)
+                | WorldAction::Database(..)
                 | WorldAction::Send(_)
                 | WorldAction::ModifyRecipient(_)
                 | WorldAction::DirectoryChange { .. }

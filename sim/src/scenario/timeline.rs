@@ -185,6 +185,22 @@ pub enum Action {
         #[serde(default)]
         domain_controller: Option<String>,
     },
+    /// An administrator dismounts a database (Exchange System Manager, "Dismount Store"):
+    /// mail for its mailboxes waits in its server's Local delivery queue, in Retry.
+    DismountDatabase {
+        /// When.
+        at: Duration,
+        /// The mailbox store's name.
+        database: String,
+    },
+    /// An administrator mounts a database again; the mail waiting for it is delivered at
+    /// Local delivery's next retry. A server that restarts mounts all its databases.
+    MountDatabase {
+        /// When.
+        at: Duration,
+        /// The mailbox store's name.
+        database: String,
+    },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.
     SetMaster {
@@ -217,6 +233,8 @@ impl Action {
             | Action::Send { at, .. }
             | Action::ModifyRecipient { at, .. }
             | Action::ModifyGroup { at, .. }
+            | Action::DismountDatabase { at, .. }
+            | Action::MountDatabase { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }
     }

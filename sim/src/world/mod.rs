@@ -25,6 +25,7 @@
 
 mod domain_controller;
 mod host;
+mod information_store;
 mod names;
 mod post;
 mod recipient_writes;
@@ -32,6 +33,7 @@ mod server;
 mod timeline;
 
 pub use domain_controller::{DcSummary, DirectoryTotals};
+pub use information_store::{DatabaseSummary, StorageGroupSummary, StoreTotals};
 
 use domain_controller::*;
 use host::*;
@@ -89,6 +91,8 @@ pub struct RunOutcome {
     pub messages: MessageCounts,
     /// Link state messages sent organization-wide.
     pub link_state: LinkStateTotals,
+    /// The Information Stores at the end: databases and log streams.
+    pub store: StoreTotals,
     /// Directory replication, when the scenario simulates it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryTotals>,
@@ -166,6 +170,8 @@ enum Input {
     MasterChange(RoutingGroupId, ServerId),
     /// The remote side of a connector starts or stops accepting this source bridgehead.
     ConnectorService(ConnectorId, bool),
+    /// An administrator mounts (true) or dismounts a database.
+    Database(org::StoreId, bool),
     /// Scripted mail submitted here, by MAPI (`true`) or over SMTP.
     Submit(Box<Message>, Vec<AddressId>, bool),
 }
@@ -214,6 +220,8 @@ struct World {
     incarnation: Vec<u32>,
     connector_admin_down: Vec<bool>,
     connector_state: Vec<ConnectorState>,
+    /// Per store: dismounted by an administrator on a running server.
+    dismounted: Vec<bool>,
     /// Each routing group's master, as the directory names it now.
     masters: Vec<ServerId>,
     link_state: LinkStateTotals,
@@ -247,10 +255,13 @@ impl World {
     }
 
     /// Gives a running server an order from the timeline and wakes it.
-    fn tell_server(&mut self, id: ServerId, order: Input) {
-        if self.inboxes[usize::from(id.0)].push(order) {
+    /// Gives a server an order; false when it is down (the order is dropped).
+    fn tell_server(&mut self, id: ServerId, order: Input) -> bool {
+        let taken = self.inboxes[usize::from(id.0)].push(order);
+        if taken {
             self.posts.of(Node::Server(id)).wake();
         }
+        taken
     }
 
     /// Gives a domain controller an order from the timeline and wakes it.
@@ -555,6 +566,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         incarnation: vec![0; servers],
         connector_admin_down: vec![false; topology.connectors.len()],
         connector_state: vec![ConnectorState::Up; topology.connectors.len()],
+        dismounted: vec![false; topology.stores.len()],
         masters: topology.routing_groups.iter().map(|g| g.master).collect(),
         link_state: LinkStateTotals::default(),
         link_state_interval: LinkStateTotals::default(),
@@ -638,6 +650,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             trace_sha256,
             messages,
             link_state: w.link_state,
+            store: w.store_totals(),
             directory: resolved.directory.as_ref().filter(|d| d.replicating).map(|_| DirectoryTotals {
                 replication_bytes: w.ad_bytes,
                 converged_at_s: w.directory_agreed_since.map(|t| t as f64 / 1_000.0),

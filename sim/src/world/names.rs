@@ -3,7 +3,7 @@
 use super::*;
 use org::routing::routing_engine::NextHop;
 use org::trace::json;
-use org::StoreId;
+use org::{StorageGroupId, StoreId};
 
 impl Namer for Resolved {
     /// `M<n>` for client mail, `NDR-<server>-<item>` for a DSN, `OOF-<server>-<item>`
@@ -51,6 +51,10 @@ impl Namer for Resolved {
 
     fn store(&self, id: StoreId) -> &str {
         &self.topology.store(id).name
+    }
+
+    fn storage_group(&self, id: StorageGroupId) -> &str {
+        &self.topology.storage_group(id).name
     }
 
     fn connector(&self, id: ConnectorId) -> &str {
@@ -156,6 +160,9 @@ impl Namer for TraceNames {
     }
     fn store(&self, id: StoreId) -> &str {
         self.resolved.store(id)
+    }
+    fn storage_group(&self, id: StorageGroupId) -> &str {
+        self.resolved.storage_group(id)
     }
     fn connector(&self, id: ConnectorId) -> &str {
         self.resolved.connector(id)

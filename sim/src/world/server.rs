@@ -57,6 +57,12 @@ impl ServerNode {
             p.skip_to(Instant(now_ms));
         }
         w.inboxes[i].open();
+        // The service mounts every database when it starts.
+        for (d, store) in w.resolved.topology.stores.iter().enumerate() {
+            if store.server == id {
+                w.dismounted[d] = false;
+            }
+        }
         w.posts.of(Node::Server(id)).open();
         let interval_ms = w.resolved.sample_interval_ms;
         ServerNode {
@@ -109,6 +115,7 @@ impl ServerNode {
         match order {
             Input::MasterChange(g, s) => self.server.handle_master_change(now, g, s),
             Input::ConnectorService(c, running) => self.server.handle_connector_service(c, running),
+            Input::Database(store, mount) => self.server.handle_database(now, store, mount),
             Input::Submit(message, recipients, true) => self.server.handle_submit(now, *message, recipients),
             Input::Submit(message, recipients, false) => self.server.handle_smtp_submit(now, *message, recipients),
         }

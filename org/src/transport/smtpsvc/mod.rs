@@ -62,6 +62,19 @@ enum Timer {
     Ldap(QueueItemId),
     /// An item in categorizer retry expands again.
     CategorizerRetry(QueueItemId),
+    /// Local delivery, in Retry while a database is dismounted, is tried again.
+    LocalRetry,
+}
+
+/// Recipients the store could not take (their database dismounted), waiting in Local
+/// delivery.
+#[derive(Clone, Debug, Default)]
+struct LocalWaiting {
+    entries: VecDeque<QueueEntry>,
+    /// Consecutive retries the store deferred.
+    failures: u32,
+    /// Whether Local delivery has ever waited (from then on it shows in queue samples).
+    ever: bool,
 }
 
 /// A message file this server holds, with the recipients it still serves.
@@ -195,6 +208,7 @@ pub struct SmtpService {
     items: BTreeMap<QueueItemId, Item>,
     next_item: QueueItemId,
     unreachable: VecDeque<QueueEntry>,
+    local: LocalWaiting,
     links: BTreeMap<NextHop, LinkQueue>,
     outbound: BTreeMap<SessionSeq, OutboundSession>,
     inbound: BTreeMap<ConnId, Inbound>,
@@ -244,6 +258,7 @@ impl SmtpService {
             items: BTreeMap::new(),
             next_item: disk.next_item,
             unreachable: VecDeque::new(),
+            local: LocalWaiting::default(),
             links: BTreeMap::new(),
             outbound: BTreeMap::new(),
             inbound: BTreeMap::new(),
@@ -307,6 +322,12 @@ impl SmtpService {
         if self.dsaccess.is_some() || !self.expanding.is_empty() {
             let messages = self.expanding.len() as u32;
             out.push(QueueSnapshot { queue: QueueKey::AwaitingDirectory, state: None, messages });
+        }
+        if self.local.ever {
+            let messages = self.local.entries.len() as u32;
+            let state =
+                if self.timers.is_set(Timer::LocalRetry) { LinkQueueState::Retry } else { LinkQueueState::Ready };
+            out.push(QueueSnapshot { queue: QueueKey::LocalDelivery, state: Some(state), messages });
         }
         for (hop, queue) in &self.links {
             out.push(QueueSnapshot {
@@ -412,7 +433,13 @@ impl SmtpService {
             ToSmtp::SubmitAutoReply { original, owner, to, size_bytes } => {
                 self.submit_auto_reply(now, original, owner, to, size_bytes)
             }
-            ToSmtp::LocalDelivered { item, recipients } => self.recipients_done(item, &recipients),
+            ToSmtp::LocalDelivered { item, recipients } => {
+                self.recipients_done(item, &recipients);
+                if self.local.entries.is_empty() && !self.timers.is_set(Timer::LocalRetry) {
+                    self.local.failures = 0;
+                }
+            }
+            ToSmtp::LocalDeferred { item, recipients } => self.local_deferred(now, item, recipients),
             ToSmtp::Process(item) => self.process(now, item),
         }
     }
@@ -438,6 +465,7 @@ impl SmtpService {
                 Timer::UnreachableReroute => self.reroute_unreachable(now),
                 Timer::Ldap(item) => self.gc_failed(now, item),
                 Timer::CategorizerRetry(item) => self.ask_gc(now, item),
+                Timer::LocalRetry => self.retry_local(now),
             }
         }
     }

@@ -144,6 +144,38 @@ impl SmtpService {
         }
     }
 
+    /// The store could not take these recipients (their database is dismounted): they
+    /// wait in Local delivery, in Retry, tried again on the virtual server's retry
+    /// intervals (10, 10, 10, then 15 min; glitch retries are for connections).
+    pub(super) fn local_deferred(&mut self, now: Instant, item: QueueItemId, recipients: Vec<AddressId>) {
+        self.local.entries.push_back(QueueEntry { item, recipients });
+        self.local.ever = true;
+        if self.timers.is_set(Timer::LocalRetry) {
+            return;
+        }
+        self.local.failures += 1;
+        let intervals = &self.topology.server(self.id).smtp.retry.intervals_ms;
+        let retry_in_ms = intervals[(self.local.failures as usize - 1).min(intervals.len() - 1)];
+        self.timers.set(Timer::LocalRetry, now.plus_ms(retry_in_ms));
+        let failures = self.local.failures;
+        let queue = QueueKey::LocalDelivery;
+        let state = LinkQueueState::Retry;
+        self.emit(ServerEvent::QueueState { queue, state, failures, retry_in_ms: Some(retry_in_ms), reason: None });
+    }
+
+    /// Local delivery's retry time came: what waits goes to the store again, unless it
+    /// has expired.
+    pub(super) fn retry_local(&mut self, now: Instant) {
+        for entry in std::mem::take(&mut self.local.entries) {
+            if self.expired(now, entry.item) {
+                self.fail_recipients(now, entry.item, entry.recipients, DsnCode::Expired);
+            } else {
+                let message = self.items[&entry.item].message.clone();
+                self.out.to_store(ToStore::DeliverLocal { item: entry.item, message, recipients: entry.recipients });
+            }
+        }
+    }
+
     pub(super) fn expired(&self, now: Instant, item_id: QueueItemId) -> bool {
         if self.topology.bug(PlantedBug::NoExpiration) {
             return false;

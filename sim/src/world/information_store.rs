@@ -1,0 +1,72 @@
+//! What the run's Information Stores hold at its end, for `--json`: each database's
+//! files and mount state, each storage group's log stream (what the disks made durable).
+
+use super::*;
+use org::StoreId;
+
+/// One database at the end of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DatabaseSummary {
+    pub server: String,
+    pub storage_group: String,
+    pub database: String,
+    /// Whether it takes mail (a server that is down at the end mounts everything when it
+    /// starts; its databases count as mounted).
+    pub mounted: bool,
+    /// Its property (.edb) and streaming (.stm) files' bytes written.
+    pub edb_bytes: u64,
+    pub stm_bytes: u64,
+}
+
+/// One storage group's log stream at the end of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StorageGroupSummary {
+    pub server: String,
+    pub storage_group: String,
+    /// Bytes its log stream has written, and the generation of its current log file.
+    pub log_bytes: u64,
+    pub log_generation: u32,
+}
+
+/// The Information Stores at the end of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StoreTotals {
+    pub databases: Vec<DatabaseSummary>,
+    pub storage_groups: Vec<StorageGroupSummary>,
+}
+
+impl World {
+    /// Each database and storage group, in the scenario's order, as the disks hold them.
+    pub(super) fn store_totals(&self) -> StoreTotals {
+        let topology = &self.resolved.topology;
+        let databases = (0..topology.stores.len())
+            .map(|i| {
+                let store = topology.store(StoreId(i as u16));
+                let files = self.disks[usize::from(store.server.0)].store_files.databases.get(&StoreId(i as u16));
+                DatabaseSummary {
+                    server: topology.server(store.server).name.clone(),
+                    storage_group: store.storage_group.clone(),
+                    database: store.name.clone(),
+                    mounted: !self.dismounted[i],
+                    edb_bytes: files.map_or(0, |f| f.edb_bytes),
+                    stm_bytes: files.map_or(0, |f| f.stm_bytes),
+                }
+            })
+            .collect();
+        let storage_groups = (0..topology.storage_groups.len())
+            .map(|g| {
+                let id = org::StorageGroupId(g as u16);
+                let group = topology.storage_group(id);
+                let log =
+                    self.disks[usize::from(group.server.0)].store_files.logs.get(&id).copied().unwrap_or_default();
+                StorageGroupSummary {
+                    server: topology.server(group.server).name.clone(),
+                    storage_group: group.name.clone(),
+                    log_bytes: log.bytes(),
+                    log_generation: log.generation(),
+                }
+            })
+            .collect();
+        StoreTotals { databases, storage_groups }
+    }
+}
