@@ -51,6 +51,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
             storage_group: "SG".into(),
             storage_group_id: crate::StorageGroupId(0),
             server: ServerId(s),
+            size: Default::default(),
         })
         .collect();
     let storage_groups = crate::config::topology::StorageGroupConfig::of_stores(&mut stores);
@@ -68,5 +69,6 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         internet: crate::config::topology::InternetConfig::default(),
         plants: crate::planted_bugs::Plants::NONE,
         link_state: crate::config::topology::LinkStateConfig::default(),
+        calendar: crate::calendar::Calendar::UNIX_EPOCH,
     })
 }

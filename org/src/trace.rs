@@ -29,8 +29,10 @@ pub enum SessionFailure {
 pub enum DatabaseChange {
     /// Mounted: it takes mail and logons.
     Mounted,
-    /// Dismounted: mail for its mailboxes waits in Local delivery.
+    /// Dismounted by an administrator: mail for its mailboxes waits in Local delivery.
     Dismounted,
+    /// Dismounted by the daily size check: its logical size reached the limit.
+    DismountedOverLimit,
 }
 
 impl DatabaseChange {
@@ -39,6 +41,26 @@ impl DatabaseChange {
         match self {
             DatabaseChange::Mounted => "mounted",
             DatabaseChange::Dismounted => "dismounted",
+            DatabaseChange::DismountedOverLimit => "dismounted_over_limit",
+        }
+    }
+}
+
+/// What the daily size check found (SP2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeVerdict {
+    /// Within the warning buffer of the limit: a warning event.
+    Warning,
+    /// At or over the limit: an error event, and the database is dismounted.
+    OverLimit,
+}
+
+impl SizeVerdict {
+    /// As the trace writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SizeVerdict::Warning => "warning",
+            SizeVerdict::OverLimit => "over_limit",
         }
     }
 }
@@ -304,7 +326,7 @@ macro_rules! str_trace_values {
         })*
     };
 }
-str_trace_values!(DsnCode, ConnectorState, LinkQueueState, DatabaseChange);
+str_trace_values!(DsnCode, ConnectorState, LinkQueueState, DatabaseChange, SizeVerdict);
 
 /// A connection as `CLIENT#seq`.
 impl TraceValue for ConnId {
@@ -443,6 +465,8 @@ server_events! {
     Delivered "delivered" { message: MessageId, recipient: AddressId, store: StoreId, latency_ms: u64 },
     /// A database was mounted or dismounted.
     DatabaseState "database_state" { store: StoreId, change: DatabaseChange },
+    /// The daily size check (SP2) found a database's logical size near or at its limit.
+    DatabaseSize "database_size" { store: StoreId, logical_bytes: u64, limit_bytes: u64, verdict: SizeVerdict },
     /// A storage group's log stream began a new 5 MB log file (durable).
     LogGeneration "log_generation" { storage_group: StorageGroupId, generation: u32 },
     /// A copy the mailbox already had was dropped.

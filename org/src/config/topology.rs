@@ -40,6 +40,8 @@ pub struct Topology {
     pub plants: Plants,
     /// How link state changes are detected, reviewed and propagated.
     pub link_state: LinkStateConfig,
+    /// The run's calendar (the scenario's `start`): services act at times of day.
+    pub calendar: crate::calendar::Calendar,
 }
 
 impl Topology {
@@ -300,8 +302,25 @@ pub struct StoreConfig {
     pub storage_group: String,
     /// The same, as an index (set by [`StorageGroupConfig::of_stores`]).
     pub storage_group_id: StorageGroupId,
+    /// Its size when the run starts and the SP2 size limit's settings.
+    pub size: StoreSizeConfig,
     /// The server that mounts it.
     pub server: ServerId,
+}
+
+/// A database's size at the start and its SP2 size limit (EXCHANGE2003.md §7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreSizeConfig {
+    /// Physical size (.edb + .stm) when the run starts.
+    pub initial_physical_bytes: u64,
+    /// Logical free space in it (whitespace online maintenance made).
+    pub initial_free_bytes: u64,
+    /// The limit on the logical size; `None` where no limit is checked (before SP2).
+    pub limit_bytes: Option<u64>,
+    /// Warning when the logical size is within this share of the limit (10 %: at 90 %).
+    pub warning_buffer_percent: u64,
+    /// When the daily check runs (05:00).
+    pub check_ms_of_day: u64,
 }
 
 /// A storage group: one transaction log stream shared by its databases (§7).

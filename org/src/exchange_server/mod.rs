@@ -88,7 +88,7 @@ impl ExchangeServer {
         };
         let routing = RoutingEngineService::new(id, topology.clone(), masters, incarnation);
         let files = disk.store_files.clone();
-        let store = InformationStore::new(id, topology.clone(), disk.mailboxes(), &files);
+        let store = InformationStore::new(id, topology.clone(), disk.mailboxes(), &files, now);
         let stopped = &start.stopped_connectors;
         let smtp = SmtpService::recover(id, topology.clone(), disk, stopped, rng, incarnation, now);
         let mut server = ExchangeServer { id, topology, smtp, routing, store, out: Outbox::default(), flush_at: None };
@@ -110,7 +110,10 @@ impl ExchangeServer {
 
     /// The earliest instant at which [`ExchangeServer::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.flush_at, self.smtp.poll_timeout(), self.routing.poll_timeout()].into_iter().flatten().min()
+        [self.flush_at, self.smtp.poll_timeout(), self.routing.poll_timeout(), self.store.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Takes the outputs produced so far, in order.
@@ -206,10 +209,10 @@ impl ExchangeServer {
     }
 
     /// Runs every timer due at `now`, earliest first (at one instant: the log flush,
-    /// then SMTPSVC's, then RESvc's), settling after each service's.
+    /// then SMTPSVC's, then RESvc's, then MSExchangeIS's), settling after each service's.
     pub fn handle_timeout(&mut self, now: Instant) {
         loop {
-            let due = [self.flush_at, self.smtp.poll_timeout(), self.routing.poll_timeout()]
+            let due = [self.flush_at, self.smtp.poll_timeout(), self.routing.poll_timeout(), self.store.poll_timeout()]
                 .into_iter()
                 .enumerate()
                 .filter_map(|(i, at)| at.filter(|at| *at <= now).map(|at| (at, i)))
@@ -218,7 +221,8 @@ impl ExchangeServer {
                 None => return,
                 Some((_, 0)) => self.flush(now),
                 Some((_, 1)) => self.smtp.handle_timeout(now),
-                Some(_) => self.routing.handle_timeout(now),
+                Some((_, 2)) => self.routing.handle_timeout(now),
+                Some(_) => self.store.handle_timeout(now),
             }
             self.settle(now);
         }

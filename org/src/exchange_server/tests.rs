@@ -549,3 +549,64 @@ fn a_dismounted_database_keeps_mail_in_local_delivery_until_mounted() {
     assert!(restarted.database_mounted(store), "every database mounts when the service starts");
     assert_eq!(restarted.store.logs()[&group], log, "the log stream comes back from disk");
 }
+
+/// EXCHANGE2003.md §7, SP2 size limits: the 05:00 check warns at 90 % of the limit on the
+/// logical size (physical − free), dismounts at the limit; a manual mount holds until the
+/// next check.
+#[test]
+fn the_daily_size_check_warns_then_dismounts_on_logical_size() {
+    use crate::trace::{DatabaseChange, SizeVerdict};
+    const MB: u64 = 1 << 20;
+    const HOUR: u64 = 3_600_000;
+    let mut topo = (*two_groups()).clone();
+    topo.stores[0].size = crate::config::topology::StoreSizeConfig {
+        initial_physical_bytes: 1_000 * MB,
+        initial_free_bytes: 100 * MB,
+        limit_bytes: Some(1_000 * MB),
+        warning_buffer_percent: 10,
+        check_ms_of_day: 5 * HOUR,
+    };
+    topo.servers[0].smtp.max_message_size_bytes = None;
+    let topo = Arc::new(topo);
+    let store = crate::StoreId(0);
+    let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
+    let mut disk = DiskImage::default();
+    let mut run_until = |server: &mut ExchangeServer, until: Instant| {
+        let mut events = Vec::new();
+        while let Some(t) = server.poll_timeout().filter(|t| *t <= until) {
+            server.handle_timeout(t);
+            for out in server.drain_outputs() {
+                match out {
+                    Output::Persist(ops) => ops.into_iter().for_each(|op| disk.apply(op)),
+                    Output::Event(e) => events.push(e),
+                    _ => {}
+                }
+            }
+        }
+        events
+    };
+    // 900 MB logical: exactly 90 % — a warning at 05:00, physical size notwithstanding.
+    assert_eq!(server.poll_timeout(), Some(Instant(5 * HOUR)), "the first check is at 05:00");
+    let events = run_until(&mut server, Instant(6 * HOUR));
+    let warned = ServerEvent::DatabaseSize {
+        store,
+        logical_bytes: 900 * MB,
+        limit_bytes: 1_000 * MB,
+        verdict: SizeVerdict::Warning,
+    };
+    assert_eq!(events, vec![warned]);
+    // 100 MB of mail: logical 1,000 MB, at the limit; the next morning's check dismounts.
+    let big = Message { size_bytes: 100 * MB - 1_024, ..message(1) };
+    server.handle_submit(Instant(6 * HOUR), big, vec![AddressId(1)]);
+    run_until(&mut server, Instant(7 * HOUR));
+    assert!(server.database_mounted(store), "nothing happens between checks");
+    let events = run_until(&mut server, Instant(30 * HOUR));
+    assert!(events.contains(&ServerEvent::DatabaseState { store, change: DatabaseChange::DismountedOverLimit }));
+    assert!(!server.database_mounted(store));
+    // Mounted by hand at 08:00, it stays mounted until the next day's check.
+    server.handle_database(Instant(32 * HOUR), store, true);
+    run_until(&mut server, Instant(52 * HOUR));
+    assert!(server.database_mounted(store));
+    run_until(&mut server, Instant(54 * HOUR));
+    assert!(!server.database_mounted(store), "dismounted again at the 05:00 check");
+}

@@ -466,6 +466,7 @@ pub(crate) mod tests {
             internet: crate::config::topology::InternetConfig::default(),
             plants: crate::planted_bugs::Plants::NONE,
             link_state: crate::config::topology::LinkStateConfig::default(),
+            calendar: crate::calendar::Calendar::UNIX_EPOCH,
         }
     }
 

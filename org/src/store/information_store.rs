@@ -18,8 +18,8 @@ use crate::service_events::{AfterFlush, Outbox, ToSmtp, ToStore};
 use crate::store::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::store::transaction_log::{DeliveryWrite, TransactionLog};
 use crate::time::Instant;
-use crate::trace::{DatabaseChange, ServerEvent};
-use crate::transport::queue_directory::{DiskOp, Mailboxes, StoreFiles};
+use crate::trace::{DatabaseChange, ServerEvent, SizeVerdict};
+use crate::transport::queue_directory::{DatabaseFiles, DiskOp, Mailboxes, StoreFiles};
 use crate::{AddressId, ServerId, StorageGroupId, StoreId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -47,19 +47,79 @@ pub struct InformationStore {
     stores: MailboxStores,
     /// Each storage group's log stream, unflushed records included.
     logs: BTreeMap<StorageGroupId, TransactionLog>,
-    /// Databases an administrator dismounted (every database mounts when the service
-    /// starts).
+    /// Each database's files, unflushed writes included.
+    files: BTreeMap<StoreId, DatabaseFiles>,
+    /// Databases dismounted (every database mounts when the service starts).
     dismounted: BTreeSet<StoreId>,
+    /// When each database with a size limit is checked next (SP2's daily check).
+    size_checks: BTreeMap<StoreId, Instant>,
     out: Outbox,
 }
 
 impl InformationStore {
-    /// The store (re)started on what its disk holds: every database mounted.
-    pub fn new(id: ServerId, topology: Arc<Topology>, mailboxes: &Mailboxes, files: &StoreFiles) -> Self {
+    /// The store (re)started on what its disk holds: every database mounted, each with a
+    /// size limit checked next at its check hour.
+    pub fn new(id: ServerId, topology: Arc<Topology>, mailboxes: &Mailboxes, disk: &StoreFiles, now: Instant) -> Self {
         let logs =
-            topology.storage_groups_of(id).map(|g| (g, files.logs.get(&g).copied().unwrap_or_default())).collect();
-        let stores = MailboxStores::from_disk(mailboxes);
-        InformationStore { id, topology, stores, logs, dismounted: BTreeSet::new(), out: Outbox::default() }
+            topology.storage_groups_of(id).map(|g| (g, disk.logs.get(&g).copied().unwrap_or_default())).collect();
+        let size_checks = (0..topology.stores.len())
+            .map(|i| (StoreId(i as u16), topology.stores[i].size))
+            .filter(|(s, size)| topology.store(*s).server == id && size.limit_bytes.is_some())
+            .map(|(s, size)| (s, topology.calendar.next_time_of_day(now, size.check_ms_of_day)))
+            .collect();
+        InformationStore {
+            id,
+            stores: MailboxStores::from_disk(mailboxes),
+            logs,
+            files: disk.databases.clone(),
+            dismounted: BTreeSet::new(),
+            size_checks,
+            out: Outbox::default(),
+            topology,
+        }
+    }
+
+    /// When the next size check is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.size_checks.values().min().copied()
+    }
+
+    /// Runs the size checks due at `now` (SP2, EXCHANGE2003.md §7): a mounted database
+    /// whose logical size (physical − logical free space) is within the buffer of its
+    /// limit gets a warning; at or over the limit, an error and a dismount. A database
+    /// mounted again by hand stays mounted until the next check.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<StoreId> = self.size_checks.iter().filter(|(_, at)| **at <= now).map(|(s, _)| *s).collect();
+        for store in due {
+            let size = self.topology.store(store).size;
+            self.size_checks
+                .insert(store, self.topology.calendar.next_time_of_day(now.plus_ms(1), size.check_ms_of_day));
+            let limit_bytes = size.limit_bytes.expect("only databases with a limit are checked");
+            if !self.mounted(store) {
+                continue;
+            }
+            let logical_bytes = self.logical_bytes(store);
+            let verdict = if logical_bytes >= limit_bytes {
+                SizeVerdict::OverLimit
+            } else if logical_bytes * 100 >= limit_bytes * (100 - size.warning_buffer_percent) {
+                SizeVerdict::Warning
+            } else {
+                continue;
+            };
+            self.out.emit(ServerEvent::DatabaseSize { store, logical_bytes, limit_bytes, verdict });
+            if verdict == SizeVerdict::OverLimit {
+                self.dismounted.insert(store);
+                self.out.emit(ServerEvent::DatabaseState { store, change: DatabaseChange::DismountedOverLimit });
+            }
+        }
+    }
+
+    /// A database's logical size: its physical size (.edb + .stm) less its free space.
+    pub fn logical_bytes(&self, store: StoreId) -> u64 {
+        let size = self.topology.store(store).size;
+        let files = self.files.get(&store).copied().unwrap_or_default();
+        let physical = size.initial_physical_bytes + files.edb_bytes + files.stm_bytes;
+        physical - size.initial_free_bytes.min(physical)
     }
 
     /// An administrator dismounts or mounts a database of this server (ESM, "Dismount
@@ -177,6 +237,9 @@ impl InformationStore {
                 self.out
                     .after_flush(AfterFlush::Event(ServerEvent::LogGeneration { storage_group: group, generation }));
             }
+            let files = self.files.entry(store).or_default();
+            files.edb_bytes += write.edb_bytes;
+            files.stm_bytes += write.stm_bytes;
             self.out.write(DiskOp::StoreWrite { group, store, write });
         }
     }

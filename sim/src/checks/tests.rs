@@ -15,6 +15,7 @@ fn no_topology() -> Arc<Topology> {
         internet: org::config::topology::InternetConfig::default(),
         plants: org::planted_bugs::Plants::NONE,
         link_state: org::config::topology::LinkStateConfig::default(),
+        calendar: org::calendar::Calendar::UNIX_EPOCH,
     })
 }
 

@@ -29,7 +29,7 @@ use org::calendar::{Weekday, WeeklyHours};
 use org::config::topology::{
     ConnectorConfig, ConnectorKind, Delivery, GatewayConfig, HostConfig, HostRole, InternetConfig, LinkStateConfig,
     MtaConfig, MxRecord, RetrySchedule, RoutingGroupConfig, ServerConfig, SmtpVirtualServerConfig, StoreConfig,
-    Topology,
+    StoreSizeConfig, Topology,
 };
 use org::directory::ad_replication::DcId;
 use org::directory::domain_controller::{InboundConnection, Schedule, WindowsVersion, INTRA_SITE_POLL_MS};
@@ -317,6 +317,7 @@ impl Org {
             internet: self.internet,
             plants: org::planted_bugs::Plants::NONE,
             link_state: self.link_state,
+            calendar: org::calendar::Calendar::UNIX_EPOCH, // set from the scenario's start
         }
     }
 }
@@ -404,7 +405,8 @@ impl Resolver<'_> {
         let server_site = std::mem::take(&mut org.server_site);
         let host_site = std::mem::take(&mut org.host_site);
         let links = std::mem::take(&mut org.links);
-        let topology = org.into_topology(t, people.directory);
+        let mut topology = org.into_topology(t, people.directory);
+        topology.calendar = scenario.start.calendar;
         Some(Resolved {
             file: self.file.to_string(),
             topology: Arc::new(topology),

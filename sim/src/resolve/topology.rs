@@ -188,6 +188,16 @@ impl Resolver<'_> {
             );
         }
         self.names("storage group", sgp.clone(), s.storage_groups.iter().map(|g| g.name.as_str()), "name");
+        let mailbox_stores: usize = s.storage_groups.iter().map(|g| g.mailbox_stores.len()).sum();
+        if s.edition == crate::scenario::Edition::Standard && (s.storage_groups.len() > 1 || mailbox_stores > 1) {
+            self.error(
+                &sgp,
+                format!(
+                    "Standard Edition holds one storage group with one mailbox store (EXCHANGE2003.md §7), found {} and {mailbox_stores}",
+                    s.storage_groups.len()
+                ),
+            );
+        }
         for (g, sg) in s.storage_groups.iter().enumerate() {
             if sg.mailbox_stores.len() > 5 {
                 self.error(
@@ -196,13 +206,15 @@ impl Resolver<'_> {
                 );
             }
             for (k, store) in sg.mailbox_stores.iter().enumerate() {
+                let at = sgp.index(g).key("mailbox_stores").index(k);
                 let config = StoreConfig {
                     name: store.name.clone(),
                     storage_group: sg.name.clone(),
                     storage_group_id: org::StorageGroupId(0), // set when the topology is built
                     server,
+                    size: self.store_size(s, store, &at),
                 };
-                stores.push((config, sgp.index(g).key("mailbox_stores").index(k)));
+                stores.push((config, at));
             }
             if !sg.mailbox_stores.is_empty() && !s.roles.contains(&Role::Mailbox) {
                 self.error(
@@ -212,6 +224,42 @@ impl Resolver<'_> {
             }
         }
         stores
+    }
+
+    /// A store's starting size and SP2 size limit (EXCHANGE2003.md §7): the edition's
+    /// default and maximum; no limit is checked before SP2.
+    fn store_size(
+        &mut self,
+        s: &crate::scenario::Server,
+        store: &crate::scenario::MailboxStore,
+        at: &JsonPath,
+    ) -> StoreSizeConfig {
+        use crate::scenario::Edition;
+        const GB: u64 = 1 << 30;
+        let (default_gb, max_gb) = match s.edition {
+            Edition::Standard => (18, 75),
+            Edition::Enterprise => (8_000, 8_000),
+        };
+        let limit_gb = store.database_size_limit_gb.unwrap_or(default_gb);
+        if !(1..=max_gb).contains(&limit_gb) {
+            self.error(
+                &at.key("database_size_limit_gb"),
+                format!("expected 1 to {max_gb} GB for {:?} Edition (EXCHANGE2003.md §7), found {limit_gb}", s.edition),
+            );
+        }
+        if store.initial_free_mb > store.initial_size_mb {
+            self.error(
+                &at.key("initial_free_mb"),
+                "expected at most initial_size_mb: free space is inside the database",
+            );
+        }
+        StoreSizeConfig {
+            initial_physical_bytes: store.initial_size_mb << 20,
+            initial_free_bytes: store.initial_free_mb << 20,
+            limit_bytes: (s.version == crate::scenario::ServerVersion::Exchange2003Sp2).then_some(limit_gb * GB),
+            warning_buffer_percent: store.database_size_buffer_percent,
+            check_ms_of_day: store.database_size_check_hour * 3_600_000,
+        }
     }
 
     /// §2: DSAccess uses the GCs of its own site first, then the others.

@@ -40,6 +40,14 @@ pub fn messages_per_connection() -> u32 {
     20
 }
 /// A 5 ms write-through of the queue file [U].
+/// SP2: warning at 90 % of the size limit (EXCHANGE2003.md §7).
+pub fn database_size_buffer_percent() -> u64 {
+    10
+}
+/// SP2: the daily size check at 05:00 (EXCHANGE2003.md §7).
+pub fn database_size_check_hour() -> u64 {
+    5
+}
 pub fn disk_flush() -> Duration {
     Duration::from_ms(5)
 }

@@ -181,6 +181,9 @@ pub struct Server {
     /// write of a batch. A slow SAN is 100–200 ms.
     #[serde(default = "defaults::disk_flush")]
     pub disk_flush: Duration,
+    /// Standard or Enterprise Edition: selects the storage limits.
+    #[serde(default)]
+    pub edition: Edition,
     /// Storage groups and their mailbox stores.
     #[serde(default)]
     pub storage_groups: Vec<StorageGroup>,
@@ -263,6 +266,40 @@ pub struct StorageGroup {
 pub struct MailboxStore {
     /// Name, unique in the organization, e.g. `Mailbox Store (EX01)`.
     pub name: String,
+    /// Its physical size (.edb + .stm) when the run starts, MB.
+    #[serde(default)]
+    pub initial_size_mb: u64,
+    /// Logical free space in it when the run starts (whitespace left by online
+    /// maintenance), MB; at most `initial_size_mb`.
+    #[serde(default)]
+    pub initial_free_mb: u64,
+    /// SP2's limit on its logical size ("Database Size Limit in GB"): Standard Edition
+    /// 18 by default, up to 75; Enterprise up to 8,000 (the default). Checked on 2003 SP2
+    /// servers only.
+    #[serde(default)]
+    pub database_size_limit_gb: Option<u64>,
+    /// The warning comes when the logical size is within this share of the limit
+    /// ("Database Size Buffer in Percentage", 10: at 90 %).
+    #[serde(default = "defaults::database_size_buffer_percent")]
+    #[schemars(range(min = 1, max = 99))]
+    pub database_size_buffer_percent: u64,
+    /// The hour of the daily check ("Database Size Check Start Time in Hours From
+    /// Midnight", 5).
+    #[serde(default = "defaults::database_size_check_hour")]
+    #[schemars(range(max = 23))]
+    pub database_size_check_hour: u64,
+}
+
+/// Which edition of Exchange Server 2003 a server runs (EXCHANGE2003.md §7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Edition {
+    /// One storage group with one mailbox store (and one public store); 18 GB by
+    /// default, up to 75 GB.
+    Standard,
+    /// Four storage groups of five databases; up to 8,000 GB.
+    #[default]
+    Enterprise,
 }
 
 /// What carries mail between two routing groups.

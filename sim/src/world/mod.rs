@@ -220,7 +220,7 @@ struct World {
     incarnation: Vec<u32>,
     connector_admin_down: Vec<bool>,
     connector_state: Vec<ConnectorState>,
-    /// Per store: dismounted by an administrator on a running server.
+    /// Per store: dismounted (as its server last said; a restart mounts all).
     dismounted: Vec<bool>,
     /// Each routing group's master, as the directory names it now.
     masters: Vec<ServerId>,
@@ -255,13 +255,11 @@ impl World {
     }
 
     /// Gives a running server an order from the timeline and wakes it.
-    /// Gives a server an order; false when it is down (the order is dropped).
-    fn tell_server(&mut self, id: ServerId, order: Input) -> bool {
-        let taken = self.inboxes[usize::from(id.0)].push(order);
-        if taken {
+    /// Gives a server an order and wakes it; a server that is down drops it.
+    fn tell_server(&mut self, id: ServerId, order: Input) {
+        if self.inboxes[usize::from(id.0)].push(order) {
             self.posts.of(Node::Server(id)).wake();
         }
-        taken
     }
 
     /// Gives a domain controller an order from the timeline and wakes it.
@@ -312,6 +310,9 @@ impl World {
         let resolved = &self.resolved;
         let violations = self.checker.observe(now, server, event, &|m, r| pair_name(resolved, m, r));
         self.sometimes.observe(event);
+        if let ServerEvent::DatabaseState { store, change } = event {
+            self.dismounted[usize::from(store.0)] = *change != org::trace::DatabaseChange::Mounted;
+        }
         self.trace.record_server(now.as_ms(), server, event, &self.names);
         for v in violations {
             let event = TraceEvent::CheckFailed { check: v.check.into(), detail: v.detail };

@@ -31,9 +31,7 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
         WorldAction::Database(store, mount) => {
             // A server that is down takes no order; it mounts everything when it starts.
             let server = w.resolved.topology.store(store).server;
-            if w.tell_server(server, Input::Database(store, mount)) {
-                w.dismounted[usize::from(store.0)] = !mount;
-            }
+            w.tell_server(server, Input::Database(store, mount));
         }
         WorldAction::Crash(s) => {
             // Closed, the inbox wakes its node (as a channel whose sender is dropped),
