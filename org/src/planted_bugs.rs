@@ -76,6 +76,8 @@ planted_bugs! {
     RestrictionIgnoresAuthentication = "restriction-ignores-authentication",
     /// Directory: a GC answers from the whole directory as written by now, not from its replica, so it knows of changes that have not replicated to it.
     GcIgnoresReplication = "gc-ignores-replication",
+    /// Store: the SP2 size check compares the physical size with the limit, not the logical size (physical less free space).
+    SizeLimitOnPhysical = "size-limit-on-physical",
 }
 
 impl PlantedBug {

@@ -131,6 +131,8 @@ pub enum ToStore {
     /// Copies made only by the planted bug `bifurcation-copies-all`: delivered, nothing
     /// more.
     DeliverCopies { message: Message, recipients: Vec<AddressId> },
+    /// A database's files grew by this write, now durable.
+    Written { store: StoreId, write: crate::store::transaction_log::DeliveryWrite },
 }
 
 /// A request to one of the server's services.
@@ -155,6 +157,8 @@ pub enum AfterFlush {
     Reply { to: ServerId, conn: ConnId, replies: Vec<SmtpReply> },
     /// Hand this message to SMTPSVC.
     Process(StoredItem),
+    /// Tell MSExchangeIS its database files grew (what its size check reads).
+    StoreWritten { store: StoreId, write: crate::store::transaction_log::DeliveryWrite },
 }
 
 /// Everything the services of one server have produced and not yet handed on: outputs

@@ -18,7 +18,7 @@ use crate::directory::global_catalog::LdapPage;
 use crate::message::Message;
 use crate::routing::link_state::{LinkStateMessage, LinkStateTable};
 use crate::routing::resvc::RoutingEngineService;
-use crate::service_events::{AfterFlush, InternalEvent, Outbox, ToSmtp};
+use crate::service_events::{AfterFlush, InternalEvent, Outbox, ToSmtp, ToStore};
 use crate::store::information_store::InformationStore;
 use crate::time::Instant;
 use crate::trace::ServerEvent;
@@ -247,6 +247,7 @@ impl ExchangeServer {
                     self.out.output(Output::Send { to, packet });
                 }
                 AfterFlush::Process(item) => self.out.to_smtp(ToSmtp::Process(item)),
+                AfterFlush::StoreWritten { store, write } => self.out.to_store(ToStore::Written { store, write }),
             }
         }
     }

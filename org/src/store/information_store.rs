@@ -47,7 +47,7 @@ pub struct InformationStore {
     stores: MailboxStores,
     /// Each storage group's log stream, unflushed records included.
     logs: BTreeMap<StorageGroupId, TransactionLog>,
-    /// Each database's files, unflushed writes included.
+    /// Each database's files, as durable (what the size check reads).
     files: BTreeMap<StoreId, DatabaseFiles>,
     /// Databases dismounted (every database mounts when the service starts).
     dismounted: BTreeSet<StoreId>,
@@ -114,11 +114,15 @@ impl InformationStore {
         }
     }
 
-    /// A database's logical size: its physical size (.edb + .stm) less its free space.
+    /// A database's logical size: its physical size (.edb + .stm on disk) less its free
+    /// space. (The planted bug `size-limit-on-physical` forgets the free space.)
     pub fn logical_bytes(&self, store: StoreId) -> u64 {
         let size = self.topology.store(store).size;
         let files = self.files.get(&store).copied().unwrap_or_default();
         let physical = size.initial_physical_bytes + files.edb_bytes + files.stm_bytes;
+        if self.topology.bug(crate::planted_bugs::PlantedBug::SizeLimitOnPhysical) {
+            return physical;
+        }
         physical - size.initial_free_bytes.min(physical)
     }
 
@@ -173,6 +177,11 @@ impl InformationStore {
                 if !waiting.is_empty() {
                     self.out.to_smtp(ToSmtp::LocalDeferred { item, recipients: waiting });
                 }
+            }
+            ToStore::Written { store, write } => {
+                let files = self.files.entry(store).or_default();
+                files.edb_bytes += write.edb_bytes;
+                files.stm_bytes += write.stm_bytes;
             }
             ToStore::DeliverCopies { message, recipients } => {
                 let mut copies = Copies::default();
@@ -237,10 +246,8 @@ impl InformationStore {
                 self.out
                     .after_flush(AfterFlush::Event(ServerEvent::LogGeneration { storage_group: group, generation }));
             }
-            let files = self.files.entry(store).or_default();
-            files.edb_bytes += write.edb_bytes;
-            files.stm_bytes += write.stm_bytes;
             self.out.write(DiskOp::StoreWrite { group, store, write });
+            self.out.after_flush(AfterFlush::StoreWritten { store, write });
         }
     }
 

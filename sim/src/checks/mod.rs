@@ -16,6 +16,7 @@
 //! `expansion_order` (expansion before routing), `directory_convergence` and
 //! `expectations`. The [`Checker`] hands each event to each of them in a fixed order.
 
+pub mod database_size_limit;
 mod directory_convergence;
 mod expansion_order;
 mod expectations;
@@ -145,6 +146,7 @@ pub struct Checker {
     mirror: LinkStateMirror,
     routes: RouteJudge,
     expansion: ExpansionOrder,
+    size_limits: database_size_limit::SizeLimits,
     directory: DirectoryMirror,
     expectations: Expectations,
 }
@@ -170,6 +172,7 @@ impl Checker {
             mirror: LinkStateMirror::new(topology.clone(), servers),
             routes: RouteJudge::new(topology, servers),
             expansion: ExpansionOrder::default(),
+            size_limits: database_size_limit::SizeLimits::default(),
             directory: DirectoryMirror::default(),
             expectations: Expectations::new(expectations, last_fault),
         }
@@ -272,6 +275,22 @@ impl Checker {
         self.expectations.deadlines()
     }
 
+    /// A daily size check's verdict on `store`, against what its server's disk holds.
+    pub fn database_size(
+        &mut self,
+        check: database_size_limit::SizeCheck,
+        name: &dyn Fn(MessageId, AddressId) -> String,
+    ) -> Vec<Violation> {
+        let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
+        self.size_limits.checked(check, &mut judge);
+        judge.out
+    }
+
+    /// A database was dismounted or mounted.
+    pub fn database_state(&mut self, store: org::StoreId, mounted: bool) {
+        self.size_limits.state(store, mounted);
+    }
+
     /// Final results, given what every server's disk holds at the end.
     pub fn finish(
         &mut self,
@@ -279,6 +298,8 @@ impl Checker {
         link_state_messages: u64,
         name: &dyn Fn(MessageId, AddressId) -> String,
     ) -> (Vec<CheckResult>, MessageCounts) {
+        let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
+        self.size_limits.finish(&mut judge);
         let lost = self.ledger.lost(disks);
         if let Some(first) = lost.first() {
             let n = lost.len();
@@ -322,6 +343,7 @@ impl Checker {
                     self.ledger.counts.expanded_groups
                 )
             }
+            Invariant::DatabaseSizeLimit => self.size_limits.detail(),
         }
     }
 }

@@ -23,6 +23,10 @@ pub enum Invariant {
     /// The categorizer routes nothing of a message while its groups are being expanded:
     /// the complete recipient set comes first (EXCHANGE2003.md §2).
     ExpansionBeforeRouting,
+    /// SP2's daily size check judges a database by its logical size on disk (physical
+    /// less free space): a warning within the buffer of the limit, a dismount at it —
+    /// never one under it, and no database left mounted over it (EXCHANGE2003.md §7).
+    DatabaseSizeLimit,
 }
 
 impl Invariant {
@@ -35,6 +39,7 @@ impl Invariant {
             Invariant::LeastCostRouting => "least_cost_routing",
             Invariant::LinkStateVersions => "link_state_versions",
             Invariant::ExpansionBeforeRouting => "expansion_before_routing",
+            Invariant::DatabaseSizeLimit => "database_size_limit",
         }
     }
 }

@@ -102,6 +102,7 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::LeastCostRouting,
         Invariant::LinkStateVersions,
         Invariant::ExpansionBeforeRouting,
+        Invariant::DatabaseSizeLimit,
     ]
 }
 /// §4: the 2003 review window, 10 min [P].

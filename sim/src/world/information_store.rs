@@ -36,6 +36,29 @@ pub struct StoreTotals {
 }
 
 impl World {
+    /// A daily size check as the store reported it, with the logical size the server's
+    /// disk and the scenario give.
+    pub(super) fn size_check(
+        &self,
+        server: ServerId,
+        store: StoreId,
+        reported_bytes: u64,
+        verdict: org::trace::SizeVerdict,
+    ) -> crate::checks::database_size_limit::SizeCheck {
+        let config = self.resolved.topology.store(store);
+        let files = self.disks[usize::from(server.0)].store_files.databases.get(&store).copied().unwrap_or_default();
+        let physical = config.size.initial_physical_bytes + files.edb_bytes + files.stm_bytes;
+        crate::checks::database_size_limit::SizeCheck {
+            store,
+            store_name: config.name.clone(),
+            reported_bytes,
+            verdict,
+            on_disk_bytes: physical - config.size.initial_free_bytes.min(physical),
+            limit_bytes: config.size.limit_bytes.unwrap_or(u64::MAX),
+            warning_buffer_percent: config.size.warning_buffer_percent,
+        }
+    }
+
     /// Each database and storage group, in the scenario's order, as the disks hold them.
     pub(super) fn store_totals(&self) -> StoreTotals {
         let topology = &self.resolved.topology;

@@ -310,8 +310,18 @@ impl World {
         let resolved = &self.resolved;
         let violations = self.checker.observe(now, server, event, &|m, r| pair_name(resolved, m, r));
         self.sometimes.observe(event);
-        if let ServerEvent::DatabaseState { store, change } = event {
-            self.dismounted[usize::from(store.0)] = *change != org::trace::DatabaseChange::Mounted;
+        let mut violations = violations;
+        match event {
+            ServerEvent::DatabaseState { store, change } => {
+                let mounted = *change == org::trace::DatabaseChange::Mounted;
+                self.dismounted[usize::from(store.0)] = !mounted;
+                self.checker.database_state(*store, mounted);
+            }
+            ServerEvent::DatabaseSize { store, logical_bytes, verdict, .. } => {
+                let check = self.size_check(server, *store, *logical_bytes, *verdict);
+                violations.extend(self.checker.database_size(check, &|m, r| pair_name(resolved, m, r)));
+            }
+            _ => {}
         }
         self.trace.record_server(now.as_ms(), server, event, &self.names);
         for v in violations {
