@@ -119,6 +119,8 @@ pub enum ToSmtp {
     LocalDelivered { item: QueueItemId, recipients: Vec<AddressId> },
     /// These recipients' databases are dismounted: their copies wait in Local delivery.
     LocalDeferred { item: QueueItemId, recipients: Vec<AddressId> },
+    /// The store refused these recipients for good (a mailbox over its quota: 5.2.2).
+    LocalFailed { item: QueueItemId, recipients: Vec<AddressId>, code: DsnCode },
     /// A durable message enters categorization and routing.
     Process(StoredItem),
 }

@@ -52,6 +52,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
             storage_group_id: crate::StorageGroupId(0),
             server: ServerId(s),
             size: Default::default(),
+            quota: Default::default(),
         })
         .collect();
     let storage_groups = crate::config::topology::StorageGroupConfig::of_stores(&mut stores);
@@ -70,5 +71,6 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         plants: crate::planted_bugs::Plants::NONE,
         link_state: crate::config::topology::LinkStateConfig::default(),
         calendar: crate::calendar::Calendar::UNIX_EPOCH,
+        mailboxes: Default::default(),
     })
 }

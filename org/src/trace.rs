@@ -465,6 +465,8 @@ server_events! {
     Delivered "delivered" { message: MessageId, recipient: AddressId, store: StoreId, latency_ms: u64 },
     /// A database was mounted or dismounted.
     DatabaseState "database_state" { store: StoreId, change: DatabaseChange },
+    /// A user over "prohibit send" tried to send: refused, nothing submitted.
+    ProhibitSend "prohibit_send" { user: AddressId, mailbox_bytes: u64, limit_bytes: u64 },
     /// The daily size check (SP2) found a database's logical size near or at its limit.
     DatabaseSize "database_size" { store: StoreId, logical_bytes: u64, limit_bytes: u64, verdict: SizeVerdict },
     /// A storage group's log stream began a new 5 MB log file (durable).

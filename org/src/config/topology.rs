@@ -11,7 +11,7 @@ use crate::planted_bugs::{PlantedBug, Plants};
 use crate::time::{MINUTE_MS, SECOND_MS};
 use crate::transport::address_space::{AddressSpace, DomainId, ExternalDirectory};
 use crate::version::ExchangeVersion;
-use crate::{ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StorageGroupId, StoreId};
+use crate::{AddressId, ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StorageGroupId, StoreId};
 use std::collections::BTreeMap;
 
 /// The whole organization's configuration.
@@ -42,6 +42,9 @@ pub struct Topology {
     pub link_state: LinkStateConfig,
     /// The run's calendar (the scenario's `start`): services act at times of day.
     pub calendar: crate::calendar::Calendar,
+    /// Mailboxes with settings of their own (a starting size, quotas overriding their
+    /// store's).
+    pub mailboxes: BTreeMap<AddressId, MailboxSettings>,
 }
 
 impl Topology {
@@ -304,8 +307,27 @@ pub struct StoreConfig {
     pub storage_group_id: StorageGroupId,
     /// Its size when the run starts and the SP2 size limit's settings.
     pub size: StoreSizeConfig,
+    /// Its mailboxes' storage limits (a mailbox may override them).
+    pub quota: MailboxQuota,
     /// The server that mounts it.
     pub server: ServerId,
+}
+
+/// A mailbox's storage limits (EXCHANGE2003.md §7): a warning, then its owner may not
+/// send, then it takes no mail (5.2.2). `None`: no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MailboxQuota {
+    pub issue_warning_bytes: Option<u64>,
+    pub prohibit_send_bytes: Option<u64>,
+    pub prohibit_send_receive_bytes: Option<u64>,
+}
+
+/// One mailbox's own settings: what it holds when the run starts, and its limits when
+/// they are not its store's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MailboxSettings {
+    pub initial_bytes: u64,
+    pub quota: Option<MailboxQuota>,
 }
 
 /// A database's size at the start and its SP2 size limit (EXCHANGE2003.md §7).

@@ -610,3 +610,50 @@ fn the_daily_size_check_warns_then_dismounts_on_logical_size() {
     run_until(&mut server, Instant(54 * HOUR));
     assert!(!server.database_mounted(store), "dismounted again at the 05:00 check");
 }
+
+/// EXCHANGE2003.md §7: a mailbox at "prohibit send and receive" takes no mail (NDR 5.2.2
+/// to the sender); its owner at "prohibit send" may not send.
+#[test]
+fn quotas_refuse_mail_to_a_full_mailbox_and_sends_from_one_over_prohibit_send() {
+    use crate::config::topology::{MailboxQuota, MailboxSettings};
+    let mut topo = (*two_groups()).clone();
+    // Mailbox 2 (on EX1) holds 10 KB under 100 KB; mailbox 1 (EX0) is over its own
+    // prohibit-send limit.
+    topo.stores[1].quota = MailboxQuota { prohibit_send_receive_bytes: Some(100 * 1_024), ..Default::default() };
+    topo.mailboxes.insert(AddressId(2), MailboxSettings { initial_bytes: 90 * 1_024, quota: None });
+    let own = MailboxQuota { prohibit_send_bytes: Some(1_024), ..Default::default() };
+    topo.mailboxes.insert(AddressId(3), MailboxSettings { initial_bytes: 2_048, quota: Some(own) });
+    let topo = Arc::new(topo);
+    let mut servers = [
+        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+    ];
+    let mut disks = [DiskImage::default(), DiskImage::default()];
+    // 4 KB + 4 KB take it to 98 KB (still under), the third 4 KB message goes in at 98 KB,
+    // and the fourth finds it at 102 KB: NDR'd.
+    let mut events = Vec::new();
+    for n in 1..=4 {
+        servers[0].handle_submit(Instant(n), message(n), vec![AddressId(2)]);
+        events.extend(pump(&mut servers, &mut disks, Instant(10_000 * n)));
+    }
+    let full: Vec<MessageId> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Ndr { message, code: DsnCode::MailboxFull, .. } => Some(*message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(full, vec![MessageId::Client(4)], "{events:?}");
+    assert_eq!(disks[1].mailboxes()[&AddressId(2)].messages.len(), 3);
+    // A message from mailbox 3 (over prohibit send) is refused at submission.
+    let from_capped = Message { sender: Some(AddressId(3)), ..message(9) };
+    servers[0].handle_submit(Instant(70_000), from_capped, vec![AddressId(2)]);
+    let refused = servers[0].drain_outputs().into_iter().any(|o| {
+        matches!(
+            o,
+            Output::Event(ServerEvent::ProhibitSend { user: AddressId(3), mailbox_bytes: 2_048, limit_bytes: 1_024 })
+        )
+    });
+    assert!(refused, "the owner over prohibit send cannot send");
+    assert_eq!(servers[0].smtp.items_held(), 0, "nothing was submitted");
+}

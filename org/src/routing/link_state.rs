@@ -467,6 +467,7 @@ pub(crate) mod tests {
             plants: crate::planted_bugs::Plants::NONE,
             link_state: crate::config::topology::LinkStateConfig::default(),
             calendar: crate::calendar::Calendar::UNIX_EPOCH,
+            mailboxes: Default::default(),
         }
     }
 

@@ -154,7 +154,34 @@ impl InformationStore {
         if !self.topology.directory.mapi_logon_allowed(sender) {
             return self.out.emit(ServerEvent::MapiLogonDenied { user: sender });
         }
+        // Over "prohibit send" (§7), Outlook's send fails: nothing is submitted.
+        let mailbox_bytes = self.mailbox_bytes(sender);
+        if let Some(limit_bytes) = self.quota(sender).prohibit_send_bytes.filter(|l| mailbox_bytes >= *l) {
+            return self.out.emit(ServerEvent::ProhibitSend { user: sender, mailbox_bytes, limit_bytes });
+        }
         self.out.to_smtp(ToSmtp::Submit { message, recipients });
+    }
+
+    /// The limits a mailbox has: its own, or its store's.
+    fn quota(&self, mailbox: AddressId) -> crate::config::topology::MailboxQuota {
+        match self.topology.mailboxes.get(&mailbox).and_then(|m| m.quota) {
+            Some(own) => own,
+            None => self
+                .topology
+                .directory
+                .lookup(mailbox)
+                .map_or_else(Default::default, |e| self.topology.store(e.store).quota),
+        }
+    }
+
+    /// What a mailbox holds: its starting size and what was delivered since.
+    fn mailbox_bytes(&self, mailbox: AddressId) -> u64 {
+        self.topology.mailboxes.get(&mailbox).map_or(0, |m| m.initial_bytes) + self.stores.size_bytes(mailbox)
+    }
+
+    /// Whether a mailbox is over "prohibit send and receive": it takes no mail (5.2.2).
+    fn full(&self, mailbox: AddressId) -> bool {
+        self.quota(mailbox).prohibit_send_receive_bytes.is_some_and(|limit| self.mailbox_bytes(mailbox) >= limit)
     }
 
     /// A request from another service of this server.
@@ -163,6 +190,7 @@ impl InformationStore {
             ToStore::DeliverLocal { item, message, recipients } => {
                 let (ready, waiting): (Vec<AddressId>, Vec<AddressId>) =
                     recipients.into_iter().partition(|r| self.mounted(self.store_of(*r)));
+                let (full, ready): (Vec<AddressId>, Vec<AddressId>) = ready.into_iter().partition(|r| self.full(*r));
                 let mut copies = Copies::default();
                 for &recipient in &ready {
                     if self.deliver(&message, recipient) {
@@ -176,6 +204,10 @@ impl InformationStore {
                 }
                 if !waiting.is_empty() {
                     self.out.to_smtp(ToSmtp::LocalDeferred { item, recipients: waiting });
+                }
+                if !full.is_empty() {
+                    let code = crate::transport::dsn::DsnCode::MailboxFull;
+                    self.out.to_smtp(ToSmtp::LocalFailed { item, recipients: full, code });
                 }
             }
             ToStore::Written { store, write } => {

@@ -46,6 +46,11 @@ impl MailboxStores {
         self.mailboxes.entry(owner).or_default().oof_replied.insert(sender)
     }
 
+    /// Bytes delivered to a mailbox.
+    pub fn size_bytes(&self, recipient: AddressId) -> u64 {
+        self.mailboxes.get(&recipient).map_or(0, |m| m.size_bytes)
+    }
+
     /// Messages in a mailbox.
     pub fn message_count(&self, recipient: AddressId) -> usize {
         self.mailboxes.get(&recipient).map_or(0, |m| m.messages.len())

@@ -26,6 +26,9 @@ pub enum DsnCode {
     AccessDenied,
     /// 5.2.4: a query-based group with a bad filter or a missing base DN (§3.3).
     ExpansionFailed,
+    /// 5.2.2: the recipient's mailbox is over its "prohibit send and receive" quota
+    /// (§3.3, §7).
+    MailboxFull,
 }
 
 impl DsnCode {
@@ -41,6 +44,7 @@ impl DsnCode {
             DsnCode::HostNotFound => "5.4.0",
             DsnCode::AccessDenied => "5.7.1",
             DsnCode::ExpansionFailed => "5.2.4",
+            DsnCode::MailboxFull => "5.2.2",
         }
     }
 
@@ -50,7 +54,7 @@ impl DsnCode {
     }
 
     /// Every code orgsim issues.
-    pub const ALL: [DsnCode; 9] = [
+    pub const ALL: [DsnCode; 10] = [
         DsnCode::RecipientNotFound,
         DsnCode::MessageTooLarge,
         DsnCode::HopCountExceeded,
@@ -60,6 +64,7 @@ impl DsnCode {
         DsnCode::HostNotFound,
         DsnCode::AccessDenied,
         DsnCode::ExpansionFailed,
+        DsnCode::MailboxFull,
     ];
 
     /// The diagnostic text of the NDR.
@@ -78,6 +83,7 @@ impl DsnCode {
             DsnCode::HostNotFound => "The destination domain has no mail host in DNS.",
             DsnCode::AccessDenied => "The recipient accepts mail only from listed or authenticated senders.",
             DsnCode::ExpansionFailed => "The distribution group could not be expanded: bad filter or missing base DN.",
+            DsnCode::MailboxFull => "The recipient's mailbox is full and can't accept messages now.",
         }
     }
 }

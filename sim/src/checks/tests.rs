@@ -16,6 +16,7 @@ fn no_topology() -> Arc<Topology> {
         plants: org::planted_bugs::Plants::NONE,
         link_state: org::config::topology::LinkStateConfig::default(),
         calendar: org::calendar::Calendar::UNIX_EPOCH,
+        mailboxes: Default::default(),
     })
 }
 

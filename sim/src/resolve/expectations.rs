@@ -14,6 +14,7 @@ fn dsn_code(c: Option<NdrCode>) -> Option<DsnCode> {
         NdrCode::HostNotFound => DsnCode::HostNotFound,
         NdrCode::AccessDenied => DsnCode::AccessDenied,
         NdrCode::ExpansionFailed => DsnCode::ExpansionFailed,
+        NdrCode::MailboxFull => DsnCode::MailboxFull,
     })
 }
 

@@ -318,6 +318,7 @@ impl Org {
             plants: org::planted_bugs::Plants::NONE,
             link_state: self.link_state,
             calendar: org::calendar::Calendar::UNIX_EPOCH, // set from the scenario's start
+            mailboxes: BTreeMap::new(),                    // set from the recipients
         }
     }
 }
@@ -407,6 +408,7 @@ impl Resolver<'_> {
         let links = std::mem::take(&mut org.links);
         let mut topology = org.into_topology(t, people.directory);
         topology.calendar = scenario.start.calendar;
+        topology.mailboxes = std::mem::take(&mut people.mailbox_settings);
         Some(Resolved {
             file: self.file.to_string(),
             topology: Arc::new(topology),

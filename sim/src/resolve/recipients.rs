@@ -22,6 +22,8 @@ pub(super) struct People {
     pub(super) external_addresses: Vec<AddressId>,
     /// Where administrators create and delete listed recipients.
     pub(super) created_on: BTreeMap<AddressId, (String, JsonPath)>,
+    /// Mailboxes with a starting size or quotas of their own.
+    pub(super) mailbox_settings: BTreeMap<AddressId, org::config::topology::MailboxSettings>,
     pub(super) unknown_addresses: Vec<AddressId>,
 }
 
@@ -105,6 +107,7 @@ impl Resolver<'_> {
             external_addresses: Vec::new(),
             created_on: BTreeMap::new(),
             unknown_addresses: Vec::new(),
+            mailbox_settings: BTreeMap::new(),
         };
         for (i, u) in r.users.iter().enumerate() {
             self.user(r, i, u, org, &mut people);
@@ -198,6 +201,16 @@ impl Resolver<'_> {
             },
         );
         self.mailbox_settings(u, id, store.is_some(), directory, &at);
+        if u.mailbox_size_kb > 0 || u.quota.is_some() {
+            if store.is_none() {
+                self.error(&at.key("quota"), "only a user with a mailbox (\"store\") has a mailbox size or quota");
+            }
+            let settings = org::config::topology::MailboxSettings {
+                initial_bytes: u.mailbox_size_kb * 1_024,
+                quota: u.quota.map(crate::scenario::Quota::to_org),
+            };
+            people.mailbox_settings.insert(id, settings);
+        }
         placed.push((id, at, u.placement.clone()));
     }
 

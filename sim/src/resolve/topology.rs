@@ -213,6 +213,7 @@ impl Resolver<'_> {
                     storage_group_id: org::StorageGroupId(0), // set when the topology is built
                     server,
                     size: self.store_size(s, store, &at),
+                    quota: store.quota.unwrap_or_default().to_org(),
                 };
                 stores.push((config, at));
             }

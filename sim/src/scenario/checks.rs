@@ -120,6 +120,9 @@ pub enum NdrCode {
     /// A query-based group could not be expanded.
     #[serde(rename = "5.2.4")]
     ExpansionFailed,
+    /// The recipient's mailbox is over its prohibit-send-and-receive quota.
+    #[serde(rename = "5.2.2")]
+    MailboxFull,
 }
 
 /// What a run must show.

@@ -121,6 +121,12 @@ pub struct User {
     /// (on Exchange 2003 only to senders who named the user in To or Cc).
     #[serde(default)]
     pub out_of_office: bool,
+    /// What the mailbox holds when the run starts, KB.
+    #[serde(default)]
+    pub mailbox_size_kb: u64,
+    /// Storage limits of its own, instead of its store's.
+    #[serde(default)]
+    pub quota: Option<crate::scenario::Quota>,
     /// Domain, OU and restrictions.
     #[serde(default, flatten)]
     pub placement: Placement,

@@ -288,6 +288,35 @@ pub struct MailboxStore {
     #[serde(default = "defaults::database_size_check_hour")]
     #[schemars(range(max = 23))]
     pub database_size_check_hour: u64,
+    /// Its mailboxes' storage limits (none by default); a user may have its own.
+    #[serde(default)]
+    pub quota: Option<Quota>,
+}
+
+/// Mailbox storage limits (EXCHANGE2003.md §7), each optional.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// "Issue warning at (KB)".
+    #[serde(default)]
+    pub issue_warning_kb: Option<u64>,
+    /// "Prohibit send at (KB)": the owner's messages are refused.
+    #[serde(default)]
+    pub prohibit_send_kb: Option<u64>,
+    /// "Prohibit send and receive at (KB)": mail to the mailbox is NDR'd 5.2.2.
+    #[serde(default)]
+    pub prohibit_send_receive_kb: Option<u64>,
+}
+
+impl Quota {
+    /// In bytes, as the store checks it.
+    pub fn to_org(self) -> org::config::topology::MailboxQuota {
+        org::config::topology::MailboxQuota {
+            issue_warning_bytes: self.issue_warning_kb.map(|k| k * 1_024),
+            prohibit_send_bytes: self.prohibit_send_kb.map(|k| k * 1_024),
+            prohibit_send_receive_bytes: self.prohibit_send_receive_kb.map(|k| k * 1_024),
+        }
+    }
 }
 
 /// Which edition of Exchange Server 2003 a server runs (EXCHANGE2003.md §7).

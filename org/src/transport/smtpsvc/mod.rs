@@ -440,6 +440,7 @@ impl SmtpService {
                 }
             }
             ToSmtp::LocalDeferred { item, recipients } => self.local_deferred(now, item, recipients),
+            ToSmtp::LocalFailed { item, recipients, code } => self.fail_recipients(now, item, recipients, code),
             ToSmtp::Process(item) => self.process(now, item),
         }
     }
