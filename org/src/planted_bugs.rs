@@ -78,6 +78,10 @@ planted_bugs! {
     GcIgnoresReplication = "gc-ignores-replication",
     /// Store: the SP2 size check compares the physical size with the limit, not the logical size (physical less free space).
     SizeLimitOnPhysical = "size-limit-on-physical",
+    /// Store: a mailbox over its prohibit-send-and-receive quota still takes mail.
+    QuotaIgnored = "quota-ignored",
+    /// Store: a dismounted database still takes mail (local delivery does not wait for the mount).
+    DeliversToDismounted = "delivers-to-dismounted",
 }
 
 impl PlantedBug {

@@ -109,7 +109,8 @@ impl InformationStore {
             self.out.emit(ServerEvent::DatabaseSize { store, logical_bytes, limit_bytes, verdict });
             if verdict == SizeVerdict::OverLimit {
                 self.dismounted.insert(store);
-                self.out.emit(ServerEvent::DatabaseState { store, change: DatabaseChange::DismountedOverLimit });
+                let event = ServerEvent::DatabaseState { store, change: DatabaseChange::DismountedOverLimit };
+                self.out.after_flush(AfterFlush::Event(event));
             }
         }
     }
@@ -133,13 +134,20 @@ impl InformationStore {
         let changed = if mount { self.dismounted.remove(&store) } else { self.dismounted.insert(store) };
         if changed {
             let change = if mount { DatabaseChange::Mounted } else { DatabaseChange::Dismounted };
-            self.out.emit(ServerEvent::DatabaseState { store, change });
+            // Done once what it had accepted is durable: traced after those deliveries.
+            self.out.after_flush(AfterFlush::Event(ServerEvent::DatabaseState { store, change }));
         }
     }
 
     /// Whether a database takes mail now.
     pub fn mounted(&self, store: StoreId) -> bool {
         !self.dismounted.contains(&store)
+    }
+
+    /// Whether local delivery may write into a database now (always, with the planted
+    /// bug `delivers-to-dismounted`).
+    fn takes_mail(&self, store: StoreId) -> bool {
+        self.mounted(store) || self.topology.bug(crate::planted_bugs::PlantedBug::DeliversToDismounted)
     }
 
     /// Each storage group's log stream, as written so far.
@@ -181,7 +189,8 @@ impl InformationStore {
 
     /// Whether a mailbox is over "prohibit send and receive": it takes no mail (5.2.2).
     fn full(&self, mailbox: AddressId) -> bool {
-        self.quota(mailbox).prohibit_send_receive_bytes.is_some_and(|limit| self.mailbox_bytes(mailbox) >= limit)
+        !self.topology.bug(crate::planted_bugs::PlantedBug::QuotaIgnored)
+            && self.quota(mailbox).prohibit_send_receive_bytes.is_some_and(|limit| self.mailbox_bytes(mailbox) >= limit)
     }
 
     /// A request from another service of this server.
@@ -189,7 +198,7 @@ impl InformationStore {
         match event {
             ToStore::DeliverLocal { item, message, recipients } => {
                 let (ready, waiting): (Vec<AddressId>, Vec<AddressId>) =
-                    recipients.into_iter().partition(|r| self.mounted(self.store_of(*r)));
+                    recipients.into_iter().partition(|r| self.takes_mail(self.store_of(*r)));
                 let (full, ready): (Vec<AddressId>, Vec<AddressId>) = ready.into_iter().partition(|r| self.full(*r));
                 let mut copies = Copies::default();
                 for &recipient in &ready {

@@ -22,11 +22,14 @@ pub struct SizeCheck {
     pub warning_buffer_percent: u64,
 }
 
-/// Databases the check found over their limit and not yet seen dismounted.
+/// Databases the check found over their limit and not yet seen dismounted; databases
+/// dismounted now (`dismounted_takes_no_mail`).
 #[derive(Default)]
 pub struct SizeLimits {
     over_and_mounted: BTreeMap<StoreId, String>,
     checks: u64,
+    dismounted: BTreeSet<StoreId>,
+    dismounts: u64,
 }
 
 impl SizeLimits {
@@ -79,6 +82,39 @@ impl SizeLimits {
                 format!("{name} stayed mounted after a daily check found it over its limit")
             });
         }
+    }
+
+    /// `dismounted_takes_no_mail`: a delivery into a database traced dismounted (its
+    /// dismount is traced once what it accepted before is durable, so after those
+    /// deliveries).
+    pub(super) fn observe(&mut self, event: &ServerEvent, judge: &mut Judge<'_>) {
+        match event {
+            ServerEvent::DatabaseState { store, change } => {
+                if *change == org::trace::DatabaseChange::Mounted {
+                    self.dismounted.remove(store);
+                } else if self.dismounted.insert(*store) {
+                    self.dismounts += 1;
+                }
+            }
+            ServerEvent::Delivered { message, recipient, store, .. } if self.dismounted.contains(store) => {
+                let name = judge.name;
+                judge.violate(Invariant::DismountedTakesNoMail, || {
+                    format!("{} was delivered into a dismounted database", name(*message, *recipient))
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// A server that starts mounts all its databases.
+    pub(super) fn server_started(&mut self, stores: impl Iterator<Item = StoreId>) {
+        for s in stores {
+            self.dismounted.remove(&s);
+        }
+    }
+
+    pub(super) fn dismount_detail(&self) -> String {
+        format!("{} dismount(s), no delivery into a dismounted database", self.dismounts)
     }
 
     pub(super) fn detail(&self) -> String {

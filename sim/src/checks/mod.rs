@@ -185,6 +185,11 @@ impl Checker {
         self.routing_changed();
     }
 
+    /// A server started: it mounts all these databases.
+    pub fn databases_mounted(&mut self, stores: impl Iterator<Item = org::StoreId>) {
+        self.size_limits.server_started(stores);
+    }
+
     /// Each server's table as its events describe it (None: not running).
     pub fn tables(&self) -> &[Option<OrgInfo>] {
         &self.mirror.tables
@@ -250,6 +255,7 @@ impl Checker {
             self.ledger.routing_changed();
         }
         self.expansion.observe(server, event, &mut judge);
+        self.size_limits.observe(event, &mut judge);
         self.routes.observe(server, event, &self.mirror, &mut judge);
         judge.out
     }
@@ -344,6 +350,7 @@ impl Checker {
                 )
             }
             Invariant::DatabaseSizeLimit => self.size_limits.detail(),
+            Invariant::DismountedTakesNoMail => self.size_limits.dismount_detail(),
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum Invariant {
     /// less free space): a warning within the buffer of the limit, a dismount at it —
     /// never one under it, and no database left mounted over it (EXCHANGE2003.md §7).
     DatabaseSizeLimit,
+    /// A dismounted database takes no mail: nothing is delivered into it between its
+    /// dismount and its next mount (EXCHANGE2003.md §7).
+    DismountedTakesNoMail,
 }
 
 impl Invariant {
@@ -40,6 +43,7 @@ impl Invariant {
             Invariant::LinkStateVersions => "link_state_versions",
             Invariant::ExpansionBeforeRouting => "expansion_before_routing",
             Invariant::DatabaseSizeLimit => "database_size_limit",
+            Invariant::DismountedTakesNoMail => "dismounted_takes_no_mail",
         }
     }
 }

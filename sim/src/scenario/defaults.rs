@@ -103,6 +103,7 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::LinkStateVersions,
         Invariant::ExpansionBeforeRouting,
         Invariant::DatabaseSizeLimit,
+        Invariant::DismountedTakesNoMail,
     ]
 }
 /// §4: the 2003 review window, 10 min [P].

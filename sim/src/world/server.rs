@@ -58,11 +58,13 @@ impl ServerNode {
         }
         w.inboxes[i].open();
         // The service mounts every database when it starts.
-        for (d, store) in w.resolved.topology.stores.iter().enumerate() {
-            if store.server == id {
-                w.dismounted[d] = false;
-            }
+        let topology = w.resolved.topology.clone();
+        let own =
+            (0..topology.stores.len()).map(|d| org::StoreId(d as u16)).filter(|d| topology.store(*d).server == id);
+        for d in own.clone() {
+            w.dismounted[usize::from(d.0)] = false;
         }
+        w.checker.databases_mounted(own);
         w.posts.of(Node::Server(id)).open();
         let interval_ms = w.resolved.sample_interval_ms;
         ServerNode {
