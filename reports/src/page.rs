@@ -115,6 +115,7 @@ impl Page<'_> {
         out.push_str(&self.link_panels()?.0);
         out.push_str(&self.queue_panels()?.0);
         out.push_str(&self.other_charts()?.0);
+        out.push_str(&self.store_section()?.0);
         out.push_str(&self.incidents()?.0);
         out.push_str(&capacity_tables(d).0);
         out.push_str(&event_counts(d).0);
@@ -282,6 +283,38 @@ impl Page<'_> {
         Ok(out)
     }
 
+    /// The Information Stores: log files begun per hour per storage group (the log
+    /// volume a backup and the log disk must take), database mounts and dismounts, and
+    /// the daily size checks that warned or dismounted.
+    fn store_section(&mut self) -> Result<Html, ReportError> {
+        let d = self.data;
+        if d.log_files.is_empty() && d.database_states.is_empty() && d.size_checks.is_empty() {
+            return Ok(Html(String::new()));
+        }
+        let mut out = String::from("<h3>Information Store</h3>\n");
+        let hour = 3_600_000;
+        let lines = d
+            .log_files
+            .iter()
+            .map(|((server, group), starts)| {
+                let mut per_hour: BTreeMap<u64, f64> = (0..=d.end_ms / hour).map(|h| (h, 0.0)).collect();
+                for t in starts {
+                    *per_hour.entry(t / hour).or_default() += 1.0;
+                }
+                let points = per_hour.into_iter().map(|(h, n)| ((h * hour + hour / 2).min(d.end_ms), n)).collect();
+                Line { name: format!("{server}: {group}"), points }
+            })
+            .collect();
+        let names = (
+            "log files",
+            "Transaction log files (5 MB) begun per hour, per storage group",
+            "No storage group filled a 5 MB log file.",
+        );
+        out.push_str(&self.full_chart(names, ("log files/hour", Values::Count), lines)?.0);
+        out.push_str(&store_tables(d).0);
+        Ok(Html(out))
+    }
+
     /// A full-width chart over the whole run: (file name, caption, why it may be empty),
     /// (unit, values), its lines.
     fn full_chart(
@@ -393,12 +426,13 @@ pub fn latency_lines(d: &TraceData) -> Vec<Line> {
 }
 
 /// Kinds that begin an outage of their target, and the kinds that end it.
-const OPENS: [(&str, &str); 5] = [
+const OPENS: [(&str, &str); 6] = [
     ("link_down", "link_up"),
     ("server_crash", "server_restart"),
     ("host_down", "host_up"),
     ("dc_down", "dc_up"),
     ("connector_down", "connector_up"),
+    ("dismount_database", "mount_database"),
 ];
 
 /// The timeline as chart marks: outages as spans from fault to repair (to the end if
@@ -730,6 +764,40 @@ fn timeline(d: &TraceData) -> Html {
     Html(out)
 }
 
+/// Database mounts and dismounts, and the size checks that warned or dismounted.
+fn store_tables(d: &TraceData) -> Html {
+    let mut out = String::new();
+    if !d.database_states.is_empty() {
+        out.push_str("<table><tr><th>time</th><th>server</th><th>database</th><th>change</th></tr>\n");
+        for (t, server, store, change) in &d.database_states {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                d.clock.at(*t).full(),
+                escape(server),
+                escape(store),
+                escape(&change.replace('_', " "))
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    if !d.size_checks.is_empty() {
+        out.push_str("<table><tr><th>daily size check</th><th>server</th><th>database</th><th>logical MB</th><th>limit MB</th><th>verdict</th></tr>\n");
+        for (t, server, store, logical, limit, verdict) in &d.size_checks {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+                d.clock.at(*t).full(),
+                escape(server),
+                escape(store),
+                group_digits(logical >> 20),
+                group_digits(limit >> 20),
+                escape(&verdict.replace('_', " "))
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    Html(out)
+}
+
 /// The capacity planning tables.
 fn capacity_tables(d: &TraceData) -> Html {
     let mut out = String::from("<h2>Capacity</h2>\n");
@@ -771,6 +839,9 @@ pub(crate) mod tests {
             r#"{"t_ms":130000,"node":"EX01","event":"delivered","message":"M1","recipient":"a@x.com","store":"S","latency_ms":1500}"#,
             r#"{"t_ms":200000,"node":"EX01","event":"ndr","message":"M2","recipients":["b@x.com"],"code":"5.1.1","ndr":"NDR-1","to":"c@x.com"}"#,
             r#"{"t_ms":210000,"node":"checks","event":"check_failed","check":"no_loss","detail":"M3 lost"}"#,
+            r#"{"t_ms":220000,"node":"EX01","event":"log_generation","storage_group":"SG","generation":2}"#,
+            r#"{"t_ms":230000,"node":"EX01","event":"database_size","store":"MS","logical_bytes":1073741824,"limit_bytes":1073741824,"verdict":"over_limit"}"#,
+            r#"{"t_ms":230005,"node":"EX01","event":"database_state","store":"MS","change":"dismounted_over_limit"}"#,
             r#"{"t_ms":240000,"node":"wan","event":"link_sample","link":"L","from_a_bytes":1500000,"from_b_bytes":0,"interval_ms":120000,"bits_per_s":1544000}"#,
             r#"{"t_ms":240000,"node":"link_state","event":"link_state_sample","messages":0,"bytes":0,"interval_ms":120000}"#,
             r#"{"t_ms":240000,"node":"checks","event":"messages","submitted":3,"recipients":3,"delivered":1,"relayed":0,"ndr":1,"queued":0,"ndr_messages":1,"ndr_delivered":1,"expanded_groups":0,"oof_messages":0}"#,
@@ -818,8 +889,21 @@ pub(crate) mod tests {
         );
         assert!(html.contains("<td>HUB → EAST</td><td class=\"n\">1,544</td><td class=\"n\">1,500,000</td>"), "{html}");
         assert!(html.contains("No link state update"), "the empty chart says why, not a blank grid: {html}");
+        assert!(
+            html.contains(
+                "<tr><td>Mon 2004-03-01 08:03:50</td><td>EX01</td><td>MS</td><td>dismounted over limit</td></tr>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"n\">1,024</td><td class=\"n\">1,024</td><td>over limit</td>"), "{html}");
         assert!(!html.contains("No data in this run"));
-        for chart in ["latency.svg", "wan-l.svg", "queue-ex01-rgc-a.svg", "incident-1-queue-depth-deepest-queues.svg"] {
+        for chart in [
+            "latency.svg",
+            "wan-l.svg",
+            "queue-ex01-rgc-a.svg",
+            "incident-1-queue-depth-deepest-queues.svg",
+            "log-files.svg",
+        ] {
             let svg = std::fs::read_to_string(dir.join("charts").join(chart)).unwrap();
             assert!(svg.starts_with("<svg"), "{chart}");
             assert!(!svg.contains("peak"), "no title inside the SVG: {chart}");

@@ -156,6 +156,13 @@ pub struct TraceData {
     pub first_failures: BTreeMap<String, FirstFailure>,
     /// Count of each event kind.
     pub event_counts: BTreeMap<String, u64>,
+    /// Databases mounted and dismounted: (t_ms, server, store, change).
+    pub database_states: Vec<(u64, String, String, String)>,
+    /// Daily size checks that warned or found a store over its limit: (t_ms, server,
+    /// store, logical bytes, limit bytes, verdict).
+    pub size_checks: Vec<(u64, String, String, u64, u64, String)>,
+    /// Per (server, storage group): when each new log file began.
+    pub log_files: BTreeMap<(String, String), Vec<u64>>,
 }
 
 impl TraceData {
@@ -330,6 +337,7 @@ impl TraceData {
                 *self.ndr_codes.entry(r.str("code")?.to_string()).or_default() += recipients;
             }
             "messages" => self.read_messages(&r)?,
+            "database_state" | "database_size" | "log_generation" => self.read_store(&r)?,
             _ => self.read_other(&r)?,
         }
         Ok(())
@@ -426,7 +434,9 @@ impl TraceData {
             for (name, value) in step.as_object().into_iter().flatten() {
                 match (name.as_str(), value) {
                     ("at" | "kind" | "source", _) | (_, Value::Null) => {}
-                    ("link" | "server" | "host" | "dc" | "connector", Value::String(s)) if target.is_empty() => {
+                    ("link" | "server" | "host" | "dc" | "connector" | "database", Value::String(s))
+                        if target.is_empty() =>
+                    {
                         target = s.clone();
                     }
                     (_, Value::String(s)) => details.push(format!("{name}={s}")),
@@ -436,6 +446,24 @@ impl TraceData {
             self.steps.push(Step { at_ms, kind, target, details: details.join(" "), source });
         }
         self.steps.sort_by_key(|s| s.at_ms);
+        Ok(())
+    }
+
+    /// The Information Store's records.
+    fn read_store(&mut self, r: &Record<'_>) -> Result<(), ReportError> {
+        let node = r.str("node")?.to_string();
+        match r.event {
+            "database_state" => {
+                let state = (r.t, node, r.str("store")?.to_string(), r.str("change")?.to_string());
+                self.database_states.push(state);
+            }
+            "database_size" => {
+                let (logical, limit) = (r.u64("logical_bytes")?, r.u64("limit_bytes")?);
+                let check = (r.t, node, r.str("store")?.to_string(), logical, limit, r.str("verdict")?.to_string());
+                self.size_checks.push(check);
+            }
+            _ => self.log_files.entry((node, r.str("storage_group")?.to_string())).or_default().push(r.t),
+        }
         Ok(())
     }
 
