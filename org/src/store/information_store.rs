@@ -19,7 +19,7 @@ use crate::store::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::store::transaction_log::{DeliveryWrite, TransactionLog};
 use crate::time::Instant;
 use crate::trace::{DatabaseChange, ServerEvent, SizeVerdict};
-use crate::transport::queue_directory::{DatabaseFiles, DiskOp, Mailboxes, StoreFiles};
+use crate::transport::queue_directory::{DatabaseFiles, DiskOp, Mailboxes, QueueItemId, StoreFiles};
 use crate::{AddressId, ServerId, StorageGroupId, StoreId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -196,29 +196,7 @@ impl InformationStore {
     /// A request from another service of this server.
     pub fn handle_internal(&mut self, _now: Instant, event: ToStore) {
         match event {
-            ToStore::DeliverLocal { item, message, recipients } => {
-                let (ready, waiting): (Vec<AddressId>, Vec<AddressId>) =
-                    recipients.into_iter().partition(|r| self.takes_mail(self.store_of(*r)));
-                let (full, ready): (Vec<AddressId>, Vec<AddressId>) = ready.into_iter().partition(|r| self.full(*r));
-                let mut copies = Copies::default();
-                for &recipient in &ready {
-                    if self.deliver(&message, recipient) {
-                        copies.add(self.store_of(recipient));
-                        self.out_of_office(&message, recipient);
-                    }
-                }
-                self.write_copies(&message, copies);
-                if !ready.is_empty() {
-                    self.out.to_smtp(ToSmtp::LocalDelivered { item, recipients: ready });
-                }
-                if !waiting.is_empty() {
-                    self.out.to_smtp(ToSmtp::LocalDeferred { item, recipients: waiting });
-                }
-                if !full.is_empty() {
-                    let code = crate::transport::dsn::DsnCode::MailboxFull;
-                    self.out.to_smtp(ToSmtp::LocalFailed { item, recipients: full, code });
-                }
-            }
+            ToStore::DeliverLocal { item, message, recipients } => self.deliver_local(item, &message, recipients),
             ToStore::Written { store, write } => {
                 let files = self.files.entry(store).or_default();
                 files.edb_bytes += write.edb_bytes;
@@ -234,6 +212,33 @@ impl InformationStore {
                 }
                 self.write_copies(&message, copies);
             }
+        }
+    }
+
+    /// The local delivery queue hands over a held item's recipients here: copies go into
+    /// mounted databases (once each), recipients of a dismounted one wait in Local
+    /// delivery, and a mailbox over "prohibit send and receive" is refused (5.2.2).
+    fn deliver_local(&mut self, item: QueueItemId, message: &Message, recipients: Vec<AddressId>) {
+        let (ready, waiting): (Vec<AddressId>, Vec<AddressId>) =
+            recipients.into_iter().partition(|r| self.takes_mail(self.store_of(*r)));
+        let (full, ready): (Vec<AddressId>, Vec<AddressId>) = ready.into_iter().partition(|r| self.full(*r));
+        let mut copies = Copies::default();
+        for &recipient in &ready {
+            if self.deliver(message, recipient) {
+                copies.add(self.store_of(recipient));
+                self.out_of_office(message, recipient);
+            }
+        }
+        self.write_copies(message, copies);
+        if !ready.is_empty() {
+            self.out.to_smtp(ToSmtp::LocalDelivered { item, recipients: ready });
+        }
+        if !waiting.is_empty() {
+            self.out.to_smtp(ToSmtp::LocalDeferred { item, recipients: waiting });
+        }
+        if !full.is_empty() {
+            let code = crate::transport::dsn::DsnCode::MailboxFull;
+            self.out.to_smtp(ToSmtp::LocalFailed { item, recipients: full, code });
         }
     }
 
