@@ -164,21 +164,19 @@ impl InformationStore {
         }
         // Over "prohibit send" (§7), Outlook's send fails: nothing is submitted.
         let mailbox_bytes = self.mailbox_bytes(sender);
-        if let Some(limit_bytes) = self.quota(sender).prohibit_send_bytes.filter(|l| mailbox_bytes >= *l) {
+        let quota =
+            self.topology.directory.lookup(sender).map_or_else(Default::default, |e| self.quota(sender, e.store));
+        if let Some(limit_bytes) = quota.prohibit_send_bytes.filter(|l| mailbox_bytes >= *l) {
             return self.out.emit(ServerEvent::ProhibitSend { user: sender, mailbox_bytes, limit_bytes });
         }
         self.out.to_smtp(ToSmtp::Submit { message, recipients });
     }
 
     /// The limits a mailbox has: its own, or its store's.
-    fn quota(&self, mailbox: AddressId) -> crate::config::topology::MailboxQuota {
+    fn quota(&self, mailbox: AddressId, store: StoreId) -> crate::config::topology::MailboxQuota {
         match self.topology.mailboxes.get(&mailbox).and_then(|m| m.quota) {
             Some(own) => own,
-            None => self
-                .topology
-                .directory
-                .lookup(mailbox)
-                .map_or_else(Default::default, |e| self.topology.store(e.store).quota),
+            None => self.topology.store(store).quota,
         }
     }
 
@@ -188,9 +186,12 @@ impl InformationStore {
     }
 
     /// Whether a mailbox is over "prohibit send and receive": it takes no mail (5.2.2).
-    fn full(&self, mailbox: AddressId) -> bool {
+    fn full(&self, mailbox: AddressId, store: StoreId) -> bool {
         !self.topology.bug(crate::planted_bugs::PlantedBug::QuotaIgnored)
-            && self.quota(mailbox).prohibit_send_receive_bytes.is_some_and(|limit| self.mailbox_bytes(mailbox) >= limit)
+            && self
+                .quota(mailbox, store)
+                .prohibit_send_receive_bytes
+                .is_some_and(|limit| self.mailbox_bytes(mailbox) >= limit)
     }
 
     /// A request from another service of this server.
@@ -206,8 +207,9 @@ impl InformationStore {
                 let mut copies = Copies::default();
                 for recipient in recipients {
                     if self.stores.deliver(recipient, message.id, message.size_bytes) == DeliveryOutcome::Delivered {
-                        self.commit(&message, recipient);
-                        copies.add(self.store_of(recipient));
+                        let store = self.store_of(recipient);
+                        self.commit(&message, recipient, store);
+                        copies.add(store);
                     }
                 }
                 self.write_copies(&message, copies);
@@ -219,14 +221,21 @@ impl InformationStore {
     /// mounted databases (once each), recipients of a dismounted one wait in Local
     /// delivery, and a mailbox over "prohibit send and receive" is refused (5.2.2).
     fn deliver_local(&mut self, item: QueueItemId, message: &Message, recipients: Vec<AddressId>) {
-        let (ready, waiting): (Vec<AddressId>, Vec<AddressId>) =
-            recipients.into_iter().partition(|r| self.takes_mail(self.store_of(*r)));
-        let (full, ready): (Vec<AddressId>, Vec<AddressId>) = ready.into_iter().partition(|r| self.full(*r));
+        // One directory lookup per recipient: its database decides the rest.
+        let (mut ready, mut waiting, mut full) = (Vec::new(), Vec::new(), Vec::new());
         let mut copies = Copies::default();
-        for &recipient in &ready {
-            if self.deliver(message, recipient) {
-                copies.add(self.store_of(recipient));
-                self.out_of_office(message, recipient);
+        for recipient in recipients {
+            let store = self.store_of(recipient);
+            if !self.takes_mail(store) {
+                waiting.push(recipient);
+            } else if self.full(recipient, store) {
+                full.push(recipient);
+            } else {
+                if self.deliver(message, recipient, store) {
+                    copies.add(store);
+                    self.out_of_office(message, recipient);
+                }
+                ready.push(recipient);
             }
         }
         self.write_copies(message, copies);
@@ -254,14 +263,13 @@ impl InformationStore {
 
     /// The store driver commits one recipient's copy (event 1028), unless the mailbox
     /// holds it already; true when committed.
-    fn deliver(&mut self, message: &Message, recipient: AddressId) -> bool {
+    fn deliver(&mut self, message: &Message, recipient: AddressId, store: StoreId) -> bool {
         match self.stores.deliver(recipient, message.id, message.size_bytes) {
             DeliveryOutcome::Delivered => {
-                self.commit(message, recipient);
+                self.commit(message, recipient, store);
                 true
             }
             DeliveryOutcome::Duplicate => {
-                let store = self.store_of(recipient);
                 self.out.emit(ServerEvent::DuplicateSuppressed { message: message.id, recipient, store });
                 false
             }
@@ -269,8 +277,7 @@ impl InformationStore {
     }
 
     /// Writes a delivered copy; it is traced once durable.
-    fn commit(&mut self, message: &Message, recipient: AddressId) {
-        let store = self.store_of(recipient);
+    fn commit(&mut self, message: &Message, recipient: AddressId, store: StoreId) {
         self.out.write(DiskOp::Deliver { recipient, message: message.id, size_bytes: message.size_bytes });
         let submitted_at = message.submitted_at;
         self.out.after_flush(AfterFlush::Delivered { message: message.id, recipient, store, submitted_at });
