@@ -164,8 +164,7 @@ impl InformationStore {
         }
         // Over "prohibit send" (§7), Outlook's send fails: nothing is submitted.
         let mailbox_bytes = self.mailbox_bytes(sender);
-        let quota =
-            self.topology.directory.lookup(sender).map_or_else(Default::default, |e| self.quota(sender, e.store));
+        let quota = self.quota(sender, self.topology.directory.lookup(sender).map(|e| e.store));
         if let Some(limit_bytes) = quota.prohibit_send_bytes.filter(|l| mailbox_bytes >= *l) {
             return self.out.emit(ServerEvent::ProhibitSend { user: sender, mailbox_bytes, limit_bytes });
         }
@@ -173,10 +172,10 @@ impl InformationStore {
     }
 
     /// The limits a mailbox has: its own, or its store's.
-    fn quota(&self, mailbox: AddressId, store: StoreId) -> crate::config::topology::MailboxQuota {
+    fn quota(&self, mailbox: AddressId, store: Option<StoreId>) -> crate::config::topology::MailboxQuota {
         match self.topology.mailboxes.get(&mailbox).and_then(|m| m.quota) {
             Some(own) => own,
-            None => self.topology.store(store).quota,
+            None => store.map_or_else(Default::default, |s| self.topology.store(s).quota),
         }
     }
 
@@ -189,7 +188,7 @@ impl InformationStore {
     fn full(&self, mailbox: AddressId, store: StoreId) -> bool {
         !self.topology.bug(crate::planted_bugs::PlantedBug::QuotaIgnored)
             && self
-                .quota(mailbox, store)
+                .quota(mailbox, Some(store))
                 .prohibit_send_receive_bytes
                 .is_some_and(|limit| self.mailbox_bytes(mailbox) >= limit)
     }
