@@ -91,6 +91,11 @@ impl MessageIdSet {
         }
     }
 
+    /// Whether it holds `id`.
+    pub fn contains(&self, id: MessageId) -> bool {
+        self.0.binary_search(&id.to_bits()).is_ok()
+    }
+
     /// How many ids it holds.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -82,6 +82,8 @@ planted_bugs! {
     QuotaIgnored = "quota-ignored",
     /// Store: a dismounted database still takes mail (local delivery does not wait for the mount).
     DeliversToDismounted = "delivers-to-dismounted",
+    /// Information Store: soft recovery skips the log replay; what was logged past the checkpoint never reaches the databases.
+    SkipsReplay = "skips-replay",
 }
 
 impl PlantedBug {

@@ -171,7 +171,9 @@ pub struct Outbox {
     outputs: Vec<Output>,
     internal: VecDeque<InternalEvent>,
     writes: Vec<DiskOp>,
-    after_flush: Vec<AfterFlush>,
+    /// Work waiting for the flush, each with how many of the batch's writes came before
+    /// it (a power loss that tears the batch keeps the work whose writes all landed).
+    after_flush: Vec<(u32, AfterFlush)>,
 }
 
 impl Outbox {
@@ -207,7 +209,7 @@ impl Outbox {
 
     /// Holds this until the writes so far are durable.
     pub fn after_flush(&mut self, work: AfterFlush) {
-        self.after_flush.push(work);
+        self.after_flush.push((self.writes.len() as u32, work));
     }
 
     /// Writes (or work waiting on them) that no flush has made durable yet.
@@ -230,8 +232,8 @@ impl Outbox {
         self.internal.len()
     }
 
-    /// Takes the write batch and what waits for it.
-    pub fn take_flush(&mut self) -> (Vec<DiskOp>, Vec<AfterFlush>) {
+    /// Takes the write batch and what waits for it (each with the writes before it).
+    pub fn take_flush(&mut self) -> (Vec<DiskOp>, Vec<(u32, AfterFlush)>) {
         (std::mem::take(&mut self.writes), std::mem::take(&mut self.after_flush))
     }
 
@@ -244,11 +246,12 @@ impl Outbox {
         if !other.internal.is_empty() {
             self.internal.append(&mut other.internal);
         }
+        let before = self.writes.len() as u32;
         if !other.writes.is_empty() {
             self.writes.append(&mut other.writes);
         }
         if !other.after_flush.is_empty() {
-            self.after_flush.append(&mut other.after_flush);
+            self.after_flush.extend(other.after_flush.drain(..).map(|(w, work)| (w + before, work)));
         }
     }
 

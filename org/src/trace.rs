@@ -471,6 +471,16 @@ server_events! {
     DatabaseSize "database_size" { store: StoreId, logical_bytes: u64, limit_bytes: u64, verdict: SizeVerdict },
     /// A storage group's log stream began a new 5 MB log file (durable).
     LogGeneration "log_generation" { storage_group: StorageGroupId, generation: u32 },
+    /// Soft recovery of a storage group when its store started after a crash: the log
+    /// replayed from the checkpoint's file to the current one, the deliveries replayed,
+    /// and whether replay ended at a record a power loss tore.
+    SoftRecovery "soft_recovery" {
+        storage_group: StorageGroupId,
+        checkpoint_generation: u32,
+        end_generation: u32,
+        replayed: u64,
+        torn_record: bool,
+    },
     /// A copy the mailbox already had was dropped.
     DuplicateSuppressed "duplicate_suppressed" { message: MessageId, recipient: AddressId, store: StoreId },
     /// An NDR was generated for these recipients (1030).

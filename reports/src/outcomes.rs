@@ -24,6 +24,22 @@ impl RecipientFate {
     }
 }
 
+/// Events listed one per line after the outcomes: what servers and their stores went
+/// through, which explains the outcomes.
+const LISTED_EVENTS: [&str; 6] =
+    ["server_crashed", "server_restarted", "soft_recovery", "database_state", "database_size", "prohibit_send"];
+
+/// `event field=value …`: a listed event's own fields, by name.
+fn listed_fields(v: &Value) -> String {
+    let Some(record) = v.as_object() else { return String::new() };
+    let mut line = record.get("event").and_then(Value::as_str).unwrap_or_default().to_string();
+    for (key, value) in record.iter().filter(|(k, _)| !matches!(k.as_str(), "t_ms" | "node" | "event")) {
+        let value = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+        line.push_str(&format!(" {key}={value}"));
+    }
+    line
+}
+
 /// A per-message outcome summary of a trace: recipients counted by outcome and the path
 /// of servers their copy took, then the first `detail` messages recipient by recipient.
 /// Stable text, meant for snapshot tests and for reading.
@@ -33,6 +49,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut fates: BTreeMap<(String, String), RecipientFate> = BTreeMap::new();
     let mut recipients_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut submitted_at: BTreeMap<String, u64> = BTreeMap::new();
+    let mut events: Vec<String> = Vec::new();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -131,6 +148,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                     if fate.outcome.is_empty() { "delivered".into() } else { format!("{} + delivered", fate.outcome) };
                 fate.latency_ms = Some(as_u64(v, "latency_ms", trace, n)?);
             }
+            event if LISTED_EVENTS.contains(&event) => events.push(format!("  {t} ms {node} {}", listed_fields(v))),
             _ => {}
         }
         Ok(())
@@ -153,6 +171,13 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     out.push_str("recipients by outcome and path:\n");
     for ((outcome, path), count) in &by_outcome {
         out.push_str(&format!("  {outcome:<22} {count:>7}  {path}\n"));
+    }
+    if !events.is_empty() {
+        out.push_str("crashes, recoveries and databases:\n");
+        for line in &events {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
     out.push_str(&format!("first {} messages:\n", detail.min(order.len())));
     for message in order.iter().take(detail) {

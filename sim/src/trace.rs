@@ -97,8 +97,15 @@ pub enum TraceEvent {
     LinkStateSample { messages: u64, bytes: u64, interval_ms: u64 },
     /// An administrator named a routing group master.
     MasterChanged { routing_group: String, server: String },
-    /// A server died, losing the writes it had accepted but not made durable.
-    ServerCrashed { lost_writes: u32 },
+    /// A server died, losing the writes it had accepted but not made durable; on a
+    /// power loss, the write in progress may have been torn (`torn` names it).
+    ServerCrashed {
+        lost_writes: u32,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        power_loss: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        torn: Option<org::transport::queue_directory::DiskOpKind>,
+    },
     /// A server started again.
     ServerRestarted { incarnation: u32 },
     /// A safety invariant failed for the first time.

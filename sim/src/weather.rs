@@ -3,7 +3,7 @@
 //! the window, start times uniform, lengths log-uniform, targets uniform. Faults on one
 //! target are merged where they overlap, and every fault ends inside the window.
 
-use crate::resolve::{TimedAction, WorldAction};
+use crate::resolve::{Failure, TimedAction, WorldAction};
 use crate::rng::Stream;
 use org::directory::ad_replication::DcId;
 use org::time::Instant;
@@ -49,6 +49,8 @@ pub struct WeatherSpec {
     pub connector_outages: Option<RateSpec>,
     /// Server crashes and restarts.
     pub server_crashes: Option<RateSpec>,
+    /// Of the crashes, the share that are power losses.
+    pub power_loss_share: f64,
     /// Internet hosts that stop answering.
     pub host_outages: Option<RateSpec>,
     pub dc_outages: Option<RateSpec>,
@@ -155,7 +157,7 @@ impl WeatherSpec {
                 (WorldAction::ConnectorDown(ConnectorId(c as u16)), WorldAction::ConnectorUp(ConnectorId(c as u16)))
             }),
             (&self.server_crashes, "weather:server_crashes", 6, |s| {
-                (WorldAction::Crash(ServerId(s as u16)), WorldAction::Restart(ServerId(s as u16)))
+                (WorldAction::Crash(ServerId(s as u16), Failure::Crash), WorldAction::Restart(ServerId(s as u16)))
             }),
             (&self.host_outages, "weather:host_outages", 8, |h| {
                 (WorldAction::HostDown(HostId(h as u16)), WorldAction::HostUp(HostId(h as u16)))
@@ -176,6 +178,15 @@ impl WeatherSpec {
             }
         }
         out.sort_by_key(|(at, order, target, _)| (*at, *order, *target));
+        // Which crashes are power losses: a stream of their own, drawn only when some are.
+        let mut power = (self.power_loss_share > 0.0).then(|| Stream::new(seed, "weather:power_losses"));
+        for (_, _, _, action) in &mut out {
+            if let (WorldAction::Crash(_, failure), Some(rng)) = (action, power.as_mut()) {
+                if rng.unit() < self.power_loss_share {
+                    *failure = Failure::PowerLoss;
+                }
+            }
+        }
         out.into_iter().map(|(at, _, _, action)| TimedAction { at: Instant(at), action }).collect()
     }
 }
@@ -198,6 +209,7 @@ mod tests {
             }),
             connector_outages: None,
             server_crashes: Some(RateSpec { per_day, length_ms: [1_000, 1_800_000], targets: vec![0, 1, 2] }),
+            power_loss_share: 0.5,
             host_outages: Some(RateSpec { per_day, length_ms: [60_000, 3_600_000], targets: vec![0, 3] }),
             dc_outages: Some(RateSpec { per_day, length_ms: [60_000, 3_600_000], targets: vec![0, 1] }),
         }
@@ -224,7 +236,7 @@ mod tests {
                 let (key, goes_down) = match step.action {
                     WorldAction::LinkDown(l) => (format!("link{l}"), true),
                     WorldAction::LinkUp(l) => (format!("link{l}"), false),
-                    WorldAction::Crash(s) => (format!("server{}", s.0), true),
+                    WorldAction::Crash(s, _) => (format!("server{}", s.0), true),
                     WorldAction::Restart(s) => (format!("server{}", s.0), false),
                     WorldAction::ConnectorDown(c) => (format!("connector{}", c.0), true),
                     WorldAction::ConnectorUp(c) => (format!("connector{}", c.0), false),

@@ -24,7 +24,7 @@ use crate::time::Instant;
 use crate::trace::ServerEvent;
 use crate::transport::advanced_queuing::QueueSnapshot;
 use crate::transport::dns::DnsReply;
-use crate::transport::queue_directory::DiskImage;
+use crate::transport::queue_directory::{DiskImage, DiskOp};
 use crate::transport::smtp_protocol::{Frame, Packet};
 use crate::transport::smtpsvc::SmtpService;
 use crate::{AddressId, ConnectorId, Entropy, HostId, RoutingGroupId, ServerId};
@@ -47,6 +47,19 @@ pub struct StartConditions {
     pub stopped_connectors: Vec<ConnectorId>,
 }
 
+/// What a power loss left of a server's unflushed writes.
+#[derive(Debug)]
+pub struct TornBatch {
+    /// Writes that reached the disk whole.
+    pub written: Vec<DiskOp>,
+    /// The write in progress, torn.
+    pub torn: Option<DiskOp>,
+    /// Writes that did not land (the torn one included).
+    pub lost: usize,
+    /// Events whose writes all landed, in the order they were produced.
+    pub facts: Vec<ServerEvent>,
+}
+
 /// One Exchange server.
 pub struct ExchangeServer {
     id: ServerId,
@@ -67,8 +80,9 @@ impl ExchangeServer {
         ExchangeServer::recover(id, topology, &mut DiskImage::default(), &start, rng, 0, Instant::ZERO)
     }
 
-    /// A server (re)started on what its disk holds (deliveries its log holds are filed
-    /// into their mailboxes first, as soft recovery replays a store's log). RESvc builds its table from the
+    /// A server (re)started on what its disk holds: after a crash (`incarnation` > 0)
+    /// the store's soft recovery replays each storage group's log from its checkpoint
+    /// first, and traces it. RESvc builds its table from the
     /// directory (every connector up) and, after a restart, asks its link state
     /// neighbors for what changed since; `incarnation` counts restarts so connection
     /// numbers never repeat. SMTPSVC categorizes and routes every queued message again.
@@ -87,8 +101,12 @@ impl ExchangeServer {
             start.masters.clone()
         };
         let routing = RoutingEngineService::new(id, topology.clone(), masters, incarnation);
+        let recoveries = disk.soft_recovery(topology.bug(crate::planted_bugs::PlantedBug::SkipsReplay));
         let files = disk.store_files.clone();
-        let store = InformationStore::new(id, topology.clone(), disk.mailboxes(), &files, now);
+        let mut store = InformationStore::new(id, topology.clone(), disk.mailboxes(), &files, now);
+        if incarnation > 0 {
+            store.recovered(&recoveries);
+        }
         let stopped = &start.stopped_connectors;
         let smtp = SmtpService::recover(id, topology.clone(), disk, stopped, rng, incarnation, now);
         let mut server = ExchangeServer { id, topology, smtp, routing, store, out: Outbox::default(), flush_at: None };
@@ -235,7 +253,7 @@ impl ExchangeServer {
         if !ops.is_empty() {
             self.out.output(Output::Persist(ops));
         }
-        for work in waiting {
+        for (_, work) in waiting {
             match work {
                 AfterFlush::Event(event) => self.out.emit(event),
                 AfterFlush::Delivered { message, recipient, store, submitted_at } => {
@@ -250,6 +268,30 @@ impl ExchangeServer {
                 AfterFlush::StoreWritten { store, write } => self.out.to_store(ToStore::Written { store, write }),
             }
         }
+    }
+
+    /// The power fails: of the writes not yet durable, the first `cut(n)` of the `n`
+    /// reach the disk whole, the next one (if any) is torn, the rest are lost. What
+    /// waited only on the writes that landed is now a fact the trace must tell (a
+    /// message durable in the queue, a copy in its mailbox), though nobody was answered.
+    pub fn power_loss(&mut self, now: Instant, cut: impl FnOnce(usize) -> usize) -> TornBatch {
+        let (mut writes, waiting) = self.out.take_flush();
+        let n = writes.len();
+        let kept = cut(n);
+        assert!(kept <= n, "a power loss keeps at most the writes there are");
+        let lost = writes.split_off(kept);
+        let facts = waiting
+            .into_iter()
+            .filter(|(before, _)| *before as usize <= kept)
+            .filter_map(|(_, work)| match work {
+                AfterFlush::Event(event) => Some(event),
+                AfterFlush::Delivered { message, recipient, store, submitted_at } => {
+                    Some(ServerEvent::Delivered { message, recipient, store, latency_ms: now.since(submitted_at) })
+                }
+                AfterFlush::Reply { .. } | AfterFlush::Process(_) | AfterFlush::StoreWritten { .. } => None,
+            })
+            .collect();
+        TornBatch { written: writes, torn: lost.into_iter().next(), lost: n - kept, facts }
     }
 
     /// Moves what each service produced into the server's outbox, in a fixed order.

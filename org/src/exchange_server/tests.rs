@@ -206,6 +206,70 @@ fn crash_before_flush_loses_only_unacknowledged_mail() {
     assert_eq!(restarted.smtp.items_held(), 0);
 }
 
+/// Runs a local submission up to its delivery: the delivery's writes wait for the
+/// next flush. Returns the server and its disk.
+fn delivered_not_flushed(topo: &Arc<Topology>) -> (ExchangeServer, DiskImage) {
+    let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
+    let mut disk = DiskImage::default();
+    server.handle_submit(Instant::ZERO, message(1), vec![AddressId(1)]);
+    let flush = server.poll_timeout().expect("the submission waits for its flush");
+    server.handle_timeout(flush);
+    for out in server.drain_outputs() {
+        if let Output::Persist(ops) = out {
+            ops.into_iter().for_each(|op| disk.apply(op));
+        }
+    }
+    assert!(server.unflushed_writes() > 0, "the delivery waits for the next flush");
+    (server, disk)
+}
+
+#[test]
+fn a_power_loss_keeps_what_landed_and_recovery_replays_it() {
+    let topo = two_groups();
+    let (mut server, mut disk) = delivered_not_flushed(&topo);
+    let batch = server.power_loss(Instant(6), |n| n);
+    assert_eq!((batch.lost, batch.torn.is_none()), (0, true), "every write landed");
+    assert!(batch.written.iter().any(|op| matches!(op, DiskOp::Deliver { .. })));
+    let delivered = |e: &ServerEvent| matches!(e, ServerEvent::Delivered { recipient: AddressId(1), .. });
+    assert!(batch.facts.iter().any(delivered), "a copy in its mailbox is a fact: {:?}", batch.facts);
+    disk.power_loss(batch.written, None);
+    let mut restarted = ExchangeServer::recover(
+        ServerId(0),
+        topo,
+        &mut disk,
+        &StartConditions::default(),
+        Box::new(Counter(2)),
+        1,
+        Instant(10),
+    );
+    let events: Vec<Output> = restarted.drain_outputs();
+    let replayed = events.iter().find_map(|o| match o {
+        Output::Event(ServerEvent::SoftRecovery { replayed, torn_record, .. }) => Some((*replayed, *torn_record)),
+        _ => None,
+    });
+    assert_eq!(replayed, Some((1, false)), "{events:?}");
+    assert_eq!(disk.mailboxes()[&AddressId(1)].messages.len(), 1);
+}
+
+#[test]
+fn a_torn_write_ends_what_landed_and_nothing_after_it_is_a_fact() {
+    let topo = two_groups();
+    let (mut server, mut disk) = delivered_not_flushed(&topo);
+    let batch = server.power_loss(Instant(6), |_| 0);
+    assert!(batch.written.is_empty() && batch.facts.is_empty(), "{:?}", batch.facts);
+    let torn = batch.torn.clone().expect("the first write was in progress");
+    assert!(batch.lost > 0);
+    disk.power_loss(batch.written, Some(&torn));
+    let group = match torn {
+        DiskOp::Deliver { group, .. } | DiskOp::StoreWrite { group, .. } => Some(group),
+        _ => None,
+    };
+    let recovered = disk.soft_recovery(false);
+    assert!(recovered.iter().all(|r| r.replayed == 0));
+    assert_eq!(recovered.iter().any(|r| r.torn_record), group.is_some(), "a torn log record ends replay");
+    assert!(disk.soft_recovery(false).iter().all(|r| !r.torn_record), "recovery consumes the tear");
+}
+
 #[test]
 fn out_of_office_answers_each_sender_once_even_across_a_restart() {
     let mut topo = (*two_groups()).clone();
@@ -534,7 +598,7 @@ fn a_dismounted_database_keeps_mail_in_local_delivery_until_mounted() {
     assert_eq!(delivered, 1, "{events:?}");
     assert!(disks[0].items.is_empty());
     let group = topo.store(store).storage_group_id;
-    let log = disks[0].store_files.logs[&group];
+    let log = disks[0].store_files.logs[&group].log;
     assert_eq!(log.bytes(), 4_096 + crate::store::transaction_log::PER_RECIPIENT_RECORD_BYTES);
     assert_eq!(disks[0].store_files.databases[&store].stm_bytes, 4_096);
     let restarted = ExchangeServer::recover(

@@ -19,7 +19,7 @@ use crate::store::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::store::transaction_log::{DeliveryWrite, TransactionLog};
 use crate::time::Instant;
 use crate::trace::{DatabaseChange, ServerEvent, SizeVerdict};
-use crate::transport::queue_directory::{DatabaseFiles, DiskOp, Mailboxes, QueueItemId, StoreFiles};
+use crate::transport::queue_directory::{DatabaseFiles, DiskOp, Mailboxes, QueueItemId, Recovery, StoreFiles};
 use crate::{AddressId, ServerId, StorageGroupId, StoreId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -61,7 +61,7 @@ impl InformationStore {
     /// size limit checked next at its check hour.
     pub fn new(id: ServerId, topology: Arc<Topology>, mailboxes: &Mailboxes, disk: &StoreFiles, now: Instant) -> Self {
         let logs =
-            topology.storage_groups_of(id).map(|g| (g, disk.logs.get(&g).copied().unwrap_or_default())).collect();
+            topology.storage_groups_of(id).map(|g| (g, disk.logs.get(&g).map(|l| l.log).unwrap_or_default())).collect();
         let size_checks = (0..topology.stores.len())
             .map(|i| (StoreId(i as u16), topology.stores[i].size))
             .filter(|(s, size)| topology.store(*s).server == id && size.limit_bytes.is_some())
@@ -76,6 +76,19 @@ impl InformationStore {
             size_checks,
             out: Outbox::default(),
             topology,
+        }
+    }
+
+    /// Traces what soft recovery replayed into this store's databases.
+    pub fn recovered(&mut self, recoveries: &[Recovery]) {
+        for r in recoveries.iter().filter(|r| self.logs.contains_key(&r.group)) {
+            self.out.emit(ServerEvent::SoftRecovery {
+                storage_group: r.group,
+                checkpoint_generation: r.checkpoint_generation,
+                end_generation: r.end_generation,
+                replayed: r.replayed,
+                torn_record: r.torn_record,
+            });
         }
     }
 
@@ -277,7 +290,8 @@ impl InformationStore {
 
     /// Writes a delivered copy; it is traced once durable.
     fn commit(&mut self, message: &Message, recipient: AddressId, store: StoreId) {
-        self.out.write(DiskOp::Deliver { recipient, message: message.id, size_bytes: message.size_bytes });
+        let group = self.topology.store(store).storage_group_id;
+        self.out.write(DiskOp::Deliver { group, recipient, message: message.id, size_bytes: message.size_bytes });
         let submitted_at = message.submitted_at;
         self.out.after_flush(AfterFlush::Delivered { message: message.id, recipient, store, submitted_at });
     }

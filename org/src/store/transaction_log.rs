@@ -7,9 +7,10 @@
 //! one copy of a message delivered to several mailboxes of one database: single-instance
 //! storage), and per recipient the message's properties and the folder's changes.
 //!
-//! Left out so far: the checkpoint and soft-recovery replay (the durable-disk layer makes
-//! committed records the databases' contents), reserve logs, circular logging, a log disk
-//! that fills up.
+//! The checkpoint and soft recovery live with the disk (`transport/queue_directory.rs`):
+//! the records past a storage group's checkpoint are what recovery replays.
+//!
+//! Left out so far: reserve logs, circular logging, a log disk that fills up.
 
 /// Size of every log file (§7).
 pub const LOG_FILE_BYTES: u64 = 5_242_880;

@@ -149,6 +149,7 @@ pub struct Checker {
     size_limits: database_size_limit::SizeLimits,
     directory: DirectoryMirror,
     expectations: Expectations,
+    topology: Arc<Topology>,
 }
 
 impl Checker {
@@ -170,11 +171,12 @@ impl Checker {
             server_names,
             ledger: RecipientLedger::default(),
             mirror: LinkStateMirror::new(topology.clone(), servers),
-            routes: RouteJudge::new(topology, servers),
+            routes: RouteJudge::new(topology.clone(), servers),
             expansion: ExpansionOrder::default(),
             size_limits: database_size_limit::SizeLimits::default(),
             directory: DirectoryMirror::default(),
             expectations: Expectations::new(expectations, last_fault),
+            topology,
         }
     }
 
@@ -306,15 +308,19 @@ impl Checker {
     ) -> (Vec<CheckResult>, MessageCounts) {
         let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
         self.size_limits.finish(&mut judge);
-        let lost = self.ledger.lost(disks);
-        if let Some(first) = lost.first() {
-            let n = lost.len();
-            let detail = format!(
-                "{n} accepted recipient(s) neither delivered, NDR'd nor queued; first: {}",
-                name(first.0, first.1)
-            );
-            *self.verdicts.violations.entry("no_loss").or_default() += n as u64;
-            self.verdicts.first_failure.entry("no_loss").or_insert(detail);
+        let topology = &self.topology;
+        let home = |r: AddressId| topology.directory.lookup(r).map(|e| topology.store(e.store).server);
+        let (lost, missing) = self.ledger.lost(disks, &home);
+        let failures = [
+            (lost, "accepted recipient(s) neither delivered, NDR'd nor queued"),
+            (missing, "delivered recipient(s) whose copy is not in their mailbox"),
+        ];
+        for (pairs, what) in failures {
+            if let Some(first) = pairs.first() {
+                let detail = format!("{} {what}; first: {}", pairs.len(), name(first.0, first.1));
+                *self.verdicts.violations.entry("no_loss").or_default() += pairs.len() as u64;
+                self.verdicts.first_failure.entry("no_loss").or_insert(detail);
+            }
         }
         let mut results = Vec::new();
         for invariant in &self.verdicts.invariants {

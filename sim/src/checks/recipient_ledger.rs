@@ -7,6 +7,9 @@ use super::*;
 
 use super::pair_table::{Map, PairKey, PairTable};
 
+/// A (message, recipient) pair.
+pub(super) type PairId = (MessageId, AddressId);
+
 /// What became of one pair, in one byte.
 #[derive(Clone, Copy, Debug, Default)]
 struct Pair(u8);
@@ -17,6 +20,8 @@ impl Pair {
     const FAILED: u8 = 4;
     /// A group replaced by its members.
     const EXPANDED: u8 = 8;
+    /// Handed on beyond the organization (or to a foreign system).
+    const RELAYED: u8 = 16;
 
     fn client(self) -> bool {
         self.0 & Self::CLIENT != 0
@@ -26,8 +31,12 @@ impl Pair {
         self.0 & Self::DELIVERED != 0
     }
 
+    fn relayed(self) -> bool {
+        self.0 & Self::RELAYED != 0
+    }
+
     fn resolved(self) -> bool {
-        self.0 & (Self::DELIVERED | Self::FAILED | Self::EXPANDED) != 0
+        self.0 & (Self::DELIVERED | Self::FAILED | Self::EXPANDED | Self::RELAYED) != 0
     }
 }
 
@@ -150,7 +159,13 @@ impl RecipientLedger {
             }
             Ok(_) => self.counts.ndr_delivered += 1,
             Err(Some(pair)) => {
-                let what = if pair.delivered() { "delivered twice" } else { "delivered after an NDR" };
+                let what = if pair.delivered() {
+                    "delivered twice"
+                } else if pair.relayed() {
+                    "delivered after it was relayed"
+                } else {
+                    "delivered after an NDR"
+                };
                 judge.violate(Invariant::NoDuplicateDelivery, || format!("{} {what}", name(message, recipient)));
             }
             Err(None) => judge.violate(Invariant::NoLoss, || {
@@ -192,7 +207,7 @@ impl RecipientLedger {
     fn relayed(&mut self, message: MessageId, recipients: &[AddressId], judge: &mut Judge<'_>) {
         let name = judge.name;
         for r in recipients {
-            match self.resolve(message, *r, Pair::DELIVERED) {
+            match self.resolve(message, *r, Pair::RELAYED) {
                 Ok(pair) => self.counts.relayed += u64::from(pair.client()),
                 Err(Some(_)) => judge.violate(Invariant::NoDuplicateDelivery, || {
                     format!("{} relayed after it was already resolved", name(message, *r))
@@ -253,11 +268,23 @@ impl RecipientLedger {
     }
 
     /// At the end: counts the unresolved pairs some disk still queues, and returns the
-    /// others (lost), sorted.
-    pub(super) fn lost(&mut self, disks: &[DiskImage]) -> Vec<(MessageId, AddressId)> {
+    /// others (lost), sorted; then the delivered pairs whose copy is not in the mailbox
+    /// on its home server's disk (`home`), sorted: a committed delivery a crash, a
+    /// recovery or a dismount lost.
+    pub(super) fn lost(
+        &mut self,
+        disks: &[DiskImage],
+        home: &dyn Fn(AddressId) -> Option<ServerId>,
+    ) -> (Vec<PairId>, Vec<PairId>) {
         let queued: BTreeSet<(MessageId, AddressId)> = disks.iter().flat_map(|d| d.queued_recipients()).collect();
-        let mut lost = Vec::new();
+        let (mut lost, mut missing) = (Vec::new(), Vec::new());
         for (message, recipient, pair) in self.pairs.iter() {
+            if pair.delivered() {
+                let mailbox = home(recipient).and_then(|s| disks[usize::from(s.0)].filed_mailbox(recipient));
+                if !mailbox.is_some_and(|m| m.messages.contains(message)) {
+                    missing.push((message, recipient));
+                }
+            }
             if pair.resolved() {
                 continue;
             }
@@ -269,6 +296,7 @@ impl RecipientLedger {
             }
         }
         lost.sort_unstable();
-        lost
+        missing.sort_unstable();
+        (lost, missing)
     }
 }

@@ -170,6 +170,15 @@ pub struct SendSpec {
 }
 
 /// A timeline step the world performs.
+/// How a server dies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// It stops: what it had not flushed is lost.
+    Crash,
+    /// Its power fails: the write in progress may also be torn (part of it landed).
+    PowerLoss,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorldAction {
     /// Submit the scripted mail `sends[i]`.
@@ -186,7 +195,7 @@ pub enum WorldAction {
     /// Connector up again.
     ConnectorUp(ConnectorId),
     /// Kill a server.
-    Crash(ServerId),
+    Crash(ServerId, Failure),
     /// Restart a killed server.
     Restart(ServerId),
     /// An administrator names a routing group's master.
@@ -454,7 +463,9 @@ impl Resolved {
             WorldAction::LinkUp(l) => Action::LinkUp { at, link: link(l) },
             WorldAction::ConnectorDown(c) => Action::ConnectorDown { at, connector: connector(c) },
             WorldAction::ConnectorUp(c) => Action::ConnectorUp { at, connector: connector(c) },
-            WorldAction::Crash(s) => Action::ServerCrash { at, server: server(s) },
+            WorldAction::Crash(s, failure) => {
+                Action::ServerCrash { at, server: server(s), power_loss: failure == Failure::PowerLoss }
+            }
             WorldAction::Restart(s) => Action::ServerRestart { at, server: server(s) },
             WorldAction::SetMaster(g, s) => {
                 Action::SetMaster { at, routing_group: self.topology.routing_group(g).name.clone(), server: server(s) }

@@ -122,11 +122,15 @@ impl Resolver<'_> {
                         push(t0.ms, if down { WorldAction::HostDown(id) } else { WorldAction::HostUp(id) });
                     }
                 }
-                Action::ServerCrash { at: t0, server } | Action::ServerRestart { at: t0, server } => {
+                Action::ServerCrash { at: t0, server, power_loss } => {
                     if let Some(s) = self.reference(&org.servers, "server", server, &at.key("server")) {
-                        let id = ServerId(s as u16);
-                        let crash = matches!(a, Action::ServerCrash { .. });
-                        push(t0.ms, if crash { WorldAction::Crash(id) } else { WorldAction::Restart(id) });
+                        let failure = if *power_loss { Failure::PowerLoss } else { Failure::Crash };
+                        push(t0.ms, WorldAction::Crash(ServerId(s as u16), failure));
+                    }
+                }
+                Action::ServerRestart { at: t0, server } => {
+                    if let Some(s) = self.reference(&org.servers, "server", server, &at.key("server")) {
+                        push(t0.ms, WorldAction::Restart(ServerId(s as u16)));
                     }
                 }
             }
@@ -393,7 +397,7 @@ impl Resolver<'_> {
         for (ms, i, action) in timeline {
             let at = tlp.index(*i);
             match action {
-                WorldAction::Crash(s) if !down.insert(*s) => {
+                WorldAction::Crash(s, _) if !down.insert(*s) => {
                     self.error(
                         &at,
                         format!(

@@ -27,7 +27,7 @@ impl Fixed {
                 WorldAction::ConnectorDown(c) | WorldAction::ConnectorUp(c) => {
                     fixed.connectors.insert(usize::from(c.0));
                 }
-                WorldAction::Crash(s) | WorldAction::Restart(s) => {
+                WorldAction::Crash(s, _) | WorldAction::Restart(s) => {
                     fixed.servers.insert(usize::from(s.0));
                 }
                 WorldAction::HostDown(h) | WorldAction::HostUp(h) => {
@@ -83,6 +83,9 @@ impl Resolver<'_> {
         let connector_outages = self.fault_rate(w, &w.connector_outages, connectors);
         let servers = pool("server_crashes", &org.servers, "server", &fixed.servers);
         let server_crashes = self.fault_rate(w, &w.server_crashes, servers);
+        if !(0.0..=1.0).contains(&w.power_loss_share) {
+            self.error(&wp.key("power_loss_share"), "expected a share from 0 to 1");
+        }
         let hosts = pool("host_outages", &names.hosts, "Internet host", &fixed.hosts);
         let host_outages = self.fault_rate(w, &w.host_outages, hosts);
         let dcs = pool("dc_outages", &names.dcs, "domain controller", &fixed.dcs);
@@ -102,6 +105,7 @@ impl Resolver<'_> {
             link_oscillations,
             connector_outages,
             server_crashes,
+            power_loss_share: w.power_loss_share,
             host_outages,
             dc_outages,
         })

@@ -53,6 +53,10 @@ pub enum Action {
         at: Duration,
         /// Which server.
         server: String,
+        /// The power fails (rather than the server stopping): the write in progress may
+        /// be torn, part of it on disk, and recovery discards the torn record.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        power_loss: bool,
     },
     /// A crashed server starts again and recovers its queues from disk.
     ServerRestart {

@@ -25,6 +25,10 @@ pub struct Weather {
     /// Server crashes, each followed by a restart.
     #[serde(default)]
     pub server_crashes: Option<FaultRate>,
+    /// Of the server crashes, the share that are power losses (the write in flight may
+    /// be torn), from 0 (the default) to 1.
+    #[serde(default)]
+    pub power_loss_share: f64,
     /// Internet hosts (MX hosts, smart hosts, MTAs, DNS servers) that stop answering.
     #[serde(default)]
     pub host_outages: Option<FaultRate>,

@@ -80,8 +80,12 @@ impl World {
             .map(|g| {
                 let id = org::StorageGroupId(g as u16);
                 let group = topology.storage_group(id);
-                let log =
-                    self.disks[usize::from(group.server.0)].store_files.logs.get(&id).copied().unwrap_or_default();
+                let log = self.disks[usize::from(group.server.0)]
+                    .store_files
+                    .logs
+                    .get(&id)
+                    .map(|l| l.log)
+                    .unwrap_or_default();
                 StorageGroupSummary {
                     server: topology.server(group.server).name.clone(),
                     storage_group: group.name.clone(),

@@ -191,8 +191,10 @@ struct World {
     checker: Checker,
     /// How often each of the scenario's sometimes properties happened.
     sometimes: crate::sometimes::Tally,
-    /// Each server's writes not yet durable after its last step (what a crash loses).
-    unflushed: Vec<u32>,
+    /// Each running server's state machine (what a crash takes down).
+    machines: Vec<Option<Box<ExchangeServer>>>,
+    /// Where power losses cut the writes in progress.
+    power_rng: Stream,
     wan: Wan,
     disks: Vec<DiskImage>,
     populations: Vec<Option<ClientPopulation>>,
@@ -554,7 +556,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             last_fault,
         ),
         sometimes: crate::sometimes::Tally::new(&resolved.scenario.checks.sometimes),
-        unflushed: vec![0; servers],
+        machines: (0..servers).map(|_| None).collect(),
+        power_rng: Stream::new(seed, "power-losses"),
         wan: Wan::new(
             &resolved.links,
             resolved.lan_bits_per_s,

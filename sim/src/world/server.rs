@@ -10,10 +10,12 @@ pub(super) async fn server_node(world: Shared, id: ServerId) {
     futures::future::poll_fn(|cx| node.poll(&mut lock(&world), cx)).await;
 }
 
-/// A running server and what its node keeps between wake-ups.
+/// What a running server's node keeps between wake-ups. The server's state machine
+/// itself lives in the world (`World::machines`), so that a crash can reach what it had
+/// not made durable (a power loss may tear it), as a disk controller holds a machine's
+/// writes in flight.
 struct ServerNode {
     id: ServerId,
-    server: ExchangeServer,
     interval_ms: u64,
     next_sample_ms: u64,
     /// Buffers kept between steps, so that no step allocates them.
@@ -53,6 +55,7 @@ impl ServerNode {
         };
         let server = ExchangeServer::recover(id, topology, &mut w.disks[i], &start, rng, incarnation, Instant(now_ms));
         w.checker.server_started(id, server.link_state_table().org_info().clone());
+        w.machines[i] = Some(Box::new(server));
         if let Some(p) = w.populations[i].as_mut() {
             p.skip_to(Instant(now_ms));
         }
@@ -69,7 +72,6 @@ impl ServerNode {
         let interval_ms = w.resolved.sample_interval_ms;
         ServerNode {
             id,
-            server,
             interval_ms,
             next_sample_ms: (now_ms / interval_ms + 1) * interval_ms,
             outputs: Vec::new(),
@@ -79,8 +81,19 @@ impl ServerNode {
         }
     }
 
-    /// Runs steps until the node has to wait; `Ready` when it was killed.
+    /// Runs steps until the node has to wait; `Ready` when it was killed (the world took
+    /// its machine).
     fn poll(&mut self, w: &mut World, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let i = usize::from(self.id.0);
+        let Some(mut server) = w.machines[i].take() else { return Poll::Ready(()) };
+        let result = self.run(w, &mut server, cx);
+        if result.is_pending() {
+            w.machines[i] = Some(server);
+        }
+        result
+    }
+
+    fn run(&mut self, w: &mut World, server: &mut ExchangeServer, cx: &mut std::task::Context<'_>) -> Poll<()> {
         let i = usize::from(self.id.0);
         loop {
             // The clock, once read in this poll (madsim interposes on it: not free).
@@ -91,7 +104,7 @@ impl ServerNode {
                     Some(Some(order)) => {
                         self.waiting = None;
                         let now_us = *now_read.insert(w.now_us());
-                        self.order(Instant(now_us / 1_000), order);
+                        order_server(server, Instant(now_us / 1_000), order);
                     }
                     None => {
                         // Polled in the step that began the wait, the clock has not moved.
@@ -105,28 +118,17 @@ impl ServerNode {
                 }
             }
             let now_us = now_read.unwrap_or_else(|| w.now_us());
-            let deadline_us = self.step(w, now_us);
+            let deadline_us = self.step(w, server, now_us);
             if deadline_us > now_us {
                 self.waiting = Some(Waiting { since_us: now_us, deadline_us, first: true });
             }
         }
     }
 
-    /// An order from the timeline.
-    fn order(&mut self, now: Instant, order: Input) {
-        match order {
-            Input::MasterChange(g, s) => self.server.handle_master_change(now, g, s),
-            Input::ConnectorService(c, running) => self.server.handle_connector_service(c, running),
-            Input::Database(store, mount) => self.server.handle_database(now, store, mount),
-            Input::Submit(message, recipients, true) => self.server.handle_submit(now, *message, recipients),
-            Input::Submit(message, recipients, false) => self.server.handle_smtp_submit(now, *message, recipients),
-        }
-    }
-
     /// Handles what is due at `now_us` and carries out the outputs; returns when the
     /// node has work next.
-    fn step(&mut self, w: &mut World, now_us: u64) -> u64 {
-        let (id, server) = (self.id, &mut self.server);
+    fn step(&mut self, w: &mut World, server: &mut ExchangeServer, now_us: u64) -> u64 {
+        let id = self.id;
         w.intake(id, now_us, &mut self.arrived, &mut self.submissions);
         let now = Instant(now_us / 1_000);
         for wire in self.arrived.drain(..) {
@@ -146,13 +148,13 @@ impl ServerNode {
             server.handle_submit(now, message, recipients);
         }
         if now.as_ms() >= self.next_sample_ms {
-            self.sample(w);
+            self.sample(w, server);
         }
-        self.server.swap_outputs(&mut self.outputs);
-        apply_outputs(w, id, now_us, &mut self.outputs, self.server.unflushed_writes());
+        server.swap_outputs(&mut self.outputs);
+        apply_outputs(w, id, now_us, &mut self.outputs);
         let population_next = w.populations[usize::from(id.0)].as_ref().and_then(|p| p.next_at());
         [
-            self.server.poll_timeout().map(|t| t.as_ms() * 1_000),
+            server.poll_timeout().map(|t| t.as_ms() * 1_000),
             population_next.map(|t| t.as_ms() * 1_000),
             Some(self.next_sample_ms * 1_000),
         ]
@@ -163,9 +165,8 @@ impl ServerNode {
     }
 
     /// Traces the server's queues (and DSAccess cache) at the sample instant.
-    fn sample(&mut self, w: &mut World) {
-        let queues = self
-            .server
+    fn sample(&mut self, w: &mut World, server: &ExchangeServer) {
+        let queues = server
             .queue_snapshot()
             .into_iter()
             .map(|q| QueueSample {
@@ -176,7 +177,7 @@ impl ServerNode {
             .collect();
         let name = w.server_name(self.id).to_string();
         w.record(self.next_sample_ms, &name, &TraceEvent::QueueSample { queues });
-        if let Some(stats) = self.server.dsaccess_stats() {
+        if let Some(stats) = server.dsaccess_stats() {
             let event = TraceEvent::DsAccessSample { hits: stats.hits, misses: stats.misses, entries: stats.entries };
             w.record(self.next_sample_ms, &name, &event);
         }
@@ -184,11 +185,20 @@ impl ServerNode {
     }
 }
 
-/// Carries out a server's outputs; `unflushed` is how many of its writes are not durable
-/// after this step. It empties `outputs` and leaves it its capacity.
-fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &mut Vec<Output>, unflushed: usize) {
+/// An order from the timeline.
+fn order_server(server: &mut ExchangeServer, now: Instant, order: Input) {
+    match order {
+        Input::MasterChange(g, s) => server.handle_master_change(now, g, s),
+        Input::ConnectorService(c, running) => server.handle_connector_service(c, running),
+        Input::Database(store, mount) => server.handle_database(now, store, mount),
+        Input::Submit(message, recipients, true) => server.handle_submit(now, *message, recipients),
+        Input::Submit(message, recipients, false) => server.handle_smtp_submit(now, *message, recipients),
+    }
+}
+
+/// Carries out a server's outputs. It empties `outputs` and leaves it its capacity.
+pub(super) fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &mut Vec<Output>) {
     let now = Instant(now_us / 1_000);
-    w.unflushed[usize::from(me.0)] = unflushed as u32;
     for output in outputs.drain(..) {
         match output {
             Output::Send { to, packet } => {

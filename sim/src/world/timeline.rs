@@ -2,6 +2,7 @@
 //! and DCs taken down and brought back, masters set, mail sent, recipients changed.
 
 use super::*;
+use crate::resolve::Failure;
 
 pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, action: WorldAction) {
     let mut w = lock(world);
@@ -33,17 +34,8 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             let server = w.resolved.topology.store(store).server;
             w.tell_server(server, Input::Database(store, mount));
         }
-        WorldAction::Crash(s) => {
-            // Closed, the inbox wakes its node (as a channel whose sender is dropped),
-            // which madsim's kill below then stops.
-            w.inboxes[usize::from(s.0)].close();
-            w.posts.of(Node::Server(s)).wake();
-            w.posts.of(Node::Server(s)).close();
-            w.checker.server_stopped(s);
-            let lost_writes = std::mem::take(&mut w.unflushed[usize::from(s.0)]);
-            w.sometimes.crashed(lost_writes > 0);
-            let node = w.server_name(s).to_string();
-            w.record(now.as_ms(), &node, &TraceEvent::ServerCrashed { lost_writes });
+        WorldAction::Crash(s, failure) => {
+            w.crash(now, s, failure);
             drop(w);
             handle.kill(nodes[usize::from(s.0)].id());
         }
@@ -128,5 +120,42 @@ impl World {
         for s in 0..self.inboxes.len() {
             self.tell_server(ServerId(s as u16), Input::MasterChange(group, master));
         }
+    }
+}
+
+impl World {
+    /// Takes a server down: its machine and what it had not made durable die with it,
+    /// except that a power loss may leave part of its write in progress on disk (the
+    /// node itself is killed by the caller).
+    fn crash(&mut self, now: Instant, s: ServerId, failure: Failure) {
+        let i = usize::from(s.0);
+        // Closed, the inbox wakes its node (as a channel whose sender is dropped).
+        self.inboxes[i].close();
+        self.posts.of(Node::Server(s)).wake();
+        self.posts.of(Node::Server(s)).close();
+        let mut machine = self.machines[i].take().expect("a crash finds its server running");
+        let node = self.server_name(s).to_string();
+        let (lost_writes, torn) = match failure {
+            Failure::Crash => (machine.unflushed_writes(), None),
+            Failure::PowerLoss => {
+                let rng = &mut self.power_rng;
+                let batch = machine.power_loss(now, |n| org::Entropy::below(rng, n + 1));
+                for fact in &batch.facts {
+                    self.observe(now, s, fact);
+                }
+                let torn = batch.torn.as_ref().map(org::transport::queue_directory::DiskOp::kind);
+                let lost = batch.lost;
+                self.disks[i].power_loss(batch.written, batch.torn.as_ref());
+                (lost, Some(torn))
+            }
+        };
+        self.checker.server_stopped(s);
+        self.sometimes.crashed(lost_writes > 0);
+        let event = TraceEvent::ServerCrashed {
+            lost_writes: lost_writes as u32,
+            power_loss: torn.is_some(),
+            torn: torn.flatten(),
+        };
+        self.record(now.as_ms(), &node, &event);
     }
 }
