@@ -84,6 +84,8 @@ planted_bugs! {
     DeliversToDismounted = "delivers-to-dismounted",
     /// Information Store: soft recovery skips the log replay; what was logged past the checkpoint never reaches the databases.
     SkipsReplay = "skips-replay",
+    /// Information Store: a full log disk goes unnoticed; the logs grow past the volume and the databases stay mounted.
+    LogDiskFullIgnored = "log-disk-full-ignored",
 }
 
 impl PlantedBug {

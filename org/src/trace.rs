@@ -33,6 +33,12 @@ pub enum DatabaseChange {
     Dismounted,
     /// Dismounted by the daily size check: its logical size reached the limit.
     DismountedOverLimit,
+    /// Dismounted cleanly because its storage group's log disk is full (the reserve
+    /// logs took what was in flight).
+    DismountedLogDiskFull,
+    /// A mount (by an administrator, or at the service's start) refused: its storage
+    /// group's log disk has no room for the logs and the two reserves.
+    MountRefusedLogDiskFull,
 }
 
 impl DatabaseChange {
@@ -42,6 +48,8 @@ impl DatabaseChange {
             DatabaseChange::Mounted => "mounted",
             DatabaseChange::Dismounted => "dismounted",
             DatabaseChange::DismountedOverLimit => "dismounted_over_limit",
+            DatabaseChange::DismountedLogDiskFull => "dismounted_log_disk_full",
+            DatabaseChange::MountRefusedLogDiskFull => "mount_refused_log_disk_full",
         }
     }
 }
@@ -469,6 +477,12 @@ server_events! {
     ProhibitSend "prohibit_send" { user: AddressId, mailbox_bytes: u64, limit_bytes: u64 },
     /// The daily size check (SP2) found a database's logical size near or at its limit.
     DatabaseSize "database_size" { store: StoreId, logical_bytes: u64, limit_bytes: u64, verdict: SizeVerdict },
+    /// A storage group's log disk is full: the new log file came from the reserve logs,
+    /// and its databases dismount (durable).
+    LogDiskFull "log_disk_full" { storage_group: StorageGroupId, log_files: u64, disk_bytes: u64 },
+    /// A backup of a storage group completed: the log files below the checkpoint's were
+    /// deleted (durable).
+    Backup "backup" { storage_group: StorageGroupId, log_files_deleted: u64, log_files: u64 },
     /// A storage group's log stream began a new 5 MB log file (durable).
     LogGeneration "log_generation" { storage_group: StorageGroupId, generation: u32 },
     /// Soft recovery of a storage group when its store started after a crash: the log

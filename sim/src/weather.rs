@@ -246,6 +246,7 @@ mod tests {
                     WorldAction::DcUp(d) => (format!("dc{}", d.0), false),
                     WorldAction::SetMaster(..)
                 | WorldAction::Database(..)
+                    | WorldAction::Backup(_)
                     | WorldAction::Send(_)
                     | WorldAction::ModifyRecipient(_)
                     | WorldAction::DirectoryChange { .. }

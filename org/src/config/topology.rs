@@ -354,6 +354,18 @@ pub struct StorageGroupConfig {
     pub server: ServerId,
     /// Its databases.
     pub stores: Vec<StoreId>,
+    /// Its log stream's settings.
+    pub log: LogSettings,
+}
+
+/// A storage group's transaction log settings (EXCHANGE2003.md §7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Circular logging (off by default): log files the checkpoint has passed are
+    /// deleted, so the logs never fill their disk, and a backup cannot replay them.
+    pub circular: bool,
+    /// Capacity of the volume holding the log files (none: never full).
+    pub disk_bytes: Option<u64>,
 }
 
 impl StorageGroupConfig {
@@ -370,6 +382,7 @@ impl StorageGroupConfig {
                     name: store.storage_group.clone(),
                     server: store.server,
                     stores: vec![],
+                    log: LogSettings::default(),
                 });
                 groups.len() - 1
             });

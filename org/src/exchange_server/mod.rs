@@ -215,6 +215,12 @@ impl ExchangeServer {
         self.settle(now);
     }
 
+    /// A backup of the storage group holding `store` completes.
+    pub fn handle_backup(&mut self, now: Instant, store: crate::StoreId) {
+        self.store.handle_backup(self.topology.store(store).storage_group_id);
+        self.settle(now);
+    }
+
     /// Whether a database of this server takes mail now.
     pub fn database_mounted(&self, store: crate::StoreId) -> bool {
         self.store.mounted(store)

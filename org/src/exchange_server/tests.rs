@@ -611,7 +611,7 @@ fn a_dismounted_database_keeps_mail_in_local_delivery_until_mounted() {
         Instant(700_000),
     );
     assert!(restarted.database_mounted(store), "every database mounts when the service starts");
-    assert_eq!(restarted.store.logs()[&group], log, "the log stream comes back from disk");
+    assert_eq!(restarted.store.logs()[&group].bytes(), log.bytes(), "the log stream comes back from disk");
 }
 
 /// EXCHANGE2003.md §7, SP2 size limits: the 05:00 check warns at 90 % of the limit on the
@@ -720,4 +720,61 @@ fn quotas_refuse_mail_to_a_full_mailbox_and_sends_from_one_over_prohibit_send() 
     });
     assert!(refused, "the owner over prohibit send cannot send");
     assert_eq!(servers[0].smtp.items_held(), 0, "nothing was submitted");
+}
+
+/// Runs one server's timers until `until`, applying its writes; returns its events.
+fn run_alone(server: &mut ExchangeServer, disk: &mut DiskImage, until: Instant) -> Vec<ServerEvent> {
+    let mut events = Vec::new();
+    while let Some(t) = server.poll_timeout().filter(|t| *t <= until) {
+        server.handle_timeout(t);
+        for out in server.drain_outputs() {
+            match out {
+                Output::Persist(ops) => ops.into_iter().for_each(|op| disk.apply(op)),
+                Output::Event(e) => events.push(e),
+                _ => {}
+            }
+        }
+    }
+    events
+}
+
+/// EXCHANGE2003.md §7: when the next log file and the two reserve logs no longer fit,
+/// the reserves take what is in flight and the databases dismount; a mount is refused
+/// until a backup deletes the log files below the checkpoint; then the waiting mail goes
+/// in.
+#[test]
+fn a_full_log_disk_dismounts_until_a_backup_truncates_the_logs() {
+    use crate::trace::DatabaseChange;
+    let mut topo = (*two_groups()).clone();
+    let group = topo.stores[0].storage_group_id;
+    topo.storage_groups[usize::from(group.0)].log.disk_bytes = Some(30 << 20);
+    let topo = Arc::new(topo);
+    let store = crate::StoreId(0);
+    let mut server = ExchangeServer::new(ServerId(0), topo, Box::new(Counter(1)));
+    let mut disk = DiskImage::default();
+    // Records of 3,001,024 bytes: the 7th begins log file 5 (5 + 2 reserves > 6 files of
+    // 5 MiB) and takes the log past the 20 MiB checkpoint depth.
+    let mut events = Vec::new();
+    for n in 1..=8 {
+        server.handle_submit(Instant(n * 1_000), Message { size_bytes: 3_000_000, ..message(n) }, vec![AddressId(1)]);
+        events.extend(run_alone(&mut server, &mut disk, Instant(n * 1_000 + 500)));
+    }
+    let full = ServerEvent::LogDiskFull { storage_group: group, log_files: 5, disk_bytes: 30 << 20 };
+    assert!(events.contains(&full), "{events:?}");
+    assert!(events.contains(&ServerEvent::DatabaseState { store, change: DatabaseChange::DismountedLogDiskFull }));
+    let delivered =
+        |events: &[ServerEvent]| events.iter().filter(|e| matches!(e, ServerEvent::Delivered { .. })).count();
+    assert_eq!(delivered(&events), 7, "the 8th message waits in Local delivery");
+    server.handle_database(Instant(10_000), store, true);
+    let refused = run_alone(&mut server, &mut disk, Instant(10_100));
+    assert!(refused.contains(&ServerEvent::DatabaseState { store, change: DatabaseChange::MountRefusedLogDiskFull }));
+    assert!(!server.database_mounted(store));
+    server.handle_backup(Instant(20_000), store);
+    let backup = run_alone(&mut server, &mut disk, Instant(20_100));
+    assert!(backup.contains(&ServerEvent::Backup { storage_group: group, log_files_deleted: 4, log_files: 1 }));
+    assert_eq!(disk.store_files.logs[&group].log.log_files(), 1, "the truncation is durable");
+    server.handle_database(Instant(30_000), store, true);
+    assert!(server.database_mounted(store));
+    let after = run_alone(&mut server, &mut disk, Instant(30 * 60_000));
+    assert_eq!(delivered(&after), 1, "the waiting message goes in at Local delivery's retry");
 }

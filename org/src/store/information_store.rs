@@ -9,8 +9,9 @@
 //!
 //! Sans-IO and on its own: requests from SMTPSVC arrive as [`ToStore`] events; what it
 //! asks of SMTPSVC (submit this, these recipients are delivered, these wait) and its
-//! writes go into its [`Outbox`], which the server collects. It has no timers yet
-//! (online maintenance and the 05:00 size checks come next).
+//! writes go into its [`Outbox`], which the server collects. Its timer is SP2's daily
+//! size check; a storage group whose log disk fills dismounts its databases, and a
+//! backup truncates its logs.
 
 use crate::config::topology::Topology;
 use crate::message::{Message, MessageKind};
@@ -67,7 +68,7 @@ impl InformationStore {
             .filter(|(s, size)| topology.store(*s).server == id && size.limit_bytes.is_some())
             .map(|(s, size)| (s, topology.calendar.next_time_of_day(now, size.check_ms_of_day)))
             .collect();
-        InformationStore {
+        let mut store = InformationStore {
             id,
             stores: MailboxStores::from_disk(mailboxes),
             logs,
@@ -76,6 +77,21 @@ impl InformationStore {
             size_checks,
             out: Outbox::default(),
             topology,
+        };
+        store.refuse_mounts_on_full_log_disks();
+        store
+    }
+
+    /// A storage group whose log disk has no room for its logs and reserves does not
+    /// mount when the service starts.
+    fn refuse_mounts_on_full_log_disks(&mut self) {
+        let groups: Vec<StorageGroupId> = self.logs.keys().copied().filter(|g| self.log_disk_full(*g)).collect();
+        for group in groups {
+            for store in self.topology.storage_group(group).stores.clone() {
+                self.dismounted.insert(store);
+                let change = DatabaseChange::MountRefusedLogDiskFull;
+                self.out.emit(ServerEvent::DatabaseState { store, change });
+            }
         }
     }
 
@@ -144,6 +160,11 @@ impl InformationStore {
     /// Store" / "Mount Store"); nothing happens if it is already so.
     pub fn handle_database(&mut self, store: StoreId, mount: bool) {
         debug_assert_eq!(self.topology.store(store).server, self.id, "a server mounts its own databases");
+        let group = self.topology.store(store).storage_group_id;
+        if mount && self.dismounted.contains(&store) && self.log_disk_full(group) {
+            let change = DatabaseChange::MountRefusedLogDiskFull;
+            return self.out.after_flush(AfterFlush::Event(ServerEvent::DatabaseState { store, change }));
+        }
         let changed = if mount { self.dismounted.remove(&store) } else { self.dismounted.insert(store) };
         if changed {
             let change = if mount { DatabaseChange::Mounted } else { DatabaseChange::Dismounted };
@@ -301,6 +322,7 @@ impl InformationStore {
     fn write_copies(&mut self, message: &Message, copies: Copies) {
         for (store, n) in copies.0 {
             let group = self.topology.store(store).storage_group_id;
+            let settings = self.topology.storage_group(group).log;
             let write = DeliveryWrite::of(message.size_bytes, n);
             // Only the planted bug `bifurcation-copies-all` commits copies for mailboxes
             // whose database is on another server: no log of this server holds them.
@@ -308,13 +330,52 @@ impl InformationStore {
                 debug_assert!(self.topology.bug(crate::planted_bugs::PlantedBug::BifurcationCopiesAll));
                 continue;
             };
-            for generation in log.append(write.log_bytes) {
+            let appended = log.append(write.log_bytes, settings.circular);
+            let log = *log;
+            for generation in appended.begun.clone() {
                 self.out
                     .after_flush(AfterFlush::Event(ServerEvent::LogGeneration { storage_group: group, generation }));
             }
-            self.out.write(DiskOp::StoreWrite { group, store, write });
+            self.out.write(DiskOp::StoreWrite { group, store, write, log });
             self.out.after_flush(AfterFlush::StoreWritten { store, write });
+            if !appended.begun.is_empty() && self.log_disk_full(group) {
+                self.dismount_log_disk_full(group);
+            }
         }
+    }
+
+    /// Whether a storage group's log files and its two reserve logs no longer fit on its
+    /// log disk (never, with the planted bug `log-disk-full-ignored`).
+    fn log_disk_full(&self, group: StorageGroupId) -> bool {
+        let Some(capacity) = self.topology.storage_group(group).log.disk_bytes else { return false };
+        !self.topology.bug(crate::planted_bugs::PlantedBug::LogDiskFullIgnored)
+            && self.logs.get(&group).is_some_and(|log| !log.fits(capacity))
+    }
+
+    /// The log file just begun came from the reserve logs: ESE finishes what is in
+    /// flight and dismounts the storage group's databases cleanly (§7).
+    fn dismount_log_disk_full(&mut self, group: StorageGroupId) {
+        let log = self.logs[&group];
+        let disk_bytes = self.topology.storage_group(group).log.disk_bytes.unwrap_or(u64::MAX);
+        let event = ServerEvent::LogDiskFull { storage_group: group, log_files: log.log_files(), disk_bytes };
+        self.out.after_flush(AfterFlush::Event(event));
+        for store in self.topology.storage_group(group).stores.clone() {
+            if self.dismounted.insert(store) {
+                let change = DatabaseChange::DismountedLogDiskFull;
+                self.out.after_flush(AfterFlush::Event(ServerEvent::DatabaseState { store, change }));
+            }
+        }
+    }
+
+    /// A backup of a storage group completed (an online backup: the databases stay
+    /// mounted): ESE deletes the log files below the checkpoint's.
+    pub fn handle_backup(&mut self, group: StorageGroupId) {
+        let Some(log) = self.logs.get_mut(&group) else { return };
+        let log_files_deleted = log.truncate();
+        let log = *log;
+        self.out.write(DiskOp::Log { group, log });
+        let event = ServerEvent::Backup { storage_group: group, log_files_deleted, log_files: log.log_files() };
+        self.out.after_flush(AfterFlush::Event(event));
     }
 
     fn store_of(&self, recipient: AddressId) -> StoreId {

@@ -87,6 +87,15 @@ pub enum DiskOp {
         store: StoreId,
         /// What it writes.
         write: DeliveryWrite,
+        /// The log after the record (ESE moves the checkpoint; the disk records it).
+        log: TransactionLog,
+    },
+    /// A storage group's log files changed without a record: a backup truncated them.
+    Log {
+        /// The storage group.
+        group: StorageGroupId,
+        /// Its log now.
+        log: TransactionLog,
     },
     /// The store answered `sender` for a mailbox owner who is Out of Office: the OOF
     /// history lives in the mailbox, so a restart does not answer the sender again.
@@ -113,13 +122,6 @@ pub struct MailboxContents {
 /// ordered, so a hash map: one probe per delivery where a B-tree took a descent.
 pub type Mailboxes = HashMap<AddressId, MailboxContents, rustc_hash::FxBuildHasher>;
 
-/// How far a storage group's log may run ahead of its checkpoint before ESE writes the
-/// changes into the database files and moves the checkpoint (Exchange 2003's checkpoint
-/// depth, 20 MB [U]). Filing a checkpoint's worth of deliveries together, sorted by
-/// mailbox, also touches each mailbox once per batch instead of once per delivery
-/// (filing each at once was a sixth of the 100,000-mailbox day).
-pub const CHECKPOINT_DEPTH_BYTES: u64 = 20 * 1024 * 1024;
-
 /// A database's two files, as written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DatabaseFiles {
@@ -129,23 +131,17 @@ pub struct DatabaseFiles {
     pub stm_bytes: u64,
 }
 
-/// A storage group's log files on disk: the stream, its checkpoint (everything before it
-/// is in the database files) and the deliveries logged past the checkpoint, which soft
-/// recovery replays.
+/// A storage group's log files on disk: the stream with its checkpoint (everything
+/// before it is in the database files), as the store last wrote it, and the deliveries
+/// logged past the checkpoint, which soft recovery replays. Filing a checkpoint's worth
+/// of deliveries together, sorted by mailbox, also touches each mailbox once per batch
+/// instead of once per delivery (filing each at once was a sixth of the 100,000-mailbox
+/// day).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogFiles {
     pub log: TransactionLog,
-    /// Log bytes the database files hold.
-    pub checkpoint_bytes: u64,
     /// Deliveries logged past the checkpoint: (owner, message id bits, size).
     past_checkpoint: Vec<(AddressId, u64, u64)>,
-}
-
-impl LogFiles {
-    /// The generation of the log file the checkpoint is in.
-    pub fn checkpoint_generation(&self) -> u32 {
-        TransactionLog::with_bytes(self.checkpoint_bytes).generation()
-    }
 }
 
 /// The Information Store's files: each storage group's log stream and each database.
@@ -174,6 +170,7 @@ pub enum DiskOpKind {
     Expanded,
     Deliver,
     StoreWrite,
+    Log,
     OofReplied,
 }
 
@@ -239,17 +236,18 @@ impl DiskImage {
                 let log = self.store_files.logs.entry(group).or_default();
                 log.past_checkpoint.push((recipient, message.to_bits(), size_bytes));
             }
-            DiskOp::StoreWrite { group, store, write } => {
+            DiskOp::StoreWrite { group, store, write, log: after } => {
                 let log = self.store_files.logs.entry(group).or_default();
-                log.log.append(write.log_bytes);
-                if log.log.bytes() - log.checkpoint_bytes >= CHECKPOINT_DEPTH_BYTES {
-                    log.checkpoint_bytes = log.log.bytes();
+                debug_assert_eq!(log.log.bytes() + write.log_bytes, after.bytes(), "records land in order");
+                if after.checkpoint_bytes() != log.log.checkpoint_bytes() {
                     file(&mut self.mailboxes, &mut log.past_checkpoint);
                 }
+                log.log = after;
                 let files = self.store_files.databases.entry(store).or_default();
                 files.edb_bytes += write.edb_bytes;
                 files.stm_bytes += write.stm_bytes;
             }
+            DiskOp::Log { group, log } => self.store_files.logs.entry(group).or_default().log = log,
             DiskOp::OofReplied { owner, sender } => {
                 let fresh = self.mailboxes.entry(owner).or_default().oof_replied.insert(sender);
                 debug_assert!(fresh, "one Out of Office reply per sender");
@@ -275,7 +273,7 @@ impl DiskImage {
     /// passes.
     pub fn file(&mut self) {
         for log in self.store_files.logs.values_mut() {
-            log.checkpoint_bytes = log.log.bytes();
+            log.log.checkpoint(false);
             file(&mut self.mailboxes, &mut log.past_checkpoint);
         }
     }
@@ -290,12 +288,12 @@ impl DiskImage {
         for (group, log) in &mut self.store_files.logs {
             done.push(Recovery {
                 group: *group,
-                checkpoint_generation: log.checkpoint_generation(),
+                checkpoint_generation: log.log.checkpoint_generation(),
                 end_generation: log.log.generation(),
                 replayed: if skip_replay { 0 } else { log.past_checkpoint.len() as u64 },
                 torn_record: torn.is_some_and(|t| t.group == Some(*group)),
             });
-            log.checkpoint_bytes = log.log.bytes();
+            log.log.checkpoint(false);
             if skip_replay {
                 log.past_checkpoint.clear();
             }
@@ -345,13 +343,16 @@ impl DiskOp {
             DiskOp::Expanded { .. } => DiskOpKind::Expanded,
             DiskOp::Deliver { .. } => DiskOpKind::Deliver,
             DiskOp::StoreWrite { .. } => DiskOpKind::StoreWrite,
+            DiskOp::Log { .. } => DiskOpKind::Log,
             DiskOp::OofReplied { .. } => DiskOpKind::OofReplied,
         }
     }
 
     fn torn(&self) -> TornWrite {
         let group = match self {
-            DiskOp::Deliver { group, .. } | DiskOp::StoreWrite { group, .. } => Some(*group),
+            DiskOp::Deliver { group, .. } | DiskOp::StoreWrite { group, .. } | DiskOp::Log { group, .. } => {
+                Some(*group)
+            }
             _ => None,
         };
         TornWrite { kind: self.kind(), group }
@@ -425,10 +426,13 @@ mod tests {
     fn logged_disk() -> DiskImage {
         let (group, store) = (StorageGroupId(0), StoreId(0));
         let mut disk = DiskImage::default();
+        let mut log = TransactionLog::default();
         for n in 0..25 {
             let size_bytes = 1 << 20;
+            let write = DeliveryWrite::of(size_bytes, 1);
+            log.append(write.log_bytes, false);
             disk.apply(DiskOp::Deliver { group, recipient: AddressId(1), message: MessageId::Client(n), size_bytes });
-            disk.apply(DiskOp::StoreWrite { group, store, write: DeliveryWrite::of(size_bytes, 1) });
+            disk.apply(DiskOp::StoreWrite { group, store, write, log });
         }
         disk
     }
@@ -438,7 +442,7 @@ mod tests {
         let mut disk = logged_disk();
         let log = &disk.store_files.logs[&StorageGroupId(0)];
         let record = (1 << 20) + crate::store::transaction_log::PER_RECIPIENT_RECORD_BYTES;
-        assert_eq!(log.checkpoint_bytes, 20 * record, "the 20th record took the log 20 MiB past the checkpoint");
+        assert_eq!(log.log.checkpoint_bytes(), 20 * record, "the 20th record took the log 20 MiB past the checkpoint");
         assert_eq!(log.past_checkpoint.len(), 5);
         let recovered = disk.soft_recovery(false);
         let expected = Recovery {

@@ -22,6 +22,7 @@ mod expansion_order;
 mod expectations;
 mod least_cost_routing;
 mod link_state_mirror;
+pub mod log_disk;
 mod pair_table;
 mod recipient_ledger;
 
@@ -147,6 +148,7 @@ pub struct Checker {
     routes: RouteJudge,
     expansion: ExpansionOrder,
     size_limits: database_size_limit::SizeLimits,
+    log_disks: log_disk::LogDisks,
     directory: DirectoryMirror,
     expectations: Expectations,
     topology: Arc<Topology>,
@@ -174,6 +176,7 @@ impl Checker {
             routes: RouteJudge::new(topology.clone(), servers),
             expansion: ExpansionOrder::default(),
             size_limits: database_size_limit::SizeLimits::default(),
+            log_disks: log_disk::LogDisks::default(),
             directory: DirectoryMirror::default(),
             expectations: Expectations::new(expectations, last_fault),
             topology,
@@ -294,6 +297,17 @@ impl Checker {
         judge.out
     }
 
+    /// A storage group's log began a new file; `f` is what its server's disk holds.
+    pub fn log_file_begun(
+        &mut self,
+        f: log_disk::LogFileBegun,
+        name: &dyn Fn(MessageId, AddressId) -> String,
+    ) -> Vec<Violation> {
+        let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
+        self.log_disks.begun(f, &mut judge);
+        judge.out
+    }
+
     /// A database was dismounted or mounted.
     pub fn database_state(&mut self, store: org::StoreId, mounted: bool) {
         self.size_limits.state(store, mounted);
@@ -357,6 +371,7 @@ impl Checker {
             }
             Invariant::DatabaseSizeLimit => self.size_limits.detail(),
             Invariant::DismountedTakesNoMail => self.size_limits.dismount_detail(),
+            Invariant::LogDiskCapacity => self.log_disks.detail(),
         }
     }
 }

@@ -298,7 +298,15 @@ impl Org {
 
     /// The organization model's topology, with the directory the recipients built.
     fn into_topology(mut self, t: &TopologyDef, directory: GlobalCatalog) -> Topology {
-        let storage_groups = org::config::topology::StorageGroupConfig::of_stores(&mut self.store_configs);
+        let mut storage_groups = org::config::topology::StorageGroupConfig::of_stores(&mut self.store_configs);
+        for group in &mut storage_groups {
+            let def = t.servers[usize::from(group.server.0)].storage_groups.iter().find(|g| g.name == group.name);
+            let def = def.expect("a storage group is its server's");
+            group.log = org::config::topology::LogSettings {
+                circular: def.circular_logging,
+                disk_bytes: def.log_disk_mb.map(|mb| mb << 20),
+            };
+        }
         Topology {
             servers: self.server_configs,
             routing_groups: t

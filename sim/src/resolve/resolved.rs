@@ -202,6 +202,8 @@ pub enum WorldAction {
     SetMaster(RoutingGroupId, ServerId),
     /// An administrator mounts (true) or dismounts a database.
     Database(org::StoreId, bool),
+    /// A backup of the storage group holding this database completes.
+    Backup(org::StoreId),
     /// An originating bulk change on a domain controller.
     DirectoryChange {
         /// The DC.
@@ -472,6 +474,10 @@ impl Resolved {
             }
             WorldAction::Database(d, true) => {
                 Action::MountDatabase { at, database: self.topology.store(d).name.clone() }
+            }
+            WorldAction::Backup(d) => {
+                let store = self.topology.store(d);
+                Action::Backup { at, server: server(store.server), storage_group: store.storage_group.clone() }
             }
             WorldAction::Database(d, false) => {
                 Action::DismountDatabase { at, database: self.topology.store(d).name.clone() }

@@ -83,6 +83,24 @@ impl Resolver<'_> {
                         push(t0.ms, WorldAction::Database(org::StoreId(d as u16), mount));
                     }
                 }
+                Action::Backup { at: t0, server, storage_group } => {
+                    if let Some(s) = self.reference(&org.servers, "server", server, &at.key("server")) {
+                        let server_id = ServerId(s as u16);
+                        let first_store = org
+                            .store_configs
+                            .iter()
+                            .position(|c| c.server == server_id && c.storage_group == *storage_group);
+                        match first_store {
+                            Some(d) => push(t0.ms, WorldAction::Backup(org::StoreId(d as u16))),
+                            None => self.error(
+                                &at.key("storage_group"),
+                                format!(
+                                    "server {server:?} has no storage group {storage_group:?} with a mailbox store"
+                                ),
+                            ),
+                        }
+                    }
+                }
                 Action::DirectoryChange { .. } | Action::ClockSkew { .. } => {
                     self.directory_step(ctx, i, &at, &mut steps, a)
                 }

@@ -199,6 +199,12 @@ impl Resolver<'_> {
             );
         }
         for (g, sg) in s.storage_groups.iter().enumerate() {
+            if sg.log_disk_mb.is_some_and(|mb| mb < 15) {
+                self.error(
+                    &sgp.index(g).key("log_disk_mb"),
+                    "expected at least 15 MB: one 5 MB log file and the two reserve logs (EXCHANGE2003.md §7)",
+                );
+            }
             if sg.mailbox_stores.len() > 5 {
                 self.error(
                     &sgp.index(g).key("mailbox_stores"),

@@ -38,6 +38,7 @@ impl Fixed {
                 }
                 WorldAction::SetMaster(..)
                 | WorldAction::Database(..)
+                | WorldAction::Backup(_)
                 | WorldAction::Send(_)
                 | WorldAction::ModifyRecipient(_)
                 | WorldAction::DirectoryChange { .. }

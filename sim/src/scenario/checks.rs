@@ -30,6 +30,10 @@ pub enum Invariant {
     /// A dismounted database takes no mail: nothing is delivered into it between its
     /// dismount and its next mount (EXCHANGE2003.md §7).
     DismountedTakesNoMail,
+    /// A storage group's log files never outgrow their log disk: when the next file has
+    /// no room, the reserve logs finish what is in flight and the databases dismount
+    /// (EXCHANGE2003.md §7).
+    LogDiskCapacity,
 }
 
 impl Invariant {
@@ -44,6 +48,7 @@ impl Invariant {
             Invariant::ExpansionBeforeRouting => "expansion_before_routing",
             Invariant::DatabaseSizeLimit => "database_size_limit",
             Invariant::DismountedTakesNoMail => "dismounted_takes_no_mail",
+            Invariant::LogDiskCapacity => "log_disk_capacity",
         }
     }
 }

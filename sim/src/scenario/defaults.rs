@@ -104,6 +104,7 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::ExpansionBeforeRouting,
         Invariant::DatabaseSizeLimit,
         Invariant::DismountedTakesNoMail,
+        Invariant::LogDiskCapacity,
     ]
 }
 /// §4: the 2003 review window, 10 min [P].

@@ -205,6 +205,17 @@ pub enum Action {
         /// The mailbox store's name.
         database: String,
     },
+    /// An online backup of a storage group completes (the databases stay mounted): ESE
+    /// deletes the log files below the checkpoint's, which frees a full log disk (its
+    /// databases then need a `mount_database`).
+    Backup {
+        /// When.
+        at: Duration,
+        /// The server.
+        server: String,
+        /// Its storage group.
+        storage_group: String,
+    },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.
     SetMaster {
@@ -239,6 +250,7 @@ impl Action {
             | Action::ModifyGroup { at, .. }
             | Action::DismountDatabase { at, .. }
             | Action::MountDatabase { at, .. }
+            | Action::Backup { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }
     }

@@ -258,6 +258,15 @@ pub struct StorageGroup {
     pub name: String,
     /// Its mailbox stores.
     pub mailbox_stores: Vec<MailboxStore>,
+    /// Circular logging: log files the checkpoint has passed are deleted (off by
+    /// default, as in Exchange).
+    #[serde(default)]
+    pub circular_logging: bool,
+    /// Size of the volume holding its log files, MB (at least 15: one log file and the
+    /// two reserve logs, 5 MB each); unlimited by default. A full log disk dismounts the
+    /// storage group's databases until a backup truncates the logs.
+    #[serde(default)]
+    pub log_disk_mb: Option<u64>,
 }
 
 /// A mailbox store.

@@ -172,6 +172,8 @@ enum Input {
     ConnectorService(ConnectorId, bool),
     /// An administrator mounts (true) or dismounts a database.
     Database(org::StoreId, bool),
+    /// A backup of the storage group holding this database completes.
+    Backup(org::StoreId),
     /// Scripted mail submitted here, by MAPI (`true`) or over SMTP.
     Submit(Box<Message>, Vec<AddressId>, bool),
 }
@@ -318,6 +320,16 @@ impl World {
                 let mounted = *change == org::trace::DatabaseChange::Mounted;
                 self.dismounted[usize::from(store.0)] = !mounted;
                 self.checker.database_state(*store, mounted);
+            }
+            ServerEvent::LogGeneration { storage_group, .. } => {
+                let group = self.resolved.topology.storage_group(*storage_group);
+                if let Some(disk_bytes) = group.log.disk_bytes {
+                    let logs = &self.disks[usize::from(server.0)].store_files.logs;
+                    let log_files = logs.get(storage_group).map_or(0, |l| l.log.log_files());
+                    let group_name = format!("{} on {}", group.name, self.resolved.topology.server(server).name);
+                    let f = crate::checks::log_disk::LogFileBegun { group_name, log_files, disk_bytes };
+                    violations.extend(self.checker.log_file_begun(f, &|m, r| pair_name(resolved, m, r)));
+                }
             }
             ServerEvent::DatabaseSize { store, logical_bytes, verdict, .. } => {
                 let check = self.size_check(server, *store, *logical_bytes, *verdict);

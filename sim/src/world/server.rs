@@ -191,6 +191,7 @@ fn order_server(server: &mut ExchangeServer, now: Instant, order: Input) {
         Input::MasterChange(g, s) => server.handle_master_change(now, g, s),
         Input::ConnectorService(c, running) => server.handle_connector_service(c, running),
         Input::Database(store, mount) => server.handle_database(now, store, mount),
+        Input::Backup(store) => server.handle_backup(now, store),
         Input::Submit(message, recipients, true) => server.handle_submit(now, *message, recipients),
         Input::Submit(message, recipients, false) => server.handle_smtp_submit(now, *message, recipients),
     }

@@ -29,6 +29,11 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             w.recompute_connectors(now);
         }
         WorldAction::SetMaster(g, s) => w.set_master(now, g, s),
+        WorldAction::Backup(store) => {
+            // A server that is down runs no backup.
+            let server = w.resolved.topology.store(store).server;
+            w.tell_server(server, Input::Backup(store));
+        }
         WorldAction::Database(store, mount) => {
             // A server that is down takes no order; it mounts everything when it starts.
             let server = w.resolved.topology.store(store).server;
