@@ -475,6 +475,13 @@ server_events! {
     DatabaseState "database_state" { store: StoreId, change: DatabaseChange },
     /// A user over "prohibit send" tried to send: refused, nothing submitted.
     ProhibitSend "prohibit_send" { user: AddressId, mailbox_bytes: u64, limit_bytes: u64 },
+    /// The store re-read a mailbox's quota (its 2-hour cache expired) and found it changed.
+    QuotaRead "quota_read" {
+        mailbox: AddressId,
+        issue_warning_bytes: Option<u64>,
+        prohibit_send_bytes: Option<u64>,
+        prohibit_send_receive_bytes: Option<u64>,
+    },
     /// The daily size check (SP2) found a database's logical size near or at its limit.
     DatabaseSize "database_size" { store: StoreId, logical_bytes: u64, limit_bytes: u64, verdict: SizeVerdict },
     /// A storage group's log disk is full: the new log file came from the reserve logs,

@@ -26,8 +26,17 @@ impl RecipientFate {
 
 /// Events listed one per line after the outcomes: what servers and their stores went
 /// through, which explains the outcomes.
-const LISTED_EVENTS: [&str; 6] =
-    ["server_crashed", "server_restarted", "soft_recovery", "database_state", "database_size", "prohibit_send"];
+const LISTED_EVENTS: [&str; 9] = [
+    "server_crashed",
+    "server_restarted",
+    "soft_recovery",
+    "database_state",
+    "database_size",
+    "prohibit_send",
+    "quota_read",
+    "log_disk_full",
+    "backup",
+];
 
 /// `event field=value …`: a listed event's own fields, by name.
 fn listed_fields(v: &Value) -> String {

@@ -247,6 +247,7 @@ mod tests {
                     WorldAction::SetMaster(..)
                 | WorldAction::Database(..)
                     | WorldAction::Backup(_)
+                    | WorldAction::SetQuota { .. }
                     | WorldAction::Send(_)
                     | WorldAction::ModifyRecipient(_)
                     | WorldAction::DirectoryChange { .. }

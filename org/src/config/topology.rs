@@ -313,6 +313,13 @@ pub struct StoreConfig {
     pub server: ServerId,
 }
 
+/// Whose storage limits an administrator changes: one mailbox's own, or a database's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QuotaTarget {
+    Mailbox(AddressId),
+    Store(StoreId),
+}
+
 /// A mailbox's storage limits (EXCHANGE2003.md §7): a warning, then its owner may not
 /// send, then it takes no mail (5.2.2). `None`: no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -45,6 +45,8 @@ pub struct StartConditions {
     pub masters: Vec<ServerId>,
     /// Connectors whose remote bridgeheads refuse this server's connections now.
     pub stopped_connectors: Vec<ConnectorId>,
+    /// Quotas administrators have changed in the directory since the run began.
+    pub quota_changes: Vec<(crate::config::topology::QuotaTarget, crate::config::topology::MailboxQuota)>,
 }
 
 /// What a power loss left of a server's unflushed writes.
@@ -107,6 +109,9 @@ impl ExchangeServer {
         if incarnation > 0 {
             store.recovered(&recoveries);
         }
+        for (target, quota) in &start.quota_changes {
+            store.handle_quota_change(*target, *quota);
+        }
         let stopped = &start.stopped_connectors;
         let smtp = SmtpService::recover(id, topology.clone(), disk, stopped, rng, incarnation, now);
         let mut server = ExchangeServer { id, topology, smtp, routing, store, out: Outbox::default(), flush_at: None };
@@ -162,7 +167,7 @@ impl ExchangeServer {
 
     /// A MAPI client submits a message through the store driver.
     pub fn handle_submit(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
-        self.store.handle_submit(message, recipients);
+        self.store.handle_submit(now, message, recipients);
         self.settle(now);
     }
 
@@ -212,6 +217,17 @@ impl ExchangeServer {
     /// An administrator mounts or dismounts one of this server's databases.
     pub fn handle_database(&mut self, now: Instant, store: crate::StoreId, mount: bool) {
         self.store.handle_database(store, mount);
+        self.settle(now);
+    }
+
+    /// An administrator changed a quota in the directory.
+    pub fn handle_quota_change(
+        &mut self,
+        now: Instant,
+        target: crate::config::topology::QuotaTarget,
+        quota: crate::config::topology::MailboxQuota,
+    ) {
+        self.store.handle_quota_change(target, quota);
         self.settle(now);
     }
 

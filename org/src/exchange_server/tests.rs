@@ -778,3 +778,33 @@ fn a_full_log_disk_dismounts_until_a_backup_truncates_the_logs() {
     let after = run_alone(&mut server, &mut disk, Instant(30 * 60_000));
     assert_eq!(delivered(&after), 1, "the waiting message goes in at Local delivery's retry");
 }
+
+/// EXCHANGE2003.md §7: the store caches a mailbox's quota and re-reads it every 7,200 s,
+/// so a raised limit takes effect only when the cached copy expires.
+#[test]
+fn a_changed_quota_takes_effect_when_the_store_rereads_it() {
+    use crate::config::topology::{MailboxQuota, MailboxSettings, QuotaTarget};
+    const HOUR: u64 = 3_600_000;
+    let mut topo = (*two_groups()).clone();
+    let full = MailboxQuota { prohibit_send_receive_bytes: Some(1_024), ..Default::default() };
+    topo.mailboxes.insert(AddressId(2), MailboxSettings { initial_bytes: 2_048, quota: Some(full) });
+    let topo = Arc::new(topo);
+    let mut servers = [
+        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+    ];
+    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let mut send = |servers: &mut [ExchangeServer; 2], n: u64, at: u64| {
+        servers[0].handle_submit(Instant(at), message(n), vec![AddressId(2)]);
+        let events = pump(servers, &mut disks, Instant(at + 60_000));
+        let refused =
+            events.iter().any(|e| matches!(e, ServerEvent::Ndr { recipients, .. } if recipients == &[AddressId(2)]));
+        let reread = events.iter().any(|e| matches!(e, ServerEvent::QuotaRead { mailbox: AddressId(2), .. }));
+        (refused, reread)
+    };
+    assert_eq!(send(&mut servers, 1, 0), (true, false), "full: 5.2.2, and the quota is cached now");
+    let raised = MailboxQuota { prohibit_send_receive_bytes: Some(1 << 20), ..Default::default() };
+    servers[1].handle_quota_change(Instant(1_000), QuotaTarget::Mailbox(AddressId(2)), raised);
+    assert_eq!(send(&mut servers, 2, HOUR), (true, false), "an hour later the store still holds the old quota");
+    assert_eq!(send(&mut servers, 3, 2 * HOUR + 1_000), (false, true), "re-read after 2 hours: delivered");
+}

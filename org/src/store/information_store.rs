@@ -13,7 +13,7 @@
 //! size check; a storage group whose log disk fills dismounts its databases, and a
 //! backup truncates its logs.
 
-use crate::config::topology::Topology;
+use crate::config::topology::{MailboxQuota, QuotaTarget, Topology};
 use crate::message::{Message, MessageKind};
 use crate::service_events::{AfterFlush, Outbox, ToSmtp, ToStore};
 use crate::store::mailbox_store::{DeliveryOutcome, MailboxStores};
@@ -27,6 +27,11 @@ use std::sync::Arc;
 
 /// Size of an Out of Office reply: its text and headers [U].
 pub const OOF_SIZE_BYTES: u64 = 2 * 1024;
+
+/// How long the store keeps a mailbox's quota as it read it from the directory before
+/// reading it again ("Reread Logon Quotas Interval", 7,200 s, EXCHANGE2003.md §7): a
+/// changed quota takes effect up to 2 hours later.
+pub const QUOTA_CACHE_MS: u64 = 7_200_000;
 
 /// Copies of one message committed, per database.
 #[derive(Default)]
@@ -54,6 +59,11 @@ pub struct InformationStore {
     dismounted: BTreeSet<StoreId>,
     /// When each database with a size limit is checked next (SP2's daily check).
     size_checks: BTreeMap<StoreId, Instant>,
+    /// Quotas administrators changed in the directory since the run began.
+    quota_changes: BTreeMap<QuotaTarget, MailboxQuota>,
+    /// Each mailbox's quota as the store last read it, and when (looked up, never
+    /// iterated).
+    quota_cache: rustc_hash::FxHashMap<AddressId, (MailboxQuota, Instant)>,
     out: Outbox,
 }
 
@@ -75,6 +85,8 @@ impl InformationStore {
             files: disk.databases.clone(),
             dismounted: BTreeSet::new(),
             size_checks,
+            quota_changes: BTreeMap::new(),
+            quota_cache: Default::default(),
             out: Outbox::default(),
             topology,
         };
@@ -191,25 +203,55 @@ impl InformationStore {
 
     /// A MAPI client submits a message (tracking event 1027). The store refuses the logon
     /// of a user whose `protocolSettings` block their client (§2): nothing is submitted.
-    pub fn handle_submit(&mut self, message: Message, recipients: Vec<AddressId>) {
+    pub fn handle_submit(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
         let sender = message.sender.expect("clients submit with a sender");
         if !self.topology.directory.mapi_logon_allowed(sender) {
             return self.out.emit(ServerEvent::MapiLogonDenied { user: sender });
         }
         // Over "prohibit send" (§7), Outlook's send fails: nothing is submitted.
         let mailbox_bytes = self.mailbox_bytes(sender);
-        let quota = self.quota(sender, self.topology.directory.lookup(sender).map(|e| e.store));
+        let quota = self.quota(now, sender, self.topology.directory.lookup(sender).map(|e| e.store));
         if let Some(limit_bytes) = quota.prohibit_send_bytes.filter(|l| mailbox_bytes >= *l) {
             return self.out.emit(ServerEvent::ProhibitSend { user: sender, mailbox_bytes, limit_bytes });
         }
         self.out.to_smtp(ToSmtp::Submit { message, recipients });
     }
 
-    /// The limits a mailbox has: its own, or its store's.
-    fn quota(&self, mailbox: AddressId, store: Option<StoreId>) -> crate::config::topology::MailboxQuota {
-        match self.topology.mailboxes.get(&mailbox).and_then(|m| m.quota) {
+    /// An administrator changed a quota in the directory; the store reads it when its
+    /// cached copy of a mailbox's quota expires.
+    pub fn handle_quota_change(&mut self, target: QuotaTarget, quota: MailboxQuota) {
+        self.quota_changes.insert(target, quota);
+    }
+
+    /// The limits a mailbox has as the store knows them: read from the directory at most
+    /// every [`QUOTA_CACHE_MS`]; a re-read that finds them changed is traced.
+    fn quota(&mut self, now: Instant, mailbox: AddressId, store: Option<StoreId>) -> MailboxQuota {
+        if let Some((quota, read_at)) = self.quota_cache.get(&mailbox) {
+            if now.since(*read_at) < QUOTA_CACHE_MS {
+                return *quota;
+            }
+        }
+        let quota = self.directory_quota(mailbox, store);
+        let before = self.quota_cache.insert(mailbox, (quota, now));
+        if before.is_some_and(|(was, _)| was != quota) {
+            self.out.emit(ServerEvent::QuotaRead {
+                mailbox,
+                issue_warning_bytes: quota.issue_warning_bytes,
+                prohibit_send_bytes: quota.prohibit_send_bytes,
+                prohibit_send_receive_bytes: quota.prohibit_send_receive_bytes,
+            });
+        }
+        quota
+    }
+
+    /// The limits the directory gives a mailbox now: its own, or its store's.
+    fn directory_quota(&self, mailbox: AddressId, store: Option<StoreId>) -> MailboxQuota {
+        let own = self.quota_changes.get(&QuotaTarget::Mailbox(mailbox)).copied();
+        match own.or_else(|| self.topology.mailboxes.get(&mailbox).and_then(|m| m.quota)) {
             Some(own) => own,
-            None => store.map_or_else(Default::default, |s| self.topology.store(s).quota),
+            None => store.map_or_else(Default::default, |s| {
+                self.quota_changes.get(&QuotaTarget::Store(s)).copied().unwrap_or(self.topology.store(s).quota)
+            }),
         }
     }
 
@@ -219,18 +261,18 @@ impl InformationStore {
     }
 
     /// Whether a mailbox is over "prohibit send and receive": it takes no mail (5.2.2).
-    fn full(&self, mailbox: AddressId, store: StoreId) -> bool {
+    fn full(&mut self, now: Instant, mailbox: AddressId, store: StoreId) -> bool {
         !self.topology.bug(crate::planted_bugs::PlantedBug::QuotaIgnored)
             && self
-                .quota(mailbox, Some(store))
+                .quota(now, mailbox, Some(store))
                 .prohibit_send_receive_bytes
                 .is_some_and(|limit| self.mailbox_bytes(mailbox) >= limit)
     }
 
     /// A request from another service of this server.
-    pub fn handle_internal(&mut self, _now: Instant, event: ToStore) {
+    pub fn handle_internal(&mut self, now: Instant, event: ToStore) {
         match event {
-            ToStore::DeliverLocal { item, message, recipients } => self.deliver_local(item, &message, recipients),
+            ToStore::DeliverLocal { item, message, recipients } => self.deliver_local(now, item, &message, recipients),
             ToStore::Written { store, write } => {
                 let files = self.files.entry(store).or_default();
                 files.edb_bytes += write.edb_bytes;
@@ -253,7 +295,7 @@ impl InformationStore {
     /// The local delivery queue hands over a held item's recipients here: copies go into
     /// mounted databases (once each), recipients of a dismounted one wait in Local
     /// delivery, and a mailbox over "prohibit send and receive" is refused (5.2.2).
-    fn deliver_local(&mut self, item: QueueItemId, message: &Message, recipients: Vec<AddressId>) {
+    fn deliver_local(&mut self, now: Instant, item: QueueItemId, message: &Message, recipients: Vec<AddressId>) {
         // One directory lookup per recipient: its database decides the rest.
         let (mut ready, mut waiting, mut full) = (Vec::new(), Vec::new(), Vec::new());
         let mut copies = Copies::default();
@@ -261,7 +303,7 @@ impl InformationStore {
             let store = self.store_of(recipient);
             if !self.takes_mail(store) {
                 waiting.push(recipient);
-            } else if self.full(recipient, store) {
+            } else if self.full(now, recipient, store) {
                 full.push(recipient);
             } else {
                 if self.deliver(message, recipient, store) {

@@ -2,6 +2,7 @@
 //! weather, the client load and the expectations the run checks.
 
 use crate::scenario::{Action, Invariant, Scenario};
+use org::config::topology::QuotaTarget;
 use org::config::topology::Topology;
 use org::directory::ad_replication::DcId;
 use org::directory::domain_controller::{InboundConnection, WindowsVersion};
@@ -204,6 +205,8 @@ pub enum WorldAction {
     Database(org::StoreId, bool),
     /// A backup of the storage group holding this database completes.
     Backup(org::StoreId),
+    /// An administrator changes a quota in the directory.
+    SetQuota { target: org::config::topology::QuotaTarget, quota: crate::scenario::Quota },
     /// An originating bulk change on a domain controller.
     DirectoryChange {
         /// The DC.
@@ -475,6 +478,15 @@ impl Resolved {
             WorldAction::Database(d, true) => {
                 Action::MountDatabase { at, database: self.topology.store(d).name.clone() }
             }
+            WorldAction::SetQuota { target, quota } => match target {
+                QuotaTarget::Mailbox(m) => {
+                    let mailbox = Some(org::trace::Namer::address(self, m).to_string());
+                    Action::SetQuota { at, mailbox, database: None, quota }
+                }
+                QuotaTarget::Store(s) => {
+                    Action::SetQuota { at, mailbox: None, database: Some(self.topology.store(s).name.clone()), quota }
+                }
+            },
             WorldAction::Backup(d) => {
                 let store = self.topology.store(d);
                 Action::Backup { at, server: server(store.server), storage_group: store.storage_group.clone() }

@@ -83,6 +83,12 @@ impl Resolver<'_> {
                         push(t0.ms, WorldAction::Database(org::StoreId(d as u16), mount));
                     }
                 }
+                Action::SetQuota { at: t0, mailbox, database, quota } => {
+                    let target = self.quota_target(org, people, &at, mailbox, database);
+                    if let Some(target) = target {
+                        push(t0.ms, WorldAction::SetQuota { target, quota: *quota });
+                    }
+                }
                 Action::Backup { at: t0, server, storage_group } => {
                     if let Some(s) = self.reference(&org.servers, "server", server, &at.key("server")) {
                         let server_id = ServerId(s as u16);
@@ -506,5 +512,37 @@ impl Resolver<'_> {
         }
         let mapi = via.is_none();
         Some(SendSpec { server, sender, recipients, authenticated, mapi, count: 1, size_bytes: 0 })
+    }
+}
+
+impl Resolver<'_> {
+    /// What a `set_quota` changes: exactly one of a user's mailbox or a mailbox store.
+    fn quota_target(
+        &mut self,
+        org: &Org,
+        people: &mut People,
+        at: &JsonPath,
+        mailbox: &Option<String>,
+        database: &Option<String>,
+    ) -> Option<org::config::topology::QuotaTarget> {
+        use org::config::topology::QuotaTarget;
+        match (mailbox, database) {
+            (Some(name), None) => {
+                let id = self.lookup_recipient(&people.book, name, &at.key("mailbox"))?;
+                if people.directory.lookup(id).is_none() {
+                    self.error(&at.key("mailbox"), format!("{name:?} has no mailbox"));
+                    return None;
+                }
+                Some(QuotaTarget::Mailbox(id))
+            }
+            (None, Some(name)) => {
+                let d = self.reference(&org.stores, "mailbox store", name, &at.key("database"))?;
+                Some(QuotaTarget::Store(org::StoreId(d as u16)))
+            }
+            _ => {
+                self.error(at, "expected exactly one of `mailbox` (a user's alias) and `database` (a mailbox store)");
+                None
+            }
+        }
     }
 }

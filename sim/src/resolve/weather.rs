@@ -39,6 +39,7 @@ impl Fixed {
                 WorldAction::SetMaster(..)
                 | WorldAction::Database(..)
                 | WorldAction::Backup(_)
+                | WorldAction::SetQuota { .. }
                 | WorldAction::Send(_)
                 | WorldAction::ModifyRecipient(_)
                 | WorldAction::DirectoryChange { .. }

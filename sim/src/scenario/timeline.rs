@@ -205,6 +205,21 @@ pub enum Action {
         /// The mailbox store's name.
         database: String,
     },
+    /// An administrator changes storage limits in the directory: one mailbox's own
+    /// (`mailbox`) or a database's (`database`). The store re-reads a mailbox's quota
+    /// every 2 hours, so the change takes effect up to 2 hours later.
+    SetQuota {
+        /// When.
+        at: Duration,
+        /// A user's alias: its own limits from now on.
+        #[serde(default)]
+        mailbox: Option<String>,
+        /// A mailbox store's name: its limits, for mailboxes without their own.
+        #[serde(default)]
+        database: Option<String>,
+        /// The new limits (each absent one: no limit).
+        quota: Quota,
+    },
     /// An online backup of a storage group completes (the databases stay mounted): ESE
     /// deletes the log files below the checkpoint's, which frees a full log disk (its
     /// databases then need a `mount_database`).
@@ -251,6 +266,7 @@ impl Action {
             | Action::DismountDatabase { at, .. }
             | Action::MountDatabase { at, .. }
             | Action::Backup { at, .. }
+            | Action::SetQuota { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }
     }

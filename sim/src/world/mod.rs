@@ -174,6 +174,8 @@ enum Input {
     Database(org::StoreId, bool),
     /// A backup of the storage group holding this database completes.
     Backup(org::StoreId),
+    /// An administrator changed a quota in the directory.
+    Quota(org::config::topology::QuotaTarget, org::config::topology::MailboxQuota),
     /// Scripted mail submitted here, by MAPI (`true`) or over SMTP.
     Submit(Box<Message>, Vec<AddressId>, bool),
 }
@@ -195,6 +197,8 @@ struct World {
     sometimes: crate::sometimes::Tally,
     /// Each running server's state machine (what a crash takes down).
     machines: Vec<Option<Box<ExchangeServer>>>,
+    /// Quotas administrators have changed in the directory (what a starting server reads).
+    quota_changes: BTreeMap<org::config::topology::QuotaTarget, org::config::topology::MailboxQuota>,
     /// Where power losses cut the writes in progress.
     power_rng: Stream,
     wan: Wan,
@@ -570,6 +574,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         sometimes: crate::sometimes::Tally::new(&resolved.scenario.checks.sometimes),
         machines: (0..servers).map(|_| None).collect(),
         power_rng: Stream::new(seed, "power-losses"),
+        quota_changes: BTreeMap::new(),
         wan: Wan::new(
             &resolved.links,
             resolved.lan_bits_per_s,

@@ -52,6 +52,7 @@ impl ServerNode {
                 .filter(|c| w.connector_admin_down[usize::from(c.0)])
                 .filter(|c| topology.connector(*c).source_bridgeheads.contains(&id))
                 .collect(),
+            quota_changes: w.quota_changes.iter().map(|(t, q)| (*t, *q)).collect(),
         };
         let server = ExchangeServer::recover(id, topology, &mut w.disks[i], &start, rng, incarnation, Instant(now_ms));
         w.checker.server_started(id, server.link_state_table().org_info().clone());
@@ -192,6 +193,7 @@ fn order_server(server: &mut ExchangeServer, now: Instant, order: Input) {
         Input::ConnectorService(c, running) => server.handle_connector_service(c, running),
         Input::Database(store, mount) => server.handle_database(now, store, mount),
         Input::Backup(store) => server.handle_backup(now, store),
+        Input::Quota(target, quota) => server.handle_quota_change(now, target, quota),
         Input::Submit(message, recipients, true) => server.handle_submit(now, *message, recipients),
         Input::Submit(message, recipients, false) => server.handle_smtp_submit(now, *message, recipients),
     }

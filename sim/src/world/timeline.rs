@@ -29,6 +29,20 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             w.recompute_connectors(now);
         }
         WorldAction::SetMaster(g, s) => w.set_master(now, g, s),
+        WorldAction::SetQuota { target, quota, .. } => {
+            // A directory change: kept for servers that start later, told to the
+            // mailbox's server now.
+            let quota = quota.to_org();
+            w.quota_changes.insert(target, quota);
+            let topology = &w.resolved.topology;
+            let store = match target {
+                org::config::topology::QuotaTarget::Mailbox(m) => topology.directory.lookup(m).map(|e| e.store),
+                org::config::topology::QuotaTarget::Store(s) => Some(s),
+            };
+            if let Some(server) = store.map(|s| topology.store(s).server) {
+                w.tell_server(server, Input::Quota(target, quota));
+            }
+        }
         WorldAction::Backup(store) => {
             // A server that is down runs no backup.
             let server = w.resolved.topology.store(store).server;
