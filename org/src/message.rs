@@ -151,7 +151,14 @@ pub struct Message {
     /// Exchange servers carry it to each other with the message (XEXCH50), so
     /// restrictions can be enforced on any 2003 server (§2).
     pub authenticated: bool,
+    /// Its Spam Confidence Level (EXCHANGE2003.md §3.1): 0–9 as the Intelligent Message
+    /// Filter rated it, −1 for internal or authenticated mail, which is never filtered.
+    /// Exchange servers carry it to each other in XEXCH50.
+    pub scl: i8,
 }
+
+/// The SCL of mail the Intelligent Message Filter never rates (internal, authenticated).
+pub const SCL_NOT_RATED: i8 = -1;
 
 #[cfg(test)]
 mod tests {

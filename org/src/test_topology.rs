@@ -71,6 +71,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         plants: crate::planted_bugs::Plants::NONE,
         link_state: crate::config::topology::LinkStateConfig::default(),
         calendar: crate::calendar::Calendar::UNIX_EPOCH,
+        junk_threshold: 6,
         mailboxes: Default::default(),
     })
 }

@@ -227,6 +227,12 @@ impl TraceValue for i64 {
     }
 }
 
+impl TraceValue for i8 {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        json::int(out, i64::from(*self));
+    }
+}
+
 impl TraceValue for bool {
     fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
         out.extend_from_slice(if *self { b"true" } else { b"false" });
@@ -502,6 +508,9 @@ server_events! {
         replayed: u64,
         torn_record: bool,
     },
+    /// A copy went into the mailbox's Junk E-mail folder: its SCL is above the store's
+    /// threshold (durable).
+    JunkEmail "junk_email" { message: MessageId, recipient: AddressId, scl: i8 },
     /// A copy the mailbox already had was dropped.
     DuplicateSuppressed "duplicate_suppressed" { message: MessageId, recipient: AddressId, store: StoreId },
     /// An NDR was generated for these recipients (1030).

@@ -120,6 +120,7 @@ impl ClientPopulation {
             hop_count: 0,
             authenticated: true,
             header_recipients: recipients.as_slice().into(),
+            scl: org::message::SCL_NOT_RATED,
         };
         Some((message, recipients))
     }

@@ -45,6 +45,9 @@ pub struct Topology {
     /// Mailboxes with settings of their own (a starting size, quotas overriding their
     /// store's).
     pub mailboxes: BTreeMap<AddressId, MailboxSettings>,
+    /// The Intelligent Message Filter's store threshold: mail with an SCL strictly above
+    /// it goes into the Junk E-mail folder (EXCHANGE2003.md §3.1).
+    pub junk_threshold: i8,
 }
 
 impl Topology {

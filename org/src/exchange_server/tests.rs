@@ -20,6 +20,7 @@ fn message(n: u64) -> Message {
         hop_count: 0,
         authenticated: true,
         header_recipients: Default::default(),
+        scl: crate::message::SCL_NOT_RATED,
     }
 }
 
@@ -807,4 +808,24 @@ fn a_changed_quota_takes_effect_when_the_store_rereads_it() {
     servers[1].handle_quota_change(Instant(1_000), QuotaTarget::Mailbox(AddressId(2)), raised);
     assert_eq!(send(&mut servers, 2, HOUR), (true, false), "an hour later the store still holds the old quota");
     assert_eq!(send(&mut servers, 3, 2 * HOUR + 1_000), (false, true), "re-read after 2 hours: delivered");
+}
+
+/// EXCHANGE2003.md §3.1: the store moves a copy into Junk E-mail only when its SCL is
+/// strictly above the store threshold; unrated mail (−1) never.
+#[test]
+fn mail_above_the_store_threshold_goes_into_junk_email() {
+    let topo = two_groups();
+    assert_eq!(topo.junk_threshold, 6);
+    let mut server = ExchangeServer::new(ServerId(0), topo, Box::new(Counter(1)));
+    let mut disk = DiskImage::default();
+    let mut junk = Vec::new();
+    for (n, scl) in [(1, 7), (2, 6), (3, -1), (4, 9)] {
+        server.handle_submit(Instant(n * 1_000), Message { scl, ..message(n) }, vec![AddressId(1)]);
+        let events = run_alone(&mut server, &mut disk, Instant(n * 1_000 + 500));
+        junk.extend(events.into_iter().filter_map(|e| match e {
+            ServerEvent::JunkEmail { message, scl, .. } => Some((message, scl)),
+            _ => None,
+        }));
+    }
+    assert_eq!(junk, vec![(MessageId::Client(1), 7), (MessageId::Client(4), 9)]);
 }

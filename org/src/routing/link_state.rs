@@ -468,6 +468,7 @@ pub(crate) mod tests {
             link_state: crate::config::topology::LinkStateConfig::default(),
             calendar: crate::calendar::Calendar::UNIX_EPOCH,
             mailboxes: Default::default(),
+            junk_threshold: 6,
         }
     }
 

@@ -353,6 +353,10 @@ impl InformationStore {
 
     /// Writes a delivered copy; it is traced once durable.
     fn commit(&mut self, message: &Message, recipient: AddressId, store: StoreId) {
+        if message.scl > self.topology.junk_threshold && message.scl >= 0 {
+            let event = ServerEvent::JunkEmail { message: message.id, recipient, scl: message.scl };
+            self.out.after_flush(AfterFlush::Event(event));
+        }
         let group = self.topology.store(store).storage_group_id;
         self.out.write(DiskOp::Deliver { group, recipient, message: message.id, size_bytes: message.size_bytes });
         let submitted_at = message.submitted_at;

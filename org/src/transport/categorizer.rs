@@ -296,6 +296,7 @@ mod tests {
             hop_count,
             authenticated: true,
             header_recipients: Default::default(),
+            scl: crate::message::SCL_NOT_RATED,
         }
     }
 

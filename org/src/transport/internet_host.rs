@@ -104,6 +104,7 @@ mod tests {
             hop_count: 1,
             authenticated: true,
             header_recipients: Default::default(),
+            scl: crate::message::SCL_NOT_RATED,
         };
         let commands = vec![
             SmtpCommand::Ehlo,

@@ -403,6 +403,7 @@ mod tests {
                 hop_count: 0,
                 authenticated: true,
                 header_recipients: Default::default(),
+                scl: crate::message::SCL_NOT_RATED,
             },
             recipients: recipients.iter().map(|&r| AddressId(r)).collect(),
             arrived_at: Instant::ZERO,

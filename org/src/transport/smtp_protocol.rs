@@ -342,6 +342,7 @@ mod tests {
             hop_count: 0,
             authenticated: true,
             header_recipients: Default::default(),
+            scl: crate::message::SCL_NOT_RATED,
         })
     }
 

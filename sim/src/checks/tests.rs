@@ -17,6 +17,7 @@ fn no_topology() -> Arc<Topology> {
         link_state: org::config::topology::LinkStateConfig::default(),
         calendar: org::calendar::Calendar::UNIX_EPOCH,
         mailboxes: Default::default(),
+        junk_threshold: 6,
     })
 }
 

@@ -168,9 +168,10 @@ pub struct SendSpec {
     pub count: u32,
     /// Size of each.
     pub size_bytes: u64,
+    /// The SCL each carries (−1: not rated).
+    pub scl: i8,
 }
 
-/// A timeline step the world performs.
 /// How a server dies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -180,6 +181,7 @@ pub enum Failure {
     PowerLoss,
 }
 
+/// A timeline step the world performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorldAction {
     /// Submit the scripted mail `sends[i]`.
@@ -442,6 +444,7 @@ impl Resolved {
                     authenticated: Some(spec.authenticated),
                     count: spec.count,
                     size_kb: spec.size_bytes / 1_024,
+                    scl: u8::try_from(spec.scl).ok(),
                 }
             }
             WorldAction::ModifyRecipient(i) => {

@@ -113,7 +113,7 @@ impl Resolver<'_> {
                 Action::DcDown { at: t0, dc } | Action::DcUp { at: t0, dc } => {
                     self.dc_fault(ctx, i, &at, &mut steps, t0.ms, dc, matches!(a, Action::DcDown { .. }));
                 }
-                Action::Send { at: t0, from, to, via, authenticated, count, size_kb } => {
+                Action::Send { at: t0, from, to, via, authenticated, count, size_kb, scl } => {
                     if let Some(send) = self.send(
                         &mut people.book,
                         &mut org.external,
@@ -127,8 +127,9 @@ impl Resolver<'_> {
                         &people.directory,
                     ) {
                         // count and size_kb are bounded by the schema.
+                        let scl = self.send_scl(&at, *scl, &send);
                         push(t0.ms, WorldAction::Send(steps.sends.len()));
-                        steps.sends.push(SendSpec { count: *count, size_bytes: size_kb * 1_024, ..send });
+                        steps.sends.push(SendSpec { count: *count, size_bytes: size_kb * 1_024, scl, ..send });
                     }
                 }
                 Action::ModifyRecipient { at: t0, recipient, attributes, domain_controller } => {
@@ -511,7 +512,24 @@ impl Resolver<'_> {
             }
         }
         let mapi = via.is_none();
-        Some(SendSpec { server, sender, recipients, authenticated, mapi, count: 1, size_bytes: 0 })
+        let scl = org::message::SCL_NOT_RATED;
+        Some(SendSpec { server, sender, recipients, authenticated, mapi, count: 1, size_bytes: 0, scl })
+    }
+
+    /// A `send`'s SCL: only anonymous mail from outside is rated (EXCHANGE2003.md §3.1).
+    fn send_scl(&mut self, at: &JsonPath, scl: Option<u8>, send: &SendSpec) -> i8 {
+        match scl {
+            None => org::message::SCL_NOT_RATED,
+            Some(_) if send.mapi || send.authenticated => {
+                self.error(&at.key("scl"), "only anonymous mail from outside is rated: authenticated mail has SCL -1");
+                org::message::SCL_NOT_RATED
+            }
+            Some(scl) if scl > 9 => {
+                self.error(&at.key("scl"), format!("expected an SCL from 0 to 9, found {scl}"));
+                org::message::SCL_NOT_RATED
+            }
+            Some(scl) => scl as i8,
+        }
     }
 }
 

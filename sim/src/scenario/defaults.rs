@@ -172,3 +172,8 @@ pub fn send_size_kb() -> u64 {
 pub fn resend_interval() -> Duration {
     Duration::from_ms(60_000)
 }
+
+/// §3.1: the store's Junk E-mail threshold, undocumented: 6 [U].
+pub fn imf_store_threshold() -> u8 {
+    6
+}

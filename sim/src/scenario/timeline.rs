@@ -154,6 +154,12 @@ pub enum Action {
         #[serde(default = "defaults::send_size_kb")]
         #[schemars(range(min = 1, max = bounds::MESSAGE_SIZE_KB_MAX))]
         size_kb: u64,
+        /// The Spam Confidence Level (0–9) the Intelligent Message Filter gives mail from
+        /// an outside sender on an anonymous session; internal and authenticated mail is
+        /// never rated (−1).
+        #[serde(default)]
+        #[schemars(range(max = 9))]
+        scl: Option<u8>,
     },
     /// An administrator changes a recipient's attributes: query-based groups select by
     /// the new values from then on.

@@ -52,6 +52,10 @@ pub struct TopologyDef {
     /// Link state detection, review and propagation.
     #[serde(default)]
     pub link_state: LinkStateSettings,
+    /// The Intelligent Message Filter's organization-wide settings (Global Settings,
+    /// Message Delivery).
+    #[serde(default)]
+    pub intelligent_message_filter: ImfSettings,
     /// Active Directory replication between the domain controllers; absent: the
     /// directory is not simulated.
     #[serde(default)]
@@ -405,5 +409,22 @@ pub struct Lan {
 impl Default for Lan {
     fn default() -> Self {
         Lan { bandwidth: defaults::lan_bandwidth(), latency: defaults::lan_latency() }
+    }
+}
+
+/// The Intelligent Message Filter's settings (EXCHANGE2003.md §3.1).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImfSettings {
+    /// Store Junk E-mail threshold: mail with an SCL strictly above it is delivered into
+    /// the mailbox's Junk E-mail folder (6 by default [U]; 0 to 8).
+    #[serde(default = "defaults::imf_store_threshold")]
+    #[schemars(range(max = 8))]
+    pub store_threshold: u8,
+}
+
+impl Default for ImfSettings {
+    fn default() -> Self {
+        ImfSettings { store_threshold: defaults::imf_store_threshold() }
     }
 }

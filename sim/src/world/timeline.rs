@@ -123,6 +123,7 @@ impl World {
                 hop_count: 0,
                 authenticated: spec.authenticated,
                 header_recipients: spec.recipients.as_slice().into(),
+                scl: spec.scl,
             };
             self.tell_server(spec.server, Input::Submit(Box::new(message), spec.recipients.clone(), spec.mapi));
         }
