@@ -86,6 +86,8 @@ planted_bugs! {
     SkipsReplay = "skips-replay",
     /// Information Store: a full log disk goes unnoticed; the logs grow past the volume and the databases stay mounted.
     LogDiskFullIgnored = "log-disk-full-ignored",
+    /// Journaling: the journal data (XEXCH50) is not kept with the message, so the next categorizer journals it again.
+    JournalDataDropped = "journal-data-dropped",
 }
 
 impl PlantedBug {

@@ -32,6 +32,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         mta: crate::config::topology::MtaConfig::default(),
         global_catalogs: Vec::new(),
         dsaccess: None,
+        journal_bcc: false,
     };
     let connector = |from: u16, to: u16| ConnectorConfig {
         name: format!("RG{from}-RG{to}"),
@@ -53,6 +54,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
             server: ServerId(s),
             size: Default::default(),
             quota: Default::default(),
+            journal_recipient: None,
         })
         .collect();
     let storage_groups = crate::config::topology::StorageGroupConfig::of_stores(&mut stores);

@@ -515,6 +515,9 @@ server_events! {
     DuplicateSuppressed "duplicate_suppressed" { message: MessageId, recipient: AddressId, store: StoreId },
     /// An NDR was generated for these recipients (1030).
     Ndr "ndr" { message: MessageId, recipients: Vec<AddressId>, code: DsnCode, ndr: MessageId, to: AddressId },
+    /// The categorizer sent a journal report on `message` to the journal mailbox
+    /// `journal`, listing `listed` recipients (Bcc included when `bcc`: JournalBCC).
+    JournalReport "journal_report" { message: MessageId, journal: AddressId, report: MessageId, listed: u32, bcc: bool },
     /// The store sent an Out of Office reply for `from` to the sender of `message`.
     OutOfOffice "out_of_office" { message: MessageId, from: AddressId, reply: MessageId, to: AddressId },
     /// A DSN could not be delivered and went to Badmail (DSNs are never NDR'd).

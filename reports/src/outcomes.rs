@@ -26,7 +26,7 @@ impl RecipientFate {
 
 /// Events listed one per line after the outcomes: what servers and their stores went
 /// through, which explains the outcomes.
-const LISTED_EVENTS: [&str; 9] = [
+const LISTED_EVENTS: [&str; 10] = [
     "server_crashed",
     "server_restarted",
     "soft_recovery",
@@ -36,6 +36,7 @@ const LISTED_EVENTS: [&str; 9] = [
     "quota_read",
     "log_disk_full",
     "backup",
+    "junk_email",
 ];
 
 /// `event field=value …`: a listed event's own fields, by name.
@@ -123,6 +124,18 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 recipients_of.insert(reply.clone(), vec![to]);
                 order.push(reply);
             }
+            "journal_report" => {
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let report = as_str(v, "report", trace, n)?.to_string();
+                let journal = as_str(v, "journal", trace, n)?.to_string();
+                let listed = as_u64(v, "listed", trace, n)?;
+                let header =
+                    format!("{report} journal report on {message} ({listed} listed) to {journal} at {t} ms on {node}");
+                headers.insert(report.clone(), header);
+                fates.insert((report.clone(), journal.clone()), RecipientFate::at(&node));
+                recipients_of.insert(report.clone(), vec![journal]);
+                order.push(report);
+            }
             "badmail" => {
                 let message = as_str(v, "message", trace, n)?.to_string();
                 let code = as_str(v, "code", trace, n)?;
@@ -170,8 +183,12 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut out = String::new();
     let ndrs = order.iter().filter(|m| m.starts_with("NDR-")).count();
     let oofs = order.iter().filter(|m| m.starts_with("OOF-")).count();
-    let client = order.len() - ndrs - oofs;
-    let oof_note = if oofs > 0 { format!(", {oofs} Out of Office replies") } else { String::new() };
+    let journals = order.iter().filter(|m| m.starts_with("JRN-")).count();
+    let client = order.len() - ndrs - oofs - journals;
+    let mut oof_note = if oofs > 0 { format!(", {oofs} Out of Office replies") } else { String::new() };
+    if journals > 0 {
+        oof_note.push_str(&format!(", {journals} journal reports"));
+    }
     out.push_str(&format!(
         "{} messages ({client} from clients, {ndrs} NDRs{oof_note}), {} recipients\n",
         order.len(),

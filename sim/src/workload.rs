@@ -121,6 +121,7 @@ impl ClientPopulation {
             authenticated: true,
             header_recipients: recipients.as_slice().into(),
             scl: org::message::SCL_NOT_RATED,
+            journaled: Default::default(),
         };
         Some((message, recipients))
     }

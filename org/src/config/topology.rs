@@ -121,6 +121,8 @@ pub struct ServerConfig {
     /// DSAccess user cache settings when recipient lookups go to a GC; `None` reads the
     /// recipients directly (a cache that never misses).
     pub dsaccess: Option<crate::directory::dsaccess::DsAccessConfig>,
+    /// `JournalBCC`: journal reports list Bcc recipients too.
+    pub journal_bcc: bool,
 }
 
 /// The X.400 MTA's retry rules for opening an association (EXCHANGE2003.md §3.2a [P]):
@@ -312,6 +314,8 @@ pub struct StoreConfig {
     pub size: StoreSizeConfig,
     /// Its mailboxes' storage limits (a mailbox may override them).
     pub quota: MailboxQuota,
+    /// The journal mailbox of a journaling store.
+    pub journal_recipient: Option<AddressId>,
     /// The server that mounts it.
     pub server: ServerId,
 }

@@ -21,6 +21,7 @@ fn message(n: u64) -> Message {
         authenticated: true,
         header_recipients: Default::default(),
         scl: crate::message::SCL_NOT_RATED,
+        journaled: Default::default(),
     }
 }
 
@@ -828,4 +829,38 @@ fn mail_above_the_store_threshold_goes_into_junk_email() {
         }));
     }
     assert_eq!(junk, vec![(MessageId::Client(1), 7), (MessageId::Client(4), 9)]);
+}
+
+/// EXCHANGE2003.md §3.2: a message from a mailbox on a journaling store gets one journal
+/// report, from the first categorizer; the next server reads the journal data the
+/// message carries and does not journal it again; Bcc recipients are listed only with
+/// JournalBCC.
+#[test]
+fn a_journaled_message_is_reported_once_across_servers() {
+    let mut topo = (*two_groups()).clone();
+    // Store 0 (mailbox 1's, on EX0) journals to mailbox 2 (on EX1).
+    topo.stores[0].journal_recipient = Some(AddressId(2));
+    let topo = Arc::new(topo);
+    let mut servers = [
+        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+    ];
+    let mut disks = [DiskImage::default(), DiskImage::default()];
+    // To mailbox 2 with mailbox 1 itself in Bcc: the header names only mailbox 2.
+    let sent = Message { header_recipients: [AddressId(2)].as_slice().into(), ..message(1) };
+    servers[0].handle_submit(Instant::ZERO, sent, vec![AddressId(2), AddressId(1)]);
+    let events = pump(&mut servers, &mut disks, Instant(60_000));
+    let reports: Vec<(u32, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::JournalReport { message: MessageId::Client(1), listed, bcc, .. } => Some((*listed, *bcc)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reports, vec![(1, false)], "once, by EX0, without the Bcc recipient: {events:?}");
+    let delivered_to_journal = events
+        .iter()
+        .filter(|e| matches!(e, ServerEvent::Delivered { message: MessageId::Journal { .. }, recipient: AddressId(2), .. }))
+        .count();
+    assert_eq!(delivered_to_journal, 1, "the report reaches the journal mailbox");
 }

@@ -231,6 +231,7 @@ mod tests {
                 mta: crate::config::topology::MtaConfig::default(),
                 global_catalogs: Vec::new(),
                 dsaccess: None,
+                journal_bcc: false,
             })
             .collect();
         topo

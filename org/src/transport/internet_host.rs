@@ -105,6 +105,7 @@ mod tests {
             authenticated: true,
             header_recipients: Default::default(),
             scl: crate::message::SCL_NOT_RATED,
+            journaled: Default::default(),
         };
         let commands = vec![
             SmtpCommand::Ehlo,

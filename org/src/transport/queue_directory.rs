@@ -97,6 +97,14 @@ pub enum DiskOp {
         /// Its log now.
         log: TransactionLog,
     },
+    /// The categorizer sent a journal report on an item's message to `journal`: the
+    /// message's journal data (XEXCH50) names it from now on.
+    Journaled {
+        /// The queue item.
+        item: QueueItemId,
+        /// The journal mailbox.
+        journal: AddressId,
+    },
     /// The store answered `sender` for a mailbox owner who is Out of Office: the OOF
     /// history lives in the mailbox, so a restart does not answer the sender again.
     OofReplied {
@@ -171,6 +179,7 @@ pub enum DiskOpKind {
     Deliver,
     StoreWrite,
     Log,
+    Journaled,
     OofReplied,
 }
 
@@ -248,6 +257,10 @@ impl DiskImage {
                 files.stm_bytes += write.stm_bytes;
             }
             DiskOp::Log { group, log } => self.store_files.logs.entry(group).or_default().log = log,
+            DiskOp::Journaled { item, journal } => {
+                let stored = &mut self.items.get_mut(&item).expect("a journaled item is on disk").message;
+                stored.journaled = stored.journaled.iter().copied().chain([journal]).collect();
+            }
             DiskOp::OofReplied { owner, sender } => {
                 let fresh = self.mailboxes.entry(owner).or_default().oof_replied.insert(sender);
                 debug_assert!(fresh, "one Out of Office reply per sender");
@@ -344,6 +357,7 @@ impl DiskOp {
             DiskOp::Deliver { .. } => DiskOpKind::Deliver,
             DiskOp::StoreWrite { .. } => DiskOpKind::StoreWrite,
             DiskOp::Log { .. } => DiskOpKind::Log,
+            DiskOp::Journaled { .. } => DiskOpKind::Journaled,
             DiskOp::OofReplied { .. } => DiskOpKind::OofReplied,
         }
     }
@@ -404,6 +418,7 @@ mod tests {
                 authenticated: true,
                 header_recipients: Default::default(),
                 scl: crate::message::SCL_NOT_RATED,
+                journaled: Default::default(),
             },
             recipients: recipients.iter().map(|&r| AddressId(r)).collect(),
             arrived_at: Instant::ZERO,

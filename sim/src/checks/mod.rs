@@ -324,10 +324,22 @@ impl Checker {
         self.size_limits.finish(&mut judge);
         let topology = &self.topology;
         let home = |r: AddressId| topology.directory.lookup(r).map(|e| topology.store(e.store).server);
-        let (lost, missing) = self.ledger.lost(disks, &home);
+        let journal_of =
+            |r: AddressId| topology.directory.lookup(r).and_then(|e| topology.store(e.store).journal_recipient);
+        let end = self.ledger.lost(disks, &home, &journal_of);
+        if let Some(((message, recipient), journal)) = end.unjournaled.first() {
+            let n = end.unjournaled.len() as u64;
+            let detail = format!(
+                "{n} journaled delivery(ies) without a journal report; first: {}, with no report for {}",
+                name(*message, *recipient),
+                name(*message, *journal)
+            );
+            *self.verdicts.violations.entry("journal_once").or_default() += n;
+            self.verdicts.first_failure.entry("journal_once").or_insert(detail);
+        }
         let failures = [
-            (lost, "accepted recipient(s) neither delivered, NDR'd nor queued"),
-            (missing, "delivered recipient(s) whose copy is not in their mailbox"),
+            (end.lost, "accepted recipient(s) neither delivered, NDR'd nor queued"),
+            (end.missing, "delivered recipient(s) whose copy is not in their mailbox"),
         ];
         for (pairs, what) in failures {
             if let Some(first) = pairs.first() {
@@ -372,6 +384,9 @@ impl Checker {
             Invariant::DatabaseSizeLimit => self.size_limits.detail(),
             Invariant::DismountedTakesNoMail => self.size_limits.dismount_detail(),
             Invariant::LogDiskCapacity => self.log_disks.detail(),
+            Invariant::JournalOnce => {
+                format!("{} journal report(s), one per message and journal", self.ledger.journal_reports())
+            }
         }
     }
 }

@@ -64,6 +64,19 @@ pub(super) struct RecipientLedger {
     pub(super) ndr_by_code: BTreeMap<DsnCode, u64>,
     /// Connector state changes so far (routing generations).
     routing_epoch: u64,
+    /// (message, journal mailbox) of every journal report (looked up, never iterated).
+    journals: std::collections::HashSet<PairId, rustc_hash::FxBuildHasher>,
+}
+
+/// What the end of a run finds wrong with the pairs.
+#[derive(Default)]
+pub(super) struct EndOfRun {
+    /// Neither delivered, NDR'd, relayed nor queued anywhere.
+    pub lost: Vec<PairId>,
+    /// Delivered, but not in the mailbox on its home server's disk.
+    pub missing: Vec<PairId>,
+    /// Delivered into a journaling store's mailbox with no journal report: (pair, journal).
+    pub unjournaled: Vec<(PairId, AddressId)>,
 }
 
 /// What one event did to the ledger that the expectations count.
@@ -77,6 +90,11 @@ impl RecipientLedger {
     /// A connector changed state somewhere: routes may legitimately change.
     pub(super) fn routing_changed(&mut self) {
         self.routing_epoch += 1;
+    }
+
+    /// How many journal reports were sent.
+    pub(super) fn journal_reports(&self) -> usize {
+        self.journals.len()
     }
 
     /// How many pairs were ever accepted.
@@ -128,6 +146,15 @@ impl RecipientLedger {
                     self.fail(*message, *r, judge);
                 }
             }
+            ServerEvent::JournalReport { message, journal, report, .. } => {
+                self.accept(server, *report, &[*journal], false);
+                if !self.journals.insert((*message, *journal)) {
+                    let name = judge.name;
+                    judge.violate(Invariant::JournalOnce, || {
+                        format!("{} got a second journal report", name(*message, *journal))
+                    });
+                }
+            }
             ServerEvent::OutOfOffice { reply, to, .. } => {
                 self.counts.oof_messages += 1;
                 self.accept(server, *reply, &[*to], false);
@@ -157,7 +184,7 @@ impl RecipientLedger {
                 self.counts.delivered += 1;
                 return Settled::DeliveredToClient(recipient);
             }
-            Ok(_) => self.counts.ndr_delivered += 1,
+            Ok(_) => self.counts.ndr_delivered += u64::from(matches!(message, MessageId::Dsn { .. })),
             Err(Some(pair)) => {
                 let what = if pair.delivered() {
                     "delivered twice"
@@ -275,14 +302,20 @@ impl RecipientLedger {
         &mut self,
         disks: &[DiskImage],
         home: &dyn Fn(AddressId) -> Option<ServerId>,
-    ) -> (Vec<PairId>, Vec<PairId>) {
+        journal_of: &dyn Fn(AddressId) -> Option<AddressId>,
+    ) -> EndOfRun {
         let queued: BTreeSet<(MessageId, AddressId)> = disks.iter().flat_map(|d| d.queued_recipients()).collect();
-        let (mut lost, mut missing) = (Vec::new(), Vec::new());
+        let mut end = EndOfRun::default();
         for (message, recipient, pair) in self.pairs.iter() {
             if pair.delivered() {
                 let mailbox = home(recipient).and_then(|s| disks[usize::from(s.0)].filed_mailbox(recipient));
                 if !mailbox.is_some_and(|m| m.messages.contains(message)) {
-                    missing.push((message, recipient));
+                    end.missing.push((message, recipient));
+                }
+                if let Some(journal) = journal_of(recipient).filter(|_| pair.client()) {
+                    if !self.journals.contains(&(message, journal)) {
+                        end.unjournaled.push(((message, recipient), journal));
+                    }
                 }
             }
             if pair.resolved() {
@@ -292,11 +325,12 @@ impl RecipientLedger {
             if queued.contains(&pair_id) {
                 self.counts.queued += u64::from(pair.client());
             } else {
-                lost.push(pair_id);
+                end.lost.push(pair_id);
             }
         }
-        lost.sort_unstable();
-        missing.sort_unstable();
-        (lost, missing)
+        end.lost.sort_unstable();
+        end.missing.sort_unstable();
+        end.unjournaled.sort_unstable();
+        end
     }
 }

@@ -381,6 +381,34 @@ impl Resolver<'_> {
         found
     }
 
+    /// Each journaling store's journal mailbox: a mailbox user's alias.
+    fn journal_recipients(&mut self, t: &TopologyDef, org: &mut Org, people: &mut People) {
+        for (si, s) in t.servers.iter().enumerate() {
+            for (gi, g) in s.storage_groups.iter().enumerate() {
+                for (k, store) in g.mailbox_stores.iter().enumerate() {
+                    let Some(alias) = &store.journal_recipient else { continue };
+                    let at = p()
+                        .key("topology")
+                        .key("servers")
+                        .index(si)
+                        .key("storage_groups")
+                        .index(gi)
+                        .key("mailbox_stores")
+                        .index(k)
+                        .key("journal_recipient");
+                    let Some(id) = self.lookup_alias(&people.book, alias, &at) else { continue };
+                    if people.directory.lookup(id).is_none() {
+                        self.error(&at, format!("{alias:?} has no mailbox: a journal recipient is a mailbox"));
+                        continue;
+                    }
+                    if let Some(d) = org.stores.get(&store.name) {
+                        org.store_configs[d].journal_recipient = Some(id);
+                    }
+                }
+            }
+        }
+    }
+
     fn resolve(&mut self, scenario: Scenario) -> Option<Resolved> {
         let t = &scenario.topology;
         if scenario.duration.ms == 0 || scenario.duration.ms > bounds::DURATION_MS_MAX {
@@ -389,6 +417,7 @@ impl Resolver<'_> {
         }
         let mut org = self.topology(t);
         let mut people = self.recipients(&scenario, &mut org);
+        self.journal_recipients(t, &mut org, &mut people);
         let workload = self.workload(&scenario, &people.external_addresses);
         let names = Targets::of(t, &org);
         let (replication, rus_dcs) = self.simulated_directory(&scenario, &org, &people, &names.dcs);

@@ -158,8 +158,10 @@ pub struct SendSpec {
     pub server: ServerId,
     /// The sender.
     pub sender: AddressId,
-    /// The recipients.
+    /// The recipients, those named in To first (`named` of them), then the blind copies.
     pub recipients: Vec<AddressId>,
+    /// How many of `recipients` the headers name.
+    pub named: usize,
     /// Whether the sender authenticated.
     pub authenticated: bool,
     /// Submitted by MAPI at the sender's home server (no `via`), else over SMTP.
@@ -439,7 +441,8 @@ impl Resolved {
                 Action::Send {
                     at,
                     from: name(spec.sender),
-                    to: spec.recipients.iter().map(|r| name(*r)).collect(),
+                    to: spec.recipients[..spec.named].iter().map(|r| name(*r)).collect(),
+                    bcc: spec.recipients[spec.named..].iter().map(|r| name(*r)).collect(),
                     via: (!spec.mapi).then(|| server(spec.server)),
                     authenticated: Some(spec.authenticated),
                     count: spec.count,

@@ -113,7 +113,7 @@ impl Resolver<'_> {
                 Action::DcDown { at: t0, dc } | Action::DcUp { at: t0, dc } => {
                     self.dc_fault(ctx, i, &at, &mut steps, t0.ms, dc, matches!(a, Action::DcDown { .. }));
                 }
-                Action::Send { at: t0, from, to, via, authenticated, count, size_kb, scl } => {
+                Action::Send { at: t0, from, to, bcc, via, authenticated, count, size_kb, scl } => {
                     if let Some(send) = self.send(
                         &mut people.book,
                         &mut org.external,
@@ -121,7 +121,7 @@ impl Resolver<'_> {
                         t,
                         &at,
                         from,
-                        to,
+                        (to, bcc),
                         via,
                         *authenticated,
                         &people.directory,
@@ -458,7 +458,7 @@ impl Resolver<'_> {
         t: &crate::scenario::TopologyDef,
         at: &JsonPath,
         from: &str,
-        to: &[String],
+        (to, bcc): (&[String], &[String]),
         via: &Option<String>,
         authenticated: Option<bool>,
         directory: &GlobalCatalog,
@@ -495,8 +495,10 @@ impl Resolver<'_> {
         }
         let mut recipients = Vec::new();
         let mut listed = BTreeSet::new();
-        for (k, name) in to.iter().enumerate() {
-            let rat = at.key("to").index(k);
+        let named = to.iter().map(|n| ("to", n)).enumerate();
+        let blind = bcc.iter().map(|n| ("bcc", n)).enumerate();
+        for (k, (field, name)) in named.chain(blind) {
+            let rat = at.key(field).index(k);
             let id = if name.contains('@') {
                 match book.address(name) {
                     Some(id) => Some(id),
@@ -513,7 +515,8 @@ impl Resolver<'_> {
         }
         let mapi = via.is_none();
         let scl = org::message::SCL_NOT_RATED;
-        Some(SendSpec { server, sender, recipients, authenticated, mapi, count: 1, size_bytes: 0, scl })
+        let named = recipients.len().min(to.len());
+        Some(SendSpec { server, sender, recipients, named, authenticated, mapi, count: 1, size_bytes: 0, scl })
     }
 
     /// A `send`'s SCL: only anonymous mail from outside is rated (EXCHANGE2003.md §3.1).

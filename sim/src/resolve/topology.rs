@@ -220,6 +220,7 @@ impl Resolver<'_> {
                     server,
                     size: self.store_size(s, store, &at),
                     quota: store.quota.unwrap_or_default().to_org(),
+                    journal_recipient: None, // set once recipients are known
                 };
                 stores.push((config, at));
             }
@@ -535,6 +536,7 @@ fn server_config(t: &TopologyDef, s: &crate::scenario::Server, routing_group: Ro
         },
         mta: MtaConfig { open_interval_ms: s.mta.open_interval.ms, max_open_retries: s.mta.max_open_retries },
         global_catalogs: Vec::new(),
+        journal_bcc: s.journal_bcc,
         dsaccess: t.dsaccess.as_ref().map(|d| {
             let version = server_version(s.version);
             let defaults = org::directory::dsaccess::DsAccessConfig::for_version(version);

@@ -34,6 +34,10 @@ pub enum Invariant {
     /// no room, the reserve logs finish what is in flight and the databases dismount
     /// (EXCHANGE2003.md §7).
     LogDiskCapacity,
+    /// Journaling: every message delivered to a mailbox on a journaling store has a
+    /// journal report to that store's journal mailbox, and no message gets two reports
+    /// for one journal (EXCHANGE2003.md §3.2).
+    JournalOnce,
 }
 
 impl Invariant {
@@ -49,6 +53,7 @@ impl Invariant {
             Invariant::DatabaseSizeLimit => "database_size_limit",
             Invariant::DismountedTakesNoMail => "dismounted_takes_no_mail",
             Invariant::LogDiskCapacity => "log_disk_capacity",
+            Invariant::JournalOnce => "journal_once",
         }
     }
 }

@@ -105,6 +105,7 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::DatabaseSizeLimit,
         Invariant::DismountedTakesNoMail,
         Invariant::LogDiskCapacity,
+        Invariant::JournalOnce,
     ]
 }
 /// §4: the 2003 review window, 10 min [P].

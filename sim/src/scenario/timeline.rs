@@ -140,6 +140,10 @@ pub enum Action {
         from: String,
         /// Recipients: aliases of users, contacts and groups, or outside addresses.
         to: Vec<String>,
+        /// Blind copies: recipients of the envelope only, not named in To or Cc (a
+        /// journal report lists them only with `JournalBCC`).
+        #[serde(default)]
+        bcc: Vec<String>,
         /// The server whose SMTP virtual server takes the message.
         #[serde(default)]
         via: Option<String>,

@@ -188,6 +188,10 @@ pub struct Server {
     /// Standard or Enterprise Edition: selects the storage limits.
     #[serde(default)]
     pub edition: Edition,
+    /// The `JournalBCC` registry switch: journal reports its categorizer writes list
+    /// every recipient, Bcc included (otherwise only To and Cc).
+    #[serde(default)]
+    pub journal_bcc: bool,
     /// Storage groups and their mailbox stores.
     #[serde(default)]
     pub storage_groups: Vec<StorageGroup>,
@@ -304,6 +308,10 @@ pub struct MailboxStore {
     /// Its mailboxes' storage limits (none by default); a user may have its own.
     #[serde(default)]
     pub quota: Option<Quota>,
+    /// Journaling ("Archive all messages sent or received by mailboxes on this store"):
+    /// the alias of the mailbox that gets a journal report of each such message.
+    #[serde(default)]
+    pub journal_recipient: Option<String>,
 }
 
 /// Mailbox storage limits (EXCHANGE2003.md §7), each optional.

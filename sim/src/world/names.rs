@@ -7,12 +7,13 @@ use org::{StorageGroupId, StoreId};
 
 impl Namer for Resolved {
     /// `M<n>` for client mail, `NDR-<server>-<item>` for a DSN, `OOF-<server>-<item>`
-    /// for an Out of Office reply.
+    /// for an Out of Office reply, `JRN-<server>-<item>` for a journal report.
     fn message(&self, id: MessageId) -> String {
         match id {
             MessageId::Client(n) => format!("M{n}"),
             MessageId::Dsn { server, item } => format!("NDR-{}-{item}", self.topology.server(server).name),
             MessageId::AutoReply { server, item } => format!("OOF-{}-{item}", self.topology.server(server).name),
+            MessageId::Journal { server, item } => format!("JRN-{}-{item}", self.topology.server(server).name),
         }
     }
 
@@ -26,6 +27,7 @@ impl Namer for Resolved {
             }
             MessageId::Dsn { server, item } => (b"NDR-", server, item.0),
             MessageId::AutoReply { server, item } => (b"OOF-", server, item.0),
+            MessageId::Journal { server, item } => (b"JRN-", server, item.0),
         };
         out.extend_from_slice(prefix);
         json::escape(out, &self.topology.server(server).name);

@@ -122,8 +122,9 @@ impl World {
                 submitted_at: now,
                 hop_count: 0,
                 authenticated: spec.authenticated,
-                header_recipients: spec.recipients.as_slice().into(),
+                header_recipients: spec.recipients[..spec.named].into(),
                 scl: spec.scl,
+                journaled: Default::default(),
             };
             self.tell_server(spec.server, Input::Submit(Box::new(message), spec.recipients.clone(), spec.mapi));
         }

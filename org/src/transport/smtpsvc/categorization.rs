@@ -71,6 +71,7 @@ impl SmtpService {
             return self.start_expansion(now, id, tops, others, refused);
         }
         if !others.is_empty() {
+            self.journal(now, id, &others);
             self.ask_route(QueueEntry { item: id, recipients: others }, None);
         }
     }
@@ -109,6 +110,7 @@ impl SmtpService {
         let routed_early = if routes_now { others.clone() } else { Vec::new() };
         self.expanding.insert(id, Expanding::new(work, false, routed_early));
         if routes_now && !others.is_empty() {
+            self.journal(now, id, &others);
             self.ask_route(QueueEntry { item: id, recipients: others }, None);
         }
         self.ask_gc(now, id);

@@ -234,6 +234,9 @@ pub struct SmtpService {
     /// The DSAccess user cache, when the scenario simulates it (memory: empty after a
     /// restart).
     dsaccess: Option<UserCache>,
+    /// Some store of the organization journals (else the categorizer has nothing to
+    /// look up for it).
+    journaling: bool,
 }
 
 impl SmtpService {
@@ -250,6 +253,7 @@ impl SmtpService {
         now: Instant,
     ) -> Self {
         let dsaccess = topology.server(id).dsaccess.map(UserCache::new);
+        let journaling = topology.stores.iter().any(|s| s.journal_recipient.is_some());
         let mut smtp = SmtpService {
             id,
             topology,
@@ -273,6 +277,7 @@ impl SmtpService {
             next_search: LdapSearchId(0),
             categorizer_found: 0,
             dsaccess,
+            journaling,
         };
         if !disk.items.is_empty() {
             let recipients = disk.items.values().map(|i| i.recipients.len() as u32).sum();

@@ -208,6 +208,7 @@ impl SmtpService {
                 authenticated: true,
                 header_recipients: [to].as_slice().into(),
                 scl: crate::message::SCL_NOT_RATED,
+                journaled: Default::default(),
             },
             recipients: vec![to],
             arrived_at: now,
@@ -248,6 +249,7 @@ impl SmtpService {
                         authenticated: true,
                         header_recipients: Default::default(),
                         scl: crate::message::SCL_NOT_RATED,
+                        journaled: Default::default(),
                     },
                     recipients: vec![sender],
                     arrived_at: now,
@@ -266,4 +268,84 @@ impl SmtpService {
         }
         self.recipients_done(item_id, &recipients);
     }
+
+    /// Journaling (EXCHANGE2003.md §3.2): a message sent from or to a mailbox on a
+    /// journaling store gets one journal report per journal mailbox, from the first
+    /// categorizer that routes such a recipient. The message carries the journal
+    /// mailboxes served (XEXCH50's journal data, durable with it), so no later server or
+    /// restart journals it again for them.
+    pub(super) fn journal(&mut self, now: Instant, item: QueueItemId, recipients: &[AddressId]) {
+        if !self.journaling {
+            return;
+        }
+        let message = &self.items[&item].message;
+        if message.kind != MessageKind::Normal {
+            return;
+        }
+        let (directory, topology) = (&self.topology.directory, &self.topology);
+        let journal_of = |a: AddressId| directory.lookup(a).and_then(|e| topology.store(e.store).journal_recipient);
+        let mut journals: Vec<AddressId> =
+            message.sender.into_iter().chain(recipients.iter().copied()).filter_map(journal_of).collect();
+        journals.sort_unstable();
+        journals.dedup();
+        journals.retain(|j| !message.journaled.contains(j));
+        for journal in journals {
+            self.submit_journal_report(now, item, journal, recipients);
+        }
+    }
+
+    /// Writes one journal report: the original's content and its recipient list (To and
+    /// Cc, or every envelope recipient routed here with `JournalBCC`), to the journal
+    /// mailbox; the report is written before the mark, so a crash between them can
+    /// repeat a report, never lose one.
+    fn submit_journal_report(&mut self, now: Instant, item: QueueItemId, journal: AddressId, recipients: &[AddressId]) {
+        let bcc = self.topology.server(self.id).journal_bcc;
+        let original = &self.items[&item].message;
+        let mut listed: Vec<AddressId> = original.header_recipients.to_vec();
+        if bcc {
+            listed.extend(recipients.iter().copied().filter(|r| !original.header_recipients.contains(r)));
+        }
+        let report_item = self.take_item_id();
+        let original = &self.items[&item].message;
+        let report = StoredItem {
+            id: report_item,
+            message: Message {
+                id: MessageId::Journal { server: self.id, item: report_item },
+                kind: MessageKind::JournalReport { original: original.id },
+                sender: None,
+                size_bytes: original.size_bytes + JOURNAL_ENVELOPE_BYTES + listed.len() as u64 * JOURNAL_LISTED_BYTES,
+                submitted_at: now,
+                hop_count: 0,
+                authenticated: true,
+                header_recipients: [journal].as_slice().into(),
+                scl: crate::message::SCL_NOT_RATED,
+                journaled: Default::default(),
+            },
+            recipients: vec![journal],
+            arrived_at: now,
+            submitted_here: false,
+        };
+        let event = ServerEvent::JournalReport {
+            message: original.id,
+            journal,
+            report: report.message.id,
+            listed: listed.len() as u32,
+            bcc,
+        };
+        self.out.write(DiskOp::Enqueue(report.clone()));
+        if !self.topology.bug(PlantedBug::JournalDataDropped) {
+            self.out.write(DiskOp::Journaled { item, journal });
+            let stored = &mut self.items.get_mut(&item).expect("a journaled item is held").message;
+            stored.journaled = stored.journaled.iter().copied().chain([journal]).collect();
+        }
+        self.out.after_flush(AfterFlush::Event(event));
+        self.out.after_flush(AfterFlush::Process(report));
+    }
 }
+
+/// A journal report's envelope beyond the original's content: the report's own headers
+/// and body text [U].
+const JOURNAL_ENVELOPE_BYTES: u64 = 1_024;
+
+/// Each recipient a journal report lists: its address and type line [U].
+const JOURNAL_LISTED_BYTES: u64 = 100;
