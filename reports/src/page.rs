@@ -288,7 +288,7 @@ impl Page<'_> {
     /// the daily size checks that warned or dismounted.
     fn store_section(&mut self) -> Result<Html, ReportError> {
         let d = self.data;
-        if d.log_files.is_empty() && d.database_states.is_empty() && d.size_checks.is_empty() {
+        if d.log_files.is_empty() && d.database_states.is_empty() && d.database_sizes.is_empty() {
             return Ok(Html(String::new()));
         }
         let mut out = String::from("<h3>Information Store</h3>\n");
@@ -311,6 +311,21 @@ impl Page<'_> {
             "No storage group filled a 5 MB log file.",
         );
         out.push_str(&self.full_chart(names, ("log files/hour", Values::Count), lines)?.0);
+        let names = (
+            "database size",
+            "Database logical size (physical less free space), with the SP2 limit where the size comes within half of it",
+            "No mailbox database.",
+        );
+        // GB once some database passes 1 GB, MB below.
+        let peak = d.database_sizes.values().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max);
+        let (unit, unit_bytes) = if peak >= (1u64 << 30) as f64 { ("GB", 1 << 30) } else { ("MB", 1 << 20) };
+        out.push_str(&self.full_chart(names, (unit, Values::Real), ceiling_lines(&d.database_sizes, unit_bytes))?.0);
+        let names = (
+            "log disk use",
+            "Transaction log files on disk (backups and circular logging delete them), with the log disk's size where set",
+            "No mailbox database.",
+        );
+        out.push_str(&self.full_chart(names, ("MB", Values::Real), ceiling_lines(&d.log_disk_use, 1 << 20))?.0);
         out.push_str(&store_tables(d).0);
         Ok(Html(out))
     }
@@ -823,6 +838,24 @@ fn event_counts(d: &TraceData) -> Html {
     }
     out.push_str("</table>\n");
     Html(out)
+}
+
+/// One line per sampled quantity (in `unit_bytes`), and a dashed-name line for its
+/// ceiling once the quantity comes within half of it (an 8,000 GB limit would flatten a
+/// 2 GB database to the axis).
+fn ceiling_lines(sampled: &BTreeMap<(String, String), crate::trace_data::Sampled>, unit_bytes: u64) -> Vec<Line> {
+    let mut lines = Vec::new();
+    for ((server, name), s) in sampled {
+        let scale = |v: f64| v / unit_bytes as f64;
+        let points: Vec<(u64, f64)> = s.points.iter().map(|(t, v)| (*t, scale(*v))).collect();
+        let peak = s.points.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+        lines.push(Line { name: format!("{server}: {name}"), points: points.clone() });
+        if let Some(ceiling) = s.ceiling.filter(|c| peak * 2.0 >= *c as f64) {
+            let flat = points.iter().map(|(t, _)| (*t, scale(ceiling as f64))).collect();
+            lines.push(Line { name: format!("{server}: {name} (limit)"), points: flat });
+        }
+    }
+    lines
 }
 
 #[cfg(test)]

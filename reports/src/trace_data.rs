@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+/// Size of a transaction log file (EXCHANGE2003.md §7): the trace counts files.
+const LOG_FILE_BYTES: u64 = 5_242_880;
+
 /// Bytes one link direction carried in one sample interval: (t_ms, bytes, interval_ms).
 pub type LinkSample = (u64, u64, u64);
 
@@ -163,6 +166,18 @@ pub struct TraceData {
     pub size_checks: Vec<(u64, String, String, u64, u64, String)>,
     /// Per (server, storage group): when each new log file began.
     pub log_files: BTreeMap<(String, String), Vec<u64>>,
+    /// Per (server, database): its logical size at each sample, and its limit if any.
+    pub database_sizes: BTreeMap<(String, String), Sampled>,
+    /// Per (server, storage group): its log files on disk at each sample (bytes), and
+    /// the log disk's size if set.
+    pub log_disk_use: BTreeMap<(String, String), Sampled>,
+}
+
+/// A quantity sampled over the run, with the ceiling it must stay under (if any).
+#[derive(Clone, Debug, Default)]
+pub struct Sampled {
+    pub points: Vec<(u64, f64)>,
+    pub ceiling: Option<u64>,
 }
 
 impl TraceData {
@@ -293,6 +308,7 @@ impl TraceData {
         match r.event {
             "run" => self.read_header(&r)?,
             "timeline" => self.read_timeline(&r)?,
+            "store_sample" => self.read_store_sample(&r)?,
             "queue_sample" => {
                 let node = r.str("node")?.to_string();
                 for q in r.list("queues")? {
@@ -463,6 +479,26 @@ impl TraceData {
                 self.size_checks.push(check);
             }
             _ => self.log_files.entry((node, r.str("storage_group")?.to_string())).or_default().push(r.t),
+        }
+        Ok(())
+    }
+
+    /// A mailbox server's databases and log disks at a sample instant.
+    fn read_store_sample(&mut self, r: &Record<'_>) -> Result<(), ReportError> {
+        let node = r.str("node")?.to_string();
+        for db in r.list("databases")? {
+            let name = as_str(db, "database", r.path, r.n)?.to_string();
+            let bytes = as_u64(db, "logical_bytes", r.path, r.n)?;
+            let sampled = self.database_sizes.entry((node.clone(), name)).or_default();
+            sampled.points.push((r.t, bytes as f64));
+            sampled.ceiling = db.get("limit_bytes").and_then(Value::as_u64);
+        }
+        for g in r.list("storage_groups")? {
+            let name = as_str(g, "storage_group", r.path, r.n)?.to_string();
+            let files = as_u64(g, "log_files", r.path, r.n)?;
+            let sampled = self.log_disk_use.entry((node.clone(), name)).or_default();
+            sampled.points.push((r.t, (files * LOG_FILE_BYTES) as f64));
+            sampled.ceiling = g.get("log_disk_bytes").and_then(Value::as_u64);
         }
         Ok(())
     }

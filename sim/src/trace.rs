@@ -24,6 +24,28 @@ pub struct QueueSample {
     pub messages: u32,
 }
 
+/// One database in a store sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatabaseSample {
+    pub database: String,
+    /// Physical size less logical free space, as its disk holds it.
+    pub logical_bytes: u64,
+    /// SP2's limit (checked on 2003 SP2 servers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
+}
+
+/// One storage group's log files in a store sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct LogSample {
+    pub storage_group: String,
+    /// Log files on disk, the current one included.
+    pub log_files: u64,
+    /// The volume holding them, when sized.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_disk_bytes: Option<u64>,
+}
+
 /// One DC in a directory sample.
 #[derive(Clone, Debug, Serialize)]
 pub struct DcSample {
@@ -85,6 +107,9 @@ pub enum TraceEvent {
     HostState { host: String, state: &'static str },
     /// Queue depths (every sample interval).
     QueueSample { queues: Vec<QueueSample> },
+    /// A mailbox server's databases and log files, as its disk holds them (every sample
+    /// interval).
+    StoreSample { databases: Vec<DatabaseSample>, storage_groups: Vec<LogSample> },
     /// Bytes on a WAN link during the last interval, per direction.
     LinkSample { link: String, from_a_bytes: u64, from_b_bytes: u64, interval_ms: u64, bits_per_s: u64 },
     /// WAN link up or down.

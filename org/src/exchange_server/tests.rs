@@ -860,7 +860,9 @@ fn a_journaled_message_is_reported_once_across_servers() {
     assert_eq!(reports, vec![(1, false)], "once, by EX0, without the Bcc recipient: {events:?}");
     let delivered_to_journal = events
         .iter()
-        .filter(|e| matches!(e, ServerEvent::Delivered { message: MessageId::Journal { .. }, recipient: AddressId(2), .. }))
+        .filter(|e| {
+            matches!(e, ServerEvent::Delivered { message: MessageId::Journal { .. }, recipient: AddressId(2), .. })
+        })
         .count();
     assert_eq!(delivered_to_journal, 1, "the report reaches the journal mailbox");
 }

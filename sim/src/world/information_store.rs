@@ -36,6 +36,43 @@ pub struct StoreTotals {
 }
 
 impl World {
+    /// A database's logical size as its server's disk and the scenario give it: physical
+    /// (.edb + .stm) less logical free space.
+    fn logical_on_disk(&self, server: ServerId, store: StoreId) -> u64 {
+        let size = self.resolved.topology.store(store).size;
+        let files = self.disks[usize::from(server.0)].store_files.databases.get(&store).copied().unwrap_or_default();
+        let physical = size.initial_physical_bytes + files.edb_bytes + files.stm_bytes;
+        physical - size.initial_free_bytes.min(physical)
+    }
+
+    /// Traces what a mailbox server's disk holds of its databases and logs.
+    pub(super) fn store_sample(&mut self, server: ServerId, at_ms: u64) {
+        let topology = self.resolved.topology.clone();
+        let disk = &self.disks[usize::from(server.0)].store_files;
+        let databases: Vec<crate::trace::DatabaseSample> = (0..topology.stores.len())
+            .map(|i| StoreId(i as u16))
+            .filter(|s| topology.store(*s).server == server)
+            .map(|s| crate::trace::DatabaseSample {
+                database: topology.store(s).name.clone(),
+                logical_bytes: self.logical_on_disk(server, s),
+                limit_bytes: topology.store(s).size.limit_bytes,
+            })
+            .collect();
+        if databases.is_empty() {
+            return;
+        }
+        let storage_groups = topology
+            .storage_groups_of(server)
+            .map(|g| crate::trace::LogSample {
+                storage_group: topology.storage_group(g).name.clone(),
+                log_files: disk.logs.get(&g).map_or(1, |l| l.log.log_files()),
+                log_disk_bytes: topology.storage_group(g).log.disk_bytes,
+            })
+            .collect();
+        let name = self.server_name(server).to_string();
+        self.record(at_ms, &name, &TraceEvent::StoreSample { databases, storage_groups });
+    }
+
     /// A daily size check as the store reported it, with the logical size the server's
     /// disk and the scenario give.
     pub(super) fn size_check(
@@ -46,14 +83,12 @@ impl World {
         verdict: org::trace::SizeVerdict,
     ) -> crate::checks::database_size_limit::SizeCheck {
         let config = self.resolved.topology.store(store);
-        let files = self.disks[usize::from(server.0)].store_files.databases.get(&store).copied().unwrap_or_default();
-        let physical = config.size.initial_physical_bytes + files.edb_bytes + files.stm_bytes;
         crate::checks::database_size_limit::SizeCheck {
             store,
             store_name: config.name.clone(),
             reported_bytes,
             verdict,
-            on_disk_bytes: physical - config.size.initial_free_bytes.min(physical),
+            on_disk_bytes: self.logical_on_disk(server, store),
             limit_bytes: config.size.limit_bytes.unwrap_or(u64::MAX),
             warning_buffer_percent: config.size.warning_buffer_percent,
         }

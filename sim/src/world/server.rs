@@ -178,6 +178,7 @@ impl ServerNode {
             .collect();
         let name = w.server_name(self.id).to_string();
         w.record(self.next_sample_ms, &name, &TraceEvent::QueueSample { queues });
+        w.store_sample(self.id, self.next_sample_ms);
         if let Some(stats) = server.dsaccess_stats() {
             let event = TraceEvent::DsAccessSample { hits: stats.hits, misses: stats.misses, entries: stats.entries };
             w.record(self.next_sample_ms, &name, &event);
