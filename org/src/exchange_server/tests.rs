@@ -637,20 +637,7 @@ fn the_daily_size_check_warns_then_dismounts_on_logical_size() {
     let store = crate::StoreId(0);
     let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
     let mut disk = DiskImage::default();
-    let mut run_until = |server: &mut ExchangeServer, until: Instant| {
-        let mut events = Vec::new();
-        while let Some(t) = server.poll_timeout().filter(|t| *t <= until) {
-            server.handle_timeout(t);
-            for out in server.drain_outputs() {
-                match out {
-                    Output::Persist(ops) => ops.into_iter().for_each(|op| disk.apply(op)),
-                    Output::Event(e) => events.push(e),
-                    _ => {}
-                }
-            }
-        }
-        events
-    };
+    let mut run_until = |server: &mut ExchangeServer, until: Instant| run_alone(server, &mut disk, until);
     // 900 MB logical: exactly 90 % — a warning at 05:00, physical size notwithstanding.
     assert_eq!(server.poll_timeout(), Some(Instant(5 * HOUR)), "the first check is at 05:00");
     let events = run_until(&mut server, Instant(6 * HOUR));
