@@ -481,6 +481,9 @@ server_events! {
     DatabaseState "database_state" { store: StoreId, change: DatabaseChange },
     /// A user over "prohibit send" tried to send: refused, nothing submitted.
     ProhibitSend "prohibit_send" { user: AddressId, mailbox_bytes: u64, limit_bytes: u64 },
+    /// The daily storage warning run found a mailbox at or over "issue warning": its
+    /// owner is warned.
+    QuotaWarning "quota_warning" { mailbox: AddressId, mailbox_bytes: u64, limit_bytes: u64 },
     /// The store re-read a mailbox's quota (its 2-hour cache expired) and found it changed.
     QuotaRead "quota_read" {
         mailbox: AddressId,

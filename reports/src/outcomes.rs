@@ -26,7 +26,7 @@ impl RecipientFate {
 
 /// Events listed one per line after the outcomes: what servers and their stores went
 /// through, which explains the outcomes.
-const LISTED_EVENTS: [&str; 10] = [
+const LISTED_EVENTS: [&str; 11] = [
     "server_crashed",
     "server_restarted",
     "soft_recovery",
@@ -34,6 +34,7 @@ const LISTED_EVENTS: [&str; 10] = [
     "database_size",
     "prohibit_send",
     "quota_read",
+    "quota_warning",
     "log_disk_full",
     "backup",
     "junk_email",

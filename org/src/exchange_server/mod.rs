@@ -110,7 +110,7 @@ impl ExchangeServer {
             store.recovered(&recoveries);
         }
         for (target, quota) in &start.quota_changes {
-            store.handle_quota_change(*target, *quota);
+            store.handle_quota_change(now, *target, *quota);
         }
         let stopped = &start.stopped_connectors;
         let smtp = SmtpService::recover(id, topology.clone(), disk, stopped, rng, incarnation, now);
@@ -227,7 +227,7 @@ impl ExchangeServer {
         target: crate::config::topology::QuotaTarget,
         quota: crate::config::topology::MailboxQuota,
     ) {
-        self.store.handle_quota_change(target, quota);
+        self.store.handle_quota_change(now, target, quota);
         self.settle(now);
     }
 

@@ -853,3 +853,22 @@ fn a_journaled_message_is_reported_once_across_servers() {
         .count();
     assert_eq!(delivered_to_journal, 1, "the report reaches the journal mailbox");
 }
+
+/// EXCHANGE2003.md §7: once a day (01:00 [U]) every mailbox at or over "issue warning"
+/// gets a warning; none when no limit has a warning level.
+#[test]
+fn the_daily_storage_warning_names_mailboxes_over_issue_warning() {
+    use crate::config::topology::{MailboxQuota, MailboxSettings};
+    const HOUR: u64 = 3_600_000;
+    let mut topo = (*two_groups()).clone();
+    topo.stores[0].quota = MailboxQuota { issue_warning_bytes: Some(1_024), ..Default::default() };
+    topo.mailboxes.insert(AddressId(1), MailboxSettings { initial_bytes: 2_048, quota: None });
+    let topo = Arc::new(topo);
+    let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
+    let mut disk = DiskImage::default();
+    let events = run_alone(&mut server, &mut disk, Instant(26 * HOUR));
+    let warned = ServerEvent::QuotaWarning { mailbox: AddressId(1), mailbox_bytes: 2_048, limit_bytes: 1_024 };
+    assert_eq!(events, vec![warned.clone(), warned], "01:00 on each day");
+    let quiet = ExchangeServer::new(ServerId(1), topo, Box::new(Counter(2)));
+    assert_eq!(quiet.poll_timeout(), None, "no warning level on EX1's store: no wake-up");
+}

@@ -33,6 +33,10 @@ pub const OOF_SIZE_BYTES: u64 = 2 * 1024;
 /// changed quota takes effect up to 2 hours later.
 pub const QUOTA_CACHE_MS: u64 = 7_200_000;
 
+/// When the store checks its mailboxes against "issue warning" and warns their owners:
+/// daily at 01:00 ("Storage warning" schedule) [U].
+pub const STORAGE_WARNING_MS_OF_DAY: u64 = 3_600_000;
+
 /// Copies of one message committed, per database.
 #[derive(Default)]
 struct Copies(Vec<(StoreId, u64)>);
@@ -64,6 +68,8 @@ pub struct InformationStore {
     /// Each mailbox's quota as the store last read it, and when (looked up, never
     /// iterated).
     quota_cache: rustc_hash::FxHashMap<AddressId, (MailboxQuota, Instant)>,
+    /// The next storage warning run, when some quota here has an "issue warning" limit.
+    storage_warning_at: Option<Instant>,
     out: Outbox,
 }
 
@@ -87,9 +93,11 @@ impl InformationStore {
             size_checks,
             quota_changes: BTreeMap::new(),
             quota_cache: Default::default(),
+            storage_warning_at: None,
             out: Outbox::default(),
             topology,
         };
+        store.arm_storage_warning(now);
         store.refuse_mounts_on_full_log_disks();
         store
     }
@@ -120,9 +128,44 @@ impl InformationStore {
         }
     }
 
-    /// When the next size check is due.
+    /// When the next size check or storage warning run is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.size_checks.values().min().copied()
+        self.size_checks.values().copied().chain(self.storage_warning_at).min()
+    }
+
+    /// Arms the daily storage warning run if some limit of this server's mailboxes has
+    /// an "issue warning" level (none armed otherwise: no wake-up for nothing).
+    fn arm_storage_warning(&mut self, now: Instant) {
+        let warns = |q: &MailboxQuota| q.issue_warning_bytes.is_some();
+        let here = |s: &StoreId| self.topology.store(*s).server == self.id;
+        let possible = (0..self.topology.stores.len())
+            .map(|i| StoreId(i as u16))
+            .any(|s| here(&s) && warns(&self.topology.store(s).quota))
+            || self.topology.mailboxes.values().any(|m| m.quota.as_ref().is_some_and(warns))
+            || self.quota_changes.values().any(warns);
+        if possible && self.storage_warning_at.is_none() && !self.logs.is_empty() {
+            self.storage_warning_at = Some(self.topology.calendar.next_time_of_day(now, STORAGE_WARNING_MS_OF_DAY));
+        }
+    }
+
+    /// The storage warning run: every mailbox of this server at or over its "issue
+    /// warning" level gets a warning (§7), in address order.
+    fn storage_warnings(&mut self, now: Instant) {
+        self.storage_warning_at =
+            Some(self.topology.calendar.next_time_of_day(now.plus_ms(1), STORAGE_WARNING_MS_OF_DAY));
+        let owners: BTreeSet<AddressId> = self.topology.mailboxes.keys().copied().chain(self.stores.owners()).collect();
+        for mailbox in owners {
+            let Some(store) = self.topology.directory.lookup(mailbox).map(|e| e.store) else { continue };
+            if self.topology.store(store).server != self.id {
+                continue;
+            }
+            let mailbox_bytes = self.mailbox_bytes(mailbox);
+            if let Some(limit_bytes) =
+                self.quota(now, mailbox, Some(store)).issue_warning_bytes.filter(|l| mailbox_bytes >= *l)
+            {
+                self.out.emit(ServerEvent::QuotaWarning { mailbox, mailbox_bytes, limit_bytes });
+            }
+        }
     }
 
     /// Runs the size checks due at `now` (SP2, EXCHANGE2003.md §7): a mounted database
@@ -130,6 +173,9 @@ impl InformationStore {
     /// limit gets a warning; at or over the limit, an error and a dismount. A database
     /// mounted again by hand stays mounted until the next check.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.storage_warning_at.is_some_and(|at| at <= now) {
+            self.storage_warnings(now);
+        }
         let due: Vec<StoreId> = self.size_checks.iter().filter(|(_, at)| **at <= now).map(|(s, _)| *s).collect();
         for store in due {
             let size = self.topology.store(store).size;
@@ -219,8 +265,9 @@ impl InformationStore {
 
     /// An administrator changed a quota in the directory; the store reads it when its
     /// cached copy of a mailbox's quota expires.
-    pub fn handle_quota_change(&mut self, target: QuotaTarget, quota: MailboxQuota) {
+    pub fn handle_quota_change(&mut self, now: Instant, target: QuotaTarget, quota: MailboxQuota) {
         self.quota_changes.insert(target, quota);
+        self.arm_storage_warning(now);
     }
 
     /// The limits a mailbox has as the store knows them: read from the directory at most

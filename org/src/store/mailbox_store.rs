@@ -46,6 +46,11 @@ impl MailboxStores {
         self.mailboxes.entry(owner).or_default().oof_replied.insert(sender)
     }
 
+    /// Every mailbox that has received mail, in no particular order (callers sort).
+    pub fn owners(&self) -> impl Iterator<Item = AddressId> + '_ {
+        self.mailboxes.keys().copied()
+    }
+
     /// Bytes delivered to a mailbox.
     pub fn size_bytes(&self, recipient: AddressId) -> u64 {
         self.mailboxes.get(&recipient).map_or(0, |m| m.size_bytes)
