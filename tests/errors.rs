@@ -418,3 +418,53 @@ fn bad_recipients_name_the_place() {
     });
     assert!(err.contains("timeline[0].via: a sender outside the organization needs \"via\""), "{err}");
 }
+
+/// The Information Store's settings and steps name the place of a bad value.
+#[test]
+fn bad_store_settings_name_the_place() {
+    let err = broken_copy("log-disk-full", "small-log-disk", |t| {
+        t.replacen("\"log_disk_mb\": 60,", "\"log_disk_mb\": 10,", 1)
+    });
+    assert!(err.contains("storage_groups[0].log_disk_mb: expected at least 15 MB"), "{err}");
+    let err = broken_copy("log-disk-full", "unknown-storage-group", |t| {
+        t.replacen("\"storage_group\": \"First Storage Group\"", "\"storage_group\": \"Third Storage Group\"", 1)
+    });
+    assert!(
+        err.contains("timeline[1].storage_group: server \"EX01\" has no storage group \"Third Storage Group\""),
+        "{err}"
+    );
+    let err = broken_copy("stormy-weather", "power-share", |t| {
+        t.replacen("\"power_loss_share\": 0.5", "\"power_loss_share\": 1.5", 1)
+    });
+    assert!(err.contains("weather.power_loss_share: expected a share from 0 to 1"), "{err}");
+    let err = broken_copy("journaling", "journal-nobody", |t| {
+        t.replacen("\"journal_recipient\": \"journal\"", "\"journal_recipient\": \"nobody\"", 1)
+    });
+    assert!(
+        err.contains("mailbox_stores[0].journal_recipient: no user, contact or group with alias \"nobody\""),
+        "{err}"
+    );
+    let err = broken_copy("journaling", "rated-user", |t| {
+        t.replacen("\"from\": \"sam\",", "\"from\": \"sam\",\n      \"scl\": 3,", 1)
+    });
+    assert!(err.contains("timeline[1].scl: only anonymous mail from outside is rated"), "{err}");
+    let err = broken_copy("journaling", "threshold", |t| {
+        t.replacen(
+            "\"forest\": \"contoso.com\",",
+            "\"forest\": \"contoso.com\",\n    \"intelligent_message_filter\": {\"store_threshold\": 9},",
+            1,
+        )
+    });
+    assert!(
+        err.contains("topology.intelligent_message_filter.store_threshold: expected an integer from 0 to 8, found 9"),
+        "{err}"
+    );
+    let err = broken_copy("mailbox-quota", "quota-target", |t| {
+        t.replacen(
+            "\"mailbox\": \"nearlyfull\",",
+            "\"mailbox\": \"nearlyfull\",\n      \"database\": \"Mailbox Store (EX01)\",",
+            1,
+        )
+    });
+    assert!(err.contains("timeline[1]: expected exactly one of `mailbox`"), "{err}");
+}

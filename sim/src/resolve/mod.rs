@@ -326,8 +326,8 @@ impl Org {
             plants: org::planted_bugs::Plants::NONE,
             link_state: self.link_state,
             calendar: org::calendar::Calendar::UNIX_EPOCH, // set from the scenario's start
-            junk_threshold: t.intelligent_message_filter.store_threshold.min(8) as i8,
-            mailboxes: BTreeMap::new(), // set from the recipients
+            junk_threshold: t.intelligent_message_filter.store_threshold as i8, // the schema bounds it: 0 to 8
+            mailboxes: BTreeMap::new(),                    // set from the recipients
         }
     }
 }
