@@ -679,19 +679,21 @@ fn report_command(trace: &Path, out: Option<&Path>, perfetto: Option<&Path>) -> 
         eprintln!("orgsim report: say what to write: --out DIR, --perfetto FILE, or both");
         return ExitCode::from(2);
     }
-    // Read the trace fully first, so a bad trace writes nothing. (The Perfetto export
-    // alone streams, and writes nothing itself when the trace is bad.)
-    if out.is_some() {
-        if let Err(e) = reports::read_trace(trace) {
+    // Read the trace fully first, so a bad trace writes nothing; the page is written
+    // from what was read (one pass). (The Perfetto export alone streams, and writes
+    // nothing itself when the trace is bad.)
+    let data = match out.map(|_| reports::read_trace(trace)).transpose() {
+        Ok(data) => data,
+        Err(e) => {
             eprintln!("orgsim report: {e}");
             return ExitCode::from(2);
         }
-    }
-    if let Some(dir) = out {
+    };
+    if let (Some(dir), Some(data)) = (out, &data) {
         if let Err(code) = output_dir("--out", dir) {
             return code;
         }
-        match reports::write_report(trace, dir) {
+        match reports::write_report_of(trace, data, dir) {
             Ok(index) => println!("report: {}", index.display()),
             Err(e) => {
                 eprintln!("orgsim report: {e}");

@@ -17,7 +17,7 @@ mod tables;
 pub mod trace_data;
 
 pub use outcomes::outcome_summary;
-pub use page::write_report;
+pub use page::{write_report, write_report_of};
 pub use trace_data::{read_trace, TraceData};
 
 use serde_json::Value;

@@ -27,9 +27,13 @@ const INCIDENTS: usize = 6;
 /// Writes `index.html` and the SVG charts (in `charts/`) into `dir` from the trace at
 /// `trace`; returns the path of `index.html`.
 pub fn write_report(trace: &Path, dir: &Path) -> Result<PathBuf, ReportError> {
-    let data = read_trace(trace)?;
-    let figures = Figures::new(dir, data.clock, timeline_marks(&data))?;
-    let mut page = Page { data: &data, figures };
+    write_report_of(trace, &read_trace(trace)?, dir)
+}
+
+/// [`write_report`] from the trace already read into `data`.
+pub fn write_report_of(trace: &Path, data: &TraceData, dir: &Path) -> Result<PathBuf, ReportError> {
+    let figures = Figures::new(dir, data.clock, timeline_marks(data))?;
+    let mut page = Page { data, figures };
     let body = page.body(trace)?;
     let html = html_page(&format!("orgsim: {} (seed {})", data.scenario, data.seed), &body);
     let index = dir.join("index.html");
