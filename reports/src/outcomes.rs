@@ -26,7 +26,7 @@ impl RecipientFate {
 
 /// Events listed one per line after the outcomes: what servers and their stores went
 /// through, which explains the outcomes.
-const LISTED_EVENTS: [&str; 11] = [
+const LISTED_EVENTS: &[&str] = &[
     "server_crashed",
     "server_restarted",
     "soft_recovery",

@@ -25,6 +25,15 @@ fn message(n: u64) -> Message {
     }
 }
 
+/// EX0 and EX1 of `topo`, new, with empty disks.
+fn two_servers(topo: &Arc<Topology>) -> ([ExchangeServer; 2], [DiskImage; 2]) {
+    let servers = [
+        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
+        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
+    ];
+    (servers, [DiskImage::default(), DiskImage::default()])
+}
+
 /// Runs two servers against each other with zero network delay until quiet or `until`.
 fn pump(servers: &mut [ExchangeServer; 2], disks: &mut [DiskImage; 2], until: Instant) -> Vec<ServerEvent> {
     pump_with(servers, disks, until, true)
@@ -80,11 +89,7 @@ fn pump_with(
 #[test]
 fn delivers_locally_across_a_connector_and_ndrs_unknown() {
     let topo = two_groups();
-    let mut servers = [
-        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
-        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
-    ];
-    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let (mut servers, mut disks) = two_servers(&topo);
     servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(1), AddressId(2), AddressId(9)]);
     let events = pump(&mut servers, &mut disks, Instant(60_000));
     let delivered: Vec<(MessageId, AddressId)> = events
@@ -277,11 +282,7 @@ fn out_of_office_answers_each_sender_once_even_across_a_restart() {
     let mut topo = (*two_groups()).clone();
     topo.directory.set_out_of_office(AddressId(2));
     let topo = Arc::new(topo);
-    let mut servers = [
-        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
-        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
-    ];
-    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let (mut servers, mut disks) = two_servers(&topo);
     let to_owner = |n: u64| Message { header_recipients: [AddressId(2)].as_slice().into(), ..message(n) };
     let replies = |events: &[ServerEvent]| {
         events.iter().filter(|e| matches!(e, ServerEvent::OutOfOffice { from: AddressId(2), .. })).count()
@@ -311,11 +312,7 @@ fn out_of_office_answers_each_sender_once_even_across_a_restart() {
 /// connector works again. Returns the events.
 fn refused_connector(version: ExchangeVersion, outage: Instant, until: Instant) -> (Vec<ServerEvent>, [DiskImage; 2]) {
     let topo = two_groups_of(version);
-    let mut servers = [
-        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
-        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
-    ];
-    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let (mut servers, mut disks) = two_servers(&topo);
     servers[0].handle_connector_service(ConnectorId(0), false);
     servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(2)]);
     let mut events = pump(&mut servers, &mut disks, outage);
@@ -570,11 +567,7 @@ fn an_x400_queue_follows_the_mta_open_interval_then_gives_up_exchange2003_3_2a()
 #[test]
 fn a_dismounted_database_keeps_mail_in_local_delivery_until_mounted() {
     let topo = two_groups();
-    let mut servers = [
-        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
-        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
-    ];
-    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let (mut servers, mut disks) = two_servers(&topo);
     let store = crate::StoreId(0);
     servers[0].handle_database(Instant::ZERO, store, false);
     servers[0].handle_submit(Instant::ZERO, message(1), vec![AddressId(1)]);
@@ -677,11 +670,7 @@ fn quotas_refuse_mail_to_a_full_mailbox_and_sends_from_one_over_prohibit_send() 
     let own = MailboxQuota { prohibit_send_bytes: Some(1_024), ..Default::default() };
     topo.mailboxes.insert(AddressId(3), MailboxSettings { initial_bytes: 2_048, quota: Some(own) });
     let topo = Arc::new(topo);
-    let mut servers = [
-        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
-        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
-    ];
-    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let (mut servers, mut disks) = two_servers(&topo);
     // 4 KB + 4 KB take it to 98 KB (still under), the third 4 KB message goes in at 98 KB,
     // and the fourth finds it at 102 KB: NDR'd.
     let mut events = Vec::new();
@@ -778,11 +767,7 @@ fn a_changed_quota_takes_effect_when_the_store_rereads_it() {
     let full = MailboxQuota { prohibit_send_receive_bytes: Some(1_024), ..Default::default() };
     topo.mailboxes.insert(AddressId(2), MailboxSettings { initial_bytes: 2_048, quota: Some(full) });
     let topo = Arc::new(topo);
-    let mut servers = [
-        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
-        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
-    ];
-    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let (mut servers, mut disks) = two_servers(&topo);
     let mut send = |servers: &mut [ExchangeServer; 2], n: u64, at: u64| {
         servers[0].handle_submit(Instant(at), message(n), vec![AddressId(2)]);
         let events = pump(servers, &mut disks, Instant(at + 60_000));
@@ -828,11 +813,7 @@ fn a_journaled_message_is_reported_once_across_servers() {
     // Store 0 (mailbox 1's, on EX0) journals to mailbox 2 (on EX1).
     topo.stores[0].journal_recipient = Some(AddressId(2));
     let topo = Arc::new(topo);
-    let mut servers = [
-        ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1))),
-        ExchangeServer::new(ServerId(1), topo.clone(), Box::new(Counter(2))),
-    ];
-    let mut disks = [DiskImage::default(), DiskImage::default()];
+    let (mut servers, mut disks) = two_servers(&topo);
     // To mailbox 2 with mailbox 1 itself in Bcc: the header names only mailbox 2.
     let sent = Message { header_recipients: [AddressId(2)].as_slice().into(), ..message(1) };
     servers[0].handle_submit(Instant::ZERO, sent, vec![AddressId(2), AddressId(1)]);

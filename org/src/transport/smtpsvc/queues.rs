@@ -195,30 +195,46 @@ impl SmtpService {
         to: AddressId,
         size_bytes: u64,
     ) {
+        let id = |server, item| MessageId::AutoReply { server, item };
+        let reply = self.generated_item(now, id, MessageKind::OutOfOffice { original }, size_bytes, to, true);
+        self.out.write(DiskOp::Enqueue(reply.clone()));
+        self.out.write(DiskOp::OofReplied { owner, sender: to });
+        let event = ServerEvent::OutOfOffice { message: original, from: owner, reply: reply.message.id, to };
+        self.out.after_flush(AfterFlush::Event(event));
+        self.out.after_flush(AfterFlush::Process(reply));
+    }
+
+    /// A message this server generates (NDR, Out of Office reply, journal report) for
+    /// one recipient, `named` in its headers or not: its own queue item, the null
+    /// reverse path (never answered or NDR'd in turn), authenticated, never rated.
+    fn generated_item(
+        &mut self,
+        now: Instant,
+        id: fn(ServerId, QueueItemId) -> MessageId,
+        kind: MessageKind,
+        size_bytes: u64,
+        to: AddressId,
+        named: bool,
+    ) -> StoredItem {
         let item = self.take_item_id();
-        let reply = StoredItem {
+        StoredItem {
             id: item,
             message: Message {
-                id: MessageId::AutoReply { server: self.id, item },
-                kind: MessageKind::OutOfOffice { original },
+                id: id(self.id, item),
+                kind,
                 sender: None,
                 size_bytes,
                 submitted_at: now,
                 hop_count: 0,
                 authenticated: true,
-                header_recipients: [to].as_slice().into(),
+                header_recipients: if named { [to].as_slice().into() } else { Default::default() },
                 scl: crate::message::SCL_NOT_RATED,
                 journaled: Default::default(),
             },
             recipients: vec![to],
             arrived_at: now,
             submitted_here: false,
-        };
-        self.out.write(DiskOp::Enqueue(reply.clone()));
-        self.out.write(DiskOp::OofReplied { owner, sender: to });
-        let event = ServerEvent::OutOfOffice { message: original, from: owner, reply: reply.message.id, to };
-        self.out.after_flush(AfterFlush::Event(event));
-        self.out.after_flush(AfterFlush::Process(reply));
+        }
     }
 
     /// Recipients fail permanently: an NDR to the sender, or Badmail for a DSN.
@@ -236,25 +252,9 @@ impl SmtpService {
                 self.emit(ServerEvent::Badmail { message: original_id, recipients: recipients.clone(), code });
             }
             Some(sender) => {
-                let ndr_item = self.take_item_id();
-                let ndr = StoredItem {
-                    id: ndr_item,
-                    message: Message {
-                        id: MessageId::Dsn { server: self.id, item: ndr_item },
-                        kind: MessageKind::Ndr { original: original_id, code },
-                        sender: None,
-                        size_bytes: NDR_SIZE_BYTES,
-                        submitted_at: now,
-                        hop_count: 0,
-                        authenticated: true,
-                        header_recipients: Default::default(),
-                        scl: crate::message::SCL_NOT_RATED,
-                        journaled: Default::default(),
-                    },
-                    recipients: vec![sender],
-                    arrived_at: now,
-                    submitted_here: false,
-                };
+                let id = |server, item| MessageId::Dsn { server, item };
+                let kind = MessageKind::Ndr { original: original_id, code };
+                let ndr = self.generated_item(now, id, kind, NDR_SIZE_BYTES, sender, false);
                 self.out.write(DiskOp::Enqueue(ndr.clone()));
                 self.out.after_flush(AfterFlush::Event(ServerEvent::Ndr {
                     message: original_id,
@@ -301,35 +301,18 @@ impl SmtpService {
     fn submit_journal_report(&mut self, now: Instant, item: QueueItemId, journal: AddressId, recipients: &[AddressId]) {
         let bcc = self.topology.server(self.id).journal_bcc;
         let original = &self.items[&item].message;
-        let mut listed: Vec<AddressId> = original.header_recipients.to_vec();
-        if bcc {
-            listed.extend(recipients.iter().copied().filter(|r| !original.header_recipients.contains(r)));
-        }
-        let report_item = self.take_item_id();
-        let original = &self.items[&item].message;
-        let report = StoredItem {
-            id: report_item,
-            message: Message {
-                id: MessageId::Journal { server: self.id, item: report_item },
-                kind: MessageKind::JournalReport { original: original.id },
-                sender: None,
-                size_bytes: original.size_bytes + JOURNAL_ENVELOPE_BYTES + listed.len() as u64 * JOURNAL_LISTED_BYTES,
-                submitted_at: now,
-                hop_count: 0,
-                authenticated: true,
-                header_recipients: [journal].as_slice().into(),
-                scl: crate::message::SCL_NOT_RATED,
-                journaled: Default::default(),
-            },
-            recipients: vec![journal],
-            arrived_at: now,
-            submitted_here: false,
-        };
+        let header = &original.header_recipients;
+        let blind = if bcc { recipients.iter().filter(|r| !header.contains(r)).count() } else { 0 };
+        let listed = header.len() + blind;
+        let (original, size_bytes) = (original.id, original.size_bytes);
+        let size_bytes = size_bytes + JOURNAL_ENVELOPE_BYTES + listed as u64 * JOURNAL_LISTED_BYTES;
+        let id = |server, item| MessageId::Journal { server, item };
+        let report = self.generated_item(now, id, MessageKind::JournalReport { original }, size_bytes, journal, true);
         let event = ServerEvent::JournalReport {
-            message: original.id,
+            message: original,
             journal,
             report: report.message.id,
-            listed: listed.len() as u32,
+            listed: listed as u32,
             bcc,
         };
         self.out.write(DiskOp::Enqueue(report.clone()));
