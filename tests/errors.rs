@@ -467,4 +467,11 @@ fn bad_store_settings_name_the_place() {
         )
     });
     assert!(err.contains("timeline[1]: expected exactly one of `mailbox`"), "{err}");
+    let err = broken_copy("disk-past-capacity", "no-spindles", |t| t.replacen("\"iops\": 1500", "\"iops\": 0", 1));
+    assert!(err.contains("storage_groups[0].database_disk.iops: expected"), "{err}");
+    let err =
+        broken_copy("disk-past-capacity", "instant-disk", |t| t.replacen("\"service_ms\": 5", "\"service_ms\": 0", 1));
+    assert!(err.contains("storage_groups[0].log_disk.service_ms: expected"), "{err}");
+    let err = broken_copy("disk-past-capacity", "profile", |t| t.replacen("\"heavy\"", "\"hefty\"", 1));
+    assert!(err.contains("mailbox_stores[0].user_profile: expected one of"), "{err}");
 }

@@ -55,6 +55,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
             size: Default::default(),
             quota: Default::default(),
             journal_recipient: None,
+            profile: Default::default(),
         })
         .collect();
     let storage_groups = crate::config::topology::StorageGroupConfig::of_stores(&mut stores);

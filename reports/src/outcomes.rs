@@ -40,6 +40,71 @@ const LISTED_EVENTS: &[&str] = &[
     "junk_email",
 ];
 
+/// Mean latencies above which a volume is slow: 20 ms for a database volume, 10 ms for
+/// a log volume (EXCHANGE2003.md §11 [U]).
+pub(crate) const SLOW_DATABASE_MS: f64 = 20.0;
+const SLOW_LOG_MS: f64 = 10.0;
+
+/// The disk volumes whose mean latency went past the slow mark in some sample: when,
+/// how far, and the load that did it.
+#[derive(Default)]
+struct SlowVolumes {
+    /// Per (server, volume): first and last slow sample, peak latency and when, peak
+    /// load and capacity.
+    slow: BTreeMap<(String, String), SlowVolume>,
+}
+
+#[derive(Default)]
+struct SlowVolume {
+    from_ms: u64,
+    to_ms: u64,
+    peak_ms: f64,
+    peak_at_ms: u64,
+    peak_iops: f64,
+    capacity_iops: u64,
+}
+
+impl SlowVolumes {
+    /// A store sample's storage groups (traces before the disk model have none).
+    fn read(&mut self, node: &str, t: u64, v: &Value) {
+        let groups = v.get("storage_groups").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        for g in groups {
+            let name = g.get("storage_group").and_then(Value::as_str).unwrap_or_default();
+            let number = |k: &str| g.get(k).and_then(Value::as_f64).unwrap_or_default();
+            let database_iops = number("database_read_iops") + number("database_write_iops");
+            let volumes = [
+                ("database", number("database_latency_ms"), SLOW_DATABASE_MS, database_iops, "database_disk_iops"),
+                ("log", number("log_latency_ms"), SLOW_LOG_MS, number("log_write_iops"), "log_disk_iops"),
+            ];
+            for (kind, latency_ms, _, iops, capacity) in volumes.into_iter().filter(|v| v.1 > v.2) {
+                let key = (node.to_string(), format!("{name} {kind}"));
+                let volume = self.slow.entry(key).or_insert(SlowVolume { from_ms: t, ..Default::default() });
+                volume.to_ms = t;
+                volume.capacity_iops = g.get(capacity).and_then(Value::as_u64).unwrap_or_default();
+                volume.peak_iops = volume.peak_iops.max(iops);
+                if latency_ms > volume.peak_ms {
+                    (volume.peak_ms, volume.peak_at_ms) = (latency_ms, t);
+                }
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        if self.slow.is_empty() {
+            return String::new();
+        }
+        let mut out =
+            format!("disk volumes past {SLOW_DATABASE_MS} ms (database) or {SLOW_LOG_MS} ms (log) mean latency:\n");
+        for ((node, volume), v) in &self.slow {
+            out.push_str(&format!(
+                "  {node} {volume}: slow from {} ms to {} ms, peak {} ms at {} ms, load up to {} of {} IOPS\n",
+                v.from_ms, v.to_ms, v.peak_ms, v.peak_at_ms, v.peak_iops, v.capacity_iops
+            ));
+        }
+        out
+    }
+}
+
 /// `event field=value …`: a listed event's own fields, by name.
 fn listed_fields(v: &Value) -> String {
     let Some(record) = v.as_object() else { return String::new() };
@@ -61,6 +126,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut recipients_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut submitted_at: BTreeMap<String, u64> = BTreeMap::new();
     let mut events: Vec<String> = Vec::new();
+    let mut slow = SlowVolumes::default();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -171,6 +237,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                     if fate.outcome.is_empty() { "delivered".into() } else { format!("{} + delivered", fate.outcome) };
                 fate.latency_ms = Some(as_u64(v, "latency_ms", trace, n)?);
             }
+            "store_sample" => slow.read(&node, t, v),
             event if LISTED_EVENTS.contains(&event) => events.push(format!("  {t} ms {node} {}", listed_fields(v))),
             _ => {}
         }
@@ -206,6 +273,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
             out.push('\n');
         }
     }
+    out.push_str(&slow.summary());
     out.push_str(&format!("first {} messages:\n", detail.min(order.len())));
     for message in order.iter().take(detail) {
         out.push_str(&format!("  {}\n", headers[message]));

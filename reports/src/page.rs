@@ -323,14 +323,54 @@ impl Page<'_> {
         // GB once some database passes 1 GB, MB below.
         let peak = d.database_sizes.values().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max);
         let (unit, unit_bytes) = if peak >= (1u64 << 30) as f64 { ("GB", 1 << 30) } else { ("MB", 1 << 20) };
-        out.push_str(&self.full_chart(names, (unit, Values::Real), ceiling_lines(&d.database_sizes, unit_bytes))?.0);
+        out.push_str(
+            &self.full_chart(names, (unit, Values::Real), ceiling_lines(&d.database_sizes, unit_bytes, "limit"))?.0,
+        );
         let names = (
             "log disk use",
             "Transaction log files on disk (backups and circular logging delete them), with the log disk's size where set",
             "No mailbox database.",
         );
-        out.push_str(&self.full_chart(names, ("MB", Values::Real), ceiling_lines(&d.log_disk_use, 1 << 20))?.0);
+        out.push_str(
+            &self.full_chart(names, ("MB", Values::Real), ceiling_lines(&d.log_disk_use, 1 << 20, "disk size"))?.0,
+        );
+        out.push_str(&self.disk_charts()?.0);
         out.push_str(&store_tables(d).0);
+        Ok(Html(out))
+    }
+
+    /// The disk model: each database volume's client I/Os against its capacity, and
+    /// each volume's mean latency (EXCHANGE2003.md §11).
+    fn disk_charts(&mut self) -> Result<Html, ReportError> {
+        let d = self.data;
+        if d.database_iops.is_empty() {
+            return Ok(Html(String::new()));
+        }
+        let names = (
+            "disk IOPS",
+            "Database volume I/Os a second (each mailbox's busy-hour profile × the hour's client load), with the volume's capacity where the load comes within half of it",
+            "No mailbox database.",
+        );
+        let mut out = self
+            .full_chart(names, ("I/Os per second", Values::Real), ceiling_lines(&d.database_iops, 1, "capacity"))?
+            .0;
+        let names = (
+            "disk latency",
+            "Mean I/O latency of each storage group's database and log volumes (an M/M/c queue below capacity; past it the clients wait their turn, by the response time law)",
+            "No mailbox database.",
+        );
+        let lines = ceiling_lines(&d.disk_latency_ms, 1, "");
+        let chart = TimeChart {
+            unit: "ms",
+            values: Values::Real,
+            from_ms: 0,
+            to_ms: d.end_ms,
+            lines,
+            reference: Some((crate::outcomes::SLOW_DATABASE_MS, "slow database volume".into())),
+            size: FULL,
+        };
+        let (name, caption, why) = names;
+        out.push_str(&self.figures.figure(name, caption, &chart, why)?.0);
         Ok(Html(out))
     }
 
@@ -844,10 +884,14 @@ fn event_counts(d: &TraceData) -> Html {
     Html(out)
 }
 
-/// One line per sampled quantity (in `unit_bytes`), and a dashed-name line for its
-/// ceiling once the quantity comes within half of it (an 8,000 GB limit would flatten a
-/// 2 GB database to the axis).
-fn ceiling_lines(sampled: &BTreeMap<(String, String), crate::trace_data::Sampled>, unit_bytes: u64) -> Vec<Line> {
+/// One line per sampled quantity (in `unit_bytes`), and a line named `… (ceiling_name)`
+/// for its ceiling once the quantity comes within half of it (an 8,000 GB limit would
+/// flatten a 2 GB database to the axis).
+fn ceiling_lines(
+    sampled: &BTreeMap<(String, String), crate::trace_data::Sampled>,
+    unit_bytes: u64,
+    ceiling_name: &str,
+) -> Vec<Line> {
     let mut lines = Vec::new();
     for ((server, name), s) in sampled {
         let scale = |v: f64| v / unit_bytes as f64;
@@ -856,7 +900,7 @@ fn ceiling_lines(sampled: &BTreeMap<(String, String), crate::trace_data::Sampled
         lines.push(Line { name: format!("{server}: {name}"), points: points.clone() });
         if let Some(ceiling) = s.ceiling.filter(|c| peak * 2.0 >= *c as f64) {
             let flat = points.iter().map(|(t, _)| (*t, scale(ceiling as f64))).collect();
-            lines.push(Line { name: format!("{server}: {name} (limit)"), points: flat });
+            lines.push(Line { name: format!("{server}: {name} ({ceiling_name})"), points: flat });
         }
     }
     lines

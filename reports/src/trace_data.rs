@@ -171,6 +171,12 @@ pub struct TraceData {
     /// Per (server, storage group): its log files on disk at each sample (bytes), and
     /// the log disk's size if set.
     pub log_disk_use: BTreeMap<(String, String), Sampled>,
+    /// Per (server, storage group): its database volume's I/Os a second at each sample,
+    /// and the volume's capacity (traces since the disk model).
+    pub database_iops: BTreeMap<(String, String), Sampled>,
+    /// Per (server, volume — a storage group's name for its database volume, with " log"
+    /// for its log volume): the mean I/O latency at each sample, ms.
+    pub disk_latency_ms: BTreeMap<(String, String), Sampled>,
 }
 
 /// A quantity sampled over the run, with the ceiling it must stay under (if any).
@@ -496,10 +502,29 @@ impl TraceData {
         for g in r.list("storage_groups")? {
             let name = as_str(g, "storage_group", r.path, r.n)?.to_string();
             let files = as_u64(g, "log_files", r.path, r.n)?;
-            let sampled = self.log_disk_use.entry((node.clone(), name)).or_default();
+            let sampled = self.log_disk_use.entry((node.clone(), name.clone())).or_default();
             sampled.points.push((r.t, (files * LOG_FILE_BYTES) as f64));
             sampled.ceiling = g.get("log_disk_bytes").and_then(Value::as_u64);
+            self.read_volumes(&node, &name, g, r)?;
         }
+        Ok(())
+    }
+
+    /// A storage group's disk model figures in a store sample, when the trace has them.
+    fn read_volumes(&mut self, node: &str, group: &str, g: &Value, r: &Record<'_>) -> Result<(), ReportError> {
+        if g.get("database_read_iops").is_none() {
+            return Ok(());
+        }
+        let number = |name: &str| {
+            g.get(name).and_then(Value::as_f64).ok_or_else(|| r.error(format!("expected {name:?} to be a number")))
+        };
+        let iops = self.database_iops.entry((node.to_string(), group.to_string())).or_default();
+        iops.points.push((r.t, number("database_read_iops")? + number("database_write_iops")?));
+        iops.ceiling = g.get("database_disk_iops").and_then(Value::as_u64);
+        let database = number("database_latency_ms")?;
+        self.disk_latency_ms.entry((node.to_string(), group.to_string())).or_default().points.push((r.t, database));
+        let log = number("log_latency_ms")?;
+        self.disk_latency_ms.entry((node.to_string(), format!("{group} log"))).or_default().points.push((r.t, log));
         Ok(())
     }
 

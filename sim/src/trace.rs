@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 8;
+pub const TRACE_FORMAT: u32 = 9;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -36,7 +36,7 @@ pub struct DatabaseSample {
 }
 
 /// One storage group's log files in a store sample.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct LogSample {
     pub storage_group: String,
     /// Log files on disk, the current one included.
@@ -44,6 +44,19 @@ pub struct LogSample {
     /// The volume holding them, when sized.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_disk_bytes: Option<u64>,
+    /// The generation of its current log file.
+    pub log_generation: u32,
+    /// The disk model over the last interval (EXCHANGE2003.md §11): the database
+    /// volume's reads and writes a second from the clients of its mounted databases, its
+    /// capacity and mean I/O latency; the same for the log volume's writes (one per flush
+    /// that carried the group's records).
+    pub database_read_iops: f64,
+    pub database_write_iops: f64,
+    pub database_disk_iops: u32,
+    pub database_latency_ms: f64,
+    pub log_write_iops: f64,
+    pub log_disk_iops: u32,
+    pub log_latency_ms: f64,
 }
 
 /// One DC in a directory sample.

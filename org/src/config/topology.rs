@@ -8,6 +8,7 @@
 use crate::directory::ad_replication::DcId;
 use crate::directory::global_catalog::GlobalCatalog;
 use crate::planted_bugs::{PlantedBug, Plants};
+use crate::store::disk_load::{DiskSettings, UserProfile};
 use crate::time::{MINUTE_MS, SECOND_MS};
 use crate::transport::address_space::{AddressSpace, DomainId, ExternalDirectory};
 use crate::version::ExchangeVersion;
@@ -316,6 +317,8 @@ pub struct StoreConfig {
     pub quota: MailboxQuota,
     /// The journal mailbox of a journaling store.
     pub journal_recipient: Option<AddressId>,
+    /// Its users' client load (for the disk model).
+    pub profile: UserProfile,
     /// The server that mounts it.
     pub server: ServerId,
 }
@@ -370,6 +373,9 @@ pub struct StorageGroupConfig {
     pub stores: Vec<StoreId>,
     /// Its log stream's settings.
     pub log: LogSettings,
+    /// The volumes under its databases and its logs (for the disk model).
+    pub database_disk: DiskSettings,
+    pub log_disk: DiskSettings,
 }
 
 /// A storage group's transaction log settings (EXCHANGE2003.md §7).
@@ -397,6 +403,8 @@ impl StorageGroupConfig {
                     server: store.server,
                     stores: vec![],
                     log: LogSettings::default(),
+                    database_disk: DiskSettings::SPINDLE,
+                    log_disk: DiskSettings::LOG_VOLUME,
                 });
                 groups.len() - 1
             });

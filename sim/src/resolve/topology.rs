@@ -221,6 +221,7 @@ impl Resolver<'_> {
                     size: self.store_size(s, store, &at),
                     quota: store.quota.unwrap_or_default().to_org(),
                     journal_recipient: None, // set once recipients are known
+                    profile: store.user_profile.to_org(),
                 };
                 stores.push((config, at));
             }

@@ -275,6 +275,45 @@ pub struct StorageGroup {
     /// storage group's databases until a backup truncates the logs.
     #[serde(default)]
     pub log_disk_mb: Option<u64>,
+    /// The volume holding its databases (EXCHANGE2003.md §11): by default enough
+    /// 10,000 rpm spindles (125 I/Os a second, 8 ms each) to carry its mailboxes' busy
+    /// hour at 70 % of capacity [U].
+    #[serde(default)]
+    pub database_disk: Option<Disk>,
+    /// The volume holding its log files: by default sequential writes into a
+    /// controller cache, 1,000 a second at 1 ms [U].
+    #[serde(default)]
+    pub log_disk: Option<Disk>,
+}
+
+/// A disk volume's I/O capacity (EXCHANGE2003.md §11): its latency grows as the load
+/// nears `iops` (an M/M/c queue of `iops` × `service_ms` spindles) and past it the
+/// excess waits.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Disk {
+    /// I/Os a second it serves at most (a 10,000 rpm spindle: 125).
+    #[schemars(range(min = 1))]
+    pub iops: u32,
+    /// Mean time one I/O takes alone, ms (a random I/O on a 10,000 rpm spindle: 8).
+    #[schemars(range(min = 0.01, max = 1000.0))]
+    pub service_ms: f64,
+}
+
+/// The client load of a store's users (EXCHANGE2003.md §11): database I/Os a second
+/// per mailbox in the busy hour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserProfile {
+    /// 0.5 (20 sent / 50 received a day, 50 MB mailbox).
+    Light,
+    /// 0.75 (30 / 75, 100 MB).
+    #[default]
+    Average,
+    /// 1.0 (40 / 100, 200 MB).
+    Heavy,
+    /// 1.5 (60 / 150, 500 MB).
+    Large,
 }
 
 /// A mailbox store.
@@ -312,6 +351,9 @@ pub struct MailboxStore {
     /// the alias of the mailbox that gets a journal report of each such message.
     #[serde(default)]
     pub journal_recipient: Option<String>,
+    /// Its users' client load, for the disk model.
+    #[serde(default)]
+    pub user_profile: UserProfile,
 }
 
 /// Mailbox storage limits (EXCHANGE2003.md §7), each optional.
@@ -327,6 +369,28 @@ pub struct Quota {
     /// "Prohibit send and receive at (KB)": mail to the mailbox is NDR'd 5.2.2.
     #[serde(default)]
     pub prohibit_send_receive_kb: Option<u64>,
+}
+
+impl Disk {
+    /// As the disk model takes it (the schema bounds the service time).
+    pub fn settings(self) -> org::store::disk_load::DiskSettings {
+        org::store::disk_load::DiskSettings {
+            capacity_iops: self.iops.max(1),
+            service_us: (self.service_ms * 1_000.0).round().max(1.0) as u32,
+        }
+    }
+}
+
+impl UserProfile {
+    /// As the disk model takes it.
+    pub fn to_org(self) -> org::store::disk_load::UserProfile {
+        match self {
+            UserProfile::Light => org::store::disk_load::UserProfile::Light,
+            UserProfile::Average => org::store::disk_load::UserProfile::Average,
+            UserProfile::Heavy => org::store::disk_load::UserProfile::Heavy,
+            UserProfile::Large => org::store::disk_load::UserProfile::Large,
+        }
+    }
 }
 
 impl Quota {

@@ -2,7 +2,8 @@
 //! files and mount state, each storage group's log stream (what the disks made durable).
 
 use super::*;
-use org::StoreId;
+use org::store::disk_load::disk_load;
+use org::{StorageGroupId, StoreId};
 
 /// One database at the end of a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -35,7 +36,92 @@ pub struct StoreTotals {
     pub storage_groups: Vec<StorageGroupSummary>,
 }
 
+/// The disk model's state of one storage group's volumes (EXCHANGE2003.md §11).
+#[derive(Clone, Debug, Default)]
+pub(super) struct GroupVolumes {
+    /// Log writes since the last sample: one per flush that carried the group's records
+    /// (ESE's group commit writes the log buffer once for all the commits it holds).
+    pub(super) log_writes: u64,
+    /// When the group was last sampled.
+    sampled_ms: u64,
+}
+
+/// Each store's clients: its mailboxes, and their database I/Os a second in the busy
+/// hour (mailboxes × their profile's).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct StoreClients {
+    mailboxes: f64,
+    busy_hour_iops: f64,
+}
+
+impl StoreClients {
+    pub(super) fn of(topology: &org::config::topology::Topology) -> Vec<StoreClients> {
+        let mut clients = vec![StoreClients::default(); topology.stores.len()];
+        let directory = &topology.directory;
+        for entry in directory.objects().filter_map(|(a, _)| directory.lookup(a)) {
+            let c = &mut clients[usize::from(entry.store.0)];
+            c.mailboxes += 1.0;
+            c.busy_hour_iops += topology.store(entry.store).profile.database_iops();
+        }
+        clients
+    }
+}
+
+/// Rounded to hundredths, for a readable trace.
+fn hundredths(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
 impl World {
+    /// How busy the clients are in the interval ending at `at_ms`: the workload's hourly
+    /// factor at the interval's middle over its busiest hour's (the profiles' figures are
+    /// busy-hour figures); none outside the clients' working window.
+    fn client_activity(&self, from_ms: u64, at_ms: u64) -> f64 {
+        let Some(w) = &self.resolved.workload else { return 0.0 };
+        let middle = Instant((from_ms + at_ms) / 2);
+        if middle < w.from || middle >= w.until {
+            return 0.0;
+        }
+        let peak = w.hourly_factor.iter().copied().fold(0.0, f64::max);
+        let hour = (w.calendar.ms_of_day(middle) / org::time::HOUR_MS) as usize;
+        if peak > 0.0 {
+            w.hourly_factor[hour] / peak
+        } else {
+            0.0
+        }
+    }
+
+    /// Runs a storage group's volumes over the interval since their last sample and
+    /// gives the sample's disk figures.
+    fn sample_volumes(&mut self, group: StorageGroupId, at_ms: u64, sample: &mut crate::trace::LogSample) {
+        let topology = self.resolved.topology.clone();
+        let config = topology.storage_group(group);
+        let volumes = &self.volumes[usize::from(group.0)];
+        let interval_ms = at_ms.saturating_sub(volumes.sampled_ms).max(1);
+        let activity = self.client_activity(volumes.sampled_ms, at_ms);
+        let (mut reads, mut writes, mut clients) = (0.0, 0.0, 0.0);
+        for &store in config.stores.iter().filter(|s| !self.dismounted[usize::from(s.0)]) {
+            let of_store = self.store_clients[usize::from(store.0)];
+            let read_share = topology.store(store).profile.read_share();
+            reads += of_store.busy_hour_iops * activity * read_share;
+            writes += of_store.busy_hour_iops * activity * (1.0 - read_share);
+            clients += of_store.mailboxes;
+        }
+        let volumes = &mut self.volumes[usize::from(group.0)];
+        let log_iops = volumes.log_writes as f64 * 1_000.0 / interval_ms as f64;
+        let database = disk_load(config.database_disk, reads + writes, clients);
+        let log = disk_load(config.log_disk, log_iops, 1.0);
+        volumes.log_writes = 0;
+        volumes.sampled_ms = at_ms;
+        sample.database_read_iops = hundredths(reads);
+        sample.database_write_iops = hundredths(writes);
+        sample.database_disk_iops = config.database_disk.capacity_iops;
+        sample.database_latency_ms = hundredths(database.latency_us / 1_000.0);
+        sample.log_write_iops = hundredths(log_iops);
+        sample.log_disk_iops = config.log_disk.capacity_iops;
+        sample.log_latency_ms = hundredths(log.latency_us / 1_000.0);
+    }
+
     /// A database's logical size as its server's disk and the scenario give it: physical
     /// (.edb + .stm) less logical free space.
     fn logical_on_disk(&self, server: ServerId, store: StoreId) -> u64 {
@@ -61,14 +147,19 @@ impl World {
         if databases.is_empty() {
             return;
         }
-        let storage_groups = topology
-            .storage_groups_of(server)
-            .map(|g| crate::trace::LogSample {
+        let logs: Vec<_> = topology.storage_groups_of(server).map(|g| (g, disk.logs.get(&g).map(|l| l.log))).collect();
+        let mut storage_groups = Vec::with_capacity(logs.len());
+        for (g, log) in logs {
+            let mut sample = crate::trace::LogSample {
                 storage_group: topology.storage_group(g).name.clone(),
-                log_files: disk.logs.get(&g).map_or(1, |l| l.log.log_files()),
+                log_files: log.map_or(1, |l| l.log_files()),
                 log_disk_bytes: topology.storage_group(g).log.disk_bytes,
-            })
-            .collect();
+                log_generation: log.unwrap_or_default().generation(),
+                ..Default::default()
+            };
+            self.sample_volumes(g, at_ms, &mut sample);
+            storage_groups.push(sample);
+        }
         let name = self.server_name(server).to_string();
         self.record(at_ms, &name, &TraceEvent::StoreSample { databases, storage_groups });
     }

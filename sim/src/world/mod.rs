@@ -230,6 +230,10 @@ struct World {
     connector_state: Vec<ConnectorState>,
     /// Per store: dismounted (as its server last said; a restart mounts all).
     dismounted: Vec<bool>,
+    /// Per store: its clients, for the disk model.
+    store_clients: Vec<information_store::StoreClients>,
+    /// Per storage group: the disk model's volumes.
+    volumes: Vec<information_store::GroupVolumes>,
     /// Each routing group's master, as the directory names it now.
     masters: Vec<ServerId>,
     link_state: LinkStateTotals,
@@ -598,6 +602,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         connector_admin_down: vec![false; topology.connectors.len()],
         connector_state: vec![ConnectorState::Up; topology.connectors.len()],
         dismounted: vec![false; topology.stores.len()],
+        store_clients: information_store::StoreClients::of(&topology),
+        volumes: vec![Default::default(); topology.storage_groups.len()],
         masters: topology.routing_groups.iter().map(|g| g.master).collect(),
         link_state: LinkStateTotals::default(),
         link_state_interval: LinkStateTotals::default(),

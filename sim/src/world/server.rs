@@ -232,7 +232,15 @@ pub(super) fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &
             }
             Output::Persist(ops) => {
                 let disk = &mut w.disks[usize::from(me.0)];
+                // One log write per storage group the flush carries records of (a flush
+                // rarely carries two groups' records interleaved; each run counts once).
+                let mut last_group = None;
                 for op in ops {
+                    if let org::transport::queue_directory::DiskOp::StoreWrite { group, .. } = &op {
+                        if last_group.replace(*group) != Some(*group) {
+                            w.volumes[usize::from(group.0)].log_writes += 1;
+                        }
+                    }
                     disk.apply(op);
                 }
             }
