@@ -472,6 +472,22 @@ fn bad_store_settings_name_the_place() {
     let err =
         broken_copy("disk-past-capacity", "instant-disk", |t| t.replacen("\"service_ms\": 5", "\"service_ms\": 0", 1));
     assert!(err.contains("storage_groups[0].log_disk.service_ms: expected"), "{err}");
+    let err = broken_copy("cluster-failover", "all-active", |t| {
+        t.replacen("\"NODE3\",\n          \"NODE4\"", "\"NODE3\"", 1)
+    });
+    assert!(err.contains("clusters[0].virtual_servers: a cluster of more than two nodes is active/passive"), "{err}");
+    let err = broken_copy("cluster-failover", "big-2000", |t| {
+        t.replacen("\"windows\": \"2003\"", "\"windows\": \"2000\"", 1).replacen("\"NODE4\"", "\"NODE4\", \"NODE5\"", 1)
+    });
+    assert!(err.contains("clusters[0].nodes: expected 2 to 4 nodes on Windows 2000"), "{err}");
+    let step = "\"kind\": \"node_up\",\n      \"at\": \"13h\",\n      \"node\": \"NODE1\"";
+    let err = broken_copy("cluster-failover", "evs-crash", |t| {
+        t.replacen(step, "\"kind\": \"server_crash\",\n      \"at\": \"13h\",\n      \"server\": \"EVS1\"", 1)
+    });
+    assert!(err.contains("timeline[1].server: server \"EVS1\" is a cluster's virtual server"), "{err}");
+    let err =
+        broken_copy("cluster-failover", "node-twice", |t| t.replacen(step, &step.replace("node_up", "node_down"), 1));
+    assert!(err.contains("timeline[1]: cluster node \"NODE1\" is already down at 13h"), "{err}");
     let err = broken_copy("disk-past-capacity", "profile", |t| t.replacen("\"heavy\"", "\"hefty\"", 1));
     assert!(err.contains("mailbox_stores[0].user_profile: expected one of"), "{err}");
 }

@@ -38,7 +38,18 @@ const LISTED_EVENTS: &[&str] = &[
     "log_disk_full",
     "backup",
     "junk_email",
+    "cluster_node",
+    "cluster_failover",
 ];
+
+/// A virtual server come online on another node, and the recipients that waited for it.
+#[derive(Default)]
+struct Failover {
+    server: String,
+    to: String,
+    online_ms: u64,
+    waited: u64,
+}
 
 /// Mean latencies above which a volume is slow: 20 ms for a database volume, 10 ms for
 /// a log volume (EXCHANGE2003.md §11 [U]).
@@ -127,6 +138,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut submitted_at: BTreeMap<String, u64> = BTreeMap::new();
     let mut events: Vec<String> = Vec::new();
     let mut slow = SlowVolumes::default();
+    let mut failovers: Vec<Failover> = Vec::new();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -229,9 +241,19 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                     fates.entry((message.clone(), r)).or_insert_with(|| RecipientFate::at(&node));
                 }
             }
+            "cluster_failover" => {
+                let server = as_str(v, "virtual_server", trace, n)?.to_string();
+                let to = as_str(v, "to_node", trace, n)?.to_string();
+                failovers.push(Failover { server, to, online_ms: t, ..Default::default() });
+                events.push(format!("  {t} ms {node} {}", listed_fields(v)));
+            }
             "delivered" => {
                 let message = as_str(v, "message", trace, n)?.to_string();
                 let r = as_str(v, "recipient", trace, n)?.to_string();
+                let submitted = submitted_at.get(&message).copied();
+                if let Some(f) = failovers.iter_mut().rev().find(|f| f.server == node) {
+                    f.waited += u64::from(submitted.is_some_and(|s| s < f.online_ms));
+                }
                 let fate = fates.entry((message, r)).or_default();
                 fate.outcome =
                     if fate.outcome.is_empty() { "delivered".into() } else { format!("{} + delivered", fate.outcome) };
@@ -274,6 +296,14 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
         }
     }
     out.push_str(&slow.summary());
+    if !failovers.is_empty() {
+        out.push_str(
+            "cluster failovers (recipients submitted before the virtual server came online, delivered there after):\n",
+        );
+        for f in &failovers {
+            out.push_str(&format!("  {} ms {} online on {}: {} waited\n", f.online_ms, f.server, f.to, f.waited));
+        }
+    }
     out.push_str(&format!("first {} messages:\n", detail.min(order.len())));
     for message in order.iter().take(detail) {
         out.push_str(&format!("  {}\n", headers[message]));

@@ -485,9 +485,10 @@ pub fn latency_lines(d: &TraceData) -> Vec<Line> {
 }
 
 /// Kinds that begin an outage of their target, and the kinds that end it.
-const OPENS: [(&str, &str); 6] = [
+const OPENS: [(&str, &str); 7] = [
     ("link_down", "link_up"),
     ("server_crash", "server_restart"),
+    ("node_down", "node_up"),
     ("host_down", "host_up"),
     ("dc_down", "dc_up"),
     ("connector_down", "connector_up"),

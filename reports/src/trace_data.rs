@@ -456,7 +456,7 @@ impl TraceData {
             for (name, value) in step.as_object().into_iter().flatten() {
                 match (name.as_str(), value) {
                     ("at" | "kind" | "source", _) | (_, Value::Null) => {}
-                    ("link" | "server" | "host" | "dc" | "connector" | "database", Value::String(s))
+                    ("link" | "server" | "node" | "host" | "dc" | "connector" | "database", Value::String(s))
                         if target.is_empty() =>
                     {
                         target = s.clone();

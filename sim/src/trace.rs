@@ -146,6 +146,11 @@ pub enum TraceEvent {
     },
     /// A server started again.
     ServerRestarted { incarnation: u32 },
+    /// A cluster node failed or returned (traced under its cluster's name).
+    ClusterNode { cluster_node: String, state: &'static str },
+    /// A cluster's virtual server came online on another node after its node failed:
+    /// how long it was offline.
+    ClusterFailover { virtual_server: String, from_node: String, to_node: String, offline_ms: u64 },
     /// A safety invariant failed for the first time.
     CheckFailed { check: String, detail: String },
     /// The run's recipient counts, as `orgsim run` prints them, once at the end before

@@ -244,8 +244,10 @@ mod tests {
                     WorldAction::HostUp(h) => (format!("host{}", h.0), false),
                     WorldAction::DcDown(d) => (format!("dc{}", d.0), true),
                     WorldAction::DcUp(d) => (format!("dc{}", d.0), false),
+                    WorldAction::NodeDown(n, _) => (format!("node{}.{}", n.cluster, n.node.0), true),
+                    WorldAction::NodeUp(n) => (format!("node{}.{}", n.cluster, n.node.0), false),
                     WorldAction::SetMaster(..)
-                | WorldAction::Database(..)
+                    | WorldAction::Database(..)
                     | WorldAction::Backup(_)
                     | WorldAction::SetQuota { .. }
                     | WorldAction::Send(_)

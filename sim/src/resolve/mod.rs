@@ -7,6 +7,7 @@
 //! `internet` (hosts, DNS, SMTP and X.400 connectors), `recipients`, `directory` (DCs,
 //! replication, RUS bindings), `workload`, `timeline`, `weather` and `expectations`.
 
+mod clusters;
 mod directory;
 mod expectations;
 mod internet;
@@ -17,6 +18,7 @@ mod topology;
 mod weather;
 mod workload;
 
+pub use clusters::ClusterNode;
 pub use resolved::*;
 
 use crate::json_location::{locate, JsonPath, Locator};
@@ -432,7 +434,8 @@ impl Resolver<'_> {
         let mut people = self.recipients(&scenario, &mut org);
         self.journal_recipients(t, &mut org, &mut people);
         let workload = self.workload(&scenario, &people.external_addresses);
-        let names = Targets::of(t, &org);
+        let clusters = self.clusters(t, &org, &people.mailboxes_by_server);
+        let names = Targets::of(t, &org, clusters);
         let (replication, rus_dcs) = self.simulated_directory(&scenario, &org, &people, &names.dcs);
         let ctx = Context {
             scenario: &scenario,
@@ -483,6 +486,7 @@ impl Resolver<'_> {
                 .collect(),
             weather,
             workload,
+            clusters: names.clusters.clone(),
             invariants,
             expectations,
             duration_ms: scenario.duration.ms,

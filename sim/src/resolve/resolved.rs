@@ -1,6 +1,7 @@
 //! What a checked scenario resolves to: the id-based organization, the timeline, the
 //! weather, the client load and the expectations the run checks.
 
+use super::ClusterNode;
 use crate::scenario::{Action, Invariant, Scenario};
 use org::config::topology::QuotaTarget;
 use org::config::topology::Topology;
@@ -203,6 +204,10 @@ pub enum WorldAction {
     Crash(ServerId, Failure),
     /// Restart a killed server.
     Restart(ServerId),
+    /// A cluster node fails.
+    NodeDown(ClusterNode, Failure),
+    /// A failed cluster node returns.
+    NodeUp(ClusterNode),
     /// An administrator names a routing group's master.
     SetMaster(RoutingGroupId, ServerId),
     /// An administrator mounts (true) or dismounts a database.
@@ -404,6 +409,8 @@ pub struct Resolved {
     pub weather: Option<crate::weather::WeatherSpec>,
     /// Client load.
     pub workload: Option<WorkloadSpec>,
+    /// Windows server clusters running Exchange virtual servers.
+    pub clusters: Vec<org::cluster::cluster_service::ClusterConfig>,
     /// Invariants to run.
     pub invariants: Vec<Invariant>,
     /// Expectations.
@@ -417,6 +424,11 @@ pub struct Resolved {
 impl Resolved {
     /// The concrete timeline of a run at `seed`: the fixed steps and the weather's, in
     /// time order (fixed steps first at equal instants).
+    /// A cluster node's name.
+    pub fn node_name(&self, n: ClusterNode) -> &str {
+        &self.clusters[usize::from(n.cluster)].nodes[usize::from(n.node.0)]
+    }
+
     pub fn timeline_for(&self, seed: u64) -> Vec<(TimedAction, StepSource)> {
         let mut steps: Vec<(TimedAction, StepSource)> =
             self.timeline.iter().map(|a| (*a, StepSource::Timeline)).collect();
@@ -478,6 +490,10 @@ impl Resolved {
                 Action::ServerCrash { at, server: server(s), power_loss: failure == Failure::PowerLoss }
             }
             WorldAction::Restart(s) => Action::ServerRestart { at, server: server(s) },
+            WorldAction::NodeDown(n, failure) => {
+                Action::NodeDown { at, node: self.node_name(n).to_string(), power_loss: failure == Failure::PowerLoss }
+            }
+            WorldAction::NodeUp(n) => Action::NodeUp { at, node: self.node_name(n).to_string() },
             WorldAction::SetMaster(g, s) => {
                 Action::SetMaster { at, routing_group: self.topology.routing_group(g).name.clone(), server: server(s) }
             }

@@ -8,16 +8,28 @@ pub(super) struct Targets {
     pub(super) connectors: Names,
     pub(super) hosts: Names,
     pub(super) dcs: Names,
+    /// Cluster nodes by name, each as its cluster and index.
+    pub(super) nodes: Names,
+    pub(super) node_at: Vec<super::clusters::ClusterNode>,
+    pub(super) clusters: Vec<org::cluster::cluster_service::ClusterConfig>,
 }
 
 impl Targets {
-    pub(super) fn of(t: &TopologyDef, org: &Org) -> Targets {
+    pub(super) fn of(t: &TopologyDef, org: &Org, clusters: super::clusters::Clusters) -> Targets {
         Targets {
             links: Names::of(t.wan_links.iter().map(|l| l.name.as_str())),
             connectors: Names::of(t.routing_group_connectors.iter().map(|c| c.name.as_str())),
             hosts: org.hosts.clone(),
             dcs: Names::of(t.domain_controllers.iter().map(|d| d.name.as_str())),
+            nodes: clusters.nodes,
+            node_at: clusters.node_at,
+            clusters: clusters.configs,
         }
+    }
+
+    /// Whether a server is a cluster's virtual server (it fails with its node).
+    pub(super) fn is_virtual_server(&self, server: ServerId) -> bool {
+        self.clusters.iter().any(|c| c.virtual_servers.contains(&server))
     }
 }
 
@@ -148,20 +160,32 @@ impl Resolver<'_> {
                     }
                 }
                 Action::ServerCrash { at: t0, server, power_loss } => {
-                    if let Some(s) = self.reference(&org.servers, "server", server, &at.key("server")) {
+                    if let Some(s) = self.standalone_server(names, org, server, &at) {
                         let failure = if *power_loss { Failure::PowerLoss } else { Failure::Crash };
-                        push(t0.ms, WorldAction::Crash(ServerId(s as u16), failure));
+                        push(t0.ms, WorldAction::Crash(s, failure));
                     }
                 }
                 Action::ServerRestart { at: t0, server } => {
-                    if let Some(s) = self.reference(&org.servers, "server", server, &at.key("server")) {
-                        push(t0.ms, WorldAction::Restart(ServerId(s as u16)));
+                    if let Some(s) = self.standalone_server(names, org, server, &at) {
+                        push(t0.ms, WorldAction::Restart(s));
+                    }
+                }
+                Action::NodeDown { at: t0, node, power_loss } => {
+                    if let Some(n) = self.reference(&names.nodes, "cluster node", node, &at.key("node")) {
+                        let failure = if *power_loss { Failure::PowerLoss } else { Failure::Crash };
+                        push(t0.ms, WorldAction::NodeDown(names.node_at[n], failure));
+                    }
+                }
+                Action::NodeUp { at: t0, node } => {
+                    if let Some(n) = self.reference(&names.nodes, "cluster node", node, &at.key("node")) {
+                        push(t0.ms, WorldAction::NodeUp(names.node_at[n]));
                     }
                 }
             }
         }
         steps.timeline.sort_by_key(|(ms, i, _)| (*ms, *i));
         self.crash_order(t, &steps.timeline);
+        self.node_order(names, &steps.timeline);
         steps
     }
 
@@ -413,6 +437,20 @@ impl Resolver<'_> {
         let dc = self.modification_dc(t, &people.directory, id, domain_controller, ctx.rus_dcs, &ctx.names.dcs, at);
         let dc = dc.filter(|_| ctx.replicating);
         Modification { recipient: id, change, domain_controller: domain_controller.clone(), dc, written }
+    }
+
+    /// A server a `server_crash` or `server_restart` names: not a cluster's virtual
+    /// server, which fails with its node.
+    fn standalone_server(&mut self, names: &Targets, org: &Org, server: &str, at: &JsonPath) -> Option<ServerId> {
+        let s = ServerId(self.reference(&org.servers, "server", server, &at.key("server"))? as u16);
+        if names.is_virtual_server(s) {
+            self.error(
+                &at.key("server"),
+                format!("server {server:?} is a cluster's virtual server: it fails with its node (node_down)"),
+            );
+            return None;
+        }
+        Some(s)
     }
 
     /// A crash finds its server up, a restart finds it down.

@@ -37,6 +37,8 @@ impl Fixed {
                     fixed.dcs.insert(usize::from(d.0));
                 }
                 WorldAction::SetMaster(..)
+                | WorldAction::NodeDown(..)
+                | WorldAction::NodeUp(_)
                 | WorldAction::Database(..)
                 | WorldAction::Backup(_)
                 | WorldAction::SetQuota { .. }
@@ -77,7 +79,10 @@ impl Resolver<'_> {
         if w.until.ms > duration_ms {
             self.error(&wp.key("until"), format!("faults must heal before the run ends ({})", scenario.duration));
         }
-        let fixed = Fixed::of(timeline);
+        let mut fixed = Fixed::of(timeline);
+        // A virtual server fails with its node, never alone.
+        let virtual_servers = names.clusters.iter().flat_map(|c| &c.virtual_servers);
+        fixed.servers.extend(virtual_servers.map(|s| usize::from(s.0)));
         let pool = |field, table, what, fixed| Pool { field, table, what, fixed };
         let link_outages =
             self.fault_rate(w, &w.link_outages, pool("link_outages", &names.links, "WAN link", &fixed.links));

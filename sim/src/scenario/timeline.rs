@@ -65,6 +65,26 @@ pub enum Action {
         /// Which server.
         server: String,
     },
+    /// A cluster node fails: the Exchange virtual servers it owns stop (what they had
+    /// not made durable is lost) and fail over to a passive node after their failover
+    /// time, where the store runs soft recovery on the shared disks.
+    NodeDown {
+        /// When.
+        at: Duration,
+        /// Which node (of `topology.clusters`).
+        node: String,
+        /// The node loses power rather than stopping: the write in progress may be torn.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        power_loss: bool,
+    },
+    /// A failed cluster node returns, passive: a virtual server no node could take
+    /// fails over to it.
+    NodeUp {
+        /// When.
+        at: Duration,
+        /// Which node.
+        node: String,
+    },
     /// A host beyond the organization stops answering (its packets are dropped): an
     /// unresponsive MX host, smart host, MTA or DNS server.
     HostDown {
@@ -264,6 +284,8 @@ impl Action {
             | Action::ConnectorUp { at, .. }
             | Action::ServerCrash { at, .. }
             | Action::ServerRestart { at, .. }
+            | Action::NodeDown { at, .. }
+            | Action::NodeUp { at, .. }
             | Action::HostDown { at, .. }
             | Action::HostUp { at, .. }
             | Action::DirectoryChange { at, .. }

@@ -60,6 +60,41 @@ pub struct TopologyDef {
     /// directory is not simulated.
     #[serde(default)]
     pub ad_replication: Option<AdReplication>,
+    /// Windows server clusters running Exchange virtual servers.
+    #[serde(default)]
+    pub clusters: Vec<Cluster>,
+}
+
+/// A Windows server cluster (EXCHANGE2003.md §10a): nodes owning Exchange virtual
+/// servers (servers of `servers`), each on the node at its index at the start; a
+/// failed node's virtual servers fail over to the first node up that owns none.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// The cluster's name.
+    pub name: String,
+    /// The Windows version of its nodes: Windows 2000 Advanced Server clusters 2 nodes
+    /// and Datacenter 4; Windows Server 2003 Enterprise and Datacenter up to 8.
+    pub windows: WindowsVersionDef,
+    /// Its nodes, in preference order; names unique in the organization.
+    pub nodes: Vec<String>,
+    /// Its Exchange virtual servers (Enterprise Edition); with more than two nodes,
+    /// fewer than the nodes (at least one passive).
+    pub virtual_servers: Vec<String>,
+    /// Time from a node's failure to its virtual servers running on another node; by
+    /// default on Windows 2000 5 min + 1 min per 1,000 of the virtual server's users, at
+    /// most 8 min, and half that on Windows Server 2003 [U].
+    #[serde(default)]
+    pub failover: Option<Duration>,
+}
+
+/// A cluster node's Windows version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum WindowsVersionDef {
+    #[serde(rename = "2000")]
+    Windows2000,
+    #[serde(rename = "2003")]
+    Windows2003,
 }
 
 /// Link state settings of the organization (EXCHANGE2003.md §4).

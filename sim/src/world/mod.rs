@@ -232,6 +232,11 @@ struct World {
     dismounted: Vec<bool>,
     /// Per store: its clients, for the disk model.
     store_clients: Vec<information_store::StoreClients>,
+    /// Each cluster's Cluster service.
+    clusters: Vec<org::cluster::cluster_service::ClusterService>,
+    /// What the world itself scheduled, by (instant, order scheduled).
+    scheduled: BTreeMap<(u64, u64), Scheduled>,
+    scheduled_count: u64,
     /// Per storage group: the disk model's volumes.
     volumes: Vec<information_store::GroupVolumes>,
     /// Each routing group's master, as the directory names it now.
@@ -604,6 +609,9 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         dismounted: vec![false; topology.stores.len()],
         store_clients: information_store::StoreClients::of(&topology),
         volumes: vec![Default::default(); topology.storage_groups.len()],
+        clusters: resolved.clusters.iter().cloned().map(org::cluster::cluster_service::ClusterService::new).collect(),
+        scheduled: BTreeMap::new(),
+        scheduled_count: 0,
         masters: topology.routing_groups.iter().map(|g| g.master).collect(),
         link_state: LinkStateTotals::default(),
         link_state_interval: LinkStateTotals::default(),
@@ -735,11 +743,17 @@ async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle], timeli
     loop {
         let next_action = actions.peek().map_or(u64::MAX, |a| a.at.as_ms());
         let next_deadline = deadlines.peek().map_or(u64::MAX, |(_, at)| at.as_ms());
-        let t = next_action.min(next_deadline).min(next_sample).min(end);
+        let next_scheduled = lock(world).scheduled.first_key_value().map_or(u64::MAX, |((at, _), _)| *at);
+        let t = next_action.min(next_deadline).min(next_sample).min(next_scheduled).min(end);
         madsim::time::sleep_until(start + StdDuration::from_millis(t)).await;
         let now = Instant(t);
         while let Some(action) = actions.next_if(|a| a.at.as_ms() <= t) {
             apply(world, handle, nodes, now, action.action);
+        }
+        loop {
+            let due = lock(world).scheduled.first_entry().filter(|e| e.key().0 <= t).map(|e| e.remove());
+            let Some(what) = due else { break };
+            scheduled(world, handle, nodes, now, what);
         }
         if next_sample <= t {
             lock(world).link_sample(now, interval);

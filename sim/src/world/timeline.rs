@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::resolve::Failure;
+use org::cluster::cluster_service::ClusterAction;
 
 pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, action: WorldAction) {
     let mut w = lock(world);
@@ -82,6 +83,14 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
                 w.record(now.as_ms(), "internet", &event);
             }
         }
+        WorldAction::NodeDown(n, failure) => {
+            let killed = w.node_down(now, n, failure);
+            drop(w);
+            for s in killed {
+                handle.kill(nodes[usize::from(s.0)].id());
+            }
+        }
+        WorldAction::NodeUp(n) => w.node_up(now, n),
         WorldAction::Restart(s) => {
             w.incarnation[usize::from(s.0)] += 1;
             drop(w);
@@ -178,5 +187,81 @@ impl World {
             torn: torn.flatten(),
         };
         self.record(now.as_ms(), &node, &event);
+    }
+}
+
+/// Something the world itself scheduled (not a timeline step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Scheduled {
+    /// A cluster brings a virtual server online on a node.
+    Online { cluster: u16, server: ServerId, node: org::cluster::cluster_service::NodeIndex },
+}
+
+/// Carries out what the world scheduled for now.
+pub(super) fn scheduled(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, what: Scheduled) {
+    let mut w = lock(world);
+    match what {
+        Scheduled::Online { cluster, server, node } => {
+            let c = usize::from(cluster);
+            let Some(failover) = w.clusters[c].online(server, node, now) else { return };
+            let config = w.clusters[c].config();
+            let event = TraceEvent::ClusterFailover {
+                virtual_server: w.server_name(server).to_string(),
+                from_node: config.nodes[usize::from(failover.from.0)].clone(),
+                to_node: config.nodes[usize::from(failover.to.0)].clone(),
+                offline_ms: failover.offline_ms,
+            };
+            let name = config.name.clone();
+            w.record(now.as_ms(), &name, &event);
+            w.incarnation[usize::from(server.0)] += 1;
+            drop(w);
+            handle.restart(nodes[usize::from(server.0)].id());
+        }
+    }
+}
+
+impl World {
+    /// A cluster node fails: the virtual servers it owns crash (returned, for the caller
+    /// to kill their nodes) and are scheduled online elsewhere.
+    fn node_down(&mut self, now: Instant, n: crate::resolve::ClusterNode, failure: Failure) -> Vec<ServerId> {
+        self.trace_node(now, n, "down");
+        let actions = self.clusters[usize::from(n.cluster)].node_down(n.node, now);
+        let mut killed = Vec::new();
+        for action in actions {
+            match action {
+                ClusterAction::Offline { server } => {
+                    self.crash(now, server, failure);
+                    killed.push(server);
+                }
+                ClusterAction::OnlineAt { server, node, at } => {
+                    self.schedule(at, Scheduled::Online { cluster: n.cluster, server, node })
+                }
+            }
+        }
+        killed
+    }
+
+    /// A failed node returns: virtual servers waiting for a node are scheduled on it.
+    fn node_up(&mut self, now: Instant, n: crate::resolve::ClusterNode) {
+        self.trace_node(now, n, "up");
+        for action in self.clusters[usize::from(n.cluster)].node_up(n.node, now) {
+            match action {
+                ClusterAction::OnlineAt { server, node, at } => {
+                    self.schedule(at, Scheduled::Online { cluster: n.cluster, server, node })
+                }
+                ClusterAction::Offline { .. } => debug_assert!(false, "a returning node stops nothing"),
+            }
+        }
+    }
+
+    fn trace_node(&mut self, now: Instant, n: crate::resolve::ClusterNode, state: &'static str) {
+        let event = TraceEvent::ClusterNode { cluster_node: self.resolved.node_name(n).to_string(), state };
+        let cluster = self.resolved.clusters[usize::from(n.cluster)].name.clone();
+        self.record(now.as_ms(), &cluster, &event);
+    }
+
+    fn schedule(&mut self, at: Instant, what: Scheduled) {
+        self.scheduled.insert((at.as_ms(), self.scheduled_count), what);
+        self.scheduled_count += 1;
     }
 }

@@ -1,0 +1,3 @@
+//! Windows clustering of Exchange virtual servers.
+
+pub mod cluster_service;
