@@ -488,6 +488,19 @@ fn bad_store_settings_name_the_place() {
     let err =
         broken_copy("cluster-failover", "node-twice", |t| t.replacen(step, &step.replace("node_up", "node_down"), 1));
     assert!(err.contains("timeline[1]: cluster node \"NODE1\" is already down at 13h"), "{err}");
+    let move_step = "\"from_store\": \"Mailbox Store (EX-BR)\"";
+    let err = broken_copy("move-mailboxes-branch-to-hub", "move-both", |t| {
+        t.replacen(move_step, "\"from_store\": \"Mailbox Store (EX-BR)\", \"mailboxes\": [\"x\"]", 1)
+    });
+    assert!(err.contains("timeline[0]: expected exactly one of `mailboxes`"), "{err}");
+    let err = broken_copy("move-mailboxes-branch-to-hub", "move-home", |t| {
+        t.replacen(move_step, "\"from_store\": \"Mailbox Store (EX-HUB)\", \"count\": 1", 1)
+    });
+    assert!(err.contains("timeline[0].to_store: \"hub1000@contoso.com\" is already in"), "{err}");
+    let err = broken_copy("move-mailboxes-branch-to-hub", "move-cancel", |t| {
+        t.replacen(move_step, "\"from_store\": \"Mailbox Store (EX-BR)\", \"cancel_at\": \"18h\"", 1)
+    });
+    assert!(err.contains("timeline[0].cancel_at: expected a cancel time after the task starts"), "{err}");
     let err = broken_copy("disk-past-capacity", "profile", |t| t.replacen("\"heavy\"", "\"hefty\"", 1));
     assert!(err.contains("mailbox_stores[0].user_profile: expected one of"), "{err}");
 }

@@ -60,6 +60,13 @@ pub enum Output {
         /// The search.
         search: LdapSearch,
     },
+    /// Send a move's message to another server's store.
+    Move {
+        /// Destination server.
+        to: ServerId,
+        /// The message.
+        message: crate::store::move_mailbox::MoveMessage,
+    },
     /// Make these writes durable, atomically, before anything after them is released.
     Persist(Vec<DiskOp>),
     /// Something observable happened.
@@ -119,6 +126,14 @@ pub enum ToSmtp {
     LocalDelivered { item: QueueItemId, recipients: Vec<AddressId> },
     /// These recipients' databases are dismounted: their copies wait in Local delivery.
     LocalDeferred { item: QueueItemId, recipients: Vec<AddressId> },
+    /// The store is moving these recipients' mailbox: they wait in "Messages queued for
+    /// deferred delivery" until the move ends.
+    DeferredForMove { item: QueueItemId, recipients: Vec<AddressId> },
+    /// A move of this mailbox ended: what waits for it is routed again (to its new
+    /// home, or here).
+    MoveEnded { mailbox: AddressId },
+    /// These recipients' mailboxes moved to another server: route them again.
+    Rehome { item: QueueItemId, recipients: Vec<AddressId> },
     /// The store refused these recipients for good (a mailbox over its quota: 5.2.2).
     LocalFailed { item: QueueItemId, recipients: Vec<AddressId>, code: DsnCode },
     /// A durable message enters categorization and routing.
@@ -159,6 +174,9 @@ pub enum AfterFlush {
     Reply { to: ServerId, conn: ConnId, replies: Vec<SmtpReply> },
     /// Hand this message to SMTPSVC.
     Process(StoredItem),
+    /// Send this to another server's store (a move's acknowledgement, once what it
+    /// acknowledges is durable).
+    Move { to: ServerId, message: crate::store::move_mailbox::MoveMessage },
     /// Tell MSExchangeIS its database files grew (what its size check reads).
     StoreWritten { store: StoreId, write: crate::store::transaction_log::DeliveryWrite },
 }
@@ -180,6 +198,11 @@ impl Outbox {
     /// Asks the driver to do this.
     pub fn output(&mut self, output: Output) {
         self.outputs.push(output);
+    }
+
+    /// Sends a move's message to another server's store.
+    pub fn move_message(&mut self, to: ServerId, message: crate::store::move_mailbox::MoveMessage) {
+        self.outputs.push(Output::Move { to, message });
     }
 
     /// Traces this.

@@ -54,6 +54,28 @@ impl DatabaseChange {
     }
 }
 
+/// How a mailbox move ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// The target committed the mailbox and the source deleted its copy.
+    Moved,
+    /// A chunk went unanswered, or the mailbox could not move: it stays.
+    Failed,
+    /// The task's cancel time came first: it stays.
+    Cancelled,
+}
+
+impl MoveOutcome {
+    /// As the trace writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveOutcome::Moved => "moved",
+            MoveOutcome::Failed => "failed",
+            MoveOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// What the daily size check found (SP2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SizeVerdict {
@@ -340,7 +362,7 @@ macro_rules! str_trace_values {
         })*
     };
 }
-str_trace_values!(DsnCode, ConnectorState, LinkQueueState, DatabaseChange, SizeVerdict);
+str_trace_values!(DsnCode, ConnectorState, LinkQueueState, DatabaseChange, SizeVerdict, MoveOutcome);
 
 /// A connection as `CLIENT#seq`.
 impl TraceValue for ConnId {
@@ -477,6 +499,10 @@ server_events! {
     Failover "failover" { queue: QueueKey, host: HostId, reason: SessionFailure },
     /// Committed to a mailbox (1028).
     Delivered "delivered" { message: MessageId, recipient: AddressId, store: StoreId, latency_ms: u64 },
+    /// A move began taking a mailbox out of this store (its mail waits meanwhile).
+    MoveStarted "move_started" { mailbox: AddressId, to_store: StoreId, bytes: u64 },
+    /// A mailbox's move out of this store ended; `moved`: durable, the bytes sent.
+    MoveEnded "move_ended" { mailbox: AddressId, to_store: StoreId, outcome: MoveOutcome, bytes: u64, duration_ms: u64 },
     /// A database was mounted or dismounted.
     DatabaseState "database_state" { store: StoreId, change: DatabaseChange },
     /// A user over "prohibit send" tried to send: refused, nothing submitted.

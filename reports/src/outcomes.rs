@@ -42,6 +42,41 @@ const LISTED_EVENTS: &[&str] = &[
     "cluster_failover",
 ];
 
+/// Mailbox moves: per (source server, target store, outcome), how many and their
+/// bytes; the first start and the last end.
+#[derive(Default)]
+struct Moves {
+    by_route: BTreeMap<(String, String, String), (u64, u64)>,
+    first_ms: Option<u64>,
+    last_ms: u64,
+}
+
+impl Moves {
+    fn started(&mut self, t: u64) {
+        self.first_ms.get_or_insert(t);
+    }
+
+    fn ended(&mut self, t: u64, from: &str, to: &str, outcome: &str, bytes: u64) {
+        let entry = self.by_route.entry((from.to_string(), to.to_string(), outcome.to_string())).or_default();
+        entry.0 += 1;
+        entry.1 += bytes;
+        self.last_ms = t;
+    }
+
+    fn summary(&self) -> String {
+        let Some(first_ms) = self.first_ms else { return String::new() };
+        let mut out = format!(
+            "mailbox moves from {first_ms} ms to {} ms ({} s):\n",
+            self.last_ms,
+            (self.last_ms - first_ms) / 1_000
+        );
+        for ((from, to, outcome), (count, bytes)) in &self.by_route {
+            out.push_str(&format!("  {from} -> {to}: {count} {outcome}, {bytes} bytes\n"));
+        }
+        out
+    }
+}
+
 /// A virtual server come online on another node, and the recipients that waited for it.
 #[derive(Default)]
 struct Failover {
@@ -139,6 +174,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut events: Vec<String> = Vec::new();
     let mut slow = SlowVolumes::default();
     let mut failovers: Vec<Failover> = Vec::new();
+    let mut moves = Moves::default();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -260,6 +296,13 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
                 fate.latency_ms = Some(as_u64(v, "latency_ms", trace, n)?);
             }
             "store_sample" => slow.read(&node, t, v),
+            "move_started" => moves.started(t),
+            "move_ended" => {
+                let outcome = as_str(v, "outcome", trace, n)?;
+                let to = as_str(v, "to_store", trace, n)?;
+                moves.ended(t, &node, to, outcome, as_u64(v, "bytes", trace, n)?);
+            }
+            "move_not_done" => moves.ended(t, &node, "", "not started", 0),
             event if LISTED_EVENTS.contains(&event) => events.push(format!("  {t} ms {node} {}", listed_fields(v))),
             _ => {}
         }
@@ -296,6 +339,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
         }
     }
     out.push_str(&slow.summary());
+    out.push_str(&moves.summary());
     if !failovers.is_empty() {
         out.push_str(
             "cluster failovers (recipients submitted before the virtual server came online, delivered there after):\n",

@@ -146,6 +146,8 @@ pub enum TraceEvent {
     },
     /// A server started again.
     ServerRestarted { incarnation: u32 },
+    /// A Move Mailbox task could not move a mailbox: its server was down or stopped.
+    MoveNotDone { mailbox: String, reason: String },
     /// A cluster node failed or returned (traced under its cluster's name).
     ClusterNode { cluster_node: String, state: &'static str },
     /// A cluster's virtual server came online on another node after its node failed:

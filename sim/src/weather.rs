@@ -249,6 +249,7 @@ mod tests {
                     WorldAction::SetMaster(..)
                     | WorldAction::Database(..)
                     | WorldAction::Backup(_)
+                    | WorldAction::MoveMailboxes(_)
                     | WorldAction::SetQuota { .. }
                     | WorldAction::Send(_)
                     | WorldAction::ModifyRecipient(_)

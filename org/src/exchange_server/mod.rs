@@ -47,6 +47,8 @@ pub struct StartConditions {
     pub stopped_connectors: Vec<ConnectorId>,
     /// Quotas administrators have changed in the directory since the run began.
     pub quota_changes: Vec<(crate::config::topology::QuotaTarget, crate::config::topology::MailboxQuota)>,
+    /// Mailboxes moved since the run began, each with its database now.
+    pub moved: Vec<(AddressId, crate::StoreId)>,
 }
 
 /// What a power loss left of a server's unflushed writes.
@@ -102,7 +104,7 @@ impl ExchangeServer {
         } else {
             start.masters.clone()
         };
-        let routing = RoutingEngineService::new(id, topology.clone(), masters, incarnation);
+        let mut routing = RoutingEngineService::new(id, topology.clone(), masters, incarnation);
         let recoveries = disk.soft_recovery(topology.bug(crate::planted_bugs::PlantedBug::SkipsReplay));
         let files = disk.store_files.clone();
         let mut store = InformationStore::new(id, topology.clone(), disk.mailboxes(), &files, now);
@@ -111,6 +113,10 @@ impl ExchangeServer {
         }
         for (target, quota) in &start.quota_changes {
             store.handle_quota_change(now, *target, *quota);
+        }
+        for &(mailbox, home) in &start.moved {
+            routing.handle_mailbox_moved(mailbox, topology.store(home).server);
+            store.handle_mailbox_moved(mailbox, home);
         }
         let stopped = &start.stopped_connectors;
         let smtp = SmtpService::recover(id, topology.clone(), disk, stopped, rng, incarnation, now);
@@ -237,6 +243,37 @@ impl ExchangeServer {
         self.settle(now);
     }
 
+    /// A move task starts moving a mailbox of this server to `to_store` on `to_server`.
+    pub fn handle_move_out(&mut self, now: Instant, mailbox: AddressId, to_server: ServerId, to_store: crate::StoreId) {
+        self.store.handle_move_out(now, mailbox, to_server, to_store);
+        self.settle(now);
+    }
+
+    /// A move task's cancel time came while this mailbox was moving out of this server.
+    pub fn handle_move_cancel(&mut self, now: Instant, mailbox: AddressId) {
+        self.store.handle_move_cancel(now, mailbox);
+        self.settle(now);
+    }
+
+    /// A move's message from another server's store arrived.
+    pub fn handle_move_message(
+        &mut self,
+        now: Instant,
+        from: ServerId,
+        message: crate::store::move_mailbox::MoveMessage,
+    ) {
+        self.store.handle_move_message(now, from, message);
+        self.settle(now);
+    }
+
+    /// The directory names a mailbox's new home (a move completed): routing and the
+    /// store read it.
+    pub fn handle_mailbox_moved(&mut self, now: Instant, mailbox: AddressId, store: crate::StoreId) {
+        self.routing.handle_mailbox_moved(mailbox, self.topology.store(store).server);
+        self.store.handle_mailbox_moved(mailbox, store);
+        self.settle(now);
+    }
+
     /// Whether a database of this server takes mail now.
     pub fn database_mounted(&self, store: crate::StoreId) -> bool {
         self.store.mounted(store)
@@ -288,6 +325,7 @@ impl ExchangeServer {
                 }
                 AfterFlush::Process(item) => self.out.to_smtp(ToSmtp::Process(item)),
                 AfterFlush::StoreWritten { store, write } => self.out.to_store(ToStore::Written { store, write }),
+                AfterFlush::Move { to, message } => self.out.move_message(to, message),
             }
         }
     }
@@ -310,7 +348,10 @@ impl ExchangeServer {
                 AfterFlush::Delivered { message, recipient, store, submitted_at } => {
                     Some(ServerEvent::Delivered { message, recipient, store, latency_ms: now.since(submitted_at) })
                 }
-                AfterFlush::Reply { .. } | AfterFlush::Process(_) | AfterFlush::StoreWritten { .. } => None,
+                AfterFlush::Reply { .. }
+                | AfterFlush::Process(_)
+                | AfterFlush::StoreWritten { .. }
+                | AfterFlush::Move { .. } => None,
             })
             .collect();
         TornBatch { written: writes, torn: lost.into_iter().next(), lost: n - kept, facts }

@@ -4,6 +4,7 @@ use crate::message::{MessageId, MessageKind};
 use crate::routing::link_state::{ConnectorState, VersionBump};
 use crate::routing::routing_group_master::Decision;
 use crate::test_topology::{two_groups, two_groups_of, Counter};
+use crate::trace::MoveOutcome;
 use crate::transport::advanced_queuing::{LinkQueueState, QueueKey};
 use crate::transport::dsn::DsnCode;
 use crate::transport::queue_directory::QueueItemId;
@@ -64,6 +65,10 @@ fn pump_with(
                             let from = servers[i].id();
                             servers[usize::from(to.0)].handle_link_state(now, from, message)
                         }
+                    }
+                    Output::Move { to, message } => {
+                        let from = servers[i].id();
+                        servers[usize::from(to.0)].handle_move_message(now, from, message)
                     }
                     Output::Persist(ops) => ops.into_iter().for_each(|op| disks[i].apply(op)),
                     Output::Event(e) => events.push(e),
@@ -439,7 +444,7 @@ fn pump_internet(server: &mut ExchangeServer, down: &[u16], until: Instant) -> V
                 }
                 Output::Persist(ops) => ops.into_iter().for_each(|op| disk.apply(op)),
                 Output::Event(e) => events.push(e),
-                Output::Send { .. } | Output::LinkState { .. } | Output::Ldap { .. } => {}
+                Output::Send { .. } | Output::LinkState { .. } | Output::Ldap { .. } | Output::Move { .. } => {}
             }
         }
     }
@@ -852,4 +857,81 @@ fn the_daily_storage_warning_names_mailboxes_over_issue_warning() {
     assert_eq!(events, vec![warned.clone(), warned], "01:00 on each day");
     let quiet = ExchangeServer::new(ServerId(1), topo, Box::new(Counter(2)));
     assert_eq!(quiet.poll_timeout(), None, "no warning level on EX1's store: no wake-up");
+}
+
+/// EXCHANGE2003.md §7, §3.2: a mailbox moves store to store; mail for it waits in
+/// "Messages queued for deferred delivery" meanwhile and, once the directory names the
+/// new home, goes there; the mailbox's messages go with it.
+#[test]
+fn a_moved_mailbox_takes_its_messages_and_its_waiting_mail_to_its_new_home() {
+    let topo = two_groups();
+    let (mut servers, mut disks) = two_servers(&topo);
+    let (mailbox, to_store) = (AddressId(1), crate::StoreId(1));
+    servers[0].handle_submit(Instant::ZERO, message(1), vec![mailbox]);
+    pump(&mut servers, &mut disks, Instant(1_000));
+    servers[0].handle_move_out(Instant(1_000), mailbox, ServerId(1), to_store);
+    servers[1].handle_submit(Instant(1_000), message(2), vec![mailbox]);
+    let events = pump(&mut servers, &mut disks, Instant(2_000));
+    assert!(
+        events.iter().any(|e| matches!(e, ServerEvent::MoveEnded { outcome: MoveOutcome::Moved, .. })),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::Delivered { message: MessageId::Client(2), .. })));
+    let deferred = servers[0].queue_snapshot().into_iter().find(|q| q.queue == QueueKey::DeferredDelivery);
+    assert_eq!(deferred.map(|q| q.messages), Some(1), "waiting for the move");
+    for s in &mut servers {
+        s.handle_mailbox_moved(Instant(2_000), mailbox, to_store);
+    }
+    let events = pump(&mut servers, &mut disks, Instant(3_000));
+    let delivered = |e: &ServerEvent| matches!(e, ServerEvent::Delivered { message: MessageId::Client(2), store, .. } if *store == to_store);
+    assert_eq!(events.iter().filter(|e| delivered(e)).count(), 1, "{events:?}");
+    assert!(!disks[0].mailboxes().contains_key(&mailbox), "the source's copy is gone");
+    assert_eq!(disks[1].mailboxes()[&mailbox].messages.len(), 2, "both messages in the new home");
+    assert!(disks.iter().all(|d| d.items.is_empty()), "queues drained");
+}
+
+/// A move whose chunks go unanswered fails after the acknowledgement timeout: the
+/// mailbox stays and its waiting mail is delivered where it is.
+#[test]
+fn an_unanswered_move_fails_and_the_mailbox_stays() {
+    let topo = two_groups();
+    let (mut servers, mut disks) = two_servers(&topo);
+    let mailbox = AddressId(1);
+    servers[0].handle_move_out(Instant::ZERO, mailbox, ServerId(1), crate::StoreId(1));
+    servers[0].handle_submit(Instant::ZERO, message(1), vec![mailbox]);
+    let lost = servers[0].drain_outputs();
+    assert!(lost.iter().any(|o| matches!(o, Output::Move { .. })), "the first chunk, lost");
+    for out in lost {
+        if let Output::Persist(ops) = out {
+            ops.into_iter().for_each(|op| disks[0].apply(op));
+        }
+    }
+    let events = run_alone(&mut servers[0], &mut disks[0], Instant(400_000));
+    let failed = events.iter().position(|e| matches!(e, ServerEvent::MoveEnded { outcome: MoveOutcome::Failed, .. }));
+    let delivered =
+        events.iter().position(|e| matches!(e, ServerEvent::Delivered { recipient, .. } if *recipient == mailbox));
+    assert!(failed.is_some() && delivered > failed, "{events:?}");
+    assert!(disks[0].mailboxes()[&mailbox].messages.contains(MessageId::Client(1)));
+}
+
+/// A task's cancel time stops a move in progress: the target is told to drop what it
+/// got, and the mailbox stays.
+#[test]
+fn a_cancelled_move_leaves_the_mailbox_where_it_was() {
+    let topo = two_groups();
+    let (mut servers, mut disks) = two_servers(&topo);
+    let mailbox = AddressId(1);
+    servers[0].handle_move_out(Instant::ZERO, mailbox, ServerId(1), crate::StoreId(1));
+    servers[0].handle_move_cancel(Instant(10), mailbox);
+    let outputs = servers[0].drain_outputs();
+    let abort = crate::store::move_mailbox::MoveMessage::Abort { mailbox };
+    assert!(outputs.iter().any(|o| matches!(o, Output::Move { message, .. } if *message == abort)));
+    assert!(outputs
+        .iter()
+        .any(|o| matches!(o, Output::Event(ServerEvent::MoveEnded { outcome: MoveOutcome::Cancelled, .. }))));
+    servers[0].handle_submit(Instant(10), message(1), vec![mailbox]);
+    let events = pump(&mut servers, &mut disks, Instant(1_000));
+    assert!(events.iter().any(
+        |e| matches!(e, ServerEvent::Delivered { recipient, store, .. } if *recipient == mailbox && store.0 == 0)
+    ));
 }

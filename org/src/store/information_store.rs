@@ -52,9 +52,9 @@ impl Copies {
 
 /// One server's Information Store.
 pub struct InformationStore {
-    id: ServerId,
-    topology: Arc<Topology>,
-    stores: MailboxStores,
+    pub(super) id: ServerId,
+    pub(super) topology: Arc<Topology>,
+    pub(super) stores: MailboxStores,
     /// Each storage group's log stream, unflushed records included.
     logs: BTreeMap<StorageGroupId, TransactionLog>,
     /// Each database's files, as durable (what the size check reads).
@@ -70,7 +70,12 @@ pub struct InformationStore {
     quota_cache: rustc_hash::FxHashMap<AddressId, (MailboxQuota, Instant)>,
     /// The next storage warning run, when some quota here has an "issue warning" limit.
     storage_warning_at: Option<Instant>,
-    out: Outbox,
+    /// Mailboxes moving out of this store, and those a move committed here.
+    pub(super) moving_out: BTreeMap<AddressId, super::move_mailbox::Outgoing>,
+    pub(super) moved_in: BTreeSet<AddressId>,
+    /// Mailboxes the directory homes elsewhere than it did at the start (moves).
+    pub(super) homes: BTreeMap<AddressId, StoreId>,
+    pub(super) out: Outbox,
 }
 
 impl InformationStore {
@@ -94,6 +99,9 @@ impl InformationStore {
             quota_changes: BTreeMap::new(),
             quota_cache: Default::default(),
             storage_warning_at: None,
+            moving_out: BTreeMap::new(),
+            moved_in: BTreeSet::new(),
+            homes: BTreeMap::new(),
             out: Outbox::default(),
             topology,
         };
@@ -130,7 +138,7 @@ impl InformationStore {
 
     /// When the next size check or storage warning run is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.size_checks.values().copied().chain(self.storage_warning_at).min()
+        self.size_checks.values().copied().chain(self.storage_warning_at).chain(self.move_deadline()).min()
     }
 
     /// Arms the daily storage warning run if some limit of this server's mailboxes has
@@ -173,6 +181,7 @@ impl InformationStore {
     /// limit gets a warning; at or over the limit, an error and a dismount. A database
     /// mounted again by hand stays mounted until the next check.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.move_timeouts(now);
         if self.storage_warning_at.is_some_and(|at| at <= now) {
             self.storage_warnings(now);
         }
@@ -303,7 +312,7 @@ impl InformationStore {
     }
 
     /// What a mailbox holds: its starting size and what was delivered since.
-    fn mailbox_bytes(&self, mailbox: AddressId) -> u64 {
+    pub(super) fn mailbox_bytes(&self, mailbox: AddressId) -> u64 {
         self.topology.mailboxes.get(&mailbox).map_or(0, |m| m.initial_bytes) + self.stores.size_bytes(mailbox)
     }
 
@@ -345,10 +354,15 @@ impl InformationStore {
     fn deliver_local(&mut self, now: Instant, item: QueueItemId, message: &Message, recipients: Vec<AddressId>) {
         // One directory lookup per recipient: its database decides the rest.
         let (mut ready, mut waiting, mut full) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut moving, mut moved) = (Vec::new(), Vec::new());
         let mut copies = Copies::default();
         for recipient in recipients {
             let store = self.store_of(recipient);
-            if !self.takes_mail(store) {
+            if self.is_moving(recipient) {
+                moving.push(recipient);
+            } else if self.topology.store(store).server != self.id {
+                moved.push(recipient);
+            } else if !self.takes_mail(store) {
                 waiting.push(recipient);
             } else if self.full(now, recipient, store) {
                 full.push(recipient);
@@ -370,6 +384,12 @@ impl InformationStore {
         if !full.is_empty() {
             let code = crate::transport::dsn::DsnCode::MailboxFull;
             self.out.to_smtp(ToSmtp::LocalFailed { item, recipients: full, code });
+        }
+        if !moving.is_empty() {
+            self.out.to_smtp(ToSmtp::DeferredForMove { item, recipients: moving });
+        }
+        if !moved.is_empty() {
+            self.out.to_smtp(ToSmtp::Rehome { item, recipients: moved });
         }
     }
 
@@ -471,7 +491,11 @@ impl InformationStore {
         self.out.after_flush(AfterFlush::Event(event));
     }
 
-    fn store_of(&self, recipient: AddressId) -> StoreId {
+    /// The database the directory homes a mailbox in now.
+    pub(super) fn store_of(&self, recipient: AddressId) -> StoreId {
+        if let Some(store) = self.homes.get(&recipient).filter(|_| !self.homes.is_empty()) {
+            return *store;
+        }
         self.topology.directory.lookup(recipient).expect("delivered recipients are mailboxes").store
     }
 

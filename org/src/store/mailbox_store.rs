@@ -6,7 +6,7 @@
 //! Left out: quotas, size limits, logs and maintenance (later issues).
 
 use crate::message::MessageId;
-use crate::transport::queue_directory::Mailboxes;
+use crate::transport::queue_directory::{MailboxContents, Mailboxes};
 use crate::AddressId;
 
 /// The outcome of one local delivery.
@@ -40,6 +40,21 @@ impl MailboxStores {
         DeliveryOutcome::Delivered
     }
 
+    /// What a mailbox holds (empty if it never received mail), to move it.
+    pub fn contents(&self, mailbox: AddressId) -> MailboxContents {
+        self.mailboxes.get(&mailbox).cloned().unwrap_or_default()
+    }
+
+    /// A mailbox moved in.
+    pub fn put(&mut self, mailbox: AddressId, contents: MailboxContents) {
+        self.mailboxes.insert(mailbox, contents);
+    }
+
+    /// A mailbox moved out.
+    pub fn remove(&mut self, mailbox: AddressId) {
+        self.mailboxes.remove(&mailbox);
+    }
+
     /// Notes an Out of Office reply from `owner`'s mailbox to `sender`; false when the
     /// mailbox's OOF history already holds the sender (once per sender, §3.2).
     pub fn note_oof_reply(&mut self, owner: AddressId, sender: AddressId) -> bool {
@@ -65,7 +80,6 @@ impl MailboxStores {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::queue_directory::MailboxContents;
 
     #[test]
     fn second_copy_is_a_duplicate() {

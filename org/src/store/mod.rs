@@ -4,4 +4,5 @@
 pub mod disk_load;
 pub mod information_store;
 pub mod mailbox_store;
+pub mod move_mailbox;
 pub mod transaction_log;

@@ -3,7 +3,7 @@
 //! and one link queue per next hop with its state (Ready, Active, Retry) and retry
 //! schedule.
 //!
-//! Left out: frozen queues and messages, deferred delivery, the DSN and failed-retry
+//! Left out: frozen queues and messages, deferred delivery by time, the DSN and failed-retry
 //! system queues, scheduled connectors (later issues).
 
 use crate::config::topology::Topology;
@@ -22,6 +22,8 @@ pub enum QueueKey {
     Unreachable,
     /// "Messages awaiting directory lookup": held by the categorizer for a GC.
     AwaitingDirectory,
+    /// "Messages queued for deferred delivery": here, mail for a mailbox being moved.
+    DeferredDelivery,
     /// A link queue towards one next hop.
     Link(NextHop),
 }
@@ -33,6 +35,7 @@ impl QueueKey {
             QueueKey::LocalDelivery => "Local delivery",
             QueueKey::Unreachable => "Final destination currently unreachable",
             QueueKey::AwaitingDirectory => "Messages awaiting directory lookup",
+            QueueKey::DeferredDelivery => "Messages queued for deferred delivery",
             QueueKey::Link(NextHop::Server(s)) => &topology.server(s).fqdn,
             QueueKey::Link(NextHop::Connector(c)) => &topology.connector(c).name,
             QueueKey::Link(NextHop::Gateway(g)) => &topology.gateway(g).name,

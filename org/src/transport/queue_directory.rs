@@ -113,6 +113,23 @@ pub enum DiskOp {
         /// Who was answered.
         sender: AddressId,
     },
+    /// A move committed a mailbox into a database here (written through to it).
+    MailboxIn {
+        /// The database's storage group.
+        group: StorageGroupId,
+        /// The database.
+        store: StoreId,
+        /// The mailbox owner.
+        owner: AddressId,
+        /// What the mailbox holds.
+        contents: Box<MailboxContents>,
+    },
+    /// A move took a mailbox away: its copy here is deleted, with its deliveries not
+    /// yet filed (they went with it).
+    MailboxOut {
+        /// The mailbox owner.
+        owner: AddressId,
+    },
 }
 
 /// What one mailbox holds.
@@ -181,6 +198,8 @@ pub enum DiskOpKind {
     Log,
     Journaled,
     OofReplied,
+    MailboxIn,
+    MailboxOut,
 }
 
 /// What soft recovery did for one storage group when its store started.
@@ -264,6 +283,17 @@ impl DiskImage {
             DiskOp::OofReplied { owner, sender } => {
                 let fresh = self.mailboxes.entry(owner).or_default().oof_replied.insert(sender);
                 debug_assert!(fresh, "one Out of Office reply per sender");
+            }
+            DiskOp::MailboxIn { group, store, owner, contents } => {
+                self.store_files.logs.entry(group).or_default();
+                self.store_files.databases.entry(store).or_default().edb_bytes += contents.size_bytes;
+                self.mailboxes.insert(owner, *contents);
+            }
+            DiskOp::MailboxOut { owner } => {
+                self.mailboxes.remove(&owner);
+                for log in self.store_files.logs.values_mut() {
+                    log.past_checkpoint.retain(|(r, _, _)| *r != owner);
+                }
             }
         }
     }
@@ -359,14 +389,17 @@ impl DiskOp {
             DiskOp::Log { .. } => DiskOpKind::Log,
             DiskOp::Journaled { .. } => DiskOpKind::Journaled,
             DiskOp::OofReplied { .. } => DiskOpKind::OofReplied,
+            DiskOp::MailboxIn { .. } => DiskOpKind::MailboxIn,
+            DiskOp::MailboxOut { .. } => DiskOpKind::MailboxOut,
         }
     }
 
     fn torn(&self) -> TornWrite {
         let group = match self {
-            DiskOp::Deliver { group, .. } | DiskOp::StoreWrite { group, .. } | DiskOp::Log { group, .. } => {
-                Some(*group)
-            }
+            DiskOp::Deliver { group, .. }
+            | DiskOp::StoreWrite { group, .. }
+            | DiskOp::Log { group, .. }
+            | DiskOp::MailboxIn { group, .. } => Some(*group),
             _ => None,
         };
         TornWrite { kind: self.kind(), group }

@@ -15,11 +15,13 @@ pub(super) struct RouteJudge {
     topology: Arc<Topology>,
     /// Least costs between routing groups over each server's mirror (computed lazily).
     distances: Vec<Option<Vec<Vec<Option<u32>>>>>,
+    /// Mailboxes the directory homes on another server than at the start (moves).
+    pub(super) homes: BTreeMap<AddressId, ServerId>,
 }
 
 impl RouteJudge {
     pub(super) fn new(topology: Arc<Topology>, servers: usize) -> Self {
-        RouteJudge { topology, distances: vec![None; servers] }
+        RouteJudge { topology, distances: vec![None; servers], homes: BTreeMap::new() }
     }
 
     /// A server's table changed (or it started or stopped): its distances are stale.
@@ -103,7 +105,8 @@ impl RouteJudge {
         let d = self.distances[usize::from(server.0)].as_ref().expect("computed above");
         let info = tables[usize::from(server.0)].as_ref()?;
         for r in recipients {
-            let Some(home) = topology.directory.home_server(*r) else {
+            let moved = if self.homes.is_empty() { None } else { self.homes.get(r).copied() };
+            let Some(home) = moved.or_else(|| topology.directory.home_server(*r)) else {
                 let target = topology.directory.routing_address(*r);
                 if let Some(wrong) =
                     self.check_external_route(server, d, (hop, target, r == &recipients[0], cost), tables, server_names)

@@ -190,6 +190,13 @@ impl Checker {
         self.routing_changed();
     }
 
+    /// The directory names a mailbox's new home server (a move completed).
+    /// That changes where mail goes: a copy may pass a server again.
+    pub fn mailbox_moved(&mut self, mailbox: AddressId, server: ServerId) {
+        self.routes.homes.insert(mailbox, server);
+        self.routing_changed();
+    }
+
     /// A server started: it mounts all these databases.
     pub fn databases_mounted(&mut self, stores: impl Iterator<Item = org::StoreId>) {
         self.size_limits.server_started(stores);
@@ -323,7 +330,10 @@ impl Checker {
         let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
         self.size_limits.finish(&mut judge);
         let topology = &self.topology;
-        let home = |r: AddressId| topology.directory.lookup(r).map(|e| topology.store(e.store).server);
+        let homes = &self.routes.homes;
+        let home = |r: AddressId| {
+            homes.get(&r).copied().or_else(|| topology.directory.lookup(r).map(|e| topology.store(e.store).server))
+        };
         let journal_of =
             |r: AddressId| topology.directory.lookup(r).and_then(|e| topology.store(e.store).journal_recipient);
         let end = self.ledger.lost(disks, &home, &journal_of);

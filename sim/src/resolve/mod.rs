@@ -487,6 +487,7 @@ impl Resolver<'_> {
             weather,
             workload,
             clusters: names.clusters.clone(),
+            move_tasks: steps.move_tasks,
             invariants,
             expectations,
             duration_ms: scenario.duration.ms,

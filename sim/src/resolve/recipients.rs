@@ -275,7 +275,7 @@ impl Resolver<'_> {
 
     /// Generated users, spread round-robin over their stores, numbered per prefix.
     pub(super) fn generated(&mut self, r: &Recipients, org: &mut Org, people: &mut People) {
-        let People { primary, book, directory, mailboxes_by_server, containers, rus, .. } = people;
+        let People { primary, book, directory, mailboxes_by_server, containers, rus, mailbox_settings, .. } = people;
         let recp = p().key("recipients");
         let mut next_number: BTreeMap<String, u32> = BTreeMap::new();
         let mut planned = r.users.len() as u64;
@@ -321,6 +321,10 @@ impl Resolver<'_> {
                 let server = org.store_configs[store].server;
                 if g.created_at.is_none() {
                     mailboxes_by_server[usize::from(server.0)].push(id);
+                }
+                if g.mailbox_size_kb > 0 {
+                    let initial_bytes = g.mailbox_size_kb * 1_024;
+                    mailbox_settings.insert(id, org::config::topology::MailboxSettings { initial_bytes, quota: None });
                 }
                 let entry = MailboxEntry { store: StoreId(store as u16), home_server: server };
                 directory.add(

@@ -152,6 +152,17 @@ impl DirectorySpec {
     }
 }
 
+/// A Move Mailbox task, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoveTaskSpec {
+    /// The mailboxes, in the order they move.
+    pub mailboxes: Vec<AddressId>,
+    /// The target database.
+    pub to_store: org::StoreId,
+    /// When the task is cancelled.
+    pub cancel_at: Option<Instant>,
+}
+
 /// Scripted mail (a timeline `send`), resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendSpec {
@@ -204,6 +215,8 @@ pub enum WorldAction {
     Crash(ServerId, Failure),
     /// Restart a killed server.
     Restart(ServerId),
+    /// A Move Mailbox task starts (`move_tasks[i]`).
+    MoveMailboxes(usize),
     /// A cluster node fails.
     NodeDown(ClusterNode, Failure),
     /// A failed cluster node returns.
@@ -409,6 +422,8 @@ pub struct Resolved {
     pub weather: Option<crate::weather::WeatherSpec>,
     /// Client load.
     pub workload: Option<WorkloadSpec>,
+    /// Move Mailbox tasks the timeline starts.
+    pub move_tasks: Vec<MoveTaskSpec>,
     /// Windows server clusters running Exchange virtual servers.
     pub clusters: Vec<org::cluster::cluster_service::ClusterConfig>,
     /// Invariants to run.
@@ -494,6 +509,21 @@ impl Resolved {
                 Action::NodeDown { at, node: self.node_name(n).to_string(), power_loss: failure == Failure::PowerLoss }
             }
             WorldAction::NodeUp(n) => Action::NodeUp { at, node: self.node_name(n).to_string() },
+            WorldAction::MoveMailboxes(i) => {
+                let task = &self.move_tasks[i];
+                Action::MoveMailboxes {
+                    at,
+                    mailboxes: task
+                        .mailboxes
+                        .iter()
+                        .map(|m| org::trace::Namer::address(self, *m).to_string())
+                        .collect(),
+                    from_store: None,
+                    count: None,
+                    to_store: self.topology.store(task.to_store).name.clone(),
+                    cancel_at: task.cancel_at.map(|t| crate::units::Duration::from_ms(t.as_ms())),
+                }
+            }
             WorldAction::SetMaster(g, s) => {
                 Action::SetMaster { at, routing_group: self.topology.routing_group(g).name.clone(), server: server(s) }
             }

@@ -39,6 +39,7 @@ impl Targets {
 pub(super) struct Steps {
     pub(super) timeline: Vec<(u64, usize, WorldAction)>,
     pub(super) sends: Vec<SendSpec>,
+    pub(super) move_tasks: Vec<MoveTaskSpec>,
     pub(super) modifications: Vec<Modification>,
 }
 
@@ -168,6 +169,13 @@ impl Resolver<'_> {
                 Action::ServerRestart { at: t0, server } => {
                     if let Some(s) = self.standalone_server(names, org, server, &at) {
                         push(t0.ms, WorldAction::Restart(s));
+                    }
+                }
+                Action::MoveMailboxes { at: t0, mailboxes, from_store, count, to_store, cancel_at } => {
+                    let spec = (mailboxes.as_slice(), from_store, *count, to_store.as_str(), *cancel_at);
+                    if let Some(task) = self.move_task(org, people, &at, t0.ms, spec) {
+                        push(t0.ms, WorldAction::MoveMailboxes(steps.move_tasks.len()));
+                        steps.move_tasks.push(task);
                     }
                 }
                 Action::NodeDown { at: t0, node, power_loss } => {
@@ -437,6 +445,67 @@ impl Resolver<'_> {
         let dc = self.modification_dc(t, &people.directory, id, domain_controller, ctx.rus_dcs, &ctx.names.dcs, at);
         let dc = dc.filter(|_| ctx.replicating);
         Modification { recipient: id, change, domain_controller: domain_controller.clone(), dc, written }
+    }
+
+    /// A `move_mailboxes` step: its mailboxes (named, or the first of a store's in
+    /// alias order), each homed elsewhere than the target, and a cancel time after
+    /// the start.
+    #[allow(clippy::type_complexity)]
+    fn move_task(
+        &mut self,
+        org: &Org,
+        people: &mut People,
+        at: &JsonPath,
+        start_ms: u64,
+        (named, from_store, count, to_store, cancel_at): (
+            &[String],
+            &Option<String>,
+            Option<u32>,
+            &str,
+            Option<crate::units::Duration>,
+        ),
+    ) -> Option<MoveTaskSpec> {
+        let to = org::StoreId(self.reference(&org.stores, "mailbox store", to_store, &at.key("to_store"))? as u16);
+        let mailboxes = match (named.is_empty(), from_store) {
+            (false, None) => named
+                .iter()
+                .enumerate()
+                .filter_map(|(k, name)| self.lookup_recipient(&people.book, name, &at.key("mailboxes").index(k)))
+                .collect::<Vec<_>>(),
+            (true, Some(store)) => {
+                let from = self.reference(&org.stores, "mailbox store", store, &at.key("from_store"))?;
+                let mut of_store: Vec<AddressId> = people
+                    .directory
+                    .objects()
+                    .map(|(a, _)| a)
+                    .filter(|a| people.directory.lookup(*a).is_some_and(|e| usize::from(e.store.0) == from))
+                    .collect();
+                of_store.sort_by(|a, b| people.book.addresses[a.0 as usize].cmp(&people.book.addresses[b.0 as usize]));
+                of_store.truncate(count.map_or(usize::MAX, |c| c as usize));
+                of_store
+            }
+            _ => {
+                self.error(at, "expected exactly one of `mailboxes` (aliases) and `from_store` (a mailbox store)");
+                return None;
+            }
+        };
+        for (k, m) in mailboxes.iter().enumerate() {
+            match people.directory.lookup(*m) {
+                None => self.error(
+                    &at.key("mailboxes").index(k),
+                    format!("{:?} has no mailbox", people.book.addresses[m.0 as usize]),
+                ),
+                Some(e) if e.store == to => self.error(
+                    &at.key("to_store"),
+                    format!("{:?} is already in {to_store:?}", people.book.addresses[m.0 as usize]),
+                ),
+                Some(_) => {}
+            }
+        }
+        if cancel_at.is_some_and(|c| c.ms <= start_ms) {
+            self.error(&at.key("cancel_at"), "expected a cancel time after the task starts");
+        }
+        Some(MoveTaskSpec { mailboxes, to_store: to, cancel_at: cancel_at.map(|c| Instant(c.ms)) })
     }
 
     /// A server a `server_crash` or `server_restart` names: not a cluster's virtual

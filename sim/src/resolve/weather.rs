@@ -39,6 +39,7 @@ impl Fixed {
                 WorldAction::SetMaster(..)
                 | WorldAction::NodeDown(..)
                 | WorldAction::NodeUp(_)
+                | WorldAction::MoveMailboxes(_)
                 | WorldAction::Database(..)
                 | WorldAction::Backup(_)
                 | WorldAction::SetQuota { .. }

@@ -201,6 +201,9 @@ pub struct GeneratedUsers {
     /// When an administrator creates them in bulk; from the start by default.
     #[serde(default)]
     pub created_at: Option<Duration>,
+    /// What each mailbox holds when the run starts, KB.
+    #[serde(default)]
+    pub mailbox_size_kb: u64,
 }
 
 /// A contact: mail to its address goes on to `target_address`, outside the organization.

@@ -261,6 +261,28 @@ pub enum Action {
         /// Its storage group.
         storage_group: String,
     },
+    /// An administrator's Move Mailbox task (Exchange Task Wizard): the mailboxes move to
+    /// `to_store`, at most 4 at once, in the order given; mail for a mailbox being moved
+    /// waits in "Messages queued for deferred delivery" and goes to its new home after.
+    MoveMailboxes {
+        /// When the task starts.
+        at: Duration,
+        /// The mailboxes, by alias.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mailboxes: Vec<String>,
+        /// Or every mailbox of this store, in alias order…
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_store: Option<String>,
+        /// …the first `count` of them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+        /// The target mailbox store.
+        to_store: String,
+        /// When the task is cancelled: moves not finished by then stop, the mailboxes
+        /// stay where they are.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cancel_at: Option<Duration>,
+    },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.
     SetMaster {
@@ -298,6 +320,7 @@ impl Action {
             | Action::DismountDatabase { at, .. }
             | Action::MountDatabase { at, .. }
             | Action::Backup { at, .. }
+            | Action::MoveMailboxes { at, .. }
             | Action::SetQuota { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }

@@ -26,6 +26,7 @@
 mod domain_controller;
 mod host;
 mod information_store;
+mod move_mailbox;
 mod names;
 mod post;
 mod recipient_writes;
@@ -66,7 +67,7 @@ use org::transport::queue_directory::DiskImage;
 use org::transport::smtp_protocol::Packet;
 use org::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -162,6 +163,8 @@ enum Payload {
     Ad(AdDomainId, DcMessage),
     Ldap(LdapSearch),
     LdapPage(LdapPage),
+    /// A mailbox move between two stores.
+    Move(org::store::move_mailbox::MoveMessage),
 }
 
 /// What a server node is told.
@@ -178,6 +181,12 @@ enum Input {
     Quota(org::config::topology::QuotaTarget, org::config::topology::MailboxQuota),
     /// Scripted mail submitted here, by MAPI (`true`) or over SMTP.
     Submit(Box<Message>, Vec<AddressId>, bool),
+    /// A move task starts moving this mailbox of the server to a database elsewhere.
+    MoveOut(AddressId, ServerId, org::StoreId),
+    /// A move task's cancel time came while this mailbox was moving.
+    MoveCancel(AddressId),
+    /// The directory names a mailbox's new home (a move completed).
+    MailboxMoved(AddressId, org::StoreId),
 }
 
 /// Everything outside the nodes.
@@ -237,6 +246,11 @@ struct World {
     /// What the world itself scheduled, by (instant, order scheduled).
     scheduled: BTreeMap<(u64, u64), Scheduled>,
     scheduled_count: u64,
+    /// Move Mailbox tasks started (in `Resolved::move_tasks` order), the mailboxes moving
+    /// now with their task, and each moved mailbox's database now.
+    move_tasks: Vec<Option<org::store::move_mailbox::MoveTask>>,
+    moving: BTreeMap<AddressId, usize>,
+    moved: BTreeMap<AddressId, org::StoreId>,
     /// Per storage group: the disk model's volumes.
     volumes: Vec<information_store::GroupVolumes>,
     /// Each routing group's master, as the directory names it now.
@@ -343,6 +357,9 @@ impl World {
                     let f = crate::checks::log_disk::LogFileBegun { group_name, log_files, disk_bytes };
                     violations.extend(self.checker.log_file_begun(f, &|m, r| pair_name(resolved, m, r)));
                 }
+            }
+            ServerEvent::MoveEnded { mailbox, to_store, outcome, .. } => {
+                self.move_ended(now, *mailbox, *to_store, *outcome);
             }
             ServerEvent::DatabaseSize { store, logical_bytes, verdict, .. } => {
                 let check = self.size_check(server, *store, *logical_bytes, *verdict);
@@ -612,6 +629,9 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         clusters: resolved.clusters.iter().cloned().map(org::cluster::cluster_service::ClusterService::new).collect(),
         scheduled: BTreeMap::new(),
         scheduled_count: 0,
+        move_tasks: vec![None; resolved.move_tasks.len()],
+        moving: BTreeMap::new(),
+        moved: BTreeMap::new(),
         masters: topology.routing_groups.iter().map(|g| g.master).collect(),
         link_state: LinkStateTotals::default(),
         link_state_interval: LinkStateTotals::default(),

@@ -116,7 +116,8 @@ pub(super) struct TraceNames {
 impl TraceNames {
     pub(super) fn new(resolved: Arc<Resolved>) -> Self {
         let t = &resolved.topology;
-        let fixed = [QueueKey::LocalDelivery, QueueKey::Unreachable, QueueKey::AwaitingDirectory];
+        let fixed =
+            [QueueKey::LocalDelivery, QueueKey::Unreachable, QueueKey::AwaitingDirectory, QueueKey::DeferredDelivery];
         TraceNames {
             addresses: Rendered::new(resolved.addresses.iter().map(String::as_str)),
             servers: Rendered::new(t.servers.iter().map(|s| s.name.as_str())),
@@ -136,6 +137,7 @@ impl TraceNames {
             QueueKey::LocalDelivery | QueueKey::Link(NextHop::Local) => Some(0),
             QueueKey::Unreachable | QueueKey::Link(NextHop::Unreachable) => Some(1),
             QueueKey::AwaitingDirectory => Some(2),
+            QueueKey::DeferredDelivery => Some(3),
             QueueKey::Link(_) => None,
         }
     }
@@ -229,7 +231,12 @@ mod tests {
         for s in 0..t.stores.len() as u16 {
             check(&|o| names.write_store(StoreId(s), o), resolved.store(StoreId(s)));
         }
-        let mut queues = vec![QueueKey::LocalDelivery, QueueKey::Unreachable, QueueKey::AwaitingDirectory];
+        let mut queues = vec![
+            QueueKey::LocalDelivery,
+            QueueKey::Unreachable,
+            QueueKey::AwaitingDirectory,
+            QueueKey::DeferredDelivery,
+        ];
         queues.extend([NextHop::Local, NextHop::Unreachable].map(QueueKey::Link));
         queues.extend((0..t.connectors.len() as u16).map(|c| QueueKey::Link(NextHop::Connector(ConnectorId(c)))));
         queues.extend((0..t.gateways.len() as u16).map(|g| QueueKey::Link(NextHop::Gateway(GatewayId(g)))));

@@ -111,6 +111,11 @@ impl<T> Inbox<T> {
         self.0 = None;
     }
 
+    /// Whether the node is running (takes orders).
+    pub(super) fn is_open(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Queues an order; false when the node is not running (the order is dropped).
     pub(super) fn push(&mut self, order: T) -> bool {
         self.0.as_mut().map(|q| q.push_back(order)).is_some()

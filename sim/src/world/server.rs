@@ -53,6 +53,7 @@ impl ServerNode {
                 .filter(|c| topology.connector(*c).source_bridgeheads.contains(&id))
                 .collect(),
             quota_changes: w.quota_changes.iter().map(|(t, q)| (*t, *q)).collect(),
+            moved: w.moved.iter().map(|(m, s)| (*m, *s)).collect(),
         };
         let server = ExchangeServer::recover(id, topology, &mut w.disks[i], &start, rng, incarnation, Instant(now_ms));
         w.checker.server_started(id, server.link_state_table().org_info().clone());
@@ -139,6 +140,7 @@ impl ServerNode {
                 (Node::Host(from), Payload::Smtp(packet)) => server.handle_host_packet(now, from, packet),
                 (Node::Host(from), Payload::DnsReply(reply)) => server.handle_dns_reply(now, from, reply),
                 (Node::Dc(from), Payload::LdapPage(page)) => server.handle_ldap_page(now, from, page),
+                (Node::Server(from), Payload::Move(m)) => server.handle_move_message(now, from, m),
                 (from, _) => debug_assert!(false, "no such packet from {from:?} to a server"),
             }
         }
@@ -195,6 +197,9 @@ fn order_server(server: &mut ExchangeServer, now: Instant, order: Input) {
         Input::Database(store, mount) => server.handle_database(now, store, mount),
         Input::Backup(store) => server.handle_backup(now, store),
         Input::Quota(target, quota) => server.handle_quota_change(now, target, quota),
+        Input::MoveOut(mailbox, to_server, to_store) => server.handle_move_out(now, mailbox, to_server, to_store),
+        Input::MoveCancel(mailbox) => server.handle_move_cancel(now, mailbox),
+        Input::MailboxMoved(mailbox, store) => server.handle_mailbox_moved(now, mailbox, store),
         Input::Submit(message, recipients, true) => server.handle_submit(now, *message, recipients),
         Input::Submit(message, recipients, false) => server.handle_smtp_submit(now, *message, recipients),
     }
@@ -212,6 +217,10 @@ pub(super) fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &
                     w.count_link_state(bytes);
                 }
                 w.transmit(Node::Server(me), Node::Server(to), now_us, bytes, Payload::Smtp(packet));
+            }
+            Output::Move { to, message } => {
+                let bytes = message.wire_size_bytes();
+                w.transmit(Node::Server(me), Node::Server(to), now_us, bytes, Payload::Move(message));
             }
             Output::SendHost { to, packet } => {
                 let bytes = packet.wire_size_bytes(&w.resolved.topology);

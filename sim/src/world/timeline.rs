@@ -91,6 +91,7 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             }
         }
         WorldAction::NodeUp(n) => w.node_up(now, n),
+        WorldAction::MoveMailboxes(i) => w.start_move_task(now, i),
         WorldAction::Restart(s) => {
             w.incarnation[usize::from(s.0)] += 1;
             drop(w);
@@ -180,6 +181,7 @@ impl World {
             }
         };
         self.checker.server_stopped(s);
+        self.moves_lost_with(now, s);
         self.sometimes.crashed(lost_writes > 0);
         let event = TraceEvent::ServerCrashed {
             lost_writes: lost_writes as u32,
@@ -195,12 +197,15 @@ impl World {
 pub(super) enum Scheduled {
     /// A cluster brings a virtual server online on a node.
     Online { cluster: u16, server: ServerId, node: org::cluster::cluster_service::NodeIndex },
+    /// A Move Mailbox task's cancel time.
+    CancelMoves(usize),
 }
 
 /// Carries out what the world scheduled for now.
 pub(super) fn scheduled(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, what: Scheduled) {
     let mut w = lock(world);
     match what {
+        Scheduled::CancelMoves(i) => w.cancel_moves(i),
         Scheduled::Online { cluster, server, node } => {
             let c = usize::from(cluster);
             let Some(failover) = w.clusters[c].online(server, node, now) else { return };
@@ -260,7 +265,7 @@ impl World {
         self.record(now.as_ms(), &cluster, &event);
     }
 
-    fn schedule(&mut self, at: Instant, what: Scheduled) {
+    pub(super) fn schedule(&mut self, at: Instant, what: Scheduled) {
         self.scheduled.insert((at.as_ms(), self.scheduled_count), what);
         self.scheduled_count += 1;
     }

@@ -18,7 +18,7 @@ use crate::service_events::{Outbox, Output, Routes, ToRouting, ToSmtp};
 use crate::time::Instant;
 use crate::timers::Timers;
 use crate::transport::advanced_queuing::{QueueEntry, QueueKey};
-use crate::{ConnectorId, RoutingGroupId, ServerId};
+use crate::{AddressId, ConnectorId, RoutingGroupId, ServerId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -76,6 +76,8 @@ pub struct RoutingEngineService {
     pending_reports: BTreeMap<ConnectorId, PendingReport>,
     /// How many times this server has restarted (told to neighbors with each update).
     incarnation: u32,
+    /// Mailboxes the directory homes on another server than at the start (moves).
+    homes: BTreeMap<AddressId, ServerId>,
     timers: Timers<Timer>,
     out: Outbox,
 }
@@ -99,9 +101,15 @@ impl RoutingEngineService {
             peer_default,
             pending_reports: BTreeMap::new(),
             incarnation,
+            homes: BTreeMap::new(),
             timers: Timers::default(),
             out: Outbox::default(),
         }
+    }
+
+    /// The directory names a mailbox's new home server (a move completed).
+    pub fn handle_mailbox_moved(&mut self, mailbox: AddressId, server: ServerId) {
+        self.homes.insert(mailbox, server);
     }
 
     /// Tells the neighbors this table (after a restart: asks what changed since).
@@ -262,7 +270,8 @@ impl RoutingEngineService {
         let mut routes = Routes::default();
         let directory = &self.topology.directory;
         for r in entry.recipients {
-            let decision = match directory.home_server(r) {
+            let home = if self.homes.is_empty() { None } else { self.homes.get(&r).copied() };
+            let decision = match home.or_else(|| directory.home_server(r)) {
                 Some(home) => self.engine.next_hop(&self.topology, &self.table, self.id, home),
                 None => {
                     let address = directory.routing_address(r);

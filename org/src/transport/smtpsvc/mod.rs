@@ -209,6 +209,8 @@ pub struct SmtpService {
     next_item: QueueItemId,
     unreachable: VecDeque<QueueEntry>,
     local: LocalWaiting,
+    /// "Messages queued for deferred delivery": recipients whose mailbox is moving.
+    deferred: Vec<QueueEntry>,
     links: BTreeMap<NextHop, LinkQueue>,
     outbound: BTreeMap<SessionSeq, OutboundSession>,
     inbound: BTreeMap<ConnId, Inbound>,
@@ -263,6 +265,7 @@ impl SmtpService {
             next_item: disk.next_item,
             unreachable: VecDeque::new(),
             local: LocalWaiting::default(),
+            deferred: Vec::new(),
             links: BTreeMap::new(),
             outbound: BTreeMap::new(),
             inbound: BTreeMap::new(),
@@ -333,6 +336,10 @@ impl SmtpService {
             let state =
                 if self.timers.is_set(Timer::LocalRetry) { LinkQueueState::Retry } else { LinkQueueState::Ready };
             out.push(QueueSnapshot { queue: QueueKey::LocalDelivery, state: Some(state), messages });
+        }
+        if !self.deferred.is_empty() {
+            let messages = self.deferred.len() as u32;
+            out.push(QueueSnapshot { queue: QueueKey::DeferredDelivery, state: None, messages });
         }
         for (hop, queue) in &self.links {
             out.push(QueueSnapshot {
@@ -445,6 +452,11 @@ impl SmtpService {
                 }
             }
             ToSmtp::LocalDeferred { item, recipients } => self.local_deferred(now, item, recipients),
+            ToSmtp::DeferredForMove { item, recipients } => self.deferred_for_move(item, recipients),
+            ToSmtp::MoveEnded { mailbox } => self.move_ended(mailbox),
+            ToSmtp::Rehome { item, recipients } => {
+                self.ask_route(QueueEntry { item, recipients }, Some(QueueKey::LocalDelivery))
+            }
             ToSmtp::LocalFailed { item, recipients, code } => self.fail_recipients(now, item, recipients, code),
             ToSmtp::Process(item) => self.process(now, item),
         }

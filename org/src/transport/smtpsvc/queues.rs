@@ -163,6 +163,26 @@ impl SmtpService {
         self.emit(ServerEvent::QueueState { queue, state, failures, retry_in_ms: Some(retry_in_ms), reason: None });
     }
 
+    /// The store is moving these recipients' mailbox: they wait, unrouted, until the
+    /// move ends.
+    pub(super) fn deferred_for_move(&mut self, item: QueueItemId, recipients: Vec<AddressId>) {
+        self.deferred.push(QueueEntry { item, recipients });
+    }
+
+    /// A mailbox's move ended: what waited for it is routed again, to its new home or
+    /// back here.
+    pub(super) fn move_ended(&mut self, mailbox: AddressId) {
+        let mut released = Vec::new();
+        self.deferred.retain_mut(|entry| {
+            let Some(at) = entry.recipients.iter().position(|r| *r == mailbox) else { return true };
+            released.push(QueueEntry { item: entry.item, recipients: vec![entry.recipients.swap_remove(at)] });
+            !entry.recipients.is_empty()
+        });
+        for entry in released {
+            self.ask_route(entry, Some(QueueKey::DeferredDelivery));
+        }
+    }
+
     /// Local delivery's retry time came: what waits goes to the store again, unless it
     /// has expired.
     pub(super) fn retry_local(&mut self, now: Instant) {
