@@ -56,6 +56,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
             quota: Default::default(),
             journal_recipient: None,
             profile: Default::default(),
+            maintenance: Default::default(),
         })
         .collect();
     let storage_groups = crate::config::topology::StorageGroupConfig::of_stores(&mut stores);

@@ -519,6 +519,16 @@ server_events! {
     },
     /// The daily size check (SP2) found a database's logical size near or at its limit.
     DatabaseSize "database_size" { store: StoreId, logical_bytes: u64, limit_bytes: u64, verdict: SizeVerdict },
+    /// Online maintenance of a database (event 1221): deleted items past retention and
+    /// deleted mailboxes past theirs purged; the logical free space after
+    /// defragmentation (durable).
+    OnlineMaintenance "online_maintenance" {
+        store: StoreId,
+        purged_items_bytes: u64,
+        purged_mailboxes: u64,
+        purged_mailbox_bytes: u64,
+        free_bytes: u64,
+    },
     /// A storage group's log disk is full: the new log file came from the reserve logs,
     /// and its databases dismount (durable).
     LogDiskFull "log_disk_full" { storage_group: StorageGroupId, log_files: u64, disk_bytes: u64 },

@@ -37,6 +37,7 @@ const LISTED_EVENTS: &[&str] = &[
     "quota_warning",
     "log_disk_full",
     "backup",
+    "online_maintenance",
     "junk_email",
     "cluster_node",
     "cluster_failover",

@@ -319,6 +319,8 @@ pub struct StoreConfig {
     pub journal_recipient: Option<AddressId>,
     /// Its users' client load (for the disk model).
     pub profile: UserProfile,
+    /// Deletions and online maintenance.
+    pub maintenance: MaintenanceConfig,
     /// The server that mounts it.
     pub server: ServerId,
 }
@@ -360,6 +362,32 @@ pub struct StoreSizeConfig {
     pub warning_buffer_percent: u64,
     /// When the daily check runs (05:00).
     pub check_ms_of_day: u64,
+}
+
+impl StoreSizeConfig {
+    /// Physical size (.edb + .stm) with what has been written into these files.
+    pub fn physical_bytes(&self, files: &crate::transport::queue_directory::DatabaseFiles) -> u64 {
+        self.initial_physical_bytes + files.edb_bytes + files.stm_bytes
+    }
+
+    /// Logical size: physical less free space (what it started with and what online
+    /// maintenance purged since).
+    pub fn logical_bytes(&self, files: &crate::transport::queue_directory::DatabaseFiles) -> u64 {
+        self.physical_bytes(files).saturating_sub(self.initial_free_bytes + files.purged_bytes)
+    }
+}
+
+/// What users delete and online maintenance purges in a database (§7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceConfig {
+    /// Share of each day's delivered bytes its users delete, at midnight [U].
+    pub deleted_percent: u64,
+    /// Deleted item retention (7 days).
+    pub item_retention_ms: u64,
+    /// Deleted mailbox retention (30 days).
+    pub mailbox_retention_ms: u64,
+    /// When the nightly window opens (01:00).
+    pub start_ms_of_day: u64,
 }
 
 /// A storage group: one transaction log stream shared by its databases (§7).

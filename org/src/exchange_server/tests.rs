@@ -935,3 +935,51 @@ fn a_cancelled_move_leaves_the_mailbox_where_it_was() {
         |e| matches!(e, ServerEvent::Delivered { recipient, store, .. } if *recipient == mailbox && store.0 == 0)
     ));
 }
+
+/// EXCHANGE2003.md §7: what users delete stays for deleted item retention; the first
+/// online maintenance after it purges it into logical free space, and the purge is on
+/// disk, so a restarted store does not purge it again.
+#[test]
+fn online_maintenance_purges_deleted_items_past_retention() {
+    const DAY: u64 = 86_400_000;
+    let mut topo = (*two_groups()).clone();
+    topo.stores[0].maintenance = crate::config::topology::MaintenanceConfig {
+        deleted_percent: 50,
+        item_retention_ms: 2 * DAY,
+        mailbox_retention_ms: 30 * DAY,
+        start_ms_of_day: 3_600_000,
+    };
+    let topo = Arc::new(topo);
+    let store = crate::StoreId(0);
+    let mut server = ExchangeServer::new(ServerId(0), topo.clone(), Box::new(Counter(1)));
+    let mut disk = DiskImage::default();
+    server.handle_submit(Instant::ZERO, message(1), vec![AddressId(1)]);
+    let events = run_alone(&mut server, &mut disk, Instant(4 * DAY));
+    let written = disk.store_files.databases[&store];
+    let deleted = (written.edb_bytes + written.stm_bytes) / 2;
+    assert!(deleted > 0);
+    let purges: Vec<(u64, u64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::OnlineMaintenance { purged_items_bytes, free_bytes, .. } => {
+                Some((*purged_items_bytes, *free_bytes))
+            }
+            _ => None,
+        })
+        .collect();
+    // Deleted at midnight of day 1; retained 2 days; purged at 01:00 of day 3.
+    assert_eq!(purges, [(0, 0), (0, 0), (0, 0), (deleted, deleted)], "{events:?}");
+    assert_eq!(disk.store_files.databases[&store].purged_bytes, deleted);
+    assert!(disk.store_files.retained[&store].is_empty());
+    let mut restarted = ExchangeServer::recover(
+        ServerId(0),
+        topo,
+        &mut disk,
+        &StartConditions::default(),
+        Box::new(Counter(1)),
+        1,
+        Instant(4 * DAY),
+    );
+    let events = run_alone(&mut restarted, &mut disk, Instant(5 * DAY));
+    assert!(events.iter().any(|e| matches!(e, ServerEvent::OnlineMaintenance { purged_items_bytes: 0, free_bytes, .. } if *free_bytes == deleted)));
+}

@@ -58,7 +58,7 @@ pub struct InformationStore {
     /// Each storage group's log stream, unflushed records included.
     logs: BTreeMap<StorageGroupId, TransactionLog>,
     /// Each database's files, as durable (what the size check reads).
-    files: BTreeMap<StoreId, DatabaseFiles>,
+    pub(super) files: BTreeMap<StoreId, DatabaseFiles>,
     /// Databases dismounted (every database mounts when the service starts).
     dismounted: BTreeSet<StoreId>,
     /// When each database with a size limit is checked next (SP2's daily check).
@@ -75,6 +75,15 @@ pub struct InformationStore {
     pub(super) moved_in: BTreeSet<AddressId>,
     /// Mailboxes the directory homes elsewhere than it did at the start (moves).
     pub(super) homes: BTreeMap<AddressId, StoreId>,
+    /// Online maintenance: bytes each database took today, the next midnight deletions
+    /// and maintenance window, what deleted item retention holds (from disk), deleted
+    /// mailboxes homed here and those already purged (from disk).
+    pub(super) written_today: BTreeMap<StoreId, u64>,
+    pub(super) deletes_at: Option<Instant>,
+    pub(super) maintenance_at: Option<Instant>,
+    pub(super) retained: BTreeMap<StoreId, Vec<(u64, u64)>>,
+    pub(super) deleted_mailboxes: Vec<(AddressId, StoreId, Instant)>,
+    pub(super) purged_mailboxes: BTreeSet<AddressId>,
     pub(super) out: Outbox,
 }
 
@@ -102,10 +111,17 @@ impl InformationStore {
             moving_out: BTreeMap::new(),
             moved_in: BTreeSet::new(),
             homes: BTreeMap::new(),
+            written_today: BTreeMap::new(),
+            deletes_at: None,
+            maintenance_at: None,
+            retained: disk.retained.clone(),
+            deleted_mailboxes: super::online_maintenance::deleted_mailboxes(&topology, id),
+            purged_mailboxes: disk.purged_mailboxes.clone(),
             out: Outbox::default(),
             topology,
         };
         store.arm_storage_warning(now);
+        store.arm_maintenance(now);
         store.refuse_mounts_on_full_log_disks();
         store
     }
@@ -138,7 +154,8 @@ impl InformationStore {
 
     /// When the next size check or storage warning run is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.size_checks.values().copied().chain(self.storage_warning_at).chain(self.move_deadline()).min()
+        let due = self.size_checks.values().copied().chain(self.storage_warning_at).chain(self.move_deadline());
+        due.chain(self.maintenance_due()).min()
     }
 
     /// Arms the daily storage warning run if some limit of this server's mailboxes has
@@ -182,6 +199,7 @@ impl InformationStore {
     /// mounted again by hand stays mounted until the next check.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.move_timeouts(now);
+        self.run_maintenance(now);
         if self.storage_warning_at.is_some_and(|at| at <= now) {
             self.storage_warnings(now);
         }
@@ -216,11 +234,10 @@ impl InformationStore {
     pub fn logical_bytes(&self, store: StoreId) -> u64 {
         let size = self.topology.store(store).size;
         let files = self.files.get(&store).copied().unwrap_or_default();
-        let physical = size.initial_physical_bytes + files.edb_bytes + files.stm_bytes;
         if self.topology.bug(crate::planted_bugs::PlantedBug::SizeLimitOnPhysical) {
-            return physical;
+            return size.physical_bytes(&files);
         }
-        physical - size.initial_free_bytes.min(physical)
+        size.logical_bytes(&files)
     }
 
     /// An administrator dismounts or mounts a database of this server (ESM, "Dismount
@@ -333,6 +350,7 @@ impl InformationStore {
                 let files = self.files.entry(store).or_default();
                 files.edb_bytes += write.edb_bytes;
                 files.stm_bytes += write.stm_bytes;
+                self.note_written(store, write.edb_bytes + write.stm_bytes);
             }
             ToStore::DeliverCopies { message, recipients } => {
                 let mut copies = Copies::default();

@@ -5,4 +5,5 @@ pub mod disk_load;
 pub mod information_store;
 pub mod mailbox_store;
 pub mod move_mailbox;
+pub mod online_maintenance;
 pub mod transaction_log;

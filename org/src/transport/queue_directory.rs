@@ -124,6 +124,28 @@ pub enum DiskOp {
         /// What the mailbox holds.
         contents: Box<MailboxContents>,
     },
+    /// Users deleted these bytes of a database's items (deleted item retention keeps
+    /// them for now).
+    ItemsDeleted {
+        /// The database.
+        store: StoreId,
+        /// When.
+        at_ms: u64,
+        /// How many bytes.
+        bytes: u64,
+    },
+    /// Online maintenance purged a database's items deleted up to `until_ms` and these
+    /// deleted mailboxes: `bytes` become logical free space.
+    Purged {
+        /// The database.
+        store: StoreId,
+        /// Items deleted up to then are gone.
+        until_ms: u64,
+        /// Mailboxes purged.
+        mailboxes: Vec<AddressId>,
+        /// Bytes freed.
+        bytes: u64,
+    },
     /// A move took a mailbox away: its copy here is deleted, with its deliveries not
     /// yet filed (they went with it).
     MailboxOut {
@@ -154,6 +176,9 @@ pub struct DatabaseFiles {
     pub edb_bytes: u64,
     /// The streaming file (.stm), the content of mail that came in over SMTP.
     pub stm_bytes: u64,
+    /// What online maintenance has purged (deleted items past retention, deleted
+    /// mailboxes): logical free space inside the files.
+    pub purged_bytes: u64,
 }
 
 /// A storage group's log files on disk: the stream with its checkpoint (everything
@@ -174,6 +199,10 @@ pub struct LogFiles {
 pub struct StoreFiles {
     pub logs: BTreeMap<StorageGroupId, LogFiles>,
     pub databases: BTreeMap<StoreId, DatabaseFiles>,
+    /// Per database, items users deleted and deleted item retention keeps: (when, bytes).
+    pub retained: BTreeMap<StoreId, Vec<(u64, u64)>>,
+    /// Deleted mailboxes online maintenance has purged.
+    pub purged_mailboxes: std::collections::BTreeSet<AddressId>,
 }
 
 /// The write a power loss tore: its record fails its checksum, so recovery discards it
@@ -200,6 +229,8 @@ pub enum DiskOpKind {
     OofReplied,
     MailboxIn,
     MailboxOut,
+    ItemsDeleted,
+    Purged,
 }
 
 /// What soft recovery did for one storage group when its store started.
@@ -288,6 +319,14 @@ impl DiskImage {
                 self.store_files.logs.entry(group).or_default();
                 self.store_files.databases.entry(store).or_default().edb_bytes += contents.size_bytes;
                 self.mailboxes.insert(owner, *contents);
+            }
+            DiskOp::ItemsDeleted { store, at_ms, bytes } => {
+                self.store_files.retained.entry(store).or_default().push((at_ms, bytes));
+            }
+            DiskOp::Purged { store, until_ms, mailboxes, bytes } => {
+                self.store_files.retained.entry(store).or_default().retain(|(at, _)| *at > until_ms);
+                self.store_files.purged_mailboxes.extend(mailboxes);
+                self.store_files.databases.entry(store).or_default().purged_bytes += bytes;
             }
             DiskOp::MailboxOut { owner } => {
                 self.mailboxes.remove(&owner);
@@ -391,6 +430,8 @@ impl DiskOp {
             DiskOp::OofReplied { .. } => DiskOpKind::OofReplied,
             DiskOp::MailboxIn { .. } => DiskOpKind::MailboxIn,
             DiskOp::MailboxOut { .. } => DiskOpKind::MailboxOut,
+            DiskOp::ItemsDeleted { .. } => DiskOpKind::ItemsDeleted,
+            DiskOp::Purged { .. } => DiskOpKind::Purged,
         }
     }
 

@@ -222,6 +222,12 @@ impl Resolver<'_> {
                     quota: store.quota.unwrap_or_default().to_org(),
                     journal_recipient: None, // set once recipients are known
                     profile: store.user_profile.to_org(),
+                    maintenance: org::config::topology::MaintenanceConfig {
+                        deleted_percent: store.deleted_items_percent,
+                        item_retention_ms: store.deleted_item_retention_days * org::time::DAY_MS,
+                        mailbox_retention_ms: store.deleted_mailbox_retention_days * org::time::DAY_MS,
+                        start_ms_of_day: store.maintenance_start_hour * org::time::HOUR_MS,
+                    },
                 };
                 stores.push((config, at));
             }

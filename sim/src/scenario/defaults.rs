@@ -178,3 +178,15 @@ pub fn resend_interval() -> Duration {
 pub fn imf_store_threshold() -> u8 {
     6
 }
+/// Deleted item retention, days (EXCHANGE2003.md §7 [U]).
+pub fn deleted_item_retention_days() -> u64 {
+    7
+}
+/// Deleted mailbox retention, days (EXCHANGE2003.md §7).
+pub fn deleted_mailbox_retention_days() -> u64 {
+    30
+}
+/// Online maintenance opens at 01:00 (EXCHANGE2003.md §7 [U]).
+pub fn maintenance_start_hour() -> u64 {
+    1
+}

@@ -389,6 +389,24 @@ pub struct MailboxStore {
     /// Its users' client load, for the disk model.
     #[serde(default)]
     pub user_profile: UserProfile,
+    /// Share of each day's delivered bytes its users delete, at midnight (none by
+    /// default) [U]: deleted item retention keeps them, then online maintenance purges
+    /// them into logical free space.
+    #[serde(default)]
+    #[schemars(range(max = 100))]
+    pub deleted_items_percent: u64,
+    /// "Keep deleted items for (days)" (7).
+    #[serde(default = "defaults::deleted_item_retention_days")]
+    #[schemars(range(max = 3650))]
+    pub deleted_item_retention_days: u64,
+    /// "Keep deleted mailboxes for (days)" (30).
+    #[serde(default = "defaults::deleted_mailbox_retention_days")]
+    #[schemars(range(max = 3650))]
+    pub deleted_mailbox_retention_days: u64,
+    /// The hour the nightly online maintenance window opens (1: 01:00–05:00).
+    #[serde(default = "defaults::maintenance_start_hour")]
+    #[schemars(range(max = 23))]
+    pub maintenance_start_hour: u64,
 }
 
 /// Mailbox storage limits (EXCHANGE2003.md §7), each optional.

@@ -127,8 +127,7 @@ impl World {
     fn logical_on_disk(&self, server: ServerId, store: StoreId) -> u64 {
         let size = self.resolved.topology.store(store).size;
         let files = self.disks[usize::from(server.0)].store_files.databases.get(&store).copied().unwrap_or_default();
-        let physical = size.initial_physical_bytes + files.edb_bytes + files.stm_bytes;
-        physical - size.initial_free_bytes.min(physical)
+        size.logical_bytes(&files)
     }
 
     /// Traces what a mailbox server's disk holds of its databases and logs.
