@@ -54,6 +54,9 @@ pub struct WeatherSpec {
     /// Internet hosts that stop answering.
     pub host_outages: Option<RateSpec>,
     pub dc_outages: Option<RateSpec>,
+    /// Cluster node failures (targets index `nodes`), each followed by its return.
+    pub node_failures: Option<RateSpec>,
+    pub nodes: Vec<crate::resolve::ClusterNode>,
 }
 
 fn poisson(rng: &mut Stream, mean: f64) -> u64 {
@@ -177,11 +180,23 @@ impl WeatherSpec {
                 }
             }
         }
+        if let Some(spec) = &self.node_failures {
+            let mut rng = Stream::new(seed, "weather:node_failures");
+            for (target, list) in intervals(&mut rng, spec, from, until) {
+                let node = self.nodes[target];
+                for (s, e) in list {
+                    push(s, 12, target, WorldAction::NodeDown(node, Failure::Crash));
+                    push(e, 13, target, WorldAction::NodeUp(node));
+                }
+            }
+        }
         out.sort_by_key(|(at, order, target, _)| (*at, *order, *target));
         // Which crashes are power losses: a stream of their own, drawn only when some are.
         let mut power = (self.power_loss_share > 0.0).then(|| Stream::new(seed, "weather:power_losses"));
         for (_, _, _, action) in &mut out {
-            if let (WorldAction::Crash(_, failure), Some(rng)) = (action, power.as_mut()) {
+            if let (WorldAction::Crash(_, failure) | WorldAction::NodeDown(_, failure), Some(rng)) =
+                (action, power.as_mut())
+            {
                 if rng.unit() < self.power_loss_share {
                     *failure = Failure::PowerLoss;
                 }
@@ -212,6 +227,10 @@ mod tests {
             power_loss_share: 0.5,
             host_outages: Some(RateSpec { per_day, length_ms: [60_000, 3_600_000], targets: vec![0, 3] }),
             dc_outages: Some(RateSpec { per_day, length_ms: [60_000, 3_600_000], targets: vec![0, 1] }),
+            node_failures: Some(RateSpec { per_day, length_ms: [60_000, 3_600_000], targets: vec![0, 1] }),
+            nodes: [0, 1]
+                .map(|n| crate::resolve::ClusterNode { cluster: 0, node: org::cluster::cluster_service::NodeIndex(n) })
+                .to_vec(),
         }
     }
 

@@ -14,6 +14,7 @@ struct Fixed {
     servers: BTreeSet<usize>,
     hosts: BTreeSet<usize>,
     dcs: BTreeSet<usize>,
+    nodes: BTreeSet<ClusterNode>,
 }
 
 impl Fixed {
@@ -36,9 +37,10 @@ impl Fixed {
                 WorldAction::DcDown(d) | WorldAction::DcUp(d) => {
                     fixed.dcs.insert(usize::from(d.0));
                 }
+                WorldAction::NodeDown(n, _) | WorldAction::NodeUp(n) => {
+                    fixed.nodes.insert(n);
+                }
                 WorldAction::SetMaster(..)
-                | WorldAction::NodeDown(..)
-                | WorldAction::NodeUp(_)
                 | WorldAction::MoveMailboxes(_)
                 | WorldAction::Database(..)
                 | WorldAction::Backup(_)
@@ -104,6 +106,10 @@ impl Resolver<'_> {
                 "DC outages need a simulated DC: topology.ad_replication, topology.dsaccess or groups to expand",
             );
         }
+        let fixed_nodes: BTreeSet<usize> =
+            (0..names.node_at.len()).filter(|i| fixed.nodes.contains(&names.node_at[*i])).collect();
+        let nodes = pool("node_failures", &names.nodes, "cluster node", &fixed_nodes);
+        let node_failures = self.fault_rate(w, &w.node_failures, nodes);
         let oscillations = pool("link_oscillations", &names.links, "WAN link", &fixed.links);
         let link_oscillations = w.link_oscillations.as_ref().map(|o| self.oscillation_rate(w, o, oscillations));
         Some(WeatherSpec {
@@ -116,6 +122,8 @@ impl Resolver<'_> {
             power_loss_share: w.power_loss_share,
             host_outages,
             dc_outages,
+            node_failures,
+            nodes: names.node_at.clone(),
         })
     }
 

@@ -35,6 +35,10 @@ pub struct Weather {
     /// Domain controllers (and global catalogs) that stop answering.
     #[serde(default)]
     pub dc_outages: Option<FaultRate>,
+    /// Cluster nodes that fail, each returning at the fault's end; `power_loss_share` of
+    /// them lose power.
+    #[serde(default)]
+    pub node_failures: Option<FaultRate>,
 }
 
 /// How often a fault happens and how long it lasts.
