@@ -628,8 +628,9 @@ mod tests {
 }
 
 /// The walker and the typed loader read the same format: on every scenario file, and on
-/// random mutations of them, the walker finds a problem exactly when serde refuses the
-/// document, and a repaired document is one serde reads.
+/// random mutations of them, the walker finds a problem whenever serde refuses the
+/// document and none when serde reads it, but for ranges narrower than their type's
+/// (which only the walker knows); and a repaired document is one serde reads.
 #[cfg(test)]
 mod agreement {
     use super::*;
@@ -736,7 +737,19 @@ mod agreement {
                 mutate(&mut document, place, kind, noise);
             }
             let found = problems(&document);
-            prop_assert_eq!(found.is_empty(), serde_reads(&document), "{:#?}", found);
+            // A range the schema narrows below its type's (a count from 1) binds the
+            // walker only: serde takes any value of the type, the walker puts the nearest
+            // bound in its place.
+            let only_ranges = found.iter().all(|p| {
+                let found_number = p.message.rsplit(", found ").next().is_some_and(|v| v.parse::<f64>().is_ok());
+                let bounded = [" from ", " of at least ", " of at most "].iter().any(|b| p.message.contains(b));
+                found_number && bounded
+            });
+            if serde_reads(&document) {
+                prop_assert!(found.is_empty() || only_ranges, "{:#?}", found);
+            } else {
+                prop_assert!(!found.is_empty(), "serde refuses what the walker passes");
+            }
             if let Some(fixed) = repaired(&document, &found) {
                 prop_assert!(serde_reads(&fixed), "repaired but unreadable: {:#?}", found);
                 prop_assert_eq!(problems(&fixed), Vec::new());

@@ -24,6 +24,7 @@ mod least_cost_routing;
 mod link_state_mirror;
 pub mod log_disk;
 mod pair_table;
+mod quota;
 mod recipient_ledger;
 
 use directory_convergence::DirectoryMirror;
@@ -35,7 +36,7 @@ use recipient_ledger::{RecipientLedger, Settled};
 
 use crate::resolve::Expect;
 use crate::scenario::Invariant;
-use org::config::topology::Topology;
+use org::config::topology::{MailboxQuota, QuotaTarget, Topology};
 use org::message::MessageId;
 use org::routing::link_state::{GroupState, LinkStateVersion, OrgInfo};
 use org::routing::routing_engine::NextHop;
@@ -149,6 +150,7 @@ pub struct Checker {
     expansion: ExpansionOrder,
     size_limits: database_size_limit::SizeLimits,
     log_disks: log_disk::LogDisks,
+    quota: quota::QuotaJudge,
     directory: DirectoryMirror,
     expectations: Expectations,
     topology: Arc<Topology>,
@@ -177,6 +179,7 @@ impl Checker {
             expansion: ExpansionOrder::default(),
             size_limits: database_size_limit::SizeLimits::default(),
             log_disks: log_disk::LogDisks::default(),
+            quota: quota::QuotaJudge::new(topology.clone(), &[]),
             directory: DirectoryMirror::default(),
             expectations: Expectations::new(expectations, last_fault),
             topology,
@@ -315,6 +318,42 @@ impl Checker {
         judge.out
     }
 
+    /// The limits the scenario's timeline sets (`set_quota`): the mailboxes they reach
+    /// are followed from the start.
+    pub fn quota_scripted(&mut self, scripted: &[(QuotaTarget, MailboxQuota)]) {
+        self.quota = quota::QuotaJudge::new(self.topology.clone(), scripted);
+    }
+
+    /// An administrator changed a limit in the directory.
+    pub fn quota_changed(&mut self, now: Instant, target: QuotaTarget, quota: MailboxQuota) {
+        self.quota.changed(now, target, quota);
+    }
+
+    /// Whether the quota check follows any mailbox.
+    pub fn quota_any(&self) -> bool {
+        self.quota.any()
+    }
+
+    /// Whether the quota check follows deliveries to this mailbox of this database.
+    pub fn quota_follows(&self, mailbox: AddressId, store: org::StoreId) -> bool {
+        self.quota.follows(mailbox, store)
+    }
+
+    /// A copy of `size_bytes` went into a followed mailbox.
+    pub fn quota_delivered(
+        &mut self,
+        now: Instant,
+        message: MessageId,
+        mailbox: AddressId,
+        store: org::StoreId,
+        size_bytes: u64,
+        name: &dyn Fn(MessageId, AddressId) -> String,
+    ) -> Vec<Violation> {
+        let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
+        self.quota.delivered(now, message, mailbox, store, size_bytes, &mut judge);
+        judge.out
+    }
+
     /// A database was dismounted or mounted.
     pub fn database_state(&mut self, store: org::StoreId, mounted: bool) {
         self.size_limits.state(store, mounted);
@@ -397,6 +436,7 @@ impl Checker {
             Invariant::JournalOnce => {
                 format!("{} journal report(s), one per message and journal", self.ledger.journal_reports())
             }
+            Invariant::QuotaHonoured => self.quota.detail(),
         }
     }
 }

@@ -98,3 +98,36 @@ fn loop_is_caught_but_a_resend_is_not() {
     assert_eq!(v[0].check, "no_routing_loop");
     assert!(v[0].detail.contains("came back to EX1 (hop 3, now hop 5)"), "{}", v[0].detail);
 }
+
+/// A limit lowered under a mailbox's size binds only once the store's 2-hour quota cache
+/// may have expired: a delivery inside the window is no violation, one after it is.
+#[test]
+fn a_lowered_limit_binds_after_the_quota_cache_lifetime() {
+    use org::config::topology::{MailboxQuota, QuotaTarget};
+    let mut topology = (*no_topology()).clone();
+    topology.stores.push(org::config::topology::StoreConfig {
+        name: "S".into(),
+        storage_group: "SG".into(),
+        storage_group_id: org::StorageGroupId(0),
+        size: Default::default(),
+        quota: Default::default(),
+        journal_recipient: None,
+        profile: Default::default(),
+        maintenance: Default::default(),
+        server: ServerId(0),
+    });
+    let topology = Arc::new(topology);
+    let mut c = Checker::new(&[Invariant::QuotaHonoured], &[], names3(), topology, Instant::ZERO);
+    let (mailbox, store) = (AddressId(1), StoreId(0));
+    let low = MailboxQuota { prohibit_send_receive_bytes: Some(1_000), ..Default::default() };
+    c.quota_scripted(&[(QuotaTarget::Mailbox(mailbox), low)]);
+    assert!(c.quota_follows(mailbox, store));
+    assert!(c.quota_delivered(Instant(1), MessageId::Client(1), mailbox, store, 5_000, &name).is_empty());
+    c.quota_changed(Instant(10_000), QuotaTarget::Mailbox(mailbox), low);
+    let inside = Instant(10_000 + 7_199_998);
+    assert!(c.quota_delivered(inside, MessageId::Client(2), mailbox, store, 10, &name).is_empty(), "cache may be old");
+    let after = Instant(10_000 + 7_199_999);
+    let v = c.quota_delivered(after, MessageId::Client(3), mailbox, store, 10, &name);
+    assert_eq!(v.len(), 1, "5,010 bytes against a 1,000-byte limit two hours on");
+    assert!(v[0].detail.contains("Client(3)/AddressId(1) went into a mailbox holding 5010 bytes"), "{}", v[0].detail);
+}

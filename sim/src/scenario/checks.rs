@@ -38,6 +38,10 @@ pub enum Invariant {
     /// journal report to that store's journal mailbox, and no message gets two reports
     /// for one journal (EXCHANGE2003.md §3.2).
     JournalOnce,
+    /// Storage limits are honoured: no copy goes into a mailbox at or over its "prohibit
+    /// send and receive" limit, allowing for the store's 2-hour quota cache
+    /// (EXCHANGE2003.md §7).
+    QuotaHonoured,
 }
 
 impl Invariant {
@@ -54,6 +58,7 @@ impl Invariant {
             Invariant::DismountedTakesNoMail => "dismounted_takes_no_mail",
             Invariant::LogDiskCapacity => "log_disk_capacity",
             Invariant::JournalOnce => "journal_once",
+            Invariant::QuotaHonoured => "quota_honoured",
         }
     }
 }

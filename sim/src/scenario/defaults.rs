@@ -106,6 +106,7 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::DismountedTakesNoMail,
         Invariant::LogDiskCapacity,
         Invariant::JournalOnce,
+        Invariant::QuotaHonoured,
     ]
 }
 /// §4: the 2003 review window, 10 min [P].

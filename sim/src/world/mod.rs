@@ -251,6 +251,9 @@ struct World {
     move_tasks: Vec<Option<org::store::move_mailbox::MoveTask>>,
     moving: BTreeMap<AddressId, usize>,
     moved: BTreeMap<AddressId, org::StoreId>,
+    /// Sizes of deliveries made durable into mailboxes the quota check follows, until
+    /// their `delivered` events are observed.
+    delivery_sizes: BTreeMap<(AddressId, u64), u64>,
     /// Per storage group: the disk model's volumes.
     volumes: Vec<information_store::GroupVolumes>,
     /// Each routing group's master, as the directory names it now.
@@ -356,6 +359,15 @@ impl World {
                     let group_name = format!("{} on {}", group.name, self.resolved.topology.server(server).name);
                     let f = crate::checks::log_disk::LogFileBegun { group_name, log_files, disk_bytes };
                     violations.extend(self.checker.log_file_begun(f, &|m, r| pair_name(resolved, m, r)));
+                }
+            }
+            ServerEvent::Delivered { message, recipient, store, .. }
+                if self.checker.quota_follows(*recipient, *store) =>
+            {
+                if let Some(size_bytes) = self.delivery_sizes.remove(&(*recipient, message.to_bits())) {
+                    let name = |m, r| pair_name(resolved, m, r);
+                    violations
+                        .extend(self.checker.quota_delivered(now, *message, *recipient, *store, size_bytes, &name));
                 }
             }
             ServerEvent::MoveEnded { mailbox, to_store, outcome, .. } => {
@@ -632,12 +644,22 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         move_tasks: vec![None; resolved.move_tasks.len()],
         moving: BTreeMap::new(),
         moved: BTreeMap::new(),
+        delivery_sizes: BTreeMap::new(),
         masters: topology.routing_groups.iter().map(|g| g.master).collect(),
         link_state: LinkStateTotals::default(),
         link_state_interval: LinkStateTotals::default(),
         next_message: 1,
         next_wire: 0,
     }));
+    let scripted: Vec<_> = resolved
+        .timeline
+        .iter()
+        .filter_map(|a| match a.action {
+            WorldAction::SetQuota { target, quota } => Some((target, quota.to_org())),
+            _ => None,
+        })
+        .collect();
+    lock(&world).checker.quota_scripted(&scripted);
 
     let nodes: Vec<NodeHandle> = (0..servers)
         .map(|i| {

@@ -2,6 +2,7 @@
 //! submissions; its outputs carried out on the world.
 
 use super::*;
+use org::transport::queue_directory::DiskOp;
 
 /// One Exchange server's node: starts from its disk, then serves until killed. Each
 /// wake-up is one poll that takes the world's lock once.
@@ -240,17 +241,20 @@ pub(super) fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &
                 w.transmit(Node::Server(me), Node::Dc(to), now_us, bytes, Payload::Ldap(search));
             }
             Output::Persist(ops) => {
-                let disk = &mut w.disks[usize::from(me.0)];
                 // One log write per storage group the flush carries records of (a flush
                 // rarely carries two groups' records interleaved; each run counts once).
                 let mut last_group = None;
                 for op in ops {
-                    if let org::transport::queue_directory::DiskOp::StoreWrite { group, .. } = &op {
-                        if last_group.replace(*group) != Some(*group) {
+                    match &op {
+                        DiskOp::StoreWrite { group, .. } if last_group.replace(*group) != Some(*group) => {
                             w.volumes[usize::from(group.0)].log_writes += 1;
                         }
+                        DiskOp::Deliver { recipient, message, size_bytes, .. } => {
+                            w.note_delivery_size(*recipient, *message, *size_bytes)
+                        }
+                        _ => {}
                     }
-                    disk.apply(op);
+                    w.disks[usize::from(me.0)].apply(op);
                 }
             }
             Output::Event(event) => w.observe(now, me, &event),

@@ -35,6 +35,7 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             // mailbox's server now.
             let quota = quota.to_org();
             w.quota_changes.insert(target, quota);
+            w.checker.quota_changed(now, target, quota);
             let topology = &w.resolved.topology;
             let store = match target {
                 org::config::topology::QuotaTarget::Mailbox(m) => topology.directory.lookup(m).map(|e| e.store),
@@ -171,6 +172,12 @@ impl World {
             Failure::PowerLoss => {
                 let rng = &mut self.power_rng;
                 let batch = machine.power_loss(now, |n| org::Entropy::below(rng, n + 1));
+                for op in &batch.written {
+                    if let org::transport::queue_directory::DiskOp::Deliver { recipient, message, size_bytes, .. } = op
+                    {
+                        self.note_delivery_size(*recipient, *message, *size_bytes);
+                    }
+                }
                 for fact in &batch.facts {
                     self.observe(now, s, fact);
                 }
