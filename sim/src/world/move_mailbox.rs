@@ -106,13 +106,3 @@ impl World {
         }
     }
 }
-
-impl World {
-    /// A delivery made durable: its size, kept until its `delivered` event if the quota
-    /// check follows the mailbox.
-    pub(super) fn note_delivery_size(&mut self, recipient: AddressId, message: MessageId, size_bytes: u64) {
-        if self.checker.quota_any() && self.checker.quota_follows(recipient, self.home_store(recipient)) {
-            self.delivery_sizes.insert((recipient, message.to_bits()), size_bytes);
-        }
-    }
-}
