@@ -316,6 +316,9 @@ impl DiskImage {
                 debug_assert!(fresh, "one Out of Office reply per sender");
             }
             DiskOp::MailboxIn { group, store, owner, contents } => {
+                // The moved mailbox is what its source held: it takes the place of
+                // anything here under its owner (only a planted bug's stray copies).
+                self.drop_mailbox(owner);
                 self.store_files.logs.entry(group).or_default();
                 self.store_files.databases.entry(store).or_default().edb_bytes += contents.size_bytes;
                 self.mailboxes.insert(owner, *contents);
@@ -328,12 +331,15 @@ impl DiskImage {
                 self.store_files.purged_mailboxes.extend(mailboxes);
                 self.store_files.databases.entry(store).or_default().purged_bytes += bytes;
             }
-            DiskOp::MailboxOut { owner } => {
-                self.mailboxes.remove(&owner);
-                for log in self.store_files.logs.values_mut() {
-                    log.past_checkpoint.retain(|(r, _, _)| *r != owner);
-                }
-            }
+            DiskOp::MailboxOut { owner } => self.drop_mailbox(owner),
+        }
+    }
+
+    /// Deletes a mailbox's copy here, with its deliveries not yet filed.
+    fn drop_mailbox(&mut self, owner: AddressId) {
+        self.mailboxes.remove(&owner);
+        for log in self.store_files.logs.values_mut() {
+            log.past_checkpoint.retain(|(r, _, _)| *r != owner);
         }
     }
 
@@ -570,5 +576,22 @@ mod tests {
             remove_recipients(&mut got, &done);
             proptest::prop_assert_eq!(got, expected);
         }
+    }
+
+    /// A moved-in mailbox takes the place of whatever was logged here under its owner
+    /// (a planted bug's stray copies), so filing never commits a message twice.
+    #[test]
+    fn a_moved_in_mailbox_replaces_stray_copies() {
+        let mut disk = DiskImage::default();
+        let (owner, group, store) = (AddressId(4), StorageGroupId(0), StoreId(0));
+        let message = MessageId::Client(9);
+        disk.apply(DiskOp::Deliver { group, recipient: owner, message, size_bytes: 10 });
+        let mut contents = MailboxContents::default();
+        contents.messages.insert(message);
+        contents.size_bytes = 10;
+        disk.apply(DiskOp::MailboxIn { group, store, owner, contents: Box::new(contents.clone()) });
+        assert_eq!(disk.mailboxes()[&owner], contents);
+        disk.apply(DiskOp::MailboxOut { owner });
+        assert!(!disk.mailboxes().contains_key(&owner));
     }
 }
