@@ -419,7 +419,9 @@ impl<'s> Walker<'s> {
             // The nearest bound reads in its place.
             let v = value.as_f64().unwrap_or(0.0);
             let nearest = if lo.is_some_and(|lo| v < lo) { lo } else { hi }.unwrap_or(0.0);
-            let nearest = match value.is_f64() {
+            // An integer written where a fractional bound is nearest takes the bound as
+            // is (0 for a service time from 0.01).
+            let nearest = match value.is_f64() || nearest.fract() != 0.0 {
                 true => Value::from(nearest),
                 false => Value::from(nearest as i64),
             };
