@@ -99,6 +99,11 @@ impl Topology {
             .map(|i| StorageGroupId(i as u16))
             .filter(move |g| self.storage_group(*g).server == server)
     }
+
+    /// A server's databases, in order.
+    pub fn stores_of(&self, server: ServerId) -> impl Iterator<Item = StoreId> + '_ {
+        (0..self.stores.len()).map(|i| StoreId(i as u16)).filter(move |s| self.store(*s).server == server)
+    }
 }
 
 /// One Exchange server.
@@ -401,8 +406,9 @@ pub struct StorageGroupConfig {
     pub stores: Vec<StoreId>,
     /// Its log stream's settings.
     pub log: LogSettings,
-    /// The volumes under its databases and its logs (for the disk model).
-    pub database_disk: DiskSettings,
+    /// The volumes under its databases and its logs (for the disk model); a database
+    /// volume not given is sized for its mailboxes' busy hour by the model's user.
+    pub database_disk: Option<DiskSettings>,
     pub log_disk: DiskSettings,
 }
 
@@ -431,7 +437,7 @@ impl StorageGroupConfig {
                     server: store.server,
                     stores: vec![],
                     log: LogSettings::default(),
-                    database_disk: DiskSettings::SPINDLE,
+                    database_disk: None,
                     log_disk: DiskSettings::LOG_VOLUME,
                 });
                 groups.len() - 1

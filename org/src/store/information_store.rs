@@ -511,7 +511,7 @@ impl InformationStore {
 
     /// The database the directory homes a mailbox in now.
     pub(super) fn store_of(&self, recipient: AddressId) -> StoreId {
-        if let Some(store) = self.homes.get(&recipient).filter(|_| !self.homes.is_empty()) {
+        if let Some(store) = self.homes.get(&recipient) {
             return *store;
         }
         self.topology.directory.lookup(recipient).expect("delivered recipients are mailboxes").store

@@ -263,7 +263,7 @@ impl InformationStore {
 
     /// Whether a mailbox is moving out of this store (its mail waits).
     pub(super) fn is_moving(&self, mailbox: AddressId) -> bool {
-        !self.moving_out.is_empty() && self.moving_out.contains_key(&mailbox)
+        self.moving_out.contains_key(&mailbox)
     }
 }
 

@@ -21,7 +21,7 @@ impl InformationStore {
     /// Arms the midnight deletions and the nightly window when some database here has
     /// deletions or a deleted mailbox (nothing armed otherwise: no wake-up for nothing).
     pub(super) fn arm_maintenance(&mut self, now: Instant) {
-        let here: Vec<StoreId> = self.stores_here().collect();
+        let here: Vec<StoreId> = self.topology.stores_of(self.id).collect();
         let calendar = self.topology.calendar;
         if here.iter().any(|s| self.topology.store(*s).maintenance.deleted_percent > 0) {
             self.deletes_at = Some(calendar.next_time_of_day(now, 0));
@@ -30,11 +30,6 @@ impl InformationStore {
             let start = here.iter().map(|s| self.topology.store(*s).maintenance.start_ms_of_day).min();
             self.maintenance_at = start.map(|ms| calendar.next_time_of_day(now, ms));
         }
-    }
-
-    /// This server's databases, in order.
-    pub(super) fn stores_here(&self) -> impl Iterator<Item = StoreId> + '_ {
-        (0..self.topology.stores.len()).map(|i| StoreId(i as u16)).filter(|s| self.topology.store(*s).server == self.id)
     }
 
     /// When the next deletions or maintenance window are due.
@@ -51,7 +46,7 @@ impl InformationStore {
         if self.maintenance_at.is_some_and(|at| at <= now) {
             let start = self.maintenance_at.map(|at| self.topology.calendar.ms_of_day(at)).unwrap_or_default();
             self.maintenance_at = Some(self.topology.calendar.next_time_of_day(now.plus_ms(1), start));
-            for store in self.stores_here().collect::<Vec<_>>() {
+            for store in self.topology.clone().stores_of(self.id) {
                 if self.mounted(store) {
                     self.online_maintenance(now, store);
                 }

@@ -302,10 +302,6 @@ impl Org {
     /// The organization model's topology, with the directory the recipients built.
     fn into_topology(mut self, t: &TopologyDef, directory: GlobalCatalog) -> Topology {
         let mut storage_groups = org::config::topology::StorageGroupConfig::of_stores(&mut self.store_configs);
-        let mut mailboxes = vec![0.0f64; self.store_configs.len()];
-        for entry in directory.objects().filter_map(|(a, _)| directory.lookup(a)) {
-            mailboxes[usize::from(entry.store.0)] += 1.0;
-        }
         for group in &mut storage_groups {
             let def = t.servers[usize::from(group.server.0)].storage_groups.iter().find(|g| g.name == group.name);
             let def = def.expect("a storage group is its server's");
@@ -313,13 +309,7 @@ impl Org {
                 circular: def.circular_logging,
                 disk_bytes: def.log_disk_mb.map(|mb| mb << 20),
             };
-            let busy_hour_iops: f64 = group
-                .stores
-                .iter()
-                .map(|s| self.store_configs[usize::from(s.0)].profile.database_iops() * mailboxes[usize::from(s.0)])
-                .sum();
-            group.database_disk =
-                def.database_disk.map_or(DiskSettings::sized_for(busy_hour_iops), crate::scenario::Disk::settings);
+            group.database_disk = def.database_disk.map(crate::scenario::Disk::settings);
             group.log_disk = def.log_disk.map_or(DiskSettings::LOG_VOLUME, crate::scenario::Disk::settings);
         }
         Topology {

@@ -2,7 +2,7 @@
 //! files and mount state, each storage group's log stream (what the disks made durable).
 
 use super::*;
-use org::store::disk_load::disk_load;
+use org::store::disk_load::{disk_load, DiskSettings};
 use org::{StorageGroupId, StoreId};
 
 /// One database at the end of a run.
@@ -37,13 +37,32 @@ pub struct StoreTotals {
 }
 
 /// The disk model's state of one storage group's volumes (EXCHANGE2003.md §11).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(super) struct GroupVolumes {
     /// Log writes since the last sample: one per flush that carried the group's records
     /// (ESE's group commit writes the log buffer once for all the commits it holds).
     pub(super) log_writes: u64,
+    /// The database volume: as the scenario gives it, or sized for its mailboxes' busy
+    /// hour at 70 % of capacity.
+    database_disk: DiskSettings,
     /// When the group was last sampled.
     sampled_ms: u64,
+}
+
+impl GroupVolumes {
+    /// Each storage group's volumes at the start.
+    pub(super) fn of(topology: &org::config::topology::Topology, clients: &[StoreClients]) -> Vec<GroupVolumes> {
+        let busy_hour = |stores: &[StoreId]| stores.iter().map(|s| clients[usize::from(s.0)].busy_hour_iops).sum();
+        topology
+            .storage_groups
+            .iter()
+            .map(|g| GroupVolumes {
+                log_writes: 0,
+                database_disk: g.database_disk.unwrap_or_else(|| DiskSettings::sized_for(busy_hour(&g.stores))),
+                sampled_ms: 0,
+            })
+            .collect()
+    }
 }
 
 /// Each store's clients: its mailboxes, and their database I/Os a second in the busy
@@ -109,13 +128,13 @@ impl World {
         }
         let volumes = &mut self.volumes[usize::from(group.0)];
         let log_iops = volumes.log_writes as f64 * 1_000.0 / interval_ms as f64;
-        let database = disk_load(config.database_disk, reads + writes, clients);
+        let database = disk_load(volumes.database_disk, reads + writes, clients);
         let log = disk_load(config.log_disk, log_iops, 1.0);
         volumes.log_writes = 0;
         volumes.sampled_ms = at_ms;
         sample.database_read_iops = hundredths(reads);
         sample.database_write_iops = hundredths(writes);
-        sample.database_disk_iops = config.database_disk.capacity_iops;
+        sample.database_disk_iops = volumes.database_disk.capacity_iops;
         sample.database_latency_ms = hundredths(database.latency_us / 1_000.0);
         sample.log_write_iops = hundredths(log_iops);
         sample.log_disk_iops = config.log_disk.capacity_iops;
@@ -134,9 +153,8 @@ impl World {
     pub(super) fn store_sample(&mut self, server: ServerId, at_ms: u64) {
         let topology = self.resolved.topology.clone();
         let disk = &self.disks[usize::from(server.0)].store_files;
-        let databases: Vec<crate::trace::DatabaseSample> = (0..topology.stores.len())
-            .map(|i| StoreId(i as u16))
-            .filter(|s| topology.store(*s).server == server)
+        let databases: Vec<crate::trace::DatabaseSample> = topology
+            .stores_of(server)
             .map(|s| crate::trace::DatabaseSample {
                 database: topology.store(s).name.clone(),
                 logical_bytes: self.logical_on_disk(server, s),
@@ -227,6 +245,7 @@ impl World {
     /// A delivery made durable: its size, kept until its `delivered` event if the quota
     /// check follows the mailbox.
     pub(super) fn note_delivery_size(&mut self, recipient: AddressId, message: MessageId, size_bytes: u64) {
+        // The home lookup only when some mailbox has a limit at all (a Deliver op is hot).
         if self.checker.quota_any() && self.checker.quota_follows(recipient, self.home_store(recipient)) {
             self.delivery_sizes.insert((recipient, message.to_bits()), size_bytes);
         }

@@ -595,6 +595,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
     let dc_count = resolved.directory.as_ref().map_or(0, |d| d.dcs.len());
     let replica_count = resolved.directory.as_ref().map_or(0, |d| d.replica_count());
     let topology_domains = resolved.scenario.topology.domains.len();
+    let store_clients = information_store::StoreClients::of(&topology);
     let world: Shared = Arc::new(Mutex::new(World {
         resolved: resolved.clone(),
         seed,
@@ -636,8 +637,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         connector_admin_down: vec![false; topology.connectors.len()],
         connector_state: vec![ConnectorState::Up; topology.connectors.len()],
         dismounted: vec![false; topology.stores.len()],
-        store_clients: information_store::StoreClients::of(&topology),
-        volumes: vec![Default::default(); topology.storage_groups.len()],
+        store_clients: store_clients.clone(),
+        volumes: information_store::GroupVolumes::of(&topology, &store_clients),
         clusters: resolved.clusters.iter().cloned().map(org::cluster::cluster_service::ClusterService::new).collect(),
         scheduled: BTreeMap::new(),
         scheduled_count: 0,
