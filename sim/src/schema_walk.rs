@@ -185,6 +185,9 @@ impl<'s> Walker<'s> {
         if let Some(branches) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
             return self.walk_choice(schema, branches, value, path);
         }
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+            return self.walk_enum(&allowed.iter().collect::<Vec<_>>(), value, path);
+        }
         if !type_accepts(schema, value) {
             return self.problem(path, format!("expected {}, found {}", describe(schema, self.defs), found(value)));
         }
@@ -213,22 +216,28 @@ impl<'s> Walker<'s> {
         }
     }
 
+    /// One of a fixed list of values: an enum whose variants are documented (a `oneOf`
+    /// of `const`s) or not (an `enum`).
+    fn walk_enum(&mut self, allowed: &[&Value], value: &Value, path: &JsonPath) {
+        if allowed.contains(&value) {
+            return;
+        }
+        let list = allowed.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let guess = value.as_str().and_then(|v| suggest(v, allowed.iter().filter_map(|c| c.as_str())));
+        let hint = guess.map(|h| format!(" (did you mean {h:?}?)")).unwrap_or_default();
+        let message = format!("expected one of {}, found {}{}", list.join(", "), found(value), hint);
+        match guess {
+            Some(g) => self.repairable(path, message, Repair::Replace(path.clone(), Value::from(g))),
+            None => self.problem(path, message),
+        }
+    }
+
     /// `oneOf` / `anyOf`: string enums, tagged unions (one `const` member names the
     /// variant), and the rest (`Option`s, untagged unions).
     fn walk_choice(&mut self, schema: &Value, branches: &'s [Value], value: &Value, path: &JsonPath) {
         let consts: Option<Vec<&Value>> = branches.iter().map(|b| b.get("const")).collect();
         if let Some(consts) = consts {
-            if !consts.contains(&value) {
-                let list = consts.iter().map(|c| c.to_string()).collect::<Vec<_>>();
-                let guess = value.as_str().and_then(|v| suggest(v, consts.iter().filter_map(|c| c.as_str())));
-                let hint = guess.map(|h| format!(" (did you mean {h:?}?)")).unwrap_or_default();
-                let message = format!("expected one of {}, found {}{}", list.join(", "), found(value), hint);
-                match guess {
-                    Some(g) => self.repairable(path, message, Repair::Replace(path.clone(), Value::from(g))),
-                    None => self.problem(path, message),
-                }
-            }
-            return;
+            return self.walk_enum(&consts, value, path);
         }
         if let Some(tag) = discriminator(branches) {
             return self.walk_tagged(tag, branches, value, path);
@@ -491,6 +500,9 @@ fn describe(schema: &Value, defs: &Map<String, Value>) -> String {
     if let Some(c) = schema.get("const") {
         return c.to_string();
     }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        return format!("one of {}", allowed.iter().map(Value::to_string).collect::<Vec<_>>().join(", "));
+    }
     if let Some(branches) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
         let mut words: Vec<String> = Vec::new();
         for w in branches.iter().map(|b| describe(b, defs)) {
@@ -603,6 +615,21 @@ mod tests {
             json!({"type": "object", "properties": {"n": {"type": "integer", "format": "uint16", "minimum": 0}}});
         let found = problems_against(&schema, &json!({"n": 70000}));
         assert_eq!(found[0].message, "expected an integer from 0 to 65535, found 70000");
+    }
+
+    #[test]
+    fn an_enum_without_documented_variants_is_checked_too() {
+        // schemars writes `enum` (not a `oneOf` of `const`s) when no variant has a doc
+        // comment: a cluster's `windows` of "" passed the walker while serde refused it.
+        let schema = json!({"type": "object", "properties": {"windows": {"$ref": "#/$defs/V"}},
+            "$defs": {"V": {"type": "string", "enum": ["2000", "2003"]}}});
+        let found = problems_against(&schema, &json!({"windows": ""}));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].message, r#"expected one of "2000", "2003", found """#);
+        let found = problems_against(&schema, &json!({"windows": "2030"}));
+        assert!(found[0].message.ends_with(r#"(did you mean "2003"?)"#), "{found:#?}");
+        assert!(problems_against(&schema, &json!({"windows": "2003"})).is_empty());
+        assert_eq!(describe(&schema["$defs"]["V"], &Map::new()), r#"one of "2000", "2003""#);
     }
 
     #[test]
