@@ -105,6 +105,11 @@ impl MessageIdSet {
         self.0.binary_search(&id.to_bits()).is_ok()
     }
 
+    /// The ids, in order of their bits.
+    pub fn iter(&self) -> impl Iterator<Item = MessageId> + '_ {
+        self.0.iter().map(|bits| MessageId::from_bits(*bits).expect("held as a message id's bits"))
+    }
+
     /// How many ids it holds.
     pub fn len(&self) -> usize {
         self.0.len()

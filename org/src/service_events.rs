@@ -67,6 +67,9 @@ pub enum Output {
         /// The message.
         message: crate::store::move_mailbox::MoveMessage,
     },
+    /// Keep this backup set on the media outside the server (the newest of its storage
+    /// group).
+    BackupSet(Box<crate::store::backup::BackupSet>),
     /// Make these writes durable, atomically, before anything after them is released.
     Persist(Vec<DiskOp>),
     /// Something observable happened.
@@ -177,6 +180,8 @@ pub enum AfterFlush {
     /// Send this to another server's store (a move's acknowledgement, once what it
     /// acknowledges is durable).
     Move { to: ServerId, message: crate::store::move_mailbox::MoveMessage },
+    /// Hand a completed backup set to the media outside the server.
+    BackupSet(Box<crate::store::backup::BackupSet>),
     /// Tell MSExchangeIS its database files grew (what its size check reads).
     StoreWritten { store: StoreId, write: crate::store::transaction_log::DeliveryWrite },
 }

@@ -63,7 +63,12 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
     Arc::new(Topology {
         servers: vec![server(0), server(1)],
         routing_groups: (0..2)
-            .map(|g| RoutingGroupConfig { name: format!("RG{g}"), members: vec![ServerId(g)], master: ServerId(g) })
+            .map(|g| RoutingGroupConfig {
+                name: format!("RG{g}"),
+                members: vec![ServerId(g)],
+                master: ServerId(g),
+                administrative_group: 0,
+            })
             .collect(),
         connectors: vec![connector(0, 1), connector(1, 0)],
         stores,
@@ -76,6 +81,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         link_state: crate::config::topology::LinkStateConfig::default(),
         calendar: crate::calendar::Calendar::UNIX_EPOCH,
         junk_threshold: 6,
+        recovery_storage_groups: Default::default(),
         mailboxes: Default::default(),
     })
 }

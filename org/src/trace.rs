@@ -8,6 +8,7 @@ use crate::directory::ad_replication::DcId;
 use crate::message::MessageId;
 use crate::routing::link_state::{ConnectorState, GroupState};
 use crate::routing::routing_group_master::Decision;
+use crate::store::backup::{MergeRefusal, RestoreRefusal, RestoreTarget};
 use crate::transport::advanced_queuing::{LinkQueueState, QueueKey};
 use crate::transport::dsn::DsnCode;
 use crate::transport::smtp_protocol::ConnId;
@@ -39,9 +40,20 @@ pub enum DatabaseChange {
     /// A mount (by an administrator, or at the service's start) refused: its storage
     /// group's log disk has no room for the logs and the two reserves.
     MountRefusedLogDiskFull,
+    /// Its volume failed: its files are gone (dismounted; its mail waits).
+    Lost,
+    /// A blank database was mounted in place of a lost one (dial-tone recovery).
+    MountedBlank,
+    /// A restore over it completed (hard recovery done) and it mounted.
+    MountedAfterRestore,
 }
 
 impl DatabaseChange {
+    /// Whether the database takes mail after this change.
+    pub fn mounts(self) -> bool {
+        matches!(self, DatabaseChange::Mounted | DatabaseChange::MountedBlank | DatabaseChange::MountedAfterRestore)
+    }
+
     /// As the trace writes it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +62,9 @@ impl DatabaseChange {
             DatabaseChange::DismountedOverLimit => "dismounted_over_limit",
             DatabaseChange::DismountedLogDiskFull => "dismounted_log_disk_full",
             DatabaseChange::MountRefusedLogDiskFull => "mount_refused_log_disk_full",
+            DatabaseChange::Lost => "lost",
+            DatabaseChange::MountedBlank => "mounted_blank",
+            DatabaseChange::MountedAfterRestore => "mounted_after_restore",
         }
     }
 }
@@ -362,7 +377,8 @@ macro_rules! str_trace_values {
         })*
     };
 }
-str_trace_values!(DsnCode, ConnectorState, LinkQueueState, DatabaseChange, SizeVerdict, MoveOutcome);
+str_trace_values!(DsnCode, ConnectorState, LinkQueueState, DatabaseChange, SizeVerdict, MoveOutcome, RestoreTarget,
+    RestoreRefusal, MergeRefusal);
 
 /// A connection as `CLIENT#seq`.
 impl TraceValue for ConnId {
@@ -532,9 +548,52 @@ server_events! {
     /// A storage group's log disk is full: the new log file came from the reserve logs,
     /// and its databases dismount (durable).
     LogDiskFull "log_disk_full" { storage_group: StorageGroupId, log_files: u64, disk_bytes: u64 },
-    /// A backup of a storage group completed: the log files below the checkpoint's were
-    /// deleted (durable).
-    Backup "backup" { storage_group: StorageGroupId, log_files_deleted: u64, log_files: u64 },
+    /// An online backup of a storage group completed: its mounted databases' mailboxes
+    /// and messages are on the media; the log files below the checkpoint's were deleted
+    /// (durable).
+    Backup "backup" {
+        storage_group: StorageGroupId,
+        databases: u64,
+        mailboxes: u64,
+        messages: u64,
+        log_files_deleted: u64,
+        log_files: u64,
+    },
+    /// A storage group's database volume failed (its log volume too when `logs_lost`),
+    /// taking these mailboxes and messages; `later_logs`: the logs since the last backup
+    /// survive for a restore to replay (durable).
+    DiskFailed "disk_failed" {
+        storage_group: StorageGroupId,
+        logs_lost: bool,
+        later_logs: bool,
+        mailboxes: u64,
+        messages: u64,
+    },
+    /// A restore of `from_server`'s backup of a storage group (taken at `backup_at_ms`)
+    /// completed into the RSG or over the originals: mailboxes restored, messages from
+    /// the backup, messages hard recovery replayed from the later logs, and whether
+    /// those logs were there (durable).
+    Restored "restored" {
+        storage_group: StorageGroupId,
+        from_server: ServerId,
+        backup_at_ms: u64,
+        into: RestoreTarget,
+        databases: Vec<StoreId>,
+        mailboxes: u64,
+        from_backup: u64,
+        replayed: u64,
+        later_logs: bool,
+    },
+    /// A restore was refused.
+    RestoreRefused "restore_refused" { storage_group: StorageGroupId, from_server: ServerId, reason: RestoreRefusal },
+    /// A merge from the Recovery Storage Group: mailboxes merged, those left out (the
+    /// user's mailbox is elsewhere or not mounted), messages and bytes added; rules
+    /// (the OOF history) and folder permissions are never merged (durable).
+    /// `oof_histories_left`: merged mailboxes whose Out of Office history stayed
+    /// behind, so their owners' senders may get a second reply.
+    Merged "merged" { mailboxes: u64, left_out: u64, messages: u64, bytes: u64, oof_histories_left: u64 },
+    /// A merge did not complete.
+    MergeRefused "merge_refused" { reason: MergeRefusal },
     /// A storage group's log stream began a new 5 MB log file (durable).
     LogGeneration "log_generation" { storage_group: StorageGroupId, generation: u32 },
     /// Soft recovery of a storage group when its store started after a crash: the log

@@ -268,6 +268,9 @@ mod tests {
                     WorldAction::SetMaster(..)
                     | WorldAction::Database(..)
                     | WorldAction::Backup(_)
+                    | WorldAction::DiskFailure(..)
+                    | WorldAction::Restore { .. }
+                    | WorldAction::Merge(..)
                     | WorldAction::MoveMailboxes(_)
                     | WorldAction::SetQuota { .. }
                     | WorldAction::Send(_)

@@ -49,6 +49,16 @@ pub struct Topology {
     /// The Intelligent Message Filter's store threshold: mail with an SCL strictly above
     /// it goes into the Junk E-mail folder (EXCHANGE2003.md §3.1).
     pub junk_threshold: i8,
+    /// Servers with a Recovery Storage Group, with their "Recovery SG Override".
+    pub recovery_storage_groups: BTreeMap<ServerId, RecoveryStorageGroupConfig>,
+}
+
+/// A server's Recovery Storage Group (EXCHANGE2003.md §7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryStorageGroupConfig {
+    /// The "Recovery SG Override" registry value = 1: restores go over the original
+    /// databases though the RSG exists.
+    pub sg_override: bool,
 }
 
 impl Topology {
@@ -158,6 +168,8 @@ pub struct RoutingGroupConfig {
     /// The routing group master the directory names at the start of a run (the first
     /// member unless an administrator named another, EXCHANGE2003.md §4).
     pub master: ServerId,
+    /// The administrative group it belongs to (an index).
+    pub administrative_group: u16,
 }
 
 /// Link state detection, review and propagation settings (EXCHANGE2003.md §4).
@@ -410,6 +422,9 @@ pub struct StorageGroupConfig {
     /// volume not given is sized for its mailboxes' busy hour by the model's user.
     pub database_disk: Option<DiskSettings>,
     pub log_disk: DiskSettings,
+    /// Its scheduled online backup: daily at this time of day (none: only when the
+    /// timeline asks).
+    pub backup_ms_of_day: Option<u64>,
 }
 
 /// A storage group's transaction log settings (EXCHANGE2003.md §7).
@@ -439,6 +454,7 @@ impl StorageGroupConfig {
                     log: LogSettings::default(),
                     database_disk: None,
                     log_disk: DiskSettings::LOG_VOLUME,
+                    backup_ms_of_day: None,
                 });
                 groups.len() - 1
             });

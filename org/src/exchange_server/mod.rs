@@ -62,6 +62,8 @@ pub struct TornBatch {
     pub lost: usize,
     /// Events whose writes all landed, in the order they were produced.
     pub facts: Vec<ServerEvent>,
+    /// Backup sets whose writes all landed: the copy reached the media.
+    pub backup_sets: Vec<crate::store::backup::BackupSet>,
 }
 
 /// One Exchange server.
@@ -239,7 +241,33 @@ impl ExchangeServer {
 
     /// A backup of the storage group holding `store` completes.
     pub fn handle_backup(&mut self, now: Instant, store: crate::StoreId) {
-        self.store.handle_backup(self.topology.store(store).storage_group_id);
+        self.store.handle_backup(now, self.topology.store(store).storage_group_id);
+        self.settle(now);
+    }
+
+    /// The database volume of the storage group holding `store` failed, and its log
+    /// volume too when `logs_lost`.
+    pub fn handle_disk_failure(&mut self, now: Instant, store: crate::StoreId, logs_lost: bool) {
+        self.store.handle_disk_failure(self.topology.store(store).storage_group_id, logs_lost);
+        self.settle(now);
+    }
+
+    /// A restore onto this server of the newest backup set (if any) of `from`'s storage
+    /// group, of the databases `only` names (all when empty).
+    pub fn handle_restore(
+        &mut self,
+        now: Instant,
+        from: (ServerId, crate::StorageGroupId),
+        set: Option<Box<crate::store::backup::BackupSet>>,
+        only: &[crate::StoreId],
+    ) {
+        self.store.handle_restore(from, set, only);
+        self.settle(now);
+    }
+
+    /// A merge of this server's Recovery Storage Group into the live mailboxes.
+    pub fn handle_merge(&mut self, now: Instant, rights: crate::store::backup::MergeRights) {
+        self.store.handle_merge(rights);
         self.settle(now);
     }
 
@@ -326,6 +354,7 @@ impl ExchangeServer {
                 AfterFlush::Process(item) => self.out.to_smtp(ToSmtp::Process(item)),
                 AfterFlush::StoreWritten { store, write } => self.out.to_store(ToStore::Written { store, write }),
                 AfterFlush::Move { to, message } => self.out.move_message(to, message),
+                AfterFlush::BackupSet(set) => self.out.output(Output::BackupSet(set)),
             }
         }
     }
@@ -340,21 +369,21 @@ impl ExchangeServer {
         let kept = cut(n);
         assert!(kept <= n, "a power loss keeps at most the writes there are");
         let lost = writes.split_off(kept);
-        let facts = waiting
-            .into_iter()
-            .filter(|(before, _)| *before as usize <= kept)
-            .filter_map(|(_, work)| match work {
-                AfterFlush::Event(event) => Some(event),
+        let (mut facts, mut backup_sets) = (Vec::new(), Vec::new());
+        for (_, work) in waiting.into_iter().filter(|(before, _)| *before as usize <= kept) {
+            match work {
+                AfterFlush::Event(event) => facts.push(event),
                 AfterFlush::Delivered { message, recipient, store, submitted_at } => {
-                    Some(ServerEvent::Delivered { message, recipient, store, latency_ms: now.since(submitted_at) })
+                    facts.push(ServerEvent::Delivered { message, recipient, store, latency_ms: now.since(submitted_at) })
                 }
+                AfterFlush::BackupSet(set) => backup_sets.push(*set),
                 AfterFlush::Reply { .. }
                 | AfterFlush::Process(_)
                 | AfterFlush::StoreWritten { .. }
-                | AfterFlush::Move { .. } => None,
-            })
-            .collect();
-        TornBatch { written: writes, torn: lost.into_iter().next(), lost: n - kept, facts }
+                | AfterFlush::Move { .. } => {}
+            }
+        }
+        TornBatch { written: writes, torn: lost.into_iter().next(), lost: n - kept, facts, backup_sets }
     }
 
     /// Moves what each service produced into the server's outbox, in a fixed order.

@@ -443,7 +443,12 @@ pub(crate) mod tests {
         Topology {
             servers: Vec::new(),
             routing_groups: (0..groups)
-                .map(|g| RoutingGroupConfig { name: format!("RG{g}"), members: Vec::new(), master: ServerId(0) })
+                .map(|g| RoutingGroupConfig {
+                    name: format!("RG{g}"),
+                    members: Vec::new(),
+                    master: ServerId(0),
+                    administrative_group: 0,
+                })
                 .collect(),
             connectors: connectors
                 .iter()
@@ -469,6 +474,7 @@ pub(crate) mod tests {
             calendar: crate::calendar::Calendar::UNIX_EPOCH,
             mailboxes: Default::default(),
             junk_threshold: 6,
+            recovery_storage_groups: Default::default(),
         }
     }
 

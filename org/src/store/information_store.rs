@@ -20,7 +20,9 @@ use crate::store::mailbox_store::{DeliveryOutcome, MailboxStores};
 use crate::store::transaction_log::{DeliveryWrite, TransactionLog};
 use crate::time::Instant;
 use crate::trace::{DatabaseChange, ServerEvent, SizeVerdict};
-use crate::transport::queue_directory::{DatabaseFiles, DiskOp, Mailboxes, QueueItemId, Recovery, StoreFiles};
+use crate::transport::queue_directory::{
+    DatabaseFiles, DiskOp, LostDatabase, Mailboxes, QueueItemId, Recovery, RecoveryDatabases, StoreFiles,
+};
 use crate::{AddressId, ServerId, StorageGroupId, StoreId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -56,11 +58,18 @@ pub struct InformationStore {
     pub(super) topology: Arc<Topology>,
     pub(super) stores: MailboxStores,
     /// Each storage group's log stream, unflushed records included.
-    logs: BTreeMap<StorageGroupId, TransactionLog>,
+    pub(super) logs: BTreeMap<StorageGroupId, TransactionLog>,
     /// Each database's files, as durable (what the size check reads).
     pub(super) files: BTreeMap<StoreId, DatabaseFiles>,
-    /// Databases dismounted (every database mounts when the service starts).
-    dismounted: BTreeSet<StoreId>,
+    /// Databases dismounted (every database mounts when the service starts, but a lost
+    /// one).
+    pub(super) dismounted: BTreeSet<StoreId>,
+    /// Databases whose volume failed (from disk), and what the Recovery Storage Group
+    /// holds (from disk).
+    pub(super) lost: BTreeMap<StoreId, LostDatabase>,
+    pub(super) recovery: Option<RecoveryDatabases>,
+    /// When each storage group with a backup schedule is backed up next.
+    backups_at: BTreeMap<StorageGroupId, Instant>,
     /// When each database with a size limit is checked next (SP2's daily check).
     size_checks: BTreeMap<StoreId, Instant>,
     /// Quotas administrators changed in the directory since the run began.
@@ -98,12 +107,20 @@ impl InformationStore {
             .filter(|(s, size)| topology.store(*s).server == id && size.limit_bytes.is_some())
             .map(|(s, size)| (s, topology.calendar.next_time_of_day(now, size.check_ms_of_day)))
             .collect();
+        let backups_at = topology
+            .storage_groups_of(id)
+            .filter_map(|g| topology.storage_group(g).backup_ms_of_day.map(|at| (g, at)))
+            .map(|(g, at)| (g, topology.calendar.next_time_of_day(now, at)))
+            .collect();
         let mut store = InformationStore {
             id,
             stores: MailboxStores::from_disk(mailboxes),
             logs,
             files: disk.databases.clone(),
-            dismounted: BTreeSet::new(),
+            dismounted: disk.lost.iter().filter(|(_, l)| !l.blank).map(|(s, _)| *s).collect(),
+            lost: disk.lost.clone(),
+            recovery: disk.recovery.clone(),
+            backups_at,
             size_checks,
             quota_changes: BTreeMap::new(),
             quota_cache: Default::default(),
@@ -155,6 +172,7 @@ impl InformationStore {
     /// When the next size check or storage warning run is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let due = self.size_checks.values().copied().chain(self.storage_warning_at).chain(self.move_deadline());
+        let due = due.chain(self.backups_at.values().copied());
         due.chain(self.maintenance_due()).min()
     }
 
@@ -203,6 +221,12 @@ impl InformationStore {
         if self.storage_warning_at.is_some_and(|at| at <= now) {
             self.storage_warnings(now);
         }
+        let backups: Vec<StorageGroupId> = self.backups_at.iter().filter(|(_, at)| **at <= now).map(|(g, _)| *g).collect();
+        for group in backups {
+            let at = self.topology.storage_group(group).backup_ms_of_day.expect("only scheduled groups are armed");
+            self.backups_at.insert(group, self.topology.calendar.next_time_of_day(now.plus_ms(1), at));
+            self.handle_backup(now, group);
+        }
         let due: Vec<StoreId> = self.size_checks.iter().filter(|(_, at)| **at <= now).map(|(s, _)| *s).collect();
         for store in due {
             let size = self.topology.store(store).size;
@@ -245,6 +269,9 @@ impl InformationStore {
     pub fn handle_database(&mut self, store: StoreId, mount: bool) {
         debug_assert_eq!(self.topology.store(store).server, self.id, "a server mounts its own databases");
         let group = self.topology.store(store).storage_group_id;
+        if mount && self.lost_unmounted(store) {
+            return self.mount_blank(store);
+        }
         if mount && self.dismounted.contains(&store) && self.log_disk_full(group) {
             let change = DatabaseChange::MountRefusedLogDiskFull;
             return self.out.after_flush(AfterFlush::Event(ServerEvent::DatabaseState { store, change }));
@@ -463,15 +490,37 @@ impl InformationStore {
             };
             let appended = log.append(write.log_bytes, settings.circular);
             let log = *log;
-            for generation in appended.begun.clone() {
-                self.out
-                    .after_flush(AfterFlush::Event(ServerEvent::LogGeneration { storage_group: group, generation }));
-            }
-            self.out.write(DiskOp::StoreWrite { group, store, write, log });
-            self.out.after_flush(AfterFlush::StoreWritten { store, write });
-            if !appended.begun.is_empty() && self.log_disk_full(group) {
-                self.dismount_log_disk_full(group);
-            }
+            self.written(group, store, write, log, appended.begun);
+        }
+    }
+
+    /// A merge's writes into a database: a log record like a delivery's.
+    pub(super) fn write_merged(&mut self, group: StorageGroupId, store: StoreId, bytes: u64) {
+        let circular = self.topology.storage_group(group).log.circular;
+        let write = DeliveryWrite::of(bytes, 1);
+        let Some(log) = self.logs.get_mut(&group) else { return };
+        let appended = log.append(write.log_bytes, circular);
+        let log = *log;
+        self.written(group, store, write, log, appended.begun);
+    }
+
+    /// Traces the log files a write began once durable, writes it, and dismounts the
+    /// group if the log disk is now full.
+    fn written(
+        &mut self,
+        group: StorageGroupId,
+        store: StoreId,
+        write: DeliveryWrite,
+        log: TransactionLog,
+        begun: std::ops::Range<u32>,
+    ) {
+        for generation in begun.clone() {
+            self.out.after_flush(AfterFlush::Event(ServerEvent::LogGeneration { storage_group: group, generation }));
+        }
+        self.out.write(DiskOp::StoreWrite { group, store, write, log });
+        self.out.after_flush(AfterFlush::StoreWritten { store, write });
+        if !begun.is_empty() && self.log_disk_full(group) {
+            self.dismount_log_disk_full(group);
         }
     }
 
@@ -496,17 +545,6 @@ impl InformationStore {
                 self.out.after_flush(AfterFlush::Event(ServerEvent::DatabaseState { store, change }));
             }
         }
-    }
-
-    /// A backup of a storage group completed (an online backup: the databases stay
-    /// mounted): ESE deletes the log files below the checkpoint's.
-    pub fn handle_backup(&mut self, group: StorageGroupId) {
-        let Some(log) = self.logs.get_mut(&group) else { return };
-        let log_files_deleted = log.truncate();
-        let log = *log;
-        self.out.write(DiskOp::Log { group, log });
-        let event = ServerEvent::Backup { storage_group: group, log_files_deleted, log_files: log.log_files() };
-        self.out.after_flush(AfterFlush::Event(event));
     }
 
     /// The database the directory homes a mailbox in now.

@@ -50,6 +50,17 @@ impl MailboxStores {
         self.mailboxes.insert(mailbox, contents);
     }
 
+    /// A merge from the Recovery Storage Group added these messages (the mailbox lacked
+    /// each) and bytes.
+    pub fn merge(&mut self, mailbox: AddressId, messages: &[MessageId], bytes: u64) {
+        let contents = self.mailboxes.entry(mailbox).or_default();
+        for m in messages {
+            let fresh = contents.messages.insert(*m);
+            debug_assert!(fresh, "a merge adds only what the mailbox lacks");
+        }
+        contents.size_bytes += bytes;
+    }
+
     /// A mailbox moved out.
     pub fn remove(&mut self, mailbox: AddressId) {
         self.mailboxes.remove(&mailbox);

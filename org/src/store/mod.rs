@@ -1,6 +1,7 @@
 //! The Information Store (MSExchangeIS): the service, its mailbox stores and local
 //! delivery.
 
+pub mod backup;
 pub mod disk_load;
 pub mod information_store;
 pub mod mailbox_store;

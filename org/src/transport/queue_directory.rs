@@ -152,6 +152,44 @@ pub enum DiskOp {
         /// The mailbox owner.
         owner: AddressId,
     },
+    /// A storage group's database volume failed (its log volume too when `logs_lost`):
+    /// its databases' mailboxes are gone; kept aside as the logs since the last backup
+    /// would replay them when `replayable`.
+    DatabasesLost {
+        group: StorageGroupId,
+        /// Each database with the mailboxes it held.
+        stores: Vec<(StoreId, Vec<AddressId>)>,
+        logs_lost: bool,
+        replayable: bool,
+    },
+    /// A blank database was mounted in a lost one's place (dial tone).
+    MountedBlank { store: StoreId },
+    /// A restore put a backup set into the Recovery Storage Group (what it holds now).
+    RecoveryRestored(Box<RecoveryDatabases>),
+    /// A restore put these mailboxes over a lost database (hard recovery done).
+    RestoredOver { store: StoreId, mailboxes: crate::store::backup::MailboxSet },
+    /// A merge from the Recovery Storage Group added these messages to a live mailbox.
+    Merged { owner: AddressId, messages: Vec<MessageId>, bytes: u64 },
+}
+
+/// A database whose volume failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LostDatabase {
+    /// A blank database was mounted in its place since.
+    pub blank: bool,
+    /// What the backup and the logs written since would rebuild (the mailboxes as they
+    /// were when it failed), when those logs survived.
+    pub replayable: Option<crate::store::backup::MailboxSet>,
+}
+
+/// What a server's Recovery Storage Group holds: databases of one storage group,
+/// restored, their mailboxes disconnected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryDatabases {
+    /// The storage group backed up, and its server.
+    pub server: crate::ServerId,
+    pub group: StorageGroupId,
+    pub databases: Vec<(StoreId, crate::store::backup::MailboxSet)>,
 }
 
 /// What one mailbox holds.
@@ -203,6 +241,9 @@ pub struct StoreFiles {
     pub retained: BTreeMap<StoreId, Vec<(u64, u64)>>,
     /// Deleted mailboxes online maintenance has purged.
     pub purged_mailboxes: std::collections::BTreeSet<AddressId>,
+    /// Databases whose volume failed, and the Recovery Storage Group's databases.
+    pub lost: BTreeMap<StoreId, LostDatabase>,
+    pub recovery: Option<RecoveryDatabases>,
 }
 
 /// The write a power loss tore: its record fails its checksum, so recovery discards it
@@ -231,6 +272,11 @@ pub enum DiskOpKind {
     MailboxOut,
     ItemsDeleted,
     Purged,
+    DatabasesLost,
+    MountedBlank,
+    RecoveryRestored,
+    RestoredOver,
+    Merged,
 }
 
 /// What soft recovery did for one storage group when its store started.
@@ -332,6 +378,46 @@ impl DiskImage {
                 self.store_files.databases.entry(store).or_default().purged_bytes += bytes;
             }
             DiskOp::MailboxOut { owner } => self.drop_mailbox(owner),
+            DiskOp::DatabasesLost { group, stores, logs_lost, replayable } => {
+                self.lose(group, stores, logs_lost, replayable)
+            }
+            DiskOp::MountedBlank { store } => {
+                self.store_files.lost.get_mut(&store).expect("a lost database mounts blank").blank = true
+            }
+            DiskOp::RecoveryRestored(recovery) => self.store_files.recovery = Some(*recovery),
+            DiskOp::RestoredOver { store, mailboxes } => {
+                self.store_files.lost.remove(&store);
+                let files = self.store_files.databases.entry(store).or_default();
+                files.edb_bytes += mailboxes.iter().map(|(_, c)| c.size_bytes).sum::<u64>();
+                for (owner, contents) in mailboxes {
+                    self.drop_mailbox(owner);
+                    self.mailboxes.insert(owner, contents);
+                }
+            }
+            DiskOp::Merged { owner, messages, bytes } => {
+                let mailbox = self.mailboxes.entry(owner).or_default();
+                for m in messages {
+                    let fresh = mailbox.messages.insert(m);
+                    debug_assert!(fresh, "a merge adds only what the mailbox lacks");
+                }
+                mailbox.size_bytes += bytes;
+            }
+        }
+    }
+
+    /// A storage group's databases are lost with their volume: what the logs since the
+    /// last backup would rebuild is kept aside when they survived.
+    fn lose(&mut self, group: StorageGroupId, stores: Vec<(StoreId, Vec<AddressId>)>, logs_lost: bool, replayable: bool) {
+        let log = self.store_files.logs.entry(group).or_default();
+        file(&mut self.mailboxes, &mut log.past_checkpoint);
+        if logs_lost {
+            log.log = TransactionLog::default();
+        }
+        for (store, owners) in stores {
+            let held: crate::store::backup::MailboxSet =
+                owners.into_iter().map(|o| (o, self.mailboxes.remove(&o).unwrap_or_default())).collect();
+            self.store_files.databases.insert(store, DatabaseFiles::default());
+            self.store_files.lost.insert(store, LostDatabase { blank: false, replayable: replayable.then_some(held) });
         }
     }
 
@@ -438,6 +524,11 @@ impl DiskOp {
             DiskOp::MailboxOut { .. } => DiskOpKind::MailboxOut,
             DiskOp::ItemsDeleted { .. } => DiskOpKind::ItemsDeleted,
             DiskOp::Purged { .. } => DiskOpKind::Purged,
+            DiskOp::DatabasesLost { .. } => DiskOpKind::DatabasesLost,
+            DiskOp::MountedBlank { .. } => DiskOpKind::MountedBlank,
+            DiskOp::RecoveryRestored(_) => DiskOpKind::RecoveryRestored,
+            DiskOp::RestoredOver { .. } => DiskOpKind::RestoredOver,
+            DiskOp::Merged { .. } => DiskOpKind::Merged,
         }
     }
 
@@ -446,7 +537,8 @@ impl DiskOp {
             DiskOp::Deliver { group, .. }
             | DiskOp::StoreWrite { group, .. }
             | DiskOp::Log { group, .. }
-            | DiskOp::MailboxIn { group, .. } => Some(*group),
+            | DiskOp::MailboxIn { group, .. }
+            | DiskOp::DatabasesLost { group, .. } => Some(*group),
             _ => None,
         };
         TornWrite { kind: self.kind(), group }

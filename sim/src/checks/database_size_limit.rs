@@ -90,7 +90,7 @@ impl SizeLimits {
     pub(super) fn observe(&mut self, event: &ServerEvent, judge: &mut Judge<'_>) {
         match event {
             ServerEvent::DatabaseState { store, change } => {
-                if *change == org::trace::DatabaseChange::Mounted {
+                if change.mounts() {
                     self.dismounted.remove(store);
                 } else if self.dismounted.insert(*store) {
                     self.dismounts += 1;

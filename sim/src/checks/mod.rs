@@ -26,6 +26,7 @@ pub mod log_disk;
 mod pair_table;
 mod quota;
 mod recipient_ledger;
+mod restore_window;
 
 use directory_convergence::DirectoryMirror;
 use expansion_order::ExpansionOrder;
@@ -151,6 +152,7 @@ pub struct Checker {
     size_limits: database_size_limit::SizeLimits,
     log_disks: log_disk::LogDisks,
     quota: quota::QuotaJudge,
+    loss_windows: restore_window::LossWindows,
     directory: DirectoryMirror,
     expectations: Expectations,
     topology: Arc<Topology>,
@@ -180,6 +182,7 @@ impl Checker {
             size_limits: database_size_limit::SizeLimits::default(),
             log_disks: log_disk::LogDisks::default(),
             quota: quota::QuotaJudge::new(topology.clone(), &[]),
+            loss_windows: restore_window::LossWindows::new(topology.clone(), std::iter::empty()),
             directory: DirectoryMirror::default(),
             expectations: Expectations::new(expectations, last_fault),
             topology,
@@ -198,6 +201,12 @@ impl Checker {
     pub fn mailbox_moved(&mut self, mailbox: AddressId, server: ServerId) {
         self.routes.homes.insert(mailbox, server);
         self.routing_changed();
+    }
+
+    /// The storage groups the timeline's disk failures hit: their deliveries since
+    /// each backup are kept, the loss a failure without logs may cause.
+    pub fn watch_disk_failures(&mut self, groups: impl Iterator<Item = org::StorageGroupId>) {
+        self.loss_windows = restore_window::LossWindows::new(self.topology.clone(), groups);
     }
 
     /// A server started: it mounts all these databases.
@@ -272,6 +281,7 @@ impl Checker {
         self.expansion.observe(server, event, &mut judge);
         self.size_limits.observe(event, &mut judge);
         self.routes.observe(server, event, &self.mirror, &mut judge);
+        self.loss_windows.observe(now, event);
         judge.out
     }
 
@@ -386,9 +396,11 @@ impl Checker {
             *self.verdicts.violations.entry("journal_once").or_default() += n;
             self.verdicts.first_failure.entry("journal_once").or_insert(detail);
         }
+        let judged = self.loss_windows.judge(&end.missing);
         let failures = [
             (end.lost, "accepted recipient(s) neither delivered, NDR'd nor queued"),
-            (end.missing, "delivered recipient(s) whose copy is not in their mailbox"),
+            (judged.lost, "delivered recipient(s) whose copy is not in their mailbox"),
+            (judged.resurrected, "copies delivered after a backup, whose logs were lost, back in their mailbox"),
         ];
         for (pairs, what) in failures {
             if let Some(first) = pairs.first() {
@@ -415,7 +427,11 @@ impl Checker {
 
     fn invariant_detail(&self, invariant: Invariant) -> String {
         match invariant {
-            Invariant::NoLoss => format!("{} accepted recipient(s) all accounted for", self.ledger.accepted()),
+            Invariant::NoLoss => format!(
+                "{} accepted recipient(s) all accounted for{}",
+                self.ledger.accepted(),
+                self.loss_windows.detail()
+            ),
             Invariant::NoDuplicateDelivery => "no recipient got a message twice".into(),
             Invariant::NoRoutingLoop => "no copy returned to a server it left".into(),
             Invariant::LeastCostRouting => {

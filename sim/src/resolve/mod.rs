@@ -311,7 +311,17 @@ impl Org {
             };
             group.database_disk = def.database_disk.map(crate::scenario::Disk::settings);
             group.log_disk = def.log_disk.map_or(DiskSettings::LOG_VOLUME, crate::scenario::Disk::settings);
+            group.backup_ms_of_day = def.backup_hour.map(|h| h * org::time::HOUR_MS);
         }
+        let recovery_storage_groups = (t.servers.iter().enumerate())
+            .filter(|(_, s)| s.recovery_storage_group)
+            .map(|(i, s)| {
+                let config = org::config::topology::RecoveryStorageGroupConfig { sg_override: s.recovery_sg_override };
+                (ServerId(i as u16), config)
+            })
+            .collect();
+        // The administrative group names were checked with the routing groups.
+        let admin_group = |name: &str| t.administrative_groups.iter().position(|a| a.name == name).unwrap_or(0) as u16;
         Topology {
             servers: self.server_configs,
             routing_groups: t
@@ -319,7 +329,12 @@ impl Org {
                 .iter()
                 .zip(self.members)
                 .zip(self.masters)
-                .map(|((rg, members), master)| RoutingGroupConfig { name: rg.name.clone(), members, master })
+                .map(|((rg, members), master)| RoutingGroupConfig {
+                    name: rg.name.clone(),
+                    members,
+                    master,
+                    administrative_group: admin_group(&rg.administrative_group),
+                })
                 .collect(),
             connectors: self.connectors,
             gateways: self.gateways,
@@ -333,6 +348,7 @@ impl Org {
             calendar: org::calendar::Calendar::UNIX_EPOCH, // set from the scenario's start
             junk_threshold: t.intelligent_message_filter.store_threshold as i8, // the schema bounds it: 0 to 8
             mailboxes: BTreeMap::new(),                    // set from the recipients
+            recovery_storage_groups,
         }
     }
 }

@@ -227,6 +227,15 @@ pub enum WorldAction {
     Database(org::StoreId, bool),
     /// A backup of the storage group holding this database completes.
     Backup(org::StoreId),
+    /// The database volume of the storage group holding this database fails (its log
+    /// volume too when true).
+    DiskFailure(org::StoreId, bool),
+    /// A restore of the newest backup set of the storage group holding `from` onto
+    /// `to`, of the databases `only` selects: bit i for the group's i-th database (a
+    /// group has at most 5), none set for all.
+    Restore { from: org::StoreId, to: ServerId, only: u8 },
+    /// A merge of a server's Recovery Storage Group into the live mailboxes.
+    Merge(ServerId, org::store::backup::MergeRights),
     /// An administrator changes a quota in the directory.
     SetQuota { target: org::config::topology::QuotaTarget, quota: crate::scenario::Quota },
     /// An originating bulk change on a domain controller.
@@ -542,6 +551,31 @@ impl Resolved {
             WorldAction::Backup(d) => {
                 let store = self.topology.store(d);
                 Action::Backup { at, server: server(store.server), storage_group: store.storage_group.clone() }
+            }
+            WorldAction::DiskFailure(d, logs_lost) => {
+                let store = self.topology.store(d);
+                Action::DiskFailure {
+                    at,
+                    server: server(store.server),
+                    storage_group: store.storage_group.clone(),
+                    logs_lost,
+                }
+            }
+            WorldAction::Restore { from, to, only } => {
+                let store = self.topology.store(from);
+                Action::Restore {
+                    at,
+                    server: server(store.server),
+                    storage_group: store.storage_group.clone(),
+                    databases: (self.topology.storage_group(store.storage_group_id).stores.iter().enumerate())
+                        .filter(|(i, _)| only & (1 << i) != 0)
+                        .map(|(_, d)| self.topology.store(*d).name.clone())
+                        .collect(),
+                    to_server: (to != store.server).then(|| server(to)),
+                }
+            }
+            WorldAction::Merge(s, rights) => {
+                Action::Merge { at, server: server(s), receive_as: rights.receive_as, send_as: rights.send_as }
             }
             WorldAction::Database(d, false) => {
                 Action::DismountDatabase { at, database: self.topology.store(d).name.clone() }

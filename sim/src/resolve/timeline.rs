@@ -56,6 +56,54 @@ pub(super) struct Context<'s> {
 }
 
 impl Resolver<'_> {
+    /// A server's storage group named by a step, as its first mailbox store.
+    fn storage_group_ref(&mut self, org: &Org, at: &JsonPath, server: &str, group: &str) -> Option<org::StoreId> {
+        let s = self.reference(&org.servers, "server", server, &at.key("server"))?;
+        let first = org.store_configs.iter().position(|c| usize::from(c.server.0) == s && c.storage_group == group);
+        if first.is_none() {
+            let message = format!("server {server:?} has no storage group {group:?} with a mailbox store");
+            self.error(&at.key("storage_group"), message);
+        }
+        first.map(|d| org::StoreId(d as u16))
+    }
+
+    /// A `restore` step: the storage group, its databases named (each of it), the
+    /// target server.
+    fn restore(
+        &mut self,
+        org: &Org,
+        at: &JsonPath,
+        server: &str,
+        group: &str,
+        databases: &[String],
+        to_server: &Option<String>,
+    ) -> Option<WorldAction> {
+        let from = self.storage_group_ref(org, at, server, group)?;
+        let source = &org.store_configs[usize::from(from.0)];
+        // The group's databases in order (as `StorageGroupConfig::of_stores` lists them).
+        let in_group: Vec<usize> = (org.store_configs.iter().enumerate())
+            .filter(|(_, c)| c.server == source.server && c.storage_group == group)
+            .map(|(i, _)| i)
+            .collect();
+        let mut only = 0u8;
+        for (i, name) in databases.iter().enumerate() {
+            let path = at.key("databases").index(i);
+            let d = self.reference(&org.stores, "mailbox store", name, &path)?;
+            match in_group.iter().position(|s| *s == d) {
+                Some(bit) => only |= 1 << bit,
+                None => {
+                    self.error(&path, format!("mailbox store {name:?} is not in {server}'s storage group {group:?}"));
+                    return None;
+                }
+            }
+        }
+        let to = match to_server {
+            Some(name) => ServerId(self.reference(&org.servers, "server", name, &at.key("to_server"))? as u16),
+            None => org.store_configs[usize::from(from.0)].server,
+        };
+        Some(WorldAction::Restore { from, to, only })
+    }
+
     /// The timeline section, each step checked and resolved, in time order.
     pub(super) fn timeline(&mut self, ctx: &Context<'_>, org: &mut Org, people: &mut People) -> Steps {
         let scenario = ctx.scenario;
@@ -103,21 +151,24 @@ impl Resolver<'_> {
                     }
                 }
                 Action::Backup { at: t0, server, storage_group } => {
+                    if let Some(d) = self.storage_group_ref(org, &at, server, storage_group) {
+                        push(t0.ms, WorldAction::Backup(d));
+                    }
+                }
+                Action::DiskFailure { at: t0, server, storage_group, logs_lost } => {
+                    if let Some(d) = self.storage_group_ref(org, &at, server, storage_group) {
+                        push(t0.ms, WorldAction::DiskFailure(d, *logs_lost));
+                    }
+                }
+                Action::Restore { at: t0, server, storage_group, databases, to_server } => {
+                    if let Some(restore) = self.restore(org, &at, server, storage_group, databases, to_server) {
+                        push(t0.ms, restore);
+                    }
+                }
+                Action::Merge { at: t0, server, receive_as, send_as } => {
                     if let Some(s) = self.reference(&org.servers, "server", server, &at.key("server")) {
-                        let server_id = ServerId(s as u16);
-                        let first_store = org
-                            .store_configs
-                            .iter()
-                            .position(|c| c.server == server_id && c.storage_group == *storage_group);
-                        match first_store {
-                            Some(d) => push(t0.ms, WorldAction::Backup(org::StoreId(d as u16))),
-                            None => self.error(
-                                &at.key("storage_group"),
-                                format!(
-                                    "server {server:?} has no storage group {storage_group:?} with a mailbox store"
-                                ),
-                            ),
-                        }
+                        let rights = org::store::backup::MergeRights { receive_as: *receive_as, send_as: *send_as };
+                        push(t0.ms, WorldAction::Merge(ServerId(s as u16), rights));
                     }
                 }
                 Action::DirectoryChange { .. } | Action::ClockSkew { .. } => {

@@ -44,6 +44,9 @@ impl Fixed {
                 | WorldAction::MoveMailboxes(_)
                 | WorldAction::Database(..)
                 | WorldAction::Backup(_)
+                | WorldAction::DiskFailure(..)
+                | WorldAction::Restore { .. }
+                | WorldAction::Merge(..)
                 | WorldAction::SetQuota { .. }
                 | WorldAction::Send(_)
                 | WorldAction::ModifyRecipient(_)

@@ -191,3 +191,8 @@ pub fn deleted_mailbox_retention_days() -> u64 {
 pub fn maintenance_start_hour() -> u64 {
     1
 }
+/// §7: a merge's account holds Receive As and Send As unless the scenario takes one
+/// away.
+pub fn yes() -> bool {
+    true
+}

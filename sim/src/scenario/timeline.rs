@@ -261,6 +261,55 @@ pub enum Action {
         /// Its storage group.
         storage_group: String,
     },
+    /// A storage group's database volume fails (with its log volume when `logs_lost`):
+    /// its databases are gone and dismount; mail for them waits in Local delivery. A
+    /// `mount_database` then mounts a blank database in a lost one's place (dial tone);
+    /// a `restore` brings the backup back.
+    DiskFailure {
+        /// When.
+        at: Duration,
+        /// The server.
+        server: String,
+        /// Its storage group.
+        storage_group: String,
+        /// The log volume fails too: what came after the last backup is lost.
+        #[serde(default)]
+        logs_lost: bool,
+    },
+    /// A restore of the newest backup set of `server`'s storage group (EXCHANGE2003.md
+    /// §7) onto `to_server` (by default the same server): into its Recovery Storage
+    /// Group, if it has one and no "Recovery SG Override", else over the original
+    /// (lost, not since mounted blank) databases, which hard recovery brings up to date
+    /// from the surviving logs and mounts.
+    Restore {
+        /// When.
+        at: Duration,
+        /// The server the backup is of.
+        server: String,
+        /// Its storage group.
+        storage_group: String,
+        /// The mailbox stores to restore (of that storage group); all by default.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        databases: Vec<String>,
+        /// The server restored onto (its RSG); by default `server`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_server: Option<String>,
+    },
+    /// A merge of a server's Recovery Storage Group into its users' live mailboxes
+    /// (messages only: not rules, not folder permissions); the account running it needs
+    /// Receive As and Send As on the target databases.
+    Merge {
+        /// When.
+        at: Duration,
+        /// The server with the Recovery Storage Group.
+        server: String,
+        /// The account has Receive As.
+        #[serde(default = "defaults::yes")]
+        receive_as: bool,
+        /// The account has Send As.
+        #[serde(default = "defaults::yes")]
+        send_as: bool,
+    },
     /// An administrator's Move Mailbox task (Exchange Task Wizard): the mailboxes move to
     /// `to_store`, at most 4 at once, in the order given; mail for a mailbox being moved
     /// waits in "Messages queued for deferred delivery" and goes to its new home after.
@@ -320,6 +369,9 @@ impl Action {
             | Action::DismountDatabase { at, .. }
             | Action::MountDatabase { at, .. }
             | Action::Backup { at, .. }
+            | Action::DiskFailure { at, .. }
+            | Action::Restore { at, .. }
+            | Action::Merge { at, .. }
             | Action::MoveMailboxes { at, .. }
             | Action::SetQuota { at, .. }
             | Action::SetMaster { at, .. } => *at,

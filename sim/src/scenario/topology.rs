@@ -230,6 +230,14 @@ pub struct Server {
     /// Storage groups and their mailbox stores.
     #[serde(default)]
     pub storage_groups: Vec<StorageGroup>,
+    /// It has a Recovery Storage Group (EXCHANGE2003.md §7): restores of mailbox stores
+    /// go there, their mailboxes disconnected, for a `merge` into the live ones.
+    #[serde(default)]
+    pub recovery_storage_group: bool,
+    /// The "Recovery SG Override" registry value = 1: restores go over the original
+    /// databases even with a Recovery Storage Group.
+    #[serde(default)]
+    pub recovery_sg_override: bool,
     /// The X.400 MTA's retry rules (for X.400 connectors).
     #[serde(default)]
     pub mta: Mta,
@@ -319,6 +327,12 @@ pub struct StorageGroup {
     /// controller cache, 1,000 a second at 1 ms [U].
     #[serde(default)]
     pub log_disk: Option<Disk>,
+    /// A scheduled online (Volume Shadow Copy) backup every day at this hour (0 to 23);
+    /// none by default (the timeline's `backup` still runs one). The backup set goes to
+    /// media outside the server; the log files below the checkpoint's are deleted.
+    #[serde(default)]
+    #[schemars(range(max = 23))]
+    pub backup_hour: Option<u64>,
 }
 
 /// A disk volume's I/O capacity (EXCHANGE2003.md §11): its latency grows as the load

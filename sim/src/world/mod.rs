@@ -56,6 +56,7 @@ use org::directory::global_catalog::{
     recipient_object, AdDomainId, AsOf, LdapPage, LdapSearch, ReplicaView, CREATED_ATTRIBUTE,
 };
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
+use org::store::backup::BackupSet;
 use org::message::{Message, MessageId, MessageKind};
 use org::routing::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
 use org::time::Instant;
@@ -177,6 +178,14 @@ enum Input {
     Database(org::StoreId, bool),
     /// A backup of the storage group holding this database completes.
     Backup(org::StoreId),
+    /// The database volume of the storage group holding this database fails (its log
+    /// volume too when true).
+    DiskFailure(org::StoreId, bool),
+    /// A restore of a storage group's newest backup set (if the media hold one), of the
+    /// databases named (all when none).
+    Restore((ServerId, org::StorageGroupId), Option<Box<BackupSet>>, Vec<org::StoreId>),
+    /// A merge of the server's Recovery Storage Group.
+    Merge(org::store::backup::MergeRights),
     /// An administrator changed a quota in the directory.
     Quota(org::config::topology::QuotaTarget, org::config::topology::MailboxQuota),
     /// Scripted mail submitted here, by MAPI (`true`) or over SMTP.
@@ -206,6 +215,8 @@ struct World {
     sometimes: crate::sometimes::Tally,
     /// Each running server's state machine (what a crash takes down).
     machines: Vec<Option<Box<ExchangeServer>>>,
+    /// The media outside the servers: each storage group's newest backup set.
+    backup_media: BTreeMap<(ServerId, org::StorageGroupId), BackupSet>,
     /// Quotas administrators have changed in the directory (what a starting server reads).
     quota_changes: BTreeMap<org::config::topology::QuotaTarget, org::config::topology::MailboxQuota>,
     /// Where power losses cut the writes in progress.
@@ -347,7 +358,7 @@ impl World {
         let mut violations = violations;
         match event {
             ServerEvent::DatabaseState { store, change } => {
-                let mounted = *change == org::trace::DatabaseChange::Mounted;
+                let mounted = change.mounts();
                 self.dismounted[usize::from(store.0)] = !mounted;
                 self.checker.database_state(*store, mounted);
             }
@@ -614,6 +625,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         machines: (0..servers).map(|_| None).collect(),
         power_rng: Stream::new(seed, "power-losses"),
         quota_changes: BTreeMap::new(),
+        backup_media: BTreeMap::new(),
         wan: Wan::new(
             &resolved.links,
             resolved.lan_bits_per_s,
@@ -661,6 +673,11 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         })
         .collect();
     lock(&world).checker.quota_scripted(&scripted);
+    let failing = resolved.timeline.iter().filter_map(|step| match step.action {
+        WorldAction::DiskFailure(store, _) => Some(topology.store(store).storage_group_id),
+        _ => None,
+    });
+    lock(&world).checker.watch_disk_failures(failing.collect::<BTreeSet<_>>().into_iter());
 
     let nodes: Vec<NodeHandle> = (0..servers)
         .map(|i| {

@@ -197,6 +197,9 @@ fn order_server(server: &mut ExchangeServer, now: Instant, order: Input) {
         Input::ConnectorService(c, running) => server.handle_connector_service(c, running),
         Input::Database(store, mount) => server.handle_database(now, store, mount),
         Input::Backup(store) => server.handle_backup(now, store),
+        Input::DiskFailure(store, logs_lost) => server.handle_disk_failure(now, store, logs_lost),
+        Input::Restore(from, set, only) => server.handle_restore(now, from, set, &only),
+        Input::Merge(rights) => server.handle_merge(now, rights),
         Input::Quota(target, quota) => server.handle_quota_change(now, target, quota),
         Input::MoveOut(mailbox, to_server, to_store) => server.handle_move_out(now, mailbox, to_server, to_store),
         Input::MoveCancel(mailbox) => server.handle_move_cancel(now, mailbox),
@@ -258,6 +261,9 @@ pub(super) fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &
                 }
             }
             Output::Event(event) => w.observe(now, me, &event),
+            Output::BackupSet(set) => {
+                w.backup_media.insert((set.server, set.group), *set);
+            }
         }
     }
 }

@@ -50,6 +50,21 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             let server = w.resolved.topology.store(store).server;
             w.tell_server(server, Input::Backup(store));
         }
+        WorldAction::DiskFailure(store, logs_lost) => {
+            // A server that is down keeps its disks until it starts: the volume fails
+            // only under a running server here [U].
+            let server = w.resolved.topology.store(store).server;
+            w.tell_server(server, Input::DiskFailure(store, logs_lost));
+        }
+        WorldAction::Restore { from, to, only } => {
+            let config = w.resolved.topology.store(from);
+            let source = (config.server, config.storage_group_id);
+            let set = w.backup_media.get(&source).cloned().map(Box::new);
+            let stores = &w.resolved.topology.storage_group(config.storage_group_id).stores;
+            let only = stores.iter().enumerate().filter(|(i, _)| only & (1 << i) != 0).map(|(_, s)| *s).collect();
+            w.tell_server(to, Input::Restore(source, set, only));
+        }
+        WorldAction::Merge(server, rights) => w.tell_server(server, Input::Merge(rights)),
         WorldAction::Database(store, mount) => {
             // A server that is down takes no order; it mounts everything when it starts.
             let server = w.resolved.topology.store(store).server;
@@ -180,6 +195,9 @@ impl World {
                 }
                 for fact in &batch.facts {
                     self.observe(now, s, fact);
+                }
+                for set in batch.backup_sets {
+                    self.backup_media.insert((set.server, set.group), set);
                 }
                 let torn = batch.torn.as_ref().map(org::transport::queue_directory::DiskOp::kind);
                 let lost = batch.lost;
