@@ -36,6 +36,21 @@ fn every_scenario_passes_and_its_outcomes_match_the_snapshot() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// EXCHANGE2003.md §7: a storage group that lost its logs loses exactly what came after
+/// its last backup, and `no_loss` says so; the other, restored with its logs, nothing.
+#[test]
+fn a_restore_without_the_later_logs_names_the_loss() {
+    let out = orgsim(&["run", "scenarios/restore-rsg-merge.json", "--seed", "7", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = summary["checks"].as_array().unwrap();
+    let no_loss = checks.iter().find(|c| c["name"] == "no_loss").unwrap();
+    let detail = no_loss["detail"].as_str().unwrap();
+    let window = "copies delivered to First Storage Group on EX01 between its backup at 23h5ms and the loss of its logs at 1d10h5ms lost, as asked";
+    assert!(no_loss["ok"] == true && detail.contains(window), "{detail}");
+    assert!(!detail.contains("on EX02"), "EX02's logs survived: nothing of it is lost: {detail}");
+}
+
 #[test]
 fn single_server_full_trace_snapshot() {
     let dir = temp_dir("single-trace");

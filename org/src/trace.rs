@@ -377,8 +377,17 @@ macro_rules! str_trace_values {
         })*
     };
 }
-str_trace_values!(DsnCode, ConnectorState, LinkQueueState, DatabaseChange, SizeVerdict, MoveOutcome, RestoreTarget,
-    RestoreRefusal, MergeRefusal);
+str_trace_values!(
+    DsnCode,
+    ConnectorState,
+    LinkQueueState,
+    DatabaseChange,
+    SizeVerdict,
+    MoveOutcome,
+    RestoreTarget,
+    RestoreRefusal,
+    MergeRefusal
+);
 
 /// A connection as `CLIENT#seq`.
 impl TraceValue for ConnId {

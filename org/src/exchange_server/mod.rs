@@ -373,9 +373,8 @@ impl ExchangeServer {
         for (_, work) in waiting.into_iter().filter(|(before, _)| *before as usize <= kept) {
             match work {
                 AfterFlush::Event(event) => facts.push(event),
-                AfterFlush::Delivered { message, recipient, store, submitted_at } => {
-                    facts.push(ServerEvent::Delivered { message, recipient, store, latency_ms: now.since(submitted_at) })
-                }
+                AfterFlush::Delivered { message, recipient, store, submitted_at } => facts
+                    .push(ServerEvent::Delivered { message, recipient, store, latency_ms: now.since(submitted_at) }),
                 AfterFlush::BackupSet(set) => backup_sets.push(*set),
                 AfterFlush::Reply { .. }
                 | AfterFlush::Process(_)

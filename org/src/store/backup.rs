@@ -226,12 +226,7 @@ impl InformationStore {
     /// A restore of the newest backup set of a storage group (`None`: the media hold
     /// none) of `from`, of the databases `only` names (all when empty), onto this
     /// server: into its RSG if it has one and no override, else over the originals.
-    pub fn handle_restore(
-        &mut self,
-        from: (ServerId, StorageGroupId),
-        set: Option<Box<BackupSet>>,
-        only: &[StoreId],
-    ) {
+    pub fn handle_restore(&mut self, from: (ServerId, StorageGroupId), set: Option<Box<BackupSet>>, only: &[StoreId]) {
         let recovery = self.topology.recovery_storage_groups.get(&self.id).copied();
         let target = match recovery {
             Some(config) if !config.sg_override => RestoreTarget::RecoveryStorageGroup,

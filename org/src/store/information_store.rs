@@ -221,7 +221,8 @@ impl InformationStore {
         if self.storage_warning_at.is_some_and(|at| at <= now) {
             self.storage_warnings(now);
         }
-        let backups: Vec<StorageGroupId> = self.backups_at.iter().filter(|(_, at)| **at <= now).map(|(g, _)| *g).collect();
+        let backups: Vec<StorageGroupId> =
+            self.backups_at.iter().filter(|(_, at)| **at <= now).map(|(g, _)| *g).collect();
         for group in backups {
             let at = self.topology.storage_group(group).backup_ms_of_day.expect("only scheduled groups are armed");
             self.backups_at.insert(group, self.topology.calendar.next_time_of_day(now.plus_ms(1), at));

@@ -407,7 +407,13 @@ impl DiskImage {
 
     /// A storage group's databases are lost with their volume: what the logs since the
     /// last backup would rebuild is kept aside when they survived.
-    fn lose(&mut self, group: StorageGroupId, stores: Vec<(StoreId, Vec<AddressId>)>, logs_lost: bool, replayable: bool) {
+    fn lose(
+        &mut self,
+        group: StorageGroupId,
+        stores: Vec<(StoreId, Vec<AddressId>)>,
+        logs_lost: bool,
+        replayable: bool,
+    ) {
         let log = self.store_files.logs.entry(group).or_default();
         file(&mut self.mailboxes, &mut log.past_checkpoint);
         if logs_lost {

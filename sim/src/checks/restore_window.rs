@@ -7,6 +7,7 @@
 //! loss, which the end of the run compares with what is missing from the mailboxes.
 
 use super::recipient_ledger::PairId;
+use crate::units::Duration;
 use org::config::topology::Topology;
 use org::time::Instant;
 use org::trace::ServerEvent;
@@ -48,6 +49,9 @@ impl LossWindows {
     }
 
     pub(super) fn observe(&mut self, now: Instant, event: &ServerEvent) {
+        if self.since_backup.is_empty() {
+            return; // nothing watched: no lookup per delivery
+        }
         match event {
             ServerEvent::Delivered { message, recipient, store, .. } => {
                 let group = self.topology.store(*store).storage_group_id;
@@ -89,14 +93,14 @@ impl LossWindows {
             let group = self.topology.storage_group(w.group);
             let server = &self.topology.server(group.server).name;
             let since = match w.backup_at {
-                Some(at) => format!("its backup at {} ms", at.as_ms()),
+                Some(at) => format!("its backup at {}", Duration::from_ms(at.as_ms())),
                 None => "the start (no backup)".into(),
             };
             out.push_str(&format!(
-                "; {} copies delivered to {} on {server} between {since} and the loss of its logs at {} ms lost, as asked",
+                "; {} copies delivered to {} on {server} between {since} and the loss of its logs at {} lost, as asked",
                 w.copies,
                 group.name,
-                w.failed_at.as_ms()
+                Duration::from_ms(w.failed_at.as_ms())
             ));
         }
         out

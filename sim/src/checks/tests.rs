@@ -18,6 +18,7 @@ fn no_topology() -> Arc<Topology> {
         calendar: org::calendar::Calendar::UNIX_EPOCH,
         mailboxes: Default::default(),
         junk_threshold: 6,
+        recovery_storage_groups: Default::default(),
     })
 }
 
@@ -97,6 +98,63 @@ fn loop_is_caught_but_a_resend_is_not() {
     let v = c.observe(Instant(6), s, &e, &name);
     assert_eq!(v[0].check, "no_routing_loop");
     assert!(v[0].detail.contains("came back to EX1 (hop 3, now hop 5)"), "{}", v[0].detail);
+}
+
+/// A store "S" in storage group 0 of server 0.
+fn one_store() -> Arc<Topology> {
+    let mut topology = (*no_topology()).clone();
+    topology.stores.push(org::config::topology::StoreConfig {
+        name: "S".into(),
+        storage_group: "SG".into(),
+        storage_group_id: org::StorageGroupId(0),
+        size: Default::default(),
+        quota: Default::default(),
+        journal_recipient: None,
+        profile: Default::default(),
+        maintenance: Default::default(),
+        server: ServerId(0),
+    });
+    topology.storage_groups = org::config::topology::StorageGroupConfig::of_stores(&mut topology.stores);
+    Arc::new(topology)
+}
+
+/// A group that loses its logs loses exactly what was delivered after its last backup:
+/// those copies missing is no loss; one of them present, or any other missing, is.
+#[test]
+fn only_the_window_after_the_last_backup_may_be_lost() {
+    let group = org::StorageGroupId(0);
+    let mut w = restore_window::LossWindows::new(one_store(), [group].into_iter());
+    let backup = ServerEvent::Backup {
+        storage_group: group,
+        databases: 1,
+        mailboxes: 1,
+        messages: 1,
+        log_files_deleted: 0,
+        log_files: 1,
+    };
+    let failed = |later_logs| ServerEvent::DiskFailed {
+        storage_group: group,
+        logs_lost: true,
+        later_logs,
+        mailboxes: 1,
+        messages: 3,
+    };
+    w.observe(Instant(1), &delivered(1, 1));
+    w.observe(Instant(2), &backup);
+    w.observe(Instant(3), &delivered(2, 1));
+    w.observe(Instant(4), &delivered(3, 1));
+    w.observe(Instant(5), &failed(false));
+    w.observe(Instant(6), &delivered(4, 1));
+    let pair = |m| (MessageId::Client(m), AddressId(1));
+    let judged = w.judge(&[pair(2), pair(3)]);
+    assert!(judged.lost.is_empty() && judged.resurrected.is_empty(), "exactly the window");
+    let judged = w.judge(&[pair(1), pair(2)]);
+    assert_eq!((judged.lost, judged.resurrected), (vec![pair(1)], vec![pair(3)]), "the backup's and a window's");
+    // With the logs surviving, nothing is expected lost.
+    let mut kept = restore_window::LossWindows::new(one_store(), [group].into_iter());
+    kept.observe(Instant(1), &delivered(1, 1));
+    kept.observe(Instant(5), &failed(true));
+    assert_eq!(kept.judge(&[pair(1)]).lost, vec![pair(1)]);
 }
 
 /// A limit lowered under a mailbox's size binds only once the store's 2-hour quota cache

@@ -56,9 +56,9 @@ use org::directory::global_catalog::{
     recipient_object, AdDomainId, AsOf, LdapPage, LdapSearch, ReplicaView, CREATED_ATTRIBUTE,
 };
 use org::exchange_server::{ExchangeServer, Output, StartConditions};
-use org::store::backup::BackupSet;
 use org::message::{Message, MessageId, MessageKind};
 use org::routing::link_state::{ConnectorState, LinkStateMessage, OrgInfo};
+use org::store::backup::BackupSet;
 use org::time::Instant;
 use org::trace::{Namer, ServerEvent};
 use org::transport::advanced_queuing::{LinkQueueState, QueueKey};
