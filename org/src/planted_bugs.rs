@@ -86,6 +86,8 @@ planted_bugs! {
     SkipsReplay = "skips-replay",
     /// Information Store: a full log disk goes unnoticed; the logs grow past the volume and the databases stay mounted.
     LogDiskFullIgnored = "log-disk-full-ignored",
+    /// Restore: hard recovery ignores the logs written since the backup; a database restored with its logs intact comes back as old as its backup.
+    RestoreSkipsLaterLogs = "restore-skips-later-logs",
     /// Journaling: the journal data (XEXCH50) is not kept with the message, so the next categorizer journals it again.
     JournalDataDropped = "journal-data-dropped",
 }

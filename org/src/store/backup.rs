@@ -25,6 +25,7 @@
 
 use super::information_store::InformationStore;
 use crate::message::MessageId;
+use crate::planted_bugs::PlantedBug;
 use crate::service_events::AfterFlush;
 use crate::time::Instant;
 use crate::trace::{DatabaseChange, ServerEvent};
@@ -128,6 +129,20 @@ impl MergeRefusal {
             MergeRefusal::NoReceiveAs => "no_receive_as",
             MergeRefusal::NoSendAs => "no_send_as",
         }
+    }
+}
+
+/// Hard recovery of a restored database: the backup's mailboxes, brought up to date by
+/// the logs written since when they survived (what they rebuild: the mailboxes as they
+/// were when the volume failed); with how many messages the replay added (`None`: no
+/// later logs, or the planted bug `restore-skips-later-logs` ignored them).
+fn hard_recovery(backed_up: MailboxSet, later_logs: Option<MailboxSet>, bug: bool) -> (MailboxSet, Option<u64>) {
+    match later_logs.filter(|_| !bug) {
+        Some(at_failure) => {
+            let replayed = messages_in(&at_failure).saturating_sub(messages_in(&backed_up));
+            (at_failure, Some(replayed))
+        }
+        None => (backed_up, None),
     }
 }
 
@@ -290,16 +305,9 @@ impl InformationStore {
         for (store, backed_up) in set.databases {
             from_backup += messages_in(&backed_up);
             let logs = self.lost.get(&store).and_then(|l| l.replayable.clone());
-            let restored = match logs {
-                Some(at_failure) => {
-                    replayed += messages_in(&at_failure).saturating_sub(messages_in(&backed_up));
-                    at_failure
-                }
-                None => {
-                    later_logs = false;
-                    backed_up
-                }
-            };
+            let (restored, replay) =
+                hard_recovery(backed_up, logs, self.topology.bug(PlantedBug::RestoreSkipsLaterLogs));
+            (replayed, later_logs) = (replayed + replay.unwrap_or(0), later_logs && replay.is_some());
             recovery.databases.retain(|(s, _)| *s != store);
             recovery.databases.push((store, restored));
         }
@@ -329,17 +337,10 @@ impl InformationStore {
         let stores: Vec<StoreId> = set.databases.iter().map(|(s, _)| *s).collect();
         for (store, backed_up) in set.databases {
             from_backup += messages_in(&backed_up);
-            let lost = self.lost.remove(&store);
-            let restored = match lost.and_then(|l| l.replayable) {
-                Some(at_failure) => {
-                    replayed += messages_in(&at_failure).saturating_sub(messages_in(&backed_up));
-                    at_failure
-                }
-                None => {
-                    later_logs = false;
-                    backed_up
-                }
-            };
+            let logs = self.lost.remove(&store).and_then(|l| l.replayable);
+            let (restored, replay) =
+                hard_recovery(backed_up, logs, self.topology.bug(PlantedBug::RestoreSkipsLaterLogs));
+            (replayed, later_logs) = (replayed + replay.unwrap_or(0), later_logs && replay.is_some());
             mailboxes += restored.len() as u64;
             for (owner, contents) in &restored {
                 self.stores.put(*owner, contents.clone());

@@ -162,19 +162,7 @@ fn only_the_window_after_the_last_backup_may_be_lost() {
 #[test]
 fn a_lowered_limit_binds_after_the_quota_cache_lifetime() {
     use org::config::topology::{MailboxQuota, QuotaTarget};
-    let mut topology = (*no_topology()).clone();
-    topology.stores.push(org::config::topology::StoreConfig {
-        name: "S".into(),
-        storage_group: "SG".into(),
-        storage_group_id: org::StorageGroupId(0),
-        size: Default::default(),
-        quota: Default::default(),
-        journal_recipient: None,
-        profile: Default::default(),
-        maintenance: Default::default(),
-        server: ServerId(0),
-    });
-    let topology = Arc::new(topology);
+    let topology = one_store();
     let mut c = Checker::new(&[Invariant::QuotaHonoured], &[], names3(), topology, Instant::ZERO);
     let (mailbox, store) = (AddressId(1), StoreId(0));
     let low = MailboxQuota { prohibit_send_receive_bytes: Some(1_000), ..Default::default() };
