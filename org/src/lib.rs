@@ -13,6 +13,7 @@ pub mod exchange_server;
 pub mod message;
 pub mod mta;
 pub mod planted_bugs;
+pub mod public_folders;
 pub mod routing;
 pub mod service_events;
 pub mod store;
