@@ -35,6 +35,12 @@ fn two_servers(topo: &Arc<Topology>) -> ([ExchangeServer; 2], [DiskImage; 2]) {
     (servers, [DiskImage::default(), DiskImage::default()])
 }
 
+/// A server restarted (incarnation 1) on what `disk` holds, with its random stream
+/// seeded `rng`.
+fn restart(id: ServerId, topo: Arc<Topology>, disk: &mut DiskImage, rng: u64, at: Instant) -> ExchangeServer {
+    ExchangeServer::recover(id, topo, disk, &StartConditions::default(), Box::new(Counter(rng)), 1, at)
+}
+
 /// Runs two servers against each other with zero network delay until quiet or `until`.
 fn pump(servers: &mut [ExchangeServer; 2], disks: &mut [DiskImage; 2], until: Instant) -> Vec<ServerEvent> {
     pump_with(servers, disks, until, true)
@@ -207,15 +213,7 @@ fn crash_before_flush_loses_only_unacknowledged_mail() {
     let outputs = server.drain_outputs();
     assert!(outputs.is_empty(), "{outputs:?}");
     // The node dies here: a restart on the empty disk has nothing to recover.
-    let restarted = ExchangeServer::recover(
-        ServerId(0),
-        topo,
-        &mut DiskImage::default(),
-        &StartConditions::default(),
-        Box::new(Counter(1)),
-        1,
-        Instant(1),
-    );
+    let restarted = restart(ServerId(0), topo, &mut DiskImage::default(), 1, Instant(1));
     assert_eq!(restarted.smtp.items_held(), 0);
 }
 
@@ -246,15 +244,7 @@ fn a_power_loss_keeps_what_landed_and_recovery_replays_it() {
     let delivered = |e: &ServerEvent| matches!(e, ServerEvent::Delivered { recipient: AddressId(1), .. });
     assert!(batch.facts.iter().any(delivered), "a copy in its mailbox is a fact: {:?}", batch.facts);
     disk.power_loss(batch.written, None);
-    let mut restarted = ExchangeServer::recover(
-        ServerId(0),
-        topo,
-        &mut disk,
-        &StartConditions::default(),
-        Box::new(Counter(2)),
-        1,
-        Instant(10),
-    );
+    let mut restarted = restart(ServerId(0), topo, &mut disk, 2, Instant(10));
     let events: Vec<Output> = restarted.drain_outputs();
     let replayed = events.iter().find_map(|o| match o {
         Output::Event(ServerEvent::SoftRecovery { replayed, torn_record, .. }) => Some((*replayed, *torn_record)),
@@ -299,15 +289,7 @@ fn out_of_office_answers_each_sender_once_even_across_a_restart() {
     assert_eq!(replies(&events), 1, "once per sender: {events:?}");
     assert!(disks[1].mailboxes()[&AddressId(2)].oof_replied.contains(&AddressId(1)));
     // EX1 restarts on its disk: the history is in the mailbox.
-    servers[1] = ExchangeServer::recover(
-        ServerId(1),
-        topo,
-        &mut disks[1],
-        &StartConditions::default(),
-        Box::new(Counter(3)),
-        1,
-        Instant(60_000),
-    );
+    servers[1] = restart(ServerId(1), topo, &mut disks[1], 3, Instant(60_000));
     servers[0].handle_submit(Instant(60_000), to_owner(3), vec![AddressId(2)]);
     let events = pump(&mut servers, &mut disks, Instant(120_000));
     assert_eq!(replies(&events), 0, "not answered again after the restart: {events:?}");
@@ -606,15 +588,7 @@ fn a_dismounted_database_keeps_mail_in_local_delivery_until_mounted() {
     let log = disks[0].store_files.logs[&group].log;
     assert_eq!(log.bytes(), 4_096 + crate::store::transaction_log::PER_RECIPIENT_RECORD_BYTES);
     assert_eq!(disks[0].store_files.databases[&store].stm_bytes, 4_096);
-    let restarted = ExchangeServer::recover(
-        ServerId(0),
-        topo,
-        &mut disks[0],
-        &StartConditions::default(),
-        Box::new(Counter(1)),
-        1,
-        Instant(700_000),
-    );
+    let restarted = restart(ServerId(0), topo, &mut disks[0], 1, Instant(700_000));
     assert!(restarted.database_mounted(store), "every database mounts when the service starts");
     assert_eq!(restarted.store.logs()[&group].bytes(), log.bytes(), "the log stream comes back from disk");
 }
@@ -985,15 +959,7 @@ fn online_maintenance_purges_deleted_items_past_retention() {
     assert_eq!(purges, [(0, 0), (0, 0), (0, 0), (deleted, deleted)], "{events:?}");
     assert_eq!(disk.store_files.databases[&store].purged_bytes, deleted);
     assert!(disk.store_files.retained[&store].is_empty());
-    let mut restarted = ExchangeServer::recover(
-        ServerId(0),
-        topo,
-        &mut disk,
-        &StartConditions::default(),
-        Box::new(Counter(1)),
-        1,
-        Instant(4 * DAY),
-    );
+    let mut restarted = restart(ServerId(0), topo, &mut disk, 1, Instant(4 * DAY));
     let events = run_alone(&mut restarted, &mut disk, Instant(5 * DAY));
     assert!(events.iter().any(|e| matches!(e, ServerEvent::OnlineMaintenance { purged_items_bytes: 0, free_bytes, .. } if *free_bytes == deleted)));
 }
@@ -1126,15 +1092,7 @@ fn a_restore_into_the_recovery_storage_group_and_a_merge_bring_back_the_backup()
     };
     assert_eq!(held(&mut disk), [true, true, true, false, false, true], "the window after the backup is gone");
     // A restart keeps the merge and the RSG; merging again adds nothing.
-    let mut restarted = ExchangeServer::recover(
-        ServerId(0),
-        topo,
-        &mut disk,
-        &StartConditions::default(),
-        Box::new(Counter(3)),
-        1,
-        Instant(30_000),
-    );
+    let mut restarted = restart(ServerId(0), topo, &mut disk, 3, Instant(30_000));
     restarted.drain_outputs();
     let again = merge(&mut restarted, &mut disk, all, 31_000);
     assert!(again.iter().any(|e| matches!(e, ServerEvent::Merged { messages: 0, .. })), "{again:?}");
