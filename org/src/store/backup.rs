@@ -164,7 +164,7 @@ impl InformationStore {
     /// handed over); the log files below the checkpoint's are deleted, unless a
     /// database of the group is lost — its logs are all that is left of it [U].
     pub fn handle_backup(&mut self, now: Instant, group: StorageGroupId) {
-        let Some(log) = self.logs.get(&group).copied() else { return };
+        let Some(mut log) = self.logs.get(&group).copied() else { return };
         let stores = self.topology.storage_group(group).stores.clone();
         let databases: Vec<(StoreId, MailboxSet)> = stores
             .iter()
@@ -172,7 +172,6 @@ impl InformationStore {
             .map(|s| (*s, self.mailboxes_in(*s).into_iter().map(|o| (o, self.stores.contents(o))).collect()))
             .collect();
         let keeps_logs = stores.iter().any(|s| self.lost.contains_key(s));
-        let mut log = log;
         let log_files_deleted = if keeps_logs { 0 } else { log.truncate() };
         self.logs.insert(group, log);
         self.out.write(DiskOp::Log { group, log });
@@ -392,8 +391,7 @@ impl InformationStore {
                 continue;
             }
             oof_histories_left += u64::from(!contents.oof_replied.is_empty());
-            let live = self.stores.contents(*owner);
-            let missing: Vec<MessageId> = contents.messages.iter().filter(|m| !live.messages.contains(*m)).collect();
+            let missing: Vec<MessageId> = contents.messages.iter().filter(|m| !self.stores.holds(*owner, *m)).collect();
             if missing.is_empty() {
                 merged += 1;
                 continue;

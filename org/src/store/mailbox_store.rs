@@ -45,6 +45,11 @@ impl MailboxStores {
         self.mailboxes.get(&mailbox).cloned().unwrap_or_default()
     }
 
+    /// Whether a mailbox holds a message.
+    pub fn holds(&self, mailbox: AddressId, message: MessageId) -> bool {
+        self.mailboxes.get(&mailbox).is_some_and(|m| m.messages.contains(message))
+    }
+
     /// A mailbox moved in.
     pub fn put(&mut self, mailbox: AddressId, contents: MailboxContents) {
         self.mailboxes.insert(mailbox, contents);

@@ -196,6 +196,13 @@ pub enum Failure {
 }
 
 /// A timeline step the world performs.
+/// The databases a [`WorldAction::Restore`] of the storage group holding `from` names
+/// by `only` (bit i: the group's i-th database; none set: all of them).
+pub fn restored_stores(topology: &Topology, from: org::StoreId, only: u8) -> impl Iterator<Item = org::StoreId> + '_ {
+    let stores = &topology.storage_group(topology.store(from).storage_group_id).stores;
+    stores.iter().enumerate().filter(move |(i, _)| only & (1 << i) != 0).map(|(_, s)| *s)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorldAction {
     /// Submit the scripted mail `sends[i]`.
@@ -567,9 +574,8 @@ impl Resolved {
                     at,
                     server: server(store.server),
                     storage_group: store.storage_group.clone(),
-                    databases: (self.topology.storage_group(store.storage_group_id).stores.iter().enumerate())
-                        .filter(|(i, _)| only & (1 << i) != 0)
-                        .map(|(_, d)| self.topology.store(*d).name.clone())
+                    databases: restored_stores(&self.topology, from, only)
+                        .map(|d| self.topology.store(d).name.clone())
                         .collect(),
                     to_server: (to != store.server).then(|| server(to)),
                 }

@@ -60,8 +60,7 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             let config = w.resolved.topology.store(from);
             let source = (config.server, config.storage_group_id);
             let set = w.backup_media.get(&source).cloned().map(Box::new);
-            let stores = &w.resolved.topology.storage_group(config.storage_group_id).stores;
-            let only = stores.iter().enumerate().filter(|(i, _)| only & (1 << i) != 0).map(|(_, s)| *s).collect();
+            let only = crate::resolve::restored_stores(&w.resolved.topology, from, only).collect();
             w.tell_server(to, Input::Restore(source, set, only));
         }
         WorldAction::Merge(server, rights) => w.tell_server(server, Input::Merge(rights)),
