@@ -92,7 +92,9 @@ fn a_failing_check_exits_1_and_prints_the_reproduction() {
     let dir = temp_dir("failing");
     let text = std::fs::read_to_string(common::root().join("scenarios/no-path-queue.json")).unwrap();
     let mut scenario: Value = serde_json::from_str(&text).unwrap();
-    // Demand the impossible: delivery before the link comes back.
+    // Demand the impossible: delivery before the link comes back (the clients stop
+    // before the deadline, as an `all_resolved_by` needs).
+    scenario["workload"]["until"] = serde_json::json!("10h30m");
     scenario["checks"]["expect"] = serde_json::json!([{"kind": "all_resolved_by", "at": "11h"}]);
     let file = dir.join("impossible.json");
     std::fs::write(&file, serde_json::to_string_pretty(&scenario).unwrap()).unwrap();

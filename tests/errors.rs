@@ -520,3 +520,10 @@ fn bad_store_settings_name_the_place() {
     let err = broken_copy("disk-past-capacity", "profile", |t| t.replacen("\"heavy\"", "\"hefty\"", 1));
     assert!(err.contains("mailbox_stores[0].user_profile: expected one of"), "{err}");
 }
+
+/// A deadline the clients send up to would fail on whichever seed submits last.
+#[test]
+fn a_deadline_needs_the_workload_stopped_before_it() {
+    let err = broken("late-workload", |t| t.replacen("\"until\": \"20h\"", "\"until\": \"21h\"", 1));
+    insta::assert_snapshot!(err, @"late-workload.json:365:15: checks.expect[0].at: clients send until 21h (workload.until, the run's end by default), so mail submitted just before this deadline cannot be resolved by it; stop the workload before the deadline");
+}

@@ -48,6 +48,7 @@ impl Resolver<'_> {
                 if t0.ms > duration_ms {
                     self.error(&at.key("at"), "the deadline is after the run ends");
                 }
+                self.workload_stops_before(ctx, &at.key("at"), t0.ms);
                 Expect::AllResolvedBy(Instant(t0.ms))
             }
             Expectation::DeliveredAtLeast { count } => Expect::DeliveredAtLeast(*count),
@@ -166,6 +167,29 @@ impl Resolver<'_> {
         }
         if from > until {
             self.error(&at.key("until"), "the window ends before it starts");
+        }
+    }
+}
+
+impl Resolver<'_> {
+    /// An `all_resolved_by` deadline needs the clients to stop sending before it: mail
+    /// submitted a moment before the deadline cannot be resolved by then, so the check
+    /// would fail on whichever seed happens to submit late.
+    fn workload_stops_before(&mut self, ctx: &Context<'_>, at: &JsonPath, deadline_ms: u64) {
+        let Some(w) = ctx.scenario.workload.as_ref() else { return };
+        if w.sends_per_user_per_day <= 0.0 {
+            return;
+        }
+        let until_ms = w.until.map_or(ctx.scenario.duration.ms, |d| d.ms);
+        if until_ms >= deadline_ms {
+            let until = crate::units::Duration { ms: until_ms };
+            self.error(
+                at,
+                format!(
+                    "clients send until {until} (workload.until, the run's end by default), so mail submitted \
+                     just before this deadline cannot be resolved by it; stop the workload before the deadline"
+                ),
+            );
         }
     }
 }
