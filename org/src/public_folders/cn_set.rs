@@ -102,6 +102,16 @@ impl CnSet {
         out
     }
 
+    /// Its change numbers that `other` lacks.
+    pub fn without(&self, other: &CnSet) -> CnSet {
+        other.missing_from(self)
+    }
+
+    /// Its change numbers that `other` holds too.
+    pub fn intersection(&self, other: &CnSet) -> CnSet {
+        self.without(&self.without(other))
+    }
+
     /// Whether it holds every change number of `other`.
     pub fn covers(&self, other: &CnSet) -> bool {
         self.missing_from(other).is_empty()
@@ -203,6 +213,7 @@ mod tests {
             let mut union = sa.clone();
             union.union_with(&sb);
             prop_assert_eq!(union.iter().collect::<BTreeSet<_>>(), ma.union(&mb).copied().collect::<BTreeSet<_>>());
+            prop_assert_eq!(sa.intersection(&sb).iter().collect::<BTreeSet<_>>(), ma.intersection(&mb).copied().collect::<BTreeSet<_>>());
             let missing = sa.missing_from(&sb);
             prop_assert_eq!(missing.iter().collect::<BTreeSet<_>>(), mb.difference(&ma).copied().collect::<BTreeSet<_>>());
             prop_assert!(union.covers(&sa) && union.covers(&sb));
