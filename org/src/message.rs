@@ -35,30 +35,38 @@ pub enum MessageId {
         /// Its queue item number on that server.
         item: QueueItemId,
     },
+    /// A public folder replication message from a server's public store.
+    Replication {
+        /// The server whose store sent it.
+        server: ServerId,
+        /// Its queue item number on that server.
+        item: QueueItemId,
+    },
 }
 
 impl MessageId {
-    const KIND_SHIFT: u32 = 62;
-    const SERVER_SHIFT: u32 = 46;
+    const KIND_SHIFT: u32 = 61;
+    const SERVER_SHIFT: u32 = 45;
     const ITEM_MASK: u64 = (1 << Self::SERVER_SHIFT) - 1;
 
     /// The id in one word, for the tables that hold one per message or per copy (the
-    /// checks' ledger, mailbox contents): the kind in the top 2 bits, then a DSN's or
-    /// reply's server (16 bits) and queue item (46 bits), or a client's sequence number
-    /// (62 bits). Order is kept: `a < b` exactly when `a.to_bits() < b.to_bits()`.
+    /// checks' ledger, mailbox contents): the kind in the top 3 bits, then a generated
+    /// message's server (16 bits) and queue item (45 bits), or a client's sequence
+    /// number (61 bits). Order is kept: `a < b` exactly when `a.to_bits() < b.to_bits()`.
     pub fn to_bits(self) -> u64 {
         let generated = |kind: u64, server: ServerId, item: QueueItemId| {
-            assert!(item.0 <= Self::ITEM_MASK, "queue item {} beyond 46 bits", item.0);
+            assert!(item.0 <= Self::ITEM_MASK, "queue item {} beyond 45 bits", item.0);
             kind << Self::KIND_SHIFT | u64::from(server.0) << Self::SERVER_SHIFT | item.0
         };
         match self {
             MessageId::Client(n) => {
-                assert!(n >> Self::KIND_SHIFT == 0, "client message {n} beyond 62 bits");
+                assert!(n >> Self::KIND_SHIFT == 0, "client message {n} beyond 61 bits");
                 n
             }
             MessageId::Dsn { server, item } => generated(1, server, item),
             MessageId::AutoReply { server, item } => generated(2, server, item),
             MessageId::Journal { server, item } => generated(3, server, item),
+            MessageId::Replication { server, item } => generated(4, server, item),
         }
     }
 
@@ -71,6 +79,7 @@ impl MessageId {
             1 => Some(MessageId::Dsn { server, item }),
             2 => Some(MessageId::AutoReply { server, item }),
             3 => Some(MessageId::Journal { server, item }),
+            4 => Some(MessageId::Replication { server, item }),
             _ => None,
         }
     }
@@ -146,6 +155,10 @@ pub enum MessageKind {
         /// The message journaled.
         original: MessageId,
     },
+    /// Public folder replication between public stores (sent with the null reverse
+    /// path, never NDR'd, journaled or answered); what it carries rides in
+    /// [`Message::replication`].
+    Replication,
 }
 
 /// A message in transit.
@@ -179,6 +192,9 @@ pub struct Message {
     /// The journal mailboxes a categorizer has already sent a journal report to (the
     /// journal data of XEXCH50): each journals a message once.
     pub journaled: Arc<[AddressId]>,
+    /// What a public folder replication message carries (its hierarchy or content
+    /// changes, status or request), for the public store it is delivered to.
+    pub replication: Option<Arc<crate::public_folders::replication_message::ReplicationMessage>>,
 }
 
 /// The SCL of mail the Intelligent Message Filter never rates (internal, authenticated).
@@ -191,11 +207,13 @@ mod tests {
 
     fn message_id() -> impl Strategy<Value = MessageId> {
         prop_oneof![
-            (0..1u64 << 62).prop_map(MessageId::Client),
-            (any::<u16>(), 0..1u64 << 46)
+            (0..1u64 << 61).prop_map(MessageId::Client),
+            (any::<u16>(), 0..1u64 << 45)
                 .prop_map(|(s, i)| MessageId::Dsn { server: ServerId(s), item: QueueItemId(i) }),
-            (any::<u16>(), 0..1u64 << 46)
+            (any::<u16>(), 0..1u64 << 45)
                 .prop_map(|(s, i)| MessageId::AutoReply { server: ServerId(s), item: QueueItemId(i) }),
+            (any::<u16>(), 0..1u64 << 45)
+                .prop_map(|(s, i)| MessageId::Replication { server: ServerId(s), item: QueueItemId(i) }),
         ]
     }
 
@@ -224,6 +242,6 @@ mod tests {
     #[test]
     fn the_fourth_kind_is_a_journal_report() {
         let journal = MessageId::Journal { server: ServerId(0), item: QueueItemId(0) };
-        assert_eq!(MessageId::from_bits(3 << 62), Some(journal));
+        assert_eq!(MessageId::from_bits(3 << 61), Some(journal));
     }
 }

@@ -21,6 +21,7 @@ use crate::transport::queue_directory::{DiskOp, QueueItemId, StoredItem};
 use crate::transport::smtp_protocol::{ConnId, Packet, SessionSeq, SmtpReply};
 use crate::{AddressId, ConnectorId, HostId, ServerId, StoreId};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// What a server asks its driver to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +126,12 @@ pub enum ToSmtp {
     /// The store answers with an automatic reply (Out of Office) from `owner` to `to`;
     /// the reply and the owner's history entry are written together.
     SubmitAutoReply { original: MessageId, owner: AddressId, to: AddressId, size_bytes: u64 },
+    /// The public store's replication agent sends this to these public stores'
+    /// addresses.
+    SubmitReplication {
+        to: Vec<AddressId>,
+        message: Arc<crate::public_folders::replication_message::ReplicationMessage>,
+    },
     /// The store committed (or found it already held) each recipient's copy.
     LocalDelivered { item: QueueItemId, recipients: Vec<AddressId> },
     /// These recipients' databases are dismounted: their copies wait in Local delivery.

@@ -82,6 +82,8 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         calendar: crate::calendar::Calendar::UNIX_EPOCH,
         junk_threshold: 6,
         recovery_storage_groups: Default::default(),
+        public_stores: Vec::new(),
+        public_folders: Default::default(),
         mailboxes: Default::default(),
     })
 }

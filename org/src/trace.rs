@@ -6,6 +6,8 @@
 
 use crate::directory::ad_replication::DcId;
 use crate::message::MessageId;
+use crate::public_folders::cn_set::ReplicaId;
+use crate::public_folders::replication_message::{FolderKey, ReplicationKind};
 use crate::routing::link_state::{ConnectorState, GroupState};
 use crate::routing::routing_group_master::Decision;
 use crate::store::backup::{MergeRefusal, RestoreRefusal, RestoreTarget};
@@ -137,6 +139,8 @@ pub trait Namer {
     fn routing_group(&self, id: RoutingGroupId) -> &str;
     /// A queue, as Queue Viewer names it.
     fn queue(&self, key: QueueKey) -> &str;
+    /// A public store (`setup` for the changes made before the run).
+    fn public_store(&self, id: ReplicaId) -> &str;
 
     /// Writes an address as a JSON string. The `write_*` methods are the trace's hot
     /// path: a namer may keep its names rendered and copy them.
@@ -300,7 +304,24 @@ macro_rules! named_trace_values {
     };
 }
 named_trace_values!(HostId => host, DcId => dc, ConnectorId => connector, RoutingGroupId => routing_group,
-    StorageGroupId => storage_group);
+    StorageGroupId => storage_group, ReplicaId => public_store);
+
+/// A folder by its id, the store that created it and its counter there
+/// (`"EX01 Public Store#12"`), or `"hierarchy"`.
+impl TraceValue for FolderKey {
+    fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
+        match self {
+            FolderKey::Hierarchy => json::str(out, "hierarchy"),
+            FolderKey::Folder(f) => json::str(out, &format!("{}#{}", names.public_store(f.0.replica), f.0.counter)),
+        }
+    }
+}
+
+impl TraceValue for ReplicationKind {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        json::str(out, self.as_str());
+    }
+}
 
 macro_rules! rendered_trace_values {
     ($($t:ty => $write:ident),*) => {
@@ -643,6 +664,28 @@ server_events! {
     LinkStateChanged "link_state_changed" { groups: Vec<(RoutingGroupId, GroupState)>, digest: u64 => hex },
     /// A source bridgehead found a connector down (glitch retries spent) or working again.
     ConnectorDetected "connector_detected" { connector: ConnectorId, state: ConnectorState },
+    /// A public store sent a replication message (`changes`: folders or items carried,
+    /// or change numbers asked for).
+    PfSent "pf_sent" {
+        message: MessageId,
+        kind: ReplicationKind,
+        folder: FolderKey,
+        to: Vec<ReplicaId>,
+        size_bytes: u64,
+        changes: u64,
+    },
+    /// A replication message reached its public store.
+    PfReceived "pf_received" { message: MessageId, kind: ReplicationKind, folder: FolderKey, from: ReplicaId },
+    /// Missing changes entered the backfill array; the request waits until `due_ms`.
+    PfBackfillQueued "pf_backfill_queued" { folder: FolderKey, changes: u64, due_ms: u64 },
+    /// A backfill request went to `source`, `waited_ms` after its entry was made.
+    PfBackfillRequested "pf_backfill_requested" { folder: FolderKey, source: ReplicaId, changes: u64, waited_ms: u64 },
+    /// This server's public store became a replica of a folder, or left it.
+    PfReplica "pf_replica" { folder: FolderKey, added: bool },
+    /// A hierarchy change waits for its parent folder, or waited 7 days and was dropped.
+    PfHierarchyOrphan "pf_hierarchy_orphan" { folder: FolderKey, expired: bool },
+    /// A folder was deleted on this server's public store (event 9682 on SP2).
+    PfFolderDeleted "pf_folder_deleted" { folder: FolderKey, name: String },
     /// The routing group master reviewed a report.
     LinkStateReviewed "link_state_reviewed" { connector: ConnectorId, reported: ConnectorState, verdict: Decision },
 }

@@ -122,6 +122,7 @@ impl ClientPopulation {
             header_recipients: recipients.as_slice().into(),
             scl: org::message::SCL_NOT_RATED,
             journaled: Default::default(),
+            replication: None,
         };
         Some((message, recipients))
     }

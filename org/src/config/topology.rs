@@ -8,6 +8,7 @@
 use crate::directory::ad_replication::DcId;
 use crate::directory::global_catalog::GlobalCatalog;
 use crate::planted_bugs::{PlantedBug, Plants};
+use crate::public_folders::cn_set::ReplicaId;
 use crate::store::disk_load::{DiskSettings, UserProfile};
 use crate::time::{MINUTE_MS, SECOND_MS};
 use crate::transport::address_space::{AddressSpace, DomainId, ExternalDirectory};
@@ -51,6 +52,27 @@ pub struct Topology {
     pub junk_threshold: i8,
     /// Servers with a Recovery Storage Group, with their "Recovery SG Override".
     pub recovery_storage_groups: BTreeMap<ServerId, RecoveryStorageGroupConfig>,
+    /// Public stores, indexed by their [`ReplicaId`] (EXCHANGE2003.md §8).
+    pub public_stores: Vec<PublicStoreConfig>,
+    /// The organization's public folders when the run starts.
+    pub public_folders: std::sync::Arc<crate::public_folders::public_store::Setup>,
+}
+
+/// A public store: a database of a server's storage group holding the hierarchy and
+/// the folders whose replica lists name it, with the directory address replication
+/// mail goes to.
+#[derive(Clone, Debug)]
+pub struct PublicStoreConfig {
+    /// Display name, e.g. `Public Folder Store (EX01)`.
+    pub name: String,
+    /// The server that mounts it.
+    pub server: ServerId,
+    /// Its address (its directory object's `mail`).
+    pub address: AddressId,
+    /// Its server's site (backfill timeouts differ for a source in the local site).
+    pub site: u16,
+    /// Its replication settings (schedule, preferred backfill source).
+    pub settings: crate::public_folders::public_store::PublicStoreSettings,
 }
 
 /// A server's Recovery Storage Group (EXCHANGE2003.md §7).
@@ -108,6 +130,62 @@ impl Topology {
         (0..self.storage_groups.len())
             .map(|i| StorageGroupId(i as u16))
             .filter(move |g| self.storage_group(*g).server == server)
+    }
+
+    /// The public store a server mounts, if any.
+    pub fn public_store_of(&self, server: ServerId) -> Option<ReplicaId> {
+        self.public_stores.iter().position(|p| p.server == server).map(|i| ReplicaId(i as u16))
+    }
+
+    /// The public store with this address.
+    pub fn public_store_by_address(&self, address: AddressId) -> Option<ReplicaId> {
+        self.public_stores.iter().position(|p| p.address == address).map(|i| ReplicaId(i as u16))
+    }
+
+    /// A public store's configuration.
+    pub fn public_store(&self, id: ReplicaId) -> &PublicStoreConfig {
+        &self.public_stores[usize::from(id.0)]
+    }
+
+    /// The least cost over routing group connectors from one routing group to another
+    /// as configured (every connector up); 0 within a group, `None` with no path.
+    pub fn routing_cost(&self, from: RoutingGroupId, to: RoutingGroupId) -> Option<u32> {
+        let mut best: BTreeMap<RoutingGroupId, u32> = BTreeMap::from([(from, 0)]);
+        let mut frontier = std::collections::BTreeSet::from([(0u32, from)]);
+        while let Some((cost, group)) = frontier.pop_first() {
+            if group == to {
+                return Some(cost);
+            }
+            for c in self.connectors.iter().filter(|c| c.from == group) {
+                let next = cost + c.cost;
+                if best.get(&c.to).is_none_or(|b| next < *b) {
+                    best.insert(c.to, next);
+                    frontier.insert((next, c.to));
+                }
+            }
+        }
+        None
+    }
+
+    /// What a public store knows of the others: version, routing cost, site.
+    pub fn public_store_peers(&self, me: ReplicaId) -> BTreeMap<ReplicaId, crate::public_folders::backfill::PeerInfo> {
+        let mine = self.public_store(me);
+        let group = self.server(mine.server).routing_group;
+        (0..self.public_stores.len())
+            .map(|i| ReplicaId(i as u16))
+            .filter(|r| *r != me)
+            .map(|r| {
+                let other = self.public_store(r);
+                let server = self.server(other.server);
+                let cost = self.routing_cost(group, server.routing_group).unwrap_or(u32::MAX);
+                let peer = crate::public_folders::backfill::PeerInfo {
+                    version: server.version,
+                    cost,
+                    local_site: other.site == mine.site,
+                };
+                (r, peer)
+            })
+            .collect()
     }
 
     /// A server's databases, in order.

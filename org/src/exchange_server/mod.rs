@@ -173,6 +173,23 @@ impl ExchangeServer {
         self.routing.table()
     }
 
+    /// The public store, on a server that has one.
+    pub fn public_store(&self) -> Option<&crate::public_folders::public_store::PublicStore> {
+        self.store.public_store()
+    }
+
+    /// A MAPI client posts an item to a public folder on this server's public store.
+    pub fn handle_public_post(
+        &mut self,
+        now: Instant,
+        folder: crate::public_folders::replication_message::FolderId,
+        size_bytes: u64,
+    ) -> Result<(), crate::public_folders::public_store::PfRefusal> {
+        let posted = self.store.public_post(now, folder, size_bytes);
+        self.settle(now);
+        posted
+    }
+
     /// A MAPI client submits a message through the store driver.
     pub fn handle_submit(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
         self.store.handle_submit(now, message, recipients);

@@ -98,7 +98,7 @@ pub struct FolderReplica {
 }
 
 /// A public store with its replication agent.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicStore {
     replica: ReplicaId,
     /// The last change number's counter used here (durable with the store).
@@ -220,7 +220,7 @@ impl PublicStore {
 }
 
 /// The organization's public folders before the run: every store starts from it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Setup {
     pub folders: Vec<Entry<FolderProps>>,
     pub items: BTreeMap<FolderId, Vec<Entry<ItemProps>>>,

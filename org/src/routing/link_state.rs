@@ -475,6 +475,8 @@ pub(crate) mod tests {
             mailboxes: Default::default(),
             junk_threshold: 6,
             recovery_storage_groups: Default::default(),
+            public_stores: Vec::new(),
+            public_folders: Default::default(),
         }
     }
 

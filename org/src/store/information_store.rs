@@ -93,6 +93,8 @@ pub struct InformationStore {
     pub(super) retained: BTreeMap<StoreId, Vec<(u64, u64)>>,
     pub(super) deleted_mailboxes: Vec<(AddressId, StoreId, Instant)>,
     pub(super) purged_mailboxes: BTreeSet<AddressId>,
+    /// The public store and its replication agent, on a server that has one.
+    pub(super) public: Option<crate::public_folders::public_store::PublicStore>,
     pub(super) out: Outbox,
 }
 
@@ -134,9 +136,11 @@ impl InformationStore {
             retained: disk.retained.clone(),
             deleted_mailboxes: super::online_maintenance::deleted_mailboxes(&topology, id),
             purged_mailboxes: disk.purged_mailboxes.clone(),
+            public: None,
             out: Outbox::default(),
             topology,
         };
+        store.public = store.open_public_store(disk.public.as_deref(), now);
         store.arm_storage_warning(now);
         store.arm_maintenance(now);
         store.refuse_mounts_on_full_log_disks();
@@ -173,7 +177,7 @@ impl InformationStore {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let due = self.size_checks.values().copied().chain(self.storage_warning_at).chain(self.move_deadline());
         let due = due.chain(self.backups_at.values().copied());
-        due.chain(self.maintenance_due()).min()
+        due.chain(self.maintenance_due()).chain(self.public_due()).min()
     }
 
     /// Arms the daily storage warning run if some limit of this server's mailboxes has
@@ -216,6 +220,7 @@ impl InformationStore {
     /// limit gets a warning; at or over the limit, an error and a dismount. A database
     /// mounted again by hand stays mounted until the next check.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.public_timeout(now);
         self.move_timeouts(now);
         self.run_maintenance(now);
         if self.storage_warning_at.is_some_and(|at| at <= now) {
@@ -403,6 +408,11 @@ impl InformationStore {
         let (mut moving, mut moved) = (Vec::new(), Vec::new());
         let mut copies = Copies::default();
         for recipient in recipients {
+            if self.is_public_store(recipient) {
+                self.deliver_replication(now, message);
+                ready.push(recipient);
+                continue;
+            }
             let store = self.store_of(recipient);
             if self.is_moving(recipient) {
                 moving.push(recipient);

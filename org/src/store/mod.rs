@@ -1,5 +1,5 @@
 //! The Information Store (MSExchangeIS): the service, its mailbox stores and local
-//! delivery.
+//! delivery, and its public store.
 
 pub mod backup;
 pub mod disk_load;
@@ -7,4 +7,5 @@ pub mod information_store;
 pub mod mailbox_store;
 pub mod move_mailbox;
 pub mod online_maintenance;
+pub mod public_stores;
 pub mod transaction_log;

@@ -121,6 +121,7 @@ pub fn categorize(
         }
         let destination = match object.recipient {
             Recipient::Mailbox(entry) => Destination::Mailbox(entry.home_server),
+            Recipient::PublicStore { server, .. } => Destination::Mailbox(server),
             Recipient::Forward(target) => match external.lookup(target) {
                 Some(address) => Destination::External(address),
                 None => {
@@ -298,6 +299,7 @@ mod tests {
             header_recipients: Default::default(),
             scl: crate::message::SCL_NOT_RATED,
             journaled: Default::default(),
+            replication: None,
         }
     }
 

@@ -170,6 +170,10 @@ pub enum DiskOp {
     RestoredOver { store: StoreId, mailboxes: crate::store::backup::MailboxSet },
     /// A merge from the Recovery Storage Group added these messages to a live mailbox.
     Merged { owner: AddressId, messages: Vec<MessageId>, bytes: u64 },
+    /// The public store as it now is (its changes and replication state) [U: the model
+    /// writes the whole store, not ESE's pages; only scenarios with public folders
+    /// write it].
+    PublicStore(Box<crate::public_folders::public_store::PublicStore>),
 }
 
 /// A database whose volume failed.
@@ -244,6 +248,8 @@ pub struct StoreFiles {
     /// Databases whose volume failed, and the Recovery Storage Group's databases.
     pub lost: BTreeMap<StoreId, LostDatabase>,
     pub recovery: Option<RecoveryDatabases>,
+    /// The public store: its hierarchy, folders, change counter and replication state.
+    pub public: Option<Box<crate::public_folders::public_store::PublicStore>>,
 }
 
 /// The write a power loss tore: its record fails its checksum, so recovery discards it
@@ -277,6 +283,7 @@ pub enum DiskOpKind {
     RecoveryRestored,
     RestoredOver,
     Merged,
+    PublicStore,
 }
 
 /// What soft recovery did for one storage group when its store started.
@@ -402,6 +409,7 @@ impl DiskImage {
                 }
                 mailbox.size_bytes += bytes;
             }
+            DiskOp::PublicStore(store) => self.store_files.public = Some(store),
         }
     }
 
@@ -535,6 +543,7 @@ impl DiskOp {
             DiskOp::RecoveryRestored(_) => DiskOpKind::RecoveryRestored,
             DiskOp::RestoredOver { .. } => DiskOpKind::RestoredOver,
             DiskOp::Merged { .. } => DiskOpKind::Merged,
+            DiskOp::PublicStore(_) => DiskOpKind::PublicStore,
         }
     }
 
@@ -597,6 +606,7 @@ mod tests {
                 header_recipients: Default::default(),
                 scl: crate::message::SCL_NOT_RATED,
                 journaled: Default::default(),
+                replication: None,
             },
             recipients: recipients.iter().map(|&r| AddressId(r)).collect(),
             arrived_at: Instant::ZERO,

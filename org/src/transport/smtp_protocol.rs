@@ -344,6 +344,7 @@ mod tests {
             header_recipients: Default::default(),
             scl: crate::message::SCL_NOT_RATED,
             journaled: Default::default(),
+            replication: None,
         })
     }
 

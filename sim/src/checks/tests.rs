@@ -19,6 +19,8 @@ fn no_topology() -> Arc<Topology> {
         mailboxes: Default::default(),
         junk_threshold: 6,
         recovery_storage_groups: Default::default(),
+        public_stores: Vec::new(),
+        public_folders: Default::default(),
     })
 }
 

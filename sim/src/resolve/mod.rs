@@ -349,6 +349,8 @@ impl Org {
             junk_threshold: t.intelligent_message_filter.store_threshold as i8, // the schema bounds it: 0 to 8
             mailboxes: BTreeMap::new(),                    // set from the recipients
             recovery_storage_groups,
+            public_stores: Vec::new(), // no scenario places public stores yet
+            public_folders: Default::default(),
         }
     }
 }

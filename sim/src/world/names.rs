@@ -7,13 +7,15 @@ use org::{StorageGroupId, StoreId};
 
 impl Namer for Resolved {
     /// `M<n>` for client mail, `NDR-<server>-<item>` for a DSN, `OOF-<server>-<item>`
-    /// for an Out of Office reply, `JRN-<server>-<item>` for a journal report.
+    /// for an Out of Office reply, `JRN-<server>-<item>` for a journal report,
+    /// `PFR-<server>-<item>` for a public folder replication message.
     fn message(&self, id: MessageId) -> String {
         match id {
             MessageId::Client(n) => format!("M{n}"),
             MessageId::Dsn { server, item } => format!("NDR-{}-{item}", self.topology.server(server).name),
             MessageId::AutoReply { server, item } => format!("OOF-{}-{item}", self.topology.server(server).name),
             MessageId::Journal { server, item } => format!("JRN-{}-{item}", self.topology.server(server).name),
+            MessageId::Replication { server, item } => format!("PFR-{}-{item}", self.topology.server(server).name),
         }
     }
 
@@ -28,6 +30,7 @@ impl Namer for Resolved {
             MessageId::Dsn { server, item } => (b"NDR-", server, item.0),
             MessageId::AutoReply { server, item } => (b"OOF-", server, item.0),
             MessageId::Journal { server, item } => (b"JRN-", server, item.0),
+            MessageId::Replication { server, item } => (b"PFR-", server, item.0),
         };
         out.extend_from_slice(prefix);
         json::escape(out, &self.topology.server(server).name);
@@ -57,6 +60,13 @@ impl Namer for Resolved {
 
     fn storage_group(&self, id: StorageGroupId) -> &str {
         &self.topology.storage_group(id).name
+    }
+
+    fn public_store(&self, id: org::public_folders::cn_set::ReplicaId) -> &str {
+        if id == org::public_folders::public_store::SETUP {
+            return "setup";
+        }
+        &self.topology.public_store(id).name
     }
 
     fn connector(&self, id: ConnectorId) -> &str {
@@ -176,6 +186,9 @@ impl Namer for TraceNames {
     }
     fn queue(&self, key: QueueKey) -> &str {
         self.resolved.queue(key)
+    }
+    fn public_store(&self, id: org::public_folders::cn_set::ReplicaId) -> &str {
+        self.resolved.public_store(id)
     }
 
     fn write_address(&self, id: AddressId, out: &mut Vec<u8>) {

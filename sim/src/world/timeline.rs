@@ -150,6 +150,7 @@ impl World {
                 header_recipients: spec.recipients[..spec.named].into(),
                 scl: spec.scl,
                 journaled: Default::default(),
+                replication: None,
             };
             self.tell_server(spec.server, Input::Submit(Box::new(message), spec.recipients.clone(), spec.mapi));
         }

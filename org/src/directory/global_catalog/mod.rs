@@ -87,6 +87,30 @@ impl GlobalCatalog {
         );
     }
 
+    /// Adds a public store's replication address, homed on its server.
+    pub fn add_public_store(
+        &mut self,
+        address: AddressId,
+        replica: crate::public_folders::cn_set::ReplicaId,
+        server: ServerId,
+    ) {
+        self.add(
+            address,
+            RecipientObject {
+                class: ObjectClass::PublicMdb,
+                recipient: Recipient::PublicStore { replica, server },
+                domain: AdDomainId(0),
+                dn: String::new(),
+                mail: String::new(),
+                restriction: Restriction::Anyone,
+                attributes: BTreeMap::new(),
+                created_at: None,
+                stamped_at: Instant::ZERO,
+                deleted_at: None,
+            },
+        );
+    }
+
     /// Adds a recipient object; a group's object must name a group added with
     /// [`GlobalCatalog::add_group`].
     pub fn add(&mut self, address: AddressId, object: RecipientObject) {
@@ -214,6 +238,7 @@ impl GlobalCatalog {
         match self.object(address)?.recipient {
             Recipient::Mailbox(entry) => Some(entry.home_server),
             Recipient::Group(g) => self.group(g).expansion_server,
+            Recipient::PublicStore { server, .. } => Some(server),
             Recipient::Forward(_) => None,
         }
     }

@@ -33,6 +33,9 @@ pub enum ObjectClass {
     Group,
     /// A query-based distribution group (`msExchDynamicDistributionList`).
     QueryBasedGroup,
+    /// A public store (`msExchPublicMDB`): mail-enabled for replication, hidden from
+    /// address lists.
+    PublicMdb,
 }
 
 impl ObjectClass {
@@ -44,6 +47,7 @@ impl ObjectClass {
             ObjectClass::Contact => &["top", "person", "organizationalPerson", "contact"],
             ObjectClass::Group => &["top", "group"],
             ObjectClass::QueryBasedGroup => &["top", "msExchDynamicDistributionList"],
+            ObjectClass::PublicMdb => &["top", "msExchMDB", "msExchPublicMDB"],
         }
     }
 
@@ -53,6 +57,7 @@ impl ObjectClass {
             ObjectClass::User | ObjectClass::InetOrgPerson | ObjectClass::Contact => "person",
             ObjectClass::Group => "group",
             ObjectClass::QueryBasedGroup => "msExchDynamicDistributionList",
+            ObjectClass::PublicMdb => "msExchPublicMDB",
         }
     }
 }
@@ -67,6 +72,9 @@ pub enum Recipient {
     Forward(AddressId),
     /// A group, expanded by the categorizer.
     Group(GroupId),
+    /// A public store's replication address: mail to it is delivered to the store's
+    /// replication agent on its server (EXCHANGE2003.md §8).
+    PublicStore { replica: crate::public_folders::cn_set::ReplicaId, server: ServerId },
 }
 
 /// Who may send to a recipient (§2: restricted DLs and users; violation → 5.7.1).

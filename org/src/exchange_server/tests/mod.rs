@@ -23,6 +23,7 @@ fn message(n: u64) -> Message {
         header_recipients: Default::default(),
         scl: crate::message::SCL_NOT_RATED,
         journaled: Default::default(),
+        replication: None,
     }
 }
 
@@ -115,6 +116,7 @@ fn run_alone(server: &mut ExchangeServer, disk: &mut DiskImage, until: Instant) 
 }
 
 mod backup;
+mod public_folders;
 mod routing;
 mod store;
 mod transport;

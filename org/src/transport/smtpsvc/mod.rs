@@ -445,6 +445,7 @@ impl SmtpService {
             ToSmtp::SubmitAutoReply { original, owner, to, size_bytes } => {
                 self.submit_auto_reply(now, original, owner, to, size_bytes)
             }
+            ToSmtp::SubmitReplication { to, message } => self.submit_replication(now, to, message),
             ToSmtp::LocalDelivered { item, recipients } => {
                 self.recipients_done(item, &recipients);
                 if self.local.entries.is_empty() && !self.timers.is_set(Timer::LocalRetry) {

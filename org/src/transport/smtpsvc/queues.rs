@@ -224,6 +224,34 @@ impl SmtpService {
         self.out.after_flush(AfterFlush::Process(reply));
     }
 
+    /// The public store's replication agent sends a replication message: one message to
+    /// every public store it names, queued, categorized and routed like any other mail.
+    pub(super) fn submit_replication(
+        &mut self,
+        now: Instant,
+        to: Vec<AddressId>,
+        replication: std::sync::Arc<crate::public_folders::replication_message::ReplicationMessage>,
+    ) {
+        debug_assert!(!to.is_empty(), "a replication message has recipients");
+        let id = |server, item| MessageId::Replication { server, item };
+        let size_bytes = replication.size_bytes();
+        let mut item = self.generated_item(now, id, MessageKind::Replication, size_bytes, to[0], false);
+        item.message.header_recipients = to.as_slice().into();
+        item.message.replication = Some(replication.clone());
+        item.recipients = to;
+        self.out.write(DiskOp::Enqueue(item.clone()));
+        let event = ServerEvent::PfSent {
+            message: item.message.id,
+            kind: replication.kind,
+            folder: replication.folder,
+            to: item.recipients.iter().filter_map(|a| self.topology.public_store_by_address(*a)).collect(),
+            size_bytes,
+            changes: crate::store::public_stores::changes_carried(&replication),
+        };
+        self.out.after_flush(AfterFlush::Event(event));
+        self.out.after_flush(AfterFlush::Process(item));
+    }
+
     /// A message this server generates (NDR, Out of Office reply, journal report) for
     /// one recipient, `named` in its headers or not: its own queue item, the null
     /// reverse path (never answered or NDR'd in turn), authenticated, never rated.
@@ -250,6 +278,7 @@ impl SmtpService {
                 header_recipients: if named { [to].as_slice().into() } else { Default::default() },
                 scl: crate::message::SCL_NOT_RATED,
                 journaled: Default::default(),
+                replication: None,
             },
             recipients: vec![to],
             arrived_at: now,
