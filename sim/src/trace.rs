@@ -316,6 +316,9 @@ mod tests {
         fn queue(&self, key: QueueKey) -> &str {
             ["LocalDelivery", "Other"][usize::from(key != QueueKey::LocalDelivery)]
         }
+        fn public_store(&self, _: org::public_folders::cn_set::ReplicaId) -> &str {
+            "PS"
+        }
     }
 
     #[test]
