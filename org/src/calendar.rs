@@ -336,7 +336,7 @@ mod tests {
             let now = Instant(now_ms);
             let next = hours.next_open(&c, now);
             prop_assert!(next >= now && hours.is_open(&c, next));
-            prop_assert!(next == now || c.ms_of_day(next) % HOUR_MS == 0);
+            prop_assert!(next == now || c.ms_of_day(next).is_multiple_of(HOUR_MS));
             let mut probe = now;
             while probe < next {
                 prop_assert!(!hours.is_open(&c, probe));

@@ -545,6 +545,9 @@ mod tests {
         ]
     }
 
+    /// An originating write: its rank (version, time, DC) and its values.
+    type RankedWrite = ((u32, u64, DcId), Vec<String>);
+
     proptest! {
         /// EXCHANGE2003.md §2: any interleaving of concurrent writes, deletions and pulls
         /// (in any order, in batches of any size) converges: once every replica has
@@ -558,7 +561,7 @@ mod tests {
             let mut replicas: Vec<Replica> = (0..dcs).map(|i| Replica::new(DcId(i as u16))).collect();
             let mut now = 0;
             // Every originating write's rank and value, per (object, attribute).
-            let mut writes: BTreeMap<(u64, String), Vec<((u32, u64, DcId), Vec<String>)>> = BTreeMap::new();
+            let mut writes: BTreeMap<(u64, String), Vec<RankedWrite>> = BTreeMap::new();
             for s in steps {
                 match s {
                     Step::Write { dc, object, attribute, value, dt } => {
