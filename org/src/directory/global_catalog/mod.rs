@@ -70,21 +70,7 @@ impl GlobalCatalog {
 
     /// Adds (or moves) a mailbox-enabled user with no restriction or attributes.
     pub fn add_mailbox(&mut self, address: AddressId, entry: MailboxEntry) {
-        self.add(
-            address,
-            RecipientObject {
-                class: ObjectClass::User,
-                recipient: Recipient::Mailbox(entry),
-                domain: AdDomainId(0),
-                dn: String::new(),
-                mail: String::new(),
-                restriction: Restriction::Anyone,
-                attributes: BTreeMap::new(),
-                created_at: None,
-                stamped_at: Instant::ZERO,
-                deleted_at: None,
-            },
-        );
+        self.add(address, RecipientObject::plain(ObjectClass::User, Recipient::Mailbox(entry)));
     }
 
     /// Adds a public store's replication address, homed on its server.
@@ -94,21 +80,7 @@ impl GlobalCatalog {
         replica: crate::public_folders::cn_set::ReplicaId,
         server: ServerId,
     ) {
-        self.add(
-            address,
-            RecipientObject {
-                class: ObjectClass::PublicMdb,
-                recipient: Recipient::PublicStore { replica, server },
-                domain: AdDomainId(0),
-                dn: String::new(),
-                mail: String::new(),
-                restriction: Restriction::Anyone,
-                attributes: BTreeMap::new(),
-                created_at: None,
-                stamped_at: Instant::ZERO,
-                deleted_at: None,
-            },
-        );
+        self.add(address, RecipientObject::plain(ObjectClass::PublicMdb, Recipient::PublicStore { replica, server }));
     }
 
     /// Adds a recipient object; a group's object must name a group added with

@@ -132,6 +132,23 @@ pub struct RecipientObject {
 }
 
 impl RecipientObject {
+    /// An object there from the start, stamped, in the first domain, with no DN,
+    /// address, restriction or attributes (the fixtures' and the organization's own).
+    pub fn plain(class: ObjectClass, recipient: Recipient) -> RecipientObject {
+        RecipientObject {
+            class,
+            recipient,
+            domain: AdDomainId(0),
+            dn: String::new(),
+            mail: String::new(),
+            restriction: Restriction::Anyone,
+            attributes: BTreeMap::new(),
+            created_at: None,
+            stamped_at: Instant::ZERO,
+            deleted_at: None,
+        }
+    }
+
     /// Whether mail can reach it at `now`: stamped by the RUS and not deleted.
     pub fn usable(&self, now: Instant) -> bool {
         self.stamped_at <= now && self.deleted_at.is_none_or(|d| now < d)

@@ -17,16 +17,9 @@ fn person(class: ObjectClass, dn: &str, department: &str, home: u16) -> Recipien
 
 fn group_object(g: GroupId, domain: u16, class: ObjectClass) -> RecipientObject {
     RecipientObject {
-        class,
-        recipient: Recipient::Group(g),
         domain: AdDomainId(domain),
         dn: format!("CN=g{},OU=Groups,DC=contoso,DC=com", g.0),
-        mail: String::new(),
-        restriction: Restriction::Anyone,
-        attributes: BTreeMap::new(),
-        created_at: None,
-        stamped_at: Instant::ZERO,
-        deleted_at: None,
+        ..RecipientObject::plain(class, Recipient::Group(g))
     }
 }
 

@@ -3,28 +3,6 @@
 
 use super::*;
 
-/// Runs one server's timers until `until`, applying its writes; returns its events and
-/// the backup sets it handed to the media.
-fn run_with_media(
-    server: &mut ExchangeServer,
-    disk: &mut DiskImage,
-    until: Instant,
-) -> (Vec<ServerEvent>, Vec<crate::store::backup::BackupSet>) {
-    let (mut events, mut sets) = (Vec::new(), Vec::new());
-    while let Some(t) = server.poll_timeout().filter(|t| *t <= until) {
-        server.handle_timeout(t);
-        for out in server.drain_outputs() {
-            match out {
-                Output::Persist(ops) => ops.into_iter().for_each(|op| disk.apply(op)),
-                Output::Event(e) => events.push(e),
-                Output::BackupSet(set) => sets.push(*set),
-                _ => {}
-            }
-        }
-    }
-    (events, sets)
-}
-
 /// Messages `ns` from and to mailbox 1 on EX0, each run until durable.
 fn deliver_to_one(server: &mut ExchangeServer, disk: &mut DiskImage, ns: std::ops::RangeInclusive<u64>) {
     for n in ns {

@@ -101,18 +101,28 @@ fn pump_with(
 
 /// Runs one server's timers until `until`, applying its writes; returns its events.
 fn run_alone(server: &mut ExchangeServer, disk: &mut DiskImage, until: Instant) -> Vec<ServerEvent> {
-    let mut events = Vec::new();
+    run_with_media(server, disk, until).0
+}
+
+/// [`run_alone`], also returning the backup sets the server handed to the media.
+fn run_with_media(
+    server: &mut ExchangeServer,
+    disk: &mut DiskImage,
+    until: Instant,
+) -> (Vec<ServerEvent>, Vec<crate::store::backup::BackupSet>) {
+    let (mut events, mut sets) = (Vec::new(), Vec::new());
     while let Some(t) = server.poll_timeout().filter(|t| *t <= until) {
         server.handle_timeout(t);
         for out in server.drain_outputs() {
             match out {
                 Output::Persist(ops) => ops.into_iter().for_each(|op| disk.apply(op)),
                 Output::Event(e) => events.push(e),
+                Output::BackupSet(set) => sets.push(*set),
                 _ => {}
             }
         }
     }
-    events
+    (events, sets)
 }
 
 mod backup;
