@@ -126,10 +126,9 @@ pub enum ToSmtp {
     /// The store answers with an automatic reply (Out of Office) from `owner` to `to`;
     /// the reply and the owner's history entry are written together.
     SubmitAutoReply { original: MessageId, owner: AddressId, to: AddressId, size_bytes: u64 },
-    /// The public store's replication agent sends this to these public stores'
-    /// addresses.
+    /// The public store's replication agent sends this to these public stores.
     SubmitReplication {
-        to: Vec<AddressId>,
+        to: Vec<crate::public_folders::cn_set::ReplicaId>,
         message: Arc<crate::public_folders::replication_message::ReplicationMessage>,
     },
     /// The store committed (or found it already held) each recipient's copy.

@@ -137,55 +137,9 @@ impl Topology {
         self.public_stores.iter().position(|p| p.server == server).map(|i| ReplicaId(i as u16))
     }
 
-    /// The public store with this address.
-    pub fn public_store_by_address(&self, address: AddressId) -> Option<ReplicaId> {
-        self.public_stores.iter().position(|p| p.address == address).map(|i| ReplicaId(i as u16))
-    }
-
     /// A public store's configuration.
     pub fn public_store(&self, id: ReplicaId) -> &PublicStoreConfig {
         &self.public_stores[usize::from(id.0)]
-    }
-
-    /// The least cost over routing group connectors from one routing group to another
-    /// as configured (every connector up); 0 within a group, `None` with no path.
-    pub fn routing_cost(&self, from: RoutingGroupId, to: RoutingGroupId) -> Option<u32> {
-        let mut best: BTreeMap<RoutingGroupId, u32> = BTreeMap::from([(from, 0)]);
-        let mut frontier = std::collections::BTreeSet::from([(0u32, from)]);
-        while let Some((cost, group)) = frontier.pop_first() {
-            if group == to {
-                return Some(cost);
-            }
-            for c in self.connectors.iter().filter(|c| c.from == group) {
-                let next = cost + c.cost;
-                if best.get(&c.to).is_none_or(|b| next < *b) {
-                    best.insert(c.to, next);
-                    frontier.insert((next, c.to));
-                }
-            }
-        }
-        None
-    }
-
-    /// What a public store knows of the others: version, routing cost, site.
-    pub fn public_store_peers(&self, me: ReplicaId) -> BTreeMap<ReplicaId, crate::public_folders::backfill::PeerInfo> {
-        let mine = self.public_store(me);
-        let group = self.server(mine.server).routing_group;
-        (0..self.public_stores.len())
-            .map(|i| ReplicaId(i as u16))
-            .filter(|r| *r != me)
-            .map(|r| {
-                let other = self.public_store(r);
-                let server = self.server(other.server);
-                let cost = self.routing_cost(group, server.routing_group).unwrap_or(u32::MAX);
-                let peer = crate::public_folders::backfill::PeerInfo {
-                    version: server.version,
-                    cost,
-                    local_site: other.site == mine.site,
-                };
-                (r, peer)
-            })
-            .collect()
     }
 
     /// A server's databases, in order.

@@ -224,6 +224,8 @@ impl PublicStore {
 pub struct Setup {
     pub folders: Vec<Entry<FolderProps>>,
     pub items: BTreeMap<FolderId, Vec<Entry<ItemProps>>>,
+    /// The last setup change number's counter.
+    counter: u64,
 }
 
 impl Setup {
@@ -249,9 +251,9 @@ impl Setup {
         }
     }
 
-    fn next_cn(&self) -> ChangeNumber {
-        let used = self.folders.len() + self.items.values().map(Vec::len).sum::<usize>();
-        ChangeNumber { replica: SETUP, counter: used as u64 + 1 }
+    fn next_cn(&mut self) -> ChangeNumber {
+        self.counter += 1;
+        ChangeNumber { replica: SETUP, counter: self.counter }
     }
 }
 

@@ -149,6 +149,16 @@ impl ReplicationMessage {
         };
         HEADER_BYTES + self.status.wire_size_bytes() + payload
     }
+
+    /// How many changes it carries (folders or items), or asks for.
+    pub fn changes(&self) -> u64 {
+        match &self.payload {
+            Payload::Nothing => 0,
+            Payload::Folders(f) => f.len() as u64,
+            Payload::Items(i) => i.len() as u64,
+            Payload::Request(cns) => cns.len(),
+        }
+    }
 }
 
 /// Cuts items, in the order given, into messages of at most [`BATCH_LIMIT_BYTES`] each;

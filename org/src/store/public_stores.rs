@@ -6,13 +6,17 @@
 
 use super::information_store::InformationStore;
 use crate::message::Message;
+use crate::public_folders::backfill::PeerInfo;
+use crate::public_folders::cn_set::ReplicaId;
 use crate::public_folders::public_store::{PfOutput, PublicStore};
-use crate::public_folders::replication_message::{FolderKey, Payload, ReplicationMessage};
+use crate::public_folders::replication_message::{FolderKey, ReplicationMessage};
+use crate::routing::link_state::LinkStateTable;
 use crate::service_events::ToSmtp;
 use crate::time::Instant;
 use crate::trace::ServerEvent;
 use crate::transport::queue_directory::DiskOp;
 use crate::AddressId;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl InformationStore {
@@ -24,8 +28,29 @@ impl InformationStore {
             return Some(store.clone());
         }
         let settings = self.topology.public_store(replica).settings.clone();
-        let peers = self.topology.public_store_peers(replica);
+        let peers = self.public_store_peers(replica);
         Some(PublicStore::new(replica, settings, peers, &self.topology.public_folders, now))
+    }
+
+    /// What this public store knows of the others: version, transport cost (the least
+    /// cost over the connectors as the directory configures them, every one up), site.
+    fn public_store_peers(&self, me: ReplicaId) -> BTreeMap<ReplicaId, PeerInfo> {
+        let t = &self.topology;
+        let masters: Vec<_> = t.routing_groups.iter().map(|g| g.master).collect();
+        let table = LinkStateTable::from_directory(t, &masters);
+        let mine = t.public_store(me);
+        let group = t.server(mine.server).routing_group;
+        let peer = |r: ReplicaId| {
+            let other = t.public_store(r);
+            let server = t.server(other.server);
+            let cost = match table.route(t, group, server.routing_group) {
+                Some(route) => route.cost,
+                None if server.routing_group == group => 0,
+                None => u32::MAX,
+            };
+            PeerInfo { version: server.version, cost, local_site: other.site == mine.site }
+        };
+        (0..t.public_stores.len()).map(|i| ReplicaId(i as u16)).filter(|r| *r != me).map(|r| (r, peer(r))).collect()
     }
 
     /// When the replication agent next has work.
@@ -38,7 +63,7 @@ impl InformationStore {
         let Some(store) = self.public.as_mut() else { return };
         if store.poll_timeout() <= now {
             store.handle_timeout(now);
-            self.public_settle(now);
+            self.public_settle(false);
         }
     }
 
@@ -56,7 +81,7 @@ impl InformationStore {
     ) -> Result<(), crate::public_folders::public_store::PfRefusal> {
         let store = self.public.as_mut().ok_or(crate::public_folders::public_store::PfRefusal::NoReplicaHere)?;
         store.post(now, folder, size_bytes)?;
-        self.public_settle(now);
+        self.public_settle(true);
         Ok(())
     }
 
@@ -72,21 +97,22 @@ impl InformationStore {
         let event = ServerEvent::PfReceived { message: message.id, kind: r.kind, folder: r.folder, from: r.from };
         store.receive(now, r.clone());
         self.out.emit(event);
-        self.public_settle(now);
+        self.public_settle(true);
     }
 
-    /// Hands what the agent produced on: messages to SMTPSVC, the rest to the trace;
-    /// the store's new state is written.
-    fn public_settle(&mut self, _now: Instant) {
+    /// Hands what the agent produced on: messages to SMTPSVC, the rest to the trace.
+    /// The store's new state is written when it `changed` or produced something (a
+    /// quiet cycle changes only its timers, which a restart arms again).
+    fn public_settle(&mut self, changed: bool) {
         let Some(store) = self.public.as_mut() else { return };
         let outputs = store.drain();
-        let snapshot = Box::new(store.clone());
-        self.out.write(DiskOp::PublicStore(snapshot));
+        if changed || !outputs.is_empty() {
+            self.out.write(DiskOp::PublicStore(Box::new(store.clone())));
+        }
         for output in outputs {
             match output {
                 PfOutput::Send { to, message } => {
-                    let to: Vec<AddressId> = to.iter().map(|r| self.topology.public_store(*r).address).collect();
-                    self.out.to_smtp(ToSmtp::SubmitReplication { to, message: Arc::new(message) });
+                    self.out.to_smtp(ToSmtp::SubmitReplication { to, message: Arc::new(message) })
                 }
                 other => self.out.emit(trace_event(other)),
             }
@@ -117,15 +143,5 @@ fn trace_event(output: PfOutput) -> ServerEvent {
         PfOutput::FolderDeleted { folder, name } => {
             ServerEvent::PfFolderDeleted { folder: FolderKey::Folder(folder), name }
         }
-    }
-}
-
-/// How many changes a replication message carries, or asks for.
-pub fn changes_carried(message: &ReplicationMessage) -> u64 {
-    match &message.payload {
-        Payload::Nothing => 0,
-        Payload::Folders(f) => f.len() as u64,
-        Payload::Items(i) => i.len() as u64,
-        Payload::Request(cns) => cns.len(),
     }
 }

@@ -109,14 +109,7 @@ impl PublicStore {
         let stopped = self.content_stopped;
         let due = self.backfill.take_due(now, |f| stopped && f != FolderKey::Hierarchy);
         for entry in due {
-            let statuses: Vec<(ReplicaId, CnSet)> =
-                self.candidates(entry.folder).into_iter().map(|(r, s)| (r, s.clone())).collect();
-            let candidates: Vec<Candidate<'_>> = statuses
-                .iter()
-                .filter_map(|(r, s)| self.peers.get(r).map(|peer| Candidate { replica: *r, status: s, peer: *peer }))
-                .collect();
-            let rule = self.settings.source_rule;
-            let sources = choose_sources(&entry.missing, &candidates, rule, self.settings.preferred_source);
+            let sources = self.sources(entry.folder, &entry.missing);
             for (source, cns) in sources {
                 let changes = cns.len();
                 let waited_ms = now.since(entry.created);
@@ -129,10 +122,15 @@ impl PublicStore {
         }
     }
 
-    /// The other stores whose last status for `folder` is known: the sources a backfill
-    /// may ask (a store that dropped its replica answers with an empty status).
-    pub(super) fn candidates(&self, folder: FolderKey) -> Vec<(ReplicaId, &CnSet)> {
-        self.statuses.range((folder, ReplicaId(0))..=(folder, ReplicaId(u16::MAX))).map(|((_, r), s)| (*r, s)).collect()
+    /// Who is asked for what of `missing`: the other stores whose last status for
+    /// `folder` is known (a store that dropped its replica answers with an empty
+    /// status), ranked by this server's rule.
+    pub(super) fn sources(&self, folder: FolderKey, missing: &CnSet) -> Vec<(ReplicaId, CnSet)> {
+        let known = self.statuses.range((folder, ReplicaId(0))..=(folder, ReplicaId(u16::MAX)));
+        let candidates: Vec<Candidate<'_>> = known
+            .filter_map(|((_, r), s)| self.peers.get(r).map(|peer| Candidate { replica: *r, status: s, peer: *peer }))
+            .collect();
+        choose_sources(missing, &candidates, self.settings.source_rule, self.settings.preferred_source)
     }
 
     fn expire_waiting(&mut self, now: Instant) {

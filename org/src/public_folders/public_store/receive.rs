@@ -131,12 +131,7 @@ impl PublicStore {
 
     /// The source the rule would ask first for `missing`.
     fn first_source(&self, folder: FolderKey, missing: &CnSet) -> Option<PeerInfo> {
-        let candidates: Vec<Candidate<'_>> = self
-            .candidates(folder)
-            .into_iter()
-            .filter_map(|(r, s)| self.peers.get(&r).map(|peer| Candidate { replica: r, status: s, peer: *peer }))
-            .collect();
-        let sources = choose_sources(missing, &candidates, self.settings.source_rule, self.settings.preferred_source);
+        let sources = self.sources(folder, missing);
         sources.first().and_then(|(r, _)| self.peers.get(r).copied())
     }
 }

@@ -225,29 +225,25 @@ impl SmtpService {
     }
 
     /// The public store's replication agent sends a replication message: one message to
-    /// every public store it names, queued, categorized and routed like any other mail.
+    /// the addresses of every public store it names, queued, categorized and routed like
+    /// any other mail.
     pub(super) fn submit_replication(
         &mut self,
         now: Instant,
-        to: Vec<AddressId>,
+        to: Vec<crate::public_folders::cn_set::ReplicaId>,
         replication: std::sync::Arc<crate::public_folders::replication_message::ReplicationMessage>,
     ) {
-        debug_assert!(!to.is_empty(), "a replication message has recipients");
+        let addresses: Vec<AddressId> = to.iter().map(|r| self.topology.public_store(*r).address).collect();
+        debug_assert!(!addresses.is_empty(), "a replication message has recipients");
         let id = |server, item| MessageId::Replication { server, item };
         let size_bytes = replication.size_bytes();
-        let mut item = self.generated_item(now, id, MessageKind::Replication, size_bytes, to[0], false);
-        item.message.header_recipients = to.as_slice().into();
+        let mut item = self.generated_item(now, id, MessageKind::Replication, size_bytes, addresses[0], false);
+        item.message.header_recipients = addresses.as_slice().into();
         item.message.replication = Some(replication.clone());
-        item.recipients = to;
+        item.recipients = addresses;
         self.out.write(DiskOp::Enqueue(item.clone()));
-        let event = ServerEvent::PfSent {
-            message: item.message.id,
-            kind: replication.kind,
-            folder: replication.folder,
-            to: item.recipients.iter().filter_map(|a| self.topology.public_store_by_address(*a)).collect(),
-            size_bytes,
-            changes: crate::store::public_stores::changes_carried(&replication),
-        };
+        let (kind, folder, changes) = (replication.kind, replication.folder, replication.changes());
+        let event = ServerEvent::PfSent { message: item.message.id, kind, folder, to, size_bytes, changes };
         self.out.after_flush(AfterFlush::Event(event));
         self.out.after_flush(AfterFlush::Process(item));
     }
