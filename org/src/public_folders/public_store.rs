@@ -35,6 +35,8 @@ pub struct PublicStoreSettings {
     pub tombstone_ms: u64,
     /// The store's default content replication schedule.
     pub schedule: ReplicationSchedule,
+    /// The run's calendar: schedules are times of day.
+    pub calendar: crate::calendar::Calendar,
     /// How backfill sources are ranked (by the server's version).
     pub source_rule: SourceRule,
     /// The preferred backfill source, when set.
@@ -53,6 +55,7 @@ impl Default for PublicStoreSettings {
             hierarchy_wait_ms: 7 * DAY_MS,
             tombstone_ms: 180 * DAY_MS,
             schedule: ReplicationSchedule::Always,
+            calendar: crate::calendar::Calendar::UNIX_EPOCH,
             source_rule: SourceRule::CostFirst,
             preferred_source: None,
             lose_batch_overflow: false,

@@ -8,7 +8,7 @@ use super::information_store::InformationStore;
 use crate::message::Message;
 use crate::public_folders::backfill::PeerInfo;
 use crate::public_folders::cn_set::ReplicaId;
-use crate::public_folders::public_store::{PfOutput, PublicStore};
+use crate::public_folders::public_store::{PfOutput, PublicStore, PublicStoreSettings};
 use crate::public_folders::replication_message::{FolderKey, ReplicationMessage};
 use crate::routing::link_state::LinkStateTable;
 use crate::service_events::ToSmtp;
@@ -27,7 +27,10 @@ impl InformationStore {
         if let Some(store) = disk {
             return Some(store.clone());
         }
-        let settings = self.topology.public_store(replica).settings.clone();
+        let settings = PublicStoreSettings {
+            calendar: self.topology.calendar,
+            ..self.topology.public_store(replica).settings.clone()
+        };
         let peers = self.public_store_peers(replica);
         Some(PublicStore::new(replica, settings, peers, &self.topology.public_folders, now))
     }

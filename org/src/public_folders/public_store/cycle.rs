@@ -19,7 +19,7 @@ impl PublicStore {
     fn cycle(&mut self, now: Instant) {
         self.send_hierarchy_changes();
         if !self.content_stopped {
-            let ms_of_day = now.as_ms() % DAY_MS;
+            let ms_of_day = self.settings.calendar.ms_of_day(now);
             let held: Vec<FolderId> = self.folders.keys().copied().collect();
             for folder in held {
                 self.send_content_changes(folder, ms_of_day);

@@ -222,6 +222,35 @@ fn a_new_replica_fills_by_backfill_from_the_cheapest_source() {
     assert_eq!(content(&net, 0, folder).len(), 6);
 }
 
+/// A folder scheduled 00:00–01:00 in a run that starts at 23:00: its post waits for
+/// the calendar's midnight, not for the run's first 24 hours.
+#[test]
+fn a_schedule_follows_the_calendar() {
+    let (setup, folder) = one_folder(&[0, 1]);
+    let calendar = crate::calendar::Calendar::new(2004, 3, 1, 23 * HOUR_MS).unwrap();
+    let settings = PublicStoreSettings {
+        schedule: ReplicationSchedule::Windows(vec![(0, HOUR_MS)]),
+        calendar,
+        ..PublicStoreSettings::default()
+    };
+    let mut store = PublicStore::new(ReplicaId(0), settings, peers_of(0, 2), &setup, Instant::ZERO);
+    store.post(Instant(1), folder, 1_000).unwrap();
+    let sends = |store: &mut PublicStore, until: u64| {
+        let mut kinds = Vec::new();
+        while store.poll_timeout() <= Instant(until) {
+            let t = store.poll_timeout();
+            store.handle_timeout(t);
+            kinds.extend(store.drain().into_iter().filter_map(|o| match o {
+                PfOutput::Send { message, .. } => Some((t, message.kind)),
+                _ => None,
+            }));
+        }
+        kinds
+    };
+    assert!(sends(&mut store, HOUR_MS - 1).is_empty(), "23:00–23:59: the window is shut");
+    assert_eq!(sends(&mut store, HOUR_MS), vec![(Instant(HOUR_MS), ReplicationKind::Content)], "at midnight");
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Post { store: usize, folder: usize, size_bytes: u64 },
