@@ -7,6 +7,7 @@
 use crate::directory::ad_replication::DcId;
 use crate::message::MessageId;
 use crate::public_folders::cn_set::ReplicaId;
+use crate::public_folders::public_store::PfRefusal;
 use crate::public_folders::replication_message::{FolderKey, ReplicationKind};
 use crate::routing::link_state::{ConnectorState, GroupState};
 use crate::routing::routing_group_master::Decision;
@@ -141,6 +142,11 @@ pub trait Namer {
     fn queue(&self, key: QueueKey) -> &str;
     /// A public store (`setup` for the changes made before the run).
     fn public_store(&self, id: ReplicaId) -> &str;
+    /// A public folder: by default the store that created it and its counter there
+    /// (`"Public Store (EX01)#12"`); a namer that knows its path names it so.
+    fn public_folder(&self, id: crate::public_folders::replication_message::FolderId) -> String {
+        format!("{}#{}", self.public_store(id.0.replica), id.0.counter)
+    }
 
     /// Writes an address as a JSON string. The `write_*` methods are the trace's hot
     /// path: a namer may keep its names rendered and copy them.
@@ -306,14 +312,19 @@ macro_rules! named_trace_values {
 named_trace_values!(HostId => host, DcId => dc, ConnectorId => connector, RoutingGroupId => routing_group,
     StorageGroupId => storage_group, ReplicaId => public_store);
 
-/// A folder by its id, the store that created it and its counter there
-/// (`"EX01 Public Store#12"`), or `"hierarchy"`.
+/// A folder as the namer names it, or `"hierarchy"`.
 impl TraceValue for FolderKey {
     fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
         match self {
             FolderKey::Hierarchy => json::str(out, "hierarchy"),
-            FolderKey::Folder(f) => json::str(out, &format!("{}#{}", names.public_store(f.0.replica), f.0.counter)),
+            FolderKey::Folder(f) => json::str(out, &names.public_folder(*f)),
         }
+    }
+}
+
+impl TraceValue for PfRefusal {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        json::str(out, self.as_str());
     }
 }
 
@@ -684,8 +695,13 @@ server_events! {
     PfReplica "pf_replica" { folder: FolderKey, added: bool },
     /// A hierarchy change waits for its parent folder, or waited 7 days and was dropped.
     PfHierarchyOrphan "pf_hierarchy_orphan" { folder: FolderKey, expired: bool },
-    /// A folder was deleted on this server's public store (event 9682 on SP2).
-    PfFolderDeleted "pf_folder_deleted" { folder: FolderKey, name: String },
+    /// A folder was deleted on this server's public store by `by` (a mailbox);
+    /// `event_9682`: SP2 logged it (diagnostics logging Medium or higher).
+    PfFolderDeleted "pf_folder_deleted" { folder: FolderKey, name: String, by: AddressId, event_9682: bool },
+    /// A client's post to a folder was refused here (no such folder, or no replica).
+    PfPostRefused "pf_post_refused" { folder: FolderKey, reason: PfRefusal },
+    /// An administrator's order to this server's public store was refused.
+    PfAdminRefused "pf_admin_refused" { folder: FolderKey, reason: PfRefusal },
     /// The routing group master reviewed a report.
     LinkStateReviewed "link_state_reviewed" { connector: ConnectorId, reported: ConnectorState, verdict: Decision },
 }

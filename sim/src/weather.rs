@@ -266,6 +266,7 @@ mod tests {
                     WorldAction::NodeDown(n, _) => (format!("node{}.{}", n.cluster, n.node.0), true),
                     WorldAction::NodeUp(n) => (format!("node{}.{}", n.cluster, n.node.0), false),
                     WorldAction::SetMaster(..)
+                    | WorldAction::PublicFolder(_)
                     | WorldAction::Database(..)
                     | WorldAction::Backup(_)
                     | WorldAction::DiskFailure(..)

@@ -169,3 +169,53 @@ impl ClientPopulation {
         pool[self.rng.below(pool.len())]
     }
 }
+
+/// MAPI clients posting to one public folder through one server: a Poisson stream at a
+/// constant rate inside its window, from its own stream `posts:<server>#<i>`. While the
+/// server is down its clients cannot post; those posts are skipped.
+pub struct PostStream {
+    spec: crate::resolve::PostSpec,
+    rng: Stream,
+    next_ms: Option<f64>,
+}
+
+impl PostStream {
+    /// The `index`-th post load of the run.
+    pub fn new(resolved: &Resolved, index: usize, seed: u64) -> Self {
+        let spec = resolved.public_posts[index].clone();
+        let name = &resolved.topology.server(spec.server).name;
+        let mut stream = PostStream { rng: Stream::new(seed, &format!("posts:{name}#{index}")), next_ms: None, spec };
+        stream.next_ms = stream.draw_after(stream.spec.from_ms as f64);
+        stream
+    }
+
+    /// The server whose clients post.
+    pub fn server(&self) -> ServerId {
+        self.spec.server
+    }
+
+    /// When the next post is due.
+    pub fn next_at(&self) -> Option<Instant> {
+        self.next_ms.map(|ms| Instant(ms.ceil() as u64))
+    }
+
+    fn draw_after(&mut self, t_ms: f64) -> Option<f64> {
+        let rate_per_ms = self.spec.per_hour / HOUR_MS as f64;
+        let next = t_ms - (1.0 - self.rng.unit()).ln() / rate_per_ms;
+        (next < self.spec.until_ms as f64).then_some(next)
+    }
+
+    /// Skips the posts due before `now` (the server was down).
+    pub fn skip_to(&mut self, now: Instant) {
+        while let Some(ms) = self.next_ms.filter(|ms| *ms < now.as_ms() as f64) {
+            self.next_ms = self.draw_after(ms);
+        }
+    }
+
+    /// If a post is due at `now`: its folder and size.
+    pub fn post_due(&mut self, now: Instant) -> Option<(org::public_folders::replication_message::FolderId, u64)> {
+        let due = self.next_ms.filter(|ms| *ms <= now.as_ms() as f64)?;
+        self.next_ms = self.draw_after(due);
+        Some((self.spec.folder, self.spec.size_bytes))
+    }
+}

@@ -49,6 +49,9 @@ pub struct StartConditions {
     pub quota_changes: Vec<(crate::config::topology::QuotaTarget, crate::config::topology::MailboxQuota)>,
     /// Mailboxes moved since the run began, each with its database now.
     pub moved: Vec<(AddressId, crate::StoreId)>,
+    /// SP2: content replication is stopped organization-wide (the setting lives in the
+    /// directory, so a server that was down reads it when it starts).
+    pub public_content_stopped: bool,
 }
 
 /// What a power loss left of a server's unflushed writes.
@@ -120,6 +123,7 @@ impl ExchangeServer {
             routing.handle_mailbox_moved(mailbox, topology.store(home).server);
             store.handle_mailbox_moved(mailbox, home);
         }
+        store.public_content_stopped(now, start.public_content_stopped);
         let stopped = &start.stopped_connectors;
         let smtp = SmtpService::recover(id, topology.clone(), disk, stopped, rng, incarnation, now);
         let mut server = ExchangeServer { id, topology, smtp, routing, store, out: Outbox::default(), flush_at: None };
@@ -188,6 +192,12 @@ impl ExchangeServer {
         let posted = self.store.public_post(now, folder, size_bytes);
         self.settle(now);
         posted
+    }
+
+    /// An administrator's order to this server's public store (refusals are traced).
+    pub fn handle_public_admin(&mut self, now: Instant, order: &crate::public_folders::public_store::PfAdmin) {
+        self.store.public_admin(now, order);
+        self.settle(now);
     }
 
     /// A MAPI client submits a message through the store driver.

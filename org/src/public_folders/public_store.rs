@@ -41,6 +41,9 @@ pub struct PublicStoreSettings {
     pub source_rule: SourceRule,
     /// The preferred backfill source, when set.
     pub preferred_source: Option<ReplicaId>,
+    /// Event 9682 is logged for a deletion here (SP2, diagnostics logging Medium or
+    /// higher).
+    pub log_deletions: bool,
     /// Planted bug: a change that overflows a 300 KB batch is dropped.
     pub lose_batch_overflow: bool,
     /// Planted bug: backfill requests go out as soon as changes are missed.
@@ -58,6 +61,7 @@ impl Default for PublicStoreSettings {
             calendar: crate::calendar::Calendar::UNIX_EPOCH,
             source_rule: SourceRule::CostFirst,
             preferred_source: None,
+            log_deletions: false,
             lose_batch_overflow: false,
             backfill_without_timeout: false,
         }
@@ -82,8 +86,9 @@ pub enum PfOutput {
     /// This store dropped its replica of the folder (every change it held is held by a
     /// remaining replica).
     ReplicaRemoved { folder: FolderId },
-    /// A folder was deleted on this store (event 9682 on SP2 at logging level Medium).
-    FolderDeleted { folder: FolderId, name: String },
+    /// A folder was deleted on this store by `by` (event 9682 on SP2 at logging level
+    /// Medium).
+    FolderDeleted { folder: FolderId, name: String, by: crate::AddressId },
 }
 
 /// One folder's content on this store.
@@ -260,6 +265,8 @@ impl Setup {
     }
 }
 
+mod admin;
+pub use admin::PfAdmin;
 mod changes;
 pub use changes::PfRefusal;
 mod cycle;

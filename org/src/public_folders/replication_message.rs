@@ -55,22 +55,23 @@ pub enum FolderKey {
 }
 
 /// When a folder's content replicates (§8): "Always" is every cycle (15 minutes);
-/// windows are times of day, `[start, end)` in ms.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// otherwise the hours of the week the schedule grid opens (whole hours [U]: Exchange's
+/// grid has 15-minute cells).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReplicationSchedule {
     #[default]
     Always,
     Never,
-    Windows(Vec<(u64, u64)>),
+    Hours(crate::calendar::WeeklyHours),
 }
 
 impl ReplicationSchedule {
-    /// Whether content replicates at this time of day.
-    pub fn open_at(&self, ms_of_day: u64) -> bool {
+    /// Whether content replicates at `now` on this calendar.
+    pub fn is_open(&self, calendar: &crate::calendar::Calendar, now: crate::time::Instant) -> bool {
         match self {
             ReplicationSchedule::Always => true,
             ReplicationSchedule::Never => false,
-            ReplicationSchedule::Windows(w) => w.iter().any(|(start, end)| (*start..*end).contains(&ms_of_day)),
+            ReplicationSchedule::Hours(hours) => hours.is_open(calendar, now),
         }
     }
 }

@@ -8,8 +8,8 @@ use super::information_store::InformationStore;
 use crate::message::Message;
 use crate::public_folders::backfill::PeerInfo;
 use crate::public_folders::cn_set::ReplicaId;
-use crate::public_folders::public_store::{PfOutput, PublicStore, PublicStoreSettings};
-use crate::public_folders::replication_message::{FolderKey, ReplicationMessage};
+use crate::public_folders::public_store::{PfAdmin, PfOutput, PfRefusal, PublicStore, PublicStoreSettings};
+use crate::public_folders::replication_message::{FolderId, FolderKey, ReplicationMessage};
 use crate::routing::link_state::LinkStateTable;
 use crate::service_events::ToSmtp;
 use crate::time::Instant;
@@ -75,17 +75,40 @@ impl InformationStore {
         self.public.as_ref()
     }
 
-    /// A client posts an item to a folder of this public store.
-    pub fn public_post(
-        &mut self,
-        now: Instant,
-        folder: crate::public_folders::replication_message::FolderId,
-        size_bytes: u64,
-    ) -> Result<(), crate::public_folders::public_store::PfRefusal> {
-        let store = self.public.as_mut().ok_or(crate::public_folders::public_store::PfRefusal::NoReplicaHere)?;
-        store.post(now, folder, size_bytes)?;
+    /// A client posts an item to a folder of this public store; a refusal is traced.
+    pub fn public_post(&mut self, now: Instant, folder: FolderId, size_bytes: u64) -> Result<(), PfRefusal> {
+        let posted = match self.public.as_mut() {
+            Some(store) => store.post(now, folder, size_bytes).map(|_| ()),
+            None => Err(PfRefusal::NoReplicaHere),
+        };
+        match posted {
+            Ok(()) => self.public_settle(true),
+            Err(reason) => self.out.emit(ServerEvent::PfPostRefused { folder: FolderKey::Folder(folder), reason }),
+        }
+        posted
+    }
+
+    /// An administrator's order to this public store; a refusal is traced as the
+    /// folder it named being gone.
+    pub fn public_admin(&mut self, now: Instant, order: &PfAdmin) {
+        let Some(store) = self.public.as_mut() else { return };
+        if let Err(reason) = store.administer(now, order) {
+            let folder = match order {
+                PfAdmin::Replicas { folder, .. } | PfAdmin::DeleteFolder { folder, .. } => FolderKey::Folder(*folder),
+                _ => FolderKey::Hierarchy,
+            };
+            self.out.emit(ServerEvent::PfAdminRefused { folder, reason });
+        }
         self.public_settle(true);
-        Ok(())
+    }
+
+    /// The organization-wide SP2 switch as the directory holds it when the service
+    /// starts.
+    pub fn public_content_stopped(&mut self, now: Instant, stopped: bool) {
+        let Some(store) = self.public.as_mut() else { return };
+        if store.content_stopped() != stopped {
+            self.public_admin(now, &PfAdmin::ContentReplication { stopped });
+        }
     }
 
     /// Whether `recipient` is this server's public store's address.
@@ -109,6 +132,7 @@ impl InformationStore {
     fn public_settle(&mut self, changed: bool) {
         let Some(store) = self.public.as_mut() else { return };
         let outputs = store.drain();
+        let log_deletions = self.topology.public_store(store.replica()).settings.log_deletions;
         if changed || !outputs.is_empty() {
             self.out.write(DiskOp::PublicStore(Box::new(store.clone())));
         }
@@ -117,14 +141,14 @@ impl InformationStore {
                 PfOutput::Send { to, message } => {
                     self.out.to_smtp(ToSmtp::SubmitReplication { to, message: Arc::new(message) })
                 }
-                other => self.out.emit(trace_event(other)),
+                other => self.out.emit(trace_event(other, log_deletions)),
             }
         }
     }
 }
 
-/// The trace event of an agent's report.
-fn trace_event(output: PfOutput) -> ServerEvent {
+/// The trace event of an agent's report; `log_deletions`: event 9682 is logged.
+fn trace_event(output: PfOutput, log_deletions: bool) -> ServerEvent {
     match output {
         PfOutput::Send { .. } => unreachable!("sends go to SMTPSVC"),
         PfOutput::BackfillQueued { folder, changes, due } => {
@@ -143,8 +167,8 @@ fn trace_event(output: PfOutput) -> ServerEvent {
         PfOutput::ReplicaRemoved { folder } => {
             ServerEvent::PfReplica { folder: FolderKey::Folder(folder), added: false }
         }
-        PfOutput::FolderDeleted { folder, name } => {
-            ServerEvent::PfFolderDeleted { folder: FolderKey::Folder(folder), name }
+        PfOutput::FolderDeleted { folder, name, by } => {
+            ServerEvent::PfFolderDeleted { folder: FolderKey::Folder(folder), name, by, event_9682: log_deletions }
         }
     }
 }

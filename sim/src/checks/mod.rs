@@ -168,6 +168,8 @@ impl Checker {
         last_fault: Instant,
     ) -> Self {
         let servers = server_names.len();
+        let mut ledger = RecipientLedger::default();
+        ledger.set_public_stores(topology.public_stores.iter().map(|p| (p.server, p.address)).collect());
         Checker {
             verdicts: Verdicts {
                 invariants: invariants.iter().copied().collect(),
@@ -175,7 +177,7 @@ impl Checker {
                 violations: BTreeMap::new(),
             },
             server_names,
-            ledger: RecipientLedger::default(),
+            ledger,
             mirror: LinkStateMirror::new(topology.clone(), servers),
             routes: RouteJudge::new(topology.clone(), servers),
             expansion: ExpansionOrder::default(),

@@ -22,6 +22,10 @@ impl Pair {
     const EXPANDED: u8 = 8;
     /// Handed on beyond the organization (or to a foreign system).
     const RELAYED: u8 = 16;
+    /// Public folder replication mail to a public store: judged for loss and loops,
+    /// not counted as mail to resolve by a deadline (replication never stops), and
+    /// delivered into the public store, not a mailbox.
+    const REPLICATION: u8 = 32;
 
     fn client(self) -> bool {
         self.0 & Self::CLIENT != 0
@@ -33,6 +37,10 @@ impl Pair {
 
     fn relayed(self) -> bool {
         self.0 & Self::RELAYED != 0
+    }
+
+    fn replication(self) -> bool {
+        self.0 & Self::REPLICATION != 0
     }
 
     fn resolved(self) -> bool {
@@ -66,6 +74,8 @@ pub(super) struct RecipientLedger {
     routing_epoch: u64,
     /// (message, journal mailbox) of every journal report (looked up, never iterated).
     journals: std::collections::HashSet<PairId, rustc_hash::FxBuildHasher>,
+    /// Each public store's server and address, by replica id.
+    public_stores: Vec<(ServerId, AddressId)>,
 }
 
 /// What the end of a run finds wrong with the pairs.
@@ -105,15 +115,31 @@ impl RecipientLedger {
     /// Accepts a message's recipients (a submission, or a DSN or reply to its one
     /// recipient); each is new.
     fn accept(&mut self, server: ServerId, message: MessageId, recipients: &[AddressId], client: bool) {
-        let fresh = self.pairs.insert_message(message, recipients, Pair(if client { Pair::CLIENT } else { 0 }));
-        debug_assert!(fresh, "a recipient is accepted once per message");
-        for r in recipients {
-            self.visits.insert(PairKey::new(message, *r), smallvec::smallvec![(server, 0, self.routing_epoch)]);
-        }
+        self.accept_as(server, message, recipients, Pair(if client { Pair::CLIENT } else { 0 }));
         self.unresolved += recipients.len() as u64;
         if client {
             self.counts.recipients += recipients.len() as u64;
         }
+    }
+
+    fn accept_as(&mut self, server: ServerId, message: MessageId, recipients: &[AddressId], pair: Pair) {
+        let fresh = self.pairs.insert_message(message, recipients, pair);
+        debug_assert!(fresh, "a recipient is accepted once per message");
+        for r in recipients {
+            self.visits.insert(PairKey::new(message, *r), smallvec::smallvec![(server, 0, self.routing_epoch)]);
+        }
+    }
+
+    /// The public stores' addresses (by replica id) and servers, for replication mail.
+    pub(super) fn set_public_stores(&mut self, stores: Vec<(ServerId, AddressId)>) {
+        self.public_stores = stores;
+    }
+
+    /// Replication mail reached the public store of `server`: its pair is delivered. A
+    /// second copy is harmless (the store ignores what it holds), so not judged.
+    fn replication_received(&mut self, server: ServerId, message: MessageId) {
+        let Some(&(_, address)) = self.public_stores.iter().find(|(s, _)| *s == server) else { return };
+        let _ = self.resolve(message, address, Pair::DELIVERED);
     }
 
     /// Marks an unresolved pair resolved by `outcome` and forgets its visits; returns the
@@ -123,7 +149,7 @@ impl RecipientLedger {
             Some(pair) if !pair.resolved() => {
                 let was = *pair;
                 pair.0 |= outcome;
-                self.unresolved -= 1;
+                self.unresolved -= u64::from(!was.replication());
                 self.visits.remove(&PairKey::new(message, recipient));
                 Ok(was)
             }
@@ -165,6 +191,11 @@ impl RecipientLedger {
                 }
             }
             ServerEvent::Delivered { message, recipient, .. } => return self.delivered(*message, *recipient, judge),
+            ServerEvent::PfSent { message, to, .. } => {
+                let addresses: Vec<AddressId> = to.iter().map(|r| self.public_stores[usize::from(r.0)].1).collect();
+                self.accept_as(server, *message, &addresses, Pair(Pair::REPLICATION));
+            }
+            ServerEvent::PfReceived { message, .. } => self.replication_received(server, *message),
             ServerEvent::Received { message, recipients, hop_count, .. } => {
                 self.received(server, *message, recipients, *hop_count, judge);
             }
@@ -307,7 +338,7 @@ impl RecipientLedger {
         let queued: BTreeSet<(MessageId, AddressId)> = disks.iter().flat_map(|d| d.queued_recipients()).collect();
         let mut end = EndOfRun::default();
         for (message, recipient, pair) in self.pairs.iter() {
-            if pair.delivered() {
+            if pair.delivered() && !pair.replication() {
                 let mailbox = home(recipient).and_then(|s| disks[usize::from(s.0)].filed_mailbox(recipient));
                 if !mailbox.is_some_and(|m| m.messages.contains(message)) {
                     end.missing.push((message, recipient));

@@ -4,13 +4,15 @@
 //!
 //! One file per section of the scenario, on one shared [`Resolver`] context:
 //! `topology` (domains, sites, servers, routing groups, WAN links, connectors),
-//! `internet` (hosts, DNS, SMTP and X.400 connectors), `recipients`, `directory` (DCs,
-//! replication, RUS bindings), `workload`, `timeline`, `weather` and `expectations`.
+//! `internet` (hosts, DNS, SMTP and X.400 connectors), `recipients`, `public_folders`
+//! (public stores, the folder tree, post loads), `directory` (DCs, replication, RUS
+//! bindings), `workload`, `timeline`, `weather` and `expectations`.
 
 mod clusters;
 mod directory;
 mod expectations;
 mod internet;
+mod public_folders;
 mod recipients;
 mod resolved;
 mod timeline;
@@ -205,7 +207,7 @@ struct Resolver<'a> {
 /// A name → index table that reports duplicates. Windows names are case-insensitive:
 /// `EX-HUB` and `ex-hub` are one server, so names are keyed by their case-folded form and
 /// a reference in any case finds its object.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Names {
     /// Case-folded name → index.
     index: BTreeMap<String, usize>,
@@ -349,8 +351,8 @@ impl Org {
             junk_threshold: t.intelligent_message_filter.store_threshold as i8, // the schema bounds it: 0 to 8
             mailboxes: BTreeMap::new(),                    // set from the recipients
             recovery_storage_groups,
-            public_stores: Vec::new(), // no scenario places public stores yet
-            public_folders: Default::default(),
+            public_stores: Vec::new(),          // set from the public folder plan
+            public_folders: Default::default(), // likewise
         }
     }
 }
@@ -441,6 +443,7 @@ impl Resolver<'_> {
         let mut org = self.topology(t);
         let mut people = self.recipients(&scenario, &mut org);
         self.journal_recipients(t, &mut org, &mut people);
+        let public = self.public_folders(&scenario, &org, &mut people);
         let workload = self.workload(&scenario, &people.external_addresses);
         let clusters = self.clusters(t, &org, &people.mailboxes_by_server);
         let names = Targets::of(t, &org, clusters);
@@ -451,6 +454,7 @@ impl Resolver<'_> {
             rus_dcs: &rus_dcs,
             replicating: replication.as_ref().is_some_and(|d| d.replicating),
             simulated_dcs: replication.is_some(),
+            public: &public,
         };
         let steps = self.timeline(&ctx, &mut org, &mut people);
         let weather = self.weather(&ctx, &org, &steps.timeline);
@@ -469,6 +473,8 @@ impl Resolver<'_> {
         let host_site = std::mem::take(&mut org.host_site);
         let links = std::mem::take(&mut org.links);
         let mut topology = org.into_topology(t, people.directory);
+        topology.public_folders = Arc::new(public.setup.clone());
+        topology.public_stores = public.stores.clone();
         topology.calendar = scenario.start.calendar;
         topology.mailboxes = std::mem::take(&mut people.mailbox_settings);
         Some(Resolved {
@@ -500,6 +506,9 @@ impl Resolver<'_> {
             expectations,
             duration_ms: scenario.duration.ms,
             sample_interval_ms: scenario.report.sample_interval.ms,
+            public_folder_paths: public.path_table(),
+            public_posts: public.posts.clone(),
+            public_orders: steps.public_orders,
             scenario,
         })
     }

@@ -11,6 +11,7 @@ use org::time::Instant;
 use org::transport::advanced_queuing::QueueKey;
 use org::transport::dsn::DsnCode;
 use org::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A WAN link, resolved.
@@ -268,6 +269,8 @@ pub enum WorldAction {
     HostDown(HostId),
     /// It answers again.
     HostUp(HostId),
+    /// An administrator's public folder order (`public_orders[i]`).
+    PublicFolder(usize),
 }
 
 /// An action at its instant.
@@ -287,6 +290,35 @@ pub enum StepSource {
     Timeline,
     /// Sampled from the scenario's weather for this seed.
     Weather,
+}
+
+/// MAPI clients posting to a public folder through one server's public store.
+#[derive(Clone, Debug)]
+pub struct PostSpec {
+    /// The folder.
+    pub folder: org::public_folders::replication_message::FolderId,
+    /// The server whose public store takes the posts.
+    pub server: ServerId,
+    /// Posts an hour.
+    pub per_hour: f64,
+    /// Each post's size.
+    pub size_bytes: u64,
+    /// The window the clients post in, from the run's start.
+    pub from_ms: u64,
+    /// Its end.
+    pub until_ms: u64,
+}
+
+/// An administrator's public folder order: to one public store, or (the SP2
+/// organization-wide switch) to every one.
+#[derive(Clone, Debug)]
+pub struct PublicOrder {
+    /// The store (None: all of them).
+    pub store: Option<org::public_folders::cn_set::ReplicaId>,
+    /// The order.
+    pub admin: org::public_folders::public_store::PfAdmin,
+    /// The step as the timeline wrote it.
+    pub step: Action,
 }
 
 /// The client load, resolved.
@@ -450,16 +482,22 @@ pub struct Resolved {
     pub duration_ms: u64,
     /// Sampling interval for queue and link samples.
     pub sample_interval_ms: u64,
+    /// The starting public folders' paths, naming them in the trace.
+    pub public_folder_paths: BTreeMap<org::public_folders::replication_message::FolderId, String>,
+    /// Public folder post loads.
+    pub public_posts: Vec<PostSpec>,
+    /// Public folder orders of the timeline, indexed by [`WorldAction::PublicFolder`].
+    pub public_orders: Vec<PublicOrder>,
 }
 
 impl Resolved {
-    /// The concrete timeline of a run at `seed`: the fixed steps and the weather's, in
-    /// time order (fixed steps first at equal instants).
     /// A cluster node's name.
     pub fn node_name(&self, n: ClusterNode) -> &str {
         &self.clusters[usize::from(n.cluster)].nodes[usize::from(n.node.0)]
     }
 
+    /// The concrete timeline of a run at `seed`: the fixed steps and the weather's, in
+    /// time order (fixed steps first at equal instants).
     pub fn timeline_for(&self, seed: u64) -> Vec<(TimedAction, StepSource)> {
         let mut steps: Vec<(TimedAction, StepSource)> =
             self.timeline.iter().map(|a| (*a, StepSource::Timeline)).collect();
@@ -540,6 +578,7 @@ impl Resolved {
                     cancel_at: task.cancel_at.map(|t| crate::units::Duration::from_ms(t.as_ms())),
                 }
             }
+            WorldAction::PublicFolder(i) => self.public_orders[i].step.clone(),
             WorldAction::SetMaster(g, s) => {
                 Action::SetMaster { at, routing_group: self.topology.routing_group(g).name.clone(), server: server(s) }
             }

@@ -41,6 +41,7 @@ pub(super) struct Steps {
     pub(super) sends: Vec<SendSpec>,
     pub(super) move_tasks: Vec<MoveTaskSpec>,
     pub(super) modifications: Vec<Modification>,
+    pub(super) public_orders: Vec<PublicOrder>,
 }
 
 /// What a timeline step is checked against.
@@ -53,6 +54,8 @@ pub(super) struct Context<'s> {
     pub(super) replicating: bool,
     /// Whether DCs are simulated at all (replication, DSAccess or groups to expand).
     pub(super) simulated_dcs: bool,
+    /// The public stores and folders.
+    pub(super) public: &'s super::public_folders::PublicPlan,
 }
 
 impl Resolver<'_> {
@@ -169,6 +172,18 @@ impl Resolver<'_> {
                     if let Some(s) = self.reference(&org.servers, "server", server, &at.key("server")) {
                         let rights = org::store::backup::MergeRights { receive_as: *receive_as, send_as: *send_as };
                         push(t0.ms, WorldAction::Merge(ServerId(s as u16), rights));
+                    }
+                }
+                Action::StopPublicFolderReplication { at: t0 }
+                | Action::ResumePublicFolderReplication { at: t0 }
+                | Action::SynchronizeHierarchy { at: t0, .. }
+                | Action::SendContents { at: t0, .. }
+                | Action::SetReplicas { at: t0, .. }
+                | Action::MoveAllReplicas { at: t0, .. }
+                | Action::DeletePublicFolder { at: t0, .. } => {
+                    if let Some(order) = self.public_folder_step(a, &at, ctx.public, &people.book) {
+                        push(t0.ms, WorldAction::PublicFolder(steps.public_orders.len()));
+                        steps.public_orders.push(order);
                     }
                 }
                 Action::DirectoryChange { .. } | Action::ClockSkew { .. } => {

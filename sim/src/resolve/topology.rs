@@ -189,11 +189,13 @@ impl Resolver<'_> {
         }
         self.names("storage group", sgp.clone(), s.storage_groups.iter().map(|g| g.name.as_str()), "name");
         let mailbox_stores: usize = s.storage_groups.iter().map(|g| g.mailbox_stores.len()).sum();
-        if s.edition == crate::scenario::Edition::Standard && (s.storage_groups.len() > 1 || mailbox_stores > 1) {
+        let public_stores = s.storage_groups.iter().filter(|g| g.public_store.is_some()).count();
+        let standard = s.edition == crate::scenario::Edition::Standard;
+        if standard && (s.storage_groups.len() > 1 || mailbox_stores > 1 || public_stores > 1) {
             self.error(
                 &sgp,
                 format!(
-                    "Standard Edition holds one storage group with one mailbox store (EXCHANGE2003.md §7), found {} and {mailbox_stores}",
+                    "Standard Edition holds one storage group with one mailbox store and one public store (EXCHANGE2003.md §7), found {} groups, {mailbox_stores} mailbox stores",
                     s.storage_groups.len()
                 ),
             );
@@ -205,7 +207,7 @@ impl Resolver<'_> {
                     "expected at least 15 MB: one 5 MB log file and the two reserve logs (EXCHANGE2003.md §7)",
                 );
             }
-            if sg.mailbox_stores.len() > 5 {
+            if sg.mailbox_stores.len() + usize::from(sg.public_store.is_some()) > 5 {
                 self.error(
                     &sgp.index(g).key("mailbox_stores"),
                     "a storage group holds at most 5 databases (EXCHANGE2003.md §7)",
@@ -231,11 +233,8 @@ impl Resolver<'_> {
                 };
                 stores.push((config, at));
             }
-            if !sg.mailbox_stores.is_empty() && !s.roles.contains(&Role::Mailbox) {
-                self.error(
-                    &sgp.index(g),
-                    format!("server {:?} holds mailbox stores but lacks the \"mailbox\" role", s.name),
-                );
+            if (!sg.mailbox_stores.is_empty() || sg.public_store.is_some()) && !s.roles.contains(&Role::Mailbox) {
+                self.error(&sgp.index(g), format!("server {:?} holds stores but lacks the \"mailbox\" role", s.name));
             }
         }
         stores

@@ -41,6 +41,7 @@ impl Fixed {
                     fixed.nodes.insert(n);
                 }
                 WorldAction::SetMaster(..)
+                | WorldAction::PublicFolder(_)
                 | WorldAction::MoveMailboxes(_)
                 | WorldAction::Database(..)
                 | WorldAction::Backup(_)

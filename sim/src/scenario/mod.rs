@@ -4,7 +4,7 @@
 //! references) are in `resolve`.
 //!
 //! One file per section of the file: `topology`, `directory`, `internet`, `recipients`,
-//! `workload`, `timeline`, `weather` and `checks`; `defaults` holds every default.
+//! `public_folders`, `workload`, `timeline`, `weather` and `checks`; `defaults` holds every default.
 
 use crate::units::{Bandwidth, Duration, Timestamp};
 use schemars::JsonSchema;
@@ -14,6 +14,7 @@ mod checks;
 pub mod defaults;
 mod directory;
 mod internet;
+mod public_folders;
 mod recipients;
 mod timeline;
 mod topology;
@@ -23,6 +24,7 @@ mod workload;
 pub use checks::*;
 pub use directory::*;
 pub use internet::*;
+pub use public_folders::*;
 pub use recipients::*;
 pub use timeline::*;
 pub use topology::*;
@@ -66,6 +68,9 @@ pub struct Scenario {
     pub topology: TopologyDef,
     /// Mailboxes and authoritative domains.
     pub recipients: Recipients,
+    /// Public folders and the clients posting to them.
+    #[serde(default)]
+    pub public_folders: PublicFolders,
     /// Client mail load; none means no client mail.
     #[serde(default)]
     pub workload: Option<Workload>,

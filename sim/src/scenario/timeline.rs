@@ -332,6 +332,83 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cancel_at: Option<Duration>,
     },
+    /// SP2: an administrator stops all content replication of public folders in the
+    /// organization (the tool against replication storms); the hierarchy keeps
+    /// replicating, backfill requests for content wait.
+    StopPublicFolderReplication {
+        /// When.
+        at: Duration,
+    },
+    /// SP2: content replication resumes; waiting backfill requests are answered.
+    ResumePublicFolderReplication {
+        /// When.
+        at: Duration,
+    },
+    /// SP2 Synchronize Hierarchy on a public store: it asks every other store for its
+    /// hierarchy status and backfills what it lacks.
+    SynchronizeHierarchy {
+        /// When.
+        at: Duration,
+        /// The public store.
+        store: String,
+    },
+    /// SP2 Send Contents from a public store: the items of every folder it holds changed
+    /// in the last `days` days go to the folder's other replicas at once — or, with `to`,
+    /// Resend Changes to those stores only.
+    SendContents {
+        /// When.
+        at: Duration,
+        /// The public store sending.
+        store: String,
+        /// How far back, in days (at least 1).
+        days: u64,
+        /// Resend Changes to these public stores (every other replica when empty).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        to: Vec<String>,
+    },
+    /// An administrator changes a folder's replica list through a server's public store
+    /// (Manage Public Folder Settings): stores added and removed, on the folder or down
+    /// its whole subtree. A removed store leaves once a remaining replica holds what it
+    /// held.
+    SetReplicas {
+        /// When.
+        at: Duration,
+        /// The public store where the change is made.
+        store: String,
+        /// The folder's path.
+        folder: String,
+        /// Public stores to add.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        add: Vec<String>,
+        /// Public stores to remove.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<String>,
+        /// Overwrite down the subtree (the wizard's "this folder and its subfolders").
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        subtree: bool,
+    },
+    /// SP2 Move All Replicas: every folder `from` replicates moves to `to`; `from`
+    /// leaves each once `to` holds its content.
+    MoveAllReplicas {
+        /// When.
+        at: Duration,
+        /// The public store emptied.
+        from: String,
+        /// The public store taking its replicas.
+        to: String,
+    },
+    /// An administrator deletes a public folder and its subfolders through a public
+    /// store; SP2 logs event 9682 there at logging level Medium or higher.
+    DeletePublicFolder {
+        /// When.
+        at: Duration,
+        /// The public store where the deletion is made.
+        store: String,
+        /// The folder's path.
+        folder: String,
+        /// The administrator's alias (a user listed in `recipients.users`).
+        by: String,
+    },
     /// An administrator names another routing group master (Exchange System Manager,
     /// "Set as Master"); a directory change every server reads.
     SetMaster {
@@ -374,6 +451,13 @@ impl Action {
             | Action::Merge { at, .. }
             | Action::MoveMailboxes { at, .. }
             | Action::SetQuota { at, .. }
+            | Action::StopPublicFolderReplication { at }
+            | Action::ResumePublicFolderReplication { at }
+            | Action::SynchronizeHierarchy { at, .. }
+            | Action::SendContents { at, .. }
+            | Action::SetReplicas { at, .. }
+            | Action::MoveAllReplicas { at, .. }
+            | Action::DeletePublicFolder { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }
     }

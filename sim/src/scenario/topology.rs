@@ -308,7 +308,11 @@ pub struct StorageGroup {
     /// Name, e.g. `First Storage Group`.
     pub name: String,
     /// Its mailbox stores.
+    #[serde(default)]
     pub mailbox_stores: Vec<MailboxStore>,
+    /// Its public store (a server has at most one: the MAPI top-level hierarchy's).
+    #[serde(default)]
+    pub public_store: Option<PublicStoreDef>,
     /// Circular logging: log files the checkpoint has passed are deleted (off by
     /// default, as in Exchange).
     #[serde(default)]

@@ -196,6 +196,8 @@ enum Input {
     MoveCancel(AddressId),
     /// The directory names a mailbox's new home (a move completed).
     MailboxMoved(AddressId, org::StoreId),
+    /// An administrator's order to the server's public store.
+    PublicAdmin(Box<org::public_folders::public_store::PfAdmin>),
 }
 
 /// Everything outside the nodes.
@@ -224,6 +226,10 @@ struct World {
     wan: Wan,
     disks: Vec<DiskImage>,
     populations: Vec<Option<ClientPopulation>>,
+    /// Each server's public folder post loads.
+    public_posts: Vec<Vec<crate::workload::PostStream>>,
+    /// SP2: content replication is stopped organization-wide (the directory's setting).
+    public_content_stopped: bool,
     inboxes: Vec<Inbox<Input>>,
     /// Packets on their way to each node (hosts never die: a host that is down drops
     /// what it gets).
@@ -531,6 +537,16 @@ impl World {
 
 /// The madsim configuration of every run: madsim adds only a microsecond of its own
 /// latency; the WAN model decides real delays.
+/// Each server's public folder post loads, in the order the scenario lists them.
+fn public_posts(resolved: &Resolved, servers: usize, seed: u64) -> Vec<Vec<crate::workload::PostStream>> {
+    let mut by_server: Vec<Vec<crate::workload::PostStream>> = (0..servers).map(|_| Vec::new()).collect();
+    for i in 0..resolved.public_posts.len() {
+        let stream = crate::workload::PostStream::new(resolved, i, seed);
+        by_server[usize::from(stream.server().0)].push(stream);
+    }
+    by_server
+}
+
 pub fn madsim_config() -> madsim::Config {
     let mut config = madsim::Config::default();
     config.net.packet_loss_rate = 0.0;
@@ -634,6 +650,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         ),
         disks: vec![DiskImage::default(); servers],
         populations,
+        public_posts: public_posts(&resolved, servers, seed),
+        public_content_stopped: false,
         inboxes: (0..servers).map(|_| Inbox::default()).collect(),
         posts: Posts::new(servers, topology.internet.hosts.len(), dc_count),
         host_up: vec![true; topology.internet.hosts.len()],

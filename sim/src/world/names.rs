@@ -69,6 +69,13 @@ impl Namer for Resolved {
         &self.topology.public_store(id).name
     }
 
+    fn public_folder(&self, id: org::public_folders::replication_message::FolderId) -> String {
+        match self.public_folder_paths.get(&id) {
+            Some(path) => path.clone(),
+            None => format!("{}#{}", self.public_store(id.0.replica), id.0.counter),
+        }
+    }
+
     fn connector(&self, id: ConnectorId) -> &str {
         &self.topology.connector(id).name
     }
@@ -189,6 +196,9 @@ impl Namer for TraceNames {
     }
     fn public_store(&self, id: org::public_folders::cn_set::ReplicaId) -> &str {
         self.resolved.public_store(id)
+    }
+    fn public_folder(&self, id: org::public_folders::replication_message::FolderId) -> String {
+        self.resolved.public_folder(id)
     }
 
     fn write_address(&self, id: AddressId, out: &mut Vec<u8>) {

@@ -55,11 +55,15 @@ impl ServerNode {
                 .collect(),
             quota_changes: w.quota_changes.iter().map(|(t, q)| (*t, *q)).collect(),
             moved: w.moved.iter().map(|(m, s)| (*m, *s)).collect(),
+            public_content_stopped: w.public_content_stopped,
         };
         let server = ExchangeServer::recover(id, topology, &mut w.disks[i], &start, rng, incarnation, Instant(now_ms));
         w.checker.server_started(id, server.link_state_table().org_info().clone());
         w.machines[i] = Some(Box::new(server));
         if let Some(p) = w.populations[i].as_mut() {
+            p.skip_to(Instant(now_ms));
+        }
+        for p in &mut w.public_posts[i] {
             p.skip_to(Instant(now_ms));
         }
         w.inboxes[i].open();
@@ -151,15 +155,23 @@ impl ServerNode {
         for (message, recipients) in self.submissions.drain(..) {
             server.handle_submit(now, message, recipients);
         }
+        for posts in &mut w.public_posts[usize::from(id.0)] {
+            while let Some((folder, size_bytes)) = posts.post_due(now) {
+                // A refusal (the replica left) is traced by the store.
+                let _ = server.handle_public_post(now, folder, size_bytes);
+            }
+        }
         if now.as_ms() >= self.next_sample_ms {
             self.sample(w, server);
         }
         server.swap_outputs(&mut self.outputs);
         apply_outputs(w, id, now_us, &mut self.outputs);
         let population_next = w.populations[usize::from(id.0)].as_ref().and_then(|p| p.next_at());
+        let posts_next = w.public_posts[usize::from(id.0)].iter().filter_map(|p| p.next_at()).min();
         [
             server.poll_timeout().map(|t| t.as_ms() * 1_000),
             population_next.map(|t| t.as_ms() * 1_000),
+            posts_next.map(|t| t.as_ms() * 1_000),
             Some(self.next_sample_ms * 1_000),
         ]
         .into_iter()
@@ -196,6 +208,7 @@ fn order_server(server: &mut ExchangeServer, now: Instant, order: Input) {
         Input::MasterChange(g, s) => server.handle_master_change(now, g, s),
         Input::ConnectorService(c, running) => server.handle_connector_service(c, running),
         Input::Database(store, mount) => server.handle_database(now, store, mount),
+        Input::PublicAdmin(order) => server.handle_public_admin(now, &order),
         Input::Backup(store) => server.handle_backup(now, store),
         Input::DiskFailure(store, logs_lost) => server.handle_disk_failure(now, store, logs_lost),
         Input::Restore(from, set, only) => server.handle_restore(now, from, set, &only),

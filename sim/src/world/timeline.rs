@@ -4,6 +4,8 @@
 use super::*;
 use crate::resolve::Failure;
 use org::cluster::cluster_service::ClusterAction;
+use org::public_folders::cn_set::ReplicaId;
+use org::public_folders::public_store::PfAdmin;
 
 pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: Instant, action: WorldAction) {
     let mut w = lock(world);
@@ -64,6 +66,22 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             w.tell_server(to, Input::Restore(source, set, only));
         }
         WorldAction::Merge(server, rights) => w.tell_server(server, Input::Merge(rights)),
+        WorldAction::PublicFolder(i) => {
+            let order = w.resolved.public_orders[i].clone();
+            // A server that is down takes no order; the organization-wide switch is in
+            // the directory, read by a server when it starts.
+            let stores = match order.store {
+                Some(r) => vec![r],
+                None => (0..w.resolved.topology.public_stores.len() as u16).map(ReplicaId).collect(),
+            };
+            if let PfAdmin::ContentReplication { stopped } = order.admin {
+                w.public_content_stopped = stopped;
+            }
+            for r in stores {
+                let server = w.resolved.topology.public_store(r).server;
+                w.tell_server(server, Input::PublicAdmin(Box::new(order.admin.clone())));
+            }
+        }
         WorldAction::Database(store, mount) => {
             // A server that is down takes no order; it mounts everything when it starts.
             let server = w.resolved.topology.store(store).server;

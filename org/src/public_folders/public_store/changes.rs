@@ -14,6 +14,16 @@ pub enum PfRefusal {
     NoReplicaHere,
 }
 
+impl PfRefusal {
+    /// The name the trace writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PfRefusal::NoFolder => "no_folder",
+            PfRefusal::NoReplicaHere => "no_replica_here",
+        }
+    }
+}
+
 impl PublicStore {
     /// An administrator creates a folder here.
     pub fn create_folder(&mut self, now: Instant, props: FolderProps) -> Result<FolderId, PfRefusal> {
@@ -45,13 +55,14 @@ impl PublicStore {
         Ok(())
     }
 
-    /// An administrator deletes a folder here; its tombstone replicates the deletion.
-    pub fn delete_folder(&mut self, now: Instant, folder: FolderId) -> Result<(), PfRefusal> {
+    /// An administrator (`by`) deletes a folder here; its tombstone replicates the
+    /// deletion.
+    pub fn delete_folder(&mut self, now: Instant, folder: FolderId, by: crate::AddressId) -> Result<(), PfRefusal> {
         let name = self.folder(folder).ok_or(PfRefusal::NoFolder)?.name.clone();
         let cn = self.next_cn();
         self.hierarchy.change(cn, now, folder.0, None);
         self.unsent_hierarchy.insert(folder.0);
-        self.out.push(PfOutput::FolderDeleted { folder, name });
+        self.out.push(PfOutput::FolderDeleted { folder, name, by });
         self.follow_hierarchy(now, folder);
         Ok(())
     }

@@ -19,10 +19,9 @@ impl PublicStore {
     fn cycle(&mut self, now: Instant) {
         self.send_hierarchy_changes();
         if !self.content_stopped {
-            let ms_of_day = self.settings.calendar.ms_of_day(now);
             let held: Vec<FolderId> = self.folders.keys().copied().collect();
             for folder in held {
-                self.send_content_changes(folder, ms_of_day);
+                self.send_content_changes(folder, now);
                 self.ask_status(folder);
             }
             for (to, folder, cns) in std::mem::take(&mut self.deferred) {
@@ -47,9 +46,9 @@ impl PublicStore {
         self.send_folders(ReplicationKind::Hierarchy, entries, to);
     }
 
-    fn send_content_changes(&mut self, folder: FolderId, ms_of_day: u64) {
-        let schedule = self.folder(folder).and_then(|p| p.schedule.clone());
-        let open = schedule.as_ref().unwrap_or(&self.settings.schedule).open_at(ms_of_day);
+    fn send_content_changes(&mut self, folder: FolderId, now: Instant) {
+        let schedule = self.folder(folder).and_then(|p| p.schedule).unwrap_or(self.settings.schedule);
+        let open = schedule.is_open(&self.settings.calendar, now);
         let replica = &self.folders[&folder];
         if !open || replica.unsent.is_empty() {
             return;

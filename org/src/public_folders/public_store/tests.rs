@@ -229,7 +229,7 @@ fn a_schedule_follows_the_calendar() {
     let (setup, folder) = one_folder(&[0, 1]);
     let calendar = crate::calendar::Calendar::new(2004, 3, 1, 23 * HOUR_MS).unwrap();
     let settings = PublicStoreSettings {
-        schedule: ReplicationSchedule::Windows(vec![(0, HOUR_MS)]),
+        schedule: ReplicationSchedule::Hours(crate::calendar::WeeklyHours::daily(1)),
         calendar,
         ..PublicStoreSettings::default()
     };
