@@ -90,6 +90,12 @@ planted_bugs! {
     RestoreSkipsLaterLogs = "restore-skips-later-logs",
     /// Journaling: the journal data (XEXCH50) is not kept with the message, so the next categorizer journals it again.
     JournalDataDropped = "journal-data-dropped",
+    /// Public folders: a change that does not fit a 300 KB replication batch is dropped from the message (backfill must find it).
+    PfLosesBatchOverflow = "pf-loses-batch-overflow",
+    /// Public folders: backfill requests go out as soon as changes are missed, without the 6/12-hour timeouts.
+    PfBackfillWithoutTimeout = "pf-backfill-without-timeout",
+    /// Public folders: 2003 servers choose backfill sources by Exchange 2000's rule (newest version first, cost ignored).
+    Pf2000SourceRule = "pf-2000-source-rule",
 }
 
 impl PlantedBug {
@@ -110,6 +116,8 @@ impl PlantedBug {
 /// The set of bugs switched on for a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Plants(u32);
+
+const _: () = assert!(PlantedBug::ALL.len() <= 32, "a planted bug set is 32 bits");
 
 impl Plants {
     /// No bugs: the real behaviour.

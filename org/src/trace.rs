@@ -689,8 +689,15 @@ server_events! {
     PfReceived "pf_received" { message: MessageId, kind: ReplicationKind, folder: FolderKey, from: ReplicaId },
     /// Missing changes entered the backfill array; the request waits until `due_ms`.
     PfBackfillQueued "pf_backfill_queued" { folder: FolderKey, changes: u64, due_ms: u64 },
-    /// A backfill request went to `source`, `waited_ms` after its entry was made.
-    PfBackfillRequested "pf_backfill_requested" { folder: FolderKey, source: ReplicaId, changes: u64, waited_ms: u64 },
+    /// A backfill request went to `source`, `waited_ms` after its entry was made; its
+    /// timeouts (6/12/24 h local, 12/24/48 h remote, §8) ask for `min_wait_ms`.
+    PfBackfillRequested "pf_backfill_requested" {
+        folder: FolderKey,
+        source: ReplicaId,
+        changes: u64,
+        waited_ms: u64,
+        min_wait_ms: u64,
+    },
     /// This server's public store became a replica of a folder, or left it.
     PfReplica "pf_replica" { folder: FolderKey, added: bool },
     /// A hierarchy change waits for its parent folder, or waited 7 days and was dropped.

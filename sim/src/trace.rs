@@ -59,6 +59,16 @@ pub struct LogSample {
     pub log_latency_ms: f64,
 }
 
+/// One public store in a public folder sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct PfStoreSample {
+    /// Public store name.
+    pub store: String,
+    /// Change numbers of its folders (and the hierarchy) another store holds and it
+    /// lacks.
+    pub backlog: u64,
+}
+
 /// One DC in a directory sample.
 #[derive(Clone, Debug, Serialize)]
 pub struct DcSample {
@@ -116,6 +126,9 @@ pub enum TraceEvent {
     /// its domain whose winning write it does not hold yet), replication bytes, and
     /// whether all replicas agree.
     AdSample { dcs: Vec<DcSample>, bytes: u64, interval_ms: u64, converged: bool },
+    /// Each public store's replication backlog, as its disk holds it, and whether every
+    /// store agrees (every sample interval, with public stores).
+    PfSample { stores: Vec<PfStoreSample>, converged: bool },
     /// A host beyond the organization stopped or started answering.
     HostState { host: String, state: &'static str },
     /// Queue depths (every sample interval).

@@ -4,6 +4,7 @@
 //! replication messages and their 300 KB batches; the backfill array with its timeouts
 //! and source selection; and the public store with its replication agent.
 
+pub mod agreement;
 pub mod backfill;
 pub mod cn_set;
 pub mod public_store;

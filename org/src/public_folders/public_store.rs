@@ -8,7 +8,7 @@
 //! then is asked for. The agent is pure: the server hands it time and messages and
 //! sends what it asks to send as mail.
 
-use super::backfill::{choose_sources, BackfillArray, Candidate, PeerInfo, SourceRule};
+use super::backfill::{choose_sources, timeout_ms, BackfillArray, Candidate, PeerInfo, SourceRule};
 use super::cn_set::{ChangeNumber, CnSet, ReplicaId};
 use super::replicated_table::{Entry, ReplicatedTable};
 use super::replication_message::{
@@ -75,8 +75,9 @@ pub enum PfOutput {
     Send { to: Vec<ReplicaId>, message: ReplicationMessage },
     /// Missing changes entered the backfill array; the request goes out at `due`.
     BackfillQueued { folder: FolderKey, changes: u64, due: Instant },
-    /// A backfill request went to `source` for `changes` change numbers.
-    BackfillRequested { folder: FolderKey, source: ReplicaId, changes: u64, waited_ms: u64 },
+    /// A backfill request went to `source` for `changes` change numbers, `waited_ms`
+    /// after its entry was made; its timeouts ask for at least `min_wait_ms`.
+    BackfillRequested { folder: FolderKey, source: ReplicaId, changes: u64, waited_ms: u64, min_wait_ms: u64 },
     /// A hierarchy change waits for its parent folder.
     HierarchyWaiting { folder: FolderId },
     /// A hierarchy change waited 7 days for its parent and was dropped.

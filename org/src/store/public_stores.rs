@@ -6,6 +6,7 @@
 
 use super::information_store::InformationStore;
 use crate::message::Message;
+use crate::planted_bugs::PlantedBug;
 use crate::public_folders::backfill::PeerInfo;
 use crate::public_folders::cn_set::ReplicaId;
 use crate::public_folders::public_store::{PfAdmin, PfOutput, PfRefusal, PublicStore, PublicStoreSettings};
@@ -27,10 +28,13 @@ impl InformationStore {
         if let Some(store) = disk {
             return Some(store.clone());
         }
-        let settings = PublicStoreSettings {
-            calendar: self.topology.calendar,
-            ..self.topology.public_store(replica).settings.clone()
-        };
+        let t = &self.topology;
+        let mut settings = PublicStoreSettings { calendar: t.calendar, ..t.public_store(replica).settings.clone() };
+        settings.lose_batch_overflow |= t.bug(PlantedBug::PfLosesBatchOverflow);
+        settings.backfill_without_timeout |= t.bug(PlantedBug::PfBackfillWithoutTimeout);
+        if t.bug(PlantedBug::Pf2000SourceRule) {
+            settings.source_rule = crate::public_folders::backfill::SourceRule::VersionFirst;
+        }
         let peers = self.public_store_peers(replica);
         Some(PublicStore::new(replica, settings, peers, &self.topology.public_folders, now))
     }
@@ -154,8 +158,8 @@ fn trace_event(output: PfOutput, log_deletions: bool) -> ServerEvent {
         PfOutput::BackfillQueued { folder, changes, due } => {
             ServerEvent::PfBackfillQueued { folder, changes, due_ms: due.as_ms() }
         }
-        PfOutput::BackfillRequested { folder, source, changes, waited_ms } => {
-            ServerEvent::PfBackfillRequested { folder, source, changes, waited_ms }
+        PfOutput::BackfillRequested { folder, source, changes, waited_ms, min_wait_ms } => {
+            ServerEvent::PfBackfillRequested { folder, source, changes, waited_ms, min_wait_ms }
         }
         PfOutput::HierarchyWaiting { folder } => {
             ServerEvent::PfHierarchyOrphan { folder: FolderKey::Folder(folder), expired: false }

@@ -42,7 +42,7 @@ impl Expectations {
     }
 
     /// Counts what one server event shows.
-    pub(super) fn observe(&mut self, now: Instant, event: &ServerEvent) {
+    pub(super) fn observe(&mut self, now: Instant, server: ServerId, event: &ServerEvent) {
         let within = |from: &Instant, until: &Instant| *from <= now && now <= *until;
         match event {
             ServerEvent::Delivered { message: MessageId::Client(_), latency_ms, .. } => {
@@ -72,6 +72,9 @@ impl Expectations {
             }),
             ServerEvent::Recovered { .. } => self.recoveries += 1,
             ServerEvent::GcFailover { .. } => self.count(|e| matches!(e, Expect::GcFailovers { .. })),
+            ServerEvent::PfBackfillRequested { source, .. } => self.count(|e| {
+                matches!(e, Expect::PublicFolderBackfill { server: s, source: r, .. } if *s == server && r == source)
+            }),
             ServerEvent::CategorizerRetry { .. } => self.count(|e| matches!(e, Expect::CategorizerRetries { .. })),
             _ => {}
         }
@@ -93,6 +96,7 @@ impl Expectations {
                 Expect::LinkStateConverges { within_ms } | Expect::DirectoryConverges { within_ms } => {
                     Some((i, self.last_fault.plus_ms(*within_ms)))
                 }
+                Expect::PublicFoldersConverge(at) => Some((i, *at)),
                 _ => None,
             })
             .collect()
@@ -166,6 +170,7 @@ impl Expectations {
                 Expect::LinkStateConverges { within_ms } | Expect::DirectoryConverges { within_ms } => {
                     self.convergence_result(i, e, *within_ms)
                 }
+                Expect::PublicFoldersConverge(at) => self.public_convergence_result(i, *at),
                 Expect::LinkStateMessages { at_least, at_most } => {
                     let (seen, bounds) = (link_state_messages, bounds(*at_least, *at_most));
                     CheckResult {
@@ -206,6 +211,10 @@ impl Expectations {
             Expect::DeliveredTo { name, at_least, at_most, .. } => {
                 let name = format!("delivered_to {name} {}", bounds(*at_least, *at_most));
                 (name, within(seen, *at_least, *at_most), format!("{seen} message(s) delivered"))
+            }
+            Expect::PublicFolderBackfill { name, at_least, at_most, .. } => {
+                let kind = format!("public_folder_backfill {name} {}", bounds(*at_least, *at_most));
+                (kind, within(seen, *at_least, *at_most), format!("{seen} backfill request(s)"))
             }
             Expect::GcFailovers { at_least, at_most }
             | Expect::CategorizerRetries { at_least, at_most }
@@ -248,6 +257,20 @@ impl Expectations {
                 None => "no deliveries in the window".into(),
             },
         }
+    }
+
+    /// The public stores agreeing at `at`.
+    fn public_convergence_result(&self, i: usize, at: Instant) -> CheckResult {
+        let when = Duration::from_ms(at.as_ms());
+        let detail = match self.deadline_results.get(&i) {
+            None => format!("the run ends before {when}"),
+            Some((true, _)) => {
+                "every store held one hierarchy, every replica of each folder one CNSet and content".into()
+            }
+            Some((false, _)) => self.convergence_detail.get(&i).cloned().unwrap_or_default(),
+        };
+        let ok = self.deadline_results.get(&i).is_some_and(|r| r.0);
+        CheckResult { name: format!("public_folders_converge at {when}"), ok, detail }
     }
 
     /// Link state or the directory agreeing everywhere, judged `within_ms` after the

@@ -24,6 +24,7 @@ mod least_cost_routing;
 mod link_state_mirror;
 pub mod log_disk;
 mod pair_table;
+pub mod public_folders;
 mod quota;
 mod recipient_ledger;
 mod restore_window;
@@ -146,6 +147,7 @@ pub struct Checker {
     /// Server names, for details.
     server_names: Vec<String>,
     ledger: RecipientLedger,
+    public: public_folders::PublicFolderJudge,
     mirror: LinkStateMirror,
     routes: RouteJudge,
     expansion: ExpansionOrder,
@@ -178,6 +180,7 @@ impl Checker {
             },
             server_names,
             ledger,
+            public: public_folders::PublicFolderJudge::default(),
             mirror: LinkStateMirror::new(topology.clone(), servers),
             routes: RouteJudge::new(topology.clone(), servers),
             expansion: ExpansionOrder::default(),
@@ -271,7 +274,7 @@ impl Checker {
         name: &dyn Fn(MessageId, AddressId) -> String,
     ) -> Vec<Violation> {
         let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
-        self.expectations.observe(now, event);
+        self.expectations.observe(now, server, event);
         if let Settled::DeliveredToClient(recipient) = self.ledger.observe(server, event, &mut judge) {
             self.expectations.delivered_to(recipient);
         }
@@ -297,6 +300,7 @@ impl Checker {
         let agreement = match self.expectations.deadline_kind(index) {
             Expect::DirectoryConverges { .. } => Some(self.directory.agreement()),
             Expect::LinkStateConverges { .. } => Some(self.link_state_agreement().map(|_| ())),
+            Expect::PublicFoldersConverge(_) => Some(self.public.agreement()),
             _ => None,
         };
         self.expectations.deadline_reached(index, agreement, self.ledger.unresolved);
@@ -364,6 +368,45 @@ impl Checker {
         let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
         self.quota.delivered(now, message, mailbox, store, size_bytes, &mut judge);
         judge.out
+    }
+
+    /// SP2's organization-wide stop of public folder content replication, on or off.
+    pub fn public_content_stopped(&mut self, now: Instant, stopped: bool) {
+        self.public.content_stopped(now, stopped);
+    }
+
+    /// Judges a server's public folder event at `now`; `folder` names folders.
+    pub fn public_observe(
+        &mut self,
+        now: Instant,
+        server: ServerId,
+        event: &ServerEvent,
+        folder: public_folders::FolderName<'_>,
+        name: &dyn Fn(MessageId, AddressId) -> String,
+    ) -> Vec<Violation> {
+        let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
+        let server = judge.server_name(server);
+        self.public.observe(now, &server, event, folder, &mut judge);
+        judge.out
+    }
+
+    /// The durable public stores at `now`: the changes-kept invariant and the agreement
+    /// the convergence expectation reads.
+    pub fn public_sample(
+        &mut self,
+        now: Instant,
+        stores: &[&org::public_folders::public_store::PublicStore],
+        names: &org::public_folders::agreement::Names<'_>,
+        name: &dyn Fn(MessageId, AddressId) -> String,
+    ) -> Vec<Violation> {
+        let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
+        self.public.sample(now, stores, names, &mut judge);
+        judge.out
+    }
+
+    /// Since when the public stores have agreed (None: they do not at the last sample).
+    pub fn public_converged_since(&self) -> Option<Instant> {
+        self.public.converged_since()
     }
 
     /// A database was dismounted or mounted.
@@ -455,6 +498,9 @@ impl Checker {
                 format!("{} journal report(s), one per message and journal", self.ledger.journal_reports())
             }
             Invariant::QuotaHonoured => self.quota.detail(),
+            Invariant::PfChangesKept | Invariant::PfBackfillTimeouts | Invariant::PfHierarchyOnlyWhileStopped => {
+                self.public.detail(invariant)
+            }
         }
     }
 }

@@ -95,6 +95,20 @@ impl Resolver<'_> {
                 let id = found?;
                 Expect::DeliveredTo { recipient: id, name: recipient.clone(), at_least: *at_least, at_most: *at_most }
             }
+            Expectation::PublicFolderBackfill { store, source, at_least, at_most } => {
+                self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                let names = &ctx.public.store_names;
+                let asking = self.reference(names, "public store", store, &at.key("store"));
+                let asked = self.reference(names, "public store", source, &at.key("source"));
+                let (asking, asked) = (asking?, asked?);
+                Expect::PublicFolderBackfill {
+                    server: ctx.public.stores[asking].server,
+                    source: org::public_folders::cn_set::ReplicaId(asked as u16),
+                    name: format!("{store} <- {source}"),
+                    at_least: *at_least,
+                    at_most: *at_most,
+                }
+            }
             Expectation::GcFailovers { at_least, at_most } => {
                 self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
                 Expect::GcFailovers { at_least: *at_least, at_most: *at_most }
@@ -108,6 +122,15 @@ impl Resolver<'_> {
                 Expect::CategorizerRetries { at_least: *at_least, at_most: *at_most }
             }
             Expectation::LinkStateConverges { within } => Expect::LinkStateConverges { within_ms: within.ms },
+            Expectation::PublicFoldersConverge { at: by } => {
+                if ctx.public.stores.is_empty() {
+                    self.error(at, "public_folders_converge needs a public store");
+                }
+                if by.ms > ctx.scenario.duration.ms {
+                    self.error(&at.key("at"), format!("{by} is after the run ends ({})", ctx.scenario.duration));
+                }
+                Expect::PublicFoldersConverge(Instant(by.ms))
+            }
             Expectation::DirectoryConverges { within } => {
                 if !ctx.replicating {
                     self.error(at, "directory_converges needs topology.ad_replication");

@@ -392,6 +392,14 @@ pub enum Expect {
         at_most: Option<u64>,
     },
     /// GCs given up by the categorizer, within bounds.
+    PublicFolderBackfill {
+        /// The asking store's server.
+        server: ServerId,
+        source: org::public_folders::cn_set::ReplicaId,
+        name: String,
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+    },
     GcFailovers {
         at_least: Option<u64>,
         at_most: Option<u64>,
@@ -417,6 +425,8 @@ pub enum Expect {
     DirectoryConverges {
         within_ms: u64,
     },
+    /// The public stores agree at this instant.
+    PublicFoldersConverge(Instant),
     /// Every running server's table has the same digest this long after the last fault.
     LinkStateConverges {
         within_ms: u64,
@@ -491,6 +501,14 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The name of the public store on `server` (a server with none: its name).
+    pub fn public_store_of_server(&self, server: ServerId) -> &str {
+        match self.topology.public_store_of(server) {
+            Some(r) => &self.topology.public_store(r).name,
+            None => &self.topology.server(server).name,
+        }
+    }
+
     /// A cluster node's name.
     pub fn node_name(&self, n: ClusterNode) -> &str {
         &self.clusters[usize::from(n.cluster)].nodes[usize::from(n.node.0)]

@@ -42,6 +42,16 @@ pub enum Invariant {
     /// send and receive" limit, allowing for the store's 2-hour quota cache
     /// (EXCHANGE2003.md §7).
     QuotaHonoured,
+    /// Public folders: a change a public store made durable is never lost — the stores
+    /// holding a live folder (or the hierarchy) hold every change number of it ever held
+    /// (EXCHANGE2003.md §8).
+    PfChangesKept,
+    /// Public folders: no backfill request goes out before its timeouts (6, 12, 24 hours
+    /// from a source in the local site; 12, 24, 48 from a remote one; §8).
+    PfBackfillTimeouts,
+    /// Public folders: while SP2's organization-wide stop is on, no content replicates;
+    /// only the hierarchy does (§8).
+    PfHierarchyOnlyWhileStopped,
 }
 
 impl Invariant {
@@ -59,6 +69,9 @@ impl Invariant {
             Invariant::LogDiskCapacity => "log_disk_capacity",
             Invariant::JournalOnce => "journal_once",
             Invariant::QuotaHonoured => "quota_honoured",
+            Invariant::PfChangesKept => "pf_changes_kept",
+            Invariant::PfBackfillTimeouts => "pf_backfill_timeouts",
+            Invariant::PfHierarchyOnlyWhileStopped => "pf_hierarchy_only_while_stopped",
         }
     }
 }
@@ -199,6 +212,12 @@ pub enum Expectation {
         /// The bound.
         within: Duration,
     },
+    /// Liveness: at `at`, every public store holds the same hierarchy and every replica
+    /// of each folder (only the stores on its replica list) the same CNSet and content.
+    PublicFoldersConverge {
+        /// When it is judged.
+        at: Duration,
+    },
     /// Messages relayed to the named host beyond the organization (an MX host, smart
     /// host or foreign MTA) between `from` and `until` are at least `at_least` and at
     /// most `at_most`: proof of MX preference, load sharing and failover.
@@ -224,6 +243,20 @@ pub enum Expectation {
     DeliveredTo {
         /// Alias or address.
         recipient: String,
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
+    /// Backfill requests a public store sent to another (its source), within bounds:
+    /// proof of the source rule (2003: cost first; 2000: newest version first).
+    PublicFolderBackfill {
+        /// The public store asking.
+        store: String,
+        /// The public store asked.
+        source: String,
         /// Lower bound.
         #[serde(default)]
         at_least: Option<u64>,

@@ -107,6 +107,9 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::LogDiskCapacity,
         Invariant::JournalOnce,
         Invariant::QuotaHonoured,
+        Invariant::PfChangesKept,
+        Invariant::PfBackfillTimeouts,
+        Invariant::PfHierarchyOnlyWhileStopped,
     ]
 }
 /// §4: the 2003 review window, 10 min [P].

@@ -29,6 +29,7 @@ mod information_store;
 mod move_mailbox;
 mod names;
 mod post;
+pub mod public_folders;
 mod recipient_writes;
 mod server;
 mod timeline;
@@ -98,6 +99,9 @@ pub struct RunOutcome {
     /// Directory replication, when the scenario simulates it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryTotals>,
+    /// Public folder replication, when the organization has public stores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_folders: Option<public_folders::PublicFolderTotals>,
     /// Every check's result.
     pub checks: Vec<CheckResult>,
     /// How often each of the scenario's sometimes properties happened (not a pass or a
@@ -230,6 +234,8 @@ struct World {
     public_posts: Vec<Vec<crate::workload::PostStream>>,
     /// SP2: content replication is stopped organization-wide (the directory's setting).
     public_content_stopped: bool,
+    /// Public folder replication so far.
+    public_totals: public_folders::PublicFolderTotals,
     inboxes: Vec<Inbox<Input>>,
     /// Packets on their way to each node (hosts never die: a host that is down drops
     /// what it gets).
@@ -394,6 +400,11 @@ impl World {
                 let check = self.size_check(server, *store, *logical_bytes, *verdict);
                 violations.extend(self.checker.database_size(check, &|m, r| pair_name(resolved, m, r)));
             }
+            ServerEvent::PfSent { .. }
+            | ServerEvent::PfBackfillRequested { .. }
+            | ServerEvent::Transferred { message: MessageId::Replication { .. }, .. } => {
+                violations.extend(self.public_event(now, server, event));
+            }
             _ => {}
         }
         self.trace.record_server(now.as_ms(), server, event, &self.names);
@@ -439,6 +450,7 @@ impl World {
             };
             self.record(now.as_ms(), "wan", &event);
         }
+        self.public_sample(now);
         let ls = std::mem::take(&mut self.link_state_interval);
         let event = TraceEvent::LinkStateSample { messages: ls.updates, bytes: ls.bytes, interval_ms };
         self.record(now.as_ms(), "link_state", &event);
@@ -652,6 +664,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         populations,
         public_posts: public_posts(&resolved, servers, seed),
         public_content_stopped: false,
+        public_totals: Default::default(),
         inboxes: (0..servers).map(|_| Inbox::default()).collect(),
         posts: Posts::new(servers, topology.internet.hosts.len(), dc_count),
         host_up: vec![true; topology.internet.hosts.len()],
@@ -778,6 +791,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
                 replication_bytes: w.ad_bytes,
                 converged_at_s: w.directory_agreed_since.map(|t| t as f64 / 1_000.0),
             }),
+            public_folders: (!resolved.topology.public_stores.is_empty()).then(|| w.public_totals.clone()),
             checks,
             sometimes,
             trace_error,
@@ -838,7 +852,9 @@ async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle], timeli
             next_sample += interval;
         }
         while let Some((index, _)) = deadlines.next_if(|(_, at)| at.as_ms() <= t) {
-            lock(world).checker.deadline_reached(index);
+            let mut w = lock(world);
+            w.public_sample(now);
+            w.checker.deadline_reached(index);
         }
         if t >= end {
             // What the servers do at the last instant (an action at the end) belongs to

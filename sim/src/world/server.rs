@@ -158,7 +158,7 @@ impl ServerNode {
         for posts in &mut w.public_posts[usize::from(id.0)] {
             while let Some((folder, size_bytes)) = posts.post_due(now) {
                 // A refusal (the replica left) is traced by the store.
-                let _ = server.handle_public_post(now, folder, size_bytes);
+                w.public_totals.posts += u64::from(server.handle_public_post(now, folder, size_bytes).is_ok());
             }
         }
         if now.as_ms() >= self.next_sample_ms {

@@ -76,6 +76,7 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             };
             if let PfAdmin::ContentReplication { stopped } = order.admin {
                 w.public_content_stopped = stopped;
+                w.checker.public_content_stopped(now, stopped);
             }
             for r in stores {
                 let server = w.resolved.topology.public_store(r).server;

@@ -112,7 +112,9 @@ impl PublicStore {
             for (source, cns) in sources {
                 let changes = cns.len();
                 let waited_ms = now.since(entry.created);
-                self.out.push(PfOutput::BackfillRequested { folder: entry.folder, source, changes, waited_ms });
+                let min_wait_ms = (0..=entry.attempts).map(|a| timeout_ms(entry.local_site, a)).sum();
+                let folder = entry.folder;
+                self.out.push(PfOutput::BackfillRequested { folder, source, changes, waited_ms, min_wait_ms });
                 let status = self.status_of(entry.folder);
                 let message =
                     self.message(ReplicationKind::BackfillRequest, entry.folder, status, Payload::Request(cns));

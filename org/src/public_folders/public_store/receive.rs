@@ -118,7 +118,7 @@ impl PublicStore {
         if missing.is_empty() {
             return;
         }
-        let local_site = self.first_source(folder, &missing).is_some_and(|p| p.local_site);
+        let local_site = self.held_in_local_site(folder, &missing);
         if let Some(entry) = self.backfill.add(folder, &missing, now, local_site) {
             let (changes, mut due) = (entry.missing.len(), entry.due);
             if self.settings.backfill_without_timeout {
@@ -129,9 +129,13 @@ impl PublicStore {
         }
     }
 
-    /// The source the rule would ask first for `missing`.
-    fn first_source(&self, folder: FolderKey, missing: &CnSet) -> Option<PeerInfo> {
-        let sources = self.sources(folder, missing);
-        sources.first().and_then(|(r, _)| self.peers.get(r).copied())
+    /// Whether a store in this server's site holds some of `missing`: then the entry
+    /// waits the local site's timeouts (6/12/24 h), else the remote ones (12/24/48 h,
+    /// §8) — whichever store the source rule then asks.
+    fn held_in_local_site(&self, folder: FolderKey, missing: &CnSet) -> bool {
+        let known = self.statuses.range((folder, ReplicaId(0))..=(folder, ReplicaId(u16::MAX)));
+        known.into_iter().any(|((_, r), status)| {
+            self.peers.get(r).is_some_and(|p| p.local_site) && !status.intersection(missing).is_empty()
+        })
     }
 }
