@@ -527,3 +527,22 @@ fn a_deadline_needs_the_workload_stopped_before_it() {
     let err = broken("late-workload", |t| t.replacen("\"until\": \"20h\"", "\"until\": \"21h\"", 1));
     insta::assert_snapshot!(err, @"late-workload.json:365:15: checks.expect[0].at: clients send until 21h (workload.until, the run's end by default), so mail submitted just before this deadline cannot be resolved by it; stop the workload before the deadline");
 }
+
+/// Public folders: a replica list naming no public store, a folder whose parent is not
+/// listed before it, and clients posting through a server holding no replica.
+#[test]
+fn public_folder_mistakes_name_their_place() {
+    let err = broken_copy("pf-backfill-2003", "pf-mistakes", |t| {
+        t.replacen("\"path\": \"Sales\"", "\"path\": \"Sales/EMEA\"", 1).replacen(
+            "\"Public Folder Store (EX-BR2)\"\n        ]",
+            "\"Public Folder Store (EX-BR9)\"\n        ]",
+            1,
+        )
+    });
+    assert!(err.contains("public_folders.folders[0].path: its parent \"Sales\" is not listed before it"), "{err}");
+    assert!(
+        err.contains("public_folders.folders[0].replicas[1]: no public store named \"Public Folder Store (EX-BR9)\""),
+        "{err}"
+    );
+    assert!(err.contains("timeline[0].folder: no public folder named \"Sales\""), "{err}");
+}

@@ -192,6 +192,12 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     for_each_record(trace, |n, v| {
         let node = as_str(v, "node", trace, n)?.to_string();
         let t = as_u64(v, "t_ms", trace, n)?;
+        // Public folder replication mail (PFR-…) is delivered into public stores
+        // (`pf_received`), judged by the public folder checks and summed in `--json`'s
+        // `public_folders`: it is not a recipient fate of this table.
+        if v.get("message").and_then(|m| m.as_str()).is_some_and(|m| m.starts_with("PFR-")) {
+            return Ok(());
+        }
         match as_str(v, "event", trace, n)? {
             "submitted" => {
                 let message = as_str(v, "message", trace, n)?.to_string();
