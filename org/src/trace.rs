@@ -707,6 +707,12 @@ server_events! {
     PfFolderDeleted "pf_folder_deleted" { folder: FolderKey, name: String, by: AddressId, event_9682: bool },
     /// A client's post to a folder was refused here (no such folder, or no replica).
     PfPostRefused "pf_post_refused" { folder: FolderKey, reason: PfRefusal },
+    /// A client of this server opened a folder: served here (`tried` 0) or referred to
+    /// `served_by` after trying `tried` servers of the referral order (the last one
+    /// reached), at referral cost `cost`; `served_by` null: no server could be reached.
+    PfRead "pf_read" { folder: FolderKey, served_by: Option<ServerId>, tried: u32, cost: u32 },
+    /// A client's read of a folder the hierarchy here does not hold.
+    PfReadRefused "pf_read_refused" { folder: FolderKey, reason: PfRefusal },
     /// An administrator's order to this server's public store was refused.
     PfAdminRefused "pf_admin_refused" { folder: FolderKey, reason: PfRefusal },
     /// The routing group master reviewed a report.

@@ -170,9 +170,11 @@ impl ClientPopulation {
     }
 }
 
-/// MAPI clients posting to one public folder through one server: a Poisson stream at a
-/// constant rate inside its window, from its own stream `posts:<server>#<i>`. While the
-/// server is down its clients cannot post; those posts are skipped.
+/// MAPI clients posting to (or opening) one public folder through one server: a Poisson
+/// stream at a constant rate inside its window, from its own stream
+/// `posts:<server>#<i>` (`reads:<server>#<i>` for opens; `i` counts both kinds in the
+/// order the scenario lists them). While the server is down its clients cannot work;
+/// what was due is skipped.
 pub struct PostStream {
     spec: crate::resolve::PostSpec,
     rng: Stream,
@@ -184,7 +186,8 @@ impl PostStream {
     pub fn new(resolved: &Resolved, index: usize, seed: u64) -> Self {
         let spec = resolved.public_posts[index].clone();
         let name = &resolved.topology.server(spec.server).name;
-        let mut stream = PostStream { rng: Stream::new(seed, &format!("posts:{name}#{index}")), next_ms: None, spec };
+        let kind = if spec.read { "reads" } else { "posts" };
+        let mut stream = PostStream { rng: Stream::new(seed, &format!("{kind}:{name}#{index}")), next_ms: None, spec };
         stream.next_ms = stream.draw_after(stream.spec.from_ms as f64);
         stream
     }
@@ -212,10 +215,10 @@ impl PostStream {
         }
     }
 
-    /// If a post is due at `now`: its folder and size.
-    pub fn post_due(&mut self, now: Instant) -> Option<(org::public_folders::replication_message::FolderId, u64)> {
+    /// If a post (or an open) is due at `now`: the load's spec.
+    pub fn due(&mut self, now: Instant) -> Option<&crate::resolve::PostSpec> {
         let due = self.next_ms.filter(|ms| *ms <= now.as_ms() as f64)?;
         self.next_ms = self.draw_after(due);
-        Some((self.spec.folder, self.spec.size_bytes))
+        Some(&self.spec)
     }
 }

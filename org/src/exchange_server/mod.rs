@@ -194,6 +194,18 @@ impl ExchangeServer {
         posted
     }
 
+    /// A MAPI client opens a public folder through this server; `available` says which
+    /// servers the client can reach now.
+    pub fn handle_public_read(
+        &mut self,
+        now: Instant,
+        folder: crate::public_folders::replication_message::FolderId,
+        available: &dyn Fn(ServerId) -> bool,
+    ) {
+        self.store.public_read(folder, available);
+        self.settle(now);
+    }
+
     /// An administrator's order to this server's public store (refusals are traced).
     pub fn handle_public_admin(&mut self, now: Instant, order: &crate::public_folders::public_store::PfAdmin) {
         self.store.public_admin(now, order);

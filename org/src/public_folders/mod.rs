@@ -8,5 +8,6 @@ pub mod agreement;
 pub mod backfill;
 pub mod cn_set;
 pub mod public_store;
+pub mod referral;
 pub mod replicated_table;
 pub mod replication_message;

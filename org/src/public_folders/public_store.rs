@@ -41,6 +41,9 @@ pub struct PublicStoreSettings {
     pub source_rule: SourceRule,
     /// The preferred backfill source, when set.
     pub preferred_source: Option<ReplicaId>,
+    /// The server's 2003 custom referral list (server, cost); None: referrals follow
+    /// the routing groups.
+    pub referrals: Option<Vec<(crate::ServerId, u32)>>,
     /// Event 9682 is logged for a deletion here (SP2, diagnostics logging Medium or
     /// higher).
     pub log_deletions: bool,
@@ -61,6 +64,7 @@ impl Default for PublicStoreSettings {
             calendar: crate::calendar::Calendar::UNIX_EPOCH,
             source_rule: SourceRule::CostFirst,
             preferred_source: None,
+            referrals: None,
             log_deletions: false,
             lose_batch_overflow: false,
             backfill_without_timeout: false,
@@ -189,6 +193,12 @@ impl PublicStore {
     /// The folders whose content this store holds.
     pub fn folders(&self) -> &BTreeMap<FolderId, FolderReplica> {
         &self.folders
+    }
+
+    /// Whether this store holds a replica of the folder clients may use (not one that
+    /// is leaving).
+    pub fn holds(&self, folder: FolderId) -> bool {
+        self.folders.get(&folder).is_some_and(|r| !r.leaving)
     }
 
     /// The backfill array.

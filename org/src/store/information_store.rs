@@ -141,6 +141,10 @@ impl InformationStore {
             topology,
         };
         store.public = store.open_public_store(disk.public.as_deref(), now);
+        if let (None, Some(public)) = (&disk.public, &store.public) {
+            // A new public store is written when it first mounts.
+            store.out.write(DiskOp::PublicStore(Box::new(public.clone())));
+        }
         store.arm_storage_warning(now);
         store.arm_maintenance(now);
         store.refuse_mounts_on_full_log_disks();

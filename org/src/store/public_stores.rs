@@ -10,13 +10,14 @@ use crate::planted_bugs::PlantedBug;
 use crate::public_folders::backfill::PeerInfo;
 use crate::public_folders::cn_set::ReplicaId;
 use crate::public_folders::public_store::{PfAdmin, PfOutput, PfRefusal, PublicStore, PublicStoreSettings};
+use crate::public_folders::referral::{group_cost, referral_order};
 use crate::public_folders::replication_message::{FolderId, FolderKey, ReplicationMessage};
 use crate::routing::link_state::LinkStateTable;
 use crate::service_events::ToSmtp;
 use crate::time::Instant;
 use crate::trace::ServerEvent;
 use crate::transport::queue_directory::DiskOp;
-use crate::AddressId;
+use crate::{AddressId, ServerId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -50,11 +51,7 @@ impl InformationStore {
         let peer = |r: ReplicaId| {
             let other = t.public_store(r);
             let server = t.server(other.server);
-            let cost = match table.route(t, group, server.routing_group) {
-                Some(route) => route.cost,
-                None if server.routing_group == group => 0,
-                None => u32::MAX,
-            };
+            let cost = group_cost(t, &table, group, server.routing_group).unwrap_or(u32::MAX);
             PeerInfo { version: server.version, cost, local_site: other.site == mine.site }
         };
         (0..t.public_stores.len()).map(|i| ReplicaId(i as u16)).filter(|r| *r != me).map(|r| (r, peer(r))).collect()
@@ -104,6 +101,27 @@ impl InformationStore {
             self.out.emit(ServerEvent::PfAdminRefused { folder, reason });
         }
         self.public_settle(true);
+    }
+
+    /// A client opens a folder through this server's public store: served here when
+    /// it holds a replica, else referred to the first server of the referral order
+    /// `available` says the client can reach (traced either way).
+    pub fn public_read(&mut self, folder: FolderId, available: &dyn Fn(ServerId) -> bool) {
+        let Some(store) = self.public.as_ref() else { return };
+        let key = FolderKey::Folder(folder);
+        let Some(props) = store.folder(folder) else {
+            let reason = PfRefusal::NoFolder;
+            return self.out.emit(ServerEvent::PfReadRefused { folder: key, reason });
+        };
+        if store.holds(folder) {
+            return self.out.emit(ServerEvent::PfRead { folder: key, served_by: Some(self.id), tried: 0, cost: 0 });
+        }
+        let custom = self.topology.public_store(store.replica()).settings.referrals.as_deref();
+        let order = referral_order(&self.topology, self.id, &props.replicas, custom);
+        let reached = order.iter().position(|(s, _)| available(*s));
+        let (served_by, cost) = reached.map_or((None, 0), |i| (Some(order[i].0), order[i].1));
+        let tried = reached.map_or(order.len(), |i| i + 1) as u32;
+        self.out.emit(ServerEvent::PfRead { folder: key, served_by, tried, cost });
     }
 
     /// The organization-wide SP2 switch as the directory holds it when the service

@@ -72,6 +72,9 @@ impl Expectations {
             }),
             ServerEvent::Recovered { .. } => self.recoveries += 1,
             ServerEvent::GcFailover { .. } => self.count(|e| matches!(e, Expect::GcFailovers { .. })),
+            ServerEvent::PfRead { served_by, .. } => self.count(|e| {
+                matches!(e, Expect::PublicFolderReads { server: s, served_by: b, .. } if *s == server && b == served_by)
+            }),
             ServerEvent::PfBackfillRequested { source, .. } => self.count(|e| {
                 matches!(e, Expect::PublicFolderBackfill { server: s, source: r, .. } if *s == server && r == source)
             }),
@@ -211,6 +214,10 @@ impl Expectations {
             Expect::DeliveredTo { name, at_least, at_most, .. } => {
                 let name = format!("delivered_to {name} {}", bounds(*at_least, *at_most));
                 (name, within(seen, *at_least, *at_most), format!("{seen} message(s) delivered"))
+            }
+            Expect::PublicFolderReads { name, at_least, at_most, .. } => {
+                let kind = format!("public_folder_reads {name} {}", bounds(*at_least, *at_most));
+                (kind, within(seen, *at_least, *at_most), format!("{seen} open(s)"))
             }
             Expect::PublicFolderBackfill { name, at_least, at_most, .. } => {
                 let kind = format!("public_folder_backfill {name} {}", bounds(*at_least, *at_most));

@@ -109,6 +109,23 @@ impl Resolver<'_> {
                     at_most: *at_most,
                 }
             }
+            Expectation::PublicFolderReads { server, served_by, at_least, at_most } => {
+                self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                let client = self.reference(&org.servers, "server", server, &at.key("server"));
+                let by = if served_by.eq_ignore_ascii_case("none") {
+                    Some(None)
+                } else {
+                    let by = self.reference(&org.servers, "server", served_by, &at.key("served_by"));
+                    by.map(|s| Some(ServerId(s as u16)))
+                };
+                Expect::PublicFolderReads {
+                    server: ServerId(client? as u16),
+                    served_by: by?,
+                    name: format!("{server} -> {served_by}"),
+                    at_least: *at_least,
+                    at_most: *at_most,
+                }
+            }
             Expectation::GcFailovers { at_least, at_most } => {
                 self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
                 Expect::GcFailovers { at_least: *at_least, at_most: *at_most }

@@ -79,7 +79,10 @@ impl Resolver<'_> {
                 let address = format!("{}-IS@{}", s.name, people.primary);
                 let Some(address) = self.intern(&mut people.book, address, &at) else { continue };
                 people.directory.add_public_store(address, replica, server);
-                let settings = self.store_settings(s, def, &at);
+                let mut settings = self.store_settings(s, def, &at);
+                if let Some(list) = &def.referrals {
+                    settings.referrals = Some(self.referral_list(list, org, &at.key("referrals")));
+                }
                 let site = org.server_site[si] as u16;
                 stores.push(PublicStoreConfig { name: def.name.clone(), server, address, site, settings });
             }
@@ -240,10 +243,60 @@ impl Resolver<'_> {
                 server,
                 per_hour: post.per_hour,
                 size_bytes: post.size_kb * 1024,
+                read: false,
                 from_ms,
                 until_ms,
             });
         }
+        self.read_loads(scenario, org, plan);
+    }
+
+    /// Read loads: a folder, a server with a public store, a rate and a window.
+    fn read_loads(&mut self, scenario: &Scenario, org: &Org, plan: &mut PublicPlan) {
+        let rp = p().key("public_folders").key("reads");
+        for (i, read) in scenario.public_folders.reads.iter().enumerate() {
+            let at = rp.index(i);
+            let folder = self.reference(&plan.paths, "public folder", &read.folder, &at.key("folder"));
+            let server = self.reference(&org.servers, "server", &read.server, &at.key("server"));
+            if !(read.per_hour > 0.0 && read.per_hour <= 100_000.0) {
+                self.error(&at.key("per_hour"), "expected a rate above 0 and at most 100,000 opens an hour");
+            }
+            let from_ms = read.from.map_or(0, |d| d.ms);
+            let until_ms = read.until.map_or(scenario.duration.ms, |d| d.ms);
+            if from_ms >= until_ms || until_ms > scenario.duration.ms {
+                self.error(&at, "expected from < until, inside the run");
+            }
+            let (Some(folder), Some(server)) = (folder, server) else { continue };
+            let server = ServerId(server as u16);
+            if !plan.stores.iter().any(|s| s.server == server) {
+                let message = format!("{:?} has no public store: its clients have no hierarchy to open", read.server);
+                self.error(&at.key("server"), message);
+                continue;
+            }
+            let (folder, per_hour) = (plan.folder(folder), read.per_hour);
+            plan.posts.push(PostSpec { folder, server, per_hour, size_bytes: 0, read: true, from_ms, until_ms });
+        }
+    }
+
+    /// A server's custom referral list: servers of the organization, each once.
+    fn referral_list(
+        &mut self,
+        list: &[crate::scenario::ReferralDef],
+        org: &Org,
+        at: &JsonPath,
+    ) -> Vec<(ServerId, u32)> {
+        let mut out: Vec<(ServerId, u32)> = Vec::new();
+        for (k, r) in list.iter().enumerate() {
+            let Some(s) = self.reference(&org.servers, "server", &r.server, &at.index(k).key("server")) else {
+                continue;
+            };
+            let s = ServerId(s as u16);
+            if out.iter().any(|(o, _)| *o == s) {
+                self.error(&at.index(k).key("server"), format!("{:?} is listed twice", r.server));
+            }
+            out.push((s, r.cost));
+        }
+        out
     }
 }
 

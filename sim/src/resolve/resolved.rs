@@ -301,8 +301,10 @@ pub struct PostSpec {
     pub server: ServerId,
     /// Posts an hour.
     pub per_hour: f64,
-    /// Each post's size.
+    /// Each post's size (0 for reads).
     pub size_bytes: u64,
+    /// The clients open the folder rather than post to it.
+    pub read: bool,
     /// The window the clients post in, from the run's start.
     pub from_ms: u64,
     /// Its end.
@@ -396,6 +398,14 @@ pub enum Expect {
         /// The asking store's server.
         server: ServerId,
         source: org::public_folders::cn_set::ReplicaId,
+        name: String,
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+    },
+    PublicFolderReads {
+        server: ServerId,
+        /// None: no server reached.
+        served_by: Option<ServerId>,
         name: String,
         at_least: Option<u64>,
         at_most: Option<u64>,

@@ -264,6 +264,21 @@ pub enum Expectation {
         #[serde(default)]
         at_most: Option<u64>,
     },
+    /// Folder opens by clients of `server` served by `served_by` (the server itself when
+    /// it holds a replica, a referral otherwise; `none`: no server could be reached),
+    /// within bounds.
+    PublicFolderReads {
+        /// The clients' server.
+        server: String,
+        /// The server that served them, or `none`.
+        served_by: String,
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
     /// Times a GC did not answer the categorizer (a lookup or an expansion page) and it
     /// turned to another GC, starting its work again, within bounds.
     GcFailovers {

@@ -18,10 +18,27 @@ pub struct PublicStoreDef {
     /// Another public store asked first for backfill, whatever its cost.
     #[serde(default)]
     pub preferred_backfill_source: Option<String>,
+    /// The server's 2003 custom referral list (its "Public Folder Referrals" tab): a
+    /// client of this server is referred only to these servers, lowest cost first;
+    /// none (the default) refers along routing groups.
+    #[serde(default)]
+    pub referrals: Option<Vec<ReferralDef>>,
     /// Diagnostics logging of MSExchangeIS Public Folder: at `medium` or higher an SP2
     /// server logs event 9682 for every folder deleted on it.
     #[serde(default)]
     pub logging_level: LoggingLevel,
+}
+
+/// One server of a custom referral list.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralDef {
+    /// The server.
+    pub server: String,
+    /// Its cost, 1 to 100: a higher cost is used only when every lower one is
+    /// unavailable.
+    #[schemars(range(min = 1, max = 100))]
+    pub cost: u32,
 }
 
 /// A diagnostics logging level, as Exchange System Manager offers them.
@@ -49,6 +66,27 @@ pub struct PublicFolders {
     /// Clients posting to folders.
     #[serde(default)]
     pub posts: Vec<PostLoad>,
+    /// Clients opening folders (served by their server's replica, or referred).
+    #[serde(default)]
+    pub reads: Vec<ReadLoad>,
+}
+
+/// MAPI clients of one server opening one folder.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadLoad {
+    /// The folder's path.
+    pub folder: String,
+    /// The clients' server (it has a public store: its hierarchy names the replicas).
+    pub server: String,
+    /// Opens an hour (a Poisson stream).
+    pub per_hour: f64,
+    /// When reading starts (the run's start by default).
+    #[serde(default)]
+    pub from: Option<Duration>,
+    /// When reading stops (the run's end by default).
+    #[serde(default)]
+    pub until: Option<Duration>,
 }
 
 /// A public folder when the run starts.

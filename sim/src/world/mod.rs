@@ -401,6 +401,7 @@ impl World {
                 violations.extend(self.checker.database_size(check, &|m, r| pair_name(resolved, m, r)));
             }
             ServerEvent::PfSent { .. }
+            | ServerEvent::PfRead { .. }
             | ServerEvent::PfBackfillRequested { .. }
             | ServerEvent::Transferred { message: MessageId::Replication { .. }, .. } => {
                 violations.extend(self.public_event(now, server, event));

@@ -35,6 +35,9 @@ pub struct PublicFolderTotals {
     pub backfill_requests: u64,
     /// Change numbers asked for, per (store asking → source asked).
     pub backfill_sources: BTreeMap<String, u64>,
+    /// Folder opens per `client server: folder -> server that served them` (`none`: no
+    /// server could be reached); a referral when the two servers differ.
+    pub reads: BTreeMap<String, u64>,
     /// Since when every store has agreed, to the end of the run (None: they did not
     /// agree at the last sample).
     pub converged_at_s: Option<f64>,
@@ -60,6 +63,12 @@ impl World {
             ServerEvent::Transferred { message: MessageId::Replication { .. }, queue, size_bytes, .. } => {
                 let name = self.names.queue(*queue).to_string();
                 *self.public_totals.bytes_by_queue.entry(name).or_default() += size_bytes;
+            }
+            ServerEvent::PfRead { folder, served_by, .. } => {
+                let by = served_by.map_or("none", |s| self.resolved.topology.server(s).name.as_str());
+                let client = &self.resolved.topology.server(server).name;
+                let key = format!("{client}: {} -> {by}", folder_name(&self.resolved, *folder));
+                *self.public_totals.reads.entry(key).or_default() += 1;
             }
             ServerEvent::PfBackfillRequested { source, changes, .. } => {
                 t.backfill_requests += 1;

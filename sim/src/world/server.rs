@@ -155,12 +155,7 @@ impl ServerNode {
         for (message, recipients) in self.submissions.drain(..) {
             server.handle_submit(now, message, recipients);
         }
-        for posts in &mut w.public_posts[usize::from(id.0)] {
-            while let Some((folder, size_bytes)) = posts.post_due(now) {
-                // A refusal (the replica left) is traced by the store.
-                w.public_totals.posts += u64::from(server.handle_public_post(now, folder, size_bytes).is_ok());
-            }
-        }
+        self.public_clients(w, server, now);
         if now.as_ms() >= self.next_sample_ms {
             self.sample(w, server);
         }
@@ -178,6 +173,31 @@ impl ServerNode {
         .flatten()
         .min()
         .expect("the sample timer is always set")
+    }
+
+    /// The public folder clients of this server: posts due, and opens — served here or
+    /// referred to a server the client can reach (running, and joined to this site).
+    fn public_clients(&mut self, w: &mut World, server: &mut ExchangeServer, now: Instant) {
+        let i = usize::from(self.id.0);
+        let mut due = Vec::new();
+        for load in &mut w.public_posts[i] {
+            while let Some(spec) = load.due(now) {
+                due.push((spec.folder, spec.size_bytes, spec.read));
+            }
+        }
+        let home_site = w.resolved.server_site[i];
+        for (folder, size_bytes, read) in due {
+            if read {
+                let available = |s: ServerId| {
+                    let j = usize::from(s.0);
+                    w.machines[j].is_some() && w.wan.connected(home_site, w.resolved.server_site[j])
+                };
+                server.handle_public_read(now, folder, &available);
+            } else {
+                // A refusal (the replica left) is traced by the store.
+                w.public_totals.posts += u64::from(server.handle_public_post(now, folder, size_bytes).is_ok());
+            }
+        }
     }
 
     /// Traces the server's queues (and DSAccess cache) at the sample instant.

@@ -61,9 +61,12 @@ impl PublicStore {
     }
 
     /// A new (or leaving) replica asks the folder's other replicas for their status.
+    /// A new replica asks the others for their status once; a leaving one every cycle
+    /// until a remaining replica's status covers all it holds [U: Exchange documents
+    /// the rule, not the cadence].
     fn ask_status(&mut self, folder: FolderId) {
         let replica = self.folders.get_mut(&folder).expect("held");
-        if !std::mem::take(&mut replica.wants_status) {
+        if !std::mem::take(&mut replica.wants_status) && !replica.leaving {
             return;
         }
         let status = replica.items.cn_set().clone();
@@ -125,13 +128,26 @@ impl PublicStore {
 
     /// Who is asked for what of `missing`: the other stores whose last status for
     /// `folder` is known (a store that dropped its replica answers with an empty
-    /// status), ranked by this server's rule.
+    /// status), ranked by this server's rule — the stores on the folder's replica list
+    /// first, and a store removed from it (leaving, still holding what no listed
+    /// replica has) only for the rest.
     pub(super) fn sources(&self, folder: FolderKey, missing: &CnSet) -> Vec<(ReplicaId, CnSet)> {
+        let listed = |r: ReplicaId| match folder {
+            FolderKey::Hierarchy => true,
+            FolderKey::Folder(f) => self.folder(f).is_some_and(|p| p.replicas.contains(&r)),
+        };
         let known = self.statuses.range((folder, ReplicaId(0))..=(folder, ReplicaId(u16::MAX)));
-        let candidates: Vec<Candidate<'_>> = known
+        let (on_list, off_list): (Vec<Candidate<'_>>, Vec<Candidate<'_>>) = known
             .filter_map(|((_, r), s)| self.peers.get(r).map(|peer| Candidate { replica: *r, status: s, peer: *peer }))
-            .collect();
-        choose_sources(missing, &candidates, self.settings.source_rule, self.settings.preferred_source)
+            .partition(|c| listed(c.replica));
+        let (rule, preferred) = (self.settings.source_rule, self.settings.preferred_source);
+        let mut chosen = choose_sources(missing, &on_list, rule, preferred);
+        let mut rest = missing.clone();
+        chosen.iter().for_each(|(_, cns)| rest = rest.without(cns));
+        if !rest.is_empty() {
+            chosen.extend(choose_sources(&rest, &off_list, rule, preferred));
+        }
+        chosen
     }
 
     fn expire_waiting(&mut self, now: Instant) {
