@@ -57,7 +57,7 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 
 #[test]
 fn chart_structure_snapshots() {
-    for (name, seed) in [("hub-and-spoke", "7"), ("replication-storm", "1")] {
+    for (name, seed) in [("hub-and-spoke", "7"), ("replication-storm", "1"), ("pf-replication-storm", "1")] {
         let dir = temp_dir(&format!("structure-{name}"));
         let html = report(name, seed, &dir);
         insta::assert_snapshot!(format!("report-structure-{name}"), structure(&html));
@@ -90,7 +90,7 @@ fn the_page_renders_in_a_browser() {
     let Some(chromium) = chromium else {
         panic!("this test opens the report in headless Chromium: install Debian's `chromium` package (`.ci/run` does)");
     };
-    for (name, seed) in [("hub-and-spoke", "7"), ("replication-storm", "1")] {
+    for (name, seed) in [("hub-and-spoke", "7"), ("replication-storm", "1"), ("pf-replication-storm", "1")] {
         let dir = temp_dir(&format!("browser-{name}"));
         let html = report(name, seed, &dir);
         let probe = dir.join("probe.html");

@@ -248,6 +248,29 @@ impl Page<'_> {
         Ok(Html(out))
     }
 
+    /// Public folder replication, where the organization has public stores: each
+    /// store's backlog, and the replication bytes that left each queue.
+    fn public_folder_charts(&mut self) -> Result<Html, ReportError> {
+        let d = self.data;
+        let mut out = Html(String::new());
+        if d.pf_backlog.is_empty() {
+            return Ok(out);
+        }
+        let backlog = (d.pf_backlog.iter())
+            .map(|(s, v)| Line { name: s.clone(), points: v.iter().map(|(t, b)| (*t, *b as f64)).collect() })
+            .collect();
+        let caption = "Public folder replication backlog per store (changes another store holds that it lacks)";
+        let why = "No public store ever lacked a change another held at a sample.";
+        out.0.push_str(
+            &self.full_chart(("public folder backlog", caption, why), ("changes", Values::Count), backlog)?.0,
+        );
+        let bytes = (d.pf_bytes.iter()).map(|(q, v)| Line { name: q.clone(), points: steps_of(v, d.end_ms) }).collect();
+        let caption = "Public folder replication sent per queue, running total (connectors carry it over the WAN)";
+        let why = "No replication message left any queue.";
+        out.0.push_str(&self.full_chart(("public folder replication", caption, why), ("MB", Values::Real), bytes)?.0);
+        Ok(out)
+    }
+
     /// Link state, the directory and the categorizer, where the run has them.
     fn other_charts(&mut self) -> Result<Html, ReportError> {
         let d = self.data;
@@ -275,6 +298,7 @@ impl Page<'_> {
             out.0
                 .push_str(&self.full_chart(names, ("kbit/s", Values::Real), line_of("directory replication", kbit))?.0);
         }
+        out.0.push_str(&self.public_folder_charts()?.0);
         if !d.categorizer_memory.is_empty() {
             let lines = d
                 .categorizer_memory

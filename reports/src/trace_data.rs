@@ -135,6 +135,11 @@ pub struct TraceData {
     pub ad_backlog: BTreeMap<String, Vec<(u64, u64)>>,
     /// Directory replication bytes: (t_ms, bytes, interval_ms).
     pub ad_bytes: Vec<(u64, u64, u64)>,
+    /// Public folder replication backlog per public store: (t_ms, change numbers).
+    pub pf_backlog: BTreeMap<String, Vec<(u64, u64)>>,
+    /// Public folder replication bytes that left each queue, running total:
+    /// (t_ms, bytes so far).
+    pub pf_bytes: BTreeMap<String, Vec<(u64, u64)>>,
     /// DSAccess per server, as last sampled: (hits, misses, entries).
     pub dsaccess: BTreeMap<String, (u64, u64, u64)>,
     /// Times a categorizer gave up a GC.
@@ -375,6 +380,17 @@ impl TraceData {
                     let name = as_str(dc, "dc", r.path, r.n)?.to_string();
                     self.ad_backlog.entry(name).or_default().push((t, as_u64(dc, "backlog", r.path, r.n)?));
                 }
+            }
+            "pf_sample" => {
+                for store in r.list("stores")? {
+                    let name = as_str(store, "store", r.path, r.n)?.to_string();
+                    self.pf_backlog.entry(name).or_default().push((t, as_u64(store, "backlog", r.path, r.n)?));
+                }
+            }
+            "transferred" if r.str("message")?.starts_with("PFR-") => {
+                let series = self.pf_bytes.entry(r.str("queue")?.to_string()).or_default();
+                let so_far = series.last().map_or(0, |(_, b)| *b);
+                series.push((t, so_far + r.u64("size_bytes")?));
             }
             "dsaccess_sample" => {
                 let figures = (r.u64("hits")?, r.u64("misses")?, r.u64("entries")?);
