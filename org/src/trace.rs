@@ -705,6 +705,8 @@ server_events! {
     /// A folder was deleted on this server's public store by `by` (a mailbox);
     /// `event_9682`: SP2 logged it (diagnostics logging Medium or higher).
     PfFolderDeleted "pf_folder_deleted" { folder: FolderKey, name: String, by: AddressId, event_9682: bool },
+    /// Mail to a mail-enabled public folder was posted into its replica here.
+    PfMailDelivered "pf_mail_delivered" { message: MessageId, recipient: AddressId, folder: FolderKey },
     /// A client's post to a folder was refused here (no such folder, or no replica).
     PfPostRefused "pf_post_refused" { folder: FolderKey, reason: PfRefusal },
     /// A client of this server opened a folder: served here (`tried` 0) or referred to

@@ -417,6 +417,13 @@ impl InformationStore {
                 ready.push(recipient);
                 continue;
             }
+            if let Some(folder) = self.public_folder_of(recipient) {
+                match self.deliver_to_folder(now, message, recipient, folder) {
+                    Ok(()) => ready.push(recipient),
+                    Err(()) => full.push(recipient),
+                }
+                continue;
+            }
             let store = self.store_of(recipient);
             if self.is_moving(recipient) {
                 moving.push(recipient);
@@ -441,9 +448,17 @@ impl InformationStore {
         if !waiting.is_empty() {
             self.out.to_smtp(ToSmtp::LocalDeferred { item, recipients: waiting });
         }
+        let (folders_gone, full): (Vec<AddressId>, Vec<AddressId>) =
+            full.into_iter().partition(|r| self.public_folder_of(*r).is_some());
         if !full.is_empty() {
             let code = crate::transport::dsn::DsnCode::MailboxFull;
             self.out.to_smtp(ToSmtp::LocalFailed { item, recipients: full, code });
+        }
+        if !folders_gone.is_empty() {
+            // A folder whose replica left this store after its mail was routed here [U:
+            // Exchange would redirect it to a replica; here it is returned].
+            let code = crate::transport::dsn::DsnCode::RecipientNotFound;
+            self.out.to_smtp(ToSmtp::LocalFailed { item, recipients: folders_gone, code });
         }
         if !moving.is_empty() {
             self.out.to_smtp(ToSmtp::DeferredForMove { item, recipients: moving });

@@ -133,6 +133,34 @@ impl InformationStore {
         }
     }
 
+    /// The folder `recipient` is, when it is a mail-enabled public folder.
+    pub(super) fn public_folder_of(&self, recipient: AddressId) -> Option<FolderId> {
+        match self.topology.directory.object(recipient)?.recipient {
+            crate::directory::global_catalog::Recipient::PublicFolder(folder) => Some(folder),
+            _ => None,
+        }
+    }
+
+    /// Mail to a mail-enabled folder, posted into this store's replica of it (traced);
+    /// Err when this store holds none (the replica left after the mail was routed).
+    pub(super) fn deliver_to_folder(
+        &mut self,
+        now: Instant,
+        message: &Message,
+        recipient: AddressId,
+        folder: FolderId,
+    ) -> Result<(), ()> {
+        let store = self.public.as_mut().ok_or(())?;
+        store.post(now, folder, message.size_bytes).map_err(|_| ())?;
+        self.out.emit(ServerEvent::PfMailDelivered {
+            message: message.id,
+            recipient,
+            folder: FolderKey::Folder(folder),
+        });
+        self.public_settle(true);
+        Ok(())
+    }
+
     /// Whether `recipient` is this server's public store's address.
     pub(super) fn is_public_store(&self, recipient: AddressId) -> bool {
         self.public.as_ref().is_some_and(|p| self.topology.public_store(p.replica()).address == recipient)

@@ -122,6 +122,13 @@ pub fn categorize(
         let destination = match object.recipient {
             Recipient::Mailbox(entry) => Destination::Mailbox(entry.home_server),
             Recipient::PublicStore { server, .. } => Destination::Mailbox(server),
+            Recipient::PublicFolder(_) => match directory.public_folder_home(recipient, here) {
+                Some(server) => Destination::Mailbox(server),
+                None => {
+                    out.failed.push((recipient, DsnCode::RecipientNotFound));
+                    continue;
+                }
+            },
             Recipient::Forward(target) => match external.lookup(target) {
                 Some(address) => Destination::External(address),
                 None => {

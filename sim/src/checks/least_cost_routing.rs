@@ -105,7 +105,7 @@ impl RouteJudge {
         let d = self.distances[usize::from(server.0)].as_ref().expect("computed above");
         let info = tables[usize::from(server.0)].as_ref()?;
         for r in recipients {
-            let Some(home) = self.homes.get(r).copied().or_else(|| topology.directory.home_server(*r)) else {
+            let Some(home) = self.homes.get(r).copied().or_else(|| topology.directory.home_server(*r, server)) else {
                 let target = topology.directory.routing_address(*r);
                 if let Some(wrong) =
                     self.check_external_route(server, d, (hop, target, r == &recipients[0], cost), tables, server_names)

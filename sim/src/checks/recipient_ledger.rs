@@ -26,6 +26,8 @@ impl Pair {
     /// not counted as mail to resolve by a deadline (replication never stops), and
     /// delivered into the public store, not a mailbox.
     const REPLICATION: u8 = 32;
+    /// Delivered into a mail-enabled public folder (a public store, not a mailbox).
+    const IN_FOLDER: u8 = 64;
 
     fn client(self) -> bool {
         self.0 & Self::CLIENT != 0
@@ -41,6 +43,10 @@ impl Pair {
 
     fn replication(self) -> bool {
         self.0 & Self::REPLICATION != 0
+    }
+
+    fn in_public_store(self) -> bool {
+        self.0 & (Self::REPLICATION | Self::IN_FOLDER) != 0
     }
 
     fn resolved(self) -> bool {
@@ -190,7 +196,12 @@ impl RecipientLedger {
                     self.fail(*message, *r, judge);
                 }
             }
-            ServerEvent::Delivered { message, recipient, .. } => return self.delivered(*message, *recipient, judge),
+            ServerEvent::Delivered { message, recipient, .. } => {
+                return self.delivered(*message, *recipient, Pair::DELIVERED, judge)
+            }
+            ServerEvent::PfMailDelivered { message, recipient, .. } => {
+                return self.delivered(*message, *recipient, Pair::DELIVERED | Pair::IN_FOLDER, judge)
+            }
             ServerEvent::PfSent { message, to, .. } => {
                 let addresses: Vec<AddressId> = to.iter().map(|r| self.public_stores[usize::from(r.0)].1).collect();
                 self.accept_as(server, *message, &addresses, Pair(Pair::REPLICATION));
@@ -208,9 +219,9 @@ impl RecipientLedger {
         Settled::Nothing
     }
 
-    fn delivered(&mut self, message: MessageId, recipient: AddressId, judge: &mut Judge<'_>) -> Settled {
+    fn delivered(&mut self, message: MessageId, recipient: AddressId, outcome: u8, judge: &mut Judge<'_>) -> Settled {
         let name = judge.name;
-        match self.resolve(message, recipient, Pair::DELIVERED) {
+        match self.resolve(message, recipient, outcome) {
             Ok(pair) if pair.client() => {
                 self.counts.delivered += 1;
                 return Settled::DeliveredToClient(recipient);
@@ -338,7 +349,7 @@ impl RecipientLedger {
         let queued: BTreeSet<(MessageId, AddressId)> = disks.iter().flat_map(|d| d.queued_recipients()).collect();
         let mut end = EndOfRun::default();
         for (message, recipient, pair) in self.pairs.iter() {
-            if pair.delivered() && !pair.replication() {
+            if pair.delivered() && !pair.in_public_store() {
                 let mailbox = home(recipient).and_then(|s| disks[usize::from(s.0)].filed_mailbox(recipient));
                 if !mailbox.is_some_and(|m| m.messages.contains(message)) {
                     end.missing.push((message, recipient));

@@ -475,6 +475,7 @@ impl Resolver<'_> {
         let mut topology = org.into_topology(t, people.directory);
         topology.public_folders = Arc::new(public.setup.clone());
         topology.public_stores = public.stores.clone();
+        public.add_mail_enabled(&mut topology);
         topology.calendar = scenario.start.calendar;
         topology.mailboxes = std::mem::take(&mut people.mailbox_settings);
         Some(Resolved {

@@ -27,9 +27,33 @@ pub(super) struct PublicPlan {
     /// Each folder's starting replica list.
     pub(super) replicas: Vec<Vec<ReplicaId>>,
     pub(super) posts: Vec<PostSpec>,
+    /// Mail-enabled folders: (address, folder index, `mail`).
+    pub(super) mail_enabled: Vec<(AddressId, usize, String)>,
 }
 
 impl PublicPlan {
+    /// Puts the mail-enabled folders in the topology's directory, each with the nearest
+    /// server holding a replica for mail routed from every server (itself when it holds
+    /// one; by routing cost otherwise, as a referral; the first replica's when no route
+    /// joins them).
+    pub(super) fn add_mail_enabled(&self, topology: &mut org::config::topology::Topology) {
+        for (address, index, mail) in &self.mail_enabled {
+            let replicas = &self.replicas[*index];
+            let holders: Vec<ServerId> = replicas.iter().map(|r| self.stores[usize::from(r.0)].server).collect();
+            let homes = (0..topology.servers.len() as u16)
+                .map(ServerId)
+                .map(|s| {
+                    if holders.contains(&s) {
+                        return s;
+                    }
+                    let order = org::public_folders::referral::referral_order(topology, s, replicas, None);
+                    order.first().map_or(holders[0], |(home, _)| *home)
+                })
+                .collect();
+            topology.directory.add_public_folder(*address, self.folders[*index], mail.clone(), homes);
+        }
+    }
+
     /// The folder named by its path, as resolved.
     pub(super) fn folder(&self, index: usize) -> FolderId {
         self.folders[index]
@@ -48,7 +72,7 @@ impl Resolver<'_> {
             PublicPlan { stores: self.public_stores(&scenario.topology, org, people), ..PublicPlan::default() };
         plan.store_names = Names::of(plan.stores.iter().map(|s| s.name.as_str()));
         self.preferred_sources(&scenario.topology, &mut plan);
-        self.folder_tree(scenario, &mut plan);
+        self.folder_tree(scenario, &mut plan, people);
         self.post_loads(scenario, org, &mut plan);
         plan
     }
@@ -146,7 +170,7 @@ impl Resolver<'_> {
 
     /// The starting folder tree: parents before children, each with its replicas and
     /// items.
-    fn folder_tree(&mut self, scenario: &Scenario, plan: &mut PublicPlan) {
+    fn folder_tree(&mut self, scenario: &Scenario, plan: &mut PublicPlan, people: &mut People) {
         let fp = p().key("public_folders").key("folders");
         let folders = &scenario.public_folders.folders;
         if !folders.is_empty() && plan.stores.is_empty() {
@@ -166,7 +190,15 @@ impl Resolver<'_> {
             let schedule = f.replication_schedule.as_deref();
             let schedule = schedule.map(|w| self.replication_schedule(Some(w), &at.key("replication_schedule")));
             let name = f.path.rsplit('/').next().unwrap_or_default().to_string();
-            let props = FolderProps { name, parent, replicas: replicas.clone(), schedule, mail_enabled: false };
+            let mail_enabled = f.alias.is_some();
+            if let Some(alias) = &f.alias {
+                let mail = format!("{alias}@{}", people.primary);
+                if let Some(address) = self.intern(&mut people.book, mail.clone(), &at.key("alias")) {
+                    self.name_alias(&mut people.book, alias, address, &at.key("alias"));
+                    plan.mail_enabled.push((address, i, mail));
+                }
+            }
+            let props = FolderProps { name, parent, replicas: replicas.clone(), schedule, mail_enabled };
             let id = plan.setup.folder(props);
             plan.setup.items(id, f.items, f.item_size_kb * 1024);
             plan.folders.push(id);

@@ -109,6 +109,10 @@ pub struct PublicFolderDef {
     /// "Never").
     #[serde(default)]
     pub replication_schedule: Option<Vec<ScheduleWindow>>,
+    /// Mail-enables it with this alias (address `<alias>@<first SMTP domain>`): mail to
+    /// it is routed to the nearest server holding a replica and posted there.
+    #[serde(default)]
+    pub alias: Option<String>,
 }
 
 /// MAPI clients posting to one folder through one server's public store.

@@ -60,6 +60,10 @@ pub struct GlobalCatalog {
     /// Membership changes of standard groups during the run, in time order: from each
     /// instant on, the group has these members.
     membership_changes: BTreeMap<GroupId, Vec<(Instant, Vec<AddressId>)>>,
+    /// Each mail-enabled public folder's server for mail routed from each server (by
+    /// server id): the nearest holding a replica as the run starts [U: the categorizer
+    /// reads the replica list when the folder's directory object was written].
+    public_folder_homes: BTreeMap<AddressId, Vec<ServerId>>,
 }
 
 impl GlobalCatalog {
@@ -81,6 +85,22 @@ impl GlobalCatalog {
         server: ServerId,
     ) {
         self.add(address, RecipientObject::plain(ObjectClass::PublicMdb, Recipient::PublicStore { replica, server }));
+    }
+
+    /// Adds a mail-enabled public folder; `homes[s]` is where mail routed from server
+    /// `s` goes (the nearest server holding a replica).
+    pub fn add_public_folder(
+        &mut self,
+        address: AddressId,
+        folder: crate::public_folders::replication_message::FolderId,
+        mail: String,
+        homes: Vec<ServerId>,
+    ) {
+        assert!(!homes.is_empty(), "a mail-enabled folder has a replica");
+        let mut object = RecipientObject::plain(ObjectClass::PublicFolder, Recipient::PublicFolder(folder));
+        object.mail = mail;
+        self.add(address, object);
+        self.public_folder_homes.insert(address, homes);
     }
 
     /// Adds a recipient object; a group's object must name a group added with
@@ -204,15 +224,22 @@ impl GlobalCatalog {
         }
     }
 
-    /// The server mail to `address` must reach inside the organization: a mailbox's home
-    /// server or a group's expansion server.
-    pub fn home_server(&self, address: AddressId) -> Option<ServerId> {
+    /// The server mail to `address` routed at `here` must reach inside the
+    /// organization: a mailbox's home server, a group's expansion server, the nearest
+    /// replica of a mail-enabled public folder (nearer at every hop, so no loop).
+    pub fn home_server(&self, address: AddressId, here: ServerId) -> Option<ServerId> {
         match self.object(address)?.recipient {
             Recipient::Mailbox(entry) => Some(entry.home_server),
             Recipient::Group(g) => self.group(g).expansion_server,
             Recipient::PublicStore { server, .. } => Some(server),
+            Recipient::PublicFolder(_) => self.public_folder_home(address, here),
             Recipient::Forward(_) => None,
         }
+    }
+
+    /// Where mail to a mail-enabled public folder routed at `here` goes.
+    pub fn public_folder_home(&self, address: AddressId, here: ServerId) -> Option<ServerId> {
+        self.public_folder_homes.get(&address).and_then(|h| h.get(usize::from(here.0))).copied()
     }
 
     /// Number of mailbox-enabled recipients.

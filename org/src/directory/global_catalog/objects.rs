@@ -36,6 +36,8 @@ pub enum ObjectClass {
     /// A public store (`msExchPublicMDB`): mail-enabled for replication, hidden from
     /// address lists.
     PublicMdb,
+    /// A mail-enabled public folder (`publicFolder`).
+    PublicFolder,
 }
 
 impl ObjectClass {
@@ -48,6 +50,7 @@ impl ObjectClass {
             ObjectClass::Group => &["top", "group"],
             ObjectClass::QueryBasedGroup => &["top", "msExchDynamicDistributionList"],
             ObjectClass::PublicMdb => &["top", "msExchMDB", "msExchPublicMDB"],
+            ObjectClass::PublicFolder => &["top", "publicFolder"],
         }
     }
 
@@ -58,6 +61,7 @@ impl ObjectClass {
             ObjectClass::Group => "group",
             ObjectClass::QueryBasedGroup => "msExchDynamicDistributionList",
             ObjectClass::PublicMdb => "msExchPublicMDB",
+            ObjectClass::PublicFolder => "publicFolder",
         }
     }
 }
@@ -75,6 +79,9 @@ pub enum Recipient {
     /// A public store's replication address: mail to it is delivered to the store's
     /// replication agent on its server (EXCHANGE2003.md §8).
     PublicStore { replica: crate::public_folders::cn_set::ReplicaId, server: ServerId },
+    /// A mail-enabled public folder: mail to it goes to the nearest server holding a
+    /// replica and is posted there (EXCHANGE2003.md §8).
+    PublicFolder(crate::public_folders::replication_message::FolderId),
 }
 
 /// Who may send to a recipient (§2: restricted DLs and users; violation → 5.7.1).

@@ -49,7 +49,29 @@ fn lookup_finds_only_mailboxes() {
     });
     gc.add(AddressId(10), group_object(g, 0, ObjectClass::Group));
     assert_eq!(gc.lookup(AddressId(10)), None, "a group is no mailbox");
-    assert_eq!(gc.home_server(AddressId(10)), Some(ServerId(7)), "routed to its expansion server");
+    assert_eq!(gc.home_server(AddressId(10), ServerId(0)), Some(ServerId(7)), "routed to its expansion server");
+    assert_eq!(gc.mailbox_count(), 4);
+}
+
+/// A mail-enabled public folder is routed to the home given for the server routing it,
+/// and is no mailbox.
+#[test]
+fn a_public_folder_goes_to_the_home_of_the_routing_server() {
+    let mut gc = catalog();
+    let folder = crate::public_folders::replication_message::FolderId(crate::public_folders::cn_set::ChangeNumber {
+        replica: crate::public_folders::public_store::SETUP,
+        counter: 1,
+    });
+    gc.add_public_folder(
+        AddressId(20),
+        folder,
+        "sales@contoso.com".into(),
+        vec![ServerId(1), ServerId(1), ServerId(2)],
+    );
+    assert_eq!(gc.lookup(AddressId(20)), None, "a folder is no mailbox");
+    assert_eq!(gc.home_server(AddressId(20), ServerId(0)), Some(ServerId(1)));
+    assert_eq!(gc.home_server(AddressId(20), ServerId(2)), Some(ServerId(2)), "a server holding a replica keeps it");
+    assert_eq!(gc.home_server(AddressId(20), ServerId(9)), None, "no such server");
     assert_eq!(gc.mailbox_count(), 4);
 }
 

@@ -270,7 +270,7 @@ impl RoutingEngineService {
         let mut routes = Routes::default();
         let directory = &self.topology.directory;
         for r in entry.recipients {
-            let decision = match self.homes.get(&r).copied().or_else(|| directory.home_server(r)) {
+            let decision = match self.homes.get(&r).copied().or_else(|| directory.home_server(r, self.id)) {
                 Some(home) => self.engine.next_hop(&self.topology, &self.table, self.id, home),
                 None => {
                     let address = directory.routing_address(r);
