@@ -1,14 +1,59 @@
-//! The smaller tables: link state traffic, the Internet edge and directory access.
+//! The smaller tables: link state traffic, the Internet edge, directory access and
+//! public folders.
 
 use crate::chart::group_digits;
 use crate::trace_data::TraceData;
 use crate::{escape, Html};
 
-/// Link state, Internet edge and directory access tables, each where the run has them.
+/// Link state, Internet edge, directory access and public folder tables, each where
+/// the run has them.
 pub fn other_tables(d: &TraceData) -> Html {
     let mut out = link_state_table(d).0;
     out.push_str(&internet_edge_table(d).0);
     out.push_str(&directory_access_table(d).0);
+    out.push_str(&public_folder_table(d).0);
+    Html(out)
+}
+
+/// Public folder referrals (who served each server's clients) and backfill requests
+/// (who asked whom), where the run has them.
+fn public_folder_table(d: &TraceData) -> Html {
+    if d.pf_reads.is_empty() && d.pf_backfill.is_empty() {
+        return Html(String::new());
+    }
+    let mut out = String::from(
+        "<h3>Public folders</h3>
+",
+    );
+    if !d.pf_reads.is_empty() {
+        out.push_str("<table><tr><th>clients of</th><th>folder</th><th>served by</th><th>opens</th><th>highest referral cost</th></tr>
+");
+        for ((client, folder, by), (opens, cost)) in &d.pf_reads {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+                escape(client),
+                escape(folder),
+                escape(by),
+                group_digits(*opens),
+                group_digits(*cost)
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    if !d.pf_backfill.is_empty() {
+        out.push_str("<table><tr><th>server asking</th><th>folder</th><th>source</th><th>backfill requests</th><th>change numbers</th></tr>\n");
+        for ((asking, folder, source), (requests, changes)) in &d.pf_backfill {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+                escape(asking),
+                escape(folder),
+                escape(source),
+                group_digits(*requests),
+                group_digits(*changes)
+            ));
+        }
+        out.push_str("</table>\n");
+    }
     Html(out)
 }
 

@@ -140,6 +140,11 @@ pub struct TraceData {
     /// Public folder replication bytes that left each queue, running total:
     /// (t_ms, bytes so far).
     pub pf_bytes: BTreeMap<String, Vec<(u64, u64)>>,
+    /// Public folder opens per (client server, folder, server that served them or
+    /// `none`): count and the highest referral cost seen.
+    pub pf_reads: BTreeMap<(String, String, String), (u64, u64)>,
+    /// Backfill requests per (asking server, folder, source store): requests, changes.
+    pub pf_backfill: BTreeMap<(String, String, String), (u64, u64)>,
     /// DSAccess per server, as last sampled: (hits, misses, entries).
     pub dsaccess: BTreeMap<String, (u64, u64, u64)>,
     /// Times a categorizer gave up a GC.
@@ -387,6 +392,19 @@ impl TraceData {
                     self.pf_backlog.entry(name).or_default().push((t, as_u64(store, "backlog", r.path, r.n)?));
                 }
             }
+            "pf_read" => {
+                let by = r.v.get("served_by").and_then(Value::as_str).unwrap_or("none").to_string();
+                let key = (r.str("node")?.to_string(), r.str("folder")?.to_string(), by);
+                let entry = self.pf_reads.entry(key).or_default();
+                entry.0 += 1;
+                entry.1 = entry.1.max(r.u64("cost")?);
+            }
+            "pf_backfill_requested" => {
+                let key = (r.str("node")?.to_string(), r.str("folder")?.to_string(), r.str("source")?.to_string());
+                let entry = self.pf_backfill.entry(key).or_default();
+                entry.0 += 1;
+                entry.1 += r.u64("changes")?;
+            }
             "transferred" if r.str("message")?.starts_with("PFR-") => {
                 let series = self.pf_bytes.entry(r.str("queue")?.to_string()).or_default();
                 let so_far = series.last().map_or(0, |(_, b)| *b);
@@ -605,6 +623,28 @@ mod tests {
             assert!(err.ends_with(expected), "{err}");
             std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
         }
+    }
+
+    #[test]
+    fn public_folder_records_are_summed() {
+        let records = [
+            r#"{"t_ms":1,"node":"EX1","event":"pf_read","folder":"Sales","served_by":"EX2","tried":1,"cost":10}"#,
+            r#"{"t_ms":2,"node":"EX1","event":"pf_read","folder":"Sales","served_by":"EX3","tried":2,"cost":20}"#,
+            r#"{"t_ms":3,"node":"EX1","event":"pf_read","folder":"Sales","served_by":null,"tried":2,"cost":0}"#,
+            r#"{"t_ms":4,"node":"EX1","event":"pf_read","folder":"Sales","served_by":"EX2","tried":1,"cost":10}"#,
+            r#"{"t_ms":5,"node":"EX1","event":"pf_backfill_requested","folder":"Sales","source":"PF2","changes":7,"waited_ms":1,"min_wait_ms":1}"#,
+            r#"{"t_ms":6,"node":"EX1","event":"transferred","message":"PFR-EX1-1","to":"EX2","queue":"RGC","recipients":[],"size_bytes":100}"#,
+            r#"{"t_ms":7,"node":"EX1","event":"transferred","message":"PFR-EX1-2","to":"EX2","queue":"RGC","recipients":[],"size_bytes":50}"#,
+        ];
+        let path = scratch("pf", &format!("{HEADER}\n{}\n", records.join("\n")));
+        let data = read_trace(&path).unwrap();
+        let key = |by: &str| ("EX1".to_string(), "Sales".to_string(), by.to_string());
+        assert_eq!(data.pf_reads[&key("EX2")], (2, 10));
+        assert_eq!(data.pf_reads[&key("EX3")], (1, 20));
+        assert_eq!(data.pf_reads[&key("none")], (1, 0), "an open no server served");
+        assert_eq!(data.pf_backfill[&key("PF2")], (1, 7));
+        assert_eq!(data.pf_bytes["RGC"], vec![(6, 100), (7, 150)], "a running total");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
     #[test]
