@@ -89,6 +89,34 @@ pub struct FolderProps {
     pub schedule: Option<ReplicationSchedule>,
     /// Whether it is a recipient with an address.
     pub mail_enabled: bool,
+    /// The permissions of the `Default` user (everyone not listed): Exchange gives new
+    /// folders Author.
+    pub default_role: DefaultRole,
+}
+
+/// A client permission role of a folder (a subset of Exchange's, by what clients do
+/// here: open and post).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DefaultRole {
+    /// Read and create items (Exchange's default for `Default`).
+    #[default]
+    Author,
+    /// Read only.
+    Reviewer,
+    /// No access: the folder cannot be opened.
+    None,
+}
+
+impl DefaultRole {
+    /// Whether the role may open the folder and read.
+    pub fn can_read(self) -> bool {
+        self != DefaultRole::None
+    }
+
+    /// Whether the role may post.
+    pub fn can_post(self) -> bool {
+        self == DefaultRole::Author
+    }
 }
 
 /// An item (a post or a mail) in a folder: only its size matters to replication.

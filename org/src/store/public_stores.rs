@@ -79,7 +79,7 @@ impl InformationStore {
     /// A client posts an item to a folder of this public store; a refusal is traced.
     pub fn public_post(&mut self, now: Instant, folder: FolderId, size_bytes: u64) -> Result<(), PfRefusal> {
         let posted = match self.public.as_mut() {
-            Some(store) => store.post(now, folder, size_bytes).map(|_| ()),
+            Some(store) => store.client_post(now, folder, size_bytes).map(|_| ()),
             None => Err(PfRefusal::NoReplicaHere),
         };
         match posted {
@@ -95,7 +95,9 @@ impl InformationStore {
         let Some(store) = self.public.as_mut() else { return };
         if let Err(reason) = store.administer(now, order) {
             let folder = match order {
-                PfAdmin::Replicas { folder, .. } | PfAdmin::DeleteFolder { folder, .. } => FolderKey::Folder(*folder),
+                PfAdmin::Replicas { folder, .. }
+                | PfAdmin::Permissions { folder, .. }
+                | PfAdmin::DeleteFolder { folder, .. } => FolderKey::Folder(*folder),
                 _ => FolderKey::Hierarchy,
             };
             self.out.emit(ServerEvent::PfAdminRefused { folder, reason });
@@ -113,6 +115,10 @@ impl InformationStore {
             let reason = PfRefusal::NoFolder;
             return self.out.emit(ServerEvent::PfReadRefused { folder: key, reason });
         };
+        if !props.default_role.can_read() {
+            let reason = PfRefusal::AccessDenied;
+            return self.out.emit(ServerEvent::PfReadRefused { folder: key, reason });
+        }
         if store.holds(folder) {
             return self.out.emit(ServerEvent::PfRead { folder: key, served_by: Some(self.id), tried: 0, cost: 0 });
         }

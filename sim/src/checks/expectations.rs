@@ -72,6 +72,9 @@ impl Expectations {
             }),
             ServerEvent::Recovered { .. } => self.recoveries += 1,
             ServerEvent::GcFailover { .. } => self.count(|e| matches!(e, Expect::GcFailovers { .. })),
+            ServerEvent::PfPostRefused { reason, .. } | ServerEvent::PfReadRefused { reason, .. } => self.count(|e| {
+                matches!(e, Expect::PublicFolderRefusals { server: s, reason: r, .. } if *s == server && r == reason)
+            }),
             ServerEvent::PfRead { served_by, .. } => self.count(|e| {
                 matches!(e, Expect::PublicFolderReads { server: s, served_by: b, .. } if *s == server && b == served_by)
             }),
@@ -214,6 +217,10 @@ impl Expectations {
             Expect::DeliveredTo { name, at_least, at_most, .. } => {
                 let name = format!("delivered_to {name} {}", bounds(*at_least, *at_most));
                 (name, within(seen, *at_least, *at_most), format!("{seen} message(s) delivered"))
+            }
+            Expect::PublicFolderRefusals { name, at_least, at_most, .. } => {
+                let kind = format!("public_folder_refusals {name} {}", bounds(*at_least, *at_most));
+                (kind, within(seen, *at_least, *at_most), format!("{seen} post(s) and open(s) refused"))
             }
             Expect::PublicFolderReads { name, at_least, at_most, .. } => {
                 let kind = format!("public_folder_reads {name} {}", bounds(*at_least, *at_most));

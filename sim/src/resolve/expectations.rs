@@ -109,6 +109,17 @@ impl Resolver<'_> {
                     at_most: *at_most,
                 }
             }
+            Expectation::PublicFolderRefusals { server, reason, at_least, at_most } => {
+                self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
+                let client = self.reference(&org.servers, "server", server, &at.key("server"));
+                Expect::PublicFolderRefusals {
+                    server: ServerId(client? as u16),
+                    reason: reason.to_org(),
+                    name: format!("{server} {}", reason.to_org().as_str()),
+                    at_least: *at_least,
+                    at_most: *at_most,
+                }
+            }
             Expectation::PublicFolderReads { server, served_by, at_least, at_most } => {
                 self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
                 let client = self.reference(&org.servers, "server", server, &at.key("server"));

@@ -198,7 +198,8 @@ impl Resolver<'_> {
                     plan.mail_enabled.push((address, i, mail));
                 }
             }
-            let props = FolderProps { name, parent, replicas: replicas.clone(), schedule, mail_enabled };
+            let default_role = f.default_role.to_org();
+            let props = FolderProps { name, parent, replicas: replicas.clone(), schedule, mail_enabled, default_role };
             let id = plan.setup.folder(props);
             plan.setup.items(id, f.items, f.item_size_kb * 1024);
             plan.folders.push(id);
@@ -384,6 +385,12 @@ impl Resolver<'_> {
                     self.error(&at.key("to"), "expected another public store than `from`");
                 }
                 (Some(from?), PfAdmin::MoveAllReplicas { to: to? })
+            }
+            Action::SetPublicFolderPermissions { store: s, folder, default_role, subtree, .. } => {
+                let on = store(self, s, "store");
+                let folder = self.reference(&plan.paths, "public folder", folder, &at.key("folder"));
+                let (default_role, subtree) = (default_role.to_org(), *subtree);
+                (Some(on?), PfAdmin::Permissions { folder: plan.folder(folder?), default_role, subtree })
             }
             Action::DeletePublicFolder { store: s, folder, by, .. } => {
                 let on = store(self, s, "store");

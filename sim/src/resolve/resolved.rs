@@ -402,6 +402,13 @@ pub enum Expect {
         at_least: Option<u64>,
         at_most: Option<u64>,
     },
+    PublicFolderRefusals {
+        server: ServerId,
+        reason: org::public_folders::public_store::PfRefusal,
+        name: String,
+        at_least: Option<u64>,
+        at_most: Option<u64>,
+    },
     PublicFolderReads {
         server: ServerId,
         /// None: no server reached.

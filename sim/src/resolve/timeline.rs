@@ -180,6 +180,7 @@ impl Resolver<'_> {
                 | Action::SendContents { at: t0, .. }
                 | Action::SetReplicas { at: t0, .. }
                 | Action::MoveAllReplicas { at: t0, .. }
+                | Action::SetPublicFolderPermissions { at: t0, .. }
                 | Action::DeletePublicFolder { at: t0, .. } => {
                     if let Some(order) = self.public_folder_step(a, &at, ctx.public, &people.book) {
                         push(t0.ms, WorldAction::PublicFolder(steps.public_orders.len()));

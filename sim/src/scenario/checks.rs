@@ -279,6 +279,20 @@ pub enum Expectation {
         #[serde(default)]
         at_most: Option<u64>,
     },
+    /// Posts and opens by clients of `server` the public store refused for `reason`
+    /// (`no_folder`, `no_replica_here`, `access_denied`), within bounds.
+    PublicFolderRefusals {
+        /// The clients' server.
+        server: String,
+        /// Why.
+        reason: PfRefusalDef,
+        /// Lower bound.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// Upper bound.
+        #[serde(default)]
+        at_most: Option<u64>,
+    },
     /// Times a GC did not answer the categorizer (a lookup or an expansion page) and it
     /// turned to another GC, starting its work again, within bounds.
     GcFailovers {
@@ -402,5 +416,29 @@ pub struct ReportSettings {
 impl Default for ReportSettings {
     fn default() -> Self {
         ReportSettings { sample_interval: defaults::sample_interval() }
+    }
+}
+
+/// Why a public store refused a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PfRefusalDef {
+    /// The folder is not in the hierarchy there.
+    NoFolder,
+    /// A post to a folder the store holds no replica of.
+    NoReplicaHere,
+    /// The folder's permissions.
+    AccessDenied,
+}
+
+impl PfRefusalDef {
+    /// The organization model's reason.
+    pub fn to_org(self) -> org::public_folders::public_store::PfRefusal {
+        use org::public_folders::public_store::PfRefusal;
+        match self {
+            PfRefusalDef::NoFolder => PfRefusal::NoFolder,
+            PfRefusalDef::NoReplicaHere => PfRefusal::NoReplicaHere,
+            PfRefusalDef::AccessDenied => PfRefusal::AccessDenied,
+        }
     }
 }

@@ -109,6 +109,10 @@ pub struct PublicFolderDef {
     /// "Never").
     #[serde(default)]
     pub replication_schedule: Option<Vec<ScheduleWindow>>,
+    /// What the `Default` user (everyone) may do: `author` (open and post, Exchange's
+    /// default), `reviewer` (open only) or `none`.
+    #[serde(default)]
+    pub default_role: DefaultRoleDef,
     /// Mail-enables it with this alias (address `<alias>@<first SMTP domain>`): mail to
     /// it is routed to the nearest server holding a replica and posted there.
     #[serde(default)]
@@ -135,4 +139,29 @@ pub struct PostLoad {
     /// When posting stops (the run's end by default).
     #[serde(default)]
     pub until: Option<Duration>,
+}
+
+/// A folder permission role of the `Default` user.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultRoleDef {
+    /// Open and post (the default).
+    #[default]
+    Author,
+    /// Open only.
+    Reviewer,
+    /// No access.
+    None,
+}
+
+impl DefaultRoleDef {
+    /// The organization model's role.
+    pub fn to_org(self) -> org::public_folders::replication_message::DefaultRole {
+        use org::public_folders::replication_message::DefaultRole;
+        match self {
+            DefaultRoleDef::Author => DefaultRole::Author,
+            DefaultRoleDef::Reviewer => DefaultRole::Reviewer,
+            DefaultRoleDef::None => DefaultRole::None,
+        }
+    }
 }

@@ -387,6 +387,22 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         subtree: bool,
     },
+    /// An administrator sets what the `Default` user may do in a folder through a public
+    /// store (Manage Public Folder Settings, permissions), on the folder or down its
+    /// subtree; the change replicates with the hierarchy.
+    SetPublicFolderPermissions {
+        /// When.
+        at: Duration,
+        /// The public store where the change is made.
+        store: String,
+        /// The folder's path.
+        folder: String,
+        /// The `Default` user's role.
+        default_role: DefaultRoleDef,
+        /// Overwrite down the subtree.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        subtree: bool,
+    },
     /// SP2 Move All Replicas: every folder `from` replicates moves to `to`; `from`
     /// leaves each once `to` holds its content.
     MoveAllReplicas {
@@ -457,6 +473,7 @@ impl Action {
             | Action::SendContents { at, .. }
             | Action::SetReplicas { at, .. }
             | Action::MoveAllReplicas { at, .. }
+            | Action::SetPublicFolderPermissions { at, .. }
             | Action::DeletePublicFolder { at, .. }
             | Action::SetMaster { at, .. } => *at,
         }

@@ -6,6 +6,7 @@ use super::*;
 use crate::config::topology::PublicStoreConfig;
 use crate::public_folders::cn_set::ReplicaId;
 use crate::public_folders::public_store::{PublicStoreSettings, Setup};
+use crate::public_folders::replication_message::DefaultRole;
 use crate::public_folders::replication_message::{FolderId, FolderKey, FolderProps, ReplicationKind};
 use crate::time::MINUTE_MS;
 
@@ -20,6 +21,7 @@ fn with_public_stores() -> (Arc<Topology>, FolderId) {
         replicas: vec![ReplicaId(0), ReplicaId(1)],
         schedule: None,
         mail_enabled: false,
+        default_role: DefaultRole::Author,
     };
     let folder = setup.folder(props);
     setup.items(folder, 2, 50_000);
@@ -88,6 +90,7 @@ fn a_folder_without_a_replica_here_refuses_a_post() {
         replicas: vec![ReplicaId(1)],
         schedule: None,
         mail_enabled: false,
+        default_role: DefaultRole::Author,
     };
     let local = setup.folder(props);
     topo.public_folders = Arc::new(setup);

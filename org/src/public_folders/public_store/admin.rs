@@ -18,6 +18,9 @@ pub enum PfAdmin {
     /// A replica list change (Manage Public Folder Settings: add and remove stores, on
     /// the folder or down its whole subtree).
     Replicas { folder: FolderId, add: Vec<ReplicaId>, remove: Vec<ReplicaId>, subtree: bool },
+    /// Permissions of the `Default` user (the wizard's first tab), on the folder or down
+    /// its subtree.
+    Permissions { folder: FolderId, default_role: super::super::replication_message::DefaultRole, subtree: bool },
     /// Move All Replicas: every folder this store replicates moves to `to`; this store
     /// leaves each once `to` holds what it held.
     MoveAllReplicas { to: ReplicaId },
@@ -43,6 +46,13 @@ impl PublicStore {
                         p.replicas.retain(|r| !remove.contains(r));
                         p.replicas.extend(add.iter().copied());
                     })?;
+                }
+            }
+            PfAdmin::Permissions { folder, default_role, subtree } => {
+                self.folder(*folder).ok_or(PfRefusal::NoFolder)?;
+                let targets = if *subtree { self.subtree(*folder) } else { vec![*folder] };
+                for f in targets {
+                    self.change_folder(now, f, |p| p.default_role = *default_role)?;
                 }
             }
             PfAdmin::MoveAllReplicas { to } => {

@@ -12,6 +12,8 @@ pub enum PfRefusal {
     NoFolder,
     /// The folder has no replica on this store: a client is referred elsewhere.
     NoReplicaHere,
+    /// The folder's permissions do not let the client do it.
+    AccessDenied,
 }
 
 impl PfRefusal {
@@ -20,6 +22,7 @@ impl PfRefusal {
         match self {
             PfRefusal::NoFolder => "no_folder",
             PfRefusal::NoReplicaHere => "no_replica_here",
+            PfRefusal::AccessDenied => "access_denied",
         }
     }
 }
@@ -67,7 +70,15 @@ impl PublicStore {
         Ok(())
     }
 
-    /// A client posts an item (or mail to a mail-enabled folder is delivered) here.
+    /// A client posts an item here (the folder's permissions allowing).
+    pub fn client_post(&mut self, now: Instant, folder: FolderId, size_bytes: u64) -> Result<ChangeNumber, PfRefusal> {
+        if !self.folder(folder).ok_or(PfRefusal::NoFolder)?.default_role.can_post() {
+            return Err(PfRefusal::AccessDenied);
+        }
+        self.post(now, folder, size_bytes)
+    }
+
+    /// An item is posted here (or mail to a mail-enabled folder is delivered).
     pub fn post(&mut self, now: Instant, folder: FolderId, size_bytes: u64) -> Result<ChangeNumber, PfRefusal> {
         self.folder(folder).ok_or(PfRefusal::NoFolder)?;
         if self.folders.get(&folder).is_none_or(|r| r.leaving) {

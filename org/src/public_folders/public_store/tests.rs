@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::public_folders::backfill::PeerInfo;
+use crate::public_folders::replication_message::DefaultRole;
 use crate::time::HOUR_MS;
 use crate::version::ExchangeVersion;
 use proptest::prelude::*;
@@ -100,6 +101,7 @@ fn one_folder(replicas: &[u16]) -> (Setup, FolderId) {
         replicas: replicas.iter().map(|r| ReplicaId(*r)).collect(),
         schedule: None,
         mail_enabled: false,
+        default_role: DefaultRole::Author,
     };
     let folder = setup.folder(props);
     (setup, folder)
@@ -153,6 +155,7 @@ fn a_child_before_its_parent_waits_for_it() {
         replicas: vec![ReplicaId(0)],
         schedule: None,
         mail_enabled: false,
+        default_role: DefaultRole::Author,
     };
     let parent = net.stores[0].create_folder(Instant(1), props(None)).unwrap();
     net.advance(Instant(15 * MINUTE_MS));
@@ -180,6 +183,7 @@ fn stopped_content_replication_sends_only_hierarchy() {
         replicas: vec![ReplicaId(1)],
         schedule: None,
         mail_enabled: false,
+        default_role: DefaultRole::Author,
     };
     net.stores[0].create_folder(Instant(1), props).unwrap();
     net.heal(2);
@@ -310,7 +314,14 @@ impl Net {
                 if replicas.is_empty() {
                     replicas.push(ReplicaId(store as u16));
                 }
-                let props = FolderProps { name: "f".into(), parent, replicas, schedule: None, mail_enabled: false };
+                let props = FolderProps {
+                    name: "f".into(),
+                    parent,
+                    replicas,
+                    schedule: None,
+                    mail_enabled: false,
+                    default_role: DefaultRole::Author,
+                };
                 let _ = self.stores[store].create_folder(now, props);
             }
             Op::AddReplica { store, folder, replica } => {
