@@ -15,6 +15,9 @@ use org::public_folders::replication_message::{FolderId, FolderProps, Replicatio
 /// replica's table (a bound on memory, like the mailbox bound).
 pub const MAX_STARTING_ITEMS: u64 = 1_000_000;
 
+/// A post or read load as written: folder, server, per hour, from, until.
+type ClientLoad<'a> = (&'a str, &'a str, f64, Option<crate::units::Duration>, Option<crate::units::Duration>);
+
 /// The public stores and folders as resolved.
 #[derive(Default)]
 pub(super) struct PublicPlan {
@@ -249,21 +252,12 @@ impl Resolver<'_> {
         let pp = p().key("public_folders").key("posts");
         for (i, post) in scenario.public_folders.posts.iter().enumerate() {
             let at = pp.index(i);
-            let folder = self.reference(&plan.paths, "public folder", &post.folder, &at.key("folder"));
-            let server = self.reference(&org.servers, "server", &post.server, &at.key("server"));
-            if !(post.per_hour > 0.0 && post.per_hour <= 100_000.0) {
-                self.error(&at.key("per_hour"), "expected a rate above 0 and at most 100,000 posts an hour");
-            }
-            let from_ms = post.from.map_or(0, |d| d.ms);
-            let until_ms = post.until.map_or(scenario.duration.ms, |d| d.ms);
-            if from_ms >= until_ms || until_ms > scenario.duration.ms {
-                self.error(&at, "expected from < until, inside the run");
-            }
-            let (Some(folder), Some(server)) = (folder, server) else { continue };
-            let server = ServerId(server as u16);
+            let load = (post.folder.as_str(), post.server.as_str(), post.per_hour, post.from, post.until);
+            let Some((folder, server, from_ms, until_ms)) = self.client_load(scenario, org, plan, load, &at) else {
+                continue;
+            };
             let store = plan.stores.iter().position(|s| s.server == server);
-            let holds = store.is_some_and(|r| plan.replicas[folder].contains(&ReplicaId(r as u16)));
-            if !holds {
+            if !store.is_some_and(|r| plan.replicas[folder].contains(&ReplicaId(r as u16))) {
                 let message = format!(
                     "{:?} has no replica of {:?} when the run starts: its clients would be referred elsewhere",
                     post.server, post.folder
@@ -271,44 +265,48 @@ impl Resolver<'_> {
                 self.error(&at.key("server"), message);
                 continue;
             }
-            plan.posts.push(PostSpec {
-                folder: plan.folder(folder),
-                server,
-                per_hour: post.per_hour,
-                size_bytes: post.size_kb * 1024,
-                read: false,
-                from_ms,
-                until_ms,
-            });
+            let (folder, per_hour, size_bytes) = (plan.folder(folder), post.per_hour, post.size_kb * 1024);
+            plan.posts.push(PostSpec { folder, server, per_hour, size_bytes, read: false, from_ms, until_ms });
         }
-        self.read_loads(scenario, org, plan);
-    }
-
-    /// Read loads: a folder, a server with a public store, a rate and a window.
-    fn read_loads(&mut self, scenario: &Scenario, org: &Org, plan: &mut PublicPlan) {
         let rp = p().key("public_folders").key("reads");
         for (i, read) in scenario.public_folders.reads.iter().enumerate() {
-            let at = rp.index(i);
-            let folder = self.reference(&plan.paths, "public folder", &read.folder, &at.key("folder"));
-            let server = self.reference(&org.servers, "server", &read.server, &at.key("server"));
-            if !(read.per_hour > 0.0 && read.per_hour <= 100_000.0) {
-                self.error(&at.key("per_hour"), "expected a rate above 0 and at most 100,000 opens an hour");
-            }
-            let from_ms = read.from.map_or(0, |d| d.ms);
-            let until_ms = read.until.map_or(scenario.duration.ms, |d| d.ms);
-            if from_ms >= until_ms || until_ms > scenario.duration.ms {
-                self.error(&at, "expected from < until, inside the run");
-            }
-            let (Some(folder), Some(server)) = (folder, server) else { continue };
-            let server = ServerId(server as u16);
-            if !plan.stores.iter().any(|s| s.server == server) {
-                let message = format!("{:?} has no public store: its clients have no hierarchy to open", read.server);
-                self.error(&at.key("server"), message);
+            let load = (read.folder.as_str(), read.server.as_str(), read.per_hour, read.from, read.until);
+            let Some((folder, server, from_ms, until_ms)) = self.client_load(scenario, org, plan, load, &rp.index(i))
+            else {
                 continue;
-            }
+            };
             let (folder, per_hour) = (plan.folder(folder), read.per_hour);
             plan.posts.push(PostSpec { folder, server, per_hour, size_bytes: 0, read: true, from_ms, until_ms });
         }
+    }
+
+    /// A post or read load's common part — (folder, server, per hour, from, until) as
+    /// written —: the folder's index, the server (with a public store), the window.
+    fn client_load(
+        &mut self,
+        scenario: &Scenario,
+        org: &Org,
+        plan: &PublicPlan,
+        (folder, server, per_hour, from, until): ClientLoad<'_>,
+        at: &JsonPath,
+    ) -> Option<(usize, ServerId, u64, u64)> {
+        let found = self.reference(&plan.paths, "public folder", folder, &at.key("folder"));
+        let id = self.reference(&org.servers, "server", server, &at.key("server"));
+        if !(per_hour > 0.0 && per_hour <= 100_000.0) {
+            self.error(&at.key("per_hour"), "expected a rate above 0 and at most 100,000 an hour");
+        }
+        let from_ms = from.map_or(0, |d| d.ms);
+        let until_ms = until.map_or(scenario.duration.ms, |d| d.ms);
+        if from_ms >= until_ms || until_ms > scenario.duration.ms {
+            self.error(at, "expected from < until, inside the run");
+        }
+        let (found, id) = (found?, ServerId(id? as u16));
+        if !plan.stores.iter().any(|s| s.server == id) {
+            let message = format!("{server:?} has no public store: its clients have no hierarchy to open");
+            self.error(&at.key("server"), message);
+            return None;
+        }
+        Some((found, id, from_ms, until_ms))
     }
 
     /// A server's custom referral list: servers of the organization, each once.
