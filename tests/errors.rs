@@ -546,3 +546,16 @@ fn public_folder_mistakes_name_their_place() {
     );
     assert!(err.contains("timeline[0].folder: no public folder named \"Sales\""), "{err}");
 }
+
+/// A restore takes mailbox stores only: naming the public store says why.
+#[test]
+fn a_public_store_is_not_restored() {
+    let err = broken_copy("pf-backfill-2003", "pf-restore", |t| {
+        t.replacen(
+            "\"timeline\": [",
+            "\"timeline\": [\n    {\"kind\": \"restore\", \"at\": \"2h\", \"server\": \"EX-HQ\", \"storage_group\": \"First Storage Group\", \"databases\": [\"Public Folder Store (EX-HQ)\"]},",
+            1,
+        )
+    });
+    assert!(err.contains("timeline[0].databases[0]: \"Public Folder Store (EX-HQ)\" is a public store: restores take mailbox stores only"), "{err}");
+}

@@ -164,6 +164,12 @@ impl Resolver<'_> {
                     }
                 }
                 Action::Restore { at: t0, server, storage_group, databases, to_server } => {
+                    for (k, name) in databases.iter().enumerate() {
+                        if ctx.public.store_names.get(name).is_some() {
+                            let message = format!("{name:?} is a public store: restores take mailbox stores only (EXCHANGE2003.md §7: the Recovery Storage Group holds mailbox stores, not public stores)");
+                            self.error(&at.key("databases").index(k), message);
+                        }
+                    }
                     if let Some(restore) = self.restore(org, &at, server, storage_group, databases, to_server) {
                         push(t0.ms, restore);
                     }
