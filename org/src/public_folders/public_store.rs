@@ -227,6 +227,11 @@ impl PublicStore {
         [Some(self.next_cycle), backfill].into_iter().flatten().min().expect("the cycle is always set")
     }
 
+    /// The other stores as this one knows them: version, transport cost, site.
+    pub fn peers(&self) -> &BTreeMap<ReplicaId, PeerInfo> {
+        &self.peers
+    }
+
     /// Who the transport cost, version and site of the other stores are now.
     pub fn set_peers(&mut self, peers: BTreeMap<ReplicaId, PeerInfo>) {
         self.peers = peers;

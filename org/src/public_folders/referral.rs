@@ -29,16 +29,33 @@ pub fn referral_order(
     replicas: &[ReplicaId],
     custom: Option<&[(ServerId, u32)]>,
 ) -> Vec<(ServerId, u32)> {
-    let servers = replicas.iter().map(|r| t.public_store(*r).server).filter(|s| *s != home);
-    let mut order: Vec<(ServerId, u32)> = match custom {
-        Some(list) => servers.filter_map(|s| list.iter().find(|(l, _)| *l == s).map(|(_, cost)| (s, *cost))).collect(),
-        None => {
-            let masters: Vec<_> = t.routing_groups.iter().map(|g| g.master).collect();
-            let table = LinkStateTable::from_directory(t, &masters);
-            let from = t.server(home).routing_group;
-            servers.filter_map(|s| group_cost(t, &table, from, t.server(s).routing_group).map(|c| (s, c))).collect()
-        }
-    };
+    let masters: Vec<_> = t.routing_groups.iter().map(|g| g.master).collect();
+    let table = LinkStateTable::from_directory(t, &masters);
+    let from = t.server(home).routing_group;
+    let candidates = replicas.iter().map(|r| {
+        let server = t.public_store(*r).server;
+        (server, group_cost(t, &table, from, t.server(server).routing_group))
+    });
+    order(home, candidates, custom)
+}
+
+/// Orders referral candidates — each server holding a replica with its routing cost
+/// from `home` (None: no route) —: by the custom list's costs when there is one (only
+/// its servers), else by routing cost; cheapest first, then by server.
+pub fn order(
+    home: ServerId,
+    candidates: impl IntoIterator<Item = (ServerId, Option<u32>)>,
+    custom: Option<&[(ServerId, u32)]>,
+) -> Vec<(ServerId, u32)> {
+    let listed = |s: ServerId| custom.map(|list| list.iter().find(|(l, _)| *l == s).map(|(_, cost)| *cost));
+    let mut order: Vec<(ServerId, u32)> = candidates
+        .into_iter()
+        .filter(|(s, _)| *s != home)
+        .filter_map(|(s, cost)| match listed(s) {
+            Some(on_list) => on_list.map(|c| (s, c)),
+            None => cost.map(|c| (s, c)),
+        })
+        .collect();
     order.sort_by_key(|(s, cost)| (*cost, *s));
     order
 }

@@ -408,7 +408,7 @@ impl InformationStore {
     /// delivery, and a mailbox over "prohibit send and receive" is refused (5.2.2).
     fn deliver_local(&mut self, now: Instant, item: QueueItemId, message: &Message, recipients: Vec<AddressId>) {
         // One directory lookup per recipient: its database decides the rest.
-        let (mut ready, mut waiting, mut full) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ready, mut waiting, mut full, mut folders_gone) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut moving, mut moved) = (Vec::new(), Vec::new());
         let mut copies = Copies::default();
         for recipient in recipients {
@@ -420,7 +420,7 @@ impl InformationStore {
             if let Some(folder) = self.public_folder_of(recipient) {
                 match self.deliver_to_folder(now, message, recipient, folder) {
                     Ok(()) => ready.push(recipient),
-                    Err(()) => full.push(recipient),
+                    Err(()) => folders_gone.push(recipient),
                 }
                 continue;
             }
@@ -448,8 +448,6 @@ impl InformationStore {
         if !waiting.is_empty() {
             self.out.to_smtp(ToSmtp::LocalDeferred { item, recipients: waiting });
         }
-        let (folders_gone, full): (Vec<AddressId>, Vec<AddressId>) =
-            full.into_iter().partition(|r| self.public_folder_of(*r).is_some());
         if !full.is_empty() {
             let code = crate::transport::dsn::DsnCode::MailboxFull;
             self.out.to_smtp(ToSmtp::LocalFailed { item, recipients: full, code });

@@ -10,7 +10,7 @@ use crate::planted_bugs::PlantedBug;
 use crate::public_folders::backfill::PeerInfo;
 use crate::public_folders::cn_set::ReplicaId;
 use crate::public_folders::public_store::{PfAdmin, PfOutput, PfRefusal, PublicStore, PublicStoreSettings};
-use crate::public_folders::referral::{group_cost, referral_order};
+use crate::public_folders::referral::{self, group_cost};
 use crate::public_folders::replication_message::{FolderId, FolderKey, ReplicationMessage};
 use crate::routing::link_state::LinkStateTable;
 use crate::service_events::ToSmtp;
@@ -122,8 +122,14 @@ impl InformationStore {
         if store.holds(folder) {
             return self.out.emit(ServerEvent::PfRead { folder: key, served_by: Some(self.id), tried: 0, cost: 0 });
         }
-        let custom = self.topology.public_store(store.replica()).settings.referrals.as_deref();
-        let order = referral_order(&self.topology, self.id, &props.replicas, custom);
+        // The routing costs the store keeps for its backfill peers are the referral's.
+        let t = &self.topology;
+        let custom = t.public_store(store.replica()).settings.referrals.as_deref();
+        let candidates = props.replicas.iter().map(|r| {
+            let cost = store.peers().get(r).map(|p| p.cost).filter(|c| *c != u32::MAX);
+            (t.public_store(*r).server, cost)
+        });
+        let order = referral::order(self.id, candidates, custom);
         let reached = order.iter().position(|(s, _)| available(*s));
         let (served_by, cost) = reached.map_or((None, 0), |i| (Some(order[i].0), order[i].1));
         let tried = reached.map_or(order.len(), |i| i + 1) as u32;
@@ -139,8 +145,10 @@ impl InformationStore {
         }
     }
 
-    /// The folder `recipient` is, when it is a mail-enabled public folder.
+    /// The folder `recipient` is, when it is a mail-enabled public folder (only a
+    /// server with a public store is a folder's home: others skip the lookup).
     pub(super) fn public_folder_of(&self, recipient: AddressId) -> Option<FolderId> {
+        self.public.as_ref()?;
         match self.topology.directory.object(recipient)?.recipient {
             crate::directory::global_catalog::Recipient::PublicFolder(folder) => Some(folder),
             _ => None,
