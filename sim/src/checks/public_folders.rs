@@ -62,8 +62,8 @@ impl PublicFolderJudge {
         folder: FolderName<'_>,
         judge: &mut Judge<'_>,
     ) {
-        const FLUSH_MAX_MS: u64 = 60_000;
-        let stopped = self.stopped.is_some_and(|at| now.since(at) > FLUSH_MAX_MS);
+        let flush_max_ms = crate::scenario::bounds::DISK_FLUSH_MS_MAX;
+        let stopped = self.stopped.is_some_and(|at| now.since(at) > flush_max_ms);
         match event {
             ServerEvent::PfSent { .. } if stopped => self.sent_while_stopped += 1,
             ServerEvent::PfBackfillRequested { .. } => self.backfill_requests += 1,

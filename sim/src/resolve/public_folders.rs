@@ -71,10 +71,11 @@ impl PublicPlan {
 impl Resolver<'_> {
     /// The public stores, the starting folder tree and the post loads.
     pub(super) fn public_folders(&mut self, scenario: &Scenario, org: &Org, people: &mut People) -> PublicPlan {
-        let mut plan =
-            PublicPlan { stores: self.public_stores(&scenario.topology, org, people), ..PublicPlan::default() };
+        let mut preferred = Vec::new();
+        let stores = self.public_stores(&scenario.topology, org, people, &mut preferred);
+        let mut plan = PublicPlan { stores, ..PublicPlan::default() };
         plan.store_names = Names::of(plan.stores.iter().map(|s| s.name.as_str()));
-        self.preferred_sources(&scenario.topology, &mut plan);
+        self.preferred_sources(preferred, &mut plan);
         self.folder_tree(scenario, &mut plan, people);
         self.post_loads(scenario, org, &mut plan);
         plan
@@ -82,7 +83,15 @@ impl Resolver<'_> {
 
     /// Every storage group's public store (at most one per server), with its address
     /// `<server>-IS@<primary domain>` (as Exchange names a public store's mail object).
-    fn public_stores(&mut self, t: &TopologyDef, org: &Org, people: &mut People) -> Vec<PublicStoreConfig> {
+    /// Each store's `preferred_backfill_source`, when it names one, goes to `preferred`
+    /// with its place, to be resolved once every store is known.
+    fn public_stores(
+        &mut self,
+        t: &TopologyDef,
+        org: &Org,
+        people: &mut People,
+        preferred: &mut Vec<(usize, String, JsonPath)>,
+    ) -> Vec<PublicStoreConfig> {
         let mut stores: Vec<PublicStoreConfig> = Vec::new();
         let mut seen = Names::of(org.store_configs.iter().map(|s| s.name.as_str()));
         for (si, s) in t.servers.iter().enumerate() {
@@ -109,6 +118,9 @@ impl Resolver<'_> {
                 let mut settings = self.store_settings(s, def, &at);
                 if let Some(list) = &def.referrals {
                     settings.referrals = Some(self.referral_list(list, org, &at.key("referrals")));
+                }
+                if let Some(name) = &def.preferred_backfill_source {
+                    preferred.push((stores.len(), name.clone(), at.key("preferred_backfill_source")));
                 }
                 let site = org.server_site[si] as u16;
                 stores.push(PublicStoreConfig { name: def.name.clone(), server, address, site, settings });
@@ -149,25 +161,13 @@ impl Resolver<'_> {
     }
 
     /// Each store's preferred backfill source: another public store.
-    fn preferred_sources(&mut self, t: &TopologyDef, plan: &mut PublicPlan) {
-        let mut r = 0;
-        for (si, s) in t.servers.iter().enumerate() {
-            for (gi, g) in s.storage_groups.iter().enumerate() {
-                let Some(def) = &g.public_store else { continue };
-                if r >= plan.stores.len() || plan.stores[r].name != def.name {
-                    continue; // refused above
-                }
-                if let Some(name) = &def.preferred_backfill_source {
-                    let at = p().key("topology").key("servers").index(si).key("storage_groups").index(gi);
-                    let at = at.key("public_store").key("preferred_backfill_source");
-                    let source = self.reference(&plan.store_names, "public store", name, &at);
-                    if source == Some(r) {
-                        self.error(&at, "expected another public store: a store does not backfill from itself");
-                    }
-                    plan.stores[r].settings.preferred_source = source.map(|i| ReplicaId(i as u16));
-                }
-                r += 1;
+    fn preferred_sources(&mut self, preferred: Vec<(usize, String, JsonPath)>, plan: &mut PublicPlan) {
+        for (r, name, at) in preferred {
+            let source = self.reference(&plan.store_names, "public store", &name, &at);
+            if source == Some(r) {
+                self.error(&at, "expected another public store: a store does not backfill from itself");
             }
+            plan.stores[r].settings.preferred_source = source.map(|i| ReplicaId(i as u16));
         }
     }
 

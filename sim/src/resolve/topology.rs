@@ -157,7 +157,7 @@ impl Resolver<'_> {
         if vs.glitch_retry_interval.ms == 0 {
             self.error(&vsp.key("glitch_retry_interval"), "expected an interval above 0s");
         }
-        if s.disk_flush.ms == 0 || s.disk_flush.ms > 60_000 {
+        if s.disk_flush.ms == 0 || s.disk_flush.ms > bounds::DISK_FLUSH_MS_MAX {
             self.error(&at.key("disk_flush"), "expected a flush delay from 1ms to 1m");
         }
         if s.mta.open_interval.ms < 1_000 {

@@ -45,6 +45,9 @@ pub mod bounds {
     /// bridgehead's glitch retries are 60 s apart (§3.2a), so a faster flap changes
     /// nothing Exchange sees and only fills memory.
     pub const OSCILLATION_PERIOD_MS_MIN: u64 = 2_000;
+    /// The longest disk flush delay (group commit) a server may have: 1 minute. An event
+    /// traced when a write is durable may trail what caused it by up to this long.
+    pub const DISK_FLUSH_MS_MAX: u64 = 60_000;
     /// The most fault steps a run may script or its weather be expected to draw.
     pub const FAULT_STEPS_MAX: u64 = 1_000_000;
     /// The highest weather rate of one kind: 10,000 faults a day (one every 9 s).
