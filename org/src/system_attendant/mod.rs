@@ -1,4 +1,5 @@
 //! The System Attendant (MSExchangeSA): the Recipient Update Service that stamps e-mail
-//! addresses on new recipients. The offline address book generation comes here next.
+//! addresses on new recipients, and the offline address book generator.
 
+pub mod oab;
 pub mod recipient_update_service;
