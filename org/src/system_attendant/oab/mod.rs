@@ -1,9 +1,16 @@
-//! Offline address book generation (the System Attendant's OAB generator): the files of
-//! [MS-OXOAB] — version 4 Full Details, its compressed container and differential patch —
-//! built from the address list the generator read from a global catalog.
+//! Offline address book generation (the System Attendant's OALGen, EXCHANGE2003.md §9):
+//! the files of [MS-OXOAB] — version 4 Full Details, its compressed container and
+//! differential patch — built from the address list the generator read from a global
+//! catalog, with the diff rules of each server version.
 
+pub mod address_entry;
 pub mod compressed_file;
 pub mod crc;
 pub mod full_details;
 pub mod lzx;
+pub mod oal_generator;
 pub mod patch_file;
+pub mod property_limits;
+
+#[cfg(test)]
+mod tests;

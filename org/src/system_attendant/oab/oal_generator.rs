@@ -1,0 +1,324 @@
+//! OALGen, the System Attendant's offline address list generator (EXCHANGE2003.md §9).
+//! Each run reads the address list (what a GC returned), applies SP2's property limits,
+//! and produces:
+//!
+//! - version 4 (SP2 servers, for Outlook 2003 SP2): the Full Details file, compressed,
+//!   and a differential patch against the previous run's file — always a diff;
+//! - versions 2 and 3a (every server, for earlier Outlook): a diff of the records kept
+//!   by RDN from the previous run, unless the changes are of a kind those versions cannot
+//!   express — parent DNs that change (a new legacyExchangeDN prefix or SMTP domain),
+//!   mass changes of one attribute, a new address type or address list. Then a pre-SP2
+//!   server forces a full download, and an SP2 server logs an error and posts nothing
+//!   (clients get no update) unless `OAL post full if diff fails` is set.
+//!
+//! Clients track a sequence number per version and ask for the diffs from theirs + 1.
+
+use super::address_entry::{header_schema, object_schema, record, AddressEntry};
+use super::compressed_file::compress;
+use super::full_details::{FullDetails, PropValue, Record};
+use super::lzx::EncodeParams;
+use super::patch_file::{make_patch, Unit};
+use super::property_limits::PropertyLimits;
+use crate::directory::ldap_filter::unicode_key;
+use crate::version::ExchangeVersion;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+/// An offline address book as its administrator configured it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OabDefinition {
+    /// Its name (the header record's PidTagOfflineAddressBookName).
+    pub name: String,
+    /// Its distinguished name.
+    pub dn: String,
+    /// Its container GUID, as text.
+    pub guid: String,
+    /// The address lists it is built from (a new one blocks a version 2/3a diff).
+    pub address_lists: Vec<String>,
+    /// The generation server's version: SP2 writes version 4 and keeps the SP2 rules.
+    pub server_version: ExchangeVersion,
+    /// `OAL post full if diff fails`: an SP2 server posts full version 2/3a files
+    /// when it cannot make their diff.
+    pub post_full_if_diff_fails: bool,
+    /// SP2's per-property-type size limits (not applied before SP2).
+    pub limits: PropertyLimits,
+    /// One attribute changed on more than this share of the records (per cent) is a
+    /// mass change no version 2/3a diff expresses. [U] the threshold is not documented.
+    pub mass_change_pct: u32,
+}
+
+/// Why a version 2/3a diff could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DiffBlocker {
+    /// A record's parent DN changed, or a new one appeared (a new legacyExchangeDN
+    /// prefix); `example` is one record it affects.
+    ParentDnChanged { example: String },
+    /// A new SMTP domain in the primary addresses.
+    NewSmtpDomain { domain: String },
+    /// An address type no record had before.
+    NewAddressType { address_type: String },
+    /// An address list added to the OAB.
+    NewAddressList { list: String },
+    /// One attribute changed on many records.
+    MassChange { attribute: &'static str, records: usize },
+}
+
+/// What a run does for versions 2 and 3a.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LegacyOutcome {
+    /// The first run: full files only.
+    FirstFull,
+    /// A Changes file (diff) and new full files.
+    Diff,
+    /// Full files, and clients must download them (no diff could be made).
+    ForcedFull { reason: DiffBlocker },
+    /// Nothing posted: clients keep what they have (SP2 without the registry switch).
+    NoUpdate { reason: DiffBlocker },
+}
+
+/// An event OALGen logs (MSExchangeSA, category OAL Generator).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OabEvent {
+    /// Warning: a value over its type's size limit was left out of a record.
+    AttributeDropped { rdn: String, tag: u32 },
+    /// Information: a record was altered to fit the limits.
+    RecordAltered { rdn: String },
+    /// Error: the version 2/3a diff could not be generated.
+    DiffFailed { reason: DiffBlocker, posted_full: bool },
+}
+
+/// The version 4 files of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V4Files {
+    /// Their sequence number.
+    pub sequence: u32,
+    /// The uncompressed Full Details file (what a client ends up holding).
+    pub full: Vec<u8>,
+    /// The compressed full file clients download.
+    pub compressed: Vec<u8>,
+    /// The patch from the previous sequence's full file (none on the first run).
+    pub patch: Option<Vec<u8>>,
+}
+
+/// What one run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    /// Version 4 files (SP2 servers only).
+    pub v4: Option<V4Files>,
+    /// What happened to versions 2 and 3a, and their sequence after the run.
+    pub legacy: LegacyOutcome,
+    /// The version 2/3a sequence number clients are brought to.
+    pub legacy_sequence: u32,
+    /// Events logged.
+    pub events: Vec<OabEvent>,
+    /// Records in the address list, and how many were added, removed, changed by RDN.
+    pub records: usize,
+    /// See `records`.
+    pub added: usize,
+    /// See `records`.
+    pub removed: usize,
+    /// See `records`.
+    pub changed: usize,
+}
+
+/// The previous run's version 4 file and where its records lie.
+#[derive(Debug, Clone)]
+struct V4Previous {
+    full: Vec<u8>,
+    keys: Vec<Vec<u8>>,
+    layout: Vec<Range<usize>>,
+}
+
+/// The generator of one OAB on its server.
+#[derive(Debug, Clone)]
+pub struct OalGenerator {
+    definition: OabDefinition,
+    v4: Option<V4Previous>,
+    v4_sequence: u32,
+    /// The entries the last posted version 2/3a files hold, by RDN.
+    legacy: Option<BTreeMap<String, AddressEntry>>,
+    legacy_lists: Vec<String>,
+    legacy_sequence: u32,
+    params: EncodeParams,
+}
+
+impl OalGenerator {
+    /// A generator that has not run yet.
+    pub fn new(definition: OabDefinition) -> Self {
+        Self {
+            definition,
+            v4: None,
+            v4_sequence: 0,
+            legacy: None,
+            legacy_lists: Vec::new(),
+            legacy_sequence: 0,
+            params: EncodeParams::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn definition(&self) -> &OabDefinition {
+        &self.definition
+    }
+
+    /// An administrator's change (a new address list, the registry switch, limits).
+    pub fn reconfigure(&mut self, definition: OabDefinition) {
+        self.definition = definition;
+    }
+
+    /// One run over the address list `entries` (in any order).
+    pub fn generate(&mut self, entries: &[AddressEntry]) -> Generation {
+        let sp2 = self.definition.server_version >= ExchangeVersion::Exchange2003Sp2;
+        let mut events = Vec::new();
+        let by_rdn: BTreeMap<String, &AddressEntry> = entries.iter().map(|e| (e.rdn(), e)).collect();
+        let (added, removed, changed) = self.count_changes(&by_rdn);
+        let v4 = sp2.then(|| self.generate_v4(&by_rdn, &mut events));
+        let legacy = self.legacy_outcome(&by_rdn, sp2);
+        if let LegacyOutcome::ForcedFull { reason } | LegacyOutcome::NoUpdate { reason } = &legacy {
+            if sp2 {
+                let posted_full = matches!(legacy, LegacyOutcome::ForcedFull { .. });
+                events.push(OabEvent::DiffFailed { reason: reason.clone(), posted_full });
+            }
+        }
+        if !matches!(legacy, LegacyOutcome::NoUpdate { .. }) {
+            self.legacy = Some(by_rdn.iter().map(|(k, e)| (k.clone(), (*e).clone())).collect());
+            self.legacy_lists = self.definition.address_lists.clone();
+            self.legacy_sequence += 1;
+        }
+        Generation {
+            v4,
+            legacy,
+            legacy_sequence: self.legacy_sequence,
+            events,
+            records: by_rdn.len(),
+            added,
+            removed,
+            changed,
+        }
+    }
+
+    fn count_changes(&self, by_rdn: &BTreeMap<String, &AddressEntry>) -> (usize, usize, usize) {
+        let Some(previous) = &self.legacy else { return (by_rdn.len(), 0, 0) };
+        let added = by_rdn.keys().filter(|k| !previous.contains_key(*k)).count();
+        let removed = previous.keys().filter(|k| !by_rdn.contains_key(*k)).count();
+        let changed = by_rdn.iter().filter(|(k, e)| previous.get(*k).is_some_and(|p| p != **e)).count();
+        (added, removed, changed)
+    }
+
+    fn generate_v4(&mut self, by_rdn: &BTreeMap<String, &AddressEntry>, events: &mut Vec<OabEvent>) -> V4Files {
+        let schema = object_schema();
+        let mut rows: Vec<(Vec<u8>, Record)> = Vec::with_capacity(by_rdn.len());
+        for (rdn, entry) in by_rdn {
+            let mut r = record(entry);
+            let outcome = self.definition.limits.apply(&schema, &mut r);
+            for &column in &outcome.dropped {
+                events.push(OabEvent::AttributeDropped { rdn: rdn.clone(), tag: schema[column].tag.0 });
+            }
+            if !outcome.truncated.is_empty() {
+                events.push(OabEvent::RecordAltered { rdn: rdn.clone() });
+            }
+            rows.push((sort_key(entry), r));
+        }
+        // Client locale order (orgsim's clients use one locale: AD's Unicode sort key).
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        self.v4_sequence += 1;
+        let d = &self.definition;
+        let text = |s: &str| Some(PropValue::Text(s.to_owned()));
+        let header = vec![text(&d.name), Some(PropValue::Integer32(self.v4_sequence)), text(&d.guid), text(&d.dn)];
+        let (keys, records): (Vec<Vec<u8>>, Vec<Record>) = rows.into_iter().unzip();
+        let file = FullDetails { header_schema: header_schema(), object_schema: schema, header, records };
+        let (full, layout) = file.write_with_layout();
+        let compressed = compress(&full, self.params);
+        let patch = self.v4.as_ref().map(|p| {
+            make_patch(&p.full, &units(&p.keys, &p.layout), &full, &units(&keys, &layout), self.params)
+        });
+        self.v4 = Some(V4Previous { full: full.clone(), keys, layout });
+        V4Files { sequence: self.v4_sequence, full, compressed, patch }
+    }
+
+    fn legacy_outcome(&self, by_rdn: &BTreeMap<String, &AddressEntry>, sp2: bool) -> LegacyOutcome {
+        let Some(previous) = &self.legacy else { return LegacyOutcome::FirstFull };
+        match self.diff_blocker(previous, by_rdn) {
+            None => LegacyOutcome::Diff,
+            Some(reason) if !sp2 || self.definition.post_full_if_diff_fails => LegacyOutcome::ForcedFull { reason },
+            Some(reason) => LegacyOutcome::NoUpdate { reason },
+        }
+    }
+
+    /// The first reason, if any, the changes since the last posted files need full files.
+    fn diff_blocker(&self, previous: &BTreeMap<String, AddressEntry>, now: &BTreeMap<String, &AddressEntry>) -> Option<DiffBlocker> {
+        if let Some(list) = self.definition.address_lists.iter().find(|l| !self.legacy_lists.contains(l)) {
+            return Some(DiffBlocker::NewAddressList { list: list.clone() });
+        }
+        let old_parents: BTreeSet<&str> = previous.values().map(|e| e.parent_dn()).collect();
+        let old_domains: BTreeSet<&str> = previous.values().filter_map(|e| smtp_domain(&e.smtp)).collect();
+        let old_types: BTreeSet<String> = previous.values().flat_map(|e| e.address_types()).collect();
+        for (rdn, entry) in now {
+            let moved = previous.get(rdn).is_some_and(|p| p.parent_dn() != entry.parent_dn());
+            if moved || !old_parents.contains(entry.parent_dn()) {
+                return Some(DiffBlocker::ParentDnChanged { example: entry.legacy_dn.clone() });
+            }
+            if let Some(domain) = smtp_domain(&entry.smtp).filter(|d| !old_domains.contains(d)) {
+                return Some(DiffBlocker::NewSmtpDomain { domain: domain.to_owned() });
+            }
+            if let Some(t) = entry.address_types().find(|t| !old_types.contains(t)) {
+                return Some(DiffBlocker::NewAddressType { address_type: t });
+            }
+        }
+        self.mass_change(previous, now)
+    }
+
+    fn mass_change(&self, previous: &BTreeMap<String, AddressEntry>, now: &BTreeMap<String, &AddressEntry>) -> Option<DiffBlocker> {
+        let mut counts = [0usize; ATTRIBUTES.len()];
+        for (rdn, entry) in now {
+            let Some(old) = previous.get(rdn) else { continue };
+            for (i, (_, get)) in ATTRIBUTES.iter().enumerate() {
+                if get(old) != get(entry) {
+                    counts[i] += 1;
+                }
+            }
+        }
+        let threshold = previous.len() * self.definition.mass_change_pct as usize / 100;
+        let (i, &records) = counts.iter().enumerate().max_by_key(|(i, c)| (**c, usize::MAX - i))?;
+        (records > threshold && records > 0).then(|| DiffBlocker::MassChange { attribute: ATTRIBUTES[i].0, records })
+    }
+}
+
+type Getter = fn(&AddressEntry) -> String;
+
+/// The attributes a mass change is counted on.
+const ATTRIBUTES: [(&str, Getter); 10] = [
+    ("displayName", |e| e.display_name.clone()),
+    ("mail", |e| e.smtp.clone()),
+    ("proxyAddresses", |e| e.proxies.join("\n")),
+    ("givenName", |e| e.details[0].clone()),
+    ("sn", |e| e.details[1].clone()),
+    ("title", |e| e.details[2].clone()),
+    ("department", |e| e.details[3].clone()),
+    ("company", |e| e.details[4].clone()),
+    ("physicalDeliveryOfficeName", |e| e.details[5].clone()),
+    ("homeMDB", |e| e.home_mdb.clone()),
+];
+
+fn smtp_domain(smtp: &str) -> Option<&str> {
+    smtp.rsplit_once('@').map(|(_, d)| d)
+}
+
+/// The order of version 4 records: the display name's sort key, then the primary key.
+fn sort_key(entry: &AddressEntry) -> Vec<u8> {
+    let mut key = unicode_key(&entry.display_name).into_bytes();
+    key.push(0);
+    key.extend_from_slice(entry.legacy_dn.to_ascii_lowercase().as_bytes());
+    key
+}
+
+fn units<'a>(keys: &'a [Vec<u8>], layout: &[Range<usize>]) -> Vec<Unit<'a>> {
+    debug_assert_eq!(keys.len() + 1, layout.len());
+    let mut out = Vec::with_capacity(layout.len());
+    out.push(Unit { key: b"", range: layout[0].clone() });
+    out.extend(keys.iter().zip(&layout[1..]).map(|(k, r)| Unit { key: k, range: r.clone() }));
+    out
+}
