@@ -181,6 +181,7 @@ pub fn bench(options: &BenchOptions) -> ExitCode {
     print_day(&point, routing_groups, seed);
     print_floor(point.events, point.wall_s);
     print_sweep(sweep_seeds);
+    print_oab(users);
     if options.series.is_empty() {
         return ExitCode::SUCCESS;
     }
@@ -243,6 +244,67 @@ fn print_sweep(sweep_seeds: u64) {
         );
     }
     println!("  speed-up on {cores} cores: {:.2} x", rates[1] / rates[0]);
+}
+
+/// The offline address book of `users` entries: a full regeneration (build the Full
+/// Details file and compress it) against a diff generation (the patch) after 1 % of the
+/// entries changed (issue 19's target: the diff costs at most 5 % of the full).
+fn print_oab(users: u32) {
+    use org::system_attendant::oab::address_entry::{AddressEntry, EntryKind};
+    use org::system_attendant::oab::compressed_file::compress;
+    use org::system_attendant::oab::lzx::EncodeParams;
+    use org::system_attendant::oab::oal_generator::{build_full_details, make_v4_patch, OabDefinition};
+    let entry = |i: u32, department: &str| AddressEntry {
+        legacy_dn: format!("/o=Bench/ou=First Administrative Group/cn=Recipients/cn=user{i:06}"),
+        display_name: format!("Surname{:04}, Given{i:06}", i % 4_999),
+        alias: format!("user{i:06}"),
+        smtp: format!("user{i:06}@bench.example"),
+        proxies: vec![
+            format!("SMTP:user{i:06}@bench.example"),
+            format!("X400:c=US;a= ;p=Bench;o=Exchange;s=user{i:06}"),
+        ],
+        details: [
+            format!("Given{i:06}"),
+            format!("Surname{:04}", i % 4_999),
+            "Engineer".into(),
+            department.into(),
+            "Bench".into(),
+            format!("Building {}", i % 40),
+            format!("+1 425 555 {:04}", i % 10_000),
+        ],
+        home_mdb: format!("CN=Mailbox Store (EX{:02}),CN=First Storage Group", i % 40),
+        kind: EntryKind::Mailbox,
+    };
+    let definition = OabDefinition {
+        name: "Default Offline Address List".into(),
+        dn: "/o=Bench/cn=addrlists/cn=oabs/cn=Default Offline Address List".into(),
+        guid: "00000000-0000-0000-0000-000000000001".into(),
+        address_lists: vec!["Default Global Address List".into()],
+        server_version: org::version::ExchangeVersion::Exchange2003Sp2,
+        post_full_if_diff_fails: false,
+        limits: Default::default(),
+        mass_change_pct: 10,
+    };
+    let day1: Vec<AddressEntry> = (0..users).map(|i| entry(i, &format!("Dept {}", i % 60))).collect();
+    let day2: Vec<AddressEntry> = (0..users)
+        .map(|i| entry(i, &if i % 100 == 7 { "Moved".to_owned() } else { format!("Dept {}", i % 60) }))
+        .collect();
+    let params = EncodeParams::default();
+    let first = build_full_details(&definition, 1, day1.iter(), &mut Vec::new());
+    let wall = std::time::Instant::now();
+    let second = build_full_details(&definition, 2, day2.iter(), &mut Vec::new());
+    let compressed = compress(&second.full, params);
+    let full_s = wall.elapsed().as_secs_f64();
+    let wall = std::time::Instant::now();
+    let patch = make_v4_patch(&first, &second, params);
+    let diff_s = wall.elapsed().as_secs_f64();
+    println!("offline address book, {users} entries, 1 % changed:");
+    println!("  full details file    {:>12} bytes", second.full.len());
+    println!("  compressed full      {:>12} bytes", compressed.len());
+    println!("  patch (diff)         {:>12} bytes", patch.len());
+    println!("  full regeneration    {:>12.3} s", full_s);
+    println!("  diff generation      {:>12.3} s", diff_s);
+    println!("  diff / full          {:>12.1} %", 100.0 * diff_s / full_s);
 }
 
 /// One day per mailbox count, each in a fresh process so its peak RSS is its own.

@@ -109,12 +109,7 @@ pub fn header_schema() -> Vec<PropRec> {
 /// The entry's record before size limits, one value per `object_schema` column.
 pub fn record(entry: &AddressEntry) -> Record {
     let text = |s: &str| (!s.is_empty()).then(|| PropValue::Text(s.to_owned()));
-    let mut r = vec![
-        text(&entry.legacy_dn),
-        text(&entry.display_name),
-        text(&entry.alias),
-        text(&entry.smtp),
-    ];
+    let mut r = vec![text(&entry.legacy_dn), text(&entry.display_name), text(&entry.alias), text(&entry.smtp)];
     r.extend(entry.details.iter().map(|d| text(d)));
     r.push(Some(PropValue::Integer32(entry.kind.object_type())));
     r.push(Some(PropValue::Integer32(entry.kind.display_type())));

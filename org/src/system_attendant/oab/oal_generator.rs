@@ -124,19 +124,82 @@ pub struct Generation {
     pub changed: usize,
 }
 
-/// The previous run's version 4 file and where its records lie.
+/// A version 4 Full Details file and where its records lie, by their sort keys.
 #[derive(Debug, Clone)]
-struct V4Previous {
-    full: Vec<u8>,
-    keys: Vec<Vec<u8>>,
+pub struct BuiltFile {
+    /// The file.
+    pub full: Vec<u8>,
+    /// The records' sort keys end to end (one buffer: a patch walks them in order), and
+    /// where each ends.
+    key_bytes: Vec<u8>,
+    key_ends: Vec<usize>,
     layout: Vec<Range<usize>>,
+}
+
+impl BuiltFile {
+    fn units(&self) -> Vec<Unit<'_>> {
+        debug_assert_eq!(self.key_ends.len() + 1, self.layout.len());
+        let mut out = Vec::with_capacity(self.layout.len());
+        out.push(Unit { key: b"", range: self.layout[0].clone() });
+        let mut start = 0;
+        for (end, range) in self.key_ends.iter().zip(&self.layout[1..]) {
+            out.push(Unit { key: &self.key_bytes[start..*end], range: range.clone() });
+            start = *end;
+        }
+        out
+    }
+}
+
+/// Builds the Full Details file of `entries` (the full regeneration's first half; the
+/// other is compressing it), logging what the property limits did.
+pub fn build_full_details<'a>(
+    definition: &OabDefinition,
+    sequence: u32,
+    entries: impl Iterator<Item = &'a AddressEntry>,
+    events: &mut Vec<OabEvent>,
+) -> BuiltFile {
+    let schema = object_schema();
+    let mut rows: Vec<(Vec<u8>, Record)> = Vec::new();
+    for entry in entries {
+        let mut r = record(entry);
+        let outcome = definition.limits.apply(&schema, &mut r);
+        for &column in &outcome.dropped {
+            events.push(OabEvent::AttributeDropped { rdn: entry.rdn(), tag: schema[column].tag.0 });
+        }
+        if !outcome.truncated.is_empty() {
+            events.push(OabEvent::RecordAltered { rdn: entry.rdn() });
+        }
+        rows.push((sort_key(entry), r));
+    }
+    // Client locale order (orgsim's clients use one locale: AD's Unicode sort key).
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.dedup_by(|a, b| a.0 == b.0);
+    let text = |s: &str| Some(PropValue::Text(s.to_owned()));
+    let d = definition;
+    let header = vec![text(&d.name), Some(PropValue::Integer32(sequence)), text(&d.guid), text(&d.dn)];
+    let mut key_bytes = Vec::with_capacity(rows.iter().map(|r| r.0.len()).sum());
+    let mut key_ends = Vec::with_capacity(rows.len());
+    let mut records = Vec::with_capacity(rows.len());
+    for (key, record) in rows {
+        key_bytes.extend_from_slice(&key);
+        key_ends.push(key_bytes.len());
+        records.push(record);
+    }
+    let file = FullDetails { header_schema: header_schema(), object_schema: schema, header, records };
+    let (full, layout) = file.write_with_layout();
+    BuiltFile { full, key_bytes, key_ends, layout }
+}
+
+/// The version 4 patch from one built file to the next (the diff generation).
+pub fn make_v4_patch(previous: &BuiltFile, next: &BuiltFile, params: EncodeParams) -> Vec<u8> {
+    make_patch(&previous.full, &previous.units(), &next.full, &next.units(), params)
 }
 
 /// The generator of one OAB on its server.
 #[derive(Debug, Clone)]
 pub struct OalGenerator {
     definition: OabDefinition,
-    v4: Option<V4Previous>,
+    v4: Option<BuiltFile>,
     v4_sequence: u32,
     /// The entries the last posted version 2/3a files hold, by RDN.
     legacy: Option<BTreeMap<String, AddressEntry>>,
@@ -209,33 +272,12 @@ impl OalGenerator {
     }
 
     fn generate_v4(&mut self, by_rdn: &BTreeMap<String, &AddressEntry>, events: &mut Vec<OabEvent>) -> V4Files {
-        let schema = object_schema();
-        let mut rows: Vec<(Vec<u8>, Record)> = Vec::with_capacity(by_rdn.len());
-        for (rdn, entry) in by_rdn {
-            let mut r = record(entry);
-            let outcome = self.definition.limits.apply(&schema, &mut r);
-            for &column in &outcome.dropped {
-                events.push(OabEvent::AttributeDropped { rdn: rdn.clone(), tag: schema[column].tag.0 });
-            }
-            if !outcome.truncated.is_empty() {
-                events.push(OabEvent::RecordAltered { rdn: rdn.clone() });
-            }
-            rows.push((sort_key(entry), r));
-        }
-        // Client locale order (orgsim's clients use one locale: AD's Unicode sort key).
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
         self.v4_sequence += 1;
-        let d = &self.definition;
-        let text = |s: &str| Some(PropValue::Text(s.to_owned()));
-        let header = vec![text(&d.name), Some(PropValue::Integer32(self.v4_sequence)), text(&d.guid), text(&d.dn)];
-        let (keys, records): (Vec<Vec<u8>>, Vec<Record>) = rows.into_iter().unzip();
-        let file = FullDetails { header_schema: header_schema(), object_schema: schema, header, records };
-        let (full, layout) = file.write_with_layout();
-        let compressed = compress(&full, self.params);
-        let patch = self.v4.as_ref().map(|p| {
-            make_patch(&p.full, &units(&p.keys, &p.layout), &full, &units(&keys, &layout), self.params)
-        });
-        self.v4 = Some(V4Previous { full: full.clone(), keys, layout });
+        let built = build_full_details(&self.definition, self.v4_sequence, by_rdn.values().copied(), events);
+        let compressed = compress(&built.full, self.params);
+        let patch = self.v4.as_ref().map(|previous| make_v4_patch(previous, &built, self.params));
+        let full = built.full.clone();
+        self.v4 = Some(built);
         V4Files { sequence: self.v4_sequence, full, compressed, patch }
     }
 
@@ -249,7 +291,11 @@ impl OalGenerator {
     }
 
     /// The first reason, if any, the changes since the last posted files need full files.
-    fn diff_blocker(&self, previous: &BTreeMap<String, AddressEntry>, now: &BTreeMap<String, &AddressEntry>) -> Option<DiffBlocker> {
+    fn diff_blocker(
+        &self,
+        previous: &BTreeMap<String, AddressEntry>,
+        now: &BTreeMap<String, &AddressEntry>,
+    ) -> Option<DiffBlocker> {
         if let Some(list) = self.definition.address_lists.iter().find(|l| !self.legacy_lists.contains(l)) {
             return Some(DiffBlocker::NewAddressList { list: list.clone() });
         }
@@ -271,7 +317,11 @@ impl OalGenerator {
         self.mass_change(previous, now)
     }
 
-    fn mass_change(&self, previous: &BTreeMap<String, AddressEntry>, now: &BTreeMap<String, &AddressEntry>) -> Option<DiffBlocker> {
+    fn mass_change(
+        &self,
+        previous: &BTreeMap<String, AddressEntry>,
+        now: &BTreeMap<String, &AddressEntry>,
+    ) -> Option<DiffBlocker> {
         let mut counts = [0usize; ATTRIBUTES.len()];
         for (rdn, entry) in now {
             let Some(old) = previous.get(rdn) else { continue };
@@ -313,12 +363,4 @@ fn sort_key(entry: &AddressEntry) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(entry.legacy_dn.to_ascii_lowercase().as_bytes());
     key
-}
-
-fn units<'a>(keys: &'a [Vec<u8>], layout: &[Range<usize>]) -> Vec<Unit<'a>> {
-    debug_assert_eq!(keys.len() + 1, layout.len());
-    let mut out = Vec::with_capacity(layout.len());
-    out.push(Unit { key: b"", range: layout[0].clone() });
-    out.extend(keys.iter().zip(&layout[1..]).map(|(k, r)| Unit { key: k, range: r.clone() }));
-    out
 }

@@ -11,7 +11,7 @@
 //! the changes, not to the size of the address book.
 
 use super::compressed_file::{words, ContainerError, BLOCK_MAX_BYTES};
-use super::crc::oab_crc;
+use super::crc::{oab_crc, oab_crc_combine};
 use super::lzx::{self, tables::window_bits_for, tables::FRAME_SIZE, EncodeParams, KnownCopy};
 use std::ops::Range;
 
@@ -40,18 +40,25 @@ struct PlannedBlock {
 /// Makes the patch that turns `old` into `new`. Units cover each file in order.
 pub fn make_patch(old: &[u8], old_units: &[Unit], new: &[u8], new_units: &[Unit], params: EncodeParams) -> Vec<u8> {
     debug_assert!(covers(old, old_units) && covers(new, new_units));
-    let mut out = Vec::new();
-    let header = [3u32, 2, BLOCK_MAX_BYTES as u32, old.len() as u32, new.len() as u32, oab_crc(old), oab_crc(new)];
-    header.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    let mut out = vec![0u8; HEADER_BYTES];
+    let mut target_crc: Option<u32> = None;
     for block in plan(old, old_units, new, new_units) {
         let reference = &old[block.source.clone()];
         let target = &new[block.target.clone()];
         let window = reference.len().div_ceil(FRAME_SIZE) * FRAME_SIZE + target.len();
         let stream =
             lzx::encode(reference, target, window_bits_for(window), &block.known, Some(&block.indexed), params);
-        let sizes = [stream.len() as u32, target.len() as u32, reference.len() as u32, oab_crc(target)];
+        let crc = oab_crc(target);
+        target_crc = Some(target_crc.map_or(crc, |a| oab_crc_combine(a, crc, target.len() as u64)));
+        let sizes = [stream.len() as u32, target.len() as u32, reference.len() as u32, crc];
         sizes.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
         out.extend_from_slice(&stream);
+    }
+    let target_crc = target_crc.unwrap_or_else(|| oab_crc(new));
+    debug_assert_eq!(target_crc, oab_crc(new));
+    let header = [3u32, 2, BLOCK_MAX_BYTES as u32, old.len() as u32, new.len() as u32, oab_crc(old), target_crc];
+    for (i, v) in header.iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
     }
     out
 }

@@ -79,7 +79,10 @@ fn a_domain_rename_forces_full_files_before_sp2() {
     assert!(generator.generate(&users).v4.is_none(), "SP1 writes no version 4");
     let renamed: Vec<_> = (0..200).map(|i| entry(i, "fabrikam.com", &format!("Dept {}", i % 30))).collect();
     let g = generator.generate(&renamed);
-    assert_eq!(g.legacy, LegacyOutcome::ForcedFull { reason: DiffBlocker::NewSmtpDomain { domain: "fabrikam.com".into() } });
+    assert_eq!(
+        g.legacy,
+        LegacyOutcome::ForcedFull { reason: DiffBlocker::NewSmtpDomain { domain: "fabrikam.com".into() } }
+    );
     assert!(g.events.is_empty(), "SP1 logs no diff failure");
     assert_eq!(g.legacy_sequence, 2);
 }
@@ -122,15 +125,34 @@ fn new_address_types_lists_and_mass_changes_block_the_legacy_diff() {
     };
     let mut fax = base.clone();
     fax[3].proxies.push("FAX:+1 425 555 0100".into());
-    assert_eq!(run(&fax, None), LegacyOutcome::ForcedFull { reason: DiffBlocker::NewAddressType { address_type: "FAX".into() } });
+    assert_eq!(
+        run(&fax, None),
+        LegacyOutcome::ForcedFull { reason: DiffBlocker::NewAddressType { address_type: "FAX".into() } }
+    );
     let mut mass = base.clone();
     mass.iter_mut().take(11).for_each(|u| u.details[4] = "Contoso Ltd".into());
-    assert_eq!(run(&mass, None), LegacyOutcome::ForcedFull { reason: DiffBlocker::MassChange { attribute: "company", records: 11 } });
+    assert_eq!(
+        run(&mass, None),
+        LegacyOutcome::ForcedFull { reason: DiffBlocker::MassChange { attribute: "company", records: 11 } }
+    );
     mass.truncate(100);
-    let few: Vec<_> = base.iter().cloned().enumerate().map(|(i, mut u)| { if i < 10 { u.details[4] = "X".into(); } u }).collect();
+    let few: Vec<_> = base
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, mut u)| {
+            if i < 10 {
+                u.details[4] = "X".into();
+            }
+            u
+        })
+        .collect();
     assert_eq!(run(&few, None), LegacyOutcome::Diff, "10 % is not more than 10 %");
     let lists = Some(vec!["Default Global Address List".into(), "Sales".into()]);
-    assert_eq!(run(&base, lists), LegacyOutcome::ForcedFull { reason: DiffBlocker::NewAddressList { list: "Sales".into() } });
+    assert_eq!(
+        run(&base, lists),
+        LegacyOutcome::ForcedFull { reason: DiffBlocker::NewAddressList { list: "Sales".into() } }
+    );
 }
 
 #[test]

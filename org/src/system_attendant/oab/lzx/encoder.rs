@@ -80,64 +80,123 @@ pub fn encode(
     }
     assert!(fits(reference.len(), target.len()), "stream too large for one LZX block");
     assert!(reference.len() + target.len() <= 1 << window_bits, "window too small");
-    let tokens = Matcher::new(reference, target, window_bits, params).run(known, indexed);
+    // A patch hashes its indexed stretches and the target not known to be copied.
+    let sparse = indexed.map(|ranges| {
+        let copied: usize = known.iter().map(|c| c.len).sum();
+        ranges.iter().map(|r| r.len()).sum::<usize>() + target.len() - copied
+    });
+    let tokens = Matcher::new(reference, target, window_bits, sparse, params).run(known, indexed);
     write_stream(&tokens, target.len(), window_bits, params)
 }
 
 struct Matcher<'a> {
-    buf: Vec<u8>,
-    reference_len: usize,
+    reference: &'a [u8],
     target: &'a [u8],
     head: Vec<u32>,
-    prev: Vec<u32>,
+    hash_bits: u32,
+    chains: Chains,
     repeats: [u32; 3],
     offset_max: u32,
     params: EncodeParams,
 }
 
-const HASH_BITS: u32 = 16;
+/// Each hashed position's previous position with the same hash: a table over the whole
+/// window when everything is searched, a map when only changed stretches are (a patch).
+enum Chains {
+    Dense(Vec<u32>),
+    Sparse(rustc_hash::FxHashMap<u32, u32>),
+}
+
+impl Chains {
+    fn get(&self, v: usize) -> u32 {
+        match self {
+            Chains::Dense(prev) => prev[v],
+            Chains::Sparse(prev) => prev.get(&(v as u32)).copied().unwrap_or(NONE),
+        }
+    }
+
+    fn set(&mut self, v: usize, previous: u32) {
+        match self {
+            Chains::Dense(prev) => prev[v] = previous,
+            Chains::Sparse(prev) => {
+                prev.insert(v as u32, previous);
+            }
+        }
+    }
+}
+
+/// Hash table sizes: 2^16 heads when every position is hashed, 2^12 when only a patch's
+/// changed stretches are (a table per block, so its clearing cost counts).
+const HASH_BITS_DENSE: u32 = 16;
+const HASH_BITS_SPARSE: u32 = 12;
 const NONE: u32 = u32::MAX;
 const MATCH_MIN: usize = 3;
 
+/// How many leading bytes of `a` and `b` are equal.
+fn prefix_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
 impl<'a> Matcher<'a> {
-    fn new(reference: &[u8], target: &'a [u8], window_bits: u32, params: EncodeParams) -> Self {
-        let mut buf = Vec::with_capacity(reference.len() + target.len());
-        buf.extend_from_slice(reference);
-        buf.extend_from_slice(target);
+    /// `sparse`: how many positions a patch hashes, or `None` to hash them all.
+    fn new(
+        reference: &'a [u8],
+        target: &'a [u8],
+        window_bits: u32,
+        sparse: Option<usize>,
+        params: EncodeParams,
+    ) -> Self {
         let last = position_slots(window_bits) - 1;
         let offset_max = position_base(last) + (1 << footer_bits(last)) - 1 - 2;
+        let window = reference.len() + target.len();
+        let hash_bits = if sparse.is_some() { HASH_BITS_SPARSE } else { HASH_BITS_DENSE };
+        let chains = match sparse {
+            Some(positions) => {
+                let mut map = rustc_hash::FxHashMap::default();
+                map.reserve(positions);
+                Chains::Sparse(map)
+            }
+            None => Chains::Dense(vec![NONE; window]),
+        };
         Self {
-            prev: vec![NONE; buf.len()],
-            buf,
-            reference_len: reference.len(),
+            chains,
+            reference,
             target,
-            head: vec![NONE; 1 << HASH_BITS],
+            head: vec![NONE; 1 << hash_bits],
+            hash_bits,
             repeats: [1, 1, 1],
             offset_max,
             params,
         }
     }
 
+    /// The byte at window position `v`: the reference, then the target.
+    fn at(&self, v: usize) -> u8 {
+        match v.checked_sub(self.reference.len()) {
+            Some(t) => self.target[t],
+            None => self.reference[v],
+        }
+    }
+
     fn hash(&self, v: usize) -> usize {
-        let b = &self.buf[v..v + 3];
-        let x = u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
-        (x.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
+        let x = u32::from(self.at(v)) | u32::from(self.at(v + 1)) << 8 | u32::from(self.at(v + 2)) << 16;
+        (x.wrapping_mul(0x9E37_79B1) >> (32 - self.hash_bits)) as usize
     }
 
     fn insert(&mut self, v: usize) {
-        if v + 3 <= self.buf.len() {
+        if v + 3 <= self.reference.len() + self.target.len() {
             let h = self.hash(v);
-            self.prev[v] = self.head[h];
+            self.chains.set(v, self.head[h]);
             self.head[h] = v as u32;
         }
     }
 
     fn run(mut self, known: &[KnownCopy], indexed: Option<&[std::ops::Range<usize>]>) -> Vec<Token> {
         match indexed {
-            None => (0..self.reference_len).for_each(|v| self.insert(v)),
+            None => (0..self.reference.len()).for_each(|v| self.insert(v)),
             Some(ranges) => {
                 for r in ranges {
-                    debug_assert!(r.end <= self.reference_len);
+                    debug_assert!(r.end <= self.reference.len());
                     r.clone().for_each(|v| self.insert(v));
                 }
             }
@@ -156,11 +215,11 @@ impl<'a> Matcher<'a> {
             let (len, offset) = self.longest_match(p, limit);
             if len >= MATCH_MIN {
                 tokens.push(self.match_token(len, offset));
-                (p..p + len).for_each(|q| self.insert(self.reference_len + q));
+                (p..p + len).for_each(|q| self.insert(self.reference.len() + q));
                 p += len;
             } else {
                 tokens.push(Token::Literal(self.target[p]));
-                self.insert(self.reference_len + p);
+                self.insert(self.reference.len() + p);
                 p += 1;
             }
         }
@@ -177,7 +236,7 @@ impl<'a> Matcher<'a> {
 
     fn copy_known(&mut self, copy: &KnownCopy, tokens: &mut Vec<Token>) {
         debug_assert_eq!(
-            &self.buf[copy.reference_at..copy.reference_at + copy.len],
+            &self.reference[copy.reference_at..copy.reference_at + copy.len],
             &self.target[copy.target_at..copy.target_at + copy.len]
         );
         let mut p = copy.target_at;
@@ -186,7 +245,7 @@ impl<'a> Matcher<'a> {
             let frame_end = (p / FRAME_SIZE + 1) * FRAME_SIZE;
             let max = self.params.match_max();
             let len = (end - p).min(frame_end - p).min(max);
-            let offset = (self.reference_len + p - (copy.reference_at + (p - copy.target_at))) as u32;
+            let offset = (self.reference.len() + p - (copy.reference_at + (p - copy.target_at))) as u32;
             if len >= MIN_MATCH && offset <= self.offset_max {
                 tokens.push(self.match_token(len, offset));
             } else {
@@ -196,26 +255,36 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn common_len(&self, a: usize, b: usize, limit: usize) -> usize {
-        let (x, y) = (&self.buf[a..], &self.buf[b..b + limit]);
-        y.iter().zip(x).take_while(|(p, q)| p == q).count()
+    /// How many bytes from window position `a` equal those from target position `p`,
+    /// up to `limit` (a match may run from the reference on into the target).
+    fn common_len(&self, a: usize, p: usize, limit: usize) -> usize {
+        let wanted = &self.target[p..p + limit];
+        let s = self.reference.len();
+        if a >= s {
+            return prefix_len(wanted, &self.target[a - s..]);
+        }
+        let n = prefix_len(wanted, &self.reference[a..]);
+        if n < s - a || n == limit {
+            return n;
+        }
+        n + prefix_len(&wanted[n..], self.target)
     }
 
     fn longest_match(&self, p: usize, limit: usize) -> (usize, u32) {
         if limit < MATCH_MIN {
             return (0, 0);
         }
-        let v = self.reference_len + p;
+        let v = self.reference.len() + p;
         let mut best = (0usize, 0u32);
         for &r in &self.repeats {
             if r as usize <= v {
-                let len = self.common_len(v - r as usize, v, limit);
+                let len = self.common_len(v - r as usize, p, limit);
                 if len > best.0 {
                     best = (len, r);
                 }
             }
         }
-        if best.0 == limit || v + 3 > self.buf.len() {
+        if best.0 == limit || p + 3 > self.target.len() {
             return best;
         }
         let mut candidate = self.head[self.hash(v)];
@@ -229,8 +298,9 @@ impl<'a> Matcher<'a> {
                 break;
             }
             // A new offset costs footer bits: it must beat a repeat by more than a byte.
-            if self.buf[q + best.0.min(limit - 1)] == self.buf[v + best.0.min(limit - 1)] {
-                let len = self.common_len(q, v, limit);
+            let probe = best.0.min(limit - 1);
+            if self.at(q + probe) == self.target[p + probe] {
+                let len = self.common_len(q, p, limit);
                 if len > best.0 + 1 || (best.0 == 0 && len >= MATCH_MIN) {
                     best = (len, offset);
                     if len == limit {
@@ -238,7 +308,7 @@ impl<'a> Matcher<'a> {
                     }
                 }
             }
-            candidate = self.prev[q];
+            candidate = self.chains.get(q);
         }
         best
     }
