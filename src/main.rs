@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod bench;
+mod oab;
 mod record;
 mod repadmin;
 mod routes;
@@ -195,6 +196,24 @@ enum Command {
         #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
         plants: Vec<PlantedBug>,
     },
+    /// The offline address book files the last generation before a moment produced:
+    /// version 4 Full Details (uncompressed and compressed) and its patch.
+    Oab {
+        /// Scenario file (JSON).
+        scenario: PathBuf,
+        /// Run seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The moment, from the run's start (e.g. 2d6h).
+        #[arg(long, value_parser = sim::units::Duration::parse)]
+        at: sim::units::Duration,
+        /// Directory to write into: one folder per offline address book.
+        #[arg(long)]
+        out: PathBuf,
+        /// Switch a planted bug on (repeatable).
+        #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
+        plants: Vec<PlantedBug>,
+    },
     /// Check a scenario file without running it.
     Validate {
         /// Scenario file (JSON).
@@ -291,6 +310,9 @@ fn main() -> ExitCode {
         }
         Command::Routes { scenario, seed, at, server, plants } => {
             routes::routes_command(&scenario, seed, at, server.as_deref(), plant_set(&plants))
+        }
+        Command::Oab { scenario, seed, at, out, plants } => {
+            oab::oab_command(&scenario, seed, at, &out, plant_set(&plants))
         }
         Command::Validate { scenario } => match load(&scenario) {
             Ok(resolved) => {

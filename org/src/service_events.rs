@@ -75,6 +75,8 @@ pub enum Output {
     Persist(Vec<DiskOp>),
     /// Something observable happened.
     Event(ServerEvent),
+    /// OALGen finished a run: keep its generator (the server's disk) and its files.
+    OabGenerated(Box<crate::system_attendant::oal_generation::GenerationDone>),
 }
 
 /// Where each recipient of a queue entry goes, as the routing engine decided.

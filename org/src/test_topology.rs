@@ -85,5 +85,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         public_stores: Vec::new(),
         public_folders: Default::default(),
         mailboxes: Default::default(),
+        offline_address_books: Vec::new(),
+        legacy_dn_naming: Default::default(),
     })
 }

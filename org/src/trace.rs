@@ -12,6 +12,8 @@ use crate::public_folders::replication_message::{FolderKey, ReplicationKind};
 use crate::routing::link_state::{ConnectorState, GroupState};
 use crate::routing::routing_group_master::Decision;
 use crate::store::backup::{MergeRefusal, RestoreRefusal, RestoreTarget};
+use crate::system_attendant::oab::oal_generator::{DiffBlocker, LegacyOutcome, OabEvent};
+use crate::system_attendant::oal_generation::OabId;
 use crate::transport::advanced_queuing::{LinkQueueState, QueueKey};
 use crate::transport::dsn::DsnCode;
 use crate::transport::smtp_protocol::ConnId;
@@ -142,6 +144,10 @@ pub trait Namer {
     fn queue(&self, key: QueueKey) -> &str;
     /// A public store (`setup` for the changes made before the run).
     fn public_store(&self, id: ReplicaId) -> &str;
+    /// An offline address book.
+    fn offline_address_book(&self, id: OabId) -> String {
+        format!("OAB{}", id.0)
+    }
     /// A public folder: by default the store that created it and its counter there
     /// (`"Public Store (EX01)#12"`); a namer that knows its path names it so.
     fn public_folder(&self, id: crate::public_folders::replication_message::FolderId) -> String {
@@ -420,6 +426,103 @@ str_trace_values!(
     RestoreRefusal,
     MergeRefusal
 );
+
+impl TraceValue for OabId {
+    fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
+        json::str(out, &names.offline_address_book(*self));
+    }
+}
+
+/// Why a version 2/3a diff failed, as `{"kind":…,…}`.
+impl TraceValue for DiffBlocker {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"kind\":");
+        match self {
+            DiffBlocker::ParentDnChanged { example } => {
+                json::str(out, "parent_dn_changed");
+                json::key(out, "example");
+                json::str(out, example);
+            }
+            DiffBlocker::NewSmtpDomain { domain } => {
+                json::str(out, "new_smtp_domain");
+                json::key(out, "domain");
+                json::str(out, domain);
+            }
+            DiffBlocker::NewAddressType { address_type } => {
+                json::str(out, "new_address_type");
+                json::key(out, "address_type");
+                json::str(out, address_type);
+            }
+            DiffBlocker::NewAddressList { list } => {
+                json::str(out, "new_address_list");
+                json::key(out, "list");
+                json::str(out, list);
+            }
+            DiffBlocker::MassChange { attribute, records } => {
+                json::str(out, "mass_change");
+                json::key(out, "attribute");
+                json::str(out, attribute);
+                json::key(out, "records");
+                json::uint(out, *records as u64);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// What versions 2/3a got, as `{"kind":…}` with the reason where there is one.
+impl TraceValue for LegacyOutcome {
+    fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
+        let (kind, reason) = match self {
+            LegacyOutcome::FirstFull => ("first_full", None),
+            LegacyOutcome::Diff => ("diff", None),
+            LegacyOutcome::ForcedFull { reason } => ("forced_full", Some(reason)),
+            LegacyOutcome::NoUpdate { reason } => ("no_update", Some(reason)),
+        };
+        out.extend_from_slice(b"{\"kind\":");
+        json::str(out, kind);
+        if let Some(reason) = reason {
+            json::key(out, "reason");
+            reason.write(names, out);
+        }
+        out.push(b'}');
+    }
+}
+
+/// An OALGen event with its level (warning, information, error).
+impl TraceValue for OabEvent {
+    fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"level\":");
+        match self {
+            OabEvent::AttributeDropped { rdn, tag } => {
+                json::str(out, "warning");
+                json::key(out, "kind");
+                json::str(out, "attribute_dropped");
+                json::key(out, "rdn");
+                json::str(out, rdn);
+                json::key(out, "tag");
+                json::str(out, &format!("0x{tag:08X}"));
+            }
+            OabEvent::RecordAltered { rdn } => {
+                json::str(out, "information");
+                json::key(out, "kind");
+                json::str(out, "record_altered");
+                json::key(out, "rdn");
+                json::str(out, rdn);
+            }
+            OabEvent::DiffFailed { reason, posted_full } => {
+                json::str(out, "error");
+                json::key(out, "kind");
+                json::str(out, "diff_failed");
+                json::key(out, "reason");
+                reason.write(names, out);
+                json::key(out, "posted_full");
+                posted_full.write(names, out);
+            }
+        }
+        out.push(b'}');
+    }
+}
 
 /// A connection as `CLIENT#seq`.
 impl TraceValue for ConnId {
@@ -719,6 +822,32 @@ server_events! {
     PfAdminRefused "pf_admin_refused" { folder: FolderKey, reason: PfRefusal },
     /// The routing group master reviewed a report.
     LinkStateReviewed "link_state_reviewed" { connector: ConnectorId, reported: ConnectorState, verdict: Decision },
+    /// OALGen finished a run: it read `records` entries (`read_bytes` over `read_ms`)
+    /// from `gc`; version 4 files (SP2) and what versions 2/3a got (§9).
+    OabGenerated "oab_generated" {
+        oab: OabId,
+        gc: DcId,
+        read_ms: u64,
+        read_bytes: u64,
+        records: u64,
+        added: u64,
+        removed: u64,
+        changed: u64,
+        v4_sequence: Option<u32>,
+        v4_full_bytes: Option<u64>,
+        v4_compressed_bytes: Option<u64>,
+        v4_patch_bytes: Option<u64>,
+        legacy: LegacyOutcome,
+        legacy_sequence: u32,
+    },
+    /// An event OALGen logged during a run.
+    OabEvent "oab_event" { oab: OabId, event: OabEvent },
+    /// A GC did not answer a page in time: the read starts again on another.
+    OabGcFailover "oab_gc_failover" { oab: OabId, gc: DcId },
+    /// No GC answered: the run ended without files.
+    OabRunFailed "oab_run_failed" { oab: OabId, gcs_tried: u32 },
+    /// A scheduled start came while a run was still going: skipped, not queued.
+    OabRunSkipped "oab_run_skipped" { oab: OabId },
 }
 
 #[cfg(test)]

@@ -56,6 +56,10 @@ pub struct Topology {
     pub public_stores: Vec<PublicStoreConfig>,
     /// The organization's public folders when the run starts.
     pub public_folders: std::sync::Arc<crate::public_folders::public_store::Setup>,
+    /// Offline address books, indexed by their `OabId` (EXCHANGE2003.md §9).
+    pub offline_address_books: Vec<crate::system_attendant::oal_generation::OabConfig>,
+    /// How recipients' legacyExchangeDNs are formed (what OAB records are keyed by).
+    pub legacy_dn_naming: crate::directory::global_catalog::LegacyDnNaming,
 }
 
 /// A public store: a database of a server's storage group holding the hierarchy and

@@ -20,6 +20,8 @@ use crate::routing::link_state::{LinkStateMessage, LinkStateTable};
 use crate::routing::resvc::RoutingEngineService;
 use crate::service_events::{AfterFlush, InternalEvent, Outbox, ToSmtp, ToStore};
 use crate::store::information_store::InformationStore;
+use crate::system_attendant::oab::oal_generator::OalGenerator;
+use crate::system_attendant::oal_generation::{OabId, OalGeneration};
 use crate::time::Instant;
 use crate::trace::ServerEvent;
 use crate::transport::advanced_queuing::QueueSnapshot;
@@ -52,6 +54,8 @@ pub struct StartConditions {
     /// SP2: content replication is stopped organization-wide (the setting lives in the
     /// directory, so a server that was down reads it when it starts).
     pub public_content_stopped: bool,
+    /// OALGen's state from its last runs here (its previous files, on this disk).
+    pub oab_generators: Vec<(OabId, Arc<OalGenerator>)>,
 }
 
 /// What a power loss left of a server's unflushed writes.
@@ -76,6 +80,7 @@ pub struct ExchangeServer {
     smtp: SmtpService,
     routing: RoutingEngineService,
     store: InformationStore,
+    system_attendant: OalGeneration,
     /// Outputs for the driver, internal events not yet handed on, the write batch.
     out: Outbox,
     /// When the write batch is next made durable.
@@ -126,7 +131,17 @@ impl ExchangeServer {
         store.public_content_stopped(now, start.public_content_stopped);
         let stopped = &start.stopped_connectors;
         let smtp = SmtpService::recover(id, topology.clone(), disk, stopped, rng, incarnation, now);
-        let mut server = ExchangeServer { id, topology, smtp, routing, store, out: Outbox::default(), flush_at: None };
+        let system_attendant = OalGeneration::new(id, topology.clone(), &start.oab_generators, now);
+        let mut server = ExchangeServer {
+            id,
+            topology,
+            smtp,
+            routing,
+            store,
+            system_attendant,
+            out: Outbox::default(),
+            flush_at: None,
+        };
         server.collect();
         server.routing.start(now);
         server.settle(now);
@@ -145,10 +160,16 @@ impl ExchangeServer {
 
     /// The earliest instant at which [`ExchangeServer::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.flush_at, self.smtp.poll_timeout(), self.routing.poll_timeout(), self.store.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.flush_at,
+            self.smtp.poll_timeout(),
+            self.routing.poll_timeout(),
+            self.store.poll_timeout(),
+            self.system_attendant.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Takes the outputs produced so far, in order.
@@ -243,7 +264,18 @@ impl ExchangeServer {
         self.settle(now);
     }
 
-    /// A GC answered a page.
+    /// A GC answered a page of the address list OALGen reads.
+    pub fn handle_address_list_page(
+        &mut self,
+        now: Instant,
+        from: DcId,
+        page: crate::directory::global_catalog::AddressListPage,
+    ) {
+        self.system_attendant.handle_address_list_page(now, from, page);
+        self.settle(now);
+    }
+
+    /// A GC answered a page of a search SMTPSVC's categorizer sent.
     pub fn handle_ldap_page(&mut self, now: Instant, from: DcId, page: LdapPage) {
         self.smtp.handle_ldap_page(now, from, page);
         self.settle(now);
@@ -353,20 +385,27 @@ impl ExchangeServer {
     }
 
     /// Runs every timer due at `now`, earliest first (at one instant: the log flush,
-    /// then SMTPSVC's, then RESvc's, then MSExchangeIS's), settling after each service's.
+    /// then SMTPSVC's, RESvc's, MSExchangeIS's, MSExchangeSA's), settling after each.
     pub fn handle_timeout(&mut self, now: Instant) {
         loop {
-            let due = [self.flush_at, self.smtp.poll_timeout(), self.routing.poll_timeout(), self.store.poll_timeout()]
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, at)| at.filter(|at| *at <= now).map(|at| (at, i)))
-                .min();
+            let due = [
+                self.flush_at,
+                self.smtp.poll_timeout(),
+                self.routing.poll_timeout(),
+                self.store.poll_timeout(),
+                self.system_attendant.poll_timeout(),
+            ]
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, at)| at.filter(|at| *at <= now).map(|at| (at, i)))
+            .min();
             match due {
                 None => return,
                 Some((_, 0)) => self.flush(now),
                 Some((_, 1)) => self.smtp.handle_timeout(now),
                 Some((_, 2)) => self.routing.handle_timeout(now),
-                Some(_) => self.store.handle_timeout(now),
+                Some((_, 3)) => self.store.handle_timeout(now),
+                Some(_) => self.system_attendant.handle_timeout(now),
             }
             self.settle(now);
         }
@@ -429,6 +468,7 @@ impl ExchangeServer {
         self.out.append(self.smtp.outbox());
         self.out.append(self.routing.outbox());
         self.out.append(self.store.outbox());
+        self.out.append(self.system_attendant.outbox());
     }
 
     /// Hands every internal event to its service, in the order asked, until none is

@@ -477,6 +477,8 @@ pub(crate) mod tests {
             recovery_storage_groups: Default::default(),
             public_stores: Vec::new(),
             public_folders: Default::default(),
+            offline_address_books: Vec::new(),
+            legacy_dn_naming: Default::default(),
         }
     }
 

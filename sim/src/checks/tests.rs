@@ -21,6 +21,8 @@ fn no_topology() -> Arc<Topology> {
         recovery_storage_groups: Default::default(),
         public_stores: Vec::new(),
         public_folders: Default::default(),
+        offline_address_books: Vec::new(),
+        legacy_dn_naming: Default::default(),
     })
 }
 

@@ -12,6 +12,7 @@ mod clusters;
 mod directory;
 mod expectations;
 mod internet;
+mod offline_address_books;
 mod public_folders;
 mod recipients;
 mod resolved;
@@ -351,8 +352,10 @@ impl Org {
             junk_threshold: t.intelligent_message_filter.store_threshold as i8, // the schema bounds it: 0 to 8
             mailboxes: BTreeMap::new(),                    // set from the recipients
             recovery_storage_groups,
-            public_stores: Vec::new(),          // set from the public folder plan
-            public_folders: Default::default(), // likewise
+            public_stores: Vec::new(),            // set from the public folder plan
+            public_folders: Default::default(),   // likewise
+            offline_address_books: Vec::new(),    // likewise
+            legacy_dn_naming: Default::default(), // likewise
         }
     }
 }
@@ -444,6 +447,7 @@ impl Resolver<'_> {
         let mut people = self.recipients(&scenario, &mut org);
         self.journal_recipients(t, &mut org, &mut people);
         let public = self.public_folders(&scenario, &org, &mut people);
+        let oabs = self.offline_address_books(&scenario, &org);
         let workload = self.workload(&scenario, &people.external_addresses);
         let clusters = self.clusters(t, &org, &people.mailboxes_by_server);
         let names = Targets::of(t, &org, clusters);
@@ -477,6 +481,8 @@ impl Resolver<'_> {
         topology.public_stores = public.stores.clone();
         public.add_mail_enabled(&mut topology);
         topology.calendar = scenario.start.calendar;
+        topology.offline_address_books = oabs.configs;
+        topology.legacy_dn_naming = oabs.naming;
         topology.mailboxes = std::mem::take(&mut people.mailbox_settings);
         Some(Resolved {
             file: self.file.to_string(),

@@ -205,3 +205,32 @@ pub fn yes() -> bool {
 pub fn public_item_size_kb() -> u64 {
     50
 }
+
+/// OALGen runs daily at 05:00 (EXCHANGE2003.md §9).
+pub fn oab_schedule() -> Vec<String> {
+    vec!["05:00".into()]
+}
+/// An OAB is built from the Default Global Address List.
+pub fn oab_address_lists() -> Vec<String> {
+    vec!["Default Global Address List".into()]
+}
+/// [U] The share of records one attribute must change on to be a mass change.
+pub fn oab_mass_change_pct() -> u32 {
+    10
+}
+/// [U] SP2's string limit (org `PropertyLimits`).
+pub fn oab_string_bytes_max() -> u32 {
+    org::system_attendant::oab::property_limits::PropertyLimits::default().string_bytes_max
+}
+/// [U] SP2's binary limit.
+pub fn oab_binary_bytes_max() -> u32 {
+    org::system_attendant::oab::property_limits::PropertyLimits::default().binary_bytes_max
+}
+/// [U] SP2's multi-valued limit.
+pub fn oab_values_max() -> u32 {
+    org::system_attendant::oab::property_limits::PropertyLimits::default().values_max
+}
+/// The Exchange organization's name when the scenario gives none [U].
+pub fn organization() -> String {
+    "First Organization".into()
+}

@@ -14,6 +14,7 @@ mod checks;
 pub mod defaults;
 mod directory;
 mod internet;
+mod offline_address_books;
 mod public_folders;
 mod recipients;
 mod timeline;
@@ -24,6 +25,7 @@ mod workload;
 pub use checks::*;
 pub use directory::*;
 pub use internet::*;
+pub use offline_address_books::*;
 pub use public_folders::*;
 pub use recipients::*;
 pub use timeline::*;
@@ -74,6 +76,9 @@ pub struct Scenario {
     /// Public folders and the clients posting to them.
     #[serde(default)]
     pub public_folders: PublicFolders,
+    /// Offline address books and their generation (EXCHANGE2003.md §9).
+    #[serde(default)]
+    pub offline_address_books: Vec<OfflineAddressBookDef>,
     /// Client mail load; none means no client mail.
     #[serde(default)]
     pub workload: Option<Workload>,

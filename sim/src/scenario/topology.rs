@@ -8,6 +8,9 @@ use super::*;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Topology")]
 pub struct TopologyDef {
+    /// The Exchange organization's name (the `/o=` of every legacyExchangeDN).
+    #[serde(default = "defaults::organization")]
+    pub organization: String,
     /// The forest, named by its root domain (e.g. `contoso.com`).
     pub forest: String,
     /// Active Directory domains of the forest (the root among them).

@@ -3,7 +3,7 @@
 
 use super::recipient_writes::RecipientAdmin;
 use super::*;
-use org::directory::global_catalog::{PagedSearches, LDAP_ENTRY_COST_US};
+use org::directory::global_catalog::{AddressListPage, LdapQuery, PagedSearches, LDAP_ENTRY_COST_US};
 
 /// What a DC node is told.
 pub(super) enum DcInput {
@@ -112,6 +112,10 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
     let mut ldap_out: BTreeMap<(u64, org::directory::global_catalog::LdapSearchId, ServerId), LdapPage> =
         BTreeMap::new();
     let mut gc = PagedSearches::new(AdDomainId(domain as u16), logic);
+    let mut address_lists = org::directory::global_catalog::AddressListSearches::default();
+    // Address list pages being prepared: (ready, search, asking server) → page.
+    let mut lists_out: BTreeMap<(u64, org::directory::global_catalog::LdapSearchId, ServerId), AddressListPage> =
+        BTreeMap::new();
     let (replicating, domain_count) = {
         let w = lock(&world);
         (w.resolved.directory.as_ref().is_some_and(|d| d.replicating), w.resolved.scenario.topology.domains.len())
@@ -128,6 +132,24 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
             };
             if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {
                 let topology = lock(&world).resolved.topology.clone();
+                if let LdapQuery::AddressList { page } = search.query {
+                    let naming = &topology.legacy_dn_naming;
+                    let answer = if replicating {
+                        let mut replicas = vec![None; domain_count];
+                        replicas[domain] = Some(dc.replica());
+                        for p in &partials {
+                            replicas[p.domain] = Some(p.dc.replica());
+                        }
+                        let view = ReplicaView { replicas: &replicas, now };
+                        address_lists.answer(&topology.directory, naming, from, search.search, page, &view)
+                    } else {
+                        address_lists.answer(&topology.directory, naming, from, search.search, page, &AsOf(now))
+                    };
+                    // [U]: the GC spends LDAP_ENTRY_COST_US on each entry it returns.
+                    let ready_us = now_us + LDAP_ENTRY_COST_US * (answer.entries.len() as u64).max(1);
+                    lists_out.insert((ready_us, search.search, from), answer);
+                    continue;
+                }
                 // A GC answers from its replicas when the directory replicates.
                 let page = if replicating && !topology.bug(org::planted_bugs::PlantedBug::GcIgnoresReplication) {
                     let mut replicas = vec![None; domain_count];
@@ -160,6 +182,17 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
                     p.dc.handle_message(now, from, message);
                     report_stored(&world, p.index, nc, p.dc.replica(), &incoming);
                 }
+            }
+        }
+        while let Some(entry) = lists_out.first_entry() {
+            if entry.key().0 > now_us {
+                break;
+            }
+            let ((_, _, to), page) = entry.remove_entry();
+            let mut w = lock(&world);
+            if w.dc_up[usize::from(id.0)] {
+                let bytes = page.wire_size_bytes();
+                w.transmit(Node::Dc(id), Node::Server(to), now_us, bytes, Payload::AddressList(page));
             }
         }
         while let Some(entry) = ldap_out.first_entry() {
@@ -211,6 +244,7 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
         }
         let deadline_us = [
             ldap_out.first_key_value().map(|(k, _)| k.0),
+            lists_out.first_key_value().map(|(k, _)| k.0),
             dc.poll_timeout().map(|t| t.as_ms() * 1_000),
             partials.iter().filter_map(|p| p.dc.poll_timeout()).min().map(|t| t.as_ms() * 1_000),
             admin.deadline().map(|t| t.as_ms() * 1_000),

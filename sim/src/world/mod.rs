@@ -28,6 +28,7 @@ mod host;
 mod information_store;
 mod move_mailbox;
 mod names;
+pub mod offline_address_books;
 mod post;
 pub mod public_folders;
 mod recipient_writes;
@@ -102,6 +103,12 @@ pub struct RunOutcome {
     /// Public folder replication, when the organization has public stores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_folders: Option<public_folders::PublicFolderTotals>,
+    /// Offline address book generation, when the organization has OABs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oab: Option<offline_address_books::OabTotals>,
+    /// Each OAB's last run and when it finished (ms), by OAB (for `orgsim oab`).
+    #[serde(skip)]
+    pub oab_files: Vec<Option<(u64, Arc<org::system_attendant::oab::oal_generator::Generation>)>>,
     /// Every check's result.
     pub checks: Vec<CheckResult>,
     /// How often each of the scenario's sometimes properties happened (not a pass or a
@@ -168,6 +175,8 @@ enum Payload {
     Ad(AdDomainId, DcMessage),
     Ldap(LdapSearch),
     LdapPage(LdapPage),
+    /// A page of the address list a GC returns to OALGen.
+    AddressList(org::directory::global_catalog::AddressListPage),
     /// A mailbox move between two stores.
     Move(org::store::move_mailbox::MoveMessage),
 }
@@ -236,6 +245,8 @@ struct World {
     public_content_stopped: bool,
     /// Public folder replication so far.
     public_totals: public_folders::PublicFolderTotals,
+    /// Offline address book generation so far.
+    oab: offline_address_books::OabState,
     inboxes: Vec<Inbox<Input>>,
     /// Packets on their way to each node (hosts never die: a host that is down drops
     /// what it gets).
@@ -367,6 +378,7 @@ impl World {
         let resolved = &self.resolved;
         let violations = self.checker.observe(now, server, event, &|m, r| pair_name(resolved, m, r));
         self.sometimes.observe(event);
+        self.oab.observe(event);
         let mut violations = violations;
         match event {
             ServerEvent::DatabaseState { store, change } => {
@@ -655,6 +667,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         power_rng: Stream::new(seed, "power-losses"),
         quota_changes: BTreeMap::new(),
         backup_media: BTreeMap::new(),
+        oab: offline_address_books::OabState::new(&topology),
         wan: Wan::new(
             &resolved.links,
             resolved.lan_bits_per_s,
@@ -793,6 +806,8 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
                 converged_at_s: w.directory_agreed_since.map(|t| t as f64 / 1_000.0),
             }),
             public_folders: (!resolved.topology.public_stores.is_empty()).then(|| w.public_totals.clone()),
+            oab: (!resolved.topology.offline_address_books.is_empty()).then(|| w.oab.totals.clone()),
+            oab_files: std::mem::take(&mut w.oab.last),
             checks,
             sometimes,
             trace_error,

@@ -6,6 +6,10 @@ use org::trace::json;
 use org::{StorageGroupId, StoreId};
 
 impl Namer for Resolved {
+    fn offline_address_book(&self, id: org::system_attendant::oal_generation::OabId) -> String {
+        self.oab_name(id)
+    }
+
     /// `M<n>` for client mail, `NDR-<server>-<item>` for a DSN, `OOF-<server>-<item>`
     /// for an Out of Office reply, `JRN-<server>-<item>` for a journal report,
     /// `PFR-<server>-<item>` for a public folder replication message.
@@ -114,6 +118,16 @@ impl Rendered {
     }
 }
 
+impl Resolved {
+    /// An offline address book's name.
+    pub fn oab_name(&self, id: org::system_attendant::oal_generation::OabId) -> String {
+        self.topology
+            .offline_address_books
+            .get(usize::from(id.0))
+            .map_or_else(|| format!("OAB{}", id.0), |o| o.definition.name.clone())
+    }
+}
+
 /// The [`Namer`] of a run's trace: the scenario's names, those of the ids on every
 /// record rendered once.
 pub(super) struct TraceNames {
@@ -131,6 +145,10 @@ pub(super) struct TraceNames {
 }
 
 impl TraceNames {
+    fn oab_name(&self, id: org::system_attendant::oal_generation::OabId) -> String {
+        self.resolved.oab_name(id)
+    }
+
     pub(super) fn new(resolved: Arc<Resolved>) -> Self {
         let t = &resolved.topology;
         let fixed =
@@ -161,6 +179,10 @@ impl TraceNames {
 }
 
 impl Namer for TraceNames {
+    fn offline_address_book(&self, id: org::system_attendant::oal_generation::OabId) -> String {
+        self.oab_name(id)
+    }
+
     fn message(&self, id: MessageId) -> String {
         self.resolved.message(id)
     }

@@ -56,6 +56,7 @@ impl ServerNode {
             quota_changes: w.quota_changes.iter().map(|(t, q)| (*t, *q)).collect(),
             moved: w.moved.iter().map(|(m, s)| (*m, *s)).collect(),
             public_content_stopped: w.public_content_stopped,
+            oab_generators: w.oab.disks[i].clone(),
         };
         let server = ExchangeServer::recover(id, topology, &mut w.disks[i], &start, rng, incarnation, Instant(now_ms));
         w.checker.server_started(id, server.link_state_table().org_info().clone());
@@ -145,6 +146,7 @@ impl ServerNode {
                 (Node::Host(from), Payload::Smtp(packet)) => server.handle_host_packet(now, from, packet),
                 (Node::Host(from), Payload::DnsReply(reply)) => server.handle_dns_reply(now, from, reply),
                 (Node::Dc(from), Payload::LdapPage(page)) => server.handle_ldap_page(now, from, page),
+                (Node::Dc(from), Payload::AddressList(page)) => server.handle_address_list_page(now, from, page),
                 (Node::Server(from), Payload::Move(m)) => server.handle_move_message(now, from, m),
                 (from, _) => debug_assert!(false, "no such packet from {from:?} to a server"),
             }
@@ -294,6 +296,7 @@ pub(super) fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &
                 }
             }
             Output::Event(event) => w.observe(now, me, &event),
+            Output::OabGenerated(done) => w.oab.generated(me, now.as_ms(), *done),
             Output::BackupSet(set) => {
                 w.backup_media.insert((set.server, set.group), *set);
             }

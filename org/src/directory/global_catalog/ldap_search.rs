@@ -36,6 +36,12 @@ pub enum LdapQuery {
     },
     /// The entries of these addresses (DSAccess cache misses).
     Resolve(Vec<AddressId>),
+    /// One page of the address list for the OAB generator (answered with an
+    /// [`AddressListPage`]).
+    AddressList {
+        /// Which page.
+        page: u32,
+    },
 }
 
 impl LdapSearch {
@@ -43,7 +49,7 @@ impl LdapSearch {
     /// OR of the addresses wanted) [U].
     pub fn wire_size_bytes(&self) -> u64 {
         match &self.query {
-            LdapQuery::Members { .. } => 300,
+            LdapQuery::Members { .. } | LdapQuery::AddressList { .. } => 300,
             LdapQuery::Resolve(addresses) => 300 + 40 * addresses.len() as u64,
         }
     }
@@ -101,6 +107,10 @@ impl PagedSearches {
     ) -> LdapPage {
         let (group, page) = match &search.query {
             LdapQuery::Members { group, page } => (*group, *page),
+            LdapQuery::AddressList { page } => {
+                debug_assert!(false, "address list pages are answered by AddressListSearches");
+                return LdapPage { search: search.search, page: *page, result: Ok(Vec::new()), more: false };
+            }
             LdapQuery::Resolve(addresses) => {
                 let found = addresses.iter().copied().filter(|a| catalog.usable_in(*a, view).is_some()).collect();
                 return LdapPage { search: search.search, page: 0, result: Ok(found), more: false };

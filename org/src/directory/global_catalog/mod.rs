@@ -19,12 +19,14 @@
 //! their expansion errors, `views` what one GC sees, `mapi` the MAPI access settings
 //! and `ldap_search` the paged LDAP searches a GC answers.
 
+mod address_list;
 mod groups;
 mod ldap_search;
 mod mapi;
 mod objects;
 mod views;
 
+pub use address_list::*;
 pub use groups::*;
 pub use ldap_search::*;
 pub use mapi::*;

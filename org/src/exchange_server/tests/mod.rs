@@ -81,6 +81,7 @@ fn pump_with(
                     Output::Event(e) => events.push(e),
                     Output::SendHost { .. } | Output::Dns { .. } => panic!("no Internet here"),
                     Output::Ldap { .. } => panic!("no groups here"),
+                    Output::OabGenerated(_) => panic!("no offline address books here"),
                     Output::BackupSet(_) => {}
                 }
             }

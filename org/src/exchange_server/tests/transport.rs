@@ -175,6 +175,7 @@ fn pump_internet(server: &mut ExchangeServer, down: &[u16], until: Instant) -> V
                 | Output::LinkState { .. }
                 | Output::Ldap { .. }
                 | Output::Move { .. }
+                | Output::OabGenerated(_)
                 | Output::BackupSet(_) => {}
             }
         }

@@ -1,0 +1,266 @@
+//! The System Attendant's offline address list generation on an OAB's generation server
+//! (EXCHANGE2003.md §9): at each scheduled time of day (05:00 by default) it reads the
+//! address list from a global catalog — LDAP pages over the network, each page's bytes
+//! on the links between — and runs OALGen on what it read. A GC that does not answer a
+//! page in time is left for another (DSAccess failover) and the read starts again; with
+//! every GC tried, the run ends without files and waits for its next time. A run that
+//! overruns its next scheduled time is not interrupted: that start is skipped.
+//!
+//! The generator's previous files are on the server's disk; orgsim keeps them across
+//! restarts (the world hands them back), so a crash costs the run in progress only.
+
+use super::oab::address_entry::AddressEntry;
+use super::oab::oal_generator::{Generation, OabDefinition, OalGenerator};
+use crate::config::topology::Topology;
+use crate::directory::ad_replication::DcId;
+use crate::directory::global_catalog::{AddressListPage, LdapQuery, LdapSearch, LdapSearchId};
+use crate::service_events::{Outbox, Output};
+use crate::time::Instant;
+use crate::timers::Timers;
+use crate::trace::ServerEvent;
+use crate::ServerId;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// An offline address book's index in the organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OabId(pub u16);
+
+/// An offline address book as configured in the directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OabConfig {
+    /// What it is built from and how.
+    pub definition: OabDefinition,
+    /// Its generation server.
+    pub server: ServerId,
+    /// Start times of day, in milliseconds since midnight, sorted.
+    pub schedule_ms: Vec<u64>,
+}
+
+/// How long OALGen waits for a GC's page before it fails over [U]: DSAccess's LDAP
+/// timeout for the categorizer's searches is the model (two minutes).
+pub const PAGE_TIMEOUT_MS: u64 = 120_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Scheduled(OabId),
+    Page(OabId),
+}
+
+/// A read of the address list in progress.
+#[derive(Debug)]
+struct Reading {
+    started: Instant,
+    gc: DcId,
+    search: LdapSearchId,
+    page: u32,
+    entries: Vec<AddressEntry>,
+    bytes: u64,
+    tried: BTreeSet<DcId>,
+}
+
+/// One OAB this server generates.
+struct Generated {
+    oab: OabId,
+    generator: Arc<OalGenerator>,
+    reading: Option<Reading>,
+}
+
+/// The System Attendant's OAB generation.
+pub struct OalGeneration {
+    id: ServerId,
+    topology: Arc<Topology>,
+    oabs: Vec<Generated>,
+    timers: Timers<Timer>,
+    next_search: LdapSearchId,
+    out: Outbox,
+}
+
+/// A finished generation, for the world to keep (the server's disk) and distribute.
+#[derive(Clone, Debug)]
+pub struct GenerationDone {
+    /// Which OAB.
+    pub oab: OabId,
+    /// The generator after the run (its previous files).
+    pub generator: Arc<OalGenerator>,
+    /// What the run produced.
+    pub generation: Arc<Generation>,
+}
+
+/// Two finished runs are the same when they made the same files (the generators, big
+/// and derived from those files, are compared by identity).
+impl PartialEq for GenerationDone {
+    fn eq(&self, other: &Self) -> bool {
+        self.oab == other.oab && self.generation == other.generation && Arc::ptr_eq(&self.generator, &other.generator)
+    }
+}
+
+impl Eq for GenerationDone {}
+
+impl OalGeneration {
+    /// The generation of the OABs `id` is the generation server of, from the state its
+    /// disk kept (`kept`: generators by OAB, from their last runs).
+    pub fn new(id: ServerId, topology: Arc<Topology>, kept: &[(OabId, Arc<OalGenerator>)], now: Instant) -> Self {
+        let mut timers = Timers::default();
+        let oabs = topology
+            .offline_address_books
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.server == id)
+            .map(|(i, c)| {
+                let oab = OabId(i as u16);
+                let generator = kept
+                    .iter()
+                    .find(|(k, _)| *k == oab)
+                    .map(|(_, g)| g.clone())
+                    .unwrap_or_else(|| Arc::new(OalGenerator::new(c.definition.clone())));
+                if let Some(at) = next_start(&topology, c, now) {
+                    timers.set(Timer::Scheduled(oab), at);
+                }
+                Generated { oab, generator, reading: None }
+            })
+            .collect();
+        // Search numbers of their own: SMTPSVC's start at 0, these from the top half.
+        Self { id, topology, oabs, timers, next_search: LdapSearchId(1 << 62), out: Outbox::default() }
+    }
+
+    /// The next wake-up.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// What it produced for the server to collect.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.out
+    }
+
+    /// Timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Scheduled(oab) => self.scheduled(now, oab),
+                Timer::Page(oab) => self.page_timed_out(now, oab),
+            }
+        }
+    }
+
+    fn config(&self, oab: OabId) -> &OabConfig {
+        &self.topology.offline_address_books[usize::from(oab.0)]
+    }
+
+    fn scheduled(&mut self, now: Instant, oab: OabId) {
+        if let Some(at) = next_start(&self.topology, self.config(oab), now.plus_ms(1)) {
+            self.timers.set(Timer::Scheduled(oab), at);
+        }
+        if slot(&mut self.oabs, oab).reading.is_some() {
+            self.out.emit(ServerEvent::OabRunSkipped { oab });
+            return;
+        }
+        let reading = Reading {
+            started: now,
+            gc: DcId(0),
+            search: LdapSearchId(0),
+            page: 0,
+            entries: Vec::new(),
+            bytes: 0,
+            tried: BTreeSet::new(),
+        };
+        slot(&mut self.oabs, oab).reading = Some(reading);
+        self.ask(now, oab);
+    }
+
+    /// Asks the next page, of a GC not yet tried in this read (own site's first).
+    fn ask(&mut self, now: Instant, oab: OabId) {
+        let search = self.next_search;
+        self.next_search = search.next();
+        let topology = self.topology.clone();
+        let candidates = &topology.server(self.id).global_catalogs;
+        let slot = slot(&mut self.oabs, oab);
+        let reading = slot.reading.as_mut().expect("reading");
+        if reading.page == 0 {
+            match candidates.iter().copied().find(|gc| !reading.tried.contains(gc)) {
+                Some(gc) => reading.gc = gc,
+                None => {
+                    let gcs_tried = reading.tried.len() as u32;
+                    slot.reading = None;
+                    self.out.emit(ServerEvent::OabRunFailed { oab, gcs_tried });
+                    return;
+                }
+            }
+        }
+        reading.search = search;
+        let (to, page) = (reading.gc, reading.page);
+        self.out.output(Output::Ldap { to, search: LdapSearch { search, query: LdapQuery::AddressList { page } } });
+        self.timers.set(Timer::Page(oab), now.plus_ms(PAGE_TIMEOUT_MS));
+    }
+
+    fn page_timed_out(&mut self, now: Instant, oab: OabId) {
+        let Some(reading) = slot(&mut self.oabs, oab).reading.as_mut() else { return };
+        let gc = reading.gc;
+        reading.tried.insert(gc);
+        reading.page = 0;
+        reading.entries.clear();
+        self.out.emit(ServerEvent::OabGcFailover { oab, gc });
+        self.ask(now, oab);
+    }
+
+    /// A GC answered a page of the address list: the next is asked, or the run is made
+    /// and its files handed to the world (the server's disk, and distribution).
+    pub fn handle_address_list_page(&mut self, now: Instant, from: DcId, page: AddressListPage) {
+        let Some(slot) = self.oabs.iter_mut().find(|g| g.reading.as_ref().is_some_and(|r| r.search == page.search))
+        else {
+            return;
+        };
+        let oab = slot.oab;
+        let reading = slot.reading.as_mut().expect("found by its search");
+        if reading.gc != from || reading.page != page.page {
+            return; // a page of a search given up on
+        }
+        self.timers.cancel(Timer::Page(oab));
+        reading.bytes += page.wire_size_bytes();
+        reading.entries.extend(page.entries);
+        if page.more {
+            reading.page += 1;
+            self.ask(now, oab);
+            return;
+        }
+        let reading = slot.reading.take().expect("reading");
+        let generator = Arc::make_mut(&mut slot.generator);
+        let generation = Arc::new(generator.generate(&reading.entries));
+        let done = GenerationDone { oab, generator: slot.generator.clone(), generation };
+        emit_generation(&mut self.out, oab, &reading, now, &done.generation);
+        self.out.output(Output::OabGenerated(Box::new(done)));
+    }
+}
+
+fn slot(oabs: &mut [Generated], oab: OabId) -> &mut Generated {
+    oabs.iter_mut().find(|g| g.oab == oab).expect("an OAB generated here")
+}
+
+fn emit_generation(out: &mut Outbox, oab: OabId, reading: &Reading, now: Instant, g: &Generation) {
+    for event in &g.events {
+        out.emit(ServerEvent::OabEvent { oab, event: event.clone() });
+    }
+    let v4 = g.v4.as_ref();
+    out.emit(ServerEvent::OabGenerated {
+        oab,
+        gc: reading.gc,
+        read_ms: now.as_ms() - reading.started.as_ms(),
+        read_bytes: reading.bytes,
+        records: g.records as u64,
+        added: g.added as u64,
+        removed: g.removed as u64,
+        changed: g.changed as u64,
+        v4_sequence: v4.map(|v| v.sequence),
+        v4_full_bytes: v4.map(|v| v.full.len() as u64),
+        v4_compressed_bytes: v4.map(|v| v.compressed.len() as u64),
+        v4_patch_bytes: v4.and_then(|v| v.patch.as_ref()).map(|p| p.len() as u64),
+        legacy: g.legacy.clone(),
+        legacy_sequence: g.legacy_sequence,
+    });
+}
+
+/// The first scheduled start at or after `now`.
+fn next_start(topology: &Topology, config: &OabConfig, now: Instant) -> Option<Instant> {
+    config.schedule_ms.iter().map(|&ms| topology.calendar.next_time_of_day(now, ms)).min()
+}
