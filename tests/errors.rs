@@ -559,3 +559,26 @@ fn a_public_store_is_not_restored() {
     });
     assert!(err.contains("timeline[0].databases[0]: \"Public Folder Store (EX-HQ)\" is a public store: restores take mailbox stores only"), "{err}");
 }
+
+/// Offline address book mistakes name their place: an unknown server, a time of day
+/// that is not one, an expectation naming an OAB or recipient that is not there.
+#[test]
+fn offline_address_book_mistakes_name_their_place() {
+    let err = broken_copy("oab-stale-gc", "oab-mistakes", |t| {
+        t.replacen(
+            "\"server\": \"EX-BR\",\n      \"schedule\": [\n        \"02:00\"",
+            "\"server\": \"EX-B\",\n      \"schedule\": [\n        \"2:00\"",
+            1,
+        )
+        .replacen("\"recipient\": \"hqboss\"", "\"recipient\": \"nobody\"", 1)
+        .replacen(
+            "\"oab\": \"Default Offline Address List\",\n        \"recipient\": \"newhire\"",
+            "\"oab\": \"Other OAB\",\n        \"recipient\": \"newhire\"",
+            1,
+        )
+    });
+    assert!(err.contains("offline_address_books[0].server: no server named \"EX-B\""), "{err}");
+    assert!(err.contains("offline_address_books[0].schedule[0]: expected a time of day HH:MM, not \"2:00\""), "{err}");
+    assert!(err.contains("checks.expect[0].recipient"), "{err}");
+    assert!(err.contains("checks.expect[1].oab: no offline address book named \"Other OAB\""), "{err}");
+}

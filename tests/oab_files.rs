@@ -153,3 +153,46 @@ proptest! {
         check(&old, &new, "oab-prop");
     }
 }
+
+/// `orgsim oab` writes what two generations produced; libmspack reads the compressed file
+/// and applies the later patch to the earlier full file, byte for byte.
+#[test]
+fn the_cli_writes_files_libmspack_reads() {
+    let dir = common::temp_dir("oab-cli");
+    let (early, late) = (dir.join("early"), dir.join("late"));
+    for (at, out) in [("5h30m", &early), ("7h30m", &late)] {
+        let o = common::orgsim(&["oab", "scenarios/oab-stale-gc.json", "--at", at, "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("udetails.lzx"));
+    }
+    let folder = "Default_Offline_Address_List";
+    let (early, late) = (early.join(folder), late.join(folder));
+    let full = dir.join("full.out");
+    mspack(&[Path::new("full"), &late.join("udetails.lzx"), &full]).expect("libmspack decompresses it");
+    let expected = std::fs::read(late.join("udetails.oab")).unwrap();
+    assert!(std::fs::read(&full).unwrap() == expected);
+    let patched = dir.join("patched.out");
+    let (patch, base) = (late.join("binpatch.lzx"), early.join("udetails.oab"));
+    mspack(&[Path::new("patch"), &patch, &base, &patched]).expect("libmspack applies the patch");
+    assert!(std::fs::read(&patched).unwrap() == expected);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(late.join("generation.json")).unwrap()).unwrap();
+    assert_eq!(manifest["v4_sequence"], 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_oab_command_refuses_what_it_cannot_do() {
+    let dir = common::temp_dir("oab-cli-errors");
+    let out = dir.to_str().unwrap();
+    let late = common::orgsim(&["oab", "scenarios/oab-stale-gc.json", "--at", "9h", "--out", out]);
+    assert_eq!(late.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&late.stderr).contains("after the end of scenarios/oab-stale-gc.json"));
+    let none = common::orgsim(&["oab", "scenarios/single-server.json", "--at", "1h", "--out", out]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("has no offline_address_books"));
+    let early = common::orgsim(&["oab", "scenarios/oab-stale-gc.json", "--at", "1h", "--out", out]);
+    assert_eq!(early.status.code(), Some(1), "no generation before 02:00");
+    assert!(String::from_utf8_lossy(&early.stdout).contains("no generation finished before 1h"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -181,6 +181,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut slow = SlowVolumes::default();
     let mut failovers: Vec<Failover> = Vec::new();
     let mut moves = Moves::default();
+    let mut oab: Vec<String> = Vec::new();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -316,6 +317,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
             }
             "move_not_done" => moves.ended(t, &node, "", "not started", 0),
             event if LISTED_EVENTS.contains(&event) => events.push(format!("  {t} ms {node} {}", listed_fields(v))),
+            event if event.starts_with("oab_") => oab.push(format!("  {t} ms {node} {}", listed_fields(v))),
             _ => {}
         }
         Ok(())
@@ -349,6 +351,10 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
             out.push_str(line);
             out.push('\n');
         }
+    }
+    if !oab.is_empty() {
+        out.push_str("offline address books:\n");
+        oab.iter().for_each(|line| out.push_str(&format!("{line}\n")));
     }
     out.push_str(&slow.summary());
     out.push_str(&moves.summary());

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::units::Duration;
+use org::system_attendant::oal_generation::OabId;
 
 pub(super) struct Expectations {
     list: Vec<Expect>,
@@ -83,6 +84,20 @@ impl Expectations {
             }),
             ServerEvent::CategorizerRetry { .. } => self.count(|e| matches!(e, Expect::CategorizerRetries { .. })),
             _ => {}
+        }
+    }
+
+    /// An OAB generation finished: each `oab_holds` of that OAB whose moment is still to
+    /// come notes whether this generation's version 4 file holds its record (a later
+    /// generation before the moment replaces it). Counted as 1 absent, 2 present.
+    pub(super) fn oab_generated(&mut self, now: Instant, oab: OabId, full: Option<&[u8]>) {
+        for (i, e) in self.list.iter().enumerate() {
+            if let Expect::OabHolds { oab: o, address, at, .. } = e {
+                if *o == oab && now <= *at {
+                    let held = full.is_some_and(|f| holds_value(f, address.as_bytes()));
+                    self.window_counts[i] = 1 + u64::from(held);
+                }
+            }
         }
     }
 
@@ -230,6 +245,21 @@ impl Expectations {
                 let kind = format!("public_folder_backfill {name} {}", bounds(*at_least, *at_most));
                 (kind, within(seen, *at_least, *at_most), format!("{seen} backfill request(s)"))
             }
+            Expect::OabHolds { name, at, present, .. } => {
+                let when = Duration::from_ms(at.as_ms());
+                let kind = format!("oab_holds {name} {} at {when}", if *present { "present" } else { "absent" });
+                let (ok, detail) = match seen {
+                    0 => (false, format!("no generation finished by {when}")),
+                    s => {
+                        let held = s == 2;
+                        (
+                            held == *present,
+                            format!("the last generation by {when} {}", if held { "holds it" } else { "lacks it" }),
+                        )
+                    }
+                };
+                (kind, ok, detail)
+            }
             Expect::GcFailovers { at_least, at_most }
             | Expect::CategorizerRetries { at_least, at_most }
             | Expect::OutOfOfficeReplies { at_least, at_most } => {
@@ -329,4 +359,16 @@ pub(super) fn bounds(at_least: Option<u64>, at_most: Option<u64>) -> String {
         (None, Some(hi)) => format!("<= {hi}"),
         (None, None) => "any".into(),
     }
+}
+
+/// Whether a version 4 file holds `value` as a whole string value (the SMTP address, or
+/// a proxy `SMTP:address`): null-terminated, after a terminator, a presence byte or a
+/// type prefix.
+fn holds_value(full: &[u8], value: &[u8]) -> bool {
+    let lower = value.to_ascii_lowercase();
+    full.windows(lower.len() + 1).enumerate().any(|(i, w)| {
+        w[lower.len()] == 0
+            && w[..lower.len()].eq_ignore_ascii_case(&lower)
+            && (i == 0 || matches!(full[i - 1], 0 | b':') || full[i - 1] < 0x20)
+    })
 }

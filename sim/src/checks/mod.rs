@@ -161,6 +161,16 @@ pub struct Checker {
 }
 
 impl Checker {
+    /// An OAB generation finished (its files, for `oab_holds`).
+    pub fn oab_generated(
+        &mut self,
+        now: Instant,
+        oab: org::system_attendant::oal_generation::OabId,
+        generation: &org::system_attendant::oab::oal_generator::Generation,
+    ) {
+        self.expectations.oab_generated(now, oab, generation.v4.as_ref().map(|v| v.full.as_slice()));
+    }
+
     /// A checker for these invariants and expectations.
     pub fn new(
         invariants: &[Invariant],

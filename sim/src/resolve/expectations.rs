@@ -137,6 +137,9 @@ impl Resolver<'_> {
                     at_most: *at_most,
                 }
             }
+            Expectation::OabHolds { oab, recipient, at: when, present } => {
+                self.oab_holds(ctx, org, people, at, (oab, recipient, *when, *present))?
+            }
             Expectation::GcFailovers { at_least, at_most } => {
                 self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
                 Expect::GcFailovers { at_least: *at_least, at_most: *at_most }
@@ -242,5 +245,44 @@ impl Resolver<'_> {
                 ),
             );
         }
+    }
+}
+
+impl Resolver<'_> {
+    /// `oab_holds`: the OAB, generated on an SP2 server (the check reads its version 4
+    /// file), and the recipient's address the record carries.
+    fn oab_holds(
+        &mut self,
+        ctx: &Context<'_>,
+        org: &Org,
+        people: &People,
+        at: &JsonPath,
+        (oab, recipient, when, present): (&str, &str, crate::units::Duration, bool),
+    ) -> Option<Expect> {
+        let oabs = &ctx.scenario.offline_address_books;
+        let index = oabs.iter().position(|o| Names::fold(&o.name) == Names::fold(oab));
+        if index.is_none() {
+            let known: Vec<&str> = oabs.iter().map(|o| o.name.as_str()).collect();
+            self.error(&at.key("oab"), format!("no offline address book named {oab:?} (known: {})", known.join(", ")));
+        }
+        if when.ms > ctx.scenario.duration.ms {
+            self.error(&at.key("at"), format!("expected a moment within the run ({})", ctx.scenario.duration));
+        }
+        let id = self.lookup_recipient(&people.book, recipient, &at.key("recipient"));
+        let index = index?;
+        let server = org.servers.get(&oabs[index].server)?;
+        if org.server_configs[server].version < org::version::ExchangeVersion::Exchange2003Sp2 {
+            let message = "oab_holds reads the version 4 file, which only an SP2 generation server writes";
+            self.error(&at.key("oab"), message);
+            return None;
+        }
+        let address = people.book.addresses[id?.0 as usize].clone();
+        Some(Expect::OabHolds {
+            oab: org::system_attendant::oal_generation::OabId(index as u16),
+            address,
+            at: Instant(when.ms),
+            present,
+            name: format!("{oab} {recipient}"),
+        })
     }
 }

@@ -417,6 +417,14 @@ pub enum Expect {
         at_least: Option<u64>,
         at_most: Option<u64>,
     },
+    /// The OAB's last generation by `at` holds (or lacks) a record with `address`.
+    OabHolds {
+        oab: org::system_attendant::oal_generation::OabId,
+        address: String,
+        at: Instant,
+        present: bool,
+        name: String,
+    },
     GcFailovers {
         at_least: Option<u64>,
         at_most: Option<u64>,

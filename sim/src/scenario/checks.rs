@@ -293,6 +293,20 @@ pub enum Expectation {
         #[serde(default)]
         at_most: Option<u64>,
     },
+    /// The offline address book's last generation finished by `at` holds a record of
+    /// `recipient` (`present`, the default) or lacks one — what clients downloading it
+    /// would find. Needs an SP2 generation server (it reads the version 4 file).
+    OabHolds {
+        /// The offline address book.
+        oab: String,
+        /// The recipient's alias or address.
+        recipient: String,
+        /// The moment.
+        at: Duration,
+        /// Whether the record is there.
+        #[serde(default = "defaults::yes")]
+        present: bool,
+    },
     /// Times a GC did not answer the categorizer (a lookup or an expansion page) and it
     /// turned to another GC, starting its work again, within bounds.
     GcFailovers {

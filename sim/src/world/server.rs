@@ -296,7 +296,10 @@ pub(super) fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &
                 }
             }
             Output::Event(event) => w.observe(now, me, &event),
-            Output::OabGenerated(done) => w.oab.generated(me, now.as_ms(), *done),
+            Output::OabGenerated(done) => {
+                w.checker.oab_generated(now, done.oab, &done.generation);
+                w.oab.generated(me, now.as_ms(), *done);
+            }
             Output::BackupSet(set) => {
                 w.backup_media.insert((set.server, set.group), *set);
             }
