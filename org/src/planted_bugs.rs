@@ -96,6 +96,8 @@ planted_bugs! {
     PfBackfillWithoutTimeout = "pf-backfill-without-timeout",
     /// Public folders: 2003 servers choose backfill sources by Exchange 2000's rule (newest version first, cost ignored).
     Pf2000SourceRule = "pf-2000-source-rule",
+    /// Offline address book: a GC answers OALGen's address list from the whole directory as written by now, not from its replica, so a stale GC still gives a current OAB.
+    OabReadsDirectoryNow = "oab-reads-directory-now",
 }
 
 impl PlantedBug {
