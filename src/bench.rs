@@ -250,31 +250,11 @@ fn print_sweep(sweep_seeds: u64) {
 /// Details file and compress it) against a diff generation (the patch) after 1 % of the
 /// entries changed (issue 19's target: the diff costs at most 5 % of the full).
 fn print_oab(users: u32) {
-    use org::system_attendant::oab::address_entry::{AddressEntry, EntryKind};
+    use org::system_attendant::oab::address_entry::AddressEntry;
     use org::system_attendant::oab::compressed_file::compress;
     use org::system_attendant::oab::lzx::EncodeParams;
     use org::system_attendant::oab::oal_generator::{build_full_details, make_v4_patch, OabDefinition};
-    let entry = |i: u32, department: &str| AddressEntry {
-        legacy_dn: format!("/o=Bench/ou=First Administrative Group/cn=Recipients/cn=user{i:06}"),
-        display_name: format!("Surname{:04}, Given{i:06}", i % 4_999),
-        alias: format!("user{i:06}"),
-        smtp: format!("user{i:06}@bench.example"),
-        proxies: vec![
-            format!("SMTP:user{i:06}@bench.example"),
-            format!("X400:c=US;a= ;p=Bench;o=Exchange;s=user{i:06}"),
-        ],
-        details: [
-            format!("Given{i:06}"),
-            format!("Surname{:04}", i % 4_999),
-            "Engineer".into(),
-            department.into(),
-            "Bench".into(),
-            format!("Building {}", i % 40),
-            format!("+1 425 555 {:04}", i % 10_000),
-        ],
-        home_mdb: format!("CN=Mailbox Store (EX{:02}),CN=First Storage Group", i % 40),
-        kind: EntryKind::Mailbox,
-    };
+    let entry = |i: u32, department: &str| AddressEntry::synthetic("Bench", i, "bench.example", department);
     let definition = OabDefinition {
         name: "Default Offline Address List".into(),
         dn: "/o=Bench/cn=addrlists/cn=oabs/cn=Default Offline Address List".into(),

@@ -160,6 +160,12 @@ impl ExchangeServer {
 
     /// The earliest instant at which [`ExchangeServer::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines().into_iter().flatten().min()
+    }
+
+    /// The log flush's deadline, then each service's next timer, in the order
+    /// `handle_timeout` breaks ties in.
+    fn deadlines(&self) -> [Option<Instant>; 5] {
         [
             self.flush_at,
             self.smtp.poll_timeout(),
@@ -167,9 +173,6 @@ impl ExchangeServer {
             self.store.poll_timeout(),
             self.system_attendant.poll_timeout(),
         ]
-        .into_iter()
-        .flatten()
-        .min()
     }
 
     /// Takes the outputs produced so far, in order.
@@ -388,17 +391,12 @@ impl ExchangeServer {
     /// then SMTPSVC's, RESvc's, MSExchangeIS's, MSExchangeSA's), settling after each.
     pub fn handle_timeout(&mut self, now: Instant) {
         loop {
-            let due = [
-                self.flush_at,
-                self.smtp.poll_timeout(),
-                self.routing.poll_timeout(),
-                self.store.poll_timeout(),
-                self.system_attendant.poll_timeout(),
-            ]
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, at)| at.filter(|at| *at <= now).map(|at| (at, i)))
-            .min();
+            let due = self
+                .deadlines()
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, at)| at.filter(|at| *at <= now).map(|at| (at, i)))
+                .min();
             match due {
                 None => return,
                 Some((_, 0)) => self.flush(now),

@@ -185,28 +185,8 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
                 }
             }
         }
-        while let Some(entry) = lists_out.first_entry() {
-            if entry.key().0 > now_us {
-                break;
-            }
-            let ((_, _, to), page) = entry.remove_entry();
-            let mut w = lock(&world);
-            if w.dc_up[usize::from(id.0)] {
-                let bytes = page.wire_size_bytes();
-                w.transmit(Node::Dc(id), Node::Server(to), now_us, bytes, Payload::AddressList(page));
-            }
-        }
-        while let Some(entry) = ldap_out.first_entry() {
-            if entry.key().0 > now_us {
-                break;
-            }
-            let ((_, _, to), page) = entry.remove_entry();
-            let mut w = lock(&world);
-            if w.dc_up[usize::from(id.0)] {
-                let bytes = page.wire_size_bytes();
-                w.transmit(Node::Dc(id), Node::Server(to), now_us, bytes, Payload::LdapPage(page));
-            }
-        }
+        send_ready(&world, id, now_us, &mut lists_out, |p| (p.wire_size_bytes(), Payload::AddressList(p)));
+        send_ready(&world, id, now_us, &mut ldap_out, |p| (p.wire_size_bytes(), Payload::LdapPage(p)));
         if admin.deadline().is_some_and(|t| t <= now) {
             admin.step(&world, &mut dc, &name, now);
         }
@@ -314,6 +294,27 @@ pub(super) struct PartialReplica {
 
 /// Sends what one replica of a DC asks to send (its naming context tagged) and traces
 /// what it did.
+/// Sends the GC's answers whose work is done by `now_us` (while the DC is up).
+fn send_ready<P>(
+    world: &Shared,
+    id: DcId,
+    now_us: u64,
+    ready: &mut BTreeMap<(u64, org::directory::global_catalog::LdapSearchId, ServerId), P>,
+    wire: impl Fn(P) -> (u64, Payload),
+) {
+    while let Some(entry) = ready.first_entry() {
+        if entry.key().0 > now_us {
+            break;
+        }
+        let ((_, _, to), page) = entry.remove_entry();
+        let mut w = lock(world);
+        if w.dc_up[usize::from(id.0)] {
+            let (bytes, payload) = wire(page);
+            w.transmit(Node::Dc(id), Node::Server(to), now_us, bytes, payload);
+        }
+    }
+}
+
 pub(super) fn send_outputs(w: &mut World, dc: &mut DomainController, nc: AdDomainId, name: &str, now_us: u64) {
     let now = Instant(now_us / 1_000);
     let id = dc.id();

@@ -74,6 +74,32 @@ impl AddressEntry {
     }
 }
 
+impl AddressEntry {
+    /// A made-up mailbox user `i` of an organization `org`, for tests and benchmarks: the
+    /// attributes a real entry has, with names that sort and vary as real ones do.
+    pub fn synthetic(org: &str, i: u32, domain: &str, department: &str) -> AddressEntry {
+        let alias = format!("user{i:06}");
+        AddressEntry {
+            legacy_dn: format!("/o={org}/ou=First Administrative Group/cn=Recipients/cn={alias}"),
+            display_name: format!("Surname{:04}, Given{i:06}", i % 4_999),
+            smtp: format!("{alias}@{domain}"),
+            proxies: vec![format!("SMTP:{alias}@{domain}"), format!("X400:c=US;a= ;p={org};o=Exchange;s={alias}")],
+            details: [
+                format!("Given{i:06}"),
+                format!("Surname{:04}", i % 4_999),
+                "Engineer".into(),
+                department.into(),
+                org.into(),
+                format!("Building {}", i % 40),
+                format!("+1 425 555 {:04}", i % 10_000),
+            ],
+            home_mdb: format!("CN=Mailbox Store (EX{:02}),CN=First Storage Group", i % 40),
+            kind: EntryKind::Mailbox,
+            alias,
+        }
+    }
+}
+
 /// PidTagOfflineAddressBookTruncatedProperties: the tags an SP2 generator cut from a
 /// record for its size limits (Exchange writes it on altered records).
 pub const TRUNCATED_PROPERTIES: PropTag = PropTag(0x6805_1003);

@@ -1,6 +1,6 @@
 //! The generator's rules by version, and its files read back.
 
-use super::address_entry::{AddressEntry, EntryKind};
+use super::address_entry::AddressEntry;
 use super::compressed_file::decompress;
 use super::full_details::{FullDetails, PropValue};
 use super::oal_generator::*;
@@ -10,24 +10,7 @@ use crate::version::ExchangeVersion;
 use proptest::prelude::*;
 
 pub fn entry(i: u32, domain: &str, department: &str) -> AddressEntry {
-    AddressEntry {
-        legacy_dn: format!("/o=Contoso/ou=First Administrative Group/cn=Recipients/cn=user{i:06}"),
-        display_name: format!("Surname{:03}, Given{i:06}", i % 997),
-        alias: format!("user{i:06}"),
-        smtp: format!("user{i:06}@{domain}"),
-        proxies: vec![format!("SMTP:user{i:06}@{domain}"), format!("X400:c=US;a= ;p=Contoso;o=Exchange;s=user{i:06}")],
-        details: [
-            format!("Given{i:06}"),
-            format!("Surname{:03}", i % 997),
-            "Engineer".into(),
-            department.into(),
-            "Contoso".into(),
-            format!("Building {}", i % 40),
-            format!("+1 425 555 {:04}", i % 10_000),
-        ],
-        home_mdb: format!("CN=Mailbox Store (EX{:02}),CN=First Storage Group", i % 20),
-        kind: EntryKind::Mailbox,
-    }
+    AddressEntry::synthetic("Contoso", i, domain, department)
 }
 
 pub fn definition(version: ExchangeVersion) -> OabDefinition {
