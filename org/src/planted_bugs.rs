@@ -98,6 +98,8 @@ planted_bugs! {
     Pf2000SourceRule = "pf-2000-source-rule",
     /// Offline address book: a GC answers OALGen's address list from the whole directory as written by now, not from its replica, so a stale GC still gives a current OAB.
     OabReadsDirectoryNow = "oab-reads-directory-now",
+    /// Offline address book: an SP2 server applies SP1's rule when it cannot make the version 2/3a diff, forcing full downloads instead of logging an error and posting nothing.
+    OabSp1RulesOnSp2 = "oab-sp1-rules-on-sp2",
 }
 
 impl PlantedBug {

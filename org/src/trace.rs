@@ -840,8 +840,8 @@ server_events! {
         legacy: LegacyOutcome,
         legacy_sequence: u32,
     },
-    /// An event OALGen logged during a run.
-    OabEvent "oab_event" { oab: OabId, event: OabEvent },
+    /// An event OALGen logged during a run (`logged`: its level, kind and details).
+    OabEvent "oab_event" { oab: OabId, logged: OabEvent },
     /// A GC did not answer a page in time: the read starts again on another.
     OabGcFailover "oab_gc_failover" { oab: OabId, gc: DcId },
     /// No GC answered: the run ended without files.

@@ -109,11 +109,13 @@ impl OalGeneration {
             .filter(|(_, c)| c.server == id)
             .map(|(i, c)| {
                 let oab = OabId(i as u16);
-                let generator = kept
-                    .iter()
-                    .find(|(k, _)| *k == oab)
-                    .map(|(_, g)| g.clone())
-                    .unwrap_or_else(|| Arc::new(OalGenerator::new(c.definition.clone())));
+                let generator = kept.iter().find(|(k, _)| *k == oab).map(|(_, g)| g.clone()).unwrap_or_else(|| {
+                    let mut g = OalGenerator::new(c.definition.clone());
+                    if topology.bug(crate::planted_bugs::PlantedBug::OabSp1RulesOnSp2) {
+                        g.plant_sp1_rules_on_sp2();
+                    }
+                    Arc::new(g)
+                });
                 if let Some(at) = next_start(&topology, c, now) {
                     timers.set(Timer::Scheduled(oab), at);
                 }
@@ -239,7 +241,7 @@ fn slot(oabs: &mut [Generated], oab: OabId) -> &mut Generated {
 
 fn emit_generation(out: &mut Outbox, oab: OabId, reading: &Reading, now: Instant, g: &Generation) {
     for event in &g.events {
-        out.emit(ServerEvent::OabEvent { oab, event: event.clone() });
+        out.emit(ServerEvent::OabEvent { oab, logged: event.clone() });
     }
     let v4 = g.v4.as_ref();
     out.emit(ServerEvent::OabGenerated {

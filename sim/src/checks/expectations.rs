@@ -2,8 +2,13 @@
 //! convergence, counted from server events and judged at the end.
 
 use super::*;
+use crate::scenario::LegacyOutcomeKind;
 use crate::units::Duration;
 use org::system_attendant::oal_generation::OabId;
+
+/// The outcomes `oab_legacy` counts by position.
+const LEGACY_KINDS: [LegacyOutcomeKind; 4] =
+    [LegacyOutcomeKind::FirstFull, LegacyOutcomeKind::Diff, LegacyOutcomeKind::ForcedFull, LegacyOutcomeKind::NoUpdate];
 
 pub(super) struct Expectations {
     list: Vec<Expect>,
@@ -90,13 +95,19 @@ impl Expectations {
     /// An OAB generation finished: each `oab_holds` of that OAB whose moment is still to
     /// come notes whether this generation's version 4 file holds its record (a later
     /// generation before the moment replaces it). Counted as 1 absent, 2 present.
-    pub(super) fn oab_generated(&mut self, now: Instant, oab: OabId, full: Option<&[u8]>) {
+    /// `oab_legacy` notes the outcome the same way, as its position in the outcome list
+    /// plus one.
+    pub(super) fn oab_generated(&mut self, now: Instant, oab: OabId, full: Option<&[u8]>, legacy: LegacyOutcomeKind) {
         for (i, e) in self.list.iter().enumerate() {
-            if let Expect::OabHolds { oab: o, address, at, .. } = e {
-                if *o == oab && now <= *at {
+            match e {
+                Expect::OabHolds { oab: o, address, at, .. } if *o == oab && now <= *at => {
                     let held = full.is_some_and(|f| holds_value(f, address.as_bytes()));
                     self.window_counts[i] = 1 + u64::from(held);
                 }
+                Expect::OabLegacy { oab: o, at, .. } if *o == oab && now <= *at => {
+                    self.window_counts[i] = 1 + LEGACY_KINDS.iter().position(|k| *k == legacy).unwrap_or(0) as u64;
+                }
+                _ => {}
             }
         }
     }
@@ -257,6 +268,15 @@ impl Expectations {
                             format!("the last generation by {when} {}", if held { "holds it" } else { "lacks it" }),
                         )
                     }
+                };
+                (kind, ok, detail)
+            }
+            Expect::OabLegacy { name, at, outcome, .. } => {
+                let when = Duration::from_ms(at.as_ms());
+                let kind = format!("oab_legacy {name} {} at {when}", outcome.as_str());
+                let (ok, detail) = match seen.checked_sub(1).and_then(|k| LEGACY_KINDS.get(k as usize)) {
+                    None => (false, format!("no generation finished by {when}")),
+                    Some(got) => (got == outcome, format!("the last generation by {when}: {}", got.as_str())),
                 };
                 (kind, ok, detail)
             }

@@ -168,7 +168,9 @@ impl Checker {
         oab: org::system_attendant::oal_generation::OabId,
         generation: &org::system_attendant::oab::oal_generator::Generation,
     ) {
-        self.expectations.oab_generated(now, oab, generation.v4.as_ref().map(|v| v.full.as_slice()));
+        let full = generation.v4.as_ref().map(|v| v.full.as_slice());
+        let legacy = crate::scenario::LegacyOutcomeKind::of(&generation.legacy);
+        self.expectations.oab_generated(now, oab, full, legacy);
     }
 
     /// A checker for these invariants and expectations.

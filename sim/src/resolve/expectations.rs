@@ -140,6 +140,15 @@ impl Resolver<'_> {
             Expectation::OabHolds { oab, recipient, at: when, present } => {
                 self.oab_holds(ctx, org, people, at, (oab, recipient, *when, *present))?
             }
+            Expectation::OabLegacy { oab, at: when, outcome } => {
+                let index = self.oab_named(ctx, oab, *when, at)?;
+                Expect::OabLegacy {
+                    oab: org::system_attendant::oal_generation::OabId(index as u16),
+                    at: Instant(when.ms),
+                    outcome: *outcome,
+                    name: oab.clone(),
+                }
+            }
             Expectation::GcFailovers { at_least, at_most } => {
                 self.counted_window(at, *at_least, *at_most, Instant::ZERO, Instant::ZERO);
                 Expect::GcFailovers { at_least: *at_least, at_most: *at_most }
@@ -249,6 +258,26 @@ impl Resolver<'_> {
 }
 
 impl Resolver<'_> {
+    /// The index of the OAB an expectation names, at a moment within the run.
+    fn oab_named(
+        &mut self,
+        ctx: &Context<'_>,
+        oab: &str,
+        when: crate::units::Duration,
+        at: &JsonPath,
+    ) -> Option<usize> {
+        let oabs = &ctx.scenario.offline_address_books;
+        let index = oabs.iter().position(|o| Names::fold(&o.name) == Names::fold(oab));
+        if index.is_none() {
+            let known: Vec<&str> = oabs.iter().map(|o| o.name.as_str()).collect();
+            self.error(&at.key("oab"), format!("no offline address book named {oab:?} (known: {})", known.join(", ")));
+        }
+        if when.ms > ctx.scenario.duration.ms {
+            self.error(&at.key("at"), format!("expected a moment within the run ({})", ctx.scenario.duration));
+        }
+        index
+    }
+
     /// `oab_holds`: the OAB, generated on an SP2 server (the check reads its version 4
     /// file), and the recipient's address the record carries.
     fn oab_holds(
@@ -259,17 +288,10 @@ impl Resolver<'_> {
         at: &JsonPath,
         (oab, recipient, when, present): (&str, &str, crate::units::Duration, bool),
     ) -> Option<Expect> {
-        let oabs = &ctx.scenario.offline_address_books;
-        let index = oabs.iter().position(|o| Names::fold(&o.name) == Names::fold(oab));
-        if index.is_none() {
-            let known: Vec<&str> = oabs.iter().map(|o| o.name.as_str()).collect();
-            self.error(&at.key("oab"), format!("no offline address book named {oab:?} (known: {})", known.join(", ")));
-        }
-        if when.ms > ctx.scenario.duration.ms {
-            self.error(&at.key("at"), format!("expected a moment within the run ({})", ctx.scenario.duration));
-        }
+        let index = self.oab_named(ctx, oab, when, at);
         let id = self.lookup_recipient(&people.book, recipient, &at.key("recipient"));
         let index = index?;
+        let oabs = &ctx.scenario.offline_address_books;
         let server = org.servers.get(&oabs[index].server)?;
         if org.server_configs[server].version < org::version::ExchangeVersion::Exchange2003Sp2 {
             let message = "oab_holds reads the version 4 file, which only an SP2 generation server writes";

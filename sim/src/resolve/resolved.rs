@@ -425,6 +425,13 @@ pub enum Expect {
         present: bool,
         name: String,
     },
+    /// The OAB's last generation by `at` gave versions 2/3a this outcome.
+    OabLegacy {
+        oab: org::system_attendant::oal_generation::OabId,
+        at: Instant,
+        outcome: crate::scenario::LegacyOutcomeKind,
+        name: String,
+    },
     GcFailovers {
         at_least: Option<u64>,
         at_most: Option<u64>,

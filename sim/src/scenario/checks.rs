@@ -307,6 +307,17 @@ pub enum Expectation {
         #[serde(default = "defaults::yes")]
         present: bool,
     },
+    /// What the OAB's last generation by `at` did for versions 2 and 3a: `first_full`,
+    /// `diff`, `forced_full` (clients must download full files) or `no_update` (SP2
+    /// without `post_full_if_diff_fails`: nothing posted).
+    OabLegacy {
+        /// The offline address book.
+        oab: String,
+        /// The moment.
+        at: Duration,
+        /// The outcome.
+        outcome: LegacyOutcomeKind,
+    },
     /// Times a GC did not answer the categorizer (a lookup or an expansion page) and it
     /// turned to another GC, starting its work again, within bounds.
     GcFailovers {
@@ -453,6 +464,43 @@ impl PfRefusalDef {
             PfRefusalDef::NoFolder => PfRefusal::NoFolder,
             PfRefusalDef::NoReplicaHere => PfRefusal::NoReplicaHere,
             PfRefusalDef::AccessDenied => PfRefusal::AccessDenied,
+        }
+    }
+}
+
+/// What a generation did for OAB versions 2 and 3a.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LegacyOutcomeKind {
+    /// The first generation: full files.
+    FirstFull,
+    /// A Changes file.
+    Diff,
+    /// Full files clients must download (no diff could be made).
+    ForcedFull,
+    /// Nothing posted.
+    NoUpdate,
+}
+
+impl LegacyOutcomeKind {
+    /// The kind of an outcome.
+    pub fn of(outcome: &org::system_attendant::oab::oal_generator::LegacyOutcome) -> Self {
+        use org::system_attendant::oab::oal_generator::LegacyOutcome;
+        match outcome {
+            LegacyOutcome::FirstFull => LegacyOutcomeKind::FirstFull,
+            LegacyOutcome::Diff => LegacyOutcomeKind::Diff,
+            LegacyOutcome::ForcedFull { .. } => LegacyOutcomeKind::ForcedFull,
+            LegacyOutcome::NoUpdate { .. } => LegacyOutcomeKind::NoUpdate,
+        }
+    }
+
+    /// As scenario files write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegacyOutcomeKind::FirstFull => "first_full",
+            LegacyOutcomeKind::Diff => "diff",
+            LegacyOutcomeKind::ForcedFull => "forced_full",
+            LegacyOutcomeKind::NoUpdate => "no_update",
         }
     }
 }

@@ -206,6 +206,8 @@ pub struct OalGenerator {
     legacy_lists: Vec<String>,
     legacy_sequence: u32,
     params: EncodeParams,
+    /// Planted bug `oab-sp1-rules-on-sp2`.
+    sp1_rules_on_sp2: bool,
 }
 
 impl OalGenerator {
@@ -219,7 +221,13 @@ impl OalGenerator {
             legacy_lists: Vec::new(),
             legacy_sequence: 0,
             params: EncodeParams::default(),
+            sp1_rules_on_sp2: false,
         }
+    }
+
+    /// Plants the bug `oab-sp1-rules-on-sp2` (tests of the checks only).
+    pub fn plant_sp1_rules_on_sp2(&mut self) {
+        self.sp1_rules_on_sp2 = true;
     }
 
     /// The configuration.
@@ -239,7 +247,7 @@ impl OalGenerator {
         let by_rdn: BTreeMap<String, &AddressEntry> = entries.iter().map(|e| (e.rdn(), e)).collect();
         let (added, removed, changed) = self.count_changes(&by_rdn);
         let v4 = sp2.then(|| self.generate_v4(&by_rdn, &mut events));
-        let legacy = self.legacy_outcome(&by_rdn, sp2);
+        let legacy = self.legacy_outcome(&by_rdn, sp2 && !self.sp1_rules_on_sp2);
         if let LegacyOutcome::ForcedFull { reason } | LegacyOutcome::NoUpdate { reason } = &legacy {
             if sp2 {
                 let posted_full = matches!(legacy, LegacyOutcome::ForcedFull { .. });
