@@ -1,5 +1,5 @@
-//! The smaller tables: link state traffic, the Internet edge, directory access and
-//! public folders.
+//! The smaller tables: link state traffic, the Internet edge, directory access, public
+//! folders and offline address book generations.
 
 use crate::chart::group_digits;
 use crate::trace_data::TraceData;
@@ -12,6 +12,39 @@ pub fn other_tables(d: &TraceData) -> Html {
     out.push_str(&internet_edge_table(d).0);
     out.push_str(&directory_access_table(d).0);
     out.push_str(&public_folder_table(d).0);
+    out.push_str(&offline_address_book_table(d).0);
+    Html(out)
+}
+
+/// Each offline address book generation: when, from which GC, records and changes, the
+/// version 4 file sizes and what versions 2/3a got.
+fn offline_address_book_table(d: &TraceData) -> Html {
+    if d.oab_runs.is_empty() {
+        return Html(String::new());
+    }
+    let mut out = String::from(
+        "<h3>Offline address books</h3>\n<table><tr><th>finished</th><th>offline address book</th><th>server</th>\
+<th>GC read</th><th>records</th><th>changes</th><th>full file<br>bytes</th><th>compressed<br>bytes</th>\
+<th>patch<br>bytes</th><th>versions 2/3a</th></tr>\n",
+    );
+    let bytes = |b: Option<u64>| b.map_or("–".to_string(), group_digits);
+    for row in &d.oab_runs {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+            escape(&elapsed(row.t_ms)),
+            escape(&row.oab),
+            escape(&row.server),
+            escape(&row.gc),
+            group_digits(row.records),
+            group_digits(row.changes),
+            bytes(row.full_bytes),
+            bytes(row.compressed_bytes),
+            bytes(row.patch_bytes),
+            escape(&row.legacy.replace('_', " "))
+        ));
+    }
+    out.push_str("</table>\n");
     Html(out)
 }
 
@@ -55,6 +88,17 @@ fn public_folder_table(d: &TraceData) -> Html {
         out.push_str("</table>\n");
     }
     Html(out)
+}
+
+/// A run time as `1d5h02m` (days only when there are some).
+fn elapsed(t_ms: u64) -> String {
+    let minutes = t_ms / 60_000;
+    let (days, hours, minutes) = (minutes / 1_440, minutes / 60 % 24, minutes % 60);
+    if days > 0 {
+        format!("{days}d{hours}h{minutes:02}m")
+    } else {
+        format!("{hours}h{minutes:02}m")
+    }
 }
 
 fn link_state_table(d: &TraceData) -> Html {

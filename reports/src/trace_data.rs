@@ -10,6 +10,31 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+/// One offline address book generation as the report lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OabRunRow {
+    /// When it finished.
+    pub t_ms: u64,
+    /// The OAB, its generation server and the GC it read.
+    pub oab: String,
+    /// See `oab`.
+    pub server: String,
+    /// See `oab`.
+    pub gc: String,
+    /// Records, and how many were added, removed or changed.
+    pub records: u64,
+    /// See `records`.
+    pub changes: u64,
+    /// Version 4 file sizes (SP2 servers): uncompressed, compressed, patch.
+    pub full_bytes: Option<u64>,
+    /// See `full_bytes`.
+    pub compressed_bytes: Option<u64>,
+    /// See `full_bytes`.
+    pub patch_bytes: Option<u64>,
+    /// What versions 2/3a got.
+    pub legacy: String,
+}
+
 /// Size of a transaction log file (EXCHANGE2003.md §7): the trace counts files.
 const LOG_FILE_BYTES: u64 = 5_242_880;
 
@@ -143,6 +168,8 @@ pub struct TraceData {
     /// Public folder opens per (client server, folder, server that served them or
     /// `none`): count and the highest referral cost seen.
     pub pf_reads: BTreeMap<(String, String, String), (u64, u64)>,
+    /// Offline address book generations, in trace order.
+    pub oab_runs: Vec<OabRunRow>,
     /// Backfill requests per (asking server, folder, source store): requests, changes.
     pub pf_backfill: BTreeMap<(String, String, String), (u64, u64)>,
     /// DSAccess per server, as last sampled: (hits, misses, entries).
@@ -399,6 +426,22 @@ impl TraceData {
                 entry.0 += 1;
                 entry.1 = entry.1.max(r.u64("cost")?);
             }
+            "oab_generated" => {
+                let size = |field: &str| r.v.get(field).and_then(Value::as_u64);
+                let legacy = r.v.get("legacy").and_then(|l| l.get("kind")).and_then(Value::as_str).unwrap_or("?");
+                self.oab_runs.push(OabRunRow {
+                    t_ms: t,
+                    oab: r.str("oab")?.to_string(),
+                    server: r.str("node")?.to_string(),
+                    gc: r.str("gc")?.to_string(),
+                    records: r.u64("records")?,
+                    changes: r.u64("added")? + r.u64("removed")? + r.u64("changed")?,
+                    full_bytes: size("v4_full_bytes"),
+                    compressed_bytes: size("v4_compressed_bytes"),
+                    patch_bytes: size("v4_patch_bytes"),
+                    legacy: legacy.to_string(),
+                });
+            }
             "pf_backfill_requested" => {
                 let key = (r.str("node")?.to_string(), r.str("folder")?.to_string(), r.str("source")?.to_string());
                 let entry = self.pf_backfill.entry(key).or_default();
@@ -644,6 +687,23 @@ mod tests {
         assert_eq!(data.pf_reads[&key("none")], (1, 0), "an open no server served");
         assert_eq!(data.pf_backfill[&key("PF2")], (1, 7));
         assert_eq!(data.pf_bytes["RGC"], vec![(6, 100), (7, 150)], "a running total");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn offline_address_book_generations_are_listed() {
+        let records = [
+            r#"{"t_ms":7200000,"node":"EX1","event":"oab_generated","oab":"OAL","gc":"DC1","read_ms":1,"read_bytes":9,"records":10,"added":10,"removed":0,"changed":0,"v4_sequence":1,"v4_full_bytes":3000,"v4_compressed_bytes":400,"legacy":{"kind":"first_full"},"legacy_sequence":1}"#,
+            r#"{"t_ms":93600000,"node":"EX1","event":"oab_generated","oab":"OAL","gc":"DC2","read_ms":1,"read_bytes":9,"records":11,"added":1,"removed":0,"changed":2,"v4_sequence":2,"v4_full_bytes":3100,"v4_compressed_bytes":410,"v4_patch_bytes":60,"legacy":{"kind":"no_update","reason":{"kind":"new_address_list","list":"Sales"}},"legacy_sequence":1}"#,
+        ];
+        let path = scratch("oab", &format!("{HEADER}\n{}\n", records.join("\n")));
+        let data = read_trace(&path).unwrap();
+        assert_eq!(data.oab_runs.len(), 2);
+        assert_eq!((data.oab_runs[1].changes, data.oab_runs[1].patch_bytes), (3, Some(60)));
+        assert_eq!(data.oab_runs[0].patch_bytes, None, "the first generation has no patch");
+        let table = crate::tables::other_tables(&data).0;
+        assert!(table.contains("<td>1d2h00m</td><td>OAL</td><td>EX1</td><td>DC2</td>"), "{table}");
+        assert!(table.contains("<td>no update</td>"), "{table}");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
