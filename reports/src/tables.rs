@@ -24,7 +24,7 @@ fn offline_address_book_table(d: &TraceData) -> Html {
     }
     let mut out = String::from(
         "<h3>Offline address books</h3>\n<table><tr><th>finished</th><th>offline address book</th><th>server</th>\
-<th>GC read</th><th>records</th><th>changes</th><th>full file<br>bytes</th><th>compressed<br>bytes</th>\
+<th>GC read</th><th>records</th><th>changes since<br>2/3a last posted</th><th>full file<br>bytes</th><th>compressed<br>bytes</th>\
 <th>patch<br>bytes</th><th>versions 2/3a</th></tr>\n",
     );
     let bytes = |b: Option<u64>| b.map_or("–".to_string(), group_digits);
