@@ -6,6 +6,7 @@
 //! where randomness comes from: the `sim` crate drives these machines.
 
 pub mod calendar;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod directory;
