@@ -493,9 +493,9 @@ impl TraceValue for LegacyOutcome {
 impl TraceValue for OabEvent {
     fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"level\":");
+        json::str(out, self.level());
         match self {
             OabEvent::AttributeDropped { rdn, tag } => {
-                json::str(out, "warning");
                 json::key(out, "kind");
                 json::str(out, "attribute_dropped");
                 json::key(out, "rdn");
@@ -504,14 +504,12 @@ impl TraceValue for OabEvent {
                 json::str(out, &format!("0x{tag:08X}"));
             }
             OabEvent::RecordAltered { rdn } => {
-                json::str(out, "information");
                 json::key(out, "kind");
                 json::str(out, "record_altered");
                 json::key(out, "rdn");
                 json::str(out, rdn);
             }
             OabEvent::DiffFailed { reason, posted_full } => {
-                json::str(out, "error");
                 json::key(out, "kind");
                 json::str(out, "diff_failed");
                 json::key(out, "reason");

@@ -171,27 +171,26 @@ impl OalGeneration {
         self.ask(now, oab);
     }
 
-    /// Asks the next page, of a GC not yet tried in this read (own site's first).
+    /// Asks the next page. A read (its first page) takes a GC not yet tried in this run
+    /// (own site's first) and a search number of its own, which every page of it carries:
+    /// the GC pages one list per search, so two OABs read at once do not mix.
     fn ask(&mut self, now: Instant, oab: OabId) {
-        let search = self.next_search;
-        self.next_search = search.next();
         let topology = self.topology.clone();
         let candidates = &topology.server(self.id).global_catalogs;
         let slot = slot(&mut self.oabs, oab);
         let reading = slot.reading.as_mut().expect("reading");
         if reading.page == 0 {
-            match candidates.iter().copied().find(|gc| !reading.tried.contains(gc)) {
-                Some(gc) => reading.gc = gc,
-                None => {
-                    let gcs_tried = reading.tried.len() as u32;
-                    slot.reading = None;
-                    self.out.emit(ServerEvent::OabRunFailed { oab, gcs_tried });
-                    return;
-                }
-            }
+            let Some(gc) = candidates.iter().copied().find(|gc| !reading.tried.contains(gc)) else {
+                let gcs_tried = reading.tried.len() as u32;
+                slot.reading = None;
+                self.out.emit(ServerEvent::OabRunFailed { oab, gcs_tried });
+                return;
+            };
+            reading.gc = gc;
+            reading.search = self.next_search;
+            self.next_search = self.next_search.next();
         }
-        reading.search = search;
-        let (to, page) = (reading.gc, reading.page);
+        let (to, page, search) = (reading.gc, reading.page, reading.search);
         self.out.output(Output::Ldap { to, search: LdapSearch { search, query: LdapQuery::AddressList { page } } });
         self.timers.set(Timer::Page(oab), now.plus_ms(PAGE_TIMEOUT_MS));
     }

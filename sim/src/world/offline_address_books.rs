@@ -99,7 +99,7 @@ impl OabState {
         }
         let g = &done.generation;
         let v4 = g.v4.as_ref();
-        let level = |l: &str| g.events.iter().filter(|e| event_level(e) == l).count();
+        let level = |l: &str| g.events.iter().filter(|e| e.level() == l).count();
         self.totals.offline_address_books[usize::from(done.oab.0)].runs.push(OabRun {
             at_s: now_ms as f64 / 1_000.0,
             records: g.records,
@@ -127,14 +127,5 @@ impl OabState {
             _ => return,
         };
         *field(&mut self.totals.offline_address_books[usize::from(oab.0)]) += 1;
-    }
-}
-
-fn event_level(event: &org::system_attendant::oab::oal_generator::OabEvent) -> &'static str {
-    use org::system_attendant::oab::oal_generator::OabEvent;
-    match event {
-        OabEvent::AttributeDropped { .. } => "warning",
-        OabEvent::RecordAltered { .. } => "information",
-        OabEvent::DiffFailed { .. } => "error",
     }
 }

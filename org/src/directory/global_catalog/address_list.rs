@@ -65,6 +65,10 @@ impl GlobalCatalog {
     }
 }
 
+/// How many reads from one server a GC keeps going at once: one per OAB that server
+/// generates, and no organization orgsim runs has more than a few [U].
+const STILL_READING_MAX: usize = 16;
+
 /// One page of the address list a GC returns to OALGen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddressListPage {
@@ -92,12 +96,14 @@ impl AddressListPage {
     }
 }
 
-/// The address lists being paged out to OALGen, by asking server: the whole list is
-/// read from the GC's copy on the first page and served from here (as Active Directory
-/// keeps a paged search's state per connection).
+/// The address lists being paged out to OALGen, by asking server and search: the whole
+/// list is read from the GC's copy on the first page and served from here (as Active
+/// Directory keeps a paged search's state per connection), so every page of one read
+/// comes from the same copy. A read given up on (failover) leaves its list until that
+/// server's next read starts.
 #[derive(Default)]
 pub struct AddressListSearches {
-    results: BTreeMap<ServerId, Vec<AddressEntry>>,
+    results: BTreeMap<(ServerId, LdapSearchId), Vec<AddressEntry>>,
 }
 
 impl AddressListSearches {
@@ -111,16 +117,23 @@ impl AddressListSearches {
         page: u32,
         view: &impl DirectoryView,
     ) -> AddressListPage {
-        if page == 0 || !self.results.contains_key(&from) {
-            self.results.insert(from, catalog.address_list(view, naming));
+        let key = (from, search);
+        if page == 0 {
+            // Reads from this server that never finished were given up on; only a read
+            // started at the same instant (another OAB) can still be going, and search
+            // numbers grow, so keep the newest few.
+            let stale: Vec<_> = self.results.range((from, LdapSearchId(0))..key).map(|(k, _)| *k).collect();
+            for k in stale.iter().rev().skip(STILL_READING_MAX).copied().collect::<Vec<_>>() {
+                self.results.remove(&k);
+            }
         }
-        let all = &self.results[&from];
+        let all = self.results.entry(key).or_insert_with(|| catalog.address_list(view, naming));
         let start = (page as usize * LDAP_PAGE_SIZE).min(all.len());
         let end = (start + LDAP_PAGE_SIZE).min(all.len());
         let entries = all[start..end].to_vec();
         let more = end < all.len();
         if !more {
-            self.results.remove(&from);
+            self.results.remove(&key);
         }
         AddressListPage { search, page, entries, more }
     }

@@ -23,6 +23,7 @@ use crate::directory::ldap_filter::unicode_key;
 use crate::version::ExchangeVersion;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// An offline address book as its administrator configured it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,13 +91,25 @@ pub enum OabEvent {
     DiffFailed { reason: DiffBlocker, posted_full: bool },
 }
 
+impl OabEvent {
+    /// Its level in the application log: warning, information or error.
+    pub fn level(&self) -> &'static str {
+        match self {
+            OabEvent::AttributeDropped { .. } => "warning",
+            OabEvent::RecordAltered { .. } => "information",
+            OabEvent::DiffFailed { .. } => "error",
+        }
+    }
+}
+
 /// The version 4 files of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V4Files {
     /// Their sequence number.
     pub sequence: u32,
-    /// The uncompressed Full Details file (what a client ends up holding).
-    pub full: Vec<u8>,
+    /// The uncompressed Full Details file (what a client ends up holding), shared with
+    /// the generator, which keeps it to make the next patch against.
+    pub full: Arc<Vec<u8>>,
     /// The compressed full file clients download.
     pub compressed: Vec<u8>,
     /// The patch from the previous sequence's full file (none on the first run).
@@ -128,7 +141,7 @@ pub struct Generation {
 #[derive(Debug, Clone)]
 pub struct BuiltFile {
     /// The file.
-    pub full: Vec<u8>,
+    pub full: Arc<Vec<u8>>,
     /// The records' sort keys end to end (one buffer: a patch walks them in order), and
     /// where each ends.
     key_bytes: Vec<u8>,
@@ -187,7 +200,7 @@ pub fn build_full_details<'a>(
     }
     let file = FullDetails { header_schema: header_schema(), object_schema: schema, header, records };
     let (full, layout) = file.write_with_layout();
-    BuiltFile { full, key_bytes, key_ends, layout }
+    BuiltFile { full: Arc::new(full), key_bytes, key_ends, layout }
 }
 
 /// The version 4 patch from one built file to the next (the diff generation).
@@ -195,14 +208,16 @@ pub fn make_v4_patch(previous: &BuiltFile, next: &BuiltFile, params: EncodeParam
     make_patch(&previous.full, &previous.units(), &next.full, &next.units(), params)
 }
 
-/// The generator of one OAB on its server.
+/// The generator of one OAB on its server. What it keeps of its last run is shared
+/// (`Arc`): the server's disk holds a copy of the generator, and each run replaces
+/// these whole, so a copy costs no file and no address list.
 #[derive(Debug, Clone)]
 pub struct OalGenerator {
     definition: OabDefinition,
-    v4: Option<BuiltFile>,
+    v4: Option<Arc<BuiltFile>>,
     v4_sequence: u32,
     /// The entries the last posted version 2/3a files hold, by RDN.
-    legacy: Option<BTreeMap<String, AddressEntry>>,
+    legacy: Option<Arc<BTreeMap<String, AddressEntry>>>,
     legacy_lists: Vec<String>,
     legacy_sequence: u32,
     params: EncodeParams,
@@ -255,7 +270,7 @@ impl OalGenerator {
             }
         }
         if !matches!(legacy, LegacyOutcome::NoUpdate { .. }) {
-            self.legacy = Some(by_rdn.iter().map(|(k, e)| (k.clone(), (*e).clone())).collect());
+            self.legacy = Some(Arc::new(by_rdn.iter().map(|(k, e)| (k.clone(), (*e).clone())).collect()));
             self.legacy_lists = self.definition.address_lists.clone();
             self.legacy_sequence += 1;
         }
@@ -285,7 +300,7 @@ impl OalGenerator {
         let compressed = compress(&built.full, self.params);
         let patch = self.v4.as_ref().map(|previous| make_v4_patch(previous, &built, self.params));
         let full = built.full.clone();
-        self.v4 = Some(built);
+        self.v4 = Some(Arc::new(built));
         V4Files { sequence: self.v4_sequence, full, compressed, patch }
     }
 

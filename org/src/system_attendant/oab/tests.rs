@@ -165,7 +165,7 @@ proptest! {
     ) {
         let mut generator = OalGenerator::new(definition(ExchangeVersion::Exchange2003Sp2));
         let mut users = directory(size);
-        let mut held = generator.generate(&users).v4.expect("v4").full;
+        let mut held = generator.generate(&users).v4.expect("v4").full.to_vec();
         let mut next_id = size;
         for changes in days {
             for (at, kind) in changes {
@@ -181,7 +181,7 @@ proptest! {
             let v4 = generator.generate(&users).v4.expect("v4");
             let patch = v4.patch.expect("patch");
             held = apply_patch(&held, &patch).expect("applies");
-            prop_assert!(held == v4.full);
+            prop_assert!(held == *v4.full);
         }
     }
 }
