@@ -100,6 +100,10 @@ planted_bugs! {
     OabReadsDirectoryNow = "oab-reads-directory-now",
     /// Offline address book: an SP2 server applies SP1's rule when it cannot make the version 2/3a diff, forcing full downloads instead of logging an error and posting nothing.
     OabSp1RulesOnSp2 = "oab-sp1-rules-on-sp2",
+    /// Offline address book: the version 4 patch is made against the first full file the generator made instead of the previous one, so from the third generation on a client's chain of diffs no longer rebuilds the server's file.
+    OabDiffWrongGeneration = "oab-diff-wrong-generation",
+    /// Offline address book: Outlook's 1/8 rule inverted — a client downloads the full OAB when the diffs it needs are small and the diffs when they add up to more than an eighth.
+    OabEighthRuleInverted = "oab-eighth-rule-inverted",
 }
 
 impl PlantedBug {
@@ -119,9 +123,9 @@ impl PlantedBug {
 
 /// The set of bugs switched on for a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Plants(u32);
+pub struct Plants(u64);
 
-const _: () = assert!(PlantedBug::ALL.len() <= 32, "a planted bug set is 32 bits");
+const _: () = assert!(PlantedBug::ALL.len() <= 64, "a planted bug set is 64 bits");
 
 impl Plants {
     /// No bugs: the real behaviour.
@@ -129,13 +133,13 @@ impl Plants {
 
     /// This set plus one bug.
     pub fn with(self, bug: PlantedBug) -> Plants {
-        Plants(self.0 | 1 << bug as u32)
+        Plants(self.0 | 1 << bug as u64)
     }
 
     /// Whether the bug is on.
     #[inline]
     pub fn has(self, bug: PlantedBug) -> bool {
-        self.0 & (1 << bug as u32) != 0
+        self.0 & (1 << bug as u64) != 0
     }
 
     /// The bugs switched on, in declaration order.

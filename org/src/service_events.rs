@@ -161,6 +161,12 @@ pub enum ToStore {
     DeliverCopies { message: Message, recipients: Vec<AddressId> },
     /// A database's files grew by this write, now durable.
     Written { store: StoreId, write: crate::store::transaction_log::DeliveryWrite },
+    /// The System Attendant posts an OAB generation's files to its OFFLINE ADDRESS BOOK
+    /// folder on this server's public store.
+    PostOabFiles {
+        folder: crate::public_folders::replication_message::FolderId,
+        files: Vec<(crate::system_attendant::oab::distribution::OabFile, u64)>,
+    },
 }
 
 /// A request to one of the server's services.

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 12;
+pub const TRACE_FORMAT: u32 = 13;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -166,6 +166,32 @@ pub enum TraceEvent {
     /// A cluster's virtual server came online on another node after its node failed:
     /// how long it was offline.
     ClusterFailover { virtual_server: String, from_node: String, to_node: String, offline_ms: u64 },
+    /// A cached-mode Outlook client finished downloading its offline address book (traced
+    /// under its server's name): the diffs from the sequence it held, or the full file
+    /// and why; from which replica, over which WAN link, how long it took, and what the
+    /// replica offered (its full file's bytes, the diffs the client needed: absent when
+    /// one was missing).
+    OabDownload {
+        oab: String,
+        clients: String,
+        client: u32,
+        served_by: String,
+        kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
+        from_sequence: Option<u32>,
+        to_sequence: u32,
+        bytes: u64,
+        full_bytes: u64,
+        needed_diff_bytes: Option<u64>,
+        link: Option<String>,
+        took_ms: u64,
+    },
+    /// A download was lost on the way (the WAN link under it went down); the client
+    /// tries again the next day.
+    OabDownloadLost { oab: String, clients: String, client: u32, served_by: String, link: String },
+    /// A client found nothing to download from at its daily time.
+    OabClientUnserved { oab: String, clients: String, client: u32, reason: &'static str },
     /// A safety invariant failed for the first time.
     CheckFailed { check: String, detail: String },
     /// The run's recipient counts, as `orgsim run` prints them, once at the end before

@@ -60,6 +60,12 @@ pub enum Download {
 
 /// What a client holding `held` downloads from a replica offering `offered`.
 pub fn choose(held: Option<u32>, offered: &Offered) -> Download {
+    choose_with(held, offered, false)
+}
+
+/// [`choose`], or with the 1/8 comparison inverted (planted bug
+/// `oab-eighth-rule-inverted`).
+pub fn choose_with(held: Option<u32>, offered: &Offered, invert_eighth_rule: bool) -> Download {
     let full = |reason| Download::Full { sequence: offered.sequence, bytes: offered.full_bytes, reason };
     let Some(from) = held else { return full(FullReason::NoFileYet) };
     if from >= offered.sequence {
@@ -72,7 +78,7 @@ pub fn choose(held: Option<u32>, offered: &Offered) -> Download {
             None => return full(FullReason::DiffMissing),
         }
     }
-    if bytes.saturating_mul(DIFFS_OVER_FULL_DIVISOR) > offered.full_bytes {
+    if (bytes.saturating_mul(DIFFS_OVER_FULL_DIVISOR) > offered.full_bytes) != invert_eighth_rule {
         return full(FullReason::DiffsOverAnEighth);
     }
     Download::Diffs { from, to: offered.sequence, bytes }

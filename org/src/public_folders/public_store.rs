@@ -263,16 +263,27 @@ impl Setup {
         FolderId(cn)
     }
 
+    /// The starting replica list of a folder set up here.
+    pub fn replicas_of(&self, folder: FolderId) -> Vec<ReplicaId> {
+        let entry = self.folders.iter().find(|e| FolderId(e.id) == folder);
+        entry.and_then(|e| e.value.as_ref()).map(|p| p.replicas.clone()).unwrap_or_default()
+    }
+
     /// Adds `count` items of `size_bytes` to a folder.
     pub fn items(&mut self, folder: FolderId, count: u64, size_bytes: u64) {
         for _ in 0..count {
-            let cn = self.next_cn();
-            let mut pcl = CnSet::default();
-            pcl.insert(cn);
-            let version = super::replicated_table::Version { at: Instant::ZERO, cn };
-            let entry = Entry { id: cn, version, pcl, value: Some(ItemProps { size_bytes }) };
-            self.items.entry(folder).or_default().push(entry);
+            self.item(folder, ItemProps::plain(size_bytes));
         }
+    }
+
+    /// Adds one item to a folder.
+    pub fn item(&mut self, folder: FolderId, props: ItemProps) {
+        let cn = self.next_cn();
+        let mut pcl = CnSet::default();
+        pcl.insert(cn);
+        let version = super::replicated_table::Version { at: Instant::ZERO, cn };
+        let entry = Entry { id: cn, version, pcl, value: Some(props) };
+        self.items.entry(folder).or_default().push(entry);
     }
 
     fn next_cn(&mut self) -> ChangeNumber {

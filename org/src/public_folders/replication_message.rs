@@ -119,10 +119,19 @@ impl DefaultRole {
     }
 }
 
-/// An item (a post or a mail) in a folder: only its size matters to replication.
+/// An item (a post or a mail) in a folder: its size is what replication carries; an
+/// OAB message also says which file it carries (clients choose their download by it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ItemProps {
     pub size_bytes: u64,
+    pub oab_file: Option<crate::system_attendant::oab::distribution::OabFile>,
+}
+
+impl ItemProps {
+    /// A post or mail of this size.
+    pub fn plain(size_bytes: u64) -> ItemProps {
+        ItemProps { size_bytes, oab_file: None }
+    }
 }
 
 /// What a replication message carries besides the sender's status.

@@ -400,6 +400,7 @@ impl InformationStore {
                 }
                 self.write_copies(&message, copies);
             }
+            ToStore::PostOabFiles { folder, files } => self.public_post_oab(now, folder, &files),
         }
     }
 

@@ -89,6 +89,24 @@ impl InformationStore {
         posted
     }
 
+    /// The System Attendant posts an OAB generation's files to its folder here; a
+    /// refusal (no replica here) is traced, and the files stay on the server only.
+    pub(super) fn public_post_oab(
+        &mut self,
+        now: Instant,
+        folder: FolderId,
+        files: &[(crate::system_attendant::oab::distribution::OabFile, u64)],
+    ) {
+        let posted = match self.public.as_mut() {
+            Some(store) => store.post_oab_files(now, folder, files),
+            None => Err(PfRefusal::NoReplicaHere),
+        };
+        match posted {
+            Ok(()) => self.public_settle(true),
+            Err(reason) => self.out.emit(ServerEvent::PfPostRefused { folder: FolderKey::Folder(folder), reason }),
+        }
+    }
+
     /// An administrator's order to this public store; a refusal is traced as the
     /// folder it named being gone.
     pub fn public_admin(&mut self, now: Instant, order: &PfAdmin) {

@@ -10,11 +10,13 @@
 //! restarts (the world hands them back), so a crash costs the run in progress only.
 
 use super::oab::address_entry::AddressEntry;
+use super::oab::distribution::posted;
 use super::oab::oal_generator::{Generation, OabDefinition, OalGenerator};
 use crate::config::topology::Topology;
 use crate::directory::ad_replication::DcId;
 use crate::directory::global_catalog::{AddressListPage, LdapQuery, LdapSearch, LdapSearchId};
-use crate::service_events::{Outbox, Output};
+use crate::public_folders::replication_message::FolderId;
+use crate::service_events::{Outbox, Output, ToStore};
 use crate::time::Instant;
 use crate::timers::Timers;
 use crate::trace::ServerEvent;
@@ -35,6 +37,9 @@ pub struct OabConfig {
     pub server: ServerId,
     /// Start times of day, in milliseconds since midnight, sorted.
     pub schedule_ms: Vec<u64>,
+    /// Its OFFLINE ADDRESS BOOK folder for version 4, where each run posts its files
+    /// (on the generation server's public store); none: the files stay on the server.
+    pub v4_folder: Option<FolderId>,
 }
 
 /// How long OALGen waits for a GC's page before it fails over [U]: DSAccess's LDAP
@@ -109,13 +114,11 @@ impl OalGeneration {
             .filter(|(_, c)| c.server == id)
             .map(|(i, c)| {
                 let oab = OabId(i as u16);
-                let generator = kept.iter().find(|(k, _)| *k == oab).map(|(_, g)| g.clone()).unwrap_or_else(|| {
-                    let mut g = OalGenerator::new(c.definition.clone());
-                    if topology.bug(crate::planted_bugs::PlantedBug::OabSp1RulesOnSp2) {
-                        g.plant_sp1_rules_on_sp2();
-                    }
-                    Arc::new(g)
-                });
+                let generator = kept
+                    .iter()
+                    .find(|(k, _)| *k == oab)
+                    .map(|(_, g)| g.clone())
+                    .unwrap_or_else(|| Arc::new(new_generator(&topology, c)));
                 if let Some(at) = next_start(&topology, c, now) {
                     timers.set(Timer::Scheduled(oab), at);
                 }
@@ -230,7 +233,28 @@ impl OalGeneration {
         let generation = Arc::new(generator.generate(&reading.entries));
         let done = GenerationDone { oab, generator: slot.generator.clone(), generation };
         emit_generation(&mut self.out, oab, &reading, now, &done.generation);
+        if let (Some(v4), Some(folder)) = (&done.generation.v4, self.config(oab).v4_folder) {
+            self.out.to_store(ToStore::PostOabFiles { folder, files: posted(oab, v4) });
+        }
         self.out.output(Output::OabGenerated(Box::new(done)));
+    }
+}
+
+/// A generator that has not run yet, with the planted bugs the run switched on.
+pub fn new_generator(topology: &Topology, config: &OabConfig) -> OalGenerator {
+    let mut g = OalGenerator::new(config.definition.clone());
+    plant_bugs(&mut g, topology);
+    g
+}
+
+/// Switches on in `g` the planted bugs of OALGen the run switched on.
+pub fn plant_bugs(g: &mut OalGenerator, topology: &Topology) {
+    use crate::planted_bugs::PlantedBug;
+    if topology.bug(PlantedBug::OabSp1RulesOnSp2) {
+        g.plant_sp1_rules_on_sp2();
+    }
+    if topology.bug(PlantedBug::OabDiffWrongGeneration) {
+        g.plant_patch_against_first();
     }
 }
 

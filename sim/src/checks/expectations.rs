@@ -128,7 +128,7 @@ impl Expectations {
                 Expect::LinkStateConverges { within_ms } | Expect::DirectoryConverges { within_ms } => {
                     Some((i, self.last_fault.plus_ms(*within_ms)))
                 }
-                Expect::PublicFoldersConverge(at) => Some((i, *at)),
+                Expect::PublicFoldersConverge(at) | Expect::OabClientsCurrent { at, .. } => Some((i, *at)),
                 _ => None,
             })
             .collect()
@@ -152,6 +152,13 @@ impl Expectations {
             None => (unresolved == 0, unresolved),
         };
         self.deadline_results.insert(index, result);
+    }
+
+    /// Records a deadline expectation judged whole by its property (held, and what was
+    /// seen either way).
+    pub(super) fn judged(&mut self, index: usize, ok: bool, detail: String) {
+        self.deadline_results.insert(index, (ok, 0));
+        self.convergence_detail.insert(index, detail);
     }
 
     /// Every expectation's result at the end of the run.
@@ -203,6 +210,15 @@ impl Expectations {
                     self.convergence_result(i, e, *within_ms)
                 }
                 Expect::PublicFoldersConverge(at) => self.public_convergence_result(i, *at),
+                Expect::OabClientsCurrent { at, name, .. } => {
+                    let when = Duration::from_ms(at.as_ms());
+                    let detail = self.convergence_detail.get(&i).cloned();
+                    CheckResult {
+                        name: format!("oab_clients_current {name} at {when}"),
+                        ok: self.deadline_results.get(&i).is_some_and(|r| r.0),
+                        detail: detail.unwrap_or_else(|| format!("the run ends before {when}")),
+                    }
+                }
                 Expect::LinkStateMessages { at_least, at_most } => {
                     let (seen, bounds) = (link_state_messages, bounds(*at_least, *at_most));
                     CheckResult {

@@ -23,6 +23,7 @@ mod expectations;
 mod least_cost_routing;
 mod link_state_mirror;
 pub mod log_disk;
+pub mod oab_clients;
 mod pair_table;
 pub mod public_folders;
 mod quota;
@@ -155,6 +156,7 @@ pub struct Checker {
     log_disks: log_disk::LogDisks,
     quota: quota::QuotaJudge,
     loss_windows: restore_window::LossWindows,
+    oab_clients: oab_clients::OabClientMirror,
     directory: DirectoryMirror,
     expectations: Expectations,
     topology: Arc<Topology>,
@@ -171,6 +173,28 @@ impl Checker {
         let full = generation.v4.as_ref().map(|v| v.full.as_slice());
         let legacy = crate::scenario::LegacyOutcomeKind::of(&generation.legacy);
         self.expectations.oab_generated(now, oab, full, legacy);
+        if let Some(v4) = &generation.v4 {
+            self.oab_clients.generated(now, oab, v4.sequence);
+        }
+    }
+
+    /// The OAB client populations as the run starts: (OAB, clients, sequence held).
+    pub fn oab_client_populations(
+        &mut self,
+        populations: &[(org::system_attendant::oal_generation::OabId, u32, Option<u32>)],
+    ) {
+        self.oab_clients.populations(populations);
+    }
+
+    /// A cached-mode client finished a download.
+    pub fn oab_downloaded(
+        &mut self,
+        facts: &oab_clients::OabDownloadFacts<'_>,
+        name: &dyn Fn(MessageId, AddressId) -> String,
+    ) -> Vec<Violation> {
+        let mut judge = Judge { verdicts: &mut self.verdicts, out: Vec::new(), name, server_names: &self.server_names };
+        self.oab_clients.downloaded(facts, &mut judge);
+        judge.out
     }
 
     /// A checker for these invariants and expectations.
@@ -200,6 +224,7 @@ impl Checker {
             log_disks: log_disk::LogDisks::default(),
             quota: quota::QuotaJudge::new(topology.clone(), &[]),
             loss_windows: restore_window::LossWindows::new(topology.clone(), std::iter::empty()),
+            oab_clients: oab_clients::OabClientMirror::default(),
             directory: DirectoryMirror::default(),
             expectations: Expectations::new(expectations, last_fault),
             topology,
@@ -313,6 +338,10 @@ impl Checker {
             Expect::DirectoryConverges { .. } => Some(self.directory.agreement()),
             Expect::LinkStateConverges { .. } => Some(self.link_state_agreement().map(|_| ())),
             Expect::PublicFoldersConverge(_) => Some(self.public.agreement()),
+            Expect::OabClientsCurrent { oab, at, .. } => {
+                let (ok, detail) = self.oab_clients.current(*oab, *at);
+                return self.expectations.judged(index, ok, detail);
+            }
             _ => None,
         };
         self.expectations.deadline_reached(index, agreement, self.ledger.unresolved);
@@ -513,6 +542,7 @@ impl Checker {
             Invariant::PfChangesKept | Invariant::PfBackfillTimeouts | Invariant::PfHierarchyOnlyWhileStopped => {
                 self.public.detail(invariant)
             }
+            Invariant::OabDownloadApplies | Invariant::OabFullOnlyWhenNeeded => self.oab_clients.detail(invariant),
         }
     }
 }

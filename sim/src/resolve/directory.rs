@@ -47,10 +47,12 @@ impl Resolver<'_> {
         // DSAccess it would read the scenario's directory directly.
         let changes_during_run =
             people.directory.objects().any(|(_, o)| o.created_at.is_some() || o.deleted_at.is_some())
-                || scenario
-                    .timeline
-                    .iter()
-                    .any(|a| matches!(a, Action::ModifyRecipient { .. } | Action::ModifyGroup { .. }));
+                || scenario.timeline.iter().any(|a| {
+                    matches!(
+                        a,
+                        Action::ModifyRecipient { .. } | Action::ChurnRecipients { .. } | Action::ModifyGroup { .. }
+                    )
+                });
         if replicating && changes_during_run && t.dsaccess.is_none() {
             self.error(
                 &p().key("topology").key("ad_replication"),

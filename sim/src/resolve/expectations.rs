@@ -140,6 +140,17 @@ impl Resolver<'_> {
             Expectation::OabHolds { oab, recipient, at: when, present } => {
                 self.oab_holds(ctx, org, people, at, (oab, recipient, *when, *present))?
             }
+            Expectation::OabClientsCurrent { oab, at: when } => {
+                let index = self.oab_named(ctx, oab, *when, at)?;
+                if ctx.scenario.offline_address_books[index].clients.is_empty() {
+                    self.error(&at.key("oab"), format!("{oab:?} has no clients"));
+                }
+                Expect::OabClientsCurrent {
+                    oab: org::system_attendant::oal_generation::OabId(index as u16),
+                    at: Instant(when.ms),
+                    name: oab.clone(),
+                }
+            }
             Expectation::OabLegacy { oab, at: when, outcome } => {
                 let index = self.oab_named(ctx, oab, *when, at)?;
                 Expect::OabLegacy {

@@ -446,8 +446,8 @@ impl Resolver<'_> {
         let mut org = self.topology(t);
         let mut people = self.recipients(&scenario, &mut org);
         self.journal_recipients(t, &mut org, &mut people);
-        let public = self.public_folders(&scenario, &org, &mut people);
-        let oabs = self.offline_address_books(&scenario, &org);
+        let mut public = self.public_folders(&scenario, &org, &mut people);
+        let oabs = self.offline_address_books(&scenario, &org, &mut public);
         let workload = self.workload(&scenario, &people.external_addresses);
         let clusters = self.clusters(t, &org, &people.mailboxes_by_server);
         let names = Targets::of(t, &org, clusters);
@@ -477,12 +477,13 @@ impl Resolver<'_> {
         let host_site = std::mem::take(&mut org.host_site);
         let links = std::mem::take(&mut org.links);
         let mut topology = org.into_topology(t, people.directory);
-        topology.public_folders = Arc::new(public.setup.clone());
         topology.public_stores = public.stores.clone();
         public.add_mail_enabled(&mut topology);
         topology.calendar = scenario.start.calendar;
         topology.offline_address_books = oabs.configs;
         topology.legacy_dn_naming = oabs.naming;
+        let oab_pregenerated = offline_address_books::pregenerate(&topology, &oabs.before_start, &mut public.setup);
+        topology.public_folders = Arc::new(public.setup.clone());
         topology.mailboxes = std::mem::take(&mut people.mailbox_settings);
         Some(Resolved {
             file: self.file.to_string(),
@@ -513,7 +514,9 @@ impl Resolver<'_> {
             expectations,
             duration_ms: scenario.duration.ms,
             sample_interval_ms: scenario.report.sample_interval.ms,
-            public_folder_paths: public.path_table(),
+            public_folder_paths: public.path_table().into_iter().chain(oabs.folder_paths).collect(),
+            oab_clients: oabs.clients,
+            oab_pregenerated,
             public_posts: public.posts.clone(),
             public_orders: steps.public_orders,
             scenario,

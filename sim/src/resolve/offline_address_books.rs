@@ -2,18 +2,31 @@
 //! generation server's System Attendant, and the organization's legacyExchangeDN naming
 //! (organization and administrative group names) for the GCs that return the entries.
 
+use super::public_folders::PublicPlan;
 use super::*;
 use crate::scenario::OfflineAddressBookDef;
 use org::directory::global_catalog::LegacyDnNaming;
+use org::public_folders::cn_set::ReplicaId;
+use org::public_folders::replication_message::{FolderId, FolderProps};
+use org::system_attendant::oab::distribution::V4_FOLDER;
 use org::system_attendant::oab::oal_generator::OabDefinition;
 use org::system_attendant::oab::property_limits::PropertyLimits;
-use org::system_attendant::oal_generation::OabConfig;
+use org::system_attendant::oal_generation::{OabConfig, OabId};
+use org::version::ExchangeVersion;
 
 /// The OABs as resolved.
 pub(super) struct OabPlan {
     pub(super) configs: Vec<OabConfig>,
     pub(super) naming: LegacyDnNaming,
+    /// The OFFLINE ADDRESS BOOK folders made, with their paths (for the trace).
+    pub(super) folder_paths: Vec<(FolderId, String)>,
+    pub(super) clients: Vec<OabClientSpec>,
+    /// The OABs generated before the run began.
+    pub(super) before_start: Vec<OabId>,
 }
+
+/// The system folder the OAB folders live under (§9).
+const OAB_ROOT: &str = "OFFLINE ADDRESS BOOK";
 
 /// `HH:MM` as milliseconds since midnight.
 pub fn parse_time_of_day(text: &str) -> Option<u64> {
@@ -27,13 +40,25 @@ pub fn parse_time_of_day(text: &str) -> Option<u64> {
 }
 
 impl Resolver<'_> {
-    pub(super) fn offline_address_books(&mut self, scenario: &Scenario, org: &Org) -> OabPlan {
+    pub(super) fn offline_address_books(&mut self, scenario: &Scenario, org: &Org, public: &mut PublicPlan) -> OabPlan {
         let t = &scenario.topology;
         let list = p().key("offline_address_books");
         let oabs = &scenario.offline_address_books;
         self.names("offline address book", list.clone(), oabs.iter().map(|o| o.name.as_str()), "name");
-        let configs =
+        let mut configs: Vec<OabConfig> =
             oabs.iter().enumerate().filter_map(|(i, o)| self.oab(o, org, &t.organization, &list.index(i))).collect();
+        let (mut folder_paths, mut clients, mut before_start) = (Vec::new(), Vec::new(), Vec::new());
+        if configs.len() == oabs.len() {
+            for (i, (o, config)) in oabs.iter().zip(&mut configs).enumerate() {
+                let at = list.index(i);
+                config.v4_folder = self.oab_folder(o, config, org, public, &at, &mut folder_paths);
+                let oab = OabId(i as u16);
+                clients.extend(self.oab_clients(o, oab, config.v4_folder.is_some(), org, &at));
+                if o.generated_before_start {
+                    before_start.push(oab);
+                }
+            }
+        }
         // A server's administrative group is its routing group's.
         let admin_groups = t
             .servers
@@ -43,7 +68,100 @@ impl Resolver<'_> {
                 group.map(|g| g.administrative_group.clone()).unwrap_or_default()
             })
             .collect();
-        OabPlan { configs, naming: LegacyDnNaming { organization: t.organization.clone(), admin_groups } }
+        let naming = LegacyDnNaming { organization: t.organization.clone(), admin_groups };
+        OabPlan { configs, naming, folder_paths, clients, before_start }
+    }
+
+    /// The OAB's folder for version 4 under OFFLINE ADDRESS BOOK, replicated to the
+    /// generation server's public store and the listed ones; none when the generation
+    /// server has no public store and nothing asks for the folder.
+    fn oab_folder(
+        &mut self,
+        o: &OfflineAddressBookDef,
+        config: &OabConfig,
+        org: &Org,
+        public: &mut PublicPlan,
+        at: &JsonPath,
+        paths: &mut Vec<(FolderId, String)>,
+    ) -> Option<FolderId> {
+        let own = public.stores.iter().position(|s| s.server == config.server);
+        let needed = !o.replicas.is_empty() || !o.clients.is_empty() || o.generated_before_start;
+        let Some(own) = own else {
+            if needed {
+                let message = format!(
+                    "the OAB's files are posted to public folders on its generation server {:?}, which has no public \
+                     store: give one of its storage groups a \"public_store\"",
+                    o.server
+                );
+                self.error(&at.key("server"), message);
+            }
+            return None;
+        };
+        if org.server_configs[usize::from(config.server.0)].version < ExchangeVersion::Exchange2003Sp2 {
+            if needed {
+                let message = "clients and replicas are of the version 4 files, which only an SP2 generation server \
+                               makes (pre-SP2 Outlook with versions 2/3a is not modelled yet)";
+                self.error(&at.key("server"), message);
+            }
+            return None;
+        }
+        let mut replicas = match o.replicas.is_empty() {
+            true => Vec::new(),
+            false => self.replica_list(&o.replicas, public, &at.key("replicas")),
+        };
+        replicas.push(ReplicaId(own as u16));
+        replicas.sort_unstable();
+        replicas.dedup();
+        if public.paths.get(OAB_ROOT).is_some() {
+            let message = format!("the folder {OAB_ROOT:?} is the System Attendant's: name yours otherwise");
+            self.error(&p().key("public_folders").key("folders"), message);
+        }
+        let reviewer = crate::scenario::DefaultRoleDef::Reviewer.to_org();
+        let folder = |name: String, parent| FolderProps {
+            name,
+            parent,
+            replicas: replicas.clone(),
+            schedule: None,
+            mail_enabled: false,
+            default_role: reviewer,
+        };
+        let root = match paths.first() {
+            Some((id, _)) => *id,
+            None => {
+                let id = public.setup.folder(folder(OAB_ROOT.to_string(), None));
+                paths.push((id, OAB_ROOT.to_string()));
+                id
+            }
+        };
+        let oab = public.setup.folder(folder(o.name.clone(), Some(root)));
+        paths.push((oab, format!("{OAB_ROOT}/{}", o.name)));
+        let v4 = public.setup.folder(folder(V4_FOLDER.to_string(), Some(oab)));
+        paths.push((v4, format!("{OAB_ROOT}/{}/{V4_FOLDER}", o.name)));
+        Some(v4)
+    }
+
+    /// The OAB's client populations: on mailbox servers, with a folder to download from.
+    fn oab_clients(
+        &mut self,
+        o: &OfflineAddressBookDef,
+        oab: OabId,
+        has_folder: bool,
+        org: &Org,
+        at: &JsonPath,
+    ) -> Vec<OabClientSpec> {
+        let mut out = Vec::new();
+        for (k, c) in o.clients.iter().enumerate() {
+            let at = at.key("clients").index(k);
+            let server = self.reference(&org.servers, "server", &c.server, &at.key("server"));
+            if !(1..=100_000).contains(&c.count) {
+                self.error(&at.key("count"), "expected 1 to 100000 clients");
+            }
+            if let (Some(server), true) = (server, has_folder) {
+                let name = format!("{} @ {}", o.name, c.server);
+                out.push(OabClientSpec { oab, server: ServerId(server as u16), count: c.count, name });
+            }
+        }
+        out
     }
 
     fn oab(&mut self, o: &OfflineAddressBookDef, org: &Org, organization: &str, at: &JsonPath) -> Option<OabConfig> {
@@ -97,7 +215,7 @@ impl Resolver<'_> {
             limits,
             mass_change_pct: o.mass_change_pct,
         };
-        Some(OabConfig { definition, server, schedule_ms })
+        Some(OabConfig { definition, server, schedule_ms, v4_folder: None })
     }
 }
 
@@ -105,4 +223,35 @@ impl Resolver<'_> {
 fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
         & 0xFFFF_FFFF_FFFF
+}
+
+/// The OABs generated before the run began: each generator has run once over the
+/// address list as the directory holds it at the start, and its files are the starting
+/// messages of its folder (on every replica).
+pub(super) fn pregenerate(
+    topology: &org::config::topology::Topology,
+    before_start: &[OabId],
+    setup: &mut org::public_folders::public_store::Setup,
+) -> Vec<PregeneratedOab> {
+    use org::directory::global_catalog::AsOf;
+    use org::public_folders::replication_message::ItemProps;
+    use org::system_attendant::oab::distribution::posted;
+    use org::system_attendant::oab::oal_generator::OalGenerator;
+    let entries = (!before_start.is_empty())
+        .then(|| topology.directory.address_list(&AsOf(Instant::ZERO), &topology.legacy_dn_naming))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for &oab in before_start {
+        let config = &topology.offline_address_books[usize::from(oab.0)];
+        let mut generator = OalGenerator::new(config.definition.clone());
+        let generation = generator.generate(&entries);
+        if let (Some(v4), Some(folder)) = (&generation.v4, config.v4_folder) {
+            for (file, size_bytes) in posted(oab, v4) {
+                setup.item(folder, ItemProps { size_bytes, oab_file: Some(file) });
+            }
+        }
+        let (generator, generation) = (Arc::new(generator), Arc::new(generation));
+        out.push(PregeneratedOab { oab, server: config.server, generator, generation });
+    }
+    out
 }

@@ -432,6 +432,12 @@ pub enum Expect {
         outcome: crate::scenario::LegacyOutcomeKind,
         name: String,
     },
+    /// Every client of the OAB holds at `at` the sequence newest a day before, or newer.
+    OabClientsCurrent {
+        oab: org::system_attendant::oal_generation::OabId,
+        at: Instant,
+        name: String,
+    },
     GcFailovers {
         at_least: Option<u64>,
         at_most: Option<u64>,
@@ -526,6 +532,10 @@ pub struct Resolved {
     pub sample_interval_ms: u64,
     /// The starting public folders' paths, naming them in the trace.
     pub public_folder_paths: BTreeMap<org::public_folders::replication_message::FolderId, String>,
+    /// Cached-mode Outlook clients of the OABs.
+    pub oab_clients: Vec<OabClientSpec>,
+    /// The OABs generated before the run began, with that generation.
+    pub oab_pregenerated: Vec<PregeneratedOab>,
     /// Public folder post loads.
     pub public_posts: Vec<PostSpec>,
     /// Public folder orders of the timeline, indexed by [`WorldAction::PublicFolder`].
@@ -704,4 +714,29 @@ impl Resolved {
         r.topology = Arc::new(topology);
         r
     }
+}
+
+/// A population of cached-mode Outlook 2003 SP2 clients of an OAB.
+#[derive(Clone, Debug)]
+pub struct OabClientSpec {
+    /// Which OAB.
+    pub oab: org::system_attendant::oal_generation::OabId,
+    /// The server whose mailboxes they are (their site, their referrals).
+    pub server: ServerId,
+    /// How many.
+    pub count: u32,
+    /// `OAB @ server`, as traces name it.
+    pub name: String,
+}
+
+/// An OAB generated before the run began.
+#[derive(Clone, Debug)]
+pub struct PregeneratedOab {
+    pub oab: org::system_attendant::oal_generation::OabId,
+    /// Its generation server.
+    pub server: ServerId,
+    /// The generator after that run (on the server's disk as the run starts).
+    pub generator: Arc<org::system_attendant::oab::oal_generator::OalGenerator>,
+    /// What the run made.
+    pub generation: Arc<org::system_attendant::oab::oal_generator::Generation>,
 }

@@ -222,6 +222,10 @@ impl Resolver<'_> {
                     let change = (recipient.as_str(), attributes, domain_controller);
                     self.modify_recipient(ctx, i, &at, &mut steps, t0.ms, change, people);
                 }
+                Action::ChurnRecipients { at: t0, count, attribute, repeat, every, domain_controller } => {
+                    let churn = (*count, attribute.as_str(), *repeat, every.ms, domain_controller);
+                    self.churn_recipients(ctx, i, &at, &mut steps, t0.ms, churn, people);
+                }
                 Action::ModifyGroup { at: t0, group, add, remove, domain_controller } => {
                     let change = (group.as_str(), add.as_slice(), remove.as_slice(), domain_controller);
                     self.modify_group(ctx, i, &at, &mut steps, t0.ms, change, people);
@@ -438,6 +442,52 @@ impl Resolver<'_> {
         let modification = self.modification(ctx, at, people, id, change, domain_controller, written);
         push(t0, WorldAction::ModifyRecipient(steps.modifications.len()));
         steps.modifications.push(modification);
+    }
+
+    /// `churn_recipients`: each round, `count` mailbox users picked by a stream of the
+    /// step's own (the same for every seed) get a new value of the attribute.
+    #[allow(clippy::too_many_arguments)]
+    fn churn_recipients(
+        &mut self,
+        ctx: &Context<'_>,
+        i: usize,
+        at: &JsonPath,
+        steps: &mut Steps,
+        t0: u64,
+        (count, attribute, repeat, every_ms, domain_controller): (u32, &str, u32, u64, &Option<String>),
+        people: &mut People,
+    ) {
+        let users: Vec<AddressId> = people.mailboxes_by_server.iter().flatten().copied().collect();
+        if count as usize > users.len() {
+            self.error(&at.key("count"), format!("expected at most the {} mailbox users", users.len()));
+            return;
+        }
+        if repeat > 1 && every_ms == 0 {
+            self.error(&at.key("every"), "expected a time above 0s between rounds");
+            return;
+        }
+        let last = t0 + every_ms * u64::from(repeat.saturating_sub(1));
+        if last > ctx.scenario.duration.ms {
+            self.error(
+                &at.key("repeat"),
+                format!("its last round, at {}, is after the run's end", crate::units::Duration::from_ms(last)),
+            );
+            return;
+        }
+        let mut stream = crate::rng::Stream::new(0, &format!("churn_recipients:{i}"));
+        for round in 0..repeat {
+            let mut picked = std::collections::BTreeSet::new();
+            while picked.len() < count as usize {
+                picked.insert(users[(stream.unit() * users.len() as f64) as usize]);
+            }
+            let t = t0 + every_ms * u64::from(round);
+            for (k, user) in picked.into_iter().enumerate() {
+                let value = format!("+1 425 555 {round:03}{k:05}");
+                let attributes = [(attribute.to_string(), crate::scenario::AttributeValues::One(value))].into();
+                let name = people.book.addresses[user.0 as usize].clone();
+                self.modify_recipient(ctx, i, at, steps, t, (&name, &attributes, domain_controller), people);
+            }
+        }
     }
 
     /// An administrator's change of a standard group's members.

@@ -52,6 +52,15 @@ pub enum Invariant {
     /// Public folders: while SP2's organization-wide stop is on, no content replicates;
     /// only the hierarchy does (§8).
     PfHierarchyOnlyWhileStopped,
+    /// Offline address book clients: every download, rebuilt from the server's files
+    /// (the client's full file, then each diff in order from the sequence it held), is
+    /// byte for byte the server's full file of the sequence reached; never a diff out of
+    /// sequence (EXCHANGE2003.md §9).
+    OabDownloadApplies,
+    /// Offline address book clients: a full download only when needed (no file yet, a
+    /// diff missing, or the diffs over an eighth of the full file), diffs only within
+    /// the eighth (§9).
+    OabFullOnlyWhenNeeded,
 }
 
 impl Invariant {
@@ -72,6 +81,8 @@ impl Invariant {
             Invariant::PfChangesKept => "pf_changes_kept",
             Invariant::PfBackfillTimeouts => "pf_backfill_timeouts",
             Invariant::PfHierarchyOnlyWhileStopped => "pf_hierarchy_only_while_stopped",
+            Invariant::OabDownloadApplies => "oab_download_applies",
+            Invariant::OabFullOnlyWhenNeeded => "oab_full_only_when_needed",
         }
     }
 }
@@ -317,6 +328,15 @@ pub enum Expectation {
         at: Duration,
         /// The outcome.
         outcome: LegacyOutcomeKind,
+    },
+    /// Every cached-mode client of the OAB holds, at `at`, the sequence that was the
+    /// newest a day before `at`, or a newer one: each downloads once a day, so a client
+    /// that can reach a replica is never more than a day behind.
+    OabClientsCurrent {
+        /// The offline address book.
+        oab: String,
+        /// The moment.
+        at: Duration,
     },
     /// Times a GC did not answer the categorizer (a lookup or an expansion page) and it
     /// turned to another GC, starting its work again, within bounds.

@@ -110,6 +110,8 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::PfChangesKept,
         Invariant::PfBackfillTimeouts,
         Invariant::PfHierarchyOnlyWhileStopped,
+        Invariant::OabDownloadApplies,
+        Invariant::OabFullOnlyWhenNeeded,
     ]
 }
 /// §4: the 2003 review window, 10 min [P].
@@ -233,4 +235,17 @@ pub fn oab_values_max() -> u32 {
 /// The Exchange organization's name when the scenario gives none [U].
 pub fn organization() -> String {
     "First Organization".into()
+}
+/// `churn_recipients`: the attribute an address book churn changes [U]: a telephone
+/// number is what changes most in a real directory.
+pub fn churned_attribute() -> String {
+    "telephoneNumber".into()
+}
+/// `churn_recipients`: a day between rounds.
+pub fn one_day() -> Duration {
+    Duration::from_ms(86_400_000)
+}
+/// One (a count).
+pub fn one() -> u32 {
+    1
 }

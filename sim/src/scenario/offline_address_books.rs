@@ -32,6 +32,33 @@ pub struct OfflineAddressBookDef {
     #[serde(default = "defaults::oab_mass_change_pct")]
     #[schemars(range(min = 1, max = 100))]
     pub mass_change_pct: u32,
+    /// Public stores that hold replicas of the OAB's OFFLINE ADDRESS BOOK folders besides
+    /// the generation server's own (which always does): each run's files reach them by
+    /// public folder replication, and clients download from the nearest.
+    #[serde(default)]
+    pub replicas: Vec<String>,
+    /// The OAB was generated before the run began: its first sequence, made from the
+    /// directory as the run starts, is on every replica and every client holds it, so
+    /// the first run makes a diff. Off: the first run makes the first full file.
+    #[serde(default)]
+    pub generated_before_start: bool,
+    /// Cached-mode Outlook 2003 SP2 clients of this OAB (version 4 files).
+    #[serde(default)]
+    pub clients: Vec<OabClientsDef>,
+}
+
+/// A population of cached-mode Outlook 2003 SP2 clients: each downloads the OAB once a
+/// day at a random time from the nearest replica its server refers it to — the diffs it
+/// needs, or the full file when they add up to more than an eighth of it (§9).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OabClientsDef {
+    /// The server whose mailboxes they are: they sit in its site, and it refers them to
+    /// a replica (its own public store first).
+    pub server: String,
+    /// How many clients (1 to 100,000).
+    #[schemars(range(min = 1, max = 100000))]
+    pub count: u32,
 }
 
 /// SP2's per-property-type size limits on OAB records.

@@ -200,6 +200,29 @@ pub enum Action {
         #[serde(default)]
         domain_controller: Option<String>,
     },
+    /// Directory churn as an address book sees it: `count` mailbox users, picked at
+    /// random (the same for every seed), each get a new value of `attribute` — `repeat`
+    /// times, `every` apart (a day by default). Each change is a `modify_recipient`.
+    ChurnRecipients {
+        /// When the first round happens.
+        at: Duration,
+        /// Users changed per round.
+        #[schemars(range(min = 1))]
+        count: u32,
+        /// The attribute written.
+        #[serde(default = "defaults::churned_attribute")]
+        attribute: String,
+        /// Rounds.
+        #[serde(default = "defaults::one")]
+        #[schemars(range(min = 1))]
+        repeat: u32,
+        /// Time between rounds.
+        #[serde(default = "defaults::one_day")]
+        every: Duration,
+        /// The domain controller the changes are made on (see `modify_recipient`).
+        #[serde(default)]
+        domain_controller: Option<String>,
+    },
     /// An administrator adds members to a distribution group or removes them (a
     /// standard group; a query-based group's members are its filter's).
     ModifyGroup {
@@ -458,6 +481,7 @@ impl Action {
             | Action::DcUp { at, .. }
             | Action::Send { at, .. }
             | Action::ModifyRecipient { at, .. }
+            | Action::ChurnRecipients { at, .. }
             | Action::ModifyGroup { at, .. }
             | Action::DismountDatabase { at, .. }
             | Action::MountDatabase { at, .. }

@@ -28,6 +28,7 @@ mod host;
 mod information_store;
 mod move_mailbox;
 mod names;
+mod oab_clients;
 pub mod offline_address_books;
 mod post;
 pub mod public_folders;
@@ -247,6 +248,7 @@ struct World {
     public_totals: public_folders::PublicFolderTotals,
     /// Offline address book generation so far.
     oab: offline_address_books::OabState,
+    oab_clients: oab_clients::OabClients,
     inboxes: Vec<Inbox<Input>>,
     /// Packets on their way to each node (hosts never die: a host that is down drops
     /// what it gets).
@@ -668,6 +670,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         quota_changes: BTreeMap::new(),
         backup_media: BTreeMap::new(),
         oab: offline_address_books::OabState::new(&topology),
+        oab_clients: oab_clients::OabClients::default(),
         wan: Wan::new(
             &resolved.links,
             resolved.lan_bits_per_s,
@@ -718,6 +721,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         })
         .collect();
     lock(&world).checker.quota_scripted(&scripted);
+    lock(&world).start_offline_address_books();
     let failing = resolved.timeline.iter().filter_map(|step| match step.action {
         WorldAction::DiskFailure(store, _) => Some(topology.store(store).storage_group_id),
         _ => None,

@@ -58,6 +58,9 @@ pub struct OabSummary {
     pub skipped_runs: usize,
     /// GC failovers during reads.
     pub gc_failovers: usize,
+    /// Its cached-mode clients' downloads (absent without clients).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downloads: Option<super::oab_clients::DownloadTotals>,
 }
 
 /// What the world keeps of OAB generation.
@@ -68,6 +71,10 @@ pub(super) struct OabState {
     /// Each OAB's last run, with when it finished (ms).
     pub(super) last: Vec<Option<(u64, Arc<Generation>)>>,
     pub(super) totals: OabTotals,
+    /// Each OAB's version 4 files by sequence (what clients download, for the checks),
+    /// and the newest full file uncompressed (the generator's, shared).
+    pub(super) archive: Vec<BTreeMap<u32, crate::checks::oab_clients::ArchivedFiles>>,
+    pub(super) newest_full: Vec<Option<(u32, Arc<Vec<u8>>)>>,
 }
 
 impl OabState {
@@ -81,13 +88,45 @@ impl OabState {
                 failed_runs: 0,
                 skipped_runs: 0,
                 gc_failovers: 0,
+                downloads: None,
             })
             .collect();
+        let n = topology.offline_address_books.len();
         OabState {
             disks: vec![Vec::new(); topology.servers.len()],
-            last: vec![None; topology.offline_address_books.len()],
+            last: vec![None; n],
             totals: OabTotals { offline_address_books: summaries },
+            archive: vec![BTreeMap::new(); n],
+            newest_full: vec![None; n],
         }
+    }
+
+    /// One OAB's client download totals.
+    pub(super) fn downloads(&mut self, oab: OabId) -> &mut super::oab_clients::DownloadTotals {
+        self.totals.offline_address_books[usize::from(oab.0)].downloads.get_or_insert_with(Default::default)
+    }
+
+    /// Keeps a run's version 4 files for the checks of client downloads.
+    fn archive(&mut self, oab: OabId, generation: &Generation) {
+        if let Some(v4) = &generation.v4 {
+            let i = usize::from(oab.0);
+            self.archive[i].insert(v4.sequence, super::oab_clients::archived(v4));
+            self.newest_full[i] = Some((v4.sequence, v4.full.clone()));
+        }
+    }
+
+    /// An OAB generated before the run began: its generator is on its server's disk, its
+    /// files are the first of the run's.
+    pub(super) fn pregenerated(
+        &mut self,
+        server: ServerId,
+        oab: OabId,
+        generator: Arc<OalGenerator>,
+        generation: Arc<Generation>,
+    ) {
+        self.disks[usize::from(server.0)].push((oab, generator));
+        self.archive(oab, &generation);
+        self.last[usize::from(oab.0)] = Some((0, generation));
     }
 
     /// A server's System Attendant finished a run.
@@ -115,6 +154,7 @@ impl OabState {
             information: level("information"),
             errors: level("error"),
         });
+        self.archive(done.oab, &done.generation);
         self.last[usize::from(done.oab.0)] = Some((now_ms, done.generation));
     }
 

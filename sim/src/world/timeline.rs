@@ -237,12 +237,16 @@ impl World {
 }
 
 /// Something the world itself scheduled (not a timeline step).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Scheduled {
     /// A cluster brings a virtual server online on a node.
     Online { cluster: u16, server: ServerId, node: org::cluster::cluster_service::NodeIndex },
     /// A Move Mailbox task's cancel time.
     CancelMoves(usize),
+    /// An OAB client's daily download time.
+    OabDownload { population: u32, client: u32 },
+    /// An OAB client's download has crossed the network.
+    OabArrived(Box<super::oab_clients::InFlight>),
 }
 
 /// Carries out what the world scheduled for now.
@@ -250,6 +254,8 @@ pub(super) fn scheduled(world: &Shared, handle: &Handle, nodes: &[NodeHandle], n
     let mut w = lock(world);
     match what {
         Scheduled::CancelMoves(i) => w.cancel_moves(i),
+        Scheduled::OabDownload { population, client } => w.oab_download(now, population, client),
+        Scheduled::OabArrived(download) => w.oab_arrived(now, *download),
         Scheduled::Online { cluster, server, node } => {
             let c = usize::from(cluster);
             let Some(failover) = w.clusters[c].online(server, node, now) else { return };

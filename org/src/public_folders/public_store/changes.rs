@@ -4,6 +4,7 @@
 //! leave once the others hold everything it had.
 
 use super::*;
+use crate::system_attendant::oab::distribution::{superseded, OabFile};
 
 /// Why a change on this store was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,15 +81,44 @@ impl PublicStore {
 
     /// An item is posted here (or mail to a mail-enabled folder is delivered).
     pub fn post(&mut self, now: Instant, folder: FolderId, size_bytes: u64) -> Result<ChangeNumber, PfRefusal> {
+        self.post_item(now, folder, ItemProps::plain(size_bytes))
+    }
+
+    fn post_item(&mut self, now: Instant, folder: FolderId, props: ItemProps) -> Result<ChangeNumber, PfRefusal> {
         self.folder(folder).ok_or(PfRefusal::NoFolder)?;
         if self.folders.get(&folder).is_none_or(|r| r.leaving) {
             return Err(PfRefusal::NoReplicaHere);
         }
         let cn = self.next_cn();
         let replica = self.folders.get_mut(&folder).expect("checked above");
-        replica.items.change(cn, now, cn, Some(ItemProps { size_bytes }));
+        replica.items.change(cn, now, cn, Some(props));
         replica.unsent.insert(cn);
         Ok(cn)
+    }
+
+    /// The System Attendant posts an OAB generation's files (§9): a message per file,
+    /// then the messages they supersede are deleted (older full files, old patches).
+    pub fn post_oab_files(
+        &mut self,
+        now: Instant,
+        folder: FolderId,
+        files: &[(OabFile, u64)],
+    ) -> Result<(), PfRefusal> {
+        let Some(newest) = files.iter().map(|(f, _)| f.sequence).max() else { return Ok(()) };
+        for (file, size_bytes) in files {
+            self.post_item(now, folder, ItemProps { size_bytes: *size_bytes, oab_file: Some(*file) })?;
+        }
+        let oab = files[0].0.oab;
+        let old: Vec<ChangeNumber> = self.folders[&folder]
+            .items
+            .live()
+            .filter(|(_, p)| p.oab_file.is_some_and(|f| f.oab == oab && superseded(&f, newest)))
+            .map(|(id, _)| id)
+            .collect();
+        for item in old {
+            self.delete_item(now, folder, item)?;
+        }
+        Ok(())
     }
 
     /// A client deletes an item here.

@@ -6,6 +6,7 @@
 pub mod address_entry;
 pub mod compressed_file;
 pub mod crc;
+pub mod distribution;
 pub mod full_details;
 pub mod lzx;
 pub mod oal_generator;

@@ -110,10 +110,10 @@ pub struct V4Files {
     /// The uncompressed Full Details file (what a client ends up holding), shared with
     /// the generator, which keeps it to make the next patch against.
     pub full: Arc<Vec<u8>>,
-    /// The compressed full file clients download.
-    pub compressed: Vec<u8>,
+    /// The compressed full file clients download (shared with the posted message).
+    pub compressed: Arc<Vec<u8>>,
     /// The patch from the previous sequence's full file (none on the first run).
-    pub patch: Option<Vec<u8>>,
+    pub patch: Option<Arc<Vec<u8>>>,
 }
 
 /// What one run produced.
@@ -223,6 +223,8 @@ pub struct OalGenerator {
     params: EncodeParams,
     /// Planted bug `oab-sp1-rules-on-sp2`.
     sp1_rules_on_sp2: bool,
+    /// Planted bug `oab-diff-wrong-generation`.
+    patch_against_first: bool,
 }
 
 impl OalGenerator {
@@ -237,12 +239,18 @@ impl OalGenerator {
             legacy_sequence: 0,
             params: EncodeParams::default(),
             sp1_rules_on_sp2: false,
+            patch_against_first: false,
         }
     }
 
     /// Plants the bug `oab-sp1-rules-on-sp2` (tests of the checks only).
     pub fn plant_sp1_rules_on_sp2(&mut self) {
         self.sp1_rules_on_sp2 = true;
+    }
+
+    /// Plants the bug `oab-diff-wrong-generation` (tests of the checks only).
+    pub fn plant_patch_against_first(&mut self) {
+        self.patch_against_first = true;
     }
 
     /// The configuration.
@@ -297,10 +305,14 @@ impl OalGenerator {
     fn generate_v4(&mut self, by_rdn: &BTreeMap<String, &AddressEntry>, events: &mut Vec<OabEvent>) -> V4Files {
         self.v4_sequence += 1;
         let built = build_full_details(&self.definition, self.v4_sequence, by_rdn.values().copied(), events);
-        let compressed = compress(&built.full, self.params);
-        let patch = self.v4.as_ref().map(|previous| make_v4_patch(previous, &built, self.params));
+        let compressed = Arc::new(compress(&built.full, self.params));
+        let patch = self.v4.as_ref().map(|previous| Arc::new(make_v4_patch(previous, &built, self.params)));
         let full = built.full.clone();
-        self.v4 = Some(Arc::new(built));
+        // Planted bug `oab-diff-wrong-generation`: the base of the patches stays the
+        // first full file.
+        if !(self.patch_against_first && self.v4.is_some()) {
+            self.v4 = Some(Arc::new(built));
+        }
         V4Files { sequence: self.v4_sequence, full, compressed, patch }
     }
 

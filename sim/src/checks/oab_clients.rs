@@ -1,0 +1,205 @@
+//! Cached-mode OAB clients (EXCHANGE2003.md §9): every download is rebuilt here from
+//! the files the generation server made — the client's full file of the sequence it
+//! held, the chain of patches applied in order, each from the sequence before — and
+//! compared byte for byte with the server's full file of the sequence it reached; a
+//! client never applies a diff out of sequence (it starts from the sequence this mirror
+//! says it holds). A full download is only taken for its reason (no file, a diff
+//! missing, diffs over an eighth of the full file), and diffs only within the eighth.
+//! `oab_clients_current` asks that every client be at most a day behind.
+
+use super::*;
+use crate::scenario::Invariant;
+use org::client::offline_address_book::{Download, FullReason, DIFFS_OVER_FULL_DIVISOR};
+use org::system_attendant::oab::compressed_file::decompress;
+use org::system_attendant::oab::patch_file::apply_patch;
+use org::system_attendant::oal_generation::OabId;
+use org::time::DAY_MS;
+
+/// One sequence's version 4 files as the generation server made them.
+#[derive(Clone, Debug)]
+pub struct ArchivedFiles {
+    /// The compressed full file.
+    pub compressed: Arc<Vec<u8>>,
+    /// The patch from the sequence before.
+    pub patch: Option<Arc<Vec<u8>>>,
+}
+
+/// A completed download, as the client's world saw it.
+pub struct OabDownloadFacts<'a> {
+    pub oab: OabId,
+    /// The population and the client in it.
+    pub population: usize,
+    pub client: u32,
+    /// What it downloaded.
+    pub download: &'a Download,
+    /// What the replica offered: its full file's bytes, and the chain of diffs the client
+    /// needed (None: one was missing).
+    pub full_bytes: u64,
+    pub needed_diff_bytes: Option<u64>,
+    /// The OAB's files by sequence, and the server's newest full file (uncompressed).
+    pub files: &'a BTreeMap<u32, ArchivedFiles>,
+    pub newest_full: Option<(u32, &'a [u8])>,
+}
+
+/// The clients' sequences and each OAB's generations, as the checks follow them.
+#[derive(Default)]
+pub(super) struct OabClientMirror {
+    /// Per population: its OAB, and each client's sequence.
+    held: Vec<(OabId, Vec<Option<u32>>)>,
+    /// Per OAB: (when, newest version 4 sequence) of each generation.
+    generations: BTreeMap<OabId, Vec<(Instant, u32)>>,
+    /// Rebuilds already judged: (OAB, from, to) → the failure, if any.
+    rebuilt: BTreeMap<(OabId, Option<u32>, u32), Option<String>>,
+    /// Downloads judged: full files, diff chains.
+    fulls: u64,
+    chains: u64,
+}
+
+impl OabClientMirror {
+    /// The populations as the run starts: their OAB, size and the sequence each holds.
+    pub(super) fn populations(&mut self, populations: &[(OabId, u32, Option<u32>)]) {
+        self.held = populations.iter().map(|(oab, n, s)| (*oab, vec![*s; *n as usize])).collect();
+    }
+
+    /// A generation made version 4 sequence `sequence` of `oab` (before the run: at 0).
+    pub(super) fn generated(&mut self, now: Instant, oab: OabId, sequence: u32) {
+        self.generations.entry(oab).or_default().push((now, sequence));
+    }
+
+    /// A download completed: judged, then the client holds its new sequence.
+    pub(super) fn downloaded(&mut self, facts: &OabDownloadFacts<'_>, judge: &mut Judge<'_>) {
+        let Some(slot) = self.held.get_mut(facts.population).and_then(|(_, h)| h.get_mut(facts.client as usize)) else {
+            return;
+        };
+        let held = *slot;
+        let (from, to) = match *facts.download {
+            Download::UpToDate => return,
+            Download::Diffs { from, to, .. } => (Some(from), to),
+            Download::Full { sequence, .. } => (None, sequence),
+        };
+        *slot = Some(to);
+        if from.is_some() && from != held {
+            let (f, h) = (from.unwrap_or_default(), fmt_seq(held));
+            judge.violate(Invariant::OabDownloadApplies, || {
+                format!("a client applied diffs from sequence {f} while it held {h} (out of sequence)")
+            });
+            return;
+        }
+        full_only_when_needed(facts, held, judge);
+        match from {
+            None => self.fulls += 1,
+            Some(_) => self.chains += 1,
+        }
+        let failure =
+            self.rebuilt.entry((facts.oab, from, to)).or_insert_with(|| rebuild(facts, from, to).err()).clone();
+        if let Some(failure) = failure {
+            judge.violate(Invariant::OabDownloadApplies, || failure);
+        }
+    }
+
+    /// What an invariant that held saw.
+    pub(super) fn detail(&self, invariant: Invariant) -> String {
+        let (fulls, chains) = (self.fulls, self.chains);
+        match invariant {
+            Invariant::OabDownloadApplies => format!(
+                "{fulls} full download(s) and {chains} chain(s) of diffs, each rebuilding the server's file byte for byte"
+            ),
+            _ => format!("{fulls} full download(s), each for its reason; {chains} chain(s) of diffs within an eighth"),
+        }
+    }
+
+    /// `oab_clients_current`: every client of `oab` holds at `at` the sequence that was
+    /// newest a day before, or a newer one.
+    pub(super) fn current(&self, oab: OabId, at: Instant) -> (bool, String) {
+        let day_before = Instant(at.as_ms().saturating_sub(DAY_MS));
+        let generations = self.generations.get(&oab).map(Vec::as_slice).unwrap_or_default();
+        let Some(needed) = generations.iter().rev().find(|(t, _)| *t <= day_before).map(|(_, s)| *s) else {
+            return (true, "no generation a day before: nothing to be current with".into());
+        };
+        let clients = self.held.iter().filter(|(o, _)| *o == oab).flat_map(|(_, h)| h);
+        let (mut total, mut behind, mut worst) = (0u64, 0u64, None::<Option<u32>>);
+        for held in clients {
+            total += 1;
+            if held.is_none_or(|h| h < needed) {
+                behind += 1;
+                worst = Some(worst.map_or(*held, |w| w.min(*held)));
+            }
+        }
+        match worst {
+            None => (true, format!("all {total} client(s) hold sequence {needed} (newest a day before) or newer")),
+            Some(w) => {
+                let w = fmt_seq(w);
+                (false, format!("{behind} of {total} client(s) behind sequence {needed}; the furthest holds {w}"))
+            }
+        }
+    }
+}
+
+fn fmt_seq(s: Option<u32>) -> String {
+    s.map_or_else(|| "no OAB".into(), |s| s.to_string())
+}
+
+/// A full download needs its reason; diffs need to be within an eighth of the full file.
+fn full_only_when_needed(facts: &OabDownloadFacts<'_>, held: Option<u32>, judge: &mut Judge<'_>) {
+    let eighth_exceeded = |b: u64| b.saturating_mul(DIFFS_OVER_FULL_DIVISOR) > facts.full_bytes;
+    let full = facts.full_bytes;
+    let wrong = match (facts.download, facts.needed_diff_bytes) {
+        (Download::Diffs { bytes, .. }, needed) if needed != Some(*bytes) || eighth_exceeded(*bytes) => {
+            Some(format!("diffs of {bytes} bytes downloaded where the full file is {full} bytes"))
+        }
+        (Download::Full { reason: FullReason::NoFileYet, .. }, _) if held.is_some() => {
+            Some("a full download for a client that held a file, as if it had none".into())
+        }
+        (Download::Full { reason: FullReason::DiffMissing, .. }, Some(b)) => {
+            Some(format!("a full download for a missing diff, though the replica held all {b} bytes of them"))
+        }
+        (Download::Full { reason: FullReason::DiffsOverAnEighth, .. }, Some(b)) if !eighth_exceeded(b) => {
+            Some(format!("a full download of {full} bytes where the diffs needed were {b} bytes (an eighth or less)"))
+        }
+        _ => None,
+    };
+    if let Some(detail) = wrong {
+        judge.violate(Invariant::OabFullOnlyWhenNeeded, || detail);
+    }
+}
+
+/// Rebuilds what a client holds after downloading from `from` (None: the full file) to
+/// `to`, and compares it with the server's full file of `to`.
+fn rebuild(facts: &OabDownloadFacts<'_>, from: Option<u32>, to: u32) -> Result<(), String> {
+    let files = facts.files;
+    let unpack = |s: u32| -> Result<Vec<u8>, String> {
+        let f = files.get(&s).ok_or_else(|| format!("sequence {s} was never generated"))?;
+        decompress(&f.compressed).map_err(|e| format!("the compressed full file of sequence {s} is broken: {e}"))
+    };
+    let file = match from {
+        None => unpack(to)?,
+        Some(from) => {
+            let mut file = unpack(from)?;
+            for s in from + 1..=to {
+                let patch = files.get(&s).and_then(|f| f.patch.as_ref());
+                let patch = patch.ok_or_else(|| format!("no patch to sequence {s}"))?;
+                file = apply_patch(&file, patch)
+                    .map_err(|e| format!("the patch to sequence {s} does not apply to sequence {}: {e}", s - 1))?;
+            }
+            file
+        }
+    };
+    let unpacked;
+    let expected: &[u8] = match facts.newest_full {
+        Some((s, full)) if s == to => full,
+        _ => {
+            unpacked = unpack(to)?;
+            &unpacked
+        }
+    };
+    if file == expected {
+        return Ok(());
+    }
+    let at = file.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(file.len().min(expected.len()));
+    let how = from.map_or_else(|| "the full file".to_string(), |f| format!("the diffs from sequence {f}"));
+    Err(format!(
+        "{how} rebuilt {} bytes that differ from the server's full file of sequence {to} ({} bytes) at byte {at}",
+        file.len(),
+        expected.len()
+    ))
+}
