@@ -83,6 +83,64 @@ impl Moves {
     }
 }
 
+/// OAB client downloads: per (OAB, run day), the downloads by kind with their bytes,
+/// the WAN bytes by link, the lost and unserved.
+#[derive(Default)]
+struct OabDownloads {
+    by_day: BTreeMap<(String, u64), OabDay>,
+}
+
+#[derive(Default)]
+struct OabDay {
+    /// (count, bytes) of full downloads and of diff chains.
+    full: (u64, u64),
+    diffs: (u64, u64),
+    lost: u64,
+    unserved: u64,
+    wan: BTreeMap<String, u64>,
+}
+
+impl OabDownloads {
+    fn day(&mut self, oab: &str, t: u64) -> &mut OabDay {
+        self.by_day.entry((oab.to_string(), t / 86_400_000)).or_default()
+    }
+
+    fn read(&mut self, event: &str, t: u64, v: &Value) {
+        let oab = v.get("oab").and_then(Value::as_str).unwrap_or_default();
+        let day = self.day(oab, t);
+        match event {
+            "oab_download" => {
+                let bytes = v.get("bytes").and_then(Value::as_u64).unwrap_or(0);
+                let slot =
+                    if v.get("kind").and_then(Value::as_str) == Some("full") { &mut day.full } else { &mut day.diffs };
+                slot.0 += 1;
+                slot.1 += bytes;
+                if let Some(link) = v.get("link").and_then(Value::as_str) {
+                    *day.wan.entry(link.to_string()).or_default() += bytes;
+                }
+            }
+            "oab_download_lost" => day.lost += 1,
+            _ => day.unserved += 1,
+        }
+    }
+
+    fn summary(&self) -> String {
+        if self.by_day.is_empty() {
+            return String::new();
+        }
+        let mut out = "offline address book downloads, by run day:\n".to_string();
+        for ((oab, day), d) in &self.by_day {
+            let wan: Vec<String> = d.wan.iter().map(|(link, b)| format!("{link} {b} bytes")).collect();
+            let wan = if wan.is_empty() { String::new() } else { format!("; WAN {}", wan.join(", ")) };
+            out.push_str(&format!(
+                "  {oab} day {day}: {} full ({} bytes), {} diffs ({} bytes), {} lost, {} unserved{wan}\n",
+                d.full.0, d.full.1, d.diffs.0, d.diffs.1, d.lost, d.unserved
+            ));
+        }
+        out
+    }
+}
+
 /// A virtual server come online on another node, and the recipients that waited for it.
 #[derive(Default)]
 struct Failover {
@@ -182,6 +240,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut failovers: Vec<Failover> = Vec::new();
     let mut moves = Moves::default();
     let mut oab: Vec<String> = Vec::new();
+    let mut downloads = OabDownloads::default();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -317,6 +376,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
             }
             "move_not_done" => moves.ended(t, &node, "", "not started", 0),
             event if LISTED_EVENTS.contains(&event) => events.push(format!("  {t} ms {node} {}", listed_fields(v))),
+            event @ ("oab_download" | "oab_download_lost" | "oab_client_unserved") => downloads.read(event, t, v),
             event if event.starts_with("oab_") => oab.push(format!("  {t} ms {node} {}", listed_fields(v))),
             _ => {}
         }
@@ -356,6 +416,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
         out.push_str("offline address books:\n");
         oab.iter().for_each(|line| out.push_str(&format!("{line}\n")));
     }
+    out.push_str(&downloads.summary());
     out.push_str(&slow.summary());
     out.push_str(&moves.summary());
     if !failovers.is_empty() {

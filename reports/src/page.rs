@@ -271,6 +271,44 @@ impl Page<'_> {
         Ok(out)
     }
 
+    /// Offline address book downloads, where the run has clients: their bytes per hour on
+    /// each WAN link (and the LAN), and full against diff downloads per day.
+    fn oab_charts(&mut self) -> Result<Html, ReportError> {
+        let d = self.data;
+        if d.oab_days.is_empty() {
+            return Ok(Html(String::new()));
+        }
+        let hours = d.end_ms.div_ceil(3_600_000);
+        let hourly = |by_hour: &BTreeMap<u64, u64>| -> Vec<(u64, f64)> {
+            let kb = |h: u64| by_hour.get(&h).copied().unwrap_or(0) as f64 / 1_024.0;
+            (0..hours).map(|h| (h * 3_600_000, kb(h))).collect()
+        };
+        let lines = d.oab_hourly_bytes.iter().map(|(path, v)| Line { name: path.clone(), points: hourly(v) }).collect();
+        let caption = "Offline address book downloads per hour, by WAN link (LAN: clients in the replica's site)";
+        let why = "No client downloaded anything: every one was up to date or found no replica.";
+        let mut out = self.full_chart(("oab downloads per hour", caption, why), ("KB/hour", Values::Real), lines)?;
+        let mut per_day: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        for ((_, day), row) in &d.oab_days {
+            let entry = per_day.entry(*day).or_default();
+            entry.0 += row.full;
+            entry.1 += row.diffs;
+        }
+        // Each day's count held across the day, so that the line reads as a bar.
+        let end = d.end_ms;
+        let daily = |pick: fn(&(u64, u64)) -> u64| -> Vec<(u64, f64)> {
+            let span = |day: &u64| [day * 86_400_000, ((day + 1) * 86_400_000 - 1).min(end)];
+            per_day.iter().flat_map(|(day, c)| span(day).map(|t| (t, pick(c) as f64))).collect()
+        };
+        let lines = vec![
+            Line { name: "full downloads".into(), points: daily(|c| c.0) },
+            Line { name: "diff downloads".into(), points: daily(|c| c.1) },
+        ];
+        let names =
+            ("oab downloads per day", "Offline address book downloads per run day: full files against diffs", why);
+        out.0.push_str(&self.full_chart(names, ("downloads", Values::Count), lines)?.0);
+        Ok(out)
+    }
+
     /// Link state, the directory and the categorizer, where the run has them.
     fn other_charts(&mut self) -> Result<Html, ReportError> {
         let d = self.data;
@@ -299,6 +337,7 @@ impl Page<'_> {
                 .push_str(&self.full_chart(names, ("kbit/s", Values::Real), line_of("directory replication", kbit))?.0);
         }
         out.0.push_str(&self.public_folder_charts()?.0);
+        out.0.push_str(&self.oab_charts()?.0);
         if !d.categorizer_memory.is_empty() {
             let lines = d
                 .categorizer_memory

@@ -13,6 +13,34 @@ pub fn other_tables(d: &TraceData) -> Html {
     out.push_str(&directory_access_table(d).0);
     out.push_str(&public_folder_table(d).0);
     out.push_str(&offline_address_book_table(d).0);
+    out.push_str(&oab_download_table(d).0);
+    Html(out)
+}
+
+/// Each run day's OAB client downloads per OAB: full files and diffs with their bytes,
+/// the downloads lost and the daily times that found nothing to download from.
+fn oab_download_table(d: &TraceData) -> Html {
+    if d.oab_days.is_empty() {
+        return Html(String::new());
+    }
+    let mut out = String::from(
+        "<h3>Offline address book downloads</h3>\n<table><tr><th>offline address book</th><th>run day</th>\
+<th>full downloads</th><th>full bytes</th><th>diff downloads</th><th>diff bytes</th><th>lost</th><th>unserved</th></tr>\n",
+    );
+    for ((oab, day), r) in &d.oab_days {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td class=\"n\">{day}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+            escape(oab),
+            group_digits(r.full),
+            group_digits(r.full_bytes),
+            group_digits(r.diffs),
+            group_digits(r.diff_bytes),
+            group_digits(r.lost),
+            group_digits(r.unserved)
+        ));
+    }
+    out.push_str("</table>\n");
     Html(out)
 }
 

@@ -10,6 +10,20 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+/// One run day's OAB client downloads of one OAB, as the report lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OabDayRow {
+    /// Full downloads and their bytes.
+    pub full: u64,
+    pub full_bytes: u64,
+    /// Chains of diffs downloaded and their bytes.
+    pub diffs: u64,
+    pub diff_bytes: u64,
+    /// Downloads lost on the way, and daily times with nothing to download from.
+    pub lost: u64,
+    pub unserved: u64,
+}
+
 /// One offline address book generation as the report lists it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OabRunRow {
@@ -170,6 +184,10 @@ pub struct TraceData {
     pub pf_reads: BTreeMap<(String, String, String), (u64, u64)>,
     /// Offline address book generations, in trace order.
     pub oab_runs: Vec<OabRunRow>,
+    /// OAB client downloads per (OAB, run day).
+    pub oab_days: BTreeMap<(String, u64), OabDayRow>,
+    /// OAB download bytes per network path (a WAN link, or `LAN`) per hour of the run.
+    pub oab_hourly_bytes: BTreeMap<String, BTreeMap<u64, u64>>,
     /// Backfill requests per (asking server, folder, source store): requests, changes.
     pub pf_backfill: BTreeMap<(String, String, String), (u64, u64)>,
     /// DSAccess per server, as last sampled: (hits, misses, entries).
@@ -346,6 +364,29 @@ impl Record<'_> {
 }
 
 impl TraceData {
+    /// An OAB client's download (or its loss, or a day it found nothing): counted per
+    /// OAB and run day, its bytes per network path and hour.
+    fn oab_download(&mut self, t: u64, r: &Record<'_>) -> Result<(), ReportError> {
+        let day = self.oab_days.entry((r.str("oab")?.to_string(), t / 86_400_000)).or_default();
+        match r.event {
+            "oab_download" => {
+                let bytes = r.u64("bytes")?;
+                if r.str("kind")? == "full" {
+                    day.full += 1;
+                    day.full_bytes += bytes;
+                } else {
+                    day.diffs += 1;
+                    day.diff_bytes += bytes;
+                }
+                let path = r.v.get("link").and_then(Value::as_str).unwrap_or("LAN").to_string();
+                *self.oab_hourly_bytes.entry(path).or_default().entry(t / 3_600_000).or_default() += bytes;
+            }
+            "oab_download_lost" => day.lost += 1,
+            _ => day.unserved += 1,
+        }
+        Ok(())
+    }
+
     fn read_record(&mut self, r: Record<'_>) -> Result<(), ReportError> {
         let t = r.t;
         match r.event {
@@ -442,6 +483,7 @@ impl TraceData {
                     legacy: legacy.to_string(),
                 });
             }
+            "oab_download" | "oab_download_lost" | "oab_client_unserved" => self.oab_download(t, &r)?,
             "pf_backfill_requested" => {
                 let key = (r.str("node")?.to_string(), r.str("folder")?.to_string(), r.str("source")?.to_string());
                 let entry = self.pf_backfill.entry(key).or_default();
