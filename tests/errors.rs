@@ -582,3 +582,30 @@ fn offline_address_book_mistakes_name_their_place() {
     assert!(err.contains("checks.expect[0].recipient"), "{err}");
     assert!(err.contains("checks.expect[1].oab: no offline address book named \"Other OAB\""), "{err}");
 }
+
+#[test]
+fn offline_address_book_client_mistakes_name_their_place() {
+    let err = broken_copy("oab-branch-replica", "oab-client-mistakes", |t| {
+        t.replacen("\"Public Folder Store (EX-BR)\"\n      ]", "\"Public Folder Store (EX-B)\"\n      ]", 1)
+            .replacen("\"count\": 300", "\"count\": 0", 1)
+            .replacen(
+                "\"server\": \"EX-BR\",\n          \"count\": 100",
+                "\"server\": \"EX-X\",\n          \"count\": 100",
+                1,
+            )
+            .replacen("\"count\": 20,\n      \"repeat\": 3", "\"count\": 20,\n      \"repeat\": 9", 1)
+    });
+    let at = "offline_address_books[0]";
+    assert!(err.contains(&format!("{at}.replicas[0]: no public store named \"Public Folder Store (EX-B)\"")), "{err}");
+    assert!(err.contains(&format!("{at}.clients[0].count: expected an integer from 1 to 100000, found 0")), "{err}");
+    assert!(err.contains(&format!("{at}.clients[1].server: no server named \"EX-X\"")), "{err}");
+    assert!(err.contains("timeline[0].repeat: its last round, at 8d10h, is after the run's end"), "{err}");
+}
+
+#[test]
+fn offline_address_book_clients_need_a_public_store_on_an_sp2_server() {
+    let err = broken_copy("oab-branch-clients", "oab-clients-no-store", |t| {
+        t.replacen(",\n            \"public_store\": {\n              \"name\": \"Public Folder Store (EX-HQ)\"\n            }", "", 1)
+    });
+    assert!(err.contains("offline_address_books[0].server: the OAB's files are posted to public folders on its generation server \"EX-HQ\", which has no public store"), "{err}");
+}
