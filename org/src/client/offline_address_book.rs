@@ -105,6 +105,8 @@ mod tests {
         assert_eq!(choose(Some(2), &o), full(FullReason::DiffsOverAnEighth));
         assert_eq!(choose(Some(1), &o), full(FullReason::DiffMissing));
         assert_eq!(choose(None, &o), full(FullReason::NoFileYet));
+        let inverted = choose_with(Some(4), &offered(5, 800, &[(5, 25)]), true);
+        assert_eq!(inverted, Download::Full { sequence: 5, bytes: 800, reason: FullReason::DiffsOverAnEighth });
     }
 
     proptest! {
