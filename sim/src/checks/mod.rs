@@ -339,7 +339,7 @@ impl Checker {
             Expect::LinkStateConverges { .. } => Some(self.link_state_agreement().map(|_| ())),
             Expect::PublicFoldersConverge(_) => Some(self.public.agreement()),
             Expect::OabClientsCurrent { oab, at, .. } => {
-                let (ok, detail) = self.oab_clients.current(*oab, *at);
+                let (ok, detail) = self.oab_clients.current(*oab, *at, &self.topology.calendar);
                 return self.expectations.judged(index, ok, detail);
             }
             _ => None,

@@ -108,13 +108,16 @@ impl OabClientMirror {
         }
     }
 
-    /// `oab_clients_current`: every client of `oab` holds at `at` the sequence that was
-    /// newest a day before, or a newer one.
-    pub(super) fn current(&self, oab: OabId, at: Instant) -> (bool, String) {
+    /// `oab_clients_current`: each client downloads once every calendar day, so a file
+    /// generated on one day reaches every client by the end of the next; at `at`, every
+    /// client of `oab` holds the sequence that was newest at the last midnight a day or
+    /// more before `at`, or a newer one.
+    pub(super) fn current(&self, oab: OabId, at: Instant, calendar: &org::calendar::Calendar) -> (bool, String) {
         let day_before = Instant(at.as_ms().saturating_sub(DAY_MS));
+        let cutoff = Instant(day_before.as_ms() - calendar.ms_of_day(day_before));
         let generations = self.generations.get(&oab).map(Vec::as_slice).unwrap_or_default();
-        let Some(needed) = generations.iter().rev().find(|(t, _)| *t <= day_before).map(|(_, s)| *s) else {
-            return (true, "no generation a day before: nothing to be current with".into());
+        let Some(needed) = generations.iter().rev().find(|(t, _)| *t <= cutoff).map(|(_, s)| *s) else {
+            return (true, "no generation by the last midnight a day before: nothing to be current with".into());
         };
         let clients = self.held.iter().filter(|(o, _)| *o == oab).flat_map(|(_, h)| h);
         let (mut total, mut behind, mut worst) = (0u64, 0u64, None::<Option<u32>>);
@@ -126,7 +129,10 @@ impl OabClientMirror {
             }
         }
         match worst {
-            None => (true, format!("all {total} client(s) hold sequence {needed} (newest a day before) or newer")),
+            None => (
+                true,
+                format!("all {total} client(s) hold sequence {needed} (newest at the midnight a day before) or newer"),
+            ),
             Some(w) => {
                 let w = fmt_seq(w);
                 (false, format!("{behind} of {total} client(s) behind sequence {needed}; the furthest holds {w}"))

@@ -432,7 +432,8 @@ pub enum Expect {
         outcome: crate::scenario::LegacyOutcomeKind,
         name: String,
     },
-    /// Every client of the OAB holds at `at` the sequence newest a day before, or newer.
+    /// Every client of the OAB holds at `at` the sequence newest at the last midnight a
+    /// day or more before, or a newer one.
     OabClientsCurrent {
         oab: org::system_attendant::oal_generation::OabId,
         at: Instant,

@@ -329,9 +329,10 @@ pub enum Expectation {
         /// The outcome.
         outcome: LegacyOutcomeKind,
     },
-    /// Every cached-mode client of the OAB holds, at `at`, the sequence that was the
-    /// newest a day before `at`, or a newer one: each downloads once a day, so a client
-    /// that can reach a replica is never more than a day behind.
+    /// Every cached-mode client of the OAB is current: each downloads once every calendar
+    /// day, so a file generated on one day reaches every client that can reach a replica
+    /// by the end of the next; at `at`, every client holds the sequence that was newest
+    /// at the last midnight a day or more before `at`, or a newer one.
     OabClientsCurrent {
         /// The offline address book.
         oab: String,
