@@ -483,7 +483,7 @@ impl TraceData {
                     legacy: legacy.to_string(),
                 });
             }
-            "oab_download" | "oab_download_lost" | "oab_client_unserved" => self.oab_download(t, &r)?,
+            "oab_download" | "oab_download_lost" | "oab_client_unserved" => self.oab_download(t, r)?,
             "pf_backfill_requested" => {
                 let key = (r.str("node")?.to_string(), r.str("folder")?.to_string(), r.str("source")?.to_string());
                 let entry = self.pf_backfill.entry(key).or_default();

@@ -667,8 +667,13 @@ mod agreement {
     use proptest::prelude::*;
 
     fn scenarios() -> Vec<Value> {
+        // scenarios/ and the capacity cases under it.
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-        let mut files: Vec<_> = std::fs::read_dir(dir).expect("scenarios/").map(|e| e.expect("entry").path()).collect();
+        let mut files: Vec<_> = [dir.clone(), dir.join("capacity")]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).expect("scenarios/").map(|e| e.expect("entry").path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
         files.sort();
         files
             .iter()

@@ -237,9 +237,10 @@ pub(super) fn pregenerate(
     use org::public_folders::replication_message::ItemProps;
     use org::system_attendant::oab::distribution::posted;
     use org::system_attendant::oab::oal_generator::OalGenerator;
-    let entries = (!before_start.is_empty())
-        .then(|| topology.directory.address_list(&AsOf(Instant::ZERO), &topology.legacy_dn_naming))
-        .unwrap_or_default();
+    if before_start.is_empty() {
+        return Vec::new();
+    }
+    let entries = topology.directory.address_list(&AsOf(Instant::ZERO), &topology.legacy_dn_naming);
     let mut out = Vec::new();
     for &oab in before_start {
         let config = &topology.offline_address_books[usize::from(oab.0)];
