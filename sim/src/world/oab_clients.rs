@@ -124,9 +124,6 @@ impl World {
         self.oab_clients = OabClients::new(&self.resolved, self.seed, &|oab| held.get(&oab).copied());
         self.checker.oab_client_populations(&self.oab_clients.census());
         for p in &self.oab_clients.populations {
-            *self.oab.downloads(p.spec.oab) = DownloadTotals::default();
-        }
-        for p in &self.oab_clients.populations {
             self.oab.downloads(p.spec.oab).clients += u64::from(p.spec.count);
         }
         self.start_oab_clients();
