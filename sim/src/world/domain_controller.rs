@@ -292,8 +292,6 @@ pub(super) struct PartialReplica {
     dc: DomainController,
 }
 
-/// Sends what one replica of a DC asks to send (its naming context tagged) and traces
-/// what it did.
 /// Sends the GC's answers whose work is done by `now_us` (while the DC is up).
 fn send_ready<P>(
     world: &Shared,
@@ -315,6 +313,8 @@ fn send_ready<P>(
     }
 }
 
+/// Sends what one replica of a DC asks to send (its naming context tagged) and traces
+/// what it did.
 pub(super) fn send_outputs(w: &mut World, dc: &mut DomainController, nc: AdDomainId, name: &str, now_us: u64) {
     let now = Instant(now_us / 1_000);
     let id = dc.id();
