@@ -22,6 +22,15 @@ pub struct Offered {
     pub diff_bytes: BTreeMap<u32, u64>,
 }
 
+impl Offered {
+    /// The bytes of the diffs from `held` + 1 to the newest sequence offered, when the
+    /// replica holds every one of them (and `held` is behind it).
+    pub fn chain_bytes(&self, held: u32) -> Option<u64> {
+        (held < self.sequence).then_some(())?;
+        (held + 1..=self.sequence).map(|s| self.diff_bytes.get(&s)).sum()
+    }
+}
+
 /// Why a client downloads the full OAB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FullReason {
@@ -71,13 +80,7 @@ pub fn choose_with(held: Option<u32>, offered: &Offered, invert_eighth_rule: boo
     if from >= offered.sequence {
         return Download::UpToDate;
     }
-    let mut bytes = 0u64;
-    for sequence in from + 1..=offered.sequence {
-        match offered.diff_bytes.get(&sequence) {
-            Some(b) => bytes += b,
-            None => return full(FullReason::DiffMissing),
-        }
-    }
+    let Some(bytes) = offered.chain_bytes(from) else { return full(FullReason::DiffMissing) };
     if (bytes.saturating_mul(DIFFS_OVER_FULL_DIVISOR) > offered.full_bytes) != invert_eighth_rule {
         return full(FullReason::DiffsOverAnEighth);
     }

@@ -24,6 +24,13 @@ pub struct ArchivedFiles {
     pub patch: Option<Arc<Vec<u8>>>,
 }
 
+impl ArchivedFiles {
+    /// The files of a run, shared with it.
+    pub fn of(v4: &org::system_attendant::oab::oal_generator::V4Files) -> ArchivedFiles {
+        ArchivedFiles { compressed: v4.compressed.clone(), patch: v4.patch.clone() }
+    }
+}
+
 /// A completed download, as the client's world saw it.
 pub struct OabDownloadFacts<'a> {
     pub oab: OabId,

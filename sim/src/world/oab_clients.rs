@@ -10,7 +10,7 @@
 //! server's.
 
 use super::*;
-use crate::checks::oab_clients::{ArchivedFiles, OabDownloadFacts};
+use crate::checks::oab_clients::OabDownloadFacts;
 use org::client::offline_address_book::{choose_with, Download, FullReason, Offered};
 use org::system_attendant::oab::distribution::offered;
 use org::system_attendant::oal_generation::OabId;
@@ -60,7 +60,8 @@ pub(super) struct InFlight {
     client: u32,
     served_by: ServerId,
     download: Download,
-    offer: Offered,
+    /// What the replica offered: its full file's bytes, the diffs the client needed.
+    full_bytes: u64,
     needed_diff_bytes: Option<u64>,
     started_ms: u64,
     link: Option<(u16, u32)>,
@@ -176,7 +177,7 @@ impl World {
         let Some(transit) = self.wan.transmit(now.as_ms() * 1_000, from_site, to_site, bytes) else {
             return self.oab_unserved(now, population, client, "no replica reachable");
         };
-        let needed_diff_bytes = held.and_then(|h| needed_diffs(h, &offer));
+        let needed_diff_bytes = held.and_then(|h| offer.chain_bytes(h));
         self.oab_clients.populations[population as usize].busy[client as usize] = true;
         let arrive = Instant(transit.arrive_us.div_ceil(1_000));
         let flight = InFlight {
@@ -184,7 +185,7 @@ impl World {
             client,
             served_by: served,
             download,
-            offer,
+            full_bytes: offer.full_bytes,
             needed_diff_bytes,
             started_ms: now.as_ms(),
             link: transit.link,
@@ -263,7 +264,7 @@ impl World {
             from_sequence: from,
             to_sequence: to,
             bytes,
-            full_bytes: d.offer.full_bytes,
+            full_bytes: d.full_bytes,
             needed_diff_bytes: d.needed_diff_bytes,
             link,
             took_ms: now.as_ms() - d.started_ms,
@@ -279,13 +280,15 @@ impl World {
     fn oab_judge(&mut self, population: usize, d: &InFlight) -> Vec<crate::checks::Violation> {
         let oab = self.oab_clients.populations[population].spec.oab;
         let files = &self.oab.archive[usize::from(oab.0)];
-        let newest = self.oab.newest_full[usize::from(oab.0)].as_ref().map(|(s, f)| (*s, f.as_slice()));
+        // The server's newest full file is the last run's.
+        let last = self.oab.last[usize::from(oab.0)].as_ref().and_then(|(_, g)| g.v4.as_ref());
+        let newest = last.map(|v4| (v4.sequence, v4.full.as_slice()));
         let facts = OabDownloadFacts {
             oab,
             population,
             client: d.client,
             download: &d.download,
-            full_bytes: d.offer.full_bytes,
+            full_bytes: d.full_bytes,
             needed_diff_bytes: d.needed_diff_bytes,
             files,
             newest_full: newest,
@@ -320,12 +323,6 @@ impl World {
     }
 }
 
-/// The bytes of the diffs from `held` + 1 to the newest offered, when all are there.
-fn needed_diffs(held: u32, offer: &Offered) -> Option<u64> {
-    (held < offer.sequence).then_some(())?;
-    (held + 1..=offer.sequence).map(|s| offer.diff_bytes.get(&s)).sum::<Option<u64>>()
-}
-
 /// A full download's reason as traces name it.
 fn reason_name(reason: FullReason) -> &'static str {
     match reason {
@@ -333,9 +330,4 @@ fn reason_name(reason: FullReason) -> &'static str {
         FullReason::DiffMissing => "diff_missing",
         FullReason::DiffsOverAnEighth => "diffs_over_an_eighth",
     }
-}
-
-/// The archive of a finished run's files, for the checks.
-pub(super) fn archived(v4: &org::system_attendant::oab::oal_generator::V4Files) -> ArchivedFiles {
-    ArchivedFiles { compressed: v4.compressed.clone(), patch: v4.patch.clone() }
 }

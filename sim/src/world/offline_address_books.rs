@@ -71,10 +71,8 @@ pub(super) struct OabState {
     /// Each OAB's last run, with when it finished (ms).
     pub(super) last: Vec<Option<(u64, Arc<Generation>)>>,
     pub(super) totals: OabTotals,
-    /// Each OAB's version 4 files by sequence (what clients download, for the checks),
-    /// and the newest full file uncompressed (the generator's, shared).
+    /// Each OAB's version 4 files by sequence (what clients download, for the checks).
     pub(super) archive: Vec<BTreeMap<u32, crate::checks::oab_clients::ArchivedFiles>>,
-    pub(super) newest_full: Vec<Option<(u32, Arc<Vec<u8>>)>>,
 }
 
 impl OabState {
@@ -97,7 +95,6 @@ impl OabState {
             last: vec![None; n],
             totals: OabTotals { offline_address_books: summaries },
             archive: vec![BTreeMap::new(); n],
-            newest_full: vec![None; n],
         }
     }
 
@@ -109,9 +106,7 @@ impl OabState {
     /// Keeps a run's version 4 files for the checks of client downloads.
     fn archive(&mut self, oab: OabId, generation: &Generation) {
         if let Some(v4) = &generation.v4 {
-            let i = usize::from(oab.0);
-            self.archive[i].insert(v4.sequence, super::oab_clients::archived(v4));
-            self.newest_full[i] = Some((v4.sequence, v4.full.clone()));
+            self.archive[usize::from(oab.0)].insert(v4.sequence, crate::checks::oab_clients::ArchivedFiles::of(v4));
         }
     }
 
