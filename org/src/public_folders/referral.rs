@@ -39,6 +39,19 @@ pub fn referral_order(
     order(home, candidates, custom)
 }
 
+/// The servers a client of `home` opens a folder holding `replicas` on, in the order it
+/// tries them: `home` itself when its public store holds a replica, then the referral
+/// order.
+pub fn servers_to_try(
+    t: &Topology,
+    home: ServerId,
+    replicas: &[ReplicaId],
+    custom: Option<&[(ServerId, u32)]>,
+) -> Vec<ServerId> {
+    let own = replicas.iter().map(|r| t.public_store(*r).server).find(|s| *s == home);
+    own.into_iter().chain(referral_order(t, home, replicas, custom).into_iter().map(|(s, _)| s)).collect()
+}
+
 /// Orders referral candidates — each server holding a replica with its routing cost
 /// from `home` (None: no route) —: by the custom list's costs when there is one (only
 /// its servers), else by routing cost; cheapest first, then by server.

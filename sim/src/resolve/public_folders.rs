@@ -42,15 +42,12 @@ impl PublicPlan {
     pub(super) fn add_mail_enabled(&self, topology: &mut org::config::topology::Topology) {
         for (address, index, mail) in &self.mail_enabled {
             let replicas = &self.replicas[*index];
-            let holders: Vec<ServerId> = replicas.iter().map(|r| self.stores[usize::from(r.0)].server).collect();
+            let first_replica = self.stores[usize::from(replicas[0].0)].server;
             let homes = (0..topology.servers.len() as u16)
                 .map(ServerId)
                 .map(|s| {
-                    if holders.contains(&s) {
-                        return s;
-                    }
-                    let order = org::public_folders::referral::referral_order(topology, s, replicas, None);
-                    order.first().map_or(holders[0], |(home, _)| *home)
+                    let order = org::public_folders::referral::servers_to_try(topology, s, replicas, None);
+                    order.first().copied().unwrap_or(first_replica)
                 })
                 .collect();
             topology.directory.add_public_folder(*address, self.folders[*index], mail.clone(), homes);

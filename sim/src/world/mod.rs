@@ -347,6 +347,13 @@ impl World {
         self.resolved.host(id).to_string()
     }
 
+    /// Whether a client in `site` reaches server `s` now: it runs, in a site joined to
+    /// `site`.
+    pub(super) fn reaches(&self, site: usize, s: ServerId) -> bool {
+        let j = usize::from(s.0);
+        self.machines[j].is_some() && self.wan.connected(site, self.resolved.server_site[j])
+    }
+
     fn site(&self, node: Node) -> usize {
         match node {
             Node::Server(s) => self.resolved.server_site[usize::from(s.0)],

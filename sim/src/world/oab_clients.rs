@@ -85,11 +85,12 @@ impl OabClients {
                 let config = &topology.offline_address_books[usize::from(spec.oab.0)];
                 let folder = config.v4_folder.expect("clients download from an OAB folder");
                 let replicas = topology.public_folders.replicas_of(folder);
-                let own = replicas.iter().map(|r| topology.public_store(*r).server).find(|s| *s == spec.server);
-                let referred = org::public_folders::referral::referral_order(topology, spec.server, &replicas, None);
-                let order = own.into_iter().chain(referred.into_iter().map(|(s, _)| s).filter(|s| *s != spec.server));
+                // Outlook opens the OAB folder as any public folder: its server's custom
+                // referral list applies.
+                let own_store = topology.public_stores.iter().find(|p| p.server == spec.server);
+                let custom = own_store.and_then(|p| p.settings.referrals.as_deref());
                 Population {
-                    order: order.collect(),
+                    order: org::public_folders::referral::servers_to_try(topology, spec.server, &replicas, custom),
                     held: vec![held_at_start(spec.oab); spec.count as usize],
                     busy: vec![false; spec.count as usize],
                     rng: Stream::new(seed, &format!("oab-clients:{}", spec.name)),
@@ -202,11 +203,7 @@ impl World {
             return Err("its server is down");
         }
         let site = self.resolved.server_site[usize::from(home.0)];
-        let reachable = |s: &&ServerId| {
-            let i = usize::from(s.0);
-            self.machines[i].is_some() && self.wan.connected(site, self.resolved.server_site[i])
-        };
-        pop.order.iter().find(reachable).copied().ok_or("no replica reachable")
+        pop.order.iter().copied().find(|s| self.reaches(site, *s)).ok_or("no replica reachable")
     }
 
     /// What `server`'s replica of the OAB's version 4 folder offers now.

@@ -190,10 +190,7 @@ impl ServerNode {
         let home_site = w.resolved.server_site[i];
         for (folder, size_bytes, read) in due {
             if read {
-                let available = |s: ServerId| {
-                    let j = usize::from(s.0);
-                    w.machines[j].is_some() && w.wan.connected(home_site, w.resolved.server_site[j])
-                };
+                let available = |s: ServerId| w.reaches(home_site, s);
                 server.handle_public_read(now, folder, &available);
             } else {
                 // A refusal (the replica left) is traced by the store.
