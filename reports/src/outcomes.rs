@@ -1,7 +1,7 @@
 //! The outcome of every recipient of every message, reconstructed from a trace: a stable
 //! text for snapshot tests and for reading.
 
-use crate::trace_data::{as_str, as_u64, for_each_record};
+use crate::trace_data::{as_str, as_u64, count_oab_record, for_each_record, OabDayRow};
 use crate::{field, ReportError};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -83,62 +83,22 @@ impl Moves {
     }
 }
 
-/// OAB client downloads: per (OAB, run day), the downloads by kind with their bytes,
-/// the WAN bytes by link, the lost and unserved.
-#[derive(Default)]
-struct OabDownloads {
-    by_day: BTreeMap<(String, u64), OabDay>,
-}
-
-#[derive(Default)]
-struct OabDay {
-    /// (count, bytes) of full downloads and of diff chains.
-    full: (u64, u64),
-    diffs: (u64, u64),
-    lost: u64,
-    unserved: u64,
-    wan: BTreeMap<String, u64>,
-}
-
-impl OabDownloads {
-    fn day(&mut self, oab: &str, t: u64) -> &mut OabDay {
-        self.by_day.entry((oab.to_string(), t / 86_400_000)).or_default()
+/// OAB client downloads per (OAB, run day): full and diff downloads with their bytes,
+/// the lost and unserved, the WAN bytes by link.
+fn oab_download_summary(days: &BTreeMap<(String, u64), OabDayRow>) -> String {
+    if days.is_empty() {
+        return String::new();
     }
-
-    fn read(&mut self, event: &str, t: u64, v: &Value) {
-        let oab = v.get("oab").and_then(Value::as_str).unwrap_or_default();
-        let day = self.day(oab, t);
-        match event {
-            "oab_download" => {
-                let bytes = v.get("bytes").and_then(Value::as_u64).unwrap_or(0);
-                let slot =
-                    if v.get("kind").and_then(Value::as_str) == Some("full") { &mut day.full } else { &mut day.diffs };
-                slot.0 += 1;
-                slot.1 += bytes;
-                if let Some(link) = v.get("link").and_then(Value::as_str) {
-                    *day.wan.entry(link.to_string()).or_default() += bytes;
-                }
-            }
-            "oab_download_lost" => day.lost += 1,
-            _ => day.unserved += 1,
-        }
+    let mut out = "offline address book downloads, by run day:\n".to_string();
+    for ((oab, day), d) in days {
+        let wan: Vec<String> = d.wan_bytes.iter().map(|(link, b)| format!("{link} {b} bytes")).collect();
+        let wan = if wan.is_empty() { String::new() } else { format!("; WAN {}", wan.join(", ")) };
+        out.push_str(&format!(
+            "  {oab} day {day}: {} full ({} bytes), {} diffs ({} bytes), {} lost, {} unserved{wan}\n",
+            d.full, d.full_bytes, d.diffs, d.diff_bytes, d.lost, d.unserved
+        ));
     }
-
-    fn summary(&self) -> String {
-        if self.by_day.is_empty() {
-            return String::new();
-        }
-        let mut out = "offline address book downloads, by run day:\n".to_string();
-        for ((oab, day), d) in &self.by_day {
-            let wan: Vec<String> = d.wan.iter().map(|(link, b)| format!("{link} {b} bytes")).collect();
-            let wan = if wan.is_empty() { String::new() } else { format!("; WAN {}", wan.join(", ")) };
-            out.push_str(&format!(
-                "  {oab} day {day}: {} full ({} bytes), {} diffs ({} bytes), {} lost, {} unserved{wan}\n",
-                d.full.0, d.full.1, d.diffs.0, d.diffs.1, d.lost, d.unserved
-            ));
-        }
-        out
-    }
+    out
 }
 
 /// A virtual server come online on another node, and the recipients that waited for it.
@@ -240,7 +200,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut failovers: Vec<Failover> = Vec::new();
     let mut moves = Moves::default();
     let mut oab: Vec<String> = Vec::new();
-    let mut downloads = OabDownloads::default();
+    let mut downloads: BTreeMap<(String, u64), OabDayRow> = BTreeMap::new();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -376,7 +336,9 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
             }
             "move_not_done" => moves.ended(t, &node, "", "not started", 0),
             event if LISTED_EVENTS.contains(&event) => events.push(format!("  {t} ms {node} {}", listed_fields(v))),
-            event @ ("oab_download" | "oab_download_lost" | "oab_client_unserved") => downloads.read(event, t, v),
+            event @ ("oab_download" | "oab_download_lost" | "oab_client_unserved") => {
+                count_oab_record(&mut downloads, t, event, v, trace, n)?;
+            }
             event if event.starts_with("oab_") => oab.push(format!("  {t} ms {node} {}", listed_fields(v))),
             _ => {}
         }
@@ -416,7 +378,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
         out.push_str("offline address books:\n");
         oab.iter().for_each(|line| out.push_str(&format!("{line}\n")));
     }
-    out.push_str(&downloads.summary());
+    out.push_str(&oab_download_summary(&downloads));
     out.push_str(&slow.summary());
     out.push_str(&moves.summary());
     if !failovers.is_empty() {

@@ -22,6 +22,42 @@ pub struct OabDayRow {
     /// Downloads lost on the way, and daily times with nothing to download from.
     pub lost: u64,
     pub unserved: u64,
+    /// Download bytes by WAN link crossed (clients in the replica's site are not listed).
+    pub wan_bytes: BTreeMap<String, u64>,
+}
+
+/// Counts an OAB client record (`oab_download`, `oab_download_lost`,
+/// `oab_client_unserved`) into its OAB's run day in `days`; for a download, returns its
+/// bytes and the network path it took (a WAN link, or `LAN`).
+pub(crate) fn count_oab_record<'v>(
+    days: &mut BTreeMap<(String, u64), OabDayRow>,
+    t: u64,
+    event: &str,
+    v: &'v Value,
+    path: &Path,
+    n: usize,
+) -> Result<Option<(u64, &'v str)>, ReportError> {
+    let day = days.entry((as_str(v, "oab", path, n)?.to_string(), t / 86_400_000)).or_default();
+    match event {
+        "oab_download" => {
+            let bytes = as_u64(v, "bytes", path, n)?;
+            if as_str(v, "kind", path, n)? == "full" {
+                day.full += 1;
+                day.full_bytes += bytes;
+            } else {
+                day.diffs += 1;
+                day.diff_bytes += bytes;
+            }
+            let link = v.get("link").and_then(Value::as_str);
+            if let Some(link) = link {
+                *day.wan_bytes.entry(link.to_string()).or_default() += bytes;
+            }
+            return Ok(Some((bytes, link.unwrap_or("LAN"))));
+        }
+        "oab_download_lost" => day.lost += 1,
+        _ => day.unserved += 1,
+    }
+    Ok(None)
 }
 
 /// One offline address book generation as the report lists it.
@@ -367,22 +403,8 @@ impl TraceData {
     /// An OAB client's download (or its loss, or a day it found nothing): counted per
     /// OAB and run day, its bytes per network path and hour.
     fn oab_download(&mut self, t: u64, r: &Record<'_>) -> Result<(), ReportError> {
-        let day = self.oab_days.entry((r.str("oab")?.to_string(), t / 86_400_000)).or_default();
-        match r.event {
-            "oab_download" => {
-                let bytes = r.u64("bytes")?;
-                if r.str("kind")? == "full" {
-                    day.full += 1;
-                    day.full_bytes += bytes;
-                } else {
-                    day.diffs += 1;
-                    day.diff_bytes += bytes;
-                }
-                let path = r.v.get("link").and_then(Value::as_str).unwrap_or("LAN").to_string();
-                *self.oab_hourly_bytes.entry(path).or_default().entry(t / 3_600_000).or_default() += bytes;
-            }
-            "oab_download_lost" => day.lost += 1,
-            _ => day.unserved += 1,
+        if let Some((bytes, path)) = count_oab_record(&mut self.oab_days, t, r.event, r.v, r.path, r.n)? {
+            *self.oab_hourly_bytes.entry(path.to_string()).or_default().entry(t / 3_600_000).or_default() += bytes;
         }
         Ok(())
     }
