@@ -39,14 +39,14 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    fn object_type(self) -> u32 {
+    pub(super) fn object_type(self) -> u32 {
         match self {
             EntryKind::DistributionList => 8,
             _ => 6,
         }
     }
 
-    fn display_type(self) -> u32 {
+    pub(super) fn display_type(self) -> u32 {
         match self {
             EntryKind::Mailbox => 0,
             EntryKind::DistributionList => 1,

@@ -1,5 +1,6 @@
-//! The compressed OAB file ([MS-OXOAB] 2.8 / libmspack `oabd`): LZX_HDR (version 3.1,
-//! the largest block, the uncompressed size), then blocks, each with its flags (0 stored,
+//! The compressed OAB file ([MS-OXOAB] 2.8 / libmspack `oabd`): LZX_HDR (version 3.1 for
+//! version 4 files, 2.1 for the version 2 and 3a files; the largest block, the
+//! uncompressed size), then blocks, each with its flags (0 stored,
 //! 1 LZX), compressed and uncompressed sizes and the CRC of its uncompressed bytes. An
 //! LZX block is one LZX DELTA stream whose window is the smallest power of two ≥ 2^17
 //! holding the block.
@@ -13,10 +14,20 @@ pub const BLOCK_MAX_BYTES: usize = 262_144;
 const HEADER_BYTES: usize = 16;
 const BLOCK_HEADER_BYTES: usize = 16;
 
-/// Compresses a whole file into the [MS-OXOAB] container.
+/// The container version of version 4 files.
+pub const VERSION_4: (u32, u32) = (3, 1);
+/// The container version of version 2 and 3a files.
+pub const VERSION_2_3: (u32, u32) = (2, 1);
+
+/// Compresses a whole version 4 file into the [MS-OXOAB] container.
 pub fn compress(file: &[u8], params: EncodeParams) -> Vec<u8> {
+    compress_as(VERSION_4, file, params)
+}
+
+/// Compresses a whole file into the container of version `(hi, lo)`.
+pub fn compress_as((hi, lo): (u32, u32), file: &[u8], params: EncodeParams) -> Vec<u8> {
     let mut out = Vec::with_capacity(file.len() / 4 + HEADER_BYTES);
-    for v in [3u32, 1, BLOCK_MAX_BYTES as u32, file.len() as u32] {
+    for v in [hi, lo, BLOCK_MAX_BYTES as u32, file.len() as u32] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     for block in file.chunks(BLOCK_MAX_BYTES) {
@@ -69,10 +80,15 @@ pub(super) fn words<const N: usize>(bytes: &[u8], at: usize) -> Result<[u32; N],
     Ok(std::array::from_fn(|i| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])))
 }
 
-/// Decompresses a compressed OAB file.
+/// Decompresses a compressed version 4 file.
 pub fn decompress(container: &[u8]) -> Result<Vec<u8>, ContainerError> {
+    decompress_as(VERSION_4, container)
+}
+
+/// Decompresses a file compressed in the container of version `version`.
+pub fn decompress_as(version: (u32, u32), container: &[u8]) -> Result<Vec<u8>, ContainerError> {
     let [hi, lo, block_max, target] = words::<4>(container, 0)?;
-    if (hi, lo) != (3, 1) {
+    if (hi, lo) != version {
         return Err(ContainerError::Version { hi, lo });
     }
     let (block_max, mut left) = (block_max as usize, target as usize);

@@ -256,17 +256,18 @@ impl std::fmt::Display for FormatError {
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// A cursor over a file's bytes (shared with the version 2/3a files' reader).
+pub(super) struct Reader<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) at: usize,
 }
 
-impl Reader<'_> {
-    fn error(&self, what: String) -> FormatError {
+impl<'a> Reader<'a> {
+    pub(super) fn error(&self, what: String) -> FormatError {
         FormatError { at: self.at, what }
     }
 
-    fn take(&mut self, n: usize) -> Result<&[u8], FormatError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
         let end = end.ok_or_else(|| self.error(format!("{n} more bytes, the file ends")))?;
         let out = &self.bytes[self.at..end];
@@ -274,12 +275,12 @@ impl Reader<'_> {
         Ok(out)
     }
 
-    fn u32(&mut self) -> Result<u32, FormatError> {
+    pub(super) fn u32(&mut self) -> Result<u32, FormatError> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    fn integer(&mut self) -> Result<u32, FormatError> {
+    pub(super) fn integer(&mut self) -> Result<u32, FormatError> {
         let first = self.take(1)?[0];
         match first {
             0..=0x7F => Ok(u32::from(first)),
@@ -293,12 +294,18 @@ impl Reader<'_> {
         }
     }
 
-    fn text(&mut self) -> Result<String, FormatError> {
-        let rest = &self.bytes[self.at..];
+    /// The bytes of a null-terminated string, without the terminator.
+    pub(super) fn cstr(&mut self) -> Result<&'a [u8], FormatError> {
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
         let len = rest.iter().position(|&b| b == 0).ok_or_else(|| self.error("unterminated string".into()))?;
-        let s = String::from_utf8(rest[..len].to_vec()).map_err(|_| self.error("string is not UTF-8".into()))?;
         self.at += len + 1;
-        Ok(s)
+        Ok(&rest[..len])
+    }
+
+    fn text(&mut self) -> Result<String, FormatError> {
+        let at = self.at;
+        let bytes = self.cstr()?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| FormatError { at, what: "string is not UTF-8".into() })
     }
 
     fn table(&mut self) -> Result<Vec<PropRec>, FormatError> {
