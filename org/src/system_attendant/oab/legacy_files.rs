@@ -695,7 +695,7 @@ mod tests {
                 match what {
                     0 if i < entries.len() => { entries.remove(i); }
                     1 if i < entries.len() => entries[i].display_name = text,
-                    2 if i < entries.len() => entries[i].details[(i % 7) as usize] = text,
+                    2 if i < entries.len() => entries[i].details[i % 7] = text,
                     _ => entries.push(AddressEntry::synthetic("Contoso", 10_000 + i as u32, "contoso.com", "Dept 1")),
                 }
             }
