@@ -285,6 +285,37 @@ fn print_oab(users: u32) {
     println!("  full regeneration    {:>12.3} s", full_s);
     println!("  diff generation      {:>12.3} s", diff_s);
     println!("  diff / full          {:>12.1} %", 100.0 * diff_s / full_s);
+    print_legacy_oab(&day1, &day2, params);
+}
+
+/// The same for one version 3a set: build the five files and compress them, against
+/// the Changes file.
+fn print_legacy_oab(
+    day1: &[org::system_attendant::oab::address_entry::AddressEntry],
+    day2: &[org::system_attendant::oab::address_entry::AddressEntry],
+    params: org::system_attendant::oab::lzx::EncodeParams,
+) {
+    use org::system_attendant::oab::address_entry::record;
+    use org::system_attendant::oab::changes_file::changes;
+    use org::system_attendant::oab::compressed_file::{compress_as, VERSION_2_3};
+    use org::system_attendant::oab::legacy_files::{build, LegacyRecord, LegacyVersion, RecordSet};
+    let set = |day: &[org::system_attendant::oab::address_entry::AddressEntry]| -> RecordSet {
+        day.iter().map(|e| (e.rdn(), LegacyRecord::of(e, &record(e)))).collect()
+    };
+    let v = LegacyVersion::V3a;
+    let (old, wall) = (set(day1), std::time::Instant::now());
+    let new = set(day2);
+    let files = build(v, &new);
+    let set_s = wall.elapsed().as_secs_f64();
+    let packed: u64 = files.files.iter().map(|f| compress_as(VERSION_2_3, f, params).len() as u64).sum();
+    let full_s = wall.elapsed().as_secs_f64();
+    let wall = std::time::Instant::now();
+    let diff = changes(v, &old, &new, 0).map_or(0, |c| compress_as(VERSION_2_3, &c, params).len());
+    let diff_s = wall.elapsed().as_secs_f64();
+    let raw: usize = files.files.iter().map(Vec::len).sum();
+    println!("  version 3a files     {raw:>12} bytes ({packed} compressed), Changes file {diff} bytes compressed");
+    println!("  3a full regeneration {full_s:>12.3} s (of which building the files {set_s:.3} s)");
+    println!("  3a diff generation   {diff_s:>12.3} s");
 }
 
 /// One day per mailbox count, each in a fresh process so its peak RSS is its own.

@@ -821,7 +821,8 @@ server_events! {
     /// The routing group master reviewed a report.
     LinkStateReviewed "link_state_reviewed" { connector: ConnectorId, reported: ConnectorState, verdict: Decision },
     /// OALGen finished a run: it read `records` entries (`read_bytes` over `read_ms`)
-    /// from `gc`; version 4 files (SP2) and what versions 2/3a got (§9).
+    /// from `gc`; version 4 files (SP2) and what versions 2/3a got (§9), with the bytes
+    /// of their compressed full sets and Changes files when the run posted them.
     OabGenerated "oab_generated" {
         oab: OabId,
         gc: DcId,
@@ -837,6 +838,10 @@ server_events! {
         v4_patch_bytes: Option<u64>,
         legacy: LegacyOutcome,
         legacy_sequence: u32,
+        v2_full_bytes: Option<u64>,
+        v2_changes_bytes: Option<u64>,
+        v3a_full_bytes: Option<u64>,
+        v3a_changes_bytes: Option<u64>,
     },
     /// An event OALGen logged during a run (`logged`: its level, kind and details).
     OabEvent "oab_event" { oab: OabId, logged: OabEvent },

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 13;
+pub const TRACE_FORMAT: u32 = 14;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]
@@ -176,6 +176,8 @@ pub enum TraceEvent {
         clients: String,
         client: u32,
         served_by: String,
+        /// The file version (`v2`, `v3a`, `v4`): its own sequence numbers.
+        version: &'static str,
         kind: &'static str,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'static str>,

@@ -10,7 +10,7 @@
 //! restarts (the world hands them back), so a crash costs the run in progress only.
 
 use super::oab::address_entry::AddressEntry;
-use super::oab::distribution::posted;
+use super::oab::distribution::{posted, OabVersion};
 use super::oab::oal_generator::{Generation, OabDefinition, OalGenerator};
 use crate::config::topology::Topology;
 use crate::directory::ad_replication::DcId;
@@ -37,9 +37,16 @@ pub struct OabConfig {
     pub server: ServerId,
     /// Start times of day, in milliseconds since midnight, sorted.
     pub schedule_ms: Vec<u64>,
-    /// Its OFFLINE ADDRESS BOOK folder for version 4, where each run posts its files
-    /// (on the generation server's public store); none: the files stay on the server.
-    pub v4_folder: Option<FolderId>,
+    /// Its OFFLINE ADDRESS BOOK folders by version, where each run posts its files (on
+    /// the generation server's public store); none: the files stay on the server.
+    pub folders: Vec<(OabVersion, FolderId)>,
+}
+
+impl OabConfig {
+    /// The folder of `version`'s files, if it has one.
+    pub fn folder(&self, version: OabVersion) -> Option<FolderId> {
+        self.folders.iter().find(|(v, _)| *v == version).map(|(_, f)| *f)
+    }
 }
 
 /// How long OALGen waits for a GC's page before it fails over [U]: DSAccess's LDAP
@@ -233,8 +240,10 @@ impl OalGeneration {
         let generation = Arc::new(generator.generate(&reading.entries));
         let done = GenerationDone { oab, generator: slot.generator.clone(), generation };
         emit_generation(&mut self.out, oab, &reading, now, &done.generation);
-        if let (Some(v4), Some(folder)) = (&done.generation.v4, self.config(oab).v4_folder) {
-            self.out.to_store(ToStore::PostOabFiles { folder, files: posted(oab, v4) });
+        for (version, files) in posted(oab, &done.generation) {
+            if let Some(folder) = self.config(oab).folder(version) {
+                self.out.to_store(ToStore::PostOabFiles { folder, files });
+            }
         }
         self.out.output(Output::OabGenerated(Box::new(done)));
     }
@@ -267,6 +276,9 @@ fn emit_generation(out: &mut Outbox, oab: OabId, reading: &Reading, now: Instant
         out.emit(ServerEvent::OabEvent { oab, logged: event.clone() });
     }
     let v4 = g.v4.as_ref();
+    let legacy = |i: usize| g.legacy_files.as_ref().map(|l| &l.versions[i]);
+    let full = |i| legacy(i).map(|v| v.full_bytes());
+    let changes = |i| legacy(i).and_then(|v| v.changes.as_ref()).map(|c| c.len() as u64);
     out.emit(ServerEvent::OabGenerated {
         oab,
         gc: reading.gc,
@@ -282,6 +294,10 @@ fn emit_generation(out: &mut Outbox, oab: OabId, reading: &Reading, now: Instant
         v4_patch_bytes: v4.and_then(|v| v.patch.as_ref()).map(|p| p.len() as u64),
         legacy: g.legacy.clone(),
         legacy_sequence: g.legacy_sequence,
+        v2_full_bytes: full(0),
+        v2_changes_bytes: changes(0),
+        v3a_full_bytes: full(1),
+        v3a_changes_bytes: changes(1),
     });
 }
 

@@ -173,15 +173,18 @@ impl Checker {
         let full = generation.v4.as_ref().map(|v| v.full.as_slice());
         let legacy = crate::scenario::LegacyOutcomeKind::of(&generation.legacy);
         self.expectations.oab_generated(now, oab, full, legacy);
-        if let Some(v4) = &generation.v4 {
-            self.oab_clients.generated(now, oab, v4.sequence);
-        }
+        self.oab_clients.generated(now, oab, generation);
     }
 
     /// The OAB client populations as the run starts: (OAB, clients, sequence held).
     pub fn oab_client_populations(
         &mut self,
-        populations: &[(org::system_attendant::oal_generation::OabId, u32, Option<u32>)],
+        populations: &[(
+            org::system_attendant::oal_generation::OabId,
+            org::system_attendant::oab::distribution::OabVersion,
+            u32,
+            Option<u32>,
+        )],
     ) {
         self.oab_clients.populations(populations);
     }

@@ -10,30 +10,47 @@
 use super::*;
 use crate::scenario::Invariant;
 use org::client::offline_address_book::{Download, FullReason, DIFFS_OVER_FULL_DIVISOR};
-use org::system_attendant::oab::compressed_file::decompress;
+use org::system_attendant::oab::changes_file::apply_changes;
+use org::system_attendant::oab::compressed_file::{decompress, decompress_as, VERSION_2_3};
+use org::system_attendant::oab::distribution::OabVersion;
+use org::system_attendant::oab::legacy_files::{build, read, FileSet, LegacyVersion, RecordSet};
+use org::system_attendant::oab::oal_generator::Generation;
 use org::system_attendant::oab::patch_file::apply_patch;
 use org::system_attendant::oal_generation::OabId;
 use org::time::DAY_MS;
 
-/// One sequence's version 4 files as the generation server made them.
+/// One sequence's files of one version as the generation server made them, compressed.
 #[derive(Clone, Debug)]
 pub struct ArchivedFiles {
-    /// The compressed full file.
-    pub compressed: Arc<Vec<u8>>,
-    /// The patch from the sequence before.
-    pub patch: Option<Arc<Vec<u8>>>,
+    /// The full file (version 4) or the five files of the full set (versions 2/3a).
+    pub full: Vec<Arc<Vec<u8>>>,
+    /// The patch or Changes file from the sequence before.
+    pub diff: Option<Arc<Vec<u8>>>,
 }
 
 impl ArchivedFiles {
-    /// The files of a run, shared with it.
-    pub fn of(v4: &org::system_attendant::oab::oal_generator::V4Files) -> ArchivedFiles {
-        ArchivedFiles { compressed: v4.compressed.clone(), patch: v4.patch.clone() }
+    /// The files of a run by version and sequence, shared with it.
+    pub fn of(generation: &Generation) -> Vec<((OabVersion, u32), ArchivedFiles)> {
+        let mut out = Vec::new();
+        if let Some(v4) = &generation.v4 {
+            let files = ArchivedFiles { full: vec![v4.compressed.clone()], diff: v4.patch.clone() };
+            out.push(((OabVersion::V4, v4.sequence), files));
+        }
+        if let Some(legacy) = &generation.legacy_files {
+            for v in &legacy.versions {
+                let files = ArchivedFiles { full: v.full.to_vec(), diff: v.changes.clone() };
+                out.push(((OabVersion::from(v.version), legacy.sequence), files));
+            }
+        }
+        out
     }
 }
 
 /// A completed download, as the client's world saw it.
 pub struct OabDownloadFacts<'a> {
     pub oab: OabId,
+    /// The file version the client downloads.
+    pub version: OabVersion,
     /// The population and the client in it.
     pub population: usize,
     pub client: u32,
@@ -43,34 +60,41 @@ pub struct OabDownloadFacts<'a> {
     /// needed (None: one was missing).
     pub full_bytes: u64,
     pub needed_diff_bytes: Option<u64>,
-    /// The OAB's files by sequence, and the server's newest full file (uncompressed).
-    pub files: &'a BTreeMap<u32, ArchivedFiles>,
+    /// The OAB's files by version and sequence, and the server's newest version 4 full
+    /// file (uncompressed).
+    pub files: &'a BTreeMap<(OabVersion, u32), ArchivedFiles>,
     pub newest_full: Option<(u32, &'a [u8])>,
 }
+
+/// An OAB's files of one version (their own sequence numbers).
+type OabFiles = (OabId, OabVersion);
 
 /// The clients' sequences and each OAB's generations, as the checks follow them.
 #[derive(Default)]
 pub(super) struct OabClientMirror {
-    /// Per population: its OAB, and each client's sequence.
-    held: Vec<(OabId, Vec<Option<u32>>)>,
-    /// Per OAB: (when, newest version 4 sequence) of each generation.
-    generations: BTreeMap<OabId, Vec<(Instant, u32)>>,
-    /// Rebuilds already judged: (OAB, from, to) → the failure, if any.
-    rebuilt: BTreeMap<(OabId, Option<u32>, u32), Option<String>>,
+    /// Per population: its OAB and version, and each client's sequence.
+    held: Vec<(OabFiles, Vec<Option<u32>>)>,
+    /// Per OAB and version: (when, newest sequence) of each generation that posted.
+    generations: BTreeMap<OabFiles, Vec<(Instant, u32)>>,
+    /// Rebuilds already judged: (OAB, version, from, to) → the failure, if any.
+    rebuilt: BTreeMap<(OabId, OabVersion, Option<u32>, u32), Option<String>>,
     /// Downloads judged: full files, diff chains.
     fulls: u64,
     chains: u64,
 }
 
 impl OabClientMirror {
-    /// The populations as the run starts: their OAB, size and the sequence each holds.
-    pub(super) fn populations(&mut self, populations: &[(OabId, u32, Option<u32>)]) {
-        self.held = populations.iter().map(|(oab, n, s)| (*oab, vec![*s; *n as usize])).collect();
+    /// The populations as the run starts: their OAB and version, size and the sequence
+    /// each holds.
+    pub(super) fn populations(&mut self, populations: &[(OabId, OabVersion, u32, Option<u32>)]) {
+        self.held = populations.iter().map(|(oab, v, n, s)| ((*oab, *v), vec![*s; *n as usize])).collect();
     }
 
-    /// A generation made version 4 sequence `sequence` of `oab` (before the run: at 0).
-    pub(super) fn generated(&mut self, now: Instant, oab: OabId, sequence: u32) {
-        self.generations.entry(oab).or_default().push((now, sequence));
+    /// A generation of `oab` posted these versions' sequences (before the run: at 0).
+    pub(super) fn generated(&mut self, now: Instant, oab: OabId, generation: &Generation) {
+        for ((version, sequence), _) in ArchivedFiles::of(generation) {
+            self.generations.entry((oab, version)).or_default().push((now, sequence));
+        }
     }
 
     /// A download completed: judged, then the client holds its new sequence.
@@ -97,8 +121,8 @@ impl OabClientMirror {
             None => self.fulls += 1,
             Some(_) => self.chains += 1,
         }
-        let failure =
-            self.rebuilt.entry((facts.oab, from, to)).or_insert_with(|| rebuild(facts, from, to).err()).clone();
+        let key = (facts.oab, facts.version, from, to);
+        let failure = self.rebuilt.entry(key).or_insert_with(|| rebuild(facts, from, to).err()).clone();
         if let Some(failure) = failure {
             judge.violate(Invariant::OabDownloadApplies, || failure);
         }
@@ -117,33 +141,39 @@ impl OabClientMirror {
 
     /// `oab_clients_current`: each client downloads once every calendar day, so a file
     /// generated on one day reaches every client by the end of the next; at `at`, every
-    /// client of `oab` holds the sequence that was newest at the last midnight a day or
-    /// more before `at`, or a newer one.
+    /// client of `oab` holds the sequence of its version that was newest at the last
+    /// midnight a day or more before `at`, or a newer one.
     pub(super) fn current(&self, oab: OabId, at: Instant, calendar: &org::calendar::Calendar) -> (bool, String) {
         let day_before = Instant(at.as_ms().saturating_sub(DAY_MS));
         let cutoff = Instant(day_before.as_ms() - calendar.ms_of_day(day_before));
-        let generations = self.generations.get(&oab).map(Vec::as_slice).unwrap_or_default();
-        let Some(needed) = generations.iter().rev().find(|(t, _)| *t <= cutoff).map(|(_, s)| *s) else {
-            return (true, "no generation by the last midnight a day before: nothing to be current with".into());
-        };
-        let clients = self.held.iter().filter(|(o, _)| *o == oab).flat_map(|(_, h)| h);
-        let (mut total, mut behind, mut worst) = (0u64, 0u64, None::<Option<u32>>);
-        for held in clients {
-            total += 1;
-            if held.is_none_or(|h| h < needed) {
-                behind += 1;
-                worst = Some(worst.map_or(*held, |w| w.min(*held)));
+        let (mut total, mut behind, mut worst, mut checked) = (0u64, 0u64, None::<String>, Vec::new());
+        for ((o, version), held) in self.held.iter().filter(|((o, _), _)| *o == oab) {
+            let generations = self.generations.get(&(*o, *version)).map(Vec::as_slice).unwrap_or_default();
+            let Some(needed) = generations.iter().rev().find(|(t, _)| *t <= cutoff).map(|(_, s)| *s) else {
+                continue;
+            };
+            checked.push(format!("{} {needed}", version.as_str()));
+            for h in held {
+                total += 1;
+                if h.is_none_or(|h| h < needed) {
+                    behind += 1;
+                    worst.get_or_insert_with(|| {
+                        format!("a {} client holds {} (needs {needed})", version.as_str(), fmt_seq(*h))
+                    });
+                }
             }
         }
-        match worst {
-            None => (
+        checked.dedup();
+        match (checked.is_empty(), worst) {
+            (true, _) => (true, "no generation by the last midnight a day before: nothing to be current with".into()),
+            (false, None) => (
                 true,
-                format!("all {total} client(s) hold sequence {needed} (newest at the midnight a day before) or newer"),
+                format!(
+                    "all {total} client(s) hold the sequence newest at the midnight a day before ({})",
+                    checked.join(", ")
+                ),
             ),
-            Some(w) => {
-                let w = fmt_seq(w);
-                (false, format!("{behind} of {total} client(s) behind sequence {needed}; the furthest holds {w}"))
-            }
+            (false, Some(w)) => (false, format!("{behind} of {total} client(s) behind; {w}")),
         }
     }
 }
@@ -176,21 +206,33 @@ fn full_only_when_needed(facts: &OabDownloadFacts<'_>, held: Option<u32>, judge:
     }
 }
 
-/// Rebuilds what a client holds after downloading from `from` (None: the full file) to
-/// `to`, and compares it with the server's full file of `to`.
+/// Rebuilds what a client holds after downloading from `from` (None: the full files) to
+/// `to`, and compares it with the server's full files of `to`.
 fn rebuild(facts: &OabDownloadFacts<'_>, from: Option<u32>, to: u32) -> Result<(), String> {
-    let files = facts.files;
+    match facts.version.legacy() {
+        None => rebuild_v4(facts, from, to),
+        Some(version) => rebuild_legacy(facts, version, from, to),
+    }
+}
+
+fn archived<'a>(facts: &OabDownloadFacts<'a>, s: u32) -> Result<&'a ArchivedFiles, String> {
+    facts
+        .files
+        .get(&(facts.version, s))
+        .ok_or_else(|| format!("{} sequence {s} was never generated", facts.version.as_str()))
+}
+
+fn rebuild_v4(facts: &OabDownloadFacts<'_>, from: Option<u32>, to: u32) -> Result<(), String> {
     let unpack = |s: u32| -> Result<Vec<u8>, String> {
-        let f = files.get(&s).ok_or_else(|| format!("sequence {s} was never generated"))?;
-        decompress(&f.compressed).map_err(|e| format!("the compressed full file of sequence {s} is broken: {e}"))
+        let f = archived(facts, s)?;
+        decompress(&f.full[0]).map_err(|e| format!("the compressed full file of sequence {s} is broken: {e}"))
     };
     let file = match from {
         None => unpack(to)?,
         Some(from) => {
             let mut file = unpack(from)?;
             for s in from + 1..=to {
-                let patch = files.get(&s).and_then(|f| f.patch.as_ref());
-                let patch = patch.ok_or_else(|| format!("no patch to sequence {s}"))?;
+                let patch = archived(facts, s)?.diff.as_ref().ok_or_else(|| format!("no patch to sequence {s}"))?;
                 file = apply_patch(&file, patch)
                     .map_err(|e| format!("the patch to sequence {s} does not apply to sequence {}: {e}", s - 1))?;
             }
@@ -205,14 +247,62 @@ fn rebuild(facts: &OabDownloadFacts<'_>, from: Option<u32>, to: u32) -> Result<(
             &unpacked
         }
     };
+    compare(&file, expected, from, &format!("the server's full file of sequence {to}"))
+}
+
+/// Versions 2/3a: the full set of `from` read back into records, each Changes file
+/// applied in order, the files built again and compared with the server's set of `to`.
+fn rebuild_legacy(
+    facts: &OabDownloadFacts<'_>,
+    version: LegacyVersion,
+    from: Option<u32>,
+    to: u32,
+) -> Result<(), String> {
+    let unpack = |s: u32| -> Result<FileSet, String> {
+        let f = archived(facts, s)?;
+        let files: Result<Vec<Vec<u8>>, String> = f
+            .full
+            .iter()
+            .zip(version.file_names())
+            .map(|(c, name)| {
+                decompress_as(VERSION_2_3, c).map_err(|e| format!("{name} of sequence {s} is broken: {e}"))
+            })
+            .collect();
+        let files: [Vec<u8>; 5] = files?.try_into().map_err(|_| format!("sequence {s} lacks files of its set"))?;
+        Ok(FileSet { files })
+    };
+    let held = |s: u32| -> Result<RecordSet, String> {
+        read(version, &unpack(s)?).map_err(|(file, e)| format!("{file} of sequence {s} does not read: {e}"))
+    };
+    let files = match from {
+        // A full download: read into the client's records and its indexes built again.
+        None => build(version, &held(to)?),
+        Some(from) => {
+            let mut set = held(from)?;
+            for s in from + 1..=to {
+                let diff =
+                    archived(facts, s)?.diff.as_ref().ok_or_else(|| format!("no Changes file to sequence {s}"))?;
+                let changes =
+                    decompress_as(VERSION_2_3, diff).map_err(|e| format!("the Changes file to {s} is broken: {e}"))?;
+                set = apply_changes(version, &set, &changes).map_err(|e| {
+                    format!("the Changes file to sequence {s} does not apply to sequence {}: {e}", s - 1)
+                })?;
+            }
+            build(version, &set)
+        }
+    };
+    let expected = unpack(to)?;
+    for ((mine, theirs), name) in files.files.iter().zip(&expected.files).zip(version.file_names()) {
+        compare(mine, theirs, from, &format!("the server's {name} of sequence {to}"))?;
+    }
+    Ok(())
+}
+
+fn compare(file: &[u8], expected: &[u8], from: Option<u32>, what: &str) -> Result<(), String> {
     if file == expected {
         return Ok(());
     }
     let at = file.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(file.len().min(expected.len()));
     let how = from.map_or_else(|| "the full file".to_string(), |f| format!("the diffs from sequence {f}"));
-    Err(format!(
-        "{how} rebuilt {} bytes that differ from the server's full file of sequence {to} ({} bytes) at byte {at}",
-        file.len(),
-        expected.len()
-    ))
+    Err(format!("{how} rebuilt {} bytes that differ from {what} ({} bytes) at byte {at}", file.len(), expected.len()))
 }

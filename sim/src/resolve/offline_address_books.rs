@@ -8,7 +8,7 @@ use crate::scenario::OfflineAddressBookDef;
 use org::directory::global_catalog::LegacyDnNaming;
 use org::public_folders::cn_set::ReplicaId;
 use org::public_folders::replication_message::{FolderId, FolderProps};
-use org::system_attendant::oab::distribution::V4_FOLDER;
+use org::system_attendant::oab::distribution::OabVersion;
 use org::system_attendant::oab::oal_generator::OabDefinition;
 use org::system_attendant::oab::property_limits::PropertyLimits;
 use org::system_attendant::oal_generation::{OabConfig, OabId};
@@ -51,9 +51,9 @@ impl Resolver<'_> {
         if configs.len() == oabs.len() {
             for (i, (o, config)) in oabs.iter().zip(&mut configs).enumerate() {
                 let at = list.index(i);
-                config.v4_folder = self.oab_folder(o, config, org, public, &at, &mut folder_paths);
+                config.folders = self.oab_folders(o, config, org, public, &at, &mut folder_paths);
                 let oab = OabId(i as u16);
-                clients.extend(self.oab_clients(o, oab, config.v4_folder.is_some(), org, &at));
+                clients.extend(self.oab_clients(o, oab, &config.folders, org, &at));
                 if o.generated_before_start {
                     before_start.push(oab);
                 }
@@ -72,10 +72,11 @@ impl Resolver<'_> {
         OabPlan { configs, naming, folder_paths, clients, before_start }
     }
 
-    /// The OAB's folder for version 4 under OFFLINE ADDRESS BOOK, replicated to the
-    /// generation server's public store and the listed ones; none when the generation
-    /// server has no public store and nothing asks for the folder.
-    fn oab_folder(
+    /// The OAB's folders under OFFLINE ADDRESS BOOK, one per version its server makes
+    /// (2 and 3a; 4 from SP2), replicated to the generation server's public store and
+    /// the listed ones; none when the generation server has no public store and nothing
+    /// asks for the folders.
+    fn oab_folders(
         &mut self,
         o: &OfflineAddressBookDef,
         config: &OabConfig,
@@ -83,7 +84,7 @@ impl Resolver<'_> {
         public: &mut PublicPlan,
         at: &JsonPath,
         paths: &mut Vec<(FolderId, String)>,
-    ) -> Option<FolderId> {
+    ) -> Vec<(OabVersion, FolderId)> {
         let own = public.stores.iter().position(|s| s.server == config.server);
         let needed = !o.replicas.is_empty() || !o.clients.is_empty() || o.generated_before_start;
         let Some(own) = own else {
@@ -95,16 +96,8 @@ impl Resolver<'_> {
                 );
                 self.error(&at.key("server"), message);
             }
-            return None;
+            return Vec::new();
         };
-        if org.server_configs[usize::from(config.server.0)].version < ExchangeVersion::Exchange2003Sp2 {
-            if needed {
-                let message = "clients and replicas are of the version 4 files, which only an SP2 generation server \
-                               makes (pre-SP2 Outlook with versions 2/3a is not modelled yet)";
-                self.error(&at.key("server"), message);
-            }
-            return None;
-        }
         let mut replicas = match o.replicas.is_empty() {
             true => Vec::new(),
             false => self.replica_list(&o.replicas, public, &at.key("replicas")),
@@ -135,9 +128,15 @@ impl Resolver<'_> {
         };
         let oab = public.setup.folder(folder(o.name.clone(), Some(root)));
         paths.push((oab, format!("{OAB_ROOT}/{}", o.name)));
-        let v4 = public.setup.folder(folder(V4_FOLDER.to_string(), Some(oab)));
-        paths.push((v4, format!("{OAB_ROOT}/{}/{V4_FOLDER}", o.name)));
-        Some(v4)
+        let sp2 = org.server_configs[usize::from(config.server.0)].version >= ExchangeVersion::Exchange2003Sp2;
+        let versions = [OabVersion::V2, OabVersion::V3a, OabVersion::V4];
+        let mut out = Vec::new();
+        for version in versions.into_iter().filter(|v| sp2 || *v != OabVersion::V4) {
+            let id = public.setup.folder(folder(version.folder().to_string(), Some(oab)));
+            paths.push((id, format!("{OAB_ROOT}/{}/{}", o.name, version.folder())));
+            out.push((version, id));
+        }
+        out
     }
 
     /// The OAB's client populations: on mailbox servers, with a folder to download from.
@@ -145,10 +144,11 @@ impl Resolver<'_> {
         &mut self,
         o: &OfflineAddressBookDef,
         oab: OabId,
-        has_folder: bool,
+        folders: &[(OabVersion, FolderId)],
         org: &Org,
         at: &JsonPath,
     ) -> Vec<OabClientSpec> {
+        use crate::scenario::OutlookVersion;
         let mut out = Vec::new();
         for (k, c) in o.clients.iter().enumerate() {
             let at = at.key("clients").index(k);
@@ -156,9 +156,16 @@ impl Resolver<'_> {
             if !(1..=100_000).contains(&c.count) {
                 self.error(&at.key("count"), "expected 1 to 100000 clients");
             }
-            if let (Some(server), true) = (server, has_folder) {
-                let name = format!("{} @ {}", o.name, c.server);
-                out.push(OabClientSpec { oab, server: ServerId(server as u16), count: c.count, name });
+            let has_v4 = folders.iter().any(|(v, _)| *v == OabVersion::V4);
+            let (version, label) = match c.outlook {
+                OutlookVersion::Outlook2003Sp2 if has_v4 => (OabVersion::V4, ""),
+                OutlookVersion::Outlook2003Sp2 => (OabVersion::V3a, ""),
+                OutlookVersion::Outlook2003 => (OabVersion::V3a, " (Outlook 2003)"),
+                OutlookVersion::Outlook2002 => (OabVersion::V2, " (Outlook 2002)"),
+            };
+            if let (Some(server), false) = (server, folders.is_empty()) {
+                let name = format!("{} @ {}{label}", o.name, c.server);
+                out.push(OabClientSpec { oab, server: ServerId(server as u16), count: c.count, version, name });
             }
         }
         out
@@ -215,7 +222,7 @@ impl Resolver<'_> {
             limits,
             mass_change_pct: o.mass_change_pct,
         };
-        Some(OabConfig { definition, server, schedule_ms, v4_folder: None })
+        Some(OabConfig { definition, server, schedule_ms, folders: Vec::new() })
     }
 }
 
@@ -246,8 +253,9 @@ pub(super) fn pregenerate(
         let config = &topology.offline_address_books[usize::from(oab.0)];
         let mut generator = OalGenerator::new(config.definition.clone());
         let generation = generator.generate(&entries);
-        if let (Some(v4), Some(folder)) = (&generation.v4, config.v4_folder) {
-            for (file, size_bytes) in posted(oab, v4) {
+        for (version, files) in posted(oab, &generation) {
+            let Some(folder) = config.folder(version) else { continue };
+            for (file, size_bytes) in files {
                 setup.item(folder, ItemProps { size_bytes, oab_file: Some(file) });
             }
         }

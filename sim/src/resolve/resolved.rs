@@ -726,7 +726,9 @@ pub struct OabClientSpec {
     pub server: ServerId,
     /// How many.
     pub count: u32,
-    /// `OAB @ server`, as traces name it.
+    /// The OAB file version their Outlook downloads.
+    pub version: org::system_attendant::oab::distribution::OabVersion,
+    /// `OAB @ server` (with the Outlook version unless 2003 SP2), as traces name it.
     pub name: String,
 }
 

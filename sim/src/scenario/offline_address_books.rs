@@ -42,14 +42,16 @@ pub struct OfflineAddressBookDef {
     /// the first run makes a diff. Off: the first run makes the first full file.
     #[serde(default)]
     pub generated_before_start: bool,
-    /// Cached-mode Outlook 2003 SP2 clients of this OAB (version 4 files).
+    /// Cached-mode Outlook clients of this OAB.
     #[serde(default)]
     pub clients: Vec<OabClientsDef>,
 }
 
-/// A population of cached-mode Outlook 2003 SP2 clients: each downloads the OAB once a
-/// day at a random time from the nearest replica its server refers it to — the diffs it
-/// needs, or the full file when they add up to more than an eighth of it (§9).
+/// A population of cached-mode Outlook clients: each downloads the OAB once a day at a
+/// random time from the nearest replica its server refers it to — the diffs it needs,
+/// or the full files when they add up to more than an eighth of them or one is missing
+/// (§9). Outlook 2003 SP2 uses version 4 files where the generation server is SP2 (else
+/// 3a), Outlook 2003 version 3a, Outlook 2002 version 2.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OabClientsDef {
@@ -59,6 +61,24 @@ pub struct OabClientsDef {
     /// How many clients (1 to 100,000).
     #[schemars(range(min = 1, max = 100000))]
     pub count: u32,
+    /// Their Outlook: `2003_sp2` (the default), `2003` or `2002`.
+    #[serde(default)]
+    pub outlook: OutlookVersion,
+}
+
+/// An Outlook version, as its OAB downloads differ (§9, §10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OutlookVersion {
+    /// Outlook 2002 (and 97 to 2000): version 2 files.
+    #[serde(rename = "2002")]
+    Outlook2002,
+    /// Outlook 2003 before SP2: version 3a files.
+    #[serde(rename = "2003")]
+    Outlook2003,
+    /// Outlook 2003 SP2: version 4 from an SP2 server, 3a from an earlier one.
+    #[default]
+    #[serde(rename = "2003_sp2")]
+    Outlook2003Sp2,
 }
 
 /// SP2's per-property-type size limits on OAB records.

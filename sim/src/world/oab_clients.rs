@@ -1,6 +1,7 @@
-//! Cached-mode Outlook 2003 SP2 clients of the offline address books (EXCHANGE2003.md
-//! §9, §10). Each client downloads once a day at a random time from the nearest replica
-//! of its OAB's version 4 folder that it can reach — its server's own public store
+//! Cached-mode Outlook clients of the offline address books (EXCHANGE2003.md §9, §10).
+//! Each client downloads once a day at a random time from the nearest replica of its
+//! OAB's folder of its version (4 for Outlook 2003 SP2 with an SP2 server, 3a for
+//! Outlook 2003, 2 for Outlook 2002) that it can reach — its server's own public store
 //! first, then by routing cost, as a public folder referral — whatever that replica
 //! offers: the chain of diffs from the sequence it holds, or the full file. The bytes
 //! cross the network between the replica's site and the client's (its server's site),
@@ -12,7 +13,7 @@
 use super::*;
 use crate::checks::oab_clients::OabDownloadFacts;
 use org::client::offline_address_book::{choose_with, Download, FullReason, Offered};
-use org::system_attendant::oab::distribution::offered;
+use org::system_attendant::oab::distribution::{offered, OabVersion};
 use org::system_attendant::oal_generation::OabId;
 use org::time::DAY_MS;
 
@@ -74,16 +75,20 @@ pub(super) struct OabClients {
 }
 
 impl OabClients {
-    /// The populations, each client holding `held_at_start` of its OAB; replicas
-    /// ordered from each population's server.
-    pub(super) fn new(resolved: &Resolved, seed: u64, held_at_start: &dyn Fn(OabId) -> Option<u32>) -> Self {
+    /// The populations, each client holding `held_at_start` of its OAB and version;
+    /// replicas ordered from each population's server.
+    pub(super) fn new(
+        resolved: &Resolved,
+        seed: u64,
+        held_at_start: &dyn Fn(OabId, OabVersion) -> Option<u32>,
+    ) -> Self {
         let topology = &resolved.topology;
         let populations = resolved
             .oab_clients
             .iter()
             .map(|spec| {
                 let config = &topology.offline_address_books[usize::from(spec.oab.0)];
-                let folder = config.v4_folder.expect("clients download from an OAB folder");
+                let folder = config.folder(spec.version).expect("clients download from an OAB folder");
                 let replicas = topology.public_folders.replicas_of(folder);
                 // Outlook opens the OAB folder as any public folder: its server's custom
                 // referral list applies.
@@ -91,7 +96,7 @@ impl OabClients {
                 let custom = own_store.and_then(|p| p.settings.referrals.as_deref());
                 Population {
                     order: org::public_folders::referral::servers_to_try(topology, spec.server, &replicas, custom),
-                    held: vec![held_at_start(spec.oab); spec.count as usize],
+                    held: vec![held_at_start(spec.oab, spec.version); spec.count as usize],
                     busy: vec![false; spec.count as usize],
                     rng: Stream::new(seed, &format!("oab-clients:{}", spec.name)),
                     spec: spec.clone(),
@@ -101,9 +106,10 @@ impl OabClients {
         OabClients { populations }
     }
 
-    /// (OAB, clients, sequence held) of each population, for the checks.
-    pub(super) fn census(&self) -> Vec<(OabId, u32, Option<u32>)> {
-        self.populations.iter().map(|p| (p.spec.oab, p.spec.count, p.held.first().copied().flatten())).collect()
+    /// (OAB, version, clients, sequence held) of each population, for the checks.
+    pub(super) fn census(&self) -> Vec<(OabId, OabVersion, u32, Option<u32>)> {
+        let held = |p: &Population| p.held.first().copied().flatten();
+        self.populations.iter().map(|p| (p.spec.oab, p.spec.version, p.spec.count, held(p))).collect()
     }
 }
 
@@ -117,13 +123,13 @@ impl World {
         for p in &self.resolved.oab_pregenerated {
             let mut generator = p.generator.clone();
             org::system_attendant::oal_generation::plant_bugs(Arc::make_mut(&mut generator), &topology);
-            if let Some(v4) = &p.generation.v4 {
-                held.insert(p.oab, v4.sequence);
+            for ((version, sequence), _) in crate::checks::oab_clients::ArchivedFiles::of(&p.generation) {
+                held.insert((p.oab, version), sequence);
             }
             self.checker.oab_generated(Instant::ZERO, p.oab, &p.generation);
             self.oab.pregenerated(p.server, p.oab, generator, p.generation.clone());
         }
-        self.oab_clients = OabClients::new(&self.resolved, self.seed, &|oab| held.get(&oab).copied());
+        self.oab_clients = OabClients::new(&self.resolved, self.seed, &|oab, v| held.get(&(oab, v)).copied());
         self.checker.oab_client_populations(&self.oab_clients.census());
         for p in &self.oab_clients.populations {
             self.oab.downloads(p.spec.oab).clients += u64::from(p.spec.count);
@@ -155,12 +161,12 @@ impl World {
         if pop.busy[client as usize] {
             return;
         }
-        let (oab, home) = (pop.spec.oab, pop.spec.server);
+        let (oab, version, home) = (pop.spec.oab, pop.spec.version, pop.spec.server);
         let served = match self.oab_replica(population) {
             Ok(served) => served,
             Err(reason) => return self.oab_unserved(now, population, client, reason),
         };
-        let Some(offer) = self.oab_offer(oab, served) else {
+        let Some(offer) = self.oab_offer(oab, version, served) else {
             return self.oab_unserved(now, population, client, "the replica holds no OAB file yet");
         };
         let held = self.oab_clients.populations[population as usize].held[client as usize];
@@ -206,13 +212,13 @@ impl World {
         pop.order.iter().copied().find(|s| self.reaches(site, *s)).ok_or("no replica reachable")
     }
 
-    /// What `server`'s replica of the OAB's version 4 folder offers now.
-    fn oab_offer(&self, oab: OabId, server: ServerId) -> Option<Offered> {
-        let folder = self.resolved.topology.offline_address_books[usize::from(oab.0)].v4_folder?;
+    /// What `server`'s replica of the OAB's folder of `version` offers now.
+    fn oab_offer(&self, oab: OabId, version: OabVersion, server: ServerId) -> Option<Offered> {
+        let folder = self.resolved.topology.offline_address_books[usize::from(oab.0)].folder(version)?;
         let store = self.machines[usize::from(server.0)].as_ref()?.public_store()?;
         let replica = store.folders().get(&folder)?;
         let files = replica.items.live().filter_map(|(_, p)| p.oab_file.as_ref().map(|f| (f, p.size_bytes)));
-        offered(oab, files)
+        offered(oab, version, files)
     }
 
     fn oab_unserved(&mut self, now: Instant, population: u32, client: u32, reason: &'static str) {
@@ -256,6 +262,7 @@ impl World {
             clients: spec.name,
             client: d.client,
             served_by,
+            version: spec.version.as_str(),
             kind,
             reason,
             from_sequence: from,
@@ -282,6 +289,7 @@ impl World {
         let newest = last.map(|v4| (v4.sequence, v4.full.as_slice()));
         let facts = OabDownloadFacts {
             oab,
+            version: self.oab_clients.populations[population].spec.version,
             population,
             client: d.client,
             download: &d.download,

@@ -4,6 +4,7 @@
 //! `orgsim oab` writes out).
 
 use super::*;
+use org::system_attendant::oab::distribution::OabVersion;
 use org::system_attendant::oab::oal_generator::{Generation, LegacyOutcome, OalGenerator};
 use org::system_attendant::oal_generation::{GenerationDone, OabId};
 
@@ -30,6 +31,15 @@ pub struct OabRun {
     pub v4_patch_bytes: Option<u64>,
     /// What versions 2 and 3a got.
     pub legacy: LegacyOutcome,
+    /// The compressed full sets and Changes files of versions 2 and 3a, bytes (a run
+    /// that posted them).
+    pub v2_full_bytes: Option<u64>,
+    /// See `v2_full_bytes`.
+    pub v2_changes_bytes: Option<u64>,
+    /// See `v2_full_bytes`.
+    pub v3a_full_bytes: Option<u64>,
+    /// See `v2_full_bytes`.
+    pub v3a_changes_bytes: Option<u64>,
     /// Events OALGen logged: warnings, information, errors.
     pub warnings: usize,
     /// See `warnings`.
@@ -71,8 +81,8 @@ pub(super) struct OabState {
     /// Each OAB's last run, with when it finished (ms).
     pub(super) last: Vec<Option<(u64, Arc<Generation>)>>,
     pub(super) totals: OabTotals,
-    /// Each OAB's version 4 files by sequence (what clients download, for the checks).
-    pub(super) archive: Vec<BTreeMap<u32, crate::checks::oab_clients::ArchivedFiles>>,
+    /// Each OAB's files by version and sequence (what clients download, for the checks).
+    pub(super) archive: Vec<BTreeMap<(OabVersion, u32), crate::checks::oab_clients::ArchivedFiles>>,
 }
 
 impl OabState {
@@ -103,11 +113,9 @@ impl OabState {
         self.totals.offline_address_books[usize::from(oab.0)].downloads.get_or_insert_with(Default::default)
     }
 
-    /// Keeps a run's version 4 files for the checks of client downloads.
+    /// Keeps a run's files for the checks of client downloads.
     fn archive(&mut self, oab: OabId, generation: &Generation) {
-        if let Some(v4) = &generation.v4 {
-            self.archive[usize::from(oab.0)].insert(v4.sequence, crate::checks::oab_clients::ArchivedFiles::of(v4));
-        }
+        self.archive[usize::from(oab.0)].extend(crate::checks::oab_clients::ArchivedFiles::of(generation));
     }
 
     /// An OAB generated before the run began: its generator is on its server's disk, its
@@ -134,6 +142,9 @@ impl OabState {
         let g = &done.generation;
         let v4 = g.v4.as_ref();
         let level = |l: &str| g.events.iter().filter(|e| e.level() == l).count();
+        let legacy = |i: usize| g.legacy_files.as_ref().map(|l| &l.versions[i]);
+        let full = |i| legacy(i).map(|v| v.full_bytes());
+        let changes = |i| legacy(i).and_then(|v| v.changes.as_ref()).map(|c| c.len() as u64);
         self.totals.offline_address_books[usize::from(done.oab.0)].runs.push(OabRun {
             at_s: now_ms as f64 / 1_000.0,
             records: g.records,
@@ -145,6 +156,10 @@ impl OabState {
             v4_compressed_bytes: v4.map(|v| v.compressed.len() as u64),
             v4_patch_bytes: v4.and_then(|v| v.patch.as_ref()).map(|p| p.len() as u64),
             legacy: g.legacy.clone(),
+            v2_full_bytes: full(0),
+            v2_changes_bytes: changes(0),
+            v3a_full_bytes: full(1),
+            v3a_changes_bytes: changes(1),
             warnings: level("warning"),
             information: level("information"),
             errors: level("error"),

@@ -126,23 +126,23 @@ fn a_post_reaches_the_other_replicas_on_the_next_cycle() {
 
 #[test]
 fn oab_files_replicate_and_supersede_the_older_ones() {
-    use crate::system_attendant::oab::distribution::{OabFile, OabFileKind, PATCHES_KEPT};
+    use crate::system_attendant::oab::distribution::{OabFile, OabFileKind, OabVersion, PATCHES_KEPT};
     use crate::system_attendant::oal_generation::OabId;
     let (setup, folder) = one_folder(&[0, 1]);
     let mut net = Net::new(2, &setup);
-    let file = |kind, sequence| OabFile { oab: OabId(0), kind, sequence };
+    let file = |kind, sequence| OabFile { oab: OabId(0), version: OabVersion::V4, kind, sequence };
     let held = |net: &Net, store: usize| -> Vec<(OabFileKind, u32)> {
         let items = &net.stores[store].folders()[&folder].items;
         items.live().filter_map(|(_, p)| p.oab_file.map(|f| (f.kind, f.sequence))).collect()
     };
-    net.stores[0].post_oab_files(Instant(1), folder, &[(file(OabFileKind::V4Full, 1), 9_000)]).unwrap();
+    net.stores[0].post_oab_files(Instant(1), folder, &[(file(OabFileKind::Full, 1), 9_000)]).unwrap();
     let last = PATCHES_KEPT + 2;
     for sequence in 2..=last {
-        let files = [(file(OabFileKind::V4Full, sequence), 9_000), (file(OabFileKind::V4Patch, sequence), 100)];
+        let files = [(file(OabFileKind::Full, sequence), 9_000), (file(OabFileKind::Diff, sequence), 100)];
         net.stores[0].post_oab_files(Instant(u64::from(sequence)), folder, &files).unwrap();
     }
-    let mut expected = vec![(OabFileKind::V4Full, last)];
-    expected.extend((last + 1 - PATCHES_KEPT..=last).map(|s| (OabFileKind::V4Patch, s)));
+    let mut expected = vec![(OabFileKind::Full, last)];
+    expected.extend((last + 1 - PATCHES_KEPT..=last).map(|s| (OabFileKind::Diff, s)));
     let mut on_0 = held(&net, 0);
     on_0.sort();
     assert_eq!(on_0, expected, "one full file and the last {PATCHES_KEPT} patches");

@@ -168,7 +168,7 @@ impl LegacyRecord {
                 Some((unicode_tag(schema[i].tag), value))
             })
             .collect();
-        LegacyRecord {
+        let mut out = LegacyRecord {
             display_name: text(1),
             parent_dn: format!("{parent}/"),
             rdn: rdn.to_owned(),
@@ -180,7 +180,13 @@ impl LegacyRecord {
             details,
             display_type: entry.kind.display_type() as u8,
             object_type: entry.kind.object_type() as u8,
+        };
+        // A details record's size is 16 bits (B2_REC cbDetails): the last properties go
+        // when it would not fit (UTF-8 is never shorter than version 2's Latin-1).
+        while out.details_bytes(LegacyVersion::V3a).len() > usize::from(u16::MAX) {
+            out.details.pop();
         }
+        out
     }
 
     /// The key a record set holds it by (an entry's `rdn()`).

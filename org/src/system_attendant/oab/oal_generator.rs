@@ -14,8 +14,10 @@
 //! Clients track a sequence number per version and ask for the diffs from theirs + 1.
 
 use super::address_entry::{header_schema, object_schema, record, AddressEntry};
-use super::compressed_file::compress;
+use super::changes_file::changes;
+use super::compressed_file::{compress, compress_as, VERSION_2_3};
 use super::full_details::{FullDetails, PropValue, Record};
+use super::legacy_files::{build, LegacyRecord, LegacyVersion, RecordSet};
 use super::lzx::EncodeParams;
 use super::patch_file::{make_patch, Unit};
 use super::property_limits::PropertyLimits;
@@ -116,11 +118,40 @@ pub struct V4Files {
     pub patch: Option<Arc<Vec<u8>>>,
 }
 
+/// One version's files of a version 2/3a run, compressed (the 2.1 container).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyVersionFiles {
+    /// Version 2 or 3a.
+    pub version: LegacyVersion,
+    /// The five files of the full set, in `LegacyVersion::file_names` order.
+    pub full: [Arc<Vec<u8>>; 5],
+    /// The Changes file from the previous sequence (a run that made the diff).
+    pub changes: Option<Arc<Vec<u8>>>,
+}
+
+impl LegacyVersionFiles {
+    /// The bytes of the full set (what a full download costs).
+    pub fn full_bytes(&self) -> u64 {
+        self.full.iter().map(|f| f.len() as u64).sum()
+    }
+}
+
+/// The version 2 and 3a files of a run that posts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyFiles {
+    /// Their sequence number.
+    pub sequence: u32,
+    /// Version 2, then 3a.
+    pub versions: [LegacyVersionFiles; 2],
+}
+
 /// What one run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generation {
     /// Version 4 files (SP2 servers only).
     pub v4: Option<V4Files>,
+    /// Version 2 and 3a files (none on a run that posts nothing for them).
+    pub legacy_files: Option<LegacyFiles>,
     /// What happened to versions 2 and 3a, and their sequence after the run.
     pub legacy: LegacyOutcome,
     /// The version 2/3a sequence number clients are brought to.
@@ -220,6 +251,8 @@ pub struct OalGenerator {
     legacy: Option<Arc<BTreeMap<String, AddressEntry>>>,
     legacy_lists: Vec<String>,
     legacy_sequence: u32,
+    /// The records of the last posted version 2/3a files (the Changes file's base).
+    legacy_set: Option<Arc<RecordSet>>,
     params: EncodeParams,
     /// Planted bug `oab-sp1-rules-on-sp2`.
     sp1_rules_on_sp2: bool,
@@ -237,6 +270,7 @@ impl OalGenerator {
             legacy: None,
             legacy_lists: Vec::new(),
             legacy_sequence: 0,
+            legacy_set: None,
             params: EncodeParams::default(),
             sp1_rules_on_sp2: false,
             patch_against_first: false,
@@ -277,13 +311,16 @@ impl OalGenerator {
                 events.push(OabEvent::DiffFailed { reason: reason.clone(), posted_full });
             }
         }
+        let mut legacy_files = None;
         if !matches!(legacy, LegacyOutcome::NoUpdate { .. }) {
             self.legacy = Some(Arc::new(by_rdn.iter().map(|(k, e)| (k.clone(), (*e).clone())).collect()));
             self.legacy_lists = self.definition.address_lists.clone();
             self.legacy_sequence += 1;
+            legacy_files = Some(self.generate_legacy(&by_rdn, matches!(legacy, LegacyOutcome::Diff), sp2));
         }
         Generation {
             v4,
+            legacy_files,
             legacy,
             legacy_sequence: self.legacy_sequence,
             events,
@@ -314,6 +351,38 @@ impl OalGenerator {
             self.v4 = Some(Arc::new(built));
         }
         V4Files { sequence: self.v4_sequence, full, compressed, patch }
+    }
+
+    /// The version 2/3a files of the records now (limited as version 4's on SP2), and
+    /// their Changes files when the run makes the diff.
+    fn generate_legacy(&mut self, by_rdn: &BTreeMap<String, &AddressEntry>, diff: bool, sp2: bool) -> LegacyFiles {
+        let schema = object_schema();
+        let set: RecordSet = by_rdn
+            .iter()
+            .map(|(key, entry)| {
+                let mut r = record(entry);
+                if sp2 {
+                    self.definition.limits.apply(&schema, &mut r);
+                }
+                (key.clone(), LegacyRecord::of(entry, &r))
+            })
+            .collect();
+        let versions = LegacyVersion::ALL.map(|version| {
+            let files = build(version, &set);
+            let serial =
+                u32::from_le_bytes([files.files[0][4], files.files[0][5], files.files[0][6], files.files[0][7]]);
+            let previous = self.legacy_set.as_ref().filter(|_| diff);
+            let changes = previous.and_then(|old| changes(version, old, &set, serial));
+            debug_assert_eq!(changes.is_some(), diff, "a diff run's parents and domains are all known");
+            let pack = |f: &[u8]| Arc::new(compress_as(VERSION_2_3, f, self.params));
+            LegacyVersionFiles {
+                version,
+                full: files.files.each_ref().map(|f| pack(f)),
+                changes: changes.map(|c| pack(&c)),
+            }
+        });
+        self.legacy_set = Some(Arc::new(set));
+        LegacyFiles { sequence: self.legacy_sequence, versions }
     }
 
     fn legacy_outcome(&self, by_rdn: &BTreeMap<String, &AddressEntry>, sp2: bool) -> LegacyOutcome {

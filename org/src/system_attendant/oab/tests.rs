@@ -1,8 +1,10 @@
 //! The generator's rules by version, and its files read back.
 
 use super::address_entry::AddressEntry;
-use super::compressed_file::decompress;
+use super::changes_file::apply_changes;
+use super::compressed_file::{decompress, decompress_as, VERSION_2_3};
 use super::full_details::{FullDetails, PropValue};
+use super::legacy_files::{read, FileSet, RecordSet};
 use super::oal_generator::*;
 use super::patch_file::apply_patch;
 use super::property_limits::PropertyLimits;
@@ -152,6 +154,55 @@ fn values_over_the_limits_are_logged() {
     assert_eq!(g.events.iter().filter(|e| matches!(e, OabEvent::RecordAltered { .. })).count(), 3);
     let parsed = FullDetails::parse(&g.v4.expect("v4").full).expect("reads");
     assert!(parsed.records.iter().all(|r| matches!(&r[13], Some(PropValue::MultiText(v)) if v.len() == 1)));
+}
+
+/// The client's side of versions 2/3a: the five files of a set decompressed and read.
+fn held_set(v: &LegacyVersionFiles) -> RecordSet {
+    let files = v.full.each_ref().map(|c| decompress_as(VERSION_2_3, c).expect("2.1 container"));
+    read(v.version, &FileSet { files }).expect("reads")
+}
+
+#[test]
+fn every_run_that_posts_has_legacy_files_and_a_diff_run_a_changes_file_that_applies() {
+    let mut generator = OalGenerator::new(definition(ExchangeVersion::Exchange2003Sp1));
+    let mut users = directory(400);
+    let first = generator.generate(&users).legacy_files.expect("the first run posts full sets");
+    assert_eq!(first.sequence, 1);
+    assert!(first.versions.iter().all(|v| v.changes.is_none()));
+    assert_eq!(&first.versions[1].full[0][0..8], &[2, 0, 0, 0, 1, 0, 0, 0], "LZX_HDR 2.1");
+    let mut held = first.versions.each_ref().map(held_set);
+    for day in 0..3 {
+        for u in users.iter_mut().skip(day).step_by(50) {
+            u.details[6] = format!("+1 425 555 {day:04}");
+        }
+        users.push(entry(50_000 + day as u32, "contoso.com", "New"));
+        let g = generator.generate(&users);
+        assert_eq!(g.legacy, LegacyOutcome::Diff);
+        let files = g.legacy_files.expect("posted");
+        for (v, held) in files.versions.iter().zip(&mut held) {
+            let changes = decompress_as(VERSION_2_3, v.changes.as_ref().expect("a Changes file")).expect("unpacks");
+            *held = apply_changes(v.version, held, &changes).expect("applies");
+            assert_eq!(*held, held_set(v), "{:?} day {day}: the Changes file gives the posted set", v.version);
+            assert!(v.changes.as_ref().unwrap().len() * 20 < v.full_bytes() as usize);
+        }
+    }
+}
+
+#[test]
+fn a_forced_full_posts_full_sets_without_changes_and_no_update_posts_nothing() {
+    let mut sp1 = OalGenerator::new(definition(ExchangeVersion::Exchange2003Sp1));
+    let mut sp2 = OalGenerator::new(definition(ExchangeVersion::Exchange2003Sp2));
+    let users = directory(100);
+    sp1.generate(&users);
+    sp2.generate(&users);
+    let renamed: Vec<_> = (0..100).map(|i| entry(i, "fabrikam.com", &format!("Dept {}", i % 30))).collect();
+    let forced = sp1.generate(&renamed).legacy_files.expect("SP1 forces full sets");
+    assert_eq!(forced.sequence, 2);
+    assert!(forced.versions.iter().all(|v| v.changes.is_none()));
+    assert_eq!(held_set(&forced.versions[0]).values().next().map(|r| r.smtp_domain.as_str()), Some("fabrikam.com"));
+    let stuck = sp2.generate(&renamed);
+    assert!(matches!(stuck.legacy, LegacyOutcome::NoUpdate { .. }));
+    assert_eq!(stuck.legacy_files, None);
 }
 
 proptest! {
