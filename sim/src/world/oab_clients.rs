@@ -41,6 +41,18 @@ pub struct DownloadTotals {
     pub unserved: u64,
     /// Download bytes by WAN link crossed (the LAN is not listed).
     pub wan_bytes: BTreeMap<String, u64>,
+    /// Clients, full and diff downloads by file version (`v2`, `v3a`, `v4`).
+    pub by_version: BTreeMap<&'static str, VersionDownloads>,
+}
+
+/// One file version's clients and downloads.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VersionDownloads {
+    pub clients: u64,
+    pub full: u64,
+    pub full_bytes: u64,
+    pub diffs: u64,
+    pub diff_bytes: u64,
 }
 
 /// A population of one OAB's clients on one server.
@@ -132,7 +144,9 @@ impl World {
         self.oab_clients = OabClients::new(&self.resolved, self.seed, &|oab, v| held.get(&(oab, v)).copied());
         self.checker.oab_client_populations(&self.oab_clients.census());
         for p in &self.oab_clients.populations {
-            self.oab.downloads(p.spec.oab).clients += u64::from(p.spec.count);
+            let t = self.oab.downloads(p.spec.oab);
+            t.clients += u64::from(p.spec.count);
+            t.by_version.entry(p.spec.version.as_str()).or_default().clients += u64::from(p.spec.count);
         }
         self.start_oab_clients();
     }
@@ -256,7 +270,7 @@ impl World {
             Download::UpToDate => unreachable!("nothing is sent for a client up to date"),
         };
         self.oab_clients.populations[p].held[c] = Some(to);
-        self.oab_count(spec.oab, &d.download, link.as_deref());
+        self.oab_count(spec.oab, spec.version, &d.download, link.as_deref());
         let event = TraceEvent::OabDownload {
             oab,
             clients: spec.name,
@@ -302,15 +316,18 @@ impl World {
         self.checker.oab_downloaded(&facts, &|m, r| pair_name(resolved, m, r))
     }
 
-    fn oab_count(&mut self, oab: OabId, download: &Download, link: Option<&str>) {
+    fn oab_count(&mut self, oab: OabId, version: OabVersion, download: &Download, link: Option<&str>) {
         let t = self.oab.downloads(oab);
+        let v = t.by_version.entry(version.as_str()).or_default();
         let bytes = match *download {
             Download::Diffs { bytes, .. } => {
+                (v.diffs, v.diff_bytes) = (v.diffs + 1, v.diff_bytes + bytes);
                 t.diffs += 1;
                 t.diff_bytes += bytes;
                 bytes
             }
             Download::Full { bytes, reason, .. } => {
+                (v.full, v.full_bytes) = (v.full + 1, v.full_bytes + bytes);
                 t.full += 1;
                 t.full_bytes += bytes;
                 *match reason {
