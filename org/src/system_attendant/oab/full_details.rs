@@ -215,10 +215,16 @@ fn write_text(out: &mut Vec<u8>, s: &str) {
 }
 
 fn write_value(out: &mut Vec<u8>, value: &PropValue) {
+    write_value_with(out, value, &write_text);
+}
+
+/// A value in the [MS-OXOAB] 2.9.5 encoding, its strings written by `text` (the version
+/// 2/3a files write theirs in their own encoding).
+pub(super) fn write_value_with(out: &mut Vec<u8>, value: &PropValue, text: &dyn Fn(&mut Vec<u8>, &str)) {
     match value {
         PropValue::Integer32(v) => write_integer(out, *v),
         PropValue::Boolean(b) => out.push(u8::from(*b)),
-        PropValue::Text(s) => write_text(out, s),
+        PropValue::Text(s) => text(out, s),
         PropValue::Binary(b) => {
             write_integer(out, b.len() as u32);
             out.extend_from_slice(b);
@@ -229,7 +235,7 @@ fn write_value(out: &mut Vec<u8>, value: &PropValue) {
         }
         PropValue::MultiText(vs) => {
             write_integer(out, vs.len() as u32);
-            vs.iter().for_each(|s| write_text(out, s));
+            vs.iter().for_each(|s| text(out, s));
         }
         PropValue::MultiBinary(vs) => {
             write_integer(out, vs.len() as u32);

@@ -25,7 +25,7 @@
 
 use super::address_entry::{object_schema, AddressEntry};
 use super::crc::oab_crc;
-use super::full_details::{write_integer, FormatError, PropTag, PropValue, Reader, Record};
+use super::full_details::{write_integer, write_value_with, FormatError, PropTag, PropValue, Reader, Record};
 use crate::directory::ldap_filter::unicode_key;
 use std::collections::BTreeMap;
 
@@ -206,7 +206,7 @@ impl LegacyRecord {
         write_integer(&mut out, self.details.len() as u32);
         for (tag, value) in &self.details {
             out.extend_from_slice(&version.string_tag(*tag).0.to_le_bytes());
-            write_legacy_value(&mut out, version, value);
+            write_value_with(&mut out, value, &|o, s| write_cstr(o, version, s));
         }
         out
     }
@@ -224,33 +224,6 @@ fn unicode_tag(tag: PropTag) -> PropTag {
 fn write_cstr(out: &mut Vec<u8>, version: LegacyVersion, s: &str) {
     out.extend_from_slice(&version.encode(s));
     out.push(0);
-}
-
-fn write_legacy_value(out: &mut Vec<u8>, version: LegacyVersion, value: &PropValue) {
-    match value {
-        PropValue::Integer32(v) => write_integer(out, *v),
-        PropValue::Boolean(b) => out.push(u8::from(*b)),
-        PropValue::Text(s) => write_cstr(out, version, s),
-        PropValue::MultiText(vs) => {
-            write_integer(out, vs.len() as u32);
-            vs.iter().for_each(|s| write_cstr(out, version, s));
-        }
-        PropValue::Binary(b) => {
-            write_integer(out, b.len() as u32);
-            out.extend_from_slice(b);
-        }
-        PropValue::MultiInteger32(vs) => {
-            write_integer(out, vs.len() as u32);
-            vs.iter().for_each(|v| write_integer(out, *v));
-        }
-        PropValue::MultiBinary(vs) => {
-            write_integer(out, vs.len() as u32);
-            for b in vs {
-                write_integer(out, b.len() as u32);
-                out.extend_from_slice(b);
-            }
-        }
-    }
 }
 
 /// The five files of a full set, uncompressed.
