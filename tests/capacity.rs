@@ -34,23 +34,23 @@ fn the_100k_recipient_oab_week_holds_and_its_outcomes_match_the_snapshot() {
     insta::assert_snapshot!("outcomes-oab-100k-week", outcomes);
 }
 
-/// The same organization with a company rename on every user on day 3, its OAB on an
-/// SP1 server (version 3a: forced full downloads) and on an SP2 server (version 4: a
-/// patch, over an eighth, so full files of a quarter the size).
+/// The same organization with its SMTP domain renamed on day 3, its OAB on an SP1 server
+/// (version 3a: forced full downloads) and on an SP2 server (version 4: a patch, over an
+/// eighth, so full files of a quarter the size).
 #[test]
-fn a_mass_change_costs_the_branch_link_far_more_from_an_sp1_server() {
+fn a_domain_rename_costs_the_branch_link_far_more_from_an_sp1_server() {
     let wan =
         |summary: &Value| summary["oab"]["offline_address_books"][0]["downloads"]["wan_bytes"]["HQ-BRANCH"].as_u64();
-    let (sp1, outcomes_sp1) = run("oab-100k-mass-change-sp1");
+    let (sp1, outcomes_sp1) = run("oab-100k-rename-sp1");
     let runs = &sp1["oab"]["offline_address_books"][0]["runs"];
     assert_eq!(runs[3]["legacy"]["kind"], "forced_full", "{runs}");
     let by_version = &sp1["oab"]["offline_address_books"][0]["downloads"]["by_version"];
     assert_eq!(by_version["v3a"]["full"], 2200, "every client takes the forced full set once: {by_version}");
-    insta::assert_snapshot!("outcomes-oab-100k-mass-change-sp1", outcomes_sp1);
-    let (sp2, outcomes_sp2) = run("oab-100k-mass-change-sp2");
+    insta::assert_snapshot!("outcomes-oab-100k-rename-sp1", outcomes_sp1);
+    let (sp2, outcomes_sp2) = run("oab-100k-rename-sp2");
     let runs = &sp2["oab"]["offline_address_books"][0]["runs"];
     assert!(runs[3]["v4_patch_bytes"].as_u64().is_some(), "version 4 always has its patch: {runs}");
-    insta::assert_snapshot!("outcomes-oab-100k-mass-change-sp2", outcomes_sp2);
+    insta::assert_snapshot!("outcomes-oab-100k-rename-sp2", outcomes_sp2);
     let (sp1, sp2) = (wan(&sp1).unwrap(), wan(&sp2).unwrap());
     assert!(sp1 > 3 * sp2, "HQ-BRANCH bytes: SP1 {sp1}, SP2 {sp2}");
 }

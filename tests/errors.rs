@@ -603,6 +603,30 @@ fn offline_address_book_client_mistakes_name_their_place() {
 }
 
 #[test]
+fn outlook_versions_and_domain_renames_are_checked() {
+    let renames = [
+        r#"{"kind": "rename_smtp_domain", "at": "1h", "from": "contoso.com", "to": "fabrikam.com"}"#,
+        r#"{"kind": "rename_smtp_domain", "at": "1h", "from": "contoso.com", "to": "CONTOSO.com"}"#,
+        r#"{"kind": "rename_smtp_domain", "at": "1h", "from": "contoso.com", "to": "litware.com", "recipients": ["nobody"]}"#,
+    ];
+    let err = broken_copy("oab-legacy-clients", "oab-rename-mistakes", |t| {
+        t.replacen("\"outlook\": \"2002\"", "\"outlook\": \"2000\"", 1)
+            .replacen("\"contoso.com\"\n    ],", "\"contoso.com\", \"litware.com\"\n    ],", 1)
+            .replacen(
+                "{\n      \"kind\": \"churn_recipients\"",
+                &format!("{},\n    {{\n      \"kind\": \"churn_recipients\"", renames.join(",\n    ")),
+                1,
+            )
+    });
+    let outlook =
+        r#"offline_address_books[0].clients[1].outlook: expected one of "2002", "2003", "2003_sp2", found "2000""#;
+    assert!(err.contains(outlook), "{err}");
+    assert!(err.contains("timeline[0].to: expected one of recipients.smtp_domains, not \"fabrikam.com\""), "{err}");
+    assert!(err.contains("timeline[1].to: expected another domain than \"from\""), "{err}");
+    assert!(err.contains("timeline[2].recipients[0]: no user, contact or group with alias \"nobody\""), "{err}");
+}
+
+#[test]
 fn offline_address_book_clients_need_a_public_store_on_an_sp2_server() {
     let err = broken_copy("oab-branch-clients", "oab-clients-no-store", |t| {
         t.replacen(",\n            \"public_store\": {\n              \"name\": \"Public Folder Store (EX-HQ)\"\n            }", "", 1)

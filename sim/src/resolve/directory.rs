@@ -50,7 +50,10 @@ impl Resolver<'_> {
                 || scenario.timeline.iter().any(|a| {
                     matches!(
                         a,
-                        Action::ModifyRecipient { .. } | Action::ChurnRecipients { .. } | Action::ModifyGroup { .. }
+                        Action::ModifyRecipient { .. }
+                            | Action::ChurnRecipients { .. }
+                            | Action::RenameSmtpDomain { .. }
+                            | Action::ModifyGroup { .. }
                     )
                 });
         if replicating && changes_during_run && t.dsaccess.is_none() {

@@ -60,6 +60,14 @@ pub struct DcSpec {
 pub enum ModificationKind {
     /// Attributes, as the scenario wrote them.
     Attributes(std::collections::BTreeMap<String, crate::scenario::AttributeValues>),
+    /// The recipient's primary SMTP address moved from one domain to another (a
+    /// `rename_smtp_domain`): `mail` and `proxyAddresses` written.
+    Readdressed {
+        /// The old domain.
+        from: String,
+        /// The new one.
+        to: String,
+    },
     /// A group's members added and removed, as the scenario named them.
     Members {
         /// Added.
@@ -74,6 +82,7 @@ impl ModificationKind {
     pub fn attribute_names(&self) -> Vec<String> {
         match self {
             ModificationKind::Attributes(a) => a.keys().cloned().collect(),
+            ModificationKind::Readdressed { .. } => vec!["mail".to_string(), "proxyAddresses".to_string()],
             ModificationKind::Members { .. } => vec![org::directory::global_catalog::MEMBER_ATTRIBUTE.to_string()],
         }
     }
@@ -601,6 +610,13 @@ impl Resolved {
                         at,
                         recipient: name,
                         attributes: attributes.clone(),
+                        domain_controller,
+                    },
+                    ModificationKind::Readdressed { from, to } => Action::RenameSmtpDomain {
+                        at,
+                        from: from.clone(),
+                        to: to.clone(),
+                        recipients: vec![name],
                         domain_controller,
                     },
                     ModificationKind::Members { add, remove } => Action::ModifyGroup {

@@ -226,6 +226,10 @@ impl Resolver<'_> {
                     let churn = (*count, attribute.as_str(), *repeat, every.ms, domain_controller);
                     self.churn_recipients(ctx, i, &at, &mut steps, t0.ms, churn, people);
                 }
+                Action::RenameSmtpDomain { at: t0, from, to, recipients, domain_controller } => {
+                    let rename = (from.as_str(), to.as_str(), recipients.as_slice(), domain_controller);
+                    self.rename_smtp_domain(ctx, i, &at, &mut steps, t0.ms, rename, people);
+                }
                 Action::ModifyGroup { at: t0, group, add, remove, domain_controller } => {
                     let change = (group.as_str(), add.as_slice(), remove.as_slice(), domain_controller);
                     self.modify_group(ctx, i, &at, &mut steps, t0.ms, change, people);
@@ -424,7 +428,6 @@ impl Resolver<'_> {
         ),
         people: &mut People,
     ) {
-        let mut push = |ms: u64, action| steps.timeline.push((ms, i, action));
         let found = self.lookup_recipient(&people.book, recipient, &at.key("recipient"));
         let Some(id) = found.filter(|id| people.directory.object(*id).is_some()) else {
             if found.is_some() {
@@ -436,12 +439,89 @@ impl Resolver<'_> {
             self.error(&at.key("attributes"), "expected at least one attribute");
         }
         self.attribute_names(attributes, &at.key("attributes"));
+        let change = ModificationKind::Attributes(attributes.clone());
+        self.write_modification(ctx, i, at, steps, t0, (id, attributes, change, domain_controller), people);
+    }
+
+    /// A modification's values in the scenario's directory and its step on the timeline.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn write_modification(
+        &mut self,
+        ctx: &Context<'_>,
+        i: usize,
+        at: &JsonPath,
+        steps: &mut Steps,
+        t0: u64,
+        (id, attributes, change, domain_controller): (
+            AddressId,
+            &BTreeMap<String, crate::scenario::AttributeValues>,
+            ModificationKind,
+            &Option<String>,
+        ),
+        people: &mut People,
+    ) {
         let written = attribute_map(attributes, None);
         people.directory.add_modification(id, Instant(t0), written.clone());
-        let change = ModificationKind::Attributes(attributes.clone());
         let modification = self.modification(ctx, at, people, id, change, domain_controller, written);
-        push(t0, WorldAction::ModifyRecipient(steps.modifications.len()));
+        steps.timeline.push((t0, i, WorldAction::ModifyRecipient(steps.modifications.len())));
         steps.modifications.push(modification);
+    }
+
+    /// `rename_smtp_domain`: each recipient at `from` (or each named one) gets its
+    /// address at `to` as `mail`, the old one kept as a secondary proxy.
+    #[allow(clippy::too_many_arguments)]
+    fn rename_smtp_domain(
+        &mut self,
+        ctx: &Context<'_>,
+        i: usize,
+        at: &JsonPath,
+        steps: &mut Steps,
+        t0: u64,
+        (from, to, named, domain_controller): (&str, &str, &[String], &Option<String>),
+        people: &mut People,
+    ) {
+        let domains = &ctx.scenario.recipients.smtp_domains;
+        for (key, domain) in [("from", from), ("to", to)] {
+            if !domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+                self.error(&at.key(key), format!("expected one of recipients.smtp_domains, not {domain:?}"));
+                return;
+            }
+        }
+        if from.eq_ignore_ascii_case(to) {
+            return self.error(&at.key("to"), "expected another domain than \"from\"");
+        }
+        let suffix = format!("@{}", from.to_ascii_lowercase());
+        let at_domain = |id: AddressId| people.book.addresses[id.0 as usize].to_ascii_lowercase().ends_with(&suffix);
+        let ids: Vec<AddressId> = if named.is_empty() {
+            let all = (0..people.book.addresses.len() as u32).map(AddressId);
+            all.filter(|id| people.directory.object(*id).is_some() && at_domain(*id)).collect()
+        } else {
+            let found = named
+                .iter()
+                .enumerate()
+                .map(|(k, n)| self.lookup_recipient(&people.book, n, &at.key("recipients").index(k)));
+            let found: Option<Vec<AddressId>> = found.collect();
+            let Some(found) = found else { return };
+            if let Some(k) = found.iter().position(|id| !at_domain(*id)) {
+                return self
+                    .error(&at.key("recipients").index(k), format!("expected a recipient with an address at {from}"));
+            }
+            found
+        };
+        if ids.is_empty() {
+            return self.error(&at.key("from"), format!("no recipient has an address at {from}"));
+        }
+        for id in ids {
+            let address = people.book.addresses[id.0 as usize].clone();
+            let local = address.rsplit_once('@').map_or(address.as_str(), |(l, _)| l).to_string();
+            let attributes: BTreeMap<String, crate::scenario::AttributeValues> = [
+                ("mail".to_string(), crate::scenario::AttributeValues::One(format!("{local}@{to}"))),
+                ("proxyAddresses".to_string(), crate::scenario::AttributeValues::One(format!("smtp:{address}"))),
+            ]
+            .into();
+            let change = ModificationKind::Readdressed { from: from.to_string(), to: to.to_string() };
+            self.write_modification(ctx, i, at, steps, t0, (id, &attributes, change, domain_controller), people);
+        }
     }
 
     /// `churn_recipients`: each round, `count` mailbox users picked by a stream of the

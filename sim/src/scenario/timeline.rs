@@ -223,6 +223,27 @@ pub enum Action {
         #[serde(default)]
         domain_controller: Option<String>,
     },
+    /// A recipient policy's SMTP domain renamed (EXCHANGE2003.md §9: a new SMTP domain
+    /// forces version 2/3a full downloads before SP2): the Recipient Update Service
+    /// stamps each recipient at `from` with `to` as its primary address (`mail`) and keeps
+    /// the old one as a secondary proxy (`smtp:alias@from`), so mail to it still arrives.
+    /// Both domains must be in `recipients.smtp_domains`. Only the directory's values
+    /// change: orgsim's workload and routing keep addressing the recipients by their
+    /// original addresses, which stay theirs.
+    RenameSmtpDomain {
+        /// When the stamps are written.
+        at: Duration,
+        /// The domain renamed.
+        from: String,
+        /// Its new name.
+        to: String,
+        /// Only these recipients, by alias or address (all at `from` when empty).
+        #[serde(default)]
+        recipients: Vec<String>,
+        /// The domain controller the stamps are written on (see `modify_recipient`).
+        #[serde(default)]
+        domain_controller: Option<String>,
+    },
     /// An administrator adds members to a distribution group or removes them (a
     /// standard group; a query-based group's members are its filter's).
     ModifyGroup {
@@ -482,6 +503,7 @@ impl Action {
             | Action::Send { at, .. }
             | Action::ModifyRecipient { at, .. }
             | Action::ChurnRecipients { at, .. }
+            | Action::RenameSmtpDomain { at, .. }
             | Action::ModifyGroup { at, .. }
             | Action::DismountDatabase { at, .. }
             | Action::MountDatabase { at, .. }
