@@ -357,14 +357,16 @@ impl OalGenerator {
     /// their Changes files when the run makes the diff.
     fn generate_legacy(&mut self, by_rdn: &BTreeMap<String, &AddressEntry>, diff: bool, sp2: bool) -> LegacyFiles {
         let schema = object_schema();
+        // Keyed as a client reading the files keys them (by the RDN the files hold).
         let set: RecordSet = by_rdn
-            .iter()
-            .map(|(key, entry)| {
+            .values()
+            .map(|entry| {
                 let mut r = record(entry);
                 if sp2 {
                     self.definition.limits.apply(&schema, &mut r);
                 }
-                (key.clone(), LegacyRecord::of(entry, &r))
+                let legacy = LegacyRecord::of(entry, &r);
+                (legacy.key(), legacy)
             })
             .collect();
         let versions = LegacyVersion::ALL.map(|version| {
