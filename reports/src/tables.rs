@@ -52,14 +52,14 @@ fn offline_address_book_table(d: &TraceData) -> Html {
     }
     let mut out = String::from(
         "<h3>Offline address books</h3>\n<table><tr><th>finished</th><th>offline address book</th><th>server</th>\
-<th>GC read</th><th>records</th><th>changes since<br>2/3a last posted</th><th>full file<br>bytes</th><th>compressed<br>bytes</th>\
-<th>patch<br>bytes</th><th>versions 2/3a</th></tr>\n",
+<th>GC read</th><th>records</th><th>changes since<br>2/3a last posted</th><th>v4 full file<br>bytes</th><th>v4 compressed<br>bytes</th>\
+<th>v4 patch<br>bytes</th><th>versions 2/3a</th><th>3a set<br>compressed</th><th>3a Changes<br>compressed</th></tr>\n",
     );
     let bytes = |b: Option<u64>| b.map_or("–".to_string(), group_digits);
     for row in &d.oab_runs {
         out.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
             escape(&elapsed(row.t_ms)),
             escape(&row.oab),
             escape(&row.server),
@@ -69,7 +69,9 @@ fn offline_address_book_table(d: &TraceData) -> Html {
             bytes(row.full_bytes),
             bytes(row.compressed_bytes),
             bytes(row.patch_bytes),
-            escape(&row.legacy.replace('_', " "))
+            escape(&row.legacy.replace('_', " ")),
+            bytes(row.v3a_full_bytes),
+            bytes(row.v3a_changes_bytes),
         ));
     }
     out.push_str("</table>\n");

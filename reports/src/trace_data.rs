@@ -83,6 +83,11 @@ pub struct OabRunRow {
     pub patch_bytes: Option<u64>,
     /// What versions 2/3a got.
     pub legacy: String,
+    /// Their compressed bytes when posted (trace format 14): the version 3a set and
+    /// Changes file (version 2's differ only by the string encoding).
+    pub v3a_full_bytes: Option<u64>,
+    /// See `v3a_full_bytes`.
+    pub v3a_changes_bytes: Option<u64>,
 }
 
 /// Size of a transaction log file (EXCHANGE2003.md §7): the trace counts files.
@@ -503,6 +508,8 @@ impl TraceData {
                     compressed_bytes: size("v4_compressed_bytes"),
                     patch_bytes: size("v4_patch_bytes"),
                     legacy: legacy.to_string(),
+                    v3a_full_bytes: size("v3a_full_bytes"),
+                    v3a_changes_bytes: size("v3a_changes_bytes"),
                 });
             }
             "oab_download" | "oab_download_lost" | "oab_client_unserved" => self.oab_download(t, r)?,
@@ -757,7 +764,7 @@ mod tests {
     #[test]
     fn offline_address_book_generations_are_listed() {
         let records = [
-            r#"{"t_ms":7200000,"node":"EX1","event":"oab_generated","oab":"OAL","gc":"DC1","read_ms":1,"read_bytes":9,"records":10,"added":10,"removed":0,"changed":0,"v4_sequence":1,"v4_full_bytes":3000,"v4_compressed_bytes":400,"legacy":{"kind":"first_full"},"legacy_sequence":1}"#,
+            r#"{"t_ms":7200000,"node":"EX1","event":"oab_generated","oab":"OAL","gc":"DC1","read_ms":1,"read_bytes":9,"records":10,"added":10,"removed":0,"changed":0,"v4_sequence":1,"v4_full_bytes":3000,"v4_compressed_bytes":400,"legacy":{"kind":"first_full"},"legacy_sequence":1,"v2_full_bytes":1200,"v3a_full_bytes":1210}"#,
             r#"{"t_ms":93600000,"node":"EX1","event":"oab_generated","oab":"OAL","gc":"DC2","read_ms":1,"read_bytes":9,"records":11,"added":1,"removed":0,"changed":2,"v4_sequence":2,"v4_full_bytes":3100,"v4_compressed_bytes":410,"v4_patch_bytes":60,"legacy":{"kind":"no_update","reason":{"kind":"new_address_list","list":"Sales"}},"legacy_sequence":1}"#,
         ];
         let path = scratch("oab", &format!("{HEADER}\n{}\n", records.join("\n")));
@@ -767,7 +774,8 @@ mod tests {
         assert_eq!(data.oab_runs[0].patch_bytes, None, "the first generation has no patch");
         let table = crate::tables::other_tables(&data).0;
         assert!(table.contains("<td>1d2h00m</td><td>OAL</td><td>EX1</td><td>DC2</td>"), "{table}");
-        assert!(table.contains("<td>no update</td>"), "{table}");
+        assert!(table.contains("<td>no update</td><td class=\"n\">–</td><td class=\"n\">–</td>"), "{table}");
+        assert!(table.contains("<td>first full</td><td class=\"n\">1,210</td><td class=\"n\">–</td>"), "{table}");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
