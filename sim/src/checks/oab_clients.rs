@@ -1,7 +1,8 @@
 //! Cached-mode OAB clients (EXCHANGE2003.md §9): every download is rebuilt here from
 //! the files the generation server made — the client's full file of the sequence it
-//! held, the chain of patches applied in order, each from the sequence before — and
-//! compared byte for byte with the server's full file of the sequence it reached; a
+//! held, the chain of patches applied in order, each from the sequence before (versions
+//! 2/3a: the set read back, the Changes files applied, the files built again) — and
+//! compared byte for byte with the server's full file(s) of the sequence it reached; a
 //! client never applies a diff out of sequence (it starts from the sequence this mirror
 //! says it holds). A full download is only taken for its reason (no file, a diff
 //! missing, diffs over an eighth of the full file), and diffs only within the eighth.
