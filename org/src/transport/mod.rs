@@ -9,5 +9,6 @@ pub mod dns;
 pub mod dsn;
 pub mod internet_host;
 pub mod queue_directory;
+pub mod smtp_filters;
 pub mod smtp_protocol;
 pub mod smtpsvc;
