@@ -1,12 +1,13 @@
 //! The SP2 gateway filters of an SMTP virtual server (EXCHANGE2003.md §3.1): connection
 //! filtering (accept and deny lists, DNSBL rules, exception recipients), the sender
-//! filter and the recipient filter. Each is configured once for the organization
+//! filter, the recipient filter and Sender ID. Each is configured once for the organization
 //! (Message Delivery properties) and judges what an inbound session hands it; the
 //! session decides when to ask (the §3.1 order) and what the answer does.
 
 pub mod connection_filter;
 pub mod recipient_filter;
 pub mod sender_filter;
+pub mod sender_id;
 
 /// An address as the filters' lists name one: a whole address, every address of a
 /// domain (`*@contoso.com`), or of its subdomains too (`*@*.contoso.com`).
