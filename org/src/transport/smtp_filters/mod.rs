@@ -5,9 +5,11 @@
 //! session decides when to ask (the §3.1 order) and what the answer does.
 
 pub mod connection_filter;
+pub mod edge_session;
 pub mod recipient_filter;
 pub mod sender_filter;
 pub mod sender_id;
+pub mod virtual_server;
 
 /// An address as the filters' lists name one: a whole address, every address of a
 /// domain (`*@contoso.com`), or of its subdomains too (`*@*.contoso.com`).
