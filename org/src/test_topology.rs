@@ -87,5 +87,6 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         mailboxes: Default::default(),
         offline_address_books: Vec::new(),
         legacy_dn_naming: Default::default(),
+        edge: Default::default(),
     })
 }

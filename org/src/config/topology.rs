@@ -60,6 +60,8 @@ pub struct Topology {
     pub offline_address_books: Vec<crate::system_attendant::oal_generation::OabConfig>,
     /// How recipients' legacyExchangeDNs are formed (what OAB records are keyed by).
     pub legacy_dn_naming: crate::directory::global_catalog::LegacyDnNaming,
+    /// The SMTP edge: filters, inbound virtual servers, accounts (EXCHANGE2003.md §3.1).
+    pub edge: std::sync::Arc<crate::transport::smtp_filters::EdgeConfig>,
 }
 
 /// A public store: a database of a server's storage group holding the hierarchy and
@@ -353,6 +355,8 @@ pub struct InternetConfig {
     pub mx: BTreeMap<DomainId, Vec<MxRecord>>,
     /// How long a bridgehead waits for one DNS server before asking the next.
     pub dns_timeout_ms: u64,
+    /// TXT, A and block list records (what edge sessions ask).
+    pub zones: crate::transport::dns::DnsZones,
 }
 
 /// A mailbox store (an .edb/.stm pair in a storage group).

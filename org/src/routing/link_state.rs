@@ -479,6 +479,7 @@ pub(crate) mod tests {
             public_folders: Default::default(),
             offline_address_books: Vec::new(),
             legacy_dn_naming: Default::default(),
+            edge: Default::default(),
         }
     }
 

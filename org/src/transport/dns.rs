@@ -9,8 +9,12 @@
 
 use crate::config::topology::{InternetConfig, MxRecord};
 use crate::transport::address_space::DomainId;
+use crate::transport::smtp_filters::connection_filter::IpEntry;
+use crate::transport::smtp_filters::sender_id::{DnsAnswer, DnsQuestion};
 use crate::transport::smtp_protocol::ConnId;
 use crate::{Entropy, HostId};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 /// An MX query, named by the SMTP session that needs the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +32,64 @@ pub struct DnsReply {
     pub query: DnsQuery,
     /// MX records, or `None` for NXDOMAIN.
     pub mx: Option<Vec<MxRecord>>,
+}
+
+/// A block list zone's listings: IPs or subnets, with the return codes they answer.
+pub type Listings = Vec<(IpEntry, Vec<Ipv4Addr>)>;
+
+/// The records the Internet's DNS servers hold beyond MX: TXT (Sender ID), A (hosts,
+/// domains) and block list zones (§3.1: a listed IP answers `127.0.0.x` for its
+/// reversed octets under the zone; not listed: no such name).
+#[derive(Clone, Debug, Default)]
+pub struct DnsZones {
+    /// TXT records by lower-case name.
+    pub txt: BTreeMap<String, Vec<String>>,
+    /// A records by lower-case name.
+    pub a: BTreeMap<String, Vec<Ipv4Addr>>,
+    /// MX host names by lower-case domain, lowest preference first.
+    pub mx: BTreeMap<String, Vec<String>>,
+    /// Block list zones (lower case) with their listings and return codes.
+    pub block_lists: Vec<(String, Listings)>,
+}
+
+impl DnsZones {
+    /// A DNS server's answer to a question of an edge session.
+    pub fn answer(&self, question: &DnsQuestion) -> DnsAnswer {
+        match question {
+            DnsQuestion::Txt(name) => {
+                non_empty(self.txt.get(&name.to_ascii_lowercase())).map_or(DnsAnswer::NotFound, DnsAnswer::Txt)
+            }
+            DnsQuestion::Mx(name) => {
+                non_empty(self.mx.get(&name.to_ascii_lowercase())).map_or(DnsAnswer::NotFound, DnsAnswer::Mx)
+            }
+            DnsQuestion::A(name) => {
+                let name = name.to_ascii_lowercase();
+                if let Some(codes) = self.listing(&name) {
+                    return DnsAnswer::A(codes);
+                }
+                non_empty(self.a.get(&name)).map_or(DnsAnswer::NotFound, DnsAnswer::A)
+            }
+        }
+    }
+
+    /// A block list's answer for `d.c.b.a.<zone>`, when the name is in a zone and listed.
+    fn listing(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+        self.block_lists.iter().find_map(|(zone, listed)| {
+            let octets = name.strip_suffix(zone.as_str())?.strip_suffix('.')?;
+            let reversed: Vec<u8> = octets.split('.').map(str::parse).collect::<Result<_, _>>().ok()?;
+            let [d, c, b, a] = reversed[..] else { return None };
+            let ip = Ipv4Addr::new(a, b, c, d);
+            let mut codes: Vec<Ipv4Addr> =
+                listed.iter().filter(|(e, _)| e.contains(ip)).flat_map(|(_, c)| c.iter().copied()).collect();
+            codes.sort();
+            codes.dedup();
+            (!codes.is_empty()).then_some(codes)
+        })
+    }
+}
+
+fn non_empty<T: Clone>(records: Option<&Vec<T>>) -> Option<Vec<T>> {
+    records.filter(|r| !r.is_empty()).cloned()
 }
 
 /// Bytes of a query and of an answer with `records` MX records, UDP/IP headers included
@@ -100,6 +162,30 @@ mod tests {
         let q = |d| DnsQuery { conn: ConnId { client: crate::ServerId(0), seq: SessionSeq(1) }, domain: DomainId(d) };
         assert_eq!(answer(&internet, q(0)).mx, Some(vec![mx(10, 0)]));
         assert_eq!(answer(&internet, q(1)).mx, None);
+    }
+
+    #[test]
+    fn block_lists_answer_reversed_octets_with_their_codes() {
+        let mut zones = DnsZones::default();
+        let net = IpEntry::subnet(Ipv4Addr::new(192, 0, 2, 0), Ipv4Addr::new(255, 255, 255, 0)).unwrap();
+        let one = IpEntry::single(Ipv4Addr::new(192, 0, 2, 9));
+        zones.block_lists.push((
+            "bl.example".into(),
+            vec![(net, vec![Ipv4Addr::new(127, 0, 0, 2)]), (one, vec![Ipv4Addr::new(127, 0, 0, 4)])],
+        ));
+        zones.txt.insert("fabrikam.com".into(), vec!["spf2.0/pra -all".into()]);
+        let a = |n: &str| zones.answer(&DnsQuestion::A(n.into()));
+        assert_eq!(
+            a("9.2.0.192.bl.example"),
+            DnsAnswer::A(vec![Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 4)])
+        );
+        assert_eq!(a("1.2.0.192.BL.example"), DnsAnswer::A(vec![Ipv4Addr::new(127, 0, 0, 2)]));
+        assert_eq!(a("1.3.0.192.bl.example"), DnsAnswer::NotFound, "not listed: no such name");
+        assert_eq!(a("x.2.0.192.bl.example"), DnsAnswer::NotFound);
+        assert_eq!(
+            zones.answer(&DnsQuestion::Txt("Fabrikam.com".into())),
+            DnsAnswer::Txt(vec!["spf2.0/pra -all".into()])
+        );
     }
 
     proptest! {

@@ -23,6 +23,7 @@ fn no_topology() -> Arc<Topology> {
         public_folders: Default::default(),
         offline_address_books: Vec::new(),
         legacy_dn_naming: Default::default(),
+        edge: Default::default(),
     })
 }
 

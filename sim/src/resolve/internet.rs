@@ -58,8 +58,11 @@ impl Resolver<'_> {
                 self.error(&at.key("name"), format!("domain {:?} is listed twice", d.name));
                 continue;
             }
-            if d.mx.is_empty() {
-                self.error(&at.key("mx"), "expected at least one MX record (leave a domain out to make it not exist)");
+            if d.mx.is_empty() && d.txt.is_empty() && d.a.is_empty() {
+                self.error(
+                    &at.key("mx"),
+                    "expected at least one MX, TXT or A record (leave a domain out to make it not exist)",
+                );
             }
             let mut records = Vec::new();
             for (k, r) in d.mx.iter().enumerate() {
@@ -74,12 +77,15 @@ impl Resolver<'_> {
                     records.push(MxRecord { preference: r.preference, host: HostId(h as u16) });
                 }
             }
-            mx.insert(id, records);
+            if !records.is_empty() {
+                mx.insert(id, records);
+            }
         }
         // Everything a bridgehead asks must be reachable from it, which `gateways` checks;
         // hosts themselves only need a site.
         let _ = reachable;
-        let config = InternetConfig { hosts: configs, dns_servers, mx, dns_timeout_ms: net.dns_timeout.ms };
+        let zones = self.dns_zones(net, &ip, &mx, &external.domains);
+        let config = InternetConfig { hosts: configs, dns_servers, mx, dns_timeout_ms: net.dns_timeout.ms, zones };
         (config, host_site, hosts)
     }
 

@@ -12,6 +12,7 @@ mod clusters;
 mod directory;
 mod expectations;
 mod internet;
+pub mod message_delivery;
 mod offline_address_books;
 mod public_folders;
 mod recipients;
@@ -356,6 +357,7 @@ impl Org {
             public_folders: Default::default(),   // likewise
             offline_address_books: Vec::new(),    // likewise
             legacy_dn_naming: Default::default(), // likewise
+            edge: Default::default(),             // set from the message delivery settings
         }
     }
 }
@@ -463,6 +465,7 @@ impl Resolver<'_> {
         let steps = self.timeline(&ctx, &mut org, &mut people);
         let weather = self.weather(&ctx, &org, &steps.timeline);
         let expectations = self.expectations(&ctx, &org, &people);
+        let edge = self.edge(&scenario, &org.internet.zones);
         let mut invariants = scenario.checks.invariants.clone();
         invariants.sort();
         invariants.dedup();
@@ -485,6 +488,7 @@ impl Resolver<'_> {
         let oab_pregenerated = offline_address_books::pregenerate(&topology, &oabs.before_start, &mut public.setup);
         topology.public_folders = Arc::new(public.setup.clone());
         topology.mailboxes = std::mem::take(&mut people.mailbox_settings);
+        topology.edge = Arc::new(edge);
         Some(Resolved {
             file: self.file.to_string(),
             topology: Arc::new(topology),

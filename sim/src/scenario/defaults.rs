@@ -184,6 +184,14 @@ pub fn resend_interval() -> Duration {
 pub fn imf_store_threshold() -> u8 {
     6
 }
+/// §3.1: the IMF's gateway threshold, undocumented: 8 [U].
+pub fn imf_gateway_threshold() -> u8 {
+    8
+}
+/// SMTP's port.
+pub fn smtp_port() -> u16 {
+    25
+}
 /// Deleted item retention, days (EXCHANGE2003.md §7 [U]).
 pub fn deleted_item_retention_days() -> u64 {
     7
@@ -248,4 +256,9 @@ pub fn one_day() -> Duration {
 /// One (a count).
 pub fn one() -> u32 {
     1
+}
+
+/// A DNSBL's usual listing answer (§3.1: listed = `127.0.0.x`).
+pub fn dnsbl_codes() -> Vec<std::net::Ipv4Addr> {
+    vec![std::net::Ipv4Addr::new(127, 0, 0, 2)]
 }

@@ -82,6 +82,9 @@ pub struct Host {
     /// Its site; the Internet's `site` unless given.
     #[serde(default)]
     pub site: Option<String>,
+    /// Its IP (its name's A record): what Sender ID's `a` and `mx` mechanisms compare.
+    #[serde(default)]
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 /// An MX record.
@@ -102,6 +105,33 @@ pub struct ExternalDomain {
     pub name: String,
     /// Its MX records; a domain not listed does not exist (NXDOMAIN → 5.4.0).
     pub mx: Vec<Mx>,
+    /// Its TXT records, e.g. a Sender ID record `spf2.0/pra ip4:192.0.2.0/24 -all`.
+    #[serde(default)]
+    pub txt: Vec<String>,
+    /// Its A records.
+    #[serde(default)]
+    pub a: Vec<std::net::Ipv4Addr>,
+}
+
+/// A block list provider's zone (a DNSBL): who it lists and with which return codes.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockList {
+    /// The zone, e.g. `bl.example.org`; a listed IP `a.b.c.d` answers for `d.c.b.a.<zone>`.
+    pub zone: String,
+    /// Its listings.
+    pub listed: Vec<Listing>,
+}
+
+/// IPs a block list lists, with the codes it answers for them.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Listing {
+    /// A single IP or a subnet (`192.0.2.0/24`).
+    pub ip: String,
+    /// Return codes (`127.0.0.x`; bits name lists); `127.0.0.2` by default.
+    #[serde(default = "defaults::dnsbl_codes")]
+    pub codes: Vec<std::net::Ipv4Addr>,
 }
 
 /// The simulated Internet.
@@ -122,4 +152,7 @@ pub struct Internet {
     /// External domains and their MX records.
     #[serde(default)]
     pub domains: Vec<ExternalDomain>,
+    /// Block list (DNSBL) zones the DNS servers answer.
+    #[serde(default)]
+    pub block_lists: Vec<BlockList>,
 }

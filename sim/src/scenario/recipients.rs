@@ -134,6 +134,14 @@ pub struct User {
     /// `l`, …), each one value or several.
     #[serde(default)]
     pub attributes: std::collections::BTreeMap<String, AttributeValues>,
+    /// The account's password, for AUTH on a virtual server (none: the account never
+    /// authenticates over SMTP in the run).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Security groups the account is in, as virtual servers' submission and relay
+    /// permissions name them.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
 }
 
 /// One attribute value or several.

@@ -59,6 +59,10 @@ pub struct TopologyDef {
     /// Message Delivery).
     #[serde(default)]
     pub intelligent_message_filter: ImfSettings,
+    /// The organization's SMTP filters (Global Settings, Message Delivery), each enabled
+    /// per inbound virtual server.
+    #[serde(default)]
+    pub message_delivery: MessageDeliveryDef,
     /// Active Directory replication between the domain controllers; absent: the
     /// directory is not simulated.
     #[serde(default)]
@@ -215,9 +219,13 @@ pub struct Server {
     /// Roles; both by default.
     #[serde(default = "defaults::roles")]
     pub roles: Vec<Role>,
-    /// The SMTP virtual server (v1 models one per server).
+    /// The Default SMTP Virtual Server: the organization's own traffic and its settings.
     #[serde(default)]
     pub smtp_virtual_server: SmtpVirtualServer,
+    /// Further virtual servers taking mail from outside the organization (EXCHANGE2003.md
+    /// §3.2: e.g. one facing the Internet on its own IP).
+    #[serde(default)]
+    pub inbound_virtual_servers: Vec<InboundVirtualServer>,
     /// Group-commit delay of the server's disk: writes (queue files, deliveries) become
     /// durable, and the acknowledgements waiting on them go out, this long after the first
     /// write of a batch. A slow SAN is 100–200 ms.
@@ -567,10 +575,23 @@ pub struct ImfSettings {
     #[serde(default = "defaults::imf_store_threshold")]
     #[schemars(range(max = 8))]
     pub store_threshold: u8,
+    /// Gateway threshold: mail with an SCL strictly above it gets `gateway_action` at the
+    /// virtual servers that apply the filter (8 by default [U]; 0 to 9, above the store's).
+    #[serde(default = "defaults::imf_gateway_threshold")]
+    #[schemars(range(max = 9))]
+    pub gateway_threshold: u8,
+    /// The gateway action: `no_action` (the default [U]), `archive` (to UCEArchive),
+    /// `delete` or `reject`.
+    #[serde(default)]
+    pub gateway_action: ImfActionDef,
 }
 
 impl Default for ImfSettings {
     fn default() -> Self {
-        ImfSettings { store_threshold: defaults::imf_store_threshold() }
+        ImfSettings {
+            store_threshold: defaults::imf_store_threshold(),
+            gateway_threshold: defaults::imf_gateway_threshold(),
+            gateway_action: ImfActionDef::NoAction,
+        }
     }
 }

@@ -124,6 +124,7 @@ fn internet_topology() -> Arc<Topology> {
         .into_iter()
         .collect(),
         dns_timeout_ms: 5_000,
+        zones: Default::default(),
     };
     topo.gateways = vec![GatewayConfig {
         name: "Internet".into(),

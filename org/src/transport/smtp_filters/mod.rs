@@ -11,6 +11,50 @@ pub mod sender_filter;
 pub mod sender_id;
 pub mod virtual_server;
 
+use crate::ServerId;
+use std::collections::BTreeMap;
+use virtual_server::{MessageDelivery, Principal, VirtualServer};
+
+/// The organization's SMTP edge: its filters, every inbound virtual server, the domains
+/// it is authoritative for, and the accounts AUTH accepts.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeConfig {
+    /// Message Delivery.
+    pub delivery: MessageDelivery,
+    /// Inbound virtual servers with their servers, in scenario order.
+    pub virtual_servers: Vec<(ServerId, VirtualServer)>,
+    /// Authoritative SMTP domains, lower case.
+    pub authoritative: Vec<String>,
+    /// Accounts with a password, by lower-case account name (the user's alias).
+    pub accounts: BTreeMap<String, Account>,
+}
+
+/// An account AUTH can prove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its password.
+    pub password: String,
+    /// Who it is, with its security groups.
+    pub principal: Principal,
+}
+
+impl EdgeConfig {
+    /// The session context of virtual server `i`.
+    pub fn context(&self, i: usize) -> edge_session::EdgeContext<'_> {
+        edge_session::EdgeContext {
+            delivery: &self.delivery,
+            server: &self.virtual_servers[i].1,
+            authoritative: &self.authoritative,
+        }
+    }
+
+    /// The principal `account` is, if `password` is its password.
+    pub fn authenticate(&self, account: &str, password: &str) -> Option<Principal> {
+        let found = self.accounts.get(&account.to_ascii_lowercase())?;
+        (found.password == password).then(|| found.principal.clone())
+    }
+}
+
 /// An address as the filters' lists name one: a whole address, every address of a
 /// domain (`*@contoso.com`), or of its subdomains too (`*@*.contoso.com`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
