@@ -20,6 +20,7 @@ mod repadmin;
 mod routes;
 mod score;
 mod shrink;
+mod smtp_listen;
 mod sweep;
 mod sweep_report;
 
@@ -214,6 +215,31 @@ enum Command {
         #[arg(long = "plant", value_name = "NAME", value_parser = parse_plant)]
         plants: Vec<PlantedBug>,
     },
+    /// Serve one inbound virtual server of the scenario's organization on a real TCP
+    /// socket (127.0.0.1): the same session and filter chain as the simulation, with
+    /// directory and DNS answers from the scenario, for swaks or smtplib to probe.
+    SmtpListen {
+        /// Scenario file (JSON).
+        scenario: PathBuf,
+        /// The Exchange server.
+        #[arg(long)]
+        server: String,
+        /// Its inbound virtual server (the first one by default).
+        #[arg(long)]
+        virtual_server: Option<String>,
+        /// Port on 127.0.0.1; 0 picks a free one (printed).
+        #[arg(long)]
+        port: u16,
+        /// Judge every session as coming from this IP (the peer is always 127.0.0.1).
+        #[arg(long)]
+        client_ip: Option<std::net::Ipv4Addr>,
+        /// Exit after serving this many sessions.
+        #[arg(long)]
+        max_sessions: Option<u64>,
+        /// Drop a session idle this many seconds.
+        #[arg(long, default_value_t = 60)]
+        idle_timeout: u64,
+    },
     /// Check a scenario file without running it.
     Validate {
         /// Scenario file (JSON).
@@ -313,6 +339,21 @@ fn main() -> ExitCode {
         }
         Command::Oab { scenario, seed, at, out, plants } => {
             oab::oab_command(&scenario, seed, at, &out, plant_set(&plants))
+        }
+        Command::SmtpListen { scenario, server, virtual_server, port, client_ip, max_sessions, idle_timeout } => {
+            let resolved = match load(&scenario) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            let options = smtp_listen::ListenOptions {
+                server: &server,
+                virtual_server: virtual_server.as_deref(),
+                port,
+                client_ip,
+                max_sessions,
+                idle_timeout_s: idle_timeout,
+            };
+            smtp_listen::smtp_listen_command(&scenario, &resolved, &options)
         }
         Command::Validate { scenario } => match load(&scenario) {
             Ok(resolved) => {
