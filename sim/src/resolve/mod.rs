@@ -465,7 +465,12 @@ impl Resolver<'_> {
         let steps = self.timeline(&ctx, &mut org, &mut people);
         let weather = self.weather(&ctx, &org, &steps.timeline);
         let expectations = self.expectations(&ctx, &org, &people);
-        let edge = self.edge(&scenario, &org.internet.zones);
+        let mut edge = self.edge(&scenario, &org.internet.zones);
+        let internet_senders = self.internet_senders(&scenario, &mut org, &mut people, &edge);
+        if !edge.virtual_servers.is_empty() {
+            let lowered = people.book.addresses.iter().map(|a| a.to_ascii_lowercase());
+            edge.addresses = lowered.enumerate().map(|(i, a)| (a, AddressId(i as u32))).collect();
+        }
         let mut invariants = scenario.checks.invariants.clone();
         invariants.sort();
         invariants.dedup();
@@ -505,6 +510,7 @@ impl Resolver<'_> {
             lan_latency_ms: t.lan.latency.ms,
             mailboxes_by_server: people.mailboxes_by_server,
             unknown_addresses: people.unknown_addresses,
+            internet_senders,
             timeline: steps
                 .timeline
                 .into_iter()

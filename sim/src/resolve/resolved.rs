@@ -522,6 +522,8 @@ pub struct Resolved {
     pub mailboxes_by_server: Vec<Vec<AddressId>>,
     /// Addresses in authoritative domains that no recipient has.
     pub unknown_addresses: Vec<AddressId>,
+    /// Clients outside the organization sending to its inbound virtual servers.
+    pub internet_senders: Vec<super::message_delivery::SenderSpec>,
     /// Timeline, in order.
     pub timeline: Vec<TimedAction>,
     /// Randomized faults, sampled per seed.

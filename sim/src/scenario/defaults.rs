@@ -262,3 +262,12 @@ pub fn one() -> u32 {
 pub fn dnsbl_codes() -> Vec<std::net::Ipv4Addr> {
     vec![std::net::Ipv4Addr::new(127, 0, 0, 2)]
 }
+
+/// An Internet sender's content: all rated SCL 0 (legitimate).
+pub fn scl_weights() -> [f64; 10] {
+    [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+}
+/// An Internet message's size, KB [U].
+pub fn internet_message_kb() -> u64 {
+    20
+}

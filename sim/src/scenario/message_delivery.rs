@@ -216,3 +216,72 @@ pub struct InboundVirtualServer {
     #[serde(default)]
     pub open_relay: bool,
 }
+
+/// A population of clients outside the organization: sessions to an inbound virtual
+/// server, each sending one message (the inbound Internet workload).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InternetSenders {
+    /// Name (in the report).
+    pub name: String,
+    /// The Internet host their sessions come from (its site's links carry them).
+    pub host: String,
+    /// Their IPs: one, or a subnet each session draws one from (a botnet); the host's
+    /// `ip` by default.
+    #[serde(default)]
+    pub ips: Option<String>,
+    /// The Exchange server they connect to.
+    pub server: String,
+    /// Its inbound virtual server; the first by default.
+    #[serde(default)]
+    pub virtual_server: Option<String>,
+    /// Sessions an hour (a Poisson process).
+    pub sessions_per_hour: f64,
+    /// When they start (from the run's start).
+    #[serde(default)]
+    pub from: Option<Duration>,
+    /// When they stop; the run's end by default.
+    #[serde(default)]
+    pub until: Option<Duration>,
+    /// Envelope senders (MAIL FROM), drawn uniformly; `""` is the blank sender.
+    pub senders: Vec<String>,
+    /// From headers, drawn uniformly; the envelope sender by default (a forger names
+    /// another domain's address here).
+    #[serde(default)]
+    pub header_from: Vec<String>,
+    /// Recipients per message.
+    #[serde(default = "defaults::one")]
+    pub recipients_per_message: u32,
+    /// Where recipients are drawn.
+    #[serde(default)]
+    pub recipients: SenderRecipients,
+    /// Relative weights of the SCL 0–9 the Intelligent Message Filter gives their
+    /// content (all 0 by default: legitimate mail).
+    #[serde(default = "defaults::scl_weights")]
+    pub scl: [f64; 10],
+    /// Message size in KB.
+    #[serde(default = "defaults::internet_message_kb")]
+    pub size_kb: u64,
+    /// Authenticate (AUTH LOGIN) as this user (alias; its `password`).
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+/// Shares of an Internet sender's recipients; they sum to 1.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SenderRecipients {
+    /// Mailboxes of the organization.
+    pub valid: f64,
+    /// Addresses nobody has in the first authoritative domain (a dictionary attack).
+    pub invalid: f64,
+    /// Addresses outside the organization (a relay attempt).
+    #[serde(default)]
+    pub relay: f64,
+}
+
+impl Default for SenderRecipients {
+    fn default() -> Self {
+        SenderRecipients { valid: 1.0, invalid: 0.0, relay: 0.0 }
+    }
+}

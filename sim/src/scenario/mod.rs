@@ -84,6 +84,9 @@ pub struct Scenario {
     /// Client mail load; none means no client mail.
     #[serde(default)]
     pub workload: Option<Workload>,
+    /// Clients outside the organization sending to its inbound virtual servers.
+    #[serde(default)]
+    pub internet_senders: Vec<InternetSenders>,
     /// Faults and administrator actions at simulated times.
     #[serde(default)]
     pub timeline: Vec<Action>,

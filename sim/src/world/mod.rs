@@ -26,6 +26,7 @@
 mod domain_controller;
 mod host;
 mod information_store;
+mod internet_senders;
 mod move_mailbox;
 mod names;
 mod oab_clients;
@@ -169,6 +170,11 @@ struct Wire {
 /// What travels between servers.
 enum Payload {
     Smtp(Packet),
+    /// A frame of an inbound session from outside the organization.
+    Edge(org::transport::smtp_filters::edge_session::EdgePacket),
+    /// An edge session's DNS question, and its answer.
+    EdgeDnsQuery(org::transport::dns::EdgeDnsQuery),
+    EdgeDnsReply(org::transport::dns::EdgeDnsReply),
     LinkState(LinkStateMessage),
     DnsQuery(DnsQuery),
     DnsReply(DnsReply),

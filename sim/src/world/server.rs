@@ -145,6 +145,8 @@ impl ServerNode {
                 (Node::Server(from), Payload::LinkState(m)) => server.handle_link_state(now, from, m),
                 (Node::Host(from), Payload::Smtp(packet)) => server.handle_host_packet(now, from, packet),
                 (Node::Host(from), Payload::DnsReply(reply)) => server.handle_dns_reply(now, from, reply),
+                (Node::Host(from), Payload::Edge(packet)) => server.handle_edge_packet(now, from, packet),
+                (Node::Host(from), Payload::EdgeDnsReply(reply)) => server.handle_edge_dns_reply(now, from, reply),
                 (Node::Dc(from), Payload::LdapPage(page)) => server.handle_ldap_page(now, from, page),
                 (Node::Dc(from), Payload::AddressList(page)) => server.handle_address_list_page(now, from, page),
                 (Node::Server(from), Payload::Move(m)) => server.handle_move_message(now, from, m),
@@ -265,6 +267,14 @@ pub(super) fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &
             Output::Dns { to, query } => {
                 let bytes = org::transport::dns::wire_size_bytes(0);
                 w.transmit(Node::Server(me), Node::Host(to), now_us, bytes, Payload::DnsQuery(query));
+            }
+            Output::SendEdge { to, packet } => {
+                let bytes = packet.wire_size_bytes();
+                w.transmit(Node::Server(me), Node::Host(to), now_us, bytes, Payload::Edge(packet));
+            }
+            Output::EdgeDns { to, query } => {
+                let bytes = org::transport::dns::wire_size_bytes(0);
+                w.transmit(Node::Server(me), Node::Host(to), now_us, bytes, Payload::EdgeDnsQuery(query));
             }
             Output::LinkState { to, message } => {
                 let bytes = message.wire_size_bytes(&w.resolved.topology);

@@ -79,7 +79,9 @@ fn pump_with(
                     }
                     Output::Persist(ops) => ops.into_iter().for_each(|op| disks[i].apply(op)),
                     Output::Event(e) => events.push(e),
-                    Output::SendHost { .. } | Output::Dns { .. } => panic!("no Internet here"),
+                    Output::SendHost { .. } | Output::Dns { .. } | Output::SendEdge { .. } | Output::EdgeDns { .. } => {
+                        panic!("no Internet here")
+                    }
                     Output::Ldap { .. } => panic!("no groups here"),
                     Output::OabGenerated(_) => panic!("no offline address books here"),
                     Output::BackupSet(_) => {}

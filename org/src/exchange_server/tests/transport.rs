@@ -177,7 +177,9 @@ fn pump_internet(server: &mut ExchangeServer, down: &[u16], until: Instant) -> V
                 | Output::Ldap { .. }
                 | Output::Move { .. }
                 | Output::OabGenerated(_)
-                | Output::BackupSet(_) => {}
+                | Output::BackupSet(_)
+                | Output::SendEdge { .. }
+                | Output::EdgeDns { .. } => {}
             }
         }
     }

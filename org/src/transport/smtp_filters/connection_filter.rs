@@ -38,6 +38,16 @@ impl IpEntry {
         Ok(IpEntry { network: n, mask: m })
     }
 
+    /// Its network address, as a number.
+    pub fn network(&self) -> u32 {
+        self.network
+    }
+
+    /// Its mask, as a number.
+    pub fn mask(&self) -> u32 {
+        self.mask
+    }
+
     /// Whether `ip` is in it.
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & self.mask == self.network

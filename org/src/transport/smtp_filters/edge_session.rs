@@ -91,6 +91,8 @@ pub struct EdgeContent {
     pub size_bytes: u64,
     /// The rating the Intelligent Message Filter gives this content, 0–9.
     pub content_scl: i8,
+    /// Its Message-ID (a number standing for the header).
+    pub message_id: u64,
 }
 
 /// A reply, with its code, enhanced status code and text (Windows SMTP service wording).
@@ -834,6 +836,62 @@ impl EdgeSession {
             disposition,
             archived: transaction.archived,
         })));
+    }
+}
+
+/// One session from outside the organization, named by the host that opened it and its
+/// number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct EdgeConnId {
+    /// The host (the node of the simulated Internet) the client runs on.
+    pub host: crate::HostId,
+    /// Its number on that host.
+    pub seq: u64,
+}
+
+/// What crosses the wire on an inbound session from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgeFrame {
+    /// TCP connect to an inbound virtual server (its index in the organization's list)
+    /// from `ip`.
+    Connect {
+        /// The virtual server.
+        virtual_server: u16,
+        /// The client's IP.
+        ip: Ipv4Addr,
+    },
+    /// Commands, pipelined.
+    Commands(Vec<EdgeCommand>),
+    /// Replies, in order.
+    Replies(Vec<EdgeReply>),
+    /// The server closed the connection (after the replies sent before).
+    Closed,
+}
+
+/// A frame on one inbound session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgePacket {
+    /// The session.
+    pub conn: EdgeConnId,
+    /// What it carries.
+    pub frame: EdgeFrame,
+}
+
+impl EdgePacket {
+    /// Bytes on the wire: 40 of TCP/IP, commands at a typical 40 bytes, content at its
+    /// size, replies at 64 (the EHLO list at 240) [U].
+    pub fn wire_size_bytes(&self) -> u64 {
+        40 + match &self.frame {
+            EdgeFrame::Connect { .. } | EdgeFrame::Closed => 0,
+            EdgeFrame::Commands(c) => c
+                .iter()
+                .map(|c| match c {
+                    EdgeCommand::Content(content) => content.size_bytes + 5,
+                    _ => 40,
+                })
+                .sum(),
+            EdgeFrame::Replies(r) => r.iter().map(|r| if matches!(r, EdgeReply::Ehlo { .. }) { 240 } else { 64 }).sum(),
+        }
     }
 }
 

@@ -27,6 +27,9 @@ pub struct EdgeConfig {
     pub authoritative: Vec<String>,
     /// Accounts with a password, by lower-case account name (the user's alias).
     pub accounts: BTreeMap<String, Account>,
+    /// Interned addresses by lower-case text, for the simulated sessions' directory
+    /// lookups and what they accept (filled only when there are inbound virtual servers).
+    pub addresses: BTreeMap<String, crate::AddressId>,
 }
 
 /// An account AUTH can prove.

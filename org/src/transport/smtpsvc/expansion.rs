@@ -65,6 +65,9 @@ impl SmtpService {
 
     /// A GC answered a page.
     pub fn handle_ldap_page(&mut self, now: Instant, from: DcId, page: LdapPage) {
+        if self.edge_ldap_page(now, from, &page) {
+            return;
+        }
         let Some(item) = self.searches.remove(&(from, page.search)) else {
             return; // an answer to a search given up on
         };

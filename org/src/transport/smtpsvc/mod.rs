@@ -41,6 +41,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 mod categorization;
+mod edge;
 mod expansion;
 mod inbound;
 mod outbound;
@@ -64,6 +65,12 @@ enum Timer {
     CategorizerRetry(QueueItemId),
     /// Local delivery, in Retry while a database is dismounted, is tried again.
     LocalRetry,
+    /// An inbound session from outside was idle too long.
+    EdgeIdle(crate::transport::smtp_filters::edge_session::EdgeConnId),
+    /// Its DNS question or directory lookup went unanswered.
+    EdgeQuery(crate::transport::smtp_filters::edge_session::EdgeConnId),
+    /// Its tarpit delay is over.
+    EdgeTarpit(crate::transport::smtp_filters::edge_session::EdgeConnId),
 }
 
 /// Recipients the store could not take (their database dismounted), waiting in Local
@@ -239,6 +246,10 @@ pub struct SmtpService {
     /// Some store of the organization journals (else the categorizer has nothing to
     /// look up for it).
     journaling: bool,
+    /// Inbound sessions from outside the organization.
+    edge: BTreeMap<crate::transport::smtp_filters::edge_session::EdgeConnId, edge::EdgeConn>,
+    /// Their directory lookups out to GCs.
+    edge_searches: BTreeMap<(DcId, LdapSearchId), crate::transport::smtp_filters::edge_session::EdgeConnId>,
 }
 
 impl SmtpService {
@@ -281,6 +292,8 @@ impl SmtpService {
             categorizer_found: 0,
             dsaccess,
             journaling,
+            edge: BTreeMap::new(),
+            edge_searches: BTreeMap::new(),
         };
         if !disk.items.is_empty() {
             let recipients = disk.items.values().map(|i| i.recipients.len() as u32).sum();
@@ -431,6 +444,7 @@ impl SmtpService {
     /// A request from another service of this server.
     pub fn handle_internal(&mut self, now: Instant, event: ToSmtp) {
         match event {
+            ToSmtp::EdgeFlushed(conn) => self.edge_flushed(now, conn),
             ToSmtp::Routed { item, from, routes } => self.routed(now, item, from, routes),
             ToSmtp::TableChanged => self.reroute_waiting(),
             ToSmtp::Probe(connector) => self.probe(now, connector),
@@ -485,6 +499,9 @@ impl SmtpService {
                 Timer::Ldap(item) => self.gc_failed(now, item),
                 Timer::CategorizerRetry(item) => self.ask_gc(now, item),
                 Timer::LocalRetry => self.retry_local(now),
+                Timer::EdgeIdle(conn) => self.edge_idle(now, conn),
+                Timer::EdgeQuery(conn) => self.edge_query_timed_out(now, conn),
+                Timer::EdgeTarpit(conn) => self.edge_tarpit_over(now, conn),
             }
         }
     }
