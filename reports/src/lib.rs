@@ -9,6 +9,7 @@ pub mod chart;
 pub mod clock;
 pub mod compare;
 pub mod diff;
+pub mod edge;
 mod outcomes;
 pub mod page;
 pub mod perfetto;

@@ -201,6 +201,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut moves = Moves::default();
     let mut oab: Vec<String> = Vec::new();
     let mut downloads: BTreeMap<(String, u64), OabDayRow> = BTreeMap::new();
+    let mut edge = crate::edge::EdgeData::default();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -218,7 +219,12 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
         if v.get("message").and_then(|m| m.as_str()).is_some_and(|m| m.starts_with("PFR-")) {
             return Ok(());
         }
-        match as_str(v, "event", trace, n)? {
+        let event = as_str(v, "event", trace, n)?;
+        match (event, v.get("scenario")) {
+            ("run", Some(scenario)) => edge.read_header(scenario),
+            _ => edge.read(event, v),
+        }
+        match event {
             "submitted" => {
                 let message = as_str(v, "message", trace, n)?.to_string();
                 let rcpts = list(v, "recipients", n)?;
@@ -388,6 +394,9 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
         for f in &failovers {
             out.push_str(&format!("  {} ms {} online on {}: {} waited\n", f.online_ms, f.server, f.to, f.waited));
         }
+    }
+    if !edge.is_empty() {
+        out.push_str(&edge.text());
     }
     out.push_str(&format!("first {} messages:\n", detail.min(order.len())));
     for message in order.iter().take(detail) {

@@ -112,6 +112,9 @@ impl Page<'_> {
         out.push_str(&verdict(d).0);
         out.push_str(&story(d, trace).0);
         out.push_str(&message_summary(d).0);
+        if !d.edge.is_empty() {
+            out.push_str(&d.edge.html());
+        }
         out.push_str(&checks(d).0);
         out.push_str(&timeline(d).0);
         out.push_str("<h2>Over time</h2>\n");

@@ -174,6 +174,8 @@ pub struct FirstFailure {
 /// What the report needs from a trace.
 #[derive(Debug, Default)]
 pub struct TraceData {
+    /// The SMTP edge: sessions, refusals per filter step, dispositions.
+    pub edge: crate::edge::EdgeData,
     /// Scenario name, description and file, as the run header has them.
     pub scenario: String,
     pub description: String,
@@ -416,6 +418,7 @@ impl TraceData {
 
     fn read_record(&mut self, r: Record<'_>) -> Result<(), ReportError> {
         let t = r.t;
+        self.edge.read(r.event, r.v);
         match r.event {
             "run" => self.read_header(&r)?,
             "timeline" => self.read_timeline(&r)?,
@@ -568,6 +571,7 @@ impl TraceData {
             self.plants = plants.iter().filter_map(|p| p.as_str().map(str::to_string)).collect();
         }
         let scenario = field(r.v, "scenario", r.path, r.n)?;
+        self.edge.read_header(scenario);
         self.scenario = as_str(scenario, "name", r.path, r.n)?.to_string();
         self.description = as_str(scenario, "description", r.path, r.n)?.to_string();
         let invariants = scenario.pointer("/checks/invariants").and_then(Value::as_array);

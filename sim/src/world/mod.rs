@@ -24,6 +24,7 @@
 //! actions (`timeline`) and the names server events are traced with (`names`).
 
 mod domain_controller;
+mod edge;
 mod host;
 mod information_store;
 mod internet_senders;
@@ -108,6 +109,9 @@ pub struct RunOutcome {
     /// Offline address book generation, when the organization has OABs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oab: Option<offline_address_books::OabTotals>,
+    /// The SMTP edge, when the organization has inbound virtual servers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<edge::EdgeTotals>,
     /// Each OAB's last run and when it finished (ms), by OAB (for `orgsim oab`).
     #[serde(skip)]
     pub oab_files: Vec<Option<(u64, Arc<org::system_attendant::oab::oal_generator::Generation>)>>,
@@ -254,6 +258,7 @@ struct World {
     public_totals: public_folders::PublicFolderTotals,
     /// Offline address book generation so far.
     oab: offline_address_books::OabState,
+    edge: edge::EdgeTotals,
     oab_clients: oab_clients::OabClients,
     inboxes: Vec<Inbox<Input>>,
     /// Packets on their way to each node (hosts never die: a host that is down drops
@@ -394,6 +399,7 @@ impl World {
         let violations = self.checker.observe(now, server, event, &|m, r| pair_name(resolved, m, r));
         self.sometimes.observe(event);
         self.oab.observe(event);
+        self.edge.observe(event, &self.resolved.topology.external);
         let mut violations = violations;
         match event {
             ServerEvent::DatabaseState { store, change } => {
@@ -683,6 +689,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         quota_changes: BTreeMap::new(),
         backup_media: BTreeMap::new(),
         oab: offline_address_books::OabState::new(&topology),
+        edge: edge::EdgeTotals::default(),
         oab_clients: oab_clients::OabClients::default(),
         wan: Wan::new(
             &resolved.links,
@@ -824,6 +831,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             }),
             public_folders: (!resolved.topology.public_stores.is_empty()).then(|| w.public_totals.clone()),
             oab: (!resolved.topology.offline_address_books.is_empty()).then(|| w.oab.totals.clone()),
+            edge: (!resolved.topology.edge.virtual_servers.is_empty()).then(|| w.edge.clone()),
             oab_files: std::mem::take(&mut w.oab.last),
             checks,
             sometimes,

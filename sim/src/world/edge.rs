@@ -1,0 +1,88 @@
+//! The SMTP edge's totals for `--json` (`edge`): sessions from outside, what each filter
+//! step stopped (sessions dropped, recipients and messages refused), where accepted mail
+//! went, and what it caused — Junk E-mail deliveries and NDRs to addresses outside the
+//! organization (backscatter, §3.1: what recipient filtering avoids).
+
+use org::trace::ServerEvent;
+use org::transport::address_space::ExternalDirectory;
+use org::transport::smtp_filters::edge_session::{Disposition, FilterStep};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What one filter step stopped.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StepTotals {
+    /// Sessions it dropped.
+    pub sessions: u64,
+    /// Recipients it refused at RCPT TO.
+    pub recipients: u64,
+    /// Messages it refused (at MAIL FROM or after DATA).
+    pub messages: u64,
+}
+
+/// The SMTP edge over a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EdgeTotals {
+    /// Sessions opened from outside.
+    pub sessions: u64,
+    /// Per filter step (§3.1 order), what it stopped.
+    pub refusals: BTreeMap<FilterStep, StepTotals>,
+    /// Messages accepted, and of them from authenticated sessions.
+    pub accepted: u64,
+    /// Accepted from authenticated sessions.
+    pub authenticated: u64,
+    /// Recipients of accepted messages headed for mailboxes.
+    pub delivered_recipients: u64,
+    /// Accepted messages by disposition (`deliver`, `badmail`, `uce_archive`, …).
+    pub dispositions: BTreeMap<&'static str, u64>,
+    /// Copies delivered into Junk E-mail (SCL above the store threshold).
+    pub junk_email: u64,
+    /// NDRs sent to addresses outside the organization (backscatter).
+    pub backscatter_ndrs: u64,
+}
+
+/// Whether a step refuses a recipient (RCPT TO) rather than a message.
+fn at_rcpt(step: FilterStep) -> bool {
+    matches!(
+        step,
+        FilterStep::Dnsbl | FilterStep::Relay | FilterStep::RecipientBlocked | FilterStep::RecipientNotInDirectory
+    )
+}
+
+fn disposition_name(d: Disposition) -> &'static str {
+    match d {
+        Disposition::Deliver => "deliver",
+        Disposition::Badmail(_) => "badmail",
+        Disposition::UceArchive => "uce_archive",
+        Disposition::Deleted(FilterStep::Imf) => "deleted_by_imf",
+        Disposition::Deleted(_) => "deleted_by_sender_id",
+    }
+}
+
+impl EdgeTotals {
+    /// Counts one server event.
+    pub fn observe(&mut self, event: &ServerEvent, external: &ExternalDirectory) {
+        match event {
+            ServerEvent::EdgeConnected { .. } => self.sessions += 1,
+            ServerEvent::EdgeRefused { step, dropped, .. } => {
+                let totals = self.refusals.entry(*step).or_default();
+                match (*dropped, at_rcpt(*step)) {
+                    (true, _) => totals.sessions += 1,
+                    (false, true) => totals.recipients += 1,
+                    (false, false) => totals.messages += 1,
+                }
+            }
+            ServerEvent::EdgeAccepted { recipients, disposition, authenticated, .. } => {
+                self.accepted += 1;
+                self.authenticated += u64::from(*authenticated);
+                *self.dispositions.entry(disposition_name(*disposition)).or_default() += 1;
+                if *disposition == Disposition::Deliver {
+                    self.delivered_recipients += recipients.len() as u64;
+                }
+            }
+            ServerEvent::JunkEmail { .. } => self.junk_email += 1,
+            ServerEvent::Ndr { to, .. } if external.lookup(*to).is_some() => self.backscatter_ndrs += 1,
+            _ => {}
+        }
+    }
+}
