@@ -209,7 +209,7 @@ impl Connection<'_> {
         let vs = ctx.server;
         while let Some(step) = session.poll(ctx) {
             match step {
-                EdgeStep::Reply { reply, delay_ms, refused_by } => {
+                EdgeStep::Reply { reply, delay_ms, refused_by, .. } => {
                     if delay_ms > 0 {
                         std::thread::sleep(Duration::from_millis(delay_ms));
                     }
@@ -236,7 +236,7 @@ impl Connection<'_> {
                     );
                     self.write(writer, &EdgeReply::Queued.lines(&vs.fqdn, session.ip()), "")?;
                 }
-                EdgeStep::Close { reply, dropped_by } => {
+                EdgeStep::Close { reply, dropped_by, .. } => {
                     if let Some(reply) = reply {
                         self.write(writer, &reply.lines(&vs.fqdn, session.ip()), "")?;
                     }

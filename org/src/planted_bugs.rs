@@ -104,6 +104,12 @@ planted_bugs! {
     OabDiffWrongGeneration = "oab-diff-wrong-generation",
     /// Offline address book: Outlook's 1/8 rule inverted — a client downloads the full OAB when the diffs it needs are small and the diffs when they add up to more than an eighth.
     OabEighthRuleInverted = "oab-eighth-rule-inverted",
+    /// SMTP edge: the block list rules are asked for accept-listed clients too, and refuse them.
+    DnsblForAcceptListed = "dnsbl-for-accept-listed",
+    /// SMTP edge: the recipient filter refuses unknown recipients of authenticated sessions too.
+    RecipientFilterForAuthenticated = "recipient-filter-for-authenticated",
+    /// SMTP edge: a block list rule's bit mask matches a return code with any of its bits set, not all.
+    DnsblMaskAnyBit = "dnsbl-mask-any-bit",
 }
 
 impl PlantedBug {

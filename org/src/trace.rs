@@ -901,13 +901,28 @@ server_events! {
     EdgeConnected "edge_connected" { conn: EdgeConnId, virtual_server: String, ip: std::net::Ipv4Addr },
     /// A filter step (or relay or submission permission) refused or dropped something on
     /// an inbound session (§3.1); `dropped`: the connection was closed.
-    EdgeRefused "edge_refused" { conn: EdgeConnId, step: FilterStep, code: u16, dropped: bool },
+    EdgeRefused "edge_refused" {
+        /// The session.
+        conn: EdgeConnId,
+        /// The step.
+        step: FilterStep,
+        /// The reply code (0: dropped without one).
+        code: u16,
+        /// The connection was closed.
+        dropped: bool,
+        /// The session had authenticated.
+        authenticated: bool,
+        /// The recipient or sender refused, when one (and interned).
+        address: Option<AddressId>,
+    },
     /// An inbound session took a message: where it goes, its SCL and Sender ID result.
     EdgeAccepted "edge_accepted" {
         /// The session.
         conn: EdgeConnId,
         /// The message.
         message: MessageId,
+        /// Its envelope sender (none: blank or not interned).
+        sender: Option<AddressId>,
         /// Its accepted recipients.
         recipients: Vec<AddressId>,
         /// Where it goes.

@@ -67,7 +67,13 @@ impl EdgeData {
             "edge_refused" => {
                 let step = text("step");
                 let dropped = v.get("dropped").and_then(Value::as_bool).unwrap_or(false);
-                let column = if dropped { 0 } else if AT_RCPT.contains(&step) { 1 } else { 2 };
+                let column = if dropped {
+                    0
+                } else if AT_RCPT.contains(&step) {
+                    1
+                } else {
+                    2
+                };
                 self.steps.entry(step.to_string()).or_default()[column] += 1;
             }
             "edge_accepted" => {

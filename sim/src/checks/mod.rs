@@ -18,6 +18,7 @@
 
 pub mod database_size_limit;
 mod directory_convergence;
+mod edge_filters;
 mod expansion_order;
 mod expectations;
 mod least_cost_routing;
@@ -157,6 +158,7 @@ pub struct Checker {
     quota: quota::QuotaJudge,
     loss_windows: restore_window::LossWindows,
     oab_clients: oab_clients::OabClientMirror,
+    edge: edge_filters::EdgeJudge,
     directory: DirectoryMirror,
     expectations: Expectations,
     topology: Arc<Topology>,
@@ -228,6 +230,7 @@ impl Checker {
             quota: quota::QuotaJudge::new(topology.clone(), &[]),
             loss_windows: restore_window::LossWindows::new(topology.clone(), std::iter::empty()),
             oab_clients: oab_clients::OabClientMirror::default(),
+            edge: edge_filters::EdgeJudge::new(topology.clone()),
             directory: DirectoryMirror::default(),
             expectations: Expectations::new(expectations, last_fault),
             topology,
@@ -327,6 +330,7 @@ impl Checker {
         self.size_limits.observe(event, &mut judge);
         self.routes.observe(server, event, &self.mirror, &mut judge);
         self.loss_windows.observe(now, event);
+        self.edge.observe(now, server, event, &mut judge);
         judge.out
     }
 
@@ -546,6 +550,7 @@ impl Checker {
                 self.public.detail(invariant)
             }
             Invariant::OabDownloadApplies | Invariant::OabFullOnlyWhenNeeded => self.oab_clients.detail(invariant),
+            Invariant::EdgeFiltersEnforced => self.edge.detail(),
         }
     }
 }

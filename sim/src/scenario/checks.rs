@@ -61,6 +61,10 @@ pub enum Invariant {
     /// diff missing, or the diffs over an eighth of the full file), diffs only within
     /// the eighth (§9).
     OabFullOnlyWhenNeeded,
+    /// The SMTP edge: every refusal is one its filter step must make, with its reply
+    /// code, and nothing an anonymous session gets accepted passes an enabled filter that
+    /// should have stopped it or relays without permission (EXCHANGE2003.md §3.1).
+    EdgeFiltersEnforced,
 }
 
 impl Invariant {
@@ -78,6 +82,7 @@ impl Invariant {
             Invariant::LogDiskCapacity => "log_disk_capacity",
             Invariant::JournalOnce => "journal_once",
             Invariant::QuotaHonoured => "quota_honoured",
+            Invariant::EdgeFiltersEnforced => "edge_filters_enforced",
             Invariant::PfChangesKept => "pf_changes_kept",
             Invariant::PfBackfillTimeouts => "pf_backfill_timeouts",
             Invariant::PfHierarchyOnlyWhileStopped => "pf_hierarchy_only_while_stopped",

@@ -112,6 +112,7 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::PfHierarchyOnlyWhileStopped,
         Invariant::OabDownloadApplies,
         Invariant::OabFullOnlyWhenNeeded,
+        Invariant::EdgeFiltersEnforced,
     ]
 }
 /// §4: the 2003 review window, 10 min [P].

@@ -33,9 +33,20 @@ pub struct EdgeContext<'a> {
     pub server: &'a VirtualServer,
     /// Domains the organization is authoritative for (lower case).
     pub authoritative: &'a [String],
+    /// Planted bugs switched on (none in real use).
+    pub plants: crate::planted_bugs::Plants,
 }
 
 impl EdgeContext<'_> {
+    /// Whether `address` is in a domain the organization is authoritative for.
+    pub fn authoritative_address(&self, address: &str) -> bool {
+        self.is_authoritative(address)
+    }
+
+    fn bug(&self, bug: crate::planted_bugs::PlantedBug) -> bool {
+        self.plants.has(bug)
+    }
+
     fn is_authoritative(&self, address: &str) -> bool {
         let domain = domain_of(address);
         self.authoritative.iter().any(|d| d.eq_ignore_ascii_case(domain))
@@ -385,6 +396,8 @@ pub enum EdgeStep {
         delay_ms: u64,
         /// The step that refused.
         refused_by: Option<FilterStep>,
+        /// The address it refused (a recipient, a sender), if one.
+        about: Option<String>,
     },
     /// Look this up and [`EdgeSession::answer`].
     Query(EdgeQuery),
@@ -396,6 +409,8 @@ pub enum EdgeStep {
         reply: Option<EdgeReply>,
         /// The step that dropped the session.
         dropped_by: Option<FilterStep>,
+        /// The address that made it drop the session (a sender), if one.
+        about: Option<String>,
     },
 }
 
@@ -469,7 +484,7 @@ impl EdgeSession {
         if ctx.server.connection_control.admits(ip) {
             session.reply(EdgeReply::Banner);
         } else {
-            session.close(None, Some(FilterStep::ConnectionControl));
+            session.close(None, Some(FilterStep::ConnectionControl), None);
         }
         session
     }
@@ -482,6 +497,11 @@ impl EdgeSession {
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+
+    /// Whether AUTH succeeded.
+    pub fn is_authenticated(&self) -> bool {
+        self.principal.is_some()
     }
 
     /// Whether it waits on a query.
@@ -521,6 +541,14 @@ impl EdgeSession {
             (Wait::Auth, _) => self.reply(EdgeReply::AuthFailed),
             (Wait::Dnsbl { recipient, rule }, answer) => {
                 let listed = match answer {
+                    EdgeAnswer::Dns(DnsAnswer::A(ips)) if ctx.bug(crate::planted_bugs::PlantedBug::DnsblMaskAnyBit) => {
+                        match &ctx.delivery.connection.rules[rule].matching {
+                            super::connection_filter::DnsblMatch::Mask(m) => {
+                                ips.iter().any(|a| a.octets()[0] == 127 && u32::from(*a) & u32::from(*m) != 0)
+                            }
+                            _ => ctx.delivery.connection.rules[rule].matches(&ips),
+                        }
+                    }
                     EdgeAnswer::Dns(DnsAnswer::A(ips)) => ctx.delivery.connection.rules[rule].matches(&ips),
                     _ => false,
                 };
@@ -554,21 +582,21 @@ impl EdgeSession {
     }
 
     fn reply(&mut self, reply: EdgeReply) {
-        self.ready.push_back(EdgeStep::Reply { reply, delay_ms: 0, refused_by: None });
+        self.ready.push_back(EdgeStep::Reply { reply, delay_ms: 0, refused_by: None, about: None });
     }
 
-    fn refuse(&mut self, ctx: EdgeContext<'_>, reply: EdgeReply, step: FilterStep) {
+    fn refuse(&mut self, ctx: EdgeContext<'_>, reply: EdgeReply, step: FilterStep, about: Option<String>) {
         // The tarpit slows 5xx answers to RCPT TO of anonymous sessions (harvesting).
         let at_rcpt = self.state == State::Mail && self.principal.is_none();
         let delay_ms = if at_rcpt { ctx.delivery.tarpit_ms } else { 0 };
-        self.ready.push_back(EdgeStep::Reply { reply, delay_ms, refused_by: Some(step) });
+        self.ready.push_back(EdgeStep::Reply { reply, delay_ms, refused_by: Some(step), about });
     }
 
-    fn close(&mut self, reply: Option<EdgeReply>, dropped_by: Option<FilterStep>) {
+    fn close(&mut self, reply: Option<EdgeReply>, dropped_by: Option<FilterStep>, about: Option<String>) {
         self.state = State::Closed;
         self.pending.clear();
         self.transaction = None;
-        self.ready.push_back(EdgeStep::Close { reply, dropped_by });
+        self.ready.push_back(EdgeStep::Close { reply, dropped_by, about });
     }
 
     fn ask(&mut self, wait: Wait, query: EdgeQuery) {
@@ -586,7 +614,7 @@ impl EdgeSession {
         use EdgeCommand as C;
         match (self.state, command) {
             (State::Closed, _) => {}
-            (_, C::Quit) => self.close(Some(EdgeReply::Closing), None),
+            (_, C::Quit) => self.close(Some(EdgeReply::Closing), None, None),
             (State::Data, C::Content(content)) => self.content(ctx, content),
             (State::Data, _) => self.reply(EdgeReply::Syntax),
             (_, C::Content(_)) => self.reply(EdgeReply::NeedRcpt),
@@ -638,10 +666,10 @@ impl EdgeSession {
     fn mail_from(&mut self, ctx: EdgeContext<'_>, sender: String, size_bytes: Option<u64>) {
         let server = ctx.server;
         if self.principal.is_none() && !server.anonymous {
-            return self.refuse(ctx, EdgeReply::NotAuthenticated, FilterStep::Submission);
+            return self.refuse(ctx, EdgeReply::NotAuthenticated, FilterStep::Submission, Some(sender));
         }
         if !server.permissions.may_submit(self.principal.as_ref()) {
-            return self.refuse(ctx, EdgeReply::SubmitDenied, FilterStep::Submission);
+            return self.refuse(ctx, EdgeReply::SubmitDenied, FilterStep::Submission, Some(sender));
         }
         if size_bytes.zip(server.max_message_size_bytes).is_some_and(|(s, max)| s > max) {
             return self.reply(EdgeReply::SizeExceeded);
@@ -650,7 +678,7 @@ impl EdgeSession {
         if connection {
             match ctx.delivery.connection.lists(self.ip) {
                 ListVerdict::Accepted => self.accept_listed = true,
-                ListVerdict::Denied => return self.close(None, Some(FilterStep::DenyList)),
+                ListVerdict::Denied => return self.close(None, Some(FilterStep::DenyList), None),
                 ListVerdict::Unlisted => {}
             }
         }
@@ -663,10 +691,12 @@ impl EdgeSession {
                 SenderVerdict::Pass => {}
                 SenderVerdict::ToBadmail => transaction.badmail = true,
                 SenderVerdict::Denied { drop: true } => {
-                    return self.close(Some(EdgeReply::SenderDenied(sender)), Some(FilterStep::SenderFilter));
+                    let reply = EdgeReply::SenderDenied(sender.clone());
+                    return self.close(Some(reply), Some(FilterStep::SenderFilter), Some(sender));
                 }
                 SenderVerdict::Denied { drop: false } => {
-                    return self.refuse(ctx, EdgeReply::SenderDenied(sender), FilterStep::SenderFilter);
+                    let reply = EdgeReply::SenderDenied(sender.clone());
+                    return self.refuse(ctx, reply, FilterStep::SenderFilter, Some(sender));
                 }
             }
         }
@@ -681,9 +711,10 @@ impl EdgeSession {
         if count >= ctx.server.max_recipients {
             return self.reply(EdgeReply::TooManyRecipients);
         }
+        let accept_listed = self.accept_listed && !ctx.bug(crate::planted_bugs::PlantedBug::DnsblForAcceptListed);
         let dnsbl = self.filtered()
             && ctx.server.filters.connection
-            && !self.accept_listed
+            && !accept_listed
             && !ctx.delivery.connection.rules.is_empty();
         if dnsbl && self.dnsbl == Dnsbl::NotAsked {
             return self.ask_dnsbl(ctx, recipient, 0);
@@ -703,13 +734,14 @@ impl EdgeSession {
         if let Dnsbl::Listed(text) = &self.dnsbl {
             if filtered && !exception {
                 let text = text.clone();
-                return self.refuse(ctx, EdgeReply::Blocklisted(text), FilterStep::Dnsbl);
+                return self.refuse(ctx, EdgeReply::Blocklisted(text), FilterStep::Dnsbl, Some(recipient));
             }
         }
         let authoritative = ctx.is_authoritative(&recipient);
         if !authoritative && !ctx.server.permissions.may_relay(self.ip, self.principal.as_ref()) {
-            return self.refuse(ctx, EdgeReply::RelayDenied(recipient), FilterStep::Relay);
+            return self.refuse(ctx, EdgeReply::RelayDenied(recipient.clone()), FilterStep::Relay, Some(recipient));
         }
+        let filtered = filtered || ctx.bug(crate::planted_bugs::PlantedBug::RecipientFilterForAuthenticated);
         if exception || !filtered || !ctx.server.filters.recipient {
             return self.take_recipient(recipient);
         }
@@ -725,9 +757,11 @@ impl EdgeSession {
     fn judge_recipient(&mut self, ctx: EdgeContext<'_>, recipient: String, answer: DirectoryAnswer) {
         match ctx.delivery.recipient.judge(&recipient, answer) {
             RecipientVerdict::Accept => self.take_recipient(recipient),
-            RecipientVerdict::Blocked => self.refuse(ctx, EdgeReply::RecipientRefused, FilterStep::RecipientBlocked),
+            RecipientVerdict::Blocked => {
+                self.refuse(ctx, EdgeReply::RecipientRefused, FilterStep::RecipientBlocked, Some(recipient))
+            }
             RecipientVerdict::NotInDirectory => {
-                self.refuse(ctx, EdgeReply::RecipientRefused, FilterStep::RecipientNotInDirectory)
+                self.refuse(ctx, EdgeReply::RecipientRefused, FilterStep::RecipientNotInDirectory, Some(recipient))
             }
         }
     }
@@ -756,10 +790,10 @@ impl EdgeSession {
                     SenderVerdict::ToBadmail => transaction.badmail = true,
                     SenderVerdict::Denied { drop } => {
                         self.transaction = None;
-                        let reply = EdgeReply::SenderDenied(from);
+                        let reply = EdgeReply::SenderDenied(from.clone());
                         return match drop {
-                            true => self.close(Some(reply), Some(FilterStep::HeaderSenderFilter)),
-                            false => self.refuse(ctx, reply, FilterStep::HeaderSenderFilter),
+                            true => self.close(Some(reply), Some(FilterStep::HeaderSenderFilter), Some(from)),
+                            false => self.refuse(ctx, reply, FilterStep::HeaderSenderFilter, Some(from)),
                         };
                     }
                 }
@@ -794,7 +828,7 @@ impl EdgeSession {
                 }
                 SenderIdAction::Reject => {
                     self.transaction = None;
-                    return self.refuse(ctx, EdgeReply::SenderIdRejected, FilterStep::SenderId);
+                    return self.refuse(ctx, EdgeReply::SenderIdRejected, FilterStep::SenderId, None);
                 }
             }
         }
@@ -814,7 +848,7 @@ impl EdgeSession {
                 ImfAction::Delete => disposition = Disposition::Deleted(FilterStep::Imf),
                 ImfAction::Reject => {
                     self.transaction = None;
-                    return self.refuse(ctx, EdgeReply::ImfRejected, FilterStep::Imf);
+                    return self.refuse(ctx, EdgeReply::ImfRejected, FilterStep::Imf, None);
                 }
             }
         }

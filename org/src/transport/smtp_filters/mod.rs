@@ -48,6 +48,7 @@ impl EdgeConfig {
             delivery: &self.delivery,
             server: &self.virtual_servers[i].1,
             authoritative: &self.authoritative,
+            plants: crate::planted_bugs::Plants::NONE,
         }
     }
 

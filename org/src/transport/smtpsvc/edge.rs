@@ -8,8 +8,8 @@
 use super::*;
 use crate::transport::dns::{EdgeDnsQuery, EdgeDnsReply};
 use crate::transport::smtp_filters::edge_session::{
-    Disposition, EdgeAccepted, EdgeAnswer, EdgeConnId, EdgeFrame, EdgePacket, EdgeQuery, EdgeReply, EdgeSession,
-    EdgeStep,
+    Disposition, EdgeAccepted, EdgeAnswer, EdgeConnId, EdgeContext, EdgeFrame, EdgePacket, EdgeQuery, EdgeReply,
+    EdgeSession, EdgeStep, FilterStep,
 };
 use crate::transport::smtp_filters::sender_id::DnsAnswer;
 
@@ -39,6 +39,10 @@ pub(super) struct EdgeConn {
 }
 
 impl SmtpService {
+    fn edge_context<'e>(&self, edge: &'e crate::transport::smtp_filters::EdgeConfig, vs: usize) -> EdgeContext<'e> {
+        EdgeContext { plants: self.topology.plants, ..edge.context(vs) }
+    }
+
     /// A frame from a client outside the organization.
     pub fn handle_edge_packet(&mut self, now: Instant, from: HostId, packet: EdgePacket) {
         let conn = packet.conn;
@@ -51,7 +55,7 @@ impl SmtpService {
                 if *server != self.id {
                     return; // not ours: the port is closed
                 }
-                let session = EdgeSession::connect(edge.context(usize::from(virtual_server)), ip);
+                let session = EdgeSession::connect(self.edge_context(&edge, usize::from(virtual_server)), ip);
                 self.emit(ServerEvent::EdgeConnected { conn, virtual_server: vs.name.clone(), ip });
                 let idle_deadline = now.plus_ms(idle_ms);
                 let c = EdgeConn {
@@ -103,12 +107,12 @@ impl SmtpService {
         loop {
             let Some(c) = self.edge.get_mut(&conn) else { return };
             let ctx = edge.context(usize::from(c.virtual_server));
+            let ctx = EdgeContext { plants: self.topology.plants, ..ctx };
             let Some(step) = c.session.poll(ctx) else { break };
             match step {
-                EdgeStep::Reply { reply, delay_ms, refused_by } => {
+                EdgeStep::Reply { reply, delay_ms, refused_by, about } => {
                     if let Some(step) = refused_by {
-                        let code = reply.code();
-                        self.emit(ServerEvent::EdgeRefused { conn, step, code, dropped: false });
+                        self.refused_at_edge(conn, step, reply.code(), false, about.as_deref());
                     }
                     let c = self.edge.get_mut(&conn).expect("looked up above");
                     if delay_ms > 0 && c.tarpit_until.is_none() {
@@ -120,10 +124,10 @@ impl SmtpService {
                 }
                 EdgeStep::Query(query) => self.ask_edge(now, conn, query),
                 EdgeStep::Accept(accepted) => self.accept_edge(now, conn, *accepted),
-                EdgeStep::Close { reply, dropped_by } => {
+                EdgeStep::Close { reply, dropped_by, about } => {
                     if let Some(step) = dropped_by {
                         let code = reply.as_ref().map_or(0, EdgeReply::code);
-                        self.emit(ServerEvent::EdgeRefused { conn, step, code, dropped: true });
+                        self.refused_at_edge(conn, step, code, true, about.as_deref());
                     }
                     let c = self.edge.get_mut(&conn).expect("looked up above");
                     c.held.extend(reply);
@@ -132,6 +136,12 @@ impl SmtpService {
             }
         }
         self.send_edge(conn);
+    }
+
+    fn refused_at_edge(&mut self, conn: EdgeConnId, step: FilterStep, code: u16, dropped: bool, about: Option<&str>) {
+        let authenticated = self.edge.get(&conn).is_some_and(|c| c.session.is_authenticated());
+        let address = about.and_then(|a| self.topology.edge.addresses.get(&a.to_ascii_lowercase()).copied());
+        self.emit(ServerEvent::EdgeRefused { conn, step, code, dropped, authenticated, address });
     }
 
     /// Sends the held replies unless the tarpit or a flush holds them.
@@ -229,7 +239,8 @@ impl SmtpService {
         let Some(c) = self.edge.get_mut(&conn) else { return };
         c.wait = None;
         self.timers.cancel(Timer::EdgeQuery(conn));
-        c.session.answer(edge.context(usize::from(c.virtual_server)), answer);
+        let ctx = EdgeContext { plants: self.topology.plants, ..edge.context(usize::from(c.virtual_server)) };
+        c.session.answer(ctx, answer);
         self.drive_edge(now, conn);
     }
 
@@ -287,6 +298,7 @@ impl SmtpService {
         self.emit(ServerEvent::EdgeAccepted {
             conn,
             message: message_id,
+            sender,
             recipients: recipients.clone(),
             disposition: accepted.disposition,
             scl: accepted.scl,

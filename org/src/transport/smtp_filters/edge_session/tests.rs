@@ -89,7 +89,12 @@ impl Setup {
     }
 
     fn ctx(&self) -> EdgeContext<'_> {
-        EdgeContext { delivery: &self.delivery, server: &self.server, authoritative: &self.authoritative }
+        EdgeContext {
+            delivery: &self.delivery,
+            server: &self.server,
+            authoritative: &self.authoritative,
+            plants: crate::planted_bugs::Plants::NONE,
+        }
     }
 }
 
@@ -185,7 +190,10 @@ fn connection_control_drops_before_the_banner() {
     let mut setup = Setup::gateway();
     setup.server.connection_control = ConnectionControl::AllExcept(vec![IpEntry::single(ip("192.0.2.66"))]);
     let steps = run(&setup, &mut world(), "192.0.2.66", mail("a@fabrikam.com", &["alice@contoso.com"], None, 0));
-    assert_eq!(steps, vec![EdgeStep::Close { reply: None, dropped_by: Some(FilterStep::ConnectionControl) }]);
+    assert_eq!(
+        steps,
+        vec![EdgeStep::Close { reply: None, dropped_by: Some(FilterStep::ConnectionControl), about: None }]
+    );
 }
 
 #[test]

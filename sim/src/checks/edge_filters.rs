@@ -1,0 +1,221 @@
+//! `edge_filters_enforced` (EXCHANGE2003.md §3.1): at the SMTP edge, every refusal is
+//! one the step it names must make, with that step's reply code — and nothing an
+//! anonymous session gets accepted passes an enabled filter that should have stopped it
+//! or relays without permission. Judged against the organization's settings and the
+//! Internet's DNS records directly, not by asking the session machine again.
+
+use super::*;
+use org::transport::smtp_filters::connection_filter::ListVerdict;
+use org::transport::smtp_filters::edge_session::{Disposition, EdgeConnId, FilterStep};
+use org::transport::smtp_filters::sender_filter::SenderVerdict;
+use org::transport::smtp_filters::sender_id::{DnsAnswer, DnsQuestion};
+use org::transport::smtp_filters::virtual_server::ImfAction;
+use org::transport::smtp_filters::EdgeConfig;
+use std::net::Ipv4Addr;
+
+/// Whether `code` is the reply the step refuses with (0: the connection dropped without
+/// one; the sender filter's drop follows its 550).
+fn code_ok(step: FilterStep, code: u16) -> bool {
+    match step {
+        FilterStep::ConnectionControl | FilterStep::DenyList => code == 0,
+        FilterStep::Submission => code == 530 || code == 550,
+        _ => code == 550,
+    }
+}
+
+/// Sessions from outside and what the judge knows of them.
+pub(super) struct EdgeJudge {
+    topology: Arc<Topology>,
+    /// Address text by id (the edge's interned addresses).
+    text: BTreeMap<AddressId, String>,
+    sessions: BTreeMap<EdgeConnId, (usize, Ipv4Addr)>,
+    judged: u64,
+}
+
+impl EdgeJudge {
+    pub(super) fn new(topology: Arc<Topology>) -> EdgeJudge {
+        let text = topology.edge.addresses.iter().map(|(t, id)| (*id, t.clone())).collect();
+        EdgeJudge { topology, text, sessions: BTreeMap::new(), judged: 0 }
+    }
+
+    pub(super) fn detail(&self) -> String {
+        format!("{} refusal(s) and acceptance(s) at the SMTP edge, each as its filter step requires", self.judged)
+    }
+
+    pub(super) fn observe(&mut self, now: Instant, server: ServerId, event: &ServerEvent, judge: &mut Judge<'_>) {
+        let edge = self.topology.edge.clone();
+        match event {
+            ServerEvent::EdgeConnected { conn, virtual_server, ip } => {
+                let vs = edge.virtual_servers.iter().position(|(s, v)| *s == server && v.name == *virtual_server);
+                if let Some(vs) = vs {
+                    self.sessions.insert(*conn, (vs, *ip));
+                }
+            }
+            ServerEvent::EdgeRefused { conn, step, code, authenticated, address, .. } => {
+                let Some(&(vs, ip)) = self.sessions.get(conn) else { return };
+                self.judged += 1;
+                let address = address.and_then(|a| self.text.get(&a)).map(String::as_str);
+                let name = self.conn_name(*conn);
+                if let Some(why) = self.wrong_refusal(now, &edge, vs, ip, *step, *authenticated, address) {
+                    let about = address.map_or(String::new(), |a| format!(" {a}"));
+                    let text = format!("session {name} from {ip}:{about} refused by {} ({why})", step.as_str());
+                    judge.violate(Invariant::EdgeFiltersEnforced, || text);
+                } else if !code_ok(*step, *code) {
+                    let text = format!("session {name} from {ip}: {} refused with {code}", step.as_str());
+                    judge.violate(Invariant::EdgeFiltersEnforced, || text);
+                }
+            }
+            ServerEvent::EdgeAccepted { conn, sender, recipients, disposition, scl, authenticated, .. } => {
+                let Some(&(vs, ip)) = self.sessions.get(conn) else { return };
+                self.judged += 1;
+                if *authenticated {
+                    return; // filters apply to anonymous sessions only
+                }
+                let sender = sender.and_then(|a| self.text.get(&a)).map(String::as_str);
+                let recipients: Vec<&str> =
+                    recipients.iter().filter_map(|r| self.text.get(r)).map(String::as_str).collect();
+                let why = self.wrong_acceptance(now, &edge, vs, ip, sender, &recipients, *disposition, *scl);
+                if let Some(why) = why {
+                    let name = self.conn_name(*conn);
+                    judge.violate(Invariant::EdgeFiltersEnforced, || {
+                        format!("session {name} from {ip}: accepted {why}")
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Why a refusal by `step` should not have happened, if it should not.
+    #[allow(clippy::too_many_arguments)]
+    fn wrong_refusal(
+        &self,
+        now: Instant,
+        edge: &EdgeConfig,
+        vs: usize,
+        ip: Ipv4Addr,
+        step: FilterStep,
+        authenticated: bool,
+        address: Option<&str>,
+    ) -> Option<&'static str> {
+        let ctx = edge.context(vs);
+        let (delivery, server) = (ctx.delivery, ctx.server);
+        let anonymous = !authenticated;
+        let internal = delivery.internal_servers.iter().any(|e| e.contains(ip));
+        let connection = anonymous && server.filters.connection && !internal;
+        let filtered = |on: bool| anonymous && on;
+        let ok = match step {
+            FilterStep::ConnectionControl => !server.connection_control.admits(ip),
+            FilterStep::DenyList => connection && delivery.connection.lists(ip) == ListVerdict::Denied,
+            FilterStep::Dnsbl => {
+                connection
+                    && delivery.connection.lists(ip) == ListVerdict::Unlisted
+                    && block_listed(&self.topology, edge, ip)
+                    && !address.is_some_and(|a| delivery.connection.is_exception(a))
+            }
+            FilterStep::SenderFilter | FilterStep::HeaderSenderFilter => {
+                filtered(server.filters.sender)
+                    && address.is_some_and(|a| delivery.sender.judge(a).0 != SenderVerdict::Pass)
+            }
+            FilterStep::Relay => {
+                address.is_some_and(|a| !ctx.authoritative_address(a))
+                    && (authenticated || !server.permissions.may_relay(ip, None))
+            }
+            FilterStep::RecipientBlocked => {
+                filtered(server.filters.recipient)
+                    && address.is_some_and(|a| org::transport::smtp_filters::listed(&delivery.recipient.blocked, a))
+            }
+            FilterStep::RecipientNotInDirectory => {
+                filtered(server.filters.recipient)
+                    && delivery.recipient.filter_not_in_directory
+                    && address.is_some_and(|a| ctx.authoritative_address(a) && !self.in_directory(now, a))
+            }
+            FilterStep::SenderId => filtered(server.filters.sender_id) && !internal,
+            FilterStep::Imf => filtered(server.filters.imf) && delivery.imf.gateway_action == ImfAction::Reject,
+            FilterStep::Submission => true,
+        };
+        (!ok).then_some("the step does not apply to this session and address")
+    }
+
+    /// What an anonymous acceptance got past, if anything.
+    #[allow(clippy::too_many_arguments)]
+    fn wrong_acceptance(
+        &self,
+        now: Instant,
+        edge: &EdgeConfig,
+        vs: usize,
+        ip: Ipv4Addr,
+        sender: Option<&str>,
+        recipients: &[&str],
+        disposition: Disposition,
+        scl: i8,
+    ) -> Option<String> {
+        let ctx = edge.context(vs);
+        let (delivery, server) = (ctx.delivery, ctx.server);
+        let internal = delivery.internal_servers.iter().any(|e| e.contains(ip));
+        if let Some(r) = recipients.iter().find(|r| !ctx.authoritative_address(r)) {
+            if !server.permissions.may_relay(ip, None) {
+                return Some(format!("a relay to {r} without permission"));
+            }
+        }
+        if server.filters.connection && !internal {
+            let lists = delivery.connection.lists(ip);
+            if lists == ListVerdict::Denied {
+                return Some("mail from a deny-listed client".into());
+            }
+            let listed = lists == ListVerdict::Unlisted && block_listed(&self.topology, edge, ip);
+            if let Some(r) = recipients.iter().find(|r| listed && !delivery.connection.is_exception(r)) {
+                return Some(format!("mail from a block-listed client to {r}, not an exception"));
+            }
+        }
+        if server.filters.recipient {
+            let blocked = |r: &&&str| org::transport::smtp_filters::listed(&delivery.recipient.blocked, r);
+            let unknown = |r: &&&str| {
+                delivery.recipient.filter_not_in_directory && ctx.authoritative_address(r) && !self.in_directory(now, r)
+            };
+            let exception = |r: &&&str| server.filters.connection && delivery.connection.is_exception(r);
+            if let Some(r) = recipients.iter().find(|r| !exception(r) && (blocked(r) || unknown(r))) {
+                return Some(format!("mail to {r}, which the recipient filter refuses"));
+            }
+        }
+        let blocked_sender = sender.is_some_and(|s| delivery.sender.judge(s).0 != SenderVerdict::Pass);
+        if server.filters.sender && blocked_sender && disposition == Disposition::Deliver {
+            return Some("mail from a blocked sender for delivery".into());
+        }
+        let imf = delivery.imf;
+        if server.filters.imf
+            && scl > imf.gateway_threshold
+            && imf.gateway_action != ImfAction::NoAction
+            && disposition == Disposition::Deliver
+        {
+            return Some(format!("mail rated SCL {scl} above the gateway threshold for delivery"));
+        }
+        None
+    }
+
+    fn conn_name(&self, conn: EdgeConnId) -> String {
+        format!("{}#{}", self.topology.host(conn.host).name, conn.seq)
+    }
+
+    fn in_directory(&self, now: Instant, address: &str) -> bool {
+        let id = self.topology.edge.addresses.get(&address.to_ascii_lowercase());
+        id.is_some_and(|id| self.topology.directory.usable(*id, now).is_some())
+    }
+}
+
+/// Whether any block list rule matches `ip` in the Internet's zones, judged here on its
+/// own: a listing is a `127.0.0.x` answer; a mask matches only when all its bits are set
+/// (§3.1).
+fn block_listed(topology: &Topology, edge: &EdgeConfig, ip: Ipv4Addr) -> bool {
+    use org::transport::smtp_filters::connection_filter::DnsblMatch;
+    edge.delivery.connection.rules.iter().any(|rule| {
+        let [a, b, c, d] = ip.octets();
+        let name = format!("{d}.{c}.{b}.{a}.{}", rule.zone);
+        let DnsAnswer::A(codes) = topology.internet.zones.answer(&DnsQuestion::A(name)) else { return false };
+        codes.iter().filter(|code| code.octets()[0] == 127).any(|code| match &rule.matching {
+            DnsblMatch::AnyReturnCode => true,
+            DnsblMatch::Codes(listed) => listed.contains(code),
+            DnsblMatch::Mask(mask) => u32::from(*mask) != 0 && u32::from(*code) & u32::from(*mask) == u32::from(*mask),
+        })
+    })
+}
