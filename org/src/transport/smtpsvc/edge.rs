@@ -292,7 +292,13 @@ impl SmtpService {
     fn accept_edge(&mut self, now: Instant, conn: EdgeConnId, accepted: EdgeAccepted) {
         let addresses = &self.topology.edge.addresses;
         let id = |a: &str| addresses.get(&a.to_ascii_lowercase()).copied();
-        let recipients: Vec<AddressId> = accepted.recipients.iter().filter_map(|r| id(r)).collect();
+        // A recipient named twice is one recipient (the categorizer folds duplicates).
+        let mut recipients: Vec<AddressId> = Vec::with_capacity(accepted.recipients.len());
+        for r in accepted.recipients.iter().filter_map(|r| id(r)) {
+            if !recipients.contains(&r) {
+                recipients.push(r);
+            }
+        }
         let sender = id(&accepted.sender);
         let message_id = MessageId::Client(accepted.content.message_id);
         self.emit(ServerEvent::EdgeAccepted {
