@@ -564,14 +564,7 @@ impl TraceValue for SenderIdResult {
 
 impl TraceValue for Disposition {
     fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
-        let name = match self {
-            Disposition::Deliver => "deliver",
-            Disposition::Badmail(_) => "badmail",
-            Disposition::UceArchive => "uce_archive",
-            Disposition::Deleted(FilterStep::Imf) => "deleted_by_imf",
-            Disposition::Deleted(_) => "deleted_by_sender_id",
-        };
-        json::str(out, name);
+        json::str(out, self.as_str());
     }
 }
 

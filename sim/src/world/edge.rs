@@ -49,16 +49,6 @@ fn at_rcpt(step: FilterStep) -> bool {
     )
 }
 
-fn disposition_name(d: Disposition) -> &'static str {
-    match d {
-        Disposition::Deliver => "deliver",
-        Disposition::Badmail(_) => "badmail",
-        Disposition::UceArchive => "uce_archive",
-        Disposition::Deleted(FilterStep::Imf) => "deleted_by_imf",
-        Disposition::Deleted(_) => "deleted_by_sender_id",
-    }
-}
-
 impl EdgeTotals {
     /// Counts one server event.
     pub fn observe(&mut self, event: &ServerEvent, external: &ExternalDirectory) {
@@ -75,7 +65,7 @@ impl EdgeTotals {
             ServerEvent::EdgeAccepted { recipients, disposition, authenticated, .. } => {
                 self.accepted += 1;
                 self.authenticated += u64::from(*authenticated);
-                *self.dispositions.entry(disposition_name(*disposition)).or_default() += 1;
+                *self.dispositions.entry(disposition.as_str()).or_default() += 1;
                 if *disposition == Disposition::Deliver {
                     self.delivered_recipients += recipients.len() as u64;
                 }

@@ -363,6 +363,19 @@ pub enum Disposition {
     Deleted(FilterStep),
 }
 
+impl Disposition {
+    /// Its name in traces and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Deliver => "deliver",
+            Disposition::Badmail(_) => "badmail",
+            Disposition::UceArchive => "uce_archive",
+            Disposition::Deleted(FilterStep::Imf) => "deleted_by_imf",
+            Disposition::Deleted(_) => "deleted_by_sender_id",
+        }
+    }
+}
+
 /// A message the session took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeAccepted {
