@@ -45,6 +45,8 @@ pub struct EdgeData {
     pub backscatter: u64,
     /// The authoritative domains (from the run header).
     pub domains: Vec<String>,
+    /// Per step (and `accepted`), how many by the end of each minute they happened in.
+    pub per_minute: BTreeMap<String, BTreeMap<u64, u64>>,
 }
 
 impl EdgeData {
@@ -62,6 +64,15 @@ impl EdgeData {
     /// Counts one record (any kind; edge ones matter).
     pub fn read(&mut self, event: &str, v: &Value) {
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+        let minute = v.get("t_ms").and_then(Value::as_u64).unwrap_or(0) / 60_000;
+        let series = match event {
+            "edge_refused" => Some(text("step")),
+            "edge_accepted" => Some("accepted"),
+            _ => None,
+        };
+        if let Some(series) = series {
+            *self.per_minute.entry(series.to_string()).or_default().entry(minute).or_default() += 1;
+        }
         match event {
             "edge_connected" => self.sessions += 1,
             "edge_refused" => {
@@ -90,6 +101,24 @@ impl EdgeData {
             }
             _ => {}
         }
+    }
+
+    /// Cumulative lines per step (labelled as in the table) and of accepted messages:
+    /// (label, points of (ms, count so far)) at the end of each minute with events.
+    pub fn cumulative_lines(&self) -> Vec<(String, Vec<(u64, f64)>)> {
+        let labels = STEPS.iter().copied().chain([("accepted", "messages accepted")]);
+        let mut out = Vec::new();
+        for (key, label) in labels {
+            let Some(minutes) = self.per_minute.get(key) else { continue };
+            let mut so_far = 0;
+            let mut points = vec![(0, 0.0)];
+            for (minute, n) in minutes {
+                so_far += n;
+                points.push(((minute + 1) * 60_000, so_far as f64));
+            }
+            out.push((label.to_string(), points));
+        }
+        out
     }
 
     /// The per-step table and the totals, as text lines.
@@ -143,5 +172,44 @@ impl EdgeData {
         row("NDRs to addresses outside (backscatter)", self.backscatter);
         out.push_str("</table>\n");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn steps_count_by_what_they_stopped_and_ndrs_outside_are_backscatter() {
+        let mut edge = EdgeData::default();
+        edge.read_header(&record(r#"{"recipients":{"smtp_domains":["Contoso.com"]}}"#));
+        let lines = [
+            r#"{"t_ms":1000,"event":"edge_connected","conn":"H#0"}"#,
+            r#"{"t_ms":2000,"event":"edge_refused","step":"dnsbl","code":550,"dropped":false}"#,
+            r#"{"t_ms":2000,"event":"edge_refused","step":"deny_list","code":0,"dropped":true}"#,
+            r#"{"t_ms":61000,"event":"edge_refused","step":"sender_id","code":550,"dropped":false}"#,
+            r#"{"t_ms":62000,"event":"edge_accepted","disposition":"uce_archive","authenticated":false}"#,
+            r#"{"t_ms":63000,"event":"ndr","to":"x@spam.example"}"#,
+            r#"{"t_ms":63000,"event":"ndr","to":"alice@contoso.com"}"#,
+        ];
+        for l in lines {
+            let v = record(l);
+            edge.read(v["event"].as_str().unwrap(), &v);
+        }
+        assert_eq!(edge.steps["dnsbl"], [0, 1, 0]);
+        assert_eq!(edge.steps["deny_list"], [1, 0, 0]);
+        assert_eq!(edge.steps["sender_id"], [0, 0, 1]);
+        assert_eq!(edge.backscatter, 1, "an NDR inside the organization is not backscatter");
+        let text = edge.text();
+        assert!(text.contains("8 block list rules: 0 sessions dropped, 1 recipients"), "{text}");
+        assert!(text.contains("accepted 1 messages (0 authenticated): 1 uce_archive"), "{text}");
+        let lines = edge.cumulative_lines();
+        let accepted = lines.iter().find(|(n, _)| n == "messages accepted").unwrap();
+        assert_eq!(accepted.1, vec![(0, 0.0), (120_000, 1.0)], "counted by the end of its minute");
+        assert_eq!(lines[0].0, "5 global deny list", "in chain order");
     }
 }

@@ -121,6 +121,7 @@ impl Page<'_> {
         out.push_str(&self.latency_chart()?.0);
         out.push_str(&self.link_panels()?.0);
         out.push_str(&self.queue_panels()?.0);
+        out.push_str(&self.edge_chart()?.0);
         out.push_str(&self.other_charts()?.0);
         out.push_str(&self.store_section()?.0);
         out.push_str(&self.incidents()?.0);
@@ -313,6 +314,25 @@ impl Page<'_> {
     }
 
     /// Link state, the directory and the categorizer, where the run has them.
+    /// The SMTP edge: refusals per filter step and messages accepted, cumulative.
+    fn edge_chart(&mut self) -> Result<Html, ReportError> {
+        let d = self.data;
+        if d.edge.is_empty() {
+            return Ok(Html(String::new()));
+        }
+        let lines = (d.edge.cumulative_lines().into_iter())
+            .map(|(name, mut points)| {
+                // Flat from the last minute with events to the end of the run.
+                let last = points.last().map_or(0.0, |p| p.1);
+                points.push((d.end_ms, last));
+                Line { name, points }
+            })
+            .collect();
+        let caption = "SMTP edge: refusals per filter step and messages accepted (cumulative)";
+        let why = "No session from outside was refused or accepted.";
+        self.full_chart(("smtp edge", caption, why), ("count", Values::Count), lines)
+    }
+
     fn other_charts(&mut self) -> Result<Html, ReportError> {
         let d = self.data;
         let per_minute = d.link_state.iter().map(|(t, m, _, i)| (*t, *m as f64 * 60_000.0 / (*i).max(1) as f64));
