@@ -69,6 +69,8 @@ pub(super) struct Senders {
     populations: Vec<Population>,
     sessions: BTreeMap<u64, (SenderSession, u64)>,
     next_seq: u64,
+    /// When stale sessions are next swept out (once a minute, not on every wake).
+    next_sweep_ms: u64,
 }
 
 impl Senders {
@@ -84,7 +86,7 @@ impl Senders {
         for p in &mut populations {
             p.next_ms = p.draw_after(0.0);
         }
-        Senders { host, populations, sessions: BTreeMap::new(), next_seq: 0 }
+        Senders { host, populations, sessions: BTreeMap::new(), next_seq: 0, next_sweep_ms: 60_000 }
     }
 
     /// When the next session starts, in ms.
@@ -114,7 +116,10 @@ impl Senders {
                 out.push((server, EdgePacket { conn, frame }));
             }
         }
-        self.sessions.retain(|_, (s, last)| !s.is_done() && now_ms.saturating_sub(*last) < GIVE_UP_MS);
+        if now_ms >= self.next_sweep_ms {
+            self.next_sweep_ms = now_ms + 60_000;
+            self.sessions.retain(|_, (s, last)| !s.is_done() && now_ms.saturating_sub(*last) < GIVE_UP_MS);
+        }
         out
     }
 
