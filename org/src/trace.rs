@@ -926,6 +926,8 @@ server_events! {
         sender_id: Option<SenderIdResult>,
         /// The session authenticated.
         authenticated: bool,
+        /// A block list lookup went unanswered (counted as not listed).
+        dnsbl_failed: bool,
     },
     /// A GC did not answer a page in time: the read starts again on another.
     OabGcFailover "oab_gc_failover" { oab: OabId, gc: DcId },

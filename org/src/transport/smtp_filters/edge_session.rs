@@ -395,6 +395,8 @@ pub struct EdgeAccepted {
     pub disposition: Disposition,
     /// A copy is kept in the sender filter's archive.
     pub archived: bool,
+    /// A block list lookup of the session went unanswered (so it counted as not listed).
+    pub dnsbl_failed: bool,
 }
 
 /// What the session does next.
@@ -473,6 +475,8 @@ pub struct EdgeSession {
     accept_listed: bool,
     internal: bool,
     dnsbl: Dnsbl,
+    /// A block list lookup went unanswered (a failed lookup counts as not listed [U]).
+    dnsbl_failed: bool,
     pending: VecDeque<EdgeCommand>,
     ready: VecDeque<EdgeStep>,
     waiting: Option<Wait>,
@@ -490,6 +494,7 @@ impl EdgeSession {
             accept_listed: internal,
             internal,
             dnsbl: Dnsbl::NotAsked,
+            dnsbl_failed: false,
             pending: VecDeque::new(),
             ready: VecDeque::new(),
             waiting: None,
@@ -553,6 +558,7 @@ impl EdgeSession {
             }
             (Wait::Auth, _) => self.reply(EdgeReply::AuthFailed),
             (Wait::Dnsbl { recipient, rule }, answer) => {
+                self.dnsbl_failed |= matches!(answer, EdgeAnswer::Dns(DnsAnswer::Failed));
                 let listed = match answer {
                     EdgeAnswer::Dns(DnsAnswer::A(ips)) if ctx.bug(crate::planted_bugs::PlantedBug::DnsblMaskAnyBit) => {
                         match &ctx.delivery.connection.rules[rule].matching {
@@ -882,6 +888,7 @@ impl EdgeSession {
             sender_id,
             disposition,
             archived: transaction.archived,
+            dnsbl_failed: self.dnsbl_failed,
         })));
     }
 }

@@ -310,6 +310,7 @@ impl SmtpService {
             scl: accepted.scl,
             sender_id: accepted.sender_id,
             authenticated: accepted.principal.is_some(),
+            dnsbl_failed: accepted.dnsbl_failed,
         });
         let deliver = accepted.disposition == Disposition::Deliver && sender.is_some() && !recipients.is_empty();
         let c = self.edge.get_mut(&conn).expect("accepted on a live session");

@@ -20,6 +20,7 @@ struct World {
     dns_txt: BTreeMap<String, Vec<String>>,
     directory: Vec<String>,
     directory_down: bool,
+    dns_down: bool,
     accounts: BTreeMap<String, (String, Vec<String>)>,
     queries: Vec<EdgeQuery>,
 }
@@ -28,6 +29,7 @@ impl World {
     fn answer(&mut self, query: &EdgeQuery) -> EdgeAnswer {
         self.queries.push(query.clone());
         match query {
+            EdgeQuery::Dns(_) if self.dns_down => EdgeAnswer::Dns(DnsAnswer::Failed),
             EdgeQuery::Dns(DnsQuestion::A(name)) => {
                 EdgeAnswer::Dns(self.dns_a.get(name).map_or(DnsAnswer::NotFound, |a| DnsAnswer::A(a.clone())))
             }
@@ -394,6 +396,24 @@ fn a_session_waits_on_its_query_and_resumes_in_order() {
         matches!(session.poll(ctx), Some(EdgeStep::Query(EdgeQuery::Dns(_)))),
         "a failed DNSBL is not listed: the next rule"
     );
+}
+
+/// A block list that does not answer counts as not listing the client [U]; the accepted
+/// message says so, so a judge does not hold the session to the list.
+#[test]
+fn an_unanswered_block_list_lets_mail_through_and_says_so() {
+    let setup = Setup::gateway();
+    let mut w = world();
+    w.dns_a.insert("5.2.0.192.relays.example".into(), vec![ip("127.0.0.3")]);
+    w.dns_down = true;
+    let steps = run(&setup, &mut w, "192.0.2.5", mail("a@fabrikam.com", &["alice@contoso.com"], None, 0));
+    let a = accepted(&steps);
+    assert_eq!(a[0].recipients, vec!["alice@contoso.com"]);
+    assert!(a[0].dnsbl_failed);
+    assert_eq!(a[0].sender_id, Some(SenderIdResult::TempError), "Sender ID's lookups failed too");
+    w.dns_down = false;
+    let steps = run(&setup, &mut w, "192.0.2.10", mail("a@fabrikam.com", &["alice@contoso.com"], None, 0));
+    assert!(!accepted(&steps)[0].dnsbl_failed);
 }
 
 #[test]
