@@ -195,6 +195,12 @@ impl<'s> Walker<'s> {
             Value::Object(members) => self.walk_object(schema, members, path),
             Value::Array(items) => self.walk_array(schema, items, path),
             Value::Number(_) => self.check_number(schema, value, path),
+            Value::String(text) if schema.get("format").and_then(Value::as_str) == Some("ipv4") => {
+                if text.parse::<std::net::Ipv4Addr>().is_err() {
+                    let message = format!("expected an IPv4 address like \"192.0.2.7\", found {}", found(value));
+                    self.repairable(path, message, Repair::Replace(path.clone(), Value::from("192.0.2.1")));
+                }
+            }
             Value::String(_) | Value::Bool(_) | Value::Null => {}
         }
     }
