@@ -10,6 +10,7 @@
 //! `X-Orgsim-Content-SCL: n` header (0–9, absent: 0) stands for it. Sessions are served
 //! one at a time.
 
+use org::planted_bugs::Plants;
 use org::transport::dns::DnsZones;
 use org::transport::smtp_filters::edge_session::{
     EdgeAnswer, EdgeCommand, EdgeContent, EdgeQuery, EdgeReply, EdgeSession, EdgeStep,
@@ -175,7 +176,7 @@ impl Connection<'_> {
         };
         let ip = options.client_ip.unwrap_or(peer);
         println!("[{}] connect from {peer}, judged as {ip}", self.number);
-        let ctx = self.edge.context(self.index);
+        let ctx = self.edge.context(self.index, Plants::NONE);
         let mut session = EdgeSession::connect(ctx, ip);
         let mut reader = BufReader::new(stream.try_clone()?);
         let mut writer = stream;
@@ -205,7 +206,7 @@ impl Connection<'_> {
 
     /// Runs the session until it waits; true once it closed.
     fn drive(&self, session: &mut EdgeSession, writer: &mut TcpStream, mode: &mut Mode) -> std::io::Result<bool> {
-        let ctx = self.edge.context(self.index);
+        let ctx = self.edge.context(self.index, Plants::NONE);
         let vs = ctx.server;
         while let Some(step) = session.poll(ctx) {
             match step {

@@ -51,6 +51,14 @@ impl EdgeJudge {
     }
 
     pub(super) fn observe(&mut self, now: Instant, server: ServerId, event: &ServerEvent, judge: &mut Judge<'_>) {
+        // Every event of the run passes here: only the edge's are worth an Arc clone.
+        let edge_event = matches!(
+            event,
+            ServerEvent::EdgeConnected { .. } | ServerEvent::EdgeRefused { .. } | ServerEvent::EdgeAccepted { .. }
+        );
+        if !edge_event {
+            return;
+        }
         let edge = self.topology.edge.clone();
         match event {
             ServerEvent::EdgeConnected { conn, virtual_server, ip } => {
@@ -115,7 +123,7 @@ impl EdgeJudge {
         authenticated: bool,
         address: Option<&str>,
     ) -> Option<&'static str> {
-        let ctx = edge.context(vs);
+        let ctx = edge.context(vs, org::planted_bugs::Plants::NONE);
         let (delivery, server) = (ctx.delivery, ctx.server);
         let anonymous = !authenticated;
         let internal = delivery.internal_servers.iter().any(|e| e.contains(ip));
@@ -166,7 +174,7 @@ impl EdgeJudge {
         disposition: Disposition,
         scl: i8,
     ) -> Option<String> {
-        let ctx = edge.context(vs);
+        let ctx = edge.context(vs, org::planted_bugs::Plants::NONE);
         let (delivery, server) = (ctx.delivery, ctx.server);
         let internal = delivery.internal_servers.iter().any(|e| e.contains(ip));
         if let Some(r) = recipients.iter().find(|r| !ctx.authoritative_address(r)) {

@@ -258,7 +258,8 @@ struct World {
     public_totals: public_folders::PublicFolderTotals,
     /// Offline address book generation so far.
     oab: offline_address_books::OabState,
-    edge: edge::EdgeTotals,
+    /// The SMTP edge's totals, when the organization has inbound virtual servers.
+    edge: Option<edge::EdgeTotals>,
     oab_clients: oab_clients::OabClients,
     inboxes: Vec<Inbox<Input>>,
     /// Packets on their way to each node (hosts never die: a host that is down drops
@@ -399,7 +400,9 @@ impl World {
         let violations = self.checker.observe(now, server, event, &|m, r| pair_name(resolved, m, r));
         self.sometimes.observe(event);
         self.oab.observe(event);
-        self.edge.observe(event, &self.resolved.topology.external);
+        if let Some(edge) = self.edge.as_mut() {
+            edge.observe(event, &self.resolved.topology.external);
+        }
         let mut violations = violations;
         match event {
             ServerEvent::DatabaseState { store, change } => {
@@ -689,7 +692,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         quota_changes: BTreeMap::new(),
         backup_media: BTreeMap::new(),
         oab: offline_address_books::OabState::new(&topology),
-        edge: edge::EdgeTotals::default(),
+        edge: (!topology.edge.virtual_servers.is_empty()).then(edge::EdgeTotals::default),
         oab_clients: oab_clients::OabClients::default(),
         wan: Wan::new(
             &resolved.links,
@@ -831,7 +834,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             }),
             public_folders: (!resolved.topology.public_stores.is_empty()).then(|| w.public_totals.clone()),
             oab: (!resolved.topology.offline_address_books.is_empty()).then(|| w.oab.totals.clone()),
-            edge: (!resolved.topology.edge.virtual_servers.is_empty()).then(|| w.edge.clone()),
+            edge: w.edge.clone(),
             oab_files: std::mem::take(&mut w.oab.last),
             checks,
             sometimes,

@@ -42,13 +42,13 @@ pub struct Account {
 }
 
 impl EdgeConfig {
-    /// The session context of virtual server `i`.
-    pub fn context(&self, i: usize) -> edge_session::EdgeContext<'_> {
+    /// The session context of virtual server `i`, with the run's planted bugs.
+    pub fn context(&self, i: usize, plants: crate::planted_bugs::Plants) -> edge_session::EdgeContext<'_> {
         edge_session::EdgeContext {
             delivery: &self.delivery,
             server: &self.virtual_servers[i].1,
             authoritative: &self.authoritative,
-            plants: crate::planted_bugs::Plants::NONE,
+            plants,
         }
     }
 

@@ -8,8 +8,8 @@
 use super::*;
 use crate::transport::dns::{EdgeDnsQuery, EdgeDnsReply};
 use crate::transport::smtp_filters::edge_session::{
-    Disposition, EdgeAccepted, EdgeAnswer, EdgeConnId, EdgeContext, EdgeFrame, EdgePacket, EdgeQuery, EdgeReply,
-    EdgeSession, EdgeStep, FilterStep,
+    Disposition, EdgeAccepted, EdgeAnswer, EdgeConnId, EdgeFrame, EdgePacket, EdgeQuery, EdgeReply, EdgeSession,
+    EdgeStep, FilterStep,
 };
 use crate::transport::smtp_filters::sender_id::DnsAnswer;
 
@@ -39,10 +39,6 @@ pub(super) struct EdgeConn {
 }
 
 impl SmtpService {
-    fn edge_context<'e>(&self, edge: &'e crate::transport::smtp_filters::EdgeConfig, vs: usize) -> EdgeContext<'e> {
-        EdgeContext { plants: self.topology.plants, ..edge.context(vs) }
-    }
-
     /// A frame from a client outside the organization.
     pub fn handle_edge_packet(&mut self, now: Instant, from: HostId, packet: EdgePacket) {
         let conn = packet.conn;
@@ -55,7 +51,7 @@ impl SmtpService {
                 if *server != self.id {
                     return; // not ours: the port is closed
                 }
-                let session = EdgeSession::connect(self.edge_context(&edge, usize::from(virtual_server)), ip);
+                let session = EdgeSession::connect(edge.context(usize::from(virtual_server), self.topology.plants), ip);
                 self.emit(ServerEvent::EdgeConnected { conn, virtual_server: vs.name.clone(), ip });
                 let idle_deadline = now.plus_ms(idle_ms);
                 let c = EdgeConn {
@@ -106,8 +102,7 @@ impl SmtpService {
         let edge = self.topology.edge.clone();
         loop {
             let Some(c) = self.edge.get_mut(&conn) else { return };
-            let ctx = edge.context(usize::from(c.virtual_server));
-            let ctx = EdgeContext { plants: self.topology.plants, ..ctx };
+            let ctx = edge.context(usize::from(c.virtual_server), self.topology.plants);
             let Some(step) = c.session.poll(ctx) else { break };
             match step {
                 EdgeStep::Reply { reply, delay_ms, refused_by, about } => {
@@ -239,7 +234,7 @@ impl SmtpService {
         let Some(c) = self.edge.get_mut(&conn) else { return };
         c.wait = None;
         self.timers.cancel(Timer::EdgeQuery(conn));
-        let ctx = EdgeContext { plants: self.topology.plants, ..edge.context(usize::from(c.virtual_server)) };
+        let ctx = edge.context(usize::from(c.virtual_server), self.topology.plants);
         c.session.answer(ctx, answer);
         self.drive_edge(now, conn);
     }
