@@ -110,6 +110,10 @@ planted_bugs! {
     RecipientFilterForAuthenticated = "recipient-filter-for-authenticated",
     /// SMTP edge: a block list rule's bit mask matches a return code with any of its bits set, not all.
     DnsblMaskAnyBit = "dnsbl-mask-any-bit",
+    /// Badmail: a `MaxBadMailFolderSize` of 0 keeps Badmail without limit (as before SP1) instead of discarding it.
+    BadmailPreSp1Default = "badmail-pre-sp1-default",
+    /// Badmail: the cached folder size counts nothing written since the last rescan, so the cap is passed.
+    BadmailCacheIgnoresWrites = "badmail-cache-ignores-writes",
 }
 
 impl PlantedBug {

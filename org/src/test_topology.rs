@@ -33,6 +33,7 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
         global_catalogs: Vec::new(),
         dsaccess: None,
         journal_bcc: false,
+        badmail: Default::default(),
     };
     let connector = |from: u16, to: u16| ConnectorConfig {
         name: format!("RG{from}-RG{to}"),

@@ -16,6 +16,7 @@ use crate::system_attendant::oab::oal_generator::{DiffBlocker, LegacyOutcome, Oa
 use crate::system_attendant::oal_generation::OabId;
 use crate::transport::advanced_queuing::{LinkQueueState, QueueKey};
 use crate::transport::dsn::DsnCode;
+use crate::transport::mailroot::{ArchiveFolder, BadmailFate};
 use crate::transport::smtp_filters::edge_session::{Disposition, EdgeConnId, FilterStep};
 use crate::transport::smtp_filters::sender_id::SenderIdResult;
 use crate::transport::smtp_protocol::ConnId;
@@ -541,6 +542,18 @@ impl TraceValue for std::net::Ipv4Addr {
     }
 }
 
+impl TraceValue for BadmailFate {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        json::str(out, self.as_str());
+    }
+}
+
+impl TraceValue for ArchiveFolder {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        json::str(out, self.as_str());
+    }
+}
+
 impl TraceValue for FilterStep {
     fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
         json::str(out, self.as_str());
@@ -929,6 +942,25 @@ server_events! {
         /// A block list lookup went unanswered (counted as not listed).
         dnsbl_failed: bool,
     },
+    /// Badmail (a DSN nobody can take, or what the sender filter accepts without
+    /// notifying) came to a virtual server's Badmail folder: written or discarded, and
+    /// the folder's size as advanced queuing counts it afterwards (after the write is
+    /// durable, whatever the fate, so these come in the order they were decided).
+    BadmailFolder "badmail_folder" {
+        virtual_server: String,
+        message: MessageId,
+        size_bytes: u64,
+        fate: BadmailFate,
+        cached_bytes: u64,
+    },
+    /// A message went into one of a virtual server's archive folders (durable).
+    Archived "archived" { virtual_server: String, message: MessageId, folder: ArchiveFolder, size_bytes: u64 },
+    /// An administrator emptied a Badmail folder (advanced queuing learns of it at its
+    /// next rescan).
+    BadmailPurged "badmail_purged" { virtual_server: String, freed_bytes: u64 },
+    /// Advanced queuing measured a Badmail folder again: at its periodic rescan when the
+    /// size differed from its figure, and when the service started.
+    BadmailRescanned "badmail_rescanned" { virtual_server: String, size_bytes: u64 },
     /// A GC did not answer a page in time: the read starts again on another.
     OabGcFailover "oab_gc_failover" { oab: OabId, gc: DcId },
     /// No GC answered: the run ended without files.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod compare;
 pub mod diff;
 pub mod edge;
+pub mod mailroot;
 mod outcomes;
 pub mod page;
 pub mod perfetto;

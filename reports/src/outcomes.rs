@@ -202,6 +202,7 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     let mut oab: Vec<String> = Vec::new();
     let mut downloads: BTreeMap<(String, u64), OabDayRow> = BTreeMap::new();
     let mut edge = crate::edge::EdgeData::default();
+    let mut mailroot = crate::mailroot::MailrootData::default();
     let list = |v: &Value, name: &str, n: usize| -> Result<Vec<String>, ReportError> {
         let items = field(v, name, trace, n)?.as_array().ok_or_else(|| ReportError::Trace {
             file: trace.to_path_buf(),
@@ -222,7 +223,10 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
         let event = as_str(v, "event", trace, n)?;
         match (event, v.get("scenario")) {
             ("run", Some(scenario)) => edge.read_header(scenario),
-            _ => edge.read(event, v),
+            _ => {
+                edge.read(event, v);
+                mailroot.read(event, v);
+            }
         }
         match event {
             "submitted" => {
@@ -397,6 +401,9 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
     }
     if !edge.is_empty() {
         out.push_str(&edge.text());
+    }
+    if !mailroot.is_empty() {
+        out.push_str(&mailroot.text());
     }
     out.push_str(&format!("first {} messages:\n", detail.min(order.len())));
     for message in order.iter().take(detail) {

@@ -115,6 +115,9 @@ impl Page<'_> {
         if !d.edge.is_empty() {
             out.push_str(&d.edge.html());
         }
+        if !d.mailroot.is_empty() {
+            out.push_str(&d.mailroot.html());
+        }
         out.push_str(&checks(d).0);
         out.push_str(&timeline(d).0);
         out.push_str("<h2>Over time</h2>\n");
@@ -122,6 +125,7 @@ impl Page<'_> {
         out.push_str(&self.link_panels()?.0);
         out.push_str(&self.queue_panels()?.0);
         out.push_str(&self.edge_chart()?.0);
+        out.push_str(&self.mailroot_chart()?.0);
         out.push_str(&self.other_charts()?.0);
         out.push_str(&self.store_section()?.0);
         out.push_str(&self.incidents()?.0);
@@ -331,6 +335,20 @@ impl Page<'_> {
         let caption = "SMTP edge: refusals per filter step and messages accepted (cumulative)";
         let why = "No session from outside was refused or accepted.";
         self.full_chart(("smtp edge", caption, why), ("count", Values::Count), lines)
+    }
+
+    /// Each Badmail and archive folder's size over the run.
+    fn mailroot_chart(&mut self) -> Result<Html, ReportError> {
+        let d = self.data;
+        if d.mailroot.is_empty() {
+            return Ok(Html(String::new()));
+        }
+        let lines = (d.mailroot.size_lines(d.end_ms).into_iter())
+            .map(|(name, points)| Line { name, points: points.into_iter().map(|(t, b)| (t, b / 1_024.0)).collect() })
+            .collect();
+        let caption = "Badmail and archive folders: size on disk per virtual server";
+        let why = "Nothing was written to a Badmail or archive folder (Badmail is discarded by default from SP1).";
+        self.full_chart(("mailroot folders", caption, why), ("KB", Values::Real), lines)
     }
 
     fn other_charts(&mut self) -> Result<Html, ReportError> {

@@ -176,6 +176,8 @@ pub struct FirstFailure {
 pub struct TraceData {
     /// The SMTP edge: sessions, refusals per filter step, dispositions.
     pub edge: crate::edge::EdgeData,
+    /// The virtual servers' Badmail and archive folders.
+    pub mailroot: crate::mailroot::MailrootData,
     /// Scenario name, description and file, as the run header has them.
     pub scenario: String,
     pub description: String,
@@ -419,6 +421,7 @@ impl TraceData {
     fn read_record(&mut self, r: Record<'_>) -> Result<(), ReportError> {
         let t = r.t;
         self.edge.read(r.event, r.v);
+        self.mailroot.read(r.event, r.v);
         match r.event {
             "run" => self.read_header(&r)?,
             "timeline" => self.read_timeline(&r)?,

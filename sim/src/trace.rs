@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 
 /// Version of the trace format; bumped when a record changes shape.
-pub const TRACE_FORMAT: u32 = 15;
+pub const TRACE_FORMAT: u32 = 16;
 
 /// One queue in a queue sample.
 #[derive(Clone, Debug, Serialize)]

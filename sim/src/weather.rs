@@ -269,6 +269,7 @@ mod tests {
                     | WorldAction::PublicFolder(_)
                     | WorldAction::Database(..)
                     | WorldAction::Backup(_)
+                    | WorldAction::PurgeBadmail(..)
                     | WorldAction::DiskFailure(..)
                     | WorldAction::Restore { .. }
                     | WorldAction::Merge(..)

@@ -177,6 +177,8 @@ pub struct ServerConfig {
     pub dsaccess: Option<crate::directory::dsaccess::DsAccessConfig>,
     /// `JournalBCC`: journal reports list Bcc recipients too.
     pub journal_bcc: bool,
+    /// `MaxBadMailFolderSize` and `BadMailSyncPeriod` (every virtual server's folder).
+    pub badmail: crate::transport::mailroot::BadmailSettings,
 }
 
 /// The X.400 MTA's retry rules for opening an association (EXCHANGE2003.md §3.2a [P]):

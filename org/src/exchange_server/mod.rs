@@ -330,6 +330,16 @@ impl ExchangeServer {
         self.settle(now);
     }
 
+    /// An administrator empties Badmail folders (one virtual server's, or every one's).
+    pub fn handle_badmail_purged(
+        &mut self,
+        now: Instant,
+        virtual_server: Option<crate::transport::mailroot::VirtualServerRef>,
+    ) {
+        self.smtp.handle_badmail_purged(virtual_server);
+        self.settle(now);
+    }
+
     /// A backup of the storage group holding `store` completes.
     pub fn handle_backup(&mut self, now: Instant, store: crate::StoreId) {
         self.store.handle_backup(now, self.topology.store(store).storage_group_id);

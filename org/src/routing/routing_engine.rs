@@ -232,6 +232,7 @@ mod tests {
                 global_catalogs: Vec::new(),
                 dsaccess: None,
                 journal_bcc: false,
+                badmail: Default::default(),
             })
             .collect();
         topo

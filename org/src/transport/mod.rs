@@ -9,6 +9,7 @@ pub mod dns;
 pub mod dsn;
 pub mod internet_host;
 pub mod internet_sender;
+pub mod mailroot;
 pub mod queue_directory;
 pub mod smtp_filters;
 pub mod smtp_protocol;

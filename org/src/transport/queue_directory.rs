@@ -7,6 +7,7 @@
 use crate::message::{Message, MessageId, MessageIdSet};
 use crate::store::transaction_log::{DeliveryWrite, TransactionLog};
 use crate::time::Instant;
+use crate::transport::mailroot::{ArchiveFolder, MailrootFolders, VirtualServerRef};
 use crate::{AddressId, StorageGroupId, StoreId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -174,6 +175,17 @@ pub enum DiskOp {
     /// writes the whole store, not ESE's pages; only scenarios with public folders
     /// write it].
     PublicStore(Box<crate::public_folders::public_store::PublicStore>),
+    /// A file into one of a virtual server's Badmail or archive folders.
+    Mailroot { virtual_server: VirtualServerRef, folder: MailrootFolder, size_bytes: u64 },
+    /// An administrator emptied a virtual server's Badmail folder.
+    BadmailPurged { virtual_server: VirtualServerRef },
+}
+
+/// A folder of a virtual server's beside its queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailrootFolder {
+    Badmail,
+    Archive(ArchiveFolder),
 }
 
 /// A database whose volume failed.
@@ -284,6 +296,8 @@ pub enum DiskOpKind {
     RestoredOver,
     Merged,
     PublicStore,
+    Mailroot,
+    BadmailPurged,
 }
 
 /// What soft recovery did for one storage group when its store started.
@@ -313,6 +327,8 @@ pub struct DiskImage {
     mailboxes: Mailboxes,
     /// The write the last power loss tore, until the server recovers.
     pub torn: Option<TornWrite>,
+    /// Each virtual server's Badmail and archive folders.
+    pub mailroot: BTreeMap<VirtualServerRef, MailrootFolders>,
 }
 
 impl DiskImage {
@@ -410,6 +426,18 @@ impl DiskImage {
                 mailbox.size_bytes += bytes;
             }
             DiskOp::PublicStore(store) => self.store_files.public = Some(store),
+            DiskOp::Mailroot { virtual_server, folder, size_bytes } => {
+                let folders = self.mailroot.entry(virtual_server).or_default();
+                match folder {
+                    MailrootFolder::Badmail => folders.badmail_bytes += size_bytes,
+                    MailrootFolder::Archive(archive) => *folders.archive_bytes(archive) += size_bytes,
+                }
+            }
+            DiskOp::BadmailPurged { virtual_server } => {
+                if let Some(folders) = self.mailroot.get_mut(&virtual_server) {
+                    folders.badmail_bytes = 0;
+                }
+            }
         }
     }
 
@@ -544,6 +572,8 @@ impl DiskOp {
             DiskOp::RestoredOver { .. } => DiskOpKind::RestoredOver,
             DiskOp::Merged { .. } => DiskOpKind::Merged,
             DiskOp::PublicStore(_) => DiskOpKind::PublicStore,
+            DiskOp::Mailroot { .. } => DiskOpKind::Mailroot,
+            DiskOp::BadmailPurged { .. } => DiskOpKind::BadmailPurged,
         }
     }
 

@@ -16,6 +16,7 @@
 //! `expansion_order` (expansion before routing), `directory_convergence` and
 //! `expectations`. The [`Checker`] hands each event to each of them in a fixed order.
 
+mod badmail;
 pub mod database_size_limit;
 mod directory_convergence;
 mod edge_filters;
@@ -159,6 +160,7 @@ pub struct Checker {
     loss_windows: restore_window::LossWindows,
     oab_clients: oab_clients::OabClientMirror,
     edge: edge_filters::EdgeJudge,
+    badmail: badmail::BadmailJudge,
     directory: DirectoryMirror,
     expectations: Expectations,
     topology: Arc<Topology>,
@@ -231,6 +233,7 @@ impl Checker {
             loss_windows: restore_window::LossWindows::new(topology.clone(), std::iter::empty()),
             oab_clients: oab_clients::OabClientMirror::default(),
             edge: edge_filters::EdgeJudge::new(topology.clone()),
+            badmail: badmail::BadmailJudge::new(topology.clone()),
             directory: DirectoryMirror::default(),
             expectations: Expectations::new(expectations, last_fault),
             topology,
@@ -331,6 +334,7 @@ impl Checker {
         self.routes.observe(server, event, &self.mirror, &mut judge);
         self.loss_windows.observe(now, event);
         self.edge.observe(now, server, event, &mut judge);
+        self.badmail.observe(server, event, &mut judge);
         judge.out
     }
 
@@ -551,6 +555,7 @@ impl Checker {
             }
             Invariant::OabDownloadApplies | Invariant::OabFullOnlyWhenNeeded => self.oab_clients.detail(invariant),
             Invariant::EdgeFiltersEnforced => self.edge.detail(),
+            Invariant::BadmailAsConfigured => self.badmail.detail(),
         }
     }
 }

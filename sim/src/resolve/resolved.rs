@@ -10,6 +10,7 @@ use org::directory::domain_controller::{InboundConnection, WindowsVersion};
 use org::time::Instant;
 use org::transport::advanced_queuing::QueueKey;
 use org::transport::dsn::DsnCode;
+use org::transport::mailroot::VirtualServerRef;
 use org::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -244,6 +245,8 @@ pub enum WorldAction {
     Database(org::StoreId, bool),
     /// A backup of the storage group holding this database completes.
     Backup(org::StoreId),
+    /// An administrator empties a server's Badmail folders (one virtual server's).
+    PurgeBadmail(ServerId, Option<org::transport::mailroot::VirtualServerRef>),
     /// The database volume of the storage group holding this database fails (its log
     /// volume too when true).
     DiskFailure(org::StoreId, bool),
@@ -676,6 +679,13 @@ impl Resolved {
             WorldAction::Backup(d) => {
                 let store = self.topology.store(d);
                 Action::Backup { at, server: server(store.server), storage_group: store.storage_group.clone() }
+            }
+            WorldAction::PurgeBadmail(s, vs) => {
+                let virtual_server = vs.map(|vs| match vs {
+                    VirtualServerRef::Default => self.topology.server(s).smtp.name.clone(),
+                    VirtualServerRef::Inbound(k) => self.topology.edge.virtual_servers[usize::from(k)].1.name.clone(),
+                });
+                Action::PurgeBadmail { at, server: server(s), virtual_server }
             }
             WorldAction::DiskFailure(d, logs_lost) => {
                 let store = self.topology.store(d);

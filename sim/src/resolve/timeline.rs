@@ -1,6 +1,7 @@
 //! The timeline section: fixed faults, administrator actions and scripted mail.
 
 use super::*;
+use org::transport::mailroot::VirtualServerRef;
 
 /// The names timeline steps, weather targets and expectations refer to.
 pub(super) struct Targets {
@@ -68,6 +69,34 @@ impl Resolver<'_> {
             self.error(&at.key("storage_group"), message);
         }
         first.map(|d| org::StoreId(d as u16))
+    }
+
+    /// A `purge_badmail` step: the server, and the virtual server when named (the Default
+    /// SMTP Virtual Server or one of its inbound ones, numbered as the edge numbers them).
+    fn badmail_purge(
+        &mut self,
+        scenario: &Scenario,
+        org: &Org,
+        at: &JsonPath,
+        server: &str,
+        virtual_server: Option<&str>,
+    ) -> Option<(ServerId, Option<VirtualServerRef>)> {
+        let s = self.reference(&org.servers, "server", server, &at.key("server"))?;
+        let Some(name) = virtual_server else { return Some((ServerId(s as u16), None)) };
+        if org.server_configs[s].smtp.name == name {
+            return Some((ServerId(s as u16), Some(VirtualServerRef::Default)));
+        }
+        let servers = &scenario.topology.servers;
+        let before: usize = servers[..s].iter().map(|d| d.inbound_virtual_servers.len()).sum();
+        let Some(k) = servers[s].inbound_virtual_servers.iter().position(|v| v.name == name) else {
+            let mut known = vec![org.server_configs[s].smtp.name.clone()];
+            known.extend(servers[s].inbound_virtual_servers.iter().map(|v| v.name.clone()));
+            let message =
+                format!("server {server:?} has no virtual server named {name:?} (known: {})", known.join(", "));
+            self.error(&at.key("virtual_server"), message);
+            return None;
+        };
+        Some((ServerId(s as u16), Some(VirtualServerRef::Inbound((before + k) as u16))))
     }
 
     /// A `restore` step: the storage group, its databases named (each of it), the
@@ -156,6 +185,11 @@ impl Resolver<'_> {
                 Action::Backup { at: t0, server, storage_group } => {
                     if let Some(d) = self.storage_group_ref(org, &at, server, storage_group) {
                         push(t0.ms, WorldAction::Backup(d));
+                    }
+                }
+                Action::PurgeBadmail { at: t0, server, virtual_server } => {
+                    if let Some(purge) = self.badmail_purge(scenario, org, &at, server, virtual_server.as_deref()) {
+                        push(t0.ms, WorldAction::PurgeBadmail(purge.0, purge.1));
                     }
                 }
                 Action::DiskFailure { at: t0, server, storage_group, logs_lost } => {

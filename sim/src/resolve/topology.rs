@@ -169,6 +169,10 @@ impl Resolver<'_> {
         if vs.expiration.ms == 0 {
             self.error(&vsp.key("expiration"), "expected an expiration timeout above 0s");
         }
+        if s.badmail.sync_period.ms < 60_000 {
+            // BadMailSyncPeriod counts minutes.
+            self.error(&at.key("badmail").key("sync_period"), "expected a sync period of at least 1m");
+        }
     }
 
     /// A server's storage groups (EXCHANGE2003.md §7: up to 4, plus an RSG, 5 databases
@@ -543,6 +547,10 @@ fn server_config(t: &TopologyDef, s: &crate::scenario::Server, routing_group: Ro
         mta: MtaConfig { open_interval_ms: s.mta.open_interval.ms, max_open_retries: s.mta.max_open_retries },
         global_catalogs: Vec::new(),
         journal_bcc: s.journal_bcc,
+        badmail: org::transport::mailroot::BadmailSettings {
+            limit: org::transport::mailroot::BadmailLimit::from_registry(s.badmail.max_folder_size_kb),
+            sync_period_ms: s.badmail.sync_period.ms,
+        },
         dsaccess: t.dsaccess.as_ref().map(|d| {
             let version = server_version(s.version);
             let defaults = org::directory::dsaccess::DsAccessConfig::for_version(version);

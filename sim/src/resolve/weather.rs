@@ -45,6 +45,7 @@ impl Fixed {
                 | WorldAction::MoveMailboxes(_)
                 | WorldAction::Database(..)
                 | WorldAction::Backup(_)
+                | WorldAction::PurgeBadmail(..)
                 | WorldAction::DiskFailure(..)
                 | WorldAction::Restore { .. }
                 | WorldAction::Merge(..)

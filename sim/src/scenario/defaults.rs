@@ -48,6 +48,10 @@ pub fn database_size_buffer_percent() -> u64 {
 pub fn database_size_check_hour() -> u64 {
     5
 }
+/// `BadMailSyncPeriod` [U] (org's `BADMAIL_SYNC_PERIOD_DEFAULT_MS`).
+pub fn badmail_sync_period() -> Duration {
+    Duration::from_ms(org::transport::mailroot::BADMAIL_SYNC_PERIOD_DEFAULT_MS)
+}
 pub fn disk_flush() -> Duration {
     Duration::from_ms(5)
 }
@@ -113,6 +117,7 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::OabDownloadApplies,
         Invariant::OabFullOnlyWhenNeeded,
         Invariant::EdgeFiltersEnforced,
+        Invariant::BadmailAsConfigured,
     ]
 }
 /// §4: the 2003 review window, 10 min [P].

@@ -305,6 +305,20 @@ pub enum Action {
         /// Its storage group.
         storage_group: String,
     },
+    /// An administrator empties a server's Badmail folders (`virtual_server`'s only,
+    /// when named). Advanced queuing notices at its next rescan (`badmail.sync_period`):
+    /// a folder that had reached its cap takes Badmail again only from then. A server
+    /// that is down is not purged [U].
+    PurgeBadmail {
+        /// When.
+        at: Duration,
+        /// The server.
+        server: String,
+        /// One of its virtual servers (the Default SMTP Virtual Server or an inbound
+        /// one) by name; all of them when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        virtual_server: Option<String>,
+    },
     /// A storage group's database volume fails (with its log volume when `logs_lost`):
     /// its databases are gone and dismount; mail for them waits in Local delivery. A
     /// `mount_database` then mounts a blank database in a lost one's place (dial tone);
@@ -508,6 +522,7 @@ impl Action {
             | Action::DismountDatabase { at, .. }
             | Action::MountDatabase { at, .. }
             | Action::Backup { at, .. }
+            | Action::PurgeBadmail { at, .. }
             | Action::DiskFailure { at, .. }
             | Action::Restore { at, .. }
             | Action::Merge { at, .. }

@@ -252,6 +252,31 @@ pub struct Server {
     /// The X.400 MTA's retry rules (for X.400 connectors).
     #[serde(default)]
     pub mta: Mta,
+    /// What becomes of Badmail (EXCHANGE2003.md §3.3): discarded by default from SP1.
+    #[serde(default)]
+    pub badmail: Badmail,
+}
+
+/// The `SMTPSVC\Queuing` registry values for Badmail (KB 884068), for every virtual
+/// server of the server.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Badmail {
+    /// `MaxBadMailFolderSize` in KB per Badmail folder: 0 (the default) discards Badmail,
+    /// 4294967295 (0xFFFFFFFF) keeps it without limit as before SP1; anything else is a
+    /// cap, after which nothing more is written (old files stay).
+    #[serde(default)]
+    pub max_folder_size_kb: u32,
+    /// `BadMailSyncPeriod`: how often the folder's size is measured again (files deleted
+    /// meanwhile are noticed then) [U: 12 h].
+    #[serde(default = "defaults::badmail_sync_period")]
+    pub sync_period: Duration,
+}
+
+impl Default for Badmail {
+    fn default() -> Self {
+        Badmail { max_folder_size_kb: 0, sync_period: defaults::badmail_sync_period() }
+    }
 }
 
 /// X.400 MTA settings (EXCHANGE2003.md §3.2a).

@@ -1,10 +1,12 @@
 //! The SMTP edge's totals for `--json` (`edge`): sessions from outside, what each filter
 //! step stopped (sessions dropped, recipients and messages refused), where accepted mail
 //! went, and what it caused — Junk E-mail deliveries and NDRs to addresses outside the
-//! organization (backscatter, §3.1: what recipient filtering avoids).
+//! organization (backscatter, §3.1: what recipient filtering avoids) — and Badmail and
+//! the archive folders.
 
 use org::trace::ServerEvent;
 use org::transport::address_space::ExternalDirectory;
+use org::transport::mailroot::BadmailFate;
 use org::transport::smtp_filters::edge_session::{Disposition, FilterStep};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -39,6 +41,12 @@ pub struct EdgeTotals {
     pub junk_email: u64,
     /// NDRs sent to addresses outside the organization (backscatter).
     pub backscatter_ndrs: u64,
+    /// Badmail of every virtual server, by fate (`written`, `discarded`, `folder_full`).
+    pub badmail: BTreeMap<&'static str, u64>,
+    /// Bytes written to Badmail folders.
+    pub badmail_bytes: u64,
+    /// Bytes into each archive folder (`uce_archive`, `filter`).
+    pub archived_bytes: BTreeMap<&'static str, u64>,
 }
 
 /// Whether a step refuses a recipient (RCPT TO) rather than a message.
@@ -71,6 +79,15 @@ impl EdgeTotals {
                 }
             }
             ServerEvent::JunkEmail { .. } => self.junk_email += 1,
+            ServerEvent::BadmailFolder { fate, size_bytes, .. } => {
+                *self.badmail.entry(fate.as_str()).or_default() += 1;
+                if *fate == BadmailFate::Written {
+                    self.badmail_bytes += size_bytes;
+                }
+            }
+            ServerEvent::Archived { folder, size_bytes, .. } => {
+                *self.archived_bytes.entry(folder.as_str()).or_default() += size_bytes;
+            }
             ServerEvent::Ndr { to, .. } if external.lookup(*to).is_some() => self.backscatter_ndrs += 1,
             _ => {}
         }

@@ -202,6 +202,8 @@ enum Input {
     Database(org::StoreId, bool),
     /// A backup of the storage group holding this database completes.
     Backup(org::StoreId),
+    /// An administrator empties Badmail folders (one virtual server's, or all).
+    PurgeBadmail(Option<org::transport::mailroot::VirtualServerRef>),
     /// The database volume of the storage group holding this database fails (its log
     /// volume too when true).
     DiskFailure(org::StoreId, bool),

@@ -231,6 +231,7 @@ fn order_server(server: &mut ExchangeServer, now: Instant, order: Input) {
         Input::Database(store, mount) => server.handle_database(now, store, mount),
         Input::PublicAdmin(order) => server.handle_public_admin(now, &order),
         Input::Backup(store) => server.handle_backup(now, store),
+        Input::PurgeBadmail(virtual_server) => server.handle_badmail_purged(now, virtual_server),
         Input::DiskFailure(store, logs_lost) => server.handle_disk_failure(now, store, logs_lost),
         Input::Restore(from, set, only) => server.handle_restore(now, from, set, &only),
         Input::Merge(rights) => server.handle_merge(now, rights),

@@ -52,6 +52,7 @@ pub(super) fn apply(world: &Shared, handle: &Handle, nodes: &[NodeHandle], now: 
             let server = w.resolved.topology.store(store).server;
             w.tell_server(server, Input::Backup(store));
         }
+        WorldAction::PurgeBadmail(server, virtual_server) => w.tell_server(server, Input::PurgeBadmail(virtual_server)),
         WorldAction::DiskFailure(store, logs_lost) => {
             // A server that is down keeps its disks until it starts: the volume fails
             // only under a running server here [U].

@@ -7,6 +7,7 @@
 
 use super::*;
 use crate::transport::dns::{EdgeDnsQuery, EdgeDnsReply};
+use crate::transport::mailroot::{ArchiveFolder, VirtualServerRef};
 use crate::transport::smtp_filters::edge_session::{
     Disposition, EdgeAccepted, EdgeAnswer, EdgeConnId, EdgeFrame, EdgePacket, EdgeQuery, EdgeReply, EdgeSession,
     EdgeStep, FilterStep,
@@ -310,9 +311,20 @@ impl SmtpService {
         let deliver = accepted.disposition == Disposition::Deliver && sender.is_some() && !recipients.is_empty();
         let c = self.edge.get_mut(&conn).expect("accepted on a live session");
         c.held.push(EdgeReply::Queued);
-        if !deliver {
-            return; // Badmail is discarded from SP1, archived and deleted mail go nowhere modelled
+        let vs = VirtualServerRef::Inbound(c.virtual_server);
+        let size_bytes = accepted.content.size_bytes;
+        if accepted.archived {
+            self.file_archive(vs, message_id, ArchiveFolder::Filter, size_bytes);
         }
+        match accepted.disposition {
+            Disposition::Badmail(_) => self.file_badmail(vs, message_id, size_bytes),
+            Disposition::UceArchive => self.file_archive(vs, message_id, ArchiveFolder::UceArchive, size_bytes),
+            Disposition::Deliver | Disposition::Deleted(_) => {}
+        }
+        if !deliver {
+            return;
+        }
+        let c = self.edge.get_mut(&conn).expect("accepted on a live session");
         c.flushes_pending += 1;
         let message = Message {
             id: message_id,

@@ -40,6 +40,7 @@ use crate::{AddressId, ConnectorId, Entropy, HostId, ServerId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+mod badmail;
 mod categorization;
 mod edge;
 mod expansion;
@@ -71,6 +72,8 @@ enum Timer {
     EdgeQuery(crate::transport::smtp_filters::edge_session::EdgeConnId),
     /// Its tarpit delay is over.
     EdgeTarpit(crate::transport::smtp_filters::edge_session::EdgeConnId),
+    /// `BadMailSyncPeriod` passed: the Badmail folders are measured again.
+    BadmailSync,
 }
 
 /// Recipients the store could not take (their database dismounted), waiting in Local
@@ -250,6 +253,8 @@ pub struct SmtpService {
     edge: BTreeMap<crate::transport::smtp_filters::edge_session::EdgeConnId, edge::EdgeConn>,
     /// Their directory lookups out to GCs.
     edge_searches: BTreeMap<(DcId, LdapSearchId), crate::transport::smtp_filters::edge_session::EdgeConnId>,
+    /// Each virtual server's Badmail folder as advanced queuing counts it.
+    badmail: BTreeMap<crate::transport::mailroot::VirtualServerRef, crate::transport::mailroot::BadmailCache>,
 }
 
 impl SmtpService {
@@ -294,7 +299,9 @@ impl SmtpService {
             journaling,
             edge: BTreeMap::new(),
             edge_searches: BTreeMap::new(),
+            badmail: BTreeMap::new(),
         };
+        smtp.start_mailroot(disk, incarnation, now);
         if !disk.items.is_empty() {
             let recipients = disk.items.values().map(|i| i.recipients.len() as u32).sum();
             smtp.emit(ServerEvent::Recovered { items: disk.items.len() as u32, recipients });
@@ -502,6 +509,7 @@ impl SmtpService {
                 Timer::EdgeIdle(conn) => self.edge_idle(now, conn),
                 Timer::EdgeQuery(conn) => self.edge_query_timed_out(now, conn),
                 Timer::EdgeTarpit(conn) => self.edge_tarpit_over(now, conn),
+                Timer::BadmailSync => self.badmail_rescan(now),
             }
         }
     }

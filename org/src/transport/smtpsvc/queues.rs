@@ -291,10 +291,12 @@ impl SmtpService {
         code: DsnCode,
     ) {
         let original = &self.items[&item_id].message;
-        let (original_id, sender) = (original.id, original.sender);
+        let (original_id, sender, size_bytes) = (original.id, original.sender, original.size_bytes);
         match sender {
             None => {
                 self.emit(ServerEvent::Badmail { message: original_id, recipients: recipients.clone(), code });
+                let vs = crate::transport::mailroot::VirtualServerRef::Default;
+                self.file_badmail(vs, original_id, size_bytes);
             }
             Some(sender) => {
                 let id = |server, item| MessageId::Dsn { server, item };
