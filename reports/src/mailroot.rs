@@ -32,12 +32,27 @@ pub struct Folders {
 #[derive(Clone, Debug, Default)]
 pub struct MailrootData {
     pub folders: BTreeMap<String, Folders>,
+    /// Each server's Badmail cap in bytes, where it has one (from the run header).
+    pub caps: BTreeMap<String, u64>,
 }
 
 impl MailrootData {
     /// Whether the trace has any folder record.
     pub fn is_empty(&self) -> bool {
         self.folders.is_empty()
+    }
+
+    /// Reads each server's `MaxBadMailFolderSize` from the run header's scenario (a cap
+    /// only: 0 discards, 0xFFFFFFFF has no limit).
+    pub fn read_header(&mut self, scenario: &Value) {
+        let servers = scenario.pointer("/topology/servers").and_then(Value::as_array);
+        for s in servers.into_iter().flatten() {
+            let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+            let kb = s.pointer("/badmail/max_folder_size_kb").and_then(Value::as_u64).unwrap_or(0);
+            if kb != 0 && kb != u64::from(u32::MAX) {
+                self.caps.insert(name.to_string(), kb * 1_024);
+            }
+        }
     }
 
     /// Counts one record (any kind; folder ones matter).
@@ -131,6 +146,10 @@ impl MailrootData {
                 }
                 points.push((end_ms, last));
                 out.push((format!("{vs} {name}"), points));
+                let server = vs.split_once('/').map_or(vs.as_str(), |(s, _)| s);
+                if let (Some(&cap), "Badmail") = (self.caps.get(server), name) {
+                    out.push((format!("{vs} Badmail cap"), vec![(0, cap as f64), (end_ms, cap as f64)]));
+                }
             }
         }
         out
@@ -160,9 +179,13 @@ mod tests {
         assert_eq!((f.written, f.folder_full, f.purged, f.uce_archive), ((2, 150), 1, (1, 150), (1, 70)));
         assert_eq!(f.badmail_series, vec![(1000, 100), (2000, 150), (4000, 0)]);
         assert_eq!(data.folders["EX2/Default"].discarded, 1);
+        let header = r#"{"topology":{"servers":[{"name":"EX1","badmail":{"max_folder_size_kb":64}},{"name":"EX2","badmail":{"max_folder_size_kb":4294967295}}]}}"#;
+        data.read_header(&serde_json::from_str(header).unwrap());
+        assert_eq!(data.caps, BTreeMap::from([("EX1".to_string(), 65_536)]), "no limit is no cap");
         let lines = data.size_lines(10_000);
         assert_eq!(lines[0].0, "EX1/Internet Badmail");
         assert_eq!(lines[0].1.last(), Some(&(10_000, 0.0)));
+        assert_eq!(lines[1], ("EX1/Internet Badmail cap".to_string(), vec![(0, 65_536.0), (10_000, 65_536.0)]));
         assert!(data
             .text()
             .contains("EX1/Internet: Badmail 2 written (150 bytes), 0 discarded, 1 discarded at the cap"));

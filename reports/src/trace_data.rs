@@ -575,6 +575,7 @@ impl TraceData {
         }
         let scenario = field(r.v, "scenario", r.path, r.n)?;
         self.edge.read_header(scenario);
+        self.mailroot.read_header(scenario);
         self.scenario = as_str(scenario, "name", r.path, r.n)?.to_string();
         self.description = as_str(scenario, "description", r.path, r.n)?.to_string();
         let invariants = scenario.pointer("/checks/invariants").and_then(Value::as_array);
