@@ -13,7 +13,7 @@
 use org::planted_bugs::Plants;
 use org::transport::dns::DnsZones;
 use org::transport::smtp_filters::edge_session::{
-    EdgeAnswer, EdgeCommand, EdgeContent, EdgeQuery, EdgeReply, EdgeSession, EdgeStep,
+    EdgeAnswer, EdgeCommand, EdgeContent, EdgeQuery, EdgeReply, EdgeSession, EdgeStep, Exch50,
 };
 use org::transport::smtp_filters::EdgeConfig;
 use org::AddressId;
@@ -165,7 +165,12 @@ struct Connection<'a> {
 enum Mode {
     Commands,
     Body,
+    /// The Exch50 blob XEXCH50 announced, after the 354.
+    Blob,
 }
+
+/// The largest Exch50 blob the listener reads (real ones are 1–3 KB).
+const EXCH50_BLOB_MAX_BYTES: u64 = 64 * 1_024;
 
 impl Connection<'_> {
     fn serve(&mut self, stream: TcpStream, options: &ListenOptions<'_>) -> std::io::Result<()> {
@@ -181,6 +186,7 @@ impl Connection<'_> {
         let mut reader = BufReader::new(stream.try_clone()?);
         let mut writer = stream;
         let mut mode = Mode::Commands;
+        let mut blob_size = 0;
         loop {
             if self.drive(&mut session, &mut writer, &mut mode)? {
                 return Ok(());
@@ -190,9 +196,19 @@ impl Connection<'_> {
                     None => return Ok(()),
                     Some(line) => {
                         println!("[{}] C: {}", self.number, shown(&line));
-                        self.command(&line, &mut reader, &mut writer)?
+                        let command = self.command(&line, &mut reader, &mut writer)?;
+                        if let EdgeCommand::Xexch50 { size_bytes } = command {
+                            blob_size = size_bytes;
+                        }
+                        command
                     }
                 },
+                Mode::Blob => {
+                    mode = Mode::Commands;
+                    let blob = read_blob(&mut reader, blob_size)?;
+                    println!("[{}] C: <Exch50 blob, {blob_size} bytes, SCL {}>", self.number, blob.scl);
+                    EdgeCommand::Exch50Blob(blob)
+                }
                 Mode::Body => {
                     mode = Mode::Commands;
                     let content = read_body(&mut reader)?;
@@ -217,6 +233,9 @@ impl Connection<'_> {
                     if reply == EdgeReply::StartMailInput {
                         *mode = Mode::Body;
                     }
+                    if reply == EdgeReply::SendBinary {
+                        *mode = Mode::Blob;
+                    }
                     let step = refused_by.map_or(String::new(), |s| format!("   [refused by {}]", s.as_str()));
                     self.write(writer, &reply.lines(&vs.fqdn, session.ip()), &step)?;
                 }
@@ -227,13 +246,14 @@ impl Connection<'_> {
                 }
                 EdgeStep::Accept(accepted) => {
                     println!(
-                        "[{}] accepted from <{}> for {:?}: {:?}, SCL {}, Sender ID {:?}",
+                        "[{}] accepted from <{}> for {:?}: {:?}, SCL {}, Sender ID {:?}, Exch50 {}",
                         self.number,
                         accepted.sender,
                         accepted.recipients,
                         accepted.disposition,
                         accepted.scl,
-                        accepted.sender_id
+                        accepted.sender_id,
+                        accepted.exch50.as_str()
                     );
                     self.write(writer, &EdgeReply::Queued.lines(&vs.fqdn, session.ip()), "")?;
                 }
@@ -320,6 +340,10 @@ fn parse_command(line: &str) -> Parsed {
             _ => EdgeCommand::Syntax,
         },
         "DATA" => EdgeCommand::Data,
+        "XEXCH50" => match rest.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()) {
+            Some(size_bytes) if size_bytes <= EXCH50_BLOB_MAX_BYTES => EdgeCommand::Xexch50 { size_bytes },
+            _ => EdgeCommand::Syntax,
+        },
         "RSET" => EdgeCommand::Rset,
         "NOOP" => EdgeCommand::Noop,
         "QUIT" => EdgeCommand::Quit,
@@ -337,6 +361,20 @@ fn parse_command(line: &str) -> Parsed {
         _ => EdgeCommand::Unknown,
     };
     Parsed::Command(command)
+}
+
+/// The Exch50 blob: `size` raw bytes. Its format is Exchange's own; orgsim reads one
+/// property from it, `SCL=n` in ASCII where the blob holds it [U], else none.
+fn read_blob<R: BufRead>(reader: &mut R, size: u64) -> std::io::Result<Exch50> {
+    let mut bytes = vec![0; size as usize];
+    reader.read_exact(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let scl = text
+        .split(|c: char| c.is_whitespace() || c == ';' || c == '\0')
+        .find_map(|w| w.strip_prefix("SCL=").and_then(|n| n.parse::<i8>().ok()))
+        .filter(|scl| (-1..=9).contains(scl))
+        .unwrap_or(org::message::SCL_NOT_RATED);
+    Ok(Exch50 { scl })
 }
 
 /// `FROM:<a@b> SIZE=10` → (`a@b`, `SIZE=10`); `<>` is the empty path.

@@ -155,3 +155,48 @@ fn a_spoofed_sender_is_rejected_by_sender_id_and_a_denied_host_is_dropped() {
     assert_eq!(replies.trim(), "dropped", "{log}");
     assert!(log.contains("closed by deny_list"), "{log}");
 }
+
+/// XEXCH50 (§6, KB 843106): refused from an anonymous session (the message still goes),
+/// taken after AUTH, its blob read raw after the 354 and its SCL kept.
+#[test]
+fn xexch50_is_refused_anonymously_and_taken_after_auth() {
+    let listener = Listener::start("192.0.2.10", 2);
+    let body = format!(
+        "show(s.ehlo('mx.fabrikam.com'))\n\
+         show(s.mail('bob@fabrikam.com'))\n\
+         show(s.rcpt('alice@contoso.com'))\n\
+         show(s.docmd('XEXCH50', '12 2'))\n\
+         show(s.data({MESSAGE}))\n\
+         s.quit()\n\
+         s = smtplib.SMTP('127.0.0.1', {port}, timeout=10)\n\
+         s.ehlo('mx.fabrikam.com')\n\
+         show(s.login('alice', 'Pa55word'))\n\
+         show(s.mail('bob@fabrikam.com'))\n\
+         show(s.rcpt('alice@contoso.com'))\n\
+         show(s.docmd('XEXCH50', '12 2'))\n\
+         s.sock.sendall(b'SCL=7 orgsim')\n\
+         show(s.getreply())\n\
+         show(s.data({MESSAGE}))",
+        port = listener.port
+    );
+    let replies = smtplib(listener.port, &body);
+    let log = listener.finish();
+    let lines: Vec<&str> = replies.lines().collect();
+    assert!(lines[0].starts_with("250 ") && replies.contains("\nXEXCH50\n"), "EHLO offers XEXCH50: {replies}");
+    let reply = |l: &&str| l.len() > 4 && l.as_bytes()[..3].iter().all(u8::is_ascii_digit) && l.as_bytes()[3] == b' ';
+    let rest: Vec<&str> = lines.iter().copied().filter(reply).skip(1).collect();
+    let expected = [
+        "250 2.1.0 bob@fabrikam.com....Sender OK",
+        "250 2.1.5 alice@contoso.com",
+        "504 Need to authenticate first",
+        "250 2.6.0 Queued mail for delivery",
+        "235 2.7.0 Authentication successful",
+        "250 2.1.0 bob@fabrikam.com....Sender OK",
+        "250 2.1.5 alice@contoso.com",
+        "354 Send binary data",
+        "250 XEXCH50 OK",
+        "250 2.6.0 Queued mail for delivery",
+    ];
+    assert_eq!(rest, expected, "{log}");
+    assert!(log.contains("Exch50 dropped") && log.contains("SCL 7, Sender ID None, Exch50 kept"), "{log}");
+}

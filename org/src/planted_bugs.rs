@@ -110,6 +110,8 @@ planted_bugs! {
     RecipientFilterForAuthenticated = "recipient-filter-for-authenticated",
     /// SMTP edge: a block list rule's bit mask matches a return code with any of its bits set, not all.
     DnsblMaskAnyBit = "dnsbl-mask-any-bit",
+    /// SMTP edge: XEXCH50 is taken from anonymous sessions too, so another organization's Exch50 properties (its SCL) cross without the registry switch.
+    Exch50FromAnonymous = "exch50-from-anonymous",
     /// Badmail: a `MaxBadMailFolderSize` of 0 keeps Badmail without limit (as before SP1) instead of discarding it.
     BadmailPreSp1Default = "badmail-pre-sp1-default",
     /// Badmail: the cached folder size counts nothing written since the last rescan, so the cap is passed.

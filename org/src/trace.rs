@@ -17,6 +17,7 @@ use crate::system_attendant::oal_generation::OabId;
 use crate::transport::advanced_queuing::{LinkQueueState, QueueKey};
 use crate::transport::dsn::DsnCode;
 use crate::transport::mailroot::{ArchiveFolder, BadmailFate};
+use crate::transport::smtp_filters::edge_session::Exch50Fate;
 use crate::transport::smtp_filters::edge_session::{Disposition, EdgeConnId, FilterStep};
 use crate::transport::smtp_filters::sender_id::SenderIdResult;
 use crate::transport::smtp_protocol::ConnId;
@@ -542,6 +543,12 @@ impl TraceValue for std::net::Ipv4Addr {
     }
 }
 
+impl TraceValue for Exch50Fate {
+    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+        json::str(out, self.as_str());
+    }
+}
+
 impl TraceValue for BadmailFate {
     fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
         json::str(out, self.as_str());
@@ -941,6 +948,8 @@ server_events! {
         authenticated: bool,
         /// A block list lookup went unanswered (counted as not listed).
         dnsbl_failed: bool,
+        /// What became of the Exch50 blob the client offered (its SCL stands when kept).
+        exch50: Exch50Fate,
     },
     /// Badmail (a DSN nobody can take, or what the sender filter accepts without
     /// notifying) came to a virtual server's Badmail folder: written or discarded, and

@@ -39,6 +39,8 @@ pub struct EdgeData {
     pub authenticated: u64,
     /// Accepted messages by disposition.
     pub dispositions: BTreeMap<String, u64>,
+    /// Exch50 blobs offered with accepted messages: kept, dropped.
+    pub exch50: [u64; 2],
     /// Copies delivered into Junk E-mail.
     pub junk_email: u64,
     /// NDRs to addresses outside the authoritative domains.
@@ -91,6 +93,11 @@ impl EdgeData {
                 self.accepted += 1;
                 self.authenticated += u64::from(v.get("authenticated").and_then(Value::as_bool).unwrap_or(false));
                 *self.dispositions.entry(text("disposition").to_string()).or_default() += 1;
+                match text("exch50") {
+                    "kept" => self.exch50[0] += 1,
+                    "dropped" => self.exch50[1] += 1,
+                    _ => {}
+                }
             }
             "junk_email" => self.junk_email += 1,
             "ndr" => {
@@ -138,6 +145,10 @@ impl EdgeData {
             self.junk_email,
             self.backscatter
         ));
+        if self.exch50 != [0, 0] {
+            let [kept, dropped] = self.exch50;
+            out.push_str(&format!("  Exch50 (XEXCH50) with accepted messages: {kept} kept, {dropped} refused (504)\n"));
+        }
         out
     }
 
@@ -167,6 +178,10 @@ impl EdgeData {
         row("of them from authenticated sessions", self.authenticated);
         for (d, n) in &self.dispositions {
             row(&format!("accepted: {}", d.replace('_', " ")), *n);
+        }
+        if self.exch50 != [0, 0] {
+            row("Exch50 blobs kept (XEXCH50)", self.exch50[0]);
+            row("Exch50 blobs refused (504 Need to authenticate first)", self.exch50[1]);
         }
         row("copies delivered into Junk E-mail", self.junk_email);
         row("NDRs to addresses outside (backscatter)", self.backscatter);

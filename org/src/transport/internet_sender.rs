@@ -2,9 +2,11 @@
 //! the sending side of one SMTP session as an Internet mail server (or a spammer's
 //! engine) runs it, pipelined (RFC 2920): EHLO (and AUTH); then MAIL, every RCPT and
 //! DATA in one batch; the content and QUIT if the 354 came, else QUIT. It reads replies
-//! as they come, in however many frames, and stops when the server closes.
+//! as they come, in however many frames, and stops when the server closes. An Exchange
+//! server of another organization sends XEXCH50 after the RCPTs instead of DATA, the
+//! blob after a 354, then DATA; a 504 loses the blob, not the message (KB 843106).
 
-use crate::transport::smtp_filters::edge_session::{EdgeCommand, EdgeContent, EdgeReply};
+use crate::transport::smtp_filters::edge_session::{EdgeCommand, EdgeContent, EdgeReply, Exch50};
 
 /// What one session sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,8 @@ pub struct SenderScript {
     pub recipients: Vec<String>,
     /// The message.
     pub content: EdgeContent,
+    /// The Exch50 blob an Exchange server offers with XEXCH50.
+    pub exch50: Option<Exch50>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +28,10 @@ enum Phase {
     Banner,
     Hello,
     Envelope,
+    /// The blob is out after XEXCH50's 354.
+    Exch50,
+    /// DATA is out on its own (after XEXCH50).
+    Data,
     Content,
     Done,
 }
@@ -83,10 +91,27 @@ impl SenderSession {
                     size_bytes: Some(self.script.content.size_bytes),
                 }];
                 batch.extend(self.script.recipients.iter().map(|r| EdgeCommand::RcptTo(r.clone())));
-                batch.push(EdgeCommand::Data);
+                batch.push(match self.script.exch50 {
+                    Some(blob) => EdgeCommand::Xexch50 { size_bytes: blob_size(blob) },
+                    None => EdgeCommand::Data,
+                });
                 batch
             }
-            Phase::Envelope if self.last == Some(EdgeReply::StartMailInput) => {
+            Phase::Envelope if self.script.exch50.is_some() => match (self.last.as_ref(), self.script.exch50) {
+                (Some(EdgeReply::SendBinary), Some(blob)) => {
+                    self.phase = Phase::Exch50;
+                    vec![EdgeCommand::Exch50Blob(blob)]
+                }
+                _ => {
+                    self.phase = Phase::Data;
+                    vec![EdgeCommand::Data]
+                }
+            },
+            Phase::Exch50 => {
+                self.phase = Phase::Data;
+                vec![EdgeCommand::Data]
+            }
+            Phase::Envelope | Phase::Data if self.last == Some(EdgeReply::StartMailInput) => {
                 self.phase = Phase::Content;
                 vec![EdgeCommand::Content(self.script.content.clone()), EdgeCommand::Quit]
             }
@@ -105,6 +130,11 @@ impl SenderSession {
     }
 }
 
+/// The size an XEXCH50 command announces.
+fn blob_size(_: Exch50) -> u64 {
+    crate::transport::smtp_filters::edge_session::EXCH50_BLOB_BYTES
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +145,33 @@ mod tests {
             mail_from: "a@fabrikam.com".into(),
             recipients: vec!["x@contoso.com".into(), "y@contoso.com".into()],
             content: EdgeContent { header_from: None, size_bytes: 100, content_scl: 0, message_id: 1 },
+            exch50: None,
+        }
+    }
+
+    #[test]
+    fn xexch50_goes_after_the_rcpts_and_a_504_loses_only_the_blob() {
+        let blob = Exch50 { scl: 7 };
+        for (answer, then) in [
+            (EdgeReply::SendBinary, vec![EdgeCommand::Exch50Blob(blob)]),
+            (EdgeReply::NeedAuthFirst, vec![EdgeCommand::Data]),
+        ] {
+            let mut s = SenderSession::new(SenderScript { exch50: Some(blob), ..script(false) });
+            s.replies(&[EdgeReply::Banner]).unwrap();
+            let envelope = s.replies(&[EdgeReply::Ehlo { auth: false, size: None }]).unwrap();
+            assert_eq!(envelope.last(), Some(&EdgeCommand::Xexch50 { size_bytes: 1_028 }), "instead of DATA");
+            let ok = [
+                EdgeReply::SenderOk("a".into()),
+                EdgeReply::RecipientOk("x".into()),
+                EdgeReply::RecipientOk("y".into()),
+            ];
+            assert_eq!(s.replies(&ok), None);
+            assert_eq!(s.replies(std::slice::from_ref(&answer)), Some(then.clone()));
+            if answer == EdgeReply::SendBinary {
+                assert_eq!(s.replies(&[EdgeReply::Exch50Ok]), Some(vec![EdgeCommand::Data]));
+            }
+            let content = s.replies(&[EdgeReply::StartMailInput]).unwrap();
+            assert!(matches!(content[0], EdgeCommand::Content(_)), "{answer:?}: the message still goes");
         }
     }
 

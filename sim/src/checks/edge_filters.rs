@@ -5,8 +5,9 @@
 //! Internet's DNS records directly, not by asking the session machine again.
 
 use super::*;
+use org::message::SCL_NOT_RATED;
 use org::transport::smtp_filters::connection_filter::ListVerdict;
-use org::transport::smtp_filters::edge_session::{Disposition, EdgeConnId, FilterStep};
+use org::transport::smtp_filters::edge_session::{Disposition, EdgeConnId, Exch50Fate, FilterStep};
 use org::transport::smtp_filters::sender_filter::SenderVerdict;
 use org::transport::smtp_filters::sender_id::{DnsAnswer, DnsQuestion};
 use org::transport::smtp_filters::virtual_server::ImfAction;
@@ -38,16 +39,23 @@ pub(super) struct EdgeJudge {
     text: BTreeMap<AddressId, String>,
     sessions: BTreeMap<EdgeConnId, (usize, Ipv4Addr)>,
     judged: u64,
+    /// Exch50 blobs kept and refused.
+    exch50: (u64, u64),
 }
 
 impl EdgeJudge {
     pub(super) fn new(topology: Arc<Topology>) -> EdgeJudge {
         let text = topology.edge.addresses.iter().map(|(t, id)| (*id, t.clone())).collect();
-        EdgeJudge { topology, text, sessions: BTreeMap::new(), judged: 0 }
+        EdgeJudge { topology, text, sessions: BTreeMap::new(), judged: 0, exch50: (0, 0) }
     }
 
     pub(super) fn detail(&self) -> String {
         format!("{} refusal(s) and acceptance(s) at the SMTP edge, each as its filter step requires", self.judged)
+    }
+
+    pub(super) fn exch50_detail(&self) -> String {
+        let (kept, dropped) = self.exch50;
+        format!("{kept} Exch50 blob(s) kept, each from a trusted session; {dropped} refused")
     }
 
     pub(super) fn observe(&mut self, now: Instant, server: ServerId, event: &ServerEvent, judge: &mut Judge<'_>) {
@@ -89,18 +97,30 @@ impl EdgeJudge {
                 scl,
                 authenticated,
                 dnsbl_failed,
+                exch50,
                 ..
             } => {
                 let Some(&(vs, ip)) = self.sessions.get(conn) else { return };
                 self.judged += 1;
+                let kept = matches!(exch50, Exch50Fate::Kept(_));
+                self.exch50.0 += u64::from(kept);
+                self.exch50.1 += u64::from(*exch50 == Exch50Fate::Dropped);
                 if *authenticated {
                     return; // filters apply to anonymous sessions only
                 }
+                if kept && !edge.virtual_servers[vs].1.exch50_from_anonymous {
+                    let name = self.conn_name(*conn);
+                    judge.violate(Invariant::Exch50Trusted, || {
+                        format!("session {name} from {ip}: an anonymous session's Exch50 blob was kept (Exch50AuthCheckEnabled is on)")
+                    });
+                }
+                // A kept blob's SCL stands: the IMF did not rate the message [U].
+                let scl = if kept { SCL_NOT_RATED } else { *scl };
                 let sender = sender.and_then(|a| self.text.get(&a)).map(String::as_str);
                 let recipients: Vec<&str> =
                     recipients.iter().filter_map(|r| self.text.get(r)).map(String::as_str).collect();
                 let seen = Seen { server, dnsbl_failed: *dnsbl_failed };
-                let why = self.wrong_acceptance(now, &edge, (vs, ip, seen), sender, &recipients, *disposition, *scl);
+                let why = self.wrong_acceptance(now, &edge, (vs, ip, seen), sender, &recipients, *disposition, scl);
                 if let Some(why) = why {
                     let name = self.conn_name(*conn);
                     judge.violate(Invariant::EdgeFiltersEnforced, || {

@@ -555,6 +555,7 @@ impl Checker {
             }
             Invariant::OabDownloadApplies | Invariant::OabFullOnlyWhenNeeded => self.oab_clients.detail(invariant),
             Invariant::EdgeFiltersEnforced => self.edge.detail(),
+            Invariant::Exch50Trusted => self.edge.exch50_detail(),
             Invariant::BadmailAsConfigured => self.badmail.detail(),
         }
     }

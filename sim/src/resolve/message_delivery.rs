@@ -124,7 +124,8 @@ impl Resolver<'_> {
             for (k, def) in server.inbound_virtual_servers.iter().enumerate() {
                 let vp = p().key("topology").key("servers").index(si).key("inbound_virtual_servers").index(k);
                 let fqdn = format!("{}.{}", server.name.to_ascii_lowercase(), t.forest.to_ascii_lowercase());
-                let vs = self.inbound_virtual_server(def, &fqdn, &vp);
+                let mut vs = self.inbound_virtual_server(def, &fqdn, &vp);
+                vs.exch50_from_anonymous = !server.exch50_auth_check_enabled;
                 if let Some((other, _)) = virtual_servers.iter().find(|(_, o)| (o.ip, o.port) == (vs.ip, vs.port)) {
                     let name = &t.servers[usize::from(other.0)].name;
                     self.error(&vp.key("ip"), format!("{}:{} is already a virtual server of {name}", vs.ip, vs.port));
@@ -308,6 +309,8 @@ pub struct SenderSpec {
     pub size_bytes: u64,
     /// AUTH credentials.
     pub account: Option<(String, String)>,
+    /// It offers XEXCH50 (Exchange servers of another organization).
+    pub exch50: bool,
 }
 
 /// Invalid and relay addresses each population draws from [U].
@@ -461,6 +464,7 @@ impl Resolver<'_> {
             scl_cumulative,
             size_bytes: def.size_kb * 1_024,
             account,
+            exch50: def.exch50,
         })
     }
 }

@@ -65,6 +65,9 @@ pub enum Invariant {
     /// code, and nothing an anonymous session gets accepted passes an enabled filter that
     /// should have stopped it or relays without permission (EXCHANGE2003.md §3.1).
     EdgeFiltersEnforced,
+    /// XEXCH50: no Exch50 blob is kept from an anonymous session unless the receiving
+    /// server's `Exch50AuthCheckEnabled` is off (EXCHANGE2003.md §6).
+    Exch50Trusted,
     /// Badmail: written only as `MaxBadMailFolderSize` allows (never at SP1's default of
     /// 0; under a cap only while the folder as last measured is below it), and each
     /// rescan finds what writes and purges left (EXCHANGE2003.md §3.3).
@@ -87,6 +90,7 @@ impl Invariant {
             Invariant::JournalOnce => "journal_once",
             Invariant::QuotaHonoured => "quota_honoured",
             Invariant::EdgeFiltersEnforced => "edge_filters_enforced",
+            Invariant::Exch50Trusted => "exch50_trusted",
             Invariant::BadmailAsConfigured => "badmail_as_configured",
             Invariant::PfChangesKept => "pf_changes_kept",
             Invariant::PfBackfillTimeouts => "pf_backfill_timeouts",

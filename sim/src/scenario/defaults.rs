@@ -117,6 +117,7 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::OabDownloadApplies,
         Invariant::OabFullOnlyWhenNeeded,
         Invariant::EdgeFiltersEnforced,
+        Invariant::Exch50Trusted,
         Invariant::BadmailAsConfigured,
     ]
 }

@@ -265,6 +265,10 @@ pub struct InternetSenders {
     /// Authenticate (AUTH LOGIN) as this user (alias; its `password`).
     #[serde(default)]
     pub account: Option<String>,
+    /// The senders are Exchange servers of another organization: each message offers
+    /// XEXCH50 with an Exch50 blob carrying the SCL their IMF stamped (drawn from `scl`).
+    #[serde(default)]
+    pub exch50: bool,
 }
 
 /// Shares of an Internet sender's recipients; they sum to 1.

@@ -255,6 +255,11 @@ pub struct Server {
     /// What becomes of Badmail (EXCHANGE2003.md §3.3): discarded by default from SP1.
     #[serde(default)]
     pub badmail: Badmail,
+    /// The `SMTPSVC\XEXCH50\Exch50AuthCheckEnabled` registry value: on (the default),
+    /// XEXCH50 is taken only from authenticated sessions; off, from anonymous ones too,
+    /// so another organization's Exch50 properties (its SCL) survive (§6).
+    #[serde(default = "defaults::yes")]
+    pub exch50_auth_check_enabled: bool,
 }
 
 /// The `SMTPSVC\Queuing` registry values for Badmail (KB 884068), for every virtual

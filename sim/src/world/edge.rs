@@ -7,7 +7,7 @@
 use org::trace::ServerEvent;
 use org::transport::address_space::ExternalDirectory;
 use org::transport::mailroot::BadmailFate;
-use org::transport::smtp_filters::edge_session::{Disposition, FilterStep};
+use org::transport::smtp_filters::edge_session::{Disposition, Exch50Fate, FilterStep};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -41,6 +41,8 @@ pub struct EdgeTotals {
     pub junk_email: u64,
     /// NDRs sent to addresses outside the organization (backscatter).
     pub backscatter_ndrs: u64,
+    /// Exch50 blobs offered with accepted messages, by fate (`kept`, `dropped`).
+    pub exch50: BTreeMap<&'static str, u64>,
     /// Badmail of every virtual server, by fate (`written`, `discarded`, `folder_full`).
     pub badmail: BTreeMap<&'static str, u64>,
     /// Bytes written to Badmail folders.
@@ -70,8 +72,11 @@ impl EdgeTotals {
                     (false, false) => totals.messages += 1,
                 }
             }
-            ServerEvent::EdgeAccepted { recipients, disposition, authenticated, .. } => {
+            ServerEvent::EdgeAccepted { recipients, disposition, authenticated, exch50, .. } => {
                 self.accepted += 1;
+                if *exch50 != Exch50Fate::NotOffered {
+                    *self.exch50.entry(exch50.as_str()).or_default() += 1;
+                }
                 self.authenticated += u64::from(*authenticated);
                 *self.dispositions.entry(disposition.as_str()).or_default() += 1;
                 if *disposition == Disposition::Deliver {

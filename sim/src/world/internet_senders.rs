@@ -8,7 +8,7 @@ use crate::resolve::message_delivery::SenderSpec;
 use crate::resolve::Resolved;
 use crate::rng::Stream;
 use org::transport::internet_sender::{SenderScript, SenderSession};
-use org::transport::smtp_filters::edge_session::{EdgeConnId, EdgeContent, EdgeFrame, EdgePacket};
+use org::transport::smtp_filters::edge_session::{EdgeConnId, EdgeContent, EdgeFrame, EdgePacket, Exch50};
 use org::{HostId, ServerId};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -59,7 +59,9 @@ impl Population {
         let scl = spec.scl_cumulative.iter().position(|c| u < *c).unwrap_or(9) as i8;
         let header_from = (!header_from.is_empty()).then_some(header_from);
         let content = EdgeContent { header_from, size_bytes: spec.size_bytes, content_scl: scl, message_id };
-        (ip, SenderScript { account: spec.account.clone(), mail_from, recipients, content })
+        // Their IMF rated the content as ours would.
+        let exch50 = spec.exch50.then_some(Exch50 { scl });
+        (ip, SenderScript { account: spec.account.clone(), mail_from, recipients, content, exch50 })
     }
 }
 

@@ -86,10 +86,52 @@ pub enum EdgeCommand {
     Noop,
     /// `QUIT`.
     Quit,
+    /// `XEXCH50 <size> <version>`: the client offers the message's Exch50 blob (after
+    /// RCPT TO, before DATA); it is sent only after a 354.
+    Xexch50 {
+        /// The blob's size.
+        size_bytes: u64,
+    },
+    /// The Exch50 blob itself, after `354 Send binary data`.
+    Exch50Blob(Exch50),
     /// A verb this server does not speak.
     Unknown,
     /// A known verb with bad arguments.
     Syntax,
+}
+
+/// The envelope properties an Exchange server sends in its Exch50 blob (XEXCH50, §6):
+/// what orgsim models of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exch50 {
+    /// The SCL the sending organization stamped (`SCL_NOT_RATED` when none).
+    pub scl: i8,
+}
+
+/// An Exch50 blob's size on the wire [U: KB 843106's events show blobs of 1,028 to
+/// 2,336 bytes].
+pub const EXCH50_BLOB_BYTES: u64 = 1_028;
+
+/// What became of a message's Exch50 blob at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exch50Fate {
+    /// The client sent no XEXCH50.
+    NotOffered,
+    /// Taken: its properties stay with the message.
+    Kept(Exch50),
+    /// Refused (`504 Need to authenticate first`): its properties are lost.
+    Dropped,
+}
+
+impl Exch50Fate {
+    /// Its name in traces and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exch50Fate::NotOffered => "not_offered",
+            Exch50Fate::Kept(_) => "kept",
+            Exch50Fate::Dropped => "dropped",
+        }
+    }
 }
 
 /// What the session reads from a message's content.
@@ -156,6 +198,12 @@ pub enum EdgeReply {
     SenderIdRejected,
     /// `550 5.7.1 Message rejected as spam by Content Filtering.`
     ImfRejected,
+    /// `354 Send binary data` (XEXCH50 taken: the blob follows).
+    SendBinary,
+    /// `250 XEXCH50 OK`.
+    Exch50Ok,
+    /// `504 Need to authenticate first` (XEXCH50 from an anonymous session; KB 843106).
+    NeedAuthFirst,
     /// `250 2.0.0 Resetting`.
     Reset,
     /// `250 2.0.0 OK`.
@@ -180,7 +228,16 @@ impl EdgeReply {
         use EdgeReply as R;
         match self {
             R::Banner => 220,
-            R::Ehlo { .. } | R::Helo | R::SenderOk(_) | R::RecipientOk(_) | R::Queued | R::Reset | R::Ok => 250,
+            R::Ehlo { .. }
+            | R::Helo
+            | R::SenderOk(_)
+            | R::RecipientOk(_)
+            | R::Queued
+            | R::Reset
+            | R::Ok
+            | R::Exch50Ok => 250,
+            R::SendBinary => 354,
+            R::NeedAuthFirst => 504,
             R::AuthOk => 235,
             R::StartMailInput => 354,
             R::Closing => 221,
@@ -221,6 +278,8 @@ impl EdgeReply {
                 if *auth {
                     ext.push("AUTH LOGIN".into());
                 }
+                // Exchange 2003 advertises XEXCH50 to every client (it checks at the verb).
+                ext.push("XEXCH50".into());
                 ext.push("OK".into());
                 let last = ext.len() - 1;
                 lines.extend(
@@ -247,6 +306,9 @@ impl EdgeReply {
             R::Queued => "2.6.0 Queued mail for delivery".into(),
             R::SenderIdRejected => "5.7.1 Sender ID (PRA) Not Permitted".into(),
             R::ImfRejected => "5.7.1 Message rejected as spam by Content Filtering.".into(),
+            R::SendBinary => "Send binary data".into(),
+            R::Exch50Ok => "XEXCH50 OK".into(),
+            R::NeedAuthFirst => "Need to authenticate first".into(),
             R::Reset => "2.0.0 Resetting".into(),
             R::Ok => "2.0.0 OK".into(),
             R::NeedMail => "5.5.2 Need mail command.".into(),
@@ -397,6 +459,8 @@ pub struct EdgeAccepted {
     pub archived: bool,
     /// A block list lookup of the session went unanswered (so it counted as not listed).
     pub dnsbl_failed: bool,
+    /// The Exch50 blob's fate.
+    pub exch50: Exch50Fate,
 }
 
 /// What the session does next.
@@ -434,6 +498,8 @@ enum State {
     Connected,
     Greeted,
     Mail,
+    /// XEXCH50 answered 354: the blob comes next.
+    Exch50Blob,
     Data,
     Closed,
 }
@@ -445,6 +511,7 @@ struct Transaction {
     recipients: Vec<String>,
     badmail: bool,
     archived: bool,
+    exch50: Exch50Fate,
 }
 
 /// What an outstanding query continues with.
@@ -636,6 +703,17 @@ impl EdgeSession {
             (_, C::Quit) => self.close(Some(EdgeReply::Closing), None, None),
             (State::Data, C::Content(content)) => self.content(ctx, content),
             (State::Data, _) => self.reply(EdgeReply::Syntax),
+            (State::Exch50Blob, C::Exch50Blob(blob)) => {
+                self.state = State::Mail;
+                let transaction = self.transaction.as_mut().expect("XEXCH50 only inside a transaction");
+                transaction.exch50 = Exch50Fate::Kept(blob);
+                self.reply(EdgeReply::Exch50Ok);
+            }
+            (State::Exch50Blob, _) => {
+                self.state = State::Mail;
+                self.reply(EdgeReply::Syntax);
+            }
+            (_, C::Exch50Blob(_)) => self.reply(EdgeReply::Unrecognized),
             (_, C::Content(_)) => self.reply(EdgeReply::NeedRcpt),
             (_, C::Ehlo(_)) => {
                 self.hello(EdgeReply::Ehlo { auth: ctx.server.basic_auth, size: ctx.server.max_message_size_bytes })
@@ -672,6 +750,28 @@ impl EdgeSession {
                 }
             }
             (_, C::Data) => self.reply(EdgeReply::NeedMail),
+            (State::Mail, C::Xexch50 { .. }) => self.xexch50(ctx),
+            (_, C::Xexch50 { .. }) => self.reply(EdgeReply::NeedMail),
+        }
+    }
+
+    /// XEXCH50 (§6, KB 843106): taken from authenticated sessions, or from anyone when
+    /// the server's auth check is off; otherwise refused, and the mail goes on without
+    /// its Exch50 properties.
+    fn xexch50(&mut self, ctx: EdgeContext<'_>) {
+        let trusted = self.principal.is_some()
+            || ctx.server.exch50_from_anonymous
+            || ctx.bug(crate::planted_bugs::PlantedBug::Exch50FromAnonymous);
+        let transaction = self.transaction.as_mut().expect("state Mail has a transaction");
+        if transaction.recipients.is_empty() {
+            return self.reply(EdgeReply::NeedRcpt);
+        }
+        if trusted {
+            self.state = State::Exch50Blob;
+            self.reply(EdgeReply::SendBinary);
+        } else {
+            transaction.exch50 = Exch50Fate::Dropped;
+            self.reply(EdgeReply::NeedAuthFirst);
         }
     }
 
@@ -701,8 +801,13 @@ impl EdgeSession {
                 ListVerdict::Unlisted => {}
             }
         }
-        let mut transaction =
-            Transaction { sender: sender.clone(), recipients: Vec::new(), badmail: false, archived: false };
+        let mut transaction = Transaction {
+            sender: sender.clone(),
+            recipients: Vec::new(),
+            badmail: false,
+            archived: false,
+            exch50: Exch50Fate::NotOffered,
+        };
         if self.filtered() && server.filters.sender {
             let (verdict, archive) = ctx.delivery.sender.judge(&sender);
             transaction.archived = archive && verdict != SenderVerdict::Pass;
@@ -854,10 +959,19 @@ impl EdgeSession {
         self.finish(ctx, content, Some(result));
     }
 
-    /// Step 15 and the end of the transaction.
+    /// Step 15 and the end of the transaction. An SCL that came in the Exch50 blob stands:
+    /// the IMF does not rate the message again [U].
     fn finish(&mut self, ctx: EdgeContext<'_>, content: EdgeContent, sender_id: Option<SenderIdResult>) {
-        let rated = self.filtered() && ctx.server.filters.imf;
-        let scl = if rated { content.content_scl } else { SCL_NOT_RATED };
+        let carried = match self.transaction.as_ref().map(|t| t.exch50) {
+            Some(Exch50Fate::Kept(blob)) if blob.scl != SCL_NOT_RATED => Some(blob.scl),
+            _ => None,
+        };
+        let rated = self.filtered() && ctx.server.filters.imf && carried.is_none();
+        let scl = match carried {
+            Some(scl) => scl,
+            None if rated => content.content_scl,
+            None => SCL_NOT_RATED,
+        };
         let imf = ctx.delivery.imf;
         let mut disposition = Disposition::Deliver;
         if rated && scl > imf.gateway_threshold {
@@ -889,6 +1003,7 @@ impl EdgeSession {
             disposition,
             archived: transaction.archived,
             dnsbl_failed: self.dnsbl_failed,
+            exch50: transaction.exch50,
         })));
     }
 }
@@ -941,6 +1056,7 @@ impl EdgePacket {
                 .iter()
                 .map(|c| match c {
                     EdgeCommand::Content(content) => content.size_bytes + 5,
+                    EdgeCommand::Exch50Blob(_) => EXCH50_BLOB_BYTES,
                     _ => 40,
                 })
                 .sum(),

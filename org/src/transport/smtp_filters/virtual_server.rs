@@ -201,6 +201,9 @@ pub struct VirtualServer {
     pub max_message_size_bytes: Option<u64>,
     /// Recipients per message (§3.2a: 5,000).
     pub max_recipients: usize,
+    /// The server's `SMTPSVC\XEXCH50\Exch50AuthCheckEnabled` is 0: XEXCH50 is accepted
+    /// from anonymous sessions too (§6; by default only from authenticated ones).
+    pub exch50_from_anonymous: bool,
 }
 
 impl VirtualServer {
@@ -219,6 +222,7 @@ impl VirtualServer {
             permissions: Permissions::default(),
             max_message_size_bytes: Some(4_096 * 1_024),
             max_recipients: RECIPIENTS_PER_MESSAGE_DEFAULT,
+            exch50_from_anonymous: false,
         }
     }
 }

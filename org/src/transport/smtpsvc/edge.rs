@@ -307,6 +307,7 @@ impl SmtpService {
             sender_id: accepted.sender_id,
             authenticated: accepted.principal.is_some(),
             dnsbl_failed: accepted.dnsbl_failed,
+            exch50: accepted.exch50,
         });
         let deliver = accepted.disposition == Disposition::Deliver && sender.is_some() && !recipients.is_empty();
         let c = self.edge.get_mut(&conn).expect("accepted on a live session");

@@ -470,3 +470,54 @@ proptest! {
         }
     }
 }
+
+/// A message from an Exchange server of another organization: XEXCH50 after the RCPTs,
+/// the blob after a 354, then DATA.
+fn mail_with_exch50(account: bool, blob_scl: i8, content_scl: i8) -> Vec<EdgeCommand> {
+    let mut c = mail("a@fabrikam.com", &["alice@contoso.com"], Some("a@fabrikam.com"), content_scl);
+    let data = c.iter().position(|x| *x == EdgeCommand::Data).unwrap();
+    let blob = Exch50 { scl: blob_scl };
+    c.splice(data..data, [EdgeCommand::Xexch50 { size_bytes: 1_028 }, EdgeCommand::Exch50Blob(blob)]);
+    if account {
+        c.insert(1, EdgeCommand::Auth { account: "bob".into(), password: "secret".into() });
+    }
+    c
+}
+
+#[test]
+fn xexch50_needs_an_authenticated_session_unless_the_check_is_off() {
+    let mut w = world();
+    let mut setup = Setup::gateway();
+    // Anonymous: 504, the blob that follows is not understood, the mail goes on rated by
+    // the IMF (SCL 3), and its blob's SCL 8 is lost.
+    let steps = run(&setup, &mut w, "192.0.2.10", mail_with_exch50(false, 8, 3));
+    assert_eq!(replies(&steps), vec![220, 250, 250, 250, 504, 500, 354, 221]);
+    let a = accepted(&steps)[0];
+    assert_eq!((a.exch50, a.scl), (Exch50Fate::Dropped, 3));
+    // Authenticated: taken, and its SCL stands (the IMF does not rate it again).
+    let steps = run(&setup, &mut w, "192.0.2.10", mail_with_exch50(true, 8, 3));
+    assert_eq!(replies(&steps), vec![220, 250, 235, 250, 250, 354, 250, 354, 221]);
+    let a = accepted(&steps)[0];
+    assert_eq!((a.exch50, a.scl), (Exch50Fate::Kept(Exch50 { scl: 8 }), 8));
+    // Exch50AuthCheckEnabled = 0: taken from anonymous sessions too.
+    setup.server.exch50_from_anonymous = true;
+    let steps = run(&setup, &mut w, "192.0.2.10", mail_with_exch50(false, 8, 3));
+    assert_eq!(accepted(&steps)[0].exch50, Exch50Fate::Kept(Exch50 { scl: 8 }));
+    // The IMF did not rate it, so no gateway action: the store's threshold reads SCL 8.
+    assert_eq!(accepted(&steps)[0].disposition, Disposition::Deliver);
+}
+
+#[test]
+fn xexch50_out_of_place() {
+    let setup = Setup::gateway();
+    let mut w = world();
+    let commands = vec![
+        EdgeCommand::Ehlo("x".into()),
+        EdgeCommand::Xexch50 { size_bytes: 10 },
+        EdgeCommand::MailFrom { sender: "a@fabrikam.com".into(), size_bytes: None },
+        EdgeCommand::Xexch50 { size_bytes: 10 },
+        EdgeCommand::Exch50Blob(Exch50 { scl: 1 }),
+    ];
+    let steps = run(&setup, &mut w, "192.0.2.10", commands);
+    assert_eq!(replies(&steps), vec![220, 250, 503, 250, 503, 500], "before MAIL, before any RCPT, a stray blob");
+}
