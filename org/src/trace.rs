@@ -543,29 +543,18 @@ impl TraceValue for std::net::Ipv4Addr {
     }
 }
 
-impl TraceValue for Exch50Fate {
-    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
-        json::str(out, self.as_str());
-    }
+/// Enums traced by their `as_str` name.
+macro_rules! traced_by_name {
+    ($($t:ty),*) => {
+        $(impl TraceValue for $t {
+            fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
+                json::str(out, self.as_str());
+            }
+        })*
+    };
 }
 
-impl TraceValue for BadmailFate {
-    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
-        json::str(out, self.as_str());
-    }
-}
-
-impl TraceValue for ArchiveFolder {
-    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
-        json::str(out, self.as_str());
-    }
-}
-
-impl TraceValue for FilterStep {
-    fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
-        json::str(out, self.as_str());
-    }
-}
+traced_by_name!(FilterStep, BadmailFate, ArchiveFolder, Exch50Fate);
 
 impl TraceValue for SenderIdResult {
     fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
