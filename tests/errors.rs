@@ -633,3 +633,19 @@ fn offline_address_book_clients_need_a_public_store_on_an_sp2_server() {
     });
     assert!(err.contains("offline_address_books[0].server: the OAB's files are posted to public folders on its generation server \"EX-HQ\", which has no public store"), "{err}");
 }
+
+/// Badmail settings and `purge_badmail` steps name what they got wrong: a sync period
+/// under the registry's minute, a virtual server the server does not have (with those
+/// it has), a server that does not exist.
+#[test]
+fn badmail_settings_and_purges_are_checked() {
+    let err = broken_copy("smtp-edge-actions", "bad-purge", |t| {
+        t.replacen("\"sync_period\": \"10m\"", "\"sync_period\": \"30s\"", 1)
+            .replacen("\"virtual_server\": \"Internet SMTP\"\n    }\n  ],", "\"virtual_server\": \"Intranet SMTP\"\n    },\n    {\n      \"kind\": \"purge_badmail\",\n      \"at\": \"41m\",\n      \"server\": \"EX-GX\"\n    }\n  ],", 1)
+    });
+    insta::assert_snapshot!(err, @r#"
+    bad-purge.json:72:26: topology.servers[0].badmail.sync_period: expected a sync period of at least 1m
+    bad-purge.json:452:25: timeline[0].virtual_server: server "EX-GW" has no virtual server named "Intranet SMTP" (known: Default SMTP Virtual Server, Internet SMTP, Partner SMTP)
+    bad-purge.json:457:17: timeline[1].server: no server named "EX-GX" (known: EX-GW, EX01)
+    "#);
+}
