@@ -112,6 +112,8 @@ planted_bugs! {
     DnsblMaskAnyBit = "dnsbl-mask-any-bit",
     /// SMTP edge: XEXCH50 is taken from anonymous sessions too, so another organization's Exch50 properties (its SCL) cross without the registry switch.
     Exch50FromAnonymous = "exch50-from-anonymous",
+    /// SMTP edge: anonymous senders are resolved to their GAL entries wherever one exists (as if every virtual server resolved anonymous mail).
+    ResolvesAnonymousSenders = "resolves-anonymous-senders",
     /// Badmail: a `MaxBadMailFolderSize` of 0 keeps Badmail without limit (as before SP1) instead of discarding it.
     BadmailPreSp1Default = "badmail-pre-sp1-default",
     /// Badmail: the cached folder size counts nothing written since the last rescan, so the cap is passed.

@@ -20,6 +20,7 @@ use crate::transport::mailroot::{ArchiveFolder, BadmailFate};
 use crate::transport::smtp_filters::edge_session::Exch50Fate;
 use crate::transport::smtp_filters::edge_session::{Disposition, EdgeConnId, FilterStep};
 use crate::transport::smtp_filters::sender_id::SenderIdResult;
+use crate::transport::smtp_filters::SenderDisplay;
 use crate::transport::smtp_protocol::ConnId;
 use crate::{AddressId, ConnectorId, HostId, RoutingGroupId, ServerId, StorageGroupId, StoreId};
 
@@ -554,7 +555,7 @@ macro_rules! traced_by_name {
     };
 }
 
-traced_by_name!(FilterStep, BadmailFate, ArchiveFolder, Exch50Fate);
+traced_by_name!(FilterStep, BadmailFate, ArchiveFolder, Exch50Fate, SenderDisplay);
 
 impl TraceValue for SenderIdResult {
     fn write(&self, _: &dyn Namer, out: &mut Vec<u8>) {
@@ -939,6 +940,8 @@ server_events! {
         dnsbl_failed: bool,
         /// What became of the Exch50 blob the client offered (its SCL stands when kept).
         exch50: Exch50Fate,
+        /// How the message shows its sender, and why.
+        sender_display: SenderDisplay,
     },
     /// Badmail (a DSN nobody can take, or what the sender filter accepts without
     /// notifying) came to a virtual server's Badmail folder: written or discarded, and

@@ -39,6 +39,8 @@ pub struct EdgeData {
     pub authenticated: u64,
     /// Accepted messages by disposition.
     pub dispositions: BTreeMap<String, u64>,
+    /// Accepted messages by how their sender shows.
+    pub sender_display: BTreeMap<String, u64>,
     /// Exch50 blobs offered with accepted messages: kept, dropped.
     pub exch50: [u64; 2],
     /// Copies delivered into Junk E-mail.
@@ -93,6 +95,9 @@ impl EdgeData {
                 self.accepted += 1;
                 self.authenticated += u64::from(v.get("authenticated").and_then(Value::as_bool).unwrap_or(false));
                 *self.dispositions.entry(text("disposition").to_string()).or_default() += 1;
+                if !text("sender_display").is_empty() {
+                    *self.sender_display.entry(text("sender_display").to_string()).or_default() += 1;
+                }
                 match text("exch50") {
                     "kept" => self.exch50[0] += 1,
                     "dropped" => self.exch50[1] += 1,
@@ -145,6 +150,10 @@ impl EdgeData {
             self.junk_email,
             self.backscatter
         ));
+        if !self.sender_display.is_empty() {
+            let shown: Vec<String> = self.sender_display.iter().map(|(d, n)| format!("{n} {d}")).collect();
+            out.push_str(&format!("  senders shown: {}\n", shown.join(", ")));
+        }
         if self.exch50 != [0, 0] {
             let [kept, dropped] = self.exch50;
             out.push_str(&format!("  Exch50 (XEXCH50) with accepted messages: {kept} kept, {dropped} refused (504)\n"));
@@ -178,6 +187,9 @@ impl EdgeData {
         row("of them from authenticated sessions", self.authenticated);
         for (d, n) in &self.dispositions {
             row(&format!("accepted: {}", d.replace('_', " ")), *n);
+        }
+        for (d, n) in &self.sender_display {
+            row(&format!("sender shown: {}", d.replace('_', " ")), *n);
         }
         if self.exch50 != [0, 0] {
             row("Exch50 blobs kept (XEXCH50)", self.exch50[0]);

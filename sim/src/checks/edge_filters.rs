@@ -41,16 +41,25 @@ pub(super) struct EdgeJudge {
     judged: u64,
     /// Exch50 blobs kept and refused.
     exch50: (u64, u64),
+    /// Accepted messages whose sender shows as its address, and as its GAL entry.
+    displays: [u64; 2],
 }
 
 impl EdgeJudge {
     pub(super) fn new(topology: Arc<Topology>) -> EdgeJudge {
         let text = topology.edge.addresses.iter().map(|(t, id)| (*id, t.clone())).collect();
-        EdgeJudge { topology, text, sessions: BTreeMap::new(), judged: 0, exch50: (0, 0) }
+        EdgeJudge { topology, text, sessions: BTreeMap::new(), judged: 0, exch50: (0, 0), displays: [0; 2] }
     }
 
     pub(super) fn detail(&self) -> String {
         format!("{} refusal(s) and acceptance(s) at the SMTP edge, each as its filter step requires", self.judged)
+    }
+
+    pub(super) fn display_detail(&self) -> String {
+        let [address, resolved] = self.displays;
+        format!(
+            "{resolved} sender(s) shown as their GAL entry, each authenticated or allowed; {address} as their address"
+        )
     }
 
     pub(super) fn exch50_detail(&self) -> String {
@@ -98,10 +107,22 @@ impl EdgeJudge {
                 authenticated,
                 dnsbl_failed,
                 exch50,
+                sender_display,
                 ..
             } => {
                 let Some(&(vs, ip)) = self.sessions.get(conn) else { return };
                 self.judged += 1;
+                self.displays[usize::from(sender_display.resolved())] += 1;
+                let resolve_anonymous = edge.virtual_servers[vs].1.resolve_anonymous;
+                if sender_display.resolved() && !*authenticated && !resolve_anonymous {
+                    let name = self.conn_name(*conn);
+                    judge.violate(Invariant::AnonymousSendersUnresolved, || {
+                        format!(
+                            "session {name} from {ip}: an anonymous sender shown as its GAL entry ({})",
+                            sender_display.as_str()
+                        )
+                    });
+                }
                 let kept = matches!(exch50, Exch50Fate::Kept(_));
                 self.exch50.0 += u64::from(kept);
                 self.exch50.1 += u64::from(*exch50 == Exch50Fate::Dropped);

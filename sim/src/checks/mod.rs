@@ -556,6 +556,7 @@ impl Checker {
             Invariant::OabDownloadApplies | Invariant::OabFullOnlyWhenNeeded => self.oab_clients.detail(invariant),
             Invariant::EdgeFiltersEnforced => self.edge.detail(),
             Invariant::Exch50Trusted => self.edge.exch50_detail(),
+            Invariant::AnonymousSendersUnresolved => self.edge.display_detail(),
             Invariant::BadmailAsConfigured => self.badmail.detail(),
         }
     }

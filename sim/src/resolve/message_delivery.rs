@@ -140,7 +140,14 @@ impl Resolver<'_> {
             accounts.insert(user.alias.to_ascii_lowercase(), Account { password: password.clone(), principal });
         }
         let authoritative = scenario.recipients.smtp_domains.iter().map(|d| d.to_ascii_lowercase()).collect();
-        EdgeConfig { delivery, virtual_servers, authoritative, accounts, addresses: BTreeMap::new() }
+        EdgeConfig {
+            delivery,
+            virtual_servers,
+            authoritative,
+            accounts,
+            addresses: BTreeMap::new(),
+            gal: BTreeMap::new(),
+        }
     }
 
     fn message_delivery(&mut self, def: &MessageDeliveryDef, at: &JsonPath, zones: &DnsZones) -> MessageDelivery {
@@ -241,6 +248,7 @@ impl Resolver<'_> {
             imf: on(FilterName::Imf),
         };
         vs.anonymous = def.anonymous;
+        vs.resolve_anonymous = def.resolve_anonymous_email;
         vs.basic_auth = def.basic_auth;
         vs.permissions = Permissions {
             submit_groups: def.submit_groups.clone(),

@@ -274,6 +274,25 @@ type Reachable<'r> = &'r dyn Fn(usize, usize) -> bool;
 
 /// The organization as the topology section resolves it: name tables, the servers'
 /// and connectors' configurations, the WAN and the Internet.
+/// The GAL entry each sender address resolves to: a mailbox user's own address, or the
+/// contact whose target it is (Exchange matches the P1 sender against proxy addresses,
+/// which hold a contact's target); the first contact when several share a target.
+fn gal_senders(directory: &GlobalCatalog) -> BTreeMap<AddressId, AddressId> {
+    let mut gal = BTreeMap::new();
+    for (address, object) in directory.objects() {
+        match object.recipient {
+            org::directory::global_catalog::Recipient::Mailbox(_) => {
+                gal.insert(address, address);
+            }
+            org::directory::global_catalog::Recipient::Forward(target) => {
+                gal.entry(target).or_insert(address);
+            }
+            _ => {}
+        }
+    }
+    gal
+}
+
 struct Org {
     domains: Names,
     sites: Names,
@@ -493,6 +512,9 @@ impl Resolver<'_> {
         let oab_pregenerated = offline_address_books::pregenerate(&topology, &oabs.before_start, &mut public.setup);
         topology.public_folders = Arc::new(public.setup.clone());
         topology.mailboxes = std::mem::take(&mut people.mailbox_settings);
+        if !edge.virtual_servers.is_empty() {
+            edge.gal = gal_senders(&topology.directory);
+        }
         topology.edge = Arc::new(edge);
         Some(Resolved {
             file: self.file.to_string(),

@@ -68,6 +68,9 @@ pub enum Invariant {
     /// XEXCH50: no Exch50 blob is kept from an anonymous session unless the receiving
     /// server's `Exch50AuthCheckEnabled` is off (EXCHANGE2003.md §6).
     Exch50Trusted,
+    /// Sender display: no message from an anonymous session shows its sender as a GAL
+    /// entry unless its virtual server resolves anonymous mail (EXCHANGE2003.md §6).
+    AnonymousSendersUnresolved,
     /// Badmail: written only as `MaxBadMailFolderSize` allows (never at SP1's default of
     /// 0; under a cap only while the folder as last measured is below it), and each
     /// rescan finds what writes and purges left (EXCHANGE2003.md §3.3).
@@ -91,6 +94,7 @@ impl Invariant {
             Invariant::QuotaHonoured => "quota_honoured",
             Invariant::EdgeFiltersEnforced => "edge_filters_enforced",
             Invariant::Exch50Trusted => "exch50_trusted",
+            Invariant::AnonymousSendersUnresolved => "anonymous_senders_unresolved",
             Invariant::BadmailAsConfigured => "badmail_as_configured",
             Invariant::PfChangesKept => "pf_changes_kept",
             Invariant::PfBackfillTimeouts => "pf_backfill_timeouts",

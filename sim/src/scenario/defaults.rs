@@ -118,6 +118,7 @@ pub fn invariants() -> Vec<Invariant> {
         Invariant::OabFullOnlyWhenNeeded,
         Invariant::EdgeFiltersEnforced,
         Invariant::Exch50Trusted,
+        Invariant::AnonymousSendersUnresolved,
         Invariant::BadmailAsConfigured,
     ]
 }

@@ -215,6 +215,11 @@ pub struct InboundVirtualServer {
     /// An open relay: anyone relays to any domain (off by default; a scenario choice).
     #[serde(default)]
     pub open_relay: bool,
+    /// "Resolve anonymous e-mail" (§6 Option 2): anonymous senders show as their GAL entry
+    /// (a user's, or a contact's whose target is the sender); off by default, when only
+    /// authenticated submissions are resolved.
+    #[serde(default)]
+    pub resolve_anonymous_email: bool,
 }
 
 /// A population of clients outside the organization: sessions to an inbound virtual

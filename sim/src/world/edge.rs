@@ -41,6 +41,8 @@ pub struct EdgeTotals {
     pub junk_email: u64,
     /// NDRs sent to addresses outside the organization (backscatter).
     pub backscatter_ndrs: u64,
+    /// Accepted messages by how their sender shows (`resolved_authenticated`, …).
+    pub sender_display: BTreeMap<&'static str, u64>,
     /// Exch50 blobs offered with accepted messages, by fate (`kept`, `dropped`).
     pub exch50: BTreeMap<&'static str, u64>,
     /// Badmail of every virtual server, by fate (`written`, `discarded`, `folder_full`).
@@ -72,8 +74,9 @@ impl EdgeTotals {
                     (false, false) => totals.messages += 1,
                 }
             }
-            ServerEvent::EdgeAccepted { recipients, disposition, authenticated, exch50, .. } => {
+            ServerEvent::EdgeAccepted { recipients, disposition, authenticated, exch50, sender_display, .. } => {
                 self.accepted += 1;
+                *self.sender_display.entry(sender_display.as_str()).or_default() += 1;
                 if *exch50 != Exch50Fate::NotOffered {
                     *self.exch50.entry(exch50.as_str()).or_default() += 1;
                 }

@@ -30,6 +30,53 @@ pub struct EdgeConfig {
     /// Interned addresses by lower-case text, for the simulated sessions' directory
     /// lookups and what they accept (filled only when there are inbound virtual servers).
     pub addresses: BTreeMap<String, crate::AddressId>,
+    /// The GAL entry a message's sender (its P1 address) resolves to: a mailbox user's
+    /// own address, or the contact whose target (a proxy address of it) is the sender.
+    pub gal: BTreeMap<crate::AddressId, crate::AddressId>,
+}
+
+/// How a message from outside shows its sender (EXCHANGE2003.md §6): the GAL entry's
+/// display name only when the submission authenticated, or on a virtual server that
+/// resolves anonymous mail; otherwise the bare SMTP address, even when an entry exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderDisplay {
+    /// Resolved: the session authenticated.
+    ResolvedAuthenticated,
+    /// Resolved: the virtual server's "resolve anonymous e-mail" is on.
+    ResolvedAnonymous,
+    /// The bare address: anonymous, though the GAL holds an entry for it (anti-spoofing).
+    AddressAnonymous,
+    /// The bare address: no GAL entry for the sender.
+    AddressNotInGal,
+}
+
+impl SenderDisplay {
+    /// How a sender with a GAL entry or not shows, from a session authenticated or not,
+    /// on a virtual server resolving anonymous mail or not.
+    pub fn of(in_gal: bool, authenticated: bool, resolve_anonymous: bool) -> SenderDisplay {
+        match (in_gal, authenticated, resolve_anonymous) {
+            (false, _, _) => SenderDisplay::AddressNotInGal,
+            (true, true, _) => SenderDisplay::ResolvedAuthenticated,
+            (true, false, true) => SenderDisplay::ResolvedAnonymous,
+            (true, false, false) => SenderDisplay::AddressAnonymous,
+        }
+    }
+
+    /// Whether the sender shows as its GAL entry.
+    pub fn resolved(self) -> bool {
+        matches!(self, SenderDisplay::ResolvedAuthenticated | SenderDisplay::ResolvedAnonymous)
+    }
+
+    /// Its name in traces and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SenderDisplay::ResolvedAuthenticated => "resolved_authenticated",
+            SenderDisplay::ResolvedAnonymous => "resolved_anonymous",
+            SenderDisplay::AddressAnonymous => "address_anonymous",
+            SenderDisplay::AddressNotInGal => "address_not_in_gal",
+        }
+    }
 }
 
 /// An account AUTH can prove.
@@ -111,6 +158,18 @@ pub fn listed(patterns: &[AddressPattern], address: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sender_shows_as_its_gal_entry_only_when_authenticated_or_allowed() {
+        use SenderDisplay as D;
+        assert_eq!(D::of(true, true, false), D::ResolvedAuthenticated);
+        assert_eq!(D::of(true, false, true), D::ResolvedAnonymous);
+        assert_eq!(D::of(true, false, false), D::AddressAnonymous, "a matching contact is not enough");
+        assert_eq!(D::of(false, true, true), D::AddressNotInGal);
+        for (g, a, r) in [(true, false, false), (false, false, true), (false, true, false)] {
+            assert!(!D::of(g, a, r).resolved());
+        }
+    }
 
     #[test]
     fn patterns_name_addresses_domains_and_subdomains() {

@@ -204,6 +204,9 @@ pub struct VirtualServer {
     /// The server's `SMTPSVC\XEXCH50\Exch50AuthCheckEnabled` is 0: XEXCH50 is accepted
     /// from anonymous sessions too (§6; by default only from authenticated ones).
     pub exch50_from_anonymous: bool,
+    /// "Resolve anonymous e-mail" (§6 Option 2): anonymous senders show as their GAL
+    /// entry (off by default: only authenticated ones do).
+    pub resolve_anonymous: bool,
 }
 
 impl VirtualServer {
@@ -223,6 +226,7 @@ impl VirtualServer {
             max_message_size_bytes: Some(4_096 * 1_024),
             max_recipients: RECIPIENTS_PER_MESSAGE_DEFAULT,
             exch50_from_anonymous: false,
+            resolve_anonymous: false,
         }
     }
 }

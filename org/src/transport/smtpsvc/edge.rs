@@ -13,6 +13,7 @@ use crate::transport::smtp_filters::edge_session::{
     EdgeStep, FilterStep,
 };
 use crate::transport::smtp_filters::sender_id::DnsAnswer;
+use crate::transport::smtp_filters::SenderDisplay;
 
 /// What an inbound session from outside waits on.
 #[derive(Clone, Debug)]
@@ -283,6 +284,18 @@ impl SmtpService {
         }
     }
 
+    /// How a message from outside shows its sender (§6): the GAL entry the sender resolves
+    /// to as the directory holds it now, shown only for an authenticated submission or on
+    /// a virtual server resolving anonymous mail.
+    fn sender_display(&self, now: Instant, sender: Option<AddressId>, authenticated: bool, vs: u16) -> SenderDisplay {
+        let edge = &self.topology.edge;
+        let entry = sender.and_then(|s| edge.gal.get(&s));
+        let in_gal = entry.is_some_and(|e| self.topology.directory.usable(*e, now).is_some());
+        let resolve_anonymous = edge.virtual_servers.get(usize::from(vs)).is_some_and(|(_, v)| v.resolve_anonymous)
+            || self.topology.bug(PlantedBug::ResolvesAnonymousSenders);
+        SenderDisplay::of(in_gal, authenticated, resolve_anonymous)
+    }
+
     /// A message the session took: into the queues (its 250 once durable), or to
     /// Badmail, the UCEArchive or nowhere.
     fn accept_edge(&mut self, now: Instant, conn: EdgeConnId, accepted: EdgeAccepted) {
@@ -297,6 +310,8 @@ impl SmtpService {
         }
         let sender = id(&accepted.sender);
         let message_id = MessageId::Client(accepted.content.message_id);
+        let c = self.edge.get(&conn).expect("accepted on a live session");
+        let sender_display = self.sender_display(now, sender, accepted.principal.is_some(), c.virtual_server);
         self.emit(ServerEvent::EdgeAccepted {
             conn,
             message: message_id,
@@ -308,6 +323,7 @@ impl SmtpService {
             authenticated: accepted.principal.is_some(),
             dnsbl_failed: accepted.dnsbl_failed,
             exch50: accepted.exch50,
+            sender_display,
         });
         let deliver = accepted.disposition == Disposition::Deliver && sender.is_some() && !recipients.is_empty();
         let c = self.edge.get_mut(&conn).expect("accepted on a live session");
