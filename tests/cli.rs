@@ -72,7 +72,7 @@ fn report_is_written_from_the_trace() {
     assert!(html.contains("<svg") && html.contains("no_loss"), "self-contained page with charts and checks");
     assert!(!html.contains("<script") && !html.contains("src=\"http"), "nothing loaded from elsewhere");
     assert!(html.contains("<h2>Timeline</h2>") && html.contains("link_down"), "the timeline is told");
-    assert!(html.contains("All 26 checks held."), "the verdict comes first");
+    assert!(html.contains("All 27 checks held."), "the verdict comes first");
     for chart in [
         "latency.svg",
         "wan-site-a-site-b.svg",

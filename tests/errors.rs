@@ -644,8 +644,8 @@ fn badmail_settings_and_purges_are_checked() {
             .replacen("\"virtual_server\": \"Internet SMTP\"\n    }\n  ],", "\"virtual_server\": \"Intranet SMTP\"\n    },\n    {\n      \"kind\": \"purge_badmail\",\n      \"at\": \"41m\",\n      \"server\": \"EX-GX\"\n    }\n  ],", 1)
     });
     insta::assert_snapshot!(err, @r#"
-    bad-purge.json:72:26: topology.servers[0].badmail.sync_period: expected a sync period of at least 1m
-    bad-purge.json:452:25: timeline[0].virtual_server: server "EX-GW" has no virtual server named "Intranet SMTP" (known: Default SMTP Virtual Server, Internet SMTP, Partner SMTP)
-    bad-purge.json:457:17: timeline[1].server: no server named "EX-GX" (known: EX-GW, EX01)
+    bad-purge.json:73:26: topology.servers[0].badmail.sync_period: expected a sync period of at least 1m
+    bad-purge.json:459:25: timeline[0].virtual_server: server "EX-GW" has no virtual server named "Intranet SMTP" (known: Default SMTP Virtual Server, Internet SMTP, Partner SMTP)
+    bad-purge.json:464:17: timeline[1].server: no server named "EX-GX" (known: EX-GW, EX01)
     "#);
 }
