@@ -5,6 +5,7 @@
 //! session decides when to ask (the §3.1 order) and what the answer does.
 
 pub mod connection_filter;
+pub mod edge_protocol;
 pub mod edge_session;
 pub mod recipient_filter;
 pub mod sender_filter;
