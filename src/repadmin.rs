@@ -46,7 +46,7 @@ pub fn repadmin_command(scenario: &Path, seed: u64, at: Duration, dc: Option<&st
     let resolved = Arc::new(resolved);
     let outcome = run(resolved.clone(), seed, None);
     let name = |d: DcId| directory.dcs[usize::from(d.0)].name.as_str();
-    let domains: Vec<String> = resolved.scenario.topology.domains.iter().map(|d| d.name.clone()).collect();
+    let domains: Vec<String> = resolved.domains.clone();
     let mut out = format!("{} at {at}, seed {seed}\n", scenario.display());
     let lagging = outcome.dcs.iter().filter(|d| d.backlog > 0).count();
     out.push_str(&match lagging {

@@ -62,7 +62,7 @@ pub fn smtp_listen_command(scenario: &Path, resolved: &Resolved, options: &Liste
         enabled_filters(edge, index)
     );
     let _ = std::io::stdout().flush();
-    let directory = Directory::of(resolved);
+    let directory = Directory::of(resolved, index);
     let mut served = 0;
     for stream in listener.incoming() {
         served += 1;
@@ -138,8 +138,10 @@ fn enabled_filters(edge: &EdgeConfig, index: usize) -> String {
 struct Directory(BTreeMap<String, bool>);
 
 impl Directory {
-    fn of(resolved: &Resolved) -> Directory {
-        let gc = &resolved.topology.directory;
+    /// What the virtual server's forest's GCs hold.
+    fn of(resolved: &Resolved, virtual_server: usize) -> Directory {
+        let forest = resolved.topology.edge.virtual_servers[virtual_server].1.forest;
+        let gc = resolved.topology.gal(forest);
         let held = resolved.addresses.iter().enumerate().map(|(i, a)| {
             let id = AddressId(i as u32);
             (a.to_ascii_lowercase(), gc.object(id).is_some())
@@ -275,7 +277,8 @@ impl Connection<'_> {
             EdgeQuery::Dns(q) => EdgeAnswer::Dns(self.zones.answer(q)),
             EdgeQuery::Directory(address) => EdgeAnswer::Directory(Some(self.directory.holds(address))),
             EdgeQuery::Authenticate { account, password } => {
-                EdgeAnswer::Authenticated(self.edge.authenticate(account, password))
+                let forest = self.edge.virtual_servers[self.index].1.forest;
+                EdgeAnswer::Authenticated(self.edge.authenticate(forest, account, password))
             }
         }
     }

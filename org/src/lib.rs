@@ -27,6 +27,11 @@ pub mod trace;
 pub mod transport;
 pub mod version;
 
+/// Index of a forest, and the Exchange organization it holds, in
+/// [`topology::Topology::forests`] (EXCHANGE2003.md §6); the first is 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct ForestId(pub u8);
+
 /// Index of an Exchange server in [`topology::Topology::servers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct ServerId(pub u16);

@@ -25,6 +25,7 @@ pub fn two_groups() -> Arc<Topology> {
 pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
     let server = |i: u16| ServerConfig {
         name: format!("EX{i}"),
+        forest: crate::ForestId(0),
         fqdn: format!("ex{i}.contoso.com"),
         version,
         routing_group: RoutingGroupId(i),
@@ -69,12 +70,15 @@ pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
                 members: vec![ServerId(g)],
                 master: ServerId(g),
                 administrative_group: 0,
+                forest: crate::ForestId(0),
             })
             .collect(),
         connectors: vec![connector(0, 1), connector(1, 0)],
         stores,
         storage_groups,
         directory,
+        forests: Vec::new(),
+        forest_directories: Vec::new(),
         gateways: Vec::new(),
         external: crate::transport::address_space::ExternalDirectory::new(),
         internet: crate::config::topology::InternetConfig::default(),

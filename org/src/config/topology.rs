@@ -13,7 +13,7 @@ use crate::store::disk_load::{DiskSettings, UserProfile};
 use crate::time::{MINUTE_MS, SECOND_MS};
 use crate::transport::address_space::{AddressSpace, DomainId, ExternalDirectory};
 use crate::version::ExchangeVersion;
-use crate::{AddressId, ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StorageGroupId, StoreId};
+use crate::{AddressId, ConnectorId, ForestId, GatewayId, HostId, RoutingGroupId, ServerId, StorageGroupId, StoreId};
 use std::collections::BTreeMap;
 
 /// The whole organization's configuration.
@@ -32,8 +32,15 @@ pub struct Topology {
     /// Storage groups, indexed by [`StorageGroupId`] (built from the stores by
     /// [`StorageGroupConfig::of_stores`]).
     pub storage_groups: Vec<StorageGroupConfig>,
-    /// The recipients, as a global catalog serves them.
+    /// Every forest's recipients: the world's truth, which the checks read. With one
+    /// forest it is that forest's GAL too.
     pub directory: GlobalCatalog,
+    /// The forests, each holding one Exchange organization (EXCHANGE2003.md §6),
+    /// indexed by [`ForestId`]; empty for a topology built without names (tests).
+    pub forests: Vec<ForestConfig>,
+    /// With several forests, each one's own recipients as its GCs serve them (its GAL),
+    /// indexed by [`ForestId`]; empty with one forest, whose GAL is `directory`.
+    pub forest_directories: Vec<GlobalCatalog>,
     /// Addresses outside the organization that mail is sent to.
     pub external: ExternalDirectory,
     /// Hosts and DNS beyond the organization.
@@ -96,6 +103,16 @@ impl Topology {
         self.plants.has(bug)
     }
 
+    /// The GAL a forest's servers and GCs see: its own recipients only.
+    pub fn gal(&self, forest: ForestId) -> &GlobalCatalog {
+        self.forest_directories.get(usize::from(forest.0)).unwrap_or(&self.directory)
+    }
+
+    /// The GAL a server sees: its forest's.
+    pub fn gal_of(&self, server: ServerId) -> &GlobalCatalog {
+        self.gal(self.server(server).forest)
+    }
+
     /// The server's configuration.
     pub fn server(&self, id: ServerId) -> &ServerConfig {
         &self.servers[usize::from(id.0)]
@@ -154,11 +171,22 @@ impl Topology {
     }
 }
 
+/// A forest and its Exchange organization.
+#[derive(Clone, Debug)]
+pub struct ForestConfig {
+    /// Named by its root domain, e.g. `fabrikam.com`.
+    pub name: String,
+    /// The Exchange organization's name (the `/o=` of its legacyExchangeDNs).
+    pub organization: String,
+}
+
 /// One Exchange server.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// NetBIOS name, e.g. `EX01`.
     pub name: String,
+    /// The forest (and Exchange organization) it belongs to.
+    pub forest: ForestId,
     /// Fully qualified name, used in SMTP banners and queue names.
     pub fqdn: String,
     /// Selects behaviour where versions differ.
@@ -210,6 +238,8 @@ pub struct RoutingGroupConfig {
     pub master: ServerId,
     /// The administrative group it belongs to (an index).
     pub administrative_group: u16,
+    /// The forest (and Exchange organization) it belongs to.
+    pub forest: ForestId,
 }
 
 /// Link state detection, review and propagation settings (EXCHANGE2003.md §4).

@@ -98,6 +98,7 @@ mod tests {
                 members: vec![ServerId(g)],
                 master: ServerId(g),
                 administrative_group: 0,
+                forest: crate::ForestId(0),
             })
             .collect();
         let connector = |from: u16, to: u16| ConnectorConfig {

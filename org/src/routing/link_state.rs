@@ -448,6 +448,7 @@ pub(crate) mod tests {
                     members: Vec::new(),
                     master: ServerId(0),
                     administrative_group: 0,
+                    forest: crate::ForestId(0),
                 })
                 .collect(),
             connectors: connectors
@@ -466,6 +467,8 @@ pub(crate) mod tests {
             stores: Vec::new(),
             storage_groups: Vec::new(),
             directory: GlobalCatalog::new(),
+            forests: Vec::new(),
+            forest_directories: Vec::new(),
             gateways: Vec::new(),
             external: crate::transport::address_space::ExternalDirectory::new(),
             internet: crate::config::topology::InternetConfig::default(),

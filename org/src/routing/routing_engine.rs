@@ -78,7 +78,12 @@ pub fn external_route(
 ) -> ExternalRoute {
     let mut matched = false;
     let mut best: Option<GatewayChoice> = None;
+    // Only its own organization's connectors: another forest's are not in its directory.
+    let forest = topology.routing_group(group).forest;
     for (i, gw) in topology.gateways.iter().enumerate() {
+        if topology.routing_group(gw.routing_group).forest != forest {
+            continue;
+        }
         let Some((specificity, space_cost)) = gw
             .address_spaces
             .iter()
@@ -224,6 +229,7 @@ mod tests {
             .enumerate()
             .map(|(i, &g)| ServerConfig {
                 name: format!("EX{i}"),
+                forest: crate::ForestId(0),
                 fqdn: format!("ex{i}.contoso.com"),
                 version: ExchangeVersion::Exchange2003Sp2,
                 routing_group: RoutingGroupId(g),

@@ -206,7 +206,7 @@ impl InformationStore {
             Some(self.topology.calendar.next_time_of_day(now.plus_ms(1), STORAGE_WARNING_MS_OF_DAY));
         let owners: BTreeSet<AddressId> = self.topology.mailboxes.keys().copied().chain(self.stores.owners()).collect();
         for mailbox in owners {
-            let Some(store) = self.topology.directory.lookup(mailbox).map(|e| e.store) else { continue };
+            let Some(store) = self.topology.gal_of(self.id).lookup(mailbox).map(|e| e.store) else { continue };
             if self.topology.store(store).server != self.id {
                 continue;
             }
@@ -314,12 +314,12 @@ impl InformationStore {
     /// of a user whose `protocolSettings` block their client (§2): nothing is submitted.
     pub fn handle_submit(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
         let sender = message.sender.expect("clients submit with a sender");
-        if !self.topology.directory.mapi_logon_allowed(sender) {
+        if !self.topology.gal_of(self.id).mapi_logon_allowed(sender) {
             return self.out.emit(ServerEvent::MapiLogonDenied { user: sender });
         }
         // Over "prohibit send" (§7), Outlook's send fails: nothing is submitted.
         let mailbox_bytes = self.mailbox_bytes(sender);
-        let quota = self.quota(now, sender, self.topology.directory.lookup(sender).map(|e| e.store));
+        let quota = self.quota(now, sender, self.topology.gal_of(self.id).lookup(sender).map(|e| e.store));
         if let Some(limit_bytes) = quota.prohibit_send_bytes.filter(|l| mailbox_bytes >= *l) {
             return self.out.emit(ServerEvent::ProhibitSend { user: sender, mailbox_bytes, limit_bytes });
         }
@@ -581,7 +581,7 @@ impl InformationStore {
         if let Some(store) = self.homes.get(&recipient) {
             return *store;
         }
-        self.topology.directory.lookup(recipient).expect("delivered recipients are mailboxes").store
+        self.topology.gal_of(self.id).lookup(recipient).expect("delivered recipients are mailboxes").store
     }
 
     /// The store answers a message delivered to a mailbox whose owner is Out of Office:
@@ -592,7 +592,7 @@ impl InformationStore {
         let Some(sender) = message.sender else { return };
         if message.kind != MessageKind::Normal
             || sender == owner
-            || !self.topology.directory.is_out_of_office(owner)
+            || !self.topology.gal_of(self.id).is_out_of_office(owner)
             || (self.topology.server(self.id).version.is_2003() && !message.header_recipients.contains(&owner))
             || !self.stores.note_oof_reply(owner, sender)
         {

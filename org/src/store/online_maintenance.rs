@@ -112,7 +112,7 @@ pub(super) fn deleted_mailboxes(
     topology: &crate::config::topology::Topology,
     server: crate::ServerId,
 ) -> Vec<(AddressId, StoreId, Instant)> {
-    let directory = &topology.directory;
+    let directory = topology.gal_of(server);
     directory
         .objects()
         .filter_map(|(a, o)| Some((a, directory.lookup(a)?.store, o.deleted_at?)))

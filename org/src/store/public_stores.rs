@@ -167,7 +167,7 @@ impl InformationStore {
     /// server with a public store is a folder's home: others skip the lookup).
     pub(super) fn public_folder_of(&self, recipient: AddressId) -> Option<FolderId> {
         self.public.as_ref()?;
-        match self.topology.directory.object(recipient)?.recipient {
+        match self.topology.gal_of(self.id).object(recipient)?.recipient {
             crate::directory::global_catalog::Recipient::PublicFolder(folder) => Some(folder),
             _ => None,
         }

@@ -108,8 +108,9 @@ pub fn categorize(
     for &recipient in recipients {
         // §2: an object the RUS has not stamped yet (or one deleted) has no address that
         // resolves: 5.1.1, as for an address nobody has.
+        // Another forest's recipient is outside this one: routed by address space.
         let Some(object) = directory.usable_in(recipient, view) else {
-            match external.lookup(recipient) {
+            match external.lookup(recipient).filter(|_| directory.object(recipient).is_none()) {
                 Some(address) => out.resolved.push((recipient, Destination::External(address))),
                 None => out.failed.push((recipient, DsnCode::RecipientNotFound)),
             }
@@ -353,6 +354,23 @@ mod tests {
         let c = cat(&directory(), LIMITS, ServerId(0), &message(100, 0), &[AddressId(5)], true);
         let domain = external().domain_id("fabrikam.com");
         assert_eq!(c.resolved, vec![(AddressId(5), Destination::External(ExternalAddress::Smtp(domain)))]);
+    }
+
+    #[test]
+    fn another_forest_s_recipient_is_outside_but_an_unusable_own_one_is_5_1_1() {
+        // With several forests every forest's recipients are outside addresses too: one
+        // of this forest's not yet created (or deleted) must not leave by address space.
+        let mut gc = directory();
+        let mut later = crate::directory::global_catalog::RecipientObject::plain(
+            crate::directory::global_catalog::ObjectClass::User,
+            Recipient::Mailbox(MailboxEntry { store: StoreId(0), home_server: ServerId(3) }),
+        );
+        (later.created_at, later.stamped_at) = (Some(Instant(3_600_000)), Instant(3_600_000));
+        gc.add(AddressId(5), later);
+        let c = cat(&gc, LIMITS, ServerId(0), &message(100, 0), &[AddressId(5)], true);
+        assert_eq!(c.failed, vec![(AddressId(5), DsnCode::RecipientNotFound)], "its own, not usable yet");
+        let c = cat(&directory(), LIMITS, ServerId(0), &message(100, 0), &[AddressId(5)], true);
+        assert!(matches!(c.resolved[..], [(AddressId(5), Destination::External(_))]), "not in this GAL: outside");
     }
 
     #[test]

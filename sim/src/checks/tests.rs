@@ -10,6 +10,8 @@ fn no_topology() -> Arc<Topology> {
         stores: Vec::new(),
         storage_groups: Vec::new(),
         directory: org::directory::global_catalog::GlobalCatalog::new(),
+        forests: Vec::new(),
+        forest_directories: Vec::new(),
         gateways: Vec::new(),
         external: org::transport::address_space::ExternalDirectory::new(),
         internet: org::config::topology::InternetConfig::default(),

@@ -27,8 +27,7 @@ impl Resolver<'_> {
                 self.error(&dp.key("entry_lifetime"), "expected an entry lifetime of at least 1s");
             }
         }
-        let mut replication =
-            self.directory(t, &org.domains, &org.sites, &reachable, no_gc_work, scenario.start.calendar);
+        let mut replication = self.directory(t, org, &reachable, no_gc_work, scenario.start.calendar);
         let replicating = replication.as_ref().is_some_and(|d| d.replicating);
         let rus_dcs = match replication.as_mut().filter(|d| d.replicating) {
             Some(spec) => self.replicated_recipients(
@@ -73,12 +72,12 @@ impl Resolver<'_> {
     pub(super) fn directory(
         &mut self,
         t: &crate::scenario::TopologyDef,
-        domains: &Names,
-        sites: &Names,
+        org: &Org,
         reachable: Reachable<'_>,
         no_gc_work: bool,
         calendar: org::calendar::Calendar,
     ) -> Option<DirectorySpec> {
+        let (domains, sites, domain_forest) = (&org.domains, &org.sites, &org.forests.domain);
         let groups = !no_gc_work;
         let ad = match t.ad_replication.as_ref() {
             Some(ad) => Some(ad),
@@ -104,7 +103,7 @@ impl Resolver<'_> {
             .map(|(pair, (_, interval_ms, open_hours))| (pair, (interval_ms, Schedule { hours: open_hours, calendar })))
             .collect();
         inter_site_connections(t, &mut dcs, &links);
-        let partials = self.partial_replicas(t, &mut dcs, &links);
+        let partials = self.partial_replicas(t, &mut dcs, &links, domain_forest);
         if n + partials.len() > MAX_REPLICAS {
             self.error(
                 &p().key("topology").key("domain_controllers"),
@@ -190,12 +189,15 @@ impl Resolver<'_> {
         t: &crate::scenario::TopologyDef,
         dcs: &mut [DcSpec],
         links: &BTreeMap<(usize, usize), (u64, Schedule)>,
+        domain_forest: &[org::ForestId],
     ) -> Vec<PartialReplicaSpec> {
         let gc = |i: usize| t.domain_controllers[i].global_catalog;
         let mut partials = Vec::new();
         for g in (0..dcs.len()).filter(|&g| gc(g)) {
             let home = dcs[g].domain;
-            for domain in (0..t.domains.len()).filter(|&d| d != home) {
+            // A GC holds partial replicas of its own forest's other domains only.
+            let own = |d: &usize| domain_forest[*d] == domain_forest[home];
+            for domain in (0..t.domains.len()).filter(|&d| d != home).filter(own) {
                 let site = dcs[g].site;
                 let mut inbound = Vec::new();
                 for (b, source) in dcs.iter_mut().enumerate() {
@@ -219,7 +221,8 @@ impl Resolver<'_> {
                         let in_other = |want: &dyn Fn(usize) -> bool| {
                             (0..dcs.len()).find(|&x| dcs[x].site == other && x != g && want(x))
                         };
-                        let source = in_other(&|x| dcs[x].domain == domain).or_else(|| in_other(&gc));
+                        let forest_gc = |x: usize| gc(x) && domain_forest[dcs[x].domain] == domain_forest[home];
+                        let source = in_other(&|x| dcs[x].domain == domain).or_else(|| in_other(&forest_gc));
                         if let Some(source) = source {
                             let source = DcId(source as u16);
                             inbound.push(InboundConnection { source, intra_site: false, interval_ms, schedule });

@@ -109,7 +109,8 @@ impl Resolver<'_> {
     }
 
     /// Message Delivery, every inbound virtual server and the accounts.
-    pub(super) fn edge(&mut self, scenario: &Scenario, zones: &DnsZones) -> EdgeConfig {
+    pub(super) fn edge(&mut self, scenario: &Scenario, org: &Org) -> EdgeConfig {
+        let zones = &org.internet.zones;
         let t = &scenario.topology;
         let at = p().key("topology").key("message_delivery");
         let mut delivery = self.message_delivery(&t.message_delivery, &at, zones);
@@ -123,9 +124,10 @@ impl Resolver<'_> {
         for (si, server) in t.servers.iter().enumerate() {
             for (k, def) in server.inbound_virtual_servers.iter().enumerate() {
                 let vp = p().key("topology").key("servers").index(si).key("inbound_virtual_servers").index(k);
-                let fqdn = format!("{}.{}", server.name.to_ascii_lowercase(), t.forest.to_ascii_lowercase());
-                let mut vs = self.inbound_virtual_server(def, &fqdn, &vp);
+                let config = &org.server_configs[si];
+                let mut vs = self.inbound_virtual_server(def, &config.fqdn.to_ascii_lowercase(), &vp);
                 vs.exch50_from_anonymous = !server.exch50_auth_check_enabled;
+                vs.forest = config.forest;
                 if let Some((other, _)) = virtual_servers.iter().find(|(_, o)| (o.ip, o.port) == (vs.ip, vs.port)) {
                     let name = &t.servers[usize::from(other.0)].name;
                     self.error(&vp.key("ip"), format!("{}:{} is already a virtual server of {name}", vs.ip, vs.port));
@@ -137,17 +139,11 @@ impl Resolver<'_> {
         for user in &scenario.recipients.users {
             let Some(password) = &user.password else { continue };
             let principal = Principal { account: user.alias.clone(), groups: user.security_groups.clone() };
-            accounts.insert(user.alias.to_ascii_lowercase(), Account { password: password.clone(), principal });
+            let forest = org.user_forest(user);
+            accounts.insert(user.alias.to_ascii_lowercase(), Account { forest, password: password.clone(), principal });
         }
-        let authoritative = scenario.recipients.smtp_domains.iter().map(|d| d.to_ascii_lowercase()).collect();
-        EdgeConfig {
-            delivery,
-            virtual_servers,
-            authoritative,
-            accounts,
-            addresses: BTreeMap::new(),
-            gal: BTreeMap::new(),
-        }
+        let authoritative = org.forests.smtp_domains.clone();
+        EdgeConfig { delivery, virtual_servers, authoritative, accounts, addresses: BTreeMap::new(), gal: Vec::new() }
     }
 
     fn message_delivery(&mut self, def: &MessageDeliveryDef, at: &JsonPath, zones: &DnsZones) -> MessageDelivery {

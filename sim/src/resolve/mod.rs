@@ -11,6 +11,7 @@
 mod clusters;
 mod directory;
 mod expectations;
+mod forests;
 mod internet;
 pub mod message_delivery;
 mod offline_address_books;
@@ -51,7 +52,7 @@ use org::transport::address_space::{AddressSpace, DomainId, ExternalDirectory, P
 use org::transport::advanced_queuing::QueueKey;
 use org::transport::dsn::DsnCode;
 use org::version::ExchangeVersion;
-use org::{AddressId, ConnectorId, GatewayId, HostId, RoutingGroupId, ServerId, StoreId};
+use org::{AddressId, ConnectorId, ForestId, GatewayId, HostId, RoutingGroupId, ServerId, StoreId};
 use recipients::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -293,7 +294,23 @@ fn gal_senders(directory: &GlobalCatalog) -> BTreeMap<AddressId, AddressId> {
     gal
 }
 
+/// With several forests, each forest's GAL: the objects of its domains (public folders
+/// and stores are the first forest's).
+fn split_forest_directories(topology: &mut Topology, domain_forest: &[ForestId]) {
+    let forests = topology.forests.len();
+    if forests < 2 {
+        return;
+    }
+    let forest_of = |d: AdDomainId| domain_forest.get(usize::from(d.0)).copied().unwrap_or(ForestId(0));
+    topology.forest_directories = (0..forests)
+        .map(|f| topology.directory.only(&|o: &RecipientObject| forest_of(o.domain).0 as usize == f))
+        .collect();
+}
+
 struct Org {
+    forests: forests::Forests,
+    /// The forest of each routing group (its administrative group's).
+    rg_forest: Vec<ForestId>,
     domains: Names,
     sites: Names,
     servers: Names,
@@ -317,6 +334,28 @@ struct Org {
 }
 
 impl Org {
+    /// The index of a forest's root domain in the one list of domains.
+    fn root_domain(&self, forest: ForestId) -> usize {
+        let root = &self.forests.configs[usize::from(forest.0)].name;
+        self.domains.get(root).unwrap_or(0)
+    }
+
+    /// The forest of a contact's or group's placement domain; the first by default.
+    fn placement_forest(&self, placement: &Placement) -> ForestId {
+        let domain = placement.domain.as_ref().and_then(|d| self.domains.get(d));
+        domain.map_or(ForestId(0), |d| self.forests.domain[d])
+    }
+
+    /// A user's forest: its mailbox server's, else its placement domain's, else the
+    /// first (references are checked where the user is resolved).
+    fn user_forest(&self, user: &User) -> ForestId {
+        let by_store = user.store.as_ref().and_then(|s| self.stores.get(s));
+        let by_store = by_store.map(|s| self.server_configs[usize::from(self.store_configs[s].server.0)].forest);
+        let by_domain =
+            || user.placement.domain.as_ref().and_then(|d| self.domains.get(d)).map(|d| self.forests.domain[d]);
+        by_store.or_else(by_domain).unwrap_or(ForestId(0))
+    }
+
     /// Whether two sites can talk (the same site, or one WAN link joins them).
     fn reachable(&self, from: usize, to: usize) -> bool {
         from == to || self.pairs.contains_key(&(from.min(to), from.max(to)))
@@ -352,11 +391,13 @@ impl Org {
                 .iter()
                 .zip(self.members)
                 .zip(self.masters)
-                .map(|((rg, members), master)| RoutingGroupConfig {
+                .zip(self.rg_forest)
+                .map(|(((rg, members), master), forest)| RoutingGroupConfig {
                     name: rg.name.clone(),
                     members,
                     master,
                     administrative_group: admin_group(&rg.administrative_group),
+                    forest,
                 })
                 .collect(),
             connectors: self.connectors,
@@ -364,6 +405,8 @@ impl Org {
             storage_groups,
             stores: self.store_configs,
             directory,
+            forests: self.forests.configs.clone(),
+            forest_directories: Vec::new(), // split from `directory` once it is whole
             external: self.external,
             internet: self.internet,
             plants: org::planted_bugs::Plants::NONE,
@@ -458,13 +501,15 @@ impl Resolver<'_> {
         }
     }
 
-    fn resolve(&mut self, scenario: Scenario) -> Option<Resolved> {
+    fn resolve(&mut self, original: Scenario) -> Option<Resolved> {
+        let forests = self.forests(&original);
+        let scenario = forests::Forests::flatten(&original);
         let t = &scenario.topology;
         if scenario.duration.ms == 0 || scenario.duration.ms > bounds::DURATION_MS_MAX {
             let max = crate::units::Duration::from_ms(bounds::DURATION_MS_MAX);
             self.error(&p().key("duration"), format!("expected a run length above 0s and at most {max}"));
         }
-        let mut org = self.topology(t);
+        let mut org = self.topology(t, forests);
         let mut people = self.recipients(&scenario, &mut org);
         self.journal_recipients(t, &mut org, &mut people);
         let mut public = self.public_folders(&scenario, &org, &mut people);
@@ -484,7 +529,7 @@ impl Resolver<'_> {
         let steps = self.timeline(&ctx, &mut org, &mut people);
         let weather = self.weather(&ctx, &org, &steps.timeline);
         let expectations = self.expectations(&ctx, &org, &people);
-        let mut edge = self.edge(&scenario, &org.internet.zones);
+        let mut edge = self.edge(&scenario, &org);
         let internet_senders = self.internet_senders(&scenario, &mut org, &mut people, &edge);
         if !edge.virtual_servers.is_empty() {
             let lowered = people.book.addresses.iter().map(|a| a.to_ascii_lowercase());
@@ -503,6 +548,7 @@ impl Resolver<'_> {
         let server_site = std::mem::take(&mut org.server_site);
         let host_site = std::mem::take(&mut org.host_site);
         let links = std::mem::take(&mut org.links);
+        let org_domain_forests = org.forests.domain.clone();
         let mut topology = org.into_topology(t, people.directory);
         topology.public_stores = public.stores.clone();
         public.add_mail_enabled(&mut topology);
@@ -512,8 +558,10 @@ impl Resolver<'_> {
         let oab_pregenerated = offline_address_books::pregenerate(&topology, &oabs.before_start, &mut public.setup);
         topology.public_folders = Arc::new(public.setup.clone());
         topology.mailboxes = std::mem::take(&mut people.mailbox_settings);
+        split_forest_directories(&mut topology, &org_domain_forests);
         if !edge.virtual_servers.is_empty() {
-            edge.gal = gal_senders(&topology.directory);
+            let forests = (0..topology.forests.len()).map(|f| ForestId(f as u8));
+            edge.gal = forests.map(|f| gal_senders(topology.gal(f))).collect();
         }
         topology.edge = Arc::new(edge);
         Some(Resolved {
@@ -551,7 +599,9 @@ impl Resolver<'_> {
             oab_pregenerated,
             public_posts: public.posts.clone(),
             public_orders: steps.public_orders,
-            scenario,
+            domains: t.domains.iter().map(|d| d.name.clone()).collect(),
+            domain_forest: org_domain_forests,
+            scenario: original,
         })
     }
 }

@@ -7,6 +7,8 @@ use super::*;
 /// sections need of them.
 pub(super) struct People {
     pub(super) primary: String,
+    /// Each forest's primary SMTP domain (the first is `primary`).
+    pub(super) forest_primaries: Vec<String>,
     pub(super) book: AddressBook,
     pub(super) directory: GlobalCatalog,
     pub(super) mailboxes_by_server: Vec<Vec<AddressId>>,
@@ -94,7 +96,11 @@ impl Resolver<'_> {
         let mut directory = GlobalCatalog::new();
         let containers = self.containers(t, r, &org.domains, &mut directory);
         let rus = self.recipient_update_services(r, &org.domains, scenario.duration.ms);
+        let forest_primaries = std::iter::once(primary.clone())
+            .chain(org.forests.smtp_domains.iter().skip(1).map(|l| l.first().cloned().unwrap_or_default()))
+            .collect();
         let mut people = People {
+            forest_primaries,
             primary,
             book: AddressBook::default(),
             directory,
@@ -110,15 +116,18 @@ impl Resolver<'_> {
             mailbox_settings: BTreeMap::new(),
         };
         for (i, u) in r.users.iter().enumerate() {
-            self.user(r, i, u, org, &mut people);
+            self.user(i, u, org, &mut people);
         }
         self.generated(r, org, &mut people);
         if r.users.iter().all(|u| u.store.is_none()) && r.generated.is_empty() {
             self.error(&recp, "expected at least one mailbox (users or generated)");
         }
+        if org.forests.several() {
+            every_forest_reaches_the_others(org, &people);
+        }
         self.outside_addresses(r, org, &mut people);
         self.contacts(r, org, &mut people);
-        self.groups(t, r, &mut people);
+        self.groups(t, r, org, &mut people);
         self.restrictions(&mut people);
         self.inet_org_person(t, org, &people);
         let People { primary, book, unknown_addresses, .. } = &mut people;
@@ -133,9 +142,10 @@ impl Resolver<'_> {
     }
 
     /// A listed user: mailbox-enabled (`store`) or mail-enabled (`target_address`).
-    pub(super) fn user(&mut self, r: &Recipients, i: usize, u: &User, org: &mut Org, people: &mut People) {
+    pub(super) fn user(&mut self, i: usize, u: &User, org: &mut Org, people: &mut People) {
+        let forest = org.user_forest(u);
         let People {
-            primary,
+            forest_primaries,
             book,
             directory,
             mailboxes_by_server,
@@ -148,7 +158,10 @@ impl Resolver<'_> {
         } = people;
         let recp = p().key("recipients");
         let at = recp.key("users").index(i);
-        let Some(address) = self.user_address(r, u, primary, &at) else { return };
+        let primary = &forest_primaries[usize::from(forest.0)];
+        let Some(address) = self.user_address(&org.forests.smtp_domains[usize::from(forest.0)], u, primary, &at) else {
+            return;
+        };
         if u.alias.is_empty() || u.alias.contains(['@', ' ']) {
             self.error(&at.key("alias"), format!("expected an alias without spaces or '@', found {:?}", u.alias));
             return;
@@ -156,7 +169,14 @@ impl Resolver<'_> {
         let Some(store) = self.user_store(u, org, &at) else { return };
         let Some(id) = self.intern(book, address, &at) else { return };
         self.name_alias(book, &u.alias, id, &at);
-        let Some((domain, parent)) = self.place(&u.placement, containers, &at) else { return };
+        let Some((domain, parent)) = self.place(&u.placement, containers, &at, org.root_domain(forest)) else { return };
+        if org.forests.domain[usize::from(domain.0)] != forest {
+            let message = format!(
+                "the user's mailbox is in forest {:?}; place it in a domain of that forest",
+                org.forests.name(forest)
+            );
+            self.error(&at.key("placement").key("domain"), message);
+        }
         let class = match u.class {
             crate::scenario::UserClass::User => ObjectClass::User,
             crate::scenario::UserClass::InetOrgPerson => {
@@ -229,14 +249,14 @@ impl Resolver<'_> {
 
     /// A listed user's address: as written, in an authoritative domain, or the alias at
     /// the primary domain.
-    fn user_address(&mut self, r: &Recipients, u: &User, primary: &str, at: &JsonPath) -> Option<String> {
+    fn user_address(&mut self, smtp_domains: &[String], u: &User, primary: &str, at: &JsonPath) -> Option<String> {
         let Some(a) = &u.address else { return Some(format!("{}@{primary}", u.alias)) };
         let domain_ok = a.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && r.smtp_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+            !local.is_empty() && smtp_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
         });
         if !domain_ok {
             let message =
-                format!("expected an address in one of the authoritative domains {:?}, found {a:?}", r.smtp_domains);
+                format!("expected an address in one of the authoritative domains {smtp_domains:?}, found {a:?}");
             self.error(&at.key("address"), message);
             return None;
         }
@@ -275,7 +295,9 @@ impl Resolver<'_> {
 
     /// Generated users, spread round-robin over their stores, numbered per prefix.
     pub(super) fn generated(&mut self, r: &Recipients, org: &mut Org, people: &mut People) {
-        let People { primary, book, directory, mailboxes_by_server, containers, rus, mailbox_settings, .. } = people;
+        let People {
+            forest_primaries, book, directory, mailboxes_by_server, containers, rus, mailbox_settings, ..
+        } = people;
         let recp = p().key("recipients");
         let mut next_number: BTreeMap<String, u32> = BTreeMap::new();
         let mut planned = r.users.len() as u64;
@@ -308,7 +330,22 @@ impl Resolver<'_> {
                 created_at: g.created_at,
                 ..Placement::default()
             };
-            let Some((domain, parent)) = self.place(&placement, containers, &at) else { continue };
+            // Every store of one forest: the users' domain and addresses are its.
+            let forests_of = |s: &usize| org.server_configs[usize::from(org.store_configs[*s].server.0)].forest;
+            let forest = forests_of(&picked[0]);
+            if picked.iter().any(|s| forests_of(s) != forest) {
+                self.error(&at.key("stores"), "expected stores of one forest");
+                continue;
+            }
+            let primary = &forest_primaries[usize::from(forest.0)];
+            let Some((domain, parent)) = self.place(&placement, containers, &at, org.root_domain(forest)) else {
+                continue;
+            };
+            if org.forests.domain[usize::from(domain.0)] != forest {
+                let message =
+                    format!("the stores are forest {:?}'s; expected one of its domains", org.forests.name(forest));
+                self.error(&at.key("domain"), message);
+            }
             let (created_at, stamped_at, _) = self.lifetime(&placement, domain, rus, &at);
             self.attribute_names(&g.attributes, &at.key("attributes"));
             let first = next_number.entry(g.prefix.clone()).or_insert(1);
@@ -368,21 +405,24 @@ impl Resolver<'_> {
         }
     }
 
-    /// Contacts: each stands for an outside address.
+    /// Contacts: each stands for an outside address (another forest's recipient, too).
     pub(super) fn contacts(&mut self, r: &Recipients, org: &mut Org, people: &mut People) {
-        let People { primary, book, directory, containers, rus, placed, .. } = people;
+        let People { forest_primaries, book, directory, containers, rus, placed, .. } = people;
         let recp = p().key("recipients");
         for (i, c) in r.contacts.iter().enumerate() {
             let at = recp.key("contacts").index(i);
+            let forest = org.placement_forest(&c.placement);
+            let primary = &forest_primaries[usize::from(forest.0)];
             let Some(id) = self.intern(book, format!("{}@{primary}", c.alias), &at) else { continue };
             self.name_alias(book, &c.alias, id, &at);
             let target_at = at.key("target_address");
+            let smtp_domains = &org.forests.smtp_domains[usize::from(forest.0)];
             let Some(target) =
-                self.add_external(book, &mut org.external, &r.smtp_domains, &c.target_address, &target_at, false)
+                self.add_external(book, &mut org.external, smtp_domains, &c.target_address, &target_at, false)
             else {
                 continue;
             };
-            let Some((domain, parent)) = self.place(&c.placement, containers, &at) else { continue };
+            let Some((domain, parent)) = self.place(&c.placement, containers, &at, 0) else { continue };
             let (created_at, stamped_at, deleted_at) = self.lifetime(&c.placement, domain, rus, &at);
             let object = RecipientObject {
                 class: ObjectClass::Contact,
@@ -406,8 +446,8 @@ impl Resolver<'_> {
     }
 
     /// Groups: every address first (members may name groups listed later), then members.
-    pub(super) fn groups(&mut self, t: &TopologyDef, r: &Recipients, people: &mut People) {
-        let People { primary, book, directory, containers, rus, placed, .. } = people;
+    pub(super) fn groups(&mut self, t: &TopologyDef, r: &Recipients, org: &Org, people: &mut People) {
+        let People { forest_primaries, book, directory, containers, rus, placed, .. } = people;
         let recp = p().key("recipients");
         let servers_by_name = Names::of(t.servers.iter().map(|s| s.name.as_str()));
         let mut static_groups = Vec::new();
@@ -429,9 +469,10 @@ impl Resolver<'_> {
                 self.error(&at.key("alias"), format!("expected an alias without spaces or '@', found {alias:?}"));
                 continue;
             }
+            let primary = &forest_primaries[usize::from(org.placement_forest(placement).0)];
             let Some(id) = self.intern(book, format!("{alias}@{primary}"), &at) else { continue };
             self.name_alias(book, alias, id, &at);
-            let Some((domain, parent)) = self.place(placement, containers, &at) else { continue };
+            let Some((domain, parent)) = self.place(placement, containers, &at, 0) else { continue };
             let expansion_server = expansion_server.as_ref().and_then(|name| {
                 let found = self.reference(&servers_by_name, "server", name, &at.key("expansion_server"));
                 found.map(|s| ServerId(s as u16))
@@ -466,6 +507,11 @@ impl Resolver<'_> {
                 if let Some(id) = self.lookup_alias(book, m, &mat) {
                     if !listed.insert(id) {
                         self.error(&mat, format!("{m:?} is listed twice"));
+                    }
+                    let forest_of =
+                        |a: AddressId| directory.object(a).map(|o| org.forests.domain[usize::from(o.domain.0)]);
+                    if forest_of(id) != forest_of(directory.group(group).address) {
+                        self.error(&mat, format!("{m:?} is another forest's: a group's members are its own forest's (a contact stands for the other's users)"));
                     }
                     members.push(id);
                 }
@@ -590,6 +636,14 @@ impl Resolver<'_> {
             }
             return Some(*id);
         }
+        // Another forest's recipient: external here, reached by its SMTP address.
+        if let Some(id) = book.address(&lowered).filter(|id| external.lookup(*id).is_some()) {
+            if smtp_domains.iter().any(|d| lowered.ends_with(&format!("@{d}"))) {
+                self.error(at, format!("{text:?} is a recipient of this forest, not an outside address"));
+                return None;
+            }
+            return Some(id);
+        }
         if book.index.contains_key(&lowered) || book.addresses.contains(&lowered) {
             self.error(at, format!("duplicate address {text:?}"));
             return None;
@@ -699,6 +753,7 @@ impl Resolver<'_> {
         placement: &Placement,
         containers: &Containers,
         at: &JsonPath,
+        default_domain: usize,
     ) -> Option<(AdDomainId, String)> {
         let domain = match &placement.domain {
             None => None,
@@ -717,7 +772,7 @@ impl Resolver<'_> {
         };
         match &placement.ou {
             None => {
-                let d = domain.unwrap_or(0);
+                let d = domain.unwrap_or(default_domain);
                 Some((AdDomainId(d as u16), containers.heads.get(d).cloned().unwrap_or_default()))
             }
             Some(ou) => {
@@ -783,5 +838,20 @@ impl Resolver<'_> {
             }
         }
         (placement.created_at.map(|c| Instant(c.ms)), stamped, deleted)
+    }
+}
+
+/// With several forests, every forest's recipients are outside addresses to the others:
+/// a server finds them in no GC of its own and routes them by address space, as it would
+/// an Internet address (§6). Contacts stand for others, and have no address of their own
+/// to reach.
+fn every_forest_reaches_the_others(org: &mut Org, people: &People) {
+    for (id, object) in people.directory.objects() {
+        if object.class == ObjectClass::Contact || !object.mail.contains('@') {
+            continue;
+        }
+        // The address was interned as a recipient of an authoritative domain: it parses.
+        let added = org.external.add_smtp(id, &object.mail);
+        debug_assert!(added.is_ok(), "{}", object.mail);
     }
 }

@@ -494,8 +494,13 @@ pub enum Expect {
 pub struct Resolved {
     /// The file it came from.
     pub file: String,
-    /// The scenario with every default filled in.
+    /// The scenario with every default filled in, as written.
     pub scenario: Scenario,
+    /// Every forest's domains: the first forest's, then each other's (what
+    /// `AdDomainId`s index).
+    pub domains: Vec<String>,
+    /// The forest of each domain.
+    pub domain_forest: Vec<org::ForestId>,
     /// The organization.
     pub topology: Arc<Topology>,
     /// Interned addresses: `AddressId` → text.

@@ -16,12 +16,12 @@ pub(super) struct Servers {
 
 impl Resolver<'_> {
     /// The topology section, checked and resolved to the org's configuration.
-    pub(super) fn topology(&mut self, t: &TopologyDef) -> Org {
+    pub(super) fn topology(&mut self, t: &TopologyDef, forests: forests::Forests) -> Org {
         let tp = p().key("topology");
-        let (domains, sites) = self.domains_and_sites(t, &tp);
-        let rgs = self.routing_groups(t, &tp);
-        let mut servers = self.servers(t, &tp, &sites, &rgs);
-        self.order_global_catalogs(t, &sites, &mut servers);
+        let (domains, sites) = self.domains_and_sites(t, &tp, &forests);
+        let (rgs, rg_forest) = self.routing_groups(t, &tp, &forests);
+        let mut servers = self.servers(t, &tp, &sites, &rgs, &forests, &rg_forest);
+        self.order_global_catalogs(t, &sites, &forests, &mut servers);
         let stores = self.unique_stores(&servers);
         let masters = self.masters(t, &tp, &servers);
         let link_state = self.link_state(t, &tp);
@@ -32,6 +32,7 @@ impl Resolver<'_> {
             |from: usize, to: usize| -> bool { from == to || pairs.contains_key(&(from.min(to), from.max(to))) };
         self.routing_groups_joined(t, &tp, &servers, &reachable);
         let connectors = self.routing_group_connectors(t, &tp, &rgs, &servers, &reachable);
+        self.connectors_within_forests(t, &tp, &rgs, &forests, &rg_forest);
         // The Internet and the connectors with address spaces.
         let mut external = ExternalDirectory::new();
         let (internet, host_site, hosts) = self.internet(t, &sites, &mut external, &reachable);
@@ -39,6 +40,8 @@ impl Resolver<'_> {
         let gateways = self.gateways(t, &rgs, &names, &hosts, &internet, &host_site, &server_site, &reachable);
         self.unique_queue_names(t, &tp);
         Org {
+            forests,
+            rg_forest,
             domains,
             sites,
             servers: names,
@@ -63,9 +66,13 @@ impl Resolver<'_> {
 
     /// Domains, sites and domain controllers: every name known, the forest root listed,
     /// a GC somewhere and a DC in every domain.
-    fn domains_and_sites(&mut self, t: &TopologyDef, tp: &JsonPath) -> (Names, Names) {
-        let domains = self.names("domain", tp.key("domains"), t.domains.iter().map(|d| d.name.as_str()), "name");
-        if domains.get(&t.forest).is_none() {
+    fn domains_and_sites(&mut self, t: &TopologyDef, tp: &JsonPath, forests: &forests::Forests) -> (Names, Names) {
+        // Every forest's domains, checked for names by `forests`.
+        let domains = Names::of(t.domains.iter().map(|d| d.name.as_str()));
+        if !t.domains[..forests.domain.iter().filter(|f| f.0 == 0).count()]
+            .iter()
+            .any(|d| Names::fold(&d.name) == Names::fold(&t.forest))
+        {
             self.error(
                 &tp.key("forest"),
                 format!("the forest root domain {:?} must be listed in topology.domains", t.forest),
@@ -74,17 +81,36 @@ impl Resolver<'_> {
         let sites = self.names("site", tp.key("sites"), t.sites.iter().map(|s| s.name.as_str()), "name");
         let dcs = tp.key("domain_controllers");
         self.names("domain controller", dcs.clone(), t.domain_controllers.iter().map(|d| d.name.as_str()), "name");
+        let mut with_gc = vec![false; forests.configs.len()];
         for (i, dc) in t.domain_controllers.iter().enumerate() {
-            self.reference(&domains, "domain", &dc.domain, &dcs.index(i).key("domain"));
-            self.reference(&sites, "site", &dc.site, &dcs.index(i).key("site"));
+            let domain = self.reference(&domains, "domain", &dc.domain, &dcs.index(i).key("domain"));
+            let site = self.reference(&sites, "site", &dc.site, &dcs.index(i).key("site"));
+            let Some(forest) = domain.map(|d| forests.domain[d]) else { continue };
+            with_gc[usize::from(forest.0)] |= dc.global_catalog;
+            if let Some(other) = site.map(|s| forests.site[s]).filter(|s| *s != forest) {
+                let message = format!(
+                    "domain {:?} is in forest {:?} but site {:?} is forest {:?}'s; a DC is in a site of its own forest",
+                    dc.domain,
+                    forests.name(forest),
+                    dc.site,
+                    forests.name(other)
+                );
+                self.error(&dcs.index(i).key("site"), message);
+            }
         }
-        if !t.domain_controllers.iter().any(|d| d.global_catalog) {
-            self.error(&dcs, "expected at least one domain controller with \"global_catalog\": true (the categorizer resolves recipients against a GC)");
+        for (f, has) in with_gc.iter().enumerate().filter(|(_, has)| !**has) {
+            let _ = has;
+            let message = if forests.several() {
+                format!("expected at least one domain controller of forest {:?} with \"global_catalog\": true (its categorizers resolve recipients against its GCs)", forests.configs[f].name)
+            } else {
+                "expected at least one domain controller with \"global_catalog\": true (the categorizer resolves recipients against a GC)".to_string()
+            };
+            self.error(&dcs, message);
         }
         for (i, d) in t.domains.iter().enumerate() {
             if !t.domain_controllers.iter().any(|dc| Names::fold(&dc.domain) == Names::fold(&d.name)) {
                 self.error(
-                    &tp.key("domains").index(i).key("name"),
+                    &forests.domain_paths[i].key("name"),
                     format!("domain {:?} has no domain controller", d.name),
                 );
             }
@@ -92,26 +118,37 @@ impl Resolver<'_> {
         (domains, sites)
     }
 
-    /// Administrative and routing groups.
-    fn routing_groups(&mut self, t: &TopologyDef, tp: &JsonPath) -> Names {
+    /// Administrative and routing groups, with each routing group's forest (its
+    /// administrative group's).
+    fn routing_groups(&mut self, t: &TopologyDef, tp: &JsonPath, forests: &forests::Forests) -> (Names, Vec<ForestId>) {
         let ags = tp.key("administrative_groups");
         let admin_groups =
             self.names("administrative group", ags, t.administrative_groups.iter().map(|a| a.name.as_str()), "name");
         let rgp = tp.key("routing_groups");
         let rgs = self.names("routing group", rgp.clone(), t.routing_groups.iter().map(|r| r.name.as_str()), "name");
+        let mut forest = Vec::with_capacity(t.routing_groups.len());
         for (i, rg) in t.routing_groups.iter().enumerate() {
-            self.reference(
+            let ag = self.reference(
                 &admin_groups,
                 "administrative group",
                 &rg.administrative_group,
                 &rgp.index(i).key("administrative_group"),
             );
+            forest.push(ag.map_or(ForestId(0), |a| forests.admin_group[a]));
         }
-        rgs
+        (rgs, forest)
     }
 
     /// Servers with their SMTP virtual server, MTA, storage groups and stores.
-    fn servers(&mut self, t: &TopologyDef, tp: &JsonPath, sites: &Names, rgs: &Names) -> Servers {
+    fn servers(
+        &mut self,
+        t: &TopologyDef,
+        tp: &JsonPath,
+        sites: &Names,
+        rgs: &Names,
+        forests: &forests::Forests,
+        rg_forest: &[ForestId],
+    ) -> Servers {
         let sp = tp.key("servers");
         if t.servers.is_empty() {
             self.error(&sp, "expected at least one Exchange server");
@@ -130,11 +167,23 @@ impl Resolver<'_> {
             if let Some(rg) = rg {
                 members[rg].push(ServerId(i as u16));
             }
+            let forest = rg.map_or(ForestId(0), |g| rg_forest[g]);
+            if let Some(other) = site.map(|s| forests.site[s]).filter(|f| *f != forest) {
+                let message = format!(
+                    "routing group {:?} is forest {:?}'s but site {:?} is forest {:?}'s; a server is in a site of its own forest",
+                    s.routing_group,
+                    forests.name(forest),
+                    s.site,
+                    forests.name(other)
+                );
+                self.error(&at.key("site"), message);
+            }
             self.server_settings(s, &at);
             let stores = self.storage_groups(s, ServerId(i as u16), &at);
             store_paths.extend(stores.iter().map(|(_, at)| at.clone()));
             store_configs.extend(stores.into_iter().map(|(store, _)| store));
-            server_configs.push(server_config(t, s, RoutingGroupId(rg.unwrap_or(0) as u16)));
+            let domain = forests.configs[usize::from(forest.0)].name.as_str();
+            server_configs.push(server_config(t, s, RoutingGroupId(rg.unwrap_or(0) as u16), forest, domain));
         }
         Servers { names: servers, server_site, server_configs, store_configs, store_paths, members }
     }
@@ -281,18 +330,27 @@ impl Resolver<'_> {
     }
 
     /// §2: DSAccess uses the GCs of its own site first, then the others.
-    fn order_global_catalogs(&mut self, t: &TopologyDef, sites: &Names, servers: &mut Servers) {
-        let gc_sites: Vec<(DcId, Option<usize>)> = t
+    /// Only its own forest's GCs hold its recipients.
+    fn order_global_catalogs(
+        &mut self,
+        t: &TopologyDef,
+        sites: &Names,
+        forests: &forests::Forests,
+        servers: &mut Servers,
+    ) {
+        let domains = Names::of(t.domains.iter().map(|d| d.name.as_str()));
+        let gc_sites: Vec<(DcId, Option<usize>, Option<ForestId>)> = t
             .domain_controllers
             .iter()
             .enumerate()
             .filter(|(_, d)| d.global_catalog)
-            .map(|(i, d)| (DcId(i as u16), sites.get(&d.site)))
+            .map(|(i, d)| (DcId(i as u16), sites.get(&d.site), domains.get(&d.domain).map(|x| forests.domain[x])))
             .collect();
         for (config, site) in servers.server_configs.iter_mut().zip(&servers.server_site) {
-            let (mut near, far): (Vec<_>, Vec<_>) = gc_sites.iter().partition(|(_, s)| *s == Some(*site));
+            let own = gc_sites.iter().filter(|(_, _, f)| *f == Some(config.forest));
+            let (mut near, far): (Vec<_>, Vec<_>) = own.partition(|(_, s, _)| *s == Some(*site));
             near.extend(far);
-            config.global_catalogs = near.into_iter().map(|&(dc, _)| dc).collect();
+            config.global_catalogs = near.into_iter().map(|&(dc, _, _)| dc).collect();
         }
     }
 
@@ -426,6 +484,31 @@ impl Resolver<'_> {
 
     /// Routing group connectors: two different groups, a cost 1–100 (EXCHANGE2003.md
     /// §4), bridgeheads of each side's group with the role, joined by a WAN link.
+    /// A routing group connector joins two routing groups of one organization; between
+    /// forests mail goes over SMTP connectors (EXCHANGE2003.md §6).
+    fn connectors_within_forests(
+        &mut self,
+        t: &TopologyDef,
+        tp: &JsonPath,
+        rgs: &Names,
+        forests: &forests::Forests,
+        rg_forest: &[ForestId],
+    ) {
+        for (i, c) in t.routing_group_connectors.iter().enumerate() {
+            let (Some(from), Some(to)) = (rgs.get(&c.from), rgs.get(&c.to)) else { continue };
+            if rg_forest[from] != rg_forest[to] {
+                let message = format!(
+                    "routing group {:?} is forest {:?}'s and {:?} forest {:?}'s; a routing group connector joins groups of one organization (between forests use an SMTP connector)",
+                    c.from,
+                    forests.name(rg_forest[from]),
+                    c.to,
+                    forests.name(rg_forest[to])
+                );
+                self.error(&tp.key("routing_group_connectors").index(i).key("to"), message);
+            }
+        }
+    }
+
     fn routing_group_connectors(
         &mut self,
         t: &TopologyDef,
@@ -523,11 +606,18 @@ impl Resolver<'_> {
 }
 
 /// A server's configuration as the organization model takes it.
-fn server_config(t: &TopologyDef, s: &crate::scenario::Server, routing_group: RoutingGroupId) -> ServerConfig {
+fn server_config(
+    t: &TopologyDef,
+    s: &crate::scenario::Server,
+    routing_group: RoutingGroupId,
+    forest: ForestId,
+    forest_root: &str,
+) -> ServerConfig {
     let vs = &s.smtp_virtual_server;
-    let fqdn = format!("{}.{}", s.name.to_ascii_lowercase(), t.forest);
+    let fqdn = format!("{}.{}", s.name.to_ascii_lowercase(), forest_root);
     ServerConfig {
         name: s.name.clone(),
+        forest,
         fqdn,
         version: server_version(s.version),
         routing_group,

@@ -70,6 +70,28 @@ pub struct TopologyDef {
     /// Windows server clusters running Exchange virtual servers.
     #[serde(default)]
     pub clusters: Vec<Cluster>,
+    /// Forests beside this one (EXCHANGE2003.md §6), each with its own domains, GAL and
+    /// Exchange organization; the fields above describe the first forest, and a site or
+    /// administrative group of another names it in `forest`. Mail between forests goes
+    /// over SMTP connectors, as to the Internet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forests: Vec<ForestDef>,
+}
+
+/// A forest beside the first, holding its own Exchange organization.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForestDef {
+    /// The forest, named by its root domain (e.g. `fabrikam.com`).
+    pub forest: String,
+    /// Its Exchange organization's name.
+    pub organization: String,
+    /// Its Active Directory domains (the root among them). Domain names are unique across
+    /// the scenario.
+    pub domains: Vec<Domain>,
+    /// Its organization's authoritative SMTP domains (its recipient policy), the first
+    /// the primary: what its users' addresses are in. None may be another forest's.
+    pub smtp_domains: Vec<String>,
 }
 
 /// A Windows server cluster (EXCHANGE2003.md §10a): nodes owning Exchange virtual
@@ -153,6 +175,10 @@ pub struct Domain {
 pub struct Site {
     /// Site name, e.g. `HUB`.
     pub name: String,
+    /// The forest it is a site of (a root domain of `forest` or `forests`); the first
+    /// forest by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forest: Option<String>,
 }
 
 /// An administrative group.
@@ -161,6 +187,10 @@ pub struct Site {
 pub struct AdministrativeGroup {
     /// Name, e.g. `First Administrative Group`.
     pub name: String,
+    /// The forest whose Exchange organization holds it (its routing groups and servers
+    /// with it); the first forest by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forest: Option<String>,
 }
 
 /// A routing group.

@@ -116,9 +116,10 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
     // Address list pages being prepared: (ready, search, asking server) → page.
     let mut lists_out: BTreeMap<(u64, org::directory::global_catalog::LdapSearchId, ServerId), AddressListPage> =
         BTreeMap::new();
-    let (replicating, domain_count) = {
+    let (replicating, domain_count, forest) = {
         let w = lock(&world);
-        (w.resolved.directory.as_ref().is_some_and(|d| d.replicating), w.resolved.scenario.topology.domains.len())
+        let forest = w.resolved.domain_forest[domain];
+        (w.resolved.directory.as_ref().is_some_and(|d| d.replicating), w.resolved.domains.len(), forest)
     };
     loop {
         let now_us = lock(&world).now_us();
@@ -132,6 +133,8 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
             };
             if let (true, Node::Server(from), Payload::Ldap(search)) = (usable, wire.from, &wire.payload) {
                 let topology = lock(&world).resolved.topology.clone();
+                // A GC serves its own forest's objects.
+                let gal = topology.gal(forest);
                 if let LdapQuery::AddressList { page } = search.query {
                     let naming = &topology.legacy_dn_naming;
                     let planted = topology.bug(org::planted_bugs::PlantedBug::OabReadsDirectoryNow);
@@ -142,9 +145,9 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
                             replicas[p.domain] = Some(p.dc.replica());
                         }
                         let view = ReplicaView { replicas: &replicas, now };
-                        address_lists.answer(&topology.directory, naming, from, search.search, page, &view)
+                        address_lists.answer(gal, naming, from, search.search, page, &view)
                     } else {
-                        address_lists.answer(&topology.directory, naming, from, search.search, page, &AsOf(now))
+                        address_lists.answer(gal, naming, from, search.search, page, &AsOf(now))
                     };
                     // [U]: the GC spends LDAP_ENTRY_COST_US on each entry it returns.
                     let ready_us = now_us + LDAP_ENTRY_COST_US * (answer.entries.len() as u64).max(1);
@@ -158,9 +161,9 @@ pub(super) async fn dc_node(world: Shared, id: DcId) {
                     for p in &partials {
                         replicas[p.domain] = Some(p.dc.replica());
                     }
-                    gc.answer(&topology.directory, from, search, &ReplicaView { replicas: &replicas, now })
+                    gc.answer(gal, from, search, &ReplicaView { replicas: &replicas, now })
                 } else {
-                    gc.answer(&topology.directory, from, search, &AsOf(now))
+                    gc.answer(gal, from, search, &AsOf(now))
                 };
                 // [U]: the GC spends LDAP_ENTRY_COST_US on each entry it returns.
                 let entries = page.result.as_ref().map_or(0, |m| m.len() as u64);

@@ -672,7 +672,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
     let last_fault = last_fault.unwrap_or(Instant::ZERO);
     let dc_count = resolved.directory.as_ref().map_or(0, |d| d.dcs.len());
     let replica_count = resolved.directory.as_ref().map_or(0, |d| d.replica_count());
-    let topology_domains = resolved.scenario.topology.domains.len();
+    let topology_domains = resolved.domains.len();
     let store_clients = information_store::StoreClients::of(&topology);
     let world: Shared = Arc::new(Mutex::new(World {
         resolved: resolved.clone(),

@@ -127,6 +127,30 @@ impl GlobalCatalog {
         self.entries[index] = Some(object);
     }
 
+    /// The catalog holding only the objects `keep` accepts (one forest's, of a catalog
+    /// built with every forest's): the others read as absent. Groups stay registered
+    /// (ids are shared); their objects go with the rest.
+    pub fn only(&self, keep: &dyn Fn(&RecipientObject) -> bool) -> GlobalCatalog {
+        let mut kept = self.clone();
+        for (i, entry) in kept.entries.iter_mut().enumerate() {
+            if entry.as_ref().is_some_and(|o| !keep(o)) {
+                let was_mailbox = matches!(entry, Some(o) if matches!(o.recipient, Recipient::Mailbox(_)));
+                kept.mailbox_count -= usize::from(was_mailbox);
+                *entry = None;
+                kept.dn_keys[i].clear();
+            }
+        }
+        let present = |a: &AddressId| kept.entries.get(a.0 as usize).is_some_and(Option::is_some);
+        let gone: Vec<AddressId> = (0..kept.entries.len() as u32).map(AddressId).filter(|a| !present(a)).collect();
+        for a in gone {
+            kept.out_of_office.remove(&a);
+            kept.mapi.remove(&a);
+            kept.modifications.remove(&a);
+            kept.public_folder_homes.remove(&a);
+        }
+        kept
+    }
+
     /// Registers a group; its recipient object is added with [`GlobalCatalog::add`].
     pub fn add_group(&mut self, group: Group) -> GroupId {
         self.groups.push(group);

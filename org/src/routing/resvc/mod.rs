@@ -268,7 +268,7 @@ impl RoutingEngineService {
     /// expansion server, a contact or mail-enabled user by its target address.
     fn route(&mut self, entry: QueueEntry, from: Option<QueueKey>) {
         let mut routes = Routes::default();
-        let directory = &self.topology.directory;
+        let directory = self.topology.gal_of(self.id);
         for r in entry.recipients {
             let decision = match self.homes.get(&r).copied().or_else(|| directory.home_server(r, self.id)) {
                 Some(home) => self.engine.next_hop(&self.topology, &self.table, self.id, home),

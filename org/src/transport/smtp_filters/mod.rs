@@ -24,16 +24,18 @@ pub struct EdgeConfig {
     pub delivery: MessageDelivery,
     /// Inbound virtual servers with their servers, in scenario order.
     pub virtual_servers: Vec<(ServerId, VirtualServer)>,
-    /// Authoritative SMTP domains, lower case.
-    pub authoritative: Vec<String>,
+    /// Each forest's authoritative SMTP domains (its organization's recipient
+    /// policies), lower case, by [`crate::ForestId`].
+    pub authoritative: Vec<Vec<String>>,
     /// Accounts with a password, by lower-case account name (the user's alias).
     pub accounts: BTreeMap<String, Account>,
     /// Interned addresses by lower-case text, for the simulated sessions' directory
     /// lookups and what they accept (filled only when there are inbound virtual servers).
     pub addresses: BTreeMap<String, crate::AddressId>,
-    /// The GAL entry a message's sender (its P1 address) resolves to: a mailbox user's
-    /// own address, or the contact whose target (a proxy address of it) is the sender.
-    pub gal: BTreeMap<crate::AddressId, crate::AddressId>,
+    /// Per forest, the GAL entry a message's sender (its P1 address) resolves to there:
+    /// a mailbox user's own address, or the contact whose target (a proxy address of it)
+    /// is the sender.
+    pub gal: Vec<BTreeMap<crate::AddressId, crate::AddressId>>,
 }
 
 /// How a message from outside shows its sender (EXCHANGE2003.md §6): the GAL entry's
@@ -83,6 +85,8 @@ impl SenderDisplay {
 /// An account AUTH can prove.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The forest whose directory holds it.
+    pub forest: crate::ForestId,
     /// Its password.
     pub password: String,
     /// Who it is, with its security groups.
@@ -95,15 +99,15 @@ impl EdgeConfig {
         edge_session::EdgeContext {
             delivery: &self.delivery,
             server: &self.virtual_servers[i].1,
-            authoritative: &self.authoritative,
+            authoritative: self.authoritative.get(usize::from(self.virtual_servers[i].1.forest.0)).map_or(&[], |a| a),
             plants,
         }
     }
 
-    /// The principal `account` is, if `password` is its password.
-    pub fn authenticate(&self, account: &str, password: &str) -> Option<Principal> {
+    /// The principal `account` is in `forest`, if `password` is its password.
+    pub fn authenticate(&self, forest: crate::ForestId, account: &str, password: &str) -> Option<Principal> {
         let found = self.accounts.get(&account.to_ascii_lowercase())?;
-        (found.password == password).then(|| found.principal.clone())
+        (found.forest == forest && found.password == password).then(|| found.principal.clone())
     }
 }
 

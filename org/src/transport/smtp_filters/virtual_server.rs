@@ -207,6 +207,9 @@ pub struct VirtualServer {
     /// "Resolve anonymous e-mail" (§6 Option 2): anonymous senders show as their GAL
     /// entry (off by default: only authenticated ones do).
     pub resolve_anonymous: bool,
+    /// The forest of its server: whose domains it is authoritative for and whose
+    /// accounts it authenticates.
+    pub forest: crate::ForestId,
 }
 
 impl VirtualServer {
@@ -227,6 +230,7 @@ impl VirtualServer {
             max_recipients: RECIPIENTS_PER_MESSAGE_DEFAULT,
             exch50_from_anonymous: false,
             resolve_anonymous: false,
+            forest: crate::ForestId(0),
         }
     }
 }

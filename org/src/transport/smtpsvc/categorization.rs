@@ -34,7 +34,7 @@ impl SmtpService {
         }
         let limits = self.limits();
         let item = &self.items[&id];
-        let directory = &self.topology.directory;
+        let directory = self.topology.gal_of(self.id);
         let (external, here, message) = (&self.topology.external, self.id, &item.message);
         // With DSAccess the categorizer believes what a GC answered (cached); without it,
         // the directory as of now.
@@ -83,7 +83,7 @@ impl SmtpService {
         let Some(cache) = self.dsaccess.as_mut() else { return false };
         let item = &self.items[&id];
         let mut wanted = recipients.to_vec();
-        wanted.extend(item.message.sender.filter(|s| self.topology.directory.object(*s).is_some()));
+        wanted.extend(item.message.sender.filter(|s| self.topology.gal_of(self.id).object(*s).is_some()));
         let misses = cache.misses(now, &wanted);
         if misses.is_empty() {
             return false;

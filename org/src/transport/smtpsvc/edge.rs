@@ -188,7 +188,8 @@ impl SmtpService {
             // Accounts are the directory's; the scenario's passwords stand for the DC's
             // check (no Kerberos or NTLM round trip is modelled).
             EdgeQuery::Authenticate { account, password } => {
-                let principal = self.topology.edge.authenticate(&account, &password);
+                let forest = self.topology.server(self.id).forest;
+                let principal = self.topology.edge.authenticate(forest, &account, &password);
                 self.answer_edge(now, conn, EdgeAnswer::Authenticated(principal));
             }
         }
@@ -210,7 +211,7 @@ impl SmtpService {
     fn ask_edge_directory(&mut self, now: Instant, conn: EdgeConnId, address: &str) {
         let id = self.topology.edge.addresses.get(&address.to_ascii_lowercase()).copied();
         if self.dsaccess.is_none() {
-            let found = id.is_some_and(|id| self.topology.directory.usable(id, now).is_some());
+            let found = id.is_some_and(|id| self.topology.gal_of(self.id).usable(id, now).is_some());
             return self.answer_edge(now, conn, EdgeAnswer::Directory(Some(found)));
         }
         let gc =
@@ -289,8 +290,9 @@ impl SmtpService {
     /// a virtual server resolving anonymous mail.
     fn sender_display(&self, now: Instant, sender: Option<AddressId>, authenticated: bool, vs: u16) -> SenderDisplay {
         let edge = &self.topology.edge;
-        let entry = sender.and_then(|s| edge.gal.get(&s));
-        let in_gal = entry.is_some_and(|e| self.topology.directory.usable(*e, now).is_some());
+        let gal = edge.gal.get(usize::from(self.topology.server(self.id).forest.0));
+        let entry = sender.and_then(|s| gal?.get(&s));
+        let in_gal = entry.is_some_and(|e| self.topology.gal_of(self.id).usable(*e, now).is_some());
         let resolve_anonymous = edge.virtual_servers.get(usize::from(vs)).is_some_and(|(_, v)| v.resolve_anonymous)
             || self.topology.bug(PlantedBug::ResolvesAnonymousSenders);
         SenderDisplay::of(in_gal, authenticated, resolve_anonymous)

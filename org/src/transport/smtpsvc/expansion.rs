@@ -94,7 +94,7 @@ impl SmtpService {
                 let message = &self.items[&item].message;
                 let refused = |r: &Restriction| crate::transport::categorizer::refuses(r, message, limits);
                 let before = e.found();
-                e.on_page(&self.topology.directory, page.result, page.more, &refused);
+                e.on_page(self.topology.gal_of(self.id), page.result, page.more, &refused);
                 (before, e.found(), e.complete())
             }
         };

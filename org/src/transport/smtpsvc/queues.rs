@@ -73,7 +73,7 @@ impl SmtpService {
             && by_hop.len() > 1
         {
             // Only mailboxes can be copied locally; external recipients are left.
-            let directory = &self.topology.directory;
+            let directory = self.topology.gal_of(self.id);
             let copies: Vec<AddressId> = by_hop
                 .iter()
                 .filter(|(hop, _)| **hop != NextHop::Local)
@@ -329,7 +329,7 @@ impl SmtpService {
         if message.kind != MessageKind::Normal {
             return;
         }
-        let (directory, topology) = (&self.topology.directory, &self.topology);
+        let (directory, topology) = (self.topology.gal_of(self.id), &self.topology);
         let journal_of = |a: AddressId| directory.lookup(a).and_then(|e| topology.store(e.store).journal_recipient);
         let mut journals: Vec<AddressId> =
             message.sender.into_iter().chain(recipients.iter().copied()).filter_map(journal_of).collect();
