@@ -103,6 +103,40 @@ impl Resolver<'_> {
         Forests { configs, smtp_domains, domain, domain_paths, site, admin_group }
     }
 
+    /// Public folders and offline address books are modelled in the first forest's
+    /// organization only (their hierarchy, replication and OAB generation are
+    /// organization-wide): another forest's server may hold neither.
+    pub(super) fn first_forest_only(&mut self, scenario: &Scenario, org: &Org) {
+        let t = &scenario.topology;
+        for (i, s) in t.servers.iter().enumerate() {
+            let forest = org.server_configs[i].forest;
+            if forest.0 == 0 {
+                continue;
+            }
+            for (g, _) in s.storage_groups.iter().enumerate().filter(|(_, g)| g.public_store.is_some()) {
+                let at = p().key("topology").key("servers").index(i).key("storage_groups").index(g).key("public_store");
+                let message = format!(
+                    "public folders are modelled in the first forest's organization only; {:?} is forest {:?}'s",
+                    s.name,
+                    org.forests.name(forest)
+                );
+                self.error(&at, message);
+            }
+        }
+        for (k, oab) in scenario.offline_address_books.iter().enumerate() {
+            let Some(s) = org.servers.get(&oab.server) else { continue };
+            let forest = org.server_configs[s].forest;
+            if forest.0 != 0 {
+                let message = format!(
+                    "offline address books are modelled in the first forest's organization only; {:?} is forest {:?}'s",
+                    oab.server,
+                    org.forests.name(forest)
+                );
+                self.error(&p().key("offline_address_books").index(k).key("server"), message);
+            }
+        }
+    }
+
     /// An organization's authoritative SMTP domains: at least one, each a DNS domain.
     pub(super) fn smtp_domain_list(&mut self, list: &[String], at: &JsonPath) {
         if list.is_empty() {
@@ -230,6 +264,48 @@ mod tests {
         assert!(t.external.lookup(bob).is_some() && t.external.lookup(alice).is_some(), "each is outside the other");
         assert_eq!(t.gal(ForestId(1)).object(contact).map(|o| o.class), None, "Adatum's contact is Adatum's");
         assert_eq!(r.domain_forest, [ForestId(0), ForestId(1)]);
+    }
+
+    #[test]
+    fn gal_sync_creates_each_forest_s_contacts_for_the_other_on_its_passes() {
+        let text = two_forests()
+            .replace(r#""duration": "1h""#, r#""duration": "4h""#)
+            .replace(
+                r#"{"alias": "bob", "store": "FS1"}"#,
+                r#"{"alias": "bob", "store": "FS1"}, {"alias": "alice.f", "address": "alice@fabrikam.com", "store": "FS1"},
+                   {"alias": "carol", "store": "FS1", "created_at": "90m"}"#,
+            )
+            .replace(r#""contacts": [{"alias": "bob.fabrikam", "target_address": "bob@fabrikam.com"}]"#, r#""gal_sync": {"interval": "1h"}"#);
+        let r = load(&text);
+        let t = &r.topology;
+        let id = |a: &str| org::AddressId(r.addresses.iter().position(|x| x == a).expect(a) as u32);
+        let adatum = t.gal(ForestId(0));
+        let contact = |a: &str| adatum.object(id(a)).expect(a);
+        assert_eq!(contact("bob@adatum.com").recipient, Recipient::Forward(id("bob@fabrikam.com")));
+        assert_eq!(contact("bob@adatum.com").created_at, None, "synchronized before the start");
+        let taken = contact("alice2@adatum.com");
+        assert_eq!(taken.recipient, Recipient::Forward(id("alice@fabrikam.com")), "alice@adatum.com is Adatum's own");
+        // Carol: created at 90m, stamped by Fabrikam's RUS at 91m, seen by the 2h pass,
+        // her contact stamped by Adatum's RUS a minute later.
+        let carol = contact("carol@adatum.com");
+        assert_eq!(
+            (carol.created_at, carol.stamped_at),
+            (Some(org::time::Instant(7_200_000)), org::time::Instant(7_260_000))
+        );
+        let fabrikam = t.gal(ForestId(1));
+        assert_eq!(
+            fabrikam.object(id("alice@fabrikam.com")).map(|o| o.class),
+            Some(org::directory::global_catalog::ObjectClass::User)
+        );
+        let alice_contact = (0..r.addresses.len() as u32)
+            .map(org::AddressId)
+            .filter_map(|a| fabrikam.object(a).map(|o| (a, o)))
+            .find(|(_, o)| o.recipient == Recipient::Forward(id("alice@adatum.com")));
+        assert_eq!(
+            alice_contact.map(|(a, _)| r.addresses[a.0 as usize].clone()),
+            Some("alice2@fabrikam.com".into()),
+            "alice@fabrikam.com is Fabrikam's own"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod clusters;
 mod directory;
 mod expectations;
 mod forests;
+mod gal_sync;
 mod internet;
 pub mod message_delivery;
 mod offline_address_books;
@@ -512,6 +513,7 @@ impl Resolver<'_> {
         let mut org = self.topology(t, forests);
         let mut people = self.recipients(&scenario, &mut org);
         self.journal_recipients(t, &mut org, &mut people);
+        self.first_forest_only(&scenario, &org);
         let mut public = self.public_folders(&scenario, &org, &mut people);
         let oabs = self.offline_address_books(&scenario, &org, &mut public);
         let workload = self.workload(&scenario, &people.external_addresses);

@@ -128,6 +128,7 @@ impl Resolver<'_> {
         self.outside_addresses(r, org, &mut people);
         self.contacts(r, org, &mut people);
         self.groups(t, r, org, &mut people);
+        self.gal_sync(r, org, &mut people, scenario.duration.ms);
         self.restrictions(&mut people);
         self.inet_org_person(t, org, &people);
         let People { primary, book, unknown_addresses, .. } = &mut people;

@@ -37,6 +37,22 @@ pub struct Recipients {
     /// domains it is not authoritative for, and X.400 addresses written `X400:c=US;…`.
     #[serde(default)]
     pub external: Vec<String>,
+    /// GAL synchronization between the forests (EXCHANGE2003.md §6: MIIS 2003 / IIFP
+    /// GalSync): a periodic job that creates in each forest a contact for every other
+    /// forest's mailbox user, and deletes it when the user goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gal_sync: Option<GalSyncDef>,
+}
+
+/// The GalSync job's schedule.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GalSyncDef {
+    /// Time between passes, which fall on its multiples from the start; a pass sees a
+    /// user once the Recipient Update Service of its forest has stamped it, and the
+    /// contact it creates is stamped by the target domain's RUS in turn. What existed
+    /// before the start was synchronized before it.
+    pub interval: Duration,
 }
 
 /// Where a recipient object lives and who may send to it.

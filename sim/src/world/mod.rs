@@ -639,6 +639,16 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         .collect();
     sink.record(0, "orgsim", &TraceEvent::Timeline { steps });
 
+    // Each forest's clients write to their own organization's mailboxes (another's are
+    // outside addresses, in `recipients.external`).
+    let all_by_forest: Vec<Arc<Vec<AddressId>>> = (0..topology.forests.len().max(1))
+        .map(|f| {
+            let of_forest = |s: &usize| usize::from(topology.servers[*s].forest.0) == f;
+            let mailboxes =
+                (0..servers).filter(of_forest).flat_map(|s| resolved.mailboxes_by_server[s].iter().copied());
+            Arc::new(mailboxes.collect())
+        })
+        .collect();
     let populations = (0..servers)
         .map(|i| {
             let spec = resolved.workload.as_ref()?;
@@ -655,7 +665,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
                 .flat_map(|s| resolved.mailboxes_by_server[usize::from(s.0)].iter().copied())
                 .collect();
             let pools = RecipientPools {
-                all: Arc::new(resolved.mailboxes_by_server.iter().flatten().copied().collect()),
+                all: all_by_forest[usize::from(topology.server(id).forest.0)].clone(),
                 same_server: resolved.mailboxes_by_server[i].clone(),
                 same_group,
                 unknown: Arc::new(resolved.unknown_addresses.clone()),
