@@ -97,7 +97,7 @@ impl Resolver<'_> {
             );
         }
         intra_site_connections(&mut dcs);
-        let pair_interval = self.site_link_pairs(t, ad, sites, reachable);
+        let pair_interval = self.site_link_pairs(t, ad, org, reachable);
         let links: BTreeMap<(usize, usize), (u64, Schedule)> = pair_interval
             .into_iter()
             .map(|(pair, (_, interval_ms, open_hours))| (pair, (interval_ms, Schedule { hours: open_hours, calendar })))
@@ -124,9 +124,10 @@ impl Resolver<'_> {
         &mut self,
         t: &crate::scenario::TopologyDef,
         ad: &crate::scenario::AdReplication,
-        sites: &Names,
+        org: &Org,
         reachable: Reachable<'_>,
     ) -> BTreeMap<(usize, usize), (u32, u64, WeeklyHours)> {
+        let sites = &org.sites;
         // The cheapest site link per pair of sites sets the interval and the schedule.
         let ap = p().key("topology").key("ad_replication");
         let mut pair_interval: BTreeMap<(usize, usize), (u32, u64, WeeklyHours)> = BTreeMap::new();
@@ -157,6 +158,18 @@ impl Resolver<'_> {
             for (x, &a) in ids.iter().enumerate() {
                 for &b in &ids[x + 1..] {
                     if a == b {
+                        continue;
+                    }
+                    let (fa, fb) = (org.forests.site[a], org.forests.site[b]);
+                    if fa != fb {
+                        let message = format!(
+                            "sites {:?} and {:?} are of forests {:?} and {:?}: a site link joins sites of one forest (forests do not replicate with each other)",
+                            t.sites[a].name,
+                            t.sites[b].name,
+                            org.forests.name(fa),
+                            org.forests.name(fb)
+                        );
+                        self.error(&lp.key("sites"), message);
                         continue;
                     }
                     if !reachable(a, b) {

@@ -309,6 +309,33 @@ mod tests {
     }
 
     #[test]
+    fn two_forests_run_side_by_side_each_delivering_its_own_mail() {
+        // Each forest replicates its own directory, routes its own mail and holds the
+        // other's users as GalSync contacts; every check holds.
+        let text = two_forests()
+            .replace(r#""duration": "1h""#, r#""duration": "3h""#)
+            .replace(
+                r#""forests": ["#,
+                r#""ad_replication": {"site_links": []},
+    "forests": ["#,
+            )
+            .replace(
+                r#""contacts": [{"alias": "bob.fabrikam", "target_address": "bob@fabrikam.com"}]"#,
+                r#""generated": [{"count": 300, "prefix": "a", "stores": ["AS1"]}, {"count": 300, "prefix": "f", "stores": ["FS1"]}],
+    "gal_sync": {"interval": "1h"}"#,
+            )
+            .replace(r#""recipients": {"#, r#""workload": {"until": "2h"}, "recipients": {"#);
+        let r = std::sync::Arc::new(load(&text));
+        let outcome = crate::world::run(r.clone(), 7, None);
+        assert!(outcome.passed(), "{:#?}", outcome.checks.iter().filter(|c| !c.ok).collect::<Vec<_>>());
+        let m = &outcome.messages;
+        assert!(m.submitted > 20 && m.delivered == m.recipients, "{m:?}");
+        assert_eq!(m.ndr, 0, "no client of one forest wrote to the other's mailboxes: {m:?}");
+        let fabrikam_users = r.topology.gal(ForestId(1)).mailbox_count();
+        assert_eq!((r.topology.gal(ForestId(0)).mailbox_count(), fabrikam_users), (301, 301));
+    }
+
+    #[test]
     fn forest_boundaries_are_checked_with_places() {
         let text = two_forests()
             .replace(r#""routing_group": "FRG""#, r#""routing_group": "ARG""#)
