@@ -33,18 +33,28 @@ impl Forests {
         self.configs.len() > 1
     }
 
+    /// The forest's primary SMTP domain (its recipient policy's first): what its
+    /// recipients' generated addresses are in.
+    pub(super) fn primary(&self, f: ForestId) -> &str {
+        self.smtp_domains[usize::from(f.0)].first().map_or("", String::as_str)
+    }
+
     /// The forest's name, for errors.
     pub(super) fn name(&self, f: ForestId) -> &str {
         self.configs.get(usize::from(f.0)).map_or("", |c| c.name.as_str())
     }
 
-    /// The scenario with every forest's domains in `topology.domains`, the list the rest
-    /// of the resolver reads (the scenario kept for the trace stays as written).
-    pub(super) fn flatten(scenario: &Scenario) -> Scenario {
+    /// With other forests, the scenario with every forest's domains in
+    /// `topology.domains`, the list the rest of the resolver reads (the scenario kept for
+    /// the trace stays as written); None with one forest, whose list is already whole.
+    pub(super) fn flatten(scenario: &Scenario) -> Option<Scenario> {
+        if scenario.topology.forests.is_empty() {
+            return None;
+        }
         let mut flat = scenario.clone();
         let extra = flat.topology.forests.iter().flat_map(|f| f.domains.iter().cloned()).collect::<Vec<_>>();
         flat.topology.domains.extend(extra);
-        flat
+        Some(flat)
     }
 }
 

@@ -72,7 +72,7 @@ impl Resolver<'_> {
         at: &JsonPath,
     ) {
         let local = source.mail.split_once('@').map_or(source.mail.as_str(), |(l, _)| l);
-        let primary = &people.forest_primaries[usize::from(target.0)];
+        let primary = org.forests.primary(target);
         let address = (1..)
             .map(|n| if n == 1 { format!("{local}@{primary}") } else { format!("{local}{n}@{primary}") })
             .find(|a| people.book.address(a).is_none() && !people.book.external.contains_key(a))

@@ -341,7 +341,7 @@ impl Org {
         self.domains.get(root).unwrap_or(0)
     }
 
-    /// The forest of a contact's or group's placement domain; the first by default.
+    /// The forest of a placement's domain; the first by default.
     fn placement_forest(&self, placement: &Placement) -> ForestId {
         let domain = placement.domain.as_ref().and_then(|d| self.domains.get(d));
         domain.map_or(ForestId(0), |d| self.forests.domain[d])
@@ -352,9 +352,7 @@ impl Org {
     fn user_forest(&self, user: &User) -> ForestId {
         let by_store = user.store.as_ref().and_then(|s| self.stores.get(s));
         let by_store = by_store.map(|s| self.server_configs[usize::from(self.store_configs[s].server.0)].forest);
-        let by_domain =
-            || user.placement.domain.as_ref().and_then(|d| self.domains.get(d)).map(|d| self.forests.domain[d]);
-        by_store.or_else(by_domain).unwrap_or(ForestId(0))
+        by_store.unwrap_or_else(|| self.placement_forest(&user.placement))
     }
 
     /// Whether two sites can talk (the same site, or one WAN link joins them).
@@ -504,7 +502,12 @@ impl Resolver<'_> {
 
     fn resolve(&mut self, original: Scenario) -> Option<Resolved> {
         let forests = self.forests(&original);
-        let scenario = forests::Forests::flatten(&original);
+        // With one forest the scenario as written is the one list; else a flattened copy
+        // is read and the original kept for the trace.
+        let (scenario, original) = match forests::Forests::flatten(&original) {
+            Some(flat) => (flat, Some(original)),
+            None => (original, None),
+        };
         let t = &scenario.topology;
         if scenario.duration.ms == 0 || scenario.duration.ms > bounds::DURATION_MS_MAX {
             let max = crate::units::Duration::from_ms(bounds::DURATION_MS_MAX);
@@ -603,7 +606,7 @@ impl Resolver<'_> {
             public_orders: steps.public_orders,
             domains: t.domains.iter().map(|d| d.name.clone()).collect(),
             domain_forest: org_domain_forests,
-            scenario: original,
+            scenario: original.unwrap_or(scenario),
         })
     }
 }

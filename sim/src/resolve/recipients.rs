@@ -7,8 +7,6 @@ use super::*;
 /// sections need of them.
 pub(super) struct People {
     pub(super) primary: String,
-    /// Each forest's primary SMTP domain (the first is `primary`).
-    pub(super) forest_primaries: Vec<String>,
     pub(super) book: AddressBook,
     pub(super) directory: GlobalCatalog,
     pub(super) mailboxes_by_server: Vec<Vec<AddressId>>,
@@ -96,11 +94,7 @@ impl Resolver<'_> {
         let mut directory = GlobalCatalog::new();
         let containers = self.containers(t, r, &org.domains, &mut directory);
         let rus = self.recipient_update_services(r, &org.domains, scenario.duration.ms);
-        let forest_primaries = std::iter::once(primary.clone())
-            .chain(org.forests.smtp_domains.iter().skip(1).map(|l| l.first().cloned().unwrap_or_default()))
-            .collect();
         let mut people = People {
-            forest_primaries,
             primary,
             book: AddressBook::default(),
             directory,
@@ -146,20 +140,11 @@ impl Resolver<'_> {
     pub(super) fn user(&mut self, i: usize, u: &User, org: &mut Org, people: &mut People) {
         let forest = org.user_forest(u);
         let People {
-            forest_primaries,
-            book,
-            directory,
-            mailboxes_by_server,
-            containers,
-            rus,
-            placed,
-            mail_users,
-            inet_org_person,
-            ..
+            book, directory, mailboxes_by_server, containers, rus, placed, mail_users, inet_org_person, ..
         } = people;
         let recp = p().key("recipients");
         let at = recp.key("users").index(i);
-        let primary = &forest_primaries[usize::from(forest.0)];
+        let primary = org.forests.primary(forest);
         let Some(address) = self.user_address(&org.forests.smtp_domains[usize::from(forest.0)], u, primary, &at) else {
             return;
         };
@@ -296,9 +281,7 @@ impl Resolver<'_> {
 
     /// Generated users, spread round-robin over their stores, numbered per prefix.
     pub(super) fn generated(&mut self, r: &Recipients, org: &mut Org, people: &mut People) {
-        let People {
-            forest_primaries, book, directory, mailboxes_by_server, containers, rus, mailbox_settings, ..
-        } = people;
+        let People { book, directory, mailboxes_by_server, containers, rus, mailbox_settings, .. } = people;
         let recp = p().key("recipients");
         let mut next_number: BTreeMap<String, u32> = BTreeMap::new();
         let mut planned = r.users.len() as u64;
@@ -338,7 +321,7 @@ impl Resolver<'_> {
                 self.error(&at.key("stores"), "expected stores of one forest");
                 continue;
             }
-            let primary = &forest_primaries[usize::from(forest.0)];
+            let primary = org.forests.primary(forest);
             let Some((domain, parent)) = self.place(&placement, containers, &at, org.root_domain(forest)) else {
                 continue;
             };
@@ -408,12 +391,12 @@ impl Resolver<'_> {
 
     /// Contacts: each stands for an outside address (another forest's recipient, too).
     pub(super) fn contacts(&mut self, r: &Recipients, org: &mut Org, people: &mut People) {
-        let People { forest_primaries, book, directory, containers, rus, placed, .. } = people;
+        let People { book, directory, containers, rus, placed, .. } = people;
         let recp = p().key("recipients");
         for (i, c) in r.contacts.iter().enumerate() {
             let at = recp.key("contacts").index(i);
             let forest = org.placement_forest(&c.placement);
-            let primary = &forest_primaries[usize::from(forest.0)];
+            let primary = org.forests.primary(forest);
             let Some(id) = self.intern(book, format!("{}@{primary}", c.alias), &at) else { continue };
             self.name_alias(book, &c.alias, id, &at);
             let target_at = at.key("target_address");
@@ -448,7 +431,7 @@ impl Resolver<'_> {
 
     /// Groups: every address first (members may name groups listed later), then members.
     pub(super) fn groups(&mut self, t: &TopologyDef, r: &Recipients, org: &Org, people: &mut People) {
-        let People { forest_primaries, book, directory, containers, rus, placed, .. } = people;
+        let People { book, directory, containers, rus, placed, .. } = people;
         let recp = p().key("recipients");
         let servers_by_name = Names::of(t.servers.iter().map(|s| s.name.as_str()));
         let mut static_groups = Vec::new();
@@ -470,7 +453,7 @@ impl Resolver<'_> {
                 self.error(&at.key("alias"), format!("expected an alias without spaces or '@', found {alias:?}"));
                 continue;
             }
-            let primary = &forest_primaries[usize::from(org.placement_forest(placement).0)];
+            let primary = org.forests.primary(org.placement_forest(placement));
             let Some(id) = self.intern(book, format!("{alias}@{primary}"), &at) else { continue };
             self.name_alias(book, alias, id, &at);
             let Some((domain, parent)) = self.place(placement, containers, &at, 0) else { continue };
@@ -499,8 +482,11 @@ impl Resolver<'_> {
                 static_groups.push((group, at, k));
             }
         }
+        let forest_of =
+            |d: &GlobalCatalog, a: AddressId| d.object(a).map(|o| org.forests.domain[usize::from(o.domain.0)]);
         for (group, at, k) in static_groups {
             let spec = &r.groups[k];
+            let group_forest = forest_of(directory, directory.group(group).address);
             let mut members = Vec::new();
             let mut listed = BTreeSet::new();
             for (j, m) in spec.members.iter().enumerate() {
@@ -509,9 +495,7 @@ impl Resolver<'_> {
                     if !listed.insert(id) {
                         self.error(&mat, format!("{m:?} is listed twice"));
                     }
-                    let forest_of =
-                        |a: AddressId| directory.object(a).map(|o| org.forests.domain[usize::from(o.domain.0)]);
-                    if forest_of(id) != forest_of(directory.group(group).address) {
+                    if forest_of(directory, id) != group_forest {
                         self.error(&mat, format!("{m:?} is another forest's: a group's members are its own forest's (a contact stands for the other's users)"));
                     }
                     members.push(id);

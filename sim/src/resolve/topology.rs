@@ -21,7 +21,7 @@ impl Resolver<'_> {
         let (domains, sites) = self.domains_and_sites(t, &tp, &forests);
         let (rgs, rg_forest) = self.routing_groups(t, &tp, &forests);
         let mut servers = self.servers(t, &tp, &sites, &rgs, &forests, &rg_forest);
-        self.order_global_catalogs(t, &sites, &forests, &mut servers);
+        self.order_global_catalogs(t, &domains, &sites, &forests, &mut servers);
         let stores = self.unique_stores(&servers);
         let masters = self.masters(t, &tp, &servers);
         let link_state = self.link_state(t, &tp);
@@ -69,10 +69,8 @@ impl Resolver<'_> {
     fn domains_and_sites(&mut self, t: &TopologyDef, tp: &JsonPath, forests: &forests::Forests) -> (Names, Names) {
         // Every forest's domains, checked for names by `forests`.
         let domains = Names::of(t.domains.iter().map(|d| d.name.as_str()));
-        if !t.domains[..forests.domain.iter().filter(|f| f.0 == 0).count()]
-            .iter()
-            .any(|d| Names::fold(&d.name) == Names::fold(&t.forest))
-        {
+        let mut first_forest = t.domains.iter().zip(&forests.domain).filter(|(_, f)| f.0 == 0);
+        if !first_forest.any(|(d, _)| Names::fold(&d.name) == Names::fold(&t.forest)) {
             self.error(
                 &tp.key("forest"),
                 format!("the forest root domain {:?} must be listed in topology.domains", t.forest),
@@ -98,8 +96,7 @@ impl Resolver<'_> {
                 self.error(&dcs.index(i).key("site"), message);
             }
         }
-        for (f, has) in with_gc.iter().enumerate().filter(|(_, has)| !**has) {
-            let _ = has;
+        for f in (0..with_gc.len()).filter(|&f| !with_gc[f]) {
             let message = if forests.several() {
                 format!("expected at least one domain controller of forest {:?} with \"global_catalog\": true (its categorizers resolve recipients against its GCs)", forests.configs[f].name)
             } else {
@@ -334,11 +331,11 @@ impl Resolver<'_> {
     fn order_global_catalogs(
         &mut self,
         t: &TopologyDef,
+        domains: &Names,
         sites: &Names,
         forests: &forests::Forests,
         servers: &mut Servers,
     ) {
-        let domains = Names::of(t.domains.iter().map(|d| d.name.as_str()));
         let gc_sites: Vec<(DcId, Option<usize>, Option<ForestId>)> = t
             .domain_controllers
             .iter()

@@ -140,14 +140,12 @@ impl GlobalCatalog {
                 kept.dn_keys[i].clear();
             }
         }
-        let present = |a: &AddressId| kept.entries.get(a.0 as usize).is_some_and(Option::is_some);
-        let gone: Vec<AddressId> = (0..kept.entries.len() as u32).map(AddressId).filter(|a| !present(a)).collect();
-        for a in gone {
-            kept.out_of_office.remove(&a);
-            kept.mapi.remove(&a);
-            kept.modifications.remove(&a);
-            kept.public_folder_homes.remove(&a);
-        }
+        let entries = &kept.entries;
+        let present = |a: &AddressId| entries.get(a.0 as usize).is_some_and(Option::is_some);
+        kept.out_of_office.retain(present);
+        kept.mapi.retain(|a, _| present(a));
+        kept.modifications.retain(|a, _| present(a));
+        kept.public_folder_homes.retain(|a, _| present(a));
         kept
     }
 
