@@ -120,6 +120,10 @@ fn render_table(out: &mut String, topology: &Topology, outcome: &RunOutcome, inf
                 Delivery::Dns => "DNS".to_string(),
                 Delivery::SmartHost(h) => format!("smart host {}", topology.host(h).name),
                 Delivery::Mta(h) => format!("X.400 to MTA {}", topology.host(h).name),
+                Delivery::Organization { server, virtual_server } => {
+                    let vs = &topology.edge.virtual_servers[usize::from(virtual_server)].1.name;
+                    format!("smart host {} ({vs}, another organization)", topology.server(server).name)
+                }
             };
             let spaces: Vec<String> =
                 gw.address_spaces.iter().map(|s| format!("{} (cost {})", s.pattern, s.cost)).collect();

@@ -441,7 +441,13 @@ fn read_body<R: BufRead>(reader: &mut R) -> std::io::Result<EdgeContent> {
             }
         }
     }
-    Ok(EdgeContent { header_from, size_bytes, content_scl, message_id: 0 })
+    Ok(EdgeContent {
+        header_from,
+        size_bytes,
+        content_scl,
+        message_id: org::message::MessageId::Client(0),
+        headers: None,
+    })
 }
 
 /// `"Alice" <alice@fabrikam.com>` or `alice@fabrikam.com` → the address.

@@ -47,10 +47,12 @@ pub enum Output {
         /// The query.
         query: DnsQuery,
     },
-    /// Send a frame on an inbound session from outside (to the client's host).
+    /// Send a frame on a session with outside: a reply to its client (a host, or a server
+    /// of another organization), or a command from this server as the client of another
+    /// organization's inbound virtual server.
     SendEdge {
-        /// The client's host.
-        to: HostId,
+        /// The node the frame goes to.
+        to: crate::transport::smtp_filters::edge_session::EdgeNode,
         /// The packet.
         packet: crate::transport::smtp_filters::edge_session::EdgePacket,
     },

@@ -24,6 +24,7 @@ pub fn two_groups() -> Arc<Topology> {
 
 pub fn two_groups_of(version: ExchangeVersion) -> Arc<Topology> {
     let server = |i: u16| ServerConfig {
+        ip: std::net::Ipv4Addr::UNSPECIFIED,
         name: format!("EX{i}"),
         forest: crate::ForestId(0),
         fqdn: format!("ex{i}.contoso.com"),

@@ -374,6 +374,30 @@ server_events! {
     /// Recipients handed to a host beyond the organization (a smart host, an MX host or
     /// a foreign MTA), which acknowledged them (1031): the organization's part is done.
     Relayed "relayed" { message: MessageId, host: HostId, queue: QueueKey, recipients: Vec<AddressId>, size_bytes: u64 },
+    /// Recipients handed to another organization's server over an SMTP connector (§6),
+    /// which acknowledged them (1031): `recipients` as queued here, `addressed` as named
+    /// in RCPT TO there (a contact's target address for a contact).
+    TransferredOut "transferred_out" {
+        /// The message.
+        message: MessageId,
+        /// The other organization's server.
+        to: ServerId,
+        /// The queue it left.
+        queue: QueueKey,
+        /// Its recipients as queued here.
+        recipients: Vec<AddressId>,
+        /// The same, as addressed there.
+        addressed: Vec<AddressId>,
+        /// Its size.
+        size_bytes: u64,
+        /// The session authenticated (the connector's outbound security).
+        authenticated: bool,
+        /// What became of its Exch50 blob.
+        exch50: Exch50Fate,
+    },
+    /// The other organization's server refused a connector's AUTH (`code`): the session
+    /// ends, and its queue waits for the next retry.
+    OutboundAuthFailed "outbound_auth_failed" { queue: QueueKey, to: ServerId, code: u16 },
     /// A DNS server or an MX host did not answer; the next one is tried at once.
     Failover "failover" { queue: QueueKey, host: HostId, reason: SessionFailure },
     /// Committed to a mailbox (1028).

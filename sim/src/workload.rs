@@ -24,6 +24,8 @@ pub struct RecipientPools {
     pub unknown: Arc<Vec<AddressId>>,
     /// Addresses outside the organization.
     pub external: Arc<Vec<AddressId>>,
+    /// Other forests' mailbox users, as this forest addresses them.
+    pub other_forests: Arc<Vec<AddressId>>,
 }
 
 /// The clients of one server.
@@ -159,6 +161,8 @@ impl ClientPopulation {
             &self.pools.same_group
         } else if u < cdf[1] {
             &self.pools.same_server
+        } else if u >= cdf[4] && !self.pools.other_forests.is_empty() {
+            &self.pools.other_forests
         } else if u >= cdf[3] && !self.pools.external.is_empty() {
             &self.pools.external
         } else if u < cdf[2] || self.pools.unknown.is_empty() {

@@ -189,6 +189,8 @@ pub struct ServerConfig {
     pub forest: ForestId,
     /// Fully qualified name, used in SMTP banners and queue names.
     pub fqdn: String,
+    /// The address its connections to other organizations come from.
+    pub ip: std::net::Ipv4Addr,
     /// Selects behaviour where versions differ.
     pub version: ExchangeVersion,
     /// The routing group the server belongs to.
@@ -325,6 +327,32 @@ pub enum Delivery {
     SmartHost(HostId),
     /// X.400 connector: the remote MTA (a foreign system or an Exchange 5.5 site).
     Mta(HostId),
+    /// SMTP connector whose smart host is a bridgehead of another organization (another
+    /// forest, §6): its sessions go to that server's inbound virtual server, with the
+    /// connector's outbound security.
+    Organization {
+        /// The other organization's bridgehead.
+        server: ServerId,
+        /// Its inbound virtual server (an index into the edge's list).
+        virtual_server: u16,
+    },
+}
+
+/// How an SMTP connector authenticates to the server it delivers to (its Outbound
+/// Security): anonymously, or with Basic authentication as an account of the receiving
+/// organization (§6 Option 1: an account there with Send As on the contacts).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OutboundSecurity {
+    /// Anonymous access.
+    #[default]
+    Anonymous,
+    /// `AUTH LOGIN` with this account and password.
+    Basic {
+        /// The account (`DOMAIN\name` or its name).
+        account: String,
+        /// Its password.
+        password: String,
+    },
 }
 
 /// A connector with address spaces: an SMTP connector to the Internet (or another
@@ -342,6 +370,8 @@ pub struct GatewayConfig {
     pub address_spaces: Vec<AddressSpace>,
     /// How it delivers.
     pub delivery: Delivery,
+    /// How it authenticates to another organization's server.
+    pub outbound_security: OutboundSecurity,
 }
 
 /// What a host beyond the organization does.

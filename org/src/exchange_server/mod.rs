@@ -267,11 +267,13 @@ impl ExchangeServer {
         self.settle(now);
     }
 
-    /// A frame from a client outside the organization, on an inbound virtual server.
+    /// A frame on a session with outside: from a client (a host, or a server of another
+    /// organization) to an inbound virtual server, or a reply to this server's own
+    /// session with another organization.
     pub fn handle_edge_packet(
         &mut self,
         now: Instant,
-        from: HostId,
+        from: crate::transport::smtp_filters::edge_session::EdgeNode,
         packet: crate::transport::smtp_filters::edge_session::EdgePacket,
     ) {
         self.smtp.handle_edge_packet(now, from, packet);

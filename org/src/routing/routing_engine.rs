@@ -205,6 +205,11 @@ impl RoutingEngine {
                         (Delivery::Dns, ExternalAddress::Smtp(domain)) => Ok(NextHop::RemoteDomain(domain)),
                         (Delivery::Dns, ExternalAddress::X400) => Err(DsnCode::RoutingError),
                         (Delivery::SmartHost(_) | Delivery::Mta(_), _) => Ok(NextHop::Gateway(choice.gateway)),
+                        // Another organization takes SMTP addresses only, as DNS does.
+                        (Delivery::Organization { .. }, ExternalAddress::Smtp(_)) => {
+                            Ok(NextHop::Gateway(choice.gateway))
+                        }
+                        (Delivery::Organization { .. }, ExternalAddress::X400) => Err(DsnCode::RoutingError),
                     },
                 };
                 next_hop.map(|next_hop| RoutingDecision { next_hop, cost: choice.cost })
@@ -228,6 +233,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &g)| ServerConfig {
+                ip: std::net::Ipv4Addr::UNSPECIFIED,
                 name: format!("EX{i}"),
                 forest: crate::ForestId(0),
                 fqdn: format!("ex{i}.contoso.com"),
@@ -276,6 +282,7 @@ mod tests {
                 })
                 .collect(),
             delivery: Delivery::Dns,
+            outbound_security: Default::default(),
         };
         topo.gateways = vec![
             gw("Star", 2, &[("*", 1)]),
@@ -380,6 +387,7 @@ mod tests {
                         .map(|(p, cost)| AddressSpace { pattern: Pattern::smtp(vocabulary[*p]).unwrap(), cost: *cost })
                         .collect(),
                     delivery: Delivery::Dns,
+                    outbound_security: Default::default(),
                 })
                 .collect();
             let mut table = crate::routing::link_state::tests::fresh(&topo);

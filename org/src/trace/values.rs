@@ -3,6 +3,7 @@
 //! composite values (OAB events, link state entries, connections).
 
 use super::*;
+use crate::transport::smtp_filters::edge_session::EdgeNode;
 
 macro_rules! uint_trace_values {
     ($($t:ty),*) => {
@@ -272,7 +273,10 @@ impl TraceValue for OabEvent {
 impl TraceValue for EdgeConnId {
     fn write(&self, names: &dyn Namer, out: &mut Vec<u8>) {
         out.push(b'"');
-        json::escape(out, names.host(self.host));
+        match self.client {
+            EdgeNode::Host(h) => json::escape(out, names.host(h)),
+            EdgeNode::Server(s) => json::escape(out, names.server(s)),
+        }
         out.push(b'#');
         json::uint(out, self.seq);
         out.push(b'"');

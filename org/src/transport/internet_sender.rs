@@ -144,7 +144,13 @@ mod tests {
             account: account.then(|| ("bob".into(), "pw".into())),
             mail_from: "a@fabrikam.com".into(),
             recipients: vec!["x@contoso.com".into(), "y@contoso.com".into()],
-            content: EdgeContent { header_from: None, size_bytes: 100, content_scl: 0, message_id: 1 },
+            content: EdgeContent {
+                header_from: None,
+                size_bytes: 100,
+                content_scl: 0,
+                message_id: crate::message::MessageId::Client(1),
+                headers: None,
+            },
             exch50: None,
         }
     }

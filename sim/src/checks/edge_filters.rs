@@ -7,7 +7,7 @@
 use super::*;
 use org::message::SCL_NOT_RATED;
 use org::transport::smtp_filters::connection_filter::ListVerdict;
-use org::transport::smtp_filters::edge_session::{Disposition, EdgeConnId, Exch50Fate, FilterStep};
+use org::transport::smtp_filters::edge_session::{Disposition, EdgeConnId, EdgeNode, Exch50Fate, FilterStep};
 use org::transport::smtp_filters::sender_filter::SenderVerdict;
 use org::transport::smtp_filters::sender_id::{DnsAnswer, DnsQuestion};
 use org::transport::smtp_filters::virtual_server::ImfAction;
@@ -262,7 +262,11 @@ impl EdgeJudge {
     }
 
     fn conn_name(&self, conn: EdgeConnId) -> String {
-        format!("{}#{}", self.topology.host(conn.host).name, conn.seq)
+        let client = match conn.client {
+            EdgeNode::Host(h) => &self.topology.host(h).name,
+            EdgeNode::Server(s) => &self.topology.server(s).name,
+        };
+        format!("{client}#{}", conn.seq)
     }
 
     /// Whether the directory holds `address` now. A server that reads it through

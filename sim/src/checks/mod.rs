@@ -215,6 +215,7 @@ impl Checker {
         let servers = server_names.len();
         let mut ledger = RecipientLedger::default();
         ledger.set_public_stores(topology.public_stores.iter().map(|p| (p.server, p.address)).collect());
+        ledger.several_forests = topology.forests.len() > 1;
         Checker {
             verdicts: Verdicts {
                 invariants: invariants.iter().copied().collect(),

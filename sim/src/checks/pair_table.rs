@@ -145,6 +145,12 @@ impl<V: Copy> PairTable<V> {
         }
     }
 
+    /// Whether client message `message` has pairs (a run); false for other messages.
+    pub(super) fn has_client_message(&self, message: MessageId) -> bool {
+        let MessageId::Client(n) = message else { return false };
+        usize::try_from(n).ok().and_then(|n| self.runs.get(n)).is_some_and(|r| r.len > 0)
+    }
+
     /// Whether the pair is held.
     pub(super) fn contains(&self, message: MessageId, recipient: AddressId) -> bool {
         self.find(message, recipient).is_some() || self.others.contains_key(&PairKey::new(message, recipient))

@@ -6,6 +6,7 @@
 use super::*;
 
 use super::pair_table::{Map, PairKey, PairTable};
+use org::transport::smtp_filters::edge_session::Disposition;
 
 /// A (message, recipient) pair.
 pub(super) type PairId = (MessageId, AddressId);
@@ -82,6 +83,9 @@ pub(super) struct RecipientLedger {
     journals: std::collections::HashSet<PairId, rustc_hash::FxBuildHasher>,
     /// Each public store's server and address, by replica id.
     public_stores: Vec<(ServerId, AddressId)>,
+    /// The scenario has several forests: a message one organization handed another
+    /// arrives there as a submission, and continues its pairs.
+    pub(super) several_forests: bool,
 }
 
 /// What the end of a run finds wrong with the pairs.
@@ -167,8 +171,19 @@ impl RecipientLedger {
     pub(super) fn observe(&mut self, server: ServerId, event: &ServerEvent, judge: &mut Judge<'_>) -> Settled {
         match event {
             ServerEvent::Submitted { message, recipients, .. } => {
+                if self.several_forests && self.pairs.has_client_message(*message) {
+                    return self.continued(server, *message, recipients);
+                }
                 self.counts.submitted += 1;
                 self.accept(server, *message, recipients, true);
+            }
+            ServerEvent::TransferredOut { message, recipients, addressed, .. } => {
+                self.transferred_out(server, *message, recipients, addressed, judge);
+            }
+            ServerEvent::EdgeAccepted { message, recipients, disposition, .. }
+                if self.several_forests && *disposition != Disposition::Deliver =>
+            {
+                self.filtered_out(server, *message, recipients);
             }
             ServerEvent::Ndr { message, recipients, code, ndr, to } => {
                 self.counts.ndr_messages += 1;
@@ -217,6 +232,68 @@ impl RecipientLedger {
             _ => {}
         }
         Settled::Nothing
+    }
+
+    /// A message another organization handed over arrived as a submission here (§6):
+    /// its pairs go on; a recipient not seen before (a contact's target, when this side
+    /// heard first) is the same recipient, not a new one.
+    fn continued(&mut self, server: ServerId, message: MessageId, recipients: &[AddressId]) -> Settled {
+        for r in recipients {
+            if !self.pairs.contains(message, *r) {
+                self.accept_as(server, message, &[*r], Pair(Pair::CLIENT));
+                self.unresolved += 1;
+            }
+        }
+        Settled::Nothing
+    }
+
+    /// Recipients handed to another organization: each pair goes on there, a contact's
+    /// as its target's (like a group replaced by its member).
+    fn transferred_out(
+        &mut self,
+        server: ServerId,
+        message: MessageId,
+        recipients: &[AddressId],
+        addressed: &[AddressId],
+        judge: &mut Judge<'_>,
+    ) {
+        for (r, a) in recipients.iter().zip(addressed).filter(|(r, a)| r != a) {
+            let flags = match self.resolve(message, *r, Pair::EXPANDED) {
+                Ok(pair) => pair.0 & Pair::CLIENT,
+                Err(_) => {
+                    let name = judge.name;
+                    judge.violate(Invariant::NoLoss, || {
+                        format!("{} was handed to another organization but is not outstanding", name(message, *r))
+                    });
+                    continue;
+                }
+            };
+            if recipients.contains(a) {
+                // Two recipients of the message became one there.
+                self.counts.recipients -= u64::from(flags != 0);
+            } else if !self.pairs.contains(message, *a) {
+                // (Else the other side told of it first.)
+                self.accept_as(server, message, &[*a], Pair(flags));
+                self.unresolved += 1;
+            }
+        }
+    }
+
+    /// Another organization's edge took a message and its filter deleted, archived or
+    /// badmailed it: the pairs are settled there, as if relayed beyond.
+    fn filtered_out(&mut self, server: ServerId, message: MessageId, recipients: &[AddressId]) {
+        for r in recipients {
+            if !self.pairs.contains(message, *r) {
+                if !self.pairs.has_client_message(message) {
+                    continue; // mail from the Internet, never accepted here
+                }
+                self.accept_as(server, message, &[*r], Pair(Pair::CLIENT));
+                self.unresolved += 1;
+            }
+            if let Ok(pair) = self.resolve(message, *r, Pair::RELAYED) {
+                self.counts.relayed += u64::from(pair.client());
+            }
+        }
     }
 
     fn delivered(&mut self, message: MessageId, recipient: AddressId, outcome: u8, judge: &mut Judge<'_>) -> Settled {

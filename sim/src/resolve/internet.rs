@@ -2,6 +2,16 @@
 //! spaces (SMTP and X.400) that reach it.
 
 use super::*;
+use crate::scenario::OutboundSecuritySpec;
+use org::config::topology::OutboundSecurity;
+
+/// What lies beyond the organization: the Internet's hosts, their configuration and sites.
+#[derive(Clone, Copy)]
+pub(super) struct Beyond<'a> {
+    pub(super) hosts: &'a Names,
+    pub(super) internet: &'a InternetConfig,
+    pub(super) host_site: &'a [usize],
+}
 
 impl Resolver<'_> {
     /// The Internet section: hosts with their sites, the DNS servers and the MX records
@@ -90,16 +100,12 @@ impl Resolver<'_> {
     }
 
     /// SMTP and X.400 connectors with address spaces.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn gateways(
         &mut self,
         t: &crate::scenario::TopologyDef,
-        rgs: &Names,
-        servers: &Names,
-        hosts: &Names,
-        internet: &InternetConfig,
-        host_site: &[usize],
-        server_site: &[usize],
+        (rgs, rg_forest): (&Names, &[ForestId]),
+        servers: &super::topology::Servers,
+        beyond: Beyond<'_>,
         reachable: Reachable<'_>,
     ) -> Vec<GatewayConfig> {
         let tp = p().key("topology");
@@ -129,41 +135,118 @@ impl Resolver<'_> {
                 kind,
             )
         });
-        for (at, name, group, bridgeheads, spaces, kind) in smtp.chain(x400).collect::<Vec<_>>() {
+        for (k, (at, name, group, bridgeheads, spaces, kind)) in smtp.chain(x400).enumerate() {
             let group = self.reference(rgs, "routing group", group, &at.key("routing_group"));
-            let source_bridgeheads = self.gateway_bridgeheads(t, servers, group, bridgeheads, &at);
+            let source_bridgeheads = self.gateway_bridgeheads(t, &servers.names, group, bridgeheads, &at);
             let address_spaces = self.address_spaces(spaces, &at.key("address_spaces"));
-            let delivery = self.gateway_delivery(hosts, internet, kind, &at);
-            // Links are point-to-point circuits: each bridgehead must reach what it talks to.
-            let peers: Vec<HostId> = match delivery {
-                Delivery::Dns => {
-                    internet.dns_servers.iter().copied().chain(internet.mx.values().flatten().map(|r| r.host)).collect()
+            let smtp = t.smtp_connectors.get(k);
+            let forest = group.map_or(ForestId(0), |g| rg_forest[g]);
+            let delivery = match smtp.and_then(|c| c.smart_host.as_deref()) {
+                Some(h) if beyond.hosts.get(h).is_none() && servers.names.get(h).is_some() => {
+                    self.organization_delivery(t, servers, forest, smtp.expect("named above"), &at)
                 }
-                Delivery::SmartHost(h) | Delivery::Mta(h) => vec![h],
+                _ => self.gateway_delivery(beyond.hosts, beyond.internet, kind, &at),
             };
-            for b in &source_bridgeheads {
-                let from = server_site[usize::from(b.0)];
-                if let Some(h) = peers.iter().find(|h| !reachable(from, host_site[usize::from(h.0)])) {
-                    self.error(
-                        &at.key("source_bridgeheads"),
-                        format!(
-                            "bridgehead {:?} cannot reach host {:?}: no WAN link joins their sites (links are point-to-point circuits)",
-                            t.servers[usize::from(b.0)].name,
-                            internet.hosts[usize::from(h.0)].name
-                        ),
-                    );
-                    break;
+            let outbound_security = match smtp.and_then(|c| c.outbound_security.as_ref()) {
+                Some(OutboundSecuritySpec::Basic { account, password }) => {
+                    OutboundSecurity::Basic { account: account.clone(), password: password.clone() }
                 }
-            }
+                Some(OutboundSecuritySpec::Anonymous) | None => OutboundSecurity::Anonymous,
+            };
+            self.gateway_reaches(t, (&source_bridgeheads, &servers.server_site), beyond, delivery, reachable, &at);
             out.push(GatewayConfig {
                 name: name.clone(),
                 routing_group: RoutingGroupId(group.unwrap_or(0) as u16),
                 source_bridgeheads,
                 address_spaces,
                 delivery,
+                outbound_security,
             });
         }
         out
+    }
+
+    /// Links are point-to-point circuits: each bridgehead must reach what it talks to.
+    fn gateway_reaches(
+        &mut self,
+        t: &crate::scenario::TopologyDef,
+        (bridgeheads, server_site): (&[ServerId], &[usize]),
+        beyond: Beyond<'_>,
+        delivery: Delivery,
+        reachable: Reachable<'_>,
+        at: &JsonPath,
+    ) {
+        let Beyond { internet, host_site, .. } = beyond;
+        let host =
+            |h: HostId| (host_site[usize::from(h.0)], format!("host {:?}", internet.hosts[usize::from(h.0)].name));
+        let (peers, names): (Vec<usize>, Vec<String>) = match delivery {
+            Delivery::Dns => internet
+                .dns_servers
+                .iter()
+                .copied()
+                .chain(internet.mx.values().flatten().map(|r| r.host))
+                .map(host)
+                .unzip(),
+            Delivery::SmartHost(h) | Delivery::Mta(h) => [host(h)].into_iter().unzip(),
+            Delivery::Organization { server, .. } => {
+                let name = format!("server {:?}", t.servers[usize::from(server.0)].name);
+                (vec![server_site[usize::from(server.0)]], vec![name])
+            }
+        };
+        for b in bridgeheads {
+            let from = server_site[usize::from(b.0)];
+            if let Some(k) = peers.iter().position(|site| !reachable(from, *site)) {
+                self.error(
+                    &at.key("source_bridgeheads"),
+                    format!(
+                        "bridgehead {:?} cannot reach {}: no WAN link joins their sites (links are point-to-point circuits)",
+                        t.servers[usize::from(b.0)].name,
+                        names[k]
+                    ),
+                );
+                break;
+            }
+        }
+    }
+
+    /// An SMTP connector whose smart host is a server: a bridgehead of another forest,
+    /// with an inbound virtual server to take the mail (§6).
+    fn organization_delivery(
+        &mut self,
+        t: &crate::scenario::TopologyDef,
+        servers: &super::topology::Servers,
+        forest: ForestId,
+        c: &crate::scenario::SmtpConnector,
+        at: &JsonPath,
+    ) -> Delivery {
+        let name = c.smart_host.as_deref().expect("called with a smart host");
+        let server = servers.names.get(name).expect("called with a server's name");
+        let target = &t.servers[server];
+        if servers.server_configs[server].forest == forest {
+            let message = format!(
+                "smart host {name:?} is a server of this connector's own forest; a connector with a smart host reaches another organization (its servers talk over routing group connectors)"
+            );
+            self.error(&at.key("smart_host"), message);
+        }
+        // The edge numbers inbound virtual servers server by server, in order.
+        let before: usize = t.servers[..server].iter().map(|s| s.inbound_virtual_servers.len()).sum();
+        let wanted = c.smart_host_virtual_server.as_deref();
+        let found = match wanted {
+            Some(vs) => target.inbound_virtual_servers.iter().position(|v| Names::fold(&v.name) == Names::fold(vs)),
+            None => (!target.inbound_virtual_servers.is_empty()).then_some(0),
+        };
+        let Some(k) = found else {
+            let message = match wanted {
+                Some(vs) => format!("server {name:?} has no inbound virtual server named {vs:?}"),
+                None => format!(
+                    "server {name:?} has no inbound virtual server to take this connector's mail (add one to its inbound_virtual_servers)"
+                ),
+            };
+            let field = if wanted.is_some() { "smart_host_virtual_server" } else { "smart_host" };
+            self.error(&at.key(field), message);
+            return Delivery::Organization { server: ServerId(server as u16), virtual_server: 0 };
+        };
+        Delivery::Organization { server: ServerId(server as u16), virtual_server: (before + k) as u16 }
     }
 
     /// A gateway's source bridgeheads: servers of its routing group with the bridgehead

@@ -143,7 +143,8 @@ impl Resolver<'_> {
             accounts.insert(user.alias.to_ascii_lowercase(), Account { forest, password: password.clone(), principal });
         }
         let authoritative = org.forests.smtp_domains.clone();
-        EdgeConfig { delivery, virtual_servers, authoritative, accounts, addresses: BTreeMap::new(), gal: Vec::new() }
+        let (addresses, gal, texts) = (BTreeMap::new(), Vec::new(), Vec::new());
+        EdgeConfig { delivery, virtual_servers, authoritative, accounts, addresses, gal, texts }
     }
 
     fn message_delivery(&mut self, def: &MessageDeliveryDef, at: &JsonPath, zones: &DnsZones) -> MessageDelivery {

@@ -540,6 +540,9 @@ impl Resolver<'_> {
             let lowered = people.book.addresses.iter().map(|a| a.to_ascii_lowercase());
             edge.addresses = lowered.enumerate().map(|(i, a)| (a, AddressId(i as u32))).collect();
         }
+        if org.gateways.iter().any(|g| matches!(g.delivery, Delivery::Organization { .. })) {
+            edge.texts = people.book.addresses.iter().map(|a| a.to_ascii_lowercase()).collect();
+        }
         let mut invariants = scenario.checks.invariants.clone();
         invariants.sort();
         invariants.dedup();

@@ -347,7 +347,7 @@ pub struct WorkloadSpec {
     /// (size in bytes, cumulative probability).
     pub size_cdf: Vec<(u64, f64)>,
     /// Cumulative shares: same server, same group, anywhere, unknown, external.
-    pub choice_cdf: [f64; 5],
+    pub choice_cdf: [f64; 6],
     /// First instant clients send.
     pub from: Instant,
     /// Clients stop before this instant.

@@ -6,9 +6,9 @@ use super::*;
 
 /// The servers as read: names, sites, configurations, stores and group members.
 pub(super) struct Servers {
-    names: Names,
-    server_site: Vec<usize>,
-    server_configs: Vec<ServerConfig>,
+    pub(super) names: Names,
+    pub(super) server_site: Vec<usize>,
+    pub(super) server_configs: Vec<ServerConfig>,
     store_configs: Vec<StoreConfig>,
     store_paths: Vec<JsonPath>,
     members: Vec<Vec<ServerId>>,
@@ -36,8 +36,9 @@ impl Resolver<'_> {
         // The Internet and the connectors with address spaces.
         let mut external = ExternalDirectory::new();
         let (internet, host_site, hosts) = self.internet(t, &sites, &mut external, &reachable);
+        let beyond = internet::Beyond { hosts: &hosts, internet: &internet, host_site: &host_site };
+        let gateways = self.gateways(t, (&rgs, &rg_forest), &servers, beyond, &reachable);
         let Servers { names, server_site, server_configs, store_configs, members, .. } = servers;
-        let gateways = self.gateways(t, &rgs, &names, &hosts, &internet, &host_site, &server_site, &reachable);
         self.unique_queue_names(t, &tp);
         Org {
             forests,
@@ -180,7 +181,8 @@ impl Resolver<'_> {
             store_paths.extend(stores.iter().map(|(_, at)| at.clone()));
             store_configs.extend(stores.into_iter().map(|(store, _)| store));
             let domain = forests.configs[usize::from(forest.0)].name.as_str();
-            server_configs.push(server_config(t, s, RoutingGroupId(rg.unwrap_or(0) as u16), forest, domain));
+            let id = ServerId(i as u16);
+            server_configs.push(server_config(t, (id, s), RoutingGroupId(rg.unwrap_or(0) as u16), forest, domain));
         }
         Servers { names: servers, server_site, server_configs, store_configs, store_paths, members }
     }
@@ -602,20 +604,25 @@ impl Resolver<'_> {
     }
 }
 
+/// The base of servers' default addresses.
+const DEFAULT_SERVER_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(172, 16, 0, 0);
+
 /// A server's configuration as the organization model takes it.
 fn server_config(
     t: &TopologyDef,
-    s: &crate::scenario::Server,
+    (id, s): (ServerId, &crate::scenario::Server),
     routing_group: RoutingGroupId,
     forest: ForestId,
     forest_root: &str,
 ) -> ServerConfig {
     let vs = &s.smtp_virtual_server;
     let fqdn = format!("{}.{}", s.name.to_ascii_lowercase(), forest_root);
+    let ip = s.ip.unwrap_or_else(|| std::net::Ipv4Addr::from(u32::from(DEFAULT_SERVER_IP) + u32::from(id.0) + 1));
     ServerConfig {
         name: s.name.clone(),
         forest,
         fqdn,
+        ip,
         version: server_version(s.version),
         routing_group,
         smtp: SmtpVirtualServerConfig {

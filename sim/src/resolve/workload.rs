@@ -42,7 +42,7 @@ impl Resolver<'_> {
             size_cdf.push((s.size_kb * 1024, acc));
         }
         let c = &w.recipient_choice;
-        let shares = [c.same_server, c.same_routing_group, c.anywhere, c.unknown, c.external];
+        let shares = [c.same_server, c.same_routing_group, c.anywhere, c.unknown, c.external, c.other_forests];
         let sum: f64 = shares.iter().sum();
         if shares.iter().any(|s| !s.is_finite() || *s < 0.0) || (sum - 1.0).abs() > 1e-6 {
             self.error(
@@ -56,7 +56,13 @@ impl Resolver<'_> {
                 "clients send to external addresses, but recipients.external lists none",
             );
         }
-        let mut choice_cdf = [0.0; 5];
+        if c.other_forests > 0.0 && scenario.topology.forests.is_empty() {
+            self.error(
+                &wp.key("recipient_choice").key("other_forests"),
+                "clients send to other forests' users, but topology.forests lists no other forest",
+            );
+        }
+        let mut choice_cdf = [0.0; 6];
         let mut acc = 0.0;
         for (i, s) in shares.iter().enumerate() {
             acc += s;

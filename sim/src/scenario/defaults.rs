@@ -87,7 +87,18 @@ pub fn hourly_profile() -> [f64; 24] {
 }
 /// Where recipients are chosen [U]: most mail stays close to the sender.
 pub fn recipient_choice() -> RecipientChoice {
-    RecipientChoice { same_server: 0.4, same_routing_group: 0.3, anywhere: 0.3, unknown: 0.0, external: 0.0 }
+    RecipientChoice {
+        same_server: 0.4,
+        same_routing_group: 0.3,
+        anywhere: 0.3,
+        unknown: 0.0,
+        external: 0.0,
+        other_forests: 0.0,
+    }
+}
+/// For `skip_serializing_if`: a share left at its default.
+pub fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 /// Prefix of generated user aliases.
 pub fn generated_prefix() -> String {

@@ -38,9 +38,34 @@ pub struct SmtpConnector {
     pub source_bridgeheads: Vec<String>,
     /// What it carries.
     pub address_spaces: Vec<AddressSpaceSpec>,
-    /// An Internet host to forward all mail to; without one, DNS MX lookup per domain.
+    /// An Internet host to forward all mail to, or a server of another forest (its
+    /// bridgehead, §6); without one, DNS MX lookup per domain.
     #[serde(default)]
     pub smart_host: Option<String>,
+    /// With a smart host of another forest: the inbound virtual server of it that takes
+    /// the mail (by name; its first by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smart_host_virtual_server: Option<String>,
+    /// How the connector authenticates to the server it delivers to (Outbound Security;
+    /// anonymous by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_security: Option<OutboundSecuritySpec>,
+}
+
+/// An SMTP connector's Outbound Security.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OutboundSecuritySpec {
+    /// Anonymous access.
+    Anonymous,
+    /// Basic authentication (`AUTH LOGIN`) as an account of the receiving organization
+    /// (§6 Option 1).
+    Basic {
+        /// The account.
+        account: String,
+        /// Its password.
+        password: String,
+    },
 }
 
 /// An X.400 connector with address spaces.

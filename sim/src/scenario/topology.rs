@@ -290,6 +290,11 @@ pub struct Server {
     /// so another organization's Exch50 properties (its SCL) survive (§6).
     #[serde(default = "defaults::yes")]
     pub exch50_auth_check_enabled: bool,
+    /// The address its connections to other organizations come from (what their
+    /// virtual servers' connection control and relay lists see); by default 172.16.0.0
+    /// plus its position in `servers` from 1 (172.16.0.1 for the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 /// The `SMTPSVC\Queuing` registry values for Badmail (KB 884068), for every virtual

@@ -55,4 +55,8 @@ pub struct RecipientChoice {
     /// One of `recipients.external`, routed by address space.
     #[serde(default)]
     pub external: f64,
+    /// A mailbox user of another forest (§6): through the sender's GAL contact for it
+    /// when one exists at the start (GalSync's or listed), else by its SMTP address.
+    #[serde(default, skip_serializing_if = "defaults::is_zero")]
+    pub other_forests: f64,
 }

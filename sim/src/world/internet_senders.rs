@@ -8,7 +8,7 @@ use crate::resolve::message_delivery::SenderSpec;
 use crate::resolve::Resolved;
 use crate::rng::Stream;
 use org::transport::internet_sender::{SenderScript, SenderSession};
-use org::transport::smtp_filters::edge_session::{EdgeConnId, EdgeContent, EdgeFrame, EdgePacket, Exch50};
+use org::transport::smtp_filters::edge_session::{EdgeConnId, EdgeContent, EdgeFrame, EdgeNode, EdgePacket, Exch50};
 use org::{HostId, ServerId};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -58,7 +58,9 @@ impl Population {
         let u = rng.unit();
         let scl = spec.scl_cumulative.iter().position(|c| u < *c).unwrap_or(9) as i8;
         let header_from = (!header_from.is_empty()).then_some(header_from);
-        let content = EdgeContent { header_from, size_bytes: spec.size_bytes, content_scl: scl, message_id };
+        let message_id = org::message::MessageId::Client(message_id);
+        let content =
+            EdgeContent { header_from, size_bytes: spec.size_bytes, content_scl: scl, message_id, headers: None };
         // Their IMF rated the content as ours would.
         let exch50 = spec.exch50.then_some(Exch50 { scl });
         (ip, SenderScript { account: spec.account.clone(), mail_from, recipients, content, exch50 })
@@ -110,7 +112,7 @@ impl Senders {
                 let number = *next_message;
                 *next_message += 1;
                 let (ip, script) = p.script(number);
-                let conn = EdgeConnId { host: self.host, seq: self.next_seq };
+                let conn = EdgeConnId { client: EdgeNode::Host(self.host), seq: self.next_seq };
                 self.next_seq += 1;
                 self.sessions.insert(conn.seq, (SenderSession::new(script), now_ms));
                 let (server, _) = resolved.topology.edge.virtual_servers[usize::from(p.spec.virtual_server)];

@@ -649,6 +649,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             Arc::new(mailboxes.collect())
         })
         .collect();
+    let other_forests = other_forest_pools(&topology, &all_by_forest);
     let populations = (0..servers)
         .map(|i| {
             let spec = resolved.workload.as_ref()?;
@@ -670,6 +671,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
                 same_group,
                 unknown: Arc::new(resolved.unknown_addresses.clone()),
                 external: Arc::new(resolved.external_addresses.clone()),
+                other_forests: other_forests[usize::from(topology.server(id).forest.0)].clone(),
             };
             Some(ClientPopulation::new(&resolved, spec, id, pools, seed))
         })
@@ -924,4 +926,31 @@ async fn supervise(world: &Shared, handle: &Handle, nodes: &[NodeHandle], timeli
     if tail != 0 {
         lock(world).link_sample(Instant(end), tail);
     }
+}
+
+/// For each forest, the other forests' mailbox users as its clients address them: the
+/// contact its GAL holds for one from the start (GalSync's or listed), else the user's
+/// own SMTP address (§6).
+fn other_forest_pools(
+    topology: &org::config::topology::Topology,
+    all_by_forest: &[Arc<Vec<AddressId>>],
+) -> Vec<Arc<Vec<AddressId>>> {
+    use org::directory::global_catalog::Recipient;
+    (0..all_by_forest.len())
+        .map(|f| {
+            if all_by_forest.len() < 2 {
+                return Arc::new(Vec::new());
+            }
+            let gal = topology.gal(org::ForestId(f as u8));
+            let contacts: BTreeMap<AddressId, AddressId> = (gal.objects())
+                .filter(|(_, o)| o.created_at.is_none())
+                .filter_map(|(id, o)| match o.recipient {
+                    Recipient::Forward(target) => Some((target, id)),
+                    _ => None,
+                })
+                .collect();
+            let others = all_by_forest.iter().enumerate().filter(|(g, _)| *g != f).flat_map(|(_, m)| m.iter());
+            Arc::new(others.map(|m| contacts.get(m).copied().unwrap_or(*m)).collect())
+        })
+        .collect()
 }

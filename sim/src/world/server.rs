@@ -3,6 +3,7 @@
 
 use super::*;
 use org::transport::queue_directory::DiskOp;
+use org::transport::smtp_filters::edge_session::EdgeNode;
 
 /// One Exchange server's node: starts from its disk, then serves until killed. Each
 /// wake-up is one poll that takes the world's lock once.
@@ -145,7 +146,12 @@ impl ServerNode {
                 (Node::Server(from), Payload::LinkState(m)) => server.handle_link_state(now, from, m),
                 (Node::Host(from), Payload::Smtp(packet)) => server.handle_host_packet(now, from, packet),
                 (Node::Host(from), Payload::DnsReply(reply)) => server.handle_dns_reply(now, from, reply),
-                (Node::Host(from), Payload::Edge(packet)) => server.handle_edge_packet(now, from, packet),
+                (Node::Host(from), Payload::Edge(packet)) => {
+                    server.handle_edge_packet(now, EdgeNode::Host(from), packet)
+                }
+                (Node::Server(from), Payload::Edge(packet)) => {
+                    server.handle_edge_packet(now, EdgeNode::Server(from), packet)
+                }
                 (Node::Host(from), Payload::EdgeDnsReply(reply)) => server.handle_edge_dns_reply(now, from, reply),
                 (Node::Dc(from), Payload::LdapPage(page)) => server.handle_ldap_page(now, from, page),
                 (Node::Dc(from), Payload::AddressList(page)) => server.handle_address_list_page(now, from, page),
@@ -271,7 +277,11 @@ pub(super) fn apply_outputs(w: &mut World, me: ServerId, now_us: u64, outputs: &
             }
             Output::SendEdge { to, packet } => {
                 let bytes = packet.wire_size_bytes();
-                w.transmit(Node::Server(me), Node::Host(to), now_us, bytes, Payload::Edge(packet));
+                let to = match to {
+                    EdgeNode::Host(h) => Node::Host(h),
+                    EdgeNode::Server(s) => Node::Server(s),
+                };
+                w.transmit(Node::Server(me), to, now_us, bytes, Payload::Edge(packet));
             }
             Output::EdgeDns { to, query } => {
                 let bytes = org::transport::dns::wire_size_bytes(0);

@@ -135,6 +135,7 @@ fn internet_topology() -> Arc<Topology> {
             AddressSpace { pattern: Pattern::x400("c=US;a= ;p=Legacy").unwrap(), cost: 1 },
         ],
         delivery: Delivery::Dns,
+        outbound_security: Default::default(),
     }];
     Arc::new(topo)
 }
@@ -251,6 +252,7 @@ fn an_x400_queue_follows_the_mta_open_interval_then_gives_up_exchange2003_3_2a()
         source_bridgeheads: vec![ServerId(0)],
         address_spaces: vec![AddressSpace { pattern: Pattern::x400("c=US;a= ;p=Legacy;o=NYC").unwrap(), cost: 1 }],
         delivery: Delivery::Mta(HostId(5)),
+        outbound_security: Default::default(),
     });
     topo.servers[0].mta = MtaConfig { open_interval_ms: 600_000, max_open_retries: 3 };
     let mut server = ExchangeServer::new(ServerId(0), Arc::new(topo), Box::new(Counter(3)));

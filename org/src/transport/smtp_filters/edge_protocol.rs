@@ -96,8 +96,21 @@ pub struct EdgeContent {
     pub size_bytes: u64,
     /// The rating the Intelligent Message Filter gives this content, 0–9.
     pub content_scl: i8,
-    /// Its Message-ID (a number standing for the header).
-    pub message_id: u64,
+    /// Its Message-ID (the organization-wide id standing for the header).
+    pub message_id: crate::message::MessageId,
+    /// What an Exchange server's message carries in its headers: none from a plain
+    /// Internet client.
+    pub headers: Option<CarriedHeaders>,
+}
+
+/// The headers of a message an Exchange server of another organization sends that the
+/// receiving one reads back: its Received headers (the hop count) and its Date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarriedHeaders {
+    /// Received headers so far.
+    pub hop_count: u8,
+    /// When its client submitted it.
+    pub submitted_at: crate::time::Instant,
 }
 
 /// A reply, with its code, enhanced status code and text (Windows SMTP service wording).
@@ -274,13 +287,24 @@ impl EdgeReply {
     }
 }
 
-/// One session from outside the organization, named by the host that opened it and its
+/// Where the client of a session from outside the organization runs: a host of the
+/// simulated Internet, or an Exchange server of another forest (another organization)
+/// sending over its SMTP connector (§6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum EdgeNode {
+    /// A host of the simulated Internet.
+    Host(crate::HostId),
+    /// A server of another organization.
+    Server(crate::ServerId),
+}
+
+/// One session from outside the organization, named by the node that opened it and its
 /// number there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct EdgeConnId {
-    /// The host (the node of the simulated Internet) the client runs on.
-    pub host: crate::HostId,
-    /// Its number on that host.
+    /// The node the client runs on.
+    pub client: EdgeNode,
+    /// Its number on that node.
     pub seq: u64,
 }
 

@@ -36,6 +36,9 @@ pub struct EdgeConfig {
     /// a mailbox user's own address, or the contact whose target (a proxy address of it)
     /// is the sender.
     pub gal: Vec<BTreeMap<crate::AddressId, crate::AddressId>>,
+    /// Every interned address's text by id, what a server writes in MAIL FROM and RCPT
+    /// TO to another organization (filled only when a connector reaches one).
+    pub texts: Vec<String>,
 }
 
 /// How a message from outside shows its sender (EXCHANGE2003.md §6): the GAL entry's

@@ -9,8 +9,8 @@ use super::*;
 use crate::transport::dns::{EdgeDnsQuery, EdgeDnsReply};
 use crate::transport::mailroot::{ArchiveFolder, VirtualServerRef};
 use crate::transport::smtp_filters::edge_session::{
-    Disposition, EdgeAccepted, EdgeAnswer, EdgeConnId, EdgeFrame, EdgePacket, EdgeQuery, EdgeReply, EdgeSession,
-    EdgeStep, FilterStep,
+    Disposition, EdgeAccepted, EdgeAnswer, EdgeConnId, EdgeFrame, EdgeNode, EdgePacket, EdgeQuery, EdgeReply,
+    EdgeSession, EdgeStep, FilterStep,
 };
 use crate::transport::smtp_filters::sender_id::DnsAnswer;
 use crate::transport::smtp_filters::SenderDisplay;
@@ -42,9 +42,12 @@ pub(super) struct EdgeConn {
 
 impl SmtpService {
     /// A frame from a client outside the organization.
-    pub fn handle_edge_packet(&mut self, now: Instant, from: HostId, packet: EdgePacket) {
+    pub fn handle_edge_packet(&mut self, now: Instant, from: EdgeNode, packet: EdgePacket) {
         let conn = packet.conn;
-        debug_assert_eq!(conn.host, from, "clients open their own sessions");
+        if let (EdgeNode::Server(from), true) = (from, conn.client == EdgeNode::Server(self.id)) {
+            return self.handle_foreign_frame(now, from, packet);
+        }
+        debug_assert_eq!(conn.client, from, "clients open their own sessions");
         let idle_ms = self.topology.server(self.id).smtp.connection_timeout_ms;
         match packet.frame {
             EdgeFrame::Connect { virtual_server, ip } => {
@@ -151,11 +154,11 @@ impl SmtpService {
         let closing = c.closing;
         if !replies.is_empty() {
             let packet = EdgePacket { conn, frame: EdgeFrame::Replies(replies) };
-            self.out.output(Output::SendEdge { to: conn.host, packet });
+            self.out.output(Output::SendEdge { to: conn.client, packet });
         }
         if closing {
             let packet = EdgePacket { conn, frame: EdgeFrame::Closed };
-            self.out.output(Output::SendEdge { to: conn.host, packet });
+            self.out.output(Output::SendEdge { to: conn.client, packet });
             self.drop_edge(conn);
         }
     }
@@ -311,7 +314,7 @@ impl SmtpService {
             }
         }
         let sender = id(&accepted.sender);
-        let message_id = MessageId::Client(accepted.content.message_id);
+        let message_id = accepted.content.message_id;
         let c = self.edge.get(&conn).expect("accepted on a live session");
         let sender_display = self.sender_display(now, sender, accepted.principal.is_some(), c.virtual_server);
         self.emit(ServerEvent::EdgeAccepted {
@@ -327,7 +330,12 @@ impl SmtpService {
             exch50: accepted.exch50,
             sender_display,
         });
-        let deliver = accepted.disposition == Disposition::Deliver && sender.is_some() && !recipients.is_empty();
+        // The null reverse path (a DSN, an automatic reply) from another organization's
+        // Exchange server is delivered too. From Internet clients only interned senders'
+        // mail is (their bounces are not modelled yet).
+        let null_path = accepted.sender.is_empty() && accepted.content.headers.is_some();
+        let deliver =
+            accepted.disposition == Disposition::Deliver && (sender.is_some() || null_path) && !recipients.is_empty();
         let c = self.edge.get_mut(&conn).expect("accepted on a live session");
         c.held.push(EdgeReply::Queued);
         let vs = VirtualServerRef::Inbound(c.virtual_server);
@@ -345,20 +353,38 @@ impl SmtpService {
         }
         let c = self.edge.get_mut(&conn).expect("accepted on a live session");
         c.flushes_pending += 1;
+        // Another organization's Exchange server carries its Received headers and Date.
+        let (hop_count, submitted_at) = match accepted.content.headers {
+            Some(h) => (h.hop_count.saturating_add(1), h.submitted_at),
+            None => (1, now),
+        };
         let message = Message {
             id: message_id,
             kind: MessageKind::Normal,
             sender,
             size_bytes: accepted.content.size_bytes,
-            submitted_at: now,
-            hop_count: 1,
+            submitted_at,
+            hop_count,
             authenticated: accepted.principal.is_some(),
             header_recipients: recipients.clone().into(),
             scl: accepted.scl,
             journaled: Default::default(),
             replication: None,
         };
-        self.accept_submission(now, message, recipients);
+        if message.sender.is_some() {
+            self.accept_submission(now, message, recipients);
+        } else {
+            self.accept_null_path(now, message, recipients);
+        }
         self.out.after_flush(AfterFlush::EdgeFlushed(conn));
+    }
+
+    /// Mail with the null reverse path from outside: queued and processed like a
+    /// submission, with no submission event (there is no sender to name).
+    fn accept_null_path(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
+        debug_assert!(message.sender.is_none() && !recipients.is_empty());
+        let item = StoredItem { id: self.take_item_id(), message, recipients, arrived_at: now, submitted_here: true };
+        self.out.write(DiskOp::Enqueue(item.clone()));
+        self.out.after_flush(AfterFlush::Process(item));
     }
 }

@@ -42,6 +42,7 @@ use std::sync::Arc;
 
 mod badmail;
 mod categorization;
+mod cross_forest;
 mod edge;
 mod expansion;
 mod inbound;
@@ -135,6 +136,8 @@ enum Phase {
     Quitting,
     /// A connection opened only to see whether a connector down works again (§4).
     Probe(ConnectorId),
+    /// A session with another organization's inbound virtual server (§6).
+    Foreign(Box<cross_forest::Foreign>),
 }
 
 /// The sending side of one SMTP session, serving one link queue.

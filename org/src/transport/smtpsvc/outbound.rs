@@ -4,7 +4,14 @@ use super::*;
 
 impl SmtpService {
     pub(super) fn in_flight(&self, hop: NextHop) -> bool {
-        self.outbound.values().any(|s| s.hop == hop && matches!(s.phase, Phase::Envelope(_) | Phase::Content { .. }))
+        self.outbound.values().any(|s| {
+            s.hop == hop
+                && match &s.phase {
+                    Phase::Envelope(_) | Phase::Content { .. } => true,
+                    Phase::Foreign(f) => f.carries_mail(),
+                    _ => false,
+                }
+        })
     }
 
     /// Opens a connection for a Ready queue with mail.
@@ -19,6 +26,9 @@ impl SmtpService {
             let first_dns = Peer::Host(self.topology.internet.dns_servers[0]);
             let seq = self.open_session(hop, first_dns, Phase::Resolving { domain, server: 0 });
             return self.query_dns(now, seq, domain, 0);
+        }
+        if let Some(target) = self.foreign_target(hop) {
+            return self.open_foreign(now, hop, target);
         }
         let peer = self.choose_peer(hop);
         let seq = self.open_session(hop, peer, Phase::Connecting);
@@ -38,6 +48,7 @@ impl SmtpService {
                 if gateway.source_bridgeheads.contains(&self.id) {
                     match gateway.delivery {
                         Delivery::SmartHost(h) | Delivery::Mta(h) => Peer::Host(h),
+                        Delivery::Organization { server, .. } => Peer::Server(server),
                         Delivery::Dns => unreachable!("DNS connectors deliver through per-domain queues"),
                     }
                 } else {
@@ -104,6 +115,8 @@ impl SmtpService {
             }
             Phase::Quitting => self.close_session(now, seq),
             Phase::Resolving { .. } => unreachable!("DNS answers come through handle_dns_reply"),
+            // Its frames come through handle_foreign_frame.
+            Phase::Foreign(f) => session.phase = Phase::Foreign(f),
             Phase::Connecting | Phase::Ehlo | Phase::LinkState { .. } => {
                 let code = replies.first().map_or(0, |r| r.code());
                 self.session_failed(now, seq, SessionFailure::Rejected(code));
@@ -235,6 +248,9 @@ impl SmtpService {
 
     /// Sends the next message of the queue on this session, or QUIT.
     pub(super) fn next_message(&mut self, now: Instant, seq: SessionSeq) {
+        if matches!(self.outbound[&seq].phase, Phase::Foreign(_)) {
+            return self.next_foreign_message(now, seq);
+        }
         let limit = self.topology.server(self.id).smtp.messages_per_connection;
         let (hop, peer, sent, chunking) = {
             let s = &self.outbound[&seq];
@@ -338,7 +354,7 @@ impl SmtpService {
     /// The session's attempt failed: what it carried goes back to the front of its
     /// queue, which waits for its next retry (the MTA's open interval for X.400, where
     /// the MTA may give up); glitch retries spent, the connector is found down (§4).
-    fn link_failed(&mut self, now: Instant, session: OutboundSession, reason: SessionFailure) {
+    pub(super) fn link_failed(&mut self, now: Instant, session: OutboundSession, reason: SessionFailure) {
         let retry = self.topology.server(self.id).smtp.retry.clone();
         let mta = crate::mta::association::carries(&self.topology, self.id, session.hop)
             .then(|| self.topology.server(self.id).mta);
@@ -349,6 +365,12 @@ impl SmtpService {
             // known duplicate window (RFC 1047), closed by the store's duplicate check.
             Phase::Content { entry, .. } if !self.topology.bug(PlantedBug::DoneOnSend) => {
                 queue.entries.push_front(entry)
+            }
+            // After its content the same duplicate window as above.
+            Phase::Foreign(f) => {
+                for entry in f.into_entries().into_iter().rev() {
+                    queue.entries.push_front(entry);
+                }
             }
             _ => {}
         }

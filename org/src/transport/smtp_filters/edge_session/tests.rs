@@ -134,7 +134,8 @@ fn mail(sender: &str, recipients: &[&str], header_from: Option<&str>, scl: i8) -
         header_from: header_from.map(str::to_string),
         size_bytes: 10_000,
         content_scl: scl,
-        message_id: 1,
+        message_id: crate::message::MessageId::Client(1),
+        headers: None,
     }));
     c.push(EdgeCommand::Quit);
     c
