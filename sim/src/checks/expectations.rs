@@ -61,7 +61,7 @@ impl Expectations {
                     }
                 }
             }
-            ServerEvent::Transferred { queue, .. } => self.count(|e| match e {
+            ServerEvent::Transferred { queue, .. } | ServerEvent::TransferredOut { queue, .. } => self.count(|e| match e {
                 Expect::TransferredVia { queue: q, from, until, .. } => q == queue && within(from, until),
                 _ => false,
             }),

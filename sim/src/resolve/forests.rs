@@ -390,4 +390,33 @@ mod tests {
         );
         assert_eq!(found.len(), 1, "{found:#?}");
     }
+
+    #[test]
+    fn a_connector_to_another_forest_names_its_server_and_virtual_server_with_places() {
+        let text = include_str!("../../../scenarios/forests-option1.json");
+        let r = load(text);
+        let gateway = &r.topology.gateways[0];
+        let to = org::config::topology::Delivery::Organization { server: org::ServerId(1), virtual_server: 1 };
+        assert_eq!(gateway.delivery, to, "FEX1's first inbound virtual server, after AEX1's");
+        assert_eq!(r.topology.server(org::ServerId(0)).ip, std::net::Ipv4Addr::new(10, 1, 0, 10));
+        let own = text.replacen(r#""smart_host": "FEX1""#, r#""smart_host": "AEX1""#, 1);
+        let found = errors(&own);
+        let has = |found: &[(String, String)], path: &str, words: &str| {
+            found.iter().any(|(p, m)| p == path && m.contains(words))
+        };
+        assert!(has(&found, "topology.smtp_connectors[0].smart_host", "own forest"), "{found:#?}");
+        let vs =
+            text.replacen(r#""smart_host": "FEX1""#, r#""smart_host": "FEX1", "smart_host_virtual_server": "Nope""#, 1);
+        let found = errors(&vs);
+        assert!(
+            has(&found, "topology.smtp_connectors[0].smart_host_virtual_server", "no inbound virtual server named"),
+            "{found:#?}"
+        );
+        let none = text.replacen(r#"{ "name": "From Adatum", "ip": "10.2.0.25", "basic_auth": true }"#, "", 1);
+        let found = errors(&none);
+        assert!(
+            has(&found, "topology.smtp_connectors[0].smart_host", "no inbound virtual server to take"),
+            "{found:#?}"
+        );
+    }
 }

@@ -4,8 +4,8 @@
 //! organization (backscatter, §3.1: what recipient filtering avoids) — and Badmail and
 //! the archive folders.
 
+use org::config::topology::Topology;
 use org::trace::ServerEvent;
-use org::transport::address_space::ExternalDirectory;
 use org::transport::mailroot::BadmailFate;
 use org::transport::smtp_filters::edge_session::{Disposition, Exch50Fate, FilterStep};
 use serde::Serialize;
@@ -63,7 +63,7 @@ fn at_rcpt(step: FilterStep) -> bool {
 
 impl EdgeTotals {
     /// Counts one server event.
-    pub fn observe(&mut self, event: &ServerEvent, external: &ExternalDirectory) {
+    pub fn observe(&mut self, server: org::ServerId, event: &ServerEvent, topology: &Topology) {
         match event {
             ServerEvent::EdgeConnected { .. } => self.sessions += 1,
             ServerEvent::EdgeRefused { step, dropped, .. } => {
@@ -96,7 +96,13 @@ impl EdgeTotals {
             ServerEvent::Archived { folder, size_bytes, .. } => {
                 *self.archived_bytes.entry(folder.as_str()).or_default() += size_bytes;
             }
-            ServerEvent::Ndr { to, .. } if external.lookup(*to).is_some() => self.backscatter_ndrs += 1,
+            // Outside the NDR-ing server's organization (with several forests every
+            // recipient is an outside address somewhere).
+            ServerEvent::Ndr { to, .. }
+                if topology.external.lookup(*to).is_some() && topology.gal_of(server).object(*to).is_none() =>
+            {
+                self.backscatter_ndrs += 1
+            }
             _ => {}
         }
     }

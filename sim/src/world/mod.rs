@@ -23,6 +23,7 @@
 //! Update Service's and the administrator's writes on a DC (`recipient_writes`), the timeline's
 //! actions (`timeline`) and the names server events are traced with (`names`).
 
+mod cross_forest;
 mod domain_controller;
 mod edge;
 mod host;
@@ -112,6 +113,9 @@ pub struct RunOutcome {
     /// The SMTP edge, when the organization has inbound virtual servers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edge: Option<edge::EdgeTotals>,
+    /// Mail between forests, when the scenario has several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forests: Option<cross_forest::ForestTotals>,
     /// Each OAB's last run and when it finished (ms), by OAB (for `orgsim oab`).
     #[serde(skip)]
     pub oab_files: Vec<Option<(u64, Arc<org::system_attendant::oab::oal_generator::Generation>)>>,
@@ -262,6 +266,8 @@ struct World {
     oab: offline_address_books::OabState,
     /// The SMTP edge's totals, when the organization has inbound virtual servers.
     edge: Option<edge::EdgeTotals>,
+    /// Mail between forests, when there are several.
+    forests: Option<cross_forest::ForestTotals>,
     oab_clients: oab_clients::OabClients,
     inboxes: Vec<Inbox<Input>>,
     /// Packets on their way to each node (hosts never die: a host that is down drops
@@ -403,7 +409,10 @@ impl World {
         self.sometimes.observe(event);
         self.oab.observe(event);
         if let Some(edge) = self.edge.as_mut() {
-            edge.observe(event, &self.resolved.topology.external);
+            edge.observe(server, event, &self.resolved.topology);
+        }
+        if let Some(forests) = self.forests.as_mut() {
+            forests.observe(&self.resolved.topology, server, event);
         }
         let mut violations = violations;
         match event {
@@ -707,6 +716,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
         backup_media: BTreeMap::new(),
         oab: offline_address_books::OabState::new(&topology),
         edge: (!topology.edge.virtual_servers.is_empty()).then(edge::EdgeTotals::default),
+        forests: (topology.forests.len() > 1).then(cross_forest::ForestTotals::default),
         oab_clients: oab_clients::OabClients::default(),
         wan: Wan::new(
             &resolved.links,
@@ -849,6 +859,7 @@ pub async fn simulate(resolved: Arc<Resolved>, trace: Option<Box<dyn Write + Sen
             public_folders: (!resolved.topology.public_stores.is_empty()).then(|| w.public_totals.clone()),
             oab: (!resolved.topology.offline_address_books.is_empty()).then(|| w.oab.totals.clone()),
             edge: w.edge.clone(),
+            forests: w.forests.clone(),
             oab_files: std::mem::take(&mut w.oab.last),
             checks,
             sometimes,

@@ -2,6 +2,7 @@
 //! and MX failover, the X.400 MTA's retries, journaling by the categorizer.
 
 use super::*;
+use crate::transport::smtp_filters::edge_session::{EdgeCommand, EdgeFrame, EdgeNode, EdgePacket, EdgeReply};
 
 #[test]
 fn delivers_locally_across_a_connector_and_ndrs_unknown() {
@@ -303,4 +304,163 @@ fn a_journaled_message_is_reported_once_across_servers() {
         })
         .count();
     assert_eq!(delivered_to_journal, 1, "the report reaches the journal mailbox");
+}
+
+/// EX0 with an SMTP connector for fabrikam.com whose smart host is EX1 of another
+/// organization (its inbound virtual server 0), authenticating as `relay`.
+fn other_organization_topology() -> Arc<Topology> {
+    use crate::config::topology::{GatewayConfig, OutboundSecurity};
+    use crate::transport::address_space::{AddressSpace, Pattern};
+    let mut topo = (*two_groups()).clone();
+    let mut edge = (*topo.edge).clone();
+    edge.texts = (0..16).map(|i| format!("u{i}@fabrikam.com")).collect();
+    edge.texts[1] = "sender@contoso.com".into();
+    topo.edge = Arc::new(edge);
+    for a in 10..14 {
+        topo.external.add_smtp(AddressId(a), &format!("u{a}@fabrikam.com")).unwrap();
+    }
+    topo.gateways = vec![GatewayConfig {
+        name: "To Fabrikam".into(),
+        routing_group: RoutingGroupId(0),
+        source_bridgeheads: vec![ServerId(0)],
+        address_spaces: vec![AddressSpace { pattern: Pattern::smtp("fabrikam.com").unwrap(), cost: 1 }],
+        delivery: Delivery::Organization { server: ServerId(1), virtual_server: 0 },
+        outbound_security: OutboundSecurity::Basic { account: "relay".into(), password: "pw".into() },
+    }];
+    Arc::new(topo)
+}
+
+/// Runs EX0 against a scripted edge of the other organization: `answer` gives the
+/// replies to each batch of commands (the TCP connect is one batch of none).
+fn pump_other_organization(
+    server: &mut ExchangeServer,
+    until: Instant,
+    answer: &mut dyn FnMut(&[EdgeCommand]) -> Vec<EdgeReply>,
+) -> (Vec<ServerEvent>, Vec<Vec<EdgeCommand>>) {
+    let (mut events, mut batches) = (Vec::new(), Vec::new());
+    let mut now = Instant::ZERO;
+    loop {
+        let outputs = server.drain_outputs();
+        if outputs.is_empty() {
+            match server.poll_timeout() {
+                Some(t) if t <= until => {
+                    now = t;
+                    server.handle_timeout(now);
+                    continue;
+                }
+                _ => return (events, batches),
+            }
+        }
+        for out in outputs {
+            match out {
+                Output::SendEdge { to: EdgeNode::Server(to), packet } => {
+                    let commands = match packet.frame {
+                        EdgeFrame::Connect { .. } => Vec::new(),
+                        EdgeFrame::Commands(c) => c,
+                        _ => continue,
+                    };
+                    let replies = answer(&commands);
+                    batches.push(commands);
+                    let frame = EdgeFrame::Replies(replies);
+                    server.handle_edge_packet(now, EdgeNode::Server(to), EdgePacket { conn: packet.conn, frame });
+                }
+                Output::Event(e) => events.push(e),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn a_session_with_another_organization_ndrs_5xx_retries_4xx_and_reports_the_blob_exchange2003_6() {
+    let topo = other_organization_topology();
+    let mut server = ExchangeServer::new(ServerId(0), topo, Box::new(Counter(3)));
+    server.handle_submit(Instant::ZERO, message(1), vec![AddressId(10), AddressId(11), AddressId(12)]);
+    // u10 is taken, u11 refused (550), u12 put off (451) on the first attempt only.
+    let mut attempts = 0;
+    let mut answer = |commands: &[EdgeCommand]| -> Vec<EdgeReply> {
+        commands
+            .iter()
+            .map(|c| match c {
+                EdgeCommand::Ehlo(_) => EdgeReply::Ehlo { auth: true, size: None },
+                EdgeCommand::Auth { .. } => EdgeReply::AuthOk,
+                EdgeCommand::MailFrom { sender, .. } => {
+                    attempts += 1;
+                    EdgeReply::SenderOk(sender.clone())
+                }
+                EdgeCommand::RcptTo(r) if r == "u11@fabrikam.com" => EdgeReply::RecipientRefused,
+                EdgeCommand::RcptTo(r) if r == "u12@fabrikam.com" && attempts == 1 => EdgeReply::DirectoryUnavailable,
+                EdgeCommand::RcptTo(r) => EdgeReply::RecipientOk(r.clone()),
+                EdgeCommand::Xexch50 { .. } => EdgeReply::NeedAuthFirst,
+                EdgeCommand::Data => EdgeReply::StartMailInput,
+                EdgeCommand::Content(_) => EdgeReply::Queued,
+                EdgeCommand::Quit => EdgeReply::Closing,
+                _ => EdgeReply::Unrecognized,
+            })
+            .chain(commands.is_empty().then_some(EdgeReply::Banner))
+            .collect()
+    };
+    let (events, batches) = pump_other_organization(&mut server, Instant(3_600_000), &mut answer);
+    assert!(matches!(&batches[1][..], [EdgeCommand::Ehlo(_), EdgeCommand::Auth { .. }]), "{batches:?}");
+    let envelope = &batches[2];
+    assert_eq!(
+        envelope.first(),
+        Some(&EdgeCommand::MailFrom { sender: "sender@contoso.com".into(), size_bytes: Some(4096) })
+    );
+    assert_eq!(envelope.last(), Some(&EdgeCommand::Xexch50 { size_bytes: 1_028 }), "XEXCH50 after the RCPTs");
+    assert_eq!(batches[3], [EdgeCommand::Data], "a 504 loses the blob, not the message");
+    let sent: Vec<(Vec<AddressId>, bool, &'static str)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::TransferredOut { recipients, authenticated, exch50, .. } => {
+                Some((recipients.clone(), *authenticated, exch50.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [(vec![AddressId(10)], true, "dropped"), (vec![AddressId(12)], true, "dropped")],
+        "u12 went on the queue's retry"
+    );
+    let ndr = events.iter().find_map(|e| match e {
+        ServerEvent::Ndr { recipients, code, .. } => Some((recipients.clone(), *code)),
+        _ => None,
+    });
+    assert_eq!(ndr, Some((vec![AddressId(11)], DsnCode::AccessDenied)), "550 5.7.1 → NDR");
+    let retried = events.iter().any(|e| {
+        matches!(
+            e,
+            ServerEvent::QueueState {
+                state: LinkQueueState::Retry,
+                reason: Some(crate::trace::SessionFailure::Rejected(451)),
+                ..
+            }
+        )
+    });
+    assert!(retried, "the 451 put the queue in retry");
+}
+
+#[test]
+fn a_refused_auth_fails_the_session_and_the_queue_retries_exchange2003_6() {
+    let topo = other_organization_topology();
+    let mut server = ExchangeServer::new(ServerId(0), topo, Box::new(Counter(3)));
+    server.handle_submit(Instant::ZERO, message(1), vec![AddressId(10)]);
+    let mut answer = |commands: &[EdgeCommand]| -> Vec<EdgeReply> {
+        match commands {
+            [] => vec![EdgeReply::Banner],
+            [EdgeCommand::Ehlo(_), EdgeCommand::Auth { .. }] => {
+                vec![EdgeReply::Ehlo { auth: true, size: None }, EdgeReply::AuthFailed]
+            }
+            _ => vec![EdgeReply::Unrecognized; commands.len()],
+        }
+    };
+    let (events, batches) = pump_other_organization(&mut server, Instant(600_000), &mut answer);
+    assert!(events.iter().any(|e| matches!(e, ServerEvent::OutboundAuthFailed { code: 535, .. })));
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::TransferredOut { .. })));
+    assert!(
+        batches.iter().all(|b| !b.iter().any(|c| matches!(c, EdgeCommand::MailFrom { .. }))),
+        "no mail anonymously"
+    );
+    assert!(batches.iter().filter(|b| b.is_empty()).count() >= 2, "the queue tried again: {batches:?}");
 }
