@@ -106,7 +106,7 @@ fn five_typos_are_five_lines() {
     });
     insta::assert_snapshot!(err, @r#"
     five-typos.json:4:15: duration: expected a duration like "90s", "15m", "2h" or "1d4h", found "1 day"
-    five-typos.json:120:36: topology.servers[2].colour: unknown field `colour`, expected one of `badmail`, `disk_flush`, `edition`, `exch50_auth_check_enabled`, `inbound_virtual_servers`, `journal_bcc`, `mta`, `name`, `recovery_sg_override`, `recovery_storage_group`, `roles`, `routing_group`, `site`, `smtp_virtual_server`, `storage_groups`, `version`
+    five-typos.json:120:36: topology.servers[2].colour: unknown field `colour`, expected one of `badmail`, `disk_flush`, `edition`, `exch50_auth_check_enabled`, `inbound_virtual_servers`, `ip`, `journal_bcc`, `mta`, `name`, `recovery_sg_override`, `recovery_storage_group`, `roles`, `routing_group`, `site`, `smtp_virtual_server`, `storage_groups`, `version`
     five-typos.json:170:17: topology.routing_group_connectors[0].cost: expected a cost from 1 to 100, found 0
     five-typos.json:175:11: topology.routing_group_connectors[0].target_bridgeheads[0]: no server named "EX-S9" (known: EX-HUB, EX-S1, EX-S2, EX-S3, EX-S4)
     five-typos.json:295:19: topology.wan_links[0].latncy: unknown field `latncy` (did you mean `latency`?), expected one of `bandwidth`, `latency`, `name`, `sites`

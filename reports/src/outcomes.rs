@@ -229,6 +229,31 @@ pub fn outcome_summary(trace: &Path, detail: usize) -> Result<String, ReportErro
             }
         }
         match event {
+            "submitted" if headers.contains_key(as_str(v, "message", trace, n)?) => {
+                // Another organization took a message handed over (§6): its recipients'
+                // paths go on here.
+                let message = as_str(v, "message", trace, n)?.to_string();
+                for r in list(v, "recipients", n)? {
+                    let fate = fates.entry((message.clone(), r.clone())).or_default();
+                    fate.path.push(node.clone());
+                    let listed = recipients_of.entry(message.clone()).or_default();
+                    if !listed.contains(&r) {
+                        listed.push(r);
+                    }
+                }
+            }
+            "transferred_out" => {
+                // A contact's recipient goes on as its target address there (whose
+                // fate follows from the other side's `submitted`).
+                let message = as_str(v, "message", trace, n)?.to_string();
+                let to = as_str(v, "to", trace, n)?.to_string();
+                let addressed = list(v, "addressed", n)?;
+                for (r, _) in list(v, "recipients", n)?.into_iter().zip(addressed).filter(|(r, a)| r != a) {
+                    let fate = fates.entry((message.clone(), r)).or_default();
+                    fate.outcome = "sent on as its target".into();
+                    fate.path.push(to.clone());
+                }
+            }
             "submitted" => {
                 let message = as_str(v, "message", trace, n)?.to_string();
                 let rcpts = list(v, "recipients", n)?;

@@ -361,8 +361,14 @@ fn pump_other_organization(
                     };
                     let replies = answer(&commands);
                     batches.push(commands);
+                    // A sender filter dropping the session closes it after its 550.
+                    let drop = replies.iter().any(|r| matches!(r, EdgeReply::SenderDenied(_)));
                     let frame = EdgeFrame::Replies(replies);
                     server.handle_edge_packet(now, EdgeNode::Server(to), EdgePacket { conn: packet.conn, frame });
+                    if drop {
+                        let frame = EdgeFrame::Closed;
+                        server.handle_edge_packet(now, EdgeNode::Server(to), EdgePacket { conn: packet.conn, frame });
+                    }
                 }
                 Output::Event(e) => events.push(e),
                 _ => {}
@@ -463,4 +469,29 @@ fn a_refused_auth_fails_the_session_and_the_queue_retries_exchange2003_6() {
         "no mail anonymously"
     );
     assert!(batches.iter().filter(|b| b.is_empty()).count() >= 2, "the queue tried again: {batches:?}");
+}
+
+#[test]
+fn a_sender_refused_with_the_session_dropped_is_ndrd_not_retried_exchange2003_6() {
+    let topo = other_organization_topology();
+    let mut server = ExchangeServer::new(ServerId(0), topo, Box::new(Counter(3)));
+    server.handle_submit(Instant::ZERO, message(1), vec![AddressId(10), AddressId(11)]);
+    let mut answer = |commands: &[EdgeCommand]| -> Vec<EdgeReply> {
+        match commands {
+            [] => vec![EdgeReply::Banner],
+            [EdgeCommand::Ehlo(_), EdgeCommand::Auth { .. }] => {
+                vec![EdgeReply::Ehlo { auth: true, size: None }, EdgeReply::AuthOk]
+            }
+            [EdgeCommand::MailFrom { sender, .. }, ..] => vec![EdgeReply::SenderDenied(sender.clone())],
+            _ => vec![EdgeReply::Unrecognized; commands.len()],
+        }
+    };
+    let (events, batches) = pump_other_organization(&mut server, Instant(3_600_000), &mut answer);
+    let ndr = events.iter().find_map(|e| match e {
+        ServerEvent::Ndr { recipients, code, .. } => Some((recipients.clone(), *code)),
+        _ => None,
+    });
+    assert_eq!(ndr, Some((vec![AddressId(10), AddressId(11)], DsnCode::AccessDenied)));
+    let mails = batches.iter().filter(|b| matches!(b.first(), Some(EdgeCommand::MailFrom { .. })));
+    assert_eq!(mails.count(), 1, "refused once, not retried: {batches:?}");
 }

@@ -145,7 +145,7 @@ impl SmtpService {
                 f.due = due;
                 debug_assert!(f.got.is_empty(), "a batch goes once the last is answered");
             }
-            phase => *phase = Phase::Quitting,
+            _ => unreachable!("batches go on sessions with another organization"),
         }
         self.send_foreign_frame(server, seq, EdgeFrame::Commands(commands));
         if !self.timers.is_set(Timer::Outbound(seq)) {
@@ -163,7 +163,7 @@ impl SmtpService {
         let replies = match (packet.frame, &mut session.phase) {
             (_, Phase::Quitting) => return self.close_session(now, seq),
             (EdgeFrame::Replies(replies), Phase::Foreign(_)) => replies,
-            (EdgeFrame::Closed, Phase::Foreign(_)) => return self.session_failed(now, seq, SessionFailure::Reset),
+            (EdgeFrame::Closed, Phase::Foreign(_)) => return self.foreign_closed(now, seq),
             _ => return,
         };
         let Phase::Foreign(f) = &mut session.phase else { unreachable!("matched above") };
@@ -174,6 +174,20 @@ impl SmtpService {
         let got = std::mem::take(&mut f.got);
         let step = std::mem::replace(&mut f.step, Step::Reset);
         self.foreign_answered(now, seq, step, got);
+    }
+
+    /// The other side closed the connection. A 5xx it sent first to the message's MAIL
+    /// (a sender filter dropping the session) refuses the message; anything else in
+    /// flight goes back to the queue, which retries.
+    fn foreign_closed(&mut self, now: Instant, seq: SessionSeq) {
+        let session = self.outbound.get_mut(&seq).expect("closed on an open session");
+        let Phase::Foreign(f) = &mut session.phase else { unreachable!("a session with another organization") };
+        let refusal = f.got.first().filter(|r| (500..600).contains(&r.code())).cloned();
+        if let (Some(reply), Step::Envelope(_)) = (refusal, &f.step) {
+            let Step::Envelope(t) = std::mem::replace(&mut f.step, Step::Reset) else { unreachable!("matched") };
+            self.fail_recipients(now, t.entry.item, t.entry.recipients, refusal_code(&reply));
+        }
+        self.session_failed(now, seq, SessionFailure::Reset);
     }
 
     fn foreign_answered(&mut self, now: Instant, seq: SessionSeq, step: Step, got: Vec<EdgeReply>) {
