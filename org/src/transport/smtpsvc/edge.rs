@@ -371,20 +371,7 @@ impl SmtpService {
             journaled: Default::default(),
             replication: None,
         };
-        if message.sender.is_some() {
-            self.accept_submission(now, message, recipients);
-        } else {
-            self.accept_null_path(now, message, recipients);
-        }
+        self.accept_submission(now, message, recipients);
         self.out.after_flush(AfterFlush::EdgeFlushed(conn));
-    }
-
-    /// Mail with the null reverse path from outside: queued and processed like a
-    /// submission, with no submission event (there is no sender to name).
-    fn accept_null_path(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
-        debug_assert!(message.sender.is_none() && !recipients.is_empty());
-        let item = StoredItem { id: self.take_item_id(), message, recipients, arrived_at: now, submitted_here: true };
-        self.out.write(DiskOp::Enqueue(item.clone()));
-        self.out.after_flush(AfterFlush::Process(item));
     }
 }

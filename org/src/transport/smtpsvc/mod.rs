@@ -377,20 +377,25 @@ impl SmtpService {
     /// A client submits a message over SMTP to this server's virtual server (an
     /// Internet sender, anonymous, or an authenticated POP/IMAP client): no MAPI logon.
     pub fn handle_smtp_submit(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
+        assert!(message.sender.is_some(), "clients submit with a sender");
         self.accept_submission(now, message, recipients);
     }
 
+    /// Queues a submission. Only mail with the null reverse path from another
+    /// organization's Exchange server (a DSN, an automatic reply) comes without a sender:
+    /// it is processed alike, with no submission event (there is no sender to name).
     fn accept_submission(&mut self, now: Instant, message: Message, recipients: Vec<AddressId>) {
         assert!(!recipients.is_empty(), "a submission has recipients");
-        assert!(message.sender.is_some(), "clients submit with a sender");
         let item = StoredItem { id: self.take_item_id(), message, recipients, arrived_at: now, submitted_here: true };
         self.out.write(DiskOp::Enqueue(item.clone()));
-        self.out.after_flush(AfterFlush::Event(ServerEvent::Submitted {
-            message: item.message.id,
-            sender: item.message.sender.expect("checked above"),
-            recipients: item.recipients.clone(),
-            size_bytes: item.message.size_bytes,
-        }));
+        if let Some(sender) = item.message.sender {
+            self.out.after_flush(AfterFlush::Event(ServerEvent::Submitted {
+                message: item.message.id,
+                sender,
+                recipients: item.recipients.clone(),
+                size_bytes: item.message.size_bytes,
+            }));
+        }
         self.out.after_flush(AfterFlush::Process(item));
     }
 
